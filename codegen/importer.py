@@ -1,0 +1,223 @@
+"""TFLite flatbuffer -> graph IR.
+
+Parsing uses the `tflite` package (flatc-generated readers for the official
+schema); nothing here decodes flatbuffer bytes by hand. Every way a file can
+be wrong ends in a `ModelError` naming the cause and the fix.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+import numpy as np
+import tflite
+from tflite.BuiltinOptions import BuiltinOptions as _BO
+from tflite.utils import BUILTIN_OPCODE2NAME
+
+from tinyml.errors import ModelError
+
+from .ir import Graph, Op, Quant, Tensor
+
+_TENSOR_TYPES = {
+    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
+    6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64",
+}
+_NP = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "uint8": np.uint8,
+       "int64": np.int64, "bool": np.bool_, "int16": np.int16, "int8": np.int8,
+       "float64": np.float64}
+_OPTION_CLASS_NAMES = {v: k for k, v in vars(_BO).items() if isinstance(v, int)}
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH",
+                5: "SIGN_BIT", 6: "SIGN_BIT"}
+_PADDING = {0: "SAME", 1: "VALID"}
+
+
+def _options(op: Any) -> dict[str, Any]:
+    """Decode an operator's builtin options table into a plain dict.
+
+    Reads every scalar field through the generated accessors, and vector
+    fields through their `...AsNumpy` accessors. Field names are converted to
+    snake_case (`StrideW` -> `stride_w`).
+    """
+    kind = op.BuiltinOptionsType()
+    if kind == 0:
+        return {}
+    cls_name = _OPTION_CLASS_NAMES.get(kind)
+    cls = getattr(tflite, cls_name, None) if cls_name else None
+    table = op.BuiltinOptions()
+    if cls is None or table is None:
+        return {}
+    obj = cls()
+    obj.Init(table.Bytes, table.Pos)
+    out: dict[str, Any] = {}
+    for name, fn in inspect.getmembers(obj, predicate=inspect.ismethod):
+        if not name[0].isupper() or name in ("Init",) or name.startswith("GetRootAs"):
+            continue
+        if name.endswith(("Length", "IsNone")) or "BufferHasIdentifier" in name:
+            continue
+        try:
+            nparams = len(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            continue
+        if nparams != 0:
+            continue
+        key = name[:-len("AsNumpy")] if name.endswith("AsNumpy") else name
+        value = fn()
+        if name.endswith("AsNumpy"):
+            value = [] if isinstance(value, int) else [int(v) for v in value]
+        out[_snake(key)] = value
+    if "fused_activation_function" in out:
+        out["fused_activation_function"] = _ACTIVATIONS.get(out["fused_activation_function"], "UNKNOWN")
+    if "padding" in out:
+        out["padding"] = _PADDING.get(out["padding"], "UNKNOWN")
+    return out
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper()):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _quant(t: Any, shape: tuple[int, ...]) -> Quant | None:
+    q = t.Quantization()
+    if q is None or q.ScaleIsNone() or q.ScaleLength() == 0:
+        return None
+    scale = np.asarray(q.ScaleAsNumpy(), dtype=np.float32).reshape(-1)
+    if q.ZeroPointIsNone() or q.ZeroPointLength() == 0:
+        zp = np.zeros_like(scale, dtype=np.int64)
+    else:
+        zp = np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64).reshape(-1)
+    if zp.size == 1 and scale.size > 1:
+        zp = np.full(scale.shape, int(zp[0]), dtype=np.int64)
+    # One scale is per-tensor quantization, whatever quantized_dimension says
+    # (older files such as TFLM's person_detect carry quantized_dimension=3).
+    axis = None
+    if scale.size > 1:
+        axis = int(q.QuantizedDimension())
+        if (axis >= len(shape) or shape[axis] != scale.size) and len(shape) == 1 \
+                and shape[0] == scale.size:
+            axis = 0  # older files put a conv's quantized_dimension on its 1-D bias too
+        if axis >= len(shape) or shape[axis] != scale.size:
+            raise ModelError(
+                f"tensor '{t.Name().decode(errors='replace')}' has {scale.size} scales but its "
+                f"dimension {axis} has size {shape[axis] if axis < len(shape) else 'n/a'}",
+                fix="re-export the model with the TFLite converter")
+    return Quant(scale=scale, zero_point=zp, axis=axis)
+
+
+def load_bytes(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise ModelError(f"model file not found: {path}", fix="check the path")
+    if os.path.isdir(path):
+        raise ModelError(f"{path} is a directory, not a .tflite file", fix="pass the .tflite file")
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) == 0:
+        raise ModelError(f"{path} is empty (0 bytes)", fix="re-export or re-download the model")
+    return data
+
+
+def import_tflite(path: str) -> Graph:
+    """Read a .tflite file into the graph IR (first subgraph)."""
+    return import_bytes(load_bytes(path), path)
+
+
+def import_bytes(data: bytes, path: str = "<bytes>") -> Graph:
+    name = os.path.splitext(os.path.basename(path))[0]
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier)",
+                         fix="pass an int8 .tflite produced by the TFLite converter")
+    try:
+        return _parse(data, name, path)
+    except ModelError:
+        raise
+    except Exception as exc:  # flatbuffers raise struct/index errors on corrupt offsets
+        raise ModelError(f"{path} is a corrupt or truncated TFLite file ({type(exc).__name__}: {exc})",
+                         fix="re-export the model; the file does not decode with the TFLite schema") from None
+
+
+def _buffer_data(model: Any, data: bytes, t: Any, dtype: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    bidx = t.Buffer()
+    if bidx <= 0 or bidx >= model.BuffersLength():
+        return None
+    buf = model.Buffers(bidx)
+    raw: bytes | None = None
+    if buf.Offset() > 1:  # large-model layout: payload after the flatbuffer
+        off, size = buf.Offset(), buf.Size()
+        if off + size > len(data):
+            raise ModelError("a weight buffer points past the end of the file", fix="the file is truncated")
+        raw = data[off:off + size]
+    elif not buf.DataIsNone() and buf.DataLength() > 0:
+        raw = buf.DataAsNumpy().tobytes()
+    if raw is None:
+        return None
+    if dtype not in _NP:
+        raise ModelError(f"constant tensor '{t.Name().decode(errors='replace')}' has unsupported type {dtype}")
+    arr = np.frombuffer(raw, dtype=_NP[dtype])
+    n = int(np.prod(shape)) if shape else 1
+    if arr.size != n:
+        raise ModelError(f"constant tensor '{t.Name().decode(errors='replace')}' holds {arr.size} values "
+                         f"but its shape {list(shape)} needs {n}", fix="the file is corrupt")
+    return arr.reshape(shape).copy()
+
+
+def _parse(data: bytes, name: str, path: str) -> Graph:
+    model = tflite.Model.GetRootAs(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise ModelError(f"{path} has no subgraph", fix="re-export the model")
+    sg = model.Subgraphs(0)
+    opcodes = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+        if code == 32:  # CUSTOM
+            cname = oc.CustomCode()
+            opcodes.append("CUSTOM:" + (cname.decode(errors="replace") if cname else "?"))
+        else:
+            opcodes.append(BUILTIN_OPCODE2NAME.get(code, f"BUILTIN_{code}"))
+
+    tensors: list[Tensor] = []
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        tname = (t.Name() or b"").decode(errors="replace")
+        dtype = _TENSOR_TYPES.get(t.Type(), f"type{t.Type()}")
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
+        if not t.ShapeSignatureIsNone() and t.ShapeSignatureLength() > 0:
+            sig = [int(d) for d in t.ShapeSignatureAsNumpy()]
+            # A -1 batch dimension in the signature is normal for Keras exports
+            # (the static shape has batch 1); any other -1 is a dynamic shape.
+            if any(d < 0 for d in sig[1:]):
+                raise ModelError(f"tensor {i} '{tname}' has a dynamic shape {sig}",
+                                 fix="export with static shapes (batch 1, fixed sizes)")
+        if any(d < 0 for d in shape):
+            raise ModelError(f"tensor {i} '{tname}' has a dynamic shape {list(shape)}",
+                             fix="export with static shapes (batch 1, fixed sizes)")
+        q = _quant(t, shape)
+        arr = _buffer_data(model, data, t, dtype, shape)
+        tensors.append(Tensor(index=i, name=tname, shape=shape, dtype=dtype, quant=q, data=arr))
+
+    ops: list[Op] = []
+    for i in range(sg.OperatorsLength()):
+        o = sg.Operators(i)
+        idx = o.OpcodeIndex()
+        if idx >= len(opcodes):
+            raise ModelError(f"operator {i} uses opcode index {idx}, but the file has {len(opcodes)}",
+                             fix="the file is corrupt")
+        ins = [int(x) for x in o.InputsAsNumpy()] if o.InputsLength() else []
+        outs = [int(x) for x in o.OutputsAsNumpy()] if o.OutputsLength() else []
+        for x in ins + outs:
+            if x >= len(tensors) or x < -1:
+                raise ModelError(f"operator {i} refers to tensor {x}, but the file has {len(tensors)}",
+                                 fix="the file is corrupt")
+        ops.append(Op(index=i, kind=opcodes[idx], inputs=ins, outputs=outs, options=_options(o)))
+
+    inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
+    outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+    for x in inputs + outputs:
+        if x < 0 or x >= len(tensors):
+            raise ModelError(f"subgraph input/output refers to tensor {x}", fix="the file is corrupt")
+    return Graph(name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, source=path)

@@ -1,0 +1,1 @@
+"""One module per `tinyml` subcommand; each exposes `register(subparsers)`."""
