@@ -1,0 +1,1 @@
+"""Per-op lowerings. Every module here registers with `codegen.lower.lowering`."""

@@ -1,0 +1,48 @@
+/* Host harness for `tinyml verify`: runs the generated model on inputs read
+ * from a file and writes the outputs to another.
+ *
+ * usage: host_main COUNT INPUTS.bin OUTPUTS.bin
+ * INPUTS.bin holds COUNT records, each the model's inputs back to back;
+ * OUTPUTS.bin receives COUNT records of the model's outputs. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model.h"
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s COUNT INPUTS.bin OUTPUTS.bin\n", argv[0]);
+        return 2;
+    }
+    const long count = strtol(argv[1], NULL, 10);
+    FILE *in = fopen(argv[2], "rb");
+    FILE *out = fopen(argv[3], "wb");
+    if (!in || !out) {
+        fprintf(stderr, "host_main: cannot open input or output file\n");
+        return 2;
+    }
+    for (long n = 0; n < count; ++n) {
+        for (int i = 0; i < TINYML_NUM_INPUTS; ++i) {
+            const size_t bytes = (size_t)tinyml_input_info[i].bytes;
+            if (fread(tinyml_input_ptr(i), 1, bytes, in) != bytes) {
+                fprintf(stderr, "host_main: short input record %ld\n", n);
+                return 2;
+            }
+        }
+        const int status = tinyml_run();
+        if (status != 0) {
+            fprintf(stderr, "host_main: tinyml_run failed with %d on record %ld\n", status, n);
+            return 3;
+        }
+        for (int i = 0; i < TINYML_NUM_OUTPUTS; ++i) {
+            const size_t bytes = (size_t)tinyml_output_info[i].bytes;
+            if (fwrite(tinyml_output_ptr(i), 1, bytes, out) != bytes) {
+                return 2;
+            }
+        }
+    }
+    fclose(in);
+    fclose(out);
+    return 0;
+}

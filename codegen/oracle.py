@@ -1,0 +1,112 @@
+"""The numeric oracle: TensorFlow Lite's reference kernels.
+
+`tf.lite.Interpreter` with the BUILTIN_REF op resolver is the default. Where
+TFLite refuses a model that TFLM accepts (e.g. person_detect's per-tensor
+weights with quantized_dimension=3), TFLM's Python runtime (`tflite_micro`)
+is used instead, and the oracle's name says so.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tinyml.errors import ModelError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence native-library chatter (absl/oneDNN banners) on fd 2."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+        os.close(devnull)
+
+
+def import_tf():
+    with quiet_stderr():
+        import tensorflow as tf
+    return tf
+
+
+@dataclass
+class Oracle:
+    name: str
+    run: Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def _tflite(model_bytes: bytes) -> Oracle:
+    tf = import_tf()
+    with quiet_stderr():
+        interp = tf.lite.Interpreter(
+            model_content=model_bytes,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+        interp.allocate_tensors()
+    ins = interp.get_input_details()
+    outs = interp.get_output_details()
+
+    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for d, x in zip(ins, inputs):
+            interp.set_tensor(d["index"], np.asarray(x, dtype=d["dtype"]).reshape(d["shape"]))
+        interp.invoke()
+        return [interp.get_tensor(d["index"]).copy() for d in outs]
+
+    return Oracle("tflite-reference", run)
+
+
+def _tflm(model_bytes: bytes) -> Oracle:
+    from tflite_micro.python.tflite_micro import runtime
+    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=max(len(model_bytes) * 10, 1 << 22))
+
+    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for i, x in enumerate(inputs):
+            d = interp.get_input_details(i)
+            interp.set_input(np.asarray(x, dtype=d["dtype"]).reshape(d["shape"]), i)
+        interp.invoke()
+        outs = []
+        i = 0
+        while True:
+            try:
+                outs.append(np.array(interp.get_output(i), copy=True))
+            except Exception:
+                break
+            i += 1
+        return outs
+
+    return Oracle("tflite-micro", run)
+
+
+def make_oracle(model_path: str) -> Oracle:
+    with open(model_path, "rb") as f:
+        data = f.read()
+    try:
+        return _tflite(data)
+    except Exception as first:  # TFLite refuses the file: try TFLM
+        try:
+            return _tflm(data)
+        except Exception as second:
+            raise ModelError(f"neither TFLite ({first}) nor TFLM ({second}) can run {model_path}",
+                             fix="check that the model is a valid int8 TFLite model") from None
+
+
+def reference_outputs(model_path: str, inputs: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], str]:
+    """Run the oracle on each input record; returns (outputs per record, oracle name)."""
+    oracle = make_oracle(model_path)
+    return [oracle.run(rec) for rec in inputs], oracle.name

@@ -1,0 +1,568 @@
+"""Host side of the STM32 USART ROM bootloader (ST application note AN3155).
+
+Wire format (8 data bits, even parity, 1 stop bit):
+
+- sync: host sends 0x7F once; the bootloader answers ACK (0x79).
+- every command is two bytes, `cmd, cmd ^ 0xFF`; ACK or NACK (0x1F) follows.
+- addresses are 4 bytes big-endian followed by their XOR; lengths are sent
+  as N-1 (so 1..256 bytes per Read/Write); Write sends N-1, the data and
+  the XOR of N-1 and all data bytes.
+- a bootloader already synced takes a stray 0x7F as the first byte of a
+  command, so a second 0x7F makes an invalid pair and gets a NACK: either
+  answer means "in sync".
+
+`Stm32Bootloader` implements single commands with retries and resync;
+`flash_image` runs the whole job (identify, erase, write, verify, go) and
+never returns unless every byte of the image was written (and, by default,
+read back equal).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import serial
+
+from .board_info import BoardLike, sector_index_range
+from .errors import (BootloaderProtocolError, EraseError, FirmwareFileError, NoAnswerError,
+                     ReadoutProtectedError, VerifyMismatchError, WrongChipError, WriteNackError)
+from .firmware_image import FirmwareImage
+from .serial_port import set_lines
+
+ACK = 0x79
+NACK = 0x1F
+SYNC = 0x7F
+
+CMD_GET = 0x00
+CMD_GET_VERSION = 0x01
+CMD_GET_ID = 0x02
+CMD_READ = 0x11
+CMD_GO = 0x21
+CMD_WRITE = 0x31
+CMD_ERASE = 0x43
+CMD_EXT_ERASE = 0x44
+CMD_READOUT_PROTECT = 0x82
+CMD_READOUT_UNPROTECT = 0x92
+
+MAX_BLOCK = 256
+
+# AN2606 product ids, only for messages.
+KNOWN_PIDS = {
+    0x413: "STM32F40x/41x", 0x419: "STM32F42x/43x", 0x421: "STM32F446", 0x431: "STM32F411",
+    0x449: "STM32F74x/75x", 0x451: "STM32F76x/77x", 0x452: "STM32F72x/73x", 0x450: "STM32H74x/75x",
+    0x410: "STM32F10x medium density", 0x414: "STM32F10x high density", 0x415: "STM32L47x/48x",
+}
+
+ENTER_FIX = ("hold BOOT0 high and reset the board (or wire RTS->BOOT0, DTR->NRST and pick "
+             "--reset-polarity); check TX/RX are crossed, GND is shared and --baud matches")
+
+Progress = Callable[[str, int, int], None]
+
+
+def pid_name(pid: int) -> str:
+    return f"0x{pid:03X} ({KNOWN_PIDS.get(pid, 'unknown chip')})"
+
+
+def xor(data: bytes | bytearray) -> int:
+    x = 0
+    for b in data:
+        x ^= b
+    return x
+
+
+def _addr(address: int) -> bytes:
+    a = address.to_bytes(4, "big")
+    return a + bytes([xor(a)])
+
+
+class _Nack(Exception):
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
+
+
+class _Timeout(Exception):
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
+
+
+class _Garbage(Exception):
+    def __init__(self, stage: str, byte: int) -> None:
+        super().__init__(f"{stage}: 0x{byte:02X}")
+        self.stage = stage
+        self.byte = byte
+
+
+@dataclass
+class LinkStats:
+    retries: int = 0
+    resyncs: int = 0
+    nacks: int = 0
+    timeouts: int = 0
+    garbage: int = 0
+
+
+@dataclass
+class ResetControl:
+    """BOOT0 and NRST driven by RTS and DTR.
+
+    `normal` is the direct wiring to a TTL USB-UART adapter, whose control
+    outputs go LOW when asserted: RTS -> BOOT0 (asserted = BOOT0 low, run from
+    flash) and DTR -> NRST (asserted = held in reset). `inverted` swaps the
+    meaning of both lines (adapters or boards with an inverter in between).
+    `none` never touches them: put the board in bootloader mode by hand.
+    """
+
+    polarity: str = "normal"
+    pulse_s: float = 0.1
+    boot_s: float = 0.2
+
+    def states(self, boot0_high: bool, in_reset: bool) -> tuple[bool, bool]:
+        rts, dtr = (not boot0_high), in_reset
+        if self.polarity == "inverted":
+            rts, dtr = not rts, not dtr
+        return rts, dtr
+
+    def _set(self, ser: serial.SerialBase, boot0_high: bool, in_reset: bool) -> bool:
+        rts, dtr = self.states(boot0_high, in_reset)
+        return set_lines(ser, rts=rts, dtr=dtr)
+
+    def enter_bootloader(self, ser: serial.SerialBase) -> bool:
+        """BOOT0 high, pulse reset; False when the port has no modem lines."""
+        if self.polarity == "none":
+            return True
+        if not self._set(ser, True, True):
+            return False
+        time.sleep(self.pulse_s)
+        self._set(ser, True, False)
+        time.sleep(self.boot_s)
+        return True
+
+    def run_mode(self, ser: serial.SerialBase) -> bool:
+        """BOOT0 low, not in reset (the next reset starts the application)."""
+        if self.polarity == "none":
+            return True
+        return self._set(ser, False, False)
+
+    def reset_to_application(self, ser: serial.SerialBase) -> bool:
+        if self.polarity == "none":
+            return True
+        if not self._set(ser, False, True):
+            return False
+        time.sleep(self.pulse_s)
+        self._set(ser, False, False)
+        return True
+
+
+class Stm32Bootloader:
+    """One AN3155 command per method, retried with resync on NACK/timeout."""
+
+    def __init__(self, ser: serial.SerialBase, *, timeout: float = 1.0, retries: int = 5,
+                 erase_timeout: float = 20.0, where: str = "") -> None:
+        self.ser = ser
+        self.timeout = timeout
+        self.retries = retries
+        self.erase_timeout = erase_timeout
+        self.where = where or str(getattr(ser, "port", "") or "serial port")
+        self.stats = LinkStats()
+        self.commands: bytes = b""
+        self.version: int | None = None
+
+    # ---- bytes on the wire ---------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        self.ser.write(data)
+        self.ser.flush()
+
+    def _read(self, n: int, stage: str, timeout: float | None = None) -> bytes:
+        self.ser.timeout = self.timeout if timeout is None else timeout
+        data = self.ser.read(n)
+        if len(data) < n:
+            self.stats.timeouts += 1
+            raise _Timeout(stage)
+        return data
+
+    def _ack(self, stage: str, timeout: float | None = None) -> None:
+        b = self._read(1, stage, timeout)[0]
+        if b == ACK:
+            return
+        if b == NACK:
+            self.stats.nacks += 1
+            raise _Nack(stage)
+        self.stats.garbage += 1
+        raise _Garbage(stage, b)
+
+    def _cmd(self, code: int) -> None:
+        self._write(bytes([code, code ^ 0xFF]))
+        self._ack("command")
+
+    def _drain(self, quiet: float | None = None) -> None:
+        """Read until the line has been quiet for `quiet` seconds (max 2 s)."""
+        quiet = min(0.05, self.timeout / 4) if quiet is None else quiet
+        self.ser.timeout = quiet
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            if not self.ser.read(4096):
+                break
+        self.ser.reset_input_buffer()
+
+    # ---- sync ------------------------------------------------------------------
+    def connect(self, attempts: int = 4) -> None:
+        """First contact: 0x7F until ACK/NACK, then a Get Version probe."""
+        if not self._sync(attempts):
+            raise NoAnswerError("the STM32 bootloader does not answer the 0x7F sync byte",
+                                self.where, ENTER_FIX)
+
+    def resync(self) -> None:
+        self.stats.resyncs += 1
+        if not self._sync(8):
+            raise NoAnswerError("the STM32 bootloader stopped answering (resync failed)",
+                                self.where, "check the cable and power, then run the command again")
+
+    def _sync(self, attempts: int) -> bool:
+        for _ in range(attempts):
+            self._drain()
+            self._write(bytes([SYNC]))
+            try:
+                b = self._read(1, "sync")[0]
+            except _Timeout:
+                continue   # a synced bootloader took 0x7F as a command byte; the next one pairs up
+            if b not in (ACK, NACK):
+                continue
+            self._drain()
+            if self._probe():
+                return True
+        return False
+
+    def _probe(self) -> bool:
+        try:
+            self._cmd(CMD_GET_VERSION)
+            self._read(3, "get version")
+            self._ack("get version end")
+        except (_Nack, _Timeout, _Garbage):
+            return False
+        return True
+
+    # ---- retry loop --------------------------------------------------------------
+    def _run(self, what: str, fn: Callable[[], object],
+             fail: Callable[[Exception | None, int, int], Exception] | None = None) -> object:
+        last: Exception | None = None
+        command_nacks = 0
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            if attempt:
+                self.stats.retries += 1
+                self.resync()
+            try:
+                return fn()
+            except _Nack as exc:
+                last = exc
+                command_nacks += exc.stage == "command"
+            except (_Timeout, _Garbage) as exc:
+                last = exc
+        if fail is not None:
+            raise fail(last, command_nacks, attempts)
+        raise self._default_failure(what, last)
+
+    def _default_failure(self, what: str, last: Exception | None) -> Exception:
+        if isinstance(last, _Timeout):
+            return NoAnswerError(f"no answer to {what} ({last.stage}) after {self.retries + 1} attempts",
+                                 self.where, "check the cable, power and --baud, then retry")
+        if isinstance(last, _Garbage):
+            return BootloaderProtocolError(f"unexpected byte 0x{last.byte:02X} in {what} ({last.stage})",
+                                           self.where, "lower --baud or use a shorter cable; check GND")
+        stage = last.stage if last else "?"
+        return BootloaderProtocolError(f"bootloader refused {what} (NACK at {stage}) "
+                                       f"{self.retries + 1} times", self.where,
+                                       "reset the board into the bootloader and retry")
+
+    def _protected_or(self, what: str, other: Callable[[Exception | None], Exception]):
+        def fail(last: Exception | None, command_nacks: int, attempts: int) -> Exception:
+            if command_nacks == attempts:
+                return ReadoutProtectedError(
+                    f"read-out protection is active: the bootloader refuses {what}", self.where,
+                    "remove it with `stm32flash -k PORT` (this mass-erases the chip), power-cycle, retry")
+            return other(last)
+        return fail
+
+    # ---- commands --------------------------------------------------------------------
+    def get(self) -> tuple[int, bytes]:
+        def fn() -> tuple[int, bytes]:
+            self._cmd(CMD_GET)
+            n = self._read(1, "get length")[0]
+            data = self._read(n + 1, "get data")
+            self._ack("get end")
+            return data[0], bytes(data[1:])
+        self.version, self.commands = self._run("Get", fn)  # type: ignore[misc]
+        return self.version, self.commands
+
+    def get_version(self) -> tuple[int, int, int]:
+        def fn() -> tuple[int, int, int]:
+            self._cmd(CMD_GET_VERSION)
+            d = self._read(3, "get version")
+            self._ack("get version end")
+            return d[0], d[1], d[2]
+        return self._run("Get Version", fn)  # type: ignore[return-value]
+
+    def get_id(self) -> int:
+        def fn() -> int:
+            self._cmd(CMD_GET_ID)
+            n = self._read(1, "get id length")[0]
+            data = self._read(n + 1, "get id data")
+            self._ack("get id end")
+            return int.from_bytes(data[:2], "big")
+        return self._run("Get ID", fn)  # type: ignore[return-value]
+
+    def read_memory(self, address: int, n: int) -> bytes:
+        assert 1 <= n <= MAX_BLOCK
+
+        def fn() -> bytes:
+            self._cmd(CMD_READ)
+            self._write(_addr(address))
+            self._ack("address")
+            self._write(bytes([n - 1, (n - 1) ^ 0xFF]))
+            self._ack("length")
+            return self._read(n, "data")
+
+        def other(last: Exception | None) -> Exception:
+            return self._default_failure(f"Read Memory at 0x{address:08X}", last)
+        return self._run(f"Read Memory at 0x{address:08X}", fn,
+                         self._protected_or("Read Memory", other))  # type: ignore[return-value]
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        n = len(data)
+        assert 1 <= n <= MAX_BLOCK and n % 4 == 0 and address % 4 == 0
+        payload = bytes([n - 1]) + data
+        payload += bytes([xor(payload)])
+
+        def fn() -> None:
+            self._cmd(CMD_WRITE)
+            self._write(_addr(address))
+            self._ack("address")
+            self._write(payload)
+            self._ack("data", self.timeout + 1.0)
+
+        def other(last: Exception | None) -> Exception:
+            if isinstance(last, _Nack):
+                return WriteNackError(
+                    f"the bootloader refused Write Memory at 0x{address:08X} ({n} bytes, NACK at "
+                    f"{last.stage}) {self.retries + 1} times; flash is only partly written", self.where,
+                    "check that the address is inside flash and was erased; lower --baud; retry")
+            return self._default_failure(f"Write Memory at 0x{address:08X}", last)
+        self._run(f"Write Memory at 0x{address:08X}", fn, self._protected_or("Write Memory", other))
+
+    def erase(self, sectors: list[int] | None) -> None:
+        """Erase the listed sector indices, or everything (mass erase) for None."""
+        ext = CMD_EXT_ERASE in self.commands or CMD_ERASE not in self.commands
+        if ext:
+            if sectors is None:
+                body = b"\xff\xff\x00"
+            else:
+                body = (len(sectors) - 1).to_bytes(2, "big") + b"".join(s.to_bytes(2, "big") for s in sectors)
+                body += bytes([xor(body)])
+        else:
+            if sectors is None:
+                body = b"\xff\x00"
+            else:
+                if max(sectors) > 0xFF:
+                    raise EraseError("legacy Erase (0x43) cannot address sector numbers above 255",
+                                     self.where, "use --erase mass")
+                body = bytes([len(sectors) - 1] + sectors)
+                body += bytes([xor(body)])
+        what = "mass erase" if sectors is None else f"erase of sector(s) {sectors}"
+        timeout = self.erase_timeout * (4 if sectors is None else max(1, len(sectors)))
+
+        def fn() -> None:
+            self._cmd(CMD_EXT_ERASE if ext else CMD_ERASE)
+            self._write(body)
+            self._ack("erase", timeout)
+
+        def other(last: Exception | None) -> Exception:
+            if isinstance(last, _Timeout):
+                return EraseError(f"{what} did not finish within {timeout:.0f} s", self.where,
+                                  "power-cycle the board into the bootloader and retry")
+            return EraseError(f"the bootloader refused the {what}", self.where,
+                              "check write protection (stm32flash -u) and retry")
+        self._run(what, fn, self._protected_or("Erase", other))
+
+    def go(self, address: int) -> None:
+        def fn() -> None:
+            self._cmd(CMD_GO)
+            self._write(_addr(address))
+            self._ack("address")
+        self._run(f"Go 0x{address:08X}", fn, self._protected_or("Go", lambda last: self._default_failure(
+            f"Go 0x{address:08X}", last)))
+
+
+@dataclass
+class FlashResult:
+    board: str
+    pid: int
+    bootloader_version: str
+    image: str
+    address: int
+    bytes_written: int
+    sectors_erased: list[int] | None      # None for a mass erase
+    verified: bool
+    started: bool
+    seconds: float
+    retries: int
+    resyncs: int
+    repaired_blocks: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": True, "board": self.board, "product_id": f"0x{self.pid:03X}",
+            "bootloader_version": self.bootloader_version, "image": self.image,
+            "address": f"0x{self.address:08X}", "bytes_written": self.bytes_written,
+            "erase": "mass" if self.sectors_erased is None else "sectors",
+            "sectors_erased": self.sectors_erased, "verified": self.verified, "started": self.started,
+            "seconds": round(self.seconds, 3),
+            "bytes_per_second": round(self.bytes_written / self.seconds) if self.seconds > 0 else None,
+            "retries": self.retries, "resyncs": self.resyncs, "repaired_blocks": self.repaired_blocks,
+            "warnings": self.warnings,
+        }
+
+
+def _blocks(image: FirmwareImage) -> list[tuple[int, bytes]]:
+    out = []
+    for seg in image.segments:
+        for off in range(0, len(seg.data), MAX_BLOCK):
+            out.append((seg.address + off, seg.data[off:off + MAX_BLOCK]))
+    return out
+
+
+def check_fits(image: FirmwareImage, board: BoardLike) -> None:
+    lo, hi = board.flash_origin, board.flash_origin + board.flash_size
+    for seg in image.segments:
+        if seg.address < lo or seg.end > hi:
+            raise FirmwareFileError(
+                f"image bytes 0x{seg.address:08X}..0x{seg.end - 1:08X} lie outside {board.name}'s flash "
+                f"0x{lo:08X}..0x{hi - 1:08X}", image.path,
+                "build for this board (tinyml build --board), or pass the right --board/--address")
+
+
+def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, erase: str = "sectors",
+                verify: bool = True, go: bool = True, force: bool = False,
+                progress: Progress | None = None, log: Callable[[str], None] | None = None) -> FlashResult:
+    """Identify the chip, erase, write, verify and start `image`; raise on any failure."""
+    t0 = time.monotonic()
+    progress = progress or (lambda phase, done, total: None)
+    log = log or (lambda msg: None)
+    warnings: list[str] = []
+    check_fits(image, board)
+
+    bl.connect()
+    version, commands = bl.get()
+    for need, name in ((CMD_WRITE, "Write Memory"), (CMD_GET_ID, "Get ID")) + (
+            ((CMD_READ, "Read Memory"),) if verify else ()):
+        if need not in commands:
+            raise BootloaderProtocolError(f"the bootloader does not offer {name} (0x{need:02X})", bl.where,
+                                          "this is not an AN3155 USART bootloader we can drive")
+    if CMD_EXT_ERASE not in commands and CMD_ERASE not in commands:
+        raise BootloaderProtocolError("the bootloader offers neither Erase nor Extended Erase", bl.where,
+                                      "this is not an AN3155 USART bootloader we can drive")
+    pid = bl.get_id()
+    if pid != board.bootloader_pid:
+        msg = (f"the chip reports product id {pid_name(pid)}, but board {board.name} ({board.mcu}) "
+               f"has {pid_name(board.bootloader_pid)}")
+        if not force:
+            raise WrongChipError(msg, bl.where, "pick the right --board, or pass --force to flash anyway")
+        warnings.append(msg + " (--force)")
+        log("warning: " + msg + " (--force)")
+
+    blocks = _blocks(image)
+    total = sum(len(d) for _, d in blocks)
+    sectors: list[int] | None = None
+    if erase == "mass":
+        progress("erase", 0, 1)
+        bl.erase(None)
+        progress("erase", 1, 1)
+    else:
+        sectors = sorted({i for seg in image.segments
+                          for i in sector_index_range(board, seg.address, seg.end)})
+        for k, s in enumerate(sectors):
+            progress("erase", k, len(sectors))
+            bl.erase([s])
+        progress("erase", len(sectors), len(sectors))
+
+    done = 0
+    for addr, data in blocks:
+        bl.write_memory(addr, data)
+        done += len(data)
+        progress("write", done, total)
+
+    repaired = 0
+    if verify:
+        bad = _verify(bl, blocks, progress)
+        if bad:
+            # Flash cannot be rewritten in place: erase what the bad blocks touch and write it again once.
+            repaired = len(bad)
+            log(f"warning: {len(bad)} block(s) read back wrong; erasing and rewriting them")
+            redo = _repair(bl, board, blocks, bad, mass=erase == "mass")
+            bad = _verify(bl, redo, progress)
+            if bad:
+                addr, data, got = bad[0]
+                first = next(i for i in range(len(data)) if data[i] != got[i])
+                raise VerifyMismatchError(
+                    f"flash differs from the image at 0x{addr + first:08X} (wrote 0x{data[first]:02X}, "
+                    f"read 0x{got[first]:02X}; {len(bad)} block(s) bad)", bl.where,
+                    "the firmware on the board is NOT valid: retry with --erase mass at a lower --baud")
+
+    started = False
+    if go:
+        bl.go(image.start)
+        started = True
+    return FlashResult(
+        board=board.name, pid=pid, bootloader_version=f"{version >> 4}.{version & 0xF}",
+        image=image.path, address=image.start, bytes_written=total, sectors_erased=sectors,
+        verified=verify, started=started, seconds=time.monotonic() - t0,
+        retries=bl.stats.retries, resyncs=bl.stats.resyncs, repaired_blocks=repaired, warnings=warnings)
+
+
+def _verify(bl: Stm32Bootloader, blocks: list[tuple[int, bytes]],
+            progress: Progress) -> list[tuple[int, bytes, bytes]]:
+    """Blocks whose read-back differs from the image on two reads in a row."""
+    bad = []
+    total = sum(len(d) for _, d in blocks)
+    done = 0
+    for addr, data in blocks:
+        got = bl.read_memory(addr, len(data))
+        if got != data:
+            # A read has no checksum: a corrupted byte on the wire is not a bad flash byte.
+            reads = [got]
+            for _ in range(3):
+                again = bl.read_memory(addr, len(data))
+                if again == data:
+                    reads = []
+                    break
+                if again == reads[-1]:
+                    break
+                reads.append(again)
+            if reads:
+                bad.append((addr, data, reads[-1]))
+        done += len(data)
+        progress("verify", done, total)
+    return bad
+
+
+def _repair(bl: Stm32Bootloader, board: BoardLike, blocks: list[tuple[int, bytes]],
+            bad: list[tuple[int, bytes, bytes]], mass: bool) -> list[tuple[int, bytes]]:
+    if mass:
+        bl.erase(None)
+        redo = blocks
+    else:
+        sectors = {i for a, d, _ in bad for i in sector_index_range(board, a, a + len(d))}
+        while True:
+            redo = [(a, d) for a, d in blocks if set(sector_index_range(board, a, a + len(d))) & sectors]
+            grown = sectors | {i for a, d in redo for i in sector_index_range(board, a, a + len(d))}
+            if grown == sectors:
+                break
+            sectors = grown
+        for s in sorted(sectors):
+            bl.erase([s])
+    for addr, data in redo:
+        bl.write_memory(addr, data)
+    return redo

@@ -1,0 +1,13 @@
+/* tinyml kernels: umbrella header. One header per op group. */
+#ifndef TINYML_KERNELS_H
+#define TINYML_KERNELS_H
+
+#include "tinyml/common.h"
+#include "tinyml/conv.h"
+#include "tinyml/fc.h"
+#include "tinyml/elementwise.h"
+#include "tinyml/reduce.h"
+#include "tinyml/activation.h"
+#include "tinyml/shape.h"
+
+#endif /* TINYML_KERNELS_H */

