@@ -159,10 +159,12 @@ class ResetControl:
 class Stm32Bootloader:
     """One AN3155 command per method, retried with resync on NACK/timeout."""
 
-    def __init__(self, ser: serial.SerialBase, *, timeout: float = 1.0, retries: int = 5,
+    def __init__(self, ser: serial.SerialBase, *, retries: int = 5,
                  erase_timeout: float = 20.0, where: str = "") -> None:
+        # The port's own read timeout is the per-answer timeout. It is never changed
+        # here: re-configuring a pty opened with parity fails (EINVAL) on Linux.
         self.ser = ser
-        self.timeout = timeout
+        self.timeout = float(ser.timeout if ser.timeout is not None else 1.0)
         self.retries = retries
         self.erase_timeout = erase_timeout
         self.where = where or str(getattr(ser, "port", "") or "serial port")
@@ -176,12 +178,15 @@ class Stm32Bootloader:
         self.ser.flush()
 
     def _read(self, n: int, stage: str, timeout: float | None = None) -> bytes:
-        self.ser.timeout = self.timeout if timeout is None else timeout
-        data = self.ser.read(n)
-        if len(data) < n:
-            self.stats.timeouts += 1
-            raise _Timeout(stage)
-        return data
+        """n bytes, waiting at least the port timeout and up to `timeout` in total."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        data = bytearray()
+        while len(data) < n:
+            data += self.ser.read(n - len(data))
+            if len(data) < n and time.monotonic() >= deadline:
+                self.stats.timeouts += 1
+                raise _Timeout(stage)
+        return bytes(data)
 
     def _ack(self, stage: str, timeout: float | None = None) -> None:
         b = self._read(1, stage, timeout)[0]
@@ -200,11 +205,13 @@ class Stm32Bootloader:
     def _drain(self, quiet: float | None = None) -> None:
         """Read until the line has been quiet for `quiet` seconds (max 2 s)."""
         quiet = min(0.05, self.timeout / 4) if quiet is None else quiet
-        self.ser.timeout = quiet
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
-            if not self.ser.read(4096):
+            time.sleep(quiet)
+            waiting = self.ser.in_waiting
+            if not waiting:
                 break
+            self.ser.read(waiting)
         self.ser.reset_input_buffer()
 
     # ---- sync ------------------------------------------------------------------
