@@ -5,6 +5,7 @@
 #include "tinyml/common.h"
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
+#include "tinyml/matmul.h"
 #include "tinyml/elementwise.h"
 #include "tinyml/reduce.h"
 #include "tinyml/activation.h"
