@@ -34,11 +34,16 @@ def load(name: str) -> Any:
 
 def all_boards() -> list[Any]:
     """Every board descriptor in boards/*.toml that loads."""
-    from tinyml.paths import BOARDS
+    try:
+        from boards import list_boards  # type: ignore[attr-defined]
+        names = list(list_boards())
+    except ImportError:
+        from tinyml.paths import BOARDS
+        names = [os.path.splitext(os.path.basename(p))[0] for p in sorted(glob.glob(os.path.join(BOARDS, "*.toml")))]
     out = []
-    for path in sorted(glob.glob(os.path.join(BOARDS, "*.toml"))):
+    for name in names:
         try:
-            out.append(load(os.path.splitext(os.path.basename(path))[0]))
+            out.append(load(name))
         except Exception:  # noqa: BLE001 - a broken descriptor is not ours to report here
             continue
     return out

@@ -486,9 +486,13 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.load, "rb") as f:
             data = f.read()
         sim.flash.mem[:len(data)] = data
+    import signal
+    signal.signal(signal.SIGUSR1, lambda *_: sim.reset())
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     path = sim.start()
     print(path, flush=True)
-    print(f"simulated {board.name} bootloader (product id 0x{sim.pid:03X}) on {path}; Ctrl-C to stop",
+    print(f"simulated {board.name} bootloader (product id 0x{sim.pid:03X}) on {path}; "
+          f"`kill -USR1 {os.getpid()}` = reset into the bootloader (after Go); Ctrl-C to stop",
           file=sys.stderr)
     try:
         while True:

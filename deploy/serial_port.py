@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+import termios
 
 import serial
 
@@ -19,7 +21,31 @@ _LIST_FIX = "list ports with `python -m serial.tools.list_ports`; check the USB 
 def open_port(port: str, baud: int = 115200, *, parity: str = serial.PARITY_NONE,
               timeout: float = 1.0, rts: bool | None = None, dtr: bool | None = None,
               exclusive: bool = True) -> serial.SerialBase:
-    """Open `port`; `rts`/`dtr` (if not None) are the line states applied at open."""
+    """Open `port`; `rts`/`dtr` (if not None) are the line states applied at open.
+
+    A pseudo-terminal has no framing, and recent Linux kernels refuse parity
+    settings on one (EINVAL): a pty is opened 8N1 instead, which carries the
+    same bytes.
+    """
+    try:
+        return _open(port, baud, parity, timeout, rts, dtr, exclusive)
+    except PortError:
+        if parity != serial.PARITY_NONE and is_pty(port):
+            return _open(port, baud, serial.PARITY_NONE, timeout, rts, dtr, exclusive)
+        raise
+
+
+def is_pty(port: str) -> bool:
+    """True for a Unix98 pty slave (/dev/pts/N): character device majors 136-143."""
+    try:
+        st = os.stat(port)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and 136 <= os.major(st.st_rdev) <= 143
+
+
+def _open(port: str, baud: int, parity: str, timeout: float, rts: bool | None, dtr: bool | None,
+          exclusive: bool) -> serial.SerialBase:
     is_url = "://" in port
     if not is_url and not os.path.exists(port):
         raise PortMissingError(f"serial port {port} does not exist", port, _LIST_FIX)
@@ -39,7 +65,7 @@ def open_port(port: str, baud: int = 115200, *, parity: str = serial.PARITY_NONE
         if dtr is not None:
             ser.dtr = dtr
         ser.open()
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except (serial.SerialException, OSError, ValueError, termios.error) as exc:
         raise _classify(port, exc) from None
     return ser
 
@@ -47,6 +73,8 @@ def open_port(port: str, baud: int = 115200, *, parity: str = serial.PARITY_NONE
 def _classify(port: str, exc: BaseException) -> PortError:
     text = str(exc)
     code = getattr(exc, "errno", None)
+    if code is None and isinstance(exc, termios.error) and exc.args:
+        code = exc.args[0]
     low = text.lower()
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in low or "busy" in low:
         return PortBusyError(f"serial port {port} is busy ({text})", port,

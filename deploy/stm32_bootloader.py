@@ -171,6 +171,7 @@ class Stm32Bootloader:
         self.stats = LinkStats()
         self.commands: bytes = b""
         self.version: int | None = None
+        self.connected = False
 
     # ---- bytes on the wire ---------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -220,6 +221,7 @@ class Stm32Bootloader:
         if not self._sync(attempts):
             raise NoAnswerError("the STM32 bootloader does not answer the 0x7F sync byte",
                                 self.where, ENTER_FIX)
+        self.connected = True
 
     def resync(self) -> None:
         self.stats.resyncs += 1
@@ -461,7 +463,8 @@ def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, 
     warnings: list[str] = []
     check_fits(image, board)
 
-    bl.connect()
+    if not bl.connected:
+        bl.connect()
     version, commands = bl.get()
     for need, name in ((CMD_WRITE, "Write Memory"), (CMD_GET_ID, "Get ID")) + (
             ((CMD_READ, "Read Memory"),) if verify else ()):

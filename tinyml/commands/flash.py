@@ -1,0 +1,115 @@
+"""`tinyml flash FIRMWARE --port PORT`: program a board through the STM32 ROM bootloader."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tinyml.errors import TinymlError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "flash", help="flash firmware over serial through the STM32 ROM bootloader (AN3155)",
+        description="Flash a .bin/.hex/.elf through the STM32 USART ROM bootloader: sync, check the "
+                    "chip id, erase, write, read back and start it. Needs only a USB-UART adapter "
+                    "(see deploy/WIRING.md).")
+    p.add_argument("firmware", help="firmware file (.bin, .hex or .elf)")
+    p.add_argument("--port", required=True, help="serial port (/dev/ttyUSB0, a pty, or a pyserial URL)")
+    p.add_argument("--board", help="board descriptor name (default: found from the chip's product id)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--erase", choices=("sectors", "mass"), default="sectors",
+                   help="erase only the sectors the image covers (default) or the whole flash")
+    p.add_argument("--no-verify", action="store_true", help="skip the read-back comparison")
+    p.add_argument("--no-go", action="store_true", help="do not start the firmware afterwards")
+    p.add_argument("--reset-polarity", choices=("normal", "inverted", "none"), default="normal",
+                   help="RTS->BOOT0 / DTR->NRST polarity; none = put the board in bootloader mode by hand")
+    p.add_argument("--address", type=lambda s: int(s, 0),
+                   help="load address of a raw .bin (default: the board's flash origin)")
+    p.add_argument("--force", action="store_true", help="flash even if the chip id is not the board's")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each answer")
+    p.add_argument("--retries", type=int, default=5, help="retries (with resync) per command")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+class _Bars:
+    """One tqdm bar per phase (erase, write, verify) on stderr."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.phase = ""
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            unit = "sector" if phase == "erase" else "B"
+            self.bar = tqdm(total=total, desc=f"{phase:6s}", unit=unit, unit_scale=unit == "B",
+                            file=sys.stderr, leave=True, disable=None)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deploy import board_info
+    from deploy.firmware_image import load_firmware
+    from deploy.serial_port import open_port
+    from deploy.stm32_bootloader import ResetControl, Stm32Bootloader, flash_image, pid_name
+
+    if args.retries < 0 or args.timeout <= 0:
+        raise TinymlError("--retries must be >= 0 and --timeout > 0", "tinyml flash", "fix the option")
+    board = board_info.load(args.board) if args.board else None
+    reset = ResetControl(args.reset_polarity)
+    rts, dtr = reset.states(boot0_high=True, in_reset=False) if args.reset_polarity != "none" else (None, None)
+    ser = open_port(args.port, args.baud, parity="E", timeout=args.timeout, rts=rts, dtr=dtr)
+    bars = _Bars()
+    try:
+        if not reset.enter_bootloader(ser):
+            _log(f"warning: {args.port} has no RTS/DTR lines (a pty or socket?); not resetting the board, "
+                 "it must already be in bootloader mode")
+        bl = Stm32Bootloader(ser, retries=args.retries, where=args.port)
+        if board is None:
+            bl.connect()
+            pid = bl.get_id()
+            matches = board_info.boards_for_pid(pid)
+            maps = {(b.flash_origin, tuple(map(tuple, b.flash_sectors))) for b in matches}
+            if not matches:
+                raise TinymlError(f"no board descriptor has the chip's product id {pid_name(pid)}",
+                                  args.port, "pass --board (see `tinyml boards`)")
+            if len(maps) > 1:
+                raise TinymlError(f"several boards match product id {pid_name(pid)} with different flash maps: "
+                                  + ", ".join(b.name for b in matches), args.port, "pass --board")
+            board = matches[0]
+            _log(f"chip {pid_name(pid)}: using the flash map of board {board.name}")
+        image = load_firmware(args.firmware, args.address if args.address is not None else board.flash_origin)
+        result = flash_image(bl, board, image, erase=args.erase, verify=not args.no_verify,
+                             go=not args.no_go, force=args.force, progress=bars, log=_log)
+    finally:
+        bars.close()
+        reset.run_mode(ser)
+        ser.close()
+    out = result.as_dict()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        erased = "mass erase" if result.sectors_erased is None else f"{len(result.sectors_erased)} sector(s) erased"
+        rate = out["bytes_per_second"]
+        print(f"flashed {result.bytes_written} bytes to {board.name} ({board.mcu}, id 0x{result.pid:03X}, "
+              f"bootloader {result.bootloader_version}) at {out['address']}: {erased}, "
+              f"{'verified' if result.verified else 'NOT verified (--no-verify)'}"
+              f"{', started' if result.started else ''}; {result.seconds:.2f} s"
+              + (f" ({rate / 1000:.1f} kB/s)" if rate else "")
+              + (f"; {result.retries} retries" if result.retries else ""))
+    return 0
