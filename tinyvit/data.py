@@ -100,6 +100,27 @@ def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 2) ->
     return out
 
 
+def random_affine(x: np.ndarray, rng: np.random.Generator, max_shift: float = 2.0,
+                  max_rotate_deg: float = 10.0, scale: tuple[float, float] = (0.9, 1.1)
+                  ) -> np.ndarray:
+    """Small random rotation, scale and shift about the image centre (bilinear, zero fill)."""
+    from scipy.ndimage import affine_transform
+    n, h, w, c = x.shape
+    out = np.empty_like(x)
+    ang = np.deg2rad(rng.uniform(-max_rotate_deg, max_rotate_deg, n))
+    sc = rng.uniform(scale[0], scale[1], n)
+    sh = rng.uniform(-max_shift, max_shift, (n, 2))
+    centre = np.array([(h - 1) / 2, (w - 1) / 2])
+    for i in range(n):
+        cos, sin = np.cos(ang[i]) / sc[i], np.sin(ang[i]) / sc[i]
+        m = np.array([[cos, -sin], [sin, cos]])      # output -> input coordinates
+        off = centre - m @ (centre + sh[i])
+        for ch in range(c):
+            out[i, :, :, ch] = affine_transform(x[i, :, :, ch], m, offset=off, order=1,
+                                                mode="constant", cval=0.0)
+    return out
+
+
 # ---------------------------------------------------------------- detection set
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image

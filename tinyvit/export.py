@@ -134,19 +134,21 @@ def check_graph(tflite: bytes | str) -> GraphReport:
             island_tensors.update(int(i) for i in o["inputs"])
             island_tensors.update(int(i) for i in o["outputs"])
             islands.append(f"{o['index']}:{o['op_name']}")
+    activations: set[int] = set(int(d["index"]) for d in it.get_input_details())
+    for o in ops:
+        activations.update(int(i) for i in o["outputs"])
     bad = []
     for t in tensors.values():
         shape_sig = t.get("shape_signature", t["shape"])
         if any(int(s) < 0 for s in shape_sig):
             static = False
         max_rank = max(max_rank, len(t["shape"]))
+        if t["index"] not in activations:
+            continue            # constants: int8 weights, int32 biases, shapes, axes
         dt = np.dtype(t["dtype"])
         if dt == np.int8:
             continue
-        if dt == np.int32 and t["name"] and ("bias" in t["name"].lower() or
-                                             len(t["shape"]) <= 1):
-            continue   # biases, shape and axis constants
         if t["index"] in island_tensors and dt == np.float32:
             continue
-        bad.append(f"{t['name']}:{dt}")
+        bad.append(f"{t['index']}:{t['name']}:{dt}")
     return GraphReport(dict(counts), max_rank, static, bad, islands)

@@ -18,7 +18,7 @@ import numpy as np
 
 from tinyml.errors import TinymlError
 from tinyvit.config import ViTConfig
-from tinyvit.data import Dataset, random_shift
+from tinyvit.data import Dataset, random_affine, random_shift
 
 
 @dataclass
@@ -42,6 +42,19 @@ def _optimizer(lr: float, steps: int, wd: float):
     return keras.optimizers.AdamW(learning_rate=sched, weight_decay=wd, clipnorm=1.0)
 
 
+def _cls_loss(num_classes: int, smoothing: float):
+    import keras
+    if not smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    cce = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
+
+    def loss(y_true, y_pred):
+        from keras import ops
+        return cce(ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), num_classes),
+                   y_pred)
+    return loss
+
+
 def check_compatible(cfg: ViTConfig, ds: Dataset) -> None:
     if tuple(ds.input_shape) != tuple(cfg.input_shape):
         raise TinymlError(f"dataset images are {ds.input_shape} but the model expects "
@@ -57,7 +70,8 @@ def check_compatible(cfg: ViTConfig, ds: Dataset) -> None:
 
 
 def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: float = 0.05,
-        batch: int = 64, patience: int = 8, max_shift: int = 2, seed: int = 0,
+        batch: int = 64, patience: int = 8, max_shift: int = 2, rotate: float = 0.0,
+        label_smoothing: float = 0.0, seed: int = 0,
         quiet: bool = False, progress: bool = True) -> list[dict]:
     """Train in place; best-on-validation weights are restored at the end."""
     import keras
@@ -72,7 +86,7 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
         y_val = det.encode_targets(ds.val.y, cfg)
     else:
         model.compile(optimizer=_optimizer(lr, steps, wd),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      loss=_cls_loss(cfg.num_classes, label_smoothing),
                       metrics=["accuracy"])
     best, best_w, wait, hist = -1.0, None, 0, []
     bar = None
@@ -86,7 +100,12 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
             x_tr, b_tr = det.augment_shift(ds.train.x, ds.train.y, rng, max_shift * 2)
             y_tr = det.encode_targets(b_tr, cfg)
         else:
-            x_tr = random_shift(ds.train.x, rng, max_shift) if max_shift else ds.train.x
+            if rotate:
+                x_tr = random_affine(ds.train.x, rng, max_shift, rotate)
+            elif max_shift:
+                x_tr = random_shift(ds.train.x, rng, max_shift)
+            else:
+                x_tr = ds.train.x
             y_tr = ds.train.y
         h = model.fit(x_tr, y_tr, batch_size=batch, epochs=1, verbose=0, shuffle=True)
         train_loss = float(h.history["loss"][-1])
@@ -146,7 +165,7 @@ def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = N
     from tinyvit.model import build_model, count_macs, count_params
     check_compatible(cfg, ds)
     hints = dict(cfg.train)
-    for k in ("lr", "wd", "batch", "patience", "max_shift"):
+    for k in ("lr", "wd", "batch", "patience", "max_shift", "rotate", "label_smoothing"):
         if k in hints and k not in fit_kw:
             fit_kw[k] = hints[k]
     t0 = time.time()
