@@ -1,0 +1,256 @@
+/*
+ * Serial mode: the MLPerf Tiny / EEMBC runner protocol over the console UART.
+ *
+ * Commands end with '%'; CR/LF are ignored. Every command is answered by
+ * zero or more `m-...` lines (or one `e-[...]` line on error) and `m-ready`.
+ *
+ *   name%            m-name-dut-[tinyml]
+ *   profile%         m-profile-[...] m-model-[<model>]
+ *   timestamp%       m-lap-us-<t>
+ *   db load N%       m-[Expecting N bytes]       (N <= input bytes, else e-[...])
+ *   db <hex>%        appends bytes; m-load-done once N bytes arrived
+ *   db print%        m-buffer-xx-xx-... (8 bytes per line)
+ *   infer N W%       W warm-up runs, N timed runs: m-warmup-start-W, m-warmup-done,
+ *                    m-infer-start-N, m-lap-us-<t0>, m-lap-us-<t1>, m-infer-done,
+ *                    m-results-[...]
+ *   results%         m-results-[...] of the last inference (dequantized output 0)
+ *
+ * Bounds: a command longer than TINYML_CMD_MAX characters is discarded up to
+ * its '%' and answered with e-[...]; the data buffer is exactly the model's
+ * input size and loads beyond it are refused without writing.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "app.h"
+#include "model.h"
+#include "runtime.h"
+
+#ifndef TINYML_CMD_MAX
+#define TINYML_CMD_MAX 128
+#endif
+
+static char cmd[TINYML_CMD_MAX + 1];
+static int8_t db_buf[TINYML_INPUT_BYTES];
+static uint32_t db_expected, db_pos;
+static int have_results;
+
+static void err(const char *msg)
+{
+    con_puts("e-["); con_puts(msg); con_puts("]"); con_nl();
+}
+
+static void err_u(const char *msg, uint32_t a, const char *msg2, uint32_t b)
+{
+    con_puts("e-["); con_puts(msg); con_putu(a); con_puts(msg2); con_putu(b); con_puts("]"); con_nl();
+}
+
+/* Decimal 0..2^31-1; returns -1 for empty, non-digit or too large. */
+static int32_t parse_u(const char *s)
+{
+    if (s == NULL || *s == '\0') {
+        return -1;
+    }
+    int32_t v = 0;
+    for (; *s; ++s) {
+        if (*s < '0' || *s > '9' || v > 214748363) {
+            return -1;
+        }
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static uint64_t micros(void)
+{
+    return timer_ticks() * 1000000u / timer_hz();
+}
+
+static void lap(void)
+{
+    con_puts("m-lap-us-"); con_putu64(micros()); con_nl();
+}
+
+static void print_results(void)
+{
+    const int8_t *out = (const int8_t *)tinyml_output_ptr(0);
+    float scale = tinyml_output_info[0].scale;
+    int32_t zp = tinyml_output_info[0].zero_point;
+    con_puts("m-results-[");
+    for (uint32_t i = 0; i < TINYML_OUTPUT_BYTES; ++i) {
+        if (i) {
+            uart_putc(',');
+        }
+        con_putfix3(scale * (float)((int32_t)out[i] - zp));
+    }
+    con_puts("]"); con_nl();
+}
+
+static void cmd_db(char *arg)
+{
+    char *sub = strtok(arg, " ");
+    if (sub == NULL) {
+        err("Command 'db' requires a subcommand");
+    } else if (strcmp(sub, "load") == 0) {
+        int32_t n = parse_u(strtok(NULL, " "));
+        if (n <= 0) {
+            err("Command 'db load' requires a byte count > 0");
+        } else if ((uint32_t)n > TINYML_INPUT_BYTES) {
+            db_expected = 0u;
+            db_pos = 0u;
+            err_u("db load ", (uint32_t)n, " bytes exceeds the model input size ", TINYML_INPUT_BYTES);
+        } else {
+            db_expected = (uint32_t)n;
+            db_pos = 0u;
+            con_puts("m-[Expecting "); con_putu((uint32_t)n); con_puts(" bytes]"); con_nl();
+        }
+    } else if (strcmp(sub, "print") == 0) {
+        for (uint32_t i = 0; i < db_pos; ++i) {
+            if (i % 8u == 0u) {
+                con_puts("m-buffer-");
+            }
+            con_puthex((uint8_t)db_buf[i], 2);
+            if ((i + 1u) % 8u == 0u || i + 1u == db_pos) {
+                con_nl();
+            } else {
+                uart_putc('-');
+            }
+        }
+    } else {
+        size_t len = strlen(sub);
+        if (db_expected == 0u) {
+            err("No buffer: send 'db load N' first");
+        } else if (len % 2u != 0u) {
+            err("Odd number of hex digits");
+        } else if (db_pos + len / 2u > db_expected) {
+            err_u("Too many bytes: buffer holds ", db_expected, ", would reach ", db_pos + (uint32_t)(len / 2u));
+        } else {
+            for (size_t i = 0; i < len; i += 2u) {
+                if (hexval(sub[i]) < 0 || hexval(sub[i + 1u]) < 0) {
+                    err("Invalid hex digit");
+                    return;
+                }
+            }
+            for (size_t i = 0; i < len; i += 2u) {
+                db_buf[db_pos++] = (int8_t)((hexval(sub[i]) << 4) | hexval(sub[i + 1u]));
+            }
+            if (db_pos == db_expected) {
+                con_puts("m-load-done"); con_nl();
+            }
+        }
+    }
+}
+
+static int run_once(void)
+{
+    /* The arena is reused by the plan, so the input is copied in every time. */
+    memcpy(tinyml_input_ptr(0), db_buf, TINYML_INPUT_BYTES);
+    return tinyml_run();
+}
+
+static void cmd_infer(char *arg)
+{
+    char *a = strtok(arg, " ");
+    char *b = strtok(NULL, " ");
+    int32_t n = a ? parse_u(a) : 1;
+    int32_t w = b ? parse_u(b) : 0;
+    if (n <= 0 || w < 0) {
+        err("Usage: infer N [W] with N > 0 runs and W >= 0 warm-up runs");
+        return;
+    }
+    if (db_expected != TINYML_INPUT_BYTES || db_pos != db_expected) {
+        err_u("Input not loaded: have ", db_pos, " of ", TINYML_INPUT_BYTES);
+        return;
+    }
+    con_puts("m-warmup-start-"); con_putu((uint32_t)w); con_nl();
+    for (int32_t i = 0; i < w; ++i) {
+        (void)run_once();
+    }
+    con_puts("m-warmup-done"); con_nl();
+    con_puts("m-infer-start-"); con_putu((uint32_t)n); con_nl();
+    lap();
+    int rc = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        rc |= run_once();
+    }
+    lap();
+    con_puts("m-infer-done"); con_nl();
+    if (rc != 0) {
+        con_puts("e-[tinyml_run returned "); con_puti(rc); con_puts("]"); con_nl();
+        have_results = 0;
+        return;
+    }
+    have_results = 1;
+    print_results();
+}
+
+static void dispatch(char *line)
+{
+    char *sp = strchr(line, ' ');
+    char *rest = "";
+    if (sp) {
+        *sp = '\0';
+        rest = sp + 1;
+    }
+    if (strcmp(line, "name") == 0) {
+        con_puts("m-name-dut-[tinyml]"); con_nl();
+    } else if (strcmp(line, "profile") == 0) {
+        con_puts("m-profile-[tinyml MLPerf Tiny runner, board " TINYML_BOARD_NAME "]"); con_nl();
+        con_puts("m-model-[" TINYML_MODEL_NAME "]"); con_nl();
+    } else if (strcmp(line, "timestamp") == 0) {
+        lap();
+    } else if (strcmp(line, "db") == 0) {
+        cmd_db(rest);
+    } else if (strcmp(line, "infer") == 0) {
+        cmd_infer(rest);
+    } else if (strcmp(line, "results") == 0) {
+        if (have_results) {
+            print_results();
+        } else {
+            err("No results: run 'infer' first");
+        }
+    } else if (line[0] != '\0') {
+        con_puts("e-[Unknown command: "); con_puts(line); con_puts("]"); con_nl();
+    }
+    con_puts("m-ready"); con_nl();
+}
+
+void serial_main(void)
+{
+    size_t len = 0;
+    int overflow = 0;
+    con_nl();
+    con_puts("m-init-done"); con_nl();
+    con_puts("m-ready"); con_nl();
+    for (;;) {
+        int c = uart_getc();
+        if (c == '%') {
+            if (overflow) {
+                err_u("Command too long: limit ", TINYML_CMD_MAX, " characters, got ", (uint32_t)len);
+                con_puts("m-ready"); con_nl();
+            } else {
+                cmd[len] = '\0';
+                dispatch(cmd);
+            }
+            len = 0;
+            overflow = 0;
+        } else if (c == '\r' || c == '\n') {
+            continue;
+        } else if (len < TINYML_CMD_MAX) {
+            cmd[len++] = (char)c;
+        } else {
+            overflow = 1;
+            if (len < 0xFFFFFFFFu) {
+                ++len;      /* count only; nothing is stored past the buffer */
+            }
+        }
+    }
+}

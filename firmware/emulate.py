@@ -1,0 +1,278 @@
+"""Run a built firmware's self-test on an emulator and parse its report.
+
+QEMU (`qemu-system-arm`):
+- STM32F4 boards run the unchanged board binary on `netduinoplus2`
+  (STM32F405); the console USART is connected to the matching `-serial`.
+- Cortex-M7 boards (and the L4) run on an MPS2 machine (`mps2-an500` is a
+  Cortex-M7) from the DIR/mps2 variant build: memory origins follow the MPS2
+  map, SRAM and flash sizes stay the board's.
+- `-icount shift=0`: one guest instruction = 1 ns of virtual time. The
+  firmware times inferences with SysTick on the processor clock, so
+  instructions = SysTick ticks * 1e9 / (the machine's SysTick clock):
+  168 MHz on netduinoplus2 (5.95 ns per tick), 25 MHz on MPS2 (40 per tick).
+  These are instructions, not cycles: QEMU models no pipeline, cache or
+  flash wait states.
+
+Renode: DIR/renode/<board>.repl/.resc/.robot are generated from the board
+descriptor; used when a `renode` binary is on PATH.
+
+A run ends when the firmware exits via semihosting, prints its RESULT line,
+faults (the HardFault handler prints PC/LR/CFSR and RESULT FAIL), or the
+timeout expires; the emulator process is always killed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import jinja2
+
+from boards import Board, load_board
+from firmware.build import TEMPLATE_DIR, ensure_variant, load_build_meta, variant_dir
+from tinyml.errors import ToolchainError, TinymlError
+
+# QEMU 7.2 stm32f405-soc creates its USARTs in this order; serial port i is USART i.
+QEMU_STM32F405_USARTS = [0x4001_1000, 0x4000_4400, 0x4000_4800, 0x4000_4C00,
+                         0x4000_5000, 0x4001_1400, 0x4000_7800, 0x4000_7C00]
+# SysTick clock (processor clock) of each QEMU machine, Hz.
+QEMU_SYSTICK_HZ = {"netduinoplus2": 168_000_000, "mps2-an500": 25_000_000,
+                   "mps2-an386": 25_000_000, "mps2-an385": 25_000_000}
+
+
+@dataclass
+class VectorResult:
+    index: int
+    passed: bool
+    ticks: int
+    detail: str = ""
+
+
+@dataclass
+class EmulationResult:
+    passed: bool
+    instructions_per_inference: int | None
+    peak_sram_bytes_measured: int | None
+    flash_bytes: int | None
+    emulator: str
+    machine: str
+    variant: str
+    board: str
+    model: str
+    note: str
+    vectors: list[VectorResult] = field(default_factory=list)
+    arena_bytes: int | None = None
+    arena_used_bytes: int | None = None
+    stack_bytes: int | None = None
+    stack_used_bytes: int | None = None
+    static_ram_bytes: int | None = None
+    timer: str = ""
+    fault: str | None = None
+    error: str | None = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    output: str = ""
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["vectors"] = [asdict(v) for v in self.vectors]
+        return d
+
+
+def qemu_serial_args(board: Board, variant: str, spec: str) -> list[str]:
+    """`-serial` options that connect `spec` (e.g. "stdio") to the console UART."""
+    if variant != "native":
+        return ["-serial", spec]
+    if board.qemu.machine != "netduinoplus2":
+        raise TinymlError(f"no QEMU serial mapping for machine {board.qemu.machine}", board.path,
+                          "use netduinoplus2 or an mps2 variant")
+    try:
+        idx = QEMU_STM32F405_USARTS.index(board.uart.base)
+    except ValueError:
+        raise TinymlError(f"QEMU's STM32F405 has no USART at 0x{board.uart.base:08x}", board.path,
+                          "use a USART1-6 console") from None
+    args: list[str] = []
+    for _ in range(idx):
+        args += ["-serial", "null"]
+    return args + ["-serial", spec]
+
+
+def qemu_command(board: Board, elf: str, variant: str, serial: str = "stdio") -> list[str]:
+    qemu = shutil.which("qemu-system-arm")
+    if qemu is None:
+        raise ToolchainError("qemu-system-arm not found on PATH", "tinyml emulate",
+                             "install the qemu-system-arm package (apt)")
+    return [qemu, "-M", board.qemu.machine, "-nographic", "-monitor", "none",
+            "-icount", "shift=0", "-semihosting-config", "enable=on,target=native",
+            "-kernel", elf, *qemu_serial_args(board, variant, serial)]
+
+
+def machine_note(board: Board, variant: str) -> str:
+    if variant == "native":
+        return (f"unchanged {board.name} binary on QEMU {board.qemu.machine}")
+    return (f"{board.name} variant build on QEMU {board.qemu.machine}: memory origins follow the "
+            f"MPS2 map (flash at 0x0, SRAM at 0x20000000), sizes are the board's")
+
+
+def _run_capture(cmd: list[str], timeout: float) -> tuple[str, bool, int | None]:
+    """Run until exit, a RESULT line (+ grace), or timeout. Returns (output, timed_out, rc)."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    chunks: list[bytes] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in iter(proc.stdout.readline, b""):
+            chunks.append(line)
+            if line.startswith(b"RESULT "):
+                done.set()
+        done.set()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    timed_out = not done.wait(timeout)
+    rc = None
+    try:
+        rc = proc.wait(timeout=0 if timed_out else 3)
+    except subprocess.TimeoutExpired:
+        pass
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    t.join(timeout=2)
+    return b"".join(chunks).decode("utf-8", "replace"), timed_out, rc
+
+
+_VEC = re.compile(r"^vector (\d+) (PASS|FAIL)(.*?)ticks=(\d+)", re.M)
+_RUN = re.compile(r"^run rc=(-?\d+) ticks=(\d+)", re.M)
+_MEM = re.compile(r"^memory arena_bytes=(\d+) arena_used=(\d+) stack_bytes=(\d+) stack_used=(\d+) "
+                  r"static_ram=(\d+)", re.M)
+_TIMER = re.compile(r"^timer source=(\w+) hz=(\d+)", re.M)
+_FAULT = re.compile(r"^FAULT .*$", re.M)
+_RESULT = re.compile(r"^RESULT (PASS|FAIL)", re.M)
+
+
+def parse_selftest(text: str, systick_hz: int, res: EmulationResult) -> None:
+    text = text.replace("\r", "")
+    for m in _VEC.finditer(text):
+        res.vectors.append(VectorResult(int(m.group(1)), m.group(2) == "PASS", int(m.group(4)),
+                                        m.group(3).strip()))
+    ticks = [v.ticks for v in res.vectors]
+    if not ticks:
+        ticks = [int(m.group(2)) for m in _RUN.finditer(text)]
+    tm = _TIMER.search(text)
+    if tm:
+        res.timer = tm.group(1)
+    if ticks and tm:
+        hz = systick_hz if tm.group(1) == "systick" else int(tm.group(2))
+        res.instructions_per_inference = round(sum(ticks) / len(ticks) * 1e9 / hz)
+    mm = _MEM.search(text)
+    if mm:
+        a, au, s, su, st = (int(x) for x in mm.groups())
+        res.arena_bytes, res.arena_used_bytes, res.stack_bytes = a, au, s
+        res.stack_used_bytes, res.static_ram_bytes = su, st
+        res.peak_sram_bytes_measured = st + su + au
+    fm = _FAULT.search(text)
+    if fm:
+        res.fault = fm.group(0)
+    rm = _RESULT.search(text)
+    res.passed = bool(rm and rm.group(1) == "PASS" and not res.fault
+                      and all(v.passed for v in res.vectors))
+
+
+def emulate(out_dir: str, emulator: str = "qemu", timeout: float = 120.0, progress=None
+            ) -> EmulationResult:
+    meta = load_build_meta(out_dir)
+    if meta.get("mode") != "selftest":
+        raise TinymlError(f"{out_dir} was built in {meta.get('mode')} mode", out_dir,
+                          "rebuild with --mode selftest to emulate the self-test")
+    board = load_board(meta["board"])
+    if emulator == "renode":
+        return emulate_renode(out_dir, board, meta, timeout)
+    if emulator != "qemu":
+        raise TinymlError(f"unknown emulator {emulator!r}", "tinyml emulate", "use qemu or renode")
+    variant = board.qemu.variant
+    elf = ensure_variant(out_dir, variant, progress) if variant != "native" else \
+        os.path.join(out_dir, "firmware.elf")
+    if not os.path.exists(elf):
+        raise TinymlError(f"no firmware at {elf}", out_dir, "run `tinyml build` first")
+    cmd = qemu_command(board, elf, variant)
+    t0 = time.monotonic()
+    text, timed_out, rc = _run_capture(cmd, timeout)
+    meta = load_build_meta(out_dir)
+    sizes = meta["sizes"].get(variant, {})
+    res = EmulationResult(passed=False, instructions_per_inference=None,
+                          peak_sram_bytes_measured=None, flash_bytes=sizes.get("flash_bytes"),
+                          emulator="qemu", machine=board.qemu.machine, variant=variant,
+                          board=board.name, model=meta.get("model", ""),
+                          note=machine_note(board, variant), timed_out=timed_out,
+                          seconds=round(time.monotonic() - t0, 2), output=text)
+    parse_selftest(text, QEMU_SYSTICK_HZ.get(board.qemu.machine, 0) or 1, res)
+    if timed_out:
+        res.passed = False
+        res.error = f"no RESULT line within {timeout:g} s (firmware hung or too slow)"
+    elif "qemu: fatal" in text:
+        res.passed = False
+        res.error = next(l for l in text.splitlines() if "qemu: fatal" in l).strip()
+    elif not _RESULT.search(text):
+        res.passed = False
+        res.error = f"emulator exited (code {rc}) without a RESULT line"
+    return res
+
+
+# ---------------------------------------------------------------- Renode
+
+def write_renode_files(out_dir: str, board: Board, elf: str, timeout: float = 120.0) -> dict[str, str]:
+    if not board.renode.platform:
+        raise TinymlError(f"board {board.name} has no Renode platform", board.path,
+                          "use --emulator qemu")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    rdir = os.path.join(out_dir, "renode")
+    os.makedirs(rdir, exist_ok=True)
+    ctx = {"board": board, "elf": os.path.abspath(elf), "timeout": int(timeout),
+           "repl": os.path.join(rdir, f"{board.name}.repl"),
+           "resc": os.path.join(rdir, f"{board.name}.resc"),
+           "sram": [m for m in board.sram_regions], "flash": board.flash_region("native")}
+    out = {}
+    for tmpl, ext in (("renode.repl.j2", "repl"), ("renode.resc.j2", "resc"), ("renode.robot.j2", "robot")):
+        path = os.path.join(rdir, f"{board.name}.{ext}")
+        with open(path, "w") as f:
+            f.write(env.get_template(tmpl).render(**ctx))
+        out[ext] = path
+    return out
+
+
+def emulate_renode(out_dir: str, board: Board, meta: dict, timeout: float) -> EmulationResult:
+    elf = os.path.join(out_dir, "firmware.elf")
+    files = write_renode_files(out_dir, board, elf, timeout)
+    renode = shutil.which("renode")
+    if renode is None:
+        raise ToolchainError("renode not found on PATH", "tinyml emulate --emulator renode",
+                             f"install Renode; the scripts are ready in {os.path.dirname(files['resc'])}")
+    cmd = [renode, "--disable-xwt", "--console", "-e", f"include @{files['resc']}; start"]
+    t0 = time.monotonic()
+    text, timed_out, _ = _run_capture(cmd, timeout)
+    res = EmulationResult(passed=False, instructions_per_inference=None,
+                          peak_sram_bytes_measured=None,
+                          flash_bytes=meta["sizes"]["native"]["flash_bytes"], emulator="renode",
+                          machine=board.renode.platform, variant="native", board=board.name,
+                          model=meta.get("model", ""),
+                          note=f"unchanged {board.name} binary on Renode {board.renode.platform}",
+                          timed_out=timed_out, seconds=round(time.monotonic() - t0, 2), output=text)
+    # Renode's SysTick runs at the board's reset clock as configured in the platform.
+    parse_selftest(text, board.reset_clock_hz, res)
+    if timed_out:
+        res.passed = False
+        res.error = f"no RESULT line within {timeout:g} s"
+    return res

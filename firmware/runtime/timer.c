@@ -1,0 +1,74 @@
+/*
+ * 64-bit tick counter.
+ *
+ * DWT CYCCNT (processor cycles) is used when the core has a DWT whose
+ * counter actually advances; otherwise SysTick on the processor clock
+ * (CLKSOURCE=1) with a 2^24 reload and an overflow count kept by its
+ * interrupt. QEMU does not implement DWT, so emulated runs use SysTick; under
+ * `-icount shift=0` one guest instruction is 1 ns of virtual time, so
+ * instructions = ticks * 1e9 / timer_hz() (the host does this conversion).
+ */
+#include <stdint.h>
+
+#include "hw.h"
+#include "runtime.h"
+
+#define SYSTICK_RELOAD 0x00FFFFFFu
+
+static int use_dwt;
+static volatile uint32_t systick_wraps;
+static uint32_t dwt_high, dwt_last;
+
+void SysTick_Handler(void) { systick_wraps++; }
+
+void timer_init(void)
+{
+#if TINYML_TRY_DWT
+    DEMCR |= (1u << 24);            /* TRCENA */
+#if TINYML_CORE_M7
+    DWT_LAR = 0xC5ACCE55u;          /* unlock (Cortex-M7) */
+#endif
+    DWT_CYCCNT = 0u;
+    DWT_CTRL |= 1u;                 /* CYCCNTENA */
+    uint32_t a = DWT_CYCCNT;
+    for (volatile int i = 0; i < 16; ++i) {
+    }
+    use_dwt = DWT_CYCCNT != a;
+#endif
+    if (!use_dwt) {
+        SYST_CSR = 0u;
+        SYST_RVR = SYSTICK_RELOAD;
+        SYST_CVR = 0u;
+        SYST_CSR = 0x7u;            /* ENABLE | TICKINT | CLKSOURCE=processor */
+    }
+}
+
+uint64_t timer_ticks(void)
+{
+    if (use_dwt) {
+        /* Extend the 32-bit counter; callers sample often enough (< 2^32 cycles). */
+        uint32_t p = irq_save();
+        uint32_t now = DWT_CYCCNT;
+        if (now < dwt_last) {
+            dwt_high++;
+        }
+        dwt_last = now;
+        uint64_t t = ((uint64_t)dwt_high << 32) | now;
+        irq_restore(p);
+        return t;
+    }
+    uint32_t p = irq_save();
+    uint32_t wraps = systick_wraps;
+    uint32_t val = SYST_CVR;
+    if (SCB_ICSR & SCB_ICSR_PENDSTSET) {
+        /* Wrapped while interrupts were off: count it and re-read. */
+        wraps++;
+        val = SYST_CVR;
+    }
+    irq_restore(p);
+    return (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - val);
+}
+
+uint32_t timer_hz(void) { return TINYML_CPU_HZ; }
+
+const char *timer_source(void) { return use_dwt ? "dwt" : "systick"; }

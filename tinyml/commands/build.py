@@ -1,0 +1,48 @@
+"""`tinyml build MODEL --board B -o DIR`: generate the C library, the firmware
+project (linker script, board header, Makefile, test vectors) and compile it
+with arm-none-eabi-gcc into DIR/firmware.elf/.bin/.hex/.map."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from boards import list_boards
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("build", help="generate and compile firmware for a board")
+    p.add_argument("model", help="int8 .tflite model")
+    p.add_argument("--board", required=True, help=f"one of: {', '.join(list_boards())}")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument("--mode", choices=["selftest", "serial"], default="selftest",
+                   help="selftest: embedded vectors, PASS/FAIL; serial: MLPerf Tiny runner protocol")
+    p.add_argument("--emulator-variant", action="store_true",
+                   help="also build the QEMU MPS2 variant (DIR/mps2) for Cortex-M7/L4 boards")
+    p.add_argument("--vectors", type=int, default=3, help="number of self-test vectors (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs")
+    p.add_argument("--stack-bytes", type=int, default=8192, help="stack reserve (default 8192)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from firmware.build import build_firmware
+
+    res = build_firmware(args.model, args.board, args.out, mode=args.mode,
+                         emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
+                         num_vectors=args.vectors, seed=args.seed)
+    if args.json:
+        print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
+                          "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
+                          "elf": res.elf("native"),
+                          "variants": {v: {"elf": res.elf(v), **s.__dict__} for v, s in res.sizes.items()}}))
+        return 0
+    out = sys.stdout
+    for v, s in res.sizes.items():
+        where = res.elf(v)
+        print(f"{res.board} firmware ({v} memory map): {where}", file=out)
+        print("\n".join(s.lines()), file=out)
+    print(f"self-test vectors: {res.vectors}" + (f" (expected outputs from {res.oracle})" if res.oracle else ""),
+          file=out)
+    return 0
