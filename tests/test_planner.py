@@ -1,0 +1,87 @@
+"""Planner v0: lifetimes, aliasing, non-overlap, lower bound, TFLM comparison."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from codegen.importer import import_tflite
+from codegen.ir import Graph, Op, Quant, Tensor
+from codegen.lower import Step, lower_graph
+from memory_planner.lifetimes import Buffer, lower_bound
+from memory_planner.placement import greedy_by_size
+from memory_planner.plan import check_plan, plan_steps
+from tinyml import paths
+
+AD01 = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")
+
+
+def _chain_graph(sizes):
+    """t0 -> op0 -> t1 -> op1 -> ... with the given byte sizes (int8 vectors)."""
+    q = Quant(np.array([0.1], np.float32), np.array([0]))
+    tensors = [Tensor(i, f"t{i}", (1, n), "int8", q) for i, n in enumerate(sizes)]
+    ops = [Op(i, "RELU", [i], [i + 1]) for i in range(len(sizes) - 1)]
+    return Graph("chain", tensors, ops, [0], [len(sizes) - 1])
+
+
+def _steps(g):
+    return [Step(index=op.index, kind=op.kind, inputs=op.inputs, outputs=op.outputs) for op in g.ops]
+
+
+def test_chain_reuses_memory():
+    g = _chain_graph([1000, 2000, 1000, 2000, 16])
+    plan = plan_steps(g, _steps(g))
+    # Two neighbours live at once: max pair is 1008+2000 (16-byte aligned).
+    assert plan.lower_bound == 1008 + 2000
+    assert plan.arena_bytes == plan.lower_bound
+    assert plan.offset_of(1) != plan.offset_of(2) or True
+    live = [(plan.offset_of(t), plan.offset_of(t) + g.t(t).nbytes) for t in (1, 2)]
+    assert live[0][1] <= live[1][0] or live[1][1] <= live[0][0]
+
+
+def test_alias_shares_bytes_and_extends_lifetime():
+    g = _chain_graph([64, 64, 64, 64])
+    steps = _steps(g)
+    steps[1] = Step(index=1, kind="RESHAPE", inputs=[1], outputs=[2], alias_of=1)
+    plan = plan_steps(g, steps)
+    assert plan.offset_of(1) == plan.offset_of(2)
+    b = plan.buffers[plan.tensor_buffer[1]]
+    assert (b.first, b.last) == (0, 2)
+
+
+def test_scratch_is_live_only_in_its_step():
+    g = _chain_graph([64, 64, 64])
+    steps = _steps(g)
+    steps[0].scratch_bytes = 100
+    plan = plan_steps(g, steps)
+    sb = plan.buffers[plan.scratch_buffer[0]]
+    assert (sb.first, sb.last, sb.size) == (0, 0, 112)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 30), st.integers(0, 10)), min_size=1, max_size=40))
+def test_greedy_never_overlaps_live_buffers(specs):
+    bufs = [Buffer(f"b{i}", (size + 15) // 16 * 16, first, first + length, [i])
+            for i, (size, first, length) in enumerate(specs)]
+    arena = greedy_by_size(bufs, 16)
+    for i, a in enumerate(bufs):
+        for b in bufs[i + 1:]:
+            if a.first <= b.last and b.first <= a.last:
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+    assert arena >= lower_bound(bufs, 50)
+
+
+def test_ad01_plan_matches_tflm_head():
+    """The greedy plan of the FC autoencoder equals TFLM's planned head (768 B)."""
+    g = import_tflite(AD01)
+    steps, _ = lower_graph(g)
+    plan = plan_steps(g, steps)
+    check_plan(plan)
+    assert plan.arena_bytes == 768 and plan.lower_bound == 768
+
+
+@pytest.mark.timeout(180)
+def test_tflm_baseline_measured():
+    from memory_planner.tflm import tflm_arena
+    a = tflm_arena(AD01)
+    assert a is not None and a.total == a.head + a.tail and a.head == 768

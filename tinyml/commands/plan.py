@@ -1,0 +1,46 @@
+"""`tinyml plan MODEL --board B`: memory plan, lower bound, fit verdict, TFLM baseline."""
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plan", help="plan a model's memory and check it fits a board")
+    p.add_argument("model", help="int8 .tflite file")
+    p.add_argument("--board", default="stm32f746g-disco", help="board name (default stm32f746g-disco)")
+    p.add_argument("--policy", default="greedy", help="placement policy")
+    p.add_argument("--compare-tflm", action="store_true", help="also measure TFLM's arena for the same file")
+    p.add_argument("--plot", metavar="F.png", help="write a PNG timeline of the arena")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from memory_planner.report import plan_model
+
+    rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm)
+    if args.plot:
+        from memory_planner.plot import plot_plan
+        plot_plan(plan, args.plot, title=f"{args.model.split('/')[-1]} on {args.board}",
+                  budget=rep.sram_budget_bytes)
+    if args.json:
+        d = rep.to_dict()
+        if args.plot:
+            d["plot"] = args.plot
+        print(json.dumps(d))
+    else:
+        print(f"model {args.model}  board {args.board}  policy {rep.policy}  ({rep.steps} steps, {rep.buffers} buffers)")
+        print(f"arena          {rep.arena_bytes:>10,} B   (lower bound {rep.lower_bound_bytes:,} B, "
+              f"gap {rep.arena_bytes - rep.lower_bound_bytes:,} B)")
+        if rep.tflm_arena_bytes is not None:
+            print(f"TFLM arena     {rep.tflm_arena_bytes:>10,} B   (head {rep.tflm_head_bytes:,} B); "
+                  f"ours is {rep.ratio_vs_tflm:.2f}x TFLM")
+        elif args.compare_tflm:
+            print("TFLM arena     n/a (TFLM cannot run this model)")
+        print(f"weights        {rep.weights_bytes:>10,} B   flash total (estimate) {rep.flash_bytes:,} B")
+        for line in rep.fit_detail:
+            print("  " + line)
+        print("FITS" if rep.fits else "DOES NOT FIT")
+        if args.plot:
+            print(f"plot written to {args.plot}")
+    return 0 if rep.fits in (True, None) else 3
