@@ -120,14 +120,21 @@ def _describe(graph: Graph, step: Step, plan: Plan) -> str:
 
 
 def generate(model_path: str, out_dir: str, policy: str = "greedy", graph: Graph | None = None,
-             rounding: str = "single") -> Generated:
+             rounding: str = "auto") -> Generated:
     """import -> lower -> plan -> emit.
 
     `rounding` selects the requantization flavour of the reference runtime the
-    output must match: "single" (TFLite as shipped in TensorFlow 2.21) or
-    "double" (gemmlowp rounding, e.g. TFLM builds without single rounding).
+    output must match: "single" (TFLite as shipped in TensorFlow 2.21),
+    "double" (gemmlowp rounding, as in the tflite_micro wheel), or "auto": the
+    flavour of the oracle that runs this model (TFLite if it loads the model,
+    else TFLM; see codegen.oracle.ROUNDING).
     """
     graph = graph or import_tflite(model_path)
+    if rounding == "auto":
+        from .oracle import rounding_for
+        rounding = rounding_for(model_path)
+    if rounding not in ("single", "double"):
+        raise ValueError(f"rounding must be single, double or auto, not {rounding!r}")
     steps, ctx = lower_graph(graph)
     plan = plan_steps(graph, steps, policy=policy)
     return emit(graph, steps, ctx, plan, out_dir, rounding=rounding)

@@ -71,31 +71,34 @@ def _tflite(model_bytes: bytes) -> Oracle:
     return Oracle("tflite-reference", run)
 
 
+def _num_outputs(model_bytes: bytes) -> int:
+    from .importer import import_bytes
+    return len(import_bytes(model_bytes).outputs)
+
+
 def _tflm(model_bytes: bytes) -> Oracle:
     from tflite_micro.python.tflite_micro import runtime
     interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=max(len(model_bytes) * 10, 1 << 22))
+    n_out = _num_outputs(model_bytes)
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
         for i, x in enumerate(inputs):
             d = interp.get_input_details(i)
             interp.set_input(np.asarray(x, dtype=d["dtype"]).reshape(d["shape"]), i)
         interp.invoke()
-        outs = []
-        i = 0
-        while True:
-            try:
-                outs.append(np.array(interp.get_output(i), copy=True))
-            except Exception:
-                break
-            i += 1
-        return outs
+        return [np.array(interp.get_output(i), copy=True) for i in range(n_out)]
 
     return Oracle("tflite-micro", run)
 
 
-def make_oracle(model_path: str) -> Oracle:
+def make_oracle(model_path: str, which: str = "auto") -> Oracle:
+    """`which`: "tflite", "tflm", or "auto" (TFLite, falling back to TFLM)."""
     with open(model_path, "rb") as f:
         data = f.read()
+    if which == "tflm":
+        return _tflm(data)
+    if which == "tflite":
+        return _tflite(data)
     try:
         return _tflite(data)
     except Exception as first:  # TFLite refuses the file: try TFLM
@@ -104,6 +107,18 @@ def make_oracle(model_path: str) -> Oracle:
         except Exception as second:
             raise ModelError(f"neither TFLite ({first}) nor TFLM ({second}) can run {model_path}",
                              fix="check that the model is a valid int8 TFLite model") from None
+
+
+# Requantization rounding of each oracle's build: the TensorFlow 2.21 wheel's
+# TFLite uses TFLITE_SINGLE_ROUNDING; the tflite_micro wheel uses gemmlowp
+# double rounding (measured: on ad01 the two disagree in 4,604 of 12,800
+# output bytes over 20 inputs, and each matches exactly one flavour).
+ROUNDING = {"tflite-reference": "single", "tflite-micro": "double"}
+
+
+def rounding_for(model_path: str) -> str:
+    """The rounding flavour generated C must use to match this model's oracle."""
+    return ROUNDING[make_oracle(model_path).name]
 
 
 def reference_outputs(model_path: str, inputs: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], str]:

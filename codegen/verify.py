@@ -79,13 +79,16 @@ def random_inputs(graph, count: int, seed: int) -> list[list[np.ndarray]]:
 
 def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[str] | None = None,
            sanitize: bool = False, work_dir: str | None = None, policy: str = "greedy",
-           progress=None) -> VerifyResult:
+           progress=None, oracle: str = "auto") -> VerifyResult:
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="tinyml-verify-")
         work_dir = tmp.name
     try:
-        gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy)
+        which = oracle
+        oracle = make_oracle(model_path, which)
+        from .oracle import ROUNDING
+        gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=ROUNDING[oracle.name])
         graph = gen.graph
         records = random_inputs(graph, count, seed)
         for p in extra_inputs or []:
@@ -97,7 +100,6 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
         blob = b"".join(x.tobytes() for rec in records for x in rec)
         out_sizes = [graph.t(o).nbytes for o in graph.outputs]
         got = run_host(exe, blob, len(records), sum(out_sizes), work_dir)
-        oracle = make_oracle(model_path)
         mismatches, max_diff, first = 0, 0, None
         rec_bytes = sum(out_sizes)
         for r, rec in enumerate(records):

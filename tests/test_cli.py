@@ -84,3 +84,20 @@ def test_json_error_is_one_object(tmp_path):
     assert r.returncode != 0
     d = json.loads(r.stdout)
     assert d["ok"] is False and "not found" in d["error"]
+
+
+def test_verify_against_tflm_uses_double_rounding():
+    """TFLM's wheel rounds differently from TFLite's; the generated C follows the chosen oracle."""
+    r = tinyml("verify", AD01, "--inputs", "5", "--oracle", "tflm", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["oracle"] == "tflite-micro" and d["bit_exact"]
+
+
+def test_rounding_flavours_differ_on_ad01(tmp_path):
+    """Guard that the two oracles really disagree, so the test above can fail."""
+    import numpy as np
+    from codegen.oracle import make_oracle
+    a, b = make_oracle(AD01, "tflite"), make_oracle(AD01, "tflm")
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, 640)).astype(np.int8)
+    assert (a.run([x])[0] != b.run([x])[0]).any()

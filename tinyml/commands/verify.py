@@ -13,6 +13,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
     p.add_argument("--policy", default="greedy", help="memory placement policy")
+    p.add_argument("--oracle", choices=["auto", "tflite", "tflm"], default="auto",
+                   help="reference runtime: TFLite reference kernels (single rounding), TFLM (double "
+                        "rounding), or auto (TFLite, else TFLM); the generated C follows its rounding")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -30,7 +33,8 @@ def run(args) -> int:
         bar.refresh()
 
     res = verify(args.model, count=args.inputs, seed=args.seed, extra_inputs=args.input_files,
-                 sanitize=args.sanitize, policy=args.policy, progress=progress)
+                 sanitize=args.sanitize, policy=args.policy, progress=progress,
+                 oracle=args.oracle)
     bar.close()
     if args.json:
         print(json.dumps(res.to_dict()))
