@@ -276,3 +276,25 @@ def emulate_renode(out_dir: str, board: Board, meta: dict, timeout: float) -> Em
         res.passed = False
         res.error = f"no RESULT line within {timeout:g} s"
     return res
+
+
+def spawn_qemu(out_dir: str, serial: str) -> subprocess.Popen:
+    """Start QEMU on DIR's firmware with the console UART on `serial` (a QEMU
+    chardev spec such as "tcp:127.0.0.1:4444,server=on,wait=on" or "pty").
+    The caller owns the process (kill its process group when done)."""
+    meta = load_build_meta(out_dir)
+    board = load_board(meta["board"])
+    variant = board.qemu.variant
+    elf = ensure_variant(out_dir, variant) if variant != "native" else os.path.join(out_dir, "firmware.elf")
+    cmd = qemu_command(board, elf, variant, serial)
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_qemu(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()

@@ -70,6 +70,15 @@ void selftest_main(void)
     con_puts("timer source="); con_puts(timer_source());
     con_puts(" hz="); con_putu(timer_hz()); con_nl();
 
+#if TINYML_SELFTEST_FAULT
+    /* Test hook: an undefined instruction (UsageFault, escalated to HardFault). */
+    __asm volatile ("udf #0");
+#endif
+#if TINYML_SELFTEST_HANG
+    /* Test hook: never finish (the emulator's timeout must end the run). */
+    for (;;) {
+    }
+#endif
     uint8_t *arena = tinyml_arena;
     paint_bytes(arena, TINYML_ARENA_BYTES, 0xA5u);
     size_t used = 0;
