@@ -119,7 +119,7 @@ def _describe(graph: Graph, step: Step, plan: Plan) -> str:
     return s
 
 
-def generate(model_path: str, out_dir: str, policy: str = "greedy", graph: Graph | None = None,
+def generate(model_path: str, out_dir: str, policy: str = "best", graph: Graph | None = None,
              rounding: str = "auto") -> Generated:
     """import -> lower -> plan -> emit.
 

@@ -78,7 +78,7 @@ def random_inputs(graph, count: int, seed: int) -> list[list[np.ndarray]]:
 
 
 def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[str] | None = None,
-           sanitize: bool = False, work_dir: str | None = None, policy: str = "greedy",
+           sanitize: bool = False, work_dir: str | None = None, policy: str = "best",
            progress=None, oracle: str = "auto") -> VerifyResult:
     tmp = None
     if work_dir is None:

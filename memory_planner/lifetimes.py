@@ -27,7 +27,16 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
-def build_buffers(graph, steps, alignment: int):
+def build_buffers(graph, steps, alignment: int, inplace: bool = True):
+    """Group tensors into buffers and give each buffer its lifetime.
+
+    Two tensors share a buffer when the later one aliases the earlier
+    (RESHAPE: same bytes, new shape) or, with `inplace`, when a step declares
+    that its kernel may write an output over an input (`Step.inplace_ok`) and
+    that input's bytes are not read by any later step: the output then takes
+    over the input's buffer, which is how residual ADDs, requantizations and
+    activations run in place.
+    """
     n = len(steps)
     root: dict[int, int] = {}
 
@@ -41,31 +50,52 @@ def build_buffers(graph, steps, alignment: int):
             for o in s.outputs:
                 root[o] = find(s.alias_of)
 
+    # Per-tensor first write / last read.
+    t_first: dict[int, int] = {}
+    t_last: dict[int, int] = {}
+
+    def seen(t: int, pos: int) -> None:
+        t_first[t] = min(t_first.get(t, pos), pos)
+        t_last[t] = max(t_last.get(t, pos), pos)
+
+    for t in graph.inputs:
+        seen(t, 0)
+    for pos, s in enumerate(steps):
+        for t in s.inputs:
+            seen(t, pos)
+        for t in s.outputs:
+            seen(t, pos)
+    for t in graph.outputs:
+        seen(t, max(n - 1, 0))
+    graph_outputs = set(graph.outputs)
+
+    if inplace:
+        for pos, s in enumerate(steps):
+            for a, b in s.inplace_ok:
+                ra, rb = find(a), find(b)
+                if ra == rb or rb != b:
+                    continue
+                group = [t for t in t_first if find(t) == ra]
+                if any(t_last[t] > pos for t in group) or any(t in graph_outputs for t in group):
+                    continue  # the input's bytes are still needed after this step
+                if graph.t(b).nbytes > max(graph.t(t).nbytes for t in group):
+                    continue
+                root[b] = ra
+                break
+
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     members: dict[int, list[int]] = {}
-
-    def touch(t: int, pos: int) -> None:
+    for t in sorted(t_first, key=lambda t: (t_first[t], t)):
         r = find(t)
-        members.setdefault(r, [])
-        if t not in members[r]:
-            members[r].append(t) if t != r else members[r].insert(0, t)
-        first[r] = min(first.get(r, pos), pos)
-        last[r] = max(last.get(r, pos), pos)
-
-    for t in graph.inputs:
-        touch(t, 0)
-    for pos, s in enumerate(steps):
-        for t in s.inputs:
-            touch(t, pos)
-        for t in s.outputs:
-            touch(t, pos)
-    for t in graph.outputs:
-        touch(t, max(n - 1, 0))
+        members.setdefault(r, []).append(t)
+        first[r] = min(first.get(r, t_first[t]), t_first[t])
+        last[r] = max(last.get(r, t_last[t]), t_last[t])
 
     buffers: list[Buffer] = []
     tensor_buffer: dict[int, int] = {}
     for r in sorted(members, key=lambda r: (first[r], r)):
+        members[r].sort(key=lambda t: (t != r, t_first[t]))
         size = max(graph.t(t).nbytes for t in members[r])
         b = Buffer(name=f"t{r}", size=_align(max(size, 1), alignment), first=first[r], last=last[r],
                    tensors=members[r])

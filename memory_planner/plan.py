@@ -2,7 +2,7 @@
 
 Interface (stable; later policies replace `place`, not this):
 
-    plan = plan_steps(graph, steps, policy="greedy")
+    plan = plan_steps(graph, steps, policy="best")
     plan.arena_bytes, plan.lower_bound, plan.offset_of(tensor), plan.scratch_offset(step)
 
 Input is the lowered step list (see `codegen.lower.Step`): which activation
@@ -52,8 +52,12 @@ class Plan:
         return json.dumps(self.to_dict(), indent=1)
 
 
-def plan_steps(graph, steps, policy: str = "greedy", alignment: int = ALIGNMENT) -> Plan:
-    buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment)
+def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
+               inplace: bool = True) -> Plan:
+    if policy not in POLICIES:
+        from tinyml.errors import TinymlError
+        raise TinymlError(f"unknown placement policy {policy!r}", fix="use one of " + ", ".join(POLICIES))
+    buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment, inplace=inplace)
     place = POLICIES[policy]
     arena = place(buffers, alignment)
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,

@@ -38,7 +38,7 @@ class PlanReport:
         return asdict(self)
 
 
-def plan_model(model_path: str, board_name: str | None = None, policy: str = "greedy",
+def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
                compare_tflm: bool = False) -> tuple[PlanReport, Plan]:
     from codegen.importer import import_tflite
     from codegen.lower import lower_graph

@@ -85,3 +85,39 @@ def test_tflm_baseline_measured():
     from memory_planner.tflm import tflm_arena
     a = tflm_arena(AD01)
     assert a is not None and a.total == a.head + a.tail and a.head == 768
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 30), st.integers(0, 10)), min_size=1, max_size=40))
+def test_best_policy_valid_and_never_worse_than_greedy(specs):
+    from memory_planner.placement import best_of_orders
+    mk = lambda: [Buffer(f"b{i}", (size + 15) // 16 * 16, first, first + length, [i])
+                  for i, (size, first, length) in enumerate(specs)]
+    g, b = mk(), mk()
+    ga, ba = greedy_by_size(g, 16), best_of_orders(b, 16)
+    assert ba <= ga
+    for i, x in enumerate(b):
+        for y in b[i + 1:]:
+            if x.first <= y.last and y.first <= x.last:
+                assert x.offset + x.size <= y.offset or y.offset + y.size <= x.offset
+
+
+def test_inplace_takes_over_dying_input():
+    g = _chain_graph([256, 256, 256, 256])
+    steps = _steps(g)
+    for s in steps:
+        s.inplace_ok = [(s.inputs[0], s.outputs[0])]
+    plan = plan_steps(g, steps)
+    assert len({plan.offset_of(t) for t in range(4)}) == 1 and plan.arena_bytes == 256
+    plan2 = plan_steps(g, steps, inplace=False)
+    assert plan2.arena_bytes == 512
+
+
+def test_inplace_refused_when_input_read_later():
+    g = _chain_graph([256, 256, 256])
+    g.ops.append(Op(2, "ADD", [0, 2], [2]))  # t0 read again at step 2
+    steps = _steps(g)
+    steps[0].inplace_ok = [(0, 1)]
+    steps.append(Step(index=2, kind="ADD", inputs=[0, 2], outputs=[]))
+    plan = plan_steps(g, steps)
+    assert plan.offset_of(0) != plan.offset_of(1)

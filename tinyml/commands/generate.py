@@ -10,7 +10,7 @@ def register(sub) -> None:
     p.add_argument("model", help="int8 .tflite file")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--board", default=None, help="board name (checks the fit; see `tinyml boards`)")
-    p.add_argument("--policy", default="greedy", help="memory placement policy")
+    p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -8,7 +8,7 @@ def register(sub) -> None:
     p = sub.add_parser("plan", help="plan a model's memory and check it fits a board")
     p.add_argument("model", help="int8 .tflite file")
     p.add_argument("--board", default="stm32f746g-disco", help="board name (default stm32f746g-disco)")
-    p.add_argument("--policy", default="greedy", help="placement policy")
+    p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--compare-tflm", action="store_true", help="also measure TFLM's arena for the same file")
     p.add_argument("--plot", metavar="F.png", help="write a PNG timeline of the arena")
     p.add_argument("--json", action="store_true")

@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--inputs", type=int, default=10, help="seeded random inputs to compare (default 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
-    p.add_argument("--policy", default="greedy", help="memory placement policy")
+    p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--oracle", choices=["auto", "tflite", "tflm"], default="auto",
                    help="reference runtime: TFLite reference kernels (single rounding), TFLM (double "
                         "rounding), or auto (TFLite, else TFLM); the generated C follows its rounding")
