@@ -436,9 +436,10 @@ class BootloaderSim:
         if address is None or not self._readable(address):
             self._nack()
             return
+        self.app_started_at = address    # set before the ACK: the host may look right after it
         if not self._ack():
+            self.app_started_at = None
             return
-        self.app_started_at = address
         self.stats["go"] += 1
 
     def _cmd_rp(self) -> None:

@@ -47,6 +47,13 @@ CMD_READOUT_UNPROTECT = 0x92
 
 MAX_BLOCK = 256
 
+# Filler fed to a bootloader stuck inside a command. 0x02 makes every phase end in a
+# NACK without side effects: an address of 02 02 02 02 has checksum 0 (sent: 02); a
+# Write length 02 + three 02s has checksum 0 (sent: 02); an Extended Erase count of
+# 0x0202 pages (1031 bytes) has checksum 0 (sent: 02), never the 0xFFFx mass-erase
+# codes; a pair 02 02 (or 02 7F) is not a command.
+FILLER = 0x02
+
 # AN2606 product ids, only for messages.
 KNOWN_PIDS = {
     0x413: "STM32F40x/41x", 0x419: "STM32F42x/43x", 0x421: "STM32F446", 0x431: "STM32F411",
@@ -225,18 +232,30 @@ class Stm32Bootloader:
 
     def resync(self) -> None:
         self.stats.resyncs += 1
+        # Flush whatever command the bootloader may be inside first (see _sync).
+        self._write(bytes([FILLER]) * 8)
         if not self._sync(8):
             raise NoAnswerError("the STM32 bootloader stopped answering (resync failed)",
                                 self.where, "check the cable and power, then run the command again")
 
     def _sync(self, attempts: int) -> bool:
+        # Silence after 0x7F means the bootloader is inside a command waiting for more
+        # bytes: an address, up to 258 bytes of a Write, or an Extended Erase page list
+        # whose length came from the bytes we sent. Feed it growing bursts of FILLER
+        # until it answers; the 0x7F after that pairs up cleanly.
+        feed = (0, 8, 64, 1100)
+        silent = 0
         for _ in range(attempts):
             self._drain()
             self._write(bytes([SYNC]))
             try:
                 b = self._read(1, "sync")[0]
             except _Timeout:
-                continue   # a synced bootloader took 0x7F as a command byte; the next one pairs up
+                extra = feed[min(silent, len(feed) - 1)]
+                silent += 1
+                if extra:
+                    self._write(bytes([FILLER]) * extra)
+                continue
             if b not in (ACK, NACK):
                 continue
             self._drain()
@@ -350,7 +369,7 @@ class Stm32Bootloader:
             self._write(_addr(address))
             self._ack("address")
             self._write(payload)
-            self._ack("data", self.timeout + 1.0)
+            self._ack("data")   # programming 256 bytes takes a few ms; the port timeout covers it
 
         def other(last: Exception | None) -> Exception:
             if isinstance(last, _Nack):
