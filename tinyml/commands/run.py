@@ -1,0 +1,71 @@
+"""`tinyml run --port PORT INPUT...`: inference on a device over the MLPerf Tiny runner protocol."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tinyml.errors import TinymlError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run", help="run inputs on a board or the emulator over the MLPerf Tiny serial protocol",
+        description="Send each INPUT to the device (db load / db <hex>), run `infer N W`, and print the "
+                    "results and latency. PORT is a device path, a pty, or socket://host:port.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (PNG/JPEG/BMP) or raw .bin input")
+    p.add_argument("--port", required=True, help="serial port, pty, or socket://host:port")
+    p.add_argument("--model", help=".tflite whose input shape/scale/zero point convert images")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--iterations", type=int, default=1, help="inferences timed per input (infer N)")
+    p.add_argument("--warmup", type=int, default=0, help="warm-up inferences (infer N W)")
+    p.add_argument("--pixels", default="auto",
+                   help="image pixel mapping: auto (the input's int8 range), raw (bytes as is), or LO,HI")
+    p.add_argument("--labels", help="comma-separated class names for the printed class")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
+    p.add_argument("--chunk", type=int, default=32, help="bytes per `db <hex>` command")
+    p.add_argument("--reset-polarity", choices=("normal", "inverted", "none"), default="none",
+                   help="drive BOOT0 low / NRST released on open (see deploy/WIRING.md)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deploy.inputs import input_spec, load_input
+    from deploy.runner import DeviceRunner
+    from deploy.serial_port import open_port
+    from deploy.stm32_bootloader import ResetControl
+
+    if args.iterations < 1 or args.warmup < 0 or not 1 <= args.chunk <= 512:
+        raise TinymlError("--iterations must be >= 1, --warmup >= 0, --chunk in 1..512", "tinyml run",
+                          "fix the option")
+    spec = input_spec(args.model) if args.model else None
+    payloads = [(path, load_input(path, spec, args.pixels)) for path in args.inputs]
+    labels = args.labels.split(",") if args.labels else None
+    rts = dtr = None
+    if args.reset_polarity != "none":
+        rts, dtr = ResetControl(args.reset_polarity).states(boot0_high=False, in_reset=False)
+    ser = open_port(args.port, args.baud, timeout=0.1, rts=rts, dtr=dtr)
+    try:
+        dev = DeviceRunner(ser, timeout=args.timeout, chunk=args.chunk, where=args.port)
+        name = dev.hello()
+        profile = dev.profile()
+        results = []
+        for path, data in payloads:
+            dev.load(data)
+            inf = dev.infer(args.iterations, args.warmup, name=path)
+            results.append(inf)
+            if not args.json:
+                cls = (labels[inf.top] if labels and inf.top is not None and inf.top < len(labels)
+                       else inf.top)
+                lat = f"{inf.latency_us / 1000:.3f} ms" if inf.latency_us is not None else "n/a"
+                print(f"{os.path.basename(path)}: class {cls}  results {inf.results}  latency {lat}")
+            else:
+                print(f"{os.path.basename(path)}: done", file=sys.stderr)
+    finally:
+        ser.close()
+    if args.json:
+        print(json.dumps({"ok": True, "port": args.port, "device": name, "profile": profile,
+                          "inputs": [r.as_dict() for r in results]}))
+    return 0
