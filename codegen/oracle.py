@@ -93,8 +93,9 @@ def _tflm(model_bytes: bytes) -> Oracle:
 
 def make_oracle(model_path: str, which: str = "auto") -> Oracle:
     """`which`: "tflite", "tflm", or "auto" (TFLite, falling back to TFLM)."""
-    with open(model_path, "rb") as f:
-        data = f.read()
+    from .importer import import_bytes, load_bytes
+    data = load_bytes(model_path)
+    import_bytes(data, model_path)  # a one-line ModelError for bad files, before any runtime sees them
     if which == "tflm":
         return _tflm(data)
     if which == "tflite":
