@@ -1,0 +1,148 @@
+"""`tinyml bench`: the benchmark table against TFLM (markdown and JSON).
+
+For each model: our planned arena and its lower bound, TFLM's arena for the
+same file (measured with the tflite_micro package), the ratio, weights, and
+-- with --emulate -- instructions per inference on QEMU beside the TFLM +
+CMSIS-NN figures from ../shared/models/README.md. The machine is noted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from tinyml import paths
+
+# TFLM + CMSIS-NN instructions/inference on QEMU mps2-an500 -icount shift=0,
+# from ../shared/models/README.md (measured by the project, 2026-11-26).
+TFLM_CMSIS_INSTRUCTIONS = {
+    "vww_96_int8": 24_025_520,
+    "pretrainedResnet_quant": 30_026_280,
+    "kws_ref_model": 7_643_160,
+    "ad01_int8": 583_272,
+    "vit_relu_d64x4": 52_122_848,
+}
+
+DEFAULT_MODELS = [
+    "mlperf-tiny/vww_96_int8.tflite",
+    "mlperf-tiny/pretrainedResnet_quant.tflite",
+    "mlperf-tiny/kws_ref_model.tflite",
+    "mlperf-tiny/ad01_int8.tflite",
+    "tflm/person_detect.tflite",
+    "vit/vit_relu_d64x4.tflite",
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark table vs TFLM (arena, and instructions with --emulate)")
+    p.add_argument("models", nargs="*", help="models (default: the shared reference models and tinyvit's default)")
+    p.add_argument("--board", default="stm32f746g-disco")
+    p.add_argument("--policy", default="best", choices=["best", "greedy"])
+    p.add_argument("--emulate", action="store_true", help="also build and run each model in QEMU")
+    p.add_argument("--markdown", metavar="F.md", help="also write the markdown table to a file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _models(args) -> list[str]:
+    if args.models:
+        return args.models
+    out = [os.path.join(paths.shared_models(), m) for m in DEFAULT_MODELS]
+    try:
+        from tinyvit.pretrained import default_classifier_path
+        out.append(default_classifier_path())
+    except Exception:
+        pass
+    return [m for m in out if os.path.exists(m)]
+
+
+def _emulate(model: str, board: str, work: str) -> dict:
+    tinyml = [sys.executable, "-m", "tinyml.cli"]
+    fw = os.path.join(work, os.path.splitext(os.path.basename(model))[0])
+    b = subprocess.run(tinyml + ["build", model, "--board", board, "-o", fw], capture_output=True, text=True)
+    if b.returncode != 0:
+        return {"error": (b.stderr.strip().splitlines() or ["build failed"])[-1]}
+    e = subprocess.run(tinyml + ["emulate", fw, "--json"], capture_output=True, text=True)
+    try:
+        return json.loads(e.stdout)
+    except json.JSONDecodeError:
+        return {"error": (e.stderr.strip().splitlines() or ["emulation failed"])[-1]}
+
+
+def run(args) -> int:
+    import tempfile
+
+    from memory_planner.report import plan_model
+    from tinyml.errors import TinymlError
+
+    rows = []
+    work = tempfile.mkdtemp(prefix="tinyml-bench-")
+    models = _models(args)
+    for i, m in enumerate(models, 1):
+        name = os.path.splitext(os.path.basename(m))[0]
+        print(f"[{i}/{len(models)}] {name}", file=sys.stderr, flush=True)
+        row: dict = {"model": name, "path": m}
+        t0 = time.time()
+        try:
+            rep, _ = plan_model(m, args.board, policy=args.policy, compare_tflm=True)
+        except TinymlError as exc:
+            row["error"] = exc.line()
+            rows.append(row)
+            continue
+        row.update({"arena_bytes": rep.arena_bytes, "lower_bound_bytes": rep.lower_bound_bytes,
+                    "tflm_arena_bytes": rep.tflm_arena_bytes, "ratio_vs_tflm": rep.ratio_vs_tflm,
+                    "weights_bytes": rep.weights_bytes, "plan_seconds": round(time.time() - t0, 2),
+                    "fits": rep.fits})
+        if args.emulate:
+            emu = _emulate(m, args.board, work)
+            row["instructions_per_inference"] = emu.get("instructions_per_inference")
+            row["emulator_passed"] = emu.get("passed")
+            row["peak_sram_bytes_measured"] = emu.get("peak_sram_bytes_measured")
+            if "error" in emu:
+                row["emulate_error"] = emu["error"]
+            ref = TFLM_CMSIS_INSTRUCTIONS.get(name)
+            row["tflm_cmsis_instructions"] = ref
+            if ref and row["instructions_per_inference"]:
+                row["instructions_ratio"] = row["instructions_per_inference"] / ref
+        rows.append(row)
+    machine = {"platform": platform.platform(), "python": platform.python_version(),
+               "cpu_count": os.cpu_count(), "board": args.board, "policy": args.policy}
+    md = markdown(rows, machine, args.emulate)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(md)
+    if args.json:
+        print(json.dumps({"machine": machine, "rows": rows}))
+    else:
+        print(md)
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+def _kb(v) -> str:
+    return "n/a" if v is None else f"{v:,}"
+
+
+def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
+    head = "| model | arena (B) | lower bound (B) | TFLM arena (B) | ours / TFLM | weights (B) |"
+    sep = "|---|---:|---:|---:|---:|---:|"
+    if emulate:
+        head += " instructions/inference | TFLM+CMSIS-NN | ratio |"
+        sep += "---:|---:|---:|"
+    lines = [f"Benchmark on {machine['platform']}, {machine['cpu_count']} CPUs; board {machine['board']}, "
+             f"policy {machine['policy']}. TFLM arena from the tflite_micro package's RecordingMicroAllocator.",
+             "", head, sep]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['error']} |")
+            continue
+        ratio = f"{r['ratio_vs_tflm']:.2f}x" if r.get("ratio_vs_tflm") else "n/a"
+        line = (f"| {r['model']} | {_kb(r['arena_bytes'])} | {_kb(r['lower_bound_bytes'])} | "
+                f"{_kb(r['tflm_arena_bytes'])} | {ratio} | {_kb(r['weights_bytes'])} |")
+        if emulate:
+            ir = f"{r['instructions_ratio']:.2f}x" if r.get("instructions_ratio") else "n/a"
+            line += f" {_kb(r.get('instructions_per_inference'))} | {_kb(r.get('tflm_cmsis_instructions'))} | {ir} |"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
