@@ -32,7 +32,7 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
         /* bytes 0,2 and bytes 1,3 sign-extended to halfwords, then two
          * 16x16 multiply-accumulates each. */
         acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(__sxtb16(__ror(va, 8)), __sxtb16(__ror(vb, 8)), acc);
+        acc = __smlad(__sxtb16(tinyml_ror((uint32_t)va, 8)), __sxtb16(tinyml_ror((uint32_t)vb, 8)), acc);
     }
 #endif
     for (; i < n; ++i) {

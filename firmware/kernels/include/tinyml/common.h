@@ -33,6 +33,14 @@
 #define TINYML_DSP 0
 #endif
 
+/* Rotate right; compilers turn this idiom into one ROR instruction. (Not
+ * ACLE's __ror, which arm-none-eabi-gcc 12's arm_acle.h lacks.) */
+static inline uint32_t tinyml_ror(uint32_t x, uint32_t n)
+{
+    n &= 31u;
+    return n ? (x >> n) | (x << (32u - n)) : x;
+}
+
 #define TINYML_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TINYML_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TINYML_CLAMP(x, lo, hi) TINYML_MIN(TINYML_MAX((x), (lo)), (hi))
