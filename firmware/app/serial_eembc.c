@@ -94,13 +94,37 @@ static void print_results(void)
     con_puts("]"); con_nl();
 }
 
+/* Next space-separated token of *p (NUL-terminated in place), or NULL.
+ * Not strtok: newlib keeps strtok's state in a lazily malloc'ed
+ * reentrancy block, and this firmware has no heap. */
+static char *next_token(char **p)
+{
+    char *s = *p;
+    while (*s == ' ') {
+        ++s;
+    }
+    if (*s == '\0') {
+        *p = s;
+        return NULL;
+    }
+    char *tok = s;
+    while (*s != '\0' && *s != ' ') {
+        ++s;
+    }
+    if (*s == ' ') {
+        *s++ = '\0';
+    }
+    *p = s;
+    return tok;
+}
+
 static void cmd_db(char *arg)
 {
-    char *sub = strtok(arg, " ");
+    char *sub = next_token(&arg);
     if (sub == NULL) {
         err("Command 'db' requires a subcommand");
     } else if (strcmp(sub, "load") == 0) {
-        int32_t n = parse_u(strtok(NULL, " "));
+        int32_t n = parse_u(next_token(&arg));
         if (n <= 0) {
             err("Command 'db load' requires a byte count > 0");
         } else if ((uint32_t)n > TINYML_INPUT_BYTES) {
@@ -158,8 +182,8 @@ static int run_once(void)
 
 static void cmd_infer(char *arg)
 {
-    char *a = strtok(arg, " ");
-    char *b = strtok(NULL, " ");
+    char *a = next_token(&arg);
+    char *b = next_token(&arg);
     int32_t n = a ? parse_u(a) : 1;
     int32_t w = b ? parse_u(b) : 0;
     if (n <= 0 || w < 0) {

@@ -53,4 +53,14 @@ int _isatty(int fd) { return fd <= 2; }
 int _fstat(int fd, struct stat *st) { (void)fd; st->st_mode = S_IFCHR; return 0; }
 int _getpid(void) { return 1; }
 int _kill(int pid, int sig) { (void)pid; (void)sig; errno = EINVAL; return -1; }
-void _exit(int code) { board_exit(code); }
+void _exit(int code)
+{
+    /* Reached through exit()/abort() (e.g. a failed newlib allocation). */
+    con_nl();
+    con_puts("FAULT exit code=");
+    con_puti(code);
+    con_nl();
+    con_puts("RESULT FAIL");
+    con_nl();
+    board_exit(code == 0 ? 4 : code);
+}
