@@ -77,3 +77,28 @@ def test_stm32flash_reads_back_what_our_flasher_wrote(tmp_path):
         assert got[:len(data)] == data
         assert got[len(data):len(data) + 4096] == b"\xff" * 4096   # rest of the last sector erased
         assert got == bytes(sim.flash.mem)
+
+
+@pytest.mark.timeout(60)
+def test_simulator_cli_demo(tmp_path):
+    """`python -m deploy.bootloader_sim` prints a pty path that stm32flash can flash; --dump saves flash."""
+    import os
+    import signal
+    import sys
+    data = random.Random(3).randbytes(20_000)
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(data)
+    dump = tmp_path / "dump.bin"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "deploy.bootloader_sim", "--board", "stm32f4-discovery",
+                             "--dump", str(dump)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/"), proc.stderr.read()
+        res = _stm32flash(["-w", str(fw), "-v"], path)
+        assert res.returncode == 0, res.stdout[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert dump.read_bytes()[:len(data)] == data
