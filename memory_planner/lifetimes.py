@@ -111,9 +111,19 @@ def build_buffers(graph, steps, alignment: int, inplace: bool = True):
     return buffers, tensor_buffer, scratch_buffer
 
 
-def lower_bound(buffers: list[Buffer], nsteps: int) -> int:
-    """No placement can use less than the bytes live at the busiest step."""
+def lower_bound(buffers: list[Buffer], nsteps: int, overlaps: dict | None = None) -> int:
+    """No placement can use less than the bytes live at the busiest step.
+
+    An output allowed to overlap its dying input (overlaps[(out, in)] = delta)
+    needs only `delta` bytes beyond the input's at that step.
+    """
     best = 0
+    overlaps = overlaps or {}
     for pos in range(max(nsteps, 1)):
-        best = max(best, sum(b.size for b in buffers if b.live_at(pos)))
+        live = sum(b.size for b in buffers if b.live_at(pos))
+        for (o, i), d in overlaps.items():
+            if buffers[o].live_at(pos) and buffers[i].live_at(pos):
+                # the pair spans d + max(in, out - d) bytes instead of in + out
+                live -= max(0, min(buffers[o].size - d, buffers[i].size))
+        best = max(best, live)
     return best

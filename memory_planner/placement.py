@@ -5,9 +5,14 @@ goes at the lowest offset where it does not overlap (in bytes) any already
 placed buffer whose lifetime overlaps its own.
 
 `best` tries several placement orders (largest first, earliest first, largest
-area size x lifetime first, longest-lived first) with both first-fit and
+area size x lifetime first, longest-lived first, latest first) with both first-fit and
 best-fit gap choice, and keeps the smallest arena. It is never worse than
 `greedy`, which is one of its candidates.
+
+Both honour overlap allowances (memory_planner.overlap): for an output `o`
+that may overlap its dying input `i` (overlaps[(o, i)] = delta), the only
+forbidden placements are those with o.offset > i.offset - delta that also
+overlap in bytes.
 """
 from __future__ import annotations
 
@@ -15,65 +20,83 @@ from typing import Callable
 
 from .lifetimes import Buffer
 
-
-def _first_fit(b: Buffer, placed: list[Buffer], alignment: int) -> int:
-    """Lowest aligned offset where `b` fits between time-overlapping buffers."""
-    busy = sorted((p.offset, p.offset + p.size) for p in placed
-                  if p.first <= b.last and b.first <= p.last)
-    offset = 0
-    for start, end in busy:
-        if offset + b.size <= start:
-            break
-        offset = max(offset, end)
-        offset = (offset + alignment - 1) // alignment * alignment
-    return offset
+Overlaps = dict[tuple[int, int], int]
 
 
-def greedy_by_size(buffers: list[Buffer], alignment: int) -> int:
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
-    placed: list[Buffer] = []
-    for i in order:
-        b = buffers[i]
-        b.offset = _first_fit(b, placed, alignment)
-        placed.append(b)
-    return max((b.offset + b.size for b in buffers), default=0)
+def _forbidden(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overlaps) -> list[tuple[int, int]]:
+    """Open intervals (lo, hi) of start offsets that buffer bi may not take."""
+    b = buffers[bi]
+    out = []
+    for pi in placed:
+        p = buffers[pi]
+        if not (p.first <= b.last and b.first <= p.last):
+            continue
+        if (bi, pi) in overlaps:          # b writes over the front of its input p
+            out.append((p.offset - overlaps[(bi, pi)], p.offset + p.size))
+        elif (pi, bi) in overlaps:        # p (already placed) writes over the front of b
+            out.append((p.offset - b.size, p.offset + overlaps[(pi, bi)]))
+        else:
+            out.append((p.offset - b.size, p.offset + p.size))
+    return out
 
 
-def _best_fit(b: Buffer, placed: list[Buffer], alignment: int) -> int:
-    """The aligned gap between time-overlapping buffers that leaves the least slack."""
-    busy = sorted((p.offset, p.offset + p.size) for p in placed
-                  if p.first <= b.last and b.first <= p.last)
+def _candidates(forbidden: list[tuple[int, int]], alignment: int) -> list[int]:
+    cands = {0}
+    for lo, hi in forbidden:
+        if hi > 0:
+            cands.add((hi + alignment - 1) // alignment * alignment)
+    return sorted(c for c in cands if not any(lo < c < hi for lo, hi in forbidden))
+
+
+def _first_fit(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overlaps, alignment: int) -> int:
+    return _candidates(_forbidden(bi, buffers, placed, overlaps), alignment)[0]
+
+
+def _best_fit(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overlaps, alignment: int) -> int:
+    """The feasible offset that leaves the least free space below the next occupied block."""
+    forb = _forbidden(bi, buffers, placed, overlaps)
     best, best_slack = None, None
-    cursor = 0
-    for start, end in busy:
-        gap = start - cursor
-        if gap >= b.size and (best_slack is None or gap - b.size < best_slack):
-            best, best_slack = cursor, gap - b.size
-        cursor = max(cursor, (end + alignment - 1) // alignment * alignment)
-    return best if best is not None else cursor
+    for c in _candidates(forb, alignment):
+        above = [lo for lo, _ in forb if lo >= c]
+        if not above:
+            continue
+        slack = min(above) - c
+        if best_slack is None or slack < best_slack:
+            best, best_slack = c, slack
+    return best if best is not None else _candidates(forb, alignment)[-1]
 
 
-def _place(buffers: list[Buffer], order: list[int], fit, alignment: int) -> list[int]:
-    placed: list[Buffer] = []
+def _place(buffers: list[Buffer], order: list[int], fit, overlaps: Overlaps, alignment: int) -> list[int]:
+    placed: list[int] = []
     for i in order:
-        b = buffers[i]
-        b.offset = fit(b, placed, alignment)
-        placed.append(b)
+        buffers[i].offset = fit(i, buffers, placed, overlaps, alignment)
+        placed.append(i)
     return [b.offset for b in buffers]
 
 
-def best_of_orders(buffers: list[Buffer], alignment: int) -> int:
+def greedy_by_size(buffers: list[Buffer], alignment: int, overlaps: Overlaps | None = None) -> int:
+    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
+    _place(buffers, order, _first_fit, overlaps or {}, alignment)
+    return max((b.offset + b.size for b in buffers), default=0)
+
+
+def best_of_orders(buffers: list[Buffer], alignment: int, overlaps: Overlaps | None = None) -> int:
+    overlaps = overlaps or {}
     idx = range(len(buffers))
     orders = [
         sorted(idx, key=lambda i: (-buffers[i].size, buffers[i].first, i)),
         sorted(idx, key=lambda i: (buffers[i].first, -buffers[i].size, i)),
         sorted(idx, key=lambda i: (-buffers[i].size * (buffers[i].last - buffers[i].first + 1), i)),
         sorted(idx, key=lambda i: (-(buffers[i].last - buffers[i].first), -buffers[i].size, i)),
+        # Latest first: chains of overlapping outputs stack upwards, each input
+        # placed `delta` above the output that overwrites its front.
+        sorted(idx, key=lambda i: (-buffers[i].first, -buffers[i].size, i)),
+        sorted(idx, key=lambda i: (-buffers[i].last, -buffers[i].size, i)),
     ]
     best_offsets, best_arena = None, None
     for order in orders:
         for fit in (_first_fit, _best_fit):
-            offsets = _place(buffers, order, fit, alignment)
+            offsets = _place(buffers, order, fit, overlaps, alignment)
             arena = max((o + b.size for o, b in zip(offsets, buffers)), default=0)
             if best_arena is None or arena < best_arena:
                 best_offsets, best_arena = offsets, arena
@@ -82,7 +105,7 @@ def best_of_orders(buffers: list[Buffer], alignment: int) -> int:
     return best_arena or 0
 
 
-POLICIES: dict[str, Callable[[list[Buffer], int], int]] = {
+POLICIES: dict[str, Callable[..., int]] = {
     "greedy": greedy_by_size,
     "best": best_of_orders,
 }

@@ -31,6 +31,7 @@ class Plan:
     policy: str
     alignment: int = ALIGNMENT
     notes: list[str] = field(default_factory=list)
+    overlaps: dict[tuple[int, int], int] = field(default_factory=dict)  # (out buf, in buf) -> delta
 
     def offset_of(self, tensor: int) -> int:
         return self.buffers[self.tensor_buffer[tensor]].offset
@@ -45,6 +46,8 @@ class Plan:
             "arena_bytes": self.arena_bytes,
             "lower_bound_bytes": self.lower_bound,
             "buffers": [asdict(b) for b in self.buffers],
+            "overlaps": [{"output_buffer": self.buffers[o].name, "input_buffer": self.buffers[i].name,
+                          "min_distance_bytes": d} for (o, i), d in self.overlaps.items()],
             "notes": self.notes,
         }
 
@@ -53,16 +56,30 @@ class Plan:
 
 
 def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
-               inplace: bool = True) -> Plan:
+               inplace: bool = True, overlap: bool = True) -> Plan:
+    """Plan the arena. `inplace`: outputs may take over dying inputs' buffers
+    (Step.inplace_ok); `overlap`: row-streaming kernels may write their output
+    over the front of their dying input (memory_planner.overlap)."""
     if policy not in POLICIES:
         from tinyml.errors import TinymlError
         raise TinymlError(f"unknown placement policy {policy!r}", fix="use one of " + ", ".join(POLICIES))
     buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment, inplace=inplace)
+    overlaps: dict[tuple[int, int], int] = {}
+    if overlap:
+        from .overlap import find_overlaps
+        graph_outputs = set(graph.outputs)
+        for pos, tin, tout, delta in find_overlaps(graph, steps):
+            bi, bo = tensor_buffer[tin], tensor_buffer[tout]
+            if bi == bo or buffers[bi].last != pos or buffers[bo].first != pos:
+                continue
+            if any(t in graph_outputs for t in buffers[bi].tensors):
+                continue
+            overlaps[(bo, bi)] = (delta + alignment - 1) // alignment * alignment
     place = POLICIES[policy]
-    arena = place(buffers, alignment)
+    arena = place(buffers, alignment, overlaps)
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
-                arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps)),
-                policy=policy, alignment=alignment)
+                arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps), overlaps),
+                policy=policy, alignment=alignment, overlaps=overlaps)
     check_plan(plan)
     return plan
 
@@ -73,7 +90,12 @@ def check_plan(plan: Plan) -> None:
     for i, a in enumerate(bs):
         assert a.offset >= 0 and a.offset % plan.alignment == 0, a
         assert a.offset + a.size <= plan.arena_bytes, a
-        for b in bs[i + 1:]:
+        for j in range(i + 1, len(bs)):
+            b = bs[j]
             if a.first <= b.last and b.first <= a.last:
                 disjoint = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+                if (i, j) in plan.overlaps:      # a is the output of b
+                    disjoint = disjoint or a.offset <= b.offset - plan.overlaps[(i, j)]
+                if (j, i) in plan.overlaps:      # b is the output of a
+                    disjoint = disjoint or b.offset <= a.offset - plan.overlaps[(j, i)]
                 assert disjoint, f"planner bug: {a.name} and {b.name} overlap while both live"

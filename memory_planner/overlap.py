@@ -1,0 +1,75 @@
+"""Overlapping an op's output with its own input (DMO-style).
+
+A kernel that walks its output in ascending order and only ever reads input
+bytes at or after some moving frontier can write its output *over the front
+of its input*, as long as the output starts at least `delta` bytes before the
+input. `delta` is computed per op from its geometry:
+
+- CONV_2D / DEPTHWISE_CONV_2D / AVERAGE_POOL_2D / MAX_POOL_2D (NHWC, batch 1;
+  our kernels produce output rows top to bottom): output row r is written
+  only while input rows >= r*stride - pad_top are still needed, so
+  delta = max_r ((r + 1) * out_row_bytes - max(0, r*stride - pad_top) * in_row_bytes).
+- FULLY_CONNECTED over B rows (our kernel finishes row b before row b+1, and
+  reads input row b while writing output row b):
+  delta = max_b ((b + 1) * out_depth - b * in_depth).
+
+The pair is only eligible when the input's bytes die at this step (no later
+reader, not a graph output). The placement policies then forbid only
+`out.offset > in.offset - delta` instead of any byte overlap.
+"""
+from __future__ import annotations
+
+from codegen.lower import dims4
+
+ROW_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"}
+
+
+def _pad_top(in_h: int, out_h: int, k: int, stride: int, dilation: int, padding: str) -> int:
+    if padding != "SAME":
+        return 0
+    eff = (k - 1) * dilation + 1
+    total = max((out_h - 1) * stride + eff - in_h, 0)
+    return total // 2
+
+
+def overlap_delta(graph, op) -> tuple[int, int, int] | None:
+    """(input tensor, output tensor, delta bytes) for ops whose kernel allows it, else None."""
+    if op.kind in ROW_OPS:
+        x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+        if x.is_const or len(x.shape) != 4 or x.shape[0] != 1 or x.dtype != "int8" or y.dtype != "int8":
+            return None
+        _, in_h, in_w, in_c = x.shape
+        _, out_h, out_w, out_c = y.shape
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            w = graph.t(op.inputs[1])
+            k = w.shape[1]
+            dil = int(op.options.get("dilation_hfactor", 1) or 1)
+        else:
+            k = int(op.options.get("filter_height", 1))
+            dil = 1
+        stride = int(op.options.get("stride_h", 1) or 1)
+        pad = _pad_top(in_h, out_h, k, stride, dil, op.options.get("padding", "VALID"))
+        in_row, out_row = in_w * in_c, out_w * out_c
+        delta = max((r + 1) * out_row - max(0, r * stride - pad) * in_row for r in range(out_h))
+        return x.index, y.index, max(delta, 0)
+    if op.kind == "FULLY_CONNECTED":
+        x, y, w = graph.t(op.inputs[0]), graph.t(op.outputs[0]), graph.t(op.inputs[1])
+        if x.is_const or x.dtype != "int8":
+            return None
+        out_d, in_d = w.shape[0], w.shape[1]
+        rows = x.numel // in_d
+        delta = max((b + 1) * out_d - b * in_d for b in range(rows))
+        return x.index, y.index, max(delta, 0)
+    return None
+
+
+def find_overlaps(graph, steps) -> list[tuple[int, int, int, int]]:
+    """(step position, input tensor, output tensor, delta) for every eligible step."""
+    out = []
+    for pos, s in enumerate(steps):
+        if len(s.ops) != 1 or s.alias_of is not None or s.kind not in ROW_OPS | {"FULLY_CONNECTED"}:
+            continue
+        r = overlap_delta(graph, graph.ops[s.ops[0]])
+        if r is not None:
+            out.append((pos, *r))
+    return out
