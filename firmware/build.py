@@ -329,8 +329,10 @@ def overflow_error(board: Board, out_dir: str, variant: str, stack_bytes: int,
             os.remove(f)
     if not parts:
         parts = ["a memory region overflowed (see the linker output)"]
-    return FitError(f"model does not fit {board.name}: " + "; ".join(parts), board.path,
-                    "use a smaller model, a lower --stack-bytes, or a board with more memory")
+    flash_only = all(r.kind == "flash" for r in regions if r.name in names)
+    fix = ("use a smaller model (fewer weights) or a board with more flash" if flash_only and names else
+           "use a smaller model (smaller arena), a lower --stack-bytes, or a board with more SRAM")
+    return FitError(f"model does not fit {board.name}: " + "; ".join(parts), board.path, fix)
 
 
 def _arch_flags(board: Board) -> list[str]:
