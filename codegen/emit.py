@@ -162,11 +162,13 @@ def emit(graph: Graph, steps: list[Step], ctx: LowerCtx, plan: Plan, out_dir: st
             "calls": [r.call(c, pos) for c in s.calls],
         })
     decls = [d for s in steps for d in s.decls]
+    trace = [{"op": s.index, "tensor": o, "offset": plan.offset_of(o), "bytes": graph.t(o).nbytes}
+             for s in steps if s.alias_of is None and s.calls for o in s.outputs]
     ctx_vars = {
         "version": __version__, "source": os.path.basename(graph.source) or graph.name,
         "name": graph.name, "plan": plan, "steps": rendered_steps, "decls": decls,
         "inputs": _io_info(graph, plan, graph.inputs), "outputs": _io_info(graph, plan, graph.outputs),
-        "weights": _weights(graph, steps, ctx),
+        "weights": _weights(graph, steps, ctx), "trace": trace,
     }
     files = []
     for tmpl, name in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),

@@ -19,7 +19,8 @@ def compile_host(gen_dir: str, sanitize: bool = False, cc: str | None = None,
     cc = cc or os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         raise ToolchainError(f"host C compiler '{cc}' not found", fix="install gcc (apt-get install gcc)")
-    exe = os.path.join(gen_dir, "host_model_asan" if sanitize else "host_model")
+    trace = bool(extra_flags and "-DTINYML_TRACE" in extra_flags)
+    exe = os.path.join(gen_dir, ("host_model_asan" if sanitize else "host_model") + ("_trace" if trace else ""))
     srcs = [os.path.join(gen_dir, "model.c"), os.path.join(gen_dir, "weights.c"), HOST_MAIN]
     srcs += sorted(glob.glob(os.path.join(gen_dir, "kernels", "src", "*.c")))
     cmd = [cc, *STRICT, *(SANITIZE if sanitize else []), *(extra_flags or []),
@@ -32,12 +33,14 @@ def compile_host(gen_dir: str, sanitize: bool = False, cc: str | None = None,
     return exe
 
 
-def run_host(exe: str, records: bytes, count: int, out_bytes_per_record: int, workdir: str) -> bytes:
+def run_host(exe: str, records: bytes, count: int, out_bytes_per_record: int, workdir: str,
+             env: dict | None = None) -> bytes:
     inp = os.path.join(workdir, "inputs.bin")
     outp = os.path.join(workdir, "outputs.bin")
     with open(inp, "wb") as f:
         f.write(records)
-    res = subprocess.run([exe, str(count), inp, outp], capture_output=True, text=True)
+    full_env = dict(os.environ, **(env or {}))
+    res = subprocess.run([exe, str(count), inp, outp], capture_output=True, text=True, env=full_env)
     if res.returncode != 0:
         raise ToolchainError(f"generated code crashed or failed (exit {res.returncode}): "
                              f"{(res.stderr.strip().splitlines() or [''])[0][:300]}", where=exe,

@@ -4,3 +4,13 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--port", default=None, help="serial port of a real board for @pytest.mark.hardware tests")
+
+
+def pytest_configure(config):
+    port = config.getoption("--port")
+    if port:
+        os.environ["TINYML_PORT"] = port

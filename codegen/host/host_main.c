@@ -9,6 +9,26 @@
 
 #include "model.h"
 
+#ifdef TINYML_TRACE
+/* Built with -DTINYML_TRACE -D'TINYML_OP_END(i)=tinyml_trace_op(i)': after
+ * each op, append its output tensors to the trace file (env TINYML_TRACE_FILE). */
+static FILE *trace_file;
+
+void tinyml_trace_op(int op)
+{
+    if (!trace_file) {
+        return;
+    }
+    for (const tinyml_trace_entry_t *e = tinyml_trace_table; e->op >= 0; ++e) {
+        if (e->op == op) {
+            fwrite(&e->tensor, sizeof(e->tensor), 1, trace_file);
+            fwrite(&e->bytes, sizeof(e->bytes), 1, trace_file);
+            fwrite(tinyml_arena + e->arena_offset, 1, (size_t)e->bytes, trace_file);
+        }
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -22,6 +42,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "host_main: cannot open input or output file\n");
         return 2;
     }
+#ifdef TINYML_TRACE
+    const char *trace_path = getenv("TINYML_TRACE_FILE");
+    if (trace_path) {
+        trace_file = fopen(trace_path, "wb");
+    }
+#endif
     for (long n = 0; n < count; ++n) {
         for (int i = 0; i < TINYML_NUM_INPUTS; ++i) {
             const size_t bytes = (size_t)tinyml_input_info[i].bytes;
@@ -44,5 +70,10 @@ int main(int argc, char **argv)
     }
     fclose(in);
     fclose(out);
+#ifdef TINYML_TRACE
+    if (trace_file) {
+        fclose(trace_file);
+    }
+#endif
     return 0;
 }

@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--oracle", choices=["auto", "tflite", "tflm"], default="auto",
                    help="reference runtime: TFLite reference kernels (single rounding), TFLM (double "
                         "rounding), or auto (TFLite, else TFLM); the generated C follows its rounding")
+    p.add_argument("--trace", action="store_true",
+                   help="also compare every intermediate tensor (first input) with TFLite's")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -36,8 +38,27 @@ def run(args) -> int:
                  sanitize=args.sanitize, policy=args.policy, progress=progress,
                  oracle=args.oracle)
     bar.close()
+    traced = None
+    if args.trace:
+        from codegen.importer import import_tflite
+        from codegen.trace import trace_compare
+        from codegen.verify import random_inputs
+        rec = random_inputs(import_tflite(args.model), 1, args.seed)[0]
+        checks = trace_compare(args.model, rec, policy=args.policy)
+        traced = {"tensors": len(checks), "mismatching_tensors": sum(1 for c in checks if c.mismatching),
+                  "first_bad": next(({"op": c.op, "kind": c.kind, "tensor": c.tensor, "name": c.name,
+                                      "mismatching_bytes": c.mismatching} for c in checks if c.mismatching), None)}
+        if not args.json:
+            for c in checks:
+                if c.mismatching:
+                    print(f"op {c.op} {c.kind} -> t{c.tensor} '{c.name}': {c.mismatching} of {c.bytes} bytes differ")
+            print(f"trace: {traced['tensors']} intermediate tensors compared, "
+                  f"{traced['mismatching_tensors']} mismatching")
     if args.json:
-        print(json.dumps(res.to_dict()))
+        d = res.to_dict()
+        if traced is not None:
+            d["trace"] = traced
+        print(json.dumps(d))
     else:
         if res.first_mismatch:
             m = res.first_mismatch
@@ -46,4 +67,5 @@ def run(args) -> int:
         print(f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'}: {res.inputs_compared} inputs compared "
               f"against {res.oracle}, {res.output_bytes_compared} output bytes, "
               f"{res.mismatching_bytes} mismatching bytes")
-    return 0 if res.bit_exact else 1
+    ok = res.bit_exact and (traced is None or traced["mismatching_tensors"] == 0)
+    return 0 if ok else 1
