@@ -47,6 +47,12 @@ def representative(x: np.ndarray, count: int = 200, seed: int = 0):
     idx = rng.choice(len(x), size=min(count, len(x)), replace=False)
 
     def gen():
+        # pin the input range to [0, 1] so the int8 input is exactly
+        # scale 1/255, zero point -128 (device input = uint8 pixel - 128)
+        pinned = x[idx[0]:idx[0] + 1].astype(np.float32).copy()
+        pinned.reshape(-1)[0] = 0.0
+        pinned.reshape(-1)[-1] = 1.0
+        yield [pinned]
         for i in idx:
             yield [x[i:i + 1].astype(np.float32)]
     return gen

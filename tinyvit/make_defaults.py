@@ -1,0 +1,70 @@
+"""Rebuild the shipped models in tinyvit/pretrained/ (run once; results are committed).
+
+    python -m tinyvit.make_defaults [--only vit_digits|vit_digits_det] [--keras-dir DIR]
+
+Writes `<name>.tflite`, `<name>.json` and `<name>.metrics.json` into
+tinyvit/pretrained/ and the float `<name>.keras` into --keras-dir (not shipped).
+Seeds are fixed; TensorFlow on CPU is not bit-reproducible across thread
+counts, so a rerun lands within noise of the recorded metrics, not on them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from tinyvit.config import preset
+from tinyvit.pretrained import PRETRAINED_DIR
+
+RECIPES = {
+    "vit_digits": dict(epochs=150, train=dict(lr=2e-3, wd=0.05, batch=64, patience=40,
+                                              max_shift=2, rotate=10.0, label_smoothing=0.1),
+                       overrides=dict(depth=4)),
+    "vit_digits_det": dict(epochs=60, train=dict(lr=2e-3, wd=0.05, batch=64, patience=15,
+                                                 max_shift=2), overrides=dict()),
+}
+
+
+def build(name: str, keras_dir: str, progress: bool = True) -> dict:
+    from tinyvit.data import digits_detection, mnist_digits
+    from tinyvit.train import train
+    recipe = RECIPES[name]
+    cfg = preset(name)
+    for k, v in recipe["overrides"].items():
+        setattr(cfg, k, v)
+    cfg.train = dict(recipe["train"], epochs=recipe["epochs"])
+    cfg.validate()
+    if cfg.head == "detect":
+        ds = digits_detection(0, canvas=cfg.image_size, cell=cfg.patch_size)
+    else:
+        ds = mnist_digits(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = train(cfg, ds, epochs=recipe["epochs"], out_dir=tmp, progress=progress)
+        for suffix in (".tflite", ".json", ".metrics.json"):
+            shutil.copy(os.path.join(tmp, name + suffix), os.path.join(PRETRAINED_DIR, name + suffix))
+        os.makedirs(keras_dir, exist_ok=True)
+        shutil.copy(os.path.join(tmp, name + ".keras"), os.path.join(keras_dir, name + ".keras"))
+    return res.metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tinyvit.make_defaults", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=sorted(RECIPES), action="append",
+                    help="rebuild only this model (repeatable)")
+    ap.add_argument("--keras-dir", default=os.path.join("build", "tinyvit"),
+                    help="where the float .keras files go (default build/tinyvit)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    for name in args.only or ["vit_digits", "vit_digits_det"]:
+        m = build(name, args.keras_dir, progress=not args.no_progress)
+        print(json.dumps({k: v for k, v in m.items() if k != "ops"}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.exit(main())
