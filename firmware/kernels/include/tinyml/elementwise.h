@@ -1,7 +1,88 @@
-/* tinyml kernels: elementwise group. */
+/* tinyml kernels: elementwise group (int8 binary ops with broadcasting,
+ * table-driven unary ops, softmax). */
 #ifndef TINYML_ELEMENTWISE_H
 #define TINYML_ELEMENTWISE_H
 
 #include "tinyml/common.h"
 
-#endif
+/* x * multiplier * 2^(shift - 31) with gemmlowp's double rounding (rounding
+ * doubling high multiply, then rounding divide by 2^-shift), independent of
+ * TINYML_SINGLE_ROUNDING: TensorFlow 2.21's desktop reference kernels for ADD,
+ * SUB, MUL, SQUARED_DIFFERENCE, MEAN, RSQRT and SOFTMAX round this way (only
+ * its ruy-backed matrix products round once). */
+static inline int32_t tinyml_requantize_dr(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, multiplier), right);
+}
+
+/* Broadcast geometry of a binary op, at most 4-D after the generator merged
+ * contiguous dimensions. Output element (i0,i1,i2,i3) (row-major over dims)
+ * reads input1[sum_k i_k * stride1[k]] and input2[sum_k i_k * stride2[k]];
+ * a stride of 0 broadcasts that input along the dimension. */
+typedef struct {
+    int32_t dims[4];
+    int32_t stride1[4];
+    int32_t stride2[4];
+} tinyml_broadcast;
+
+/* Quantization of ADD / SUB / SQUARED_DIFFERENCE (TFLite's "general
+ * rescaling" path): both inputs are shifted left by left_shift, rescaled to a
+ * common scale (input1, input2), combined, then rescaled to the output. */
+typedef struct {
+    int32_t input1_offset;   /* -(input1 zero point) */
+    int32_t input2_offset;   /* -(input2 zero point) */
+    int32_t output_offset;   /* output zero point */
+    int32_t left_shift;      /* 20 for ADD/SUB, 7 for SQUARED_DIFFERENCE */
+    tinyml_quant input1;
+    tinyml_quant input2;
+    tinyml_quant output;
+    tinyml_activation activation;
+} tinyml_add_params;
+
+/* Quantization of MUL: one requantization of the product. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    tinyml_quant output;
+    tinyml_activation activation;
+} tinyml_mul_params;
+
+/* a = requant_le1((x1 + off1) << left_shift, input1)
+ * b = requant_le1((x2 + off2) << left_shift, input2)
+ * y = clamp(requant_le1(a + b, output) + output_offset)
+ * Matches TFLite reference_integer_ops::Add / BroadcastAdd6DSlow (int8).
+ * SUB is this kernel with input2.multiplier negated (TFLite's op_sign). */
+tinyml_status tinyml_add_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
+                            const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* As tinyml_add_s8 but y = clamp(requant_dr(a - b, output) + output_offset),
+ * TFLite's older SubElementwise formulation (not used by the TF 2.21 oracle). */
+tinyml_status tinyml_sub_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
+                            const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* a, b as in tinyml_add_s8 (left_shift 7); y = clamp(requant_dr((a - b)^2, output)
+ * + output_offset). Matches TFLite SquaredDifference (int8). */
+tinyml_status tinyml_squared_difference_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
+                                           const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* y = clamp(requant_dr((x1 + off1) * (x2 + off2), output) + output_offset).
+ * Matches TFLite reference_integer_ops::Mul / BroadcastMul6DSlow (int8). */
+tinyml_status tinyml_mul_s8(const tinyml_mul_params *params, const tinyml_broadcast *shape,
+                            const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* y[i] = table[x[i] + 128] for i < size: any int8 -> int8 function of one
+ * element (RSQRT), with the table computed by the generator. In-place safe. */
+tinyml_status tinyml_lut_s8(const int8_t *table, int32_t size, const int8_t *input, int8_t *output);
+
+/* Softmax over rows of `depth` int8 values, int8 output (scale 1/256, zero
+ * point -128). exp_table[k] is gemmlowp's exp_on_negative_values of the
+ * rescaled difference -k (Q0.31), 0 where -k < diff_min; the rest is
+ * TFLite reference_ops::Softmax's fixed-point reciprocal and rounding. */
+tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth,
+                                const int8_t *input, int8_t *output);
+
+#endif /* TINYML_ELEMENTWISE_H */

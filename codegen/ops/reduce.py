@@ -1,0 +1,92 @@
+"""MEAN (int8, any constant axes, keep_dims true or false).
+
+TensorFlow 2.21's reference MEAN for int8 (tensorflow/lite/kernels/reduce.cc
+with kReference) reduces with reference_ops::QuantizedMeanOrSum whatever the
+axes: the int32 sum S of n inputs becomes
+    clamp(MultiplyByQuantizedMultiplier(S - n * input_zp, m', s') + output_zp)
+where (m, s) = QuantizeMultiplier(input_scale / output_scale) and 1/n is folded
+in: shift = min(floor(log2 n), 32, 31 + s), m' = (m << shift) / n, s' = s - shift.
+(Older TFLite releases special-cased 4-D H,W means and equal input/output
+quantization; the per-op tests against TF 2.21 pin the general path.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen import cdecl
+from codegen.lower import Call, Step, TRef, activations, lowering, require
+from codegen.quant import quantize_multiplier
+
+
+@dataclass
+class MeanPlan:
+    count: int
+    multiplier: int
+    shift: int
+    dims: list[int]
+    reduce: list[int]
+
+
+def reduce_geometry(shape, axes: set[int]) -> tuple[list[int], list[int]] | None:
+    """Drop size-1 dims, merge neighbours that are both reduced or both kept; pad to 4-D."""
+    runs: list[list[int]] = []
+    for k, d in enumerate(shape):
+        if d == 1:
+            continue
+        r = 1 if k in axes else 0
+        if runs and runs[-1][1] == r:
+            runs[-1][0] *= d
+        else:
+            runs.append([d, r])
+    if len(runs) > 4:
+        return None
+    while len(runs) < 4:
+        runs.insert(0, [1, 0])
+    return [r[0] for r in runs], [r[1] for r in runs]
+
+
+def mean_plan(in_shape, axis_values, keep_dims: bool, in_scale: float, in_zp: int,
+              out_scale: float, out_zp: int) -> MeanPlan | None:
+    ndim = len(in_shape)
+    axes = {a + ndim if a < 0 else a for a in axis_values}
+    if any(a < 0 or a >= ndim for a in axes):
+        return None
+    count = int(np.prod([in_shape[a] for a in axes])) if axes else 1
+    geo = reduce_geometry(in_shape, axes)
+    if geo is None or count <= 0:
+        return None
+    dims, red = geo
+    # PrepareMeanOrSum: double(input_scale) / double(output_scale).
+    real = float(np.float32(in_scale)) / float(np.float32(out_scale))
+    m, s = quantize_multiplier(real)
+    shift = min(count.bit_length() - 1, 32, 31 + s)
+    if shift < 0:                       # input_scale / output_scale below 2^-31
+        return None
+    m2 = (m << shift) // count
+    return MeanPlan(count, int(m2), s - shift, dims, red)
+
+
+@lowering("MEAN")
+def lower_mean(op, graph, ctx) -> Step:
+    x, ax, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    require(x.dtype == y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} (only int8 is supported)")
+    require(ax.is_const, op, graph, "a non-constant axis tensor")
+    require(x.quant is not None and y.quant is not None, op, graph, "unquantized int8 tensors")
+    plan = mean_plan(x.shape, [int(a) for a in np.asarray(ax.data).reshape(-1)],
+                     bool(op.options.get("keep_dims", False)),
+                     x.quant.s, x.quant.zp, y.quant.s, y.quant.zp)
+    require(plan is not None, op, graph, f"axes {np.asarray(ax.data).tolist()} of a {list(x.shape)} input")
+    require(plan.count * 255 < (1 << 31), op, graph, "a reduction this large")
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_mean_params", f"{p}_params", input_zp=x.quant.zp,
+                     output_zp=y.quant.zp, count=plan.count,
+                     quant={"multiplier": plan.multiplier, "shift": plan.shift}),
+        cdecl.struct("tinyml_reduce_shape", f"{p}_shape", dims=plan.dims, reduce=plan.reduce),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_mean_s8", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                comment=f"mean over {plan.count}")

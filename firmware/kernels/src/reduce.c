@@ -1,0 +1,52 @@
+/* tinyml kernels: int8 MEAN over any set of axes. */
+#include "tinyml/reduce.h"
+#include "tinyml/elementwise.h"
+
+static inline int8_t finish_mean(const tinyml_mean_params *p, int32_t sum)
+{
+    const int32_t y = tinyml_requantize_dr(sum - p->count * p->input_zp, p->quant.multiplier, p->quant.shift);
+    return tinyml_sat_s8(y + p->output_zp);
+}
+
+tinyml_status tinyml_mean_s8(const tinyml_mean_params *params, const tinyml_reduce_shape *shape,
+                             const int8_t *input, int8_t *output)
+{
+    const int32_t *d = shape->dims;
+    if (params->count <= 0 || d[0] <= 0 || d[1] <= 0 || d[2] <= 0 || d[3] <= 0) {
+        return TINYML_ERROR_ARG;
+    }
+    /* Kept extents (outer loops) and reduced extents (inner loops). */
+    int32_t keep[4], red[4];
+    for (int k = 0; k < 4; ++k) {
+        keep[k] = shape->reduce[k] ? 1 : d[k];
+        red[k] = shape->reduce[k] ? d[k] : 1;
+    }
+    const int32_t st2 = d[3], st1 = d[2] * d[3], st0 = d[1] * d[2] * d[3];
+    int8_t *out = output;
+    for (int32_t o0 = 0; o0 < keep[0]; ++o0) {
+        for (int32_t o1 = 0; o1 < keep[1]; ++o1) {
+            for (int32_t o2 = 0; o2 < keep[2]; ++o2) {
+                for (int32_t o3 = 0; o3 < keep[3]; ++o3) {
+                    const int8_t *base = input + o0 * st0 + o1 * st1 + o2 * st2 + o3;
+                    int32_t sum = 0;
+                    for (int32_t r0 = 0; r0 < red[0]; ++r0) {
+                        for (int32_t r1 = 0; r1 < red[1]; ++r1) {
+                            for (int32_t r2 = 0; r2 < red[2]; ++r2) {
+                                const int8_t *p = base + r0 * st0 + r1 * st1 + r2 * st2;
+                                if (red[3] > 1) {
+                                    for (int32_t r3 = 0; r3 < red[3]; ++r3) {
+                                        sum += p[r3];
+                                    }
+                                } else {
+                                    sum += p[0];
+                                }
+                            }
+                        }
+                    }
+                    *out++ = finish_mean(params, sum);
+                }
+            }
+        }
+    }
+    return TINYML_OK;
+}
