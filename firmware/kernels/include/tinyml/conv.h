@@ -1,7 +1,135 @@
-/* tinyml kernels: conv group. */
+/* tinyml kernels: convolution group (int8).
+ *
+ * CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D and PAD / PADV2,
+ * all NHWC. Every kernel reproduces TensorFlow Lite's reference integer
+ * kernel of the same name byte for byte; no kernel allocates memory.
+ */
 #ifndef TINYML_CONV_H
 #define TINYML_CONV_H
 
 #include "tinyml/common.h"
 
+/* Geometry and zero points of a (depthwise) convolution.
+ * pad_h / pad_w are the top / left padding TFLite computes for the op
+ * (ComputePaddingHeightWidth); taps outside the input contribute nothing. */
+typedef struct {
+    int32_t input_offset;      /* -(input zero point) */
+    int32_t output_offset;     /* output zero point */
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;
+    int32_t depth_multiplier;  /* depthwise only: output channels per input channel */
+    tinyml_activation activation;
+} tinyml_conv_params;
+
+/* Requantization of the convolution kernels: x * multiplier * 2^(shift-31).
+ *
+ * TensorFlow Lite's convolution reference kernels round twice (gemmlowp:
+ * rounding doubling high multiply, then rounding shift right with ties away
+ * from zero) in both the TensorFlow 2.21 pip TFLite (measured: its
+ * CONV_2D/DEPTHWISE_CONV_2D outputs match double and not single rounding,
+ * while its FULLY_CONNECTED matches single rounding) and the tflite_micro
+ * package. Define TINYML_CONV_SINGLE_ROUNDING=1 to follow
+ * tinyml_requantize (tinyml/config.h's flavour) instead. */
+#ifndef TINYML_CONV_SINGLE_ROUNDING
+#define TINYML_CONV_SINGLE_ROUNDING 0
 #endif
+
+static inline int32_t tinyml_conv_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+#if TINYML_CONV_SINGLE_ROUNDING
+    return tinyml_requantize(x, multiplier, shift);
+#else
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    /* unsigned shift: wraps like the reference's int32 multiply, without UB */
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, multiplier), right);
+#endif
+}
+
+/* Taps t in [*begin, *end) of a k-tap window starting at input coordinate
+ * origin with dilation dil land inside [0, size): 0 <= origin + t*dil < size.
+ * Shared by the kernels of this group; *begin == *end when none do. */
+static inline void tinyml_tap_range(int32_t origin, int32_t dil, int32_t k, int32_t size,
+                                    int32_t *begin, int32_t *end)
+{
+    const int32_t b = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
+    const int32_t last = size - 1 - origin;     /* largest t*dil still inside */
+    int32_t e = last < 0 ? 0 : TINYML_MIN(k, last / dil + 1);
+    if (e < b) {
+        e = b;
+    }
+    *begin = b;
+    *end = e;
+}
+
+/* CONV_2D (also grouped: groups = input.c / filter.c).
+ *
+ * output[b][y][x][o] = clamp(requant(bias[o] + sum_{ky,kx,i valid}
+ *     filter[o][ky][kx][i] * (input[b][y*sh - ph + ky*dh][x*sw - pw + kx*dw][g*filter.c + i]
+ *                             + input_offset), o) + output_offset)
+ * with g = o / (output.c / groups); "valid" means the input row and column
+ * are inside the image. filter dims are (output.c, kh, kw, filter.c).
+ * bias may be NULL. kernel_sums, if not NULL, holds per output channel the
+ * sum of all filter weights (lets interior pixels skip recomputing it); it
+ * never changes the result. Matches TFLite reference ConvPerChannel (int8
+ * weights with zero point 0; per-tensor models repeat one quant pair). */
+tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
+                               const tinyml_dims *input_dims, const int8_t *input,
+                               const tinyml_dims *filter_dims, const int8_t *filter,
+                               const int32_t *bias, const int32_t *kernel_sums,
+                               const tinyml_dims *output_dims, int8_t *output);
+
+/* DEPTHWISE_CONV_2D, any depth multiplier M = output.c / input.c.
+ *
+ * output[b][y][x][c*M + m] = clamp(requant(bias[c*M+m] + sum_{ky,kx valid}
+ *     filter[0][ky][kx][c*M + m] * (input[b][iy][ix][c] + input_offset), c*M+m)
+ *     + output_offset), iy/ix as for CONV_2D.
+ * filter dims are (1, kh, kw, output.c). bias may be NULL.
+ * Matches TFLite reference DepthwiseConvPerChannel. */
+tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
+                                         const tinyml_per_channel_quant *quant,
+                                         const tinyml_dims *input_dims, const int8_t *input,
+                                         const tinyml_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias,
+                                         const tinyml_dims *output_dims, int8_t *output);
+
+/* Window geometry of a pooling op (no dilation). */
+typedef struct {
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    tinyml_activation activation;
+} tinyml_pool_params;
+
+/* AVERAGE_POOL_2D: per channel, s = sum of the n in-image window values,
+ * out = clamp(s > 0 ? (s + n/2) / n : (s - n/2) / n) with C division
+ * (truncation). Input and output share scale and zero point. Returns
+ * TINYML_ERROR_ARG if a window holds no input pixel (TFLite fails too).
+ * Matches TFLite reference_integer_ops::AveragePool. */
+tinyml_status tinyml_avg_pool_s8(const tinyml_pool_params *params,
+                                 const tinyml_dims *input_dims, const int8_t *input,
+                                 const tinyml_dims *output_dims, int8_t *output);
+
+/* MAX_POOL_2D: out = clamp(max(-128, max of the in-image window values)).
+ * Matches TFLite reference_integer_ops::MaxPool. */
+tinyml_status tinyml_max_pool_s8(const tinyml_pool_params *params,
+                                 const tinyml_dims *input_dims, const int8_t *input,
+                                 const tinyml_dims *output_dims, int8_t *output);
+
+/* PAD / PADV2 on up to 4-D NHWC tensors: output = input surrounded by
+ * pad_before[d] / pad_after[d] elements of pad_value along each dimension d
+ * (n, h, w, c). output dims = input dims + before + after.
+ * Matches TFLite reference Pad (int8). */
+typedef struct {
+    int32_t before[4];
+    int32_t after[4];
+    int8_t pad_value;
+} tinyml_pad_params;
+
+tinyml_status tinyml_pad_s8(const tinyml_pad_params *params,
+                            const tinyml_dims *input_dims, const int8_t *input,
+                            int8_t *output);
+
+#endif /* TINYML_CONV_H */

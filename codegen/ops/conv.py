@@ -1,0 +1,142 @@
+"""CONV_2D and DEPTHWISE_CONV_2D (int8 activations, int8 weights, int32 bias).
+
+Multipliers follow TFLite's PopulateConvolutionQuantizationParams: per output
+channel, double(input_scale) * double(filter_scale) / double(output_scale),
+a single filter scale applying to every channel. Padding follows TFLite's
+ComputePaddingHeightWidth (the top/left share of SAME padding).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from codegen import cdecl
+from codegen.lower import Call, Step, TRef, activations, lowering, require
+from codegen.quant import activation_range, per_channel_multipliers
+
+
+def out_size(padding: str, size: int, k: int, stride: int, dilation: int = 1) -> int:
+    """TFLite ComputeOutSize."""
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size + stride - eff) // stride
+
+
+def pad_before(padding: str, size: int, k: int, stride: int, dilation: int, out: int) -> int:
+    """TFLite ComputePaddingWithOffset: the leading (top/left) padding; VALID gives 0."""
+    if padding != "SAME":
+        return 0
+    eff = (k - 1) * dilation + 1
+    total = max((out - 1) * stride + eff - size, 0)
+    return total // 2
+
+
+def dims_decl(name: str, shape: tuple[int, int, int, int]) -> str:
+    n, h, w, c = shape
+    return cdecl.struct("tinyml_dims", name, n=n, h=h, w=w, c=c)
+
+
+def geometry(op, graph, x_shape, k_h: int, k_w: int, y_shape, dilated: bool = True) -> dict:
+    """Strides, dilations and leading pads of a windowed op, checked against the output shape."""
+    o = op.options
+    padding = o.get("padding", "SAME")
+    require(padding in ("SAME", "VALID"), op, graph, f"padding {padding}")
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    dh = int(o.get("dilation_h_factor", o.get("dilation_hfactor", 1))) if dilated else 1
+    dw = int(o.get("dilation_w_factor", o.get("dilation_wfactor", 1))) if dilated else 1
+    require(sh > 0 and sw > 0 and dh > 0 and dw > 0, op, graph, "a non-positive stride or dilation")
+    _, ih, iw, _ = x_shape
+    _, oh, ow, _ = y_shape
+    require(out_size(padding, ih, k_h, sh, dh) == oh and out_size(padding, iw, k_w, sw, dw) == ow,
+            op, graph, f"output shape {list(y_shape)} inconsistent with {padding} padding")
+    return {"stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
+            "pad_h": pad_before(padding, ih, k_h, sh, dh, oh), "pad_w": pad_before(padding, iw, k_w, sw, dw, ow),
+            "padding": padding}
+
+
+def _common(op, graph, ctx, channels: int):
+    x, w = graph.t(op.inputs[0]), graph.t(op.inputs[1])
+    bias = graph.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = graph.t(op.outputs[0])
+    require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} activations")
+    require(x.quant is not None and y.quant is not None and w.quant is not None, op, graph,
+            "unquantized tensors")
+    require(w.dtype == "int8" and w.is_const, op, graph, "non-constant or non-int8 weights")
+    require(len(x.shape) == 4 and len(w.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
+    require(bool(np.all(w.quant.zero_point == 0)), op, graph, "weights with a non-zero zero point")
+    require(w.quant.scale.size in (1, channels), op, graph, "a filter scale count that is neither 1 "
+            "nor the output channel count")
+    require(bias is None or (bias.dtype == "int32" and bias.is_const and bias.numel == channels),
+            op, graph, "a non-int32 or mis-sized bias")
+    p = ctx.name(f"op{op.index}")
+    mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, channels)
+    msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
+    ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
+    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    return x, w, bias, y, p, msym, ssym, (lo, hi)
+
+
+def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int) -> str:
+    return cdecl.struct("tinyml_conv_params", f"{p}_params", input_offset=-x.quant.zp,
+                        output_offset=y.quant.zp, stride_h=g["stride_h"], stride_w=g["stride_w"],
+                        dilation_h=g["dilation_h"], dilation_w=g["dilation_w"],
+                        pad_h=g["pad_h"], pad_w=g["pad_w"], depth_multiplier=depth_multiplier,
+                        activation=cdecl.activation(lo, hi))
+
+
+@lowering("CONV_2D")
+def lower_conv2d(op, graph, ctx) -> Step:
+    w0 = graph.t(op.inputs[1])
+    out_c = w0.shape[0]
+    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c)
+    _, kh, kw, fc = w.shape
+    n, ih, iw, ic = x.shape
+    require(y.shape[3] == out_c and y.shape[0] == n, op, graph, "output channels/batch not matching the filter")
+    require(fc > 0 and ic % fc == 0 and out_c % (ic // fc) == 0, op, graph,
+            f"input depth {ic} not a multiple of the filter depth {fc}")
+    g = geometry(op, graph, x.shape, kh, kw, y.shape)
+    decls = [
+        cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
+        _params_decl(p, x, y, g, lo, hi, 1),
+        dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
+    ]
+    ksums = "NULL"
+    if x.quant.zp != 0:
+        sums = w.data.astype(np.int64).reshape(out_c, -1).sum(axis=1)
+        ksums = ctx.const_array(f"{p}_ksum", "int32_t", sums)
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_conv2d_s8", [
+        f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
+        TRef(bias.index) if bias is not None else "NULL", ksums, f"&{p}_out", TRef(y.index)])
+    groups = ic // fc
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                comment=f"{kh}x{kw}x{fc}->{out_c} stride {g['stride_h']}x{g['stride_w']} "
+                        f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}"
+                        + (f" groups {groups}" if groups > 1 else ""))
+
+
+@lowering("DEPTHWISE_CONV_2D")
+def lower_depthwise(op, graph, ctx) -> Step:
+    w0 = graph.t(op.inputs[1])
+    out_c = w0.shape[3]
+    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c)
+    _, kh, kw, _ = w.shape
+    n, ih, iw, ic = x.shape
+    require(w.shape[0] == 1, op, graph, f"filter shape {list(w.shape)}")
+    require(y.shape[3] == out_c and y.shape[0] == n, op, graph, "output channels/batch not matching the filter")
+    # TFLite derives the multiplier from the shapes (out_c = in_c * M).
+    require(ic > 0 and out_c % ic == 0, op, graph, f"{out_c} output channels for {ic} input channels")
+    mult = out_c // ic
+    g = geometry(op, graph, x.shape, kh, kw, y.shape)
+    decls = [
+        cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
+        _params_decl(p, x, y, g, lo, hi, mult),
+        dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_depthwise_conv2d_s8", [
+        f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
+        TRef(bias.index) if bias is not None else "NULL", f"&{p}_out", TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                comment=f"{kh}x{kw} x{mult} stride {g['stride_h']}x{g['stride_w']} "
+                        f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}")

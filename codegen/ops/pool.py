@@ -1,0 +1,37 @@
+"""AVERAGE_POOL_2D and MAX_POOL_2D (int8).
+
+TFLite's int8 pooling kernels never rescale: they average (or take the max
+of) the raw int8 values and clamp to the fused activation's range, computed
+from the output quantization.
+"""
+from __future__ import annotations
+
+from codegen import cdecl
+from codegen.lower import Call, Step, TRef, activations, lowering, require
+from codegen.ops.conv import dims_decl, geometry
+from codegen.quant import activation_range
+
+
+@lowering("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def lower_pool(op, graph, ctx) -> Step:
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} pooling")
+    require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
+    require(x.shape[0] == y.shape[0] and x.shape[3] == y.shape[3], op, graph, "batch/channels changing")
+    require(y.quant is not None, op, graph, "an unquantized output")
+    fh, fw = int(op.options.get("filter_height", 1)), int(op.options.get("filter_width", 1))
+    require(fh > 0 and fw > 0, op, graph, "an empty pooling window")
+    g = geometry(op, graph, x.shape, fh, fw, y.shape, dilated=False)
+    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_pool_params", f"{p}_params", filter_h=fh, filter_w=fw,
+                     stride_h=g["stride_h"], stride_w=g["stride_w"], pad_h=g["pad_h"], pad_w=g["pad_w"],
+                     activation=cdecl.activation(lo, hi)),
+        dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_out", y.shape),
+    ]
+    func = "tinyml_avg_pool_s8" if op.kind == "AVERAGE_POOL_2D" else "tinyml_max_pool_s8"
+    ins, outs = activations(graph, op)
+    call = Call(func, [f"&{p}_params", f"&{p}_in", TRef(x.index), f"&{p}_out", TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                comment=f"{fh}x{fw} stride {g['stride_h']}x{g['stride_w']} {g['padding']}")

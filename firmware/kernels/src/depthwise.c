@@ -1,0 +1,155 @@
+/* tinyml kernels: DEPTHWISE_CONV_2D (int8, per-channel requantization). See conv.h. */
+#include "tinyml/conv.h"
+
+#include <string.h>
+
+static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
+                            const tinyml_per_channel_quant *q, int32_t ch)
+{
+    acc = tinyml_conv_requantize(acc, q->multiplier[ch], q->shift[ch]);
+    acc += p->output_offset;
+    return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
+}
+
+#if TINYML_DSP
+static inline int32_t load_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4); /* unaligned-safe single LDR on Cortex-M4/M7 */
+    return v;
+}
+#endif
+
+/* Depth multiplier 1: channels are independent, so four neighbouring
+ * channels are accumulated together, each over the in-image taps. */
+static void dw_pixel_m1(const tinyml_conv_params *p, const tinyml_per_channel_quant *q,
+                        const int8_t *in_b, int32_t in_w, int32_t ch,
+                        const int8_t *filter, int32_t k_w, const int32_t *bias,
+                        int32_t iy0, int32_t ky0, int32_t ky1,
+                        int32_t ix0, int32_t kx0, int32_t kx1, int8_t *out_px)
+{
+    const int32_t io = p->input_offset;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w;
+    int32_t c = 0;
+#if TINYML_DSP
+    /* input_offset in both halfwords: |io| <= 128, and x + io in [-255, 255]
+     * fits a halfword, so SXTAB16's per-halfword add is exact. */
+    const int32_t io2 = (int32_t)(((uint32_t)io & 0xffffu) | ((uint32_t)io << 16));
+#endif
+    for (; c + 4 <= ch; c += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (bias) {
+            a0 = bias[c];
+            a1 = bias[c + 1];
+            a2 = bias[c + 2];
+            a3 = bias[c + 3];
+        }
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
+            const int32_t iy = iy0 + ky * dh;
+            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                const int32_t ix = ix0 + kx * dw;
+                const int8_t *x = in_b + ((size_t)iy * in_w + ix) * ch + c;
+                const int8_t *w = filter + ((size_t)ky * k_w + kx) * ch + c;
+#if TINYML_DSP
+                const int32_t xv = load_s8x4(x);
+                const int32_t wv = load_s8x4(w);
+                const int32_t x02 = (int32_t)__sxtab16(io2, xv);              /* x0+io, x2+io */
+                const int32_t x13 = (int32_t)__sxtab16(io2, (int32_t)tinyml_ror((uint32_t)xv, 8));    /* x1+io, x3+io */
+                const int32_t w02 = (int32_t)__sxtb16(wv);
+                const int32_t w13 = (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)wv, 8));
+                a0 = __smlabb(w02, x02, a0);
+                a2 = __smlatt(w02, x02, a2);
+                a1 = __smlabb(w13, x13, a1);
+                a3 = __smlatt(w13, x13, a3);
+#else
+                a0 += w[0] * (x[0] + io);
+                a1 += w[1] * (x[1] + io);
+                a2 += w[2] * (x[2] + io);
+                a3 += w[3] * (x[3] + io);
+#endif
+            }
+        }
+        out_px[c] = finish(a0, p, q, c);
+        out_px[c + 1] = finish(a1, p, q, c + 1);
+        out_px[c + 2] = finish(a2, p, q, c + 2);
+        out_px[c + 3] = finish(a3, p, q, c + 3);
+    }
+    for (; c < ch; ++c) {
+        int32_t acc = bias ? bias[c] : 0;
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
+            const int32_t iy = iy0 + ky * dh;
+            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                const int32_t ix = ix0 + kx * dw;
+                acc += filter[((size_t)ky * k_w + kx) * ch + c] *
+                       (in_b[((size_t)iy * in_w + ix) * ch + c] + io);
+            }
+        }
+        out_px[c] = finish(acc, p, q, c);
+    }
+}
+
+/* Any depth multiplier M: output channel o reads input channel o / M. */
+static void dw_pixel_general(const tinyml_conv_params *p, const tinyml_per_channel_quant *q,
+                             const int8_t *in_b, int32_t in_w, int32_t in_c, int32_t out_c,
+                             const int8_t *filter, int32_t k_w, const int32_t *bias,
+                             int32_t iy0, int32_t ky0, int32_t ky1,
+                             int32_t ix0, int32_t kx0, int32_t kx1, int8_t *out_px)
+{
+    const int32_t io = p->input_offset;
+    const int32_t m = p->depth_multiplier;
+    for (int32_t c = 0; c < in_c; ++c) {
+        for (int32_t j = 0; j < m; ++j) {
+            const int32_t o = c * m + j;
+            int32_t acc = bias ? bias[o] : 0;
+            for (int32_t ky = ky0; ky < ky1; ++ky) {
+                const int32_t iy = iy0 + ky * p->dilation_h;
+                for (int32_t kx = kx0; kx < kx1; ++kx) {
+                    const int32_t ix = ix0 + kx * p->dilation_w;
+                    acc += filter[((size_t)ky * k_w + kx) * out_c + o] *
+                           (in_b[((size_t)iy * in_w + ix) * in_c + c] + io);
+                }
+            }
+            out_px[o] = finish(acc, p, q, o);
+        }
+    }
+}
+
+tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
+                                         const tinyml_per_channel_quant *quant,
+                                         const tinyml_dims *input_dims, const int8_t *input,
+                                         const tinyml_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias,
+                                         const tinyml_dims *output_dims, int8_t *output)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    if (params->depth_multiplier <= 0 || out_c != in_c * params->depth_multiplier ||
+        filter_dims->c != out_c || input_dims->n != output_dims->n ||
+        params->stride_h <= 0 || params->stride_w <= 0 ||
+        params->dilation_h <= 0 || params->dilation_w <= 0) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t b = 0; b < input_dims->n; ++b) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < out_h; ++oy) {
+            const int32_t iy0 = oy * params->stride_h - params->pad_h;
+            int32_t ky0, ky1;
+            tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < out_w; ++ox) {
+                const int32_t ix0 = ox * params->stride_w - params->pad_w;
+                int32_t kx0, kx1;
+                tinyml_tap_range(ix0, params->dilation_w, k_w, in_w, &kx0, &kx1);
+                int8_t *out_px = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
+                if (params->depth_multiplier == 1) {
+                    dw_pixel_m1(params, quant, in_b, in_w, in_c, filter, k_w, bias,
+                                iy0, ky0, ky1, ix0, kx0, kx1, out_px);
+                } else {
+                    dw_pixel_general(params, quant, in_b, in_w, in_c, out_c, filter, k_w, bias,
+                                     iy0, ky0, ky1, ix0, kx0, kx1, out_px);
+                }
+            }
+        }
+    }
+    return TINYML_OK;
+}

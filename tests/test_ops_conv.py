@@ -1,0 +1,163 @@
+"""CONV_2D and DEPTHWISE_CONV_2D against the TFLite reference, across geometry and quantization."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from opmodels import Spec, check_bit_exact, single_op_model
+
+ACT = {"NONE": 0, "RELU": 1, "RELU6": 3}
+PAD = {"SAME": 0, "VALID": 1}
+
+
+def _out(padding, size, k, stride, dil):
+    eff = (k - 1) * dil + 1
+    return (size + stride - 1) // stride if padding == "SAME" else (size + stride - eff) // stride
+
+
+def _w_scales(rng, per_channel, n, base):
+    if per_channel:
+        return [float(base * s) for s in rng.uniform(0.3, 1.7, size=n)]
+    return float(base)
+
+
+def conv_model(n=1, h=9, w=8, cin=5, cout=7, kh=3, kw=3, stride=(1, 1), dil=(1, 1), padding="SAME",
+               act="NONE", in_scale=0.05, in_zp=-3, w_scale=0.01, per_channel=True, out_scale=0.08,
+               out_zp=2, bias=True, groups=1, seed=0):
+    rng = np.random.default_rng(seed)
+    oh = _out(padding, h, kh, stride[0], dil[0])
+    ow = _out(padding, w, kw, stride[1], dil[1])
+    fc = cin // groups
+    wts = rng.integers(-127, 128, size=(cout, kh, kw, fc)).astype(np.int8)
+    scales = _w_scales(rng, per_channel, cout, w_scale)
+    b = rng.integers(-5000, 5000, size=(cout,)).astype(np.int32)
+    b_scales = [in_scale * s for s in np.atleast_1d(scales)]
+    return single_op_model(
+        "CONV_2D",
+        [Spec((n, h, w, cin), scale=in_scale, zero_point=in_zp),
+         Spec((cout, kh, kw, fc), scale=scales, zero_point=0, axis=0, data=wts),
+         *([Spec((cout,), "int32", scale=b_scales, zero_point=0, data=b)] if bias else [])],
+        [Spec((n, oh, ow, cout), scale=out_scale, zero_point=out_zp)],
+        options=("Conv2DOptions", {"padding": PAD[padding], "strideH": stride[0], "strideW": stride[1],
+                                   "dilationHFactor": dil[0], "dilationWFactor": dil[1],
+                                   "fusedActivationFunction": ACT[act]}),
+        version=3)
+
+
+def dw_model(n=1, h=9, w=8, cin=6, mult=1, kh=3, kw=3, stride=(1, 1), dil=(1, 1), padding="SAME",
+             act="NONE", in_scale=0.05, in_zp=-3, w_scale=0.01, per_channel=True, out_scale=0.08,
+             out_zp=2, bias=True, seed=0):
+    rng = np.random.default_rng(seed)
+    cout = cin * mult
+    oh = _out(padding, h, kh, stride[0], dil[0])
+    ow = _out(padding, w, kw, stride[1], dil[1])
+    wts = rng.integers(-127, 128, size=(1, kh, kw, cout)).astype(np.int8)
+    scales = _w_scales(rng, per_channel, cout, w_scale)
+    b = rng.integers(-5000, 5000, size=(cout,)).astype(np.int32)
+    b_scales = [in_scale * s for s in np.atleast_1d(scales)]
+    return single_op_model(
+        "DEPTHWISE_CONV_2D",
+        [Spec((n, h, w, cin), scale=in_scale, zero_point=in_zp),
+         Spec((1, kh, kw, cout), scale=scales, zero_point=0, axis=3, data=wts),
+         *([Spec((cout,), "int32", scale=b_scales, zero_point=0, data=b)] if bias else [])],
+        [Spec((n, oh, ow, cout), scale=out_scale, zero_point=out_zp)],
+        options=("DepthwiseConv2DOptions", {"padding": PAD[padding], "strideH": stride[0], "strideW": stride[1],
+                                            "dilationHFactor": dil[0], "dilationWFactor": dil[1],
+                                            "depthMultiplier": mult, "fusedActivationFunction": ACT[act]}),
+        version=3)
+
+
+# ---- fixed cases (ASan/UBSan) -------------------------------------------------------------
+
+@pytest.mark.parametrize("act", ["NONE", "RELU6"])
+def test_conv_3x3_same_per_channel(act):
+    check_bit_exact(conv_model(act=act), count=2)
+
+
+def test_conv_1x1_per_tensor_zero_input_offset():
+    check_bit_exact(conv_model(kh=1, kw=1, cin=16, cout=12, in_zp=0, per_channel=False), count=2)
+
+
+def test_conv_strided_valid_batch2():
+    # (TFLite's int8 CONV_2D requires a bias; the kernel also accepts NULL.)
+    check_bit_exact(conv_model(n=2, h=11, w=10, kh=3, kw=2, stride=(2, 3), padding="VALID",
+                               in_zp=-128, out_zp=-128, act="RELU"), count=2)
+
+
+def test_conv_dilated_same():
+    check_bit_exact(conv_model(h=10, w=9, kh=3, kw=3, dil=(2, 3), in_zp=17), count=2)
+
+
+def test_conv_stem_like_vww():
+    # 3-channel stem, stride 2, SAME: padding only on the bottom/right.
+    check_bit_exact(conv_model(h=16, w=16, cin=3, cout=8, stride=(2, 2), in_zp=-128, act="RELU"), count=2)
+
+
+def test_conv_kws_like_rect_kernel():
+    check_bit_exact(conv_model(h=13, w=10, cin=1, cout=6, kh=10, kw=4, stride=(2, 2), in_zp=83,
+                               act="RELU"), count=2)
+
+
+def test_conv_grouped():
+    check_bit_exact(conv_model(cin=6, cout=9, groups=3, in_zp=5), count=2)
+
+
+def test_conv_kernel_larger_than_input_same():
+    check_bit_exact(conv_model(h=2, w=3, kh=5, kw=5, in_zp=-7), count=2)
+
+
+@pytest.mark.parametrize("mult", [1, 2, 8])
+def test_depthwise_multiplier(mult):
+    check_bit_exact(dw_model(cin=5 if mult > 1 else 11, mult=mult, act="RELU6"), count=2)
+
+
+def test_depthwise_strided_valid_per_tensor():
+    check_bit_exact(dw_model(h=12, w=11, cin=8, stride=(2, 2), padding="VALID", per_channel=False,
+                             in_zp=-128, act="RELU"), count=2)
+
+
+def test_depthwise_dilated_no_bias():
+    check_bit_exact(dw_model(h=10, w=10, cin=7, dil=(2, 2), bias=False, in_zp=9), count=2)
+
+
+def test_depthwise_stride2_same_vww_like():
+    check_bit_exact(dw_model(h=12, w=12, cin=16, stride=(2, 2), in_zp=-128, out_zp=-128, act="RELU"), count=2)
+
+
+# ---- hypothesis sweeps (no sanitizers, for speed) -------------------------------------------
+
+geometry = dict(
+    h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
+    sh=st.integers(1, 3), sw=st.integers(1, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
+    padding=st.sampled_from(["SAME", "VALID"]))
+quant = dict(
+    in_scale=st.floats(1e-3, 0.5), in_zp=st.integers(-128, 127), w_scale=st.floats(1e-4, 0.05),
+    per_channel=st.booleans(), out_scale=st.floats(1e-3, 1.0), out_zp=st.integers(-128, 127),
+    act=st.sampled_from(["NONE", "RELU", "RELU6"]), bias=st.booleans(), seed=st.integers(0, 10_000))
+
+
+def _valid_geometry(h, w, kh, kw, sh, sw, dh, dw, padding):
+    return (_out(padding, h, kh, sh, dh) > 0 and _out(padding, w, kw, sw, dw) > 0)
+
+
+@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 2), cin=st.integers(1, 9), cout=st.integers(1, 9), **geometry, **quant)
+def test_conv_sweep(n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, padding, in_scale, in_zp, w_scale,
+                    per_channel, out_scale, out_zp, act, bias, seed):
+    if not _valid_geometry(h, w, kh, kw, sh, sw, dh, dw, padding):
+        return
+    m = conv_model(n, h, w, cin, cout, kh, kw, (sh, sw), (dh, dw), padding, act, in_scale, in_zp, w_scale,
+                   per_channel, out_scale, out_zp, True, seed=seed)
+    check_bit_exact(m, count=2, seed=seed, sanitize=False)
+
+
+@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 2), cin=st.integers(1, 10), mult=st.sampled_from([1, 1, 2, 3]), **geometry, **quant)
+def test_depthwise_sweep(n, cin, mult, h, w, kh, kw, sh, sw, dh, dw, padding, in_scale, in_zp, w_scale,
+                         per_channel, out_scale, out_zp, act, bias, seed):
+    if not _valid_geometry(h, w, kh, kw, sh, sw, dh, dw, padding):
+        return
+    m = dw_model(n, h, w, cin, mult, kh, kw, (sh, sw), (dh, dw), padding, act, in_scale, in_zp, w_scale,
+                 per_channel, out_scale, out_zp, bias, seed=seed)
+    check_bit_exact(m, count=2, seed=seed, sanitize=False)
