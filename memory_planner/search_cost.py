@@ -1,0 +1,297 @@
+"""Exact memory cost of a tinyvit config: the real lowering and the real planner.
+
+`evaluate(cfg)` builds the config's graph IR (memory_planner.vit_ir, the same
+graph the converter emits), lowers it with the registered `codegen` lowerings
+and plans it with `memory_planner.plan.plan_steps`, the code that lays out the
+arena of the generated C. It returns the arena (peak SRAM), its lower bound,
+flash (weights + derived constants + the runtime estimate `tinyml plan` uses)
+and MACs.
+
+Speed. Two caches, both exact:
+
+- per-op lowering cache: a lowering is a function of the op's kind, options,
+  operand shapes, dtypes, quantization and int32 constants (shapes, axes,
+  permutations). The first time a signature is seen the real lowering runs;
+  later ops with the same signature reuse what the planner and the flash count
+  read from its Step (operands, aliasing, in-place pairs, scratch bytes) and
+  the byte size of its generated constants. `lower(graph)` must equal
+  `codegen.lower.lower_graph(graph)` for everything `plan_steps` reads;
+  `self_check` and tests/test_search_ir.py verify that, and `evaluate` turns
+  the cache off for good if a self-check ever disagrees.
+- per-config cache: evolutionary search revisits configs.
+
+`plan_steps` itself is not cached and dominates the time for deep configs
+(see `profile()`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from codegen.ir import Graph
+from codegen.lower import LOWERINGS, LowerCtx, Step, check_graph, lower_graph
+from memory_planner.plan import Plan, plan_steps
+from memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
+from memory_planner.vit_ir import build_graph, graph_macs
+from tinyvit.config import ViTConfig
+
+
+@dataclass
+class Cost:
+    """Memory and compute of one config, as the planner lays it out."""
+    arena_bytes: int              # = peak SRAM (activations, scratch, I/O), excluding stack
+    lower_bound_bytes: int
+    weights_bytes: int            # constant tensors + generated constant arrays (flash)
+    flash_bytes: int              # weights + RUNTIME_FLASH_ESTIMATE, as `tinyml plan`
+    macs: int
+    params: int                   # int8 weight count (elements of int8 constant tensors)
+    ops: int
+    buffers: int
+
+    @property
+    def peak_sram_bytes(self) -> int:
+        return self.arena_bytes
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["peak_sram_bytes"] = self.arena_bytes
+        return d
+
+
+# ---------------------------------------------------------------------------
+# per-op lowering cache
+
+@dataclass
+class _Template:
+    kind: str
+    inputs: list[int]             # operand slots (index into op.inputs + op.outputs)
+    outputs: list[int]
+    alias_of: int | None
+    inplace_ok: list[tuple[int, int]]
+    scratch_bytes: int
+    const_bytes: int
+
+
+_CACHE: dict[tuple, _Template] = {}
+_CACHE_ENABLED = True
+
+
+def _qkey(t) -> tuple:
+    q = t.quant
+    if q is None:
+        return ()
+    return (q.scale.tobytes(), q.zero_point.tobytes(), q.axis)
+
+
+def _signature(op, graph: Graph) -> tuple:
+    parts: list = [op.kind, tuple(sorted((k, repr(v)) for k, v in op.options.items()))]
+    for i in op.inputs:
+        if i < 0:
+            parts.append(None)
+            continue
+        t = graph.tensors[i]
+        data = None
+        if t.is_const and t.dtype == "int32" and t.quant is None:
+            data = np.asarray(t.data).tobytes()
+        parts.append((t.shape, t.dtype, t.is_const, _qkey(t), data))
+    parts.append("->")
+    for o in op.outputs:
+        t = graph.tensors[o]
+        parts.append((t.shape, t.dtype, _qkey(t)))
+    # aliasing between operands (the same tensor twice) changes nothing in the
+    # kernels used here but is part of the identity of the op
+    operands = list(op.inputs) + list(op.outputs)
+    parts.append(tuple(operands.index(x) for x in operands))
+    return tuple(parts)
+
+
+def _template(op, graph: Graph) -> _Template:
+    ctx = LowerCtx(graph)
+    step = LOWERINGS[op.kind](op, graph, ctx)
+    operands = list(op.inputs) + list(op.outputs)
+    slot = {x: k for k, x in reversed(list(enumerate(operands)))}
+    return _Template(
+        kind=step.kind,
+        inputs=[slot[t] for t in step.inputs], outputs=[slot[t] for t in step.outputs],
+        alias_of=None if step.alias_of is None else slot[step.alias_of],
+        inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
+        scratch_bytes=step.scratch_bytes,
+        const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays))
+
+
+def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
+    """Steps as `lower_graph` makes them (planner-relevant fields) and generated-constant bytes."""
+    if not (cache and _CACHE_ENABLED):
+        steps, ctx = lower_graph(graph)
+        return steps, sum(int(a.values.nbytes) for a in ctx.arrays)
+    check_graph(graph)
+    steps: list[Step] = []
+    const_bytes = 0
+    for op in graph.ops:
+        key = _signature(op, graph)
+        tpl = _CACHE.get(key)
+        if tpl is None:
+            tpl = _CACHE[key] = _template(op, graph)
+        operands = list(op.inputs) + list(op.outputs)
+        steps.append(Step(
+            index=op.index, kind=tpl.kind,
+            inputs=[operands[k] for k in tpl.inputs], outputs=[operands[k] for k in tpl.outputs],
+            alias_of=None if tpl.alias_of is None else operands[tpl.alias_of],
+            inplace_ok=[(operands[a], operands[b]) for a, b in tpl.inplace_ok],
+            scratch_bytes=tpl.scratch_bytes, ops=[op.index]))
+        const_bytes += tpl.const_bytes
+    return steps, const_bytes
+
+
+def plan_signature(plan: Plan) -> tuple:
+    return (plan.arena_bytes, plan.lower_bound,
+            tuple((b.name, b.size, b.first, b.last, b.offset, tuple(b.tensors)) for b in plan.buffers),
+            tuple(sorted(plan.overlaps.items())))
+
+
+def self_check(graph: Graph) -> bool:
+    """The cached lowering plans exactly like `lower_graph` on this graph."""
+    steps_a, bytes_a = lower(graph, cache=True)
+    steps_b, ctx = lower_graph(graph)
+    bytes_b = sum(int(a.values.nbytes) for a in ctx.arrays)
+    same_steps = [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind)
+                  for s in steps_a] == [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes,
+                                         s.ops, s.kind) for s in steps_b]
+    if not same_steps or bytes_a != bytes_b:
+        return False
+    return plan_signature(plan_steps(graph, steps_a)) == plan_signature(plan_steps(graph, steps_b))
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+
+def config_key(cfg: ViTConfig) -> tuple:
+    d = cfg.to_dict()
+    d.pop("name", None)
+    d.pop("train", None)
+    return tuple(sorted((k, v) for k, v in d.items()))
+
+
+_CONFIG_CACHE: dict[tuple, Cost] = {}
+_CHECKED = False
+
+
+def _ensure_checked(graph: Graph) -> None:
+    global _CHECKED, _CACHE_ENABLED
+    if _CHECKED:
+        return
+    _CHECKED = True
+    if not self_check(graph):
+        _CACHE_ENABLED = False
+        _CACHE.clear()
+
+
+def plan_config(cfg: ViTConfig, cache: bool = True) -> tuple[Graph, list[Step], Plan, int]:
+    """Graph, steps, plan and generated-constant bytes of `cfg`."""
+    g = build_graph(cfg)
+    if cache:
+        _ensure_checked(g)
+    steps, const_bytes = lower(g, cache=cache)
+    return g, steps, plan_steps(g, steps), const_bytes
+
+
+def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
+    key = config_key(cfg)
+    if cache and key in _CONFIG_CACHE:
+        return _CONFIG_CACHE[key]
+    g, steps, plan, const_bytes = plan_config(cfg, cache=cache)
+    weights = g.param_bytes() + const_bytes
+    params = sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8")
+    cost = Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
+                weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
+                macs=graph_macs(g), params=params, ops=len(g.ops), buffers=len(plan.buffers))
+    if cache:
+        _CONFIG_CACHE[key] = cost
+    return cost
+
+
+# ---------------------------------------------------------------------------
+# explanation of a peak
+
+@dataclass
+class PeakReport:
+    arena_bytes: int
+    lower_bound_bytes: int
+    step: int                     # step position of the busiest step
+    op_index: int
+    op_kind: str
+    live_bytes: int
+    largest: list[dict] = field(default_factory=list)   # {name, tensor, shape, bytes}
+
+    def lines(self) -> list[str]:
+        out = [f"peak {self.arena_bytes:,} B (lower bound {self.lower_bound_bytes:,} B) at op "
+               f"{self.op_index} {self.op_kind}, {self.live_bytes:,} B live; largest buffers there:"]
+        for b in self.largest:
+            out.append(f"  {b['bytes']:>8,} B  {b['name']} {b['shape']}")
+        return out
+
+
+def explain_peak(cfg: ViTConfig, top: int = 4) -> PeakReport:
+    """Which step is the busiest and which buffers dominate it."""
+    g, steps, plan, _ = plan_config(cfg)
+    best_pos, best_live = 0, -1
+    for pos in range(len(steps)):
+        live = sum(b.size for b in plan.buffers if b.live_at(pos))
+        if live > best_live:
+            best_pos, best_live = pos, live
+    live_bufs = sorted((b for b in plan.buffers if b.live_at(best_pos)), key=lambda b: -b.size)
+    largest = []
+    for b in live_bufs[:top]:
+        if b.tensors:
+            t = g.t(b.tensors[0])
+            name, shape = t.name, list(t.shape)
+            if len(b.tensors) > 1:
+                name += f" (+{len(b.tensors) - 1} aliased/in-place)"
+        else:
+            name, shape = b.name, []
+        largest.append({"name": name, "shape": shape, "bytes": b.size})
+    st = steps[best_pos]
+    return PeakReport(plan.arena_bytes, plan.lower_bound, best_pos, st.index, st.kind, best_live, largest)
+
+
+def sram_budget_bytes(board: str | None, budget_kb: float | None) -> tuple[int, int | None, str]:
+    """(SRAM bytes for the arena, flash bytes or None, description)."""
+    flash = None
+    desc = ""
+    if board:
+        from boards import load_board
+        b = load_board(board)
+        region = b.region_for("arena")
+        sram = region.size - STACK_RESERVE
+        flash = b.flash_region().size
+        desc = f"{board}: {region.label} {region.size:,} B - {STACK_RESERVE:,} B stack reserve"
+    if budget_kb is not None:
+        sram = int(budget_kb * 1024)
+        desc = f"--budget-kb {budget_kb:g} = {sram:,} B" + (f" ({desc.split(':')[0]} flash)" if board else "")
+    if not board and budget_kb is None:
+        raise ValueError("need a board or a budget")
+    return sram, flash, desc
+
+
+def profile(cfg: ViTConfig, repeat: int = 3) -> dict:
+    """Seconds spent per stage for one config (build, lower cached/uncached, plan)."""
+    out = {}
+    t = time.perf_counter()
+    for _ in range(repeat):
+        g = build_graph(cfg)
+    out["build_graph"] = (time.perf_counter() - t) / repeat
+    t = time.perf_counter()
+    for _ in range(repeat):
+        steps, _ = lower(g, cache=True)
+    out["lower_cached"] = (time.perf_counter() - t) / repeat
+    t = time.perf_counter()
+    for _ in range(repeat):
+        lower_graph(g)
+    out["lower_graph"] = (time.perf_counter() - t) / repeat
+    t = time.perf_counter()
+    for _ in range(repeat):
+        plan_steps(g, steps)
+    out["plan_steps"] = (time.perf_counter() - t) / repeat
+    return out
