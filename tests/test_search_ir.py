@@ -1,0 +1,160 @@
+"""The search's fast path equals the real thing.
+
+memory_planner.vit_ir builds a tinyvit config's graph without Keras or the
+converter; these tests export real models with tinyvit (weights perturbed so
+no zero bias or unit LayerNorm gain is folded away, as after training),
+import them with the TFLite importer and check that
+
+- the IR has the same ops, operands, options, tensor shapes, dtypes and
+  quantization layout as the exported file, and
+- the real lowering + planner give the same plan byte for byte (arena, lower
+  bound, every buffer's size, lifetime and offset) and the same flash bytes.
+
+A second group checks the per-op lowering cache against `lower_graph` on many
+random configs (no export needed).
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from tinyml.errors import TinymlError
+from tinyvit.config import ViTConfig
+
+
+def _cfg(**kw) -> ViTConfig:
+    base = dict(name="c", image_size=28, channels=1, patch_size=7, embed_dim=16, depth=1,
+                num_heads=2, mlp_ratio=2.0, activation="relu", pool="mean")
+    base.update(kw)
+    return ViTConfig(**base).validate()
+
+
+def random_config(rng: random.Random, name: str = "r") -> ViTConfig:
+    """A random small config from the space the search uses (and the IR supports)."""
+    while True:
+        image = rng.choice([16, 28, 32])
+        patch = rng.choice([p for p in (2, 4, 7, 8) if image % p == 0 and image // p >= 2])
+        heads = rng.choice([1, 2, 4])
+        dim = heads * rng.choice([2, 4, 6, 8])
+        kw = dict(name=name, image_size=image, channels=rng.choice([1, 1, 3]), patch_size=patch,
+                  embed_dim=dim, depth=rng.choice([1, 2]), num_heads=heads,
+                  mlp_ratio=rng.choice([1.0, 1.5, 2.0, 3.0]),
+                  activation=rng.choice(["relu", "relu", "gelu", "hard_swish"]),
+                  pool=rng.choice(["mean", "mean", "cls"]),
+                  num_classes=rng.choice([2, 10]))
+        for k in ("qkv_rank", "proj_rank", "mlp_rank", "patch_rank"):
+            kw[k] = rng.choice([0, 0, 2, 3, 5])
+        if rng.random() < 0.15:
+            kw.update(head="detect", pool="mean")
+        cfg = ViTConfig(**kw)
+        try:
+            cfg.validate()
+        except TinymlError:
+            continue
+        if cfg.head_dim >= 2 and cfg.grid >= 2:
+            return cfg
+
+
+def export_graph(cfg: ViTConfig, tmp_path):
+    """Export `cfg` with tinyvit (perturbed untrained weights) and import it."""
+    from codegen.importer import import_tflite
+    from tinyvit.export import to_int8_tflite
+    from tinyvit.model import build_model
+    model = build_model(cfg)
+    rng = np.random.default_rng(1)
+    model.set_weights([(w + rng.normal(0, 0.05, w.shape)).astype(w.dtype) for w in model.get_weights()])
+    x = np.random.default_rng(0).random((32, *cfg.input_shape)).astype(np.float32)
+    path = tmp_path / f"{cfg.name}.tflite"
+    path.write_bytes(to_int8_tflite(model, cfg, x, count=8))
+    return import_tflite(str(path))
+
+
+def plan_summary(graph, cached: bool):
+    from codegen.lower import lower_graph
+    from memory_planner.plan import plan_steps
+    from memory_planner.search_cost import lower, plan_signature
+    if cached:
+        steps, const_bytes = lower(graph, cache=True)
+    else:
+        steps, ctx = lower_graph(graph)
+        const_bytes = sum(a.values.nbytes for a in ctx.arrays)
+    plan = plan_steps(graph, steps)
+    return plan_signature(plan), graph.param_bytes() + const_bytes
+
+
+def assert_same_as_export(cfg: ViTConfig, tmp_path):
+    from memory_planner.vit_ir import build_graph, structural_diff
+    real = export_graph(cfg, tmp_path)
+    mine = build_graph(cfg)
+    diff = structural_diff(mine, real)
+    assert not diff, f"{cfg.to_dict()}:\n" + "\n".join(diff)
+    (sig_real, flash_real) = plan_summary(real, cached=False)
+    (sig_mine, flash_mine) = plan_summary(mine, cached=True)
+    assert sig_mine[0] == sig_real[0], "arena bytes"
+    assert sig_mine[1] == sig_real[1], "lower bound"
+    assert sig_mine[2] == sig_real[2], "buffers (name, size, lifetime, offset, tensors)"
+    assert sig_mine == sig_real
+    assert flash_mine == flash_real
+
+
+# Named variants: every converter rewrite vit_ir models at least once.
+VARIANTS = {
+    "lowrank_all_cls_hswish": dict(qkv_rank=4, proj_rank=4, mlp_rank=4, patch_rank=6, pool="cls",
+                                   activation="hard_swish", depth=2),
+    "one_head_gelu_lowrank": dict(num_heads=1, activation="gelu", mlp_rank=3, qkv_rank=3, proj_rank=5),
+    "detect_rgb": dict(head="detect", image_size=32, patch_size=8, channels=3, num_classes=3,
+                       mlp_ratio=1.0),
+}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_ir_matches_export_variants(name, tmp_path):
+    assert_same_as_export(_cfg(name=name, **VARIANTS[name]), tmp_path)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ir_matches_export_random(seed, tmp_path):
+    assert_same_as_export(random_config(random.Random(seed), f"r{seed}"), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("seed", list(range(2, 14)))
+def test_ir_matches_export_random_sweep(seed, tmp_path):
+    assert_same_as_export(random_config(random.Random(seed), f"r{seed}"), tmp_path)
+
+
+def test_cached_lowering_plans_like_lower_graph():
+    """Per-op lowering cache == lower_graph, plan for plan, on 25 random configs."""
+    from memory_planner.search_cost import self_check
+    from memory_planner.vit_ir import build_graph
+    rng = random.Random(123)
+    for k in range(25):
+        cfg = random_config(rng, f"c{k}")
+        assert self_check(build_graph(cfg)), cfg.to_dict()
+
+
+def test_cost_agrees_with_tinyvit_macs_and_params():
+    """MACs and weight count of the IR against tinyvit's own counters (Keras side)."""
+    from memory_planner.search_cost import evaluate
+    from tinyvit.model import build_model, count_macs
+    cfg = _cfg(embed_dim=24, num_heads=2, depth=2, qkv_rank=4, mlp_rank=6, patch_rank=5)
+    cost = evaluate(cfg)
+    assert cost.macs == count_macs(cfg)
+    model = build_model(cfg)
+    # int8 weights = Keras kernels + LayerNorm gamma/beta + position table (biases are int32)
+    kernels = sum(int(np.prod(w.shape)) for w in model.weights if "bias" not in w.path)
+    eps_and_scale = 2
+    assert cost.params == kernels + eps_and_scale
+
+
+@pytest.mark.parametrize("bad", [dict(patch_size=28), dict(embed_dim=8, num_heads=8),
+                                 dict(qkv_rank=1)])
+def test_unmodelled_corners_are_refused(bad):
+    from memory_planner.vit_ir import build_graph
+    with pytest.raises(TinymlError):
+        build_graph(_cfg(**bad))
