@@ -23,8 +23,9 @@ RECIPES = {
     "vit_digits": dict(epochs=150, train=dict(lr=2e-3, wd=0.05, batch=64, patience=40,
                                               max_shift=2, rotate=10.0, label_smoothing=0.1),
                        overrides=dict(depth=4)),
-    "vit_digits_det": dict(epochs=60, train=dict(lr=2e-3, wd=0.05, batch=64, patience=15,
-                                                 max_shift=2), overrides=dict()),
+    "vit_digits_det": dict(epochs=40, train=dict(lr=2e-3, wd=0.05, batch=64, patience=10,
+                                                 max_shift=2), overrides=dict(),
+                           n_train=4000),
 }
 
 
@@ -38,7 +39,8 @@ def build(name: str, keras_dir: str, progress: bool = True) -> dict:
     cfg.train = dict(recipe["train"], epochs=recipe["epochs"])
     cfg.validate()
     if cfg.head == "detect":
-        ds = digits_detection(0, canvas=cfg.image_size, cell=cfg.patch_size)
+        ds = digits_detection(0, n_train=recipe.get("n_train", 6000), canvas=cfg.image_size,
+                              cell=cfg.patch_size)
     else:
         ds = mnist_digits(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,86 @@
+"""The shipped models: re-measured here on the fixed test splits with TFLite's
+reference kernels (not read back from the metrics files), and run in TFLM."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tinyvit.config import ViTConfig
+from tinyvit.pretrained import PRETRAINED_DIR, DEFAULT_CLASSIFIER, DEFAULT_DETECTOR
+
+
+def _shipped(name):
+    path = os.path.join(PRETRAINED_DIR, f"{name}.tflite")
+    if not os.path.isfile(path):
+        pytest.fail(f"{path} is not shipped")
+    cfg = ViTConfig.load(os.path.join(PRETRAINED_DIR, f"{name}.json"))
+    with open(os.path.join(PRETRAINED_DIR, f"{name}.metrics.json")) as fh:
+        metrics = json.load(fh)
+    return path, cfg, metrics
+
+
+def _weight_bytes(path) -> int:
+    """Bytes of int8 constant tensors (weights) in the flatbuffer."""
+    from tinyvit.export import reference_interpreter
+    it = reference_interpreter(path)
+    act = {int(d["index"]) for d in it.get_input_details()}
+    for o in it._get_ops_details():
+        act.update(int(i) for i in o["outputs"])
+    return sum(int(np.prod(t["shape"])) for t in it.get_tensor_details()
+               if t["index"] not in act and np.dtype(t["dtype"]) == np.int8)
+
+
+def test_default_classifier_path_is_absolute_and_exists():
+    from tinyvit.pretrained import default_classifier_path
+    p = default_classifier_path()
+    assert os.path.isabs(p) and os.path.isfile(p) and p.endswith(".tflite")
+    assert os.path.getsize(p) < 1_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_default_classifier_accuracy_size_and_runtimes():
+    from tinyvit.data import mnist_digits
+    from tinyvit.export import check_graph, run_int8
+    path, cfg, metrics = _shipped(DEFAULT_CLASSIFIER)
+    assert cfg.activation != "gelu"
+    ds = mnist_digits(0)
+    acc = float(np.mean(np.argmax(run_int8(path, ds.test.x), -1) == ds.test.y))
+    assert acc >= 0.97
+    assert acc == pytest.approx(metrics["int8_accuracy"], abs=1e-3)
+    assert metrics["float_accuracy"] - acc <= 0.005
+    assert _weight_bytes(path) <= 200 * 1024
+    r = check_graph(path)
+    assert r.ok, r
+    # TFLM runs it and agrees with the reference kernels on the prediction
+    from tflite_micro.python.tflite_micro import runtime
+    tflm = runtime.Interpreter.from_file(path)
+    agree = 0
+    for i in range(20):
+        q = (np.round(ds.test.x[i:i + 1] * 255) - 128).astype(np.int8)
+        tflm.set_input(q, 0)
+        tflm.invoke()
+        agree += int(np.argmax(tflm.get_output(0)) == ds.test.y[i])
+    assert agree >= 18
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_default_detector_map_and_runtimes():
+    from tinyvit.data import digits_detection
+    from tinyvit.detect import evaluate_map
+    from tinyvit.export import check_graph, run_int8
+    path, cfg, metrics = _shipped(DEFAULT_DETECTOR)
+    ds = digits_detection(0, n_train=0, canvas=cfg.image_size, cell=cfg.patch_size)
+    score = evaluate_map(run_int8(path, ds.test.x), list(ds.test.y), cfg)
+    assert score == pytest.approx(metrics["int8_map50"], abs=1e-3)
+    assert score >= 0.80
+    assert check_graph(path).ok
+    from tflite_micro.python.tflite_micro import runtime
+    tflm = runtime.Interpreter.from_file(path)
+    tflm.set_input(np.zeros((1, *cfg.input_shape), np.int8) - 128, 0)
+    tflm.invoke()
+    assert tflm.get_output(0).shape == (1, cfg.grid, cfg.grid, cfg.det_channels)
