@@ -87,6 +87,9 @@ class DeviceRunner:
         """Send `cmd%`; the lines up to (not including) m-ready. `e-` lines raise."""
         self.ser.write(cmd.encode("ascii") + b"%")
         self.ser.flush()
+        return self._answer(cmd, timeout)
+
+    def _answer(self, cmd: str, timeout: float | None = None) -> list[str]:
         deadline = time.monotonic() + (timeout or self.timeout)
         lines: list[str] = []
         while True:
@@ -110,6 +113,11 @@ class DeviceRunner:
         self.ser.reset_input_buffer()
         self._buf.clear()
         lines = self.command("name")
+        if "m-init-done" in lines and not any(ln.startswith("m-name") for ln in lines):
+            # The boot banner (m-init-done, m-ready) arrived after the flush, e.g. an
+            # emulator that starts the firmware when the client connects: the answer
+            # to `name%` follows the banner's m-ready.
+            lines = self._answer("name")
         names = [ln for ln in lines if ln.startswith("m-name")]
         if not names:
             raise DeviceProtocolError(f"`name%` gave no m-name line (got {lines[:3]})", self.where,

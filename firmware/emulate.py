@@ -298,3 +298,139 @@ def stop_qemu(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
     proc.wait()
+
+
+# ---------------------------------------------------------------- serial sessions
+
+_LISTEN = re.compile(r"waiting for connection on: \S*?tcp:([^:,\s]+):(\d+)")
+_BUSY = ("Address already in use", "Failed to find an available port")
+
+
+@dataclass
+class SerialSession:
+    """A QEMU process running a serial-mode build with its console UART on a
+    TCP server socket. `url` is what pyserial (`tinyml run --port`) opens."""
+    proc: subprocess.Popen
+    host: str
+    port: int
+    board: str
+    machine: str
+    variant: str
+    model: str
+    note: str
+    elf: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    def tail(self, n: int = 10) -> list[str]:
+        return [ln.rstrip() for ln in self.output[-n:]]
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the kernel kills QEMU if the process that started it dies
+    (even by SIGKILL), so no emulator is ever left running on its own."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+    if port == 0:
+        return
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as QEMU binds
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise TinymlError(f"TCP port {port} on {host} is busy ({exc.strerror})", f"{host}:{port}",
+                              "pick another --port, or omit --port to use a free one") from None
+
+
+def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
+                         progress=None, on_output=None) -> SerialSession:
+    """Start QEMU on DIR's serial-mode firmware with the console UART on a TCP
+    server socket (`port` 0 = any free port) and return once QEMU listens.
+
+    QEMU waits for the first client before it starts the guest (`wait=on`), so
+    the first client sees the boot banner (`m-init-done`, `m-ready`); later
+    clients reconnect to the running firmware. Console lines QEMU itself
+    prints (semihosting, errors) go to `on_output` and `SerialSession.output`.
+    Stop with `stop_serial_session`.
+    """
+    meta = load_build_meta(out_dir)
+    if meta.get("mode") != "serial":
+        raise TinymlError(f"{out_dir} was built in {meta.get('mode')} mode, which has no serial protocol",
+                          out_dir, "rebuild with `tinyml build MODEL --board B -o DIR --mode serial`")
+    if not 0 <= port <= 65535:
+        raise TinymlError(f"--port {port} is not a TCP port", "tinyml emulate --serial", "use 1..65535 or 0")
+    board = load_board(meta["board"])
+    variant = board.qemu.variant
+    elf = ensure_variant(out_dir, variant, progress) if variant != "native" else \
+        os.path.join(out_dir, "firmware.elf")
+    if not os.path.exists(elf):
+        raise TinymlError(f"no firmware at {elf}", out_dir, "run `tinyml build` first")
+    _check_port_free(host, port)
+    cmd = qemu_command(board, elf, variant, f"tcp:{host}:{port},server=on,wait=on,nodelay=on")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent)
+    sess = SerialSession(proc, host, port, board.name, board.qemu.machine, variant,
+                         meta.get("model", ""), machine_note(board, variant), elf)
+    listening = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            sess.output.append(line)
+            m = _LISTEN.search(line)
+            if m and not listening.is_set():
+                sess.port = int(m.group(2))
+                listening.set()
+            elif on_output is not None:
+                on_output(line.rstrip("\r\n"))
+        listening.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        ok = listening.wait(timeout)
+    except BaseException:
+        stop_serial_session(sess, grace=0)
+        raise
+    if not ok or proc.poll() is not None:
+        stop_serial_session(sess, grace=0)
+        text = "".join(sess.output)
+        if any(b in text for b in _BUSY):
+            raise TinymlError(f"TCP port {port} on {host} is busy", f"{host}:{port}",
+                              "pick another --port, or omit --port to use a free one")
+        if not ok:
+            raise TinymlError(f"QEMU did not open its serial socket within {timeout:g} s", " ".join(cmd[:3]),
+                              "check that qemu-system-arm runs (try it by hand) and the machine is not overloaded")
+        last = next((ln.strip() for ln in reversed(sess.output) if ln.strip()), "no output")
+        raise TinymlError(f"QEMU exited (code {proc.returncode}) before listening: {last}", elf,
+                          "rebuild the firmware; check the QEMU version (7.2 is tested)")
+    return sess
+
+
+def stop_serial_session(sess: SerialSession, grace: float = 3.0) -> int | None:
+    """Stop QEMU: SIGTERM (QEMU shuts down cleanly), SIGKILL after `grace` s.
+    Returns QEMU's exit code (None if it had to be killed)."""
+    proc = sess.proc
+    if proc.poll() is None and grace > 0:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=grace)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            pass
+    killed = proc.poll() is None
+    stop_qemu(proc)
+    return None if killed else proc.returncode

@@ -1,11 +1,23 @@
 """`tinyml emulate DIR [--emulator qemu|renode] [--json] [--timeout S]`: run a
 built firmware's self-test on an emulator and report pass/fail, instructions
-per inference and measured peak SRAM."""
+per inference and measured peak SRAM.
+
+`tinyml emulate DIR --serial [--port N] [--duration S]`: start a serial-mode
+build (`tinyml build ... --mode serial`) on QEMU with its console UART on a
+TCP socket, print `socket://127.0.0.1:N` (with --json: one object with url and
+pid) as soon as QEMU listens, and keep it running for `tinyml run --port URL`
+(or MLPerf Tiny's runner) until Ctrl-C, SIGTERM or --duration; QEMU is always
+stopped on the way out."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import time
+
+from tinyml.errors import TinymlError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,11 +27,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before the run is failed")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--show-output", action="store_true", help="echo the firmware console")
+    p.add_argument("--serial", action="store_true",
+                   help="serial-mode build: put the console UART on a TCP socket and keep QEMU running")
+    p.add_argument("--port", type=int, default=0,
+                   help="with --serial: TCP port on 127.0.0.1 (default: any free port)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="with --serial: stop after this many seconds (default: until Ctrl-C / SIGTERM)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from firmware.build import load_build_meta
     from firmware.emulate import emulate
+
+    if args.serial:
+        return run_serial(args)
+    if args.port or args.duration is not None:
+        raise TinymlError("--port and --duration apply to serial sessions", "tinyml emulate",
+                          "add --serial (for a build made with --mode serial)")
+    if load_build_meta(args.dir).get("mode") == "serial":
+        raise TinymlError(f"{args.dir} was built in serial mode (no self-test to run)", args.dir,
+                          f"serve it with `tinyml emulate {args.dir} --serial`, or rebuild with --mode selftest")
 
     res = emulate(args.dir, args.emulator, args.timeout,
                   progress=lambda m: print(m, file=sys.stderr))
@@ -50,3 +78,70 @@ def run(args: argparse.Namespace) -> int:
             print(f"  error: {res.error}")
         print("PASSED" if res.passed else "FAILED")
     return 0 if res.passed else 1
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def run_serial(args: argparse.Namespace) -> int:
+    from firmware.emulate import start_serial_session, stop_serial_session
+
+    if args.emulator != "qemu":
+        raise TinymlError("--serial runs on QEMU only", "tinyml emulate --serial", "use --emulator qemu")
+    if args.duration is not None and args.duration <= 0:
+        raise TinymlError(f"--duration {args.duration:g} must be > 0", "tinyml emulate --serial",
+                          "give seconds, or omit it to run until Ctrl-C")
+    err = sys.stderr
+    # SIGTERM behaves like Ctrl-C: leave the wait loop and stop QEMU.
+    old_term = signal.signal(signal.SIGTERM, _raise_stop)
+    sess = None
+    reason = "stopped"
+    try:
+        sess = start_serial_session(args.dir, port=args.port, timeout=min(args.timeout, 60.0),
+                                    progress=lambda m: print(m, file=err),
+                                    on_output=lambda line: print(f"[qemu] {line}", file=err, flush=True))
+        if args.json:
+            print(json.dumps({"ok": True, "url": sess.url, "host": sess.host, "port": sess.port,
+                              "pid": os.getpid(), "qemu_pid": sess.proc.pid, "board": sess.board,
+                              "machine": sess.machine, "variant": sess.variant, "model": sess.model,
+                              "note": sess.note}), flush=True)
+        else:
+            print(sess.url, flush=True)
+        print(f"qemu {sess.machine}: {sess.note}", file=err)
+        print(f"serial console of {sess.board} ({sess.model}) at {sess.url}; the firmware starts when "
+              f"the first client connects. Try: tinyml run --port {sess.url} INPUT --model MODEL.tflite",
+              file=err)
+        print("Ctrl-C stops the emulator" + (f" (or after {args.duration:g} s)" if args.duration else ""),
+              file=err, flush=True)
+        t_end = time.monotonic() + args.duration if args.duration else None
+        while sess.proc.poll() is None:
+            if t_end is not None and time.monotonic() >= t_end:
+                reason = f"--duration {args.duration:g} s elapsed"
+                break
+            time.sleep(0.1)
+        else:
+            tail = " | ".join(ln for ln in sess.tail(5) if ln)
+            raise TinymlError(f"QEMU exited on its own (code {sess.proc.returncode}): {tail or 'no output'}",
+                              sess.elf, "the firmware faulted or exited; run the self-test build to check it")
+    except (KeyboardInterrupt, _Stop) as exc:
+        reason = f"{exc or 'SIGINT'} received" if isinstance(exc, _Stop) else "Ctrl-C"
+    finally:
+        # Ignore further Ctrl-C / SIGTERM while QEMU is being stopped.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if sess is not None:
+                stop_serial_session(sess)
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
+    if sess is None:
+        print(f"{reason}: interrupted before QEMU started", file=err)
+        return 130
+    print(f"{reason}: QEMU (pid {sess.proc.pid}) stopped", file=err)
+    return 0
