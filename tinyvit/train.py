@@ -88,7 +88,7 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
         model.compile(optimizer=_optimizer(lr, steps, wd),
                       loss=_cls_loss(cfg.num_classes, label_smoothing),
                       metrics=["accuracy"])
-    best, best_w, wait, hist = -1.0, None, 0, []
+    best, best_w, wait, hist = -math.inf, None, 0, []
     bar = None
     if progress and not quiet:
         from tqdm import tqdm
