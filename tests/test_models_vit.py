@@ -1,0 +1,48 @@
+"""The reference ViT (vit_relu_d64x4.tflite) end to end: generated C vs. the TFLite reference, byte for byte."""
+import os
+
+import pytest
+
+from tinyml import paths
+
+VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")
+
+
+def _require_supported():
+    if not os.path.exists(VIT):
+        pytest.skip(f"reference model not found: {VIT}")
+    from codegen.importer import import_tflite
+    from codegen.lower import unsupported_ops
+    missing = unsupported_ops(import_tflite(VIT))
+    if missing:
+        kinds = sorted({k for _, k in missing})
+        pytest.skip(f"ViT ops without a lowering yet: {', '.join(kinds)} ({len(missing)} operators)")
+
+
+def _check(count: int, seed: int, sanitize: bool = False):
+    from codegen.verify import verify
+    r = verify(VIT, count=count, seed=seed, sanitize=sanitize)
+    assert r.oracle == "tflite-reference"
+    assert r.inputs_compared == count
+    assert r.bit_exact, f"{r.mismatching_bytes} of {r.output_bytes_compared} output bytes differ; first {r.first_mismatch}"
+
+
+@pytest.mark.timeout(600)
+def test_vit_bit_exact_10_inputs():
+    _require_supported()
+    _check(count=10, seed=0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_vit_bit_exact_100_inputs():
+    _require_supported()
+    _check(count=100, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_vit_bit_exact_sanitized():
+    # The whole model under ASan/UBSan: no kernel reads or writes outside its tensors.
+    _require_supported()
+    _check(count=2, seed=2, sanitize=True)
