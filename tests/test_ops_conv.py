@@ -141,7 +141,7 @@ def _valid_geometry(h, w, kh, kw, sh, sw, dh, dw, padding):
     return (_out(padding, h, kh, sh, dh) > 0 and _out(padding, w, kw, sw, dw) > 0)
 
 
-@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 2), cin=st.integers(1, 9), cout=st.integers(1, 9), **geometry, **quant)
 def test_conv_sweep(n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, padding, in_scale, in_zp, w_scale,
                     per_channel, out_scale, out_zp, act, bias, seed):
@@ -152,7 +152,7 @@ def test_conv_sweep(n, cin, cout, h, w, kh, kw, sh, sw, dh, dw, padding, in_scal
     check_bit_exact(m, count=2, seed=seed, sanitize=False)
 
 
-@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 2), cin=st.integers(1, 10), mult=st.sampled_from([1, 1, 2, 3]), **geometry, **quant)
 def test_depthwise_sweep(n, cin, mult, h, w, kh, kw, sh, sw, dh, dw, padding, in_scale, in_zp, w_scale,
                          per_channel, out_scale, out_zp, act, bias, seed):
