@@ -102,10 +102,6 @@ def _to_int32(x: np.float32) -> int:
     return int(v)  # truncation toward zero
 
 
-def _byte_index(values: range, dtype: str) -> list[int]:
-    return [v & 0xFF for v in values]
-
-
 def _table(dtype_in: str, dtype_out: str, f: Callable[[int], int]) -> np.ndarray:
     """Table indexed by the input byte; f maps the input value to the output value."""
     lo, hi = RANGES[dtype_in]
@@ -339,11 +335,6 @@ def requantize_lut(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     def one(v: int) -> int:
         return min(hi, max(lo, mbqm(v - in_zp, m, s, single_rounding) + out_zp))
     return _table(dtype_in, dtype_out, one)
-
-
-def to_c_int8(table: np.ndarray) -> list[int]:
-    """The table as signed values for an int8_t initializer."""
-    return [int(v) - 256 if v > 127 else int(v) for v in table]
 
 
 def concat_requant_lut(in_scale: float, in_zp: int, out_scale: float, out_zp: int,

@@ -1,6 +1,4 @@
 """TRANSPOSE, STRIDED_SLICE, SLICE and CONCATENATION against the TFLite reference."""
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st

@@ -2,8 +2,9 @@
 
 float32 -> int8/uint8: tinyml_quantize_f32_{s8,u8} (float division, round
 half away, as TFLite's reference AffineQuantize). 8-bit -> 8-bit: a 256-entry
-requantization table. int8/uint8 -> float32: tinyml_dequantize_s8_f32 (uint8 via
-its own table-free path is not needed by the converter, so it is rejected).
+requantization table (reference Requantize). int8 -> float32:
+tinyml_dequantize_s8_f32. Float tensors are only accepted around these ops
+(codegen.lower.FLOAT_ISLAND_OPS).
 """
 from __future__ import annotations
 

@@ -36,7 +36,6 @@ def view_step(op, graph, ctx, dims: list[int], stride: list[int], start: int, co
     require(len(dims) <= 4, op, graph, f"a {len(dims)}-D view")
     dims = [1] * (4 - len(dims)) + list(dims)
     stride = [0] * (4 - len(stride)) + list(stride)
-    # Fold unit axes so the inner axis is as long as possible (memcpy rows).
     p = ctx.name(f"op{op.index}_view")
     decl = cdecl.struct("tinyml_view4", p, dims=dims, stride=stride, start=start)
     ins, outs = activations(graph, op)
