@@ -161,3 +161,40 @@ def test_depthwise_sweep(n, cin, mult, h, w, kh, kw, sh, sw, dh, dw, padding, in
     m = dw_model(n, h, w, cin, mult, kh, kw, (sh, sw), (dh, dw), padding, act, in_scale, in_zp, w_scale,
                  per_channel, out_scale, out_zp, bias, seed=seed)
     check_bit_exact(m, count=2, seed=seed, sanitize=False)
+
+
+# ---- Cortex-M4 DSP path (SXTB16/SMLAD/SMLABB) on QEMU, same TFLite vectors -------------------
+
+@pytest.mark.emulator
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("case", ["conv", "depthwise_m1", "depthwise_m3"])
+def test_dsp_path_on_cortex_m4_matches_tflite(case, tmp_path):
+    import shutil
+    import subprocess
+
+    from codegen.importer import import_tflite
+    from opmodels import run_reference
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
+    from firmware.build import build_firmware
+    from firmware.emulate import emulate
+    model = {"conv": lambda: conv_model(h=10, w=9, cin=13, cout=6, in_zp=-11, stride=(1, 2), act="RELU"),
+             "depthwise_m1": lambda: dw_model(h=9, w=10, cin=19, in_zp=37, act="RELU6"),
+             "depthwise_m3": lambda: dw_model(h=7, w=6, cin=5, mult=3, in_zp=-128)}[case]()
+    path = str(tmp_path / f"{case}.tflite")
+    with open(path, "wb") as f:
+        f.write(model)
+    g = import_tflite(path)
+    rng = np.random.default_rng(11)
+    vectors = []
+    for _ in range(3):
+        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
+        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    out = str(tmp_path / "fw")
+    build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,
+                         text=True).stdout
+    want = "smlad" if case == "conv" else "smlabb"
+    assert want in dis, f"the Cortex-M4 build does not use the DSP path ({want} missing)"
+    res = emulate(out, timeout=120)
+    assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
