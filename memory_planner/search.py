@@ -56,6 +56,7 @@ class Budget:
     latency_ms: float | None
     clock_hz: int | None
     description: str
+    max_macs: int | None = None
 
     def check(self, c: "Candidate") -> list[str]:
         why = []
@@ -65,10 +66,13 @@ class Budget:
             why.append(f"flash {c.cost.flash_bytes:,} > {self.flash_bytes:,} B")
         if self.latency_ms is not None and c.latency_ms(self.clock_hz) > self.latency_ms:
             why.append(f"latency estimate {c.latency_ms(self.clock_hz):.1f} > {self.latency_ms:g} ms")
+        if self.max_macs is not None and c.cost.macs > self.max_macs:
+            why.append(f"{c.cost.macs:,} MACs > {self.max_macs:,}")
         return why
 
 
-def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | None) -> Budget:
+def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | None,
+                max_macs: int | None = None) -> Budget:
     from memory_planner.report import STACK_RESERVE
     flash = clock = None
     parts = []
@@ -97,7 +101,9 @@ def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | 
             raise TinymlError("--latency-budget-ms needs a board clock", "--latency-budget-ms",
                               "pass --board as well")
         parts.append(f"latency estimate <= {latency_ms:g} ms at {clock / 1e6:g} MHz")
-    return Budget(sram, flash, latency_ms, clock, "; ".join(parts))
+    if max_macs is not None:
+        parts.append(f"<= {max_macs:,} MACs")
+    return Budget(sram, flash, latency_ms, clock, "; ".join(parts), max_macs)
 
 
 @dataclass
@@ -385,12 +391,17 @@ def run_search(space: SearchSpace, dataset: str, budget: Budget, n_candidates: i
         raise TinymlError(f"baseline patch {baseline_patch} is not in the search space's patch sizes "
                           f"{list(space.patch_sizes)}", "--baseline-patch", "pick one of those")
     base_cfgs = [c for c in space.full_rank(baseline_patch) if config_key(c) not in seen]
+    cap = max(20, n_candidates // 10)
+    if len(base_cfgs) > cap:      # plan all of the baseline space when it is small next to the search
+        base_cfgs = random.Random(seed + 2).sample(base_cfgs, cap)
     for c in base_cfgs:
         seen.add(config_key(c))
     log(f"search space: {space.size():,} configs; planning {len(configs):,} sampled + "
         f"{len(base_cfgs)} fixed-patch full-rank (patch {baseline_patch}) on {workers} worker(s)")
     t0 = time.time()
-    cands = evaluate_many(configs + base_cfgs, workers=workers, deadline=deadline_mem)
+    todo = configs + base_cfgs
+    random.Random(seed + 1).shuffle(todo)     # a deadline cut keeps both kinds
+    cands = evaluate_many(todo, workers=workers, deadline=deadline_mem)
     mem_s = time.time() - t0
     log(f"memory: {len(cands):,} candidates planned exactly in {mem_s:.1f} s "
         f"({mem_s / max(1, len(cands)) * 1e3:.2f} ms each)")

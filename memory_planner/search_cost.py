@@ -78,11 +78,21 @@ _CACHE: dict[tuple, _Template] = {}
 _CACHE_ENABLED = True
 
 
+_QKEYS: dict[int, tuple] = {}
+
+
 def _qkey(t) -> tuple:
     q = t.quant
     if q is None:
         return ()
-    return (q.scale.tobytes(), q.zero_point.tobytes(), q.axis)
+    hit = _QKEYS.get(id(q))
+    if hit is not None and hit[0] is q:       # the memo holds q, so its id is not reused
+        return hit[1]
+    key = (q.scale.tobytes(), q.zero_point.tobytes(), q.axis)
+    if len(_QKEYS) > 100_000:
+        _QKEYS.clear()
+    _QKEYS[id(q)] = (q, key)
+    return key
 
 
 def _signature(op, graph: Graph) -> tuple:

@@ -44,6 +44,7 @@ rank 1.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -69,10 +70,13 @@ _ACT_Q = (0.05, 0)
 _ZERO = {"int8": np.zeros((), np.int8), "int32": np.zeros((), np.int32)}
 
 
+@functools.lru_cache(maxsize=None)
 def _q(scale: float, zp: int) -> Quant:
+    """Shared placeholder (never mutated by lowering or planning)."""
     return Quant(scale=np.array([scale], np.float32), zero_point=np.array([zp], np.int64))
 
 
+@functools.lru_cache(maxsize=None)
 def _qc(n: int, scale: float) -> Quant:
     return Quant(scale=np.full(n, scale, np.float32), zero_point=np.zeros(n, np.int64), axis=0)
 

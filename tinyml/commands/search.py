@@ -7,7 +7,6 @@ See memory_planner/search.py.
 from __future__ import annotations
 
 import json
-import sys
 
 
 def register(sub) -> None:
@@ -20,6 +19,9 @@ def register(sub) -> None:
                         "minus a 4 KiB stack reserve)")
     p.add_argument("--latency-budget-ms", type=float, default=None,
                    help="reject candidates whose instruction estimate exceeds this at the board clock")
+    p.add_argument("--max-macs", type=int, default=3_000_000,
+                   help="compute cap per inference (default 3,000,000; 0 = none): keeps proxy "
+                        "training and on-device latency bounded")
     p.add_argument("--budget-seconds", type=float, default=900.0,
                    help="wall-clock budget for memory search + proxy training (default 900)")
     p.add_argument("--candidates", type=int, default=10000, help="candidates to plan (default 10000)")
@@ -72,7 +74,8 @@ def run(args) -> int:
             print(f"machine: {m['cpus']} CPUs, {m['processor']}, {m['platform']}, "
                   f"load average after {m['loadavg_after']}")
         return 0
-    budget = S.make_budget(args.board, args.budget_kb, args.latency_budget_ms)
+    budget = S.make_budget(args.board, args.budget_kb, args.latency_budget_ms,
+                           args.max_macs if args.max_macs and args.max_macs > 0 else None)
     proxy = S.ProxySettings(epochs=args.proxy_epochs, train_images=args.proxy_images,
                             val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed)
     executor = S.make_executor(args.executor, args.ray_address)
@@ -93,7 +96,6 @@ def run(args) -> int:
             print(line)
         if args.plot and res.trained:
             print(f"plot written to {args.plot}")
-    del sys
     return 0
 
 
