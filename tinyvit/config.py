@@ -149,7 +149,7 @@ def preset(name: str) -> ViTConfig:
     """Named configurations (the shipped defaults and tiny test configs)."""
     presets = {
         "vit_digits": ViTConfig(name="vit_digits", image_size=28, channels=1, patch_size=4,
-                                embed_dim=64, depth=3, num_heads=4, mlp_ratio=2.0,
+                                embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0,
                                 activation="relu", pool="mean", num_classes=10),
         "vit_digits_det": ViTConfig(name="vit_digits_det", image_size=64, channels=1,
                                     patch_size=8, embed_dim=64, depth=3, num_heads=4,

@@ -22,7 +22,7 @@ from tinyvit.pretrained import PRETRAINED_DIR
 RECIPES = {
     "vit_digits": dict(epochs=150, train=dict(lr=2e-3, wd=0.05, batch=64, patience=40,
                                               max_shift=2, rotate=10.0, label_smoothing=0.1),
-                       overrides=dict(depth=4)),
+                       overrides=dict()),
     "vit_digits_det": dict(epochs=40, train=dict(lr=2e-3, wd=0.05, batch=64, patience=10,
                                                  max_shift=2), overrides=dict(),
                            n_train=4000),
