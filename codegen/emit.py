@@ -120,7 +120,7 @@ def _describe(graph: Graph, step: Step, plan: Plan) -> str:
 
 
 def generate(model_path: str, out_dir: str, policy: str = "best", graph: Graph | None = None,
-             rounding: str = "auto") -> Generated:
+             rounding: str = "auto", fuse: bool = True) -> Generated:
     """import -> lower -> plan -> emit.
 
     `rounding` selects the requantization flavour of the reference runtime the
@@ -135,7 +135,7 @@ def generate(model_path: str, out_dir: str, policy: str = "best", graph: Graph |
         rounding = rounding_for(model_path)
     if rounding not in ("single", "double"):
         raise ValueError(f"rounding must be single, double or auto, not {rounding!r}")
-    steps, ctx = lower_graph(graph)
+    steps, ctx = lower_graph(graph, fuse=fuse)
     plan = plan_steps(graph, steps, policy=policy)
     return emit(graph, steps, ctx, plan, out_dir, rounding=rounding)
 

@@ -163,11 +163,24 @@ def _float_compute(graph: Graph) -> list[tuple[int, str]]:
     return out
 
 
-def lower_graph(graph: Graph) -> tuple[list[Step], LowerCtx]:
+def lower_graph(graph: Graph, fuse: bool = True) -> tuple[list[Step], LowerCtx]:
+    """One Step per op; with `fuse`, one Step per fusion group (codegen.fuse) instead of its ops."""
     check_graph(graph)
     ctx = LowerCtx(graph)
     steps: list[Step] = []
+    groups, covered = {}, set()
+    if fuse:
+        from .fuse import fuse as fusion_groups
+        for g in fusion_groups(graph):
+            groups[g.anchor] = g
+            covered |= set(g.ops)
     for op in graph.ops:
+        if op.index in groups:
+            from .fuse import lower_group
+            steps.append(lower_group(groups[op.index], graph, ctx))
+            continue
+        if op.index in covered:
+            continue
         step = LOWERINGS[op.kind](op, graph, ctx)
         if not step.ops:
             step.ops = [op.index]

@@ -79,7 +79,7 @@ def random_inputs(graph, count: int, seed: int) -> list[list[np.ndarray]]:
 
 def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[str] | None = None,
            sanitize: bool = False, work_dir: str | None = None, policy: str = "best",
-           progress=None, oracle: str = "auto") -> VerifyResult:
+           progress=None, oracle: str = "auto", fuse: bool = True) -> VerifyResult:
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="tinyml-verify-")
@@ -88,7 +88,8 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
         which = oracle
         oracle = make_oracle(model_path, which)
         from .oracle import ROUNDING
-        gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=ROUNDING[oracle.name])
+        gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=ROUNDING[oracle.name],
+                       fuse=fuse)
         graph = gen.graph
         records = random_inputs(graph, count, seed)
         for p in extra_inputs or []:

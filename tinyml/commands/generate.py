@@ -11,6 +11,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--board", default=None, help="board name (checks the fit; see `tinyml boards`)")
     p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
+    p.add_argument("--no-fuse", dest="fuse", action="store_false",
+                   help="lower every op on its own (no LayerNorm/attention/MLP fusion)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -18,7 +20,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from codegen.emit import generate
 
-    gen = generate(args.model, args.out, policy=args.policy)
+    gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse)
     info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,
             "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps)}
     if args.json:

@@ -18,6 +18,8 @@ def register(sub) -> None:
                         "rounding), or auto (TFLite, else TFLM); the generated C follows its rounding")
     p.add_argument("--trace", action="store_true",
                    help="also compare every intermediate tensor (first input) with TFLite's")
+    p.add_argument("--no-fuse", dest="fuse", action="store_false",
+                   help="lower every op on its own (no LayerNorm/attention/MLP fusion)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -36,7 +38,7 @@ def run(args) -> int:
 
     res = verify(args.model, count=args.inputs, seed=args.seed, extra_inputs=args.input_files,
                  sanitize=args.sanitize, policy=args.policy, progress=progress,
-                 oracle=args.oracle)
+                 oracle=args.oracle, fuse=args.fuse)
     bar.close()
     traced = None
     if args.trace:
@@ -44,7 +46,7 @@ def run(args) -> int:
         from codegen.trace import trace_compare
         from codegen.verify import random_inputs
         rec = random_inputs(import_tflite(args.model), 1, args.seed)[0]
-        checks = trace_compare(args.model, rec, policy=args.policy)
+        checks = trace_compare(args.model, rec, policy=args.policy, fuse=args.fuse)
         traced = {"tensors": len(checks), "mismatching_tensors": sum(1 for c in checks if c.mismatching),
                   "first_bad": next(({"op": c.op, "kind": c.kind, "tensor": c.tensor, "name": c.name,
                                       "mismatching_bytes": c.mismatching} for c in checks if c.mismatching), None)}

@@ -10,5 +10,6 @@
 #include "tinyml/reduce.h"
 #include "tinyml/activation.h"
 #include "tinyml/shape.h"
+#include "tinyml/fused.h"
 
 #endif /* TINYML_KERNELS_H */

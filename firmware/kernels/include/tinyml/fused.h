@@ -1,0 +1,57 @@
+/* tinyml kernels: fused transformer kernels (LayerNorm rows, attention one
+ * query row at a time, FC -> activation -> FC per token).
+ *
+ * Contract: each fused kernel writes exactly the bytes the chain of TFLite
+ * reference ops it replaces would write to the chain's external outputs. It
+ * reproduces every member op's integer arithmetic (requantizations, clamps,
+ * tables), only skipping the materialisation of intermediate tensors. Unary
+ * parts are 256-entry tables computed by the generator with the same Python
+ * arithmetic as the unfused lowerings. No malloc; scratch is passed in.
+ */
+#ifndef TINYML_FUSED_H
+#define TINYML_FUSED_H
+
+#include "tinyml/common.h"
+#include "tinyml/elementwise.h"
+#include "tinyml/reduce.h"
+
+/* One ADD / SQUARED_DIFFERENCE ("general rescaling" path) with its input
+ * rescalings tabulated: shift1[x1 + 128] = requant_dr((x1 - zp1) << ls, input1)
+ * (likewise shift2), then
+ *   ADD:     y = clamp(requant_dr(a + b, output) + output_offset)
+ *   SQ_DIFF: y = clamp(requant_dr((a - b)^2, output) + output_offset). */
+typedef struct {
+    const int32_t *shift1;
+    const int32_t *shift2;
+    tinyml_quant output;
+    int32_t output_offset;
+    tinyml_activation activation;
+} tinyml_fused_add;
+
+/* Keras LayerNormalization as the TFLite converter emits it, per row of
+ * `depth` int8 values (rows = numel / depth):
+ *   m  = MEAN(x)                       nm = neg_table[m]   (DEQUANTIZE, NEG, QUANTIZE)
+ *   v  = MEAN(SQUARED_DIFFERENCE(x, m))  r = rsqrt_table[v]  (ADD eps, RSQRT)
+ *   g[c]  = MUL(r, gamma[c])           t1 = MUL(nm, g)     t2 = ADD(t1, beta[c])
+ *   t3 = MUL(x[c], g)                  y[c] = ADD(t3, t2)
+ * Operand order of each op is input1, input2 as written above. y may be x
+ * (each row is read before it is written). No scratch. */
+typedef struct {
+    int32_t rows;
+    int32_t depth;
+    tinyml_mean_params mean;          /* x -> m */
+    const int8_t *neg_table;          /* m -> nm, indexed m + 128 */
+    tinyml_fused_add sqdiff;          /* (x, m) -> sd */
+    tinyml_mean_params variance;      /* sd -> v */
+    const int8_t *rsqrt_table;        /* v -> r, indexed v + 128 */
+    tinyml_mul_params mul_gamma;      /* (r, gamma) -> g */
+    tinyml_mul_params mul_center;     /* (nm, g) -> t1 */
+    tinyml_fused_add add_beta;        /* (t1, beta) -> t2 */
+    tinyml_mul_params mul_x;          /* (x, g) -> t3 */
+    tinyml_fused_add add_out;         /* (t3, t2) -> y */
+} tinyml_layernorm_params;
+
+tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *gamma,
+                                        const int8_t *beta, const int8_t *input, int8_t *output);
+
+#endif /* TINYML_FUSED_H */

@@ -1,0 +1,38 @@
+/* tinyml kernels: static helpers shared by the fused_*.c kernels (private). */
+#ifndef TINYML_FUSED_COMMON_H
+#define TINYML_FUSED_COMMON_H
+
+#include "tinyml/fused.h"
+
+/* MEAN of one row: clamp(requant_dr(S - n * input_zp, quant) + output_zp). */
+static inline int32_t fused_mean_finish(const tinyml_mean_params *p, int32_t sum)
+{
+    const int32_t y = tinyml_requantize_dr(sum - p->count * p->input_zp, p->quant.multiplier, p->quant.shift);
+    return TINYML_CLAMP(y + p->output_zp, -128, 127);
+}
+
+/* MUL: clamp(requant_dr((x1 + off1) * (x2 + off2), output) + output_offset). */
+static inline int32_t fused_mul(const tinyml_mul_params *p, int32_t x1, int32_t x2)
+{
+    const int32_t prod = (x1 + p->input1_offset) * (x2 + p->input2_offset);
+    const int32_t y = tinyml_requantize_dr(prod, p->output.multiplier, p->output.shift) + p->output_offset;
+    return TINYML_CLAMP(y, p->activation.min, p->activation.max);
+}
+
+/* ADD with tabulated input rescalings (tinyml_fused_add). */
+static inline int32_t fused_add(const tinyml_fused_add *p, int32_t x1, int32_t x2)
+{
+    const int32_t s = p->shift1[x1 + 128] + p->shift2[x2 + 128];
+    const int32_t y = tinyml_requantize_dr(s, p->output.multiplier, p->output.shift) + p->output_offset;
+    return TINYML_CLAMP(y, p->activation.min, p->activation.max);
+}
+
+/* SQUARED_DIFFERENCE with tabulated input rescalings; |a - b| <= 255 * 2^7. */
+static inline int32_t fused_sqdiff(const tinyml_fused_add *p, int32_t x1, int32_t x2)
+{
+    const int32_t d = p->shift1[x1 + 128] - p->shift2[x2 + 128];
+    const int32_t y = tinyml_requantize_dr(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
+    return TINYML_CLAMP(y, p->activation.min, p->activation.max);
+}
+
+#endif /* TINYML_FUSED_COMMON_H */

@@ -1,0 +1,84 @@
+"""Graph fusion (codegen/fuse.py) on Keras models converted by TFLiteConverter:
+each fused pattern is found, bit-exact against the TFLite reference (outputs and
+every traced external tensor), and never grows the arena; graphs without a full
+pattern are left alone."""
+import copy
+
+import numpy as np
+import pytest
+
+from test_fuse_helpers import check_fused_model, convert, perturb
+
+
+@pytest.fixture(scope="module")
+def keras():
+    import keras
+    return keras
+
+
+@pytest.fixture(scope="module")
+def layernorm_model(keras, tmp_path_factory):
+    inp = keras.Input((12, 24), batch_size=1)
+    x = keras.layers.Dense(24)(inp)
+    y = keras.layers.LayerNormalization(epsilon=1e-5)(x)
+    y = keras.layers.Dense(16)(y)
+    m = keras.Model(inp, y)
+    perturb(m)
+    return convert(m, (12, 24), str(tmp_path_factory.mktemp("ln") / "ln.tflite"))
+
+
+@pytest.mark.timeout(300)
+def test_layernorm_fused_bit_exact(layernorm_model):
+    check_fused_model(layernorm_model, {"FUSED_LAYERNORM": 1})
+
+
+@pytest.mark.timeout(300)
+def test_layernorm_inplace_declared(layernorm_model):
+    from codegen.importer import import_tflite
+    from codegen.lower import lower_graph
+    g = import_tflite(layernorm_model)
+    steps, _ = lower_graph(g)
+    ln = [s for s in steps if s.kind == "FUSED_LAYERNORM"]
+    assert len(ln) == 1 and len(ln[0].ops) == 13
+    assert ln[0].inplace_ok == [(ln[0].inputs[0], ln[0].outputs[0])]
+    covered = {o for s in steps for o in s.ops}
+    assert covered == {op.index for op in g.ops}
+
+
+@pytest.mark.timeout(300)
+def test_partial_layernorm_is_left_unfused(layernorm_model):
+    """An intermediate that is also read outside the chain (here: made a graph
+    output) breaks the pattern: no group, and lowering equals the unfused one."""
+    from codegen.fuse import fuse
+    from codegen.importer import import_tflite
+    from codegen.lower import lower_graph
+    g = import_tflite(layernorm_model)
+    [grp] = fuse(g)
+    inner = g.ops[grp.ops[6]].outputs[0]                  # a per-row intermediate
+    g2 = copy.deepcopy(g)
+    g2.outputs = list(g2.outputs) + [inner]
+    assert fuse(g2) == []
+    a, _ = lower_graph(g2, fuse=True)
+    b, _ = lower_graph(g2, fuse=False)
+    assert [(s.kind, s.ops, s.inputs, s.outputs) for s in a] == [(s.kind, s.ops, s.inputs, s.outputs) for s in b]
+
+
+def test_models_without_patterns_are_unchanged():
+    import os
+
+    from codegen.fuse import fuse
+    from codegen.importer import import_tflite
+    from codegen.lower import lower_graph
+    from tinyml import paths
+    for name in ("mlperf-tiny/kws_ref_model.tflite", "mlperf-tiny/pretrainedResnet_quant.tflite"):
+        path = os.path.join(paths.shared_models(), name)
+        if not os.path.exists(path):
+            pytest.skip(f"reference model not found: {path}")
+        g = import_tflite(path)
+        before = copy.deepcopy(g)
+        assert fuse(g) == []
+        a, _ = lower_graph(g, fuse=True)
+        b, _ = lower_graph(g, fuse=False)
+        assert [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in a] == \
+               [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in b]
+        assert [(o.kind, o.inputs, o.outputs) for o in g.ops] == [(o.kind, o.inputs, o.outputs) for o in before.ops]

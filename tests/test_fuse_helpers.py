@@ -1,0 +1,70 @@
+"""Test support for tests/test_fuse*.py: small Keras models converted to int8 .tflite
+by TensorFlow's own converter, and the checks every fusion test runs."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def convert(model, input_shape: tuple[int, ...], path: str, samples: int = 64, seed: int = 0) -> str:
+    """Full-int8 conversion (int8 input/output) with a random representative dataset."""
+    import tensorflow as tf
+
+    from tinyvit.export import _quiet_stdout
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0.0, 1.0, size=(samples, *input_shape)).astype(np.float32)
+
+    def rep():
+        for i in range(samples):
+            yield [data[i:i + 1]]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    with _quiet_stdout():
+        blob = conv.convert()
+    with open(path, "wb") as f:
+        f.write(blob)
+    return path
+
+
+def perturb(model, seed: int = 1, sigma: float = 0.3) -> None:
+    """Random non-trivial weights (LayerNorm gamma/beta included)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(w + rng.normal(0.0, sigma, w.shape)).astype(w.dtype) for w in model.get_weights()])
+
+
+def kinds(path: str) -> list[str]:
+    from codegen.fuse import fuse
+    from codegen.importer import import_tflite
+    return [g.kind for g in fuse(import_tflite(path))]
+
+
+def arena(path: str, fuse: bool) -> int:
+    from codegen.importer import import_tflite
+    from codegen.lower import lower_graph
+    from memory_planner.plan import plan_steps
+    g = import_tflite(path)
+    steps, _ = lower_graph(g, fuse=fuse)
+    return plan_steps(g, steps).arena_bytes
+
+
+def check_fused_model(path: str, expect: dict[str, int], count: int = 10) -> None:
+    """Expected fusion groups found; bit-exact vs TFLite on `count` inputs; every traced
+    (external) tensor equal; arena with fusion <= without."""
+    from codegen.trace import trace_compare
+    from codegen.verify import random_inputs, verify
+    from codegen.importer import import_tflite
+    found = kinds(path)
+    for k, n in expect.items():
+        assert found.count(k) == n, f"{os.path.basename(path)}: {found}"
+    r = verify(path, count=count, seed=3)
+    assert r.bit_exact, f"{r.mismatching_bytes} of {r.output_bytes_compared} bytes differ; {r.first_mismatch}"
+    rec = random_inputs(import_tflite(path), 1, 5)[0]
+    checks = trace_compare(path, rec)
+    bad = [c for c in checks if c.mismatching]
+    assert not bad, bad[:3]
+    assert arena(path, fuse=True) <= arena(path, fuse=False)
