@@ -82,3 +82,49 @@ def test_models_without_patterns_are_unchanged():
         assert [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in a] == \
                [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in b]
         assert [(o.kind, o.inputs, o.outputs) for o in g.ops] == [(o.kind, o.inputs, o.outputs) for o in before.ops]
+
+
+def _attention_model(keras, n=10, d=16, heads=2, scale=True, merge_heads=True):
+    from keras import ops
+
+    class QKt(keras.layers.Layer):
+        def call(self, x):
+            q, k = x
+            s = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+            return s * (1.0 / np.sqrt(d // heads)) if scale else s
+
+    class PV(keras.layers.Layer):
+        def call(self, x):
+            return ops.matmul(x[0], x[1])
+
+    inp = keras.Input((n, d), batch_size=1)
+    x = keras.layers.LayerNormalization()(inp)
+
+    def split(t):
+        t = keras.layers.Reshape((n, heads, d // heads))(t)
+        return keras.layers.Permute((2, 1, 3))(t)
+    q, k, v = (split(keras.layers.Dense(d)(x)) for _ in range(3))
+    p = keras.layers.Softmax(axis=-1)(QKt()([q, k]))
+    o = PV()([p, v])
+    if merge_heads:
+        o = keras.layers.Permute((2, 1, 3))(o)
+    o = keras.layers.Reshape((n, d))(o)
+    y = keras.layers.Add()([inp, keras.layers.Dense(d)(o)])
+    m = keras.Model(inp, y)
+    perturb(m, sigma=0.2)
+    return m
+
+
+@pytest.mark.timeout(300)
+def test_attention_fused_bit_exact(keras, tmp_path):
+    m = _attention_model(keras)
+    path = convert(m, (10, 16), str(tmp_path / "attn.tflite"))
+    check_fused_model(path, {"FUSED_ATTENTION": 1, "FUSED_LAYERNORM": 1})
+
+
+@pytest.mark.timeout(300)
+def test_attention_unscaled_heads_not_merged(keras, tmp_path):
+    """No MUL before the softmax and the output left as [1, H, N, dh] (no transpose back)."""
+    m = _attention_model(keras, n=7, d=24, heads=3, scale=False, merge_heads=False)
+    path = convert(m, (7, 24), str(tmp_path / "attn2.tflite"))
+    check_fused_model(path, {"FUSED_ATTENTION": 1})

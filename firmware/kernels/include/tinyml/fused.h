@@ -14,6 +14,7 @@
 #include "tinyml/common.h"
 #include "tinyml/elementwise.h"
 #include "tinyml/reduce.h"
+#include "tinyml/matmul.h"
 
 /* One ADD / SQUARED_DIFFERENCE ("general rescaling" path) with its input
  * rescalings tabulated: shift1[x1 + 128] = requant_dr((x1 - zp1) << ls, input1)
@@ -53,5 +54,33 @@ typedef struct {
 
 tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *gamma,
                                         const int8_t *beta, const int8_t *input, int8_t *output);
+
+/* Attention of `heads` heads, one query row at a time:
+ *   s[j]  = requant(sum_k (q[i][k] + qk.lhs_offset) * (k[j][k] + qk.rhs_offset))   (BATCH_MATMUL adj_y)
+ *   s[j]  = score_table[s[j] + 128]                  (MUL by a constant; skipped if NULL)
+ *   p     = SOFTMAX(s) over the `keys` scores          (exp_table as tinyml_softmax_s8)
+ *   o[i][d] = requant(sum_j (p[j] + pv.lhs_offset) * (v[j][d] + pv.rhs_offset))    (BATCH_MATMUL)
+ * Element (token t, head h, index d) of q/k/v/output lives at
+ * t * token_stride + h * head_stride + d, so TRANSPOSE/RESHAPE around the heads
+ * need no copies. Only one row of `keys` scores exists. The output may share
+ * q's bytes when both have the same layout (query row i of head h is read
+ * before output row i of head h is written). Scratch:
+ * tinyml_fused_attention_scratch(params) bytes, 4-byte aligned. */
+typedef struct {
+    int32_t heads, queries, keys, depth, value_depth;
+    int32_t q_token_stride, q_head_stride;
+    int32_t k_token_stride, k_head_stride;
+    int32_t v_token_stride, v_head_stride;
+    int32_t o_token_stride, o_head_stride;
+    tinyml_matmul_params qk;
+    const int8_t *score_table;
+    const int32_t *exp_table;
+    tinyml_matmul_params pv;
+} tinyml_attention_params;
+
+int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params);
+
+tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *params, const int8_t *q,
+                                        const int8_t *k, const int8_t *v, int8_t *output, void *scratch);
 
 #endif /* TINYML_FUSED_H */
