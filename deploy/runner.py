@@ -30,6 +30,9 @@ _RESULTS = re.compile(r"m-results-\[([^\]]*)\]")
 _LAP = re.compile(r"m-lap-us-(\d+)")
 _EXPECT = re.compile(r"m-\[Expecting (\d+) bytes\]")
 _PRINTABLE = set(range(0x20, 0x7F)) | {0x09}
+# Longest line accepted: an m-results line prints every output value (up to
+# ~10 characters each, e.g. 640 values for ad01 = ~4.5 KB), so allow 64 K values.
+MAX_LINE_BYTES = 1 << 19
 
 SILENT_FIX = ("check the port and --baud, that the firmware is running (not the ROM bootloader: "
               "BOOT0 low, reset) and that TX/RX are crossed")
@@ -71,7 +74,7 @@ class DeviceRunner:
                         f"garbage on the serial line after `{command}%` ({raw[:24].hex(' ')}...)",
                         self.where, "check --baud (115200 8N1), the wiring and that the firmware is running")
                 return raw.decode("ascii")
-            if len(self._buf) > 4096:
+            if len(self._buf) > MAX_LINE_BYTES:
                 raise DeviceProtocolError(f"{len(self._buf)} bytes without a line end after `{command}%`",
                                           self.where, "check --baud and that the firmware is ours")
             if time.monotonic() > deadline:

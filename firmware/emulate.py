@@ -320,6 +320,12 @@ class SerialSession:
     note: str
     elf: str
     output: list[str] = field(default_factory=list)
+    # Instructions per `m-lap-us` unit the device reports under this machine
+    # (None if unknown). The firmware converts SysTick ticks with the clock it
+    # believes it runs at (TINYML_CPU_HZ); QEMU's SysTick runs at the machine's
+    # clock and -icount shift=0 makes one instruction 1 ns.
+    instructions_per_lap_us: float | None = None
+    banner: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -327,6 +333,24 @@ class SerialSession:
 
     def tail(self, n: int = 10) -> list[str]:
         return [ln.rstrip() for ln in self.output[-n:]]
+
+
+def firmware_cpu_hz(out_dir: str, variant: str) -> int | None:
+    """TINYML_CPU_HZ of DIR's `variant` build (the clock its micros() assume)."""
+    try:
+        with open(os.path.join(variant_dir(out_dir, variant), "board_config.h")) as f:
+            m = re.search(r"#define TINYML_CPU_HZ (\d+)u?", f.read())
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
+def instructions_per_lap_us(out_dir: str, variant: str, machine: str) -> float | None:
+    """lap-us -> instructions: us * cpu_hz/1e6 = SysTick ticks; ticks * 1e9 / systick_hz = ns = instructions."""
+    cpu_hz, systick_hz = firmware_cpu_hz(out_dir, variant), QEMU_SYSTICK_HZ.get(machine)
+    if not cpu_hz or not systick_hz:
+        return None
+    return cpu_hz / 1e6 * 1e9 / systick_hz
 
 
 def _die_with_parent() -> None:
@@ -353,16 +377,52 @@ def _check_port_free(host: str, port: int) -> None:
                               "pick another --port, or omit --port to use a free one") from None
 
 
-def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
-                         progress=None, on_output=None) -> SerialSession:
-    """Start QEMU on DIR's serial-mode firmware with the console UART on a TCP
-    server socket (`port` 0 = any free port) and return once QEMU listens.
+def _await_banner(sess: SerialSession, timeout: float) -> list[str]:
+    """Be the first client: QEMU (`wait=on`) starts the guest on this connect;
+    read the boot banner up to `m-ready`, then disconnect (QEMU listens again).
 
-    QEMU waits for the first client before it starts the guest (`wait=on`), so
-    the first client sees the boot banner (`m-init-done`, `m-ready`); later
-    clients reconnect to the running firmware. Console lines QEMU itself
-    prints (semihosting, errors) go to `on_output` and `SerialSession.output`.
-    Stop with `stop_serial_session`.
+    Needed because QEMU's STM32 USART drops bytes that arrive before the
+    firmware has enabled it: a client that types right after connecting
+    would lose its first command. After the banner the UART is on."""
+    import socket
+    deadline = time.monotonic() + timeout
+    buf = b""
+    with socket.create_connection((sess.host, sess.port), timeout=timeout) as s:
+        while b"m-ready" not in buf:
+            if sess.proc.poll() is not None:
+                raise TinymlError(f"QEMU exited (code {sess.proc.returncode}) while the firmware booted: "
+                                  + " | ".join(ln for ln in sess.tail(3) if ln), sess.elf,
+                                  "run the self-test build of the same model to find the fault")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TinymlError(f"the firmware printed no boot banner (m-ready) within {timeout:g} s "
+                                  f"(got {buf[-80:]!r})", sess.elf,
+                                  "check that DIR is a serial-mode build of this tree; rebuild it")
+            s.settimeout(min(left, 0.5))
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise TinymlError("QEMU closed the serial socket during boot", sess.elf,
+                                  "check the QEMU output above")
+            buf += chunk
+    return [ln.strip() for ln in buf.decode("ascii", "replace").splitlines() if ln.strip()]
+
+
+def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
+                         progress=None, on_output=None, await_banner: bool = True) -> SerialSession:
+    """Start QEMU on DIR's serial-mode firmware with the console UART on a TCP
+    server socket (`port` 0 = any free port).
+
+    QEMU waits for the first client before it starts the guest (`wait=on`).
+    With `await_banner` (default) this function is that client: it reads the
+    boot banner (`m-init-done`, `m-ready`) and disconnects, so the session is
+    returned with the firmware running and its UART enabled; later clients
+    (`tinyml run`, MLPerf Tiny's runner) connect to the running firmware.
+    Without it, it returns as soon as QEMU listens and the first client sees
+    the banner. Console lines QEMU itself prints (semihosting, errors) go to
+    `on_output` and `SerialSession.output`. Stop with `stop_serial_session`.
     """
     meta = load_build_meta(out_dir)
     if meta.get("mode") != "serial":
@@ -382,7 +442,8 @@ def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", t
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=_die_with_parent)
     sess = SerialSession(proc, host, port, board.name, board.qemu.machine, variant,
-                         meta.get("model", ""), machine_note(board, variant), elf)
+                         meta.get("model", ""), machine_note(board, variant), elf,
+                         instructions_per_lap_us=instructions_per_lap_us(out_dir, variant, board.qemu.machine))
     listening = threading.Event()
 
     def reader() -> None:
@@ -404,6 +465,12 @@ def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", t
     except BaseException:
         stop_serial_session(sess, grace=0)
         raise
+    if ok and proc.poll() is None and await_banner:
+        try:
+            sess.banner = _await_banner(sess, timeout)
+        except BaseException:
+            stop_serial_session(sess, grace=0)
+            raise
     if not ok or proc.poll() is not None:
         stop_serial_session(sess, grace=0)
         text = "".join(sess.output)

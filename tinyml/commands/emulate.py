@@ -5,9 +5,10 @@ per inference and measured peak SRAM.
 `tinyml emulate DIR --serial [--port N] [--duration S]`: start a serial-mode
 build (`tinyml build ... --mode serial`) on QEMU with its console UART on a
 TCP socket, print `socket://127.0.0.1:N` (with --json: one object with url and
-pid) as soon as QEMU listens, and keep it running for `tinyml run --port URL`
-(or MLPerf Tiny's runner) until Ctrl-C, SIGTERM or --duration; QEMU is always
-stopped on the way out."""
+pid) as soon as QEMU listens and the firmware has booted (its banner is read
+and dropped), and keep it running for `tinyml run --port URL` (or MLPerf
+Tiny's runner) until Ctrl-C, SIGTERM or --duration; QEMU is always stopped on
+the way out."""
 from __future__ import annotations
 
 import argparse
@@ -109,12 +110,17 @@ def run_serial(args: argparse.Namespace) -> int:
             print(json.dumps({"ok": True, "url": sess.url, "host": sess.host, "port": sess.port,
                               "pid": os.getpid(), "qemu_pid": sess.proc.pid, "board": sess.board,
                               "machine": sess.machine, "variant": sess.variant, "model": sess.model,
-                              "note": sess.note}), flush=True)
+                              "note": sess.note, "banner": sess.banner,
+                              "instructions_per_lap_us": sess.instructions_per_lap_us}), flush=True)
         else:
             print(sess.url, flush=True)
         print(f"qemu {sess.machine}: {sess.note}", file=err)
-        print(f"serial console of {sess.board} ({sess.model}) at {sess.url}; the firmware starts when "
-              f"the first client connects. Try: tinyml run --port {sess.url} INPUT --model MODEL.tflite",
+        if sess.instructions_per_lap_us:
+            print(f"latency: under -icount shift=0 one m-lap-us unit the firmware reports is "
+                  f"{sess.instructions_per_lap_us:g} guest instructions (its SysTick clock assumption vs "
+                  f"QEMU {sess.machine}'s); instructions, not cycles", file=err)
+        print(f"serial console of {sess.board} ({sess.model}) at {sess.url}; firmware booted "
+              f"({', '.join(sess.banner)}). Try: tinyml run --port {sess.url} INPUT --model MODEL.tflite",
               file=err)
         print("Ctrl-C stops the emulator" + (f" (or after {args.duration:g} s)" if args.duration else ""),
               file=err, flush=True)
