@@ -266,6 +266,28 @@ def test_duration_stops_qemu_by_itself(ad01_f4):
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_ctrl_c_and_kill_leave_no_qemu(ad01_f4, sig):
+    """Ctrl-C stops QEMU cleanly (exit 0); even SIGKILL of `tinyml emulate`
+    takes QEMU down with it (PR_SET_PDEATHSIG)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml.cli", "emulate", ad01_f4, "--serial", "--json"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        info = json.loads(_read_line(proc, 120))
+        assert info["pid"] == proc.pid
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 0, err.decode()
+        assert "Ctrl-C: QEMU" in err.decode() and "Traceback" not in err.decode()
+    assert _gone(info["qemu_pid"]), f"QEMU pid {info['qemu_pid']} outlived `tinyml emulate`"
+
+
+@pytest.mark.timeout(300)
 def test_busy_port_is_one_line_error(ad01_f4):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

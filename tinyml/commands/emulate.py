@@ -22,7 +22,7 @@ from tinyml.errors import TinymlError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("emulate", help="run the firmware self-test in QEMU or Renode")
+    p = subparsers.add_parser("emulate", help="run the firmware self-test in QEMU or Renode, or serve a serial-mode build (--serial)")
     p.add_argument("dir", help="directory written by `tinyml build`")
     p.add_argument("--emulator", choices=["qemu", "renode"], default="qemu")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds before the run is failed")
