@@ -96,6 +96,30 @@ def test_real_layer_bit_exact(path, index, why):
     check_bit_exact(layer_model(g, index), count=2, seed=index, sanitize=True)
 
 
+CONV_GROUP = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("path", [VWW, RESNET, KWS, PERSON], ids=["vww", "resnet8", "kws", "person_detect"])
+def test_every_conv_group_layer_bit_exact(path):
+    """Each CONV_2D / DEPTHWISE_CONV_2D / AVERAGE_POOL_2D of the model, standalone (intermediate tensors)."""
+    g = _graph(path)
+    seen = set()
+    for op in g.ops:
+        if op.kind in CONV_GROUP:
+            # Layers that differ only in weights take the same code path: check one of them.
+            x, w = g.t(op.inputs[0]), g.t(op.inputs[1]) if len(op.inputs) > 1 else None
+            sig = (op.kind, x.shape, x.quant.zp, None if w is None else w.shape, repr(sorted(op.options.items())))
+            if sig in seen:
+                continue
+            seen.add(sig)
+            try:
+                check_bit_exact(layer_model(g, op.index), count=1, seed=op.index, sanitize=False)
+            except AssertionError as exc:
+                raise AssertionError(f"op {op.index} {op.kind}: {exc}") from None
+
+
 def _skip_unsupported(path):
     bad = unsupported_ops(_graph(path))
     if bad:

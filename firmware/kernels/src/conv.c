@@ -2,6 +2,107 @@
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
 
+#include <string.h>
+
+#if TINYML_DSP
+static inline int32_t load_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4); /* unaligned-safe single LDR on Cortex-M4/M7 */
+    return v;
+}
+#endif
+
+/* *s0 += sum x[i] * w0[i], *s1 += sum x[i] * w1[i] for i < n: two output
+ * channels share each input load (and, with DSP, its sign extension). */
+static inline void dot_s8_x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
+                             int32_t *s0, int32_t *s1)
+{
+    int32_t a0 = *s0, a1 = *s1;
+    int32_t i = 0;
+#if TINYML_DSP
+    for (; i + 4 <= n; i += 4) {
+        const int32_t xv = load_s8x4(x + i);
+        const int32_t x02 = (int32_t)__sxtb16(xv);
+        const int32_t x13 = (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)xv, 8));
+        const int32_t v0 = load_s8x4(w0 + i);
+        const int32_t v1 = load_s8x4(w1 + i);
+        a0 = __smlad(x02, (int32_t)__sxtb16(v0), a0);
+        a0 = __smlad(x13, (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)v0, 8)), a0);
+        a1 = __smlad(x02, (int32_t)__sxtb16(v1), a1);
+        a1 = __smlad(x13, (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)v1, 8)), a1);
+    }
+#endif
+    for (; i < n; ++i) {
+        a0 += (int32_t)x[i] * (int32_t)w0[i];
+        a1 += (int32_t)x[i] * (int32_t)w1[i];
+    }
+    *s0 = a0;
+    *s1 = a1;
+}
+
+/* Geometry of one output pixel: the in-image taps and where they start. */
+typedef struct {
+    int32_t iy0, ky0, ky1;
+    int32_t ix0, kx0, kx1;
+} pixel_window;
+
+/* Raw sums sum w*x (acc) and sum w (wsum, only if need_wsum) over the
+ * in-image taps of output channels o and o + 1 (o1 == o when pairs == 0). */
+static void conv_pixel_sums(const tinyml_conv_params *p, const pixel_window *pw,
+                            const int8_t *in_b, int32_t in_w, int32_t in_c,
+                            const int8_t *w_o0, const int8_t *w_o1, int32_t k_w, int32_t f_c,
+                            int32_t group_off, int rows_contiguous, int need_wsum,
+                            int32_t acc[2], int32_t wsum[2])
+{
+    if (rows_contiguous) {
+        const int32_t run = (pw->kx1 - pw->kx0) * f_c;
+        if (run <= 0) {
+            return;
+        }
+        for (int32_t ky = pw->ky0; ky < pw->ky1; ++ky) {
+            const int32_t iy = pw->iy0 + ky * p->dilation_h;
+            const int8_t *xr = in_b + ((size_t)iy * in_w + (pw->ix0 + pw->kx0)) * in_c;
+            const size_t wo = ((size_t)ky * k_w + pw->kx0) * f_c;
+            dot_s8_x2(xr, w_o0 + wo, w_o1 + wo, run, &acc[0], &acc[1]);
+            if (need_wsum) {
+                wsum[0] += tinyml_sum_s8(w_o0 + wo, run);
+                wsum[1] += tinyml_sum_s8(w_o1 + wo, run);
+            }
+        }
+        return;
+    }
+    for (int32_t ky = pw->ky0; ky < pw->ky1; ++ky) {
+        const int32_t iy = pw->iy0 + ky * p->dilation_h;
+        for (int32_t kx = pw->kx0; kx < pw->kx1; ++kx) {
+            const int32_t ix = pw->ix0 + kx * p->dilation_w;
+            const int8_t *xt = in_b + ((size_t)iy * in_w + ix) * in_c + group_off;
+            const size_t wo = ((size_t)ky * k_w + kx) * f_c;
+            dot_s8_x2(xt, w_o0 + wo, w_o1 + wo, f_c, &acc[0], &acc[1]);
+            if (need_wsum) {
+                wsum[0] += tinyml_sum_s8(w_o0 + wo, f_c);
+                wsum[1] += tinyml_sum_s8(w_o1 + wo, f_c);
+            }
+        }
+    }
+}
+
+static inline int8_t conv_finish(int32_t acc, int32_t wsum, int need_wsum, int32_t o,
+                                 const tinyml_conv_params *p, const tinyml_per_channel_quant *q,
+                                 const int32_t *bias, const int32_t *kernel_sums)
+{
+    /* sum w (x + io) = sum w x + io sum w, exact in int32. */
+    if (p->input_offset != 0) {
+        acc += p->input_offset * (need_wsum ? wsum : kernel_sums[o]);
+    }
+    if (bias) {
+        acc += bias[o];
+    }
+    acc = tinyml_conv_requantize(acc, q->multiplier[o], q->shift[o]);
+    acc += p->output_offset;
+    return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
+}
+
 tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
                                const tinyml_dims *input_dims, const int8_t *input,
                                const tinyml_dims *filter_dims, const int8_t *filter,
@@ -21,68 +122,41 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
         return TINYML_ERROR_ARG;
     }
     const int32_t per_group = out_c / groups;
-    const int32_t io = params->input_offset;
-    const int32_t dh = params->dilation_h, dw = params->dilation_w;
     /* With unit column dilation and one group, the in-image taps of one
      * filter row are a single contiguous run of both input and filter
      * bytes: one dot product of (kx_end - kx_begin) * in_c per row. */
-    const int rows_contiguous = (dw == 1 && groups == 1);
-    const int32_t filter_size = k_h * k_w * f_c;
+    const int rows_contiguous = (params->dilation_w == 1 && groups == 1);
+    const size_t filter_size = (size_t)k_h * k_w * f_c;
 
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (int32_t oy = 0; oy < out_h; ++oy) {
-            const int32_t iy0 = oy * params->stride_h - params->pad_h;
-            int32_t ky0, ky1;
-            tinyml_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
+            pixel_window pw;
+            pw.iy0 = oy * params->stride_h - params->pad_h;
+            tinyml_tap_range(pw.iy0, params->dilation_h, k_h, in_h, &pw.ky0, &pw.ky1);
             for (int32_t ox = 0; ox < out_w; ++ox) {
-                const int32_t ix0 = ox * params->stride_w - params->pad_w;
-                int32_t kx0, kx1;
-                tinyml_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
-                const int full = (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w);
-                const int need_wsum = (io != 0) && !(full && kernel_sums != NULL);
+                pw.ix0 = ox * params->stride_w - params->pad_w;
+                tinyml_tap_range(pw.ix0, params->dilation_w, k_w, in_w, &pw.kx0, &pw.kx1);
+                const int full = (pw.ky0 == 0 && pw.ky1 == k_h && pw.kx0 == 0 && pw.kx1 == k_w);
+                const int need_wsum = (params->input_offset != 0) && !(full && kernel_sums != NULL);
                 int8_t *out_px = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
-                for (int32_t o = 0; o < out_c; ++o) {
-                    const int8_t *w_o = filter + (size_t)o * filter_size;
+                int32_t o = 0;
+                while (o < out_c) {
                     const int32_t g = o / per_group;
-                    /* sum w (x + io) = sum w x + io sum w, exact in int32. */
-                    int32_t acc = 0;
-                    int32_t wsum = 0;
-                    if (rows_contiguous) {
-                        const int32_t run = (kx1 - kx0) * f_c;
-                        for (int32_t ky = ky0; ky < ky1 && run > 0; ++ky) {
-                            const int32_t iy = iy0 + ky * dh;
-                            const int8_t *xr = in_b + ((size_t)iy * in_w + (ix0 + kx0)) * in_c;
-                            const int8_t *wr = w_o + ((size_t)ky * k_w + kx0) * f_c;
-                            acc += tinyml_dot_s8(wr, xr, run);
-                            if (need_wsum) {
-                                wsum += tinyml_sum_s8(wr, run);
-                            }
-                        }
-                    } else {
-                        for (int32_t ky = ky0; ky < ky1; ++ky) {
-                            const int32_t iy = iy0 + ky * dh;
-                            for (int32_t kx = kx0; kx < kx1; ++kx) {
-                                const int32_t ix = ix0 + kx * dw;
-                                const int8_t *xt = in_b + ((size_t)iy * in_w + ix) * in_c + (size_t)g * f_c;
-                                const int8_t *wt = w_o + ((size_t)ky * k_w + kx) * f_c;
-                                acc += tinyml_dot_s8(wt, xt, f_c);
-                                if (need_wsum) {
-                                    wsum += tinyml_sum_s8(wt, f_c);
-                                }
-                            }
-                        }
+                    /* Pair o with o + 1 when both read the same input group. */
+                    const int pair = (o + 1 < out_c) && ((o + 1) / per_group == g);
+                    const int8_t *w0 = filter + (size_t)o * filter_size;
+                    const int8_t *w1 = pair ? w0 + filter_size : w0;
+                    int32_t acc[2] = {0, 0};
+                    int32_t wsum[2] = {0, 0};
+                    conv_pixel_sums(params, &pw, in_b, in_w, in_c, w0, w1, k_w, f_c, g * f_c,
+                                    rows_contiguous, need_wsum, acc, wsum);
+                    out_px[o] = conv_finish(acc[0], wsum[0], need_wsum, o, params, quant, bias, kernel_sums);
+                    if (pair) {
+                        out_px[o + 1] = conv_finish(acc[1], wsum[1], need_wsum, o + 1, params, quant, bias,
+                                                    kernel_sums);
                     }
-                    if (io != 0) {
-                        acc += io * (need_wsum ? wsum : kernel_sums[o]);
-                    }
-                    if (bias) {
-                        acc += bias[o];
-                    }
-                    acc = tinyml_conv_requantize(acc, quant->multiplier[o], quant->shift[o]);
-                    acc += params->output_offset;
-                    acc = TINYML_CLAMP(acc, params->activation.min, params->activation.max);
-                    out_px[o] = (int8_t)acc;
+                    o += pair ? 2 : 1;
                 }
             }
         }
