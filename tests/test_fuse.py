@@ -128,3 +128,39 @@ def test_attention_unscaled_heads_not_merged(keras, tmp_path):
     m = _attention_model(keras, n=7, d=24, heads=3, scale=False, merge_heads=False)
     path = convert(m, (7, 24), str(tmp_path / "attn2.tflite"))
     check_fused_model(path, {"FUSED_ATTENTION": 1})
+
+
+def _mlp_model(keras, layers, n=9, d=20, final_act=None):
+    """Dense layers applied per token; `layers` = [(units, activation, use_bias), ...]."""
+    inp = keras.Input((n, d), batch_size=1)
+    x = inp
+    for units, act, bias in layers:
+        x = keras.layers.Dense(units, activation=act, use_bias=bias)(x)
+    m = keras.Model(inp, keras.layers.Add()([inp, x]) if layers[-1][0] == d else x)
+    perturb(m, sigma=0.2)
+    return m
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_mlp_fused_bit_exact(keras, tmp_path, act):
+    m = _mlp_model(keras, [(40, act, True), (20, None, True)])
+    path = convert(m, (9, 20), str(tmp_path / f"mlp_{act}.tflite"))
+    check_fused_model(path, {"FUSED_MLP": 1})
+
+
+@pytest.mark.timeout(300)
+def test_low_rank_pair_and_low_rank_mlp(keras, tmp_path):
+    """in -> r (no bias) -> out, and in -> r1 -> hidden -> gelu -> r2 -> out (four FCs, one step).
+    (ViT-sized rows: with a handful of tokens the unfused [tokens, r] matrix can hide in the
+    planner's output-over-input overlap and cost less than the fused kernel's scratch row.)"""
+    pair = _mlp_model(keras, [(8, None, False), (32, None, True)], n=49, d=32)
+    path = convert(pair, (49, 32), str(tmp_path / "lowrank.tflite"))
+    check_fused_model(path, {"FUSED_MLP": 1})
+    chain = _mlp_model(keras, [(6, None, False), (48, "gelu", True), (4, None, False), (20, None, True)])
+    path = convert(chain, (9, 20), str(tmp_path / "lowrank_mlp.tflite"))
+    check_fused_model(path, {"FUSED_MLP": 1})
+    from codegen.fuse import fuse
+    from codegen.importer import import_tflite
+    [g] = fuse(import_tflite(path))
+    assert len(g.roles["layers"]) == 4

@@ -83,4 +83,41 @@ int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params);
 tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *params, const int8_t *q,
                                         const int8_t *k, const int8_t *v, int8_t *output, void *scratch);
 
+/* One FULLY_CONNECTED layer of a fused chain, with build-time folded terms:
+ *   y[o] = clamp(requant(dot(w[o], x) + bias[o] + filter_offset * sum(x), o) + output_offset)
+ *   bias[o] = b[o] + input_offset * sum(w[o]) + accum_depth * input_offset * filter_offset
+ * which equals TFLite's sum (w + filter_offset)(x + input_offset) + b exactly;
+ * requant is tinyml_requantize (the FULLY_CONNECTED kernel's rounding). If
+ * `table` is not NULL, y is then mapped through it (the activation op that
+ * follows the layer: table[y + 128]). */
+typedef struct {
+    int32_t accum_depth, output_depth;
+    int32_t filter_offset;
+    int32_t output_offset;
+    tinyml_activation activation;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    const int8_t *table;
+} tinyml_fused_fc_layer;
+
+#define TINYML_MLP_MAX_LAYERS 4
+
+/* FULLY_CONNECTED [-> activation] -> FULLY_CONNECTED ... (2..4 layers) per
+ * token row: the intermediate rows live in scratch (two buffers of
+ * `hidden_stride` bytes, only one for 2 layers), never as matrices. The output
+ * may share the input's bytes when its rows are not longer than the input's
+ * (row r is fully read before it is written). weights[k] is layer k's
+ * [output_depth][accum_depth] filter. */
+typedef struct {
+    int32_t rows;
+    int32_t layers;
+    int32_t hidden_stride;
+    tinyml_fused_fc_layer layer[TINYML_MLP_MAX_LAYERS];
+} tinyml_mlp_params;
+
+tinyml_status tinyml_fused_mlp_s8(const tinyml_mlp_params *params, const int8_t *input, int8_t *output,
+                                  int8_t *scratch, const int8_t *w0, const int8_t *w1, const int8_t *w2,
+                                  const int8_t *w3);
+
 #endif /* TINYML_FUSED_H */
