@@ -182,3 +182,61 @@ def test_non_gelu_export_runs_in_tflite_micro_like_tflite(exported, key):
         # the outputs must still agree closely
         d = np.abs(a.astype(int) - b.astype(int))
         assert d.max() <= 8 and d.mean() <= 2.0, d
+
+
+def test_det_split_must_be_bool():
+    with pytest.raises(TinymlError, match="det_split"):
+        tiny(head="detect", det_split="yes")
+
+
+@pytest.mark.timeout(600)
+def test_split_detector_exports_three_int8_heads_in_keras_order():
+    """det_split: training graph = [obj, box, cls] concatenated; the export has three
+    int8 outputs, each with its own quantization, that TFLite and TFLM both run."""
+    import keras
+    from tflite_micro.python.tflite_micro import runtime
+    from tinyvit.data import compose_canvases, mnist_digits
+    from tinyvit.detect import encode_targets
+    from tinyvit.export import (check_graph, output_details, reference_interpreter, run_int8,
+                                to_int8_tflite)
+    from tinyvit.model import build_model, export_model
+    cfg = tiny(name="split", head="detect", det_split=True, image_size=32, patch_size=8,
+               num_classes=3)
+    ds = mnist_digits()
+    cx, cb = compose_canvases(ds.train.x[:300], ds.train.y[:300] % 3, 120, seed=1, canvas=32,
+                              cell=8, min_size=10, max_size=16, max_objects=2)
+    keras.utils.set_random_seed(0)
+    m = build_model(cfg)
+    assert m.output_shape == (None, 4, 4, 8)
+    m.compile("adam", "mse")
+    m.fit(cx, encode_targets(cb, cfg), epochs=1, verbose=0)
+    m1 = export_model(m, cfg)
+    assert [tuple(o.shape) for o in m1.outputs] == [(1, 4, 4, 1), (1, 4, 4, 4), (1, 4, 4, 3)]
+    np.testing.assert_allclose(np.concatenate([np.asarray(o) for o in m1(cx[:1])], -1),
+                               np.asarray(m(cx[:1])), rtol=1e-5, atol=1e-5)
+    tfl = to_int8_tflite(m, cfg, cx, count=50)
+    assert check_graph(tfl).ok
+    it = reference_interpreter(tfl)
+    outs = output_details(it)
+    assert [tuple(o["shape"]) for o in outs] == [(1, 4, 4, 1), (1, 4, 4, 4), (1, 4, 4, 3)]
+    assert all(o["dtype"] == np.int8 for o in outs)
+    # run_int8 dequantizes each head with its own scale and concatenates them in
+    # Keras order, so it tracks the float training graph channel group by group
+    q = run_int8(tfl, cx[:20])
+    f = np.asarray(m(cx[:20]))
+    for sl in (slice(0, 1), slice(1, 5), slice(5, 8)):
+        assert np.corrcoef(q[..., sl].ravel(), f[..., sl].ravel())[0, 1] > 0.9
+    # TFLM: same tensors in the same (subgraph) order as the reference interpreter
+    tflm = runtime.Interpreter.from_bytes(tfl)
+    inp = it.get_input_details()[0]
+    listed = it.get_output_details()
+    for i in range(2):
+        xq = (np.round(cx[i:i + 1] * 255) - 128).astype(np.int8)
+        tflm.set_input(xq, 0)
+        tflm.invoke()
+        it.set_tensor(inp["index"], xq)
+        it.invoke()
+        for k, o in enumerate(listed):
+            a, b = tflm.get_output(k), it.get_tensor(o["index"])
+            assert a.shape == b.shape
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 8

@@ -36,6 +36,10 @@ class ViTConfig:
     pool: str = "mean"
     num_classes: int = 10
     head: str = "classify"
+    # detect head only: False = one (G, G, 5 + C) output tensor; True = three
+    # output tensors objectness (G, G, 1), box (G, G, 4), class logits (G, G, C),
+    # so each gets its own int8 scale (training still sees them concatenated)
+    det_split: bool = False
     # training hints (not architecture); kept here so one JSON reproduces a run
     train: dict = field(default_factory=dict)
 
@@ -97,6 +101,9 @@ class ViTConfig:
             raise bad(f"unknown pool {self.pool!r}", f"use one of {POOLS}")
         if self.head not in HEADS:
             raise bad(f"unknown head {self.head!r}", f"use one of {HEADS}")
+        if not isinstance(self.det_split, bool):
+            raise bad(f"det_split must be true or false, got {self.det_split!r}",
+                      "use true for separate objectness/box/class output tensors")
         if self.head == "detect" and self.pool == "cls":
             raise bad("the detect head predicts from patch tokens and has no use for a cls "
                       "token", "set pool to 'mean' for detectors")
@@ -152,9 +159,9 @@ def preset(name: str) -> ViTConfig:
                                 embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0,
                                 activation="relu", pool="mean", num_classes=10),
         "vit_digits_det": ViTConfig(name="vit_digits_det", image_size=64, channels=1,
-                                    patch_size=8, embed_dim=64, depth=3, num_heads=4,
+                                    patch_size=8, embed_dim=64, depth=4, num_heads=4,
                                     mlp_ratio=2.0, activation="relu", pool="mean",
-                                    num_classes=10, head="detect"),
+                                    num_classes=10, head="detect", det_split=True),
         "vit_tiny": ViTConfig(name="vit_tiny", image_size=28, channels=1, patch_size=7,
                               embed_dim=16, depth=1, num_heads=2, mlp_ratio=2.0,
                               activation="relu", num_classes=10),

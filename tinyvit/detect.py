@@ -8,8 +8,15 @@ Each patch token (grid cell of `patch_size` pixels) predicts 5 + C numbers:
     [3], [4] tw, th                      size   = exp(tw) * cell, exp(th) * cell
     [5:]     class logits
 
-A cell is responsible for the object whose box centre falls inside it. The C
-routine in firmware/postprocess/detect_post.c implements the same decode.
+A cell is responsible for the object whose box centre falls inside it. With
+`ViTConfig.det_split` the exported model has three output tensors, objectness
+(G, G, 1), box (G, G, 4) and class logits (G, G, C), each with its own int8
+scale (one shared scale for the fused tensor leaves the box offsets a handful
+of levels); `export.run_int8` dequantizes and concatenates them into the
+layout above, so decode() is the same for both. The C routines in
+firmware/postprocess/detect_post.c (`tinyml_detect_decode` for the fused
+tensor, `tinyml_detect_decode_split` for the three heads) implement the same
+decode. The loss adds a 1 - GIoU term on positive cells to the YOLO terms.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import numpy as np
 from tinyvit.config import ViTConfig
 
 TW_CLIP = 4.0      # |tw|, |th| are clipped before exp() in decode (C does the same)
+GIOU_WEIGHT = 2.0  # weight of the 1 - GIoU box term in the loss
 
 
 # ---------------------------------------------------------------- targets
@@ -76,7 +84,21 @@ def _loss_fn(y_true, y_pred):
     wh = ops.sum(ops.square(y_pred[..., 3:5] - y_true[..., 3:5]), -1)
     logp = ops.log_softmax(y_pred[..., 5:], axis=-1)
     ce = -ops.sum(y_true[..., 5:] * logp, -1)
-    pos = ops.sum(obj_t * (5.0 * xy + 2.0 * wh + ce), axis=(1, 2)) / npos
+    # 1 - GIoU of predicted and target box in cell units (same cell, so the
+    # column/row offsets cancel); IoU@0.5 is what mAP scores
+    pxy = ops.sigmoid(y_pred[..., 1:3])
+    pwh = ops.exp(ops.clip(y_pred[..., 3:5], -TW_CLIP, TW_CLIP))
+    txy, twh = y_true[..., 1:3], ops.exp(y_true[..., 3:5])
+    p1, p2 = pxy - pwh / 2, pxy + pwh / 2
+    t1, t2 = txy - twh / 2, txy + twh / 2
+    iwh = ops.maximum(ops.minimum(p2, t2) - ops.maximum(p1, t1), 0.0)
+    inter = iwh[..., 0] * iwh[..., 1]
+    union = pwh[..., 0] * pwh[..., 1] + twh[..., 0] * twh[..., 1] - inter
+    cwh = ops.maximum(p2, t2) - ops.minimum(p1, t1)
+    hull = cwh[..., 0] * cwh[..., 1]
+    giou = inter / (union + 1e-6) - (hull - union) / (hull + 1e-6)
+    pos = ops.sum(obj_t * (5.0 * xy + 2.0 * wh + ce + GIOU_WEIGHT * (1.0 - giou)),
+                  axis=(1, 2)) / npos
     return obj_loss * 4.0 + pos
 
 

@@ -94,17 +94,40 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
 
 
+def output_details(it) -> list[dict]:
+    """The interpreter's outputs in the Keras model's output order.
+
+    The converter names outputs `StatefulPartitionedCall...:k` with k the Keras
+    output index, but lists them in its own order (e.g. box, obj, cls for a
+    split detector); sort by k when every name carries it."""
+    outs = list(it.get_output_details())
+    keys = []
+    for o in outs:
+        tail = str(o["name"]).rsplit(":", 1)
+        keys.append(int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None)
+    if len(outs) > 1 and None not in keys and len(set(keys)) == len(keys):
+        outs = [o for _, o in sorted(zip(keys, outs), key=lambda t: t[0])]
+    return outs
+
+
 def run_int8(tflite: bytes | str, x: np.ndarray) -> np.ndarray:
-    """Run float images through the int8 model (TFLite reference kernels); dequantized output."""
+    """Run float images through the int8 model (TFLite reference kernels); dequantized output.
+
+    A model with several outputs (a split detector) returns them dequantized,
+    each with its own scale, and concatenated on the last axis in Keras order."""
     it = reference_interpreter(tflite)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    inp = it.get_input_details()[0]
+    outs = output_details(it)
     s_in, z_in = inp["quantization"]
-    s_out, z_out = out["quantization"]
     res = []
     for i in range(len(x)):
         it.set_tensor(inp["index"], quantize_input(x[i:i + 1], s_in, z_in))
         it.invoke()
-        res.append((it.get_tensor(out["index"]).astype(np.float32) - z_out) * s_out)
+        parts = []
+        for o in outs:
+            s_out, z_out = o["quantization"]
+            parts.append((it.get_tensor(o["index"]).astype(np.float32) - z_out) * s_out)
+        res.append(parts[0] if len(parts) == 1 else np.concatenate(parts, -1))
     return np.concatenate(res, 0)
 
 

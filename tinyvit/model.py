@@ -126,8 +126,13 @@ def block(x, cfg: ViTConfig, i: int):
     return layers.Add(name=f"{p}_res2")([x, y])
 
 
-def build_model(cfg: ViTConfig, batch_size: int | None = None) -> keras.Model:
-    """The ViT graph. `batch_size=None` for training, 1 for export."""
+def build_model(cfg: ViTConfig, batch_size: int | None = None,
+                for_export: bool = False) -> keras.Model:
+    """The ViT graph. `batch_size=None` for training, 1 for export.
+
+    A split detector (`cfg.det_split`) has three outputs (objectness, box,
+    class logits) when `for_export`; the training graph concatenates them into
+    the same (B, G, G, 5 + C) layout as the fused head (no weights involved)."""
     cfg.validate()
     inp = keras.Input(shape=cfg.input_shape, batch_size=batch_size, name="image")
     p, g, d = cfg.patch_size, cfg.grid, cfg.embed_dim
@@ -143,7 +148,15 @@ def build_model(cfg: ViTConfig, batch_size: int | None = None) -> keras.Model:
     for i in range(cfg.depth):
         x = block(x, cfg, i)
     x = layers.LayerNormalization(epsilon=1e-5, name="final_ln")(x)
-    if cfg.head == "detect":
+    if cfg.head == "detect" and cfg.det_split:
+        parts = []
+        for tag, k in (("obj", 1), ("box", 4), ("cls", cfg.num_classes)):
+            y = layers.Dense(k, name=f"det_{tag}")(x)                          # (B, N, k)
+            parts.append(layers.Reshape((g, g, k), name=f"det_{tag}_grid")(y))
+        if for_export:
+            return keras.Model(inp, parts, name=cfg.name)
+        out = layers.Concatenate(axis=-1, name="det_grid")(parts)
+    elif cfg.head == "detect":
         out = layers.Dense(cfg.det_channels, name="det_head")(x)              # (B, N, 5+C)
         out = layers.Reshape((g, g, cfg.det_channels), name="det_grid")(out)
     else:
@@ -157,7 +170,7 @@ def build_model(cfg: ViTConfig, batch_size: int | None = None) -> keras.Model:
 
 def export_model(model: keras.Model, cfg: ViTConfig) -> keras.Model:
     """A batch-1 copy of `model` (same layer names, same weights)."""
-    m1 = build_model(cfg, batch_size=1)
+    m1 = build_model(cfg, batch_size=1, for_export=True)
     for layer in m1.layers:
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())

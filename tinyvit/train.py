@@ -111,8 +111,11 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
         train_loss = float(h.history["loss"][-1])
         if cfg.head == "detect":
             val_loss = float(model.evaluate(ds.val.x, y_val, batch_size=256, verbose=0))
-            score = -val_loss
-            rec = {"epoch": ep + 1, "loss": train_loss, "val_loss": val_loss}
+            # early stopping follows the metric that is reported (val mAP@0.5)
+            score = det.evaluate_map(model.predict(ds.val.x, batch_size=256, verbose=0),
+                                     list(ds.val.y), cfg)
+            rec = {"epoch": ep + 1, "loss": train_loss, "val_loss": val_loss,
+                   "val_map50": round(score, 4)}
         else:
             val_loss, val_acc = model.evaluate(ds.val.x, ds.val.y, batch_size=256, verbose=0)
             score = float(val_acc)

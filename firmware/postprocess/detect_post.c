@@ -8,9 +8,15 @@
 
 static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
 
-static float deq(const tinyml_detect_params *p, int8_t q)
+/* value k of cell `cell` in view `v`, dequantized */
+static float deq(const tinyml_detect_view *v, int32_t cell, int32_t k)
 {
-    return p->scale * (float)((int32_t)q - p->zero_point);
+    return v->scale * (float)((int32_t)v->data[cell * v->stride + k] - v->zero_point);
+}
+
+static float clamp_tw(float v)
+{
+    return fminf(fmaxf(v, -TINYML_TW_CLIP), TINYML_TW_CLIP);
 }
 
 float tinyml_box_iou(const tinyml_box *a, const tinyml_box *b)
@@ -24,37 +30,41 @@ float tinyml_box_iou(const tinyml_box *a, const tinyml_box *b)
     return uni > 0.0f ? inter / uni : 0.0f;
 }
 
-int32_t tinyml_detect_decode(const tinyml_detect_params *p, const int8_t *output,
-                             tinyml_box *scratch, tinyml_box *result)
+int32_t tinyml_detect_decode_split(const tinyml_detect_params *p,
+                                   const tinyml_detect_view *obj,
+                                   const tinyml_detect_view *box,
+                                   const tinyml_detect_view *cls,
+                                   tinyml_box *scratch, tinyml_box *result)
 {
-    if (p == NULL || output == NULL || scratch == NULL || result == NULL ||
-        p->grid_h <= 0 || p->grid_w <= 0 || p->num_classes <= 0 || p->max_boxes <= 0) {
+    if (p == NULL || obj == NULL || box == NULL || cls == NULL || scratch == NULL ||
+        result == NULL || obj->data == NULL || box->data == NULL || cls->data == NULL ||
+        p->grid_h <= 0 || p->grid_w <= 0 || p->num_classes <= 0 || p->max_boxes <= 0 ||
+        obj->stride < 1 || box->stride < 4 || cls->stride < p->num_classes) {
         return -1;
     }
-    const int32_t stride = 5 + p->num_classes;
     int32_t n = 0;
     for (int32_t r = 0; r < p->grid_h; ++r) {
         for (int32_t c = 0; c < p->grid_w; ++c) {
-            const int8_t *v = output + (r * p->grid_w + c) * stride;
+            const int32_t cell = r * p->grid_w + c;
             /* softmax maximum = 1 / sum(exp(l - lmax)); argmax keeps the first */
-            float lmax = deq(p, v[5]);
+            float lmax = deq(cls, cell, 0);
             int32_t best = 0;
             for (int32_t k = 1; k < p->num_classes; ++k) {
-                float l = deq(p, v[5 + k]);
+                float l = deq(cls, cell, k);
                 if (l > lmax) { lmax = l; best = k; }
             }
             float sum = 0.0f;
             for (int32_t k = 0; k < p->num_classes; ++k) {
-                sum += expf(deq(p, v[5 + k]) - lmax);
+                sum += expf(deq(cls, cell, k) - lmax);
             }
-            float score = sigmoidf_(deq(p, v[0])) / sum;
+            float score = sigmoidf_(deq(obj, cell, 0)) / sum;
             if (score < p->score_threshold) {
                 continue;
             }
-            float cx = ((float)c + sigmoidf_(deq(p, v[1]))) * p->cell_size;
-            float cy = ((float)r + sigmoidf_(deq(p, v[2]))) * p->cell_size;
-            float w = expf(fminf(fmaxf(deq(p, v[3]), -TINYML_TW_CLIP), TINYML_TW_CLIP)) * p->cell_size;
-            float h = expf(fminf(fmaxf(deq(p, v[4]), -TINYML_TW_CLIP), TINYML_TW_CLIP)) * p->cell_size;
+            float cx = ((float)c + sigmoidf_(deq(box, cell, 0))) * p->cell_size;
+            float cy = ((float)r + sigmoidf_(deq(box, cell, 1))) * p->cell_size;
+            float w = expf(clamp_tw(deq(box, cell, 2))) * p->cell_size;
+            float h = expf(clamp_tw(deq(box, cell, 3))) * p->cell_size;
             tinyml_box b = {score, best, cx - 0.5f * w, cy - 0.5f * h, cx + 0.5f * w, cy + 0.5f * h};
             /* stable insertion: after every earlier box with score >= this one */
             int32_t i = n;
@@ -81,4 +91,18 @@ int32_t tinyml_detect_decode(const tinyml_detect_params *p, const int8_t *output
         }
     }
     return kept;
+}
+
+int32_t tinyml_detect_decode(const tinyml_detect_params *p, const int8_t *output,
+                             tinyml_box *scratch, tinyml_box *result)
+{
+    if (p == NULL || output == NULL || p->num_classes <= 0) {
+        return -1;
+    }
+    /* three views into the one (5 + C)-per-cell tensor, sharing its quantization */
+    const int32_t stride = 5 + p->num_classes;
+    const tinyml_detect_view obj = {output, stride, p->scale, p->zero_point};
+    const tinyml_detect_view box = {output + 1, stride, p->scale, p->zero_point};
+    const tinyml_detect_view cls = {output + 5, stride, p->scale, p->zero_point};
+    return tinyml_detect_decode_split(p, &obj, &box, &cls, scratch, result);
 }
