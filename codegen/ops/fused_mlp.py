@@ -55,6 +55,10 @@ def match_mlp(ix: GraphIndex, op) -> FusionGroup | None:
     if not _fc_ok(ix, op):
         return None
     rows = _rows(ix, op)
+    if rows < 2:
+        # One row: there is no hidden matrix to save, and separate FC steps keep the
+        # planner's output-over-input overlaps (e.g. the ad01 autoencoder's 768 B arena).
+        return None
     layers: list[tuple[int, int | None]] = []          # (fc op, activation op or None)
     members = [op.index]
     fc = op
