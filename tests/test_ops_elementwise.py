@@ -129,6 +129,13 @@ def test_softmax_classifier_and_extremes():
     check_bit_exact(softmax_model((6, 1), (0.05, 0)), count=1)
 
 
+def test_softmax_capped_input_multiplier():
+    # beta * scale * 2^26 above 2^31 - 1: PreprocessSoftmaxScaling caps it and the
+    # left shift reaches 31, beyond what single-rounding builds allow.
+    check_bit_exact(softmax_model((3, 7), (20.0, 0), beta=2.0), count=2)
+    check_bit_exact(softmax_model((3, 7), (12.0, 3), beta=1.0), count=2)
+
+
 # --- broadcast geometry against numpy's broadcasting ---------------------------------
 
 @settings(max_examples=60, deadline=None)

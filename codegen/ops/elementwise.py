@@ -8,13 +8,13 @@ kernels in firmware/kernels/src/elementwise.c only run the integer pipeline.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from codegen import cdecl
-from codegen.lower import Call, Step, TRef, activations, lowering, require
-from codegen.quant import activation_range, quantize_multiplier
+from codegen.quant import activation_range
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -60,6 +60,23 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
     left = shift if shift > 0 else 0
     right = 0 if shift > 0 else -shift
     return rounding_divide_by_pot(srdhm(wrap32(x << left), multiplier), right)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier as built into TensorFlow 2.21's TFLite (without
+    TFLITE_SINGLE_ROUNDING): real = m * 2^(shift - 31), m in [2^30, 2^31);
+    shifts above 30 are kept (the double-rounding kernels shift left), shifts
+    below -31 flush to zero."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = int(math.floor(abs(q) * (1 << 31) + 0.5)) * (1 if q >= 0 else -1)
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q_fixed, shift
 
 
 def f32(x) -> np.float32:
@@ -114,30 +131,7 @@ def broadcast_geometry(shape1, shape2, out_shape) -> Broadcast | None:
     return Broadcast([m[0] for m in merged], [m[1] for m in merged], [m[2] for m in merged])
 
 
-def _binary_operands(op, graph):
-    require(len(op.inputs) == 2 and len(op.outputs) == 1, op, graph, "operand count")
-    x1, x2, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
-    require(x1.dtype == x2.dtype == y.dtype == "int8", op, graph,
-            f"{x1.dtype}/{x2.dtype} -> {y.dtype} (only int8 is supported)")
-    for t in (x1, x2, y):
-        require(t.quant is not None and not t.quant.per_channel, op, graph,
-                f"tensor {t.index} without per-tensor quantization")
-    geo = broadcast_geometry(x1.shape, x2.shape, y.shape)
-    require(geo is not None, op, graph, f"broadcast {list(x1.shape)} x {list(x2.shape)} -> {list(y.shape)}")
-    return x1, x2, y, geo
-
-
-def _inplace(op, graph, y):
-    """Inputs with the output's exact shape may share its bytes."""
-    return [(i, y.index) for i in op.inputs
-            if i >= 0 and not graph.t(i).is_const and tuple(graph.t(i).shape) == tuple(y.shape)]
-
-
-def _quant(m_s: tuple[int, int]) -> dict:
-    return {"multiplier": m_s[0], "shift": m_s[1]}
-
-
-# --- ADD / SUB -----------------------------------------------------------------
+# --- prepare-time constants (TFLite Prepare, desktop TF 2.21) -------------------------
 
 def add_sub_quant(s1: float, s2: float, so: float, left_shift: int = 20):
     """PrepareAdd / PrepareGeneralSubOp (8-bit general path): doubles from float scales."""
@@ -148,31 +142,6 @@ def add_sub_quant(s1: float, s2: float, so: float, left_shift: int = 20):
     return quantize_multiplier(r1), quantize_multiplier(r2), quantize_multiplier(ro)
 
 
-@lowering("ADD", "SUB")
-def lower_add_sub(op, graph, ctx) -> Step:
-    x1, x2, y, geo = _binary_operands(op, graph)
-    q1, q2, qo = add_sub_quant(x1.quant.s, x2.quant.s, y.quant.s)
-    if op.kind == "SUB":
-        # TFLite's SUB is ADD with the second input's multiplier negated (op_sign = -1).
-        q2 = (-q2[0], q2[1])
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
-    p = ctx.name(f"op{op.index}")
-    decls = [
-        cdecl.struct("tinyml_add_params", f"{p}_params", input1_offset=-x1.quant.zp,
-                     input2_offset=-x2.quant.zp, output_offset=y.quant.zp, left_shift=20,
-                     input1=_quant(q1), input2=_quant(q2), output=_quant(qo),
-                     activation=cdecl.activation(lo, hi)),
-        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
-    ]
-    ins, outs = activations(graph, op)
-    call = Call("tinyml_add_s8", [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
-    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
-                inplace_ok=_inplace(op, graph, y),
-                comment=f"{list(x1.shape)} {'+' if op.kind == 'ADD' else '-'} {list(x2.shape)}")
-
-
-# --- SQUARED_DIFFERENCE ------------------------------------------------------------
-
 def squared_difference_quant(s1: float, s2: float, so: float, left_shift: int = 7):
     twice_max = 2.0 * float(max(f32(s1), f32(s2)))
     r1 = float(f32(s1)) / twice_max
@@ -181,52 +150,11 @@ def squared_difference_quant(s1: float, s2: float, so: float, left_shift: int = 
     return quantize_multiplier(r1), quantize_multiplier(r2), quantize_multiplier(ro)
 
 
-@lowering("SQUARED_DIFFERENCE")
-def lower_squared_difference(op, graph, ctx) -> Step:
-    x1, x2, y, geo = _binary_operands(op, graph)
-    q1, q2, qo = squared_difference_quant(x1.quant.s, x2.quant.s, y.quant.s)
-    p = ctx.name(f"op{op.index}")
-    decls = [
-        cdecl.struct("tinyml_add_params", f"{p}_params", input1_offset=-x1.quant.zp,
-                     input2_offset=-x2.quant.zp, output_offset=y.quant.zp, left_shift=7,
-                     input1=_quant(q1), input2=_quant(q2), output=_quant(qo),
-                     activation=cdecl.activation(-128, 127)),
-        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
-    ]
-    ins, outs = activations(graph, op)
-    call = Call("tinyml_squared_difference_s8",
-                [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
-    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
-                inplace_ok=_inplace(op, graph, y), comment=f"({list(x1.shape)} - {list(x2.shape)})^2")
-
-
-# --- MUL -------------------------------------------------------------------------
-
 def mul_quant(s1: float, s2: float, so: float) -> tuple[int, int]:
     """mul.cc: input1_scale * input2_scale / output_scale evaluated in float32, then doubled."""
     real = f32(f32(f32(s1) * f32(s2)) / f32(so))
     return quantize_multiplier(float(real))
 
-
-@lowering("MUL")
-def lower_mul(op, graph, ctx) -> Step:
-    x1, x2, y, geo = _binary_operands(op, graph)
-    qo = mul_quant(x1.quant.s, x2.quant.s, y.quant.s)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
-    p = ctx.name(f"op{op.index}")
-    decls = [
-        cdecl.struct("tinyml_mul_params", f"{p}_params", input1_offset=-x1.quant.zp,
-                     input2_offset=-x2.quant.zp, output_offset=y.quant.zp, output=_quant(qo),
-                     activation=cdecl.activation(lo, hi)),
-        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
-    ]
-    ins, outs = activations(graph, op)
-    call = Call("tinyml_mul_s8", [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
-    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
-                inplace_ok=_inplace(op, graph, y), comment=f"{list(x1.shape)} * {list(x2.shape)}")
-
-
-# --- RSQRT -----------------------------------------------------------------------
 
 def inv_sqrt_quantized_multiplier_exp(x: int, reverse_shift: int = -1) -> tuple[int, int]:
     """GetInvSqrtQuantizedMultiplierExp: 1/sqrt(x) as (Q0.31 multiplier, shift)."""
@@ -274,6 +202,103 @@ def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> n
         table[q + 128] = out
     return table
 
+
+# Imported after the pure arithmetic above: other op modules (fused kernels) import
+# these helpers, and codegen.lower imports every op module, so this module must be
+# usable while partially initialised whichever module is imported first.
+from codegen.lower import Call, Step, TRef, activations, lowering, require  # noqa: E402
+
+
+def _binary_operands(op, graph):
+    require(len(op.inputs) == 2 and len(op.outputs) == 1, op, graph, "operand count")
+    x1, x2, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    require(x1.dtype == x2.dtype == y.dtype == "int8", op, graph,
+            f"{x1.dtype}/{x2.dtype} -> {y.dtype} (only int8 is supported)")
+    for t in (x1, x2, y):
+        require(t.quant is not None and not t.quant.per_channel, op, graph,
+                f"tensor {t.index} without per-tensor quantization")
+    geo = broadcast_geometry(x1.shape, x2.shape, y.shape)
+    require(geo is not None, op, graph, f"broadcast {list(x1.shape)} x {list(x2.shape)} -> {list(y.shape)}")
+    return x1, x2, y, geo
+
+
+def _inplace(op, graph, y):
+    """Inputs with the output's exact shape may share its bytes."""
+    return [(i, y.index) for i in op.inputs
+            if i >= 0 and not graph.t(i).is_const and tuple(graph.t(i).shape) == tuple(y.shape)]
+
+
+def _quant(m_s: tuple[int, int]) -> dict:
+    return {"multiplier": m_s[0], "shift": m_s[1]}
+
+
+# --- ADD / SUB -----------------------------------------------------------------
+
+@lowering("ADD", "SUB")
+def lower_add_sub(op, graph, ctx) -> Step:
+    x1, x2, y, geo = _binary_operands(op, graph)
+    q1, q2, qo = add_sub_quant(x1.quant.s, x2.quant.s, y.quant.s)
+    if op.kind == "SUB":
+        # TFLite's SUB is ADD with the second input's multiplier negated (op_sign = -1).
+        q2 = (-q2[0], q2[1])
+    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_add_params", f"{p}_params", input1_offset=-x1.quant.zp,
+                     input2_offset=-x2.quant.zp, output_offset=y.quant.zp, left_shift=20,
+                     input1=_quant(q1), input2=_quant(q2), output=_quant(qo),
+                     activation=cdecl.activation(lo, hi)),
+        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_add_s8", [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=_inplace(op, graph, y),
+                comment=f"{list(x1.shape)} {'+' if op.kind == 'ADD' else '-'} {list(x2.shape)}")
+
+
+# --- SQUARED_DIFFERENCE ------------------------------------------------------------
+
+@lowering("SQUARED_DIFFERENCE")
+def lower_squared_difference(op, graph, ctx) -> Step:
+    x1, x2, y, geo = _binary_operands(op, graph)
+    q1, q2, qo = squared_difference_quant(x1.quant.s, x2.quant.s, y.quant.s)
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_add_params", f"{p}_params", input1_offset=-x1.quant.zp,
+                     input2_offset=-x2.quant.zp, output_offset=y.quant.zp, left_shift=7,
+                     input1=_quant(q1), input2=_quant(q2), output=_quant(qo),
+                     activation=cdecl.activation(-128, 127)),
+        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_squared_difference_s8",
+                [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=_inplace(op, graph, y), comment=f"({list(x1.shape)} - {list(x2.shape)})^2")
+
+
+# --- MUL -------------------------------------------------------------------------
+
+@lowering("MUL")
+def lower_mul(op, graph, ctx) -> Step:
+    x1, x2, y, geo = _binary_operands(op, graph)
+    qo = mul_quant(x1.quant.s, x2.quant.s, y.quant.s)
+    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_mul_params", f"{p}_params", input1_offset=-x1.quant.zp,
+                     input2_offset=-x2.quant.zp, output_offset=y.quant.zp, output=_quant(qo),
+                     activation=cdecl.activation(lo, hi)),
+        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_mul_s8", [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=_inplace(op, graph, y), comment=f"{list(x1.shape)} * {list(x2.shape)}")
+
+
+# --- RSQRT -----------------------------------------------------------------------
 
 @lowering("RSQRT")
 def lower_rsqrt(op, graph, ctx) -> Step:

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen import cdecl
-from codegen.lower import Call, Step, TRef, activations, lowering, require
-from codegen.quant import quantize_multiplier
 
 
 @dataclass
@@ -58,6 +56,7 @@ def mean_plan(in_shape, axis_values, keep_dims: bool, in_scale: float, in_zp: in
     if geo is None or count <= 0:
         return None
     dims, red = geo
+    from codegen.ops.elementwise import quantize_multiplier
     # PrepareMeanOrSum: double(input_scale) / double(output_scale).
     real = float(np.float32(in_scale)) / float(np.float32(out_scale))
     m, s = quantize_multiplier(real)
@@ -66,6 +65,12 @@ def mean_plan(in_shape, axis_values, keep_dims: bool, in_scale: float, in_zp: in
         return None
     m2 = (m << shift) // count
     return MeanPlan(count, int(m2), s - shift, dims, red)
+
+
+# Imported after the pure arithmetic above: other op modules (fused kernels) import
+# it, and codegen.lower imports every op module, so this module must be usable
+# while partially initialised whichever module is imported first.
+from codegen.lower import Call, Step, TRef, activations, lowering, require  # noqa: E402
 
 
 @lowering("MEAN")
@@ -88,5 +93,8 @@ def lower_mean(op, graph, ctx) -> Step:
     ]
     ins, outs = activations(graph, op)
     call = Call("tinyml_mean_s8", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(y.index)])
+    # Output k is written after all its inputs were read, at byte k, which no
+    # later output reads (their inputs all sit at or after their own index).
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=[(x.index, y.index)] if not x.is_const else [],
                 comment=f"mean over {plan.count}")

@@ -14,10 +14,6 @@ import math
 
 import numpy as np
 
-from codegen.lower import Call, Step, TRef, activations, lowering, require
-from codegen.ops import elementwise as fx   # gemmlowp helpers; attributes read at call time
-from codegen.quant import quantize_multiplier
-
 SCALED_DIFF_INTEGER_BITS = 5
 
 
@@ -26,7 +22,7 @@ def softmax_input_scaling(beta: float, input_scale: float) -> tuple[int, int, in
     max_real = float((1 << 31) - 1)            # TF 2.21 is a double-rounding build
     real = min(float(beta) * float(np.float32(input_scale)) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)),
                max_real)
-    mult, left_shift = quantize_multiplier(real)
+    mult, left_shift = fx.quantize_multiplier(real)
     radius = math.floor(1.0 * ((1 << SCALED_DIFF_INTEGER_BITS) - 1)
                         * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)) / float(1 << left_shift))
     return mult, left_shift, -radius
@@ -76,6 +72,13 @@ def softmax_exp_table(beta: float, input_scale: float) -> np.ndarray:
             rescaled = fx.multiply_by_quantized_multiplier(diff, mult, left_shift)
             table[k] = exp_on_negative_values(rescaled)
     return table.astype(np.int32)
+
+
+# Imported after the pure arithmetic above: other op modules (fused kernels) import
+# these helpers, and codegen.lower imports every op module, so this module must be usable
+# while partially initialised whichever module is imported first.
+from codegen.ops import elementwise as fx  # noqa: E402  (gemmlowp helpers, used at call time)
+from codegen.lower import Call, Step, TRef, activations, lowering, require  # noqa: E402
 
 
 @lowering("SOFTMAX")

@@ -15,14 +15,6 @@ static inline int8_t add_elem(const tinyml_add_params *p, int32_t x1, int32_t x2
     return (int8_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
-static inline int8_t sub_elem(const tinyml_add_params *p, int32_t x1, int32_t x2)
-{
-    const int32_t a = shifted_input(x1, p->input1_offset, p->left_shift, p->input1);
-    const int32_t b = shifted_input(x2, p->input2_offset, p->left_shift, p->input2);
-    int32_t y = tinyml_requantize_dr(a - b, p->output.multiplier, p->output.shift) + p->output_offset;
-    return (int8_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
-}
-
 static inline int8_t sqdiff_elem(const tinyml_add_params *p, int32_t x1, int32_t x2)
 {
     const int32_t a = shifted_input(x1, p->input1_offset, p->left_shift, p->input1);
@@ -86,13 +78,6 @@ tinyml_status tinyml_add_s8(const tinyml_add_params *params, const tinyml_broadc
                             const int8_t *input1, const int8_t *input2, int8_t *output)
 {
     TINYML_BROADCAST_LOOP(add_elem);
-    return TINYML_OK;
-}
-
-tinyml_status tinyml_sub_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
-                            const int8_t *input1, const int8_t *input2, int8_t *output)
-{
-    TINYML_BROADCAST_LOOP(sub_elem);
     return TINYML_OK;
 }
 

@@ -59,11 +59,6 @@ typedef struct {
 tinyml_status tinyml_add_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
                             const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* As tinyml_add_s8 but y = clamp(requant_dr(a - b, output) + output_offset),
- * TFLite's older SubElementwise formulation (not used by the TF 2.21 oracle). */
-tinyml_status tinyml_sub_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
-                            const int8_t *input1, const int8_t *input2, int8_t *output);
-
 /* a, b as in tinyml_add_s8 (left_shift 7); y = clamp(requant_dr((a - b)^2, output)
  * + output_offset). Matches TFLite SquaredDifference (int8). */
 tinyml_status tinyml_squared_difference_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
