@@ -19,30 +19,38 @@ def _require_supported():
         pytest.skip(f"ViT ops without a lowering yet: {', '.join(kinds)} ({len(missing)} operators)")
 
 
-def _check(count: int, seed: int, sanitize: bool = False):
+def _check(count: int, seed: int, sanitize: bool = False, fuse: bool = True):
     from codegen.verify import verify
-    r = verify(VIT, count=count, seed=seed, sanitize=sanitize)
+    r = verify(VIT, count=count, seed=seed, sanitize=sanitize, fuse=fuse)
     assert r.oracle == "tflite-reference"
     assert r.inputs_compared == count
     assert r.bit_exact, f"{r.mismatching_bytes} of {r.output_bytes_compared} output bytes differ; first {r.first_mismatch}"
 
 
+# fuse=False runs every TFLite op through its own kernel (ADD, MEAN, SQUARED_DIFFERENCE,
+# RSQRT, MUL, SOFTMAX, ...); fuse=True runs the fused LayerNorm/attention kernels.
+FUSE = pytest.mark.parametrize("fuse", [False, True], ids=["unfused", "fused"])
+
+
+@FUSE
 @pytest.mark.timeout(600)
-def test_vit_bit_exact_10_inputs():
+def test_vit_bit_exact_10_inputs(fuse):
     _require_supported()
-    _check(count=10, seed=0)
+    _check(count=10, seed=0, fuse=fuse)
 
 
+@FUSE
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_vit_bit_exact_100_inputs():
+def test_vit_bit_exact_100_inputs(fuse):
     _require_supported()
-    _check(count=100, seed=1)
+    _check(count=100, seed=1, fuse=fuse)
 
 
+@FUSE
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_vit_bit_exact_sanitized():
+def test_vit_bit_exact_sanitized(fuse):
     # The whole model under ASan/UBSan: no kernel reads or writes outside its tensors.
     _require_supported()
-    _check(count=2, seed=2, sanitize=True)
+    _check(count=2, seed=2, sanitize=True, fuse=fuse)
