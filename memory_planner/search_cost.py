@@ -32,9 +32,10 @@ import numpy as np
 
 from codegen.ir import Graph
 from codegen.lower import LOWERINGS, LowerCtx, Step, check_graph, lower_graph
+from tinyml.errors import TinymlError
 from memory_planner.plan import Plan, plan_steps
 from memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
-from memory_planner.vit_ir import build_graph, graph_macs
+from memory_planner.vit_ir import build_graph, graph_elements, graph_macs
 from tinyvit.config import ViTConfig
 
 
@@ -49,6 +50,7 @@ class Cost:
     params: int                   # int8 weight count (elements of int8 constant tensors)
     ops: int
     buffers: int
+    elements: int = 0             # activation elements written by non-alias ops (instruction model)
 
     @property
     def peak_sram_bytes(self) -> int:
@@ -61,74 +63,129 @@ class Cost:
 
 
 # ---------------------------------------------------------------------------
-# per-op lowering cache
+# lowering cache (fusion groups and single ops)
 
 @dataclass
 class _Template:
-    kind: str
-    inputs: list[int]             # operand slots (index into op.inputs + op.outputs)
-    outputs: list[int]
-    alias_of: int | None
-    inplace_ok: list[tuple[int, int]]
-    scratch_bytes: int
-    const_bytes: int
+    ok: bool                      # the (group) lowering accepted it
+    kind: str = ""
+    inputs: list[int] = field(default_factory=list)    # operand ids (see _operands)
+    outputs: list[int] = field(default_factory=list)
+    alias_of: int | None = None
+    inplace_ok: list[tuple[int, int]] = field(default_factory=list)
+    scratch_bytes: int = 0
+    const_bytes: int = 0
 
 
 _CACHE: dict[tuple, _Template] = {}
 _CACHE_ENABLED = True
-
-
 _QKEYS: dict[int, tuple] = {}
 
 
-def _qkey(t) -> tuple:
-    q = t.quant
+def _qlayout(q) -> tuple:
+    """Quantization layout, not values: lowerings' structure (what the planner and the
+    flash count read) depends on it; scale values only change numbers inside tables."""
     if q is None:
         return ()
     hit = _QKEYS.get(id(q))
     if hit is not None and hit[0] is q:       # the memo holds q, so its id is not reused
         return hit[1]
-    key = (q.scale.tobytes(), q.zero_point.tobytes(), q.axis)
+    key = ("c", q.axis, len(q.scale)) if q.axis is not None else ("t", int(q.zero_point[0]) == -128)
     if len(_QKEYS) > 100_000:
         _QKEYS.clear()
     _QKEYS[id(q)] = (q, key)
     return key
 
 
-def _signature(op, graph: Graph) -> tuple:
-    parts: list = [op.kind, tuple(sorted((k, repr(v)) for k, v in op.options.items()))]
-    for i in op.inputs:
-        if i < 0:
-            parts.append(None)
-            continue
-        t = graph.tensors[i]
-        data = None
-        if t.is_const and t.dtype == "int32" and t.quant is None:
-            data = np.asarray(t.data).tobytes()
-        parts.append((t.shape, t.dtype, t.is_const, _qkey(t), data))
-    parts.append("->")
-    for o in op.outputs:
-        t = graph.tensors[o]
-        parts.append((t.shape, t.dtype, _qkey(t)))
-    # aliasing between operands (the same tensor twice) changes nothing in the
-    # kernels used here but is part of the identity of the op
-    operands = list(op.inputs) + list(op.outputs)
-    parts.append(tuple(operands.index(x) for x in operands))
-    return tuple(parts)
+def _operands(ops, graph: Graph) -> tuple[list[int], tuple]:
+    """Tensors the ops touch (first-seen order) and their structural description."""
+    order: dict[int, int] = {}
+    desc: list = []
+    for op in ops:
+        for i in list(op.inputs) + [-2] + list(op.outputs):
+            if i < 0:
+                desc.append(i)
+                continue
+            if i in order:
+                desc.append(("same", order[i]))
+                continue
+            order[i] = len(order)
+            t = graph.tensors[i]
+            data = None
+            if t.is_const and t.dtype == "int32" and t.quant is None:
+                data = np.asarray(t.data).tobytes()
+            desc.append((t.shape, t.dtype, t.is_const, _qlayout(t.quant), data,
+                         i in graph.outputs, i in graph.inputs))
+        desc.append((op.kind, tuple(sorted((k, repr(v)) for k, v in op.options.items()))))
+    return list(order), tuple(desc)
 
 
-def _template(op, graph: Graph) -> _Template:
-    ctx = LowerCtx(graph)
-    step = LOWERINGS[op.kind](op, graph, ctx)
-    operands = list(op.inputs) + list(op.outputs)
-    slot = {x: k for k, x in reversed(list(enumerate(operands)))}
+def _make_template(step: Step | None, ctx: LowerCtx | None, tensors: list[int]) -> _Template:
+    if step is None:
+        return _Template(ok=False)
+    slot = {t: k for k, t in enumerate(tensors)}
     return _Template(
-        kind=step.kind,
+        ok=True, kind=step.kind,
         inputs=[slot[t] for t in step.inputs], outputs=[slot[t] for t in step.outputs],
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes,
         const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays))
+
+
+def _step(tpl: _Template, tensors: list[int], index: int, ops: list[int]) -> Step:
+    return Step(index=index, kind=tpl.kind,
+                inputs=[tensors[k] for k in tpl.inputs], outputs=[tensors[k] for k in tpl.outputs],
+                alias_of=None if tpl.alias_of is None else tensors[tpl.alias_of],
+                inplace_ok=[(tensors[a], tensors[b]) for a, b in tpl.inplace_ok],
+                scratch_bytes=tpl.scratch_bytes, ops=list(ops))
+
+
+def _group_key(group, graph: Graph) -> tuple[tuple, list[int]]:
+    ops = [graph.ops[i] for i in group.ops]
+    tensors, desc = _operands(ops, graph)
+    # the group's external interface, as positions among its tensors
+    pos = {t: k for k, t in enumerate(tensors)}
+    ext = (tuple(pos.get(t, -1) for t in group.inputs), tuple(pos.get(t, -1) for t in group.outputs))
+    rel = tuple(i - group.ops[0] for i in group.ops)
+    return (group.kind, rel, ext, desc), tensors
+
+
+def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
+    from codegen.fuse import lower_group
+    key, tensors = _group_key(group, graph)
+    tpl = _CACHE.get(key)
+    if tpl is None:
+        ctx = LowerCtx(graph)
+        try:
+            step = lower_group(group, graph, ctx)
+        except TinymlError:
+            step = None
+        tpl = _CACHE[key] = _make_template(step, ctx, tensors)
+    if not tpl.ok:
+        return None, 0
+    return _step(tpl, tensors, group.ops[0], group.ops), tpl.const_bytes
+
+
+def _fusion_groups(graph: Graph) -> list:
+    """codegen.fuse.fuse with its lowering check served from the cache."""
+    from codegen import fuse as F
+    ix = F.GraphIndex(graph)
+    taken: set[int] = set()
+    groups = []
+    for pat in sorted(F.PATTERNS.values(), key=lambda p: (p.priority, p.kind)):
+        for op in graph.ops:
+            if op.index in taken:
+                continue
+            g = pat.match(ix, op)
+            if g is None:
+                continue
+            g.ops = sorted(set(g.ops))
+            if taken & set(g.ops) or not F._closed(g, ix) or _lower_group_cached(g, graph)[0] is None:
+                continue
+            taken |= set(g.ops)
+            groups.append(g)
+    return sorted(groups, key=lambda g: g.anchor)
 
 
 def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
@@ -137,20 +194,28 @@ def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
         steps, ctx = lower_graph(graph)
         return steps, sum(int(a.values.nbytes) for a in ctx.arrays)
     check_graph(graph)
+    groups, covered = {}, set()
+    for g in _fusion_groups(graph):
+        groups[g.anchor] = g
+        covered |= set(g.ops)
     steps: list[Step] = []
     const_bytes = 0
     for op in graph.ops:
-        key = _signature(op, graph)
+        if op.index in groups:
+            step, nbytes = _lower_group_cached(groups[op.index], graph)
+            steps.append(step)
+            const_bytes += nbytes
+            continue
+        if op.index in covered:
+            continue
+        tensors, desc = _operands([op], graph)
+        key = ("op", desc)
         tpl = _CACHE.get(key)
         if tpl is None:
-            tpl = _CACHE[key] = _template(op, graph)
-        operands = list(op.inputs) + list(op.outputs)
-        steps.append(Step(
-            index=op.index, kind=tpl.kind,
-            inputs=[operands[k] for k in tpl.inputs], outputs=[operands[k] for k in tpl.outputs],
-            alias_of=None if tpl.alias_of is None else operands[tpl.alias_of],
-            inplace_ok=[(operands[a], operands[b]) for a, b in tpl.inplace_ok],
-            scratch_bytes=tpl.scratch_bytes, ops=[op.index]))
+            ctx = LowerCtx(graph)
+            step = LOWERINGS[op.kind](op, graph, ctx)
+            tpl = _CACHE[key] = _make_template(step, ctx, tensors)
+        steps.append(_step(tpl, tensors, op.index, [op.index]))
         const_bytes += tpl.const_bytes
     return steps, const_bytes
 
@@ -169,7 +234,9 @@ def self_check(graph: Graph) -> bool:
     same_steps = [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind)
                   for s in steps_a] == [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes,
                                          s.ops, s.kind) for s in steps_b]
-    if not same_steps or bytes_a != bytes_b:
+    # bytes_a counts every generated table once per step; lower_graph shares equal tables
+    # between fused steps (codegen.ops.fused_common.shared_array), so it can only be smaller
+    if not same_steps or bytes_a < bytes_b:
         return False
     return plan_signature(plan_steps(graph, steps_a)) == plan_signature(plan_steps(graph, steps_b))
 
@@ -216,7 +283,8 @@ def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
     params = sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8")
     cost = Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
                 weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
-                macs=graph_macs(g), params=params, ops=len(g.ops), buffers=len(plan.buffers))
+                macs=graph_macs(g), params=params, ops=len(g.ops), buffers=len(plan.buffers),
+                elements=graph_elements(g))
     if cache:
         _CONFIG_CACHE[key] = cost
     return cost

@@ -77,8 +77,13 @@ def _q(scale: float, zp: int) -> Quant:
 
 
 @functools.lru_cache(maxsize=None)
-def _qc(n: int, scale: float) -> Quant:
-    return Quant(scale=np.full(n, scale, np.float32), zero_point=np.zeros(n, np.int64), axis=0)
+def _qc(n: int, scale: float, layer: int = 0) -> Quant:
+    """Per-channel placeholder (axis 0): scales spread over powers of two in a pattern that
+    differs per layer, so no two layers' requantization shift tables coincide."""
+    i = np.arange(n)
+    exps = ((i * (layer % 5 + 1) + layer) % 7) - 3
+    return Quant(scale=(scale * np.exp2(exps) * (1.0 + 0.013 * i)).astype(np.float32),
+                 zero_point=np.zeros(n, np.int64), axis=0)
 
 
 def check_supported(cfg: ViTConfig) -> None:
@@ -108,11 +113,23 @@ class _Builder:
         self._shape_key: dict[tuple, Tensor] = {}
         self._scalar_key: dict[tuple, Tensor] = {}
         self.ops: list[tuple[str, list[Tensor | None], list[Tensor], dict]] = []
+        self._k = 0
 
     # -- tensors --
+    def generic_q(self) -> Quant:
+        """A per-tensor placeholder in general position: no two tensors share scale or zero
+        point, as after calibration, so no lowering table coincides with another by accident."""
+        self._k += 1
+        k = self._k
+        return _q(_ACT_Q[0] * (1.0 + 0.0037 * k), (k * 37) % 199 - 99 or 1)
+
+    def counter(self) -> int:
+        self._k += 1
+        return self._k
+
     def act(self, name: str, shape, dtype: str = "int8", quant: Quant | None = None) -> Tensor:
         if quant is None and dtype == "int8":
-            quant = _q(*_ACT_Q)
+            quant = self.generic_q()
         t = Tensor(index=-1, name=name, shape=tuple(int(d) for d in shape), dtype=dtype, quant=quant)
         self.acts.append(t)
         return t
@@ -164,8 +181,9 @@ class _Builder:
 def _fc(b: _Builder, x: Tensor, units: int, out_shape, name: str, keep: bool, bias: bool = True,
         relu: bool = False) -> Tensor:
     fin = x.shape[-1]
-    w = b.const(f"{name}/w", (units, fin), "int8", _qc(units, 0.01))
-    bt = b.const(f"{name}/b", (units,), "int32", _qc(units, 0.0005)) if bias else None
+    k = b.counter()
+    w = b.const(f"{name}/w", (units, fin), "int8", _qc(units, 0.01, k))
+    bt = b.const(f"{name}/b", (units,), "int32", _qc(units, 0.0005, k)) if bias else None
     y = b.act(name, out_shape)
     opts = dict(_FC, keep_num_dims=keep, fused_activation_function="RELU" if relu else "NONE")
     return b.op("FULLY_CONNECTED", [x, w, bt], [y], opts)
@@ -196,10 +214,10 @@ def _layernorm(b: _Builder, x: Tensor, name: str) -> Tensor:
     var = b.op("MEAN", [sd, axis], [b.act(f"{name}/var", (1, n, 1))], {"keep_dims": True})
     ve = b.op("ADD", [var, eps], [b.act(f"{name}/add_eps", (1, n, 1))], _ADD)
     r = b.op("RSQRT", [ve], [b.act(f"{name}/rsqrt", (1, n, 1))])
-    gamma = b.const(f"{name}/gamma", (1, 1, d), "int8", _q(0.01, -128))
+    gamma = b.const(f"{name}/gamma", (1, 1, d), "int8", b.generic_q())
     inv = b.op("MUL", [r, gamma], [b.act(f"{name}/mul", (1, n, d))], _MUL)
     a = b.op("MUL", [nm, inv], [b.act(f"{name}/mul_1", (1, n, d))], _MUL)
-    beta = b.const(f"{name}/beta", (1, 1, d), "int8", _q(0.01, 0))
+    beta = b.const(f"{name}/beta", (1, 1, d), "int8", b.generic_q())
     bb = b.op("ADD", [a, beta], [b.act(f"{name}/add_1", (1, n, d))], _ADD)
     c = b.op("MUL", [x, inv], [b.act(f"{name}/mul_2", (1, n, d))], _MUL)
     return b.op("ADD", [c, bb], [b.act(f"{name}/add_2", (1, n, d))], _ADD)
@@ -285,8 +303,8 @@ def build_graph(cfg: ViTConfig) -> Graph:
     hw, c, p, g, d = cfg.image_size, cfg.channels, cfg.patch_size, cfg.grid, cfg.embed_dim
     x = b.act("image", (1, hw, hw, c), quant=_q(*_INPUT_Q))
     conv_out = cfg.patch_rank if cfg.patch_rank > 0 else d
-    w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", _qc(conv_out, 0.01))
-    bias = b.const("patch_embed/b", (conv_out,), "int32", _qc(conv_out, 0.0005))
+    w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", _qc(conv_out, 0.011))
+    bias = b.const("patch_embed/b", (conv_out,), "int32", _qc(conv_out, 0.00051))
     x = b.op("CONV_2D", [x, w, bias], [b.act("patch_embed", (1, g, g, conv_out))],
              {"dilation_hfactor": 1, "dilation_wfactor": 1, "fused_activation_function": "NONE",
               "padding": "VALID", "quantized_bias_type": 0, "stride_h": p, "stride_w": p})
@@ -299,7 +317,7 @@ def build_graph(cfg: ViTConfig) -> Graph:
         tok = b.const("cls_token", (1, 1, d), "int8", x.quant)
         x = b.op("CONCATENATION", [tok, x], [b.act("with_cls", (1, n, d), quant=x.quant)],
                  {"axis": 1, "fused_activation_function": "NONE"})
-    pos = b.const("pos_embed", (1, n, d), "int8", _q(0.01, 0))
+    pos = b.const("pos_embed", (1, n, d), "int8", b.generic_q())
     x = b.op("ADD", [x, pos], [b.act("pos_embed", (1, n, d))], _ADD)
     for i in range(cfg.depth):
         x = _block(b, x, cfg, i)
@@ -337,6 +355,11 @@ def graph_macs(graph: Graph) -> int:
             a, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
             total += y.numel * a.shape[-1]
     return int(total)
+
+
+def graph_elements(graph: Graph) -> int:
+    """Activation elements written by ops that move data (RESHAPE is an alias)."""
+    return int(sum(graph.t(o).numel for op in graph.ops if op.kind != "RESHAPE" for o in op.outputs))
 
 
 def structural_diff(a: Graph, b: Graph, limit: int = 10) -> list[str]:

@@ -8,7 +8,8 @@ import them with the TFLite importer and check that
 - the IR has the same ops, operands, options, tensor shapes, dtypes and
   quantization layout as the exported file, and
 - the real lowering + planner give the same plan byte for byte (arena, lower
-  bound, every buffer's size, lifetime and offset) and the same flash bytes.
+  bound, every buffer's size, lifetime and offset); flash agrees up to tables the real
+  lowering shares because their calibrated values coincide.
 
 A second group checks the per-op lowering cache against `lower_graph` on many
 random configs (no export needed).
@@ -96,7 +97,17 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     assert sig_mine[1] == sig_real[1], "lower bound"
     assert sig_mine[2] == sig_real[2], "buffers (name, size, lifetime, offset, tensors)"
     assert sig_mine == sig_real
-    assert flash_mine == flash_real
+    # Flash: the fast path counts every generated table once per fused step; the real
+    # lowering shares tables that come out equal after calibration (fused_common.shared_array),
+    # so it may be a little smaller, never larger.
+    assert flash_real <= flash_mine, (flash_mine, flash_real)
+    # Counted the fast path's way (each step's tables in its own context), the export's
+    # flash is the same to the byte.
+    from memory_planner import search_cost as sc
+    sc._CACHE.clear()
+    _, per_step_real = sc.lower(real, cache=True)
+    sc._CACHE.clear()
+    assert real.param_bytes() + per_step_real == flash_mine
 
 
 # Named variants: every converter rewrite vit_ir models at least once.
