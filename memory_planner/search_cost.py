@@ -97,26 +97,41 @@ def _qlayout(q) -> tuple:
     return key
 
 
+def _tensor_desc(graph: Graph, i: int) -> tuple:
+    memo = graph.__dict__.setdefault("_search_tdesc", {})
+    d = memo.get(i)
+    if d is None:
+        t = graph.tensors[i]
+        data = None
+        if t.is_const and t.dtype == "int32" and t.quant is None:
+            data = np.asarray(t.data).tobytes()
+        d = memo[i] = (t.shape, t.dtype, t.is_const, _qlayout(t.quant), data,
+                       i in graph.outputs, i in graph.inputs)
+    return d
+
+
+def _op_desc(op) -> tuple:
+    return (op.kind, tuple(sorted((k, repr(v)) for k, v in op.options.items())))
+
+
 def _operands(ops, graph: Graph) -> tuple[list[int], tuple]:
     """Tensors the ops touch (first-seen order) and their structural description."""
     order: dict[int, int] = {}
     desc: list = []
+    opmemo = graph.__dict__.setdefault("_search_odesc", {})
     for op in ops:
         for i in list(op.inputs) + [-2] + list(op.outputs):
             if i < 0:
                 desc.append(i)
-                continue
-            if i in order:
+            elif i in order:
                 desc.append(("same", order[i]))
-                continue
-            order[i] = len(order)
-            t = graph.tensors[i]
-            data = None
-            if t.is_const and t.dtype == "int32" and t.quant is None:
-                data = np.asarray(t.data).tobytes()
-            desc.append((t.shape, t.dtype, t.is_const, _qlayout(t.quant), data,
-                         i in graph.outputs, i in graph.inputs))
-        desc.append((op.kind, tuple(sorted((k, repr(v)) for k, v in op.options.items()))))
+            else:
+                order[i] = len(order)
+                desc.append(_tensor_desc(graph, i))
+        od = opmemo.get(op.index)
+        if od is None:
+            od = opmemo[op.index] = _op_desc(op)
+        desc.append(od)
     return list(order), tuple(desc)
 
 
@@ -153,6 +168,10 @@ def _group_key(group, graph: Graph) -> tuple[tuple, list[int]]:
 
 def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
     from codegen.fuse import lower_group
+    per_graph = graph.__dict__.setdefault("_search_groups", {})
+    gk = (group.kind, tuple(group.ops), tuple(group.inputs), tuple(group.outputs))
+    if gk in per_graph:
+        return per_graph[gk]
     key, tensors = _group_key(group, graph)
     tpl = _CACHE.get(key)
     if tpl is None:
@@ -162,9 +181,9 @@ def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
         except TinymlError:
             step = None
         tpl = _CACHE[key] = _make_template(step, ctx, tensors)
-    if not tpl.ok:
-        return None, 0
-    return _step(tpl, tensors, group.ops[0], group.ops), tpl.const_bytes
+    out = (None, 0) if not tpl.ok else (_step(tpl, tensors, group.ops[0], group.ops), tpl.const_bytes)
+    per_graph[gk] = out
+    return out
 
 
 def _fusion_groups(graph: Graph) -> list:

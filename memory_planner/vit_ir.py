@@ -70,6 +70,12 @@ _ACT_Q = (0.05, 0)
 _ZERO = {"int8": np.zeros((), np.int8), "int32": np.zeros((), np.int32)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _zeros(dtype: str, shape: tuple) -> np.ndarray:
+    """A shared read-only zero payload of `shape` (no allocation: a broadcast view)."""
+    return np.broadcast_to(_ZERO[dtype], shape)
+
+
 @functools.lru_cache(maxsize=None)
 def _q(scale: float, zp: int) -> Quant:
     """Shared placeholder (never mutated by lowering or planning)."""
@@ -149,7 +155,7 @@ class _Builder:
         shape = tuple(int(d) for d in shape)
         # read-only zeros without allocating the payload
         t = Tensor(index=-1, name=name, shape=shape, dtype=dtype, quant=quant,
-                   data=np.broadcast_to(_ZERO[dtype], shape))
+                   data=_zeros(dtype, shape))
         self.consts.append(t)
         return t
 
