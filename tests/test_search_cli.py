@@ -134,3 +134,12 @@ def test_full_search_trains_exports_and_replans(tmp_path):
     assert ch["plan_check"]["match"]
     assert d["baseline"] is not None and d["baseline"]["config"]["qkv_rank"] == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_instruction_model_calibration_recovers_known_coefficients():
+    from memory_planner.search import calibrate_instructions
+    true = (8.0, 60.0, 500.0)
+    feats = [(166720, 24470, 330), (240064, 34130, 60), (7702656, 412017, 202), (53664, 10602, 64)]
+    samples = [(m, e, o, int(true[0] * m + true[1] * e + true[2] * o)) for m, e, o in feats]
+    got = calibrate_instructions(samples)
+    assert all(abs(g - t) / t < 0.01 for g, t in zip(got, true))
