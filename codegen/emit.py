@@ -92,6 +92,17 @@ def _weights(graph: Graph, steps: list[Step], ctx: LowerCtx) -> list[dict]:
     return out
 
 
+def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
+    """Bytes of const data weights.c will hold: tensors the calls reference plus derived arrays."""
+    used: set[int] = set()
+    for s in steps:
+        for c in s.calls:
+            for a in c.args:
+                if isinstance(a, TRef) and graph.t(a.tensor).is_const:
+                    used.add(a.tensor)
+    return sum(graph.t(t).nbytes for t in used) + sum(a.values.nbytes for a in ctx.arrays)
+
+
 def _io_info(graph: Graph, plan: Plan, which: list[int]) -> list[dict]:
     out = []
     for t in which:

@@ -70,17 +70,28 @@ def build_buffers(graph, steps, alignment: int, inplace: bool = True):
     graph_outputs = set(graph.outputs)
 
     if inplace:
+        # Per-group aggregates, kept up to date as groups merge.
+        g_last: dict[int, int] = {}
+        g_out: dict[int, bool] = {}
+        g_size: dict[int, int] = {}
+        for t in t_first:
+            r = find(t)
+            g_last[r] = max(g_last.get(r, -1), t_last[t])
+            g_out[r] = g_out.get(r, False) or t in graph_outputs
+            g_size[r] = max(g_size.get(r, 0), graph.t(t).nbytes)
         for pos, s in enumerate(steps):
             for a, b in s.inplace_ok:
                 ra, rb = find(a), find(b)
                 if ra == rb or rb != b:
                     continue
-                group = [t for t in t_first if find(t) == ra]
-                if any(t_last[t] > pos for t in group) or any(t in graph_outputs for t in group):
+                if g_last[ra] > pos or g_out[ra]:
                     continue  # the input's bytes are still needed after this step
-                if graph.t(b).nbytes > max(graph.t(t).nbytes for t in group):
+                if graph.t(b).nbytes > g_size[ra]:
                     continue
                 root[b] = ra
+                g_last[ra] = max(g_last[ra], g_last[b])
+                g_out[ra] = g_out[ra] or g_out[b]
+                g_size[ra] = max(g_size[ra], g_size[b])
                 break
 
     first: dict[int, int] = {}
@@ -117,13 +128,17 @@ def lower_bound(buffers: list[Buffer], nsteps: int, overlaps: dict | None = None
     An output allowed to overlap its dying input (overlaps[(out, in)] = delta)
     needs only `delta` bytes beyond the input's at that step.
     """
-    best = 0
     overlaps = overlaps or {}
-    for pos in range(max(nsteps, 1)):
-        live = sum(b.size for b in buffers if b.live_at(pos))
-        for (o, i), d in overlaps.items():
-            if buffers[o].live_at(pos) and buffers[i].live_at(pos):
-                # the pair spans d + max(in, out - d) bytes instead of in + out
-                live -= max(0, min(buffers[o].size - d, buffers[i].size))
-        best = max(best, live)
-    return best
+    steps = max(nsteps, 1)
+    live = [0] * (steps + 1)
+    for b in buffers:               # running sum: +size at birth, -size after death
+        live[b.first] += b.size
+        live[b.last + 1] -= b.size
+    for pos in range(1, steps + 1):
+        live[pos] += live[pos - 1]
+    for (o, i), d in overlaps.items():
+        bo, bi = buffers[o], buffers[i]
+        for pos in range(max(bo.first, bi.first), min(bo.last, bi.last) + 1):
+            # the pair spans d + max(in, out - d) bytes instead of in + out
+            live[pos] -= max(0, min(bo.size - d, bi.size))
+    return max(live[:steps], default=0)

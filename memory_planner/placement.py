@@ -23,14 +23,29 @@ from .lifetimes import Buffer
 Overlaps = dict[tuple[int, int], int]
 
 
-def _forbidden(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overlaps) -> list[tuple[int, int]]:
+def _conflicts(buffers: list[Buffer]) -> list[list[int]]:
+    """For each buffer, the buffers whose lifetimes overlap its own (computed once per plan)."""
+    order = sorted(range(len(buffers)), key=lambda i: buffers[i].first)
+    out: list[list[int]] = [[] for _ in buffers]
+    for k, i in enumerate(order):
+        bi = buffers[i]
+        for j in order[k + 1:]:
+            if buffers[j].first > bi.last:
+                break
+            out[i].append(j)
+            out[j].append(i)
+    return out
+
+
+def _forbidden(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Overlaps,
+               conflicts: list[list[int]]) -> list[tuple[int, int]]:
     """Open intervals (lo, hi) of start offsets that buffer bi may not take."""
     b = buffers[bi]
     out = []
-    for pi in placed:
-        p = buffers[pi]
-        if not (p.first <= b.last and b.first <= p.last):
+    for pi in conflicts[bi]:
+        if not placed[pi]:
             continue
+        p = buffers[pi]
         if (bi, pi) in overlaps:          # b writes over the front of its input p
             out.append((p.offset - overlaps[(bi, pi)], p.offset + p.size))
         elif (pi, bi) in overlaps:        # p (already placed) writes over the front of b
@@ -48,13 +63,15 @@ def _candidates(forbidden: list[tuple[int, int]], alignment: int) -> list[int]:
     return sorted(c for c in cands if not any(lo < c < hi for lo, hi in forbidden))
 
 
-def _first_fit(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overlaps, alignment: int) -> int:
-    return _candidates(_forbidden(bi, buffers, placed, overlaps), alignment)[0]
+def _first_fit(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Overlaps, alignment: int,
+               conflicts: list[list[int]]) -> int:
+    return _candidates(_forbidden(bi, buffers, placed, overlaps, conflicts), alignment)[0]
 
 
-def _best_fit(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overlaps, alignment: int) -> int:
+def _best_fit(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Overlaps, alignment: int,
+              conflicts: list[list[int]]) -> int:
     """The feasible offset that leaves the least free space below the next occupied block."""
-    forb = _forbidden(bi, buffers, placed, overlaps)
+    forb = _forbidden(bi, buffers, placed, overlaps, conflicts)
     best, best_slack = None, None
     for c in _candidates(forb, alignment):
         above = [lo for lo, _ in forb if lo >= c]
@@ -66,11 +83,13 @@ def _best_fit(bi: int, buffers: list[Buffer], placed: list[int], overlaps: Overl
     return best if best is not None else _candidates(forb, alignment)[-1]
 
 
-def _place(buffers: list[Buffer], order: list[int], fit, overlaps: Overlaps, alignment: int) -> list[int]:
-    placed: list[int] = []
+def _place(buffers: list[Buffer], order: list[int], fit, overlaps: Overlaps, alignment: int,
+           conflicts: list[list[int]] | None = None) -> list[int]:
+    conflicts = conflicts if conflicts is not None else _conflicts(buffers)
+    placed = [False] * len(buffers)
     for i in order:
-        buffers[i].offset = fit(i, buffers, placed, overlaps, alignment)
-        placed.append(i)
+        buffers[i].offset = fit(i, buffers, placed, overlaps, alignment, conflicts)
+        placed[i] = True
     return [b.offset for b in buffers]
 
 
@@ -94,9 +113,10 @@ def best_of_orders(buffers: list[Buffer], alignment: int, overlaps: Overlaps | N
         sorted(idx, key=lambda i: (-buffers[i].last, -buffers[i].size, i)),
     ]
     best_offsets, best_arena = None, None
+    conflicts = _conflicts(buffers)
     for order in orders:
         for fit in (_first_fit, _best_fit):
-            offsets = _place(buffers, order, fit, overlaps, alignment)
+            offsets = _place(buffers, order, fit, overlaps, alignment, conflicts)
             arena = max((o + b.size for o, b in zip(offsets, buffers)), default=0)
             if best_arena is None or arena < best_arena:
                 best_offsets, best_arena = offsets, arena

@@ -46,7 +46,8 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
     graph = import_tflite(model_path)
     steps, ctx = lower_graph(graph)
     plan = plan_steps(graph, steps, policy=policy)
-    weights = graph.param_bytes() + sum(a.values.nbytes for a in ctx.arrays)
+    from codegen.emit import constant_bytes
+    weights = constant_bytes(graph, steps, ctx)
     flash = weights + RUNTIME_FLASH_ESTIMATE
     sram_budget = flash_budget = None
     fits = None
