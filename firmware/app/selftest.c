@@ -17,6 +17,9 @@
 #include "app.h"
 #include "model.h"
 #include "runtime.h"
+#if TINYML_PROFILE
+#include "profile.h"
+#endif
 
 static void run_vector(uint32_t i, int *failed, uint64_t *ticks)
 {
@@ -106,6 +109,14 @@ void selftest_main(void)
             used = used2;
         }
     }
+#if TINYML_PROFILE
+    if (tinyml_num_test_vectors > 0u) {
+        tinyml_prof_report(tinyml_test_vectors[0].input);
+    } else {
+        memset(tinyml_input_ptr(0), 0, TINYML_INPUT_BYTES);
+        tinyml_prof_report((const int8_t *)tinyml_input_ptr(0));
+    }
+#endif
     con_puts("memory arena_bytes="); con_putu(TINYML_ARENA_BYTES);
     con_puts(" arena_used="); con_putu((uint32_t)used);
     con_puts(" stack_bytes="); con_putu(stack_reserved_bytes());

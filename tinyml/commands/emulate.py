@@ -8,7 +8,11 @@ TCP socket, print `socket://127.0.0.1:N` (with --json: one object with url and
 pid) as soon as QEMU listens and the firmware has booted (its banner is read
 and dropped), and keep it running for `tinyml run --port URL` (or MLPerf
 Tiny's runner) until Ctrl-C, SIGTERM or --duration; QEMU is always stopped on
-the way out."""
+the way out.
+
+`tinyml emulate DIR --profile [--json]`: rebuild DIR's model in DIR/profile
+with the generated code's per-op hooks (TINYML_OP_BEGIN/END) reading the
+timer, run the self-test there, and print instructions per op and per op kind."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --serial: TCP port on 127.0.0.1 (default: any free port)")
     p.add_argument("--duration", type=float, default=None,
                    help="with --serial: stop after this many seconds (default: until Ctrl-C / SIGTERM)")
+    p.add_argument("--profile", action="store_true",
+                   help="build DIR/profile with per-op timer hooks and print instructions per op and per kind (QEMU)")
     p.set_defaults(func=run)
 
 
@@ -50,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise TinymlError(f"{args.dir} was built in serial mode (no self-test to run)", args.dir,
                           f"serve it with `tinyml emulate {args.dir} --serial`, or rebuild with --mode selftest")
 
+    if args.profile:
+        return run_profile(args)
     res = emulate(args.dir, args.emulator, args.timeout,
                   progress=lambda m: print(m, file=sys.stderr))
     if args.json:
@@ -78,6 +86,42 @@ def run(args: argparse.Namespace) -> int:
         if res.error:
             print(f"  error: {res.error}")
         print("PASSED" if res.passed else "FAILED")
+    return 0 if res.passed else 1
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    from firmware.emulate import profile
+
+    if args.emulator != "qemu":
+        raise TinymlError("--profile runs on QEMU only", "tinyml emulate --profile", "use --emulator qemu")
+    prof = profile(args.dir, args.timeout, progress=lambda m: print(m, file=sys.stderr))
+    res = prof.emulation
+    if args.json:
+        d = prof.to_json()
+        d.pop("output")
+        if not res.passed:
+            d["output_tail"] = res.output.replace("\r", "").splitlines()[-15:]
+        print(json.dumps(d))
+        return 0 if res.passed else 1
+    if args.show_output or not res.passed:
+        sys.stdout.write(res.output.replace("\r", ""))
+    print(f"{res.emulator} {res.machine}: {res.note}")
+    total = sum(o.instructions for o in prof.ops) or 1
+    print(f"{'slot':>4} {'op':>4}  {'kind':<24} {'instructions':>13} {'share':>6}")
+    for o in prof.ops:
+        print(f"{o.slot:>4} {o.op:>4}  {o.kind:<24} {o.instructions:>13,} {100.0 * o.instructions / total:5.1f}%")
+    print()
+    print(f"{'kind':<24} {'steps':>5} {'instructions':>13} {'share':>6}")
+    for k in prof.by_kind():
+        print(f"{k['kind']:<24} {k['steps']:>5} {k['instructions']:>13,} {100.0 * k['share']:5.1f}%")
+    print(f"{'sum of ops':<24} {len(prof.ops):>5} {sum(o.instructions for o in prof.ops):>13,}")
+    if prof.total_instructions is not None:
+        print(f"profiled run: {prof.total_instructions:,} instructions incl. hooks "
+              f"({prof.hook_overhead_instructions:,} per hook pair, subtracted per op); "
+              f"-icount shift=0, instructions, not cycles")
+    if res.error:
+        print(f"  error: {res.error}")
+    print("PASSED" if res.passed else "FAILED")
     return 0 if res.passed else 1
 
 
