@@ -1,4 +1,13 @@
-"""FULLY_CONNECTED (int8 in/out, int8 weights, optional int32 bias)."""
+"""FULLY_CONNECTED (int8 in/out, int8 weights, optional int32 bias).
+
+Build-time work (so the kernel only multiplies and accumulates):
+- the input-offset term is folded into the bias: sum_d (w + fo)(x + io) + b =
+  dot(w, x) + fo * sum(x) + [b + io * sum(w) + n * io * fo], the bracket exact
+  in int32 (checked) and computed here;
+- the filter is packed into the order tinyml_fc_s8's inner loops read it
+  (groups of 4 output rows, 4 depth values per row per block; see tinyml/fc.h).
+  Packing only reorders bytes; the packed array replaces the filter in flash.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +15,78 @@ import numpy as np
 from codegen import cdecl
 from codegen.lower import Call, Step, TRef, activations, lowering, require
 from codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def pack_filter(w: np.ndarray) -> np.ndarray:
+    """[out][n] int8 -> the packed byte order of tinyml/fc.h (same size)."""
+    w = np.asarray(w, dtype=np.int8)
+    return w.reshape(-1)[_pack_order(*w.shape)]
+
+
+def unpack_filter(p: np.ndarray, od: int, n: int) -> np.ndarray:
+    """Inverse of pack_filter (used by tests)."""
+    order = _pack_order(od, n)
+    w = np.empty(od * n, dtype=np.int8)
+    w[order] = np.asarray(p, dtype=np.int8)
+    return w.reshape(od, n)
+
+
+def _pack_order(od: int, n: int) -> np.ndarray:
+    """pack_filter(w) == w.reshape(-1)[_pack_order(od, n)]."""
+    ids = np.arange(od * n, dtype=np.int64).reshape(od, n)
+    n4, groups = n // 4 * 4, od // 4
+    parts = []
+    for g in range(groups):
+        rows = ids[4 * g:4 * g + 4]
+        parts.append(rows[:, :n4].reshape(4, n4 // 4, 4).transpose(1, 0, 2).reshape(-1))
+        parts.append(rows[:, n4:].reshape(-1))
+    parts.append(ids[4 * groups:].reshape(-1))
+    return np.concatenate(parts)
+
+
+def fc_multipliers(x, w, y, out_depth: int) -> tuple[list[int], list[int]]:
+    if w.quant.per_channel:
+        return per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_depth)
+    # GetQuantizedConvolutionMultipler: the float product, then double.
+    real = float(np.float64(np.float32(x.quant.s) * np.float32(w.quant.s))) / float(np.float64(np.float32(y.quant.s)))
+    m, s = quantize_multiplier(real)
+    return [m] * out_depth, [s] * out_depth
+
+
+def packed_filter_symbol(ctx, w) -> str:
+    """The packed copy of constant filter `w` in flash, shared by every op using it.
+    Named like the tensor's own symbol (the unpacked filter is not emitted)."""
+    cache = ctx.__dict__.setdefault("_packed_filters", {})
+    if w.index not in cache:
+        od, n = w.shape[0], int(np.prod(w.shape[1:]))
+        data = np.asarray(w.data).reshape(od, n)
+        cache[w.index] = ctx.const_array(f"tinyml_w{w.index}", "int8_t", pack_filter(data))
+    return cache[w.index]
+
+
+def fc_layer(ctx, graph, op, p: str, table: str = "NULL") -> tuple[dict, str]:
+    """(tinyml_fc_layer fields, packed filter symbol) of a FULLY_CONNECTED op."""
+    x, w, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    bias = graph.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    out_depth, n = w.shape[0], w.shape[1]
+    mults, shifts = fc_multipliers(x, w, y, out_depth)
+    io, fo = -int(x.quant.zp), -int(w.quant.zp)
+    wv = np.asarray(w.data, dtype=np.int64).reshape(out_depth, n)
+    b = np.asarray(bias.data, dtype=np.int64).reshape(-1) if bias is not None else np.zeros(out_depth, np.int64)
+    folded = b + io * wv.sum(axis=1) + n * io * fo
+    require(bool(np.all((folded >= INT32_MIN) & (folded <= INT32_MAX))), op, graph,
+            "a bias beyond int32 once the input offset is folded in")
+    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    from codegen.ops.fused_common import shared_array
+    fields = {"accum_depth": n, "output_depth": out_depth, "filter_offset": fo, "output_offset": y.quant.zp,
+              "activation": cdecl.activation(lo, hi),
+              "bias": ctx.const_array(f"{p}_bias", "int32_t", folded.astype(np.int32)),
+              "multiplier": shared_array(ctx, f"{p}_mult", "int32_t", mults),
+              "shift": shared_array(ctx, f"{p}_shift", "int32_t", shifts),
+              "table": table}
+    return fields, packed_filter_symbol(ctx, w)
 
 
 @lowering("FULLY_CONNECTED")
@@ -17,29 +98,14 @@ def lower_fully_connected(op, graph, ctx) -> Step:
     require(w.dtype == "int8" and w.is_const, op, graph, "non-constant or non-int8 weights")
     require(bias is None or (bias.dtype == "int32" and bias.is_const), op, graph, "non-int32 bias")
     require(op.options.get("weights_format", 0) == 0, op, graph, "shuffled weights format")
+    require(len(w.shape) == 2, op, graph, f"{len(w.shape)}-D weights")
     out_depth, accum = w.shape[0], w.shape[1]
     require(x.numel % accum == 0, op, graph, "input size not a multiple of the weight depth")
     batches = x.numel // accum
     p = ctx.name(f"op{op.index}")
-    if w.quant.per_channel:
-        mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_depth)
-    else:
-        # GetQuantizedConvolutionMultipler: the float product, then double.
-        real = float(np.float64(np.float32(x.quant.s) * np.float32(w.quant.s))) / float(np.float64(np.float32(y.quant.s)))
-        m, s = quantize_multiplier(real)
-        mults, shifts = [m] * out_depth, [s] * out_depth
-    msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
-    ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
-    decls = [
-        cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
-        cdecl.struct("tinyml_fc_params", f"{p}_params", input_offset=-x.quant.zp,
-                     filter_offset=-w.quant.zp, output_offset=y.quant.zp,
-                     activation=cdecl.activation(lo, hi)),
-    ]
+    fields, packed = fc_layer(ctx, graph, op, p)
+    decls = [cdecl.struct("tinyml_fc_layer", f"{p}_layer", **fields)]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_fully_connected_s8", [
-        f"&{p}_params", f"&{p}_quant", batches, accum, out_depth,
-        TRef(x.index), TRef(w.index), TRef(bias.index) if bias is not None else "NULL", TRef(y.index)])
+    call = Call("tinyml_fc_s8", [f"&{p}_layer", batches, TRef(x.index), packed, TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
-                comment=f"{batches}x{accum} . {accum}x{out_depth}")
+                comment=f"{batches}x{accum} . {accum}x{out_depth}, filter packed 4 rows x 4")

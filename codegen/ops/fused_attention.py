@@ -8,7 +8,9 @@ Matched chain (what Keras Dense/Reshape/Transpose/matmul/softmax converts to):
 The transposes and reshapes become strides (token, head) of the kernel's
 operands, so the kernel reads the [N, H*dh] projections and writes the
 [N, H*dh] output directly; the H x N x N score tensors never exist, only one
-row of scores (scratch). Each member's arithmetic is the unfused kernel's:
+row of scores (scratch). The kernel folds the lhs offsets into int16 copies of
+the query row and the score row, so both products run SMLAD loops on K and V
+in place (no transposed copies). Each member's arithmetic is the unfused kernel's:
 BATCH_MATMUL requantization (codegen/ops/batch_matmul.py), the MUL by a
 constant as a 256-entry table, SOFTMAX's exp table (codegen/ops/softmax.py).
 """
@@ -24,6 +26,14 @@ from codegen.ops import elementwise as fx
 from codegen.ops.fused_common import per_tensor_int8, shared_array
 from codegen.ops.softmax import softmax_exp_table
 from codegen.quant import activation_range, quantize_multiplier
+
+
+def attention_scratch(keys: int, depth: int, value_depth: int) -> int:
+    """Mirror of tinyml_fused_attention_scratch: the offset query row as int16,
+    one score row, the offset scores as int16."""
+    def pad4(n: int) -> int:
+        return (n + 3) // 4 * 4
+    return 2 * pad4(depth) + pad4(keys) + 2 * pad4(keys + 1)
 
 
 def _lead_ones(shape, keep: int) -> bool:
@@ -187,7 +197,7 @@ def lower_attention(group: FusionGroup, graph, ctx) -> Step:
               "o_token_stride": otok, "o_head_stride": ohead, "qk": _mm_params(qk, graph),
               "score_table": table_sym, "exp_table": exp_sym, "pv": _mm_params(pv, graph)}
     decls = [cdecl.struct("tinyml_attention_params", f"{p}_params", **params)]
-    scratch = (r["keys"] + 3) // 4 * 4 + 4 * r["keys"] + 8 * r["value_depth"]
+    scratch = attention_scratch(r["keys"], r["depth"], r["value_depth"])
     call = Call("tinyml_fused_attention_s8", [f"&{p}_params", TRef(qe), TRef(ke), TRef(ve), TRef(oe),
                                               ScratchRef("void")])
     inplace = []

@@ -92,36 +92,17 @@ def match_mlp(ix: GraphIndex, op) -> FusionGroup | None:
                        roles={"layers": layers, "rows": rows})
 
 
-def _layer(ctx, graph, p: str, k: int, fc, act) -> tuple[dict, int]:
-    x, w, y = graph.t(fc.inputs[0]), graph.t(fc.inputs[1]), graph.t(fc.outputs[0])
-    bias = graph.t(fc.inputs[2]) if len(fc.inputs) > 2 and fc.inputs[2] >= 0 else None
-    out_depth, n = w.shape
+def _layer(ctx, graph, p: str, k: int, fc, act) -> tuple[dict, str]:
+    x, y = graph.t(fc.inputs[0]), graph.t(fc.outputs[0])
     require(per_tensor_int8(graph, x.index, y.index), fc, graph, "per-tensor int8 activations")
-    # As codegen/ops/fully_connected.py: per-channel, or the float product then double.
-    if w.quant.per_channel:
-        mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_depth)
-    else:
-        real = float(np.float64(np.float32(x.quant.s) * np.float32(w.quant.s))) / float(np.float64(np.float32(y.quant.s)))
-        m, s = quantize_multiplier(real)
-        mults, shifts = [m] * out_depth, [s] * out_depth
-    io, fo = -x.quant.zp, -int(w.quant.zp)
-    wv = np.asarray(w.data, dtype=np.int64).reshape(out_depth, n)
-    b = np.asarray(bias.data, dtype=np.int64).reshape(-1) if bias is not None else np.zeros(out_depth, np.int64)
-    folded = b + io * wv.sum(axis=1) + n * io * fo
-    require(bool(np.all((folded >= INT32_MIN) & (folded <= INT32_MAX))), fc, graph, "a bias beyond int32 once folded")
-    lo, hi = activation_range(fc.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
     table = "NULL"
     if act is not None:
         t = unary_table(act, graph)
         require(t is not None, act, graph, "an activation without a table")
         table = shared_array(ctx, f"{p}_act{k}", "int8_t", t)
-    layer = {"accum_depth": n, "output_depth": out_depth, "filter_offset": fo, "output_offset": y.quant.zp,
-             "activation": {"min": lo, "max": hi},
-             "bias": ctx.const_array(f"{p}_bias{k}", "int32_t", folded.astype(np.int32)),
-             "multiplier": shared_array(ctx, f"{p}_mult{k}", "int32_t", mults),
-             "shift": shared_array(ctx, f"{p}_shift{k}", "int32_t", shifts),
-             "table": table}
-    return layer, w.index
+    # FULLY_CONNECTED's own build-time constants: folded bias, packed filter.
+    from codegen.ops.fully_connected import fc_layer
+    return fc_layer(ctx, graph, fc, f"{p}{k}", table)
 
 
 def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
@@ -136,7 +117,7 @@ def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
     n = len(layers)
     hidden = [l["output_depth"] for l in layers[:-1]]
     stride = (max(hidden) + 3) // 4 * 4
-    scratch = stride * (1 if n == 2 else 2)
+    scratch = 2 * stride * (1 if n == 2 else 2)        # two rows per pass
     empty = {"accum_depth": 0, "output_depth": 0, "filter_offset": 0, "output_offset": 0,
              "activation": {"min": -128, "max": 127}, "bias": "NULL", "multiplier": "NULL", "shift": "NULL",
              "table": "NULL"}
@@ -144,10 +125,10 @@ def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
               "layer": layers + [empty] * (MAX_LAYERS - n)}
     decls = [cdecl.struct("tinyml_mlp_params", f"{p}_params", **params)]
     x, y = group.inputs[0], group.outputs[0]
-    wargs = [TRef(w) for w in weights] + ["NULL"] * (MAX_LAYERS - n)
+    wargs = list(weights) + ["NULL"] * (MAX_LAYERS - n)
     call = Call("tinyml_fused_mlp_s8", [f"&{p}_params", TRef(x), TRef(y), ScratchRef("int8_t"), *wargs])
     inplace = [(x, y)] if layers[-1]["output_depth"] <= layers[0]["accum_depth"] else []
     widths = " -> ".join([str(layers[0]["accum_depth"])] + [str(l["output_depth"]) for l in layers])
     return Step(index=first.index, kind="FUSED_MLP", inputs=[x], outputs=[y], calls=[call], decls=decls,
                 scratch_bytes=scratch, inplace_ok=inplace,
-                comment=f"{r['rows']} rows, {widths}, one hidden row at a time")
+                comment=f"{r['rows']} rows, {widths}, two token rows at a time, packed filters")

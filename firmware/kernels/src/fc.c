@@ -1,4 +1,4 @@
-/* tinyml kernels: fully connected (int8). */
+/* tinyml kernels: fully connected (int8) with a build-time packed filter. */
 #include "tinyml/fc.h"
 
 #include <string.h>
@@ -6,20 +6,20 @@
 int32_t tinyml_sum_s8(const int8_t *a, int32_t n)
 {
     int32_t s = 0;
-    for (int32_t i = 0; i < n; ++i) {
+    int32_t i = 0;
+#if TINYML_DSP
+    /* Each halfword of 0x00010001 multiplies one sign-extended byte by 1. */
+    for (; i + 4 <= n; i += 4) {
+        const int32_t v = tinyml_read_s8x4(a + i);
+        s = __smlad(__sxtb16(v), 0x00010001, s);
+        s = __smlad(tinyml_sxtb16_ror8(v), 0x00010001, s);
+    }
+#endif
+    for (; i < n; ++i) {
         s += a[i];
     }
     return s;
 }
-
-#if TINYML_DSP
-static inline int32_t read_s8x4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4); /* unaligned-safe; compiles to one LDR on Cortex-M4/M7 */
-    return v;
-}
-#endif
 
 int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
 {
@@ -27,12 +27,12 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
     int32_t i = 0;
 #if TINYML_DSP
     for (; i + 4 <= n; i += 4) {
-        const int32_t va = read_s8x4(a + i);
-        const int32_t vb = read_s8x4(b + i);
+        const int32_t va = tinyml_read_s8x4(a + i);
+        const int32_t vb = tinyml_read_s8x4(b + i);
         /* bytes 0,2 and bytes 1,3 sign-extended to halfwords, then two
          * 16x16 multiply-accumulates each. */
         acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(__sxtb16(tinyml_ror((uint32_t)va, 8)), __sxtb16(tinyml_ror((uint32_t)vb, 8)), acc);
+        acc = __smlad(tinyml_sxtb16_ror8(va), tinyml_sxtb16_ror8(vb), acc);
     }
 #endif
     for (; i < n; ++i) {
@@ -41,37 +41,307 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
     return acc;
 }
 
-tinyml_status tinyml_fully_connected_s8(const tinyml_fc_params *params,
-                                        const tinyml_per_channel_quant *quant,
-                                        int32_t batches, int32_t accum_depth, int32_t output_depth,
-                                        const int8_t *input, const int8_t *filter,
-                                        const int32_t *bias, int8_t *output)
+/* The per-output epilogue, with the layer's constants held in locals. */
+typedef struct {
+    const int32_t *bias, *mult, *shift;
+    const int8_t *table;
+    int32_t out_off, lo, hi;
+} fc_finish;
+
+static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 {
-    if (batches < 0 || accum_depth <= 0 || output_depth <= 0) {
+    acc = tinyml_requantize_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+    acc = TINYML_CLAMP(acc, f->lo, f->hi);
+    return f->table ? f->table[acc + 128] : (int8_t)acc;
+}
+
+#if !TINYML_DSP
+/* dot(row r of a packed 4-row group, x): blocks of 4 depth values are 16 bytes apart. */
+static int32_t group_row_dot(const int8_t *g, int32_t r, int32_t n4, int32_t nt, const int8_t *x)
+{
+    int32_t acc = 0;
+    for (int32_t k = 0; k < n4; k += 4) {
+        const int8_t *w = g + 4 * k + 4 * r;
+        acc += w[0] * x[k] + w[1] * x[k + 1] + w[2] * x[k + 2] + w[3] * x[k + 3];
+    }
+    const int8_t *t = g + 4 * n4 + r * nt;
+    for (int32_t j = 0; j < nt; ++j) {
+        acc += t[j] * x[n4 + j];
+    }
+    return acc;
+}
+#endif
+
+#if TINYML_DSP
+/* acc[r] += dot(row r of the group, x) for the 4 rows of a packed group. */
+static inline __attribute__((always_inline)) void group_4x1(const int8_t *g, int32_t n4, int32_t nt, const int8_t *x, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *w = g;
+    const int8_t *xp = x;
+    for (int32_t k = n4 >> 2; k > 0; --k) {
+        const int32_t xv = tinyml_read_s8x4(xp);
+        xp += 4;
+        const int32_t xe = __sxtb16(xv), xo = tinyml_sxtb16_ror8(xv);
+        int32_t wv = tinyml_read_s8x4(w);
+        a0 = __smlad(__sxtb16(wv), xe, a0);
+        a0 = __smlad(tinyml_sxtb16_ror8(wv), xo, a0);
+        wv = tinyml_read_s8x4(w + 4);
+        a1 = __smlad(__sxtb16(wv), xe, a1);
+        a1 = __smlad(tinyml_sxtb16_ror8(wv), xo, a1);
+        wv = tinyml_read_s8x4(w + 8);
+        a2 = __smlad(__sxtb16(wv), xe, a2);
+        a2 = __smlad(tinyml_sxtb16_ror8(wv), xo, a2);
+        wv = tinyml_read_s8x4(w + 12);
+        a3 = __smlad(__sxtb16(wv), xe, a3);
+        a3 = __smlad(tinyml_sxtb16_ror8(wv), xo, a3);
+        w += 16;
+    }
+    for (int32_t j = 0; j < nt; ++j) {
+        const int32_t xj = x[n4 + j];
+        a0 += w[j] * xj;
+        a1 += w[nt + j] * xj;
+        a2 += w[2 * nt + j] * xj;
+        a3 += w[3 * nt + j] * xj;
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+/* acc[0..3] += rows r, r+1 of the group against inputs x0, x1:
+ * acc = {row r . x0, row r . x1, row r+1 . x0, row r+1 . x1}. */
+static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int32_t r, int32_t n4, int32_t nt, const int8_t *x0,
+                      const int8_t *x1, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *w = g + 4 * r;
+    const int8_t *p0 = x0, *p1 = x1;
+    for (int32_t k = n4 >> 2; k > 0; --k) {
+        const int32_t v0 = tinyml_read_s8x4(p0), v1 = tinyml_read_s8x4(p1);
+        p0 += 4;
+        p1 += 4;
+        const int32_t x0e = __sxtb16(v0), x0o = tinyml_sxtb16_ror8(v0);
+        const int32_t x1e = __sxtb16(v1), x1o = tinyml_sxtb16_ror8(v1);
+        int32_t wv = tinyml_read_s8x4(w);
+        int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);
+        a00 = __smlad(we, x0e, a00);
+        a00 = __smlad(wo, x0o, a00);
+        a01 = __smlad(we, x1e, a01);
+        a01 = __smlad(wo, x1o, a01);
+        wv = tinyml_read_s8x4(w + 4);
+        we = __sxtb16(wv);
+        wo = tinyml_sxtb16_ror8(wv);
+        a10 = __smlad(we, x0e, a10);
+        a10 = __smlad(wo, x0o, a10);
+        a11 = __smlad(we, x1e, a11);
+        a11 = __smlad(wo, x1o, a11);
+        w += 16;
+    }
+    const int8_t *t0 = g + 4 * n4 + r * nt, *t1 = t0 + nt;
+    for (int32_t j = 0; j < nt; ++j) {
+        const int32_t u0 = x0[n4 + j], u1 = x1[n4 + j];
+        a00 += t0[j] * u0;
+        a01 += t0[j] * u1;
+        a10 += t1[j] * u0;
+        a11 += t1[j] * u1;
+    }
+    acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+}
+
+/* Output rows longer than this are not staged; their inputs go one at a time. */
+#define FC_STAGE_BYTES 512
+#endif
+
+tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
+                           const int8_t *packed_filter, int8_t *output)
+{
+    if (!layer || !input || !packed_filter || !output || !layer->bias || batches < 0 ||
+        layer->accum_depth <= 0 || layer->output_depth <= 0) {
         return TINYML_ERROR_ARG;
     }
-    const int32_t io = params->input_offset;
-    const int32_t fo = params->filter_offset;
-    for (int32_t b = 0; b < batches; ++b) {
-        const int8_t *x = input + b * accum_depth;
-        /* sum (w + fo)(x + io) = sum wx + io sum w + fo sum x + n io fo,
-         * exact in two's complement, so the expansion gives the reference's bytes. */
-        const int32_t sum_x = tinyml_sum_s8(x, accum_depth);
-        for (int32_t o = 0; o < output_depth; ++o) {
-            const int8_t *w = filter + o * accum_depth;
-            int32_t acc = tinyml_dot_s8(w, x, accum_depth);
-            if (io != 0) {
-                acc += io * tinyml_sum_s8(w, accum_depth);
+    const int32_t n = layer->accum_depth, od = layer->output_depth;
+    const int32_t n4 = n & ~3, nt = n & 3;
+    const int32_t groups = od >> 2;
+    const int8_t *rest = packed_filter + groups * 4 * n;   /* plain rows after the groups */
+    const int32_t fo = layer->filter_offset;
+    const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
+                         layer->output_offset, layer->activation.min, layer->activation.max};
+    int32_t b = 0;
+#if TINYML_DSP
+    if (od <= FC_STAGE_BYTES) {
+        int8_t stage[FC_STAGE_BYTES];
+        for (; b + 2 <= batches; b += 2) {
+            const int8_t *x0 = input + b * n, *x1 = x0 + n;
+            int8_t *y0 = output + b * od;
+            const int32_t t0 = fo ? fo * tinyml_sum_s8(x0, n) : 0;
+            const int32_t t1 = fo ? fo * tinyml_sum_s8(x1, n) : 0;
+            for (int32_t gi = 0; gi < groups; ++gi) {
+                const int8_t *g = packed_filter + gi * 4 * n;
+                for (int32_t r = 0; r < 4; r += 2) {
+                    const int32_t o = 4 * gi + r;
+                    int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
+                    group_2x2(g, r, n4, nt, x0, x1, acc);
+                    y0[o] = finish(&f, acc[0], o);
+                    stage[o] = finish(&f, acc[1], o);
+                    y0[o + 1] = finish(&f, acc[2], o + 1);
+                    stage[o + 1] = finish(&f, acc[3], o + 1);
+                }
             }
-            acc += fo * sum_x + accum_depth * io * fo;
-            if (bias) {
-                acc += bias[o];
+            for (int32_t o = 4 * groups; o < od; ++o) {
+                const int8_t *w = rest + (o - 4 * groups) * n;
+                y0[o] = finish(&f, f.bias[o] + t0 + tinyml_dot_s8(w, x0, n), o);
+                stage[o] = finish(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o);
             }
-            acc = tinyml_requantize(acc, quant->multiplier[o], quant->shift[o]);
-            acc += params->output_offset;
-            acc = TINYML_CLAMP(acc, params->activation.min, params->activation.max);
-            output[b * output_depth + o] = (int8_t)acc;
+            /* Both input rows are read: output row b + 1 may now overwrite them. */
+            memcpy(y0 + od, stage, (size_t)od);
+        }
+    }
+#endif
+    for (; b < batches; ++b) {
+        const int8_t *x = input + b * n;
+        int8_t *y = output + b * od;
+        const int32_t t = fo ? fo * tinyml_sum_s8(x, n) : 0;
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int8_t *g = packed_filter + gi * 4 * n;
+            const int32_t o = 4 * gi;
+            int32_t acc[4] = {f.bias[o] + t, f.bias[o + 1] + t, f.bias[o + 2] + t, f.bias[o + 3] + t};
+#if TINYML_DSP
+            group_4x1(g, n4, nt, x, acc);
+#else
+            for (int32_t r = 0; r < 4; ++r) {
+                acc[r] += group_row_dot(g, r, n4, nt, x);
+            }
+#endif
+            y[o] = finish(&f, acc[0], o);
+            y[o + 1] = finish(&f, acc[1], o + 1);
+            y[o + 2] = finish(&f, acc[2], o + 2);
+            y[o + 3] = finish(&f, acc[3], o + 3);
+        }
+        for (int32_t o = 4 * groups; o < od; ++o) {
+            y[o] = finish(&f, f.bias[o] + t + tinyml_dot_s8(rest + (o - 4 * groups) * n, x, n), o);
         }
     }
     return TINYML_OK;
+}
+
+void tinyml_pack_s8(const int8_t *src, int32_t rows, int32_t depth, int32_t row_stride, int32_t col_stride,
+                    int8_t *dst, int32_t *row_sums)
+{
+    const int32_t n4 = depth & ~3, nt = depth & 3, groups = rows >> 2;
+    int8_t *d = dst;
+    for (int32_t g = 0; g < groups; ++g) {
+        const int8_t *r0 = src + 4 * g * row_stride;
+        for (int32_t k = 0; k < n4; k += 4) {
+            for (int32_t r = 0; r < 4; ++r) {
+                const int8_t *s = r0 + r * row_stride + k * col_stride;
+                d[0] = s[0];
+                d[1] = s[col_stride];
+                d[2] = s[2 * col_stride];
+                d[3] = s[3 * col_stride];
+                d += 4;
+            }
+        }
+        for (int32_t r = 0; r < 4; ++r) {
+            for (int32_t k = n4; k < n4 + nt; ++k) {
+                *d++ = r0[r * row_stride + k * col_stride];
+            }
+        }
+    }
+    for (int32_t r = 4 * groups; r < rows; ++r) {
+        for (int32_t k = 0; k < depth; ++k) {
+            *d++ = src[r * row_stride + k * col_stride];
+        }
+    }
+    if (row_sums) {
+        for (int32_t r = 0; r < rows; ++r) {
+            int32_t sum = 0;
+            for (int32_t k = 0; k < depth; ++k) {
+                sum += src[r * row_stride + k * col_stride];
+            }
+            row_sums[r] = sum;
+        }
+    }
+}
+
+void tinyml_packed_dots_s8(const int8_t *packed, int32_t rows, int32_t depth, const int8_t *x0,
+                           const int8_t *x1, int32_t *acc0, int32_t *acc1)
+{
+    const int32_t n4 = depth & ~3, nt = depth & 3, groups = rows >> 2;
+    for (int32_t g = 0; g < groups; ++g) {
+        const int8_t *gp = packed + 4 * g * depth;
+        int32_t *a0 = acc0 + 4 * g;
+#if TINYML_DSP
+        if (x1) {
+            int32_t *a1 = acc1 + 4 * g;
+            for (int32_t r = 0; r < 4; r += 2) {
+                int32_t acc[4] = {0, 0, 0, 0};
+                group_2x2(gp, r, n4, nt, x0, x1, acc);
+                a0[r] = acc[0];
+                a1[r] = acc[1];
+                a0[r + 1] = acc[2];
+                a1[r + 1] = acc[3];
+            }
+            continue;
+        }
+        int32_t acc[4] = {0, 0, 0, 0};
+        group_4x1(gp, n4, nt, x0, acc);
+        a0[0] = acc[0]; a0[1] = acc[1]; a0[2] = acc[2]; a0[3] = acc[3];
+#else
+        for (int32_t r = 0; r < 4; ++r) {
+            a0[r] = group_row_dot(gp, r, n4, nt, x0);
+            if (x1) {
+                acc1[4 * g + r] = group_row_dot(gp, r, n4, nt, x1);
+            }
+        }
+#endif
+    }
+    const int8_t *rest = packed + 4 * groups * depth;
+    for (int32_t r = 4 * groups; r < rows; ++r) {
+        const int8_t *w = rest + (r - 4 * groups) * depth;
+        acc0[r] = tinyml_dot_s8(w, x0, depth);
+        if (x1) {
+            acc1[r] = tinyml_dot_s8(w, x1, depth);
+        }
+    }
+}
+
+void tinyml_strided_dots_s8(const int8_t *rows, int32_t nrows, int32_t row_stride, int32_t depth,
+                            const int8_t *x, int32_t *acc)
+{
+    int32_t r = 0;
+#if TINYML_DSP
+    const int32_t n4 = depth & ~3;
+    for (; r + 4 <= nrows; r += 4) {
+        const int8_t *w0 = rows + r * row_stride, *w1 = w0 + row_stride;
+        const int8_t *w2 = w1 + row_stride, *w3 = w2 + row_stride;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t k = 0;
+        for (; k < n4; k += 4) {
+            const int32_t xv = tinyml_read_s8x4(x + k);
+            const int32_t xe = __sxtb16(xv), xo = tinyml_sxtb16_ror8(xv);
+            int32_t wv = tinyml_read_s8x4(w0 + k);
+            a0 = __smlad(__sxtb16(wv), xe, a0);
+            a0 = __smlad(tinyml_sxtb16_ror8(wv), xo, a0);
+            wv = tinyml_read_s8x4(w1 + k);
+            a1 = __smlad(__sxtb16(wv), xe, a1);
+            a1 = __smlad(tinyml_sxtb16_ror8(wv), xo, a1);
+            wv = tinyml_read_s8x4(w2 + k);
+            a2 = __smlad(__sxtb16(wv), xe, a2);
+            a2 = __smlad(tinyml_sxtb16_ror8(wv), xo, a2);
+            wv = tinyml_read_s8x4(w3 + k);
+            a3 = __smlad(__sxtb16(wv), xe, a3);
+            a3 = __smlad(tinyml_sxtb16_ror8(wv), xo, a3);
+        }
+        for (; k < depth; ++k) {
+            const int32_t xk = x[k];
+            a0 += w0[k] * xk;
+            a1 += w1[k] * xk;
+            a2 += w2[k] * xk;
+            a3 += w3[k] * xk;
+        }
+        acc[r] = a0; acc[r + 1] = a1; acc[r + 2] = a2; acc[r + 3] = a3;
+    }
+#endif
+    for (; r < nrows; ++r) {
+        acc[r] = tinyml_dot_s8(rows + r * row_stride, x, depth);
+    }
 }

@@ -8,6 +8,10 @@ tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, c
     if (rows < 0 || depth <= 0 || !gamma || !beta || !input || !output) {
         return TINYML_ERROR_ARG;
     }
+    /* A local copy: the int8 stores below cannot alias it, so its fields stay
+     * in registers or on the stack instead of being reloaded after every store. */
+    const tinyml_layernorm_params P = *params;
+    params = &P;
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *x = input + r * depth;
         int8_t *y = output + r * depth;

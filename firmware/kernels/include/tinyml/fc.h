@@ -1,27 +1,98 @@
-/* tinyml kernels: fully connected and batched matrix multiply (int8). */
+/* tinyml kernels: fully connected (int8) and the int8 dot-product helpers. */
 #ifndef TINYML_FC_H
 #define TINYML_FC_H
 
 #include "tinyml/common.h"
 
-/* Zero points and clamp range of a quantized matrix product. */
+/* One FULLY_CONNECTED layer with its build-time constants:
+ *   y[b][o] = clamp(requant(dot(w[o], x[b]) + bias[o] + filter_offset * sum(x[b]), o)
+ *                   + output_offset)
+ * where the generator folded the input offset into the bias,
+ *   bias[o] = b[o] + input_offset * sum_d w[o][d] + accum_depth * input_offset * filter_offset,
+ * which equals TFLite's sum_d (w + filter_offset)(x + input_offset) + b exactly (int32
+ * wraps alike). requant is tinyml_requantize with (multiplier[o], shift[o]). If `table`
+ * is not NULL, y is then mapped through it (table[y + 128]; the activation op a fused
+ * chain absorbed). bias is never NULL. */
 typedef struct {
-    int32_t input_offset;   /* -(input zero point) */
-    int32_t filter_offset;  /* -(filter zero point); 0 for symmetric int8 weights */
-    int32_t output_offset;  /* output zero point */
+    int32_t accum_depth, output_depth;
+    int32_t filter_offset;    /* -(filter zero point); 0 for symmetric int8 weights */
+    int32_t output_offset;    /* output zero point */
     tinyml_activation activation;
-} tinyml_fc_params;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    const int8_t *table;
+} tinyml_fc_layer;
 
-/* output[b][o] = clamp(requant(bias[o] + sum_d (filter[o][d] + filter_offset)
- *                                          * (input[b][d] + input_offset), o) + output_offset)
- * filter is [output_depth][accum_depth] row-major; bias may be NULL.
- * quant holds one (multiplier, shift) per output channel (per-tensor models
- * repeat the same pair). Matches TFLite reference FullyConnected(PerChannel). */
-tinyml_status tinyml_fully_connected_s8(const tinyml_fc_params *params,
-                                        const tinyml_per_channel_quant *quant,
-                                        int32_t batches, int32_t accum_depth, int32_t output_depth,
-                                        const int8_t *input, const int8_t *filter,
-                                        const int32_t *bias, int8_t *output);
+/* tinyml_requantize, faster: in single-rounding builds with shift <= -1 (real
+ * multiplier < 0.5, 31 - shift >= 32) the rounding constant and the product are
+ * summed as one 64-bit multiply-accumulate (SMLAL) and only the high word is
+ * shifted; floor((x * m + 2^(t-1)) / 2^t) is the same number either way. */
+static inline int32_t tinyml_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+#if TINYML_SINGLE_ROUNDING
+    const int32_t t = 31 - shift;
+    if (t >= 32) {
+        const uint32_t round_lo = t == 32 ? 0x80000000u : 0u;
+        const uint32_t round_hi = t == 32 ? 0u : (1u << (t - 33));
+        const int64_t r = (int64_t)(((uint64_t)round_hi << 32) | round_lo) + (int64_t)x * multiplier;
+        return (int32_t)(r >> 32) >> (t - 32);
+    }
+#endif
+    return tinyml_requantize(x, multiplier, shift);
+}
+
+/* gemmlowp double-rounding requantization (tinyml_requantize_dr: saturating
+ * rounding doubling high multiply, then rounding divide by 2^-shift), faster.
+ * For multiplier > INT32_MIN (quantized multipliers are >= 0) the doubling high
+ * multiply with its sign-dependent nudge equals floor((a * m + 2^30) / 2^31)
+ * for both signs of a * m, one 64-bit multiply-accumulate. */
+static inline int32_t tinyml_requantize_dr_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t a = shift > 0 ? (int32_t)((uint32_t)x << shift) : x;
+    const int64_t t = (int64_t)a * multiplier + (1ll << 30);
+    const int32_t h = (int32_t)(t >> 31);
+    if (shift >= 0) {
+        return h;
+    }
+    const int32_t e = -shift;
+    const int32_t mask = (int32_t)((1u << e) - 1u);
+    const int32_t threshold = (mask >> 1) + (h < 0 ? 1 : 0);
+    return (h >> e) + ((h & mask) > threshold ? 1 : 0);
+}
+
+/* Packed filter layout (written by the generator, codegen/ops/fully_connected.py
+ * pack_filter): output rows in groups of 4; per group, for each block of 4 depth
+ * values, 16 bytes = rows 0..3 x those 4 values, then the depth % 4 tail values of
+ * rows 0..3 (row after row). The output_depth % 4 remaining rows follow as plain
+ * rows. Same byte count as the [output_depth][accum_depth] TFLite filter. */
+
+/* Rows of TFLite FULLY_CONNECTED (batches x accum_depth input, row-major) with
+ * a packed filter. Finishes output row b before it writes anything of row b + 2,
+ * and writes output row b + 1 only after input rows b and b + 1 are read, so the
+ * output may start (out_depth - in_depth) * b + out_depth bytes before the input
+ * (the planner's FC overlap rule). Uses the Cortex-M DSP extension (SXTB16,
+ * SMLAD; 4 rows x 1 input or 2 rows x 2 inputs per pass) when available,
+ * portable C otherwise; identical results. */
+tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
+                           const int8_t *packed_filter, int8_t *output);
+
+/* Pack a rows x depth int8 matrix whose element (r, k) is src[r * row_stride +
+ * k * col_stride] into the packed filter layout above (rows play output rows),
+ * so activations (attention keys, transposed values) can use the same inner
+ * loops; row_sums[r] = sum_k element (r, k) if row_sums is not NULL. */
+void tinyml_pack_s8(const int8_t *src, int32_t rows, int32_t depth, int32_t row_stride, int32_t col_stride,
+                    int8_t *dst, int32_t *row_sums);
+
+/* acc0[r] = dot(packed row r, x0) for r < rows, and acc1[r] = dot(packed row r, x1)
+ * when x1 is not NULL (both inputs share each weight load: 2 x 2 blocking on DSP). */
+void tinyml_packed_dots_s8(const int8_t *packed, int32_t rows, int32_t depth, const int8_t *x0,
+                           const int8_t *x1, int32_t *acc0, int32_t *acc1);
+
+/* acc[r] = dot(rows + r * row_stride, x) over depth values, r < nrows (unpacked
+ * rows, e.g. attention keys in place; 4 rows per pass on DSP). */
+void tinyml_strided_dots_s8(const int8_t *rows, int32_t nrows, int32_t row_stride, int32_t depth,
+                            const int8_t *x, int32_t *acc);
 
 /* Sum of a[i] * b[i] for i < n (int8 x int8 -> int32). Uses the Cortex-M DSP
  * extension (SXTB16 + SMLAD) when available; identical result either way. */
@@ -29,5 +100,24 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n);
 
 /* Sum of a[i] for i < n. */
 int32_t tinyml_sum_s8(const int8_t *a, int32_t n);
+
+#if TINYML_DSP
+/* SXTB16 of x rotated right by 8: bytes 1 and 3 sign-extended to halfwords, in
+ * one instruction (GCC does not fold the rotate into SXTB16 by itself). */
+static inline int32_t tinyml_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* Four int8 values from a possibly unaligned address (one LDR on Cortex-M4/M7). */
+static inline int32_t tinyml_read_s8x4(const int8_t *p)
+{
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+#endif
 
 #endif /* TINYML_FC_H */

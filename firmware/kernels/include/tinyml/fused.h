@@ -15,6 +15,7 @@
 #include "tinyml/elementwise.h"
 #include "tinyml/reduce.h"
 #include "tinyml/matmul.h"
+#include "tinyml/fc.h"
 
 /* One ADD / SQUARED_DIFFERENCE ("general rescaling" path) with its input
  * rescalings tabulated: shift1[x1 + 128] = requant_dr((x1 - zp1) << ls, input1)
@@ -28,6 +29,11 @@ typedef struct {
     int32_t output_offset;
     tinyml_activation activation;
 } tinyml_fused_add;
+
+/* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings tabulated (above); y may
+ * be x1 or x2 (element i is read before it is written). */
+tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, const int8_t *input1, const int8_t *input2,
+                                  int8_t *output, int32_t n);
 
 /* Keras LayerNormalization as the TFLite converter emits it, per row of
  * `depth` int8 values (rows = numel / depth):
@@ -83,32 +89,18 @@ int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params);
 tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *params, const int8_t *q,
                                         const int8_t *k, const int8_t *v, int8_t *output, void *scratch);
 
-/* One FULLY_CONNECTED layer of a fused chain, with build-time folded terms:
- *   y[o] = clamp(requant(dot(w[o], x) + bias[o] + filter_offset * sum(x), o) + output_offset)
- *   bias[o] = b[o] + input_offset * sum(w[o]) + accum_depth * input_offset * filter_offset
- * which equals TFLite's sum (w + filter_offset)(x + input_offset) + b exactly;
- * requant is tinyml_requantize (the FULLY_CONNECTED kernel's rounding). If
- * `table` is not NULL, y is then mapped through it (the activation op that
- * follows the layer: table[y + 128]). */
-typedef struct {
-    int32_t accum_depth, output_depth;
-    int32_t filter_offset;
-    int32_t output_offset;
-    tinyml_activation activation;
-    const int32_t *bias;
-    const int32_t *multiplier;
-    const int32_t *shift;
-    const int8_t *table;
-} tinyml_fused_fc_layer;
+/* One FULLY_CONNECTED layer of a fused chain: tinyml_fc_layer (tinyml/fc.h),
+ * folded bias, packed filter, optional activation table. */
+typedef tinyml_fc_layer tinyml_fused_fc_layer;
 
 #define TINYML_MLP_MAX_LAYERS 4
 
 /* FULLY_CONNECTED [-> activation] -> FULLY_CONNECTED ... (2..4 layers) per
- * token row: the intermediate rows live in scratch (two buffers of
- * `hidden_stride` bytes, only one for 2 layers), never as matrices. The output
- * may share the input's bytes when its rows are not longer than the input's
- * (row r is fully read before it is written). weights[k] is layer k's
- * [output_depth][accum_depth] filter. */
+ * pair of token rows: the intermediate rows live in scratch (two buffers of
+ * 2 * `hidden_stride` bytes, only one for 2 layers), never as matrices. The
+ * output may share the input's bytes when its rows are not longer than the
+ * input's (rows r, r + 1 are fully read before they are written). weights[k]
+ * is layer k's packed filter (tinyml/fc.h). */
 typedef struct {
     int32_t rows;
     int32_t layers;

@@ -1,0 +1,67 @@
+"""FUSED_ADD: an int8 ADD of two same-shape tensors as one table-driven pass,
+for the transformer's residual connections (x + a FULLY_CONNECTED output,
+possibly reshaped) and constant additions (position embeddings); other ADDs
+(e.g. inside a LayerNorm that did not match) keep the unfused kernel.
+
+TFLite's 8-bit ADD rescales each input with its own requantization before the
+sum: a = requant_dr((x1 - zp1) << 20, input1), b likewise. Each of those is a
+function of one int8 value, so the generator tabulates both (256 int32 values
+each, computed with the unfused lowering's arithmetic, codegen/ops/
+fused_common.py shift_table); the kernel only adds two table entries,
+requantizes once and clamps. Broadcasting ADDs keep the unfused kernel.
+Registered last (priority 90): ADDs inside other patterns (LayerNorm) stay there.
+"""
+from __future__ import annotations
+
+from codegen import cdecl
+from codegen.fuse import FusionGroup, GraphIndex, pattern
+from codegen.lower import Call, Step, TRef
+from codegen.ops.fused_common import fused_add_struct, per_tensor_int8
+
+
+@pattern("FUSED_ADD", lower=lambda g, graph, ctx: lower_fused_add(g, graph, ctx), priority=90)
+def match_add(ix: GraphIndex, op) -> FusionGroup | None:
+    if op.kind != "ADD" or len(op.inputs) != 2 or len(op.outputs) != 1:
+        return None
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if a < 0 or b < 0 or (ix.is_const(a) and ix.is_const(b)):
+        return None
+    if not per_tensor_int8(ix.graph, a, b, y):
+        return None
+    if not (_squeezed(ix.t(a).shape) == _squeezed(ix.t(b).shape) == _squeezed(ix.t(y).shape)):
+        return None
+    if not (ix.is_const(a) or ix.is_const(b) or _from_fc(ix, a) or _from_fc(ix, b)):
+        return None
+    ins = [t for t in dict.fromkeys([a, b]) if not ix.is_const(t)]
+    return FusionGroup("FUSED_ADD", [op.index], inputs=ins, outputs=[y])
+
+
+def _from_fc(ix: GraphIndex, t: int) -> bool:
+    """`t` is a FULLY_CONNECTED output, possibly renamed by RESHAPEs."""
+    p = ix.producer_op(t)
+    while p is not None and p.kind == "RESHAPE":
+        p = ix.producer_op(p.inputs[0])
+    return p is not None and p.kind == "FULLY_CONNECTED"
+
+
+def _squeezed(shape) -> tuple[int, ...]:
+    """Shape without leading 1s (same elements in the same order)."""
+    s = list(shape)
+    while s and s[0] == 1:
+        s.pop(0)
+    return tuple(s)
+
+
+def lower_fused_add(group: FusionGroup, graph, ctx) -> Step:
+    op = graph.ops[group.ops[0]]
+    p = ctx.name(f"op{op.index}_add")
+    fields = fused_add_struct(ctx, p, op, graph)
+    y = graph.t(op.outputs[0])
+    decls = [cdecl.struct("tinyml_fused_add", f"{p}_params", **fields)]
+    a, b = op.inputs
+    call = Call("tinyml_fused_add_s8", [f"&{p}_params", TRef(a), TRef(b), TRef(y.index), y.numel])
+    ins = [t for t in dict.fromkeys([a, b]) if not graph.t(t).is_const]
+    inplace = [(t, y.index) for t in ins]
+    return Step(index=op.index, kind="FUSED_ADD", inputs=ins, outputs=[y.index],
+                calls=[call], decls=decls, inplace_ok=inplace,
+                comment=f"{list(graph.t(a).shape)} + {list(graph.t(b).shape)}, input rescalings tabulated")
