@@ -107,6 +107,9 @@ def check_supported(cfg: ViTConfig) -> None:
             raise TinymlError(f"{k} 1 is not modelled", where, "use 0 (full rank) or >= 2")
     if cfg.mlp_dim < 2:
         raise TinymlError(f"mlp hidden size {cfg.mlp_dim} is below 2", where, "raise mlp_ratio")
+    if cfg.head == "detect" and getattr(cfg, "det_split", False):
+        raise TinymlError("the split detector head (det_split=True: three output tensors) is not modelled",
+                          where, "plan the exported .tflite with `tinyml plan` instead")
 
 
 class _Builder:
