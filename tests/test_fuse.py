@@ -78,11 +78,14 @@ def test_models_without_patterns_are_unchanged():
             pytest.skip(f"reference model not found: {path}")
         g = import_tflite(path)
         before = copy.deepcopy(g)
-        assert fuse(g) == []
-        a, _ = lower_graph(g, fuse=True)
-        b, _ = lower_graph(g, fuse=False)
-        assert [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in a] == \
-               [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in b]
+        # The only pattern a CNN may match is the residual FUSED_ADD (ResNet's skip connections).
+        groups = fuse(g)
+        assert all(x.kind == "FUSED_ADD" for x in groups), groups
+        if not groups:
+            a, _ = lower_graph(g, fuse=True)
+            b, _ = lower_graph(g, fuse=False)
+            assert [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in a] == \
+                   [(s.kind, s.ops, s.inputs, s.outputs, s.calls) for s in b]
         assert [(o.kind, o.inputs, o.outputs) for o in g.ops] == [(o.kind, o.inputs, o.outputs) for o in before.ops]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen import cdecl
-from codegen.lower import Call, Step, TRef, activations, lowering, require
+from codegen.lower import Call, ScratchRef, Step, TRef, activations, lowering, require
 from codegen.quant import activation_range, per_channel_multipliers
 
 
@@ -95,6 +95,8 @@ def lower_conv2d(op, graph, ctx) -> Step:
     require(fc > 0 and ic % fc == 0 and out_c % (ic // fc) == 0, op, graph,
             f"input depth {ic} not a multiple of the filter depth {fc}")
     g = geometry(op, graph, x.shape, kh, kw, y.shape)
+    if fc == ic:
+        return _lower_conv_packed(op, graph, ctx, x, w, bias, y, p, msym, ssym, lo, hi, g)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
         _params_decl(p, x, y, g, lo, hi, 1),
@@ -113,6 +115,47 @@ def lower_conv2d(op, graph, ctx) -> Step:
                 comment=f"{kh}x{kw}x{fc}->{out_c} stride {g['stride_h']}x{g['stride_w']} "
                         f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}"
                         + (f" groups {groups}" if groups > 1 else ""))
+
+
+def packed_scratch_bytes(kh: int, kw: int, ic: int, g: dict) -> int:
+    """Mirror of tinyml_conv2d_packed_scratch: two im2col windows unless 1x1/stride 1/unpadded."""
+    direct = kh == kw == 1 and g["stride_h"] == g["stride_w"] == 1 and g["pad_h"] == g["pad_w"] == 0
+    return 0 if direct else (2 * kh * kw * ic + 3) // 4 * 4
+
+
+def _lower_conv_packed(op, graph, ctx, x, w, bias, y, p, msym, ssym, lo, hi, g) -> Step:
+    """One-group CONV_2D on the FULLY_CONNECTED inner loops (tinyml_conv2d_packed_s8):
+    filter packed as [out_c][kh*kw*in_c], input offset folded into the bias
+    (bias + input_offset * sum of the channel's weights; exact in int32, checked)."""
+    from codegen.ops.fully_connected import INT32_MAX, INT32_MIN, packed_filter_symbol
+    out_c, kh, kw, ic = w.shape
+    n = x.shape[0]
+    k = kh * kw * ic
+    io = -int(x.quant.zp)
+    wv = np.asarray(w.data, dtype=np.int64).reshape(out_c, k)
+    b = np.asarray(bias.data, dtype=np.int64).reshape(-1) if bias is not None else np.zeros(out_c, np.int64)
+    folded = b + io * wv.sum(axis=1)
+    require(bool(np.all((folded >= INT32_MIN) & (folded <= INT32_MAX))), op, graph,
+            "a bias beyond int32 once the input offset is folded in")
+    layer = {"accum_depth": k, "output_depth": out_c, "filter_offset": 0, "output_offset": y.quant.zp,
+             "activation": cdecl.activation(lo, hi),
+             "bias": ctx.const_array(f"{p}_bias", "int32_t", folded.astype(np.int32)),
+             "multiplier": msym, "shift": ssym, "table": "NULL", "double_rounding": 1}
+    _, ih, iw, _ = x.shape
+    _, oh, ow, _ = y.shape
+    decls = [cdecl.struct("tinyml_conv_packed_params", f"{p}_conv", in_h=ih, in_w=iw, in_c=ic, out_h=oh,
+                          out_w=ow, k_h=kh, k_w=kw, stride_h=g["stride_h"], stride_w=g["stride_w"],
+                          dilation_h=g["dilation_h"], dilation_w=g["dilation_w"], pad_h=g["pad_h"],
+                          pad_w=g["pad_w"], pad_value=int(x.quant.zp), layer=layer)]
+    scratch = packed_scratch_bytes(kh, kw, ic, g)
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_conv2d_packed_s8", [f"&{p}_conv", n, TRef(x.index), packed_filter_symbol(ctx, w),
+                                            TRef(y.index), ScratchRef("int8_t") if scratch else "NULL"])
+    how = "matrix product over pixels" if scratch == 0 else "two-pixel im2col"
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                scratch_bytes=scratch,
+                comment=f"{kh}x{kw}x{ic}->{out_c} stride {g['stride_h']}x{g['stride_w']} "
+                        f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}, packed filter, {how}")
 
 
 @lowering("DEPTHWISE_CONV_2D")

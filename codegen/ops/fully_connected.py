@@ -85,7 +85,7 @@ def fc_layer(ctx, graph, op, p: str, table: str = "NULL") -> tuple[dict, str]:
               "bias": ctx.const_array(f"{p}_bias", "int32_t", folded.astype(np.int32)),
               "multiplier": shared_array(ctx, f"{p}_mult", "int32_t", mults),
               "shift": shared_array(ctx, f"{p}_shift", "int32_t", shifts),
-              "table": table}
+              "table": table, "double_rounding": 0}
     return fields, packed_filter_symbol(ctx, w)
 
 

@@ -1,6 +1,6 @@
 """FUSED_ADD: an int8 ADD of two same-shape tensors as one table-driven pass,
-for the transformer's residual connections (x + a FULLY_CONNECTED output,
-possibly reshaped) and constant additions (position embeddings); other ADDs
+for residual connections (x + a FULLY_CONNECTED or convolution output,
+possibly reshaped: transformer blocks, ResNets) and constant additions (position embeddings); other ADDs
 (e.g. inside a LayerNorm that did not match) keep the unfused kernel.
 
 TFLite's 8-bit ADD rescales each input with its own requantization before the
@@ -36,12 +36,16 @@ def match_add(ix: GraphIndex, op) -> FusionGroup | None:
     return FusionGroup("FUSED_ADD", [op.index], inputs=ins, outputs=[y])
 
 
+# Ops whose output a residual connection adds back (transformer blocks, ResNets).
+PRODUCERS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
+
+
 def _from_fc(ix: GraphIndex, t: int) -> bool:
-    """`t` is a FULLY_CONNECTED output, possibly renamed by RESHAPEs."""
+    """`t` is a FULLY_CONNECTED / convolution output, possibly renamed by RESHAPEs."""
     p = ix.producer_op(t)
     while p is not None and p.kind == "RESHAPE":
         p = ix.producer_op(p.inputs[0])
-    return p is not None and p.kind == "FULLY_CONNECTED"
+    return p is not None and p.kind in PRODUCERS
 
 
 def _squeezed(shape) -> tuple[int, ...]:

@@ -120,7 +120,7 @@ def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
     scratch = 2 * stride * (1 if n == 2 else 2)        # two rows per pass
     empty = {"accum_depth": 0, "output_depth": 0, "filter_offset": 0, "output_offset": 0,
              "activation": {"min": -128, "max": 127}, "bias": "NULL", "multiplier": "NULL", "shift": "NULL",
-             "table": "NULL"}
+             "table": "NULL", "double_rounding": 0}
     params = {"rows": r["rows"], "layers": n, "hidden_stride": stride,
               "layer": layers + [empty] * (MAX_LAYERS - n)}
     decls = [cdecl.struct("tinyml_mlp_params", f"{p}_params", **params)]

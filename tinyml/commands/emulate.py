@@ -119,6 +119,11 @@ def run_profile(args: argparse.Namespace) -> int:
         print(f"profiled run: {prof.total_instructions:,} instructions incl. hooks "
               f"({prof.hook_overhead_instructions:,} per hook pair, subtracted per op); "
               f"-icount shift=0, instructions, not cycles")
+    if prof.code is not None:
+        c = prof.code
+        print(f"code size (board build, linked): generated model.c {c['model']:,} B + kernels {c['kernels']:,} B"
+              f" = {c['code_excluding_weights']:,} B excluding weights ({c['weights']:,} B weights and tables,"
+              f" {c['runtime']:,} B runtime/app/libc)")
     if res.error:
         print(f"  error: {res.error}")
     print("PASSED" if res.passed else "FAILED")

@@ -98,7 +98,11 @@ static inline int8_t conv_finish(int32_t acc, int32_t wsum, int need_wsum, int32
     if (bias) {
         acc += bias[o];
     }
+#if TINYML_CONV_SINGLE_ROUNDING
     acc = tinyml_conv_requantize(acc, q->multiplier[o], q->shift[o]);
+#else
+    acc = tinyml_requantize_dr_fast(acc, q->multiplier[o], q->shift[o]);
+#endif
     acc += p->output_offset;
     return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
@@ -158,6 +162,105 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
                     }
                     o += pair ? 2 : 1;
                 }
+            }
+        }
+    }
+    return TINYML_OK;
+}
+
+/* ---- packed-filter CONV_2D (groups == 1): 1x1 as a matrix product, KxK through
+ * a two-pixel im2col buffer, both on tinyml_fc_s8's inner loops. ---------------- */
+
+/* n bytes from src to dst, four at a time (unaligned word accesses are fine on
+ * Cortex-M3/M4/M7 and on hosts; memcpy keeps it defined C). */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        int32_t v;
+        memcpy(&v, src + i, 4);
+        memcpy(dst + i, &v, 4);
+    }
+    for (; i < n; ++i) {
+        dst[i] = src[i];
+    }
+}
+
+static inline void fill_bytes(int8_t *dst, int8_t value, int32_t n)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        dst[i] = value;
+    }
+}
+
+/* The k_h * k_w * in_c window of output pixel (oy, ox) in filter order; taps
+ * outside the image hold the input zero point (x + input_offset = 0 there). */
+static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *in_b, int32_t oy, int32_t ox,
+                         int8_t *col)
+{
+    const int32_t ic = p->in_c, kw = p->k_w;
+    const int8_t pad = (int8_t)p->pad_value;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dilation_h;
+        int8_t *c = col + ky * kw * ic;
+        if (iy < 0 || iy >= p->in_h) {
+            fill_bytes(c, pad, kw * ic);
+            continue;
+        }
+        const int8_t *row = in_b + (size_t)iy * p->in_w * ic;
+        if (p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= p->in_w) {
+            copy_bytes(c, row + (size_t)ix0 * ic, kw * ic);
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; ++kx) {
+            const int32_t ix = ix0 + kx * p->dilation_w;
+            if (ix < 0 || ix >= p->in_w) {
+                fill_bytes(c + kx * ic, pad, ic);
+            } else {
+                copy_bytes(c + kx * ic, row + (size_t)ix * ic, ic);
+            }
+        }
+    }
+}
+
+int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *p)
+{
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                       p->pad_h == 0 && p->pad_w == 0;
+    return direct ? 0 : (2 * p->layer.accum_depth + 3) & ~3;
+}
+
+tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *p, int32_t batches, const int8_t *input,
+                                      const int8_t *packed_filter, int8_t *output, int8_t *scratch)
+{
+    const int32_t k = p->layer.accum_depth, oc = p->layer.output_depth;
+    if (batches < 0 || k != p->k_h * p->k_w * p->in_c || p->stride_h <= 0 || p->stride_w <= 0 ||
+        p->dilation_h <= 0 || p->dilation_w <= 0) {
+        return TINYML_ERROR_ARG;
+    }
+    const int32_t pixels = p->out_h * p->out_w;
+    if (tinyml_conv2d_packed_scratch(p) == 0) {
+        /* 1x1, stride 1, no padding: pixels are the rows of a matrix product. */
+        return tinyml_fc_s8(&p->layer, batches * pixels, input, packed_filter, output);
+    }
+    if (!scratch) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t b = 0; b < batches; ++b) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+        int8_t *out_b = output + (size_t)b * pixels * oc;
+        for (int32_t px = 0; px < pixels; px += 2) {
+            const int32_t n = pixels - px >= 2 ? 2 : 1;
+            for (int32_t u = 0; u < n; ++u) {
+                const int32_t q = px + u;
+                im2col_pixel(p, in_b, q / p->out_w, q % p->out_w, scratch + u * k);
+            }
+            /* Both windows are copied before any output byte is written, so the
+             * output may overlap the input as the planner's row rule allows. */
+            const tinyml_status st = tinyml_fc_s8(&p->layer, n, scratch, packed_filter, out_b + (size_t)px * oc);
+            if (st != TINYML_OK) {
+                return st;
             }
         }
     }

@@ -1,12 +1,23 @@
 /* tinyml kernels: DEPTHWISE_CONV_2D (int8, per-channel requantization). See conv.h. */
 #include "tinyml/conv.h"
+#include "tinyml/fc.h"
 
 #include <string.h>
+
+/* tinyml_conv_requantize, with the one-SMLAL double-rounding form (tinyml/fc.h). */
+static inline int32_t dw_requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+#if TINYML_CONV_SINGLE_ROUNDING
+    return tinyml_conv_requantize(acc, multiplier, shift);
+#else
+    return tinyml_requantize_dr_fast(acc, multiplier, shift);
+#endif
+}
 
 static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
                             const tinyml_per_channel_quant *q, int32_t ch)
 {
-    acc = tinyml_conv_requantize(acc, q->multiplier[ch], q->shift[ch]);
+    acc = dw_requantize(acc, q->multiplier[ch], q->shift[ch]);
     acc += p->output_offset;
     return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
@@ -20,16 +31,29 @@ static inline int32_t load_s8x4(const int8_t *p)
 }
 #endif
 
-/* Depth multiplier 1: channels are independent, so four neighbouring
- * channels are accumulated together, each over the in-image taps. */
-static void dw_pixel_m1(const tinyml_conv_params *p, const tinyml_per_channel_quant *q,
-                        const int8_t *in_b, int32_t in_w, int32_t ch,
-                        const int8_t *filter, int32_t k_w, const int32_t *bias,
-                        int32_t iy0, int32_t ky0, int32_t ky1,
-                        int32_t ix0, int32_t kx0, int32_t kx1, int8_t *out_px)
+/* Constants of one depthwise call, copied to the stack so the int8 output
+ * stores cannot force reloads through the parameter pointers. */
+typedef struct {
+    int32_t ch, io, out_off, lo, hi;
+    size_t x_tap, x_row, w_row;
+    const int32_t *bias, *mult, *shift;
+} dw_consts;
+
+static inline int8_t dw_finish(const dw_consts *k, int32_t acc, int32_t c)
 {
-    const int32_t io = p->input_offset;
-    const int32_t dh = p->dilation_h, dw = p->dilation_w;
+    acc = dw_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+    return (int8_t)TINYML_CLAMP(acc, k->lo, k->hi);
+}
+
+/* Depth multiplier 1: channels are independent, so four neighbouring channels
+ * are accumulated together over the in-image taps (nky x nkx of them, the
+ * first at x00 / w00); with DSP, SXTAB16 adds the input offset to two bytes at
+ * once and SMLABB/SMLATT multiply-accumulate each halfword. */
+static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k, const int8_t *x00,
+                                                              const int8_t *w00, int32_t nky, int32_t nkx,
+                                                              int8_t *out_px)
+{
+    const int32_t ch = k->ch, io = k->io;
     int32_t c = 0;
 #if TINYML_DSP
     /* input_offset in both halfwords: |io| <= 128, and x + io in [-255, 255]
@@ -38,25 +62,23 @@ static void dw_pixel_m1(const tinyml_conv_params *p, const tinyml_per_channel_qu
 #endif
     for (; c + 4 <= ch; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        if (bias) {
-            a0 = bias[c];
-            a1 = bias[c + 1];
-            a2 = bias[c + 2];
-            a3 = bias[c + 3];
+        if (k->bias) {
+            a0 = k->bias[c];
+            a1 = k->bias[c + 1];
+            a2 = k->bias[c + 2];
+            a3 = k->bias[c + 3];
         }
-        for (int32_t ky = ky0; ky < ky1; ++ky) {
-            const int32_t iy = iy0 + ky * dh;
-            for (int32_t kx = kx0; kx < kx1; ++kx) {
-                const int32_t ix = ix0 + kx * dw;
-                const int8_t *x = in_b + ((size_t)iy * in_w + ix) * ch + c;
-                const int8_t *w = filter + ((size_t)ky * k_w + kx) * ch + c;
+        const int8_t *xr = x00 + c, *wr = w00 + c;
+        for (int32_t ky = 0; ky < nky; ++ky) {
+            const int8_t *x = xr, *w = wr;
+            for (int32_t kx = 0; kx < nkx; ++kx) {
 #if TINYML_DSP
                 const int32_t xv = load_s8x4(x);
                 const int32_t wv = load_s8x4(w);
                 const int32_t x02 = (int32_t)__sxtab16(io2, xv);              /* x0+io, x2+io */
                 const int32_t x13 = (int32_t)__sxtab16(io2, (int32_t)tinyml_ror((uint32_t)xv, 8));    /* x1+io, x3+io */
                 const int32_t w02 = (int32_t)__sxtb16(wv);
-                const int32_t w13 = (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)wv, 8));
+                const int32_t w13 = tinyml_sxtb16_ror8(wv);
                 a0 = __smlabb(w02, x02, a0);
                 a2 = __smlatt(w02, x02, a2);
                 a1 = __smlabb(w13, x13, a1);
@@ -67,24 +89,28 @@ static void dw_pixel_m1(const tinyml_conv_params *p, const tinyml_per_channel_qu
                 a2 += w[2] * (x[2] + io);
                 a3 += w[3] * (x[3] + io);
 #endif
+                x += k->x_tap;
+                w += ch;
             }
+            xr += k->x_row;
+            wr += k->w_row;
         }
-        out_px[c] = finish(a0, p, q, c);
-        out_px[c + 1] = finish(a1, p, q, c + 1);
-        out_px[c + 2] = finish(a2, p, q, c + 2);
-        out_px[c + 3] = finish(a3, p, q, c + 3);
+        out_px[c] = dw_finish(k, a0, c);
+        out_px[c + 1] = dw_finish(k, a1, c + 1);
+        out_px[c + 2] = dw_finish(k, a2, c + 2);
+        out_px[c + 3] = dw_finish(k, a3, c + 3);
     }
     for (; c < ch; ++c) {
-        int32_t acc = bias ? bias[c] : 0;
-        for (int32_t ky = ky0; ky < ky1; ++ky) {
-            const int32_t iy = iy0 + ky * dh;
-            for (int32_t kx = kx0; kx < kx1; ++kx) {
-                const int32_t ix = ix0 + kx * dw;
-                acc += filter[((size_t)ky * k_w + kx) * ch + c] *
-                       (in_b[((size_t)iy * in_w + ix) * ch + c] + io);
+        int32_t acc = k->bias ? k->bias[c] : 0;
+        const int8_t *xr = x00 + c, *wr = w00 + c;
+        for (int32_t ky = 0; ky < nky; ++ky) {
+            for (int32_t kx = 0; kx < nkx; ++kx) {
+                acc += wr[kx * ch] * (xr[kx * k->x_tap] + io);
             }
+            xr += k->x_row;
+            wr += k->w_row;
         }
-        out_px[c] = finish(acc, p, q, c);
+        out_px[c] = dw_finish(k, acc, c);
     }
 }
 
@@ -130,6 +156,10 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
         params->dilation_h <= 0 || params->dilation_w <= 0) {
         return TINYML_ERROR_ARG;
     }
+    const dw_consts kc = {in_c, params->input_offset, params->output_offset, params->activation.min,
+                          params->activation.max, (size_t)params->dilation_w * in_c,
+                          (size_t)params->dilation_h * in_w * in_c, (size_t)k_w * in_c, bias,
+                          quant->multiplier, quant->shift};
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
         for (int32_t oy = 0; oy < out_h; ++oy) {
@@ -142,8 +172,19 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                 tinyml_tap_range(ix0, params->dilation_w, k_w, in_w, &kx0, &kx1);
                 int8_t *out_px = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
                 if (params->depth_multiplier == 1) {
-                    dw_pixel_m1(params, quant, in_b, in_w, in_c, filter, k_w, bias,
-                                iy0, ky0, ky1, ix0, kx0, kx1, out_px);
+                    const int32_t nky = ky1 - ky0, nkx = kx1 - kx0;
+                    if (nky <= 0 || nkx <= 0) {
+                        dw_pixel_m1(&kc, in_b, filter, 0, 0, out_px);   /* bias only */
+                    } else {
+                        const int8_t *x00 = in_b + ((size_t)(iy0 + ky0 * params->dilation_h) * in_w +
+                                                    (ix0 + kx0 * params->dilation_w)) * in_c;
+                        const int8_t *w00 = filter + ((size_t)ky0 * k_w + kx0) * in_c;
+                        if (nky == 3 && nkx == 3) {
+                            dw_pixel_m1(&kc, x00, w00, 3, 3, out_px);   /* full 3x3 window: constant trip counts */
+                        } else {
+                            dw_pixel_m1(&kc, x00, w00, nky, nkx, out_px);
+                        }
+                    }
                 } else {
                     dw_pixel_general(params, quant, in_b, in_w, in_c, out_c, filter, k_w, bias,
                                      iy0, ky0, ky1, ix0, kx0, kx1, out_px);

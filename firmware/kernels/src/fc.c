@@ -45,12 +45,13 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
 typedef struct {
     const int32_t *bias, *mult, *shift;
     const int8_t *table;
-    int32_t out_off, lo, hi;
+    int32_t out_off, lo, hi, dr;
 } fc_finish;
 
 static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 {
-    acc = tinyml_requantize_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+    acc = (f->dr ? tinyml_requantize_dr_fast(acc, f->mult[o], f->shift[o])
+                 : tinyml_requantize_fast(acc, f->mult[o], f->shift[o])) + f->out_off;
     acc = TINYML_CLAMP(acc, f->lo, f->hi);
     return f->table ? f->table[acc + 128] : (int8_t)acc;
 }
@@ -164,7 +165,8 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
     const int8_t *rest = packed_filter + groups * 4 * n;   /* plain rows after the groups */
     const int32_t fo = layer->filter_offset;
     const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
-                         layer->output_offset, layer->activation.min, layer->activation.max};
+                         layer->output_offset, layer->activation.min, layer->activation.max,
+                         layer->double_rounding};
     int32_t b = 0;
 #if TINYML_DSP
     if (od <= FC_STAGE_BYTES) {
@@ -192,7 +194,16 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
                 stage[o] = finish(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o);
             }
             /* Both input rows are read: output row b + 1 may now overwrite them. */
-            memcpy(y0 + od, stage, (size_t)od);
+            int8_t *y1 = y0 + od;
+            int32_t i = 0;
+            for (; i + 4 <= od; i += 4) {
+                int32_t v;
+                memcpy(&v, stage + i, 4);
+                memcpy(y1 + i, &v, 4);
+            }
+            for (; i < od; ++i) {
+                y1[i] = stage[i];
+            }
         }
     }
 #endif

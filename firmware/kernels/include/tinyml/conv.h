@@ -8,6 +8,7 @@
 #define TINYML_CONV_H
 
 #include "tinyml/common.h"
+#include "tinyml/fc.h"
 
 /* Geometry and zero points of a (depthwise) convolution.
  * pad_h / pad_w are the top / left padding TFLite computes for the op
@@ -80,6 +81,32 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
                                const tinyml_dims *filter_dims, const int8_t *filter,
                                const int32_t *bias, const int32_t *kernel_sums,
                                const tinyml_dims *output_dims, int8_t *output);
+
+/* CONV_2D with one group, the generator's form: the filter packed as a
+ * [out_c][k_h * k_w * in_c] FULLY_CONNECTED filter (tinyml/fc.h), the input
+ * offset folded into the bias (bias + input_offset * sum of the channel's
+ * weights), requantization with double rounding (layer.double_rounding = 1, as
+ * tinyml_conv_requantize). Output pixels run in raster order two at a time:
+ * 1x1 / stride 1 / unpadded convolutions are one matrix product over the
+ * pixels; others copy the two pixels' windows into `scratch` (out-of-image taps
+ * hold pad_value = the input zero point, so they add 0) and run the same product.
+ * Same bytes as tinyml_conv2d_s8; scratch: tinyml_conv2d_packed_scratch bytes. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;
+    int32_t pad_value;         /* input zero point */
+    tinyml_fc_layer layer;     /* accum_depth = k_h * k_w * in_c, output_depth = out_c */
+} tinyml_conv_packed_params;
+
+int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *params);
+
+tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *params, int32_t batches,
+                                      const int8_t *input, const int8_t *packed_filter, int8_t *output,
+                                      int8_t *scratch);
 
 /* DEPTHWISE_CONV_2D, any depth multiplier M = output.c / input.c.
  *

@@ -1,0 +1,60 @@
+"""The Cortex-M DSP paths of the speed kernels (packed FULLY_CONNECTED 4x1 and
+2x2 blocking with depth/row tails, 1x1 convolution as a matrix product,
+im2col convolution) built for a Cortex-M4 board and run on QEMU
+(netduinoplus2) against TFLite reference outputs. The host tests compile the
+portable C path; these check that the SXTB16/SMLAD code gives the same bytes."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed"),
+    pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed"),
+]
+
+
+def _models():
+    from test_ops_conv import conv_model
+    from test_ops_fc import fc_model
+    return {
+        # 5 rows: two 2x2 pairs + one 4x1 row; depth 37 (tail 1); 11 units (2 groups + 3 plain rows)
+        "fc_pairs_tails": lambda: fc_model(5, 37, 11, 0.05, 7, 0.01, 0.1, -3, "RELU"),
+        # one row, per-channel scales, input zero point -128 folded into the bias
+        "fc_row_per_channel": lambda: fc_model(1, 64, 9, 0.02, -128, list(np.linspace(0.002, 0.02, 9)),
+                                               0.05, 5, "NONE", bias=False),
+        # 1x1 stride 1: the pixels are the rows of one matrix product
+        "conv_1x1": lambda: conv_model(h=5, w=7, cin=12, cout=10, kh=1, kw=1, in_zp=-5, act="RELU6"),
+        # 3x3 SAME stride 2: two-pixel im2col with zero-point padding
+        "conv_3x3_im2col": lambda: conv_model(h=9, w=8, cin=5, cout=7, in_zp=17, stride=(2, 2)),
+    }
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_row_per_channel", "conv_1x1", "conv_3x3_im2col"])
+def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
+    from codegen.importer import import_tflite
+    from firmware.build import build_firmware
+    from firmware.emulate import emulate
+    from opmodels import run_reference
+    model = _models()[case]()
+    path = str(tmp_path / f"{case}.tflite")
+    with open(path, "wb") as f:
+        f.write(model)
+    g = import_tflite(path)
+    rng = np.random.default_rng(5)
+    vectors = []
+    for _ in range(3):
+        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
+        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    out = str(tmp_path / "fw")
+    build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,
+                         text=True).stdout
+    assert "smlad" in dis and "sxtb16" in dis, "the Cortex-M4 build does not use the DSP path"
+    res = emulate(out, timeout=120)
+    assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
