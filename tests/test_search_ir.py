@@ -102,12 +102,15 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     # so it may be a little smaller, never larger.
     assert flash_real <= flash_mine, (flash_mine, flash_real)
     # Counted the fast path's way (each step's tables in its own context), the export's
-    # flash is the same to the byte.
+    # flash agrees within 1%: table sharing (fused_common.shared_array) also merges
+    # arrays inside one step when their values coincide (e.g. equal multiplier and
+    # shift rows), which depends on trained values the fast path does not have.
     from memory_planner import search_cost as sc
     sc._CACHE.clear()
     _, per_step_real = sc.lower(real, cache=True)
     sc._CACHE.clear()
-    assert real.param_bytes() + per_step_real == flash_mine
+    per_step = real.param_bytes() + per_step_real
+    assert per_step <= flash_mine and flash_mine - per_step <= 0.01 * flash_mine, (flash_mine, per_step)
 
 
 # Named variants: every converter rewrite vit_ir models at least once.
