@@ -19,17 +19,9 @@ reader, not a graph output). The placement policies then forbid only
 """
 from __future__ import annotations
 
-from codegen.lower import dims4
+from codegen.ops.conv import pad_before
 
 ROW_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"}
-
-
-def _pad_top(in_h: int, out_h: int, k: int, stride: int, dilation: int, padding: str) -> int:
-    if padding != "SAME":
-        return 0
-    eff = (k - 1) * dilation + 1
-    total = max((out_h - 1) * stride + eff - in_h, 0)
-    return total // 2
 
 
 def overlap_delta(graph, op) -> tuple[int, int, int] | None:
@@ -48,7 +40,7 @@ def overlap_delta(graph, op) -> tuple[int, int, int] | None:
             k = int(op.options.get("filter_height", 1))
             dil = 1
         stride = int(op.options.get("stride_h", 1) or 1)
-        pad = _pad_top(in_h, out_h, k, stride, dil, op.options.get("padding", "VALID"))
+        pad = pad_before(op.options.get("padding", "VALID"), in_h, k, stride, dil, out_h)
         in_row, out_row = in_w * in_c, out_w * out_c
         delta = max((r + 1) * out_row - max(0, r * stride - pad) * in_row for r in range(out_h))
         return x.index, y.index, max(delta, 0)

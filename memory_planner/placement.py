@@ -112,6 +112,9 @@ def best_of_orders(buffers: list[Buffer], alignment: int, overlaps: Overlaps | N
         sorted(idx, key=lambda i: (-buffers[i].first, -buffers[i].size, i)),
         sorted(idx, key=lambda i: (-buffers[i].last, -buffers[i].size, i)),
     ]
+    # Scratch buffers (no tensors, live in one step) go last: they fit in gaps,
+    # and placed early they split the room an overlapping in/out pair needs.
+    orders = [[i for i in o if buffers[i].tensors] + [i for i in o if not buffers[i].tensors] for o in orders]
     best_offsets, best_arena = None, None
     conflicts = _conflicts(buffers)
     for order in orders:
