@@ -114,6 +114,72 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
     }
 }
 
+#if TINYML_DSP
+/* SXTAB16 of x rotated right by 8 (bytes 1 and 3) plus a, in one instruction. */
+static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* One tap of four channels: a[c] += w[c] * (x[c] + io). */
+#define DW_TAP(xp, wp)                                                                  \
+    do {                                                                                \
+        const int32_t xv_ = load_s8x4(xp);                                              \
+        const int32_t wv_ = load_s8x4(wp);                                              \
+        const int32_t x02_ = (int32_t)__sxtab16(io2, xv_);                              \
+        const int32_t x13_ = sxtab16_ror8(io2, xv_);                                    \
+        const int32_t w02_ = (int32_t)__sxtb16(wv_);                                    \
+        const int32_t w13_ = tinyml_sxtb16_ror8(wv_);                                   \
+        a0 = __smlabb(w02_, x02_, a0);                                                  \
+        a2 = __smlatt(w02_, x02_, a2);                                                  \
+        a1 = __smlabb(w13_, x13_, a1);                                                  \
+        a3 = __smlatt(w13_, x13_, a3);                                                  \
+    } while (0)
+
+/* The full 3x3 window (interior pixels), taps unrolled. */
+static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t *w00, int8_t *out_px)
+{
+    const int32_t ch = k->ch;
+    const int32_t io2 = (int32_t)(((uint32_t)k->io & 0xffffu) | ((uint32_t)k->io << 16));
+    const size_t xt = k->x_tap, xr = k->x_row;
+    int32_t c = 0;
+    for (; c + 4 <= ch; c += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        if (k->bias) {
+            a0 = k->bias[c];
+            a1 = k->bias[c + 1];
+            a2 = k->bias[c + 2];
+            a3 = k->bias[c + 3];
+        }
+        const int8_t *x = x00 + c, *w = w00 + c;
+        for (int32_t ky = 0; ky < 3; ++ky) {
+            DW_TAP(x, w);
+            DW_TAP(x + xt, w + ch);
+            DW_TAP(x + 2 * xt, w + 2 * ch);
+            x += xr;
+            w += 3 * ch;
+        }
+        out_px[c] = dw_finish(k, a0, c);
+        out_px[c + 1] = dw_finish(k, a1, c + 1);
+        out_px[c + 2] = dw_finish(k, a2, c + 2);
+        out_px[c + 3] = dw_finish(k, a3, c + 3);
+    }
+    for (; c < ch; ++c) {
+        int32_t acc = k->bias ? k->bias[c] : 0;
+        for (int32_t ky = 0; ky < 3; ++ky) {
+            for (int32_t kx = 0; kx < 3; ++kx) {
+                acc += w00[(ky * 3 + kx) * ch + c] * (x00[ky * xr + kx * xt + c] + k->io);
+            }
+        }
+        out_px[c] = dw_finish(k, acc, c);
+    }
+}
+
+#undef DW_TAP
+#endif
+
 /* Any depth multiplier M: output channel o reads input channel o / M. */
 static void dw_pixel_general(const tinyml_conv_params *p, const tinyml_per_channel_quant *q,
                              const int8_t *in_b, int32_t in_w, int32_t in_c, int32_t out_c,
@@ -179,8 +245,12 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                         const int8_t *x00 = in_b + ((size_t)(iy0 + ky0 * params->dilation_h) * in_w +
                                                     (ix0 + kx0 * params->dilation_w)) * in_c;
                         const int8_t *w00 = filter + ((size_t)ky0 * k_w + kx0) * in_c;
-                        if (nky == 3 && nkx == 3) {
-                            dw_pixel_m1(&kc, x00, w00, 3, 3, out_px);   /* full 3x3 window: constant trip counts */
+                        if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
+#if TINYML_DSP
+                            dw_pixel_m1_3x3(&kc, x00, w00, out_px);
+#else
+                            dw_pixel_m1(&kc, x00, w00, 3, 3, out_px);
+#endif
                         } else {
                             dw_pixel_m1(&kc, x00, w00, nky, nkx, out_px);
                         }

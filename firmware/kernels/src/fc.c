@@ -56,6 +56,17 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
     return f->table ? f->table[acc + 128] : (int8_t)acc;
 }
 
+/* finish() with the epilogue branches fixed at compile time when mode == 1
+ * (double rounding, no table: the convolutions). */
+static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
+{
+    if (mode == 1) {
+        acc = tinyml_requantize_dr_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+        return (int8_t)TINYML_CLAMP(acc, f->lo, f->hi);
+    }
+    return finish(f, acc, o);
+}
+
 #if !TINYML_DSP
 /* dot(row r of a packed 4-row group, x): blocks of 4 depth values are 16 bytes apart. */
 static int32_t group_row_dot(const int8_t *g, int32_t r, int32_t n4, int32_t nt, const int8_t *x)
@@ -116,27 +127,37 @@ static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int8_t *w = g + 4 * r;
     const int8_t *p0 = x0, *p1 = x1;
-    for (int32_t k = n4 >> 2; k > 0; --k) {
-        const int32_t v0 = tinyml_read_s8x4(p0), v1 = tinyml_read_s8x4(p1);
-        p0 += 4;
-        p1 += 4;
-        const int32_t x0e = __sxtb16(v0), x0o = tinyml_sxtb16_ror8(v0);
-        const int32_t x1e = __sxtb16(v1), x1o = tinyml_sxtb16_ror8(v1);
-        int32_t wv = tinyml_read_s8x4(w);
-        int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);
-        a00 = __smlad(we, x0e, a00);
-        a00 = __smlad(wo, x0o, a00);
-        a01 = __smlad(we, x1e, a01);
-        a01 = __smlad(wo, x1o, a01);
-        wv = tinyml_read_s8x4(w + 4);
-        we = __sxtb16(wv);
-        wo = tinyml_sxtb16_ror8(wv);
-        a10 = __smlad(we, x0e, a10);
-        a10 = __smlad(wo, x0o, a10);
-        a11 = __smlad(we, x1e, a11);
-        a11 = __smlad(wo, x1o, a11);
-        w += 16;
+#define TINYML_2X2_STEP                                                          \
+    do {                                                                         \
+        const int32_t v0 = tinyml_read_s8x4(p0), v1 = tinyml_read_s8x4(p1);      \
+        p0 += 4;                                                                 \
+        p1 += 4;                                                                 \
+        const int32_t x0e = __sxtb16(v0), x0o = tinyml_sxtb16_ror8(v0);          \
+        const int32_t x1e = __sxtb16(v1), x1o = tinyml_sxtb16_ror8(v1);          \
+        int32_t wv = tinyml_read_s8x4(w);                                        \
+        int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);                  \
+        a00 = __smlad(we, x0e, a00);                                             \
+        a00 = __smlad(wo, x0o, a00);                                             \
+        a01 = __smlad(we, x1e, a01);                                             \
+        a01 = __smlad(wo, x1o, a01);                                             \
+        wv = tinyml_read_s8x4(w + 4);                                            \
+        we = __sxtb16(wv);                                                       \
+        wo = tinyml_sxtb16_ror8(wv);                                             \
+        a10 = __smlad(we, x0e, a10);                                             \
+        a10 = __smlad(wo, x0o, a10);                                             \
+        a11 = __smlad(we, x1e, a11);                                             \
+        a11 = __smlad(wo, x1o, a11);                                             \
+        w += 16;                                                                 \
+    } while (0)
+    int32_t k = n4 >> 2;
+    for (; k >= 2; k -= 2) {   /* two depth blocks per trip: half the loop overhead */
+        TINYML_2X2_STEP;
+        TINYML_2X2_STEP;
     }
+    if (k) {
+        TINYML_2X2_STEP;
+    }
+#undef TINYML_2X2_STEP
     const int8_t *t0 = g + 4 * n4 + r * nt, *t1 = t0 + nt;
     for (int32_t j = 0; j < nt; ++j) {
         const int32_t u0 = x0[n4 + j], u1 = x1[n4 + j];
@@ -150,6 +171,58 @@ static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int
 
 /* Output rows longer than this are not staged; their inputs go one at a time. */
 #define FC_STAGE_BYTES 512
+#endif
+
+#if TINYML_DSP
+/* Output rows in pairs (2x2 blocking); returns the number of rows done.
+ * mode 1: double rounding and no table (CONV_2D), mode 0: as `f` says. */
+static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *fp, int32_t batches,
+                                                              const int8_t *input, const int8_t *packed_filter,
+                                                              int8_t *output, int32_t n, int32_t od, int32_t fo,
+                                                              const int mode)
+{
+    const fc_finish f = *fp;
+    const int32_t n4 = n & ~3, nt = n & 3;
+    const int32_t groups = od >> 2;
+    const int8_t *rest = packed_filter + groups * 4 * n;
+    int8_t stage[FC_STAGE_BYTES];
+    int32_t b = 0;
+    for (; b + 2 <= batches; b += 2) {
+        const int8_t *x0 = input + b * n, *x1 = x0 + n;
+        int8_t *y0 = output + b * od;
+        const int32_t t0 = fo ? fo * tinyml_sum_s8(x0, n) : 0;
+        const int32_t t1 = fo ? fo * tinyml_sum_s8(x1, n) : 0;
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int8_t *g = packed_filter + gi * 4 * n;
+            for (int32_t r = 0; r < 4; r += 2) {
+                const int32_t o = 4 * gi + r;
+                int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
+                group_2x2(g, r, n4, nt, x0, x1, acc);
+                y0[o] = finish_m(&f, acc[0], o, mode);
+                stage[o] = finish_m(&f, acc[1], o, mode);
+                y0[o + 1] = finish_m(&f, acc[2], o + 1, mode);
+                stage[o + 1] = finish_m(&f, acc[3], o + 1, mode);
+            }
+        }
+        for (int32_t o = 4 * groups; o < od; ++o) {
+            const int8_t *w = rest + (o - 4 * groups) * n;
+            y0[o] = finish_m(&f, f.bias[o] + t0 + tinyml_dot_s8(w, x0, n), o, mode);
+            stage[o] = finish_m(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o, mode);
+        }
+        /* Both input rows are read: output row b + 1 may now overwrite them. */
+        int8_t *y1 = y0 + od;
+        int32_t i = 0;
+        for (; i + 4 <= od; i += 4) {
+            int32_t v;
+            memcpy(&v, stage + i, 4);
+            memcpy(y1 + i, &v, 4);
+        }
+        for (; i < od; ++i) {
+            y1[i] = stage[i];
+        }
+    }
+    return b;
+}
 #endif
 
 tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
@@ -170,41 +243,10 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
     int32_t b = 0;
 #if TINYML_DSP
     if (od <= FC_STAGE_BYTES) {
-        int8_t stage[FC_STAGE_BYTES];
-        for (; b + 2 <= batches; b += 2) {
-            const int8_t *x0 = input + b * n, *x1 = x0 + n;
-            int8_t *y0 = output + b * od;
-            const int32_t t0 = fo ? fo * tinyml_sum_s8(x0, n) : 0;
-            const int32_t t1 = fo ? fo * tinyml_sum_s8(x1, n) : 0;
-            for (int32_t gi = 0; gi < groups; ++gi) {
-                const int8_t *g = packed_filter + gi * 4 * n;
-                for (int32_t r = 0; r < 4; r += 2) {
-                    const int32_t o = 4 * gi + r;
-                    int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
-                    group_2x2(g, r, n4, nt, x0, x1, acc);
-                    y0[o] = finish(&f, acc[0], o);
-                    stage[o] = finish(&f, acc[1], o);
-                    y0[o + 1] = finish(&f, acc[2], o + 1);
-                    stage[o + 1] = finish(&f, acc[3], o + 1);
-                }
-            }
-            for (int32_t o = 4 * groups; o < od; ++o) {
-                const int8_t *w = rest + (o - 4 * groups) * n;
-                y0[o] = finish(&f, f.bias[o] + t0 + tinyml_dot_s8(w, x0, n), o);
-                stage[o] = finish(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o);
-            }
-            /* Both input rows are read: output row b + 1 may now overwrite them. */
-            int8_t *y1 = y0 + od;
-            int32_t i = 0;
-            for (; i + 4 <= od; i += 4) {
-                int32_t v;
-                memcpy(&v, stage + i, 4);
-                memcpy(y1 + i, &v, 4);
-            }
-            for (; i < od; ++i) {
-                y1[i] = stage[i];
-            }
-        }
+        /* Convolutions (double rounding, no table) get their own copy of the
+         * pair loop with the epilogue's branches resolved at compile time. */
+        b = (f.dr && !f.table) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 1)
+                               : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 0);
     }
 #endif
     for (; b < batches; ++b) {
