@@ -35,6 +35,7 @@ static inline int32_t load_s8x4(const int8_t *p)
  * stores cannot force reloads through the parameter pointers. */
 typedef struct {
     int32_t ch, io, out_off, lo, hi;
+    int32_t full;              /* clamp range is all of int8: one SSAT */
     size_t x_tap, x_row, w_row;
     const int32_t *bias, *mult, *shift;
 } dw_consts;
@@ -42,8 +43,39 @@ typedef struct {
 static inline int8_t dw_finish(const dw_consts *k, int32_t acc, int32_t c)
 {
     acc = dw_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+#if TINYML_DSP
+    if (k->full) {
+        return (int8_t)__ssat(acc, 8);
+    }
+#endif
     return (int8_t)TINYML_CLAMP(acc, k->lo, k->hi);
 }
+
+#if TINYML_DSP
+/* SXTAB16 of x rotated right by 8 (bytes 1 and 3) plus a, in one instruction. */
+static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* One tap of four channels: a[c] += w[c] * (x[c] + io). */
+#define DW_TAP(xp, wp)                                                                  \
+    do {                                                                                \
+        const int32_t xv_ = load_s8x4(xp);                                              \
+        const int32_t wv_ = load_s8x4(wp);                                              \
+        const int32_t x02_ = (int32_t)__sxtab16(io2, xv_);                              \
+        const int32_t x13_ = sxtab16_ror8(io2, xv_);                                    \
+        const int32_t w02_ = (int32_t)__sxtb16(wv_);                                    \
+        const int32_t w13_ = tinyml_sxtb16_ror8(wv_);                                   \
+        a0 = __smlabb(w02_, x02_, a0);                                                  \
+        a2 = __smlatt(w02_, x02_, a2);                                                  \
+        a1 = __smlabb(w13_, x13_, a1);                                                  \
+        a3 = __smlatt(w13_, x13_, a3);                                                  \
+    } while (0)
+
+#endif
 
 /* Depth multiplier 1: channels are independent, so four neighbouring channels
  * are accumulated together over the in-image taps (nky x nkx of them, the
@@ -71,18 +103,27 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
         const int8_t *xr = x00 + c, *wr = w00 + c;
         for (int32_t ky = 0; ky < nky; ++ky) {
             const int8_t *x = xr, *w = wr;
+#if TINYML_DSP
+            /* Border windows are 2 or 3 taps wide: unrolled, no per-tap loop. */
+            if (nkx == 3) {
+                DW_TAP(x, w);
+                DW_TAP(x + k->x_tap, w + ch);
+                DW_TAP(x + 2 * k->x_tap, w + 2 * ch);
+                xr += k->x_row;
+                wr += k->w_row;
+                continue;
+            }
+            if (nkx == 2) {
+                DW_TAP(x, w);
+                DW_TAP(x + k->x_tap, w + ch);
+                xr += k->x_row;
+                wr += k->w_row;
+                continue;
+            }
+#endif
             for (int32_t kx = 0; kx < nkx; ++kx) {
 #if TINYML_DSP
-                const int32_t xv = load_s8x4(x);
-                const int32_t wv = load_s8x4(w);
-                const int32_t x02 = (int32_t)__sxtab16(io2, xv);              /* x0+io, x2+io */
-                const int32_t x13 = (int32_t)__sxtab16(io2, (int32_t)tinyml_ror((uint32_t)xv, 8));    /* x1+io, x3+io */
-                const int32_t w02 = (int32_t)__sxtb16(wv);
-                const int32_t w13 = tinyml_sxtb16_ror8(wv);
-                a0 = __smlabb(w02, x02, a0);
-                a2 = __smlatt(w02, x02, a2);
-                a1 = __smlabb(w13, x13, a1);
-                a3 = __smlatt(w13, x13, a3);
+                DW_TAP(x, w);
 #else
                 a0 += w[0] * (x[0] + io);
                 a1 += w[1] * (x[1] + io);
@@ -115,29 +156,6 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
 }
 
 #if TINYML_DSP
-/* SXTAB16 of x rotated right by 8 (bytes 1 and 3) plus a, in one instruction. */
-static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
-{
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-}
-
-/* One tap of four channels: a[c] += w[c] * (x[c] + io). */
-#define DW_TAP(xp, wp)                                                                  \
-    do {                                                                                \
-        const int32_t xv_ = load_s8x4(xp);                                              \
-        const int32_t wv_ = load_s8x4(wp);                                              \
-        const int32_t x02_ = (int32_t)__sxtab16(io2, xv_);                              \
-        const int32_t x13_ = sxtab16_ror8(io2, xv_);                                    \
-        const int32_t w02_ = (int32_t)__sxtb16(wv_);                                    \
-        const int32_t w13_ = tinyml_sxtb16_ror8(wv_);                                   \
-        a0 = __smlabb(w02_, x02_, a0);                                                  \
-        a2 = __smlatt(w02_, x02_, a2);                                                  \
-        a1 = __smlabb(w13_, x13_, a1);                                                  \
-        a3 = __smlatt(w13_, x13_, a3);                                                  \
-    } while (0)
-
 /* The full 3x3 window (interior pixels), taps unrolled. */
 static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t *w00, int8_t *out_px)
 {
@@ -177,7 +195,6 @@ static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t 
     }
 }
 
-#undef DW_TAP
 #endif
 
 /* Any depth multiplier M: output channel o reads input channel o / M. */
@@ -223,7 +240,9 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
         return TINYML_ERROR_ARG;
     }
     const dw_consts kc = {in_c, params->input_offset, params->output_offset, params->activation.min,
-                          params->activation.max, (size_t)params->dilation_w * in_c,
+                          params->activation.max,
+                          params->activation.min == -128 && params->activation.max == 127,
+                          (size_t)params->dilation_w * in_c,
                           (size_t)params->dilation_h * in_w * in_c, (size_t)k_w * in_c, bias,
                           quant->multiplier, quant->shift};
     for (int32_t b = 0; b < input_dims->n; ++b) {

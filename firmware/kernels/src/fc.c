@@ -56,12 +56,26 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
     return f->table ? f->table[acc + 128] : (int8_t)acc;
 }
 
-/* finish() with the epilogue branches fixed at compile time when mode == 1
- * (double rounding, no table: the convolutions). */
+/* finish() with the epilogue branches fixed at compile time when mode >= 1
+ * (double rounding, no table: the convolutions; mode 2: clamp range -128..127;
+ * mode 3: tinyml_requantize, no table, clamp range -128..127). */
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
-    if (mode == 1) {
+    if (mode == 3) {
+        acc = tinyml_requantize_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+#if TINYML_DSP
+        return (int8_t)__ssat(acc, 8);
+#else
+        return (int8_t)TINYML_CLAMP(acc, -128, 127);
+#endif
+    }
+    if (mode >= 1) {
         acc = tinyml_requantize_dr_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+#if TINYML_DSP
+        if (mode == 2) {
+            return (int8_t)__ssat(acc, 8);   /* the clamp range is all of int8 */
+        }
+#endif
         return (int8_t)TINYML_CLAMP(acc, f->lo, f->hi);
     }
     return finish(f, acc, o);
@@ -175,7 +189,8 @@ static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int
 
 #if TINYML_DSP
 /* Output rows in pairs (2x2 blocking); returns the number of rows done.
- * mode 1: double rounding and no table (CONV_2D), mode 0: as `f` says. */
+ * mode 1: double rounding and no table (CONV_2D), 2: also a full int8 clamp
+ * range, 3: tinyml_requantize, no table, full range (plain FC), 0: as `f` says. */
 static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *fp, int32_t batches,
                                                               const int8_t *input, const int8_t *packed_filter,
                                                               int8_t *output, int32_t n, int32_t od, int32_t fo,
@@ -245,8 +260,14 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
     if (od <= FC_STAGE_BYTES) {
         /* Convolutions (double rounding, no table) get their own copy of the
          * pair loop with the epilogue's branches resolved at compile time. */
-        b = (f.dr && !f.table) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 1)
-                               : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 0);
+        if (f.dr && !f.table) {
+            b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 2)
+                                              : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 1);
+        } else if (!f.dr && !f.table && f.lo == -128 && f.hi == 127) {
+            b = fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 3);
+        } else {
+            b = fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 0);
+        }
     }
 #endif
     for (; b < batches; ++b) {

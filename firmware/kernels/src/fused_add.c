@@ -8,8 +8,14 @@ tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, const int8_t *
         return TINYML_ERROR_ARG;
     }
     const tinyml_fused_add p = *params;   /* local: the int8 stores cannot alias it */
-    for (int32_t i = 0; i < n; ++i) {
-        output[i] = (int8_t)fused_add(&p, input1[i], input2[i]);
+    if (fused_full_range(&p.activation)) {
+        for (int32_t i = 0; i < n; ++i) {
+            output[i] = (int8_t)fused_add_f(&p, input1[i], input2[i], 1);
+        }
+    } else {
+        for (int32_t i = 0; i < n; ++i) {
+            output[i] = (int8_t)fused_add(&p, input1[i], input2[i]);
+        }
     }
     return TINYML_OK;
 }

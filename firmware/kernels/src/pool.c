@@ -31,7 +31,37 @@ tinyml_status tinyml_avg_pool_s8(const tinyml_pool_params *params,
                     return TINYML_ERROR_ARG;
                 }
                 int8_t *out_px = output + (((size_t)b * out_h + oy) * out_w + ox) * ch;
-                for (int32_t c = 0; c < ch; ++c) {
+                int32_t c = 0;
+#if TINYML_DSP
+                /* Four channels at a time in two halfword-pair sums (SXTAB16): exact
+                 * while count * 128 fits a halfword. */
+                if (count <= 255) {
+                    const int8_t *px0 = in_b + ((size_t)(iy0 + ky0) * in_w + (ix0 + kx0)) * ch;
+                    const size_t row_step = (size_t)in_w * ch;
+                    for (; c + 4 <= ch; c += 4) {
+                        int32_t s02 = 0, s13 = 0;
+                        const int8_t *row = px0 + c;
+                        for (int32_t y = ky0; y < ky1; ++y) {
+                            const int8_t *q = row;
+                            for (int32_t x = kx0; x < kx1; ++x) {
+                                int32_t v;
+                                __builtin_memcpy(&v, q, 4);
+                                s02 = (int32_t)__sxtab16(s02, v);
+                                s13 = (int32_t)__sxtab16(s13, (int32_t)tinyml_ror((uint32_t)v, 8));
+                                q += ch;
+                            }
+                            row += row_step;
+                        }
+                        const int32_t sums[4] = {(int16_t)s02, (int16_t)s13, s02 >> 16, s13 >> 16};
+                        for (int32_t u = 0; u < 4; ++u) {
+                            int32_t acc = sums[u];
+                            acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                            out_px[c + u] = (int8_t)TINYML_CLAMP(acc, params->activation.min, params->activation.max);
+                        }
+                    }
+                }
+#endif
+                for (; c < ch; ++c) {
                     int32_t acc = 0;
                     for (int32_t y = iy0 + ky0; y < iy0 + ky1; ++y) {
                         const int8_t *row = in_b + (size_t)y * in_w * ch + c;
