@@ -1,0 +1,81 @@
+"""The one-SMLAL requantization helpers of the speed kernels (tinyml/fc.h)
+against the reference-arithmetic helpers they replace (tinyml/common.h and
+tinyml/elementwise.h, which the per-op tests check against TFLite): edge
+values, every shift, and a few million pseudo-random cases, compiled for the
+host with UBSan."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from firmware.build import HERE as FIRMWARE_DIR
+
+SRC = r"""
+#include <stdio.h>
+#include "tinyml/fc.h"
+#include "tinyml/elementwise.h"
+
+static long bad;
+static void check(int32_t x, int32_t m, int32_t s)
+{
+    if (tinyml_requantize_dr(x, m, s) != tinyml_requantize_dr_fast(x, m, s)) {
+        if (bad++ < 5) printf("dr x=%d m=%d s=%d\n", x, m, s);
+    }
+    if (s <= 30 && tinyml_requantize(x, m, s) != tinyml_requantize_fast(x, m, s)) {
+        if (bad++ < 5) printf("sr x=%d m=%d s=%d\n", x, m, s);
+    }
+}
+
+int main(void)
+{
+    const int32_t ms[] = {0, 1, 1073741824, 1073741825, 1518500250, 1999999999, 2147483647};
+    const int32_t xs[] = {0, 1, -1, 2, -2, 3, -3, 12345, -12345, 1 << 30, -(1 << 30), (1 << 30) + 1,
+                          -(1 << 30) - 1, INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1};
+    for (unsigned mi = 0; mi < sizeof ms / sizeof ms[0]; ++mi) {
+        for (int32_t s = -31; s <= 0; ++s) {
+            for (unsigned xi = 0; xi < sizeof xs / sizeof xs[0]; ++xi) {
+                check(xs[xi], ms[mi], s);
+            }
+            for (int32_t x = -3000; x <= 3000; ++x) {
+                check(x, ms[mi], s);
+            }
+        }
+    }
+    uint32_t r = 1;
+    for (long i = 0; i < 3000000; ++i) {
+        r = r * 1103515245u + 12345u;
+        int32_t x = (int32_t)(r ^ (r << 7));
+        if (i % 3 == 0) x >>= (r % 31);
+        r = r * 1103515245u + 12345u;
+        const int32_t m = (int32_t)((r >> 1) | 0x40000000u);
+        int32_t s = -(int32_t)(r % 32);
+        if (s < -31) s = -31;
+        if (i % 7 == 0) { s = (int32_t)(r % 5); x >>= 6; }   /* multipliers above 1 */
+        check(x, m, s);
+    }
+    printf("bad=%ld\n", bad);
+    return bad != 0;
+}
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+@pytest.mark.parametrize("single_rounding", [1, 0])
+def test_fast_requantize_equals_reference_helpers(tmp_path, single_rounding):
+    inc = tmp_path / "inc" / "tinyml"
+    inc.mkdir(parents=True)
+    (inc / "config.h").write_text(f"#define TINYML_SINGLE_ROUNDING {single_rounding}\n")
+    src = tmp_path / "rq.c"
+    src.write_text(SRC)
+    exe = tmp_path / "rq"
+    kernels_inc = os.path.join(FIRMWARE_DIR, "kernels", "include")
+    cc = subprocess.run(["gcc", "-O2", "-std=c99", "-fsanitize=undefined", "-fno-sanitize-recover",
+                         f"-I{tmp_path / 'inc'}", f"-I{kernels_inc}", str(src), "-o", str(exe)],
+                        capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=100)
+    assert run.returncode == 0 and "bad=0" in run.stdout, run.stdout + run.stderr
