@@ -32,20 +32,11 @@ import tty
 from dataclasses import dataclass, field
 from typing import Any
 
-ACK = 0x79
-NACK = 0x1F
-SYNC = 0x7F
-
-CMD_GET = 0x00
-CMD_GET_VERSION = 0x01
-CMD_GET_ID = 0x02
-CMD_READ = 0x11
-CMD_GO = 0x21
-CMD_WRITE = 0x31
-CMD_ERASE = 0x43
-CMD_EXT_ERASE = 0x44
-CMD_READOUT_PROTECT = 0x82
-CMD_READOUT_UNPROTECT = 0x92
+# AN3155 bytes, shared with the flasher (the independent cross-check of the
+# protocol is Debian's stm32flash driving this simulator, see the tests).
+from deploy.stm32_bootloader import (  # noqa: E402
+    ACK, CMD_ERASE, CMD_EXT_ERASE, CMD_GET, CMD_GET_ID, CMD_GET_VERSION, CMD_GO, CMD_READ,
+    CMD_READOUT_PROTECT, CMD_READOUT_UNPROTECT, CMD_WRITE, NACK, SYNC)
 
 
 @dataclass
