@@ -1,6 +1,7 @@
 """Plan a model for a board: arena, weights, fit verdict, lower bound, TFLM baseline."""
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 from .plan import Plan, plan_steps
@@ -33,6 +34,7 @@ class PlanReport:
     ratio_vs_tflm: float | None
     steps: int
     buffers: int
+    plan_seconds: float = 0.0     # wall time of plan_steps (buffers, overlaps, placement, check) only
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +47,9 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
 
     graph = import_tflite(model_path)
     steps, ctx = lower_graph(graph)
+    t0 = time.perf_counter()
     plan = plan_steps(graph, steps, policy=policy)
+    plan_seconds = time.perf_counter() - t0
     from codegen.emit import constant_bytes
     weights = constant_bytes(graph, steps, ctx)
     flash = weights + RUNTIME_FLASH_ESTIMATE
@@ -77,5 +81,5 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         sram_budget_bytes=sram_budget, flash_budget_bytes=flash_budget, fits=fits, fit_detail=detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(plan.arena_bytes / tflm.total) if tflm else None,
-        steps=len(steps), buffers=len(plan.buffers))
+        steps=len(steps), buffers=len(plan.buffers), plan_seconds=round(plan_seconds, 3))
     return rep, plan

@@ -94,7 +94,8 @@ def run(args) -> int:
             continue
         row.update({"arena_bytes": rep.arena_bytes, "lower_bound_bytes": rep.lower_bound_bytes,
                     "tflm_arena_bytes": rep.tflm_arena_bytes, "ratio_vs_tflm": rep.ratio_vs_tflm,
-                    "weights_bytes": rep.weights_bytes, "plan_seconds": round(time.time() - t0, 2),
+                    "weights_bytes": rep.weights_bytes, "plan_seconds": rep.plan_seconds,
+                    "total_seconds": round(time.time() - t0, 2),
                     "fits": rep.fits})
         if args.emulate:
             emu = _emulate(m, args.board, work)
@@ -126,8 +127,8 @@ def _kb(v) -> str:
 
 
 def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
-    head = "| model | arena (B) | lower bound (B) | TFLM arena (B) | ours / TFLM | weights (B) |"
-    sep = "|---|---:|---:|---:|---:|---:|"
+    head = "| model | arena (B) | lower bound (B) | TFLM arena (B) | ours / TFLM | weights (B) | plan (s) |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|"
     if emulate:
         head += " instructions/inference | TFLM+CMSIS-NN | ratio |"
         sep += "---:|---:|---:|"
@@ -140,7 +141,7 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
             continue
         ratio = f"{r['ratio_vs_tflm']:.2f}x" if r.get("ratio_vs_tflm") else "n/a"
         line = (f"| {r['model']} | {_kb(r['arena_bytes'])} | {_kb(r['lower_bound_bytes'])} | "
-                f"{_kb(r['tflm_arena_bytes'])} | {ratio} | {_kb(r['weights_bytes'])} |")
+                f"{_kb(r['tflm_arena_bytes'])} | {ratio} | {_kb(r['weights_bytes'])} | {r['plan_seconds']:.3f} |")
         if emulate:
             ir = f"{r['instructions_ratio']:.2f}x" if r.get("instructions_ratio") else "n/a"
             line += f" {_kb(r.get('instructions_per_inference'))} | {_kb(r.get('tflm_cmsis_instructions'))} | {ir} |"
