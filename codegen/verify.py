@@ -79,7 +79,10 @@ def random_inputs(graph, count: int, seed: int) -> list[list[np.ndarray]]:
 
 def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[str] | None = None,
            sanitize: bool = False, work_dir: str | None = None, policy: str = "best",
-           progress=None, oracle: str = "auto", fuse: bool = True) -> VerifyResult:
+           progress=None, oracle: str = "auto", fuse: bool = True,
+           stream_input: bool = False) -> VerifyResult:
+    """`stream_input`: generate with --stream-input (the host harness serves the
+    image's row stripes from each record; codegen.stream)."""
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="tinyml-verify-")
@@ -89,7 +92,7 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
         oracle = make_oracle(model_path, which)
         from .oracle import ROUNDING
         gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=ROUNDING[oracle.name],
-                       fuse=fuse)
+                       fuse=fuse, stream_input=stream_input)
         graph = gen.graph
         records = random_inputs(graph, count, seed)
         for p in extra_inputs or []:

@@ -444,13 +444,15 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                    stack_bytes: int = DEFAULT_STACK_BYTES, num_vectors: int = 3, seed: int = 0,
                    vectors: list[tuple[bytes, bytes]] | None = None, oracle: str = "",
                    model_dir: str | None = None, extra_cflags: str = "",
-                   progress=None) -> BuildResult:
+                   progress=None, stream_input: bool = False) -> BuildResult:
     """Generate (or take) the model library, write the firmware project, compile it.
 
     `emulator_variant` also builds DIR/mps2/firmware.elf for boards whose QEMU
     machine is an MPS2 board (Cortex-M7 boards, L4). Vectors: given pairs of
     (input bytes, expected output bytes), or `num_vectors` computed with the
-    reference interpreter from `model_path`.
+    reference interpreter from `model_path`. `stream_input`: generate with
+    --stream-input (codegen.stream); the self-test app then serves each
+    vector's image to the model stripe by stripe (app/selftest.c).
     """
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     if mode not in MODES:
@@ -469,7 +471,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                               "pass the path of an int8 .tflite model")
         from codegen.emit import generate
         say(f"generating C library for {os.path.basename(model_path)}")
-        generate(model_path, lib_dir)
+        generate(model_path, lib_dir, stream_input=stream_input)
     hdr = read_model_header(lib_dir)
     model_name = str(hdr.get("TINYML_MODEL_NAME", os.path.basename(model_path or lib_dir)))
     if vectors is None:
@@ -501,7 +503,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "variants": variants, "vectors": result.vectors, "oracle": oracle,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
-            "extra_cflags": extra_cflags,
+            "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
             "sizes": {v: asdict(s) for v, s in sizes.items()}}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -56,21 +56,31 @@ class Plan:
 
 
 def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
-               inplace: bool = True, overlap: bool = True) -> Plan:
+               inplace: bool = True, overlap: bool = True,
+               stream_input_bytes: int | None = None) -> Plan:
     """Plan the arena. `inplace`: outputs may take over dying inputs' buffers
     (Step.inplace_ok); `overlap`: row-streaming kernels may write their output
-    over the front of their dying input (memory_planner.overlap)."""
+    over the front of their dying input (memory_planner.overlap).
+    `stream_input_bytes` (--stream-input, codegen.stream): graph input 0 is
+    fetched in stripes of this many bytes by its only reader, the first step;
+    its buffer is one stripe, which nothing may overlap while it is live."""
     if policy not in POLICIES:
         from tinyml.errors import TinymlError
         raise TinymlError(f"unknown placement policy {policy!r}", fix="use one of " + ", ".join(POLICIES))
     buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment, inplace=inplace)
+    stream_buf = None
+    if stream_input_bytes is not None:
+        stream_buf = tensor_buffer[graph.inputs[0]]
+        sb = buffers[stream_buf]
+        assert sb.first == 0 and sb.last == 0 and len(sb.tensors) == 1, "streamed input read after step 0"
+        sb.size = (stream_input_bytes + alignment - 1) // alignment * alignment
     overlaps: dict[tuple[int, int], int] = {}
     if overlap:
         from .overlap import find_overlaps
         graph_outputs = set(graph.outputs)
         for pos, tin, tout, delta in find_overlaps(graph, steps):
             bi, bo = tensor_buffer[tin], tensor_buffer[tout]
-            if bi == bo or buffers[bi].last != pos or buffers[bo].first != pos:
+            if bi == bo or buffers[bi].last != pos or buffers[bo].first != pos or bi == stream_buf:
                 continue
             if any(t in graph_outputs for t in buffers[bi].tensors):
                 continue
@@ -80,6 +90,9 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
                 arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps), overlaps),
                 policy=policy, alignment=alignment, overlaps=overlaps)
+    if stream_buf is not None:
+        plan.notes.append(f"input streamed: buffer {buffers[stream_buf].name} holds one stripe "
+                          f"({stream_input_bytes} B)")
     check_plan(plan)
     return plan
 

@@ -35,13 +35,18 @@ class PlanReport:
     steps: int
     buffers: int
     plan_seconds: float = 0.0     # wall time of plan_steps (buffers, overlaps, placement, check) only
+    # --stream-input (codegen.stream): the arena above holds one input stripe;
+    # full_image_arena_bytes is the same model planned with the whole image
+    stream_input: bool = False
+    full_image_arena_bytes: int | None = None
+    stream_stripe_bytes: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
-               compare_tflm: bool = False) -> tuple[PlanReport, Plan]:
+               compare_tflm: bool = False, stream_input: bool = False) -> tuple[PlanReport, Plan]:
     from codegen.importer import import_tflite
     from codegen.lower import lower_graph
 
@@ -50,6 +55,13 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
     t0 = time.perf_counter()
     plan = plan_steps(graph, steps, policy=policy)
     plan_seconds = time.perf_counter() - t0
+    full_arena = stream = None
+    if stream_input:
+        from codegen.stream import check_stream_input, stream_steps
+        stream = check_stream_input(graph, steps)
+        full_arena = plan.arena_bytes
+        steps = stream_steps(graph, steps, stream)
+        plan = plan_steps(graph, steps, policy=policy, stream_input_bytes=stream.stripe_bytes)
     from codegen.emit import constant_bytes
     weights = constant_bytes(graph, steps, ctx)
     flash = weights + RUNTIME_FLASH_ESTIMATE
@@ -81,5 +93,6 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         sram_budget_bytes=sram_budget, flash_budget_bytes=flash_budget, fits=fits, fit_detail=detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(plan.arena_bytes / tflm.total) if tflm else None,
-        steps=len(steps), buffers=len(plan.buffers), plan_seconds=round(plan_seconds, 3))
+        steps=len(steps), buffers=len(plan.buffers), plan_seconds=round(plan_seconds, 3),
+        stream_input=stream is not None, full_image_arena_bytes=full_arena, stream_stripe_bytes=stream.stripe_bytes if stream else None)
     return rep, plan

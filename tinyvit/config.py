@@ -162,6 +162,12 @@ def preset(name: str) -> ViTConfig:
                                     patch_size=8, embed_dim=64, depth=4, num_heads=4,
                                     mlp_ratio=2.0, activation="relu", pool="mean",
                                     num_classes=10, head="detect", det_split=True),
+        # 224x224 RGB, 16x16 patches (196 tokens): the patch-embedding
+        # decomposition / --stream-input demonstration for the STM32F746
+        "vit_224_stream": ViTConfig(name="vit_224_stream", image_size=224, channels=3,
+                                    patch_size=16, embed_dim=64, depth=4, num_heads=2,
+                                    mlp_ratio=2.0, activation="relu", pool="mean",
+                                    num_classes=10),
         "vit_tiny": ViTConfig(name="vit_tiny", image_size=28, channels=1, patch_size=7,
                               embed_dim=16, depth=1, num_heads=2, mlp_ratio=2.0,
                               activation="relu", num_classes=10),

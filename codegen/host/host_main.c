@@ -6,8 +6,31 @@
  * OUTPUTS.bin receives COUNT records of the model's outputs. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model.h"
+
+#if TINYML_STREAM_INPUT
+/* --stream-input: the model pulls the image in row stripes; serve them from
+ * the record just read, checking that the rows come in order and in range. */
+static int8_t *stream_image;
+static int32_t stream_next_row;
+static int32_t stream_calls;
+
+int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
+{
+    const int32_t rows = tinyml_input_info[0].bytes / TINYML_STREAM_ROW_BYTES;
+    if (row0 != stream_next_row || nrows < 1 || nrows > TINYML_STREAM_ROWS || row0 + nrows > rows) {
+        fprintf(stderr, "host_main: bad stripe request rows %d+%d (expected row %d)\n",
+                (int)row0, (int)nrows, (int)stream_next_row);
+        return 1;
+    }
+    memcpy(dst, stream_image + (size_t)row0 * TINYML_STREAM_ROW_BYTES, (size_t)nrows * TINYML_STREAM_ROW_BYTES);
+    stream_next_row = row0 + nrows;
+    ++stream_calls;
+    return 0;
+}
+#endif
 
 #ifdef TINYML_TRACE
 /* Built with -DTINYML_TRACE -D'TINYML_OP_END(i)=tinyml_trace_op(i)': after
@@ -51,7 +74,17 @@ int main(int argc, char **argv)
     for (long n = 0; n < count; ++n) {
         for (int i = 0; i < TINYML_NUM_INPUTS; ++i) {
             const size_t bytes = (size_t)tinyml_input_info[i].bytes;
-            if (fread(tinyml_input_ptr(i), 1, bytes, in) != bytes) {
+#if TINYML_STREAM_INPUT
+            if (!stream_image) {
+                stream_image = malloc(bytes);
+            }
+            void *dst = stream_image;
+            stream_next_row = 0;
+            stream_calls = 0;
+#else
+            void *dst = tinyml_input_ptr(i);
+#endif
+            if (!dst || fread(dst, 1, bytes, in) != bytes) {
                 fprintf(stderr, "host_main: short input record %ld\n", n);
                 return 2;
             }
@@ -61,6 +94,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "host_main: tinyml_run failed with %d on record %ld\n", status, n);
             return 3;
         }
+#if TINYML_STREAM_INPUT
+        if (stream_calls != TINYML_STREAM_STRIPES) {
+            fprintf(stderr, "host_main: %d stripes read, expected %d\n", (int)stream_calls,
+                    (int)TINYML_STREAM_STRIPES);
+            return 3;
+        }
+#endif
         for (int i = 0; i < TINYML_NUM_OUTPUTS; ++i) {
             const size_t bytes = (size_t)tinyml_output_info[i].bytes;
             if (fwrite(tinyml_output_ptr(i), 1, bytes, out) != bytes) {
@@ -70,6 +110,9 @@ int main(int argc, char **argv)
     }
     fclose(in);
     fclose(out);
+#if TINYML_STREAM_INPUT
+    free(stream_image);
+#endif
 #ifdef TINYML_TRACE
     if (trace_file) {
         fclose(trace_file);

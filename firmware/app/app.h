@@ -15,6 +15,10 @@ typedef struct {
 extern const tinyml_vector_t tinyml_test_vectors[];
 extern const uint32_t tinyml_num_test_vectors;
 
+/* Self-test: make `src` (TINYML_INPUT_BYTES, or NULL for all zeros) the next
+ * run's input 0: copied into the arena, or with --stream-input
+ * (TINYML_STREAM_INPUT) served stripe by stripe to tinyml_read_input_rows(). */
+void selftest_set_input(const int8_t *src);
 void selftest_main(void) __attribute__((noreturn));
 void serial_main(void) __attribute__((noreturn));
 

@@ -2,6 +2,7 @@
 #if TINYML_PROFILE
 #include <string.h>
 
+#include "app.h"
 #include "model.h"
 #include "profile.h"
 #include "runtime.h"
@@ -51,9 +52,7 @@ void tinyml_prof_report(const int8_t *input)
         }
     }
     count = 0;
-    if ((const void *)input != tinyml_input_ptr(0)) {
-        memcpy(tinyml_input_ptr(0), input, TINYML_INPUT_BYTES);
-    }
+    selftest_set_input(input);
     const uint64_t t0 = timer_ticks();
     (void)tinyml_run();
     const uint64_t total = timer_ticks() - t0;

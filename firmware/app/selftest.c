@@ -21,6 +21,43 @@
 #include "profile.h"
 #endif
 
+#if TINYML_STREAM_INPUT
+/* --stream-input: the model pulls the image in row stripes; they are copied
+ * from the current vector in flash, standing in for a camera or UART driver
+ * that delivers rows as they arrive. NULL: an all-zero image. */
+static const int8_t *stream_src;
+
+#if !TINYML_MODE_SERIAL
+int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
+{
+    if (row0 < 0 || nrows < 1 || nrows > TINYML_STREAM_ROWS ||
+        (uint32_t)(row0 + nrows) * TINYML_STREAM_ROW_BYTES > TINYML_INPUT_BYTES) {
+        return 1;
+    }
+    const uint32_t n = (uint32_t)nrows * TINYML_STREAM_ROW_BYTES;
+    if (stream_src) {
+        memcpy(dst, stream_src + (uint32_t)row0 * TINYML_STREAM_ROW_BYTES, n);
+    } else {
+        memset(dst, 0, n);
+    }
+    return 0;
+}
+#endif
+#endif
+
+void selftest_set_input(const int8_t *src)
+{
+#if TINYML_STREAM_INPUT
+    stream_src = src;
+#else
+    if (src) {
+        memcpy(tinyml_input_ptr(0), src, TINYML_INPUT_BYTES);
+    } else {
+        memset(tinyml_input_ptr(0), 0, TINYML_INPUT_BYTES);
+    }
+#endif
+}
+
 static void run_vector(uint32_t i, int *failed, uint64_t *ticks)
 {
     const tinyml_vector_t *v = &tinyml_test_vectors[i];
@@ -29,7 +66,7 @@ static void run_vector(uint32_t i, int *failed, uint64_t *ticks)
         *failed = 1;
         return;
     }
-    memcpy(tinyml_input_ptr(0), v->input, TINYML_INPUT_BYTES);
+    selftest_set_input(v->input);
     uint64_t t0 = timer_ticks();
     int rc = tinyml_run();
     uint64_t t1 = timer_ticks();
@@ -87,7 +124,7 @@ void selftest_main(void)
     size_t used = 0;
     if (tinyml_num_test_vectors == 0u) {
         /* No vectors: one timed run on a zero input, nothing to compare. */
-        memset(tinyml_input_ptr(0), 0, TINYML_INPUT_BYTES);
+        selftest_set_input(NULL);
         uint64_t t0 = timer_ticks();
         int rc = tinyml_run();
         ticks = timer_ticks() - t0;
@@ -102,7 +139,7 @@ void selftest_main(void)
             }
         }
         paint_bytes(arena, TINYML_ARENA_BYTES, 0x5Au);
-        memcpy(tinyml_input_ptr(0), tinyml_test_vectors[0].input, TINYML_INPUT_BYTES);
+        selftest_set_input(tinyml_test_vectors[0].input);
         (void)tinyml_run();
         size_t used2 = high_water_bytes(arena, TINYML_ARENA_BYTES, 0x5Au);
         if (used2 > used) {
@@ -113,8 +150,7 @@ void selftest_main(void)
     if (tinyml_num_test_vectors > 0u) {
         tinyml_prof_report(tinyml_test_vectors[0].input);
     } else {
-        memset(tinyml_input_ptr(0), 0, TINYML_INPUT_BYTES);
-        tinyml_prof_report((const int8_t *)tinyml_input_ptr(0));
+        tinyml_prof_report(NULL);
     }
 #endif
     con_puts("memory arena_bytes="); con_putu(TINYML_ARENA_BYTES);

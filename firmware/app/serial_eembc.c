@@ -173,10 +173,27 @@ static void cmd_db(char *arg)
     }
 }
 
+#if TINYML_STREAM_INPUT && TINYML_MODE_SERIAL
+/* --stream-input: stripes come from db_buf. The protocol loads the whole
+ * input before `infer N` and runs it N times, so the image stays in db_buf
+ * (outside the arena); only the arena shrinks. */
+int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
+{
+    if (row0 < 0 || nrows < 1 || nrows > TINYML_STREAM_ROWS ||
+        (uint32_t)(row0 + nrows) * TINYML_STREAM_ROW_BYTES > TINYML_INPUT_BYTES) {
+        return 1;
+    }
+    memcpy(dst, db_buf + (uint32_t)row0 * TINYML_STREAM_ROW_BYTES, (uint32_t)nrows * TINYML_STREAM_ROW_BYTES);
+    return 0;
+}
+#endif
+
 static int run_once(void)
 {
+#if !TINYML_STREAM_INPUT
     /* The arena is reused by the plan, so the input is copied in every time. */
     memcpy(tinyml_input_ptr(0), db_buf, TINYML_INPUT_BYTES);
+#endif
     return tinyml_run();
 }
 

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vectors", type=int, default=3, help="number of self-test vectors (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs")
     p.add_argument("--stack-bytes", type=int, default=8192, help="stack reserve (default 8192)")
+    p.add_argument("--stream-input", action="store_true",
+                   help="the patch-embedding conv reads the image in row stripes from "
+                        "tinyml_read_input_rows(); the image never sits in the arena")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
-                         num_vectors=args.vectors, seed=args.seed)
+                         num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,

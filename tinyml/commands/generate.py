@@ -13,6 +13,9 @@ def register(sub) -> None:
     p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--no-fuse", dest="fuse", action="store_false",
                    help="lower every op on its own (no LayerNorm/attention/MLP fusion)")
+    p.add_argument("--stream-input", action="store_true",
+                   help="the patch-embedding conv reads the image in row stripes from "
+                        "tinyml_read_input_rows(); the image never sits in the arena")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -20,12 +23,15 @@ def register(sub) -> None:
 def run(args) -> int:
     from codegen.emit import generate
 
-    gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse)
+    gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse, stream_input=args.stream_input)
     info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,
-            "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps)}
+            "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps),
+            "stream_input": gen.stream.to_dict() if gen.stream else None}
     if args.json:
         print(json.dumps(info))
     else:
         print(f"wrote {args.out}: model.h model.c weights.c plan.json CMakeLists.txt kernels/ "
-              f"(arena {gen.plan.arena_bytes:,} B, lower bound {gen.plan.lower_bound:,} B)", file=sys.stdout)
+              f"(arena {gen.plan.arena_bytes:,} B, lower bound {gen.plan.lower_bound:,} B)"
+              + (f"; input streamed in {gen.stream.stripes} stripes of {gen.stream.stripe_bytes:,} B"
+                 if gen.stream else ""), file=sys.stdout)
     return 0

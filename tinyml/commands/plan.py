@@ -11,6 +11,9 @@ def register(sub) -> None:
     p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--compare-tflm", action="store_true", help="also measure TFLM's arena for the same file")
     p.add_argument("--plot", metavar="F.png", help="write a PNG timeline of the arena")
+    p.add_argument("--stream-input", action="store_true",
+                   help="the patch-embedding conv reads the image in row stripes from "
+                        "tinyml_read_input_rows(); the image never sits in the arena")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -18,7 +21,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from memory_planner.report import plan_model
 
-    rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm)
+    rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm,
+                          stream_input=args.stream_input)
     if args.plot:
         from memory_planner.plot import plot_plan
         plot_plan(plan, args.plot, title=f"{args.model.split('/')[-1]} on {args.board}",
@@ -32,6 +36,9 @@ def run(args) -> int:
         print(f"model {args.model}  board {args.board}  policy {rep.policy}  ({rep.steps} steps, {rep.buffers} buffers)")
         print(f"arena          {rep.arena_bytes:>10,} B   (lower bound {rep.lower_bound_bytes:,} B, "
               f"gap {rep.arena_bytes - rep.lower_bound_bytes:,} B)")
+        if rep.stream_input:
+            print(f"  input streamed in stripes of {rep.stream_stripe_bytes:,} B; with the whole image "
+                  f"in the arena: {rep.full_image_arena_bytes:,} B")
         if rep.tflm_arena_bytes is not None:
             print(f"TFLM arena     {rep.tflm_arena_bytes:>10,} B   (head {rep.tflm_head_bytes:,} B); "
                   f"ours is {rep.ratio_vs_tflm:.2f}x TFLM")

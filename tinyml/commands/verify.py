@@ -20,6 +20,9 @@ def register(sub) -> None:
                    help="also compare every intermediate tensor (first input) with TFLite's")
     p.add_argument("--no-fuse", dest="fuse", action="store_false",
                    help="lower every op on its own (no LayerNorm/attention/MLP fusion)")
+    p.add_argument("--stream-input", action="store_true",
+                   help="the patch-embedding conv reads the image in row stripes from "
+                        "tinyml_read_input_rows(); the image never sits in the arena")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -38,7 +41,7 @@ def run(args) -> int:
 
     res = verify(args.model, count=args.inputs, seed=args.seed, extra_inputs=args.input_files,
                  sanitize=args.sanitize, policy=args.policy, progress=progress,
-                 oracle=args.oracle, fuse=args.fuse)
+                 oracle=args.oracle, fuse=args.fuse, stream_input=args.stream_input)
     bar.close()
     traced = None
     if args.trace:
@@ -58,6 +61,7 @@ def run(args) -> int:
                   f"{traced['mismatching_tensors']} mismatching")
     if args.json:
         d = res.to_dict()
+        d["stream_input"] = bool(args.stream_input)
         if traced is not None:
             d["trace"] = traced
         print(json.dumps(d))
@@ -68,6 +72,7 @@ def run(args) -> int:
                   f"got {m['got']} want {m['want']}")
         print(f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'}: {res.inputs_compared} inputs compared "
               f"against {res.oracle}, {res.output_bytes_compared} output bytes, "
-              f"{res.mismatching_bytes} mismatching bytes")
+              f"{res.mismatching_bytes} mismatching bytes"
+              + (" (input streamed in row stripes)" if args.stream_input else ""))
     ok = res.bit_exact and (traced is None or traced["mismatching_tensors"] == 0)
     return 0 if ok else 1

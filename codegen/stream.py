@@ -1,0 +1,154 @@
+"""`--stream-input`: patch-embedding decomposition with a streamed image.
+
+A ViT's patch embedding is a CONV_2D whose kernel height equals its vertical
+stride (kernel == stride == patch size P) with VALID padding: output row r
+reads exactly input rows r*P .. r*P + P - 1 and no other. With
+`--stream-input` the generated model runs that first convolution one patch
+row at a time. Before output row r it calls the application's
+
+    int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows);
+
+(declared in model.h) to fetch input rows row0 .. row0 + nrows - 1 (NHWC,
+each row W * C bytes) into a stripe buffer of P * W * C bytes, then runs the
+same packed convolution kernel on that stripe with in_h = P, out_h = 1. The
+output bytes are those of the whole-image call (each output pixel depends on
+its own window only); the full image never exists in the arena. The planner
+sizes the graph input's buffer as one stripe (`plan_steps(...,
+stream_input_bytes=...)`).
+
+`check_stream_input` says why a model cannot stream (a one-line
+`StreamInputError` naming the op); `stream_steps` rewrites the first step.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from tinyml.errors import ModelError
+
+from .ir import Graph
+from .lower import Call, ScratchRef, Step, TRef
+
+READ_ROWS = "tinyml_read_input_rows"
+FIX = ("drop --stream-input, or export the model so that its first op is the patch embedding: "
+       "CONV_2D with kernel height == stride height (the patch size), VALID padding, no dilation")
+
+
+class StreamInputError(ModelError):
+    """The model's first op cannot consume the image in row stripes."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """How the graph input is streamed into the first convolution."""
+    input_tensor: int
+    op_index: int          # TFLite index of the consuming CONV_2D
+    rows: int              # image rows per stripe (the patch height P)
+    width: int             # image width W
+    channels: int          # image channels C
+    stripes: int           # output rows of the conv = number of stripes read
+    image_rows: int        # input height H (rows >= stripes * rows are never read)
+    out_row_bytes: int     # bytes of one conv output row
+
+    @property
+    def row_bytes(self) -> int:
+        return self.width * self.channels
+
+    @property
+    def stripe_bytes(self) -> int:
+        return self.rows * self.row_bytes
+
+    @property
+    def image_bytes(self) -> int:
+        return self.image_rows * self.row_bytes
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(row_bytes=self.row_bytes, stripe_bytes=self.stripe_bytes, image_bytes=self.image_bytes)
+        return d
+
+
+def _fail(cause: str, graph: Graph) -> StreamInputError:
+    return StreamInputError(f"--stream-input: {cause}", where=graph.source or graph.name, fix=FIX)
+
+
+def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
+    """The stream geometry, or a StreamInputError naming what prevents streaming."""
+    if len(graph.inputs) != 1:
+        raise _fail(f"the model has {len(graph.inputs)} inputs; streaming needs exactly one", graph)
+    tin = graph.inputs[0]
+    x = graph.t(tin)
+    readers = [pos for pos, s in enumerate(steps) if tin in s.inputs]
+    if not steps or readers != [0]:
+        first = steps[0] if steps else None
+        what = f"operator {first.index} ({first.kind})" if first else "no operator"
+        raise _fail(f"the input tensor {tin} '{x.name}' must be read by the first operator only "
+                    f"(first is {what}, readers at steps {readers})", graph)
+    s = steps[0]
+    if s.kind != "CONV_2D" or len(s.ops) != 1:
+        raise _fail(f"the first operator is {s.index} ({s.kind}), not a patch-embedding CONV_2D", graph)
+    op = graph.ops[s.ops[0]]
+    if op.inputs[0] != tin:
+        raise _fail(f"operator {op.index} (CONV_2D) reads the image as its filter or bias", graph)
+    if len(x.shape) != 4 or x.shape[0] != 1 or x.dtype != "int8":
+        raise _fail(f"the input tensor {tin} is {x.dtype} {list(x.shape)}, not an int8 [1,H,W,C] image",
+                    graph)
+    w = graph.t(op.inputs[1])
+    y = graph.t(op.outputs[0])
+    _, kh, _, _ = w.shape
+    o = op.options
+    stride_h = int(o.get("stride_h", 1) or 1)
+    dil = int(o.get("dilation_h_factor", o.get("dilation_hfactor", 1)) or 1)
+    pad = o.get("padding", "SAME")
+    if pad != "VALID" or stride_h != kh or dil != 1:
+        raise _fail(f"operator {op.index} (CONV_2D) is a {kh}x{w.shape[2]} conv with stride {stride_h}, "
+                    f"dilation {dil}, {pad} padding; a patch embedding has kernel height == stride, "
+                    "VALID, no dilation", graph)
+    call = s.calls[0] if len(s.calls) == 1 else None
+    if call is None or call.func != "tinyml_conv2d_packed_s8":
+        raise _fail(f"operator {op.index} (CONV_2D) is a grouped convolution "
+                    f"({call.func if call else 'no single kernel call'}); only one-group "
+                    "patch embeddings stream", graph)
+    _, h, wd, c = x.shape
+    _, oh, ow, oc = y.shape
+    return StreamInfo(input_tensor=tin, op_index=op.index, rows=kh, width=wd, channels=c, stripes=oh,
+                      image_rows=h, out_row_bytes=ow * oc)
+
+
+def stream_steps(graph: Graph, steps: list[Step], info: StreamInfo) -> list[Step]:
+    """Steps with the first CONV_2D replaced by a stripe loop (a static function in model.c).
+
+    The packed conv call is `tinyml_conv2d_packed_s8(&params, n, in, filter, out, scratch)`;
+    the loop copies `params` with in_h = P, out_h = 1 and calls it once per stripe."""
+    s = steps[0]
+    c = s.calls[0]
+    params, _, _, filt, _, scratch = c.args
+    assert isinstance(params, str) and params.startswith("&") and isinstance(filt, str)
+    fn = f"tinyml_stream_op{info.op_index}"
+    has_scratch = isinstance(scratch, ScratchRef)
+    decl = f"""/* op {info.op_index} CONV_2D, streamed: the {info.image_rows}x{info.width}x{info.channels} image
+ * arrives as {info.stripes} stripes of {info.rows} rows ({info.stripe_bytes} B) from
+ * {READ_ROWS}(); stripe r gives output row r ({info.out_row_bytes} B). Same bytes as one
+ * whole-image call: each output pixel reads only its own {info.rows}-row window. */
+static tinyml_status {fn}(int8_t *stripe, int8_t *output, int8_t *scratch)
+{{
+    tinyml_conv_packed_params p = {params[1:]};
+    p.in_h = {info.rows};
+    p.out_h = 1;
+    for (int32_t r = 0; r < {info.stripes}; ++r) {{
+        if ({READ_ROWS}(stripe, r * {info.rows}, {info.rows}) != 0) {{
+            return TINYML_ERROR_ARG;
+        }}
+        const tinyml_status st = tinyml_conv2d_packed_s8(&p, 1, stripe, {filt},
+                                                         output + (size_t)r * {info.out_row_bytes}, scratch);
+        if (st != TINYML_OK) {{
+            return st;
+        }}
+    }}
+    return TINYML_OK;
+}}"""
+    call = Call(fn, [TRef(info.input_tensor), TRef(s.outputs[0]), scratch if has_scratch else "NULL"])
+    new = Step(index=s.index, kind=s.kind, inputs=list(s.inputs), outputs=list(s.outputs), calls=[call],
+               decls=list(s.decls) + [decl], scratch_bytes=s.scratch_bytes, alias_of=None,
+               inplace_ok=[], comment=s.comment + f"; streamed in {info.stripes} stripes of {info.rows} rows",
+               ops=list(s.ops))
+    return [new] + list(steps[1:])
