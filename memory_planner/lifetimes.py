@@ -122,13 +122,18 @@ def build_buffers(graph, steps, alignment: int, inplace: bool = True):
     return buffers, tensor_buffer, scratch_buffer
 
 
-def lower_bound(buffers: list[Buffer], nsteps: int, overlaps: dict | None = None) -> int:
+def lower_bound(buffers: list[Buffer], nsteps: int, overlaps: dict | None = None,
+                overlaps_up: dict | None = None) -> int:
     """No placement can use less than the bytes live at the busiest step.
 
     An output allowed to overlap its dying input (overlaps[(out, in)] = delta)
-    needs only `delta` bytes beyond the input's at that step.
+    needs only `delta` bytes beyond the input's at that step; one that may also
+    sit over the input's back (overlaps_up[(out, in)] = delta_up) needs only
+    min(delta, delta_up): by symmetry the pair then spans
+    delta_up + max(in, out - delta_up) bytes.
     """
     overlaps = overlaps or {}
+    overlaps_up = overlaps_up or {}
     steps = max(nsteps, 1)
     live = [0] * (steps + 1)
     for b in buffers:               # running sum: +size at birth, -size after death
@@ -137,6 +142,7 @@ def lower_bound(buffers: list[Buffer], nsteps: int, overlaps: dict | None = None
     for pos in range(1, steps + 1):
         live[pos] += live[pos - 1]
     for (o, i), d in overlaps.items():
+        d = min(d, overlaps_up.get((o, i), d))
         bo, bi = buffers[o], buffers[i]
         for pos in range(max(bo.first, bi.first), min(bo.last, bi.last) + 1):
             # the pair spans d + max(in, out - d) bytes instead of in + out

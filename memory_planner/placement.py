@@ -12,7 +12,9 @@ best-fit gap choice, and keeps the smallest arena. It is never worse than
 Both honour overlap allowances (memory_planner.overlap): for an output `o`
 that may overlap its dying input `i` (overlaps[(o, i)] = delta), the only
 forbidden placements are those with o.offset > i.offset - delta that also
-overlap in bytes.
+overlap in bytes. Where the kernel may also run bottom to top
+(overlaps_up[(o, i)] = delta_up), o may instead end delta_up or more bytes
+after i ends: o.offset + o.size >= i.offset + i.size + delta_up.
 """
 from __future__ import annotations
 
@@ -38,18 +40,25 @@ def _conflicts(buffers: list[Buffer]) -> list[list[int]]:
 
 
 def _forbidden(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Overlaps,
-               conflicts: list[list[int]]) -> list[tuple[int, int]]:
+               conflicts: list[list[int]], overlaps_up: Overlaps | None = None) -> list[tuple[int, int]]:
     """Open intervals (lo, hi) of start offsets that buffer bi may not take."""
     b = buffers[bi]
+    up = overlaps_up or {}
     out = []
     for pi in conflicts[bi]:
         if not placed[pi]:
             continue
         p = buffers[pi]
         if (bi, pi) in overlaps:          # b writes over the front of its input p
-            out.append((p.offset - overlaps[(bi, pi)], p.offset + p.size))
+            hi = p.offset + p.size
+            if (bi, pi) in up:            # ... or over its back: b ends >= up bytes after p ends
+                hi += min(0, up[(bi, pi)] - b.size)
+            out.append((p.offset - overlaps[(bi, pi)], hi))
         elif (pi, bi) in overlaps:        # p (already placed) writes over the front of b
-            out.append((p.offset - b.size, p.offset + overlaps[(pi, bi)]))
+            lo = p.offset - b.size
+            if (pi, bi) in up:            # ... or over its back: b ends >= up bytes before p ends
+                lo += max(0, p.size - up[(pi, bi)])
+            out.append((lo, p.offset + overlaps[(pi, bi)]))
         else:
             out.append((p.offset - b.size, p.offset + p.size))
     return out
@@ -64,14 +73,14 @@ def _candidates(forbidden: list[tuple[int, int]], alignment: int) -> list[int]:
 
 
 def _first_fit(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Overlaps, alignment: int,
-               conflicts: list[list[int]]) -> int:
-    return _candidates(_forbidden(bi, buffers, placed, overlaps, conflicts), alignment)[0]
+               conflicts: list[list[int]], overlaps_up: Overlaps | None = None) -> int:
+    return _candidates(_forbidden(bi, buffers, placed, overlaps, conflicts, overlaps_up), alignment)[0]
 
 
 def _best_fit(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Overlaps, alignment: int,
-              conflicts: list[list[int]]) -> int:
+              conflicts: list[list[int]], overlaps_up: Overlaps | None = None) -> int:
     """The feasible offset that leaves the least free space below the next occupied block."""
-    forb = _forbidden(bi, buffers, placed, overlaps, conflicts)
+    forb = _forbidden(bi, buffers, placed, overlaps, conflicts, overlaps_up)
     best, best_slack = None, None
     for c in _candidates(forb, alignment):
         above = [lo for lo, _ in forb if lo >= c]
@@ -84,22 +93,24 @@ def _best_fit(bi: int, buffers: list[Buffer], placed: list[bool], overlaps: Over
 
 
 def _place(buffers: list[Buffer], order: list[int], fit, overlaps: Overlaps, alignment: int,
-           conflicts: list[list[int]] | None = None) -> list[int]:
+           conflicts: list[list[int]] | None = None, overlaps_up: Overlaps | None = None) -> list[int]:
     conflicts = conflicts if conflicts is not None else _conflicts(buffers)
     placed = [False] * len(buffers)
     for i in order:
-        buffers[i].offset = fit(i, buffers, placed, overlaps, alignment, conflicts)
+        buffers[i].offset = fit(i, buffers, placed, overlaps, alignment, conflicts, overlaps_up)
         placed[i] = True
     return [b.offset for b in buffers]
 
 
-def greedy_by_size(buffers: list[Buffer], alignment: int, overlaps: Overlaps | None = None) -> int:
+def greedy_by_size(buffers: list[Buffer], alignment: int, overlaps: Overlaps | None = None,
+                   overlaps_up: Overlaps | None = None) -> int:
     order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
-    _place(buffers, order, _first_fit, overlaps or {}, alignment)
+    _place(buffers, order, _first_fit, overlaps or {}, alignment, overlaps_up=overlaps_up)
     return max((b.offset + b.size for b in buffers), default=0)
 
 
-def best_of_orders(buffers: list[Buffer], alignment: int, overlaps: Overlaps | None = None) -> int:
+def best_of_orders(buffers: list[Buffer], alignment: int, overlaps: Overlaps | None = None,
+                   overlaps_up: Overlaps | None = None) -> int:
     overlaps = overlaps or {}
     idx = range(len(buffers))
     orders = [
@@ -119,7 +130,7 @@ def best_of_orders(buffers: list[Buffer], alignment: int, overlaps: Overlaps | N
     conflicts = _conflicts(buffers)
     for order in orders:
         for fit in (_first_fit, _best_fit):
-            offsets = _place(buffers, order, fit, overlaps, alignment, conflicts)
+            offsets = _place(buffers, order, fit, overlaps, alignment, conflicts, overlaps_up)
             arena = max((o + b.size for o, b in zip(offsets, buffers)), default=0)
             if best_arena is None or arena < best_arena:
                 best_offsets, best_arena = offsets, arena

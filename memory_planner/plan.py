@@ -32,6 +32,9 @@ class Plan:
     alignment: int = ALIGNMENT
     notes: list[str] = field(default_factory=list)
     overlaps: dict[tuple[int, int], int] = field(default_factory=dict)  # (out buf, in buf) -> delta
+    # pairs whose kernel may also run bottom to top: (out buf, in buf) -> delta_up
+    # (out may end delta_up or more bytes after in ends; memory_planner.overlap)
+    overlaps_up: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def offset_of(self, tensor: int) -> int:
         return self.buffers[self.tensor_buffer[tensor]].offset
@@ -47,7 +50,9 @@ class Plan:
             "lower_bound_bytes": self.lower_bound,
             "buffers": [asdict(b) for b in self.buffers],
             "overlaps": [{"output_buffer": self.buffers[o].name, "input_buffer": self.buffers[i].name,
-                          "min_distance_bytes": d} for (o, i), d in self.overlaps.items()],
+                          "min_distance_bytes": d,
+                          "min_distance_up_bytes": self.overlaps_up.get((o, i))}
+                         for (o, i), d in self.overlaps.items()],
             "notes": self.notes,
         }
 
@@ -85,11 +90,20 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
             if any(t in graph_outputs for t in buffers[bi].tensors):
                 continue
             overlaps[(bo, bi)] = (delta + alignment - 1) // alignment * alignment
+    overlaps_up: dict[tuple[int, int], int] = {}
+    if overlap:
+        from .overlap import find_overlaps_up
+        for pos, tin, tout, delta in find_overlaps_up(graph, steps):
+            key = (tensor_buffer[tout], tensor_buffer[tin])
+            if key in overlaps:   # same eligibility as the downward allowance
+                # the rule is on the tensors' ends; buffers end at aligned sizes
+                pad = (buffers[key[0]].size - graph.t(tout).nbytes) - (buffers[key[1]].size - graph.t(tin).nbytes)
+                overlaps_up[key] = max(0, (delta + pad + alignment - 1) // alignment * alignment)
     place = POLICIES[policy]
-    arena = place(buffers, alignment, overlaps)
+    arena = place(buffers, alignment, overlaps, overlaps_up)
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
-                arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps), overlaps),
-                policy=policy, alignment=alignment, overlaps=overlaps)
+                arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps), overlaps, overlaps_up),
+                policy=policy, alignment=alignment, overlaps=overlaps, overlaps_up=overlaps_up)
     if stream_buf is not None:
         plan.notes.append(f"input streamed: buffer {buffers[stream_buf].name} holds one stripe "
                           f"({stream_input_bytes} B)")
@@ -111,4 +125,8 @@ def check_plan(plan: Plan) -> None:
                     disjoint = disjoint or a.offset <= b.offset - plan.overlaps[(i, j)]
                 if (j, i) in plan.overlaps:      # b is the output of a
                     disjoint = disjoint or b.offset <= a.offset - plan.overlaps[(j, i)]
+                if (i, j) in plan.overlaps_up:   # a, written bottom to top over the back of b
+                    disjoint = disjoint or a.offset + a.size >= b.offset + b.size + plan.overlaps_up[(i, j)]
+                if (j, i) in plan.overlaps_up:
+                    disjoint = disjoint or b.offset + b.size >= a.offset + a.size + plan.overlaps_up[(j, i)]
                 assert disjoint, f"planner bug: {a.name} and {b.name} overlap while both live"

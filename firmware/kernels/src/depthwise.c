@@ -2,6 +2,7 @@
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* tinyml_conv_requantize, with the one-SMLAL double-rounding form (tinyml/fc.h). */
@@ -245,9 +246,22 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                           (size_t)params->dilation_w * in_c,
                           (size_t)params->dilation_h * in_w * in_c, (size_t)k_w * in_c, bias,
                           quant->multiplier, quant->shift};
-    for (int32_t b = 0; b < input_dims->n; ++b) {
+    /* Traversal order (the planner's overlap contract, memory_planner/overlap.py):
+     * output rows go top to bottom when the output starts at or below the input
+     * (it may then begin `delta` bytes before the input: row oy is written only
+     * after every input row above oy*stride - pad_h has been read for the last
+     * time), and bottom to top when it starts above the input (it may then end
+     * `delta_up` bytes after the input's end: row oy is written only after every
+     * input row below its window's last row has been read for the last time).
+     * A row's own pixels are computed in any order: the whole row is clear of
+     * every input row still needed. Disjoint buffers: either order is exact. */
+    const int descending = (uintptr_t)output > (uintptr_t)input;
+    const int32_t nb = input_dims->n;
+    for (int32_t bi = 0; bi < nb; ++bi) {
+        const int32_t b = descending ? nb - 1 - bi : bi;
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
-        for (int32_t oy = 0; oy < out_h; ++oy) {
+        for (int32_t yi = 0; yi < out_h; ++yi) {
+            const int32_t oy = descending ? out_h - 1 - yi : yi;
             const int32_t iy0 = oy * params->stride_h - params->pad_h;
             int32_t ky0, ky1;
             tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
