@@ -121,3 +121,72 @@ def test_lower_bound_credits_the_smaller_allowance():
     assert lower_bound([a, b], 3) == 2000
     assert lower_bound([a, b], 3, {(1, 0): 320}) == 1320
     assert lower_bound([a, b], 3, {(1, 0): 320}, {(1, 0): 160}) == 1160
+
+
+# ---- placement / bound properties with both allowances ---------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+def _valid(bufs, ov, up) -> bool:
+    """Independent check, step by step: live pairs are disjoint or within an allowance."""
+    for i, a in enumerate(bufs):
+        for j, b in enumerate(bufs):
+            if j <= i or not (a.first <= b.last and b.first <= a.last):
+                continue
+            if a.offset + a.size <= b.offset or b.offset + b.size <= a.offset:
+                continue
+            ok = False
+            for (o, n) in ((i, j), (j, i)):
+                bo, bn = bufs[o], bufs[n]
+                if (o, n) in ov and bo.offset <= bn.offset - ov[(o, n)]:
+                    ok = True
+                if (o, n) in up and bo.offset + bo.size >= bn.offset + bn.size + up[(o, n)]:
+                    ok = True
+            if not ok:
+                return False
+    return True
+
+
+def _chain(sizes, deltas, ups):
+    from memory_planner.lifetimes import Buffer
+    bufs = [Buffer(f"b{k}", 16 * s, k, k + 1, [k]) for k, s in enumerate(sizes)]
+    ov = {(k + 1, k): 16 * d for k, d in enumerate(deltas[:len(sizes) - 1])}
+    up = {(k + 1, k): 16 * u for k, u in enumerate(ups[:len(sizes) - 1]) if u is not None}
+    return bufs, ov, up
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=12),
+       st.lists(st.integers(0, 20), min_size=12, max_size=12),
+       st.lists(st.one_of(st.none(), st.integers(0, 20)), min_size=12, max_size=12))
+def test_placements_with_upward_allowances_are_valid(sizes, deltas, ups):
+    from memory_planner.lifetimes import lower_bound
+    from memory_planner.placement import best_of_orders, greedy_by_size
+    for place in (best_of_orders, greedy_by_size):
+        bufs, ov, up = _chain(sizes, deltas, ups)
+        arena = place(bufs, 16, ov, up)
+        assert _valid(bufs, ov, up)
+        assert all(b.offset >= 0 and b.offset + b.size <= arena for b in bufs)
+        assert arena >= lower_bound(bufs, len(bufs) + 1, ov, up)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=3),
+       st.lists(st.integers(0, 6), min_size=3, max_size=3),
+       st.lists(st.one_of(st.none(), st.integers(0, 6)), min_size=3, max_size=3))
+def test_lower_bound_is_a_true_bound_exhaustively(sizes, deltas, ups):
+    """Tiny chains: the smallest valid arena over every placement on the 16-byte grid >= the bound."""
+    import itertools
+    from memory_planner.lifetimes import lower_bound
+    bufs, ov, up = _chain(sizes, deltas, ups)
+    lb = lower_bound(bufs, len(bufs) + 1, ov, up)
+    span = sum(b.size for b in bufs)
+    best = None
+    for offs in itertools.product(range(0, span + 1, 16), repeat=len(bufs)):
+        for b, o in zip(bufs, offs):
+            b.offset = o
+        top = max(o + b.size for b, o in zip(bufs, offs))
+        if (best is None or top < best) and _valid(bufs, ov, up):
+            best = top
+    assert best is not None and best >= lb
