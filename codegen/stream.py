@@ -85,7 +85,7 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
                     f"(first is {what}, readers at steps {readers})", graph)
     s = steps[0]
     if s.kind != "CONV_2D" or len(s.ops) != 1:
-        raise _fail(f"the first operator is {s.index} ({s.kind}), not a patch-embedding CONV_2D", graph)
+        raise _fail(f"the first operator, operator {s.index} ({s.kind}), is not a patch-embedding CONV_2D", graph)
     op = graph.ops[s.ops[0]]
     if op.inputs[0] != tin:
         raise _fail(f"operator {op.index} (CONV_2D) reads the image as its filter or bias", graph)
@@ -105,9 +105,10 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
                     "VALID, no dilation", graph)
     call = s.calls[0] if len(s.calls) == 1 else None
     if call is None or call.func != "tinyml_conv2d_packed_s8":
-        raise _fail(f"operator {op.index} (CONV_2D) is a grouped convolution "
-                    f"({call.func if call else 'no single kernel call'}); only one-group "
-                    "patch embeddings stream", graph)
+        raise _fail(f"operator {op.index} (CONV_2D) is lowered to "
+                    f"{call.func if call else 'several kernel calls'}, not the one-group packed "
+                    "convolution (tinyml_conv2d_packed_s8) that streams; grouped patch embeddings "
+                    "do not stream", graph)
     _, h, wd, c = x.shape
     _, oh, ow, oc = y.shape
     return StreamInfo(input_tensor=tin, op_index=op.index, rows=kh, width=wd, channels=c, stripes=oh,
