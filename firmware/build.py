@@ -473,6 +473,9 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         say(f"generating C library for {os.path.basename(model_path)}")
         generate(model_path, lib_dir, stream_input=stream_input)
     hdr = read_model_header(lib_dir)
+    if mode == "serial" and hdr.get("TINYML_STREAM_INPUT", 0):
+        # streamed input over the UART (`stream%` in app/serial_eembc.c): no image buffer
+        extra_cflags = (extra_cflags + " -DTINYML_SERIAL_IMAGE_BYTES=0").strip()
     model_name = str(hdr.get("TINYML_MODEL_NAME", os.path.basename(model_path or lib_dir)))
     if vectors is None:
         if mode == "selftest" and num_vectors > 0 and model_path is not None:

@@ -14,6 +14,20 @@
  *                    m-infer-start-N, m-lap-us-<t0>, m-lap-us-<t1>, m-infer-done,
  *                    m-results-[...]
  *   results%         m-results-[...] of the last inference (dequantized output 0)
+ *   stream%          --stream-input builds only: one inference on an image received
+ *                    in row stripes while the model runs (no image buffer needed):
+ *                    m-stream-start-<stripes>-<stripe bytes>, then per stripe
+ *                    m-stripe-<row0>-<bytes> m-ready, answered by `db <hex>%`
+ *                    commands until the stripe is full (each answered m-ready,
+ *                    the last by the next m-stripe request or, after the last
+ *                    stripe, by m-lap-us-<t1> (UART time included),
+ *                    m-results-[...], m-ready). Any other command mid-stream
+ *                    aborts the run (e-[Stream aborted...], e-[tinyml_run...]).
+ *
+ * TINYML_SERIAL_IMAGE_BYTES (default: the input size) sizes the image buffer
+ * behind `db load`/`infer`. `tinyml build --mode serial --stream-input` sets
+ * it to 0: no image buffer at all, `db load` is refused and images come
+ * with `stream%` (the full image then never resides in SRAM).
  *
  * Bounds: a command longer than TINYML_CMD_MAX characters is discarded up to
  * its '%' and answered with e-[...]; the data buffer is exactly the model's
@@ -30,8 +44,18 @@
 #define TINYML_CMD_MAX 128
 #endif
 
+#ifndef TINYML_SERIAL_IMAGE_BYTES
+#define TINYML_SERIAL_IMAGE_BYTES TINYML_INPUT_BYTES
+#endif
+#if TINYML_SERIAL_IMAGE_BYTES != 0 && TINYML_SERIAL_IMAGE_BYTES != TINYML_INPUT_BYTES
+#error "TINYML_SERIAL_IMAGE_BYTES must be 0 or the model input size"
+#endif
+#if TINYML_SERIAL_IMAGE_BYTES == 0 && !TINYML_STREAM_INPUT
+#error "TINYML_SERIAL_IMAGE_BYTES=0 needs a --stream-input model"
+#endif
+
 static char cmd[TINYML_CMD_MAX + 1];
-static int8_t db_buf[TINYML_INPUT_BYTES];
+static int8_t db_buf[TINYML_SERIAL_IMAGE_BYTES ? TINYML_SERIAL_IMAGE_BYTES : 1];
 static uint32_t db_expected, db_pos;
 static int have_results;
 
@@ -125,7 +149,9 @@ static void cmd_db(char *arg)
         err("Command 'db' requires a subcommand");
     } else if (strcmp(sub, "load") == 0) {
         int32_t n = parse_u(next_token(&arg));
-        if (n <= 0) {
+        if (TINYML_SERIAL_IMAGE_BYTES == 0) {
+            err("This build keeps no image buffer: send the image with 'stream'");
+        } else if (n <= 0) {
             err("Command 'db load' requires a byte count > 0");
         } else if ((uint32_t)n > TINYML_INPUT_BYTES) {
             db_expected = 0u;
@@ -173,18 +199,114 @@ static void cmd_db(char *arg)
     }
 }
 
+/* One '%'-terminated command from the UART into cmd (CR/LF dropped).
+ * Returns its length, or -1 if it was longer than TINYML_CMD_MAX (then the
+ * error is already answered and the caller reads the next one). */
+static int32_t read_command(void)
+{
+    size_t len = 0;
+    int overflow = 0;
+    for (;;) {
+        int c = uart_getc();
+        if (c == '%') {
+            if (overflow) {
+                err_u("Command too long: limit ", TINYML_CMD_MAX, " characters, got ", (uint32_t)len);
+                con_puts("m-ready"); con_nl();
+                return -1;
+            }
+            cmd[len] = '\0';
+            return (int32_t)len;
+        } else if (c == '\r' || c == '\n') {
+            continue;
+        } else if (len < TINYML_CMD_MAX) {
+            cmd[len++] = (char)c;
+        } else {
+            overflow = 1;
+            if (len < 0xFFFFFFFFu) {
+                ++len;      /* count only; nothing is stored past the buffer */
+            }
+        }
+    }
+}
+
 #if TINYML_STREAM_INPUT && TINYML_MODE_SERIAL
-/* --stream-input: stripes come from db_buf. The protocol loads the whole
- * input before `infer N` and runs it N times, so the image stays in db_buf
- * (outside the arena); only the arena shrinks. */
+static int stream_from_uart;    /* 1 during `stream`: stripes come over the UART */
+
+/* Fill dst with `bytes` bytes sent as `db <hex>%` commands; 0 on success. */
+static int32_t receive_stripe(int8_t *dst, uint32_t bytes)
+{
+    uint32_t got = 0;
+    while (got < bytes) {
+        if (read_command() < 0) {
+            continue;
+        }
+        char *arg = cmd;
+        char *c0 = next_token(&arg);
+        char *hex = next_token(&arg);
+        if (c0 == NULL || strcmp(c0, "db") != 0 || hex == NULL || next_token(&arg) != NULL) {
+            err("Stream aborted: expected 'db <hex>' with the next stripe bytes");
+            return 1;
+        }
+        size_t len = strlen(hex);
+        if (len % 2u != 0u || got + len / 2u > bytes) {
+            err_u("Stream aborted: stripe holds ", bytes, " bytes, would reach ", got + (uint32_t)(len / 2u));
+            return 1;
+        }
+        for (size_t i = 0; i < len; i += 2u) {
+            if (hexval(hex[i]) < 0 || hexval(hex[i + 1u]) < 0) {
+                err("Stream aborted: invalid hex digit");
+                return 1;
+            }
+        }
+        for (size_t i = 0; i < len; i += 2u) {
+            dst[got++] = (int8_t)((hexval(hex[i]) << 4) | hexval(hex[i + 1u]));
+        }
+        if (got < bytes) {
+            con_puts("m-ready"); con_nl();
+        }
+        /* the stripe's last chunk is answered by what follows: the next
+         * m-stripe request or the results, each ending in m-ready */
+    }
+    return 0;
+}
+
+/* --stream-input: stripes come from the UART during `stream`, else from
+ * db_buf (`infer`, which runs the loaded image N times). */
 int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
 {
     if (row0 < 0 || nrows < 1 || nrows > TINYML_STREAM_ROWS ||
         (uint32_t)(row0 + nrows) * TINYML_STREAM_ROW_BYTES > TINYML_INPUT_BYTES) {
         return 1;
     }
-    memcpy(dst, db_buf + (uint32_t)row0 * TINYML_STREAM_ROW_BYTES, (uint32_t)nrows * TINYML_STREAM_ROW_BYTES);
+    const uint32_t bytes = (uint32_t)nrows * TINYML_STREAM_ROW_BYTES;
+    if (stream_from_uart) {
+        con_puts("m-stripe-"); con_putu((uint32_t)row0); con_puts("-"); con_putu(bytes); con_nl();
+        con_puts("m-ready"); con_nl();
+        return receive_stripe(dst, bytes);
+    }
+    if (TINYML_SERIAL_IMAGE_BYTES == 0) {
+        return 1;
+    }
+    memcpy(dst, db_buf + (uint32_t)row0 * TINYML_STREAM_ROW_BYTES, bytes);
     return 0;
+}
+
+static void cmd_stream(void)
+{
+    con_puts("m-stream-start-"); con_putu(TINYML_STREAM_STRIPES);
+    con_puts("-"); con_putu(TINYML_STREAM_STRIPE_BYTES); con_nl();
+    stream_from_uart = 1;
+    lap();
+    const int rc = tinyml_run();
+    lap();
+    stream_from_uart = 0;
+    if (rc != 0) {
+        con_puts("e-[tinyml_run returned "); con_puti(rc); con_puts("]"); con_nl();
+        have_results = 0;
+        return;
+    }
+    have_results = 1;
+    print_results();
 }
 #endif
 
@@ -252,6 +374,12 @@ static void dispatch(char *line)
         cmd_db(rest);
     } else if (strcmp(line, "infer") == 0) {
         cmd_infer(rest);
+    } else if (strcmp(line, "stream") == 0) {
+#if TINYML_STREAM_INPUT && TINYML_MODE_SERIAL
+        cmd_stream();
+#else
+        err("Command 'stream' needs a --stream-input build");
+#endif
     } else if (strcmp(line, "results") == 0) {
         if (have_results) {
             print_results();
@@ -266,32 +394,12 @@ static void dispatch(char *line)
 
 void serial_main(void)
 {
-    size_t len = 0;
-    int overflow = 0;
     con_nl();
     con_puts("m-init-done"); con_nl();
     con_puts("m-ready"); con_nl();
     for (;;) {
-        int c = uart_getc();
-        if (c == '%') {
-            if (overflow) {
-                err_u("Command too long: limit ", TINYML_CMD_MAX, " characters, got ", (uint32_t)len);
-                con_puts("m-ready"); con_nl();
-            } else {
-                cmd[len] = '\0';
-                dispatch(cmd);
-            }
-            len = 0;
-            overflow = 0;
-        } else if (c == '\r' || c == '\n') {
-            continue;
-        } else if (len < TINYML_CMD_MAX) {
-            cmd[len++] = (char)c;
-        } else {
-            overflow = 1;
-            if (len < 0xFFFFFFFFu) {
-                ++len;      /* count only; nothing is stored past the buffer */
-            }
+        if (read_command() >= 0) {
+            dispatch(cmd);
         }
     }
 }

@@ -1,0 +1,136 @@
+"""--stream-input in serial mode: the firmware receives the image in row stripes
+over QEMU's UART (`stream%`, app/serial_eembc.c) while the model runs, with no
+image buffer in SRAM; results equal TensorFlow Lite's reference."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from tinyml import paths
+
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed"),
+    pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed"),
+]
+
+VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")   # 28x28x1, patch 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        import serial
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=10)
+                break
+            except serial.SerialException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.buf = b""
+
+    def until_ready(self, timeout: float = 60.0) -> list[str]:
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.buf += self.ser.read(self.ser.in_waiting or 1)
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                text = line.decode("ascii", "replace").strip()
+                if text:
+                    lines.append(text)
+                if text == "m-ready":
+                    return lines
+        raise AssertionError(f"no m-ready within {timeout}s; got {lines!r}")
+
+    def cmd(self, text: str, timeout: float = 60.0) -> list[str]:
+        self.ser.write(text.encode("ascii") + b"%")
+        return self.until_ready(timeout)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory):
+    from firmware.build import build_firmware, read_model_header
+    from firmware.emulate import spawn_qemu, stop_qemu
+    out = str(tmp_path_factory.mktemp("stream_serial"))
+    res = build_firmware(VIT, "stm32f4-discovery", out, mode="serial", stream_input=True,
+                         progress=lambda m: None)
+    hdr = read_model_header(os.path.join(out, "model"))
+    assert hdr["TINYML_STREAM_INPUT"] == 1
+    # no image buffer: static RAM is far below the 784-byte image plus the arena
+    assert res.sizes["native"].bss < hdr["TINYML_INPUT_BYTES"]
+    port = _free_port()
+    proc = spawn_qemu(out, f"tcp:127.0.0.1:{port},server=on,wait=on")
+    try:
+        client = Client(port)
+        assert "m-init-done" in client.until_ready()
+        yield client, hdr
+    finally:
+        stop_qemu(proc)
+
+
+def _reference(x: np.ndarray) -> np.ndarray:
+    from codegen.oracle import reference_outputs
+    outs, _ = reference_outputs(VIT, [[x]])
+    return np.asarray(outs[0][0]).astype(np.int64).reshape(-1)
+
+
+def _stream(dev: Client, image: bytes, chunk: int = 48) -> list[str]:
+    """Send `stream%`, then each requested stripe as `db <hex>%` chunks; the final lines."""
+    lines = dev.cmd("stream")
+    assert lines[0].startswith("m-stream-start-")
+    sent = 0
+    while True:
+        req = [l for l in lines if l.startswith("m-stripe-")]
+        if not req:
+            return lines
+        row0, nbytes = (int(v) for v in req[-1][len("m-stripe-"):].split("-"))
+        start = row0 * (len(image) // 28)
+        assert start == sent, (start, sent)       # stripes come in order, each once
+        stripe = image[start:start + nbytes]
+        for i in range(0, nbytes, chunk):
+            lines = dev.cmd("db " + stripe[i:i + chunk].hex())
+        sent += nbytes
+
+
+@pytest.mark.timeout(600)
+def test_streamed_uart_inference_matches_tflite(device):
+    dev, hdr = device
+    rng = np.random.default_rng(21)
+    x = rng.integers(-128, 128, size=28 * 28).astype(np.int8)
+    lines = _stream(dev, x.tobytes())
+    assert hdr["TINYML_STREAM_STRIPES"] == 7 and hdr["TINYML_STREAM_STRIPE_BYTES"] == 112
+    res = [l for l in lines if l.startswith("m-results-[")]
+    assert len(res) == 1 and lines[-1] == "m-ready", lines
+    vals = np.array([float(v) for v in res[0][len("m-results-["):-1].split(",")])
+    from codegen.importer import import_tflite
+    g = import_tflite(VIT)
+    q = g.t(g.outputs[0]).quant
+    got = np.round(vals / q.s).astype(np.int64) + q.zp
+    np.testing.assert_array_equal(got, _reference(x))
+
+
+@pytest.mark.timeout(600)
+def test_db_load_refused_and_bad_stripe_aborts(device):
+    dev, _ = device
+    r = dev.cmd("db load 784")
+    assert r[0].startswith("e-[") and "stream" in r[0] and r[-1] == "m-ready"
+    lines = dev.cmd("stream")
+    assert any(l.startswith("m-stripe-0-") for l in lines)
+    r = dev.cmd("name")                                 # not a db command: aborts the run
+    assert any(l.startswith("e-[Stream aborted") for l in r)
+    assert any(l.startswith("e-[tinyml_run returned") for l in r) and r[-1] == "m-ready"
+    assert dev.cmd("name") == ["m-name-dut-[tinyml]", "m-ready"]   # device still serves
