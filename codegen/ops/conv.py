@@ -86,7 +86,9 @@ def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int)
 
 @lowering("CONV_2D")
 def lower_conv2d(op, graph, ctx) -> Step:
-    w0 = graph.t(op.inputs[1])
+    w0, x0 = graph.t(op.inputs[1]), graph.t(op.inputs[0])
+    if len(w0.shape) == 4 and len(x0.shape) == 4 and w0.shape[3] == x0.shape[3]:
+        return _lower_conv_packed(op, graph, ctx)       # one group
     out_c = w0.shape[0]
     x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c)
     _, kh, kw, fc = w.shape
@@ -95,8 +97,6 @@ def lower_conv2d(op, graph, ctx) -> Step:
     require(fc > 0 and ic % fc == 0 and out_c % (ic // fc) == 0, op, graph,
             f"input depth {ic} not a multiple of the filter depth {fc}")
     g = geometry(op, graph, x.shape, kh, kw, y.shape)
-    if fc == ic:
-        return _lower_conv_packed(op, graph, ctx, x, w, bias, y, p, msym, ssym, lo, hi, g)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
         _params_decl(p, x, y, g, lo, hi, 1),
@@ -123,13 +123,20 @@ def packed_scratch_bytes(kh: int, kw: int, ic: int, g: dict) -> int:
     return 0 if direct else (2 * kh * kw * ic + 3) // 4 * 4
 
 
-def _lower_conv_packed(op, graph, ctx, x, w, bias, y, p, msym, ssym, lo, hi, g) -> Step:
-    """One-group CONV_2D on the FULLY_CONNECTED inner loops (tinyml_conv2d_packed_s8):
-    filter packed as [out_c][kh*kw*in_c], input offset folded into the bias
-    (bias + input_offset * sum of the channel's weights; exact in int32, checked)."""
+def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
+    """(tinyml_conv_packed_params fields, packed filter symbol, scratch bytes, geometry, C name
+    prefix) of a
+    one-group CONV_2D (tinyml_conv2d_packed_s8): filter packed as [out_c][kh*kw*in_c], input
+    offset folded into the bias (bias + input_offset * sum of the channel's weights; exact in
+    int32, checked). Also used by fused steps that run convolutions row by row."""
     from codegen.ops.fully_connected import INT32_MAX, INT32_MIN, packed_filter_symbol
-    out_c, kh, kw, ic = w.shape
-    n = x.shape[0]
+    w0 = graph.t(op.inputs[1])
+    out_c = w0.shape[0]
+    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c)
+    _, kh, kw, ic = w.shape
+    require(x.shape[3] == ic and y.shape[3] == out_c and y.shape[0] == x.shape[0], op, graph,
+            "a grouped convolution or channels not matching the filter")
+    g = geometry(op, graph, x.shape, kh, kw, y.shape)
     k = kh * kw * ic
     io = -int(x.quant.zp)
     wv = np.asarray(w.data, dtype=np.int64).reshape(out_c, k)
@@ -143,13 +150,21 @@ def _lower_conv_packed(op, graph, ctx, x, w, bias, y, p, msym, ssym, lo, hi, g) 
              "multiplier": msym, "shift": ssym, "table": "NULL", "double_rounding": 1}
     _, ih, iw, _ = x.shape
     _, oh, ow, _ = y.shape
-    decls = [cdecl.struct("tinyml_conv_packed_params", f"{p}_conv", in_h=ih, in_w=iw, in_c=ic, out_h=oh,
-                          out_w=ow, k_h=kh, k_w=kw, stride_h=g["stride_h"], stride_w=g["stride_w"],
-                          dilation_h=g["dilation_h"], dilation_w=g["dilation_w"], pad_h=g["pad_h"],
-                          pad_w=g["pad_w"], pad_value=int(x.quant.zp), layer=layer)]
-    scratch = packed_scratch_bytes(kh, kw, ic, g)
+    fields = {"in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow, "k_h": kh, "k_w": kw,
+              "stride_h": g["stride_h"], "stride_w": g["stride_w"], "dilation_h": g["dilation_h"],
+              "dilation_w": g["dilation_w"], "pad_h": g["pad_h"], "pad_w": g["pad_w"],
+              "pad_value": int(x.quant.zp), "layer": layer}
+    return fields, packed_filter_symbol(ctx, w), packed_scratch_bytes(kh, kw, ic, g), g, p
+
+
+def _lower_conv_packed(op, graph, ctx) -> Step:
+    """One-group CONV_2D on the FULLY_CONNECTED inner loops (tinyml_conv2d_packed_s8)."""
+    fields, fsym, scratch, g, p = conv_packed_fields(op, graph, ctx)
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    kh, kw, ic, out_c = fields["k_h"], fields["k_w"], fields["in_c"], fields["layer"]["output_depth"]
+    decls = [cdecl.struct("tinyml_conv_packed_params", f"{p}_conv", **fields)]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_conv2d_packed_s8", [f"&{p}_conv", n, TRef(x.index), packed_filter_symbol(ctx, w),
+    call = Call("tinyml_conv2d_packed_s8", [f"&{p}_conv", x.shape[0], TRef(x.index), fsym,
                                             TRef(y.index), ScratchRef("int8_t") if scratch else "NULL"])
     how = "matrix product over pixels" if scratch == 0 else "two-pixel im2col"
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,

@@ -193,10 +193,19 @@ static inline void fill_bytes(int8_t *dst, int8_t value, int32_t n)
     }
 }
 
+/* Where input row iy (0 <= iy < in_h) of a packed convolution lives: row
+ * iy % ring of `rows` (ring == in_h: the whole image, rows stored in order). */
+static inline const int8_t *input_row(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
+                                      int32_t iy)
+{
+    const int32_t slot = iy < ring ? iy : iy % ring;
+    return rows + (size_t)slot * p->in_w * p->in_c;
+}
+
 /* The k_h * k_w * in_c window of output pixel (oy, ox) in filter order; taps
  * outside the image hold the input zero point (x + input_offset = 0 there). */
-static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *in_b, int32_t oy, int32_t ox,
-                         int8_t *col)
+static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring, int32_t oy,
+                         int32_t ox, int8_t *col)
 {
     const int32_t ic = p->in_c, kw = p->k_w;
     const int8_t pad = (int8_t)p->pad_value;
@@ -208,7 +217,7 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *in_b,
             fill_bytes(c, pad, kw * ic);
             continue;
         }
-        const int8_t *row = in_b + (size_t)iy * p->in_w * ic;
+        const int8_t *row = input_row(p, rows, ring, iy);
         if (p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= p->in_w) {
             copy_bytes(c, row + (size_t)ix0 * ic, kw * ic);
             continue;
@@ -231,37 +240,63 @@ int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *p)
     return direct ? 0 : (2 * p->layer.accum_depth + 3) & ~3;
 }
 
-tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *p, int32_t batches, const int8_t *input,
-                                      const int8_t *packed_filter, int8_t *output, int8_t *scratch)
+tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
+                                           int32_t oy0, int32_t oy1, const int8_t *packed_filter, int8_t *output,
+                                           int8_t *scratch)
 {
     const int32_t k = p->layer.accum_depth, oc = p->layer.output_depth;
-    if (batches < 0 || k != p->k_h * p->k_w * p->in_c || p->stride_h <= 0 || p->stride_w <= 0 ||
-        p->dilation_h <= 0 || p->dilation_w <= 0) {
+    if (k != p->k_h * p->k_w * p->in_c || p->stride_h <= 0 || p->stride_w <= 0 || p->dilation_h <= 0 ||
+        p->dilation_w <= 0 || ring <= 0 || oy0 < 0 || oy1 > p->out_h || oy0 > oy1) {
         return TINYML_ERROR_ARG;
     }
-    const int32_t pixels = p->out_h * p->out_w;
     if (tinyml_conv2d_packed_scratch(p) == 0) {
-        /* 1x1, stride 1, no padding: pixels are the rows of a matrix product. */
-        return tinyml_fc_s8(&p->layer, batches * pixels, input, packed_filter, output);
+        /* 1x1, stride 1, no padding: each output row is a matrix product over its pixels. */
+        if (ring >= p->in_h) {
+            return tinyml_fc_s8(&p->layer, (oy1 - oy0) * p->out_w, input_row(p, rows, ring, oy0), packed_filter,
+                                output);
+        }
+        for (int32_t oy = oy0; oy < oy1; ++oy) {
+            const tinyml_status st = tinyml_fc_s8(&p->layer, p->out_w, input_row(p, rows, ring, oy), packed_filter,
+                                                  output + (size_t)(oy - oy0) * p->out_w * oc);
+            if (st != TINYML_OK) {
+                return st;
+            }
+        }
+        return TINYML_OK;
     }
     if (!scratch) {
         return TINYML_ERROR_ARG;
     }
+    const int32_t first = oy0 * p->out_w, pixels = (oy1 - oy0) * p->out_w;
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int32_t n = pixels - px >= 2 ? 2 : 1;
+        for (int32_t u = 0; u < n; ++u) {
+            const int32_t q = first + px + u;
+            im2col_pixel(p, rows, ring, q / p->out_w, q % p->out_w, scratch + u * k);
+        }
+        /* Both windows are copied before any output byte is written, so the
+         * output may overlap the input as the planner's row rule allows. */
+        const tinyml_status st = tinyml_fc_s8(&p->layer, n, scratch, packed_filter, output + (size_t)px * oc);
+        if (st != TINYML_OK) {
+            return st;
+        }
+    }
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *p, int32_t batches, const int8_t *input,
+                                      const int8_t *packed_filter, int8_t *output, int8_t *scratch)
+{
+    if (batches < 0) {
+        return TINYML_ERROR_ARG;
+    }
+    const size_t in_size = (size_t)p->in_h * p->in_w * p->in_c;
+    const size_t out_size = (size_t)p->out_h * p->out_w * p->layer.output_depth;
     for (int32_t b = 0; b < batches; ++b) {
-        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
-        int8_t *out_b = output + (size_t)b * pixels * oc;
-        for (int32_t px = 0; px < pixels; px += 2) {
-            const int32_t n = pixels - px >= 2 ? 2 : 1;
-            for (int32_t u = 0; u < n; ++u) {
-                const int32_t q = px + u;
-                im2col_pixel(p, in_b, q / p->out_w, q % p->out_w, scratch + u * k);
-            }
-            /* Both windows are copied before any output byte is written, so the
-             * output may overlap the input as the planner's row rule allows. */
-            const tinyml_status st = tinyml_fc_s8(&p->layer, n, scratch, packed_filter, out_b + (size_t)px * oc);
-            if (st != TINYML_OK) {
-                return st;
-            }
+        const tinyml_status st = tinyml_conv2d_packed_rows_s8(p, input + b * in_size, p->in_h, 0, p->out_h,
+                                                              packed_filter, output + b * out_size, scratch);
+        if (st != TINYML_OK) {
+            return st;
         }
     }
     return TINYML_OK;

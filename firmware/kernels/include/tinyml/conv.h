@@ -108,6 +108,15 @@ tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *params, i
                                       const int8_t *input, const int8_t *packed_filter, int8_t *output,
                                       int8_t *scratch);
 
+/* Output rows [oy0, oy1) of one image of tinyml_conv2d_packed_s8, for kernels
+ * that stream rows: input row iy lives at rows + (iy % ring) * in_w * in_c (ring
+ * = in_h: a whole image; a smaller ring: a rolling buffer that must hold every
+ * row the requested output rows read), output row oy is written at output +
+ * (oy - oy0) * out_w * out_c. Same bytes as the whole-image call. */
+tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *params, const int8_t *rows,
+                                           int32_t ring, int32_t oy0, int32_t oy1, const int8_t *packed_filter,
+                                           int8_t *output, int8_t *scratch);
+
 /* DEPTHWISE_CONV_2D, any depth multiplier M = output.c / input.c.
  *
  * output[b][y][x][c*M + m] = clamp(requant(bias[c*M+m] + sum_{ky,kx valid}

@@ -16,6 +16,7 @@
 #include "tinyml/reduce.h"
 #include "tinyml/matmul.h"
 #include "tinyml/fc.h"
+#include "tinyml/conv.h"
 
 /* One ADD / SQUARED_DIFFERENCE ("general rescaling" path) with its input
  * rescalings tabulated: shift1[x1 + 128] = requant_dr((x1 - zp1) << ls, input1)
@@ -111,5 +112,33 @@ typedef struct {
 tinyml_status tinyml_fused_mlp_s8(const tinyml_mlp_params *params, const int8_t *input, int8_t *output,
                                   int8_t *scratch, const int8_t *w0, const int8_t *w1, const int8_t *w2,
                                   const int8_t *w3);
+
+/* A residual block as one row pipeline (ResNet basic block):
+ *   y = CONV_2D(x, conv1)          (any window and stride; fused activation)
+ *   z = CONV_2D(y, conv2)          (stride 1)
+ *   c = CONV_2D(x, shortcut)       (when has_shortcut; else c = x)
+ *   out = ADD(z, c) or ADD(c, z)   (operand order of the TFLite ADD: z_first)
+ * Output rows are produced top to bottom; y exists only as a ring of the
+ * conv2_rows rows the next output row reads, z and c as one row each. Every
+ * value is the member ops' own arithmetic (tinyml_conv2d_packed_rows_s8,
+ * tinyml_fused_add_s8), so the bytes equal the unfused chain's. The output may
+ * share the input's bytes when the generator proved that no input row is
+ * read after the output row covering it is written (it checks the geometry).
+ * Scratch: tinyml_resblock_scratch(params) bytes. */
+typedef struct {
+    tinyml_conv_packed_params conv1;
+    tinyml_conv_packed_params conv2;
+    tinyml_conv_packed_params shortcut;
+    int32_t has_shortcut;
+    int32_t conv2_rows;               /* rows of y in the ring: conv2's window height */
+    int32_t z_first;
+    tinyml_fused_add add;
+} tinyml_resblock_params;
+
+int32_t tinyml_resblock_scratch(const tinyml_resblock_params *params);
+
+tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *params, const int8_t *input,
+                                       const int8_t *filter1, const int8_t *filter2,
+                                       const int8_t *filter_shortcut, int8_t *output, int8_t *scratch);
 
 #endif /* TINYML_FUSED_H */

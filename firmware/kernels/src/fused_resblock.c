@@ -1,0 +1,87 @@
+/* Residual block as one row pipeline (tinyml/fused.h). */
+#include "tinyml/fused.h"
+
+static inline int32_t align4(int32_t n)
+{
+    return (n + 3) & ~3;
+}
+
+static inline int32_t max3(int32_t a, int32_t b, int32_t c)
+{
+    const int32_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* Scratch layout: [y ring][z row][c row][im2col] (each 4-byte aligned). */
+static int32_t ring_bytes(const tinyml_resblock_params *p)
+{
+    return align4(p->conv2_rows * p->conv1.out_w * p->conv1.layer.output_depth);
+}
+
+static int32_t out_row_bytes(const tinyml_resblock_params *p)
+{
+    return p->conv2.out_w * p->conv2.layer.output_depth;
+}
+
+int32_t tinyml_resblock_scratch(const tinyml_resblock_params *p)
+{
+    const int32_t rows = align4(out_row_bytes(p)) * (p->has_shortcut ? 2 : 1);
+    const int32_t col = max3(tinyml_conv2d_packed_scratch(&p->conv1), tinyml_conv2d_packed_scratch(&p->conv2),
+                             p->has_shortcut ? tinyml_conv2d_packed_scratch(&p->shortcut) : 0);
+    return ring_bytes(p) + rows + col;
+}
+
+tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *p, const int8_t *input,
+                                       const int8_t *filter1, const int8_t *filter2,
+                                       const int8_t *filter_shortcut, int8_t *output, int8_t *scratch)
+{
+    const tinyml_conv_packed_params *c1 = &p->conv1, *c2 = &p->conv2, *cs = &p->shortcut;
+    const int32_t row = out_row_bytes(p);
+    if (!scratch || p->conv2_rows <= 0 || c2->stride_h != 1 || c2->in_h != c1->out_h || c2->in_w != c1->out_w ||
+        c2->in_c != c1->layer.output_depth ||
+        (p->has_shortcut && (cs->out_h != c2->out_h || cs->out_w != c2->out_w ||
+                             cs->layer.output_depth != c2->layer.output_depth)) ||
+        (!p->has_shortcut && (c1->in_h != c2->out_h || c1->in_w * c1->in_c != row))) {
+        return TINYML_ERROR_ARG;
+    }
+    int8_t *ring = scratch;
+    int8_t *z = ring + ring_bytes(p);
+    int8_t *c = z + align4(row);
+    int8_t *col = c + (p->has_shortcut ? align4(row) : 0);
+    const int32_t y_row = c1->out_w * c1->layer.output_depth;
+    const int32_t reach = (c2->k_h - 1) * c2->dilation_h;     /* rows of y below the first one read */
+    int32_t next = 0;                                          /* next y row to compute */
+    for (int32_t oy = 0; oy < c2->out_h; ++oy) {
+        /* y rows up to the last one output row oy reads, each into its ring slot. */
+        int32_t need = oy - c2->pad_h + reach;
+        if (need > c1->out_h - 1) {
+            need = c1->out_h - 1;
+        }
+        for (; next <= need; ++next) {
+            tinyml_status st = tinyml_conv2d_packed_rows_s8(c1, input, c1->in_h, next, next + 1, filter1,
+                                                            ring + (size_t)(next % p->conv2_rows) * y_row, col);
+            if (st != TINYML_OK) {
+                return st;
+            }
+        }
+        tinyml_status st = tinyml_conv2d_packed_rows_s8(c2, ring, p->conv2_rows, oy, oy + 1, filter2, z, col);
+        if (st != TINYML_OK) {
+            return st;
+        }
+        const int8_t *skip = input + (size_t)oy * row;                 /* identity: row oy of x */
+        if (p->has_shortcut) {
+            st = tinyml_conv2d_packed_rows_s8(cs, input, cs->in_h, oy, oy + 1, filter_shortcut, c, col);
+            if (st != TINYML_OK) {
+                return st;
+            }
+            skip = c;
+        }
+        /* Element-wise: output row oy may be the identity row itself. */
+        st = tinyml_fused_add_s8(&p->add, p->z_first ? z : skip, p->z_first ? skip : z, output + (size_t)oy * row,
+                                 row);
+        if (st != TINYML_OK) {
+            return st;
+        }
+    }
+    return TINYML_OK;
+}
