@@ -51,7 +51,8 @@ def activation_range(act: str, scale: float, zero_point: int, dtype: str = "int8
     qmin, qmax = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}[dtype]
 
     def q(x: float) -> int:
-        return zero_point + _tflite_round(x / scale)
+        # TFLite divides in float (the tensor's float32 scale): 6 / 0.8f is 7.5f, not 7.4999999
+        return zero_point + _tflite_round(float(np.float32(x) / np.float32(scale)))
 
     if act in ("NONE", None):
         return qmin, qmax

@@ -222,9 +222,10 @@ def test_softmax_sweep(rows, depth, qi, beta, seed):
     check_bit_exact(softmax_model((rows, depth), qi, beta), count=2, seed=seed, sanitize=False)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (found by the SUB sweep at stop 9, not fixed yet): "
-                   "int8 SUB with a rank-0 second input and RELU6 is off by one (got 7, want 8)")
-def test_sub_scalar_input_relu6_known_off_by_one():
+def test_sub_relu6_bound_is_computed_in_float32():
+    """Found by the SUB sweep: RELU6's upper bound is zp + round(6.0f / scale) in
+    float32 (6 / 0.8f = 7.5f -> 8); dividing by the float64 widening of the scale
+    gives 7.4999999 -> 7."""
     m = binary_model("SUB", (1, 1, 1, 1), (0.4617966861850174, 0), (), (0.1001462894699416, 0),
                      (1, 1, 1, 1), (0.8, 0), act="RELU6")
     check_bit_exact(m, count=2, seed=0, sanitize=False)
