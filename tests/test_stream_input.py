@@ -193,20 +193,29 @@ def test_not_a_patch_conv_is_one_line_error(cmd, model, what, tmp_path):
 @pytest.mark.skipif(__import__("shutil").which("arm-none-eabi-gcc") is None
                     or __import__("shutil").which("qemu-system-arm") is None,
                     reason="arm-none-eabi-gcc or qemu-system-arm not installed")
-def test_vit_224_streamed_selftest_on_emulated_f746(vit_224, tmp_path):
-    """224x224x3 ViT with --stream-input on the STM32F746 (QEMU mps2-an500, board SRAM
-    and flash sizes): the self-test serves each vector's rows from flash as stripes."""
-    from firmware.build import build_firmware, read_model_header
-    from firmware.emulate import emulate
-    out = str(tmp_path / "f746")
-    res = build_firmware(vit_224, "stm32f746g-disco", out, num_vectors=2, emulator_variant=True,
-                         stream_input=True, progress=lambda m: None)
-    hdr = read_model_header(os.path.join(out, "model"))
-    assert hdr["TINYML_STREAM_INPUT"] == 1 and hdr["TINYML_INPUT_BYTES"] == 224 * 224 * 3
-    assert hdr["TINYML_ARENA_BYTES"] < 224 * 224 * 3
-    native = res.sizes["native"]
-    assert native.arena == hdr["TINYML_ARENA_BYTES"] and native.ram_bytes <= 320 * 1024
-    em = emulate(out, timeout=900, progress=lambda m: None)
-    assert em.passed, em.note
-    assert len(em.vectors) == 2 and all(v.passed for v in em.vectors)
-    assert em.arena_used_bytes is not None and em.arena_used_bytes <= em.arena_bytes
+def test_vit_224_selftest_on_emulated_f746_both_modes(vit_224, tmp_path):
+    """224x224x3 ViT on the STM32F746 (QEMU mps2-an500 with the board's SRAM and flash
+    sizes) through the CLI, streamed (the self-test serves each vector's rows from
+    flash as stripes) and with the whole image in the arena; both within 320 KB."""
+    peaks = {}
+    for mode in ("stream", "full"):
+        out = str(tmp_path / mode)
+        extra = ["--stream-input"] if mode == "stream" else []
+        r = tinyml("build", vit_224, "--board", "stm32f746g-disco", "-o", out, "--emulator-variant",
+                   "--vectors", "2", "--json", *extra, timeout=900)
+        assert r.returncode == 0, r.stderr
+        b = json.loads(r.stdout)
+        native = b["variants"]["native"]
+        assert native["ram_bytes"] <= 320 * 1024 and native["flash_bytes"] <= 1024 * 1024
+        r = tinyml("emulate", out, "--json", "--timeout", "600", timeout=900)
+        assert r.returncode == 0, r.stderr
+        em = json.loads(r.stdout)
+        assert em["passed"] and len(em["vectors"]) == 2 and all(v["passed"] for v in em["vectors"])
+        assert em["machine"] == "mps2-an500"
+        assert em["arena_used_bytes"] <= em["arena_bytes"] == native["arena"]
+        assert em["peak_sram_bytes_measured"] <= 320 * 1024
+        peaks[mode] = em
+    image = 224 * 224 * 3
+    # streamed: the arena cannot hold the image; full: it must
+    assert peaks["stream"]["arena_bytes"] < image <= peaks["full"]["arena_bytes"]
+    assert peaks["stream"]["peak_sram_bytes_measured"] < image
