@@ -371,17 +371,24 @@ class BootloaderSim:
             if check != hi ^ lo or n not in (0xFFFF, 0xFFFE, 0xFFFD):
                 self._nack()
                 return
-            self.flash.erase_all()       # one bank: bank 1/2 erase are the whole flash here
-            self.stats["mass_erase"] += 1
-            self._ack()
+            self._mass_erase()           # one bank: bank 1/2 erase are the whole flash here
             return
         raw = self._get(2 * (n + 1))
         check = self._getc()
         x = hi ^ lo
         for b in raw:
             x ^= b
-        pages = [(raw[i] << 8) | raw[i + 1] for i in range(0, len(raw), 2)]
-        if x != check or any(p >= len(self.flash.sectors) for p in pages):
+        self._erase_pages([(raw[i] << 8) | raw[i + 1] for i in range(0, len(raw), 2)], x == check)
+
+    def _mass_erase(self) -> None:
+        self.flash.erase_all()
+        self.stats["mass_erase"] += 1
+        self._ack()
+
+    def _erase_pages(self, pages, checksum_ok: bool) -> None:
+        """Erase (0x43) / extended erase (0x44) of a page list: NACK on a bad checksum
+        or a page beyond the flash, else erase each page and ACK."""
+        if not checksum_ok or any(p >= len(self.flash.sectors) for p in pages):
             self._nack()
             return
         for p in pages:
@@ -400,22 +407,14 @@ class BootloaderSim:
             if self._getc() != 0x00:
                 self._nack()
                 return
-            self.flash.erase_all()
-            self.stats["mass_erase"] += 1
-            self._ack()
+            self._mass_erase()
             return
         pages = self._get(n + 1)
         check = self._getc()
         x = n
         for b in pages:
             x ^= b
-        if x != check or any(p >= len(self.flash.sectors) for p in pages):
-            self._nack()
-            return
-        for p in pages:
-            self.flash.erase_sector(p)
-        self.stats["sectors_erased"] += len(pages)
-        self._ack()
+        self._erase_pages(list(pages), x == check)
 
     def _cmd_go(self) -> None:
         if self.rdp:

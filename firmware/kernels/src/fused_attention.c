@@ -24,75 +24,6 @@ static inline int32_t mm_requant(const tinyml_matmul_params *p, int32_t acc)
     return TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent > 0. */
-static inline int32_t sat_shift_left(int32_t x, int32_t exponent)
-{
-    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
-}
-
-/* gemmlowp RoundingHalfSum. */
-static inline int32_t rounding_half_sum(int32_t a, int32_t b)
-{
-    const int64_t sum = (int64_t)a + (int64_t)b;
-    const int64_t sign = sum >= 0 ? 1 : -1;
-    return (int32_t)((sum + sign) / 2);
-}
-
-/* gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out). */
-static int32_t one_over_one_plus_x(int32_t a)
-{
-    const int32_t half_denominator = rounding_half_sum(a, INT32_MAX);
-    const int32_t c48_17 = 1515870810;
-    const int32_t cneg32_17 = -1010580540;
-    int32_t x = c48_17 + tinyml_doubling_high_mul(half_denominator, cneg32_17);
-    for (int i = 0; i < 3; ++i) {
-        const int32_t hdx = tinyml_doubling_high_mul(half_denominator, x);
-        const int32_t one_minus = (1 << 29) - hdx;
-        x = x + sat_shift_left(tinyml_doubling_high_mul(x, one_minus), 2);
-    }
-    return sat_shift_left(x, 1);
-}
-
-/* TFLite reference int8 softmax of one row (output scale 1/256, zero point -128), in place. */
-static tinyml_status softmax_row(const int32_t *exp_table, int8_t *x, int32_t depth)
-{
-    int32_t max = -128;
-    for (int32_t c = 0; c < depth; ++c) {
-        max = TINYML_MAX(max, (int32_t)x[c]);
-    }
-    const int32_t *et = exp_table + max;      /* et[-x] = exp_table[max - x] */
-    int32_t sum = 0;
-    for (int32_t c = 0; c < depth; ++c) {
-        sum += tinyml_rounding_divide_by_pot(et[-x[c]], 12);
-    }
-    const int32_t headroom_plus_one = __builtin_clz((uint32_t)sum);
-    const int32_t num_bits_over_unit = 12 - headroom_plus_one;
-    const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum << headroom_plus_one) - (1u << 31));
-    const int32_t scale = one_over_one_plus_x(shifted_sum_minus_one);
-    const int32_t exponent = num_bits_over_unit + 31 - 8;
-    if (exponent < 0 || exponent > 31) {
-        return TINYML_ERROR_ARG;
-    }
-    const int32_t mask = (int32_t)((1ll << exponent) - 1);
-    const int32_t half = mask >> 1;
-    for (int32_t c = 0; c < depth; ++c) {
-        /* SaturatingRoundingDoublingHighMul(scale, e) for scale, e >= 0 is
-         * floor((scale * e + 2^30) / 2^31); then RoundingDivideByPOT (the value
-         * is non-negative, so its threshold is mask / 2). */
-        const int32_t h = (int32_t)(((int64_t)scale * et[-x[c]] + (1ll << 30)) >> 31);
-        const int32_t v = (h >> exponent) + ((h & mask) > half ? 1 : 0) - 128;
-        x[c] = (int8_t)TINYML_CLAMP(v, -128, 127);
-    }
-    return TINYML_OK;
-}
-
 #if TINYML_DSP
 /* Halfword packing, one PKHBT / PKHTB each (GCC does not emit them from C):
  * pack_lo = (low half of a, low half of b), pack_hi = (high half of a, high half of b). */
@@ -212,7 +143,7 @@ tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *p, const 
             }
 #endif
             qk_dots(q16, qi, qlo, kh, ks, nk, dk, out4, scores, &qk, score_table, qro * q_sum);
-            if (softmax_row(exp_table, scores, nk) != TINYML_OK) {
+            if (tinyml_softmax_row_s8(exp_table, scores, scores, nk) != TINYML_OK) {
                 return TINYML_ERROR_ARG;
             }
             /* o[d] = sum_j (p + plo)(v + pro) = sum_j (p + plo) v + pro sum_j (p + plo) */

@@ -80,4 +80,8 @@ tinyml_status tinyml_lut_s8(const int8_t *table, int32_t size, const int8_t *inp
 tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth,
                                 const int8_t *input, int8_t *output);
 
+/* One row of tinyml_softmax_s8 (also used by the fused attention kernel); y may
+ * be x (the row is fully read before the first write). */
+tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y, int32_t depth);
+
 #endif /* TINYML_ELEMENTWISE_H */
