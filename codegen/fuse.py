@@ -131,8 +131,15 @@ def _lowers(group: FusionGroup, graph: Graph) -> bool:
     return True
 
 
-def fuse(graph: Graph, kinds: set[str] | None = None) -> list[FusionGroup]:
-    """Fusion groups of `graph` (disjoint, in anchor order); `kinds` restricts the patterns."""
+def fuse(graph: Graph, kinds: set[str] | None = None,
+         lowers: Callable[[FusionGroup, Graph], bool] | None = None) -> list[FusionGroup]:
+    """Fusion groups of `graph` (disjoint, in anchor order); `kinds` restricts the patterns.
+
+    `lowers(group, graph)` decides whether a matched, closed group's lowering
+    succeeds (default: run the lowering); callers that already know the answer
+    (memory_planner.search_cost caches it) pass their own check.
+    """
+    lowers = lowers or _lowers
     ix = GraphIndex(graph)
     taken: set[int] = set()
     groups: list[FusionGroup] = []
@@ -146,7 +153,7 @@ def fuse(graph: Graph, kinds: set[str] | None = None) -> list[FusionGroup]:
             if g is None:
                 continue
             g.ops = sorted(set(g.ops))
-            if taken & set(g.ops) or not _closed(g, ix) or not _lowers(g, graph):
+            if taken & set(g.ops) or not _closed(g, ix) or not lowers(g, graph):
                 continue
             taken |= set(g.ops)
             groups.append(g)

@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 from tinyml.errors import FitError, TinymlError
 from tinyvit.config import ViTConfig
 
-from .search_cost import Cost, config_key, evaluate, explain_peak
+from .search_cost import Cost, config_key, evaluate, explain_peak, skeleton_key
 from .search_space import SearchSpace
 
 # Instruction estimate for --latency-budget-ms and the Pareto table:
@@ -158,51 +158,90 @@ def _eval_one(cfg: ViTConfig) -> Cost:
     return evaluate(cfg)
 
 
+def _worker_init() -> None:
+    # Planning allocates many short-lived objects while the lowering caches hold many
+    # long-lived ones; the default collector thresholds rescan the latter constantly.
+    import gc
+    gc.set_threshold(50_000, 50, 100)
+
+
+def _eval_family(configs: list[ViTConfig]) -> list[Cost]:
+    return [evaluate(c) for c in configs]
+
+
+def families(configs: list[ViTConfig]) -> list[list[ViTConfig]]:
+    """Configs grouped by everything but depth (first-seen order): one process evaluates a
+    group, sharing its reference lowering (memory_planner.search_cost, depth families)."""
+    groups: dict[tuple, list[ViTConfig]] = {}
+    for c in configs:
+        groups.setdefault(skeleton_key(c), []).append(c)
+    return list(groups.values())
+
+
 def evaluate_many(configs: list[ViTConfig], workers: int = 2, deadline: float | None = None,
                   progress: bool = True) -> list[Candidate]:
-    """Exact cost of each config, on `workers` processes, stopping at `deadline` (time.time())."""
+    """Exact cost of each config, on `workers` processes, stopping at `deadline` (time.time()).
+
+    Candidates come back grouped by depth family (see `families`)."""
     out: list[Candidate] = []
     t0 = time.time()
     step = max(1, len(configs) // 10)
+    fams = families(configs)
+    last = [0]
 
-    def report(i: int) -> None:
-        if progress and (i % step == 0 or i == len(configs)):
+    def report() -> None:
+        i = len(out)
+        if progress and (i // step > last[0] // step or i == len(configs)):
             log(f"  memory: {i:,}/{len(configs):,} candidates planned ({time.time() - t0:.1f} s)")
+        last[0] = i
 
     if workers <= 1:
-        for i, cfg in enumerate(configs, 1):
-            out.append(Candidate(cfg, evaluate(cfg)))
-            report(i)
+        for fam in fams:
+            out.extend(Candidate(c, cost) for c, cost in zip(fam, _eval_family(fam)))
+            report()
             if deadline and time.time() > deadline:
                 break
         return out
+    import gc
     import multiprocessing as mp
+    # Warm the lowering caches here first: the forked workers inherit them.
+    warm = fams[:2 * workers]
+    for fam in warm:
+        out.extend(Candidate(c, cost) for c, cost in zip(fam, _eval_family(fam)))
+    rest = fams[len(warm):]
+    gc.collect()
+    gc.freeze()               # inherited objects: never rescanned (nor copied on write by the GC)
     ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        chunk = max(1, min(64, len(configs) // (workers * 8) or 1))
-        for i, (cfg, cost) in enumerate(zip(configs, pool.imap(_eval_one, configs, chunksize=chunk)), 1):
-            out.append(Candidate(cfg, cost))
-            report(i)
+    with ctx.Pool(workers, initializer=_worker_init) as pool:
+        chunk = max(1, min(8, len(rest) // (workers * 8) or 1))
+        for fam, costs in zip(rest, pool.imap(_eval_family, rest, chunksize=chunk)):
+            out.extend(Candidate(c, cost) for c, cost in zip(fam, costs))
+            report()
             if deadline and time.time() > deadline:
                 pool.terminate()
                 break
+    gc.unfreeze()
     return out
 
 
 def sample_configs(space: SearchSpace, n: int, rng: random.Random,
-                   seen: set | None = None) -> list[ViTConfig]:
+                   seen: set | None = None, all_depths: bool = True) -> list[ViTConfig]:
+    """n distinct configs. With `all_depths`, each sampled config comes with every depth of
+    the space (a depth family: SRAM barely depends on depth, flash and MACs grow with it,
+    and the family shares one reference lowering)."""
     seen = set() if seen is None else seen
     out = []
     total = space.size()
     tries = 0
     while len(out) < min(n, total) and tries < n * 50:
         tries += 1
-        cfg = space.sample(rng)
-        k = config_key(cfg)
-        if k in seen:
-            continue
-        seen.add(k)
-        out.append(cfg)
+        base = space.sample(rng)
+        for cfg in (space.with_depths(base) if all_depths else [base]):
+            k = config_key(cfg)
+            if k in seen or len(out) >= n:
+                continue
+            seen.add(k)
+            out.append(cfg)
     return out
 
 

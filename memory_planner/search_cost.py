@@ -50,7 +50,9 @@ class Cost:
     params: int                   # int8 weight count (elements of int8 constant tensors)
     ops: int
     buffers: int
-    elements: int = 0             # activation elements written by non-alias ops (instruction model)
+    elements: int = 0             # activation elements written by non-alias ops
+    steps: int = 0                # kernel calls after fusion (instruction model)
+    step_elements: int = 0        # activation elements the steps write (instruction model)
 
     @property
     def peak_sram_bytes(self) -> int:
@@ -166,12 +168,57 @@ def _group_key(group, graph: Graph) -> tuple[tuple, list[int]]:
     return (group.kind, rel, ext, desc), tensors
 
 
-def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
+def _tensors_of(ops) -> list[int]:
+    """The ops' tensors in first-seen order (inputs, then outputs), as `_operands` numbers them."""
+    seen: dict[int, None] = {}
+    for op in ops:
+        for i in op.inputs:
+            if i >= 0:
+                seen[i] = None
+        for i in op.outputs:
+            if i >= 0:
+                seen[i] = None
+    return list(seen)
+
+
+def _block_rel(graph: Graph, ops: list[int]) -> tuple[int, ...] | None:
+    """Offsets of `ops` inside one transformer block of a vit_ir graph, else None.
+
+    vit_ir builds every block with the same code from the same config, so ops at
+    the same offsets in two blocks have the same structure (kinds, options,
+    operand shapes, dtypes, quantization layout, int32 constants; the shape
+    constants and shared scalars are even the same tensors) and lower the same
+    way up to tensor renaming. Within one graph the lowering of a block-relative
+    position is therefore looked up once; `self_check` compares with lower_graph.
+    """
+    vb = graph.__dict__.get("vit_blocks")
+    if vb is None:
+        return None
+    first = vb.relative(ops[0])
+    if first is None:
+        return None
+    rel = []
+    for i in ops:
+        r = vb.relative(i)
+        if r is None or r[0] != first[0]:
+            return None
+        rel.append(r[1])
+    return tuple(rel)
+
+
+def _group_template(group, graph: Graph) -> tuple[_Template, list[int]]:
     from codegen.fuse import lower_group
-    per_graph = graph.__dict__.setdefault("_search_groups", {})
-    gk = (group.kind, tuple(group.ops), tuple(group.inputs), tuple(group.outputs))
-    if gk in per_graph:
-        return per_graph[gk]
+    blocks = graph.__dict__.setdefault("_search_blocks", {})
+    rel = _block_rel(graph, group.ops)
+    bkey = None
+    if rel is not None:
+        tensors = _tensors_of([graph.ops[i] for i in group.ops])
+        pos = {t: k for k, t in enumerate(tensors)}
+        bkey = ("group", group.kind, rel, tuple(pos.get(t, -1) for t in group.inputs),
+                tuple(pos.get(t, -1) for t in group.outputs))
+        tpl = blocks.get(bkey)
+        if tpl is not None:
+            return tpl, tensors
     key, tensors = _group_key(group, graph)
     tpl = _CACHE.get(key)
     if tpl is None:
@@ -181,30 +228,44 @@ def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
         except TinymlError:
             step = None
         tpl = _CACHE[key] = _make_template(step, ctx, tensors)
+    if bkey is not None:
+        blocks[bkey] = tpl
+    return tpl, tensors
+
+
+def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
+    per_graph = graph.__dict__.setdefault("_search_groups", {})
+    gk = (group.kind, tuple(group.ops), tuple(group.inputs), tuple(group.outputs))
+    if gk in per_graph:
+        return per_graph[gk]
+    tpl, tensors = _group_template(group, graph)
     out = (None, 0) if not tpl.ok else (_step(tpl, tensors, group.ops[0], group.ops), tpl.const_bytes)
     per_graph[gk] = out
     return out
 
 
-def _fusion_groups(graph: Graph) -> list:
-    """codegen.fuse.fuse with its lowering check served from the cache."""
-    from codegen import fuse as F
-    ix = F.GraphIndex(graph)
-    taken: set[int] = set()
-    groups = []
-    for pat in sorted(F.PATTERNS.values(), key=lambda p: (p.priority, p.kind)):
-        for op in graph.ops:
-            if op.index in taken:
-                continue
-            g = pat.match(ix, op)
-            if g is None:
-                continue
-            g.ops = sorted(set(g.ops))
-            if taken & set(g.ops) or not F._closed(g, ix) or _lower_group_cached(g, graph)[0] is None:
-                continue
-            taken |= set(g.ops)
-            groups.append(g)
-    return sorted(groups, key=lambda g: g.anchor)
+def _group_lowers(group, graph: Graph) -> bool:
+    """codegen.fuse's lowering check, answered from the cache."""
+    return _lower_group_cached(group, graph)[0] is not None
+
+
+def _op_template(op, graph: Graph) -> tuple[_Template, list[int]]:
+    blocks = graph.__dict__.setdefault("_search_blocks", {})
+    rel = _block_rel(graph, [op.index])
+    if rel is not None:
+        tpl = blocks.get(("op", rel))
+        if tpl is not None:
+            return tpl, _tensors_of([op])
+    tensors, desc = _operands([op], graph)
+    key = ("op", desc)
+    tpl = _CACHE.get(key)
+    if tpl is None:
+        ctx = LowerCtx(graph)
+        step = LOWERINGS[op.kind](op, graph, ctx)
+        tpl = _CACHE[key] = _make_template(step, ctx, tensors)
+    if rel is not None:
+        blocks[("op", rel)] = tpl
+    return tpl, tensors
 
 
 def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
@@ -212,31 +273,32 @@ def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
     if not (cache and _CACHE_ENABLED):
         steps, ctx = lower_graph(graph)
         return steps, sum(int(a.values.nbytes) for a in ctx.arrays)
+    steps, per_step = _lower_steps(graph)
+    return steps, sum(per_step)
+
+
+def _lower_steps(graph: Graph) -> tuple[list[Step], list[int]]:
+    """Cached lowering: steps and each step's generated-constant bytes."""
+    from codegen.fuse import fuse
     check_graph(graph)
     groups, covered = {}, set()
-    for g in _fusion_groups(graph):
+    for g in fuse(graph, lowers=_group_lowers):
         groups[g.anchor] = g
-        covered |= set(g.ops)
+        covered.update(g.ops)
     steps: list[Step] = []
-    const_bytes = 0
+    per_step: list[int] = []
     for op in graph.ops:
         if op.index in groups:
             step, nbytes = _lower_group_cached(groups[op.index], graph)
             steps.append(step)
-            const_bytes += nbytes
+            per_step.append(nbytes)
             continue
         if op.index in covered:
             continue
-        tensors, desc = _operands([op], graph)
-        key = ("op", desc)
-        tpl = _CACHE.get(key)
-        if tpl is None:
-            ctx = LowerCtx(graph)
-            step = LOWERINGS[op.kind](op, graph, ctx)
-            tpl = _CACHE[key] = _make_template(step, ctx, tensors)
+        tpl, tensors = _op_template(op, graph)
         steps.append(_step(tpl, tensors, op.index, [op.index]))
-        const_bytes += tpl.const_bytes
-    return steps, const_bytes
+        per_step.append(tpl.const_bytes)
+    return steps, per_step
 
 
 def plan_signature(plan: Plan) -> tuple:
@@ -274,6 +336,121 @@ _CONFIG_CACHE: dict[tuple, Cost] = {}
 _CHECKED = False
 
 
+# ---------------------------------------------------------------------------
+# depth families: configs that differ only in depth share one reference lowering
+
+@dataclass
+class _Reference:
+    graph: Graph
+    steps_by_segment: dict[int, list[tuple[Step, int]]]   # segment -> (step, constant bytes)
+
+
+_REFS: dict[tuple, _Reference | None] = {}
+_FAMILIES_ENABLED = True
+_FAMILY_CHECKED = False
+
+
+def skeleton_key(cfg: ViTConfig) -> tuple:
+    """config_key without the depth: the configs one reference lowering serves."""
+    return tuple(kv for kv in config_key(cfg) if kv[0] != "depth")
+
+
+def _reference(cfg: ViTConfig) -> _Reference | None:
+    import dataclasses
+    from memory_planner.vit_ir import REFERENCE_DEPTH
+    key = skeleton_key(cfg)
+    if key in _REFS:
+        return _REFS[key]
+    g = build_graph(dataclasses.replace(cfg, depth=REFERENCE_DEPTH, name=cfg.name + "_ref"))
+    _ensure_checked(g)
+    steps, per_step = _lower_steps(g)
+    bounds = g.__dict__["vit_layout"].bounds()
+    seg_of_op = []
+    for k, (_, _, (lo, hi)) in enumerate(bounds):
+        seg_of_op.extend([k] * (hi - lo))
+    by_seg: dict[int, list] = {}
+    ref: _Reference | None = _Reference(g, by_seg)
+    for st, nb in zip(steps, per_step):
+        segs = {seg_of_op[i] for i in st.ops}
+        if len(segs) != 1:        # a fused step across a block boundary: not copied, build instead
+            ref = None
+            break
+        by_seg.setdefault(segs.pop(), []).append((st, nb))
+    if len(_REFS) >= 16:
+        _REFS.pop(next(iter(_REFS)))
+    _REFS[key] = ref
+    return ref
+
+
+def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
+    """Graph, steps and generated-constant bytes of `cfg` from its family's reference."""
+    from memory_planner.vit_ir import expand_depth
+    g, copies = expand_depth(ref.graph, cfg)
+    rec = ref.graph.__dict__["_expand_recipe"]
+    steps: list[Step] = []
+    const_bytes = 0
+    new = object.__new__
+    for src, bases, shift in copies:
+        for st, nb in ref.steps_by_segment.get(src, ()):
+            code = rec.code
+            s = new(Step)
+            s.__dict__.update(st.__dict__)
+            s.index = st.index + shift
+            s.inputs = [bases[a] + v for a, v in (code(src, t) for t in st.inputs)]
+            s.outputs = [bases[a] + v for a, v in (code(src, t) for t in st.outputs)]
+            if st.alias_of is not None:
+                a, v = code(src, st.alias_of)
+                s.alias_of = bases[a] + v
+            if st.inplace_ok:
+                s.inplace_ok = [(bases[code(src, x)[0]] + code(src, x)[1],
+                                 bases[code(src, y)[0]] + code(src, y)[1]) for x, y in st.inplace_ok]
+            s.ops = [i + shift for i in st.ops]
+            steps.append(s)
+            const_bytes += nb
+    return g, steps, const_bytes
+
+
+def _family_plan_inputs(cfg: ViTConfig) -> tuple[Graph, list[Step], int] | None:
+    """(graph, steps, constant bytes) through the family reference, or None (build directly)."""
+    global _FAMILIES_ENABLED, _FAMILY_CHECKED
+    if not (_FAMILIES_ENABLED and _CACHE_ENABLED) or cfg.depth < 2:
+        return None
+    ref = _reference(cfg)
+    if ref is None:
+        return None
+    try:
+        out = _expand(ref, cfg)
+    except ValueError:
+        return None
+    if not _FAMILY_CHECKED:
+        _FAMILY_CHECKED = True
+        if not family_check(cfg, out):
+            _FAMILIES_ENABLED = False
+            return None
+    return out
+
+
+def family_check(cfg: ViTConfig, expanded: tuple[Graph, list[Step], int] | None = None) -> bool:
+    """The family path gives the graph `build_graph` gives and the steps `lower_graph` gives."""
+    from memory_planner.vit_ir import structural_diff
+    if expanded is None:
+        ref = _reference(cfg)
+        if ref is None:
+            return True           # not served by the family path
+        expanded = _expand(ref, cfg)
+    g, steps, const_bytes = expanded
+    direct = build_graph(cfg)
+    if structural_diff(g, direct) or [t.name for t in g.tensors] != [t.name for t in direct.tensors]:
+        return False
+    steps_d, ctx = lower_graph(direct)
+    bytes_d = sum(int(a.values.nbytes) for a in ctx.arrays)
+    same = [(s.index, s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind)
+            for s in steps] == [(s.index, s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes,
+                                 s.ops, s.kind) for s in steps_d]
+    _, bytes_c = lower(direct, cache=True)
+    return same and const_bytes == bytes_c and const_bytes >= bytes_d
+
+
 def _ensure_checked(graph: Graph) -> None:
     global _CHECKED, _CACHE_ENABLED
     if _CHECKED:
@@ -286,6 +463,10 @@ def _ensure_checked(graph: Graph) -> None:
 
 def plan_config(cfg: ViTConfig, cache: bool = True) -> tuple[Graph, list[Step], Plan, int]:
     """Graph, steps, plan and generated-constant bytes of `cfg`."""
+    fam = _family_plan_inputs(cfg) if cache else None
+    if fam is not None:
+        g, steps, const_bytes = fam
+        return g, steps, plan_steps(g, steps), const_bytes
     g = build_graph(cfg)
     if cache:
         _ensure_checked(g)
@@ -303,10 +484,24 @@ def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
     cost = Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
                 weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
                 macs=graph_macs(g), params=params, ops=len(g.ops), buffers=len(plan.buffers),
-                elements=graph_elements(g))
+                elements=graph_elements(g), steps=len(steps), step_elements=step_elements(g, steps))
     if cache:
         _CONFIG_CACHE[key] = cost
     return cost
+
+
+def step_elements(graph: Graph, steps: list[Step]) -> int:
+    """Activation elements written by the steps (fused groups write only their outputs;
+    RESHAPE-like aliases write nothing)."""
+    return int(sum(graph.t(o).numel for s in steps if s.alias_of is None for o in s.outputs))
+
+
+def instruction_features(tflite_path: str) -> tuple[int, int, int]:
+    """(MACs, step elements, steps) of an exported model, as the generated C runs it."""
+    from codegen.importer import import_tflite
+    g = import_tflite(tflite_path)
+    steps, _ = lower_graph(g)
+    return graph_macs(g), step_elements(g, steps), len(steps)
 
 
 # ---------------------------------------------------------------------------

@@ -85,6 +85,16 @@ class SearchSpace:
                 return cfg
         raise TinymlError("could not sample a valid config", "search space", "widen the space")
 
+    def with_depths(self, cfg: ViTConfig) -> list[ViTConfig]:
+        """`cfg` at every depth of the space (valid ones)."""
+        out = []
+        for depth in self.depths:
+            c = self.make(cfg.patch_size, cfg.embed_dim, depth, cfg.num_heads, cfg.mlp_ratio,
+                          cfg.qkv_rank, cfg.proj_rank, cfg.mlp_rank, cfg.patch_rank)
+            if self.valid(c):
+                out.append(c)
+        return out
+
     def size(self) -> int:
         n = 0
         for p, d, h in itertools.product(self.patch_sizes, self.embed_dims, self.heads):

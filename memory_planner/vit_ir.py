@@ -139,7 +139,7 @@ class _Builder:
     def act(self, name: str, shape, dtype: str = "int8", quant: Quant | None = None) -> Tensor:
         if quant is None and dtype == "int8":
             quant = self.generic_q()
-        t = Tensor(index=-1, name=name, shape=tuple(int(d) for d in shape), dtype=dtype, quant=quant)
+        t = Tensor(index=-1, name=name, shape=tuple(map(int, shape)), dtype=dtype, quant=quant)
         self.acts.append(t)
         return t
 
@@ -155,7 +155,7 @@ class _Builder:
         return self._shape_key[key]
 
     def const(self, name: str, shape, dtype: str, quant: Quant) -> Tensor:
-        shape = tuple(int(d) for d in shape)
+        shape = tuple(map(int, shape))
         # read-only zeros without allocating the payload
         t = Tensor(index=-1, name=name, shape=shape, dtype=dtype, quant=quant,
                    data=_zeros(dtype, shape))
@@ -328,8 +328,13 @@ def build_graph(cfg: ViTConfig) -> Graph:
                  {"axis": 1, "fused_activation_function": "NONE"})
     pos = b.const("pos_embed", (1, n, d), "int8", b.generic_q())
     x = b.op("ADD", [x, pos], [b.act("pos_embed", (1, n, d))], _ADD)
+    block_start = len(b.ops)
+    marks = []                 # (acts, consts, ops) counts where each block and the epilogue start
     for i in range(cfg.depth):
+        marks.append((len(b.acts) - 1, len(b.consts), len(b.ops)))
         x = _block(b, x, cfg, i)
+    marks.append((len(b.acts) - 1, len(b.consts), len(b.ops)))
+    per_block = (len(b.ops) - block_start) // cfg.depth
     x = _layernorm(b, x, "final_ln")
     if cfg.head == "detect":
         k = cfg.det_channels
@@ -347,7 +352,184 @@ def build_graph(cfg: ViTConfig) -> Graph:
             axis = b.shape_const("pool_axis", [1], scalar=True)
             x = b.op("MEAN", [x, axis], [b.act("pool", (1, d))], {"keep_dims": False})
         _fc(b, x, cfg.num_classes, (1, cfg.num_classes), "logits", keep=False)
-    return b.finish(cfg.name)
+    g = b.finish(cfg.name)
+    # Transformer blocks are built by the same code from the same config, so block k's
+    # ops are block 0's shifted by k * per_block (memory_planner.search_cost reuses
+    # lowerings by block-relative position; its self-check compares with lower_graph).
+    g.__dict__["vit_blocks"] = VitBlocks(block_start, per_block, cfg.depth)
+    marks.append((len(b.acts) - 1, len(b.consts), len(b.ops)))
+    g.__dict__["vit_layout"] = _Layout(n_shape=len(b.shape_consts), marks=marks)
+    return g
+
+
+# ---------------------------------------------------------------------------
+# the same graph at another depth, by copying blocks (search_cost's depth families)
+
+@dataclass
+class _Layout:
+    """Where the segments (prologue, block 0..depth-1, epilogue) sit in the builder's lists.
+
+    marks[k] = (activations, constants, ops) created before segment k+1 starts;
+    the prologue starts at (0, 0, 0), the last mark is the end of the graph.
+    """
+    n_shape: int
+    marks: list[tuple[int, int, int]]
+
+    def bounds(self) -> list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
+        """Per segment ((act lo, hi), (const lo, hi), (op lo, hi))."""
+        pts = [(0, 0, 0)] + self.marks
+        return [tuple((pts[k][j], pts[k + 1][j]) for j in range(3)) for k in range(len(pts) - 1)]
+
+
+REFERENCE_DEPTH = 3
+
+
+class _Recipe:
+    """A depth-3 reference graph taken apart for `expand_depth` (computed once per reference).
+
+    Every tensor a segment's ops read or write is coded (category, value) so that its
+    index in a copy is `base[category] + value`: 0 fixed (graph input, shape constants,
+    -1), 1 a constant of the segment itself, 2 a shared scalar of block 0, 3 an
+    activation of the segment itself, 4 an activation of the previous segment (the
+    residual stream coming in).
+    """
+
+    def __init__(self, ref: Graph) -> None:
+        lay: _Layout = ref.__dict__["vit_layout"]
+        self.segs = segs = lay.bounds()                  # pro, b0, b1, b2, epi
+        self.S = S = lay.n_shape
+        nc = lay.marks[-1][1]
+        if len(segs) != REFERENCE_DEPTH + 2:
+            raise ValueError("not a depth-3 reference")
+        if not (segs[2][1][1] - segs[2][1][0] == segs[3][1][1] - segs[3][1][0]
+                and segs[1][0][1] - segs[1][0][0] == segs[2][0][1] - segs[2][0][0]
+                == segs[3][0][1] - segs[3][0][0]):
+            raise ValueError("reference blocks differ in size")
+        where: list[tuple[str, int, int]] = []
+        for i in range(len(ref.tensors)):
+            if i <= S:
+                where.append(("fixed", -1, i))
+            elif i <= S + nc:
+                j = nc - 1 - (i - 1 - S)
+                k = next(k for k, (_, (lo, hi), _) in enumerate(segs) if lo <= j < hi)
+                where.append(("const", k, j - segs[k][1][0]))
+            else:
+                m = i - 1 - S - nc
+                k = next(k for k, ((lo, hi), _, _) in enumerate(segs) if lo <= m < hi)
+                where.append(("act", k, m - segs[k][0][0]))
+        self.where = where
+        self.codes: list[dict[int, tuple[int, int]]] = []
+        self.tensors: list[list[tuple[Tensor, int, int]]] = []   # (ref tensor, category, value)
+        self.ops: list[list[tuple[str, list, list, dict]]] = []
+        for src in range(len(segs)):
+            (alo, ahi), (clo, chi), (olo, ohi) = segs[src]
+            code: dict[int, tuple[int, int]] = {-1: (0, -1)}
+            self.codes.append(code)
+            own = [(ref.tensors[1 + S + nc + alo + m], 3, m) for m in range(ahi - alo)]
+            own += [(ref.tensors[1 + S + (nc - 1 - (clo + j))], 1, -j) for j in range(chi - clo)]
+            self.tensors.append(own)
+            ops = []
+            for k in range(olo, ohi):
+                op = ref.ops[k]
+                ops.append((op.kind, [self.code(src, i) for i in op.inputs],
+                            [self.code(src, i) for i in op.outputs], op.options))
+            self.ops.append(ops)
+
+    def code(self, src: int, i: int) -> tuple[int, int]:
+        memo = self.codes[src]
+        c = memo.get(i)
+        if c is None:
+            kind, seg, pos = self.where[i]
+            if kind == "fixed":
+                c = (0, i)
+            elif kind == "const" and seg == src:
+                c = (1, -pos)
+            elif kind == "const" and seg == 1:
+                c = (2, -pos)
+            elif kind == "act" and seg == src:
+                c = (3, pos)
+            elif kind == "act" and seg == src - 1:
+                c = (4, pos)
+            else:
+                raise ValueError(f"segment {src} reads tensor {i} of segment {seg}")
+            memo[i] = c
+        return c
+
+
+def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tuple, int]]]:
+    """`build_graph(cfg)` from `ref` = `build_graph(cfg with depth REFERENCE_DEPTH)`.
+
+    Blocks are built by the same code, so block k of the deeper graph is a copy of
+    a reference block with its tensors renumbered: block 0 copies reference block 0,
+    the last block copies the last reference block (so the neighbourhoods of the
+    first and last block are the reference's), the blocks between copy the middle
+    one. Returns the graph and, per copy in order, (reference segment, index bases,
+    op index shift): a reference tensor coded (category, value) by `_Recipe.code`
+    has index `bases[category] + value` in the copy. Raises ValueError when a
+    reference does not fit that scheme (callers then build the graph).
+    """
+    rec: _Recipe | None = ref.__dict__.get("_expand_recipe")
+    if rec is None:
+        rec = ref.__dict__["_expand_recipe"] = _Recipe(ref)
+    L = cfg.depth
+    if L < 2:
+        raise ValueError("expand_depth needs depth >= 2")
+    segs, S = rec.segs, rec.S
+    order = [0, 1] + [2] * (L - 2) + [3, 4]              # source segment per copy
+    a0, c0, o0 = [], [], []
+    na = nc = no = 0
+    for src in order:
+        (alo, ahi), (clo, chi), (olo, ohi) = segs[src]
+        a0.append(na); c0.append(nc); o0.append(no)
+        na += ahi - alo; nc += chi - clo; no += ohi - olo
+    tensors: list = [None] * (1 + S + nc + na)
+    tensors[:S + 1] = ref.tensors[:S + 1]                # input and shape constants: shared
+    copies = []
+    ops: list[Op] = []
+    new = object.__new__
+    for c, src in enumerate(order):
+        bases = (0, S + nc - c0[c], S + nc - c0[1], 1 + S + nc + a0[c],
+                 1 + S + nc + (a0[c - 1] if c else 0))
+        shift = o0[c] - segs[src][2][0]
+        copies.append((src, bases, shift))
+        old_p = new_p = None
+        if src in (2, 3):
+            old_p, new_p = f"block{src - 1}_", f"block{c - 1}_"
+        for t, cat, val in rec.tensors[src]:
+            i = bases[cat] + val
+            n = new(Tensor)
+            n.__dict__.update(t.__dict__)
+            n.index = i
+            if old_p is not None and t.name.startswith(old_p):
+                n.name = new_p + t.name[len(old_p):]
+            tensors[i] = n
+        k = o0[c]
+        for kind, ins, outs, opts in rec.ops[src]:
+            op = new(Op)
+            op.__dict__.update(index=k, kind=kind, inputs=[bases[a] + v for a, v in ins],
+                               outputs=[bases[a] + v for a, v in outs], options=dict(opts))
+            ops.append(op)
+            k += 1
+    g = Graph(name=cfg.name, tensors=tensors, ops=ops, inputs=[0], outputs=[ops[-1].outputs[0]],
+              source=f"<vit_ir:{cfg.name}>")
+    vb = ref.__dict__["vit_blocks"]
+    g.__dict__["vit_blocks"] = VitBlocks(vb.start, vb.per_block, L)
+    return g, copies
+
+
+@dataclass(frozen=True)
+class VitBlocks:
+    """Op ranges of the transformer blocks of a `build_graph` graph."""
+    start: int          # first op of block 0
+    per_block: int      # ops per block
+    depth: int
+
+    def relative(self, op: int) -> tuple[int, int] | None:
+        """(block, offset inside the block) of op index `op`, or None outside the blocks."""
+        k = op - self.start
+        if k < 0 or k >= self.per_block * self.depth:
+            return None
+        return divmod(k, self.per_block)
 
 
 def graph_macs(graph: Graph) -> int:

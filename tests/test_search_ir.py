@@ -97,6 +97,14 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     assert sig_mine[1] == sig_real[1], "lower bound"
     assert sig_mine[2] == sig_real[2], "buffers (name, size, lifetime, offset, tensors)"
     assert sig_mine == sig_real
+    # The search's depth-family path (graph and steps copied from a depth-3 reference)
+    # plans the same bytes too.
+    from memory_planner import search_cost as sc
+    from memory_planner.plan import plan_steps
+    fam = sc._family_plan_inputs(cfg)
+    if cfg.depth >= 2 and cfg.head != "detect" or fam is not None:
+        assert fam is not None, "depth >= 2 configs go through the family path"
+        assert sc.plan_signature(plan_steps(fam[0], fam[1])) == sig_real
     # Flash: the fast path counts every generated table once per fused step; the real
     # lowering shares tables that come out equal after calibration (fused_common.shared_array),
     # so it may be a little smaller, never larger.
@@ -150,6 +158,36 @@ def test_cached_lowering_plans_like_lower_graph():
     for k in range(25):
         cfg = random_config(rng, f"c{k}")
         assert self_check(build_graph(cfg)), cfg.to_dict()
+
+
+def test_depth_family_path_equals_direct_build_and_lowering():
+    """Depth families: the graph copied from the depth-3 reference is build_graph's (ops,
+    operands, tensors, names) and its steps are lower_graph's; costs equal the direct path."""
+    import dataclasses
+    from memory_planner import search_cost as sc
+    from memory_planner.search_space import space_for_dataset
+    space = space_for_dataset("digits")
+    rng = random.Random(11)
+    checked = 0
+    for k in range(6):
+        base = space.sample(rng) if k % 2 else random_config(rng, f"f{k}")
+        for depth in (2, 3, 4, 6):
+            cfg = dataclasses.replace(base, depth=depth, name=f"f{k}_{depth}")
+            assert sc.family_check(cfg), cfg.to_dict()
+            fam = sc._family_plan_inputs(cfg)
+            if fam is None:
+                continue
+            checked += 1
+            a = sc.evaluate(cfg)
+            try:
+                sc._FAMILIES_ENABLED = False
+                sc._CONFIG_CACHE.clear()
+                b = sc.evaluate(cfg)
+            finally:
+                sc._FAMILIES_ENABLED = True
+                sc._CONFIG_CACHE.clear()
+            assert a == b, (cfg.name, a, b)
+    assert checked >= 20
 
 
 def test_cost_agrees_with_tinyvit_macs_and_params():
