@@ -150,6 +150,8 @@ static tinyml_status {fn}(int8_t *stripe, int8_t *output, int8_t *scratch)
     call = Call(fn, [TRef(info.input_tensor), TRef(s.outputs[0]), scratch if has_scratch else "NULL"])
     new = Step(index=s.index, kind=s.kind, inputs=list(s.inputs), outputs=list(s.outputs), calls=[call],
                decls=list(s.decls) + [decl], scratch_bytes=s.scratch_bytes, alias_of=None,
-               inplace_ok=[], comment=s.comment + f"; streamed in {info.stripes} stripes of {info.rows} rows",
+               inplace_ok=[], comment=s.comment + f"; streamed: t{info.input_tensor} is a {info.stripe_bytes}-B stripe "
+                                           f"buffer filled {info.stripes} times ({info.rows} rows each) by "
+                                           f"{READ_ROWS}()",
                ops=list(s.ops))
     return [new] + list(steps[1:])
