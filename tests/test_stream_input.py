@@ -119,6 +119,14 @@ def test_shared_trained_vit_streamed_bit_exact_cli():
     assert d["bit_exact"] and d["stream_input"] is True and d["inputs_compared"] == 20
 
 
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("stream", [True, False])
+def test_vit_224_bit_exact_host(vit_224, stream):
+    res = verify(vit_224, count=3, seed=6, stream_input=stream)
+    assert res.inputs_compared == 3 and res.mismatching_bytes == 0, res.first_mismatch
+    assert (res.arena_bytes < 224 * 224 * 3) == stream
+
+
 # ------------------------------------------------------------------ planner
 
 
