@@ -104,7 +104,7 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
                     f"dilation {dil}, {pad} padding; a patch embedding has kernel height == stride, "
                     "VALID, no dilation", graph)
     call = s.calls[0] if len(s.calls) == 1 else None
-    if call is None or call.func != "tinyml_conv2d_packed_s8":
+    if call is None or call.func != "tinyml_conv2d_packed_s8" or len(call.args) != 6:
         raise _fail(f"operator {op.index} (CONV_2D) is lowered to "
                     f"{call.func if call else 'several kernel calls'}, not the one-group packed "
                     "convolution (tinyml_conv2d_packed_s8) that streams; grouped patch embeddings "
