@@ -10,6 +10,9 @@ Commands end with `%`; the device answers lines and ends every command with
     infer N W%         -> m-warmup-..., m-infer-start-N, m-lap-us-T0, m-lap-us-T1,
                           m-infer-done, m-results-[v0,v1,...]
     results%           -> m-results-[...]
+    stream%            -> (--stream-input builds) m-stream-start-<stripes>-<bytes>, then per
+                          stripe m-stripe-<row0>-<bytes>, answered with `db <hex>%` chunks;
+                          after the last stripe m-lap-us-T1, m-results-[...]
 
 Lines starting `e-` are device errors. A port that stays silent, or that
 delivers bytes which are not text lines (wrong baud rate, bootloader mode),
@@ -29,6 +32,8 @@ READY = "m-ready"
 _RESULTS = re.compile(r"m-results-\[([^\]]*)\]")
 _LAP = re.compile(r"m-lap-us-(\d+)")
 _EXPECT = re.compile(r"m-\[Expecting (\d+) bytes\]")
+_STREAM_START = re.compile(r"m-stream-start-(\d+)-(\d+)")
+_STRIPE = re.compile(r"m-stripe-(\d+)-(\d+)")
 _PRINTABLE = set(range(0x20, 0x7F)) | {0x09}
 # Longest line accepted: an m-results line prints every output value (up to
 # ~10 characters each, e.g. 640 values for ad01 = ~4.5 KB), so allow 64 K values.
@@ -147,6 +152,49 @@ class DeviceRunner:
     def infer(self, iterations: int = 1, warmup: int = 0, name: str = "") -> Inference:
         lines = self.command(f"infer {iterations} {warmup}", timeout=self.timeout + 60)
         return parse_inference(lines, iterations, name, self.where)
+
+
+    def stream(self, data: bytes, name: str = "") -> Inference:
+        """One inference on a --stream-input serial build: `stream%`, then each stripe
+        the device requests (m-stripe-<row0>-<bytes>, in row order) as `db <hex>%`
+        chunks; the device never holds the whole image. Latency includes the UART."""
+        slow = self.timeout + 60
+        lines = self.command("stream", timeout=slow)
+        if not any(_STREAM_START.search(ln) for ln in lines):
+            raise DeviceProtocolError(f"`stream%` was not answered with m-stream-start ({lines[:3]})", self.where,
+                                      "build the firmware with --mode serial --stream-input, or run without "
+                                      "--stream")
+        sent, last_row = 0, -1
+        while (req := [m for ln in lines if (m := _STRIPE.search(ln))]):
+            row0, nbytes = int(req[-1].group(1)), int(req[-1].group(2))
+            if row0 <= last_row or sent + nbytes > len(data):
+                self._abort_stream()
+                raise DeviceProtocolError(
+                    f"device asked for {nbytes} bytes from row {row0} after {sent} of the "
+                    f"{len(data)} input bytes", self.where,
+                    "the input does not match the model's input size (check --model)")
+            last_row = row0
+            stripe = data[sent:sent + nbytes]
+            sent += nbytes
+            for off in range(0, nbytes, self.chunk):
+                lines = self.command("db " + stripe[off:off + self.chunk].hex(), timeout=slow)
+        if sent != len(data):
+            raise DeviceProtocolError(f"device read {sent} of the {len(data)} input bytes", self.where,
+                                      "the input does not match the model's input size (check --model)")
+        return parse_inference(lines, 1, name, self.where)
+
+
+    def _abort_stream(self) -> None:
+        """Any command but `db` ends a stream on the device (e-[Stream aborted...],
+        then m-ready); leave the device serving commands again."""
+        self.ser.write(b"abort%")
+        self.ser.flush()
+        deadline = time.monotonic() + self.timeout
+        try:
+            while self._readline(deadline, "abort") != READY:
+                pass
+        except (DeviceProtocolError, NoAnswerError):
+            pass
 
 
 def parse_inference(lines: list[str], iterations: int, name: str = "", where: str = "") -> Inference:

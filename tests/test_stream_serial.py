@@ -134,3 +134,23 @@ def test_db_load_refused_and_bad_stripe_aborts(device):
     assert any(l.startswith("e-[Stream aborted") for l in r)
     assert any(l.startswith("e-[tinyml_run returned") for l in r) and r[-1] == "m-ready"
     assert dev.cmd("name") == ["m-name-dut-[tinyml]", "m-ready"]   # device still serves
+
+
+@pytest.mark.timeout(600)
+def test_runner_stream_matches_tflite_and_rejects_a_short_input(device):
+    """deploy.runner.DeviceRunner.stream (what `tinyml run --stream` uses) against
+    the emulated device: TFLite's output; a too-short input is one clear error and
+    leaves the device serving."""
+    from codegen.importer import import_tflite
+    from deploy.errors import DeviceProtocolError
+    from deploy.runner import DeviceRunner
+    dev, _ = device
+    runner = DeviceRunner(dev.ser, timeout=30, chunk=40)
+    x = np.random.default_rng(5).integers(-128, 128, size=28 * 28).astype(np.int8)
+    inf = runner.stream(x.tobytes(), name="x")
+    q = import_tflite(VIT).t(import_tflite(VIT).outputs[0]).quant
+    got = np.round(np.array(inf.results) / q.s).astype(np.int64) + q.zp
+    np.testing.assert_array_equal(got, _reference(x))
+    with pytest.raises(DeviceProtocolError, match="input size"):
+        runner.stream(x.tobytes()[:100])
+    assert runner.command("name") == ["m-name-dut-[tinyml]"]

@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="comma-separated class names for the printed class")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
     p.add_argument("--chunk", type=int, default=32, help="bytes per `db <hex>` command")
+    p.add_argument("--stream", action="store_true",
+                   help="send each input in row stripes while the model runs (`stream%%`; firmware built "
+                        "with --mode serial --stream-input); --iterations/--warmup do not apply")
     p.add_argument("--reset-polarity", choices=("normal", "inverted", "none"), default="none",
                    help="drive BOOT0 low / NRST released on open (see deploy/WIRING.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -53,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
         profile = dev.profile()
         results = []
         for path, data in payloads:
-            dev.load(data)
-            inf = dev.infer(args.iterations, args.warmup, name=path)
+            if args.stream:
+                inf = dev.stream(data, name=path)
+            else:
+                dev.load(data)
+                inf = dev.infer(args.iterations, args.warmup, name=path)
             results.append(inf)
             if not args.json:
                 cls = (labels[inf.top] if labels and inf.top is not None and inf.top < len(labels)
