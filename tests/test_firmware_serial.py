@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import time
 
 import numpy as np
 import pytest
 
+from serial_client import Client, free_port
 from tinyml import paths
 
 pytestmark = [
@@ -20,45 +19,6 @@ pytestmark = [
 ]
 
 AD01 = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Client:
-    def __init__(self, port: int) -> None:
-        import serial
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=10)
-                break
-            except serial.SerialException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def read_until_ready(self, timeout: float = 30.0) -> list[str]:
-        lines: list[str] = []
-        deadline = time.monotonic() + timeout
-        buf = b""
-        while time.monotonic() < deadline:
-            buf += self.ser.read(self.ser.in_waiting or 1)
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                text = line.decode("ascii", "replace").strip()
-                if text:
-                    lines.append(text)
-                if text == "m-ready":
-                    return lines
-        raise AssertionError(f"no m-ready within {timeout}s; got {lines!r} + {buf!r}")
-
-    def cmd(self, text: str, timeout: float = 30.0) -> list[str]:
-        self.ser.write(text.encode("ascii") + b"%")
-        return self.read_until_ready(timeout)
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +33,11 @@ def device(tmp_path_factory):
     except UnsupportedOpError as exc:
         pytest.skip(f"codegen cannot generate ad01 yet: {exc.cause}")
     build_firmware(AD01, "stm32f4-discovery", out, model_dir=os.path.join(out, "model"), mode="serial")
-    port = _free_port()
+    port = free_port()
     proc = spawn_qemu(out, f"tcp:127.0.0.1:{port},server=on,wait=on")
     try:
         client = Client(port)
-        boot = client.read_until_ready()
+        boot = client.until_ready()
         assert "m-init-done" in boot
         yield client
     finally:

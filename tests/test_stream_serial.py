@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import time
 
 import numpy as np
 import pytest
 
+from serial_client import Client, free_port
 from tinyml import paths
 
 pytestmark = [
@@ -20,45 +19,6 @@ pytestmark = [
 ]
 
 VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")   # 28x28x1, patch 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Client:
-    def __init__(self, port: int) -> None:
-        import serial
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=10)
-                break
-            except serial.SerialException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        self.buf = b""
-
-    def until_ready(self, timeout: float = 60.0) -> list[str]:
-        lines: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.buf += self.ser.read(self.ser.in_waiting or 1)
-            while b"\n" in self.buf:
-                line, self.buf = self.buf.split(b"\n", 1)
-                text = line.decode("ascii", "replace").strip()
-                if text:
-                    lines.append(text)
-                if text == "m-ready":
-                    return lines
-        raise AssertionError(f"no m-ready within {timeout}s; got {lines!r}")
-
-    def cmd(self, text: str, timeout: float = 60.0) -> list[str]:
-        self.ser.write(text.encode("ascii") + b"%")
-        return self.until_ready(timeout)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +32,7 @@ def device(tmp_path_factory):
     assert hdr["TINYML_STREAM_INPUT"] == 1
     # no image buffer: static RAM is far below the 784-byte image plus the arena
     assert res.sizes["native"].bss < hdr["TINYML_INPUT_BYTES"]
-    port = _free_port()
+    port = free_port()
     proc = spawn_qemu(out, f"tcp:127.0.0.1:{port},server=on,wait=on")
     try:
         client = Client(port)
