@@ -7,21 +7,29 @@ arena of the generated C. It returns the arena (peak SRAM), its lower bound,
 flash (weights + derived constants + the runtime estimate `tinyml plan` uses)
 and MACs.
 
-Speed. Two caches, both exact:
+Speed. Everything below is exact (same steps, same plan); tests/test_search_ir.py
+checks each shortcut against `build_graph` + `lower_graph`, and the first use in a
+process is self-checked (a disagreement turns the shortcut off for good).
 
-- per-op lowering cache: a lowering is a function of the op's kind, options,
-  operand shapes, dtypes, quantization and int32 constants (shapes, axes,
-  permutations). The first time a signature is seen the real lowering runs;
-  later ops with the same signature reuse what the planner and the flash count
-  read from its Step (operands, aliasing, in-place pairs, scratch bytes) and
-  the byte size of its generated constants. `lower(graph)` must equal
-  `codegen.lower.lower_graph(graph)` for everything `plan_steps` reads;
-  `self_check` and tests/test_search_ir.py verify that, and `evaluate` turns
-  the cache off for good if a self-check ever disagrees.
+- per-op / per-group lowering cache: a lowering is a function of the op's kind,
+  options, operand shapes, dtypes, quantization layout and int32 constants.
+  The first time a signature is seen the real lowering runs; later ops with the
+  same signature reuse what the planner and the flash count read from its Step
+  (operands, aliasing, in-place pairs, scratch bytes, generated-constant bytes).
+  Fusion groups come from `codegen.fuse.fuse(graph, lowers=...)` with the
+  lowering check answered from this cache.
+- block-relative memo: inside one graph, transformer blocks are built by the
+  same code, so a block-relative position is keyed once per graph.
+- depth families: configs that differ only in depth share a depth-3 reference
+  graph and its lowering; a deeper or shallower graph and its steps are copies
+  of the reference's segments with tensors renumbered (vit_ir.expand_depth),
+  MACs/weights summed per copied segment. The search samples whole families.
 - per-config cache: evolutionary search revisits configs.
 
-`plan_steps` itself is not cached and dominates the time for deep configs
-(see `profile()`).
+`plan_steps` (the real placement) is not cached and is now most of the time:
+10,000 candidates in 24.0 s wall on 2 worker processes (4.64 CPU-ms each; load
+average 3-3.5 from other work at the time), against 61.5 s (8.45 CPU-ms) before
+these shortcuts at the same load. `tinyml search --benchmark` measures it.
 """
 from __future__ import annotations
 
@@ -343,6 +351,35 @@ _CHECKED = False
 class _Reference:
     graph: Graph
     steps_by_segment: dict[int, list[tuple[Step, int]]]   # segment -> (step, constant bytes)
+    # segment -> [constant bytes first read there, int8 weights first read there, MACs,
+    #             elements, step elements, steps, ops]; a copy of a segment has the same
+    seg_stats: dict[int, list[int]] = field(default_factory=dict)
+
+
+_STATS = ("param_bytes", "params", "macs", "elements", "step_elements", "steps", "ops")
+
+
+def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, list[int]]:
+    from memory_planner.vit_ir import op_elements, op_macs
+    stats: dict[int, list[int]] = {}
+    seen: set[int] = set()
+    for op in g.ops:
+        st = stats.setdefault(seg_of_op[op.index], [0] * len(_STATS))
+        for i in op.inputs:
+            if i >= 0 and i not in seen and g.tensors[i].is_const:
+                seen.add(i)
+                t = g.tensors[i]
+                st[0] += t.nbytes
+                if t.dtype == "int8":
+                    st[1] += t.numel
+        st[2] += op_macs(g, op)
+        st[3] += op_elements(g, op)
+        st[6] += 1
+    for k, lst in by_seg.items():
+        st = stats.setdefault(k, [0] * len(_STATS))
+        st[4] += step_elements(g, [s for s, _ in lst])
+        st[5] += len(lst)
+    return stats
 
 
 _REFS: dict[tuple, _Reference | None] = {}
@@ -376,6 +413,8 @@ def _reference(cfg: ViTConfig) -> _Reference | None:
             ref = None
             break
         by_seg.setdefault(segs.pop(), []).append((st, nb))
+    if ref is not None:
+        ref.seg_stats = _segment_stats(g, seg_of_op, by_seg)
     if len(_REFS) >= 16:
         _REFS.pop(next(iter(_REFS)))
     _REFS[key] = ref
@@ -407,6 +446,11 @@ def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
             s.ops = [i + shift for i in st.ops]
             steps.append(s)
             const_bytes += nb
+    totals = [0] * len(_STATS)
+    for src, _, _ in copies:
+        for k, v in enumerate(ref.seg_stats.get(src, ())):
+            totals[k] += v
+    g.__dict__["_search_stats"] = dict(zip(_STATS, totals))
     return g, steps, const_bytes
 
 
@@ -479,12 +523,17 @@ def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
     if cache and key in _CONFIG_CACHE:
         return _CONFIG_CACHE[key]
     g, steps, plan, const_bytes = plan_config(cfg, cache=cache)
-    weights = g.param_bytes() + const_bytes
-    params = sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8")
+    st = g.__dict__.get("_search_stats")    # family path: summed per copied segment
+    if st is None:
+        st = {"param_bytes": g.param_bytes(),
+              "params": sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8"),
+              "macs": graph_macs(g), "elements": graph_elements(g),
+              "step_elements": step_elements(g, steps), "steps": len(steps), "ops": len(g.ops)}
+    weights = st["param_bytes"] + const_bytes
     cost = Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
                 weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
-                macs=graph_macs(g), params=params, ops=len(g.ops), buffers=len(plan.buffers),
-                elements=graph_elements(g), steps=len(steps), step_elements=step_elements(g, steps))
+                macs=st["macs"], params=st["params"], ops=st["ops"], buffers=len(plan.buffers),
+                elements=st["elements"], steps=st["steps"], step_elements=st["step_elements"])
     if cache:
         _CONFIG_CACHE[key] = cost
     return cost

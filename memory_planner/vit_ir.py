@@ -507,7 +507,7 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
         for kind, ins, outs, opts in rec.ops[src]:
             op = new(Op)
             op.__dict__.update(index=k, kind=kind, inputs=[bases[a] + v for a, v in ins],
-                               outputs=[bases[a] + v for a, v in outs], options=dict(opts))
+                               outputs=[bases[a] + v for a, v in outs], options=opts)   # read-only, shared with the reference
             ops.append(op)
             k += 1
     g = Graph(name=cfg.name, tensors=tensors, ops=ops, inputs=[0], outputs=[ops[-1].outputs[0]],
@@ -532,25 +532,33 @@ class VitBlocks:
         return divmod(k, self.per_block)
 
 
+def op_macs(graph: Graph, op: Op) -> int:
+    """Multiply-accumulates of one op (CONV_2D, FULLY_CONNECTED, BATCH_MATMUL; else 0)."""
+    if op.kind == "CONV_2D":
+        w, y = graph.t(op.inputs[1]), graph.t(op.outputs[0])
+        return y.numel * w.numel // w.shape[0]
+    if op.kind == "FULLY_CONNECTED":
+        w, y = graph.t(op.inputs[1]), graph.t(op.outputs[0])
+        return y.numel * w.shape[1]
+    if op.kind == "BATCH_MATMUL":
+        a, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+        return y.numel * a.shape[-1]
+    return 0
+
+
+def op_elements(graph: Graph, op: Op) -> int:
+    """Activation elements an op writes (RESHAPE is an alias: none)."""
+    return 0 if op.kind == "RESHAPE" else sum(graph.t(o).numel for o in op.outputs)
+
+
 def graph_macs(graph: Graph) -> int:
     """Multiply-accumulates of the matrix products (CONV_2D, FULLY_CONNECTED, BATCH_MATMUL)."""
-    total = 0
-    for op in graph.ops:
-        if op.kind == "CONV_2D":
-            w, y = graph.t(op.inputs[1]), graph.t(op.outputs[0])
-            total += y.numel * w.numel // w.shape[0]
-        elif op.kind == "FULLY_CONNECTED":
-            w, y = graph.t(op.inputs[1]), graph.t(op.outputs[0])
-            total += y.numel * w.shape[1]
-        elif op.kind == "BATCH_MATMUL":
-            a, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
-            total += y.numel * a.shape[-1]
-    return int(total)
+    return int(sum(op_macs(graph, op) for op in graph.ops))
 
 
 def graph_elements(graph: Graph) -> int:
     """Activation elements written by ops that move data (RESHAPE is an alias)."""
-    return int(sum(graph.t(o).numel for op in graph.ops if op.kind != "RESHAPE" for o in op.outputs))
+    return int(sum(op_elements(graph, op) for op in graph.ops))
 
 
 def structural_diff(a: Graph, b: Graph, limit: int = 10) -> list[str]:
