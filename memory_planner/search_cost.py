@@ -61,6 +61,7 @@ class Cost:
     elements: int = 0             # activation elements written by non-alias ops
     steps: int = 0                # kernel calls after fusion (instruction model)
     step_elements: int = 0        # activation elements the steps write (instruction model)
+    softmax_elements: int = 0     # attention scores normalised (instruction model)
 
     @property
     def peak_sram_bytes(self) -> int:
@@ -352,11 +353,13 @@ class _Reference:
     graph: Graph
     steps_by_segment: dict[int, list[tuple[Step, int]]]   # segment -> (step, constant bytes)
     # segment -> [constant bytes first read there, int8 weights first read there, MACs,
-    #             elements, step elements, steps, ops]; a copy of a segment has the same
+    #             elements, step elements, steps, ops, softmax elements]; a copy of a
+    #             segment has the same
     seg_stats: dict[int, list[int]] = field(default_factory=dict)
 
 
-_STATS = ("param_bytes", "params", "macs", "elements", "step_elements", "steps", "ops")
+_STATS = ("param_bytes", "params", "macs", "elements", "step_elements", "steps", "ops",
+          "softmax_elements")
 
 
 def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, list[int]]:
@@ -375,6 +378,7 @@ def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, li
         st[2] += op_macs(g, op)
         st[3] += op_elements(g, op)
         st[6] += 1
+        st[7] += softmax_elements_of(g, op)
     for k, lst in by_seg.items():
         st = stats.setdefault(k, [0] * len(_STATS))
         st[4] += step_elements(g, [s for s, _ in lst])
@@ -528,12 +532,14 @@ def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
         st = {"param_bytes": g.param_bytes(),
               "params": sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8"),
               "macs": graph_macs(g), "elements": graph_elements(g),
-              "step_elements": step_elements(g, steps), "steps": len(steps), "ops": len(g.ops)}
+              "step_elements": step_elements(g, steps), "steps": len(steps), "ops": len(g.ops),
+              "softmax_elements": sum(softmax_elements_of(g, op) for op in g.ops)}
     weights = st["param_bytes"] + const_bytes
     cost = Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
                 weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
                 macs=st["macs"], params=st["params"], ops=st["ops"], buffers=len(plan.buffers),
-                elements=st["elements"], steps=st["steps"], step_elements=st["step_elements"])
+                elements=st["elements"], steps=st["steps"], step_elements=st["step_elements"],
+                softmax_elements=st["softmax_elements"])
     if cache:
         _CONFIG_CACHE[key] = cost
     return cost
@@ -545,12 +551,18 @@ def step_elements(graph: Graph, steps: list[Step]) -> int:
     return int(sum(graph.t(o).numel for s in steps if s.alias_of is None for o in s.outputs))
 
 
+def softmax_elements_of(graph: Graph, op) -> int:
+    return sum(graph.t(o).numel for o in op.outputs) if op.kind == "SOFTMAX" else 0
+
+
 def instruction_features(tflite_path: str) -> tuple[int, int, int]:
-    """(MACs, step elements, steps) of an exported model, as the generated C runs it."""
+    """(MACs, step elements, softmax elements) of an exported model, as the generated C runs it
+    (the features of memory_planner.search's instruction estimate)."""
     from codegen.importer import import_tflite
     g = import_tflite(tflite_path)
     steps, _ = lower_graph(g)
-    return graph_macs(g), step_elements(g, steps), len(steps)
+    return (graph_macs(g), step_elements(g, steps),
+            sum(softmax_elements_of(g, op) for op in g.ops))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""The search's instruction estimate against QEMU instruction counts of built firmware."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VIT_DIGITS = os.path.join(ROOT, "tinyvit", "pretrained", "vit_digits")
+
+
+def _vit_digits_config():
+    from tinyvit.config import ViTConfig
+    with open(VIT_DIGITS + ".json") as f:
+        return ViTConfig(**json.load(f))
+
+
+def test_fast_path_features_equal_the_exported_models():
+    """MACs, step-output elements and softmax elements of the fast path (vit_ir + cached
+    lowering, depth-family copy) equal those of the exported .tflite lowered for real."""
+    from memory_planner.search_cost import evaluate, instruction_features
+    cost = evaluate(_vit_digits_config())
+    assert (cost.macs, cost.step_elements, cost.softmax_elements) == \
+        instruction_features(VIT_DIGITS + ".tflite")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_estimate_within_10_percent_of_qemu(tmp_path):
+    """Build the shipped vit_digits for stm32f746g-disco, count instructions on QEMU
+    (-icount), compare with the estimate the search ranks latency by."""
+    from memory_planner.search import Candidate
+    from memory_planner.search_cost import evaluate
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    out = tmp_path / "fw"
+    b = subprocess.run([sys.executable, "-m", "tinyml.cli", "build", VIT_DIGITS + ".tflite",
+                        "--board", "stm32f746g-disco", "-o", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert b.returncode == 0, b.stderr[-2000:]
+    e = subprocess.run([sys.executable, "-m", "tinyml.cli", "emulate", str(out), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert e.returncode == 0, e.stderr[-2000:]
+    measured = json.loads(e.stdout)["instructions_per_inference"]
+    cfg = _vit_digits_config()
+    est = Candidate(cfg, evaluate(cfg)).instructions
+    assert abs(est / measured - 1) < 0.10, (est, measured)
