@@ -727,4 +727,5 @@ def benchmark(space: SearchSpace, n: int, workers: int, seed: int = 0) -> dict:
                         "processor": platform.processor() or platform.machine(),
                         "loadavg_after": load},
             "mean_ops": round(sum(c.cost.ops for c in cands) / max(1, len(cands)), 1),
+            "sampling": "random configs, each with every depth of the space (depth families)",
             "space_size": space.size()}
