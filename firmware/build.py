@@ -69,14 +69,20 @@ class SizeReport:
     static_ram_bytes: int  # data + bss
     ram_bytes: int       # data + bss + arena + stack reserve
     regions: list[dict] = field(default_factory=list)  # per linker region: name, size, used
+    stack_estimate: int | None = None   # static worst case (firmware/stack_usage.py)
+    stack_estimate_note: str = ""
 
     def lines(self) -> list[str]:
         out = [f"  text   {self.text:>9,} B  (weights {self.weights:,} B)",
                f"  data   {self.data:>9,} B",
                f"  bss    {self.bss:>9,} B",
                f"  arena  {self.arena:>9,} B",
-               f"  stack  {self.stack:>9,} B  (reserve)",
+               f"  stack  {self.stack:>9,} B  (reserve)"
+               + (f"; {self.stack_estimate_note}" if self.stack_estimate is not None else ""),
                f"  flash  {self.flash_bytes:>9,} B   SRAM {self.ram_bytes:,} B (static {self.static_ram_bytes:,} B)"]
+        if self.stack_estimate is not None and self.stack_estimate > self.stack:
+            out.append(f"  warning: the stack estimate {self.stack_estimate:,} B exceeds the {self.stack:,} B "
+                       f"reserve; raise --stack-bytes")
         for r in self.regions:
             pct = 100.0 * r["used"] / r["size"] if r["size"] else 0.0
             out.append(f"  region {r['name']:<24} {r['used']:>9,} / {r['size']:>9,} B  {pct:5.1f}%  {r['label']}")
@@ -403,6 +409,15 @@ def _origin(regions: list[LinkRegion], name: str) -> int:
     return next(r.origin for r in regions if r.name == name)
 
 
+def add_stack_estimate(rep: SizeReport, variant_out: str) -> None:
+    """Fill the static worst-case stack from GCC's call-graph files (if the build has them)."""
+    from firmware.stack_usage import estimate
+    est = estimate(os.path.join(variant_out, "obj"), elf_path=os.path.join(variant_out, "firmware.elf"))
+    if est is not None:
+        rep.stack_estimate = est.bytes
+        rep.stack_estimate_note = est.line()
+
+
 def size_report(elf_path: str, board: Board, variant: str) -> SizeReport:
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
@@ -498,6 +513,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         say(f"compiling {board.name} firmware ({v} memory map) with arm-none-eabi-gcc")
         run_make(board, out_dir, v, stack_bytes)
         sizes[v] = size_report(os.path.join(variant_dir(out_dir, v), "firmware.elf"), board, v)
+        add_stack_estimate(sizes[v], variant_dir(out_dir, v))
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
                          oracle=oracle, sizes=sizes)
@@ -525,7 +541,9 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"])
     run_make(board, out_dir, variant, meta["stack_bytes"])
     meta["variants"].append(variant)
-    meta["sizes"][variant] = asdict(size_report(elf, board, variant))
+    rep = size_report(elf, board, variant)
+    add_stack_estimate(rep, variant_dir(out_dir, variant))
+    meta["sizes"][variant] = asdict(rep)
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return elf

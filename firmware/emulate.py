@@ -70,6 +70,7 @@ class EmulationResult:
     arena_used_bytes: int | None = None
     stack_bytes: int | None = None
     stack_used_bytes: int | None = None
+    stack_estimate_bytes: int | None = None   # static worst case of the build (firmware/stack_usage.py)
     static_ram_bytes: int | None = None
     timer: str = ""
     fault: str | None = None
@@ -215,7 +216,8 @@ def emulate(out_dir: str, emulator: str = "qemu", timeout: float = 120.0, progre
                           emulator="qemu", machine=board.qemu.machine, variant=variant,
                           board=board.name, model=meta.get("model", ""),
                           note=machine_note(board, variant), timed_out=timed_out,
-                          seconds=round(time.monotonic() - t0, 2), output=text)
+                          seconds=round(time.monotonic() - t0, 2), output=text,
+                          stack_estimate_bytes=sizes.get("stack_estimate"))
     parse_selftest(text, QEMU_SYSTICK_HZ.get(board.qemu.machine, 0) or 1, res)
     if timed_out:
         res.passed = False

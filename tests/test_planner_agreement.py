@@ -96,3 +96,17 @@ def test_measured_peak_within_planned_arena_plus_stack_estimate(built):
     # so the measured high-water reaches the highest planned tensor end.
     top = max(plan.offset_of(t) + graph.t(t).nbytes for t in plan.tensor_buffer)
     assert res.arena_used_bytes >= top
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_measured_stack_within_the_static_estimate(built):
+    """The stack high-water the emulator measures (painted stack) never exceeds the
+    static estimate from GCC's call graph (firmware/stack_usage.py), which is bounded
+    (no recursion, dynamic frames or indirect calls) and fits the reserve."""
+    from firmware.build import load_build_meta
+    _, _, _, out, res = built
+    sizes = load_build_meta(out)["sizes"]["native"]
+    assert sizes["stack_estimate"] is not None and "lower bound" not in sizes["stack_estimate_note"]
+    assert res.stack_estimate_bytes == sizes["stack_estimate"]
+    assert 0 < res.stack_used_bytes <= res.stack_estimate_bytes <= sizes["stack"]

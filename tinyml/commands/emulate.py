@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         if res.peak_sram_bytes_measured is not None:
             print(f"  measured peak SRAM: {res.peak_sram_bytes_measured:,} B = static {res.static_ram_bytes:,}"
                   f" + stack {res.stack_used_bytes:,} (of {res.stack_bytes:,}) + arena"
-                  f" {res.arena_used_bytes:,} (of {res.arena_bytes:,})")
+                  f" {res.arena_used_bytes:,} (of {res.arena_bytes:,})"
+                  + (f"; static stack estimate {res.stack_estimate_bytes:,} B"
+                     if res.stack_estimate_bytes is not None else ""))
         if res.flash_bytes is not None:
             print(f"  flash: {res.flash_bytes:,} B")
         if res.fault:
