@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from codegen.ir import Graph
-from codegen.lower import LOWERINGS, LowerCtx, Step, check_graph, lower_graph
+from codegen.lower import LOWERINGS, LowerCtx, Step, TRef, check_graph, lower_graph
 from tinyml.errors import TinymlError
 from memory_planner.plan import Plan, plan_steps
 from memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
@@ -86,6 +86,7 @@ class _Template:
     inplace_ok: list[tuple[int, int]] = field(default_factory=list)
     scratch_bytes: int = 0
     const_bytes: int = 0
+    const_refs: list[int] = field(default_factory=list)   # constant tensors the calls reference
 
 
 _CACHE: dict[tuple, _Template] = {}
@@ -150,21 +151,40 @@ def _make_template(step: Step | None, ctx: LowerCtx | None, tensors: list[int]) 
     if step is None:
         return _Template(ok=False)
     slot = {t: k for k, t in enumerate(tensors)}
+    # what codegen.emit.constant_bytes counts: constants the calls reference (a filter the
+    # lowering packed into a derived array is not referenced itself)
+    refs = sorted({slot[a.tensor] for c in step.calls for a in c.args
+                   if isinstance(a, TRef) and a.tensor in slot and ctx.graph.t(a.tensor).is_const})
     return _Template(
         ok=True, kind=step.kind,
         inputs=[slot[t] for t in step.inputs], outputs=[slot[t] for t in step.outputs],
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes,
-        const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays))
+        const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays), const_refs=refs)
 
 
 def _step(tpl: _Template, tensors: list[int], index: int, ops: list[int]) -> Step:
-    return Step(index=index, kind=tpl.kind,
-                inputs=[tensors[k] for k in tpl.inputs], outputs=[tensors[k] for k in tpl.outputs],
-                alias_of=None if tpl.alias_of is None else tensors[tpl.alias_of],
-                inplace_ok=[(tensors[a], tensors[b]) for a, b in tpl.inplace_ok],
-                scratch_bytes=tpl.scratch_bytes, ops=list(ops))
+    s = Step(index=index, kind=tpl.kind,
+             inputs=[tensors[k] for k in tpl.inputs], outputs=[tensors[k] for k in tpl.outputs],
+             alias_of=None if tpl.alias_of is None else tensors[tpl.alias_of],
+             inplace_ok=[(tensors[a], tensors[b]) for a, b in tpl.inplace_ok],
+             scratch_bytes=tpl.scratch_bytes, ops=list(ops))
+    s.__dict__["const_refs"] = [tensors[k] for k in tpl.const_refs]
+    return s
+
+
+def referenced_const_bytes(graph: Graph, steps: list[Step]) -> int:
+    """Bytes of the constant tensors the steps' calls reference (each once), as
+    codegen.emit.constant_bytes counts them; steps from `lower` carry `const_refs`."""
+    used: set[int] = set()
+    for s in steps:
+        refs = s.__dict__.get("const_refs")
+        if refs is None:
+            refs = [a.tensor for c in s.calls for a in c.args
+                    if isinstance(a, TRef) and graph.t(a.tensor).is_const]
+        used.update(refs)
+    return sum(graph.t(t).nbytes for t in used)
 
 
 def _group_key(group, graph: Graph) -> tuple[tuple, list[int]]:
@@ -352,7 +372,7 @@ _CHECKED = False
 class _Reference:
     graph: Graph
     steps_by_segment: dict[int, list[tuple[Step, int]]]   # segment -> (step, constant bytes)
-    # segment -> [constant bytes first read there, int8 weights first read there, MACs,
+    # segment -> [constant bytes first referenced by its calls, int8 weights first read there, MACs,
     #             elements, step elements, steps, ops, softmax elements]; a copy of a
     #             segment has the same
     seg_stats: dict[int, list[int]] = field(default_factory=dict)
@@ -372,13 +392,20 @@ def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, li
             if i >= 0 and i not in seen and g.tensors[i].is_const:
                 seen.add(i)
                 t = g.tensors[i]
-                st[0] += t.nbytes
                 if t.dtype == "int8":
                     st[1] += t.numel
         st[2] += op_macs(g, op)
         st[3] += op_elements(g, op)
         st[6] += 1
         st[7] += softmax_elements_of(g, op)
+    used: set[int] = set()
+    for k in sorted(by_seg):                 # constants first referenced by a segment's calls
+        st = stats.setdefault(k, [0] * len(_STATS))
+        for step, _ in by_seg[k]:
+            for t in step.__dict__["const_refs"]:
+                if t not in used:
+                    used.add(t)
+                    st[0] += g.tensors[t].nbytes
     for k, lst in by_seg.items():
         st = stats.setdefault(k, [0] * len(_STATS))
         st[4] += step_elements(g, [s for s, _ in lst])
@@ -444,6 +471,7 @@ def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
             if st.alias_of is not None:
                 a, v = code(src, st.alias_of)
                 s.alias_of = bases[a] + v
+            s.const_refs = [bases[a] + v for a, v in (code(src, t) for t in st.const_refs)]
             if st.inplace_ok:
                 s.inplace_ok = [(bases[code(src, x)[0]] + code(src, x)[1],
                                  bases[code(src, y)[0]] + code(src, y)[1]) for x, y in st.inplace_ok]
@@ -529,7 +557,7 @@ def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
     g, steps, plan, const_bytes = plan_config(cfg, cache=cache)
     st = g.__dict__.get("_search_stats")    # family path: summed per copied segment
     if st is None:
-        st = {"param_bytes": g.param_bytes(),
+        st = {"param_bytes": referenced_const_bytes(g, steps),
               "params": sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8"),
               "macs": graph_macs(g), "elements": graph_elements(g),
               "step_elements": step_elements(g, steps), "steps": len(steps), "ops": len(g.ops),
