@@ -1,9 +1,10 @@
 """Fit-to-board search over the tinyvit family.
 
 1. Memory: sample candidates from the search space (patch size, width, depth,
-   heads, MLP ratio, qkv/proj/mlp/patch-embedding ranks) and evaluate each one
-   exactly with the real lowering and planner (memory_planner.search_cost) on
-   `workers` processes. A candidate is feasible when its planned arena fits the
+   heads, MLP ratio, qkv/proj/mlp/patch-embedding ranks; each sampled config
+   with every depth of the space, a "depth family" that shares one reference
+   lowering) and evaluate each one exactly with the real lowering and planner
+   (memory_planner.search_cost) on `workers` processes. A candidate is feasible when its planned arena fits the
    SRAM budget (board arena region minus the stack reserve, or --budget-kb),
    its flash (weights + generated constants + runtime estimate) fits the
    board's flash, and, if asked, its latency estimate fits.
@@ -47,8 +48,11 @@ from .search_space import SearchSpace
 # (patch 2/4/7/14, widths 16-128, depth 1-4, full and low rank; 0.7M-7.7M MACs,
 # 2.4M-25.4M instructions), kernels as of this commit. Fit error: max |err| 2.8%;
 # leave-one-out max |err| 10.5%. The pre-fusion model (8.45/MAC + 63.8/element + 470/op)
-# overestimated these by 2.6x-4.0x. Kernels change: re-fit (out/calib in the commit
-# message's procedure: build + emulate, then `calibrate_instructions`).
+# overestimated these by 2.6x-4.0x. Out of sample, the two models of the 320 KB digits
+# search came within +0.4% and +1.0% of QEMU. Kernels change: re-fit: for each model
+# `tinyml build M --board stm32f746g-disco -o D && tinyml emulate D --json`
+# (instructions_per_inference), features from `search_cost.instruction_features(M)`,
+# then `calibrate_instructions`.
 INSTR_PER_MAC = 1.496
 INSTR_PER_ELEMENT = 77.0
 INSTR_PER_SOFTMAX = 104.3
@@ -162,10 +166,6 @@ class Candidate:
 
 # ---------------------------------------------------------------------------
 # memory phase
-
-def _eval_one(cfg: ViTConfig) -> Cost:
-    return evaluate(cfg)
-
 
 def _worker_init() -> None:
     # Planning allocates many short-lived objects while the lowering caches hold many
