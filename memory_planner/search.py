@@ -53,6 +53,19 @@ from .search_space import SearchSpace
 # `tinyml build M --board stm32f746g-disco -o D && tinyml emulate D --json`
 # (instructions_per_inference), features from `search_cost.instruction_features(M)`,
 # then `calibrate_instructions`.
+# (model, MACs, step-output elements, softmax elements, QEMU instructions per inference);
+# the six vit_p* models are exported from untrained (perturbed) weights: kernels' work
+# does not depend on the values.
+CALIBRATION_SAMPLES = (
+    ("vit_digits", 7702656, 134922, 38416, 25441573),
+    ("vit_p14_d96_l4_h2_m3_q24_o48_f24_e16", 695488, 16682, 128, 2368627),
+    ("vit_p2_d16_l1_h2_m2", 1643424, 40794, 76832, 13831000),
+    ("vit_p4_d32_l2_h2_m2", 1135552, 36106, 9604, 5455733),
+    ("vit_p4_d48_l4_h4_m1_f12", 3218016, 101194, 38416, 16256080),
+    ("vit_p7_d128_l2_h4_m4_q32_o64_f32", 2854144, 47242, 2048, 8351827),
+    ("vit_p7_d64_l3_h4_m2_q16_o16_f16_e8", 801536, 33994, 3072, 4176827),
+    ("vit_relu_d64x4", 7702656, 134922, 19208, 23496800),
+)
 INSTR_PER_MAC = 1.496
 INSTR_PER_ELEMENT = 77.0
 INSTR_PER_SOFTMAX = 104.3
