@@ -489,7 +489,7 @@ def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
 def _family_plan_inputs(cfg: ViTConfig) -> tuple[Graph, list[Step], int] | None:
     """(graph, steps, constant bytes) through the family reference, or None (build directly)."""
     global _FAMILIES_ENABLED, _FAMILY_CHECKED
-    if not (_FAMILIES_ENABLED and _CACHE_ENABLED) or cfg.depth < 2:
+    if not (_FAMILIES_ENABLED and _CACHE_ENABLED):
         return None
     ref = _reference(cfg)
     if ref is None:

@@ -463,7 +463,9 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
     a reference block with its tensors renumbered: block 0 copies reference block 0,
     the last block copies the last reference block (so the neighbourhoods of the
     first and last block are the reference's), the blocks between copy the middle
-    one. Returns the graph and, per copy in order, (reference segment, index bases,
+    one; depth 1 is block 0 followed by the epilogue (tests/test_search_ir.py checks
+    all of these against build_graph and lower_graph). Returns the graph and, per
+    copy in order, (reference segment, index bases,
     op index shift): a reference tensor coded (category, value) by `_Recipe.code`
     has index `bases[category] + value` in the copy. Raises ValueError when a
     reference does not fit that scheme (callers then build the graph).
@@ -472,10 +474,11 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
     if rec is None:
         rec = ref.__dict__["_expand_recipe"] = _Recipe(ref)
     L = cfg.depth
-    if L < 2:
-        raise ValueError("expand_depth needs depth >= 2")
+    if L < 1:
+        raise ValueError("expand_depth needs depth >= 1")
     segs, S = rec.segs, rec.S
-    order = [0, 1] + [2] * (L - 2) + [3, 4]              # source segment per copy
+    # source segment per copy (depth 1: block 0 straight before the epilogue)
+    order = [0, 1] + [2] * (L - 2) + [3, 4] if L >= 2 else [0, 1, 4]
     a0, c0, o0 = [], [], []
     na = nc = no = 0
     for src in order:

@@ -105,8 +105,8 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     from memory_planner import search_cost as sc
     from memory_planner.plan import plan_steps
     fam = sc._family_plan_inputs(cfg)
-    if cfg.depth >= 2 and cfg.head != "detect" or fam is not None:
-        assert fam is not None, "depth >= 2 configs go through the family path"
+    if cfg.head != "detect" or fam is not None:
+        assert fam is not None, "classifier configs go through the family path"
         assert sc.plan_signature(plan_steps(fam[0], fam[1])) == sig_real
     # Flash: the fast path counts every generated table once per fused step; the real
     # lowering shares tables that come out equal after calibration (fused_common.shared_array),
@@ -177,7 +177,7 @@ def test_depth_family_path_equals_direct_build_and_lowering():
     checked = 0
     for k in range(6):
         base = space.sample(rng) if k % 2 else random_config(rng, f"f{k}")
-        for depth in (2, 3, 4, 6):
+        for depth in (1, 2, 3, 4, 6):
             cfg = dataclasses.replace(base, depth=depth, name=f"f{k}_{depth}")
             assert sc.family_check(cfg), cfg.to_dict()
             fam = sc._family_plan_inputs(cfg)
