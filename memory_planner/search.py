@@ -330,6 +330,7 @@ def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, flo
                     ds.test, ds.class_names)
     t0 = time.time()
     keras.backend.clear_session()
+    keras.utils.set_random_seed(settings.seed)      # initial weights too: same config, same proxy score
     model = build_model(cfg)
     hist = fit(model, cfg, small, settings.epochs, lr=settings.lr, batch=settings.batch,
                patience=settings.epochs + 1, seed=settings.seed, quiet=True, progress=False)
@@ -368,10 +369,17 @@ class RayExecutor(Executor):
         self.cpus = cpus_per_task
 
     def map(self, fn: Callable, items: Iterable) -> Iterable:
-        remote = self.ray.remote(num_cpus=self.cpus)(fn)
-        refs = [remote.remote(it) for it in items]
+        # ray.remote wraps functions, not callable objects (the proxy job is one):
+        # ship the job as an argument of a plain function.
+        remote = self.ray.remote(num_cpus=self.cpus)(_apply)
+        job = self.ray.put(fn)
+        refs = [remote.remote(job, it) for it in items]
         for ref in refs:
             yield self.ray.get(ref)
+
+
+def _apply(fn: Callable, item):
+    return fn(item)
 
 
 def make_executor(name: str, address: str | None = None) -> Executor:

@@ -172,6 +172,7 @@ def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = N
         if k in hints and k not in fit_kw:
             fit_kw[k] = hints[k]
     t0 = time.time()
+    keras.utils.set_random_seed(seed)       # seeds the initial weights as well as the training
     model = build_model(cfg)
     hist = fit(model, cfg, ds, epochs, seed=seed, quiet=quiet, progress=progress, **fit_kw)
     train_s = time.time() - t0
