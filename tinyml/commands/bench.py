@@ -127,7 +127,7 @@ def _kb(v) -> str:
 
 
 def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
-    head = "| model | arena (B) | lower bound (B) | TFLM arena (B) | ours / TFLM | weights (B) | plan (s) |"
+    head = "| model | arena (B) | lower bound (B) | TFLM arena (B) | ours / TFLM | weights (B) | import+lower+plan (s) |"
     sep = "|---|---:|---:|---:|---:|---:|---:|"
     if emulate:
         head += " instructions/inference | TFLM+CMSIS-NN | ratio |"
