@@ -77,21 +77,10 @@ def overlap_delta_up(graph, op) -> tuple[int, int, int] | None:
 def overlap_delta(graph, op) -> tuple[int, int, int] | None:
     """(input tensor, output tensor, delta bytes) for ops whose kernel allows it, else None."""
     if op.kind in ROW_OPS:
-        x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
-        if x.is_const or len(x.shape) != 4 or x.shape[0] != 1 or x.dtype != "int8" or y.dtype != "int8":
+        g = _row_geometry(graph, op)
+        if g is None:
             return None
-        _, in_h, in_w, in_c = x.shape
-        _, out_h, out_w, out_c = y.shape
-        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            w = graph.t(op.inputs[1])
-            k = w.shape[1]
-            dil = int(op.options.get("dilation_hfactor", 1) or 1)
-        else:
-            k = int(op.options.get("filter_height", 1))
-            dil = 1
-        stride = int(op.options.get("stride_h", 1) or 1)
-        pad = pad_before(op.options.get("padding", "VALID"), in_h, k, stride, dil, out_h)
-        in_row, out_row = in_w * in_c, out_w * out_c
+        x, y, _, in_row, out_h, out_row, _, _, stride, pad = g
         delta = max((r + 1) * out_row - max(0, r * stride - pad) * in_row for r in range(out_h))
         return x.index, y.index, max(delta, 0)
     if op.kind == "FULLY_CONNECTED":

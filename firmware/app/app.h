@@ -20,6 +20,12 @@ extern const uint32_t tinyml_num_test_vectors;
  * (TINYML_STREAM_INPUT) served stripe by stripe to tinyml_read_input_rows(). */
 void selftest_set_input(const int8_t *src);
 void selftest_main(void) __attribute__((noreturn));
+
+/* --stream-input: whether rows row0 .. row0 + nrows - 1 are a stripe the model
+ * may ask tinyml_read_input_rows() for (both apps check before serving). */
+#define TINYML_STRIPE_VALID(row0, nrows)                                              \
+    ((row0) >= 0 && (nrows) >= 1 && (nrows) <= TINYML_STREAM_ROWS &&                   \
+     (uint32_t)((row0) + (nrows)) * TINYML_STREAM_ROW_BYTES <= TINYML_INPUT_BYTES)
 void serial_main(void) __attribute__((noreturn));
 
 #endif /* TINYML_APP_H */

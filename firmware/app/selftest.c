@@ -30,8 +30,7 @@ static const int8_t *stream_src;
 #if !TINYML_MODE_SERIAL
 int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
 {
-    if (row0 < 0 || nrows < 1 || nrows > TINYML_STREAM_ROWS ||
-        (uint32_t)(row0 + nrows) * TINYML_STREAM_ROW_BYTES > TINYML_INPUT_BYTES) {
+    if (!TINYML_STRIPE_VALID(row0, nrows)) {
         return 1;
     }
     const uint32_t n = (uint32_t)nrows * TINYML_STREAM_ROW_BYTES;

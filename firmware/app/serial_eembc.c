@@ -118,6 +118,18 @@ static void print_results(void)
     con_puts("]"); con_nl();
 }
 
+/* After a run: the error, or the results (kept for `results%`). */
+static void finish_run(int rc)
+{
+    if (rc != 0) {
+        con_puts("e-[tinyml_run returned "); con_puti(rc); con_puts("]"); con_nl();
+        have_results = 0;
+        return;
+    }
+    have_results = 1;
+    print_results();
+}
+
 /* Next space-separated token of *p (NUL-terminated in place), or NULL.
  * Not strtok: newlib keeps strtok's state in a lazily malloc'ed
  * reentrancy block, and this firmware has no heap. */
@@ -274,8 +286,7 @@ static int32_t receive_stripe(int8_t *dst, uint32_t bytes)
  * db_buf (`infer`, which runs the loaded image N times). */
 int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
 {
-    if (row0 < 0 || nrows < 1 || nrows > TINYML_STREAM_ROWS ||
-        (uint32_t)(row0 + nrows) * TINYML_STREAM_ROW_BYTES > TINYML_INPUT_BYTES) {
+    if (!TINYML_STRIPE_VALID(row0, nrows)) {
         return 1;
     }
     const uint32_t bytes = (uint32_t)nrows * TINYML_STREAM_ROW_BYTES;
@@ -300,13 +311,7 @@ static void cmd_stream(void)
     const int rc = tinyml_run();
     lap();
     stream_from_uart = 0;
-    if (rc != 0) {
-        con_puts("e-[tinyml_run returned "); con_puti(rc); con_puts("]"); con_nl();
-        have_results = 0;
-        return;
-    }
-    have_results = 1;
-    print_results();
+    finish_run(rc);
 }
 #endif
 
@@ -346,13 +351,7 @@ static void cmd_infer(char *arg)
     }
     lap();
     con_puts("m-infer-done"); con_nl();
-    if (rc != 0) {
-        con_puts("e-[tinyml_run returned "); con_puti(rc); con_puts("]"); con_nl();
-        have_results = 0;
-        return;
-    }
-    have_results = 1;
-    print_results();
+    finish_run(rc);
 }
 
 static void dispatch(char *line)
