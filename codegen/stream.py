@@ -9,8 +9,9 @@ row at a time. Before output row r it calls the application's
     int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows);
 
 (declared in model.h) to fetch input rows row0 .. row0 + nrows - 1 (NHWC,
-each row W * C bytes) into a stripe buffer of P * W * C bytes, then runs the
-same packed convolution kernel on that stripe with in_h = P, out_h = 1. The
+each row W * C bytes) into a stripe buffer of P * W * C bytes, then computes
+output row r with the packed convolution's row entry point
+(tinyml_conv2d_packed_rows_s8, the stripe as a P-row ring). The
 output bytes are those of the whole-image call (each output pixel depends on
 its own window only); the full image never exists in the arena. The planner
 sizes the graph input's buffer as one stripe (`plan_steps(...,
@@ -119,7 +120,8 @@ def stream_steps(graph: Graph, steps: list[Step], info: StreamInfo) -> list[Step
     """Steps with the first CONV_2D replaced by a stripe loop (a static function in model.c).
 
     The packed conv call is `tinyml_conv2d_packed_s8(&params, n, in, filter, out, scratch)`;
-    the loop copies `params` with in_h = P, out_h = 1 and calls it once per stripe."""
+    the loop computes output row r with the kernel's row entry point
+    (tinyml_conv2d_packed_rows_s8) on a P-row ring that holds stripe r."""
     s = steps[0]
     c = s.calls[0]
     params, _, _, filt, _, scratch = c.args
@@ -128,19 +130,18 @@ def stream_steps(graph: Graph, steps: list[Step], info: StreamInfo) -> list[Step
     has_scratch = isinstance(scratch, ScratchRef)
     decl = f"""/* op {info.op_index} CONV_2D, streamed: the {info.image_rows}x{info.width}x{info.channels} image
  * arrives as {info.stripes} stripes of {info.rows} rows ({info.stripe_bytes} B) from
- * {READ_ROWS}(); stripe r gives output row r ({info.out_row_bytes} B). Same bytes as one
- * whole-image call: each output pixel reads only its own {info.rows}-row window. */
+ * {READ_ROWS}(); stripe r gives output row r ({info.out_row_bytes} B). Image row
+ * r * {info.rows} + k is row k of the stripe buffer, i.e. a {info.rows}-row ring for the row
+ * entry point. Same bytes as one whole-image call: each output pixel reads only its own
+ * {info.rows}-row window. */
 static tinyml_status {fn}(int8_t *stripe, int8_t *output, int8_t *scratch)
 {{
-    tinyml_conv_packed_params p = {params[1:]};
-    p.in_h = {info.rows};
-    p.out_h = 1;
     for (int32_t r = 0; r < {info.stripes}; ++r) {{
         if ({READ_ROWS}(stripe, r * {info.rows}, {info.rows}) != 0) {{
             return TINYML_ERROR_ARG;
         }}
-        const tinyml_status st = tinyml_conv2d_packed_s8(&p, 1, stripe, {filt},
-                                                         output + (size_t)r * {info.out_row_bytes}, scratch);
+        const tinyml_status st = tinyml_conv2d_packed_rows_s8({params}, stripe, {info.rows}, r, r + 1, {filt},
+                                                              output + (size_t)r * {info.out_row_bytes}, scratch);
         if (st != TINYML_OK) {{
             return st;
         }}
