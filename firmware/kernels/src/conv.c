@@ -2,17 +2,6 @@
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
 
-#include <string.h>
-
-#if TINYML_DSP
-static inline int32_t load_s8x4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4); /* unaligned-safe single LDR on Cortex-M4/M7 */
-    return v;
-}
-#endif
-
 /* *s0 += sum x[i] * w0[i], *s1 += sum x[i] * w1[i] for i < n: two output
  * channels share each input load (and, with DSP, its sign extension). */
 static inline void dot_s8_x2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n,
@@ -22,11 +11,11 @@ static inline void dot_s8_x2(const int8_t *x, const int8_t *w0, const int8_t *w1
     int32_t i = 0;
 #if TINYML_DSP
     for (; i + 4 <= n; i += 4) {
-        const int32_t xv = load_s8x4(x + i);
+        const int32_t xv = tinyml_read_s8x4(x + i);
         const int32_t x02 = (int32_t)__sxtb16(xv);
         const int32_t x13 = (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)xv, 8));
-        const int32_t v0 = load_s8x4(w0 + i);
-        const int32_t v1 = load_s8x4(w1 + i);
+        const int32_t v0 = tinyml_read_s8x4(w0 + i);
+        const int32_t v1 = tinyml_read_s8x4(w1 + i);
         a0 = __smlad(x02, (int32_t)__sxtb16(v0), a0);
         a0 = __smlad(x13, (int32_t)__sxtb16((int32_t)tinyml_ror((uint32_t)v0, 8)), a0);
         a1 = __smlad(x02, (int32_t)__sxtb16(v1), a1);
@@ -171,21 +160,6 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
 /* ---- packed-filter CONV_2D (groups == 1): 1x1 as a matrix product, KxK through
  * a two-pixel im2col buffer, both on tinyml_fc_s8's inner loops. ---------------- */
 
-/* n bytes from src to dst, four at a time (unaligned word accesses are fine on
- * Cortex-M3/M4/M7 and on hosts; memcpy keeps it defined C). */
-static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
-{
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        int32_t v;
-        memcpy(&v, src + i, 4);
-        memcpy(dst + i, &v, 4);
-    }
-    for (; i < n; ++i) {
-        dst[i] = src[i];
-    }
-}
-
 static inline void fill_bytes(int8_t *dst, int8_t value, int32_t n)
 {
     for (int32_t i = 0; i < n; ++i) {
@@ -219,7 +193,7 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows,
         }
         const int8_t *row = input_row(p, rows, ring, iy);
         if (p->dilation_w == 1 && ix0 >= 0 && ix0 + kw <= p->in_w) {
-            copy_bytes(c, row + (size_t)ix0 * ic, kw * ic);
+            tinyml_copy_s8(c, row + (size_t)ix0 * ic, kw * ic);
             continue;
         }
         for (int32_t kx = 0; kx < kw; ++kx) {
@@ -227,7 +201,7 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows,
             if (ix < 0 || ix >= p->in_w) {
                 fill_bytes(c + kx * ic, pad, ic);
             } else {
-                copy_bytes(c + kx * ic, row + (size_t)ix * ic, ic);
+                tinyml_copy_s8(c + kx * ic, row + (size_t)ix * ic, ic);
             }
         }
     }
@@ -237,7 +211,7 @@ int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *p)
 {
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0;
-    return direct ? 0 : (2 * p->layer.accum_depth + 3) & ~3;
+    return direct ? 0 : tinyml_pad4(2 * p->layer.accum_depth);
 }
 
 tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,

@@ -2,9 +2,6 @@
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
 
-#include <stdint.h>
-#include <string.h>
-
 /* tinyml_conv_requantize, with the one-SMLAL double-rounding form (tinyml/fc.h). */
 static inline int32_t dw_requantize(int32_t acc, int32_t multiplier, int32_t shift)
 {
@@ -23,14 +20,6 @@ static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
     return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
 
-#if TINYML_DSP
-static inline int32_t load_s8x4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4); /* unaligned-safe single LDR on Cortex-M4/M7 */
-    return v;
-}
-#endif
 
 /* Constants of one depthwise call, copied to the stack so the int8 output
  * stores cannot force reloads through the parameter pointers. */
@@ -64,8 +53,8 @@ static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
 /* One tap of four channels: a[c] += w[c] * (x[c] + io). */
 #define DW_TAP(xp, wp)                                                                  \
     do {                                                                                \
-        const int32_t xv_ = load_s8x4(xp);                                              \
-        const int32_t wv_ = load_s8x4(wp);                                              \
+        const int32_t xv_ = tinyml_read_s8x4(xp);                                              \
+        const int32_t wv_ = tinyml_read_s8x4(wp);                                              \
         const int32_t x02_ = (int32_t)__sxtab16(io2, xv_);                              \
         const int32_t x13_ = sxtab16_ror8(io2, xv_);                                    \
         const int32_t w02_ = (int32_t)__sxtb16(wv_);                                    \

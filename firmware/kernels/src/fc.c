@@ -1,7 +1,6 @@
 /* tinyml kernels: fully connected (int8) with a build-time packed filter. */
 #include "tinyml/fc.h"
 
-#include <string.h>
 
 int32_t tinyml_sum_s8(const int8_t *a, int32_t n)
 {
@@ -226,15 +225,7 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
         }
         /* Both input rows are read: output row b + 1 may now overwrite them. */
         int8_t *y1 = y0 + od;
-        int32_t i = 0;
-        for (; i + 4 <= od; i += 4) {
-            int32_t v;
-            memcpy(&v, stage + i, 4);
-            memcpy(y1 + i, &v, 4);
-        }
-        for (; i < od; ++i) {
-            y1[i] = stage[i];
-        }
+        tinyml_copy_s8(y1, stage, od);
     }
     return b;
 }

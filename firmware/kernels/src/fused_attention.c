@@ -2,17 +2,12 @@
 #include "fused_common.h"
 #include "tinyml/fc.h"
 
-static int32_t pad4(int32_t n)
-{
-    return (n + 3) & ~3;
-}
-
 /* Scratch: the query row plus its offset as int16 (DSP operand order), one row
  * of scores, and the scores plus their offset as int16 pairs. Keys and values are
  * read in place (no transposed copies). */
 int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params)
 {
-    return 2 * pad4(params->depth) + pad4(params->keys) + 2 * pad4(params->keys + 1);
+    return 2 * tinyml_pad4(params->depth) + tinyml_pad4(params->keys) + 2 * tinyml_pad4(params->keys + 1);
 }
 
 /* BATCH_MATMUL's requantization, rounding as tinyml_batch_matmul_s8 does. */
@@ -107,9 +102,9 @@ tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *p, const 
     }
     uint8_t *sp = (uint8_t *)scratch;
     int16_t *q16 = (int16_t *)(void *)sp;
-    sp += 2 * pad4(dk);
+    sp += 2 * tinyml_pad4(dk);
     int8_t *scores = (int8_t *)sp;
-    sp += pad4(nk);
+    sp += tinyml_pad4(nk);
     int16_t *p16 = (int16_t *)(void *)sp;
     const tinyml_matmul_params qk = p->qk, pv = p->pv;
     const int8_t *score_table = p->score_table;

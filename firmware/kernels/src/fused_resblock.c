@@ -1,21 +1,10 @@
 /* Residual block as one row pipeline (tinyml/fused.h). */
 #include "tinyml/fused.h"
 
-static inline int32_t align4(int32_t n)
-{
-    return (n + 3) & ~3;
-}
-
-static inline int32_t max3(int32_t a, int32_t b, int32_t c)
-{
-    const int32_t m = a > b ? a : b;
-    return m > c ? m : c;
-}
-
 /* Scratch layout: [y ring][z row][c row][im2col] (each 4-byte aligned). */
 static int32_t ring_bytes(const tinyml_resblock_params *p)
 {
-    return align4(p->conv2_rows * p->conv1.out_w * p->conv1.layer.output_depth);
+    return tinyml_pad4(p->conv2_rows * p->conv1.out_w * p->conv1.layer.output_depth);
 }
 
 static int32_t out_row_bytes(const tinyml_resblock_params *p)
@@ -25,9 +14,10 @@ static int32_t out_row_bytes(const tinyml_resblock_params *p)
 
 int32_t tinyml_resblock_scratch(const tinyml_resblock_params *p)
 {
-    const int32_t rows = align4(out_row_bytes(p)) * (p->has_shortcut ? 2 : 1);
-    const int32_t col = max3(tinyml_conv2d_packed_scratch(&p->conv1), tinyml_conv2d_packed_scratch(&p->conv2),
-                             p->has_shortcut ? tinyml_conv2d_packed_scratch(&p->shortcut) : 0);
+    const int32_t rows = tinyml_pad4(out_row_bytes(p)) * (p->has_shortcut ? 2 : 1);
+    const int32_t col = TINYML_MAX(TINYML_MAX(tinyml_conv2d_packed_scratch(&p->conv1),
+                                              tinyml_conv2d_packed_scratch(&p->conv2)),
+                                   p->has_shortcut ? tinyml_conv2d_packed_scratch(&p->shortcut) : 0);
     return ring_bytes(p) + rows + col;
 }
 
@@ -46,8 +36,8 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *p, const in
     }
     int8_t *ring = scratch;
     int8_t *z = ring + ring_bytes(p);
-    int8_t *c = z + align4(row);
-    int8_t *col = c + (p->has_shortcut ? align4(row) : 0);
+    int8_t *c = z + tinyml_pad4(row);
+    int8_t *col = c + (p->has_shortcut ? tinyml_pad4(row) : 0);
     const int32_t y_row = c1->out_w * c1->layer.output_depth;
     const int32_t reach = (c2->k_h - 1) * c2->dilation_h;     /* rows of y below the first one read */
     int32_t next = 0;                                          /* next y row to compute */

@@ -3,19 +3,14 @@
 #include "tinyml/fc.h"
 
 /* Round up to a multiple of 4 so the int32 column sums that follow are aligned. */
-static int32_t pad4(int32_t n)
-{
-    return (n + 3) & ~3;
-}
-
 int32_t tinyml_batch_matmul_s8_scratch(const tinyml_matmul_dims *dims)
 {
     int32_t bytes = 0;
     if (dims->adj_x) {
-        bytes += pad4(dims->rows * dims->depth);
+        bytes += tinyml_pad4(dims->rows * dims->depth);
     }
     if (!dims->adj_y) {
-        bytes += pad4(dims->depth * dims->cols);
+        bytes += tinyml_pad4(dims->depth * dims->cols);
     }
     return bytes + 4 * dims->cols;
 }
@@ -55,11 +50,11 @@ tinyml_status tinyml_batch_matmul_s8(const tinyml_matmul_dims *dims, const tinym
     int8_t *rhs_t = 0;
     if (dims->adj_x) {
         lhs_t = (int8_t *)sp;
-        sp += pad4(rows * depth);
+        sp += tinyml_pad4(rows * depth);
     }
     if (!dims->adj_y) {
         rhs_t = (int8_t *)sp;
-        sp += pad4(depth * cols);
+        sp += tinyml_pad4(depth * cols);
     }
     int32_t *col_sum = (int32_t *)(void *)sp;
     const int32_t lo = params->lhs_offset;

@@ -147,4 +147,10 @@ static inline int8_t tinyml_sat_s8(int32_t x)
     return (int8_t)TINYML_CLAMP(x, -128, 127);
 }
 
+/* n rounded up to a multiple of 4 (scratch sub-buffers stay word aligned). */
+static inline int32_t tinyml_pad4(int32_t n)
+{
+    return (n + 3) & ~3;
+}
+
 #endif /* TINYML_COMMON_H */

@@ -127,4 +127,19 @@ static inline int32_t tinyml_read_s8x4(const int8_t *p)
 }
 #endif
 
+/* dst[i] = src[i] for i < n, four bytes per step (unaligned word accesses are
+ * fine on Cortex-M3/M4/M7 and on hosts; memcpy keeps it defined C). */
+static inline void tinyml_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        int32_t v;
+        __builtin_memcpy(&v, src + i, 4);
+        __builtin_memcpy(dst + i, &v, 4);
+    }
+    for (; i < n; ++i) {
+        dst[i] = src[i];
+    }
+}
+
 #endif /* TINYML_FC_H */
