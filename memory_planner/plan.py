@@ -93,7 +93,7 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
     overlaps_up: dict[tuple[int, int], int] = {}
     if overlap:
         from .overlap import find_overlaps_up
-        for pos, tin, tout, delta in find_overlaps_up(graph, steps):
+        for _, tin, tout, delta in find_overlaps_up(graph, steps):
             key = (tensor_buffer[tout], tensor_buffer[tin])
             if key in overlaps:   # same eligibility as the downward allowance
                 # the rule is on the tensors' ends; buffers end at aligned sizes

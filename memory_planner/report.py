@@ -94,5 +94,6 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(plan.arena_bytes / tflm.total) if tflm else None,
         steps=len(steps), buffers=len(plan.buffers), plan_seconds=round(plan_seconds, 3),
-        stream_input=stream is not None, full_image_arena_bytes=full_arena, stream_stripe_bytes=stream.stripe_bytes if stream else None)
+        stream_input=stream is not None, full_image_arena_bytes=full_arena,
+        stream_stripe_bytes=stream.stripe_bytes if stream else None)
     return rep, plan

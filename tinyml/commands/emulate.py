@@ -43,6 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _json(d: dict, res) -> dict:
+    """The --json object: without the raw console output, with its tail on failure."""
+    d.pop("output")
+    if not res.passed:
+        d["output_tail"] = res.output.replace("\r", "").splitlines()[-15:]
+    return d
+
+
 def run(args: argparse.Namespace) -> int:
     from firmware.build import load_build_meta
     from firmware.emulate import emulate
@@ -61,11 +69,7 @@ def run(args: argparse.Namespace) -> int:
     res = emulate(args.dir, args.emulator, args.timeout,
                   progress=lambda m: print(m, file=sys.stderr))
     if args.json:
-        d = res.to_json()
-        d.pop("output")
-        if not res.passed:
-            d["output_tail"] = res.output.replace("\r", "").splitlines()[-15:]
-        print(json.dumps(d))
+        print(json.dumps(_json(res.to_json(), res)))
     else:
         if args.show_output or not res.passed:
             sys.stdout.write(res.output.replace("\r", ""))
@@ -99,11 +103,7 @@ def run_profile(args: argparse.Namespace) -> int:
     prof = profile(args.dir, args.timeout, progress=lambda m: print(m, file=sys.stderr))
     res = prof.emulation
     if args.json:
-        d = prof.to_json()
-        d.pop("output")
-        if not res.passed:
-            d["output_tail"] = res.output.replace("\r", "").splitlines()[-15:]
-        print(json.dumps(d))
+        print(json.dumps(_json(prof.to_json(), res)))
         return 0 if res.passed else 1
     if args.show_output or not res.passed:
         sys.stdout.write(res.output.replace("\r", ""))
