@@ -14,12 +14,15 @@ from dataclasses import dataclass
 import jinja2
 import numpy as np
 
-from memory_planner.plan import Plan, plan_steps
+from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml import __version__, paths
 
 from .importer import import_tflite
-from .ir import Graph
-from .lower import Call, LowerCtx, ScratchRef, Step, TRef, lower_graph
+from tinyml.ir import Graph
+from tinyml.steps import Call, ScratchRef, Step, TRef
+
+from .lower import lower_graph
+from .lowering import LowerCtx
 
 
 @dataclass

@@ -17,7 +17,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from tinyml.errors import ModelError
 
-from .ir import Graph, Op, Quant, Tensor
+from tinyml.ir import Graph, Op, Quant, Tensor
 
 _TENSOR_TYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",

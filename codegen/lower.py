@@ -1,119 +1,19 @@
-"""Lowering: each IR op becomes a `Step` of C kernel calls.
+"""Lowering driver: check the graph, then one `Step` per op or fusion group.
 
-A lowering is a function `(op, graph, ctx) -> Step` registered with
-`@lowering("OP_NAME")` in a module under `codegen/ops/`. It computes every
-build-time constant (multipliers, shifts, clamp ranges, tables) in Python and
-describes the C call with symbolic tensor references; the planner later
-decides where those tensors live, and `emit` renders the references as
-constant arena offsets.
+The per-op lowerings live in `codegen/ops/` (registered on import of that
+package, see `codegen.lowering`); fusion patterns in `codegen/ops/fused_*.py`
+(`codegen.patterns`), matched by `codegen.fuse`.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from dataclasses import dataclass, field
-from typing import Callable, Union
-
-import numpy as np
-
 from tinyml.errors import ModelError, UnsupportedOpError
+from tinyml.ir import Graph
+from tinyml.steps import Step
 
-from .ir import Graph, Op, Tensor
-
-
-@dataclass(frozen=True)
-class TRef:
-    """A tensor argument; rendered as a typed pointer (arena offset or weight symbol)."""
-    tensor: int
-
-
-@dataclass(frozen=True)
-class ScratchRef:
-    """The step's scratch buffer; rendered as an arena pointer of `ctype`."""
-    ctype: str = "int8_t"
-
-
-Arg = Union[str, int, TRef, ScratchRef]
-
-
-@dataclass
-class Call:
-    func: str
-    args: list[Arg]
-
-
-@dataclass
-class Step:
-    """One op (or a fused group of ops) as the generated C will execute it."""
-    index: int                      # TFLite op index (first op of a fused group)
-    kind: str                       # TFLite op name, or a fused kernel name
-    inputs: list[int]               # activation tensors read
-    outputs: list[int]              # activation tensors written
-    calls: list[Call] = field(default_factory=list)
-    decls: list[str] = field(default_factory=list)   # file-scope C in model.c
-    scratch_bytes: int = 0
-    alias_of: int | None = None     # output shares the input's bytes (RESHAPE): no calls
-    inplace_ok: list[tuple[int, int]] = field(default_factory=list)  # (input, output) may share bytes
-    comment: str = ""
-    ops: list[int] = field(default_factory=list)     # all TFLite op indices covered
-
-
-@dataclass
-class ConstArray:
-    symbol: str
-    ctype: str
-    values: np.ndarray
-
-
-class LowerCtx:
-    """Collects generated constants; hands out unique C names."""
-
-    def __init__(self, graph: Graph) -> None:
-        self.graph = graph
-        self.arrays: list[ConstArray] = []
-        self._names: set[str] = set()
-
-    def name(self, base: str) -> str:
-        n, i = base, 1
-        while n in self._names:
-            i += 1
-            n = f"{base}_{i}"
-        self._names.add(n)
-        return n
-
-    def const_array(self, base: str, ctype: str, values) -> str:
-        """A const array placed in weights.c (flash); returns its C symbol."""
-        sym = self.name(base)
-        self.arrays.append(ConstArray(sym, ctype, np.asarray(values).reshape(-1)))
-        return sym
-
-
-Lowering = Callable[[Op, Graph, LowerCtx], Step]
-LOWERINGS: dict[str, Lowering] = {}
-
-
-def lowering(*kinds: str) -> Callable[[Lowering], Lowering]:
-    def deco(fn: Lowering) -> Lowering:
-        for k in kinds:
-            LOWERINGS[k] = fn
-        return fn
-    return deco
-
-
-def _load_op_modules() -> None:
-    from codegen import ops
-    for mod in pkgutil.iter_modules(ops.__path__):
-        importlib.import_module(f"codegen.ops.{mod.name}")
-
-
-def supported_ops() -> list[str]:
-    return sorted(LOWERINGS)
-
-
-def activations(graph: Graph, op: Op) -> tuple[list[int], list[int]]:
-    ins = [i for i in op.inputs if i >= 0 and not graph.t(i).is_const]
-    outs = [o for o in op.outputs if o >= 0]
-    return ins, outs
+from . import ops  # noqa: F401  (registers every lowering and fusion pattern)
+from .fuse import fuse as fusion_groups
+from .fuse import lower_group
+from .lowering import LOWERINGS, LowerCtx, supported_ops
 
 
 def unsupported_ops(graph: Graph) -> list[tuple[int, str]]:
@@ -170,13 +70,11 @@ def lower_graph(graph: Graph, fuse: bool = True) -> tuple[list[Step], LowerCtx]:
     steps: list[Step] = []
     groups, covered = {}, set()
     if fuse:
-        from .fuse import fuse as fusion_groups
         for g in fusion_groups(graph):
             groups[g.anchor] = g
             covered |= set(g.ops)
     for op in graph.ops:
         if op.index in groups:
-            from .fuse import lower_group
             steps.append(lower_group(groups[op.index], graph, ctx))
             continue
         if op.index in covered:
@@ -186,23 +84,3 @@ def lower_graph(graph: Graph, fuse: bool = True) -> tuple[list[Step], LowerCtx]:
             step.ops = [op.index]
         steps.append(step)
     return steps, ctx
-
-
-def require(cond: bool, op: Op, graph: Graph, what: str) -> None:
-    """Reject an op variant we have no kernel for, naming it."""
-    if not cond:
-        raise UnsupportedOpError(f"operator {op.index} ({op.kind}): {what} is not supported",
-                                 where=graph.source,
-                                 fix="re-export the model without this variant or file an issue")
-
-
-def dims4(t: Tensor) -> tuple[int, int, int, int]:
-    """Shape as NHWC, padding leading dimensions with 1."""
-    s = list(t.shape)
-    while len(s) < 4:
-        s.insert(0, 1)
-    return tuple(s)  # type: ignore[return-value]
-
-
-# Last, so op modules can import everything above.
-_load_op_modules()

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 
 from tinyml.errors import ModelError
 
-from .ir import Graph
-from .lower import Call, ScratchRef, Step, TRef
+from tinyml.ir import Graph
+from tinyml.steps import Call, ScratchRef, Step, TRef
 
 READ_ROWS = "tinyml_read_input_rows"
 FIX = ("drop --stream-input, or export the model so that its first op is the patch embedding: "

@@ -25,7 +25,7 @@ class BoardLike(Protocol):
 def load(name: str) -> Any:
     """`boards.load_board(name)`, with a clear error while the loader is missing."""
     try:
-        from boards import load_board  # type: ignore[attr-defined]
+        from tinyml.boards import load_board  # type: ignore[attr-defined]
     except ImportError:
         raise TinymlError("board descriptors are not available (boards.load_board is missing)",
                           "boards/__init__.py", "update the checkout; the board loader ships with boards/") from None
@@ -35,7 +35,7 @@ def load(name: str) -> Any:
 def all_boards() -> list[Any]:
     """Every board descriptor in boards/*.toml that loads."""
     try:
-        from boards import list_boards  # type: ignore[attr-defined]
+        from tinyml.boards import list_boards  # type: ignore[attr-defined]
         names = list(list_boards())
     except ImportError:
         from tinyml.paths import BOARDS

@@ -34,7 +34,7 @@ class InputSpec:
 
 
 def input_spec(model_path: str) -> InputSpec:
-    from codegen.importer import import_tflite
+    from tinyml.codegen.importer import import_tflite
     g = import_tflite(model_path)
     t = g.t(g.inputs[0])
     if t.dtype not in ("int8", "uint8") or t.quant is None:

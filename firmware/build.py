@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 import jinja2
 import numpy as np
 
-from boards import Board, LinkRegion, load_board
+from tinyml.boards import Board, LinkRegion, load_board
 from tinyml.errors import FitError, ToolchainError, TinymlError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -146,7 +146,7 @@ def _pins(board: Board) -> dict:
 
 def board_context(board: Board, variant: str, mode: str, stack_bytes: int) -> dict:
     """Template variables for board_config.h and linker.ld."""
-    from boards import MPS2_CPU_HZ, MPS2_UART0_BASE
+    from tinyml.boards import MPS2_CPU_HZ, MPS2_UART0_BASE
     regions = board.linker_regions(variant)
     stack_region = board.region_for("stack", variant)
     if stack_bytes > stack_region.size:
@@ -240,7 +240,7 @@ def read_model_header(model_dir: str) -> dict:
 def make_vectors(model_path: str, input_bytes: int, count: int, seed: int = 0
                  ) -> tuple[list[tuple[bytes, bytes]], str]:
     """Seeded random int8 inputs and the reference interpreter's outputs."""
-    from codegen.oracle import reference_outputs
+    from tinyml.codegen.oracle import reference_outputs
     rng = np.random.default_rng(seed)
     inputs = [rng.integers(-128, 128, size=input_bytes, dtype=np.int64).astype(np.int8)
               for _ in range(count)]
@@ -411,7 +411,7 @@ def _origin(regions: list[LinkRegion], name: str) -> int:
 
 def add_stack_estimate(rep: SizeReport, variant_out: str) -> None:
     """Fill the static worst-case stack from GCC's call-graph files (if the build has them)."""
-    from firmware.stack_usage import estimate
+    from tinyml.firmware.stack_usage import estimate
     est = estimate(os.path.join(variant_out, "obj"), elf_path=os.path.join(variant_out, "firmware.elf"))
     if est is not None:
         rep.stack_estimate = est.bytes
@@ -484,7 +484,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         if model_path is None or not os.path.exists(model_path):
             raise TinymlError(f"model file not found: {model_path}", "tinyml build",
                               "pass the path of an int8 .tflite model")
-        from codegen.emit import generate
+        from tinyml.codegen.emit import generate
         say(f"generating C library for {os.path.basename(model_path)}")
         generate(model_path, lib_dir, stream_input=stream_input)
     hdr = read_model_header(lib_dir)

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 
 import jinja2
 
-from boards import Board, load_board
-from firmware.build import TEMPLATE_DIR, ensure_variant, load_build_meta, variant_dir
+from tinyml.boards import Board, load_board
+from tinyml.firmware.build import TEMPLATE_DIR, ensure_variant, load_build_meta, variant_dir
 from tinyml.errors import ToolchainError, TinymlError
 
 # QEMU 7.2 stm32f405-soc creates its USARTs in this order; serial port i is USART i.
@@ -300,7 +300,7 @@ def _sync_tree(src: str, dst: str) -> None:
 def build_profile_firmware(out_dir: str, progress=None) -> tuple[Board, str, str]:
     """Build DIR's model and vectors again in DIR/profile with the per-op hooks
     compiled in (same sources, flags plus PROFILE_CFLAGS); returns (board, variant, ELF)."""
-    from firmware.build import prepare_project, run_make
+    from tinyml.firmware.build import prepare_project, run_make
     meta = load_build_meta(out_dir)
     if meta.get("mode") != "selftest":
         raise TinymlError(f"{out_dir} was built in {meta.get('mode')} mode", out_dir,

@@ -34,7 +34,7 @@ depthwise step no longer drifts down the arena at every layer.
 """
 from __future__ import annotations
 
-from codegen.ops.conv import pad_before
+from tinyml.codegen.ops.conv import pad_before
 
 ROW_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"}
 # Kernels that choose their row order from the buffer positions (see delta_up above).

@@ -47,8 +47,8 @@ class PlanReport:
 
 def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
                compare_tflm: bool = False, stream_input: bool = False) -> tuple[PlanReport, Plan]:
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
 
     t0 = time.perf_counter()
     graph = import_tflite(model_path)
@@ -57,19 +57,19 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
     plan_seconds = time.perf_counter() - t0
     full_arena = stream = None
     if stream_input:
-        from codegen.stream import check_stream_input, stream_steps
+        from tinyml.codegen.stream import check_stream_input, stream_steps
         stream = check_stream_input(graph, steps)
         full_arena = plan.arena_bytes
         steps = stream_steps(graph, steps, stream)
         plan = plan_steps(graph, steps, policy=policy, stream_input_bytes=stream.stripe_bytes)
-    from codegen.emit import constant_bytes
+    from tinyml.codegen.emit import constant_bytes
     weights = constant_bytes(graph, steps, ctx)
     flash = weights + RUNTIME_FLASH_ESTIMATE
     sram_budget = flash_budget = None
     fits = None
     detail: list[str] = []
     if board_name:
-        from boards import load_board
+        from tinyml.boards import load_board
         board = load_board(board_name)
         region = board.region_for("arena")
         sram_budget = region.size

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from tinyml.errors import FitError, TinymlError
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 from .search_cost import Cost, config_key, evaluate, explain_peak, skeleton_key
 from .search_space import SearchSpace
@@ -113,12 +113,12 @@ class Budget:
 
 def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | None,
                 max_macs: int | None = None) -> Budget:
-    from memory_planner.report import STACK_RESERVE
+    from tinyml.memory_planner.report import STACK_RESERVE
     flash = clock = None
     parts = []
     sram = None
     if board:
-        from boards import load_board
+        from tinyml.boards import load_board
         b = load_board(board)
         region = b.region_for("arena")
         sram = region.size - STACK_RESERVE
@@ -321,9 +321,9 @@ class ProxySettings:
 def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, float]:
     """(validation accuracy, seconds) after a short training run."""
     import keras
-    from tinyvit.data import Dataset, Split
-    from tinyvit.model import build_model
-    from tinyvit.train import fit
+    from tinyml.tinyvit.data import Dataset, Split
+    from tinyml.tinyvit.model import build_model
+    from tinyml.tinyvit.train import fit
     small = Dataset(ds.name, ds.task, Split(ds.train.x[:settings.train_images],
                                             ds.train.y[:settings.train_images]),
                     Split(ds.val.x[:settings.val_images], ds.val.y[:settings.val_images]),
@@ -415,7 +415,7 @@ class SearchResult:
 
 
 def _load_dataset(name: str, seed: int):
-    from tinyvit.data import load_dataset
+    from tinyml.tinyvit.data import load_dataset
     return load_dataset(name, seed=seed)
 
 
@@ -581,7 +581,7 @@ def default_baseline_patch(space: SearchSpace) -> int:
 
 
 def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str) -> tuple[dict, str]:
-    from tinyvit.train import train
+    from tinyml.tinyvit.train import train
     log(f"final training ({tag}): {c.config.name}, up to {epochs} epochs")
     r = train(c.config, ds, epochs=epochs, out_dir=os.path.join(out_dir, tag), seed=seed,
               quiet=False, progress=False)
@@ -590,7 +590,7 @@ def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str
 
 def check_export(c: Candidate, tflite: str) -> dict:
     """Plan the exported file through the importer: it must match the fast path."""
-    from memory_planner.report import plan_model
+    from tinyml.memory_planner.report import plan_model
     rep, _ = plan_model(tflite)
     return {"arena_bytes_exported": rep.arena_bytes, "arena_bytes_fast_path": c.cost.arena_bytes,
             "flash_bytes_exported": rep.flash_bytes, "flash_bytes_fast_path": c.cost.flash_bytes,

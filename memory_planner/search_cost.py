@@ -38,13 +38,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from codegen.ir import Graph
-from codegen.lower import LOWERINGS, LowerCtx, Step, TRef, check_graph, lower_graph
+from tinyml.ir import Graph
+from tinyml.codegen.lower import check_graph, lower_graph
+from tinyml.codegen.lowering import LOWERINGS, LowerCtx
+from tinyml.steps import Step, TRef
 from tinyml.errors import TinymlError
-from memory_planner.plan import Plan, plan_steps
-from memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
-from memory_planner.vit_ir import build_graph, graph_elements, graph_macs
-from tinyvit.config import ViTConfig
+from tinyml.memory_planner.plan import Plan, plan_steps
+from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
+from tinyml.memory_planner.vit_ir import build_graph, graph_elements, graph_macs
+from tinyml.tinyvit.config import ViTConfig
 
 
 @dataclass
@@ -236,7 +238,7 @@ def _block_rel(graph: Graph, ops: list[int]) -> tuple[int, ...] | None:
 
 
 def _group_template(group, graph: Graph) -> tuple[_Template, list[int]]:
-    from codegen.fuse import lower_group
+    from tinyml.codegen.fuse import lower_group
     blocks = graph.__dict__.setdefault("_search_blocks", {})
     rel = _block_rel(graph, group.ops)
     bkey = None
@@ -308,7 +310,7 @@ def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
 
 def _lower_steps(graph: Graph) -> tuple[list[Step], list[int]]:
     """Cached lowering: steps and each step's generated-constant bytes."""
-    from codegen.fuse import fuse
+    from tinyml.codegen.fuse import fuse
     check_graph(graph)
     groups, covered = {}, set()
     for g in fuse(graph, lowers=_group_lowers):
@@ -383,7 +385,7 @@ _STATS = ("param_bytes", "params", "macs", "elements", "step_elements", "steps",
 
 
 def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, list[int]]:
-    from memory_planner.vit_ir import op_elements, op_macs
+    from tinyml.memory_planner.vit_ir import op_elements, op_macs
     stats: dict[int, list[int]] = {}
     seen: set[int] = set()
     for op in g.ops:
@@ -425,7 +427,7 @@ def skeleton_key(cfg: ViTConfig) -> tuple:
 
 def _reference(cfg: ViTConfig) -> _Reference | None:
     import dataclasses
-    from memory_planner.vit_ir import REFERENCE_DEPTH
+    from tinyml.memory_planner.vit_ir import REFERENCE_DEPTH
     key = skeleton_key(cfg)
     if key in _REFS:
         return _REFS[key]
@@ -454,7 +456,7 @@ def _reference(cfg: ViTConfig) -> _Reference | None:
 
 def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
     """Graph, steps and generated-constant bytes of `cfg` from its family's reference."""
-    from memory_planner.vit_ir import expand_depth
+    from tinyml.memory_planner.vit_ir import expand_depth
     g, copies = expand_depth(ref.graph, cfg)
     rec = ref.graph.__dict__["_expand_recipe"]
     steps: list[Step] = []
@@ -508,7 +510,7 @@ def _family_plan_inputs(cfg: ViTConfig) -> tuple[Graph, list[Step], int] | None:
 
 def family_check(cfg: ViTConfig, expanded: tuple[Graph, list[Step], int] | None = None) -> bool:
     """The family path gives the graph `build_graph` gives and the steps `lower_graph` gives."""
-    from memory_planner.vit_ir import structural_diff
+    from tinyml.memory_planner.vit_ir import structural_diff
     if expanded is None:
         ref = _reference(cfg)
         if ref is None:
@@ -586,7 +588,7 @@ def softmax_elements_of(graph: Graph, op) -> int:
 def instruction_features(tflite_path: str) -> tuple[int, int, int]:
     """(MACs, step elements, softmax elements) of an exported model, as the generated C runs it
     (the features of memory_planner.search's instruction estimate)."""
-    from codegen.importer import import_tflite
+    from tinyml.codegen.importer import import_tflite
     g = import_tflite(tflite_path)
     steps, _ = lower_graph(g)
     return (graph_macs(g), step_elements(g, steps),
@@ -642,7 +644,7 @@ def sram_budget_bytes(board: str | None, budget_kb: float | None) -> tuple[int, 
     flash = None
     desc = ""
     if board:
-        from boards import load_board
+        from tinyml.boards import load_board
         b = load_board(board)
         region = b.region_for("arena")
         sram = region.size - STACK_RESERVE

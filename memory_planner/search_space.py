@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from tinyml.errors import TinymlError
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 RANK_KEYS = ("qkv_rank", "proj_rank", "mlp_rank")
 

@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from codegen.ir import Graph, Op, Quant, Tensor
+from tinyml.ir import Graph, Op, Quant, Tensor
 from tinyml.errors import TinymlError
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 # Options exactly as the importer decodes them from converter output.
 _FC = {"asymmetric_quantize_inputs": False, "fused_activation_function": "NONE",

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import flatbuffers
 import numpy as np
 
-from codegen.oracle import import_tf, quiet_stderr
+from tinyml.codegen.oracle import import_tf, quiet_stderr
 
 _TYPES = {"float32": 0, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9}
 _NP = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "int64": np.int64,
@@ -151,8 +151,8 @@ def run_reference(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
 def run_generated(model: bytes, records: list[list[np.ndarray]], sanitize: bool = True,
                   work: str | None = None) -> list[list[np.ndarray]]:
     """Generate C for `model`, compile it on the host and run every record."""
-    from codegen.emit import generate
-    from codegen.hostbuild import compile_host, run_host
+    from tinyml.codegen.emit import generate
+    from tinyml.codegen.hostbuild import compile_host, run_host
 
     tmp = tempfile.TemporaryDirectory(prefix="tinyml-op-") if work is None else None
     work = work or tmp.name

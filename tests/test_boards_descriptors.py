@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from boards import list_boards, load_board
+from tinyml.boards import list_boards, load_board
 from tinyml.errors import TinymlError
 
 KB = 1024

@@ -97,7 +97,7 @@ def test_verify_against_tflm_uses_double_rounding():
 def test_rounding_flavours_differ_on_ad01(tmp_path):
     """Guard that the two oracles really disagree, so the test above can fail."""
     import numpy as np
-    from codegen.oracle import make_oracle
+    from tinyml.codegen.oracle import make_oracle
     a, b = make_oracle(AD01, "tflite"), make_oracle(AD01, "tflm")
     x = np.random.default_rng(0).integers(-128, 128, size=(1, 640)).astype(np.int8)
     assert (a.run([x])[0] != b.run([x])[0]).any()

@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 
-from boards import load_board
-from deploy.bootloader_sim import BootloaderSim
-from deploy.errors import FirmwareFileError
-from deploy.firmware_image import load_firmware
-from deploy.serial_port import open_port
-from deploy.stm32_bootloader import Stm32Bootloader, flash_image
+from tinyml.boards import load_board
+from tinyml.testing.bootloader_sim import BootloaderSim
+from tinyml.deploy.errors import FirmwareFileError
+from tinyml.deploy.firmware_image import load_firmware
+from tinyml.deploy.serial_port import open_port
+from tinyml.deploy.stm32_bootloader import Stm32Bootloader, flash_image
 
 GCC = shutil.which("arm-none-eabi-gcc")
 OBJCOPY = shutil.which("arm-none-eabi-objcopy")

@@ -12,13 +12,13 @@ import random
 import pytest
 import serial
 
-from boards import load_board
-from deploy.bootloader_sim import BootloaderSim, Faults
-from deploy.errors import (NoAnswerError, PortBusyError, PortMissingError, ReadoutProtectedError,
+from tinyml.boards import load_board
+from tinyml.testing.bootloader_sim import BootloaderSim, Faults
+from tinyml.deploy.errors import (NoAnswerError, PortBusyError, PortMissingError, ReadoutProtectedError,
                            SerialLinkError, VerifyMismatchError, WrongChipError, WriteNackError)
-from deploy.firmware_image import load_firmware
-from deploy.serial_port import open_port
-from deploy.stm32_bootloader import ResetControl, Stm32Bootloader, flash_image
+from tinyml.deploy.firmware_image import load_firmware
+from tinyml.deploy.serial_port import open_port
+from tinyml.deploy.stm32_bootloader import ResetControl, Stm32Bootloader, flash_image
 from tinyml import cli
 
 F7 = "stm32f746g-disco"

@@ -24,8 +24,8 @@ POLARITY = os.environ.get("TINYML_RESET_POLARITY", "normal")
 
 @pytest.fixture
 def bootloader():
-    from deploy.serial_port import open_port
-    from deploy.stm32_bootloader import ResetControl, Stm32Bootloader
+    from tinyml.deploy.serial_port import open_port
+    from tinyml.deploy.stm32_bootloader import ResetControl, Stm32Bootloader
     reset = ResetControl(POLARITY)
     ser = open_port(PORT, 115200, parity="E", timeout=1.0)
     reset.enter_bootloader(ser)
@@ -38,7 +38,7 @@ def bootloader():
 
 @pytest.mark.timeout(60)
 def test_board_identifies(bootloader):
-    from boards import load_board
+    from tinyml.boards import load_board
     board = load_board(BOARD)
     bootloader.connect()
     version, commands = bootloader.get()
@@ -51,9 +51,9 @@ def test_board_identifies(bootloader):
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(not os.environ.get("TINYML_FIRMWARE"), reason="set TINYML_FIRMWARE to flash a board")
 def test_flash_firmware(bootloader):
-    from boards import load_board
-    from deploy.firmware_image import load_firmware
-    from deploy.stm32_bootloader import flash_image
+    from tinyml.boards import load_board
+    from tinyml.deploy.firmware_image import load_firmware
+    from tinyml.deploy.stm32_bootloader import flash_image
     board = load_board(BOARD)
     res = flash_image(bootloader, board, load_firmware(os.environ["TINYML_FIRMWARE"], board.flash_origin))
     assert res.verified and res.started
@@ -62,8 +62,8 @@ def test_flash_firmware(bootloader):
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not os.environ.get("TINYML_DUT_PORT"), reason="set TINYML_DUT_PORT to talk to the firmware")
 def test_firmware_answers_runner_protocol():
-    from deploy.runner import DeviceRunner
-    from deploy.serial_port import open_port
+    from tinyml.deploy.runner import DeviceRunner
+    from tinyml.deploy.serial_port import open_port
     ser = open_port(os.environ["TINYML_DUT_PORT"], 115200, timeout=0.1)
     try:
         assert DeviceRunner(ser, timeout=5).hello().startswith("m-name")

@@ -149,9 +149,9 @@ def _run(url: str, inputs: list[str], model: str, *extra: str) -> dict:
 @pytest.mark.parametrize("board,machine", [("stm32f746g-disco", "mps2-an500"),
                                            ("stm32f4-discovery", "netduinoplus2")])
 def test_person_detect_bmps_over_emulated_serial(tmp_path_factory, board, machine):
-    from codegen.oracle import make_oracle
-    from codegen.verify import load_input_file
-    from deploy.inputs import input_spec, load_input
+    from tinyml.codegen.oracle import make_oracle
+    from tinyml.codegen.verify import load_input_file
+    from tinyml.deploy.inputs import input_spec, load_input
 
     out = _serial_build(tmp_path_factory, PERSON, board)
     oracle = make_oracle(PERSON)
@@ -193,8 +193,8 @@ def ad01_f4(tmp_path_factory):
 
 @pytest.mark.timeout(600)
 def test_ad01_random_bin_over_emulated_serial(ad01_f4, tmp_path):
-    from codegen.oracle import make_oracle
-    from codegen.verify import load_input_file
+    from tinyml.codegen.oracle import make_oracle
+    from tinyml.codegen.verify import load_input_file
 
     oracle = make_oracle(AD01)
     assert oracle.name == "tflite-reference"   # single rounding in the C
@@ -323,7 +323,7 @@ def test_serial_build_without_serial_flag_points_to_it(tmp_path):
 def test_hello_tolerates_boot_banner_after_connect():
     """An emulator that boots the firmware when the client connects sends its
     banner (m-init-done, m-ready) after the runner flushed its input."""
-    from deploy.runner import DeviceRunner
+    from tinyml.deploy.runner import DeviceRunner
 
     class LateBanner:
         in_waiting = 0

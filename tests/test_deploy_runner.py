@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deploy.errors import DeviceProtocolError, NoAnswerError
-from deploy.fake_dut import FakeDut
-from deploy.inputs import input_spec, load_input
-from deploy.runner import DeviceRunner, parse_inference
-from deploy.serial_port import open_port
+from tinyml.deploy.errors import DeviceProtocolError, NoAnswerError
+from tinyml.testing.fake_dut import FakeDut
+from tinyml.deploy.inputs import input_spec, load_input
+from tinyml.deploy.runner import DeviceRunner, parse_inference
+from tinyml.deploy.serial_port import open_port
 from tinyml import cli
 from tinyml.paths import shared_models
 

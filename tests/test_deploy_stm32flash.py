@@ -13,11 +13,11 @@ import subprocess
 
 import pytest
 
-from boards import load_board
-from deploy.bootloader_sim import BootloaderSim
-from deploy.firmware_image import load_firmware
-from deploy.serial_port import open_port
-from deploy.stm32_bootloader import Stm32Bootloader, flash_image
+from tinyml.boards import load_board
+from tinyml.testing.bootloader_sim import BootloaderSim
+from tinyml.deploy.firmware_image import load_firmware
+from tinyml.deploy.serial_port import open_port
+from tinyml.deploy.stm32_bootloader import Stm32Bootloader, flash_image
 
 STM32FLASH = shutil.which("stm32flash") or "/usr/bin/stm32flash"
 pytestmark = pytest.mark.skipif(shutil.which("stm32flash") is None,
@@ -81,7 +81,7 @@ def test_stm32flash_reads_back_what_our_flasher_wrote(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_simulator_cli_demo(tmp_path):
-    """`python -m deploy.bootloader_sim` prints a pty path that stm32flash can flash; --dump saves flash."""
+    """`python -m tinyml.testing.bootloader_sim` prints a pty path that stm32flash can flash; --dump saves flash."""
     import os
     import signal
     import sys
@@ -90,7 +90,7 @@ def test_simulator_cli_demo(tmp_path):
     fw.write_bytes(data)
     dump = tmp_path / "dump.bin"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.bootloader_sim", "--board", "stm32f4-discovery",
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml.testing.bootloader_sim", "--board", "stm32f4-discovery",
                              "--dump", str(dump)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:

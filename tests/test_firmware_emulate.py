@@ -31,7 +31,7 @@ OTHER_MODELS = [
 
 
 def _generate_or_skip(model: str, out_dir: str):
-    from codegen.emit import generate
+    from tinyml.codegen.emit import generate
     from tinyml.errors import UnsupportedOpError
     try:
         return generate(model, out_dir)
@@ -41,7 +41,7 @@ def _generate_or_skip(model: str, out_dir: str):
 
 def _oracle_vectors(model: str, input_bytes: int, n: int, seed: int):
     """Inputs and expected outputs straight from TFLite's reference kernels (or TFLM)."""
-    from codegen.oracle import reference_outputs
+    from tinyml.codegen.oracle import reference_outputs
     rng = np.random.default_rng(seed)
     xs = [rng.integers(-128, 128, size=input_bytes).astype(np.int8) for _ in range(n)]
     outs, _ = reference_outputs(model, [[x] for x in xs])
@@ -52,7 +52,7 @@ def _oracle_vectors(model: str, input_bytes: int, n: int, seed: int):
 def ad01_lib(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("ad01") / "model")
     _generate_or_skip(AD01, d)
-    from firmware.build import read_model_header
+    from tinyml.firmware.build import read_model_header
     hdr = read_model_header(d)
     vecs = _oracle_vectors(AD01, hdr["TINYML_INPUT_BYTES"], 3, seed=7)
     return d, vecs
@@ -61,8 +61,8 @@ def ad01_lib(tmp_path_factory):
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("board", ["stm32f746g-disco", "stm32f4-discovery"])
 def test_ad01_selftest_passes_bit_exact(board, ad01_lib, tmp_path):
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     lib, vecs = ad01_lib
     out = str(tmp_path / board)
     build_firmware(AD01, board, out, model_dir=lib, vectors=vecs, oracle="tflite-reference")
@@ -88,8 +88,8 @@ def test_ad01_selftest_passes_bit_exact(board, ad01_lib, tmp_path):
 @pytest.mark.timeout(300)
 def test_wrong_expected_output_fails(ad01_lib, tmp_path):
     """The comparison is real: one flipped expected byte fails that vector only."""
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     lib, vecs = ad01_lib
     bad = bytearray(vecs[1][1])
     bad[5] = (bad[5] + 1) % 256
@@ -134,8 +134,8 @@ def test_cli_build_and_emulate_json(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_faulting_firmware_fails_with_fault_report(ad01_lib, tmp_path):
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     lib, vecs = ad01_lib
     out = str(tmp_path / "fault")
     build_firmware(AD01, "stm32f4-discovery", out, model_dir=lib, vectors=vecs[:1],
@@ -152,8 +152,8 @@ def test_faulting_firmware_fails_with_fault_report(ad01_lib, tmp_path):
 @pytest.mark.timeout(120)
 def test_hung_firmware_fails_within_timeout(ad01_lib, tmp_path):
     import time
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     lib, vecs = ad01_lib
     out = str(tmp_path / "hang")
     build_firmware(AD01, "stm32f4-discovery", out, model_dir=lib, vectors=vecs[:1],
@@ -169,8 +169,8 @@ def test_hung_firmware_fails_within_timeout(ad01_lib, tmp_path):
 @pytest.mark.parametrize("rel", OTHER_MODELS)
 @pytest.mark.parametrize("board", ["stm32f746g-disco", "stm32f4-discovery"])
 def test_reference_models_pass_selftest(rel, board, tmp_path):
-    from firmware.build import build_firmware, read_model_header
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware, read_model_header
+    from tinyml.firmware.emulate import emulate
     model = os.path.join(paths.shared_models(), rel)
     lib = str(tmp_path / "model")
     _generate_or_skip(model, lib)
@@ -192,8 +192,8 @@ def test_other_boards_and_instruction_count_is_machine_independent(ad01_lib, tmp
     The same Cortex-M4 code timed on two machines whose SysTick clocks differ (168 MHz on
     netduinoplus2, 25 MHz on MPS2) must give the same instruction count: checks the
     ticks -> instructions conversion under -icount shift=0."""
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     lib, vecs = ad01_lib
     counts = {}
     for board in ("nucleo-h743zi", "nucleo-l4r5zi", "netduinoplus2"):

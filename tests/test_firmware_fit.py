@@ -40,7 +40,7 @@ def _dense_model(path: str, n_in: int, n_out: int) -> str:
 
 @pytest.mark.timeout(300)
 def test_activation_arena_larger_than_sram_fails(tmp_path):
-    from firmware.build import build_firmware
+    from tinyml.firmware.build import build_firmware
     # 136,000 int8 inputs: the arena alone exceeds the F4's 128 KB of SRAM1+SRAM2.
     model = _dense_model(str(tmp_path / "wide.tflite"), 136_000, 1)
     with pytest.raises(FitError) as ei:
@@ -69,7 +69,7 @@ def test_weights_larger_than_flash_fail_via_cli(tmp_path):
 
 
 def test_stack_reserve_larger_than_region_is_a_fit_error(tmp_path):
-    from boards import load_board
-    from firmware.build import board_context
+    from tinyml.boards import load_board
+    from tinyml.firmware.build import board_context
     with pytest.raises(FitError, match="stack reserve"):
         board_context(load_board("stm32f4-discovery"), "native", "selftest", 200_000)

@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from boards import load_board
+from tinyml.boards import load_board
 
 
 def test_renode_scripts_from_descriptor(tmp_path):
-    from firmware.emulate import write_renode_files
+    from tinyml.firmware.emulate import write_renode_files
     elf = str(tmp_path / "firmware.elf")
     files = write_renode_files(str(tmp_path), load_board("stm32f746g-disco"), elf, timeout=30)
     repl = open(files["repl"]).read()
@@ -24,7 +24,7 @@ def test_renode_scripts_from_descriptor(tmp_path):
 
 
 def test_board_without_renode_platform_is_a_user_error(tmp_path):
-    from firmware.emulate import write_renode_files
+    from tinyml.firmware.emulate import write_renode_files
     from tinyml.errors import TinymlError
     with pytest.raises(TinymlError, match="no Renode platform"):
         write_renode_files(str(tmp_path), load_board("nucleo-l4r5zi"), "x.elf")
@@ -34,8 +34,8 @@ def test_board_without_renode_platform_is_a_user_error(tmp_path):
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(shutil.which("renode") is None, reason="renode is not on PATH")
 def test_renode_selftest_passes(tmp_path):
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     from tinyml import paths
     model = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")
     out = str(tmp_path / "fw")

@@ -23,9 +23,9 @@ AD01 = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory):
-    from codegen.emit import generate
-    from firmware.build import build_firmware
-    from firmware.emulate import spawn_qemu, stop_qemu
+    from tinyml.codegen.emit import generate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import spawn_qemu, stop_qemu
     from tinyml.errors import UnsupportedOpError
     out = str(tmp_path_factory.mktemp("serial"))
     try:
@@ -45,7 +45,7 @@ def device(tmp_path_factory):
 
 
 def _reference(x: np.ndarray) -> np.ndarray:
-    from codegen.oracle import reference_outputs
+    from tinyml.codegen.oracle import reference_outputs
     outs, _ = reference_outputs(AD01, [[x]])
     return np.asarray(outs[0][0]).astype(np.int8).reshape(-1)
 
@@ -80,7 +80,7 @@ def test_infer_matches_tflite_reference(device):
     res = [l for l in r if l.startswith("m-results-[")]
     assert len(res) == 1
     vals = np.array([float(v) for v in res[0][len("m-results-["):-1].split(",")])
-    from codegen.importer import import_tflite  # noqa: F401  (scale/zp come from model.h below)
+    from tinyml.codegen.importer import import_tflite  # noqa: F401  (scale/zp come from model.h below)
     scale, zp = _output_quant()
     q = np.round(vals / scale).astype(np.int64) + zp
     np.testing.assert_array_equal(q, _reference(x).astype(np.int64))

@@ -42,7 +42,7 @@ def _compile(tmp_path, files: dict[str, str]) -> str:
 
 
 def test_deepest_path_and_interrupt(tmp_path):
-    from firmware.stack_usage import EXCEPTION_FRAME, estimate
+    from tinyml.firmware.stack_usage import EXCEPTION_FRAME, estimate
     est = estimate(_compile(tmp_path, {"a.c": SRC, "use.c": USE}))
     assert est.main_path[:3] == ["Reset_Handler", "pick", "deep"] and est.main_path[-1] == "use"
     assert est.main_bytes >= 300 + 1000                   # both arrays are on the stack at once
@@ -53,7 +53,7 @@ def test_deepest_path_and_interrupt(tmp_path):
 
 
 def test_recursion_and_indirect_calls_make_it_a_lower_bound(tmp_path):
-    from firmware.stack_usage import estimate
+    from tinyml.firmware.stack_usage import estimate
     est = estimate(_compile(tmp_path, {"r.c": RECURSIVE}))
     assert not est.bounded
     assert any("recursion through walk" in r for r in est.unbounded_reasons)
@@ -62,5 +62,5 @@ def test_recursion_and_indirect_calls_make_it_a_lower_bound(tmp_path):
 
 
 def test_no_call_graph_files_means_no_estimate(tmp_path):
-    from firmware.stack_usage import estimate
+    from tinyml.firmware.stack_usage import estimate
     assert estimate(str(tmp_path)) is None

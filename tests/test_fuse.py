@@ -34,8 +34,8 @@ def test_layernorm_fused_bit_exact(layernorm_model):
 
 @pytest.mark.timeout(300)
 def test_layernorm_inplace_declared(layernorm_model):
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
     g = import_tflite(layernorm_model)
     steps, _ = lower_graph(g)
     ln = [s for s in steps if s.kind == "FUSED_LAYERNORM"]
@@ -49,9 +49,9 @@ def test_layernorm_inplace_declared(layernorm_model):
 def test_partial_layernorm_is_left_unfused(layernorm_model):
     """An intermediate that is also read outside the chain (here: made a graph
     output) breaks the pattern: no group, and lowering equals the unfused one."""
-    from codegen.fuse import fuse
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
+    from tinyml.codegen.fuse import fuse
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
     g = import_tflite(layernorm_model)
     [grp] = fuse(g)
     inner = g.ops[grp.ops[6]].outputs[0]                  # a per-row intermediate
@@ -66,9 +66,9 @@ def test_partial_layernorm_is_left_unfused(layernorm_model):
 def test_models_without_patterns_are_unchanged():
     import os
 
-    from codegen.fuse import fuse
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
+    from tinyml.codegen.fuse import fuse
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
     from tinyml import paths
     # ad01 is a chain of FCs on one row: nothing to save, so no FUSED_MLP either
     for name in ("mlperf-tiny/kws_ref_model.tflite", "mlperf-tiny/pretrainedResnet_quant.tflite",
@@ -165,8 +165,8 @@ def test_low_rank_pair_and_low_rank_mlp(keras, tmp_path):
     chain = _mlp_model(keras, [(6, None, False), (48, "gelu", True), (4, None, False), (20, None, True)])
     path = convert(chain, (9, 20), str(tmp_path / "lowrank_mlp.tflite"))
     check_fused_model(path, {"FUSED_MLP": 1})
-    from codegen.fuse import fuse
-    from codegen.importer import import_tflite
+    from tinyml.codegen.fuse import fuse
+    from tinyml.codegen.importer import import_tflite
     # (the residual ADD after the chain is a separate FUSED_ADD group)
     [g] = [x for x in fuse(import_tflite(path)) if x.kind == "FUSED_MLP"]
     assert len(g.roles["layers"]) == 4

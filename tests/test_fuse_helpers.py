@@ -11,7 +11,7 @@ def convert(model, input_shape: tuple[int, ...], path: str, samples: int = 64, s
     """Full-int8 conversion (int8 input/output) with a random representative dataset."""
     import tensorflow as tf
 
-    from tinyvit.export import _quiet_stdout
+    from tinyml.tinyvit.export import _quiet_stdout
     rng = np.random.default_rng(seed)
     data = rng.normal(0.0, 1.0, size=(samples, *input_shape)).astype(np.float32)
 
@@ -38,15 +38,15 @@ def perturb(model, seed: int = 1, sigma: float = 0.3) -> None:
 
 
 def kinds(path: str) -> list[str]:
-    from codegen.fuse import fuse
-    from codegen.importer import import_tflite
+    from tinyml.codegen.fuse import fuse
+    from tinyml.codegen.importer import import_tflite
     return [g.kind for g in fuse(import_tflite(path))]
 
 
 def arena(path: str, fuse: bool) -> int:
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
-    from memory_planner.plan import plan_steps
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.memory_planner.plan import plan_steps
     g = import_tflite(path)
     steps, _ = lower_graph(g, fuse=fuse)
     return plan_steps(g, steps).arena_bytes
@@ -55,9 +55,9 @@ def arena(path: str, fuse: bool) -> int:
 def check_fused_model(path: str, expect: dict[str, int], count: int = 10) -> None:
     """Expected fusion groups found; bit-exact vs TFLite on `count` inputs; every traced
     (external) tensor equal; arena with fusion <= without."""
-    from codegen.trace import trace_compare
-    from codegen.verify import random_inputs, verify
-    from codegen.importer import import_tflite
+    from tinyml.codegen.trace import trace_compare
+    from tinyml.codegen.verify import random_inputs, verify
+    from tinyml.codegen.importer import import_tflite
     found = kinds(path)
     for k, n in expect.items():
         assert found.count(k) == n, f"{os.path.basename(path)}: {found}"

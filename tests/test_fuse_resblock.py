@@ -38,9 +38,9 @@ def resnet_path(tmp_path_factory):
 
 
 def _steps(path):
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
-    from memory_planner.plan import plan_steps
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.memory_planner.plan import plan_steps
     g = import_tflite(path)
     steps, _ = lower_graph(g)
     return g, steps, plan_steps(g, steps)
@@ -66,7 +66,7 @@ def test_output_overwrites_input_only_when_the_schedule_allows(resnet_path):
 def test_overwrite_rule_matches_a_byte_replay():
     """overwrite_safe against a brute-force replay of the kernel's reads and writes
     (every x byte read after an output byte over it was written => unsafe)."""
-    from codegen.ops.fused_resblock import overwrite_safe
+    from tinyml.codegen.ops.fused_resblock import overwrite_safe
 
     def conv(h, w, c_in, c_out, k, s):
         pad = max((-(-h // s) - 1) * s + k - h, 0) // 2

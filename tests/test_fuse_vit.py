@@ -18,8 +18,8 @@ def vit():
 
 
 def test_vit_groups(vit):
-    from codegen.fuse import fuse
-    from codegen.importer import import_tflite
+    from tinyml.codegen.fuse import fuse
+    from tinyml.codegen.importer import import_tflite
     g = import_tflite(vit)
     groups = fuse(g)
     kinds = [x.kind for x in groups]
@@ -52,6 +52,6 @@ def test_vit_fused_bit_exact_and_traced(vit):
 
 @pytest.mark.timeout(600)
 def test_vit_unfused_still_bit_exact(vit):
-    from codegen.verify import verify
+    from tinyml.codegen.verify import verify
     r = verify(vit, count=3, seed=2, fuse=False)
     assert r.bit_exact, r.first_mismatch

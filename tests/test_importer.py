@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from codegen.importer import import_bytes, import_tflite
-from codegen.lower import check_graph
+from tinyml.codegen.importer import import_bytes, import_tflite
+from tinyml.codegen.lower import check_graph
 from tinyml import paths
 from tinyml.errors import ModelError, UnsupportedOpError
 
@@ -121,7 +121,7 @@ def test_five_d_rejected():
 
 
 def test_dynamic_shape_rejected():
-    from codegen.oracle import import_tf
+    from tinyml.codegen.oracle import import_tf
     import_tf()
     from tensorflow.lite.python import schema_py_generated as s
     import flatbuffers

@@ -14,9 +14,9 @@ import os
 import numpy as np
 import pytest
 
-from codegen.importer import import_tflite
-from codegen.lower import unsupported_ops
-from codegen.verify import verify
+from tinyml.codegen.importer import import_tflite
+from tinyml.codegen.lower import unsupported_ops
+from tinyml.codegen.verify import verify
 from opmodels import Spec, check_bit_exact, single_op_model
 from tinyml import paths
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from codegen.verify import verify
+from tinyml.codegen.verify import verify
 from tinyml import paths
 
 AD01 = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")

@@ -11,8 +11,8 @@ VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")
 def _require_supported():
     if not os.path.exists(VIT):
         pytest.skip(f"reference model not found: {VIT}")
-    from codegen.importer import import_tflite
-    from codegen.lower import unsupported_ops
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import unsupported_ops
     missing = unsupported_ops(import_tflite(VIT))
     if missing:
         kinds = sorted({k for _, k in missing})
@@ -20,7 +20,7 @@ def _require_supported():
 
 
 def _check(count: int, seed: int, sanitize: bool = False, fuse: bool = True):
-    from codegen.verify import verify
+    from tinyml.codegen.verify import verify
     r = verify(VIT, count=count, seed=seed, sanitize=sanitize, fuse=fuse)
     assert r.oracle == "tflite-reference"
     assert r.inputs_compared == count

@@ -13,14 +13,14 @@ import shutil
 import numpy as np
 import pytest
 
-from codegen.verify import verify
+from tinyml.codegen.verify import verify
 
 
 @pytest.fixture(scope="module")
 def gelu_lowrank_tflite(tmp_path_factory):
-    from tinyvit.config import ViTConfig
-    from tinyvit.export import to_int8_tflite
-    from tinyvit.model import build_model
+    from tinyml.tinyvit.config import ViTConfig
+    from tinyml.tinyvit.export import to_int8_tflite
+    from tinyml.tinyvit.model import build_model
 
     cfg = ViTConfig(name="gelu_lr", image_size=28, channels=1, patch_size=7, embed_dim=32, depth=2,
                     num_heads=2, mlp_ratio=2.0, activation="gelu", qkv_rank=8, proj_rank=8,
@@ -35,7 +35,7 @@ def gelu_lowrank_tflite(tmp_path_factory):
 
 @pytest.mark.timeout(900)
 def test_gelu_lowrank_vit_ops(gelu_lowrank_tflite):
-    from codegen.importer import import_tflite
+    from tinyml.codegen.importer import import_tflite
     kinds = import_tflite(gelu_lowrank_tflite).op_counts()
     assert "GELU" in kinds and kinds["BATCH_MATMUL"] == 4 and kinds["SOFTMAX"] == 2
     # low rank: each Dense is two FULLY_CONNECTED, so far more than the 6 per block of full rank
@@ -56,8 +56,8 @@ def test_gelu_lowrank_vit_bit_exact_host(gelu_lowrank_tflite, fuse):
                     reason="arm-none-eabi-gcc or qemu-system-arm not installed")
 @pytest.mark.parametrize("board", ["stm32f746g-disco", "stm32f4-discovery"])
 def test_gelu_lowrank_vit_selftest_in_qemu(gelu_lowrank_tflite, board, tmp_path):
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     out = str(tmp_path / board)
     build_firmware(gelu_lowrank_tflite, board, out, num_vectors=3, emulator_variant=True,
                    progress=lambda m: None)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from codegen import luts
+from tinyml.codegen import luts
 from opmodels import Spec, check_bit_exact, run_reference, single_op_model
 
 ALL_S8 = np.arange(-128, 128, dtype=np.int8)

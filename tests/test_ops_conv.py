@@ -172,12 +172,12 @@ def test_dsp_path_on_cortex_m4_matches_tflite(case, tmp_path):
     import shutil
     import subprocess
 
-    from codegen.importer import import_tflite
+    from tinyml.codegen.importer import import_tflite
     from opmodels import run_reference
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     model = {"conv": lambda: conv_model(h=10, w=9, cin=13, cout=6, in_zp=-11, stride=(1, 2), act="RELU"),
              "depthwise_m1": lambda: dw_model(h=9, w=10, cin=19, in_zp=37, act="RELU6"),
              "depthwise_m3": lambda: dw_model(h=7, w=6, cin=5, mult=3, in_zp=-128)}[case]()

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from opmodels import Spec, check_bit_exact, single_op_model
 
-from codegen.ops.elementwise import broadcast_geometry
+from tinyml.codegen.ops.elementwise import broadcast_geometry
 
 ACT = {"NONE": 0, "RELU": 1, "RELU6": 3}
 OPTIONS = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from opmodels import Spec, check_bit_exact, single_op_model
 
-from codegen.ops.reduce import reduce_geometry
+from tinyml.codegen.ops.reduce import reduce_geometry
 from tinyml.errors import TinymlError
 
 
@@ -48,8 +48,8 @@ def test_mean_large_count_folds_shift():
 
 
 def test_mean_non_constant_axis_is_rejected():
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
     import os
     import tempfile
     m = single_op_model("MEAN", [Spec((2, 3), scale=0.1, zero_point=0), Spec((1,), dtype="int32")],

@@ -107,8 +107,8 @@ def single_shape(model):
 
 
 def test_strided_slice_rejects_negative_shrink():
-    from codegen.importer import import_bytes
-    from codegen.lower import lower_graph
+    from tinyml.codegen.importer import import_bytes
+    from tinyml.codegen.lower import lower_graph
     from tinyml.errors import TinymlError
     g = import_bytes(slice_model((1, 4, 1), [0, 2, 0], [0, 0, 0], [1, -1, 1], (0, 0, 2)))
     with pytest.raises(TinymlError, match="negative stride"):

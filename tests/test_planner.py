@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from codegen.importer import import_tflite
-from codegen.ir import Graph, Op, Quant, Tensor
-from codegen.lower import Step, lower_graph
-from memory_planner.lifetimes import Buffer, lower_bound
-from memory_planner.placement import greedy_by_size
-from memory_planner.plan import check_plan, plan_steps
+from tinyml.codegen.importer import import_tflite
+from tinyml.ir import Graph, Op, Quant, Tensor
+from tinyml.codegen.lower import lower_graph
+from tinyml.steps import Step
+from tinyml.memory_planner.lifetimes import Buffer, lower_bound
+from tinyml.memory_planner.placement import greedy_by_size
+from tinyml.memory_planner.plan import check_plan, plan_steps
 from tinyml import paths
 
 AD01 = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")
@@ -82,7 +83,7 @@ def test_ad01_plan_matches_tflm_head():
 
 @pytest.mark.timeout(180)
 def test_tflm_baseline_measured():
-    from memory_planner.tflm import tflm_arena
+    from tinyml.memory_planner.tflm import tflm_arena
     a = tflm_arena(AD01)
     assert a is not None and a.total == a.head + a.tail and a.head == 768
 
@@ -90,7 +91,7 @@ def test_tflm_baseline_measured():
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 30), st.integers(0, 10)), min_size=1, max_size=40))
 def test_best_policy_valid_and_never_worse_than_greedy(specs):
-    from memory_planner.placement import best_of_orders
+    from tinyml.memory_planner.placement import best_of_orders
     mk = lambda: [Buffer(f"b{i}", (size + 15) // 16 * 16, first, first + length, [i])
                   for i, (size, first, length) in enumerate(specs)]
     g, b = mk(), mk()
@@ -125,7 +126,7 @@ def test_inplace_refused_when_input_read_later():
 
 def test_overlap_delta_conv_geometry():
     """1x1 stride-1 conv with equal channels: output may start one row before the input."""
-    from memory_planner.overlap import overlap_delta
+    from tinyml.memory_planner.overlap import overlap_delta
     q = Quant(np.array([0.1], np.float32), np.array([0]))
     x = Tensor(0, "x", (1, 8, 8, 16), "int8", q)
     w = Tensor(1, "w", (16, 1, 1, 16), "int8", q, data=np.zeros((16, 1, 1, 16), np.int8))

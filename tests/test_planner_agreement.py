@@ -45,13 +45,13 @@ def _elf_symbol_size(elf_path: str, name: str) -> int:
 @pytest.fixture(scope="module", params=MODELS)
 def built(request, tmp_path_factory):
     """(plan, graph, build dir, emulation result) for one model, built and run once."""
-    from codegen.emit import generate
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
-    from codegen.oracle import reference_outputs
-    from firmware.build import build_firmware, read_model_header
-    from firmware.emulate import emulate
-    from memory_planner.plan import plan_steps
+    from tinyml.codegen.emit import generate
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.codegen.oracle import reference_outputs
+    from tinyml.firmware.build import build_firmware, read_model_header
+    from tinyml.firmware.emulate import emulate
+    from tinyml.memory_planner.plan import plan_steps
 
     model = os.path.join(paths.shared_models(), request.param)
     graph = import_tflite(model)
@@ -85,7 +85,7 @@ def test_linked_arena_symbol_equals_planned_arena(built):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_measured_peak_within_planned_arena_plus_stack_estimate(built):
-    from memory_planner.report import STACK_RESERVE
+    from tinyml.memory_planner.report import STACK_RESERVE
     plan, graph, _, _, res = built
     assert res.passed, res.output[-2000:]                # bit-exact on the emulator
     assert res.arena_used_bytes is not None and res.stack_used_bytes is not None
@@ -104,7 +104,7 @@ def test_measured_stack_within_the_static_estimate(built):
     """The stack high-water the emulator measures (painted stack) never exceeds the
     static estimate from GCC's call graph (firmware/stack_usage.py), which is bounded
     (no recursion, dynamic frames or indirect calls) and fits the reserve."""
-    from firmware.build import load_build_meta
+    from tinyml.firmware.build import load_build_meta
     _, _, _, out, res = built
     sizes = load_build_meta(out)["sizes"]["native"]
     assert sizes["stack_estimate"] is not None and "lower bound" not in sizes["stack_estimate_note"]

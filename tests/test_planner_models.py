@@ -21,9 +21,9 @@ def test_all_six_shared_models_are_found():
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: os.path.basename(m)[:-7])
 def test_shared_model_plan_is_valid(model):
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
-    from memory_planner.plan import check_plan, plan_steps
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.memory_planner.plan import check_plan, plan_steps
 
     graph = import_tflite(model)
     steps, _ = lower_graph(graph)

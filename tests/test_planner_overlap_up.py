@@ -13,9 +13,9 @@ import os
 import numpy as np
 import pytest
 
-from codegen.importer import import_tflite
-from codegen.lower import lower_graph
-from memory_planner.plan import check_plan, plan_steps
+from tinyml.codegen.importer import import_tflite
+from tinyml.codegen.lower import lower_graph
+from tinyml.memory_planner.plan import check_plan, plan_steps
 from opmodels import random_input, run_reference, Spec
 from test_ops_conv import dw_model
 
@@ -33,8 +33,8 @@ def _prepare(tmp_path, **kw):
 
 def _run_with_offsets(tmp_path, model, g, steps, ctx, plan, off_in, off_out, tag, records, sanitize=True):
     """Generate with the input/output buffers forced to the given offsets; run on the host."""
-    from codegen.emit import emit
-    from codegen.hostbuild import compile_host, run_host
+    from tinyml.codegen.emit import emit
+    from tinyml.codegen.hostbuild import compile_host, run_host
     bi, bo = plan.tensor_buffer[g.inputs[0]], plan.tensor_buffer[g.outputs[0]]
     plan.buffers[bi].offset, plan.buffers[bo].offset = off_in, off_out
     top = max(off_in + plan.buffers[bi].size, off_out + plan.buffers[bo].size)
@@ -115,7 +115,7 @@ def test_kws_and_vww_chains_reach_the_lower_bound():
 
 
 def test_lower_bound_credits_the_smaller_allowance():
-    from memory_planner.lifetimes import Buffer, lower_bound
+    from tinyml.memory_planner.lifetimes import Buffer, lower_bound
     a = Buffer("in", 1000, 0, 1, [0])
     b = Buffer("out", 1000, 1, 2, [1])
     assert lower_bound([a, b], 3) == 2000
@@ -149,7 +149,7 @@ def _valid(bufs, ov, up) -> bool:
 
 
 def _chain(sizes, deltas, ups):
-    from memory_planner.lifetimes import Buffer
+    from tinyml.memory_planner.lifetimes import Buffer
     bufs = [Buffer(f"b{k}", 16 * s, k, k + 1, [k]) for k, s in enumerate(sizes)]
     ov = {(k + 1, k): 16 * d for k, d in enumerate(deltas[:len(sizes) - 1])}
     up = {(k + 1, k): 16 * u for k, u in enumerate(ups[:len(sizes) - 1]) if u is not None}
@@ -161,8 +161,8 @@ def _chain(sizes, deltas, ups):
        st.lists(st.integers(0, 20), min_size=12, max_size=12),
        st.lists(st.one_of(st.none(), st.integers(0, 20)), min_size=12, max_size=12))
 def test_placements_with_upward_allowances_are_valid(sizes, deltas, ups):
-    from memory_planner.lifetimes import lower_bound
-    from memory_planner.placement import best_of_orders, greedy_by_size
+    from tinyml.memory_planner.lifetimes import lower_bound
+    from tinyml.memory_planner.placement import best_of_orders, greedy_by_size
     for place in (best_of_orders, greedy_by_size):
         bufs, ov, up = _chain(sizes, deltas, ups)
         arena = place(bufs, 16, ov, up)
@@ -178,7 +178,7 @@ def test_placements_with_upward_allowances_are_valid(sizes, deltas, ups):
 def test_lower_bound_is_a_true_bound_exhaustively(sizes, deltas, ups):
     """Tiny chains: the smallest valid arena over every placement on the 16-byte grid >= the bound."""
     import itertools
-    from memory_planner.lifetimes import lower_bound
+    from tinyml.memory_planner.lifetimes import lower_bound
     bufs, ov, up = _chain(sizes, deltas, ups)
     lb = lower_bound(bufs, len(bufs) + 1, ov, up)
     span = sum(b.size for b in bufs)

@@ -37,9 +37,9 @@ def _models():
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_row_per_channel", "conv_1x1", "conv_3x3_im2col"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
-    from codegen.importer import import_tflite
-    from firmware.build import build_firmware
-    from firmware.emulate import emulate
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
     from opmodels import run_reference
     model = _models()[case]()
     path = str(tmp_path / f"{case}.tflite")

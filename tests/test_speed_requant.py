@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from firmware.build import HERE as FIRMWARE_DIR
+from tinyml.firmware.build import HERE as FIRMWARE_DIR
 
 SRC = r"""
 #include <stdio.h>

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from codegen.verify import verify
+from tinyml.codegen.verify import verify
 from tinyml import paths
 
 SHARED_VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")
@@ -30,7 +30,7 @@ def tinyml(*args, timeout=600):
 def _convert(model, calib: np.ndarray) -> bytes:
     import tensorflow as tf
 
-    from tinyvit.export import _quiet_stdout, representative
+    from tinyml.tinyvit.export import _quiet_stdout, representative
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative(calib, len(calib))
@@ -46,9 +46,9 @@ def small_vit(tmp_path_factory):
     """64x64x3 ViT, 8x8 patches, low-rank patch embedding (8x8 conv to r=6, then FC to D)."""
     import keras
 
-    from tinyvit.config import ViTConfig
-    from tinyvit.export import to_int8_tflite
-    from tinyvit.model import build_model
+    from tinyml.tinyvit.config import ViTConfig
+    from tinyml.tinyvit.export import to_int8_tflite
+    from tinyml.tinyvit.model import build_model
     cfg = ViTConfig(name="stream_small", image_size=64, channels=3, patch_size=8, embed_dim=32, depth=2,
                     num_heads=2, mlp_ratio=2.0, activation="relu", patch_rank=6).validate()
     keras.utils.set_random_seed(1)
@@ -78,9 +78,9 @@ def vit_224(tmp_path_factory):
     """The tinyvit preset vit_224_stream: 224x224x3, 16x16 patches, D=64, 4 blocks (untrained)."""
     import keras
 
-    from tinyvit.config import preset
-    from tinyvit.export import to_int8_tflite
-    from tinyvit.model import build_model
+    from tinyml.tinyvit.config import preset
+    from tinyml.tinyvit.export import to_int8_tflite
+    from tinyml.tinyvit.model import build_model
     cfg = preset("vit_224_stream")
     keras.utils.set_random_seed(0)
     calib = np.random.default_rng(0).random((8,) + cfg.input_shape).astype(np.float32)
@@ -131,10 +131,10 @@ def test_vit_224_bit_exact_host(vit_224, stream):
 
 
 def _plans(model):
-    from codegen.importer import import_tflite
-    from codegen.lower import lower_graph
-    from codegen.stream import check_stream_input, stream_steps
-    from memory_planner.plan import check_plan, plan_steps
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.codegen.stream import check_stream_input, stream_steps
+    from tinyml.memory_planner.plan import check_plan, plan_steps
     graph = import_tflite(model)
     steps, _ = lower_graph(graph)
     full = plan_steps(graph, steps)

@@ -23,8 +23,8 @@ VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")   # 28
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory):
-    from firmware.build import build_firmware, read_model_header
-    from firmware.emulate import spawn_qemu, stop_qemu
+    from tinyml.firmware.build import build_firmware, read_model_header
+    from tinyml.firmware.emulate import spawn_qemu, stop_qemu
     out = str(tmp_path_factory.mktemp("stream_serial"))
     res = build_firmware(VIT, "stm32f4-discovery", out, mode="serial", stream_input=True,
                          progress=lambda m: None)
@@ -43,7 +43,7 @@ def device(tmp_path_factory):
 
 
 def _reference(x: np.ndarray) -> np.ndarray:
-    from codegen.oracle import reference_outputs
+    from tinyml.codegen.oracle import reference_outputs
     outs, _ = reference_outputs(VIT, [[x]])
     return np.asarray(outs[0][0]).astype(np.int64).reshape(-1)
 
@@ -76,7 +76,7 @@ def test_streamed_uart_inference_matches_tflite(device):
     res = [l for l in lines if l.startswith("m-results-[")]
     assert len(res) == 1 and lines[-1] == "m-ready", lines
     vals = np.array([float(v) for v in res[0][len("m-results-["):-1].split(",")])
-    from codegen.importer import import_tflite
+    from tinyml.codegen.importer import import_tflite
     g = import_tflite(VIT)
     q = g.t(g.outputs[0]).quant
     got = np.round(vals / q.s).astype(np.int64) + q.zp
@@ -101,9 +101,9 @@ def test_runner_stream_matches_tflite_and_rejects_a_short_input(device):
     """deploy.runner.DeviceRunner.stream (what `tinyml run --stream` uses) against
     the emulated device: TFLite's output; a too-short input is one clear error and
     leaves the device serving."""
-    from codegen.importer import import_tflite
-    from deploy.errors import DeviceProtocolError
-    from deploy.runner import DeviceRunner
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.deploy.errors import DeviceProtocolError
+    from tinyml.deploy.runner import DeviceRunner
     dev, _ = device
     runner = DeviceRunner(dev.ser, timeout=30, chunk=40)
     x = np.random.default_rng(5).integers(-128, 128, size=28 * 28).astype(np.int8)

@@ -24,7 +24,7 @@ def test_models_json_lists_shipped_models():
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)           # exactly one JSON object on stdout
     names = {m["name"]: m for m in doc["models"]}
-    from tinyvit.pretrained import PRETRAINED_DIR
+    from tinyml.tinyvit.pretrained import PRETRAINED_DIR
     shipped = sorted(f[:-7] for f in os.listdir(PRETRAINED_DIR) if f.endswith(".tflite"))
     assert sorted(names) == shipped
     for m in doc["models"]:
@@ -50,8 +50,8 @@ def test_train_cli_quick_run_writes_keras_tflite_and_json(tmp_path):
     assert os.path.isfile(doc["tflite_path"]) and os.path.isfile(doc["keras_path"])
     assert "train cli_tiny" in r.stderr or "epoch" in r.stderr       # progress on stderr
     # the exported model's reference-kernel accuracy is what was reported
-    from tinyvit.data import mnist_digits
-    from tinyvit.export import run_int8
+    from tinyml.tinyvit.data import mnist_digits
+    from tinyml.tinyvit.export import run_int8
     ds = mnist_digits()
     x, y = ds.test.x[:50], ds.test.y[:50]
     acc = float(np.mean(np.argmax(run_int8(doc["tflite_path"], x), -1) == y))
@@ -77,7 +77,7 @@ def _png(path, arr):
 
 
 def test_image_folder_loader(tmp_path):
-    from tinyvit.data import load_dataset
+    from tinyml.tinyvit.data import load_dataset
     rng = np.random.default_rng(0)
     for c in ("cat", "dog"):
         (tmp_path / c).mkdir()
@@ -91,7 +91,7 @@ def test_image_folder_loader(tmp_path):
 
 
 def test_yolo_and_coco_loaders_agree(tmp_path):
-    from tinyvit.data import load_dataset
+    from tinyml.tinyvit.data import load_dataset
     yolo = tmp_path / "yolo"
     (yolo / "images").mkdir(parents=True)
     (yolo / "labels").mkdir()
@@ -116,7 +116,7 @@ def test_yolo_and_coco_loaders_agree(tmp_path):
 
 
 def test_digit_splits_are_fixed_and_disjoint():
-    from tinyvit.data import mnist_digits
+    from tinyml.tinyvit.data import mnist_digits
     a, b = mnist_digits(0), mnist_digits(0)
     np.testing.assert_array_equal(a.test.x, b.test.x)
     assert (len(a.train.x), len(a.val.x), len(a.test.x)) == (4000, 500, 500)
@@ -126,7 +126,7 @@ def test_digit_splits_are_fixed_and_disjoint():
 
 
 def test_detection_canvases_are_deterministic_with_kept_boxes():
-    from tinyvit.data import compose_canvases, mnist_digits
+    from tinyml.tinyvit.data import compose_canvases, mnist_digits
     d = mnist_digits()
     x1, b1 = compose_canvases(d.test.x, d.test.y, 30, seed=5)
     x2, b2 = compose_canvases(d.test.x, d.test.y, 30, seed=5)

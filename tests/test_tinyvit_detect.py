@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tinyml.paths import FIRMWARE
-from tinyvit.config import ViTConfig
-from tinyvit.detect import (average_precision, decode, encode_targets,
+from tinyml.tinyvit.config import ViTConfig
+from tinyml.tinyvit.detect import (average_precision, decode, encode_targets,
                             mean_average_precision, nms)
 
 POST = os.path.join(FIRMWARE, "postprocess")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 
 @pytest.fixture(scope="module")
 def trained():
     import keras
-    from tinyvit.data import Split, mnist_digits
-    from tinyvit.model import build_model
+    from tinyml.tinyvit.data import Split, mnist_digits
+    from tinyml.tinyvit.model import build_model
     ds = mnist_digits()
     ds.train = Split(ds.train.x[:600], ds.train.y[:600])
     ds.val = Split(ds.val.x[:100], ds.val.y[:100])
@@ -28,7 +28,7 @@ def trained():
 
 
 def test_svd_factor_is_the_best_rank_r_approximation():
-    from tinyvit.lowrank import svd_factor
+    from tinyml.tinyvit.lowrank import svd_factor
     rng = np.random.default_rng(0)
     w = rng.normal(size=(12, 9)).astype(np.float32)
     a, b = svd_factor(w, 9)
@@ -41,7 +41,7 @@ def test_svd_factor_is_the_best_rank_r_approximation():
 
 @pytest.mark.timeout(300)
 def test_full_rank_factorization_reproduces_the_model(trained):
-    from tinyvit.lowrank import factor_model
+    from tinyml.tinyvit.lowrank import factor_model
     m, cfg, ds = trained
     new, _ = factor_model(m, cfg, qkv_rank=32, proj_rank=32, mlp_rank=32, patch_rank=32)
     x = ds.test.x[:16]
@@ -50,7 +50,7 @@ def test_full_rank_factorization_reproduces_the_model(trained):
 
 @pytest.mark.timeout(600)
 def test_two_ranks_change_params_and_accuracy(trained):
-    from tinyvit.lowrank import squeeze
+    from tinyml.tinyvit.lowrank import squeeze
     m, cfg, ds = trained
     d, hid, k = 32, 64, 49
     reports = {}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tinyml.errors import TinymlError
-from tinyvit.config import ViTConfig, preset
+from tinyml.tinyvit.config import ViTConfig, preset
 
 CONFIGS = {
     "relu_mean": dict(activation="relu", pool="mean"),
@@ -55,7 +55,7 @@ def test_config_rejects_unknown_keys_and_bad_json():
 
 
 def test_low_rank_layers_have_the_requested_shapes():
-    from tinyvit.model import build_model, count_params
+    from tinyml.tinyvit.model import build_model, count_params
     full = build_model(tiny())
     lr = build_model(tiny(qkv_rank=4, mlp_rank=4, patch_rank=6))
     assert lr.get_layer("block0_attn_q_lr").kernel.shape == (16, 4)
@@ -67,7 +67,7 @@ def test_low_rank_layers_have_the_requested_shapes():
 
 
 def test_batch1_export_graph_has_same_weights_and_outputs():
-    from tinyvit.model import build_model, export_model
+    from tinyml.tinyvit.model import build_model, export_model
     cfg = tiny(pool="cls")
     m = build_model(cfg)
     m1 = export_model(m, cfg)
@@ -82,17 +82,17 @@ def test_macs_match_a_hand_count():
     cfg = tiny()   # 16 tokens, D=16, mlp 32, patch 7x7x1
     n, d = 16, 16
     expect = n * 49 * d + (3 * n * d * d + 2 * n * n * d + n * d * d + 2 * n * d * 32) + d * 10
-    from tinyvit.model import count_macs
+    from tinyml.tinyvit.model import count_macs
     assert count_macs(cfg) == expect
 
 
 @pytest.fixture(scope="module")
 def exported():
     """Train each config for one short epoch on a few hundred images, then export."""
-    from tinyvit.data import compose_canvases, mnist_digits
-    from tinyvit.detect import encode_targets
-    from tinyvit.export import to_int8_tflite
-    from tinyvit.model import build_model
+    from tinyml.tinyvit.data import compose_canvases, mnist_digits
+    from tinyml.tinyvit.detect import encode_targets
+    from tinyml.tinyvit.export import to_int8_tflite
+    from tinyml.tinyvit.model import build_model
     import keras
     ds = mnist_digits()
     x, y = ds.train.x[:300], ds.train.y[:300]
@@ -118,7 +118,7 @@ def exported():
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("key", list(CONFIGS))
 def test_export_runs_on_tflite_reference_kernels(exported, key):
-    from tinyvit.export import reference_interpreter
+    from tinyml.tinyvit.export import reference_interpreter
     cfg, model, tfl, calib = exported[key]
     it = reference_interpreter(tfl)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
@@ -143,7 +143,7 @@ def test_export_runs_on_tflite_reference_kernels(exported, key):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("key", list(CONFIGS))
 def test_export_graph_is_static_4d_int8(exported, key):
-    from tinyvit.export import LAYERNORM_FLOAT_OPS, check_graph
+    from tinyml.tinyvit.export import LAYERNORM_FLOAT_OPS, check_graph
     cfg, _, tfl, _ = exported[key]
     r = check_graph(tfl)
     assert r.static and r.max_rank <= 4 and not r.non_int8_tensors, r
@@ -163,7 +163,7 @@ def test_export_graph_is_static_4d_int8(exported, key):
 @pytest.mark.parametrize("key", [k for k, v in CONFIGS.items() if v["activation"] != "gelu"])
 def test_non_gelu_export_runs_in_tflite_micro_like_tflite(exported, key):
     from tflite_micro.python.tflite_micro import runtime
-    from tinyvit.export import reference_interpreter
+    from tinyml.tinyvit.export import reference_interpreter
     cfg, _, tfl, calib = exported[key]
     tflm = runtime.Interpreter.from_bytes(tfl)
     ref = reference_interpreter(tfl)
@@ -195,11 +195,11 @@ def test_split_detector_exports_three_int8_heads_in_keras_order():
     int8 outputs, each with its own quantization, that TFLite and TFLM both run."""
     import keras
     from tflite_micro.python.tflite_micro import runtime
-    from tinyvit.data import compose_canvases, mnist_digits
-    from tinyvit.detect import encode_targets
-    from tinyvit.export import (check_graph, output_details, reference_interpreter, run_int8,
+    from tinyml.tinyvit.data import compose_canvases, mnist_digits
+    from tinyml.tinyvit.detect import encode_targets
+    from tinyml.tinyvit.export import (check_graph, output_details, reference_interpreter, run_int8,
                                 to_int8_tflite)
-    from tinyvit.model import build_model, export_model
+    from tinyml.tinyvit.model import build_model, export_model
     cfg = tiny(name="split", head="detect", det_split=True, image_size=32, patch_size=8,
                num_classes=3)
     ds = mnist_digits()

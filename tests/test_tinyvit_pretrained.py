@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from tinyvit.config import ViTConfig
-from tinyvit.pretrained import PRETRAINED_DIR, DEFAULT_CLASSIFIER, DEFAULT_DETECTOR
+from tinyml.tinyvit.config import ViTConfig
+from tinyml.tinyvit.pretrained import PRETRAINED_DIR, DEFAULT_CLASSIFIER, DEFAULT_DETECTOR
 
 
 def _shipped(name):
@@ -37,7 +37,7 @@ def _weight_bytes(path) -> int:
 
 
 def test_default_classifier_path_is_absolute_and_exists():
-    from tinyvit.pretrained import default_classifier_path
+    from tinyml.tinyvit.pretrained import default_classifier_path
     p = default_classifier_path()
     assert os.path.isabs(p) and os.path.isfile(p) and p.endswith(".tflite")
     assert os.path.getsize(p) < 1_000_000
@@ -46,8 +46,8 @@ def test_default_classifier_path_is_absolute_and_exists():
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_default_classifier_accuracy_size_and_runtimes():
-    from tinyvit.data import mnist_digits
-    from tinyvit.export import check_graph, run_int8
+    from tinyml.tinyvit.data import mnist_digits
+    from tinyml.tinyvit.export import check_graph, run_int8
     path, cfg, metrics = _shipped(DEFAULT_CLASSIFIER)
     assert cfg.activation != "gelu"
     ds = mnist_digits(0)
@@ -71,7 +71,7 @@ def test_default_classifier_accuracy_size_and_runtimes():
 
 
 def test_default_detector_path_is_absolute_and_exists():
-    from tinyvit.pretrained import default_detector_path
+    from tinyml.tinyvit.pretrained import default_detector_path
     p = default_detector_path()
     assert os.path.isabs(p) and os.path.isfile(p) and p.endswith(".tflite")
     assert os.path.getsize(p) < 1_000_000
@@ -82,9 +82,9 @@ def test_default_detector_path_is_absolute_and_exists():
 def test_default_detector_map_size_and_runtimes():
     """Re-measures int8 mAP@0.5 on the first 200 held-out canvases (the full
     500-canvas figure is in the metrics file as int8_map50)."""
-    from tinyvit.data import digits_detection
-    from tinyvit.detect import evaluate_map
-    from tinyvit.export import check_graph, output_details, reference_interpreter, run_int8
+    from tinyml.tinyvit.data import digits_detection
+    from tinyml.tinyvit.detect import evaluate_map
+    from tinyml.tinyvit.export import check_graph, output_details, reference_interpreter, run_int8
     path, cfg, metrics = _shipped(DEFAULT_DETECTOR)
     assert cfg.activation != "gelu" and cfg.head == "detect"
     n = metrics["check_count"]

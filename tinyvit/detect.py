@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 TW_CLIP = 4.0      # |tw|, |th| are clipped before exp() in decode (C does the same)
 GIOU_WEIGHT = 2.0  # weight of the 1 - GIoU box term in the loss

@@ -61,7 +61,7 @@ def representative(x: np.ndarray, count: int = 200, seed: int = 0):
 def to_int8_tflite(model, cfg, calib_x: np.ndarray, count: int = 200) -> bytes:
     """Convert a trained Keras model to a fully int8 .tflite (batch 1)."""
     import tensorflow as tf
-    from tinyvit.model import export_model
+    from tinyml.tinyvit.model import export_model
     m1 = export_model(model, cfg)
     conv = tf.lite.TFLiteConverter.from_keras_model(m1)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyml.errors import TinymlError
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 
 @dataclass
@@ -43,7 +43,7 @@ def svd_factor(w: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
 def factor_model(model, cfg: ViTConfig, qkv_rank: int = 0, proj_rank: int = 0,
                  mlp_rank: int = 0, patch_rank: int = 0):
     """A new (uncompiled) model with the requested ranks, weights from `model`."""
-    from tinyvit.model import build_model
+    from tinyml.tinyvit.model import build_model
     if any((cfg.qkv_rank, cfg.proj_rank, cfg.mlp_rank, cfg.patch_rank)):
         raise TinymlError("the model is already low-rank", cfg.name,
                           "factor a full-rank model (all *_rank = 0)")
@@ -89,8 +89,8 @@ def squeeze(model, cfg: ViTConfig, ds, qkv_rank: int = 0, proj_rank: int = 0,
             lr: float = 3e-4, quiet: bool = True):
     """Factor, measure, fine-tune, measure. Returns (model, cfg, LowRankReport).
     Classification models only; accuracy is on the test split (float)."""
-    from tinyvit.model import count_params
-    from tinyvit.train import fit
+    from tinyml.tinyvit.model import count_params
+    from tinyml.tinyvit.train import fit
     if cfg.head != "classify":
         raise TinymlError("low-rank squeezing reports accuracy; it supports classifiers",
                           cfg.name, "use a classify model")

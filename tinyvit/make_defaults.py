@@ -17,8 +17,8 @@ import shutil
 import sys
 import tempfile
 
-from tinyvit.config import preset
-from tinyvit.pretrained import PRETRAINED_DIR
+from tinyml.tinyvit.config import preset
+from tinyml.tinyvit.pretrained import PRETRAINED_DIR
 
 RECIPES = {
     "vit_digits": dict(epochs=150, train=dict(lr=2e-3, wd=0.05, batch=64, patience=40,
@@ -39,10 +39,10 @@ def record_detector_check(name: str) -> dict:
     canvases (TFLite reference kernels) and store it in its metrics JSON as
     `check_count` / `check_int8_map50`, the figure tests/test_tinyvit_pretrained.py
     re-measures; the full 500-canvas figure stays `int8_map50`."""
-    from tinyvit.config import ViTConfig
-    from tinyvit.data import digits_detection
-    from tinyvit.detect import evaluate_map
-    from tinyvit.export import run_int8
+    from tinyml.tinyvit.config import ViTConfig
+    from tinyml.tinyvit.data import digits_detection
+    from tinyml.tinyvit.detect import evaluate_map
+    from tinyml.tinyvit.export import run_int8
     cfg = ViTConfig.load(os.path.join(PRETRAINED_DIR, f"{name}.json"))
     ds = digits_detection(0, n_train=0, n_val=0, n_test=CHECK_COUNT, canvas=cfg.image_size,
                           cell=cfg.patch_size)
@@ -59,8 +59,8 @@ def record_detector_check(name: str) -> dict:
 
 
 def build(name: str, keras_dir: str, progress: bool = True) -> dict:
-    from tinyvit.data import digits_detection, mnist_digits
-    from tinyvit.train import train
+    from tinyml.tinyvit.data import digits_detection, mnist_digits
+    from tinyml.tinyvit.train import train
     recipe = RECIPES[name]
     cfg = preset(name)
     for k, v in recipe["overrides"].items():

@@ -21,7 +21,7 @@ import math
 import keras
 from keras import layers, ops
 
-from tinyvit.config import ViTConfig
+from tinyml.tinyvit.config import ViTConfig
 
 PACKAGE = "tinyvit"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml.errors import TinymlError
-from tinyvit.config import ViTConfig
-from tinyvit.data import Dataset, random_affine, random_shift
+from tinyml.tinyvit.config import ViTConfig
+from tinyml.tinyvit.data import Dataset, random_affine, random_shift
 
 
 @dataclass
@@ -76,7 +76,7 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
     """Train in place; best-on-validation weights are restored at the end."""
     import keras
     if cfg.head == "detect":
-        from tinyvit import detect as det
+        from tinyml.tinyvit import detect as det
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     steps = epochs * math.ceil(len(ds.train.x) / batch)
@@ -146,16 +146,16 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
 def evaluate_float(model, cfg: ViTConfig, x: np.ndarray, y) -> float:
     out = model.predict(x, batch_size=256, verbose=0)
     if cfg.head == "detect":
-        from tinyvit import detect as det
+        from tinyml.tinyvit import detect as det
         return det.evaluate_map(out, list(y), cfg)
     return float(np.mean(np.argmax(out, -1) == y))
 
 
 def evaluate_int8(tflite: bytes | str, cfg: ViTConfig, x: np.ndarray, y) -> float:
-    from tinyvit.export import run_int8
+    from tinyml.tinyvit.export import run_int8
     out = run_int8(tflite, x)
     if cfg.head == "detect":
-        from tinyvit import detect as det
+        from tinyml.tinyvit import detect as det
         return det.evaluate_map(out, list(y), cfg)
     return float(np.mean(np.argmax(out, -1) == y))
 
@@ -164,8 +164,8 @@ def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = N
           quiet: bool = False, progress: bool = True, seed: int = 0, **fit_kw) -> TrainResult:
     """Build, train, export (.keras + int8 .tflite) and measure one model."""
     import keras
-    from tinyvit.export import check_graph, to_int8_tflite
-    from tinyvit.model import build_model, count_macs, count_params
+    from tinyml.tinyvit.export import check_graph, to_int8_tflite
+    from tinyml.tinyvit.model import build_model, count_macs, count_params
     check_compatible(cfg, ds)
     hints = dict(cfg.train)
     for k in ("lr", "wd", "batch", "patience", "max_shift", "rotate", "label_smoothing"):

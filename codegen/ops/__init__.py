@@ -1,1 +1,10 @@
-"""Per-op lowerings. Every module here registers with `codegen.lower.lowering`."""
+"""Per-op lowerings and fusion patterns.
+
+Importing this package registers every lowering (`codegen.lowering.lowering`)
+and every fusion pattern (`codegen.patterns.pattern`). Op modules import only
+`tinyml.ir`, `tinyml.steps`, `codegen.lowering`, `codegen.patterns`, the
+build-time math (`quant`, `luts`, `cdecl`) and each other, never the driver.
+"""
+from . import (activation, batch_matmul, conv, elementwise, fully_connected, fused_add,  # noqa: F401
+               fused_attention, fused_common, fused_layernorm, fused_mlp, fused_resblock, pad, pool,
+               quantize, reduce, reshape, shape, softmax)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import luts
-from codegen.lower import Call, Step, TRef, activations, lowering, require
+from tinyml.codegen import luts
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
 
 
 def _check_8bit(op, graph):

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.lower import Call, ScratchRef, Step, TRef, activations, lowering, require
-from codegen.quant import quantize_multiplier
+from tinyml.codegen import cdecl
+from tinyml.steps import Call, ScratchRef, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
+from tinyml.codegen.quant import quantize_multiplier
 
 
 # TensorFlow 2.21's reference BATCH_MATMUL requantizes with gemmlowp double

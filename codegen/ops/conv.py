@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.lower import Call, ScratchRef, Step, TRef, activations, lowering, require
-from codegen.quant import activation_range, per_channel_multipliers
+from tinyml.codegen import cdecl
+from tinyml.steps import Call, ScratchRef, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
+from tinyml.codegen.quant import activation_range, per_channel_multipliers
 
 
 def out_size(padding: str, size: int, k: int, stride: int, dilation: int = 1) -> int:
@@ -129,7 +130,7 @@ def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
     one-group CONV_2D (tinyml_conv2d_packed_s8): filter packed as [out_c][kh*kw*in_c], input
     offset folded into the bias (bias + input_offset * sum of the channel's weights; exact in
     int32, checked). Also used by fused steps that run convolutions row by row."""
-    from codegen.ops.fully_connected import INT32_MAX, INT32_MIN, packed_filter_symbol
+    from tinyml.codegen.ops.fully_connected import INT32_MAX, INT32_MIN, packed_filter_symbol
     w0 = graph.t(op.inputs[1])
     out_c = w0.shape[0]
     x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c)

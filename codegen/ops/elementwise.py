@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.quant import activation_range
+from tinyml.codegen import cdecl
+from tinyml.codegen.quant import activation_range
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -206,7 +206,8 @@ def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> n
 # Imported after the pure arithmetic above: other op modules (fused kernels) import
 # these helpers, and codegen.lower imports every op module, so this module must be
 # usable while partially initialised whichever module is imported first.
-from codegen.lower import Call, Step, TRef, activations, lowering, require  # noqa: E402
+from tinyml.steps import Call, Step, TRef  # noqa: E402
+from tinyml.codegen.lowering import activations, lowering, require  # noqa: E402
 
 
 def _binary_operands(op, graph):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.lower import Call, Step, TRef, activations, lowering, require
-from codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
+from tinyml.codegen import cdecl
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
+from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -79,7 +80,7 @@ def fc_layer(ctx, graph, op, p: str, table: str = "NULL") -> tuple[dict, str]:
     require(bool(np.all((folded >= INT32_MIN) & (folded <= INT32_MAX))), op, graph,
             "a bias beyond int32 once the input offset is folded in")
     lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
-    from codegen.ops.fused_common import shared_array
+    from tinyml.codegen.ops.fused_common import shared_array
     fields = {"accum_depth": n, "output_depth": out_depth, "filter_offset": fo, "output_offset": y.quant.zp,
               "activation": cdecl.activation(lo, hi),
               "bias": ctx.const_array(f"{p}_bias", "int32_t", folded.astype(np.int32)),

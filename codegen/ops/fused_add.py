@@ -13,10 +13,10 @@ Registered last (priority 90): ADDs inside other patterns (LayerNorm) stay there
 """
 from __future__ import annotations
 
-from codegen import cdecl
-from codegen.fuse import FusionGroup, GraphIndex, pattern
-from codegen.lower import Call, Step, TRef
-from codegen.ops.fused_common import fused_add_struct, per_tensor_int8
+from tinyml.codegen import cdecl
+from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8
 
 
 @pattern("FUSED_ADD", lower=lambda g, graph, ctx: lower_fused_add(g, graph, ctx), priority=90)

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.fuse import FusionGroup, GraphIndex, pattern
-from codegen.lower import Call, ScratchRef, Step, TRef, require
-from codegen.ops import batch_matmul as bmm
-from codegen.ops import elementwise as fx
-from codegen.ops.fused_common import per_tensor_int8, shared_array
-from codegen.ops.softmax import softmax_exp_table
-from codegen.quant import activation_range, quantize_multiplier
+from tinyml.codegen import cdecl
+from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
+from tinyml.steps import Call, ScratchRef, Step, TRef
+from tinyml.codegen.lowering import require
+from tinyml.codegen.ops import batch_matmul as bmm
+from tinyml.codegen.ops import elementwise as fx
+from tinyml.codegen.ops.fused_common import per_tensor_int8, shared_array
+from tinyml.codegen.ops.softmax import softmax_exp_table
+from tinyml.codegen.quant import activation_range, quantize_multiplier
 
 
 def attention_scratch(keys: int, depth: int, value_depth: int) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.ir import Graph, Op
-from codegen.lower import LOWERINGS, LowerCtx
-from codegen.ops import elementwise as fx
-from codegen.quant import activation_range
+from tinyml.ir import Graph, Op
+from tinyml.codegen.lowering import LOWERINGS, LowerCtx
+from tinyml.codegen.ops import elementwise as fx
+from tinyml.codegen.quant import activation_range
 
 
 def shared_array(ctx: LowerCtx, base: str, ctype: str, values) -> str:

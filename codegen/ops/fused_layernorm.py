@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl, luts
-from codegen.fuse import FusionGroup, GraphIndex, pattern
-from codegen.lower import Call, Step, TRef, require
-from codegen.ops import elementwise as fx
-from codegen.ops.fused_common import (add_eval, fused_add_struct, mul_struct, per_tensor_int8,
+from tinyml.codegen import cdecl, luts
+from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import require
+from tinyml.codegen.ops import elementwise as fx
+from tinyml.codegen.ops.fused_common import (add_eval, fused_add_struct, mul_struct, per_tensor_int8,
                                       shared_array, unary_table)
-from codegen.ops.reduce import mean_plan
+from tinyml.codegen.ops.reduce import mean_plan
 
 F32 = np.float32
 
@@ -156,7 +157,7 @@ def lower_layernorm(group: FusionGroup, graph, ctx) -> Step:
     eps_t = graph.t(ae.inputs[0] if swap_e else ae.inputs[1])
     vet = graph.t(ae.outputs[0])
     q1, q2, qo = fx.add_sub_quant(vt.quant.s, eps_t.quant.s, vet.quant.s)
-    from codegen.quant import activation_range
+    from tinyml.codegen.quant import activation_range
     lo, hi = activation_range(ae.options.get("fused_activation_function", "NONE"), vet.quant.s, vet.quant.zp)
     eps_q = int(np.asarray(eps_t.data).reshape(-1)[0])
     if swap_e:   # ADD(eps, v): the same sum with the roles of the rescalings exchanged

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.fuse import FusionGroup, GraphIndex, pattern
-from codegen.lower import Call, ScratchRef, Step, TRef, require
-from codegen.ops.fused_common import per_tensor_int8, shared_array, unary_table
-from codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
+from tinyml.codegen import cdecl
+from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
+from tinyml.steps import Call, ScratchRef, Step, TRef
+from tinyml.codegen.lowering import require
+from tinyml.codegen.ops.fused_common import per_tensor_int8, shared_array, unary_table
+from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
 
 ACTIVATIONS = ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "GELU",
                "QUANTIZE")
@@ -101,7 +102,7 @@ def _layer(ctx, graph, p: str, k: int, fc, act) -> tuple[dict, str]:
         require(t is not None, act, graph, "an activation without a table")
         table = shared_array(ctx, f"{p}_act{k}", "int8_t", t)
     # FULLY_CONNECTED's own build-time constants: folded bias, packed filter.
-    from codegen.ops.fully_connected import fc_layer
+    from tinyml.codegen.ops.fully_connected import fc_layer
     return fc_layer(ctx, graph, fc, f"{p}{k}", table)
 
 

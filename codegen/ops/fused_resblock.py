@@ -21,11 +21,12 @@ Registered before FUSED_ADD (priority 15), which otherwise takes the ADD.
 """
 from __future__ import annotations
 
-from codegen import cdecl
-from codegen.fuse import FusionGroup, GraphIndex, pattern
-from codegen.lower import Call, ScratchRef, Step, TRef, require
-from codegen.ops.conv import conv_packed_fields
-from codegen.ops.fused_common import fused_add_struct, per_tensor_int8
+from tinyml.codegen import cdecl
+from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
+from tinyml.steps import Call, ScratchRef, Step, TRef
+from tinyml.codegen.lowering import require
+from tinyml.codegen.ops.conv import conv_packed_fields
+from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8
 
 
 def _conv(ix: GraphIndex, t: int):

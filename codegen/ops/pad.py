@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl
-from codegen.lower import Call, Step, TRef, activations, dims4, lowering, require
+from tinyml.codegen import cdecl
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, dims4, lowering, require
 
 
 @lowering("PAD", "PADV2")

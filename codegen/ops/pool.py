@@ -6,15 +6,16 @@ from the output quantization.
 """
 from __future__ import annotations
 
-from codegen import cdecl
-from codegen.lower import Call, Step, TRef, activations, lowering, require
-from codegen.quant import activation_range
+from tinyml.codegen import cdecl
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
+from tinyml.codegen.quant import activation_range
 
 
 @lowering("AVERAGE_POOL_2D", "MAX_POOL_2D")
 def lower_pool(op, graph, ctx) -> Step:
     # Imported here: codegen.ops.conv may itself be mid-import (op modules load each other's helpers).
-    from codegen.ops.conv import dims_decl, geometry
+    from tinyml.codegen.ops.conv import dims_decl, geometry
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
     require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} pooling")
     require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")

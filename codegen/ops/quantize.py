@@ -8,8 +8,9 @@ tinyml_dequantize_s8_f32. Float tensors are only accepted around these ops
 """
 from __future__ import annotations
 
-from codegen import luts
-from codegen.lower import Call, Step, TRef, activations, lowering, require
+from tinyml.codegen import luts
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
 
 from .activation import lut_step
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen import cdecl
+from tinyml.codegen import cdecl
 
 
 @dataclass
@@ -56,7 +56,7 @@ def mean_plan(in_shape, axis_values, keep_dims: bool, in_scale: float, in_zp: in
     if geo is None or count <= 0:
         return None
     dims, red = geo
-    from codegen.ops.elementwise import quantize_multiplier
+    from tinyml.codegen.ops.elementwise import quantize_multiplier
     # PrepareMeanOrSum: double(input_scale) / double(output_scale).
     real = float(np.float32(in_scale)) / float(np.float32(out_scale))
     m, s = quantize_multiplier(real)
@@ -70,7 +70,8 @@ def mean_plan(in_shape, axis_values, keep_dims: bool, in_scale: float, in_zp: in
 # Imported after the pure arithmetic above: other op modules (fused kernels) import
 # it, and codegen.lower imports every op module, so this module must be usable
 # while partially initialised whichever module is imported first.
-from codegen.lower import Call, Step, TRef, activations, lowering, require  # noqa: E402
+from tinyml.steps import Call, Step, TRef  # noqa: E402
+from tinyml.codegen.lowering import activations, lowering, require  # noqa: E402
 
 
 @lowering("MEAN")

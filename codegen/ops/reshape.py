@@ -1,7 +1,9 @@
 """RESHAPE / SQUEEZE / EXPAND_DIMS: the output is the input's bytes under a new shape."""
 from __future__ import annotations
 
-from codegen.lower import Step, activations, lowering, require
+from tinyml.steps import Step
+
+from tinyml.codegen.lowering import activations, lowering, require
 
 
 @lowering("RESHAPE", "SQUEEZE", "EXPAND_DIMS")

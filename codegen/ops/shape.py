@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen import cdecl, luts
-from codegen.ir import DTYPE_BYTES
-from codegen.lower import Call, Step, TRef, activations, lowering, require
+from tinyml.codegen import cdecl, luts
+from tinyml.ir import DTYPE_BYTES
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
 
 COPY_DTYPES = ("int8", "uint8", "int16", "int32", "float32", "bool")
 

@@ -77,8 +77,9 @@ def softmax_exp_table(beta: float, input_scale: float) -> np.ndarray:
 # Imported after the pure arithmetic above: other op modules (fused kernels) import
 # these helpers, and codegen.lower imports every op module, so this module must be usable
 # while partially initialised whichever module is imported first.
-from codegen.ops import elementwise as fx  # noqa: E402  (gemmlowp helpers, used at call time)
-from codegen.lower import Call, Step, TRef, activations, lowering, require  # noqa: E402
+from tinyml.codegen.ops import elementwise as fx  # noqa: E402  (gemmlowp helpers, used at call time)
+from tinyml.steps import Call, Step, TRef  # noqa: E402
+from tinyml.codegen.lowering import activations, lowering, require  # noqa: E402
 
 
 @lowering("SOFTMAX")

@@ -52,7 +52,7 @@ def _models(args) -> list[str]:
         return args.models
     out = [os.path.join(paths.shared_models(), m) for m in DEFAULT_MODELS]
     try:
-        from tinyvit.pretrained import default_classifier_path
+        from tinyml.tinyvit.pretrained import default_classifier_path
         out.append(default_classifier_path())
     except Exception:
         pass
@@ -75,7 +75,7 @@ def _emulate(model: str, board: str, work: str) -> dict:
 def run(args) -> int:
     import tempfile
 
-    from memory_planner.report import plan_model
+    from tinyml.memory_planner.report import plan_model
     from tinyml.errors import TinymlError
 
     rows = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from boards import list_boards, load_board
+from tinyml.boards import list_boards, load_board
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from boards import list_boards
+from tinyml.boards import list_boards
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from firmware.build import build_firmware
+    from tinyml.firmware.build import build_firmware
 
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,

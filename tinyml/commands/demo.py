@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 def default_model() -> str:
     try:
-        from tinyvit.pretrained import default_classifier_path
+        from tinyml.tinyvit.pretrained import default_classifier_path
         path = default_classifier_path()
     except Exception as exc:  # pragma: no cover - depends on the shipped files
         raise TinymlError(f"the shipped default model is missing ({exc})",
@@ -45,8 +45,8 @@ def _say(args, msg: str) -> None:
 
 
 def run(args) -> int:
-    from codegen.verify import verify
-    from memory_planner.report import plan_model
+    from tinyml.codegen.verify import verify
+    from tinyml.memory_planner.report import plan_model
     from tinyml.commands.inspect import inspect_model
 
     model = args.model or default_model()
@@ -69,7 +69,7 @@ def run(args) -> int:
                f"weights {rep.weights_bytes:,} B; {'fits' if rep.fits else 'DOES NOT FIT'} {args.board}")
     os.makedirs(args.out, exist_ok=True)
     plot = os.path.join(args.out, "plan.png")
-    from memory_planner.plot import plot_plan
+    from tinyml.memory_planner.plot import plot_plan
     plot_plan(plan, plot, title=f"{os.path.basename(model)} on {args.board}", budget=rep.sram_budget_bytes)
     report["plot"] = plot
 
@@ -78,7 +78,7 @@ def run(args) -> int:
     report["verify"] = res.to_dict()
     _say(args, f"      {'BIT-EXACT' if res.bit_exact else 'MISMATCH'}: {res.inputs_compared} inputs vs "
                f"{res.oracle}, {res.mismatching_bytes} mismatching bytes")
-    from codegen.emit import generate
+    from tinyml.codegen.emit import generate
     generate(model, os.path.join(args.out, "model"))
     report["generated"] = os.path.join(args.out, "model")
 

@@ -63,10 +63,10 @@ def _log(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy import board_info
-    from deploy.firmware_image import load_firmware
-    from deploy.serial_port import open_port
-    from deploy.stm32_bootloader import ResetControl, Stm32Bootloader, flash_image, pid_name
+    from tinyml.deploy import board_info
+    from tinyml.deploy.firmware_image import load_firmware
+    from tinyml.deploy.serial_port import open_port
+    from tinyml.deploy.stm32_bootloader import ResetControl, Stm32Bootloader, flash_image, pid_name
 
     if args.retries < 0 or args.timeout <= 0:
         raise TinymlError("--retries must be >= 0 and --timeout > 0", "tinyml flash", "fix the option")

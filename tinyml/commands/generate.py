@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from codegen.emit import generate
+    from tinyml.codegen.emit import generate
 
     gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse, stream_input=args.stream_input)
     info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,

@@ -14,8 +14,8 @@ def register(sub) -> None:
 
 
 def inspect_model(path: str) -> dict:
-    from codegen.importer import import_tflite
-    from codegen.lower import LOWERINGS, supported_ops
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lower import LOWERINGS, supported_ops
 
     g = import_tflite(path)
     ops = [{"index": op.index, "kind": op.kind, "supported": op.kind in LOWERINGS,

@@ -12,7 +12,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tinyvit.pretrained import list_models
+    from tinyml.tinyvit.pretrained import list_models
     models = list_models()
     if args.json:
         print(json.dumps({"ok": True, "models": models}))

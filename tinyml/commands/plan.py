@@ -19,12 +19,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from memory_planner.report import plan_model
+    from tinyml.memory_planner.report import plan_model
 
     rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm,
                           stream_input=args.stream_input)
     if args.plot:
-        from memory_planner.plot import plot_plan
+        from tinyml.memory_planner.plot import plot_plan
         plot_plan(plan, args.plot, title=f"{args.model.split('/')[-1]} on {args.board}",
                   budget=rep.sram_budget_bytes)
     if args.json:

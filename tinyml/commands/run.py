@@ -35,10 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.inputs import input_spec, load_input
-    from deploy.runner import DeviceRunner
-    from deploy.serial_port import open_port
-    from deploy.stm32_bootloader import ResetControl
+    from tinyml.deploy.inputs import input_spec, load_input
+    from tinyml.deploy.runner import DeviceRunner
+    from tinyml.deploy.serial_port import open_port
+    from tinyml.deploy.stm32_bootloader import ResetControl
 
     if args.iterations < 1 or args.warmup < 0 or not 1 <= args.chunk <= 512:
         raise TinymlError("--iterations must be >= 1, --warmup >= 0, --chunk in 1..512", "tinyml run",

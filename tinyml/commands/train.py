@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def load_config(spec: str):
-    from tinyvit.config import ViTConfig, preset
+    from tinyml.tinyvit.config import ViTConfig, preset
     if spec.endswith(".json") or os.path.sep in spec or os.path.isfile(spec):
         return ViTConfig.load(spec)
     return preset(spec)
@@ -34,8 +34,8 @@ def load_config(spec: str):
 
 def run(args) -> int:
     import numpy as np
-    from tinyvit.data import Split, load_dataset
-    from tinyvit.train import train
+    from tinyml.tinyvit.data import Split, load_dataset
+    from tinyml.tinyvit.train import train
 
     cfg = load_config(args.model)
     if args.epochs is not None and args.epochs < 1:
@@ -43,7 +43,7 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 10:
         raise TinymlError(f"--limit must be >= 10, got {args.limit}", "--limit", "use e.g. 500")
     if args.dataset == "digits-det":
-        from tinyvit.data import digits_detection
+        from tinyml.tinyvit.data import digits_detection
         n = args.limit or 6000
         ds = digits_detection(args.seed, n_train=n, n_val=max(50, min(500, n // 8)),
                               n_test=max(50, min(500, n // 8)),

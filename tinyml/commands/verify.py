@@ -30,7 +30,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from codegen.verify import verify
+    from tinyml.codegen.verify import verify
 
     bar = tqdm(total=args.inputs + len(args.input_files), desc="compare", unit="input", file=sys.stderr,
                disable=None, leave=False)
@@ -45,9 +45,9 @@ def run(args) -> int:
     bar.close()
     traced = None
     if args.trace:
-        from codegen.importer import import_tflite
-        from codegen.trace import trace_compare
-        from codegen.verify import random_inputs
+        from tinyml.codegen.importer import import_tflite
+        from tinyml.codegen.trace import trace_compare
+        from tinyml.codegen.verify import random_inputs
         rec = random_inputs(import_tflite(args.model), 1, args.seed)[0]
         checks = trace_compare(args.model, rec, policy=args.policy, fuse=args.fuse)
         traced = {"tensors": len(checks), "mismatching_tensors": sum(1 for c in checks if c.mismatching),

@@ -13,7 +13,7 @@ by `max_faults`): dropped and corrupted received bytes, corrupted sent bytes,
 spurious NACK in place of an ACK, answers delayed past the host's timeout,
 and a wrong product id.
 
-    python -m deploy.bootloader_sim --board stm32f746g-disco
+    python -m tinyml.testing.bootloader_sim --board stm32f746g-disco
 
 prints the pty path (e.g. /dev/pts/5) and serves until Ctrl-C.
 """
@@ -34,7 +34,7 @@ from typing import Any
 
 # AN3155 bytes, shared with the flasher (the independent cross-check of the
 # protocol is Debian's stm32flash driving this simulator, see the tests).
-from deploy.stm32_bootloader import (  # noqa: E402
+from tinyml.deploy.stm32_bootloader import (  # noqa: E402
     ACK, CMD_ERASE, CMD_EXT_ERASE, CMD_GET, CMD_GET_ID, CMD_GET_VERSION, CMD_GO, CMD_READ,
     CMD_READOUT_PROTECT, CMD_READOUT_UNPROTECT, CMD_WRITE, NACK, SYNC)
 
@@ -449,7 +449,7 @@ class BootloaderSim:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deploy.bootloader_sim",
+    p = argparse.ArgumentParser(prog="python -m tinyml.testing.bootloader_sim",
                                 description="Simulated STM32 ROM bootloader on a pty.")
     p.add_argument("--board", default="stm32f746g-disco")
     p.add_argument("--pid", type=lambda s: int(s, 0), help="report this product id instead of the board's")
@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load", help="preload flash from this .bin at the flash origin")
     p.add_argument("--dump", help="write the flash to this file on exit")
     args = p.parse_args(argv)
-    from .board_info import load
+    from tinyml.deploy.board_info import load
     from tinyml.errors import TinymlError
     try:
         board = load(args.board)

@@ -1,0 +1,88 @@
+"""What every lowering uses: the registry, the constants context, small helpers.
+
+A lowering is a function `(op, graph, ctx) -> Step` registered with
+`@lowering("OP_NAME")` in a module under `codegen/ops/`. It computes every
+build-time constant (multipliers, shifts, clamp ranges, tables) in Python and
+describes the C call with symbolic tensor references (`tinyml.steps`); the
+planner later decides where those tensors live, and `emit` renders the
+references as constant arena offsets. This module imports nothing from
+`codegen`, so op modules and the driver (`codegen.lower`) both sit above it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tinyml.errors import UnsupportedOpError
+from tinyml.ir import Graph, Op, Tensor
+from tinyml.steps import Step
+
+
+@dataclass
+class ConstArray:
+    symbol: str
+    ctype: str
+    values: np.ndarray
+
+
+class LowerCtx:
+    """Collects generated constants; hands out unique C names."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.arrays: list[ConstArray] = []
+        self._names: set[str] = set()
+
+    def name(self, base: str) -> str:
+        n, i = base, 1
+        while n in self._names:
+            i += 1
+            n = f"{base}_{i}"
+        self._names.add(n)
+        return n
+
+    def const_array(self, base: str, ctype: str, values) -> str:
+        """A const array placed in weights.c (flash); returns its C symbol."""
+        sym = self.name(base)
+        self.arrays.append(ConstArray(sym, ctype, np.asarray(values).reshape(-1)))
+        return sym
+
+
+Lowering = Callable[[Op, Graph, LowerCtx], Step]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowering(*kinds: str) -> Callable[[Lowering], Lowering]:
+    def deco(fn: Lowering) -> Lowering:
+        for k in kinds:
+            LOWERINGS[k] = fn
+        return fn
+    return deco
+
+
+def supported_ops() -> list[str]:
+    return sorted(LOWERINGS)
+
+
+def activations(graph: Graph, op: Op) -> tuple[list[int], list[int]]:
+    ins = [i for i in op.inputs if i >= 0 and not graph.t(i).is_const]
+    outs = [o for o in op.outputs if o >= 0]
+    return ins, outs
+
+
+def require(cond: bool, op: Op, graph: Graph, what: str) -> None:
+    """Reject an op variant we have no kernel for, naming it."""
+    if not cond:
+        raise UnsupportedOpError(f"operator {op.index} ({op.kind}): {what} is not supported",
+                                 where=graph.source,
+                                 fix="re-export the model without this variant or file an issue")
+
+
+def dims4(t: Tensor) -> tuple[int, int, int, int]:
+    """Shape as NHWC, padding leading dimensions with 1."""
+    s = list(t.shape)
+    while len(s) < 4:
+        s.insert(0, 1)
+    return tuple(s)  # type: ignore[return-value]
