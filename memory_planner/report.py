@@ -1,10 +1,12 @@
-"""Plan a model for a board: arena, weights, fit verdict, lower bound, TFLM baseline."""
+"""The fit report: arena, weights, fit verdict per region, lower bound, TFLM baseline.
+
+Filled by `tinyml.codegen.pipeline.plan_model`; this module only judges numbers.
+"""
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from .plan import Plan, plan_steps
+from tinyml.boards import load_board
 
 # Bytes reserved for the main stack when judging the fit; the firmware's
 # measured high-water mark is reported by `tinyml emulate`.
@@ -45,55 +47,34 @@ class PlanReport:
         return asdict(self)
 
 
-def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
-               compare_tflm: bool = False, stream_input: bool = False) -> tuple[PlanReport, Plan]:
-    from tinyml.codegen.importer import import_tflite
-    from tinyml.codegen.lower import lower_graph
+@dataclass
+class BoardFit:
+    """The fit verdict of an arena and its flash constants on a board (all None without a board)."""
+    stack_reserve_bytes: int
+    flash_bytes: int                     # weights + runtime/code estimate
+    sram_budget_bytes: int | None = None
+    flash_budget_bytes: int | None = None
+    fits: bool | None = None
+    detail: list[str] = field(default_factory=list)
 
-    t0 = time.perf_counter()
-    graph = import_tflite(model_path)
-    steps, ctx = lower_graph(graph)
-    plan = plan_steps(graph, steps, policy=policy)
-    plan_seconds = time.perf_counter() - t0
-    full_arena = stream = None
-    if stream_input:
-        from tinyml.codegen.stream import check_stream_input, stream_steps
-        stream = check_stream_input(graph, steps)
-        full_arena = plan.arena_bytes
-        steps = stream_steps(graph, steps, stream)
-        plan = plan_steps(graph, steps, policy=policy, stream_input_bytes=stream.stripe_bytes)
-    from tinyml.codegen.emit import constant_bytes
-    weights = constant_bytes(graph, steps, ctx)
-    flash = weights + RUNTIME_FLASH_ESTIMATE
-    sram_budget = flash_budget = None
-    fits = None
-    detail: list[str] = []
-    if board_name:
-        from tinyml.boards import load_board
-        board = load_board(board_name)
-        region = board.region_for("arena")
-        sram_budget = region.size
-        flash_budget = board.flash_region().size
-        need = plan.arena_bytes + STACK_RESERVE
-        ok_sram = need <= sram_budget
-        ok_flash = flash <= flash_budget
-        fits = ok_sram and ok_flash
-        detail.append(f"{region.label}: arena {plan.arena_bytes:,} B + stack reserve {STACK_RESERVE:,} B = "
-                      f"{need:,} of {sram_budget:,} B -> {'fits' if ok_sram else f'over by {need - sram_budget:,} B'}")
-        detail.append(f"FLASH: weights {weights:,} B + runtime estimate {RUNTIME_FLASH_ESTIMATE:,} B = "
-                      f"{flash:,} of {flash_budget:,} B -> {'fits' if ok_flash else f'over by {flash - flash_budget:,} B'}")
-    tflm = None
-    if compare_tflm:
-        from .tflm import tflm_arena
-        tflm = tflm_arena(model_path, num_inputs=len(graph.inputs))
-    rep = PlanReport(
-        model=model_path, board=board_name, policy=policy, arena_bytes=plan.arena_bytes,
-        lower_bound_bytes=plan.lower_bound, peak_sram_bytes=plan.arena_bytes,
-        stack_reserve_bytes=STACK_RESERVE, weights_bytes=weights, flash_bytes=flash,
-        sram_budget_bytes=sram_budget, flash_budget_bytes=flash_budget, fits=fits, fit_detail=detail,
-        tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
-        ratio_vs_tflm=(plan.arena_bytes / tflm.total) if tflm else None,
-        steps=len(steps), buffers=len(plan.buffers), plan_seconds=round(plan_seconds, 3),
-        stream_input=stream is not None, full_image_arena_bytes=full_arena,
-        stream_stripe_bytes=stream.stripe_bytes if stream else None)
-    return rep, plan
+
+def board_fit(arena_bytes: int, weights_bytes: int, board_name: str | None) -> BoardFit:
+    """Arena + stack reserve against the arena's region, weights + runtime estimate against flash."""
+    fit = BoardFit(stack_reserve_bytes=STACK_RESERVE, flash_bytes=weights_bytes + RUNTIME_FLASH_ESTIMATE)
+    if not board_name:
+        return fit
+    board = load_board(board_name)
+    region = board.region_for("arena")
+    fit.sram_budget_bytes = region.size
+    fit.flash_budget_bytes = board.flash_region().size
+    need = arena_bytes + STACK_RESERVE
+    ok_sram = need <= fit.sram_budget_bytes
+    ok_flash = fit.flash_bytes <= fit.flash_budget_bytes
+    fit.fits = ok_sram and ok_flash
+    fit.detail.append(f"{region.label}: arena {arena_bytes:,} B + stack reserve {STACK_RESERVE:,} B = "
+                      f"{need:,} of {fit.sram_budget_bytes:,} B -> "
+                      f"{'fits' if ok_sram else f'over by {need - fit.sram_budget_bytes:,} B'}")
+    fit.detail.append(f"FLASH: weights {weights_bytes:,} B + runtime estimate {RUNTIME_FLASH_ESTIMATE:,} B = "
+                      f"{fit.flash_bytes:,} of {fit.flash_budget_bytes:,} B -> "
+                      f"{'fits' if ok_flash else f'over by {fit.flash_bytes - fit.flash_budget_bytes:,} B'}")
+    return fit

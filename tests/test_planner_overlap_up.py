@@ -34,6 +34,7 @@ def _prepare(tmp_path, **kw):
 def _run_with_offsets(tmp_path, model, g, steps, ctx, plan, off_in, off_out, tag, records, sanitize=True):
     """Generate with the input/output buffers forced to the given offsets; run on the host."""
     from tinyml.codegen.emit import emit
+    from tinyml.codegen.pipeline import Compiled, CompileOptions
     from tinyml.codegen.hostbuild import compile_host, run_host
     bi, bo = plan.tensor_buffer[g.inputs[0]], plan.tensor_buffer[g.outputs[0]]
     plan.buffers[bi].offset, plan.buffers[bo].offset = off_in, off_out
@@ -44,7 +45,7 @@ def _run_with_offsets(tmp_path, model, g, steps, ctx, plan, off_in, off_out, tag
             top = b.offset + b.size
     plan.arena_bytes = top
     out_dir = str(tmp_path / tag)
-    emit(g, steps, ctx, plan, out_dir, rounding="single")
+    emit(Compiled(g, steps, ctx, plan, CompileOptions(rounding="single")), out_dir)
     exe = compile_host(out_dir, sanitize=sanitize)
     blob = b"".join(np.ascontiguousarray(x).tobytes() for x in records)
     n = g.t(g.outputs[0]).nbytes

@@ -20,8 +20,8 @@ def run_cli(*args, timeout=600):
 
 
 def test_space_samples_and_mutations_are_valid_and_modelled():
-    from tinyml.memory_planner.search_space import space_for_dataset
-    from tinyml.memory_planner.vit_ir import build_graph
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.memory_planner.search.vit_ir import build_graph
     space = space_for_dataset("digits")
     rng = random.Random(0)
     assert space.size() > 10000
@@ -38,7 +38,7 @@ def test_space_samples_and_mutations_are_valid_and_modelled():
 
 def test_budget_from_board_and_override():
     from tinyml.boards import load_board
-    from tinyml.memory_planner.search import make_budget
+    from tinyml.memory_planner.search.run import make_budget
     b = make_budget("stm32f746g-disco", None, None)
     assert b.sram_bytes == load_board("stm32f746g-disco").region_for("arena").size - 4096
     assert b.flash_bytes == load_board("stm32f746g-disco").flash_region().size
@@ -64,8 +64,8 @@ def test_memory_only_search_respects_budget(tmp_path):
     # the feasibility verdict agrees with the uncached lowering + planner
     from tinyml.codegen.lower import lower_graph
     from tinyml.memory_planner.plan import plan_steps
-    from tinyml.memory_planner.search_space import space_for_dataset
-    from tinyml.memory_planner.vit_ir import build_graph
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.memory_planner.search.vit_ir import build_graph
     space = space_for_dataset("digits8")
     top = front[-1]
     cfg = space.make(top["patch_size"], top["embed_dim"], top["depth"], top["num_heads"],
@@ -137,7 +137,7 @@ def test_full_search_trains_exports_and_replans(tmp_path):
 
 
 def test_instruction_model_calibration_recovers_known_coefficients():
-    from tinyml.memory_planner.search import calibrate_instructions
+    from tinyml.memory_planner.search.run import calibrate_instructions
     true = (8.0, 60.0, 500.0)
     feats = [(166720, 24470, 330), (240064, 34130, 60), (7702656, 412017, 202), (53664, 10602, 64)]
     samples = [(m, e, o, int(true[0] * m + true[1] * e + true[2] * o)) for m, e, o in feats]

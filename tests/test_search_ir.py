@@ -1,6 +1,6 @@
 """The search's fast path equals the real thing.
 
-memory_planner.vit_ir builds a tinyvit config's graph without Keras or the
+memory_planner.search.vit_ir builds a tinyvit config's graph without Keras or the
 converter; these tests export real models with tinyvit (weights perturbed so
 no zero bias or unit LayerNorm gain is folded away, as after training),
 import them with the TFLite importer and check that
@@ -75,13 +75,13 @@ def export_graph(cfg: ViTConfig, tmp_path):
 def plan_summary(graph, cached: bool):
     from tinyml.codegen.lower import lower_graph
     from tinyml.memory_planner.plan import plan_steps
-    from tinyml.memory_planner.search_cost import lower, plan_signature, referenced_const_bytes
+    from tinyml.memory_planner.search.cost import lower, plan_signature, referenced_const_bytes
     if cached:
         steps, const_bytes = lower(graph, cache=True)
         weights = referenced_const_bytes(graph, steps) + const_bytes
     else:
         # what `tinyml plan` / weights.c hold: constants the calls reference + derived arrays
-        from tinyml.codegen.emit import constant_bytes
+        from tinyml.codegen.pipeline import constant_bytes
         steps, ctx = lower_graph(graph)
         weights = constant_bytes(graph, steps, ctx)
     plan = plan_steps(graph, steps)
@@ -89,7 +89,7 @@ def plan_summary(graph, cached: bool):
 
 
 def assert_same_as_export(cfg: ViTConfig, tmp_path):
-    from tinyml.memory_planner.vit_ir import build_graph, structural_diff
+    from tinyml.memory_planner.search.vit_ir import build_graph, structural_diff
     real = export_graph(cfg, tmp_path)
     mine = build_graph(cfg)
     diff = structural_diff(mine, real)
@@ -102,7 +102,7 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     assert sig_mine == sig_real
     # The search's depth-family path (graph and steps copied from a depth-3 reference)
     # plans the same bytes too.
-    from tinyml.memory_planner import search_cost as sc
+    from tinyml.memory_planner.search import cost as sc
     from tinyml.memory_planner.plan import plan_steps
     fam = sc._family_plan_inputs(cfg)
     if cfg.head != "detect" or fam is not None:
@@ -116,7 +116,7 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     # flash agrees within 1%: table sharing (fused_common.shared_array) also merges
     # arrays inside one step when their values coincide (e.g. equal multiplier and
     # shift rows), which depends on trained values the fast path does not have.
-    from tinyml.memory_planner import search_cost as sc
+    from tinyml.memory_planner.search import cost as sc
     sc._CACHE.clear()
     steps_real, per_step_real = sc.lower(real, cache=True)
     sc._CACHE.clear()
@@ -158,8 +158,8 @@ def test_ir_matches_export_random_sweep(seed, tmp_path):
 
 def test_cached_lowering_plans_like_lower_graph():
     """Per-op lowering cache == lower_graph, plan for plan, on 25 random configs."""
-    from tinyml.memory_planner.search_cost import self_check
-    from tinyml.memory_planner.vit_ir import build_graph
+    from tinyml.memory_planner.search.cost import self_check
+    from tinyml.memory_planner.search.vit_ir import build_graph
     rng = random.Random(123)
     for k in range(25):
         cfg = random_config(rng, f"c{k}")
@@ -170,8 +170,8 @@ def test_depth_family_path_equals_direct_build_and_lowering():
     """Depth families: the graph copied from the depth-3 reference is build_graph's (ops,
     operands, tensors, names) and its steps are lower_graph's; costs equal the direct path."""
     import dataclasses
-    from tinyml.memory_planner import search_cost as sc
-    from tinyml.memory_planner.search_space import space_for_dataset
+    from tinyml.memory_planner.search import cost as sc
+    from tinyml.memory_planner.search.space import space_for_dataset
     space = space_for_dataset("digits")
     rng = random.Random(11)
     checked = 0
@@ -198,7 +198,7 @@ def test_depth_family_path_equals_direct_build_and_lowering():
 
 def test_cost_agrees_with_tinyvit_macs_and_params():
     """MACs and weight count of the IR against tinyvit's own counters (Keras side)."""
-    from tinyml.memory_planner.search_cost import evaluate
+    from tinyml.memory_planner.search.cost import evaluate
     from tinyml.tinyvit.model import build_model, count_macs
     cfg = _cfg(embed_dim=24, num_heads=2, depth=2, qkv_rank=4, mlp_rank=6, patch_rank=5)
     cost = evaluate(cfg)
@@ -213,6 +213,6 @@ def test_cost_agrees_with_tinyvit_macs_and_params():
 @pytest.mark.parametrize("bad", [dict(patch_size=28), dict(embed_dim=8, num_heads=8),
                                  dict(qkv_rank=1)])
 def test_unmodelled_corners_are_refused(bad):
-    from tinyml.memory_planner.vit_ir import build_graph
+    from tinyml.memory_planner.search.vit_ir import build_graph
     with pytest.raises(TinymlError):
         build_graph(_cfg(**bad))

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.mark.timeout(300)
 def test_same_config_same_proxy_score():
-    from tinyml.memory_planner.search import ProxySettings, _Proxy
+    from tinyml.memory_planner.search.run import ProxySettings, _Proxy
     from tinyml.tinyvit.config import ViTConfig
     cfg = ViTConfig(name="tiny", image_size=28, channels=1, patch_size=7, embed_dim=16, depth=1, num_heads=2,
                     mlp_ratio=2.0, activation="relu", pool="mean").validate()

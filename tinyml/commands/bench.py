@@ -75,7 +75,7 @@ def _emulate(model: str, board: str, work: str) -> dict:
 def run(args) -> int:
     import tempfile
 
-    from tinyml.memory_planner.report import plan_model
+    from tinyml.codegen.pipeline import plan_model
     from tinyml.errors import TinymlError
 
     rows = []

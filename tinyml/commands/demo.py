@@ -46,7 +46,7 @@ def _say(args, msg: str) -> None:
 
 def run(args) -> int:
     from tinyml.codegen.verify import verify
-    from tinyml.memory_planner.report import plan_model
+    from tinyml.codegen.pipeline import plan_model
     from tinyml.commands.inspect import inspect_model
 
     model = args.model or default_model()

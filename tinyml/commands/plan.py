@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tinyml.memory_planner.report import plan_model
+    from tinyml.codegen.pipeline import plan_model
 
     rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm,
                           stream_input=args.stream_input)

@@ -47,8 +47,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tinyml.memory_planner import search as S
-    from tinyml.memory_planner.search_space import space_for_dataset
+    from tinyml.memory_planner.search import run as S
+    from tinyml.memory_planner.search.space import space_for_dataset
     from tinyml.errors import TinymlError
 
     for name in ("candidates", "workers", "proxy_epochs", "proxy_images", "top_k", "final_epochs"):

@@ -2,7 +2,7 @@
 
 Ranks are searched as fractions of the embedding width (0 = full rank), the
 patch-embedding rank as absolute values below min(patch*patch*channels, D).
-Every sampled config is one `memory_planner.vit_ir` models exactly.
+Every sampled config is one `memory_planner.search.vit_ir` models exactly.
 """
 from __future__ import annotations
 

@@ -354,7 +354,7 @@ def build_graph(cfg: ViTConfig) -> Graph:
         _fc(b, x, cfg.num_classes, (1, cfg.num_classes), "logits", keep=False)
     g = b.finish(cfg.name)
     # Transformer blocks are built by the same code from the same config, so block k's
-    # ops are block 0's shifted by k * per_block (memory_planner.search_cost reuses
+    # ops are block 0's shifted by k * per_block (memory_planner.search.cost reuses
     # lowerings by block-relative position; its self-check compares with lower_graph).
     g.__dict__["vit_blocks"] = VitBlocks(block_start, per_block, cfg.depth)
     marks.append((len(b.acts) - 1, len(b.consts), len(b.ops)))

@@ -4,7 +4,7 @@
    heads, MLP ratio, qkv/proj/mlp/patch-embedding ranks; each sampled config
    with every depth of the space, a "depth family" that shares one reference
    lowering) and evaluate each one exactly with the real lowering and planner
-   (memory_planner.search_cost) on `workers` processes. A candidate is feasible when its planned arena fits the
+   (memory_planner.search.cost) on `workers` processes. A candidate is feasible when its planned arena fits the
    SRAM budget (board arena region minus the stack reserve, or --budget-kb),
    its flash (weights + generated constants + runtime estimate) fits the
    board's flash, and, if asked, its latency estimate fits.
@@ -35,8 +35,8 @@ from typing import Callable, Iterable
 from tinyml.errors import FitError, TinymlError
 from tinyml.tinyvit.config import ViTConfig
 
-from .search_cost import Cost, config_key, evaluate, explain_peak, skeleton_key
-from .search_space import SearchSpace
+from .cost import Cost, config_key, evaluate, explain_peak, skeleton_key
+from .space import SearchSpace
 
 # Instruction estimate for --latency-budget-ms and the Pareto table:
 #   instructions ~ INSTR_PER_MAC * MACs + INSTR_PER_ELEMENT * elements the steps write
@@ -76,7 +76,7 @@ INSTRUCTION_MODEL = ("1.496 x MACs + 77.0 x step-output elements + 104.3 x softm
 def calibrate_instructions(samples: list[tuple[int, int, int, int]]) -> tuple[float, float, float]:
     """(per MAC, per step element, per softmax element) from (macs, step elements, softmax
     elements, measured instructions) samples; least squares on relative error, coefficients >= 0.
-    Features of an exported model: memory_planner.search_cost.instruction_features."""
+    Features of an exported model: memory_planner.search.cost.instruction_features."""
     import numpy as np
     from scipy.optimize import nnls
     a = np.array([s[:3] for s in samples], float)
@@ -193,7 +193,7 @@ def _eval_family(configs: list[ViTConfig]) -> list[Cost]:
 
 def families(configs: list[ViTConfig]) -> list[list[ViTConfig]]:
     """Configs grouped by everything but depth (first-seen order): one process evaluates a
-    group, sharing its reference lowering (memory_planner.search_cost, depth families)."""
+    group, sharing its reference lowering (memory_planner.search.cost, depth families)."""
     groups: dict[tuple, list[ViTConfig]] = {}
     for c in configs:
         groups.setdefault(skeleton_key(c), []).append(c)
@@ -590,7 +590,7 @@ def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str
 
 def check_export(c: Candidate, tflite: str) -> dict:
     """Plan the exported file through the importer: it must match the fast path."""
-    from tinyml.memory_planner.report import plan_model
+    from tinyml.codegen.pipeline import plan_model
     rep, _ = plan_model(tflite)
     return {"arena_bytes_exported": rep.arena_bytes, "arena_bytes_fast_path": c.cost.arena_bytes,
             "flash_bytes_exported": rep.flash_bytes, "flash_bytes_fast_path": c.cost.flash_bytes,

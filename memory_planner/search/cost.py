@@ -1,6 +1,6 @@
 """Exact memory cost of a tinyvit config: the real lowering and the real planner.
 
-`evaluate(cfg)` builds the config's graph IR (memory_planner.vit_ir, the same
+`evaluate(cfg)` builds the config's graph IR (memory_planner.search.vit_ir, the same
 graph the converter emits), lowers it with the registered `codegen` lowerings
 and plans it with `memory_planner.plan.plan_steps`, the code that lays out the
 arena of the generated C. It returns the arena (peak SRAM), its lower bound,
@@ -45,7 +45,7 @@ from tinyml.steps import Step, TRef
 from tinyml.errors import TinymlError
 from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
-from tinyml.memory_planner.vit_ir import build_graph, graph_elements, graph_macs
+from tinyml.memory_planner.search.vit_ir import build_graph, graph_elements, graph_macs
 from tinyml.tinyvit.config import ViTConfig
 
 
@@ -153,7 +153,7 @@ def _make_template(step: Step | None, ctx: LowerCtx | None, tensors: list[int]) 
     if step is None:
         return _Template(ok=False)
     slot = {t: k for k, t in enumerate(tensors)}
-    # what codegen.emit.constant_bytes counts: constants the calls reference (a filter the
+    # what codegen.pipeline.constant_bytes counts: constants the calls reference (a filter the
     # lowering packed into a derived array is not referenced itself)
     refs = sorted({slot[a.tensor] for c in step.calls for a in c.args
                    if isinstance(a, TRef) and a.tensor in slot and ctx.graph.t(a.tensor).is_const})
@@ -178,7 +178,7 @@ def _step(tpl: _Template, tensors: list[int], index: int, ops: list[int]) -> Ste
 
 def referenced_const_bytes(graph: Graph, steps: list[Step]) -> int:
     """Bytes of the constant tensors the steps' calls reference (each once), as
-    codegen.emit.constant_bytes counts them; steps from `lower` carry `const_refs`."""
+    codegen.pipeline.constant_bytes counts them; steps from `lower` carry `const_refs`."""
     used: set[int] = set()
     for s in steps:
         refs = s.__dict__.get("const_refs")
@@ -385,7 +385,7 @@ _STATS = ("param_bytes", "params", "macs", "elements", "step_elements", "steps",
 
 
 def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, list[int]]:
-    from tinyml.memory_planner.vit_ir import op_elements, op_macs
+    from tinyml.memory_planner.search.vit_ir import op_elements, op_macs
     stats: dict[int, list[int]] = {}
     seen: set[int] = set()
     for op in g.ops:
@@ -427,7 +427,7 @@ def skeleton_key(cfg: ViTConfig) -> tuple:
 
 def _reference(cfg: ViTConfig) -> _Reference | None:
     import dataclasses
-    from tinyml.memory_planner.vit_ir import REFERENCE_DEPTH
+    from tinyml.memory_planner.search.vit_ir import REFERENCE_DEPTH
     key = skeleton_key(cfg)
     if key in _REFS:
         return _REFS[key]
@@ -456,7 +456,7 @@ def _reference(cfg: ViTConfig) -> _Reference | None:
 
 def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
     """Graph, steps and generated-constant bytes of `cfg` from its family's reference."""
-    from tinyml.memory_planner.vit_ir import expand_depth
+    from tinyml.memory_planner.search.vit_ir import expand_depth
     g, copies = expand_depth(ref.graph, cfg)
     rec = ref.graph.__dict__["_expand_recipe"]
     steps: list[Step] = []
@@ -510,7 +510,7 @@ def _family_plan_inputs(cfg: ViTConfig) -> tuple[Graph, list[Step], int] | None:
 
 def family_check(cfg: ViTConfig, expanded: tuple[Graph, list[Step], int] | None = None) -> bool:
     """The family path gives the graph `build_graph` gives and the steps `lower_graph` gives."""
-    from tinyml.memory_planner.vit_ir import structural_diff
+    from tinyml.memory_planner.search.vit_ir import structural_diff
     if expanded is None:
         ref = _reference(cfg)
         if ref is None:

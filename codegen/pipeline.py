@@ -1,0 +1,125 @@
+"""The one compile pipeline: import -> lower/fuse -> [stream] -> plan.
+
+`compile(model, options)` is the only place the front of the compiler is
+written. `generate` (emit), `plan`, `verify`, `build`, `bench` and the search
+all call it; none of them import, lower and plan on their own.
+
+    compiled = compile("model.tflite", CompileOptions(policy="best"))
+    compiled.graph, compiled.steps, compiled.plan, compiled.constant_bytes
+
+`plan_model` adds the board fit and the TFLM baseline on top (what
+`tinyml plan` and `tinyml bench` print).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from tinyml.ir import Graph
+from tinyml.memory_planner.plan import Plan, plan_steps
+from tinyml.memory_planner.report import PlanReport, board_fit
+from tinyml.steps import Step, TRef
+
+from .importer import import_tflite
+from .lower import lower_graph
+from .lowering import LowerCtx
+from .stream import StreamInfo, check_stream_input, stream_steps
+
+ROUNDINGS = ("single", "double", "auto")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Everything that changes what `compile` produces.
+
+    policy: placement policy (memory_planner.placement.POLICIES)
+    fuse: fuse op chains into single kernels (codegen.fuse)
+    stream_input: read the image in row stripes (codegen.stream)
+    rounding: requantization flavour the emitted kernels use (see emit)
+    """
+    policy: str = "best"
+    fuse: bool = True
+    stream_input: bool = False
+    rounding: str = "auto"
+
+
+class Lowerer(Protocol):
+    """What the pipeline calls to lower a graph; a cache may stand in (the search)."""
+
+    def __call__(self, graph: Graph, fuse: bool) -> tuple[list[Step], LowerCtx]: ...
+
+
+@dataclass
+class Compiled:
+    """The result of `compile`: what emit renders and what reports read."""
+    graph: Graph
+    steps: list[Step]
+    ctx: LowerCtx
+    plan: Plan
+    options: CompileOptions
+    stream: StreamInfo | None = None
+    full_image_arena_bytes: int | None = None     # with stream_input: the arena without streaming
+    seconds: float = 0.0                          # wall time of import + lower + plan
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def constant_bytes(self) -> int:
+        """Bytes of const data weights.c will hold: tensors the calls reference plus derived arrays."""
+        return constant_bytes(self.graph, self.steps, self.ctx)
+
+
+def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
+    """Flash constants of a lowered graph (see Compiled.constant_bytes)."""
+    used: set[int] = set()
+    for s in steps:
+        for c in s.calls:
+            for a in c.args:
+                if isinstance(a, TRef) and graph.t(a.tensor).is_const:
+                    used.add(a.tensor)
+    return sum(graph.t(t).nbytes for t in used) + sum(a.values.nbytes for a in ctx.arrays)
+
+
+def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: A001 (the pipeline's name)
+            lowerer: Lowerer | None = None) -> Compiled:
+    """Import (when given a path), lower, and plan; raise TinymlError on anything we cannot compile."""
+    options = options or CompileOptions()
+    if options.rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, not {options.rounding!r}")
+    t0 = time.perf_counter()
+    graph = import_tflite(model) if isinstance(model, str) else model
+    steps, ctx = (lowerer or lower_graph)(graph, fuse=options.fuse)
+    stream = full = None
+    if options.stream_input:
+        stream = check_stream_input(graph, steps)
+        full = plan_steps(graph, steps, policy=options.policy).arena_bytes
+        steps = stream_steps(graph, steps, stream)
+    plan = plan_steps(graph, steps, policy=options.policy,
+                      stream_input_bytes=stream.stripe_bytes if stream else None)
+    return Compiled(graph=graph, steps=steps, ctx=ctx, plan=plan, options=options, stream=stream,
+                    full_image_arena_bytes=full, seconds=time.perf_counter() - t0)
+
+
+def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
+               compare_tflm: bool = False, stream_input: bool = False,
+               options: CompileOptions | None = None) -> tuple[PlanReport, Plan]:
+    """compile + the board's fit verdict + (optionally) TFLM's arena for the same file."""
+    options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input)
+    c = compile(model_path, options)
+    fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board_name)
+    tflm = None
+    if compare_tflm:
+        from tinyml.memory_planner.tflm import tflm_arena
+        tflm = tflm_arena(model_path, num_inputs=len(c.graph.inputs))
+    rep = PlanReport(
+        model=model_path, board=board_name, policy=policy, arena_bytes=c.plan.arena_bytes,
+        lower_bound_bytes=c.plan.lower_bound, peak_sram_bytes=c.plan.arena_bytes,
+        stack_reserve_bytes=fit.stack_reserve_bytes, weights_bytes=c.constant_bytes,
+        flash_bytes=fit.flash_bytes, sram_budget_bytes=fit.sram_budget_bytes,
+        flash_budget_bytes=fit.flash_budget_bytes, fits=fit.fits, fit_detail=fit.detail,
+        tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
+        ratio_vs_tflm=(c.plan.arena_bytes / tflm.total) if tflm else None,
+        steps=len(c.steps), buffers=len(c.plan.buffers), plan_seconds=round(c.seconds, 3),
+        stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
+        stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None)
+    return rep, c.plan
