@@ -218,6 +218,8 @@ import tinyml, tinyml.paths as paths
 mods = {m: importlib.import_module("tinyml." + m).__file__ for m in
         ("codegen", "memory_planner", "firmware", "boards", "deploy", "tinyvit", "cli")}
 from tinyml.tinyvit.pretrained import default_classifier_path
+import tinyml.cli
+tinyml.cli.build_parser()                      # imports every command module
 print(json.dumps({"tinyml": tinyml.__file__, "mods": mods, "checkout": paths.CHECKOUT,
                   "kernels": paths.KERNELS, "boards": paths.BOARDS, "templates": paths.TEMPLATES,
                   "model": default_classifier_path(),
