@@ -108,7 +108,7 @@ def test_cli_build_and_emulate_json(tmp_path):
     env = dict(os.environ)
     b = subprocess.run([sys.executable, "-m", "tinyml.cli", "build", AD01, "--board", "stm32f746g-disco",
                         "-o", out, "--emulator-variant", "--vectors", "2", "--json"],
-                       capture_output=True, text=True, env=env, cwd=paths.ROOT)
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
     if b.returncode != 0 and "does not support" in b.stderr:
         pytest.skip(b.stderr.strip())
     assert b.returncode == 0, b.stderr
@@ -122,7 +122,7 @@ def test_cli_build_and_emulate_json(tmp_path):
     ld2 = open(os.path.join(out, "mps2", "linker.ld")).read()
     assert "ORIGIN = 0x00000000, LENGTH = 1048576" in ld2
     e = subprocess.run([sys.executable, "-m", "tinyml.cli", "emulate", out, "--json", "--timeout", "60"],
-                       capture_output=True, text=True, env=env, cwd=paths.ROOT)
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert e.returncode == 0, e.stdout + e.stderr
     res = json.loads(e.stdout)
     for key in ("passed", "instructions_per_inference", "peak_sram_bytes_measured", "flash_bytes",

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-from tinyml import paths
 from tinyml.errors import FitError
 
 pytestmark = [
@@ -60,7 +59,7 @@ def test_weights_larger_than_flash_fail_via_cli(tmp_path):
     model = _dense_model(str(tmp_path / "heavy.tflite"), 1100, 1000)
     p = subprocess.run([sys.executable, "-m", "tinyml.cli", "build", model, "--board", "stm32f4-discovery",
                         "-o", str(tmp_path / "fw"), "--vectors", "0"],
-                       capture_output=True, text=True, cwd=paths.ROOT)
+                       capture_output=True, text=True, cwd=str(tmp_path))
     assert p.returncode == FitError.exit_code
     line = p.stderr.strip().splitlines()[-1]
     assert line.startswith("error: model does not fit stm32f4-discovery: flash region FLASH")

@@ -11,7 +11,7 @@ from tinyml.boards import load_board
 
 
 def test_renode_scripts_from_descriptor(tmp_path):
-    from tinyml.firmware.emulate import write_renode_files
+    from tinyml.firmware.renode import write_renode_files
     elf = str(tmp_path / "firmware.elf")
     files = write_renode_files(str(tmp_path), load_board("stm32f746g-disco"), elf, timeout=30)
     repl = open(files["repl"]).read()
@@ -24,7 +24,7 @@ def test_renode_scripts_from_descriptor(tmp_path):
 
 
 def test_board_without_renode_platform_is_a_user_error(tmp_path):
-    from tinyml.firmware.emulate import write_renode_files
+    from tinyml.firmware.renode import write_renode_files
     from tinyml.errors import TinymlError
     with pytest.raises(TinymlError, match="no Renode platform"):
         write_renode_files(str(tmp_path), load_board("nucleo-l4r5zi"), "x.elf")

@@ -25,7 +25,7 @@ AD01 = os.path.join(paths.shared_models(), "mlperf-tiny", "ad01_int8.tflite")
 def device(tmp_path_factory):
     from tinyml.codegen.emit import generate
     from tinyml.firmware.build import build_firmware
-    from tinyml.firmware.emulate import spawn_qemu, stop_qemu
+    from tinyml.firmware.qemu import spawn_qemu, stop_qemu
     from tinyml.errors import UnsupportedOpError
     out = str(tmp_path_factory.mktemp("serial"))
     try:

@@ -24,7 +24,7 @@ VIT = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")   # 28
 @pytest.fixture(scope="module")
 def device(tmp_path_factory):
     from tinyml.firmware.build import build_firmware, read_model_header
-    from tinyml.firmware.emulate import spawn_qemu, stop_qemu
+    from tinyml.firmware.qemu import spawn_qemu, stop_qemu
     out = str(tmp_path_factory.mktemp("stream_serial"))
     res = build_firmware(VIT, "stm32f4-discovery", out, mode="serial", stream_input=True,
                          progress=lambda m: None)

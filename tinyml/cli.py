@@ -9,6 +9,9 @@ Conventions every command follows:
 - `--json` prints exactly one JSON object on stdout and nothing else there;
   progress and human text go to stderr in that mode.
 - Failures a user can cause exit non-zero with one line: cause, where, fix.
+- `--board NAME` is checked here, by `check_board`, for every command that
+  has the option, before the command runs: an unknown name fails at once with
+  the list of boards, not after minutes of work (or never, as `generate` did).
 """
 from __future__ import annotations
 
@@ -40,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_board(name: str | None) -> None:
+    """The one check of a `--board` value: a descriptor name (see `tinyml boards`)
+    or the path of a board .toml. Raises TinymlError (one line) otherwise."""
+    if name is None:
+        return
+    from tinyml.boards import list_boards, load_board
+    names = list_boards()
+    if name not in names and not (name.endswith(".toml") and os.path.isfile(name)):
+        raise TinymlError(f"unknown board {name!r}", "--board",
+                          f"use one of: {', '.join(names)} (`tinyml boards` lists them), or a board .toml file")
+    load_board(name)  # a descriptor that does not parse fails here too, with its own location
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        check_board(getattr(args, "board", None))
         rc = args.func(args)
     except TinymlError as exc:
         if getattr(args, "json", False):

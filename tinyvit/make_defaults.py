@@ -1,6 +1,6 @@
 """Rebuild the shipped models in tinyvit/pretrained/ (run once; results are committed).
 
-    python -m tinyvit.make_defaults [--only classifier|detector|vit_digits|vit_digits_det]
+    python -m tinyml.tinyvit.make_defaults [--only classifier|detector|vit_digits|vit_digits_det]
                                     [--keras-dir DIR]
 
 Writes `<name>.tflite`, `<name>.json` and `<name>.metrics.json` into
@@ -84,7 +84,7 @@ def build(name: str, keras_dir: str, progress: bool = True) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tinyvit.make_defaults", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m tinyml.tinyvit.make_defaults", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=sorted(RECIPES) + sorted(ALIASES), action="append",
                     help="rebuild only this model (repeatable; 'classifier' and 'detector' "

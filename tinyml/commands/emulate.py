@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_profile(args: argparse.Namespace) -> int:
-    from tinyml.firmware.emulate import profile
+    from tinyml.firmware.profile import profile
 
     if args.emulator != "qemu":
         raise TinymlError("--profile runs on QEMU only", "tinyml emulate --profile", "use --emulator qemu")
@@ -141,7 +141,7 @@ def _raise_stop(signum, frame) -> None:
 
 
 def run_serial(args: argparse.Namespace) -> int:
-    from tinyml.firmware.emulate import start_serial_session, stop_serial_session
+    from tinyml.firmware.serial_session import start_serial_session, stop_serial_session
 
     if args.emulator != "qemu":
         raise TinymlError("--serial runs on QEMU only", "tinyml emulate --serial", "use --emulator qemu")

@@ -1,6 +1,6 @@
 """Shipped tinyvit models: `<name>.tflite` + `<name>.json` (ViTConfig) +
 `<name>.metrics.json` (recorded test metrics). Reproduce with
-`python -m tinyvit.make_defaults` (see README.md in this folder)."""
+`python -m tinyml.tinyvit.make_defaults` (see README.md in this folder)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,7 @@ def model_path(name: str) -> str:
     path = os.path.join(PRETRAINED_DIR, f"{name}.tflite")
     if not os.path.isfile(path):
         raise TinymlError(f"shipped model {name!r} is missing", path,
-                          "run `python -m tinyvit.make_defaults` to rebuild it")
+                          "run `python -m tinyml.tinyvit.make_defaults` to rebuild it")
     return path
 
 
@@ -63,4 +63,4 @@ def _read_json(path: str) -> dict:
         return d if isinstance(d, dict) else {}
     except (OSError, ValueError):
         raise TinymlError("shipped model metadata is not valid JSON", path,
-                          "run `python -m tinyvit.make_defaults` to rebuild it") from None
+                          "run `python -m tinyml.tinyvit.make_defaults` to rebuild it") from None
