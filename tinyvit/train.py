@@ -1,7 +1,7 @@
 """Training loop for tinyvit classifiers and detectors.
 
 One entry point, `train(cfg, dataset, ...)`, used by `tinyml train` and by
-`tinyvit.make_defaults`: shift augmentation, AdamW with cosine decay, early
+`tinyml.tinyvit.make_defaults`: shift augmentation, AdamW with cosine decay, early
 stopping on validation (best weights kept), then export to .keras and int8
 .tflite and evaluation of both on the test split.
 """

@@ -18,7 +18,7 @@ def run(args) -> int:
         print(json.dumps({"ok": True, "models": models}))
         return 0
     if not models:
-        print("no shipped models (run `python -m tinyvit.make_defaults`)", file=sys.stderr)
+        print("no shipped models (run `python -m tinyml.tinyvit.make_defaults`)", file=sys.stderr)
         return 0
     for m in models:
         met = m["metrics"]
