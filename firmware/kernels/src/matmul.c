@@ -3,7 +3,7 @@
 #include "tinyml/fc.h"
 
 /* Round up to a multiple of 4 so the int32 column sums that follow are aligned. */
-int32_t tinyml_batch_matmul_s8_scratch(const tinyml_matmul_dims *dims)
+int32_t tinyml_batch_matmul_s8_scratch_size(const tinyml_matmul_dims *dims)
 {
     int32_t bytes = 0;
     if (dims->adj_x) {
@@ -36,14 +36,16 @@ static void transpose_s8(const int8_t *src, int32_t r, int32_t c, int8_t *dst)
     }
 }
 
-tinyml_status tinyml_batch_matmul_s8(const tinyml_matmul_dims *dims, const tinyml_matmul_params *params,
-                                     const int8_t *lhs, const int8_t *rhs, int8_t *output,
-                                     void *scratch)
+tinyml_status tinyml_batch_matmul_s8(const tinyml_ctx *ctx, const tinyml_matmul_params *params,
+                                     const tinyml_matmul_dims *dims, const int8_t *lhs, const int8_t *rhs,
+                                     int8_t *output)
 {
-    if (!dims || !params || !lhs || !rhs || !output || dims->rows <= 0 || dims->depth <= 0 ||
-        dims->cols <= 0 || !scratch) {
+    if (!ctx || !ctx->buf || !dims || !params || !lhs || !rhs || !output || dims->rows <= 0 ||
+        dims->depth <= 0 || dims->cols <= 0) {
         return TINYML_ERROR_ARG;
     }
+    TINYML_SCRATCH_CHECK(ctx, tinyml_batch_matmul_s8_scratch_size(dims));
+    void *scratch = ctx->buf;
     const int32_t rows = dims->rows, depth = dims->depth, cols = dims->cols;
     uint8_t *sp = (uint8_t *)scratch;
     int8_t *lhs_t = 0;

@@ -48,8 +48,32 @@ static inline uint32_t tinyml_ror(uint32_t x, uint32_t n)
 /* Status returned by every kernel. */
 typedef enum {
     TINYML_OK = 0,
-    TINYML_ERROR_ARG = -1
+    TINYML_ERROR_ARG = -1,
+    TINYML_ERROR_SCRATCH = -2   /* ctx->size below the kernel's *_scratch_size() (TINYML_CHECK_SCRATCH) */
 } tinyml_status;
+
+/* Scratch memory of one kernel call: `size` bytes at `buf` (4-byte aligned;
+ * buf may be NULL when size is 0). Every kernel that needs scratch takes one
+ * as its first argument and has a `<kernel>_scratch_size(...)` function, in its
+ * header, computing the bytes it needs from the same params it receives. */
+typedef struct {
+    void *buf;
+    int32_t size;
+} tinyml_ctx;
+
+/* With -DTINYML_CHECK_SCRATCH (host and debug builds) a kernel given less
+ * scratch than its *_scratch_size() returns TINYML_ERROR_SCRATCH before it
+ * touches memory; otherwise the check compiles to nothing. */
+#ifdef TINYML_CHECK_SCRATCH
+#define TINYML_SCRATCH_CHECK(ctx, need)                                  \
+    do {                                                                 \
+        if ((ctx) == NULL || (ctx)->size < (need)) {                     \
+            return TINYML_ERROR_SCRATCH;                                 \
+        }                                                                \
+    } while (0)
+#else
+#define TINYML_SCRATCH_CHECK(ctx, need) ((void)0)
+#endif
 
 /* NHWC tensor extent (unused leading dims are 1). */
 typedef struct {

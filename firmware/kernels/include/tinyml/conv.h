@@ -90,7 +90,8 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
  * 1x1 / stride 1 / unpadded convolutions are one matrix product over the
  * pixels; others copy the two pixels' windows into `scratch` (out-of-image taps
  * hold pad_value = the input zero point, so they add 0) and run the same product.
- * Same bytes as tinyml_conv2d_s8; scratch: tinyml_conv2d_packed_scratch bytes. */
+ * Same bytes as tinyml_conv2d_s8. Scratch: ctx holds
+ * tinyml_conv2d_packed_s8_scratch_size(params) bytes (0 for the direct form). */
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w;
@@ -102,20 +103,22 @@ typedef struct {
     tinyml_fc_layer layer;     /* accum_depth = k_h * k_w * in_c, output_depth = out_c */
 } tinyml_conv_packed_params;
 
-int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *params);
+/* Scratch bytes of tinyml_conv2d_packed_s8 / _rows_s8: two im2col windows
+ * (2 * k_h * k_w * in_c, rounded up to 4), or 0 for 1x1 / stride 1 / unpadded. */
+int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *params);
 
-tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *params, int32_t batches,
-                                      const int8_t *input, const int8_t *packed_filter, int8_t *output,
-                                      int8_t *scratch);
+tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *params,
+                                      int32_t batches, const int8_t *input, const int8_t *packed_filter,
+                                      int8_t *output);
 
 /* Output rows [oy0, oy1) of one image of tinyml_conv2d_packed_s8, for kernels
  * that stream rows: input row iy lives at rows + (iy % ring) * in_w * in_c (ring
  * = in_h: a whole image; a smaller ring: a rolling buffer that must hold every
  * row the requested output rows read), output row oy is written at output +
- * (oy - oy0) * out_w * out_c. Same bytes as the whole-image call. */
-tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *params, const int8_t *rows,
-                                           int32_t ring, int32_t oy0, int32_t oy1, const int8_t *packed_filter,
-                                           int8_t *output, int8_t *scratch);
+ * (oy - oy0) * out_w * out_c. Same bytes as the whole-image call; same scratch. */
+tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *params,
+                                           const int8_t *rows, int32_t ring, int32_t oy0, int32_t oy1,
+                                           const int8_t *packed_filter, int8_t *output);
 
 /* DEPTHWISE_CONV_2D, any depth multiplier M = output.c / input.c.
  *
