@@ -87,11 +87,7 @@ static inline int8_t conv_finish(int32_t acc, int32_t wsum, int need_wsum, int32
     if (bias) {
         acc += bias[o];
     }
-#if TINYML_CONV_SINGLE_ROUNDING
     acc = tinyml_conv_requantize(acc, q->multiplier[o], q->shift[o]);
-#else
-    acc = tinyml_requantize_dr_fast(acc, q->multiplier[o], q->shift[o]);
-#endif
     acc += p->output_offset;
     return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }

@@ -13,8 +13,8 @@ int32_t tinyml_fused_attention_s8_scratch_size(const tinyml_attention_params *pa
 /* BATCH_MATMUL's requantization, rounding as tinyml_batch_matmul_s8 does. */
 static inline int32_t mm_requant(const tinyml_matmul_params *p, int32_t acc)
 {
-    acc = p->double_rounding ? tinyml_requantize_dr_fast(acc, p->quant.multiplier, p->quant.shift)
-                             : tinyml_requantize_fast(acc, p->quant.multiplier, p->quant.shift);
+    acc = p->double_rounding ? tinyml_requantize_double_fast(acc, p->quant.multiplier, p->quant.shift)
+                             : tinyml_requantize(acc, p->quant.multiplier, p->quant.shift);
     acc += p->output_offset;
     return TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }

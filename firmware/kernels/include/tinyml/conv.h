@@ -30,8 +30,9 @@ typedef struct {
  * from zero) in both the TensorFlow 2.21 pip TFLite (measured: its
  * CONV_2D/DEPTHWISE_CONV_2D outputs match double and not single rounding,
  * while its FULLY_CONNECTED matches single rounding) and the tflite_micro
- * package. Define TINYML_CONV_SINGLE_ROUNDING=1 to follow
- * tinyml_requantize (tinyml/config.h's flavour) instead. */
+ * package: tinyml_requantize_double_fast (tinyml/common.h). Define
+ * TINYML_CONV_SINGLE_ROUNDING=1 to follow tinyml_requantize (tinyml/config.h's
+ * flavour) instead. */
 #ifndef TINYML_CONV_SINGLE_ROUNDING
 #define TINYML_CONV_SINGLE_ROUNDING 0
 #endif
@@ -41,11 +42,7 @@ static inline int32_t tinyml_conv_requantize(int32_t x, int32_t multiplier, int3
 #if TINYML_CONV_SINGLE_ROUNDING
     return tinyml_requantize(x, multiplier, shift);
 #else
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    /* unsigned shift: wraps like the reference's int32 multiply, without UB */
-    const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, multiplier), right);
+    return tinyml_requantize_double_fast(x, multiplier, shift);
 #endif
 }
 
