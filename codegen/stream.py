@@ -140,7 +140,7 @@ static tinyml_status {fn}(const tinyml_ctx *ctx, int8_t *stripe, int8_t *output)
         if ({READ_ROWS}(stripe, r * {info.rows}, {info.rows}) != 0) {{
             return TINYML_ERROR_ARG;
         }}
-        const tinyml_status st = tinyml_conv2d_packed_rows_s8(ctx, {params}, stripe, {info.rows}, r, r + 1, {filt},
+        const tinyml_status st = tinyml_conv2d_packed_rows_s8(ctx, {params}, {info.rows}, stripe, {filt}, r, r + 1,
                                                               output + (size_t)r * {info.out_row_bytes});
         if (st != TINYML_OK) {{
             return st;

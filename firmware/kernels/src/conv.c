@@ -211,8 +211,8 @@ int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *p)
 }
 
 tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *p,
-                                           const int8_t *rows, int32_t ring, int32_t oy0, int32_t oy1,
-                                           const int8_t *packed_filter, int8_t *output)
+                                           int32_t ring, const int8_t *rows, const int8_t *packed_filter,
+                                           int32_t oy0, int32_t oy1, int8_t *output)
 {
     const int32_t k = p->layer.accum_depth, oc = p->layer.output_depth;
     if (k != p->k_h * p->k_w * p->in_c || p->stride_h <= 0 || p->stride_w <= 0 || p->dilation_h <= 0 ||
@@ -266,8 +266,8 @@ tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_p
     const size_t in_size = (size_t)p->in_h * p->in_w * p->in_c;
     const size_t out_size = (size_t)p->out_h * p->out_w * p->layer.output_depth;
     for (int32_t b = 0; b < batches; ++b) {
-        const tinyml_status st = tinyml_conv2d_packed_rows_s8(ctx, p, input + b * in_size, p->in_h, 0, p->out_h,
-                                                              packed_filter, output + b * out_size);
+        const tinyml_status st = tinyml_conv2d_packed_rows_s8(ctx, p, p->in_h, input + b * in_size, packed_filter,
+                                                              0, p->out_h, output + b * out_size);
         if (st != TINYML_OK) {
             return st;
         }

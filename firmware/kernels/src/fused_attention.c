@@ -140,7 +140,7 @@ tinyml_status tinyml_fused_attention_s8(const tinyml_ctx *ctx, const tinyml_atte
             }
 #endif
             qk_dots(q16, qi, qlo, kh, ks, nk, dk, out4, scores, &qk, score_table, qro * q_sum);
-            if (tinyml_softmax_row_s8(exp_table, scores, scores, nk) != TINYML_OK) {
+            if (tinyml_softmax_row_s8(exp_table, nk, scores, scores) != TINYML_OK) {
                 return TINYML_ERROR_ARG;
             }
             /* o[d] = sum_j (p + plo)(v + pro) = sum_j (p + plo) v + pro sum_j (p + plo) */

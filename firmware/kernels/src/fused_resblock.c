@@ -52,27 +52,27 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resbl
             need = c1->out_h - 1;
         }
         for (; next <= need; ++next) {
-            tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, c1, input, c1->in_h, next, next + 1, filter1,
+            tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, c1, c1->in_h, input, filter1, next, next + 1,
                                                             ring + (size_t)(next % p->conv2_rows) * y_row);
             if (st != TINYML_OK) {
                 return st;
             }
         }
-        tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, c2, ring, p->conv2_rows, oy, oy + 1, filter2, z);
+        tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, c2, p->conv2_rows, ring, filter2, oy, oy + 1, z);
         if (st != TINYML_OK) {
             return st;
         }
         const int8_t *skip = input + (size_t)oy * row;                 /* identity: row oy of x */
         if (p->has_shortcut) {
-            st = tinyml_conv2d_packed_rows_s8(&col_ctx, cs, input, cs->in_h, oy, oy + 1, filter_shortcut, c);
+            st = tinyml_conv2d_packed_rows_s8(&col_ctx, cs, cs->in_h, input, filter_shortcut, oy, oy + 1, c);
             if (st != TINYML_OK) {
                 return st;
             }
             skip = c;
         }
         /* Element-wise: output row oy may be the identity row itself. */
-        st = tinyml_fused_add_s8(&p->add, p->z_first ? z : skip, p->z_first ? skip : z, output + (size_t)oy * row,
-                                 row);
+        st = tinyml_fused_add_s8(&p->add, row, p->z_first ? z : skip, p->z_first ? skip : z,
+                                 output + (size_t)oy * row);
         if (st != TINYML_OK) {
             return st;
         }

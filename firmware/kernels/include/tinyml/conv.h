@@ -114,8 +114,8 @@ tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_p
  * row the requested output rows read), output row oy is written at output +
  * (oy - oy0) * out_w * out_c. Same bytes as the whole-image call; same scratch. */
 tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *params,
-                                           const int8_t *rows, int32_t ring, int32_t oy0, int32_t oy1,
-                                           const int8_t *packed_filter, int8_t *output);
+                                           int32_t ring, const int8_t *rows, const int8_t *packed_filter,
+                                           int32_t oy0, int32_t oy1, int8_t *output);
 
 /* DEPTHWISE_CONV_2D, any depth multiplier M = output.c / input.c.
  *

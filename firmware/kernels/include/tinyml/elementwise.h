@@ -74,6 +74,6 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
 
 /* One row of tinyml_softmax_s8 (also used by the fused attention kernel); y may
  * be x (the row is fully read before the first write). */
-tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y, int32_t depth);
+tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y);
 
 #endif /* TINYML_ELEMENTWISE_H */

@@ -33,8 +33,8 @@ typedef struct {
 
 /* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings tabulated (above); y may
  * be x1 or x2 (element i is read before it is written). */
-tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, const int8_t *input1, const int8_t *input2,
-                                  int8_t *output, int32_t n);
+tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
 
 /* Keras LayerNormalization as the TFLite converter emits it, per row of
  * `depth` int8 values (rows = numel / depth):
@@ -59,8 +59,8 @@ typedef struct {
     tinyml_fused_add add_out;         /* (t3, t2) -> y */
 } tinyml_layernorm_params;
 
-tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *gamma,
-                                        const int8_t *beta, const int8_t *input, int8_t *output);
+tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *input,
+                                        const int8_t *gamma, const int8_t *beta, int8_t *output);
 
 /* Attention of `heads` heads, one query row at a time:
  *   s[j]  = requant(sum_k (q[i][k] + qk.lhs_offset) * (k[j][k] + qk.rhs_offset))   (BATCH_MATMUL adj_y)
