@@ -1,24 +1,49 @@
-"""Small helpers that format file-scope C declarations for lowerings."""
+"""Small helpers that format file-scope C declarations for lowerings.
+
+Param structs are written one field per line, nested structs indented, so a
+reader of model.c can find every value by name:
+
+    static const tinyml_pool_params op3_params = {
+        .filter_h = 2,
+        ...
+        .activation = {
+            .min = -128,
+            .max = 127,
+        },
+    };
+"""
 from __future__ import annotations
 
 from typing import Any
 
+INDENT = "    "
 
-def _value(v: Any) -> str:
-    if isinstance(v, dict):
-        return "{" + ", ".join(f".{k} = {_value(x)}" for k, x in v.items()) + "}"
+
+def _scalar(v: Any) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, float):
         return repr(v) + "f"
-    if isinstance(v, (list, tuple)):
-        return "{" + ", ".join(_value(x) for x in v) + "}"
     return str(v)
 
 
+def _value(v: Any, depth: int) -> str:
+    """C initializer of `v` whose first line continues the current one at nesting `depth`."""
+    pad, inner = INDENT * depth, INDENT * (depth + 1)
+    if isinstance(v, dict):
+        lines = [f"{inner}.{k} = {_value(x, depth + 1)}," for k, x in v.items()]
+        return "{\n" + "\n".join(lines) + f"\n{pad}}}"
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, (dict, list, tuple)) for x in v):
+            lines = [f"{inner}{_value(x, depth + 1)}," for x in v]
+            return "{\n" + "\n".join(lines) + f"\n{pad}}}"
+        return "{" + ", ".join(_scalar(x) for x in v) + "}"
+    return _scalar(v)
+
+
 def struct(ctype: str, name: str, **fields: Any) -> str:
-    """`static const ctype name = {.field = value, ...};` (nested dicts allowed)."""
-    return f"static const {ctype} {name} = {_value(fields)};"
+    """`static const ctype name = {` then `.field = value,` one per line (nested dicts indented) `};`."""
+    return f"static const {ctype} {name} = {_value(fields, 0)};"
 
 
 def activation(lo: int, hi: int) -> dict:

@@ -45,8 +45,34 @@ def weight_symbol(t: int) -> str:
 class Renderer:
     """Turns symbolic call arguments into C expressions under a plan."""
 
-    def __init__(self, graph: Graph, plan: Plan) -> None:
+    def __init__(self, graph: Graph, plan: Plan, steps: list[Step] | None = None) -> None:
         self.graph, self.plan = graph, plan
+        self.steps = steps or []
+        self._scratch_names: dict[int, str] = {}
+        taken: set[str] = set()
+        for pos, s in enumerate(self.steps):
+            if any(isinstance(a, ScratchRef) for c in s.calls for a in c.args):
+                name = f"op{s.index}_scratch"
+                if name in taken:
+                    name = f"op{s.index}_{pos}_scratch"
+                taken.add(name)
+                self._scratch_names[pos] = name
+
+    def scratch_name(self, pos: int) -> str:
+        """The named tinyml_ctx (arena address + planned bytes) of step `pos`."""
+        return self._scratch_names[pos]
+
+    def scratch_contexts(self) -> list[dict]:
+        """One named context per step whose kernel takes scratch: name, arena offset
+        (None for 0 planned bytes), planned bytes, the kernel's own size call."""
+        out = []
+        for pos, name in self._scratch_names.items():
+            s = self.steps[pos]
+            ref = next(a for c in s.calls for a in c.args if isinstance(a, ScratchRef))
+            out.append({"name": name, "op": s.index, "kind": s.kind, "bytes": s.scratch_bytes,
+                        "offset": self.plan.scratch_offset(pos) if s.scratch_bytes > 0 else None,
+                        "size_call": ref.size, "kernel": ref.size.split("_scratch_size(")[0]})
+        return out
 
     def tensor(self, t: int) -> str:
         ten = self.graph.t(t)
@@ -58,7 +84,7 @@ class Renderer:
         if isinstance(a, TRef):
             return self.tensor(a.tensor)
         if isinstance(a, ScratchRef):
-            return f"(({a.ctype} *)(tinyml_arena + {self.plan.scratch_offset(pos)}))"
+            return f"&{self.scratch_name(pos)}"
         return str(a)
 
     def call(self, c: Call, pos: int) -> str:
@@ -152,7 +178,7 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
         from .oracle import rounding_for
         rounding = rounding_for(graph.source)
     os.makedirs(out_dir, exist_ok=True)
-    r = Renderer(graph, plan)
+    r = Renderer(graph, plan, steps)
     env = _env()
     rendered_steps = []
     for pos, s in enumerate(steps):
@@ -169,7 +195,7 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
         "version": __version__, "source": os.path.basename(graph.source) or graph.name,
         "name": graph.name, "plan": plan, "steps": rendered_steps, "decls": decls,
         "inputs": _io_info(graph, plan, graph.inputs), "outputs": _io_info(graph, plan, graph.outputs),
-        "weights": _weights(graph, steps, ctx), "trace": trace,
+        "weights": _weights(graph, steps, ctx), "trace": trace, "scratch": r.scratch_contexts(),
         "stream": stream.to_dict() if stream is not None else None,
     }
     files = []

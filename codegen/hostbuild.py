@@ -9,7 +9,8 @@ import subprocess
 from tinyml.errors import ToolchainError
 
 HOST_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "host", "host_main.c")
-STRICT = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+# Host builds check every kernel's scratch against its *_scratch_size() (tinyml/common.h).
+STRICT = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-DTINYML_CHECK_SCRATCH"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
 
 

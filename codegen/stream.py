@@ -119,36 +119,36 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
 def stream_steps(graph: Graph, steps: list[Step], info: StreamInfo) -> list[Step]:
     """Steps with the first CONV_2D replaced by a stripe loop (a static function in model.c).
 
-    The packed conv call is `tinyml_conv2d_packed_s8(&params, n, in, filter, out, scratch)`;
+    The packed conv call is `tinyml_conv2d_packed_s8(ctx, &params, n, in, filter, out)`;
     the loop computes output row r with the kernel's row entry point
     (tinyml_conv2d_packed_rows_s8) on a P-row ring that holds stripe r."""
     s = steps[0]
     c = s.calls[0]
-    params, _, _, filt, _, scratch = c.args
+    scratch, params, _, _, filt, _ = c.args
     assert isinstance(params, str) and params.startswith("&") and isinstance(filt, str)
+    assert isinstance(scratch, ScratchRef)
     fn = f"tinyml_stream_op{info.op_index}"
-    has_scratch = isinstance(scratch, ScratchRef)
     decl = f"""/* op {info.op_index} CONV_2D, streamed: the {info.image_rows}x{info.width}x{info.channels} image
  * arrives as {info.stripes} stripes of {info.rows} rows ({info.stripe_bytes} B) from
  * {READ_ROWS}(); stripe r gives output row r ({info.out_row_bytes} B). Image row
  * r * {info.rows} + k is row k of the stripe buffer, i.e. a {info.rows}-row ring for the row
  * entry point. Same bytes as one whole-image call: each output pixel reads only its own
  * {info.rows}-row window. */
-static tinyml_status {fn}(int8_t *stripe, int8_t *output, int8_t *scratch)
+static tinyml_status {fn}(const tinyml_ctx *ctx, int8_t *stripe, int8_t *output)
 {{
     for (int32_t r = 0; r < {info.stripes}; ++r) {{
         if ({READ_ROWS}(stripe, r * {info.rows}, {info.rows}) != 0) {{
             return TINYML_ERROR_ARG;
         }}
-        const tinyml_status st = tinyml_conv2d_packed_rows_s8({params}, stripe, {info.rows}, r, r + 1, {filt},
-                                                              output + (size_t)r * {info.out_row_bytes}, scratch);
+        const tinyml_status st = tinyml_conv2d_packed_rows_s8(ctx, {params}, {info.rows}, stripe, {filt}, r, r + 1,
+                                                              output + (size_t)r * {info.out_row_bytes});
         if (st != TINYML_OK) {{
             return st;
         }}
     }}
     return TINYML_OK;
 }}"""
-    call = Call(fn, [TRef(info.input_tensor), TRef(s.outputs[0]), scratch if has_scratch else "NULL"])
+    call = Call(fn, [scratch, TRef(info.input_tensor), TRef(s.outputs[0])])
     new = Step(index=s.index, kind=s.kind, inputs=list(s.inputs), outputs=list(s.outputs), calls=[call],
                decls=list(s.decls) + [decl], scratch_bytes=s.scratch_bytes, alias_of=None,
                inplace_ok=[], comment=s.comment + f"; streamed: t{info.input_tensor} is a {info.stripe_bytes}-B stripe "

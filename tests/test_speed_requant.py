@@ -1,8 +1,10 @@
-"""The one-SMLAL requantization helpers of the speed kernels (tinyml/fc.h)
-against the reference-arithmetic helpers they replace (tinyml/common.h and
-tinyml/elementwise.h, which the per-op tests check against TFLite): edge
-values, every shift, and a few million pseudo-random cases, compiled for the
-host with UBSan."""
+"""The requantization helpers of tinyml/common.h against the reference
+arithmetic: tinyml_requantize_double_fast (one SMLAL) against
+tinyml_requantize_double (gemmlowp's two roundings, which the per-op tests
+check against TFLite), and tinyml_requantize_single (SMLAL high word for
+shift <= -1) against TFLite's single-rounding formula written out plainly:
+edge values, every shift, and a few million pseudo-random cases, compiled for
+the host with UBSan."""
 from __future__ import annotations
 
 import os
@@ -15,17 +17,28 @@ from tinyml.firmware.build import HERE as FIRMWARE_DIR
 
 SRC = r"""
 #include <stdio.h>
-#include "tinyml/fc.h"
-#include "tinyml/elementwise.h"
+#include "tinyml/common.h"
+
+/* TFLite MultiplyByQuantizedMultiplier with TFLITE_SINGLE_ROUNDING, plainly. */
+static int32_t single_reference(int32_t x, int32_t m, int32_t s)
+{
+    const int32_t total_shift = 31 - s;
+    const int64_t round = (int64_t)1 << (total_shift - 1);
+    return (int32_t)(((int64_t)x * (int64_t)m + round) >> total_shift);
+}
 
 static long bad;
 static void check(int32_t x, int32_t m, int32_t s)
 {
-    if (tinyml_requantize_dr(x, m, s) != tinyml_requantize_dr_fast(x, m, s)) {
+    if (tinyml_requantize_double(x, m, s) != tinyml_requantize_double_fast(x, m, s)) {
         if (bad++ < 5) printf("dr x=%d m=%d s=%d\n", x, m, s);
     }
-    if (s <= 30 && tinyml_requantize(x, m, s) != tinyml_requantize_fast(x, m, s)) {
+    if (s <= 30 && single_reference(x, m, s) != tinyml_requantize_single(x, m, s)) {
         if (bad++ < 5) printf("sr x=%d m=%d s=%d\n", x, m, s);
+    }
+    if (tinyml_requantize(x, m, s) != (TINYML_SINGLE_ROUNDING ? tinyml_requantize_single(x, m, s)
+                                                               : tinyml_requantize_double(x, m, s))) {
+        if (bad++ < 5) printf("sel x=%d m=%d s=%d\n", x, m, s);
     }
 }
 

@@ -20,8 +20,12 @@ class TRef:
 
 @dataclass(frozen=True)
 class ScratchRef:
-    """The step's scratch buffer; rendered as an arena pointer of `ctype`."""
-    ctype: str = "int8_t"
+    """The step's scratch, passed as a `const tinyml_ctx *` (pointer and size):
+    rendered as `&op<index>_scratch`, a named context holding the arena address
+    and Step.scratch_bytes. `size` is the C expression that computes the
+    kernel's own need from the params it receives (its `*_scratch_size()`
+    call), which host builds with TINYML_CHECK_SCRATCH compare with the plan."""
+    size: str
 
 
 Arg = Union[str, int, TRef, ScratchRef]

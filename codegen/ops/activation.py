@@ -28,7 +28,7 @@ def lut_step(op, graph, ctx, table: np.ndarray, what: str) -> Step:
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
     sym = ctx.const_array(f"op{op.index}_lut", "uint8_t", np.asarray(table, dtype=np.uint8))
     ins, outs = activations(graph, op)
-    call = Call("tinyml_lut_8", [sym, TRef(x.index), TRef(y.index), x.numel])
+    call = Call("tinyml_lut_8", [sym, x.numel, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                 inplace_ok=[(x.index, y.index)], comment=f"{what}, 256-entry table")
 

@@ -21,7 +21,8 @@ def _pad(shape: tuple[int, ...], n: int) -> list[int]:
 
 
 def scratch_bytes(rows: int, depth: int, cols: int, adj_x: bool, adj_y: bool) -> int:
-    """Mirror of tinyml_batch_matmul_s8_scratch."""
+    """Planned scratch of tinyml_batch_matmul_s8 (tests/test_scratch_size.py checks it against the kernel's C size function,
+    tinyml_batch_matmul_s8_scratch_size)."""
     def pad4(n: int) -> int:
         return (n + 3) // 4 * 4
     b = 0
@@ -71,8 +72,9 @@ def lower_batch_matmul(op, graph, ctx) -> Step:
                      activation=cdecl.activation(-128, 127)),
     ]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_batch_matmul_s8", [f"&{p}_dims", f"&{p}_params", TRef(a.index), TRef(b.index),
-                                           TRef(y.index), ScratchRef("void")])
+    call = Call("tinyml_batch_matmul_s8", [ScratchRef(f"tinyml_batch_matmul_s8_scratch_size(&{p}_dims)"),
+                                           f"&{p}_params", f"&{p}_dims", TRef(a.index), TRef(b.index),
+                                           TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 scratch_bytes=scratch_bytes(rows, depth, cols, adj_x, adj_y),
                 comment=f"{batches} x [{rows}x{depth}] . [{depth}x{cols}] adj_x={adj_x} adj_y={adj_y}")

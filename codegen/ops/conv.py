@@ -119,7 +119,8 @@ def lower_conv2d(op, graph, ctx) -> Step:
 
 
 def packed_scratch_bytes(kh: int, kw: int, ic: int, g: dict) -> int:
-    """Mirror of tinyml_conv2d_packed_scratch: two im2col windows unless 1x1/stride 1/unpadded."""
+    """Planned scratch of tinyml_conv2d_packed_s8: two im2col windows unless 1x1/stride 1/unpadded
+    (tests/test_scratch_size.py checks it against the kernel's C size function, tinyml_conv2d_packed_s8_scratch_size)."""
     direct = kh == kw == 1 and g["stride_h"] == g["stride_w"] == 1 and g["pad_h"] == g["pad_w"] == 0
     return 0 if direct else (2 * kh * kw * ic + 3) // 4 * 4
 
@@ -165,8 +166,8 @@ def _lower_conv_packed(op, graph, ctx) -> Step:
     kh, kw, ic, out_c = fields["k_h"], fields["k_w"], fields["in_c"], fields["layer"]["output_depth"]
     decls = [cdecl.struct("tinyml_conv_packed_params", f"{p}_conv", **fields)]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_conv2d_packed_s8", [f"&{p}_conv", x.shape[0], TRef(x.index), fsym,
-                                            TRef(y.index), ScratchRef("int8_t") if scratch else "NULL"])
+    call = Call("tinyml_conv2d_packed_s8", [ScratchRef(f"tinyml_conv2d_packed_s8_scratch_size(&{p}_conv)"),
+                                            f"&{p}_conv", x.shape[0], TRef(x.index), fsym, TRef(y.index)])
     how = "matrix product over pixels" if scratch == 0 else "two-pixel im2col"
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 scratch_bytes=scratch,

@@ -63,7 +63,7 @@ def lower_fused_add(group: FusionGroup, graph, ctx) -> Step:
     y = graph.t(op.outputs[0])
     decls = [cdecl.struct("tinyml_fused_add", f"{p}_params", **fields)]
     a, b = op.inputs
-    call = Call("tinyml_fused_add_s8", [f"&{p}_params", TRef(a), TRef(b), TRef(y.index), y.numel])
+    call = Call("tinyml_fused_add_s8", [f"&{p}_params", y.numel, TRef(a), TRef(b), TRef(y.index)])
     ins = [t for t in dict.fromkeys([a, b]) if not graph.t(t).is_const]
     inplace = [(t, y.index) for t in ins]
     return Step(index=op.index, kind="FUSED_ADD", inputs=ins, outputs=[y.index],

@@ -30,8 +30,9 @@ from tinyml.codegen.quant import activation_range, quantize_multiplier
 
 
 def attention_scratch(keys: int, depth: int, value_depth: int) -> int:
-    """Mirror of tinyml_fused_attention_scratch: the offset query row as int16,
-    one score row, the offset scores as int16."""
+    """Planned scratch of tinyml_fused_attention_s8: the offset query row as int16,
+    one score row, the offset scores as int16 (tests/test_scratch_size.py checks it against the kernel's C size function,
+    tinyml_fused_attention_s8_scratch_size)."""
     def pad4(n: int) -> int:
         return (n + 3) // 4 * 4
     return 2 * pad4(depth) + pad4(keys) + 2 * pad4(keys + 1)
@@ -199,8 +200,8 @@ def lower_attention(group: FusionGroup, graph, ctx) -> Step:
               "score_table": table_sym, "exp_table": exp_sym, "pv": _mm_params(pv, graph)}
     decls = [cdecl.struct("tinyml_attention_params", f"{p}_params", **params)]
     scratch = attention_scratch(r["keys"], r["depth"], r["value_depth"])
-    call = Call("tinyml_fused_attention_s8", [f"&{p}_params", TRef(qe), TRef(ke), TRef(ve), TRef(oe),
-                                              ScratchRef("void")])
+    call = Call("tinyml_fused_attention_s8", [ScratchRef(f"tinyml_fused_attention_s8_scratch_size(&{p}_params)"),
+                                              f"&{p}_params", TRef(qe), TRef(ke), TRef(ve), TRef(oe)])
     inplace = []
     if (qtok, qhead) == (otok, ohead) and r["depth"] == r["value_depth"] \
             and graph.t(qe).nbytes == graph.t(oe).nbytes and qe not in (ke, ve):

@@ -189,8 +189,8 @@ def lower_layernorm(group: FusionGroup, graph, ctx) -> Step:
                                     swap=op("add_o").inputs[0] != op("mul_x").outputs[0]),
     }
     decls = [cdecl.struct("tinyml_layernorm_params", f"{p}_params", **params)]
-    call = Call("tinyml_fused_layernorm_s8", [f"&{p}_params", TRef(r["gamma"]), TRef(r["beta"]),
-                                              TRef(x.index), TRef(y.index)])
+    call = Call("tinyml_fused_layernorm_s8", [f"&{p}_params", TRef(x.index), TRef(r["gamma"]),
+                                              TRef(r["beta"]), TRef(y.index)])
     return Step(index=first.index, kind="FUSED_LAYERNORM", inputs=[x.index], outputs=[y.index],
                 calls=[call], decls=decls, inplace_ok=[(x.index, y.index)],
                 comment=f"LayerNorm {rows} rows of {depth} (ops {group.ops[0]}..{group.ops[-1]})")

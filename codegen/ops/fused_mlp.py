@@ -118,7 +118,7 @@ def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
     n = len(layers)
     hidden = [l["output_depth"] for l in layers[:-1]]
     stride = (max(hidden) + 3) // 4 * 4
-    scratch = 2 * stride * (1 if n == 2 else 2)        # two rows per pass
+    scratch = 2 * stride * (1 if n == 2 else 2)        # two rows per pass (tinyml_fused_mlp_s8_scratch_size)
     empty = {"accum_depth": 0, "output_depth": 0, "filter_offset": 0, "output_offset": 0,
              "activation": {"min": -128, "max": 127}, "bias": "NULL", "multiplier": "NULL", "shift": "NULL",
              "table": "NULL", "double_rounding": 0}
@@ -127,7 +127,8 @@ def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
     decls = [cdecl.struct("tinyml_mlp_params", f"{p}_params", **params)]
     x, y = group.inputs[0], group.outputs[0]
     wargs = list(weights) + ["NULL"] * (MAX_LAYERS - n)
-    call = Call("tinyml_fused_mlp_s8", [f"&{p}_params", TRef(x), TRef(y), ScratchRef("int8_t"), *wargs])
+    call = Call("tinyml_fused_mlp_s8", [ScratchRef(f"tinyml_fused_mlp_s8_scratch_size(&{p}_params)"),
+                                        f"&{p}_params", TRef(x), *wargs, TRef(y)])
     inplace = [(x, y)] if layers[-1]["output_depth"] <= layers[0]["accum_depth"] else []
     widths = " -> ".join([str(layers[0]["accum_depth"])] + [str(l["output_depth"]) for l in layers])
     return Step(index=first.index, kind="FUSED_MLP", inputs=[x], outputs=[y], calls=[call], decls=decls,

@@ -115,7 +115,8 @@ def overwrite_safe(c1: dict, c2: dict, cs: dict | None, in_row: int, out_row: in
 
 
 def resblock_scratch(c1: dict, c2: dict, cs: dict | None, scratch1: int, scratch2: int, scratch_s: int) -> int:
-    """Mirror of tinyml_resblock_scratch: y ring, z row (and c row), one im2col buffer."""
+    """Planned scratch of tinyml_fused_resblock_s8: y ring, z row (and c row), one im2col buffer
+    (tests/test_scratch_size.py checks it against the kernel's C size function, tinyml_fused_resblock_s8_scratch_size)."""
     a4 = lambda n: (n + 3) // 4 * 4                                    # noqa: E731
     _, _, e2 = _rows_reach(c2)
     ring = a4(e2 * c1["out_w"] * c1["layer"]["output_depth"])
@@ -143,7 +144,8 @@ def lower_resblock(group: FusionGroup, graph, ctx) -> Step:
               "z_first": int(r["z_first"]), "add": fused_add_struct(ctx, f"{p}_add", add, graph)}
     scratch = resblock_scratch(c1, c2, cs, s1, s2, ss)
     decls = [cdecl.struct("tinyml_resblock_params", f"{p}_params", **params)]
-    call = Call("tinyml_fused_resblock_s8", [f"&{p}_params", TRef(x), f1, f2, fs, TRef(out), ScratchRef("int8_t")])
+    call = Call("tinyml_fused_resblock_s8", [ScratchRef(f"tinyml_fused_resblock_s8_scratch_size(&{p}_params)"),
+                                             f"&{p}_params", TRef(x), f1, f2, fs, TRef(out)])
     safe = overwrite_safe(c1, c2, cs, in_row, out_row) and ot.nbytes <= xt.nbytes
     k = lambda c: f"{c['k_h']}x{c['k_w']}/{c['stride_h']}"             # noqa: E731
     how = f"shortcut conv {k(cs)}" if cs is not None else "identity shortcut"

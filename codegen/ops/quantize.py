@@ -31,7 +31,7 @@ def lower_quantize(op, graph, ctx) -> Step:
     ins, outs = activations(graph, op)
     if x.dtype == "float32":
         fn = "tinyml_quantize_f32_s8" if y.dtype == "int8" else "tinyml_quantize_f32_u8"
-        call = Call(fn, [TRef(x.index), TRef(y.index), x.numel, _f(y.quant.s), y.quant.zp])
+        call = Call(fn, [_f(y.quant.s), y.quant.zp, x.numel, TRef(x.index), TRef(y.index)])
         return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                     comment=f"float32 -> {y.dtype} (scale {y.quant.s!r}, zp {y.quant.zp})")
     require(x.dtype in ("int8", "uint8"), op, graph, f"requantizing from {x.dtype}")
@@ -48,8 +48,8 @@ def lower_dequantize(op, graph, ctx) -> Step:
     if x.is_const:
         require(False, op, graph, "dequantizing a constant (float weights)")
     ins, outs = activations(graph, op)
-    call = Call("tinyml_dequantize_s8_f32", [TRef(x.index), TRef(y.index), x.numel,
-                                             _f(x.quant.s), x.quant.zp])
+    call = Call("tinyml_dequantize_s8_f32", [_f(x.quant.s), x.quant.zp, x.numel,
+                                             TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                 comment=f"int8 -> float32 (scale {x.quant.s!r}, zp {x.quant.zp})")
 
@@ -60,6 +60,6 @@ def lower_neg(op, graph, ctx) -> Step:
     require(x.dtype == "float32" and y.dtype == "float32", op, graph,
             f"{x.dtype} NEG (only float32 NEG inside a DEQUANTIZE/QUANTIZE island)")
     ins, outs = activations(graph, op)
-    call = Call("tinyml_neg_f32", [TRef(x.index), TRef(y.index), x.numel])
+    call = Call("tinyml_neg_f32", [x.numel, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                 inplace_ok=[(x.index, y.index)], comment="float32 negate")

@@ -206,8 +206,8 @@ def lower_concatenation(op, graph, ctx) -> Step:
             table = ctx.const_array(f"{p}_lut{k}", "uint8_t", tab)
         inner = t.shape[axis] * inner_dims
         decls.append(cdecl.struct("tinyml_concat_part", f"{p}_{k}", inner=inner, offset=offset, table=table))
-        calls.append(Call("tinyml_concat_part_copy", [f"&{p}_{k}", TRef(t.index), outer, out_inner,
-                                                      DTYPE_BYTES[y.dtype], TRef(y.index)]))
+        calls.append(Call("tinyml_concat_part_copy", [f"&{p}_{k}", DTYPE_BYTES[y.dtype], outer, TRef(t.index),
+                                                      out_inner, TRef(y.index)]))
         offset += inner
     ins, outs = activations(graph, op)
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=calls, decls=decls,

@@ -1,7 +1,7 @@
 /* tinyml kernels: table-driven 8-bit activations, float negation. */
 #include "tinyml/activation.h"
 
-tinyml_status tinyml_lut_8(const uint8_t *table, const void *input, void *output, int32_t n)
+tinyml_status tinyml_lut_8(const uint8_t *table, int32_t n, const void *input, void *output)
 {
     if (!table || !input || !output || n < 0) {
         return TINYML_ERROR_ARG;
@@ -22,7 +22,7 @@ tinyml_status tinyml_lut_8(const uint8_t *table, const void *input, void *output
     return TINYML_OK;
 }
 
-tinyml_status tinyml_neg_f32(const float *input, float *output, int32_t n)
+tinyml_status tinyml_neg_f32(int32_t n, const float *input, float *output)
 {
     if (!input || !output || n < 0) {
         return TINYML_ERROR_ARG;

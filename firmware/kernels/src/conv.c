@@ -87,11 +87,7 @@ static inline int8_t conv_finish(int32_t acc, int32_t wsum, int need_wsum, int32
     if (bias) {
         acc += bias[o];
     }
-#if TINYML_CONV_SINGLE_ROUNDING
     acc = tinyml_conv_requantize(acc, q->multiplier[o], q->shift[o]);
-#else
-    acc = tinyml_requantize_dr_fast(acc, q->multiplier[o], q->shift[o]);
-#endif
     acc += p->output_offset;
     return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
@@ -207,23 +203,25 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows,
     }
 }
 
-int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *p)
+int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *p)
 {
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0;
     return direct ? 0 : tinyml_pad4(2 * p->layer.accum_depth);
 }
 
-tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
-                                           int32_t oy0, int32_t oy1, const int8_t *packed_filter, int8_t *output,
-                                           int8_t *scratch)
+tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *p,
+                                           int32_t ring, const int8_t *rows, const int8_t *packed_filter,
+                                           int32_t oy0, int32_t oy1, int8_t *output)
 {
     const int32_t k = p->layer.accum_depth, oc = p->layer.output_depth;
     if (k != p->k_h * p->k_w * p->in_c || p->stride_h <= 0 || p->stride_w <= 0 || p->dilation_h <= 0 ||
         p->dilation_w <= 0 || ring <= 0 || oy0 < 0 || oy1 > p->out_h || oy0 > oy1) {
         return TINYML_ERROR_ARG;
     }
-    if (tinyml_conv2d_packed_scratch(p) == 0) {
+    const int32_t need = tinyml_conv2d_packed_s8_scratch_size(p);
+    TINYML_SCRATCH_CHECK(ctx, need);
+    if (need == 0) {
         /* 1x1, stride 1, no padding: each output row is a matrix product over its pixels. */
         if (ring >= p->in_h) {
             return tinyml_fc_s8(&p->layer, (oy1 - oy0) * p->out_w, input_row(p, rows, ring, oy0), packed_filter,
@@ -238,6 +236,7 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *p, c
         }
         return TINYML_OK;
     }
+    int8_t *scratch = ctx ? (int8_t *)ctx->buf : NULL;
     if (!scratch) {
         return TINYML_ERROR_ARG;
     }
@@ -258,8 +257,8 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *p, c
     return TINYML_OK;
 }
 
-tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *p, int32_t batches, const int8_t *input,
-                                      const int8_t *packed_filter, int8_t *output, int8_t *scratch)
+tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *p, int32_t batches,
+                                      const int8_t *input, const int8_t *packed_filter, int8_t *output)
 {
     if (batches < 0) {
         return TINYML_ERROR_ARG;
@@ -267,8 +266,8 @@ tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *p, int32_
     const size_t in_size = (size_t)p->in_h * p->in_w * p->in_c;
     const size_t out_size = (size_t)p->out_h * p->out_w * p->layer.output_depth;
     for (int32_t b = 0; b < batches; ++b) {
-        const tinyml_status st = tinyml_conv2d_packed_rows_s8(p, input + b * in_size, p->in_h, 0, p->out_h,
-                                                              packed_filter, output + b * out_size, scratch);
+        const tinyml_status st = tinyml_conv2d_packed_rows_s8(ctx, p, p->in_h, input + b * in_size, packed_filter,
+                                                              0, p->out_h, output + b * out_size);
         if (st != TINYML_OK) {
             return st;
         }

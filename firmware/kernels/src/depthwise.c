@@ -2,20 +2,10 @@
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
 
-/* tinyml_conv_requantize, with the one-SMLAL double-rounding form (tinyml/fc.h). */
-static inline int32_t dw_requantize(int32_t acc, int32_t multiplier, int32_t shift)
-{
-#if TINYML_CONV_SINGLE_ROUNDING
-    return tinyml_conv_requantize(acc, multiplier, shift);
-#else
-    return tinyml_requantize_dr_fast(acc, multiplier, shift);
-#endif
-}
-
 static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
                             const tinyml_per_channel_quant *q, int32_t ch)
 {
-    acc = dw_requantize(acc, q->multiplier[ch], q->shift[ch]);
+    acc = tinyml_conv_requantize(acc, q->multiplier[ch], q->shift[ch]);
     acc += p->output_offset;
     return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
@@ -32,7 +22,7 @@ typedef struct {
 
 static inline int8_t dw_finish(const dw_consts *k, int32_t acc, int32_t c)
 {
-    acc = dw_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+    acc = tinyml_conv_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
 #if TINYML_DSP
     if (k->full) {
         return (int8_t)__ssat(acc, 8);

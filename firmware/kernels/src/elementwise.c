@@ -4,14 +4,14 @@
 static inline int32_t shifted_input(int32_t x, int32_t offset, int32_t left_shift, tinyml_quant q)
 {
     /* (x + offset) << left_shift stays below 2^31 for int8 x and left_shift <= 20. */
-    return tinyml_requantize_dr((x + offset) * (1 << left_shift), q.multiplier, q.shift);
+    return tinyml_requantize_double((x + offset) * (1 << left_shift), q.multiplier, q.shift);
 }
 
 static inline int8_t add_elem(const tinyml_add_params *p, int32_t x1, int32_t x2)
 {
     const int32_t a = shifted_input(x1, p->input1_offset, p->left_shift, p->input1);
     const int32_t b = shifted_input(x2, p->input2_offset, p->left_shift, p->input2);
-    int32_t y = tinyml_requantize_dr(a + b, p->output.multiplier, p->output.shift) + p->output_offset;
+    int32_t y = tinyml_requantize_double(a + b, p->output.multiplier, p->output.shift) + p->output_offset;
     return (int8_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
@@ -21,14 +21,14 @@ static inline int8_t sqdiff_elem(const tinyml_add_params *p, int32_t x1, int32_t
     const int32_t b = shifted_input(x2, p->input2_offset, p->left_shift, p->input2);
     const int32_t d = a - b;
     /* |d| <= 255 * 2^7, so d * d < 2^31. */
-    int32_t y = tinyml_requantize_dr(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
+    int32_t y = tinyml_requantize_double(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
     return (int8_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
 static inline int8_t mul_elem(const tinyml_mul_params *p, int32_t x1, int32_t x2)
 {
     const int32_t prod = (x1 + p->input1_offset) * (x2 + p->input2_offset);
-    int32_t y = tinyml_requantize_dr(prod, p->output.multiplier, p->output.shift) + p->output_offset;
+    int32_t y = tinyml_requantize_double(prod, p->output.multiplier, p->output.shift) + p->output_offset;
     return (int8_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 

@@ -49,8 +49,8 @@ typedef struct {
 
 static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 {
-    acc = (f->dr ? tinyml_requantize_dr_fast(acc, f->mult[o], f->shift[o])
-                 : tinyml_requantize_fast(acc, f->mult[o], f->shift[o])) + f->out_off;
+    acc = (f->dr ? tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o])
+                 : tinyml_requantize(acc, f->mult[o], f->shift[o])) + f->out_off;
     acc = TINYML_CLAMP(acc, f->lo, f->hi);
     return f->table ? f->table[acc + 128] : (int8_t)acc;
 }
@@ -61,7 +61,7 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
     if (mode == 3) {
-        acc = tinyml_requantize_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+        acc = tinyml_requantize(acc, f->mult[o], f->shift[o]) + f->out_off;
 #if TINYML_DSP
         return (int8_t)__ssat(acc, 8);
 #else
@@ -69,7 +69,7 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
 #endif
     }
     if (mode >= 1) {
-        acc = tinyml_requantize_dr_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+        acc = tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
 #if TINYML_DSP
         if (mode == 2) {
             return (int8_t)__ssat(acc, 8);   /* the clamp range is all of int8 */

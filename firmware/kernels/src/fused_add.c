@@ -1,8 +1,8 @@
 /* tinyml kernels: same-shape int8 ADD with tabulated input rescalings (see tinyml/fused.h). */
 #include "fused_common.h"
 
-tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, const int8_t *input1, const int8_t *input2,
-                                  int8_t *output, int32_t n)
+tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output)
 {
     if (!params || !input1 || !input2 || !output || n < 0) {
         return TINYML_ERROR_ARG;

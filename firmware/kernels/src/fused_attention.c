@@ -5,7 +5,7 @@
 /* Scratch: the query row plus its offset as int16 (DSP operand order), one row
  * of scores, and the scores plus their offset as int16 pairs. Keys and values are
  * read in place (no transposed copies). */
-int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params)
+int32_t tinyml_fused_attention_s8_scratch_size(const tinyml_attention_params *params)
 {
     return 2 * tinyml_pad4(params->depth) + tinyml_pad4(params->keys) + 2 * tinyml_pad4(params->keys + 1);
 }
@@ -13,8 +13,8 @@ int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params)
 /* BATCH_MATMUL's requantization, rounding as tinyml_batch_matmul_s8 does. */
 static inline int32_t mm_requant(const tinyml_matmul_params *p, int32_t acc)
 {
-    acc = p->double_rounding ? tinyml_requantize_dr_fast(acc, p->quant.multiplier, p->quant.shift)
-                             : tinyml_requantize_fast(acc, p->quant.multiplier, p->quant.shift);
+    acc = p->double_rounding ? tinyml_requantize_double_fast(acc, p->quant.multiplier, p->quant.shift)
+                             : tinyml_requantize(acc, p->quant.multiplier, p->quant.shift);
     acc += p->output_offset;
     return TINYML_CLAMP(acc, p->activation.min, p->activation.max);
 }
@@ -93,14 +93,16 @@ static void qk_dots(const int16_t *q16, const int8_t *q, int32_t qlo, const int8
     }
 }
 
-tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *p, const int8_t *q,
-                                        const int8_t *k, const int8_t *v, int8_t *output, void *scratch)
+tinyml_status tinyml_fused_attention_s8(const tinyml_ctx *ctx, const tinyml_attention_params *p,
+                                        const int8_t *q, const int8_t *k, const int8_t *v, int8_t *output)
 {
     const int32_t nq = p->queries, nk = p->keys, dk = p->depth, dv = p->value_depth;
-    if (!q || !k || !v || !output || !scratch || p->heads <= 0 || nq <= 0 || nk <= 0 || dk <= 0 || dv <= 0) {
+    if (!ctx || !ctx->buf || !q || !k || !v || !output || p->heads <= 0 || nq <= 0 || nk <= 0 || dk <= 0 ||
+        dv <= 0) {
         return TINYML_ERROR_ARG;
     }
-    uint8_t *sp = (uint8_t *)scratch;
+    TINYML_SCRATCH_CHECK(ctx, tinyml_fused_attention_s8_scratch_size(p));
+    uint8_t *sp = (uint8_t *)ctx->buf;
     int16_t *q16 = (int16_t *)(void *)sp;
     sp += 2 * tinyml_pad4(dk);
     int8_t *scores = (int8_t *)sp;
@@ -138,7 +140,7 @@ tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *p, const 
             }
 #endif
             qk_dots(q16, qi, qlo, kh, ks, nk, dk, out4, scores, &qk, score_table, qro * q_sum);
-            if (tinyml_softmax_row_s8(exp_table, scores, scores, nk) != TINYML_OK) {
+            if (tinyml_softmax_row_s8(exp_table, nk, scores, scores) != TINYML_OK) {
                 return TINYML_ERROR_ARG;
             }
             /* o[d] = sum_j (p + plo)(v + pro) = sum_j (p + plo) v + pro sum_j (p + plo) */

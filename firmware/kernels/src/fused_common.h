@@ -8,7 +8,7 @@
 /* MEAN of one row: clamp(requant_dr(S - n * input_zp, quant) + output_zp). */
 static inline int32_t fused_mean_finish(const tinyml_mean_params *p, int32_t sum)
 {
-    const int32_t y = tinyml_requantize_dr_fast(sum - p->count * p->input_zp, p->quant.multiplier, p->quant.shift);
+    const int32_t y = tinyml_requantize_double_fast(sum - p->count * p->input_zp, p->quant.multiplier, p->quant.shift);
     return TINYML_CLAMP(y + p->output_zp, -128, 127);
 }
 
@@ -16,7 +16,7 @@ static inline int32_t fused_mean_finish(const tinyml_mean_params *p, int32_t sum
 static inline int32_t fused_mul(const tinyml_mul_params *p, int32_t x1, int32_t x2)
 {
     const int32_t prod = (x1 + p->input1_offset) * (x2 + p->input2_offset);
-    const int32_t y = tinyml_requantize_dr_fast(prod, p->output.multiplier, p->output.shift) + p->output_offset;
+    const int32_t y = tinyml_requantize_double_fast(prod, p->output.multiplier, p->output.shift) + p->output_offset;
     return TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
@@ -24,7 +24,7 @@ static inline int32_t fused_mul(const tinyml_mul_params *p, int32_t x1, int32_t 
 static inline int32_t fused_add(const tinyml_fused_add *p, int32_t x1, int32_t x2)
 {
     const int32_t s = p->shift1[x1 + 128] + p->shift2[x2 + 128];
-    const int32_t y = tinyml_requantize_dr_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
+    const int32_t y = tinyml_requantize_double_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
     return TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
@@ -32,7 +32,7 @@ static inline int32_t fused_add(const tinyml_fused_add *p, int32_t x1, int32_t x
 static inline int32_t fused_sqdiff(const tinyml_fused_add *p, int32_t x1, int32_t x2)
 {
     const int32_t d = p->shift1[x1 + 128] - p->shift2[x2 + 128];
-    const int32_t y = tinyml_requantize_dr_fast(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
+    const int32_t y = tinyml_requantize_double_fast(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
     return TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
@@ -57,14 +57,14 @@ static inline int fused_full_range(const tinyml_activation *a)
 static inline int32_t fused_mul_f(const tinyml_mul_params *p, int32_t x1, int32_t x2, const int full)
 {
     const int32_t prod = (x1 + p->input1_offset) * (x2 + p->input2_offset);
-    const int32_t y = tinyml_requantize_dr_fast(prod, p->output.multiplier, p->output.shift) + p->output_offset;
+    const int32_t y = tinyml_requantize_double_fast(prod, p->output.multiplier, p->output.shift) + p->output_offset;
     return fused_clamp(&p->activation, y, full);
 }
 
 static inline int32_t fused_add_f(const tinyml_fused_add *p, int32_t x1, int32_t x2, const int full)
 {
     const int32_t s = p->shift1[x1 + 128] + p->shift2[x2 + 128];
-    const int32_t y = tinyml_requantize_dr_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
+    const int32_t y = tinyml_requantize_double_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
     return fused_clamp(&p->activation, y, full);
 }
 

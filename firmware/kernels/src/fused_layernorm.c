@@ -41,8 +41,8 @@ static inline __attribute__((always_inline)) void layernorm_rows(const tinyml_la
     }
 }
 
-tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *gamma,
-                                        const int8_t *beta, const int8_t *input, int8_t *output)
+tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *input,
+                                        const int8_t *gamma, const int8_t *beta, int8_t *output)
 {
     if (params->rows < 0 || params->depth <= 0 || !gamma || !beta || !input || !output) {
         return TINYML_ERROR_ARG;

@@ -12,21 +12,22 @@ static int32_t out_row_bytes(const tinyml_resblock_params *p)
     return p->conv2.out_w * p->conv2.layer.output_depth;
 }
 
-int32_t tinyml_resblock_scratch(const tinyml_resblock_params *p)
+int32_t tinyml_fused_resblock_s8_scratch_size(const tinyml_resblock_params *p)
 {
     const int32_t rows = tinyml_pad4(out_row_bytes(p)) * (p->has_shortcut ? 2 : 1);
-    const int32_t col = TINYML_MAX(TINYML_MAX(tinyml_conv2d_packed_scratch(&p->conv1),
-                                              tinyml_conv2d_packed_scratch(&p->conv2)),
-                                   p->has_shortcut ? tinyml_conv2d_packed_scratch(&p->shortcut) : 0);
+    const int32_t col = TINYML_MAX(TINYML_MAX(tinyml_conv2d_packed_s8_scratch_size(&p->conv1),
+                                              tinyml_conv2d_packed_s8_scratch_size(&p->conv2)),
+                                   p->has_shortcut ? tinyml_conv2d_packed_s8_scratch_size(&p->shortcut) : 0);
     return ring_bytes(p) + rows + col;
 }
 
-tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *p, const int8_t *input,
-                                       const int8_t *filter1, const int8_t *filter2,
-                                       const int8_t *filter_shortcut, int8_t *output, int8_t *scratch)
+tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resblock_params *p,
+                                       const int8_t *input, const int8_t *filter1, const int8_t *filter2,
+                                       const int8_t *filter_shortcut, int8_t *output)
 {
     const tinyml_conv_packed_params *c1 = &p->conv1, *c2 = &p->conv2, *cs = &p->shortcut;
     const int32_t row = out_row_bytes(p);
+    int8_t *scratch = ctx ? (int8_t *)ctx->buf : NULL;
     if (!scratch || p->conv2_rows <= 0 || c2->stride_h != 1 || c2->in_h != c1->out_h || c2->in_w != c1->out_w ||
         c2->in_c != c1->layer.output_depth ||
         (p->has_shortcut && (cs->out_h != c2->out_h || cs->out_w != c2->out_w ||
@@ -34,10 +35,13 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *p, const in
         (!p->has_shortcut && (c1->in_h != c2->out_h || c1->in_w * c1->in_c != row))) {
         return TINYML_ERROR_ARG;
     }
+    TINYML_SCRATCH_CHECK(ctx, tinyml_fused_resblock_s8_scratch_size(p));
     int8_t *ring = scratch;
     int8_t *z = ring + ring_bytes(p);
     int8_t *c = z + tinyml_pad4(row);
     int8_t *col = c + (p->has_shortcut ? tinyml_pad4(row) : 0);
+    /* The member convolutions' im2col buffer: the rest of the scratch. */
+    const tinyml_ctx col_ctx = {col, ctx->size - (int32_t)(col - scratch)};
     const int32_t y_row = c1->out_w * c1->layer.output_depth;
     const int32_t reach = (c2->k_h - 1) * c2->dilation_h;     /* rows of y below the first one read */
     int32_t next = 0;                                          /* next y row to compute */
@@ -48,27 +52,27 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *p, const in
             need = c1->out_h - 1;
         }
         for (; next <= need; ++next) {
-            tinyml_status st = tinyml_conv2d_packed_rows_s8(c1, input, c1->in_h, next, next + 1, filter1,
-                                                            ring + (size_t)(next % p->conv2_rows) * y_row, col);
+            tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, c1, c1->in_h, input, filter1, next, next + 1,
+                                                            ring + (size_t)(next % p->conv2_rows) * y_row);
             if (st != TINYML_OK) {
                 return st;
             }
         }
-        tinyml_status st = tinyml_conv2d_packed_rows_s8(c2, ring, p->conv2_rows, oy, oy + 1, filter2, z, col);
+        tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, c2, p->conv2_rows, ring, filter2, oy, oy + 1, z);
         if (st != TINYML_OK) {
             return st;
         }
         const int8_t *skip = input + (size_t)oy * row;                 /* identity: row oy of x */
         if (p->has_shortcut) {
-            st = tinyml_conv2d_packed_rows_s8(cs, input, cs->in_h, oy, oy + 1, filter_shortcut, c, col);
+            st = tinyml_conv2d_packed_rows_s8(&col_ctx, cs, cs->in_h, input, filter_shortcut, oy, oy + 1, c);
             if (st != TINYML_OK) {
                 return st;
             }
             skip = c;
         }
         /* Element-wise: output row oy may be the identity row itself. */
-        st = tinyml_fused_add_s8(&p->add, p->z_first ? z : skip, p->z_first ? skip : z, output + (size_t)oy * row,
-                                 row);
+        st = tinyml_fused_add_s8(&p->add, row, p->z_first ? z : skip, p->z_first ? skip : z,
+                                 output + (size_t)oy * row);
         if (st != TINYML_OK) {
             return st;
         }

@@ -3,7 +3,7 @@
 #include "tinyml/fc.h"
 
 /* Round up to a multiple of 4 so the int32 column sums that follow are aligned. */
-int32_t tinyml_batch_matmul_s8_scratch(const tinyml_matmul_dims *dims)
+int32_t tinyml_batch_matmul_s8_scratch_size(const tinyml_matmul_dims *dims)
 {
     int32_t bytes = 0;
     if (dims->adj_x) {
@@ -13,17 +13,6 @@ int32_t tinyml_batch_matmul_s8_scratch(const tinyml_matmul_dims *dims)
         bytes += tinyml_pad4(dims->depth * dims->cols);
     }
     return bytes + 4 * dims->cols;
-}
-
-/* x * m * 2^(shift - 31) rounded twice: rounding doubling high multiply,
- * then rounding right shift (TFLite MultiplyByQuantizedMultiplier without
- * TFLITE_SINGLE_ROUNDING). */
-static int32_t requantize_double(int32_t x, int32_t m, int32_t shift)
-{
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, m), right);
 }
 
 /* dst[c][r] = src[r][c] for an r x c matrix. */
@@ -36,14 +25,16 @@ static void transpose_s8(const int8_t *src, int32_t r, int32_t c, int8_t *dst)
     }
 }
 
-tinyml_status tinyml_batch_matmul_s8(const tinyml_matmul_dims *dims, const tinyml_matmul_params *params,
-                                     const int8_t *lhs, const int8_t *rhs, int8_t *output,
-                                     void *scratch)
+tinyml_status tinyml_batch_matmul_s8(const tinyml_ctx *ctx, const tinyml_matmul_params *params,
+                                     const tinyml_matmul_dims *dims, const int8_t *lhs, const int8_t *rhs,
+                                     int8_t *output)
 {
-    if (!dims || !params || !lhs || !rhs || !output || dims->rows <= 0 || dims->depth <= 0 ||
-        dims->cols <= 0 || !scratch) {
+    if (!ctx || !ctx->buf || !dims || !params || !lhs || !rhs || !output || dims->rows <= 0 ||
+        dims->depth <= 0 || dims->cols <= 0) {
         return TINYML_ERROR_ARG;
     }
+    TINYML_SCRATCH_CHECK(ctx, tinyml_batch_matmul_s8_scratch_size(dims));
+    void *scratch = ctx->buf;
     const int32_t rows = dims->rows, depth = dims->depth, cols = dims->cols;
     uint8_t *sp = (uint8_t *)scratch;
     int8_t *lhs_t = 0;
@@ -85,7 +76,7 @@ tinyml_status tinyml_batch_matmul_s8(const tinyml_matmul_dims *dims, const tinym
                     int32_t acc = tinyml_dot_s8(ai, bt + j * depth, depth);
                     acc += row_term + lo * col_sum[j];
                     acc = params->double_rounding
-                              ? requantize_double(acc, params->quant.multiplier, params->quant.shift)
+                              ? tinyml_requantize_double(acc, params->quant.multiplier, params->quant.shift)
                               : tinyml_requantize(acc, params->quant.multiplier, params->quant.shift);
                     acc += params->output_offset;
                     out[i * cols + j] = (int8_t)TINYML_CLAMP(acc, params->activation.min,

@@ -2,8 +2,8 @@
  * 8-bit -> 8-bit requantization is a table (tinyml_lut_8). No libm needed. */
 #include "tinyml/activation.h"
 
-tinyml_status tinyml_dequantize_s8_f32(const int8_t *input, float *output, int32_t n,
-                                       float scale, int32_t zero_point)
+tinyml_status tinyml_dequantize_s8_f32(float scale, int32_t zero_point, int32_t n, const int8_t *input,
+                                       float *output)
 {
     if (!input || !output || n < 0) {
         return TINYML_ERROR_ARG;
@@ -54,8 +54,8 @@ static int32_t quantize_one(float x, float scale, int32_t zero_point, int32_t qm
     return q + zero_point;
 }
 
-tinyml_status tinyml_quantize_f32_s8(const float *input, int8_t *output, int32_t n,
-                                     float scale, int32_t zero_point)
+tinyml_status tinyml_quantize_f32_s8(float scale, int32_t zero_point, int32_t n, const float *input,
+                                     int8_t *output)
 {
     if (!input || !output || n < 0) {
         return TINYML_ERROR_ARG;
@@ -66,8 +66,8 @@ tinyml_status tinyml_quantize_f32_s8(const float *input, int8_t *output, int32_t
     return TINYML_OK;
 }
 
-tinyml_status tinyml_quantize_f32_u8(const float *input, uint8_t *output, int32_t n,
-                                     float scale, int32_t zero_point)
+tinyml_status tinyml_quantize_f32_u8(float scale, int32_t zero_point, int32_t n, const float *input,
+                                     uint8_t *output)
 {
     if (!input || !output || n < 0) {
         return TINYML_ERROR_ARG;

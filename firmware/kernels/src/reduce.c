@@ -4,7 +4,7 @@
 
 static inline int8_t finish_mean(const tinyml_mean_params *p, int32_t sum)
 {
-    const int32_t y = tinyml_requantize_dr(sum - p->count * p->input_zp, p->quant.multiplier, p->quant.shift);
+    const int32_t y = tinyml_requantize_double(sum - p->count * p->input_zp, p->quant.multiplier, p->quant.shift);
     return tinyml_sat_s8(y + p->output_zp);
 }
 

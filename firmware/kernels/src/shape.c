@@ -38,9 +38,8 @@ tinyml_status tinyml_strided_copy(const tinyml_view4 *view, int32_t elem_bytes,
     return TINYML_OK;
 }
 
-tinyml_status tinyml_concat_part_copy(const tinyml_concat_part *part, const void *input,
-                                      int32_t outer, int32_t out_inner, int32_t elem_bytes,
-                                      void *output)
+tinyml_status tinyml_concat_part_copy(const tinyml_concat_part *part, int32_t elem_bytes, int32_t outer,
+                                      const void *input, int32_t out_inner, void *output)
 {
     if (!part || !input || !output || outer < 0 || elem_bytes <= 0 ||
         (part->table && elem_bytes != 1)) {

@@ -38,7 +38,7 @@ static int32_t one_over_one_plus_x(int32_t a)
     return sat_shift_left(x, 1);
 }
 
-tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y, int32_t depth)
+tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y)
 {
     int32_t max = -128;
     for (int32_t c = 0; c < depth; ++c) {
@@ -79,7 +79,7 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
         return TINYML_ERROR_ARG;
     }
     for (int32_t r = 0; r < rows; ++r) {
-        const tinyml_status st = tinyml_softmax_row_s8(exp_table, input + r * depth, output + r * depth, depth);
+        const tinyml_status st = tinyml_softmax_row_s8(exp_table, depth, input + r * depth, output + r * depth);
         if (st != TINYML_OK) {
             return st;
         }

@@ -10,8 +10,9 @@
  *   TINYML_SINGLE_ROUNDING=0: rounding doubling high multiply, then a rounding
  *     shift right with ties away from zero (gemmlowp double rounding).
  * tinyml/config.h (written by the generator) selects the one the reference
- * runtime of the model uses. The gemmlowp helpers below are used as such by
- * softmax/logistic/tanh in both flavours.
+ * runtime of the model uses for FULLY_CONNECTED (tinyml_requantize); ops whose
+ * reference rounds twice in both runtimes call tinyml_requantize_double (or its
+ * fast form) directly. The gemmlowp helpers below are used as such by softmax.
  * All helpers are pure functions of their arguments; no state, no malloc.
  */
 #ifndef TINYML_COMMON_H
@@ -48,8 +49,32 @@ static inline uint32_t tinyml_ror(uint32_t x, uint32_t n)
 /* Status returned by every kernel. */
 typedef enum {
     TINYML_OK = 0,
-    TINYML_ERROR_ARG = -1
+    TINYML_ERROR_ARG = -1,
+    TINYML_ERROR_SCRATCH = -2   /* ctx->size below the kernel's *_scratch_size() (TINYML_CHECK_SCRATCH) */
 } tinyml_status;
+
+/* Scratch memory of one kernel call: `size` bytes at `buf` (4-byte aligned;
+ * buf may be NULL when size is 0). Every kernel that needs scratch takes one
+ * as its first argument and has a `<kernel>_scratch_size(...)` function, in its
+ * header, computing the bytes it needs from the same params it receives. */
+typedef struct {
+    void *buf;
+    int32_t size;
+} tinyml_ctx;
+
+/* With -DTINYML_CHECK_SCRATCH (host and debug builds) a kernel given less
+ * scratch than its *_scratch_size() returns TINYML_ERROR_SCRATCH before it
+ * touches memory; otherwise the check compiles to nothing. */
+#ifdef TINYML_CHECK_SCRATCH
+#define TINYML_SCRATCH_CHECK(ctx, need)                                  \
+    do {                                                                 \
+        if ((ctx) == NULL || (ctx)->size < (need)) {                     \
+            return TINYML_ERROR_SCRATCH;                                 \
+        }                                                                \
+    } while (0)
+#else
+#define TINYML_SCRATCH_CHECK(ctx, need) ((void)0)
+#endif
 
 /* NHWC tensor extent (unused leading dims are 1). */
 typedef struct {
@@ -96,30 +121,15 @@ static inline int32_t tinyml_rounding_divide_by_pot(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-#if TINYML_SINGLE_ROUNDING
-/* x * multiplier * 2^(shift - 31), rounded once (half up), -31 <= shift <= 30.
- * TFLite: MultiplyByQuantizedMultiplier(int32 x, int32 m, int shift), single rounding. */
-static inline int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift)
-{
-    const int32_t total_shift = 31 - shift;
-    const int64_t round = (int64_t)1 << (total_shift - 1);
-    return (int32_t)(((int64_t)x * (int64_t)multiplier + round) >> total_shift);
-}
+/* ---- Requantization: x * multiplier * 2^(shift - 31), the one implementation
+ * of each rounding flavour. Every kernel calls these (or the selectors
+ * tinyml_requantize / tinyml_conv_requantize that pick one of them). ---- */
 
-/* In single-rounding builds both specialised forms are the general one. */
-static inline int32_t tinyml_requantize_le1(int32_t x, int32_t multiplier, int32_t shift)
-{
-    return tinyml_requantize(x, multiplier, shift);
-}
-
-static inline int32_t tinyml_requantize_ge1(int32_t x, int32_t multiplier, int32_t shift)
-{
-    return tinyml_requantize(x, multiplier, shift);
-}
-#else
-/* x * multiplier * 2^(shift - 31), double rounding.
- * TFLite: MultiplyByQuantizedMultiplier(int32 x, int32 m, int shift). */
-static inline int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift)
+/* Double rounding (gemmlowp), any multiplier sign, -31 <= shift <= 30:
+ * SaturatingRoundingDoublingHighMul(x << max(shift, 0), multiplier), then
+ * RoundingDivideByPOT(.., max(-shift, 0)). TFLite: MultiplyByQuantizedMultiplier
+ * (int32 x, int32 m, int shift) as built without TFLITE_SINGLE_ROUNDING. */
+static inline int32_t tinyml_requantize_double(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
@@ -129,18 +139,60 @@ static inline int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t s
     return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, multiplier), right);
 }
 
-/* TFLite: MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0). */
-static inline int32_t tinyml_requantize_le1(int32_t x, int32_t multiplier, int32_t shift)
+/* Single rounding, -31 <= shift <= 30: floor((x * multiplier + 2^(t-1)) / 2^t)
+ * with t = 31 - shift. TFLite: MultiplyByQuantizedMultiplier(int32 x, int32 m,
+ * int shift) built with TFLITE_SINGLE_ROUNDING (the TensorFlow 2.21 pip
+ * package). When t >= 32 (real multiplier < 0.5, the common case) the
+ * rounding constant and the product are summed as one 64-bit multiply-
+ * accumulate (SMLAL) and only the high word is shifted: the same number. */
+static inline int32_t tinyml_requantize_single(int32_t x, int32_t multiplier, int32_t shift)
 {
-    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(x, multiplier), -shift);
+    const int32_t t = 31 - shift;
+    if (t >= 32) {
+        const uint32_t round_lo = t == 32 ? 0x80000000u : 0u;
+        const uint32_t round_hi = t == 32 ? 0u : (1u << (t - 33));
+        const int64_t r = (int64_t)(((uint64_t)round_hi << 32) | round_lo) + (int64_t)x * multiplier;
+        return (int32_t)(r >> 32) >> (t - 32);
+    }
+    const int64_t round = (int64_t)1 << (t - 1);
+    return (int32_t)(((int64_t)x * (int64_t)multiplier + round) >> t);
 }
 
-/* TFLite: MultiplyByQuantizedMultiplierGreaterThanOne (shift >= 0). */
-static inline int32_t tinyml_requantize_ge1(int32_t x, int32_t multiplier, int32_t shift)
+/* tinyml_requantize_double for multiplier >= 0 (as every quantized multiplier
+ * from the generator is; not SUB's negated one), in one 64-bit multiply-
+ * accumulate: the doubling high multiply with its sign-dependent nudge equals
+ * floor((a * m + 2^30) / 2^31) for both signs of a * m, and composes with the
+ * rounding divide into one floor division. Bit-identical (tests/test_speed_requant.py);
+ * used in the hot loops of the convolutions, FC (double_rounding) and fused kernels. */
+static inline int32_t tinyml_requantize_double_fast(int32_t x, int32_t multiplier, int32_t shift)
 {
-    return tinyml_doubling_high_mul((int32_t)((uint32_t)x << shift), multiplier);
+    if (shift >= 0) {
+        const int32_t a = (int32_t)((uint32_t)x << shift);
+        return (int32_t)(((int64_t)a * multiplier + (1ll << 30)) >> 31);
+    }
+    /* RoundingDivideByPOT(h, e) = floor((h + 2^(e-1) - [h < 0]) / 2^e) and
+     * h = floor((x m + 2^30) / 2^31) compose into one floor division of the
+     * 64-bit x m + 2^30 + (2^(e-1) - [x < 0]) 2^31 by 2^(31+e). ([h < 0] may be
+     * taken as [x < 0]: when they differ h = 0, and both give 0.) */
+    const int32_t e = -shift;
+    const int32_t c = (int32_t)(1u << (e - 1)) - (x < 0 ? 1 : 0);
+    /* 2^30 + c 2^31 as a (hi, lo) word pair; no carry between the two terms. */
+    const uint32_t lo = ((uint32_t)c << 31) | 0x40000000u;
+    const int32_t hi = c >> 1;
+    const int64_t t = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * multiplier;
+    return (int32_t)(t >> 32) >> (e - 1);
 }
+
+/* The flavour tinyml/config.h selects for the model's reference runtime
+ * (TINYML_SINGLE_ROUNDING): FULLY_CONNECTED's requantization. */
+static inline int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+#if TINYML_SINGLE_ROUNDING
+    return tinyml_requantize_single(x, multiplier, shift);
+#else
+    return tinyml_requantize_double(x, multiplier, shift);
 #endif
+}
 
 static inline int8_t tinyml_sat_s8(int32_t x)
 {

@@ -30,8 +30,9 @@ typedef struct {
  * from zero) in both the TensorFlow 2.21 pip TFLite (measured: its
  * CONV_2D/DEPTHWISE_CONV_2D outputs match double and not single rounding,
  * while its FULLY_CONNECTED matches single rounding) and the tflite_micro
- * package. Define TINYML_CONV_SINGLE_ROUNDING=1 to follow
- * tinyml_requantize (tinyml/config.h's flavour) instead. */
+ * package: tinyml_requantize_double_fast (tinyml/common.h). Define
+ * TINYML_CONV_SINGLE_ROUNDING=1 to follow tinyml_requantize (tinyml/config.h's
+ * flavour) instead. */
 #ifndef TINYML_CONV_SINGLE_ROUNDING
 #define TINYML_CONV_SINGLE_ROUNDING 0
 #endif
@@ -41,11 +42,7 @@ static inline int32_t tinyml_conv_requantize(int32_t x, int32_t multiplier, int3
 #if TINYML_CONV_SINGLE_ROUNDING
     return tinyml_requantize(x, multiplier, shift);
 #else
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    /* unsigned shift: wraps like the reference's int32 multiply, without UB */
-    const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, multiplier), right);
+    return tinyml_requantize_double_fast(x, multiplier, shift);
 #endif
 }
 
@@ -90,7 +87,8 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
  * 1x1 / stride 1 / unpadded convolutions are one matrix product over the
  * pixels; others copy the two pixels' windows into `scratch` (out-of-image taps
  * hold pad_value = the input zero point, so they add 0) and run the same product.
- * Same bytes as tinyml_conv2d_s8; scratch: tinyml_conv2d_packed_scratch bytes. */
+ * Same bytes as tinyml_conv2d_s8. Scratch: ctx holds
+ * tinyml_conv2d_packed_s8_scratch_size(params) bytes (0 for the direct form). */
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w;
@@ -102,20 +100,22 @@ typedef struct {
     tinyml_fc_layer layer;     /* accum_depth = k_h * k_w * in_c, output_depth = out_c */
 } tinyml_conv_packed_params;
 
-int32_t tinyml_conv2d_packed_scratch(const tinyml_conv_packed_params *params);
+/* Scratch bytes of tinyml_conv2d_packed_s8 / _rows_s8: two im2col windows
+ * (2 * k_h * k_w * in_c, rounded up to 4), or 0 for 1x1 / stride 1 / unpadded. */
+int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *params);
 
-tinyml_status tinyml_conv2d_packed_s8(const tinyml_conv_packed_params *params, int32_t batches,
-                                      const int8_t *input, const int8_t *packed_filter, int8_t *output,
-                                      int8_t *scratch);
+tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *params,
+                                      int32_t batches, const int8_t *input, const int8_t *packed_filter,
+                                      int8_t *output);
 
 /* Output rows [oy0, oy1) of one image of tinyml_conv2d_packed_s8, for kernels
  * that stream rows: input row iy lives at rows + (iy % ring) * in_w * in_c (ring
  * = in_h: a whole image; a smaller ring: a rolling buffer that must hold every
  * row the requested output rows read), output row oy is written at output +
- * (oy - oy0) * out_w * out_c. Same bytes as the whole-image call. */
-tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_conv_packed_params *params, const int8_t *rows,
-                                           int32_t ring, int32_t oy0, int32_t oy1, const int8_t *packed_filter,
-                                           int8_t *output, int8_t *scratch);
+ * (oy - oy0) * out_w * out_c. Same bytes as the whole-image call; same scratch. */
+tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *params,
+                                           int32_t ring, const int8_t *rows, const int8_t *packed_filter,
+                                           int32_t oy0, int32_t oy1, int8_t *output);
 
 /* DEPTHWISE_CONV_2D, any depth multiplier M = output.c / input.c.
  *

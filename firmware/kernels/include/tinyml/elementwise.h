@@ -5,18 +5,10 @@
 
 #include "tinyml/common.h"
 
-/* x * multiplier * 2^(shift - 31) with gemmlowp's double rounding (rounding
- * doubling high multiply, then rounding divide by 2^-shift), independent of
- * TINYML_SINGLE_ROUNDING: TensorFlow 2.21's desktop reference kernels for ADD,
- * SUB, MUL, SQUARED_DIFFERENCE, MEAN, RSQRT and SOFTMAX round this way (only
- * its ruy-backed matrix products round once). */
-static inline int32_t tinyml_requantize_dr(int32_t x, int32_t multiplier, int32_t shift)
-{
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
-    const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return tinyml_rounding_divide_by_pot(tinyml_doubling_high_mul(shifted, multiplier), right);
-}
+/* ADD, SUB, MUL, SQUARED_DIFFERENCE and SOFTMAX round twice in TensorFlow 2.21's
+ * desktop reference kernels and in TFLM alike (only its ruy-backed matrix
+ * products round once): they use tinyml_requantize_double (tinyml/common.h),
+ * written requant_dr below. */
 
 /* Broadcast geometry of a binary op, at most 4-D after the generator merged
  * contiguous dimensions. Output element (i0,i1,i2,i3) (row-major over dims)
@@ -51,9 +43,9 @@ typedef struct {
     tinyml_activation activation;
 } tinyml_mul_params;
 
-/* a = requant_le1((x1 + off1) << left_shift, input1)
- * b = requant_le1((x2 + off2) << left_shift, input2)
- * y = clamp(requant_le1(a + b, output) + output_offset)
+/* a = requant_dr((x1 + off1) << left_shift, input1)
+ * b = requant_dr((x2 + off2) << left_shift, input2)
+ * y = clamp(requant_dr(a + b, output) + output_offset)
  * Matches TFLite reference_integer_ops::Add / BroadcastAdd6DSlow (int8).
  * SUB is this kernel with input2.multiplier negated (TFLite's op_sign). */
 tinyml_status tinyml_add_s8(const tinyml_add_params *params, const tinyml_broadcast *shape,
@@ -82,6 +74,6 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
 
 /* One row of tinyml_softmax_s8 (also used by the fused attention kernel); y may
  * be x (the row is fully read before the first write). */
-tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, const int8_t *x, int8_t *y, int32_t depth);
+tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y);
 
 #endif /* TINYML_ELEMENTWISE_H */

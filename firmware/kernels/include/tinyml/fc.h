@@ -10,8 +10,8 @@
  * where the generator folded the input offset into the bias,
  *   bias[o] = b[o] + input_offset * sum_d w[o][d] + accum_depth * input_offset * filter_offset,
  * which equals TFLite's sum_d (w + filter_offset)(x + input_offset) + b exactly (int32
- * wraps alike). requant is tinyml_requantize with (multiplier[o], shift[o]), or the
- * double-rounding form when double_rounding is set (convolutions). If `table`
+ * wraps alike). requant is tinyml_requantize with (multiplier[o], shift[o]), or
+ * tinyml_requantize_double_fast when double_rounding is set (convolutions). If `table`
  * is not NULL, y is then mapped through it (table[y + 128]; the activation op a fused
  * chain absorbed). bias is never NULL. */
 typedef struct {
@@ -25,48 +25,6 @@ typedef struct {
     const int8_t *table;
     int32_t double_rounding;  /* 1: gemmlowp double rounding (CONV_2D's), 0: tinyml_requantize */
 } tinyml_fc_layer;
-
-/* tinyml_requantize, faster: in single-rounding builds with shift <= -1 (real
- * multiplier < 0.5, 31 - shift >= 32) the rounding constant and the product are
- * summed as one 64-bit multiply-accumulate (SMLAL) and only the high word is
- * shifted; floor((x * m + 2^(t-1)) / 2^t) is the same number either way. */
-static inline int32_t tinyml_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
-{
-#if TINYML_SINGLE_ROUNDING
-    const int32_t t = 31 - shift;
-    if (t >= 32) {
-        const uint32_t round_lo = t == 32 ? 0x80000000u : 0u;
-        const uint32_t round_hi = t == 32 ? 0u : (1u << (t - 33));
-        const int64_t r = (int64_t)(((uint64_t)round_hi << 32) | round_lo) + (int64_t)x * multiplier;
-        return (int32_t)(r >> 32) >> (t - 32);
-    }
-#endif
-    return tinyml_requantize(x, multiplier, shift);
-}
-
-/* gemmlowp double-rounding requantization (tinyml_requantize_dr: saturating
- * rounding doubling high multiply, then rounding divide by 2^-shift), faster.
- * For multiplier >= 0 (as quantized multipliers are) the doubling high multiply
- * with its sign-dependent nudge equals floor((a * m + 2^30) / 2^31) for both
- * signs of a * m: one 64-bit multiply-accumulate. */
-static inline int32_t tinyml_requantize_dr_fast(int32_t x, int32_t multiplier, int32_t shift)
-{
-    if (shift >= 0) {
-        const int32_t a = (int32_t)((uint32_t)x << shift);
-        return (int32_t)(((int64_t)a * multiplier + (1ll << 30)) >> 31);
-    }
-    /* RoundingDivideByPOT(h, e) = floor((h + 2^(e-1) - [h < 0]) / 2^e) and
-     * h = floor((x m + 2^30) / 2^31) compose into one floor division of the
-     * 64-bit x m + 2^30 + (2^(e-1) - [x < 0]) 2^31 by 2^(31+e). ([h < 0] may be
-     * taken as [x < 0]: when they differ h = 0, and both give 0.) */
-    const int32_t e = -shift;
-    const int32_t c = (int32_t)(1u << (e - 1)) - (x < 0 ? 1 : 0);
-    /* 2^30 + c 2^31 as a (hi, lo) word pair; no carry between the two terms. */
-    const uint32_t lo = ((uint32_t)c << 31) | 0x40000000u;
-    const int32_t hi = c >> 1;
-    const int64_t t = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * multiplier;
-    return (int32_t)(t >> 32) >> (e - 1);
-}
 
 /* Packed filter layout (written by the generator, codegen/ops/fully_connected.py
  * pack_filter): output rows in groups of 4; per group, for each block of 4 depth

@@ -33,8 +33,8 @@ typedef struct {
 
 /* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings tabulated (above); y may
  * be x1 or x2 (element i is read before it is written). */
-tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, const int8_t *input1, const int8_t *input2,
-                                  int8_t *output, int32_t n);
+tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
 
 /* Keras LayerNormalization as the TFLite converter emits it, per row of
  * `depth` int8 values (rows = numel / depth):
@@ -59,8 +59,8 @@ typedef struct {
     tinyml_fused_add add_out;         /* (t3, t2) -> y */
 } tinyml_layernorm_params;
 
-tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *gamma,
-                                        const int8_t *beta, const int8_t *input, int8_t *output);
+tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, const int8_t *input,
+                                        const int8_t *gamma, const int8_t *beta, int8_t *output);
 
 /* Attention of `heads` heads, one query row at a time:
  *   s[j]  = requant(sum_k (q[i][k] + qk.lhs_offset) * (k[j][k] + qk.rhs_offset))   (BATCH_MATMUL adj_y)
@@ -71,8 +71,8 @@ tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, c
  * t * token_stride + h * head_stride + d, so TRANSPOSE/RESHAPE around the heads
  * need no copies. Only one row of `keys` scores exists. The output may share
  * q's bytes when both have the same layout (query row i of head h is read
- * before output row i of head h is written). Scratch:
- * tinyml_fused_attention_scratch(params) bytes, 4-byte aligned. */
+ * before output row i of head h is written). Scratch: ctx holds
+ * tinyml_fused_attention_s8_scratch_size(params) bytes, 4-byte aligned. */
 typedef struct {
     int32_t heads, queries, keys, depth, value_depth;
     int32_t q_token_stride, q_head_stride;
@@ -85,10 +85,11 @@ typedef struct {
     tinyml_matmul_params pv;
 } tinyml_attention_params;
 
-int32_t tinyml_fused_attention_scratch(const tinyml_attention_params *params);
+/* The offset query row as int16, one row of scores, the offset scores as int16. */
+int32_t tinyml_fused_attention_s8_scratch_size(const tinyml_attention_params *params);
 
-tinyml_status tinyml_fused_attention_s8(const tinyml_attention_params *params, const int8_t *q,
-                                        const int8_t *k, const int8_t *v, int8_t *output, void *scratch);
+tinyml_status tinyml_fused_attention_s8(const tinyml_ctx *ctx, const tinyml_attention_params *params,
+                                        const int8_t *q, const int8_t *k, const int8_t *v, int8_t *output);
 
 /* One FULLY_CONNECTED layer of a fused chain: tinyml_fc_layer (tinyml/fc.h),
  * folded bias, packed filter, optional activation table. */
@@ -100,8 +101,9 @@ typedef tinyml_fc_layer tinyml_fused_fc_layer;
  * pair of token rows: the intermediate rows live in scratch (two buffers of
  * 2 * `hidden_stride` bytes, only one for 2 layers), never as matrices. The
  * output may share the input's bytes when its rows are not longer than the
- * input's (rows r, r + 1 are fully read before they are written). weights[k]
- * is layer k's packed filter (tinyml/fc.h). */
+ * input's (rows r, r + 1 are fully read before they are written). w0..w3 are
+ * the layers' packed filters (tinyml/fc.h; NULL past `layers`). Scratch: ctx
+ * holds tinyml_fused_mlp_s8_scratch_size(params) bytes. */
 typedef struct {
     int32_t rows;
     int32_t layers;
@@ -109,9 +111,13 @@ typedef struct {
     tinyml_fused_fc_layer layer[TINYML_MLP_MAX_LAYERS];
 } tinyml_mlp_params;
 
-tinyml_status tinyml_fused_mlp_s8(const tinyml_mlp_params *params, const int8_t *input, int8_t *output,
-                                  int8_t *scratch, const int8_t *w0, const int8_t *w1, const int8_t *w2,
-                                  const int8_t *w3);
+/* Two rows of the widest hidden layer (hidden_stride bytes each) per buffer;
+ * one buffer for 2 layers, two (ping-pong) for 3 or 4. */
+int32_t tinyml_fused_mlp_s8_scratch_size(const tinyml_mlp_params *params);
+
+tinyml_status tinyml_fused_mlp_s8(const tinyml_ctx *ctx, const tinyml_mlp_params *params, const int8_t *input,
+                                  const int8_t *w0, const int8_t *w1, const int8_t *w2, const int8_t *w3,
+                                  int8_t *output);
 
 /* A residual block as one row pipeline (ResNet basic block):
  *   y = CONV_2D(x, conv1)          (any window and stride; fused activation)
@@ -124,7 +130,7 @@ tinyml_status tinyml_fused_mlp_s8(const tinyml_mlp_params *params, const int8_t 
  * tinyml_fused_add_s8), so the bytes equal the unfused chain's. The output may
  * share the input's bytes when the generator proved that no input row is
  * read after the output row covering it is written (it checks the geometry).
- * Scratch: tinyml_resblock_scratch(params) bytes. */
+ * Scratch: ctx holds tinyml_fused_resblock_s8_scratch_size(params) bytes. */
 typedef struct {
     tinyml_conv_packed_params conv1;
     tinyml_conv_packed_params conv2;
@@ -135,10 +141,12 @@ typedef struct {
     tinyml_fused_add add;
 } tinyml_resblock_params;
 
-int32_t tinyml_resblock_scratch(const tinyml_resblock_params *params);
+/* The y ring, the z row (and the c row), one im2col buffer for the largest
+ * of the convolutions' tinyml_conv2d_packed_s8_scratch_size(). */
+int32_t tinyml_fused_resblock_s8_scratch_size(const tinyml_resblock_params *params);
 
-tinyml_status tinyml_fused_resblock_s8(const tinyml_resblock_params *params, const int8_t *input,
-                                       const int8_t *filter1, const int8_t *filter2,
-                                       const int8_t *filter_shortcut, int8_t *output, int8_t *scratch);
+tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resblock_params *params,
+                                       const int8_t *input, const int8_t *filter1, const int8_t *filter2,
+                                       const int8_t *filter_shortcut, int8_t *output);
 
 #endif /* TINYML_FUSED_H */

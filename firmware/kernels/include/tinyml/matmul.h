@@ -30,16 +30,16 @@ typedef struct {
 
 /* Scratch bytes tinyml_batch_matmul_s8 needs for these dims: transposed
  * copies of operands not stored in dot-product order, plus int32 column sums. */
-int32_t tinyml_batch_matmul_s8_scratch(const tinyml_matmul_dims *dims);
+int32_t tinyml_batch_matmul_s8_scratch_size(const tinyml_matmul_dims *dims);
 
 /* out[b][i][j] = clamp(requant(sum_k (L[b][i][k] + lhs_offset) * (R[b][k][j] + rhs_offset))
  *                      + output_offset), out row-major [rows][cols] per batch.
  * Inner products run as tinyml_dot_s8 over contiguous rows (lhs rows and
  * transposed rhs columns), so the Cortex-M DSP path applies. Matches TFLite
- * reference BatchMatMul (int8, per-tensor). `scratch` must hold
- * tinyml_batch_matmul_s8_scratch(dims) bytes, 4-byte aligned. */
-tinyml_status tinyml_batch_matmul_s8(const tinyml_matmul_dims *dims, const tinyml_matmul_params *params,
-                                     const int8_t *lhs, const int8_t *rhs, int8_t *output,
-                                     void *scratch);
+ * reference BatchMatMul (int8, per-tensor). ctx holds
+ * tinyml_batch_matmul_s8_scratch_size(dims) bytes, 4-byte aligned. */
+tinyml_status tinyml_batch_matmul_s8(const tinyml_ctx *ctx, const tinyml_matmul_params *params,
+                                     const tinyml_matmul_dims *dims, const int8_t *lhs, const int8_t *rhs,
+                                     int8_t *output);
 
 #endif /* TINYML_MATMUL_H */

@@ -23,7 +23,7 @@ typedef struct {
 } tinyml_reduce_shape;
 
 /* y = clamp(requant_dr(S - n * input_zp, quant) + output_zp, -128, 127) where S is
- * the int32 sum of the n reduced inputs and requant_dr is tinyml_requantize_dr
+ * the int32 sum of the n reduced inputs and requant_dr is tinyml_requantize_double
  * (gemmlowp double rounding). count must be the product of the reduced extents. */
 tinyml_status tinyml_mean_s8(const tinyml_mean_params *params, const tinyml_reduce_shape *shape,
                              const int8_t *input, int8_t *output);

@@ -37,8 +37,7 @@ typedef struct {
  * with f = identity (TFLite Concatenation) or, when part->table is set, the
  * byte map table[(uint8_t)b] (TFLite ConcatenationWithScaling for inputs whose
  * quantization differs from the output's). Call once per input. */
-tinyml_status tinyml_concat_part_copy(const tinyml_concat_part *part, const void *input,
-                                      int32_t outer, int32_t out_inner, int32_t elem_bytes,
-                                      void *output);
+tinyml_status tinyml_concat_part_copy(const tinyml_concat_part *part, int32_t elem_bytes, int32_t outer,
+                                      const void *input, int32_t out_inner, void *output);
 
 #endif /* TINYML_SHAPE_H */
