@@ -106,6 +106,7 @@ def generate_steps(model_path: str, out_dir: str, edit=None, stream_input: bool 
     """generate() with a hook that may change the lowered steps before planning."""
     from tinyml.codegen.emit import emit
     from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.pipeline import Compiled, CompileOptions
     from tinyml.codegen.lower import lower_graph
     from tinyml.codegen.oracle import rounding_for
     from tinyml.memory_planner.plan import plan_steps
@@ -119,7 +120,8 @@ def generate_steps(model_path: str, out_dir: str, edit=None, stream_input: bool 
     if edit is not None:
         edit(steps)
     plan = plan_steps(graph, steps, stream_input_bytes=stream.stripe_bytes if stream else None)
-    emit(graph, steps, ctx, plan, out_dir, rounding=rounding_for(model_path), stream=stream)
+    options = CompileOptions(rounding=rounding_for(model_path), stream_input=stream is not None)
+    emit(Compiled(graph, steps, ctx, plan, options, stream=stream), out_dir)
     return steps
 
 
