@@ -92,22 +92,9 @@ def _tflm(model_bytes: bytes) -> Oracle:
 
 
 def make_oracle(model_path: str, which: str = "auto") -> Oracle:
-    """`which`: "tflite", "tflm", or "auto" (TFLite, falling back to TFLM)."""
-    from .importer import import_bytes, load_bytes
-    data = load_bytes(model_path)
-    import_bytes(data, model_path)  # a one-line ModelError for bad files, before any runtime sees them
-    if which == "tflm":
-        return _tflm(data)
-    if which == "tflite":
-        return _tflite(data)
-    try:
-        return _tflite(data)
-    except Exception as first:  # TFLite refuses the file: try TFLM
-        try:
-            return _tflm(data)
-        except Exception as second:
-            raise ModelError(f"neither TFLite ({first}) nor TFLM ({second}) can run {model_path}",
-                             fix="check that the model is a valid int8 TFLite model") from None
+    """`which`: "tflite", "tflm", or "auto" (TFLite, falling back to TFLM when TFLite
+    refuses the model; without TensorFlow a one-line error, never a silent TFLM)."""
+    return choose_oracle(model_path, None, which).oracle
 
 
 # Requantization rounding of each oracle's build, measured per op (the

@@ -99,7 +99,7 @@ class BuildResult:
     vectors: int
     oracle: str
     sizes: dict[str, SizeReport]
-    rounding: str = ""                               # the generated C's (None when given a model_dir)
+    rounding: str = ""                               # of the kernels (a given model_dir: its config.h)
     notes: list[str] = field(default_factory=list)   # oracle fallback / rounding choice
 
     def elf(self, variant: str = "native") -> str:
