@@ -150,11 +150,12 @@ def generate(model: str | Graph, out_dir: str, options: CompileOptions | None = 
     """compile + emit. Keyword arguments override fields of `options` (policy, fuse,
     stream_input, rounding; see CompileOptions).
 
-    `rounding` selects the requantization flavour of the reference runtime the
-    output must match: "single" (TFLite as shipped in TensorFlow 2.21),
-    "double" (gemmlowp rounding, as in the tflite_micro wheel), or "auto": the
-    flavour of the oracle that runs this model (TFLite if it loads the model,
-    else TFLM; see codegen.oracle.ROUNDING).
+    `rounding` selects the requantization rounding of the reference runtime the
+    output must match: "tflite" (default: TFLite's reference kernels in
+    TensorFlow 2.21; FULLY_CONNECTED rounds once) or "tflm" (the tflite_micro
+    wheel: gemmlowp double rounding everywhere). Generating never runs an
+    oracle or imports TensorFlow; `verify` and `build` choose the rounding of
+    the oracle they compare with (codegen.oracle.choose_oracle).
     """
     options = replace(options or CompileOptions(), **kw)
     compiled = compile(model, options)
@@ -174,9 +175,6 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
     graph, steps, ctx, plan, stream = (compiled.graph, compiled.steps, compiled.ctx, compiled.plan,
                                        compiled.stream)
     rounding = compiled.options.rounding
-    if rounding == "auto":
-        from .oracle import rounding_for
-        rounding = rounding_for(graph.source)
     os.makedirs(out_dir, exist_ok=True)
     r = Renderer(graph, plan, steps)
     env = _env()
@@ -222,6 +220,6 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
         shutil.rmtree(kdst)
     shutil.copytree(paths.KERNELS, kdst, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     with open(os.path.join(kdst, "include", "tinyml", "config.h"), "w") as f:
-        f.write(CONFIG_H.format(single=1 if rounding == "single" else 0))
+        f.write(CONFIG_H.format(single=1 if rounding == "tflite" else 0))
     files.append(kdst)
     return Generated(graph=graph, steps=steps, plan=plan, out_dir=out_dir, files=files, stream=stream)

@@ -6,7 +6,7 @@ be wrong ends in a `ModelError` naming the cause and the fix.
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import os
 from typing import Any
 
@@ -15,9 +15,10 @@ import tflite
 from tflite.BuiltinOptions import BuiltinOptions as _BO
 from tflite.utils import BUILTIN_OPCODE2NAME
 
+from tinyml import op_options as oo
 from tinyml.errors import ModelError
-
 from tinyml.ir import Graph, Op, Quant, Tensor
+from tinyml.op_options import Activation, Padding
 
 _TENSOR_TYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
@@ -27,59 +28,84 @@ _NP = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "uint8":
        "int64": np.int64, "bool": np.bool_, "int16": np.int16, "int8": np.int8,
        "float64": np.float64}
 _OPTION_CLASS_NAMES = {v: k for k, v in vars(_BO).items() if isinstance(v, int)}
-_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH",
-                5: "SIGN_BIT", 6: "SIGN_BIT"}
-_PADDING = {0: "SAME", 1: "VALID"}
+# Schema enums (ActivationFunctionType, Padding): codes outside these are rejected by name.
+_ACTIVATIONS = {0: Activation.NONE, 1: Activation.RELU, 2: Activation.RELU_N1_TO_1, 3: Activation.RELU6,
+                4: Activation.TANH, 5: Activation.SIGN_BIT}
+_PADDING = {0: Padding.SAME, 1: Padding.VALID}
+
+# options class -> {field: flatbuffer accessor}; every field of the class is read.
+_ACCESSORS: dict[type, dict[str, str]] = {
+    oo.Conv2DOptions: {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW",
+                       "dilation_h": "DilationHFactor", "dilation_w": "DilationWFactor",
+                       "activation": "FusedActivationFunction", "quantized_bias_type": "QuantizedBiasType"},
+    oo.DepthwiseConv2DOptions: {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW",
+                                "dilation_h": "DilationHFactor", "dilation_w": "DilationWFactor",
+                                "depth_multiplier": "DepthMultiplier",
+                                "activation": "FusedActivationFunction"},
+    oo.Pool2DOptions: {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW",
+                       "filter_h": "FilterHeight", "filter_w": "FilterWidth",
+                       "activation": "FusedActivationFunction"},
+    oo.FullyConnectedOptions: {"activation": "FusedActivationFunction", "weights_format": "WeightsFormat",
+                               "keep_num_dims": "KeepNumDims",
+                               "asymmetric_quantize_inputs": "AsymmetricQuantizeInputs",
+                               "quantized_bias_type": "QuantizedBiasType"},
+    oo.AddOptions: {"activation": "FusedActivationFunction", "pot_scale_int16": "PotScaleInt16"},
+    oo.SubOptions: {"activation": "FusedActivationFunction", "pot_scale_int16": "PotScaleInt16"},
+    oo.MulOptions: {"activation": "FusedActivationFunction"},
+    oo.BatchMatMulOptions: {"adj_x": "AdjX", "adj_y": "AdjY",
+                            "asymmetric_quantize_inputs": "AsymmetricQuantizeInputs"},
+    oo.SoftmaxOptions: {"beta": "Beta"},
+    oo.ReducerOptions: {"keep_dims": "KeepDims"},
+    oo.ConcatenationOptions: {"axis": "Axis", "activation": "FusedActivationFunction"},
+    oo.StridedSliceOptions: {"begin_mask": "BeginMask", "end_mask": "EndMask", "ellipsis_mask": "EllipsisMask",
+                             "new_axis_mask": "NewAxisMask", "shrink_axis_mask": "ShrinkAxisMask",
+                             "offset": "Offset"},
+    oo.LeakyReluOptions: {"alpha": "Alpha"},
+    oo.GeluOptions: {"approximate": "Approximate"},
+}
 
 
-def _options(op: Any) -> dict[str, Any]:
-    """Decode an operator's builtin options table into a plain dict.
+def _options(op: Any, kind: str, index: int, path: str) -> oo.OpOptions:
+    """The op's typed options (tinyml.op_options) from its builtin options table.
 
-    Reads every scalar field through the generated accessors, and vector
-    fields through their `...AsNumpy` accessors. Field names are converted to
-    snake_case (`StrideW` -> `stride_w`).
-    """
-    kind = op.BuiltinOptionsType()
-    if kind == 0:
-        return {}
-    cls_name = _OPTION_CLASS_NAMES.get(kind)
-    cls = getattr(tflite, cls_name, None) if cls_name else None
-    table = op.BuiltinOptions()
-    if cls is None or table is None:
-        return {}
-    obj = cls()
+    Enum fields are decoded here; a code the schema does not define is a
+    ModelError naming the operator, the field and the value."""
+    cls = oo.OPTIONS_FOR_KIND.get(kind, oo.NoOptions)
+    code = op.BuiltinOptionsType()
+    table = op.BuiltinOptions() if code else None
+    if cls is oo.NoOptions or table is None:
+        return cls()
+    table_name = _OPTION_CLASS_NAMES.get(code, f"options type {code}")
+    if table_name != cls.TABLE:
+        raise ModelError(f"operator {index} ({kind}) carries {table_name}, not {cls.TABLE}", where=path,
+                         fix="the file is corrupt; re-export the model with the TFLite converter")
+    obj = getattr(tflite, cls.TABLE)()
     obj.Init(table.Bytes, table.Pos)
-    out: dict[str, Any] = {}
-    for name, fn in inspect.getmembers(obj, predicate=inspect.ismethod):
-        if not name[0].isupper() or name in ("Init",) or name.startswith("GetRootAs"):
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        accessor = getattr(obj, _ACCESSORS[cls][f.name], None)
+        if accessor is None:          # a field this schema package predates: the dataclass default
             continue
-        if name.endswith(("Length", "IsNone")) or "BufferHasIdentifier" in name:
-            continue
-        try:
-            nparams = len(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            continue
-        if nparams != 0:
-            continue
-        key = name[:-len("AsNumpy")] if name.endswith("AsNumpy") else name
-        value = fn()
-        if name.endswith("AsNumpy"):
-            value = [] if isinstance(value, int) else [int(v) for v in value]
-        out[_snake(key)] = value
-    if "fused_activation_function" in out:
-        out["fused_activation_function"] = _ACTIVATIONS.get(out["fused_activation_function"], "UNKNOWN")
-    if "padding" in out:
-        out["padding"] = _PADDING.get(out["padding"], "UNKNOWN")
-    return out
-
-
-def _snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper()):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+        raw = accessor()
+        if f.name == "activation":
+            if raw not in _ACTIVATIONS:
+                raise ModelError(f"operator {index} ({kind}) has fused activation function code {raw}, "
+                                 f"which the TFLite schema does not define (known: 0-{len(_ACTIVATIONS) - 1})",
+                                 where=path, fix="re-export the model with the TFLite converter")
+            values[f.name] = _ACTIVATIONS[raw]
+        elif f.name == "padding":
+            if raw not in _PADDING:
+                raise ModelError(f"operator {index} ({kind}) has padding code {raw}, which the TFLite "
+                                 "schema does not define (known: 0 SAME, 1 VALID)",
+                                 where=path, fix="re-export the model with the TFLite converter")
+            values[f.name] = _PADDING[raw]
+        elif isinstance(f.default, bool):
+            values[f.name] = bool(raw)
+        elif isinstance(f.default, float):
+            values[f.name] = float(raw)
+        else:
+            values[f.name] = int(raw)
+    return cls(**values)
 
 
 def _quant(t: Any, shape: tuple[int, ...]) -> Quant | None:
@@ -213,7 +239,8 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
             if x >= len(tensors) or x < -1:
                 raise ModelError(f"operator {i} refers to tensor {x}, but the file has {len(tensors)}",
                                  fix="the file is corrupt")
-        ops.append(Op(index=i, kind=opcodes[idx], inputs=ins, outputs=outs, options=_options(o)))
+        ops.append(Op(index=i, kind=opcodes[idx], inputs=ins, outputs=outs,
+                      options=_options(o, opcodes[idx], i, path)))
 
     inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
     outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []

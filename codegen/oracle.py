@@ -92,22 +92,9 @@ def _tflm(model_bytes: bytes) -> Oracle:
 
 
 def make_oracle(model_path: str, which: str = "auto") -> Oracle:
-    """`which`: "tflite", "tflm", or "auto" (TFLite, falling back to TFLM)."""
-    from .importer import import_bytes, load_bytes
-    data = load_bytes(model_path)
-    import_bytes(data, model_path)  # a one-line ModelError for bad files, before any runtime sees them
-    if which == "tflm":
-        return _tflm(data)
-    if which == "tflite":
-        return _tflite(data)
-    try:
-        return _tflite(data)
-    except Exception as first:  # TFLite refuses the file: try TFLM
-        try:
-            return _tflm(data)
-        except Exception as second:
-            raise ModelError(f"neither TFLite ({first}) nor TFLM ({second}) can run {model_path}",
-                             fix="check that the model is a valid int8 TFLite model") from None
+    """`which`: "tflite", "tflm", or "auto" (TFLite, falling back to TFLM when TFLite
+    refuses the model; without TensorFlow a one-line error, never a silent TFLM)."""
+    return choose_oracle(model_path, None, which).oracle
 
 
 # Requantization rounding of each oracle's build, measured per op (the
@@ -116,19 +103,88 @@ def make_oracle(model_path: str, which: str = "auto") -> Oracle:
 #   (TFLITE_SINGLE_ROUNDING style); CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL,
 #   the LUT activations and int8 QUANTIZE use gemmlowp double rounding.
 # - tflite_micro wheel: double rounding everywhere.
-# The per-model switch below (TINYML_SINGLE_ROUNDING in kernels/config.h)
-# governs only the ops whose rounding differs between the two, such as FC:
-# on ad01 the two oracles disagree in 4,604 of 12,800 output bytes over 20
-# inputs, and each matches exactly one setting.
-ROUNDING = {"tflite-reference": "single", "tflite-micro": "double"}
+# The per-model switch (TINYML_SINGLE_ROUNDING in kernels/config.h, set from
+# CompileOptions.rounding) governs only the ops whose rounding differs between
+# the two, such as FC: on ad01 the two oracles disagree in 4,604 of 12,800
+# output bytes over 20 inputs, and each matches exactly one setting.
+ROUNDING = {"tflite-reference": "tflite", "tflite-micro": "tflm"}
 
 
-def rounding_for(model_path: str) -> str:
-    """The rounding flavour generated C must use to match this model's oracle."""
-    return ROUNDING[make_oracle(model_path).name]
+@dataclass
+class OracleChoice:
+    """The oracle a command compares with, the rounding to generate with, and why."""
+    oracle: Oracle
+    rounding: str
+    notes: list[str]
 
 
-def reference_outputs(model_path: str, inputs: list[list[np.ndarray]]) -> tuple[list[list[np.ndarray]], str]:
-    """Run the oracle on each input record; returns (outputs per record, oracle name)."""
-    oracle = make_oracle(model_path)
+def _tf_missing() -> Exception | None:
+    """The ImportError of `import tensorflow`, or None when it imports."""
+    try:
+        import_tf()
+    except ImportError as exc:
+        return exc
+    return None
+
+
+def choose_oracle(model_path: str, rounding: str | None = None, which: str = "auto") -> OracleChoice:
+    """Pick the oracle for `model_path` and the rounding the generated C should use.
+
+    `which`: "auto" (TFLite's reference kernels; TFLM when TFLite refuses the
+    model), "tflite" or "tflm". `rounding`: the user's explicit choice, or
+    None to follow the oracle (TFLite -> "tflite", TFLM -> "tflm"). Every
+    deviation from the default is said in `notes`. Without TensorFlow the
+    TFLite oracle is impossible: TFLM is used only when the rounding is
+    "tflm" (its own), else a one-line TinymlError names the cause and fix."""
+    from tinyml.errors import TinymlError
+    from .importer import import_bytes, load_bytes
+    data = load_bytes(model_path)
+    import_bytes(data, model_path)
+    notes: list[str] = []
+    if which in ("auto", "tflite"):
+        missing = _tf_missing()
+        if missing is not None:
+            if which == "auto" and rounding == "tflm":
+                which = "tflm"
+                notes.append("TensorFlow is not importable; expected outputs come from tflite_micro, "
+                             "whose rounding is the requested --rounding tflm")
+            else:
+                raise TinymlError(
+                    f"TensorFlow is not importable ({type(missing).__name__}: {missing}), and the expected "
+                    f"outputs for --rounding {rounding or 'tflite'} come from TFLite's reference kernels",
+                    where=model_path,
+                    fix="install tensorflow-cpu>=2.21,<2.22, or pass --rounding tflm to compare with "
+                        "tflite_micro (no TensorFlow needed)")
+    if which == "tflm":
+        oracle = _tflm(data)
+    elif which == "tflite":
+        oracle = _tflite(data)
+    else:
+        try:
+            oracle = _tflite(data)
+        except Exception as first:  # TFLite refuses the file: try TFLM
+            try:
+                oracle = _tflm(data)
+            except Exception as second:
+                raise ModelError(f"neither TFLite ({first}) nor TFLM ({second}) can run {model_path}",
+                                 fix="check that the model is a valid int8 TFLite model") from None
+            why = (str(first).strip().splitlines() or [type(first).__name__])[0].split(". ")[0][:120]
+            notes.append(f"TFLite refuses this model ({why}); the oracle is tflite_micro")
+    own = ROUNDING[oracle.name]
+    if rounding is None:
+        rounding = own
+        if own != "tflite":
+            notes.append(f"generating with --rounding {own} to match the {oracle.name} oracle "
+                         "(pass --rounding to override)")
+    elif rounding != own:
+        notes.append(f"--rounding {rounding} differs from the {oracle.name} oracle's rounding ({own}); "
+                     "byte differences against it are expected")
+    return OracleChoice(oracle=oracle, rounding=rounding, notes=notes)
+
+
+def reference_outputs(model_path: str, inputs: list[list[np.ndarray]],
+                      oracle: Oracle | None = None) -> tuple[list[list[np.ndarray]], str]:
+    """Run the oracle (default: make_oracle's auto choice) on each input record;
+    returns (outputs per record, oracle name)."""
+    oracle = oracle or make_oracle(model_path)
     return [oracle.run(rec) for rec in inputs], oracle.name

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from tinyml.boards import load_board
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml.memory_planner.report import PlanReport, board_fit
@@ -26,7 +27,12 @@ from .lower import lower_graph
 from .lowering import LowerCtx
 from .stream import StreamInfo, check_stream_input, stream_steps
 
-ROUNDINGS = ("single", "double", "auto")
+# Requantization rounding of the emitted kernels (kernels/include/tinyml/config.h):
+# "tflite" = TensorFlow 2.21's TFLite reference kernels (the project's oracle;
+# FULLY_CONNECTED rounds once), "tflm" = the tflite_micro wheel (double
+# rounding everywhere). An explicit choice: generating never runs an oracle.
+ROUNDINGS = ("tflite", "tflm")
+DEFAULT_ROUNDING = "tflite"
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,14 @@ class CompileOptions:
     policy: placement policy (memory_planner.placement.POLICIES)
     fuse: fuse op chains into single kernels (codegen.fuse)
     stream_input: read the image in row stripes (codegen.stream)
-    rounding: requantization flavour the emitted kernels use (see emit)
+    rounding: requantization rounding the emitted kernels reproduce: "tflite"
+        (default; TFLite's reference kernels, the oracle `verify` uses) or
+        "tflm" (tflite_micro's double rounding; see ROUNDINGS)
     """
     policy: str = "best"
     fuse: bool = True
     stream_input: bool = False
-    rounding: str = "auto"
+    rounding: str = DEFAULT_ROUNDING
 
 
 class Lowerer(Protocol):
@@ -85,7 +93,9 @@ def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: 
     """Import (when given a path), lower, and plan; raise TinymlError on anything we cannot compile."""
     options = options or CompileOptions()
     if options.rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, not {options.rounding!r}")
+        from tinyml.errors import TinymlError
+        raise TinymlError(f"unknown rounding {options.rounding!r}", "compile options",
+                          "use one of " + ", ".join(ROUNDINGS))
     t0 = time.perf_counter()
     graph = import_tflite(model) if isinstance(model, str) else model
     steps, ctx = (lowerer or lower_graph)(graph, fuse=options.fuse)
@@ -106,7 +116,7 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
     """compile + the board's fit verdict + (optionally) TFLM's arena for the same file."""
     options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input)
     c = compile(model_path, options)
-    fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board_name)
+    fit = board_fit(c.plan.arena_bytes, c.constant_bytes, load_board(board_name) if board_name else None)
     tflm = None
     if compare_tflm:
         from tinyml.memory_planner.tflm import tflm_arena

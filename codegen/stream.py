@@ -97,9 +97,9 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
     y = graph.t(op.outputs[0])
     _, kh, _, _ = w.shape
     o = op.options
-    stride_h = int(o.get("stride_h", 1) or 1)
-    dil = int(o.get("dilation_h_factor", o.get("dilation_hfactor", 1)) or 1)
-    pad = o.get("padding", "SAME")
+    stride_h = o.stride_h or 1
+    dil = o.dilation_h or 1
+    pad = str(o.padding)
     if pad != "VALID" or stride_h != kh or dil != 1:
         raise _fail(f"operator {op.index} (CONV_2D) is a {kh}x{w.shape[2]} conv with stride {stride_h}, "
                     f"dilation {dil}, {pad} padding; a patch embedding has kernel height == stride, "
@@ -154,5 +154,5 @@ static tinyml_status {fn}(const tinyml_ctx *ctx, int8_t *stripe, int8_t *output)
                inplace_ok=[], comment=s.comment + f"; streamed: t{info.input_tensor} is a {info.stripe_bytes}-B stripe "
                                            f"buffer filled {info.stripes} times ({info.rows} rows each) by "
                                            f"{READ_ROWS}()",
-               ops=list(s.ops))
+               ops=list(s.ops), overlap=s.overlap)   # the planner refuses it for the stripe buffer
     return [new] + list(steps[1:])

@@ -11,7 +11,7 @@ from tinyml.errors import ModelError
 
 from .emit import generate
 from .hostbuild import compile_host, run_host
-from .oracle import make_oracle
+from .oracle import choose_oracle
 
 _NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
 
@@ -28,6 +28,8 @@ class VerifyResult:
     sanitized: bool
     first_mismatch: dict | None = None
     extra_inputs: list[str] = field(default_factory=list)
+    rounding: str = ""                                  # what the generated C was built with
+    notes: list[str] = field(default_factory=list)      # oracle fallback / rounding choice, said aloud
 
     @property
     def bit_exact(self) -> bool:
@@ -80,18 +82,19 @@ def random_inputs(graph, count: int, seed: int) -> list[list[np.ndarray]]:
 def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[str] | None = None,
            sanitize: bool = False, work_dir: str | None = None, policy: str = "best",
            progress=None, oracle: str = "auto", fuse: bool = True,
-           stream_input: bool = False) -> VerifyResult:
+           stream_input: bool = False, rounding: str | None = None) -> VerifyResult:
     """`stream_input`: generate with --stream-input (the host harness serves the
-    image's row stripes from each record; codegen.stream)."""
+    image's row stripes from each record; codegen.stream). `oracle`: "auto",
+    "tflite" or "tflm"; `rounding`: None follows the oracle, else the user's
+    choice (a mismatch with the oracle's rounding is then reported, not fixed)."""
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="tinyml-verify-")
         work_dir = tmp.name
     try:
-        which = oracle
-        oracle = make_oracle(model_path, which)
-        from .oracle import ROUNDING
-        gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=ROUNDING[oracle.name],
+        choice = choose_oracle(model_path, rounding, oracle)
+        oracle = choice.oracle
+        gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=choice.rounding,
                        fuse=fuse, stream_input=stream_input)
         graph = gen.graph
         records = random_inputs(graph, count, seed)
@@ -128,7 +131,8 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
         return VerifyResult(model=model_path, oracle=oracle.name, inputs_compared=len(records),
                             output_bytes_compared=len(records) * rec_bytes, mismatching_bytes=mismatches,
                             max_abs_diff=max_diff, arena_bytes=gen.plan.arena_bytes, sanitized=sanitize,
-                            first_mismatch=first, extra_inputs=list(extra_inputs or []))
+                            first_mismatch=first, extra_inputs=list(extra_inputs or []),
+                            rounding=choice.rounding, notes=choice.notes)
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -99,6 +99,8 @@ class BuildResult:
     vectors: int
     oracle: str
     sizes: dict[str, SizeReport]
+    rounding: str = ""                               # of the kernels (a given model_dir: its config.h)
+    notes: list[str] = field(default_factory=list)   # oracle fallback / rounding choice
 
     def elf(self, variant: str = "native") -> str:
         return os.path.join(variant_dir(self.out_dir, variant), "firmware.elf")
@@ -237,14 +239,25 @@ def read_model_header(model_dir: str) -> dict:
     return out
 
 
-def make_vectors(model_path: str, input_bytes: int, count: int, seed: int = 0
+def _library_rounding(lib_dir: str) -> str:
+    """"tflite" / "tflm" from a generated library's config.h ("" if it has none)."""
+    try:
+        text = open(os.path.join(lib_dir, "kernels", "include", "tinyml", "config.h")).read()
+    except OSError:
+        return ""
+    m = re.search(r"#define\s+TINYML_SINGLE_ROUNDING\s+([01])", text)
+    return "" if m is None else ("tflite" if m.group(1) == "1" else "tflm")
+
+
+def make_vectors(model_path: str, input_bytes: int, count: int, seed: int = 0, oracle=None
                  ) -> tuple[list[tuple[bytes, bytes]], str]:
-    """Seeded random int8 inputs and the reference interpreter's outputs."""
+    """Seeded random int8 inputs and the reference interpreter's outputs
+    (`oracle`: a codegen.oracle.Oracle, default the auto choice)."""
     from tinyml.codegen.oracle import reference_outputs
     rng = np.random.default_rng(seed)
     inputs = [rng.integers(-128, 128, size=input_bytes, dtype=np.int64).astype(np.int8)
               for _ in range(count)]
-    outs, oracle = reference_outputs(model_path, [[x] for x in inputs])
+    outs, oracle = reference_outputs(model_path, [[x] for x in inputs], oracle)
     vectors = [(x.tobytes(), np.asarray(o[0]).astype(np.int8).tobytes()) for x, o in zip(inputs, outs)]
     return vectors, oracle
 
@@ -459,7 +472,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                    stack_bytes: int = DEFAULT_STACK_BYTES, num_vectors: int = 3, seed: int = 0,
                    vectors: list[tuple[bytes, bytes]] | None = None, oracle: str = "",
                    model_dir: str | None = None, extra_cflags: str = "",
-                   progress=None, stream_input: bool = False) -> BuildResult:
+                   progress=None, stream_input: bool = False, rounding: str | None = None) -> BuildResult:
     """Generate (or take) the model library, write the firmware project, compile it.
 
     `emulator_variant` also builds DIR/mps2/firmware.elf for boards whose QEMU
@@ -468,6 +481,11 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     reference interpreter from `model_path`. `stream_input`: generate with
     --stream-input (codegen.stream); the self-test app then serves each
     vector's image to the model stripe by stripe (app/selftest.c).
+    `rounding`: of the generated C ("tflite" / "tflm"); None = "tflite", except
+    for a self-test build that computes its vectors: there it follows the
+    oracle (TFLM's for models TFLite refuses, said in `notes`). Serial builds
+    and builds from `model_dir` or given vectors run no oracle and never
+    import TensorFlow.
     """
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     if mode not in MODES:
@@ -475,6 +493,17 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     board = load_board(board_name)
     os.makedirs(out_dir, exist_ok=True)
     lib_dir = os.path.join(out_dir, "model")
+    choice, notes = None, []
+    if vectors is None and mode == "selftest" and num_vectors > 0 and model_path is not None \
+            and os.path.exists(model_path):
+        from tinyml.codegen.oracle import choose_oracle
+        choice = choose_oracle(model_path, rounding)      # before generating: it may pick the rounding
+        rounding, notes = choice.rounding, choice.notes
+        for note in notes:
+            say(f"note: {note}")
+    if model_dir is None:
+        from tinyml.codegen.pipeline import DEFAULT_ROUNDING
+        rounding = rounding or DEFAULT_ROUNDING
     if model_dir is not None:
         if os.path.abspath(model_dir) != os.path.abspath(lib_dir):
             if os.path.exists(lib_dir):
@@ -486,16 +515,19 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                               "pass the path of an int8 .tflite model")
         from tinyml.codegen.emit import generate
         say(f"generating C library for {os.path.basename(model_path)}")
-        generate(model_path, lib_dir, stream_input=stream_input)
+        generate(model_path, lib_dir, stream_input=stream_input, rounding=rounding)
     hdr = read_model_header(lib_dir)
+    if model_dir is not None:      # the library's own setting (kernels/include/tinyml/config.h)
+        rounding = _library_rounding(lib_dir)
     if mode == "serial" and hdr.get("TINYML_STREAM_INPUT", 0):
         # streamed input over the UART (`stream%` in app/serial_eembc.c): no image buffer
         extra_cflags = (extra_cflags + " -DTINYML_SERIAL_IMAGE_BYTES=0").strip()
     model_name = str(hdr.get("TINYML_MODEL_NAME", os.path.basename(model_path or lib_dir)))
     if vectors is None:
-        if mode == "selftest" and num_vectors > 0 and model_path is not None:
-            say(f"computing {num_vectors} test vector(s) with the reference interpreter")
-            vectors, oracle = make_vectors(model_path, hdr["TINYML_INPUT_BYTES"], num_vectors, seed)
+        if choice is not None:
+            say(f"computing {num_vectors} test vector(s) with the reference interpreter ({choice.oracle.name})")
+            vectors, oracle = make_vectors(model_path, hdr["TINYML_INPUT_BYTES"], num_vectors, seed,
+                                           choice.oracle)
         else:
             vectors = []
     for i, (a, b) in enumerate(vectors):
@@ -516,10 +548,11 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         add_stack_estimate(sizes[v], variant_dir(out_dir, v))
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
-                         oracle=oracle, sizes=sizes)
+                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes)
     meta = {"board": board.name, "mode": mode, "model": model_name,
             "model_path": os.path.abspath(model_path) if model_path else None,
             "variants": variants, "vectors": result.vectors, "oracle": oracle,
+            "rounding": rounding, "notes": notes,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),

@@ -9,7 +9,7 @@ area size x lifetime first, longest-lived first, latest first) with both first-f
 best-fit gap choice, and keeps the smallest arena. It is never worse than
 `greedy`, which is one of its candidates.
 
-Both honour overlap allowances (memory_planner.overlap): for an output `o`
+Both honour overlap allowances (tinyml.steps.Overlap, via plan.plan_steps): for an output `o`
 that may overlap its dying input `i` (overlaps[(o, i)] = delta), the only
 forbidden placements are those with o.offset > i.offset - delta that also
 overlap in bytes. Where the kernel may also run bottom to top

@@ -5,15 +5,20 @@ Interface (stable; later policies replace `place`, not this):
     plan = plan_steps(graph, steps, policy="best")
     plan.arena_bytes, plan.lower_bound, plan.offset_of(tensor), plan.scratch_offset(step)
 
-Input is the lowered step list (see `codegen.lower.Step`): which activation
+Input is the lowered step list (`tinyml.steps.Step`): which activation
 tensors each step reads and writes, which output merely aliases an input
-(RESHAPE), and how much scratch a step needs. Constant tensors are weights in
+(RESHAPE), how much scratch a step needs, and the kernel facts that make
+sharing bytes legal (`inplace_ok`, `overlap`). The planner imports nothing
+from codegen; it reads those facts only. Constant tensors are weights in
 flash and never appear here.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+
+from tinyml.errors import TinymlError
+from tinyml.steps import Overlap
 
 from .lifetimes import Buffer, build_buffers, lower_bound
 from .placement import POLICIES
@@ -33,7 +38,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     overlaps: dict[tuple[int, int], int] = field(default_factory=dict)  # (out buf, in buf) -> delta
     # pairs whose kernel may also run bottom to top: (out buf, in buf) -> delta_up
-    # (out may end delta_up or more bytes after in ends; memory_planner.overlap)
+    # (out may end delta_up or more bytes after in ends; tinyml.steps.Overlap.up_bytes)
     overlaps_up: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def offset_of(self, tensor: int) -> int:
@@ -64,13 +69,13 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
                inplace: bool = True, overlap: bool = True,
                stream_input_bytes: int | None = None) -> Plan:
     """Plan the arena. `inplace`: outputs may take over dying inputs' buffers
-    (Step.inplace_ok); `overlap`: row-streaming kernels may write their output
-    over the front of their dying input (memory_planner.overlap).
+    (Step.inplace_ok); `overlap`: a step whose kernel states an Overlap
+    (tinyml.steps.Overlap, set by its lowering) may write its output over its
+    dying input by that much.
     `stream_input_bytes` (--stream-input, codegen.stream): graph input 0 is
     fetched in stripes of this many bytes by its only reader, the first step;
     its buffer is one stripe, which nothing may overlap while it is live."""
     if policy not in POLICIES:
-        from tinyml.errors import TinymlError
         raise TinymlError(f"unknown placement policy {policy!r}", fix="use one of " + ", ".join(POLICIES))
     buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment, inplace=inplace)
     stream_buf = None
@@ -80,25 +85,25 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
         assert sb.first == 0 and sb.last == 0 and len(sb.tensors) == 1, "streamed input read after step 0"
         sb.size = (stream_input_bytes + alignment - 1) // alignment * alignment
     overlaps: dict[tuple[int, int], int] = {}
+    overlaps_up: dict[tuple[int, int], int] = {}
     if overlap:
-        from .overlap import find_overlaps
+        facts = _overlap_facts(steps)
         graph_outputs = set(graph.outputs)
-        for pos, tin, tout, delta in find_overlaps(graph, steps):
+        for pos, tin, tout, ov in facts:
             bi, bo = tensor_buffer[tin], tensor_buffer[tout]
             if bi == bo or buffers[bi].last != pos or buffers[bo].first != pos or bi == stream_buf:
                 continue
             if any(t in graph_outputs for t in buffers[bi].tensors):
                 continue
-            overlaps[(bo, bi)] = (delta + alignment - 1) // alignment * alignment
-    overlaps_up: dict[tuple[int, int], int] = {}
-    if overlap:
-        from .overlap import find_overlaps_up
-        for _, tin, tout, delta in find_overlaps_up(graph, steps):
+            overlaps[(bo, bi)] = (ov.down_bytes + alignment - 1) // alignment * alignment
+        for _, tin, tout, ov in facts:
+            if ov.up_bytes is None:
+                continue
             key = (tensor_buffer[tout], tensor_buffer[tin])
             if key in overlaps:   # same eligibility as the downward allowance
                 # the rule is on the tensors' ends; buffers end at aligned sizes
                 pad = (buffers[key[0]].size - graph.t(tout).nbytes) - (buffers[key[1]].size - graph.t(tin).nbytes)
-                overlaps_up[key] = max(0, (delta + pad + alignment - 1) // alignment * alignment)
+                overlaps_up[key] = max(0, (ov.up_bytes + pad + alignment - 1) // alignment * alignment)
     place = POLICIES[policy]
     arena = place(buffers, alignment, overlaps, overlaps_up)
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
@@ -109,6 +114,17 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
                           f"({stream_input_bytes} B)")
     check_plan(plan)
     return plan
+
+
+def _overlap_facts(steps) -> list[tuple[int, int, int, Overlap]]:
+    """(step position, input tensor, output tensor, fact) for every step whose kernel states an Overlap."""
+    out = []
+    for pos, s in enumerate(steps):
+        ov = s.overlap
+        if ov is None or s.alias_of is not None:
+            continue
+        out.append((pos, s.inputs[ov.input], s.outputs[ov.output], ov))
+    return out
 
 
 def check_plan(plan: Plan) -> None:

@@ -1,12 +1,12 @@
 """The fit report: arena, weights, fit verdict per region, lower bound, TFLM baseline.
 
-Filled by `tinyml.codegen.pipeline.plan_model`; this module only judges numbers.
+Filled by `tinyml.codegen.pipeline.plan_model`; this module only judges numbers
+(the board descriptor is loaded by the caller: the planner imports only core).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-
-from tinyml.boards import load_board
+from typing import Any
 
 # Bytes reserved for the main stack when judging the fit; the firmware's
 # measured high-water mark is reported by `tinyml emulate`.
@@ -58,12 +58,13 @@ class BoardFit:
     detail: list[str] = field(default_factory=list)
 
 
-def board_fit(arena_bytes: int, weights_bytes: int, board_name: str | None) -> BoardFit:
-    """Arena + stack reserve against the arena's region, weights + runtime estimate against flash."""
+def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None) -> BoardFit:
+    """Arena + stack reserve against the arena's region, weights + runtime estimate against flash.
+
+    `board`: a loaded descriptor (tinyml.boards.load_board), or None for no verdict."""
     fit = BoardFit(stack_reserve_bytes=STACK_RESERVE, flash_bytes=weights_bytes + RUNTIME_FLASH_ESTIMATE)
-    if not board_name:
+    if board is None:
         return fit
-    board = load_board(board_name)
     region = board.region_for("arena")
     fit.sram_budget_bytes = region.size
     fit.flash_budget_bytes = board.flash_region().size

@@ -19,7 +19,7 @@ from tinyml import paths
 # Lowest first. A module belongs to the first layer whose prefix matches it
 # most specifically (longest prefix wins).
 LAYERS: list[tuple[str, list[str]]] = [
-    ("core", ["tinyml", "tinyml.errors", "tinyml.paths", "tinyml.ir", "tinyml.steps"]),
+    ("core", ["tinyml", "tinyml.errors", "tinyml.paths", "tinyml.ir", "tinyml.op_options", "tinyml.steps"]),
     ("boards", ["tinyml.boards"]),
     ("import", ["tinyml.codegen.importer"]),
     ("lower", ["tinyml.codegen.lowering", "tinyml.codegen.patterns", "tinyml.codegen.ops",
@@ -144,6 +144,15 @@ def test_layers_import_only_downward():
             if RANK[ld] > RANK[lm] or (lm, ld) in SIDE or (ld, lm) in SIDE and ld != lm:
                 bad.append(f"{m} ({lm}) imports {d} ({ld})")
     assert not bad, "\n".join(sorted(bad))
+
+
+def test_planner_imports_only_core():
+    """memory_planner (outside its search layer) reads Steps and the graph IR only: kernel
+    facts (tinyml.steps.Overlap, inplace_ok) come from the lowerings, never from codegen."""
+    bad = [f"{m} imports {d} ({layer_of(d)})" for m, deps in GRAPH.items() if layer_of(m) == "plan"
+           for d in deps if layer_of(d) not in ("core", "plan")]
+    assert not bad, "\n".join(sorted(bad))
+    assert "tinyml.memory_planner.plan" in GRAPH and "tinyml.steps" in GRAPH["tinyml.memory_planner.plan"]
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -1,4 +1,5 @@
 """Importer: the real reference models, and every kind of bad input."""
+import dataclasses
 import os
 import random
 
@@ -10,6 +11,8 @@ from tinyml.codegen.importer import import_bytes, import_tflite
 from tinyml.codegen.lower import check_graph
 from tinyml import paths
 from tinyml.errors import ModelError, UnsupportedOpError
+from tinyml.op_options import (OPTIONS_FOR_KIND, Activation, BatchMatMulOptions, Conv2DOptions, NoOptions,
+                               Padding, Pool2DOptions)
 
 from opmodels import Spec, single_op_model
 
@@ -48,9 +51,58 @@ def test_vit_ops_and_options():
     counts = g.op_counts()
     assert counts["BATCH_MATMUL"] == 8 and counts["SOFTMAX"] == 4
     bmm = [op for op in g.ops if op.kind == "BATCH_MATMUL"]
-    assert bmm[0].options["adj_y"] is True
+    assert bmm[0].options.adj_y is True and bmm[0].options == BatchMatMulOptions(adj_x=False, adj_y=True)
     conv = g.ops[0]
-    assert conv.options["stride_w"] == 4 and conv.options["padding"] == "VALID"
+    assert isinstance(conv.options, Conv2DOptions)
+    assert conv.options.stride_w == 4 and conv.options.padding == Padding.VALID
+    assert conv.options.dilation_h == 1 and conv.options.activation is Activation.NONE
+    assert all(isinstance(op.options, NoOptions) for op in g.ops if op.kind in ("RESHAPE", "TRANSPOSE"))
+
+
+def test_every_option_field_typed():
+    """Every op of every reference model gets its kind's frozen options class; no dicts."""
+    for rel in ("mlperf-tiny/kws_ref_model.tflite", "mlperf-tiny/vww_96_int8.tflite", "tflm/person_detect.tflite",
+                "mlperf-tiny/ad01_int8.tflite"):
+        g = import_tflite(os.path.join(MODELS, rel))
+        for op in g.ops:
+            assert type(op.options) is OPTIONS_FOR_KIND.get(op.kind, NoOptions), (rel, op.index, op.kind)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                op.options.__setattr__("x", 1)
+    pool = [op for op in import_tflite(os.path.join(MODELS, "mlperf-tiny", "kws_ref_model.tflite")).ops
+            if op.kind == "AVERAGE_POOL_2D"][0]
+    assert isinstance(pool.options, Pool2DOptions) and pool.options.filter_h > 1
+
+
+def _conv_model(**fields) -> bytes:
+    ic, oc = 2, 2
+    return single_op_model(
+        "CONV_2D", [Spec((1, 4, 4, ic), scale=0.1), Spec((oc, 1, 1, ic), scale=0.02, data=np.ones((oc, 1, 1, ic), np.int8)),
+                    Spec((oc,), "int32", scale=0.002, data=np.zeros(oc, np.int32))],
+        [Spec((1, 4, 4, oc), scale=0.2)],
+        options=("Conv2DOptions", {"padding": 0, "strideH": 1, "strideW": 1, **fields}))
+
+
+@pytest.mark.parametrize("fields,what", [({"fusedActivationFunction": 9}, "fused activation function code 9"),
+                                         ({"padding": 7}, "padding code 7")])
+def test_unknown_enum_is_one_clear_error(fields, what, tmp_path):
+    path = str(tmp_path / "bad_enum.tflite")
+    with open(path, "wb") as f:
+        f.write(_conv_model(**fields))
+    with pytest.raises(ModelError) as e:
+        import_tflite(path)
+    line = str(e.value)
+    assert line.startswith("error: operator 0 (CONV_2D) has " + what) and "\n" not in line
+    assert "bad_enum.tflite" in line and "-- re-export" in line
+    # the CLI prints it as the one line, exit 2, no traceback
+    import subprocess, sys
+    r = subprocess.run([sys.executable, "-m", "tinyml.cli", "inspect", path], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == line and "Traceback" not in r.stderr
+
+
+def test_known_enums_decode():
+    g = import_bytes(_conv_model(fusedActivationFunction=3, padding=1), "ok.tflite")
+    o = g.ops[0].options
+    assert (o.activation, o.padding) == (Activation.RELU6, Padding.VALID) and f"{o.padding}" == "VALID"
 
 
 def _err(path):

@@ -126,19 +126,34 @@ def test_inplace_refused_when_input_read_later():
 
 def test_overlap_delta_conv_geometry():
     """1x1 stride-1 conv with equal channels: output may start one row before the input."""
-    from tinyml.memory_planner.overlap import overlap_delta
+    from tinyml.codegen.ops.rows import row_overlap
     q = Quant(np.array([0.1], np.float32), np.array([0]))
     x = Tensor(0, "x", (1, 8, 8, 16), "int8", q)
     w = Tensor(1, "w", (16, 1, 1, 16), "int8", q, data=np.zeros((16, 1, 1, 16), np.int8))
     y = Tensor(2, "y", (1, 8, 8, 16), "int8", q)
-    op = Op(0, "CONV_2D", [0, 1, -1], [2], {"stride_h": 1, "stride_w": 1, "padding": "SAME",
-                                             "dilation_hfactor": 1})
+    op = Op(0, "CONV_2D", [0, 1, -1], [2])
     g = Graph("g", [x, w, y], [op], [0], [2])
-    assert overlap_delta(g, op) == (0, 2, 8 * 16)
+    ov = row_overlap(g, op, k_h=1, stride_h=1, dilation_h=1, pad_top=0)
+    assert (ov.input, ov.output, ov.down_bytes, ov.up_bytes) == (0, 0, 8 * 16, None)
     # 3x3 SAME: row r needs input row r-1, so two rows of slack.
     w3 = Tensor(1, "w", (16, 3, 3, 16), "int8", q, data=np.zeros((16, 3, 3, 16), np.int8))
     g.tensors[1] = w3
-    assert overlap_delta(g, op)[2] == 2 * 8 * 16
+    assert row_overlap(g, op, k_h=3, stride_h=1, dilation_h=1, pad_top=1).down_bytes == 2 * 8 * 16
+
+
+def test_lowerings_state_overlap_facts_and_planner_reads_only_them():
+    """The conv lowering states the fact on its Step; a step without it gets no allowance."""
+    import dataclasses
+    g = import_tflite(os.path.join(paths.shared_models(), "mlperf-tiny", "kws_ref_model.tflite"))
+    steps, _ = lower_graph(g)
+    kinds = {s.kind for s in steps if s.overlap is not None}
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D"} <= kinds
+    assert all((s.overlap.up_bytes is not None) == (s.kind == "DEPTHWISE_CONV_2D")
+               for s in steps if s.overlap is not None)
+    with_facts = plan_steps(g, steps)
+    without = plan_steps(g, [dataclasses.replace(s, overlap=None) for s in steps])
+    assert with_facts.overlaps and not without.overlaps and not without.overlaps_up
+    assert without.arena_bytes > with_facts.arena_bytes
 
 
 def test_overlap_plans_smaller_and_respects_delta():

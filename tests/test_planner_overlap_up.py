@@ -1,7 +1,7 @@
 """Upward overlap (depthwise output over the back of its dying input).
 
 The depthwise kernel runs bottom to top whenever its output starts above its
-input; memory_planner.overlap.overlap_delta_up says how far the output must
+input; the Overlap fact its lowering states (up_bytes, codegen/ops/rows.py) says how far the output must
 end past the input's end. Checked here by forcing that placement (and one
 row tighter) into a single-op plan, host-compiling the generated C and
 comparing with TensorFlow Lite's reference kernel.
@@ -45,7 +45,7 @@ def _run_with_offsets(tmp_path, model, g, steps, ctx, plan, off_in, off_out, tag
             top = b.offset + b.size
     plan.arena_bytes = top
     out_dir = str(tmp_path / tag)
-    emit(Compiled(g, steps, ctx, plan, CompileOptions(rounding="single")), out_dir)
+    emit(Compiled(g, steps, ctx, plan, CompileOptions(rounding="tflite")), out_dir)
     exe = compile_host(out_dir, sanitize=sanitize)
     blob = b"".join(np.ascontiguousarray(x).tobytes() for x in records)
     n = g.t(g.outputs[0]).nbytes

@@ -6,10 +6,11 @@ Later stages (planner, lowering, emit) read it; only codegen passes rewrite it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+
+from tinyml.op_options import OpOptions, default_options
 
 DTYPE_BYTES = {
     "int8": 1, "uint8": 1, "bool": 1, "int16": 2, "float16": 2,
@@ -86,7 +87,12 @@ class Op:
     kind: str                       # TFLite builtin name, e.g. "CONV_2D"
     inputs: list[int]               # tensor indices; -1 marks an omitted optional input
     outputs: list[int]
-    options: dict[str, Any] = field(default_factory=dict)
+    # typed (tinyml.op_options); None -> the kind's defaults (what a file without an options table gives)
+    options: OpOptions = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = default_options(self.kind)
 
 
 @dataclass

@@ -31,6 +31,48 @@ class ScratchRef:
 Arg = Union[str, int, TRef, ScratchRef]
 
 
+@dataclass(frozen=True)
+class Overlap:
+    """A kernel fact: its output may overlap its own dying input (DMO-style).
+
+    Stated by the lowering that knows the kernel's traversal order
+    (`codegen/ops/rows.py` computes the bytes from the op's geometry); the
+    planner only reads it. `input` / `output` are positions in `Step.inputs`
+    / `Step.outputs` (not tensor indices), so the fact survives copies of a
+    step with renumbered tensors (the search's lowering cache and depth
+    families, `codegen.stream`).
+
+    down_bytes: the kernel writes its output in ascending address order and,
+    by the time it writes output byte b, has finished reading every input
+    byte below `b + down_bytes - output start + input start`; so the output
+    may start `down_bytes` (or more) bytes before the input starts. For a row
+    kernel (NHWC, batch 1, output rows top to bottom; output row r reads
+    input rows >= r*stride - pad_top):
+        down_bytes = max_r((r + 1) * out_row - max(0, r*stride - pad_top) * in_row)
+    For FULLY_CONNECTED over B rows (row b finished before row b+1):
+        down_bytes = max_b((b + 1) * out_depth - b * in_depth).
+
+    up_bytes: None, or the kernel also runs bottom to top whenever its output
+    starts above its input (the depthwise kernel decides from the two
+    pointers at run time). Then the output may instead end `up_bytes` (or
+    more) bytes after the input ends. Writing output row r (descending), the
+    input rows still to be read are 0 .. hi(r)-1, hi(r) = clamp(r*stride -
+    pad_top + (k-1)*dil + 1, 0, in_h); row r starts at out_end - (out_h - r) *
+    out_row = in_end + up_bytes - (out_h - r) * out_row, clear of them iff
+        up_bytes >= max_r((out_h - r) * out_row - (in_h - hi(r)) * in_row).
+    The order of pixels inside a row does not matter: the whole row is clear
+    of every input row still needed.
+
+    The planner applies a fact only when the input's bytes die at this step
+    (no later reader, not a graph output) and rounds the bytes up to its
+    alignment (memory_planner.plan).
+    """
+    down_bytes: int
+    up_bytes: int | None = None
+    input: int = 0
+    output: int = 0
+
+
 @dataclass
 class Call:
     func: str
@@ -51,3 +93,4 @@ class Step:
     inplace_ok: list[tuple[int, int]] = field(default_factory=list)  # (input, output) may share bytes
     comment: str = ""
     ops: list[int] = field(default_factory=list)     # all TFLite op indices covered
+    overlap: Overlap | None = None  # the output may overlap its dying input (see Overlap)

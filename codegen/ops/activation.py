@@ -47,7 +47,7 @@ def lower_relu(op, graph, ctx) -> Step:
 @lowering("LEAKY_RELU")
 def lower_leaky_relu(op, graph, ctx) -> Step:
     x, y = _check_8bit(op, graph)
-    alpha = float(op.options.get("alpha", 0.2))
+    alpha = float(op.options.alpha)
     t = luts.leaky_relu_lut(alpha, x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, x.dtype)
     return lut_step(op, graph, ctx, t, f"leaky relu alpha={alpha!r}")
 
@@ -79,7 +79,7 @@ def lower_tanh(op, graph, ctx) -> Step:
 @lowering("GELU")
 def lower_gelu(op, graph, ctx) -> Step:
     x, y = _check_8bit(op, graph)
-    approx = bool(op.options.get("approximate", False))
+    approx = op.options.approximate
     fn = luts.gelu_approx_f32 if approx else luts.gelu_f32
     t = luts.float_lut(fn, x.quant.s, x.quant.zp, y.quant.s, y.quant.zp, x.dtype)
     return lut_step(op, graph, ctx, t, "gelu (tanh approximation)" if approx else "gelu")

@@ -43,7 +43,7 @@ def lower_batch_matmul(op, graph, ctx) -> Step:
                 "per-channel or missing quantization")
     require(len(a.shape) >= 2 and len(b.shape) >= 2 and max(len(a.shape), len(b.shape)) <= 4,
             op, graph, f"ranks {len(a.shape)} and {len(b.shape)}")
-    adj_x, adj_y = bool(op.options.get("adj_x", False)), bool(op.options.get("adj_y", False))
+    adj_x, adj_y = op.options.adj_x, op.options.adj_y
     la, lb = _pad(a.shape, 4), _pad(b.shape, 4)
     rows, depth = (la[3], la[2]) if adj_x else (la[2], la[3])
     depth_b, cols = (lb[3], lb[2]) if adj_y else (lb[2], lb[3])

@@ -13,6 +13,7 @@ from tinyml.codegen import cdecl
 from tinyml.steps import Call, ScratchRef, Step, TRef
 from tinyml.codegen.lowering import activations, lowering, require
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
+from tinyml.codegen.ops.rows import row_overlap
 
 
 def out_size(padding: str, size: int, k: int, stride: int, dilation: int = 1) -> int:
@@ -39,12 +40,11 @@ def dims_decl(name: str, shape: tuple[int, int, int, int]) -> str:
 
 def geometry(op, graph, x_shape, k_h: int, k_w: int, y_shape, dilated: bool = True) -> dict:
     """Strides, dilations and leading pads of a windowed op, checked against the output shape."""
-    o = op.options
-    padding = o.get("padding", "SAME")
-    require(padding in ("SAME", "VALID"), op, graph, f"padding {padding}")
-    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
-    dh = int(o.get("dilation_h_factor", o.get("dilation_hfactor", 1))) if dilated else 1
-    dw = int(o.get("dilation_w_factor", o.get("dilation_wfactor", 1))) if dilated else 1
+    o = op.options        # Conv2DOptions, DepthwiseConv2DOptions or Pool2DOptions
+    padding = str(o.padding)
+    sh, sw = o.stride_h, o.stride_w
+    dh = o.dilation_h if dilated else 1
+    dw = o.dilation_w if dilated else 1
     require(sh > 0 and sw > 0 and dh > 0 and dw > 0, op, graph, "a non-positive stride or dilation")
     _, ih, iw, _ = x_shape
     _, oh, ow, _ = y_shape
@@ -73,7 +73,7 @@ def _common(op, graph, ctx, channels: int):
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, channels)
     msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
     ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     return x, w, bias, y, p, msym, ssym, (lo, hi)
 
 
@@ -113,6 +113,7 @@ def lower_conv2d(op, graph, ctx) -> Step:
         TRef(bias.index) if bias is not None else "NULL", ksums, f"&{p}_out", TRef(y.index)])
     groups = ic // fc
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=row_overlap(graph, op, kh, g["stride_h"], g["dilation_h"], g["pad_h"]),
                 comment=f"{kh}x{kw}x{fc}->{out_c} stride {g['stride_h']}x{g['stride_w']} "
                         f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}"
                         + (f" groups {groups}" if groups > 1 else ""))
@@ -171,6 +172,7 @@ def _lower_conv_packed(op, graph, ctx) -> Step:
     how = "matrix product over pixels" if scratch == 0 else "two-pixel im2col"
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 scratch_bytes=scratch,
+                overlap=row_overlap(graph, op, kh, g["stride_h"], g["dilation_h"], g["pad_h"]),
                 comment=f"{kh}x{kw}x{ic}->{out_c} stride {g['stride_h']}x{g['stride_w']} "
                         f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}, packed filter, {how}")
 
@@ -197,6 +199,9 @@ def lower_depthwise(op, graph, ctx) -> Step:
     call = Call("tinyml_depthwise_conv2d_s8", [
         f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
         TRef(bias.index) if bias is not None else "NULL", f"&{p}_out", TRef(y.index)])
+    # the depthwise kernel also runs bottom to top (output above input): both allowances
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=row_overlap(graph, op, kh, g["stride_h"], g["dilation_h"], g["pad_h"],
+                                    bidirectional=True),
                 comment=f"{kh}x{kw} x{mult} stride {g['stride_h']}x{g['stride_w']} "
                         f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}")

@@ -242,7 +242,7 @@ def lower_add_sub(op, graph, ctx) -> Step:
     if op.kind == "SUB":
         # TFLite's SUB is ADD with the second input's multiplier negated (op_sign = -1).
         q2 = (-q2[0], q2[1])
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     p = ctx.name(f"op{op.index}")
     decls = [
         cdecl.struct("tinyml_add_params", f"{p}_params", input1_offset=-x1.quant.zp,
@@ -285,7 +285,7 @@ def lower_squared_difference(op, graph, ctx) -> Step:
 def lower_mul(op, graph, ctx) -> Step:
     x1, x2, y, geo = _binary_operands(op, graph)
     qo = mul_quant(x1.quant.s, x2.quant.s, y.quant.s)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     p = ctx.name(f"op{op.index}")
     decls = [
         cdecl.struct("tinyml_mul_params", f"{p}_params", input1_offset=-x1.quant.zp,

@@ -16,6 +16,7 @@ from tinyml.codegen import cdecl
 from tinyml.steps import Call, Step, TRef
 from tinyml.codegen.lowering import activations, lowering, require
 from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
+from tinyml.codegen.ops.rows import fc_overlap
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -79,7 +80,7 @@ def fc_layer(ctx, graph, op, p: str, table: str = "NULL") -> tuple[dict, str]:
     folded = b + io * wv.sum(axis=1) + n * io * fo
     require(bool(np.all((folded >= INT32_MIN) & (folded <= INT32_MAX))), op, graph,
             "a bias beyond int32 once the input offset is folded in")
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     from tinyml.codegen.ops.fused_common import shared_array
     fields = {"accum_depth": n, "output_depth": out_depth, "filter_offset": fo, "output_offset": y.quant.zp,
               "activation": cdecl.activation(lo, hi),
@@ -98,7 +99,7 @@ def lower_fully_connected(op, graph, ctx) -> Step:
     require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} activations")
     require(w.dtype == "int8" and w.is_const, op, graph, "non-constant or non-int8 weights")
     require(bias is None or (bias.dtype == "int32" and bias.is_const), op, graph, "non-int32 bias")
-    require(op.options.get("weights_format", 0) == 0, op, graph, "shuffled weights format")
+    require(op.options.weights_format == 0, op, graph, "shuffled weights format")
     require(len(w.shape) == 2, op, graph, f"{len(w.shape)}-D weights")
     out_depth, accum = w.shape[0], w.shape[1]
     require(x.numel % accum == 0, op, graph, "input size not a multiple of the weight depth")
@@ -109,4 +110,5 @@ def lower_fully_connected(op, graph, ctx) -> Step:
     ins, outs = activations(graph, op)
     call = Call("tinyml_fc_s8", [f"&{p}_layer", batches, TRef(x.index), packed, TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=fc_overlap(graph, op),
                 comment=f"{batches}x{accum} . {accum}x{out_depth}, filter packed 4 rows x 4")

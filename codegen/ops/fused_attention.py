@@ -94,9 +94,9 @@ def _operand(ix: GraphIndex, t: int, reader, transposed: bool = False) -> tuple[
 
 @pattern("FUSED_ATTENTION", lower=lambda g, graph, ctx: lower_attention(g, graph, ctx), priority=0)
 def match_attention(ix: GraphIndex, op) -> FusionGroup | None:
-    if op.kind != "BATCH_MATMUL" or op.options.get("adj_x", False):
+    if op.kind != "BATCH_MATMUL" or op.options.adj_x:
         return None
-    adj_y = bool(op.options.get("adj_y", False))
+    adj_y = op.options.adj_y
     qt, kt = op.inputs[0], op.inputs[1]
     s = op.outputs[0]
     members = [op.index]
@@ -113,8 +113,7 @@ def match_attention(ix: GraphIndex, op) -> FusionGroup | None:
         return None
     members.append(sm.index)
     pv = ix.sole_reader(sm.outputs[0], "BATCH_MATMUL")
-    if pv is None or pv.inputs[0] != sm.outputs[0] or pv.options.get("adj_x", False) \
-            or pv.options.get("adj_y", False):
+    if pv is None or pv.inputs[0] != sm.outputs[0] or pv.options.adj_x or pv.options.adj_y:
         return None
     members.append(pv.index)
     vt = pv.inputs[1]
@@ -171,7 +170,7 @@ def scale_table(op, graph) -> np.ndarray:
         a, b = b, a
     c = int(np.asarray(b.data).reshape(-1)[0])
     m, s = fx.mul_quant(a.quant.s, b.quant.s, y.quant.s)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     out = [min(max(fx.multiply_by_quantized_multiplier((x - a.quant.zp) * (c - b.quant.zp), m, s)
                    + y.quant.zp, lo), hi) for x in range(-128, 128)]
     return np.array(out, dtype=np.int8)
@@ -187,7 +186,7 @@ def lower_attention(group: FusionGroup, graph, ctx) -> Step:
     st, so = graph.t(sm.inputs[0]), graph.t(sm.outputs[0])
     require(so.quant.zp == -128 and abs(so.quant.s - 1.0 / 256) <= 0.001 / 256, sm, graph,
             "softmax output quantization other than 1/256, -128")
-    beta = float(np.float32(sm.options.get("beta", 1.0)))
+    beta = float(np.float32(sm.options.beta))
     p = ctx.name(f"op{qk.index}_attn")
     exp_sym = shared_array(ctx, f"{p}_exp", "int32_t", softmax_exp_table(beta, st.quant.s))
     table_sym = shared_array(ctx, f"{p}_scale", "int8_t", scale_table(scale, graph)) if scale else "NULL"

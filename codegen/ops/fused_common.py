@@ -48,7 +48,7 @@ def fused_add_struct(ctx: LowerCtx, p: str, op: Op, graph: Graph, swap: bool = F
     if kind == "ADD":
         q1, q2, qo = fx.add_sub_quant(x1.quant.s, x2.quant.s, y.quant.s)
         ls = 20
-        lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+        lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     else:
         q1, q2, qo = fx.squared_difference_quant(x1.quant.s, x2.quant.s, y.quant.s)
         ls = 7
@@ -64,7 +64,7 @@ def mul_struct(op: Op, graph: Graph, swap: bool = False) -> dict:
     i1, i2 = (op.inputs[1], op.inputs[0]) if swap else (op.inputs[0], op.inputs[1])
     x1, x2, y = graph.t(i1), graph.t(i2), graph.t(op.outputs[0])
     m, s = fx.mul_quant(x1.quant.s, x2.quant.s, y.quant.s)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     return {"input1_offset": -x1.quant.zp, "input2_offset": -x2.quant.zp, "output_offset": y.quant.zp,
             "output": {"multiplier": m, "shift": s}, "activation": {"min": lo, "max": hi}}
 

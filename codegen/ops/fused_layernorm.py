@@ -42,7 +42,7 @@ def neg_island_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int)
 
 
 def _last_axis_mean(ix: GraphIndex, op) -> bool:
-    if op.kind != "MEAN" or not op.options.get("keep_dims", False):
+    if op.kind != "MEAN" or not op.options.keep_dims:
         return False
     ax = ix.const_value(op.inputs[1])
     x = ix.t(op.inputs[0])
@@ -158,7 +158,7 @@ def lower_layernorm(group: FusionGroup, graph, ctx) -> Step:
     vet = graph.t(ae.outputs[0])
     q1, q2, qo = fx.add_sub_quant(vt.quant.s, eps_t.quant.s, vet.quant.s)
     from tinyml.codegen.quant import activation_range
-    lo, hi = activation_range(ae.options.get("fused_activation_function", "NONE"), vet.quant.s, vet.quant.zp)
+    lo, hi = activation_range(ae.options.activation, vet.quant.s, vet.quant.zp)
     eps_q = int(np.asarray(eps_t.data).reshape(-1)[0])
     if swap_e:   # ADD(eps, v): the same sum with the roles of the rescalings exchanged
         q1b, q2b, qo = fx.add_sub_quant(eps_t.quant.s, vt.quant.s, vet.quant.s)

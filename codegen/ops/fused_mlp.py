@@ -31,7 +31,7 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _fc_ok(ix: GraphIndex, op) -> bool:
-    if op.kind != "FULLY_CONNECTED" or op.options.get("weights_format", 0) != 0:
+    if op.kind != "FULLY_CONNECTED" or op.options.weights_format != 0:
         return False
     if len(op.inputs) < 2 or not ix.is_const(op.inputs[1]) or ix.is_const(op.inputs[0]):
         return False

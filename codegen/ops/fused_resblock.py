@@ -43,7 +43,7 @@ def _conv(ix: GraphIndex, t: int):
 
 
 def _stride1(op) -> bool:
-    return int(op.options.get("stride_h", 1)) == 1
+    return op.options.stride_h == 1
 
 
 @pattern("FUSED_RESBLOCK", lower=lambda g, graph, ctx: lower_resblock(g, graph, ctx), priority=15)

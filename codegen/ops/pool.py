@@ -10,6 +10,7 @@ from tinyml.codegen import cdecl
 from tinyml.steps import Call, Step, TRef
 from tinyml.codegen.lowering import activations, lowering, require
 from tinyml.codegen.quant import activation_range
+from tinyml.codegen.ops.rows import row_overlap
 
 
 @lowering("AVERAGE_POOL_2D", "MAX_POOL_2D")
@@ -21,10 +22,10 @@ def lower_pool(op, graph, ctx) -> Step:
     require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
     require(x.shape[0] == y.shape[0] and x.shape[3] == y.shape[3], op, graph, "batch/channels changing")
     require(y.quant is not None, op, graph, "an unquantized output")
-    fh, fw = int(op.options.get("filter_height", 1)), int(op.options.get("filter_width", 1))
+    fh, fw = op.options.filter_h, op.options.filter_w
     require(fh > 0 and fw > 0, op, graph, "an empty pooling window")
     g = geometry(op, graph, x.shape, fh, fw, y.shape, dilated=False)
-    lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), y.quant.s, y.quant.zp)
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     p = ctx.name(f"op{op.index}")
     decls = [
         cdecl.struct("tinyml_pool_params", f"{p}_params", filter_h=fh, filter_w=fw,
@@ -36,4 +37,5 @@ def lower_pool(op, graph, ctx) -> Step:
     ins, outs = activations(graph, op)
     call = Call(func, [f"&{p}_params", f"&{p}_in", TRef(x.index), f"&{p}_out", TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=row_overlap(graph, op, fh, g["stride_h"], g["dilation_h"], g["pad_h"]),
                 comment=f"{fh}x{fw} stride {g['stride_h']}x{g['stride_w']} {g['padding']}")

@@ -81,7 +81,7 @@ def lower_mean(op, graph, ctx) -> Step:
     require(ax.is_const, op, graph, "a non-constant axis tensor")
     require(x.quant is not None and y.quant is not None, op, graph, "unquantized int8 tensors")
     plan = mean_plan(x.shape, [int(a) for a in np.asarray(ax.data).reshape(-1)],
-                     bool(op.options.get("keep_dims", False)),
+                     op.options.keep_dims,
                      x.quant.s, x.quant.zp, y.quant.s, y.quant.zp)
     require(plan is not None, op, graph, f"axes {np.asarray(ax.data).tolist()} of a {list(x.shape)} input")
     require(plan.count * 255 < (1 << 31), op, graph, "a reduction this large")

@@ -121,11 +121,11 @@ def lower_strided_slice(op, graph, ctx) -> Step:
     end = _const_ints(op, graph, 2, "end")
     strides = _const_ints(op, graph, 3, "strides") if len(op.inputs) > 3 else [1] * len(begin)
     o = op.options
-    require(not o.get("ellipsis_mask", 0) and not o.get("new_axis_mask", 0), op, graph,
+    require(not o.ellipsis_mask and not o.new_axis_mask, op, graph,
             "ellipsis_mask / new_axis_mask")
-    require(not o.get("offset", False), op, graph, "offset=true")
+    require(not o.offset, op, graph, "offset=true")
     require(all(s != 0 for s in strides), op, graph, "a zero stride")
-    smask0 = int(o.get("shrink_axis_mask", 0))
+    smask0 = o.shrink_axis_mask
     # TFLite itself returns uninitialized bytes or a malformed shape for these.
     require(all(strides[a] > 0 for a in range(len(strides)) if smask0 >> a & 1), op, graph,
             "a shrunk axis with a negative stride")
@@ -134,7 +134,7 @@ def lower_strided_slice(op, graph, ctx) -> Step:
     require(len(end) == k and len(strides) == k and k <= n, op, graph, "begin/end/strides lengths")
     # Axes beyond the given indices are taken whole (TFLite pads at the back
     # for the 5-D reference path; the masks refer to the given axes).
-    bmask, emask, smask = (int(o.get(m, 0)) for m in ("begin_mask", "end_mask", "shrink_axis_mask"))
+    bmask, emask, smask = o.begin_mask, o.end_mask, o.shrink_axis_mask
     st = _strides(tuple(x.shape))
     start_el, dims, stride, kept = 0, [], [], []
     for a in range(n):
@@ -182,12 +182,12 @@ def lower_slice(op, graph, ctx) -> Step:
 def lower_concatenation(op, graph, ctx) -> Step:
     y = graph.t(op.outputs[0])
     xs = [graph.t(i) for i in op.inputs]
-    require(op.options.get("fused_activation_function", "NONE") == "NONE", op, graph,
+    require(op.options.activation == "NONE", op, graph,
             "a fused activation")
     require(all(t.dtype == y.dtype for t in xs) and y.dtype in COPY_DTYPES, op, graph,
             "mixed or unsupported dtypes")
     n = len(y.shape)
-    axis = int(op.options.get("axis", 0))
+    axis = op.options.axis
     axis = axis + n if axis < 0 else axis
     require(0 <= axis < n, op, graph, f"axis {axis}")
     require(all(len(t.shape) == n for t in xs), op, graph, "inputs of different ranks")

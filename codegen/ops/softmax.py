@@ -92,7 +92,7 @@ def lower_softmax(op, graph, ctx) -> Step:
     require(len(x.shape) >= 1 and x.shape[-1] > 0, op, graph, "a scalar input")
     depth = int(x.shape[-1])
     rows = x.numel // depth
-    beta = float(np.float32(op.options.get("beta", 1.0)))
+    beta = float(np.float32(op.options.beta))
     table = softmax_exp_table(beta, x.quant.s)
     sym = ctx.const_array(f"op{op.index}_softmax_exp", "int32_t", table)
     ins, outs = activations(graph, op)

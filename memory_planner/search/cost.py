@@ -41,7 +41,7 @@ import numpy as np
 from tinyml.ir import Graph
 from tinyml.codegen.lower import check_graph, lower_graph
 from tinyml.codegen.lowering import LOWERINGS, LowerCtx
-from tinyml.steps import Step, TRef
+from tinyml.steps import Overlap, Step, TRef
 from tinyml.errors import TinymlError
 from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
@@ -89,6 +89,7 @@ class _Template:
     scratch_bytes: int = 0
     const_bytes: int = 0
     const_refs: list[int] = field(default_factory=list)   # constant tensors the calls reference
+    overlap: Overlap | None = None  # the kernel fact (positional, so it needs no renumbering)
 
 
 _CACHE: dict[tuple, _Template] = {}
@@ -125,7 +126,7 @@ def _tensor_desc(graph: Graph, i: int) -> tuple:
 
 
 def _op_desc(op) -> tuple:
-    return (op.kind, tuple(sorted((k, repr(v)) for k, v in op.options.items())))
+    return (op.kind, op.options)       # typed options (tinyml.op_options): frozen, hashable
 
 
 def _operands(ops, graph: Graph) -> tuple[list[int], tuple]:
@@ -163,7 +164,7 @@ def _make_template(step: Step | None, ctx: LowerCtx | None, tensors: list[int]) 
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes,
-        const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays), const_refs=refs)
+        const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays), const_refs=refs, overlap=step.overlap)
 
 
 def _step(tpl: _Template, tensors: list[int], index: int, ops: list[int]) -> Step:
@@ -171,7 +172,7 @@ def _step(tpl: _Template, tensors: list[int], index: int, ops: list[int]) -> Ste
              inputs=[tensors[k] for k in tpl.inputs], outputs=[tensors[k] for k in tpl.outputs],
              alias_of=None if tpl.alias_of is None else tensors[tpl.alias_of],
              inplace_ok=[(tensors[a], tensors[b]) for a, b in tpl.inplace_ok],
-             scratch_bytes=tpl.scratch_bytes, ops=list(ops))
+             scratch_bytes=tpl.scratch_bytes, ops=list(ops), overlap=tpl.overlap)
     s.__dict__["const_refs"] = [tensors[k] for k in tpl.const_refs]
     return s
 
@@ -343,9 +344,9 @@ def self_check(graph: Graph) -> bool:
     steps_a, bytes_a = lower(graph, cache=True)
     steps_b, ctx = lower_graph(graph)
     bytes_b = sum(int(a.values.nbytes) for a in ctx.arrays)
-    same_steps = [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind)
+    same_steps = [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind, s.overlap)
                   for s in steps_a] == [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes,
-                                         s.ops, s.kind) for s in steps_b]
+                                         s.ops, s.kind, s.overlap) for s in steps_b]
     # bytes_a counts every generated table once per step; lower_graph shares equal tables
     # between fused steps (codegen.ops.fused_common.shared_array), so it can only be smaller
     if not same_steps or bytes_a < bytes_b:

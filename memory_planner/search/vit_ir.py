@@ -44,24 +44,27 @@ rank 1.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyml import op_options as oo
 from tinyml.ir import Graph, Op, Quant, Tensor
+from tinyml.op_options import Activation, Padding
 from tinyml.errors import TinymlError
 from tinyml.tinyvit.config import ViTConfig
 
-# Options exactly as the importer decodes them from converter output.
-_FC = {"asymmetric_quantize_inputs": False, "fused_activation_function": "NONE",
-       "keep_num_dims": True, "quantized_bias_type": 0, "weights_format": 0}
-_ADD = {"fused_activation_function": "NONE", "pot_scale_int16": True}
-_MUL = {"fused_activation_function": "NONE"}
-_BMM = {"adj_x": False, "adj_y": False, "asymmetric_quantize_inputs": False}
-_SLICE = {"begin_mask": 5, "ellipsis_mask": 0, "end_mask": 5, "new_axis_mask": 0, "offset": False,
-          "shrink_axis_mask": 2}
+# Options exactly as the importer decodes them from converter output (tinyml.op_options).
+_FC = oo.FullyConnectedOptions(activation=Activation.NONE, weights_format=0, keep_num_dims=True,
+                               asymmetric_quantize_inputs=False, quantized_bias_type=0)
+_ADD = oo.AddOptions(activation=Activation.NONE, pot_scale_int16=True)
+_MUL = oo.MulOptions(activation=Activation.NONE)
+_BMM = oo.BatchMatMulOptions(adj_x=False, adj_y=False, asymmetric_quantize_inputs=False)
+_SLICE = oo.StridedSliceOptions(begin_mask=5, end_mask=5, ellipsis_mask=0, new_axis_mask=0,
+                                shrink_axis_mask=2, offset=False)
 
 # Placeholder quantization (structure exact, values plausible).
 _INPUT_Q = (1.0 / 255.0, -128)
@@ -171,8 +174,9 @@ class _Builder:
             self.consts.append(t)
         return self._scalar_key[key]
 
-    def op(self, kind: str, inputs: list[Tensor | None], outputs: list[Tensor], options: dict | None = None):
-        self.ops.append((kind, inputs, outputs, dict(options or {})))
+    def op(self, kind: str, inputs: list[Tensor | None], outputs: list[Tensor],
+           options: oo.OpOptions | None = None):
+        self.ops.append((kind, inputs, outputs, options if options is not None else oo.default_options(kind)))
         return outputs[0]
 
     # -- numbering --
@@ -194,7 +198,7 @@ def _fc(b: _Builder, x: Tensor, units: int, out_shape, name: str, keep: bool, bi
     w = b.const(f"{name}/w", (units, fin), "int8", _qc(units, 0.01, k))
     bt = b.const(f"{name}/b", (units,), "int32", _qc(units, 0.0005, k)) if bias else None
     y = b.act(name, out_shape)
-    opts = dict(_FC, keep_num_dims=keep, fused_activation_function="RELU" if relu else "NONE")
+    opts = dataclasses.replace(_FC, keep_num_dims=keep, activation=Activation.RELU if relu else Activation.NONE)
     return b.op("FULLY_CONNECTED", [x, w, bt], [y], opts)
 
 
@@ -215,12 +219,12 @@ def _layernorm(b: _Builder, x: Tensor, name: str) -> Tensor:
     n, d = x.shape[1], x.shape[2]
     axis = b.shape_const("mean_axis", [-1])
     eps = b.scalar("ln_eps", 1e-5 / 127.0)
-    m = b.op("MEAN", [x, axis], [b.act(f"{name}/mean", (1, n, 1))], {"keep_dims": True})
+    m = b.op("MEAN", [x, axis], [b.act(f"{name}/mean", (1, n, 1))], oo.ReducerOptions(keep_dims=True))
     f = b.op("DEQUANTIZE", [m], [b.act(f"{name}/deq", (1, n, 1), "float32")])
     f2 = b.op("NEG", [f], [b.act(f"{name}/neg", (1, n, 1), "float32")])
     nm = b.op("QUANTIZE", [f2], [b.act(f"{name}/quant", (1, n, 1))])
     sd = b.op("SQUARED_DIFFERENCE", [x, m], [b.act(f"{name}/sqdiff", (1, n, d))])
-    var = b.op("MEAN", [sd, axis], [b.act(f"{name}/var", (1, n, 1))], {"keep_dims": True})
+    var = b.op("MEAN", [sd, axis], [b.act(f"{name}/var", (1, n, 1))], oo.ReducerOptions(keep_dims=True))
     ve = b.op("ADD", [var, eps], [b.act(f"{name}/add_eps", (1, n, 1))], _ADD)
     r = b.op("RSQRT", [ve], [b.act(f"{name}/rsqrt", (1, n, 1))])
     gamma = b.const(f"{name}/gamma", (1, 1, d), "int8", b.generic_q())
@@ -267,7 +271,7 @@ def _attention(b: _Builder, x: Tensor, cfg: ViTConfig, p: str) -> Tensor:
     s = b.op("BATCH_MATMUL", [q, kt], [b.act(f"{p}_qk", (1, h, n, n))], _BMM)
     scale = b.scalar("attn_scale", (1.0 / math.sqrt(dh)) / 127.0)
     s = b.op("MUL", [s, scale], [b.act(f"{p}_scale", (1, h, n, n))], _MUL)
-    pr = b.op("SOFTMAX", [s], [b.act(f"{p}_softmax", (1, h, n, n), quant=_q(*_SOFTMAX_Q))], {"beta": 1.0})
+    pr = b.op("SOFTMAX", [s], [b.act(f"{p}_softmax", (1, h, n, n), quant=_q(*_SOFTMAX_Q))], oo.SoftmaxOptions(beta=1.0))
     v = proj("v")
     if h > 1:
         v = b.op("RESHAPE", [v, split], [b.act(f"{p}_v_split", (1, n, h, dh), quant=_same_q(v))])
@@ -299,7 +303,7 @@ def _block(b: _Builder, x: Tensor, cfg: ViTConfig, i: int) -> Tensor:
             c = b.shape_const("mlp_shape", (1, n, hdim))
             y = b.op("RESHAPE", [y, c], [b.act(f"{p}_mlp1_3d", (1, n, hdim), quant=_same_q(y))])
         kind = "GELU" if cfg.activation == "gelu" else "HARD_SWISH"
-        opts = {"approximate": False} if kind == "GELU" else {}
+        opts = oo.GeluOptions(approximate=False) if kind == "GELU" else oo.NoOptions()
         y = b.op(kind, [y], [b.act(f"{p}_act", y.shape)], opts)
     y = _dense_tokens(b, y, d, cfg.mlp_rank, f"{p}_mlp2")
     return b.op("ADD", [x, y], [b.act(f"{p}_res2", (1, n, d))], _ADD)
@@ -315,8 +319,8 @@ def build_graph(cfg: ViTConfig) -> Graph:
     w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", _qc(conv_out, 0.011))
     bias = b.const("patch_embed/b", (conv_out,), "int32", _qc(conv_out, 0.00051))
     x = b.op("CONV_2D", [x, w, bias], [b.act("patch_embed", (1, g, g, conv_out))],
-             {"dilation_hfactor": 1, "dilation_wfactor": 1, "fused_activation_function": "NONE",
-              "padding": "VALID", "quantized_bias_type": 0, "stride_h": p, "stride_w": p})
+             oo.Conv2DOptions(padding=Padding.VALID, stride_h=p, stride_w=p, dilation_h=1, dilation_w=1,
+                              activation=Activation.NONE, quantized_bias_type=0))
     if cfg.patch_rank > 0:
         x = _fc(b, x, d, (1, g, g, d), "patch_embed_up", keep=True)
     shp = b.shape_const("tokens_shape", (1, g * g, d))
@@ -325,7 +329,7 @@ def build_graph(cfg: ViTConfig) -> Graph:
     if cfg.pool == "cls":
         tok = b.const("cls_token", (1, 1, d), "int8", x.quant)
         x = b.op("CONCATENATION", [tok, x], [b.act("with_cls", (1, n, d), quant=x.quant)],
-                 {"axis": 1, "fused_activation_function": "NONE"})
+                 oo.ConcatenationOptions(axis=1, activation=Activation.NONE))
     pos = b.const("pos_embed", (1, n, d), "int8", b.generic_q())
     x = b.op("ADD", [x, pos], [b.act("pos_embed", (1, n, d))], _ADD)
     block_start = len(b.ops)
@@ -350,7 +354,7 @@ def build_graph(cfg: ViTConfig) -> Graph:
                      _SLICE)
         else:
             axis = b.shape_const("pool_axis", [1], scalar=True)
-            x = b.op("MEAN", [x, axis], [b.act("pool", (1, d))], {"keep_dims": False})
+            x = b.op("MEAN", [x, axis], [b.act("pool", (1, d))], oo.ReducerOptions(keep_dims=False))
         _fc(b, x, cfg.num_classes, (1, cfg.num_classes), "logits", keep=False)
     g = b.finish(cfg.name)
     # Transformer blocks are built by the same code from the same config, so block k's

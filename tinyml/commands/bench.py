@@ -43,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--policy", default="best", choices=["best", "greedy"])
     p.add_argument("--emulate", action="store_true", help="also build and run each model in QEMU")
     p.add_argument("--markdown", metavar="F.md", help="also write the markdown table to a file")
+    p.add_argument("--rounding", choices=["tflite", "tflm"], default=None,
+                   help="with --emulate: passed to `tinyml build` (default: each self-test build follows "
+                        "its oracle, tflm for models TFLite refuses)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -59,17 +62,26 @@ def _models(args) -> list[str]:
     return [m for m in out if os.path.exists(m)]
 
 
-def _emulate(model: str, board: str, work: str) -> dict:
+def _emulate(model: str, board: str, work: str, rounding: str | None = None) -> dict:
     tinyml = [sys.executable, "-m", "tinyml.cli"]
     fw = os.path.join(work, os.path.splitext(os.path.basename(model))[0])
-    b = subprocess.run(tinyml + ["build", model, "--board", board, "-o", fw], capture_output=True, text=True)
+    b = subprocess.run(tinyml + ["build", model, "--board", board, "-o", fw, "--json"]
+                       + (["--rounding", rounding] if rounding else []), capture_output=True, text=True)
     if b.returncode != 0:
         return {"error": (b.stderr.strip().splitlines() or ["build failed"])[-1]}
+    try:
+        built = json.loads(b.stdout)
+    except json.JSONDecodeError:
+        built = {}
+    for note in built.get("notes", []):
+        print(f"note: {os.path.basename(model)}: {note}", file=sys.stderr)
     e = subprocess.run(tinyml + ["emulate", fw, "--json"], capture_output=True, text=True)
     try:
-        return json.loads(e.stdout)
+        res = json.loads(e.stdout)
     except json.JSONDecodeError:
-        return {"error": (e.stderr.strip().splitlines() or ["emulation failed"])[-1]}
+        res = {"error": (e.stderr.strip().splitlines() or ["emulation failed"])[-1]}
+    res["oracle"], res["rounding"], res["notes"] = built.get("oracle"), built.get("rounding"), built.get("notes", [])
+    return res
 
 
 def run(args) -> int:
@@ -98,10 +110,13 @@ def run(args) -> int:
                     "total_seconds": round(time.time() - t0, 2),
                     "fits": rep.fits})
         if args.emulate:
-            emu = _emulate(m, args.board, work)
+            emu = _emulate(m, args.board, work, args.rounding)
             row["instructions_per_inference"] = emu.get("instructions_per_inference")
             row["emulator_passed"] = emu.get("passed")
             row["peak_sram_bytes_measured"] = emu.get("peak_sram_bytes_measured")
+            row["oracle"], row["rounding"] = emu.get("oracle"), emu.get("rounding")
+            if emu.get("notes"):
+                row["notes"] = emu["notes"]
             if "error" in emu:
                 row["emulate_error"] = emu["error"]
             ref = TFLM_CMSIS_INSTRUCTIONS.get(name)

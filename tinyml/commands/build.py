@@ -25,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch-embedding conv reads the image in row stripes from "
                         "tinyml_read_input_rows(); the image never sits in the arena")
+    p.add_argument("--rounding", choices=["tflite", "tflm"], default=None,
+                   help="rounding of the generated kernels: tflite (TFLite's reference kernels) or tflm "
+                        "(tflite_micro). Default tflite; a self-test build follows its oracle (tflm for "
+                        "models TFLite refuses, said on stderr)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -34,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
-                         num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input)
+                         num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input,
+                         rounding=args.rounding)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
+                          "rounding": res.rounding, "notes": res.notes,
                           "elf": res.elf("native"),
                           "variants": {v: {"elf": res.elf(v), **s.__dict__} for v, s in res.sizes.items()}}))
         return 0
@@ -46,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         where = res.elf(v)
         print(f"{res.board} firmware ({v} memory map): {where}", file=out)
         print("\n".join(s.lines()), file=out)
-    print(f"self-test vectors: {res.vectors}" + (f" (expected outputs from {res.oracle})" if res.oracle else ""),
-          file=out)
+    print(f"self-test vectors: {res.vectors}" + (f" (expected outputs from {res.oracle})" if res.oracle else "")
+          + (f"; kernels built with --rounding {res.rounding}" if res.rounding else ""), file=out)
     return 0

@@ -16,6 +16,10 @@ def register(sub) -> None:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch-embedding conv reads the image in row stripes from "
                         "tinyml_read_input_rows(); the image never sits in the arena")
+    p.add_argument("--rounding", choices=["tflite", "tflm"], default="tflite",
+                   help="requantization rounding the kernels reproduce: tflite (default; TensorFlow "
+                        "2.21's TFLite reference kernels, the project's oracle) or tflm (tflite_micro's "
+                        "double rounding)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -23,10 +27,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from tinyml.codegen.emit import generate
 
-    gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse, stream_input=args.stream_input)
+    gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse, stream_input=args.stream_input,
+                   rounding=args.rounding)
     info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,
             "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps),
-            "stream_input": gen.stream.to_dict() if gen.stream else None}
+            "stream_input": gen.stream.to_dict() if gen.stream else None, "rounding": args.rounding}
     if args.json:
         print(json.dumps(info))
     else:

@@ -14,8 +14,11 @@ def register(sub) -> None:
     p.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
     p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--oracle", choices=["auto", "tflite", "tflm"], default="auto",
-                   help="reference runtime: TFLite reference kernels (single rounding), TFLM (double "
-                        "rounding), or auto (TFLite, else TFLM); the generated C follows its rounding")
+                   help="reference runtime: TFLite reference kernels, TFLM, or auto (TFLite, else TFLM, "
+                        "said on stderr)")
+    p.add_argument("--rounding", choices=["tflite", "tflm"], default=None,
+                   help="rounding of the generated C (default: the oracle's own: tflite for TFLite, "
+                        "tflm for TFLM); an explicit choice that differs is reported, not corrected")
     p.add_argument("--trace", action="store_true",
                    help="also compare every intermediate tensor (first input) with TFLite's")
     p.add_argument("--no-fuse", dest="fuse", action="store_false",
@@ -41,8 +44,10 @@ def run(args) -> int:
 
     res = verify(args.model, count=args.inputs, seed=args.seed, extra_inputs=args.input_files,
                  sanitize=args.sanitize, policy=args.policy, progress=progress,
-                 oracle=args.oracle, fuse=args.fuse, stream_input=args.stream_input)
+                 oracle=args.oracle, fuse=args.fuse, stream_input=args.stream_input, rounding=args.rounding)
     bar.close()
+    for note in res.notes:
+        print(f"note: {note}", file=sys.stderr)
     traced = None
     if args.trace:
         from tinyml.codegen.importer import import_tflite
@@ -71,7 +76,8 @@ def run(args) -> int:
             print(f"first mismatch: input {m['record']} output {m['output']} byte {m['index']}: "
                   f"got {m['got']} want {m['want']}")
         print(f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'}: {res.inputs_compared} inputs compared "
-              f"against {res.oracle}, {res.output_bytes_compared} output bytes, "
+              f"against {res.oracle} (C built with --rounding {res.rounding}), "
+              f"{res.output_bytes_compared} output bytes, "
               f"{res.mismatching_bytes} mismatching bytes"
               + (" (input streamed in row stripes)" if args.stream_input else ""))
     ok = res.bit_exact and (traced is None or traced["mismatching_tensors"] == 0)
