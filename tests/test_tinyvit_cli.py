@@ -4,17 +4,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import sys
 
 import numpy as np
 import pytest
 
-from tinyml.paths import ROOT
 
 
-def tinyml(*args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, "-m", "tinyml.cli", *args], cwd=ROOT, env=env,
+def tinyml(*args, timeout=600, cwd=None):
+    """The installed CLI, run from outside the checkout (as a user would)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "tinyml.cli", *args], cwd=cwd or tempfile.gettempdir(), env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
