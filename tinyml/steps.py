@@ -47,3 +47,6 @@ class Step:
     inplace_ok: list[tuple[int, int]] = field(default_factory=list)  # (input, output) may share bytes
     comment: str = ""
     ops: list[int] = field(default_factory=list)     # all TFLite op indices covered
+    # Constant tensors the calls reference, for steps made without calls (a lowering cache,
+    # codegen.lower_cache, keeps what planning and the flash count read); None: read the calls.
+    const_refs: list[int] | None = None

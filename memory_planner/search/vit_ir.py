@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -307,6 +307,11 @@ def _block(b: _Builder, x: Tensor, cfg: ViTConfig, i: int) -> Tensor:
 
 def build_graph(cfg: ViTConfig) -> Graph:
     """The IR TensorFlow Lite's converter produces for `cfg` (see the module doc)."""
+    return build_vit(cfg)[0]
+
+
+def build_vit(cfg: ViTConfig) -> tuple[Graph, VitLayout]:
+    """`build_graph(cfg)` and where its segments (prologue, blocks, epilogue) sit."""
     check_supported(cfg)
     b = _Builder()
     hw, c, p, g, d = cfg.image_size, cfg.channels, cfg.patch_size, cfg.grid, cfg.embed_dim
@@ -353,39 +358,52 @@ def build_graph(cfg: ViTConfig) -> Graph:
             x = b.op("MEAN", [x, axis], [b.act("pool", (1, d))], {"keep_dims": False})
         _fc(b, x, cfg.num_classes, (1, cfg.num_classes), "logits", keep=False)
     g = b.finish(cfg.name)
-    # Transformer blocks are built by the same code from the same config, so block k's
-    # ops are block 0's shifted by k * per_block (memory_planner.search.cost reuses
-    # lowerings by block-relative position; its self-check compares with lower_graph).
-    g.__dict__["vit_blocks"] = VitBlocks(block_start, per_block, cfg.depth)
     marks.append((len(b.acts) - 1, len(b.consts), len(b.ops)))
-    g.__dict__["vit_layout"] = _Layout(n_shape=len(b.shape_consts), marks=marks)
-    return g
+    return g, VitLayout(block_start, per_block, cfg.depth, len(b.shape_consts), tuple(marks))
 
 
 # ---------------------------------------------------------------------------
-# the same graph at another depth, by copying blocks (search_cost's depth families)
+# layout facts, returned beside the graph
 
-@dataclass
-class _Layout:
-    """Where the segments (prologue, block 0..depth-1, epilogue) sit in the builder's lists.
+@dataclass(frozen=True)
+class VitLayout:
+    """Where the segments (prologue, block 0..depth-1, epilogue) of a `build_vit` graph sit.
 
-    marks[k] = (activations, constants, ops) created before segment k+1 starts;
-    the prologue starts at (0, 0, 0), the last mark is the end of the graph.
+    Transformer blocks are built by the same code from the same config, so block k's
+    ops are block 0's shifted by k * per_block: `relative` gives an op's (block, offset),
+    which codegen.lower_cache uses to look a block-relative position up once per graph
+    (its self-check compares with lower_graph). marks[k] = (activations, constants, ops)
+    created before segment k+1 starts; the prologue starts at (0, 0, 0), the last mark
+    is the end of the graph (depth families, `expand_depth`).
     """
-    n_shape: int
-    marks: list[tuple[int, int, int]]
+    block_start: int    # first op of block 0
+    per_block: int      # ops per block
+    depth: int
+    n_shape: int        # int32 shape constants (tensors 1..n_shape)
+    marks: tuple[tuple[int, int, int], ...]
+
+    def relative(self, op: int) -> tuple[int, int] | None:
+        """(block, offset inside the block) of op index `op`, or None outside the blocks."""
+        k = op - self.block_start
+        if k < 0 or k >= self.per_block * self.depth:
+            return None
+        return divmod(k, self.per_block)
 
     def bounds(self) -> list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
         """Per segment ((act lo, hi), (const lo, hi), (op lo, hi))."""
-        pts = [(0, 0, 0)] + self.marks
+        pts = [(0, 0, 0), *self.marks]
         return [tuple((pts[k][j], pts[k + 1][j]) for j in range(3)) for k in range(len(pts) - 1)]
+
+
+# ---------------------------------------------------------------------------
+# the same graph at another depth, by copying blocks (memory_planner.search.cost's depth families)
 
 
 REFERENCE_DEPTH = 3
 
 
-class _Recipe:
-    """A depth-3 reference graph taken apart for `expand_depth` (computed once per reference).
+class DepthRecipe:
+    """A depth-3 reference graph taken apart for `expand_depth` (built once per reference).
 
     Every tensor a segment's ops read or write is coded (category, value) so that its
     index in a copy is `base[category] + value`: 0 fixed (graph input, shape constants,
@@ -394,8 +412,9 @@ class _Recipe:
     residual stream coming in).
     """
 
-    def __init__(self, ref: Graph) -> None:
-        lay: _Layout = ref.__dict__["vit_layout"]
+    def __init__(self, ref: Graph, lay: VitLayout) -> None:
+        self.graph = ref
+        self.layout = lay
         self.segs = segs = lay.bounds()                  # pro, b0, b1, b2, epi
         self.S = S = lay.n_shape
         nc = lay.marks[-1][1]
@@ -456,23 +475,21 @@ class _Recipe:
         return c
 
 
-def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tuple, int]]]:
-    """`build_graph(cfg)` from `ref` = `build_graph(cfg with depth REFERENCE_DEPTH)`.
+def expand_depth(rec: DepthRecipe, cfg: ViTConfig) -> tuple[Graph, VitLayout, list[tuple[int, tuple, int]]]:
+    """`build_vit(cfg)` from `rec`, the recipe of `build_vit(cfg with depth REFERENCE_DEPTH)`.
 
     Blocks are built by the same code, so block k of the deeper graph is a copy of
     a reference block with its tensors renumbered: block 0 copies reference block 0,
     the last block copies the last reference block (so the neighbourhoods of the
     first and last block are the reference's), the blocks between copy the middle
     one; depth 1 is block 0 followed by the epilogue (tests/test_search_ir.py checks
-    all of these against build_graph and lower_graph). Returns the graph and, per
-    copy in order, (reference segment, index bases,
-    op index shift): a reference tensor coded (category, value) by `_Recipe.code`
-    has index `bases[category] + value` in the copy. Raises ValueError when a
-    reference does not fit that scheme (callers then build the graph).
+    all of these against build_graph and lower_graph). Returns the graph, its layout
+    and, per copy in order, (reference segment, index bases, op index shift): a
+    reference tensor coded (category, value) by `DepthRecipe.code` has index
+    `bases[category] + value` in the copy. Raises ValueError when a reference does
+    not fit that scheme (callers then build the graph).
     """
-    rec: _Recipe | None = ref.__dict__.get("_expand_recipe")
-    if rec is None:
-        rec = ref.__dict__["_expand_recipe"] = _Recipe(ref)
+    ref = rec.graph
     L = cfg.depth
     if L < 1:
         raise ValueError("expand_depth needs depth >= 1")
@@ -480,16 +497,17 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
     # source segment per copy (depth 1: block 0 straight before the epilogue)
     order = [0, 1] + [2] * (L - 2) + [3, 4] if L >= 2 else [0, 1, 4]
     a0, c0, o0 = [], [], []
+    marks = []
     na = nc = no = 0
     for src in order:
         (alo, ahi), (clo, chi), (olo, ohi) = segs[src]
         a0.append(na); c0.append(nc); o0.append(no)
         na += ahi - alo; nc += chi - clo; no += ohi - olo
+        marks.append((na, nc, no))
     tensors: list = [None] * (1 + S + nc + na)
     tensors[:S + 1] = ref.tensors[:S + 1]                # input and shape constants: shared
     copies = []
     ops: list[Op] = []
-    new = object.__new__
     for c, src in enumerate(order):
         bases = (0, S + nc - c0[c], S + nc - c0[1], 1 + S + nc + a0[c],
                  1 + S + nc + (a0[c - 1] if c else 0))
@@ -500,39 +518,20 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
             old_p, new_p = f"block{src - 1}_", f"block{c - 1}_"
         for t, cat, val in rec.tensors[src]:
             i = bases[cat] + val
-            n = new(Tensor)
-            n.__dict__.update(t.__dict__)
-            n.index = i
-            if old_p is not None and t.name.startswith(old_p):
-                n.name = new_p + t.name[len(old_p):]
-            tensors[i] = n
+            name = t.name
+            if old_p is not None and name.startswith(old_p):
+                name = new_p + name[len(old_p):]
+            # payloads and quantization are shared with the reference (read-only)
+            tensors[i] = Tensor(i, name, t.shape, t.dtype, t.quant, t.data)
         k = o0[c]
         for kind, ins, outs, opts in rec.ops[src]:
-            op = new(Op)
-            op.__dict__.update(index=k, kind=kind, inputs=[bases[a] + v for a, v in ins],
-                               outputs=[bases[a] + v for a, v in outs], options=opts)   # read-only, shared with the reference
-            ops.append(op)
+            ops.append(Op(k, kind, [bases[a] + v for a, v in ins], [bases[a] + v for a, v in outs],
+                          opts))   # options: read-only, shared with the reference
             k += 1
     g = Graph(name=cfg.name, tensors=tensors, ops=ops, inputs=[0], outputs=[ops[-1].outputs[0]],
               source=f"<vit_ir:{cfg.name}>")
-    vb = ref.__dict__["vit_blocks"]
-    g.__dict__["vit_blocks"] = VitBlocks(vb.start, vb.per_block, L)
-    return g, copies
-
-
-@dataclass(frozen=True)
-class VitBlocks:
-    """Op ranges of the transformer blocks of a `build_graph` graph."""
-    start: int          # first op of block 0
-    per_block: int      # ops per block
-    depth: int
-
-    def relative(self, op: int) -> tuple[int, int] | None:
-        """(block, offset inside the block) of op index `op`, or None outside the blocks."""
-        k = op - self.start
-        if k < 0 or k >= self.per_block * self.depth:
-            return None
-        return divmod(k, self.per_block)
+    lay = rec.layout
+    return g, VitLayout(lay.block_start, lay.per_block, L, lay.n_shape, tuple(marks)), copies
 
 
 def op_macs(graph: Graph, op: Op) -> int:
