@@ -185,8 +185,7 @@ class LoweringCache:
         """Steps as `lower_graph` makes them (planning fields, `const_refs`, no calls) and
         each step's generated-constant bytes."""
         if self.check_first:
-            self.check_first = False
-            self.check(graph, fuse=fuse, blocks=blocks)
+            return self.check(graph, fuse=fuse, blocks=blocks)
         check_graph(graph)
         memo = _GraphMemo(graph, blocks)
         groups: dict[int, FusionGroup] = {}
@@ -211,10 +210,11 @@ class LoweringCache:
         return steps, per_step
 
     # -- the self-check ---------------------------------------------------
-    def check(self, graph: Graph, fuse: bool = True, blocks: Blocks | None = None) -> None:
+    def check(self, graph: Graph, fuse: bool = True,
+              blocks: Blocks | None = None) -> tuple[list[Step], list[int]]:
         """Lower `graph` cached and with `lower_graph`; raise LoweringDivergence naming the first
         op whose steps differ (operands, aliasing, in-place pairs, scratch, referenced constants,
-        fusion), or whose plans or generated-constant bytes differ."""
+        fusion), or whose plans or generated-constant bytes differ. Returns `lower`'s result."""
         self.check_first = False
         cached, per_step = self.lower(graph, fuse=fuse, blocks=blocks)
         real, ctx = lower_graph(graph, fuse=fuse)
@@ -231,6 +231,7 @@ class LoweringCache:
         if pa != pb:
             raise LoweringDivergence(graph, real[0].index, real[0].kind,
                                      "same steps but different plans")
+        return cached, per_step
 
     # -- keys ----------------------------------------------------------------
     def _qlayout(self, q: Quant | None) -> tuple:

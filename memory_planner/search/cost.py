@@ -41,8 +41,8 @@ from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE
 from tinyml.steps import Step
 from tinyml.tinyvit.config import ViTConfig
 
-from .vit_ir import (REFERENCE_DEPTH, DepthRecipe, VitLayout, build_vit, expand_depth, op_elements,
-                     op_macs, structural_diff)
+from .vit_ir import (REFERENCE_DEPTH, DepthRecipe, Placeholders, VitLayout, build_vit, expand_depth,
+                     op_elements, op_macs, structural_diff)
 
 
 @dataclass
@@ -197,6 +197,7 @@ class CostModel:
         self.families = families
         self.check_family_first = check
         self.options = options or CompileOptions()
+        self.placeholders = Placeholders()      # shared by the graphs this model builds
         self.configs: dict[tuple, Cost] = {}
         self.references: dict[tuple, _Reference | None] = {}
 
@@ -216,7 +217,7 @@ class CostModel:
             ctx = CachedCtx(fam.graph, fam.per_step)
             compiled = compile(fam.graph, self.options, lowerer=lambda g, fuse: (fam.steps, ctx))
             return Planned(fam.graph, fam.layout, compiled, fam.stats)
-        g, layout = build_vit(cfg)
+        g, layout = build_vit(cfg, self.placeholders)
         return Planned(g, layout, compile(g, self.options, lowerer=partial(self.lowering, blocks=layout)))
 
     # -- depth families ------------------------------------------------------
@@ -238,7 +239,8 @@ class CostModel:
         key = skeleton_key(cfg)
         if key in self.references:
             return self.references[key]
-        g, layout = build_vit(dataclasses.replace(cfg, depth=REFERENCE_DEPTH, name=cfg.name + "_ref"))
+        g, layout = build_vit(dataclasses.replace(cfg, depth=REFERENCE_DEPTH, name=cfg.name + "_ref"),
+                              self.placeholders)
         steps, per_step = self.lowering.lower(g, blocks=layout)
         ref = _make_reference(g, layout, steps, per_step)
         if len(self.references) >= self.MAX_REFERENCES:
@@ -260,7 +262,7 @@ class CostModel:
                     expanded = _expand(ref, cfg)
                 except ValueError:
                     return
-        direct, layout = build_vit(cfg)
+        direct, layout = build_vit(cfg, self.placeholders)
         diff = structural_diff(expanded.graph, direct, limit=1)
         if diff:
             raise FamilyDivergence(cfg, diff[0])

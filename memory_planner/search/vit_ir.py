@@ -44,7 +44,6 @@ rank 1.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -70,26 +69,48 @@ _ACT_Q = (0.05, 0)
 _ZERO = {"int8": np.zeros((), np.int8), "int32": np.zeros((), np.int32)}
 
 
-@functools.lru_cache(maxsize=4096)
-def _zeros(dtype: str, shape: tuple) -> np.ndarray:
-    """A shared read-only zero payload of `shape` (no allocation: a broadcast view)."""
-    return np.broadcast_to(_ZERO[dtype], shape)
+class Placeholders:
+    """Read-only zero payloads and placeholder quantizations, shared by the graphs built with
+    one instance (never mutated by lowering or planning; a LoweringCache keys quantization by
+    layout and memoizes it by identity, so sharing saves work). A CostModel owns one."""
 
+    MAX_ZEROS = 4096
 
-@functools.lru_cache(maxsize=None)
-def _q(scale: float, zp: int) -> Quant:
-    """Shared placeholder (never mutated by lowering or planning)."""
-    return Quant(scale=np.array([scale], np.float32), zero_point=np.array([zp], np.int64))
+    def __init__(self) -> None:
+        self._zeros: dict[tuple, np.ndarray] = {}
+        self._q: dict[tuple, Quant] = {}
+        self._qc: dict[tuple, Quant] = {}
 
+    def zeros(self, dtype: str, shape: tuple) -> np.ndarray:
+        """A zero payload of `shape` (no allocation: a broadcast view)."""
+        key = (dtype, shape)
+        z = self._zeros.get(key)
+        if z is None:
+            if len(self._zeros) >= self.MAX_ZEROS:
+                self._zeros.clear()
+            z = self._zeros[key] = np.broadcast_to(_ZERO[dtype], shape)
+        return z
 
-@functools.lru_cache(maxsize=None)
-def _qc(n: int, scale: float, layer: int = 0) -> Quant:
-    """Per-channel placeholder (axis 0): scales spread over powers of two in a pattern that
-    differs per layer, so no two layers' requantization shift tables coincide."""
-    i = np.arange(n)
-    exps = ((i * (layer % 5 + 1) + layer) % 7) - 3
-    return Quant(scale=(scale * np.exp2(exps) * (1.0 + 0.013 * i)).astype(np.float32),
-                 zero_point=np.zeros(n, np.int64), axis=0)
+    def q(self, scale: float, zp: int) -> Quant:
+        """Per-tensor placeholder."""
+        key = (scale, zp)
+        q = self._q.get(key)
+        if q is None:
+            q = self._q[key] = Quant(scale=np.array([scale], np.float32),
+                                     zero_point=np.array([zp], np.int64))
+        return q
+
+    def qc(self, n: int, scale: float, layer: int = 0) -> Quant:
+        """Per-channel placeholder (axis 0): scales spread over powers of two in a pattern that
+        differs per layer, so no two layers' requantization shift tables coincide."""
+        key = (n, scale, layer)
+        q = self._qc.get(key)
+        if q is None:
+            i = np.arange(n)
+            exps = ((i * (layer % 5 + 1) + layer) % 7) - 3
+            q = self._qc[key] = Quant(scale=(scale * np.exp2(exps) * (1.0 + 0.013 * i)).astype(np.float32),
+                                      zero_point=np.zeros(n, np.int64), axis=0)
+        return q
 
 
 def check_supported(cfg: ViTConfig) -> None:
@@ -115,7 +136,8 @@ def check_supported(cfg: ViTConfig) -> None:
 class _Builder:
     """Collects tensors with provisional keys, ops in order; numbers them like the converter."""
 
-    def __init__(self) -> None:
+    def __init__(self, ph: Placeholders) -> None:
+        self.ph = ph
         self.acts: list[Tensor] = []          # op outputs (and the graph input first)
         self.shape_consts: list[Tensor] = []  # int32, first-use order
         self.consts: list[Tensor] = []        # other constants, first-use order
@@ -130,7 +152,7 @@ class _Builder:
         point, as after calibration, so no lowering table coincides with another by accident."""
         self._k += 1
         k = self._k
-        return _q(_ACT_Q[0] * (1.0 + 0.0037 * k), (k * 37) % 199 - 99 or 1)
+        return self.ph.q(_ACT_Q[0] * (1.0 + 0.0037 * k), (k * 37) % 199 - 99 or 1)
 
     def counter(self) -> int:
         self._k += 1
@@ -158,14 +180,14 @@ class _Builder:
         shape = tuple(map(int, shape))
         # read-only zeros without allocating the payload
         t = Tensor(index=-1, name=name, shape=shape, dtype=dtype, quant=quant,
-                   data=_zeros(dtype, shape))
+                   data=self.ph.zeros(dtype, shape))
         self.consts.append(t)
         return t
 
     def scalar(self, key: str, scale: float) -> Tensor:
         """A shared int8 scalar constant (epsilon, attention scale)."""
         if key not in self._scalar_key:
-            t = Tensor(index=-1, name=key, shape=(), dtype="int8", quant=_q(scale, -128),
+            t = Tensor(index=-1, name=key, shape=(), dtype="int8", quant=self.ph.q(scale, -128),
                        data=np.full((), 127, np.int8))
             self._scalar_key[key] = t
             self.consts.append(t)
@@ -191,8 +213,8 @@ def _fc(b: _Builder, x: Tensor, units: int, out_shape, name: str, keep: bool, bi
         relu: bool = False) -> Tensor:
     fin = x.shape[-1]
     k = b.counter()
-    w = b.const(f"{name}/w", (units, fin), "int8", _qc(units, 0.01, k))
-    bt = b.const(f"{name}/b", (units,), "int32", _qc(units, 0.0005, k)) if bias else None
+    w = b.const(f"{name}/w", (units, fin), "int8", b.ph.qc(units, 0.01, k))
+    bt = b.const(f"{name}/b", (units,), "int32", b.ph.qc(units, 0.0005, k)) if bias else None
     y = b.act(name, out_shape)
     opts = dict(_FC, keep_num_dims=keep, fused_activation_function="RELU" if relu else "NONE")
     return b.op("FULLY_CONNECTED", [x, w, bt], [y], opts)
@@ -267,7 +289,7 @@ def _attention(b: _Builder, x: Tensor, cfg: ViTConfig, p: str) -> Tensor:
     s = b.op("BATCH_MATMUL", [q, kt], [b.act(f"{p}_qk", (1, h, n, n))], _BMM)
     scale = b.scalar("attn_scale", (1.0 / math.sqrt(dh)) / 127.0)
     s = b.op("MUL", [s, scale], [b.act(f"{p}_scale", (1, h, n, n))], _MUL)
-    pr = b.op("SOFTMAX", [s], [b.act(f"{p}_softmax", (1, h, n, n), quant=_q(*_SOFTMAX_Q))], {"beta": 1.0})
+    pr = b.op("SOFTMAX", [s], [b.act(f"{p}_softmax", (1, h, n, n), quant=b.ph.q(*_SOFTMAX_Q))], {"beta": 1.0})
     v = proj("v")
     if h > 1:
         v = b.op("RESHAPE", [v, split], [b.act(f"{p}_v_split", (1, n, h, dh), quant=_same_q(v))])
@@ -310,15 +332,16 @@ def build_graph(cfg: ViTConfig) -> Graph:
     return build_vit(cfg)[0]
 
 
-def build_vit(cfg: ViTConfig) -> tuple[Graph, VitLayout]:
-    """`build_graph(cfg)` and where its segments (prologue, blocks, epilogue) sit."""
+def build_vit(cfg: ViTConfig, ph: Placeholders | None = None) -> tuple[Graph, VitLayout]:
+    """`build_graph(cfg)` and where its segments (prologue, blocks, epilogue) sit; constants
+    and quantization placeholders from `ph` (shared with its other graphs) or a new one."""
     check_supported(cfg)
-    b = _Builder()
+    b = _Builder(ph if ph is not None else Placeholders())
     hw, c, p, g, d = cfg.image_size, cfg.channels, cfg.patch_size, cfg.grid, cfg.embed_dim
-    x = b.act("image", (1, hw, hw, c), quant=_q(*_INPUT_Q))
+    x = b.act("image", (1, hw, hw, c), quant=b.ph.q(*_INPUT_Q))
     conv_out = cfg.patch_rank if cfg.patch_rank > 0 else d
-    w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", _qc(conv_out, 0.011))
-    bias = b.const("patch_embed/b", (conv_out,), "int32", _qc(conv_out, 0.00051))
+    w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", b.ph.qc(conv_out, 0.011))
+    bias = b.const("patch_embed/b", (conv_out,), "int32", b.ph.qc(conv_out, 0.00051))
     x = b.op("CONV_2D", [x, w, bias], [b.act("patch_embed", (1, g, g, conv_out))],
              {"dilation_hfactor": 1, "dilation_wfactor": 1, "fused_activation_function": "NONE",
               "padding": "VALID", "quantized_bias_type": 0, "stride_h": p, "stride_w": p})
