@@ -253,15 +253,13 @@ class CostModel:
         gives, the steps `lower_graph` gives and the cache's generated-constant bytes."""
         from tinyml.codegen.lower import lower_graph
         if expanded is None:
-            expanded = self.family_inputs(cfg) if self.check_family_first else None
-            if expanded is None:
-                ref = self.reference(cfg)
-                if ref is None:
-                    return                      # not served by the family path
-                try:
-                    expanded = _expand(ref, cfg)
-                except ValueError:
-                    return
+            ref = self.reference(cfg)
+            if ref is None:
+                return                          # not served by the family path
+            try:
+                expanded = _expand(ref, cfg)
+            except ValueError:
+                return
         direct, layout = build_vit(cfg, self.placeholders)
         diff = structural_diff(expanded.graph, direct, limit=1)
         if diff:
