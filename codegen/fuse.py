@@ -59,7 +59,7 @@ def fuse(graph: Graph, kinds: set[str] | None = None,
 
     `lowers(group, graph)` decides whether a matched, closed group's lowering
     succeeds (default: run the lowering); callers that already know the answer
-    (memory_planner.search.cost caches it) pass their own check.
+    (codegen.lower_cache caches it) pass their own check.
     """
     lowers = lowers or _lowers
     ix = GraphIndex(graph)

@@ -43,6 +43,10 @@ class LowerCtx:
         self._names.add(n)
         return n
 
+    def const_bytes(self) -> int:
+        """Bytes of the generated constant arrays (what weights.c adds to the tensors)."""
+        return sum(int(a.values.nbytes) for a in self.arrays)
+
     def const_array(self, base: str, ctype: str, values) -> str:
         """A const array placed in weights.c (flash); returns its C symbol."""
         sym = self.name(base)

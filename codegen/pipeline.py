@@ -53,7 +53,8 @@ class CompileOptions:
 
 
 class Lowerer(Protocol):
-    """What the pipeline calls to lower a graph; a cache may stand in (the search)."""
+    """What the pipeline calls to lower a graph; a cache may stand in
+    (codegen.lower_cache.LoweringCache, which the search uses)."""
 
     def __call__(self, graph: Graph, fuse: bool) -> tuple[list[Step], LowerCtx]: ...
 
@@ -79,13 +80,23 @@ class Compiled:
 
 def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
     """Flash constants of a lowered graph (see Compiled.constant_bytes)."""
+    return referenced_const_bytes(graph, steps) + ctx.const_bytes()
+
+
+def referenced_const_bytes(graph: Graph, steps: list[Step]) -> int:
+    """Bytes of the constant tensors the steps' calls reference, each once (a filter a
+    lowering packed into a generated array is not referenced itself). Steps made without
+    calls (codegen.lower_cache) carry the list in `Step.const_refs`."""
     used: set[int] = set()
     for s in steps:
+        if s.const_refs is not None:
+            used.update(s.const_refs)
+            continue
         for c in s.calls:
             for a in c.args:
                 if isinstance(a, TRef) and graph.t(a.tensor).is_const:
                     used.add(a.tensor)
-    return sum(graph.t(t).nbytes for t in used) + sum(a.values.nbytes for a in ctx.arrays)
+    return sum(graph.t(t).nbytes for t in used)
 
 
 def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: A001 (the pipeline's name)

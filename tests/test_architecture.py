@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                "tinyml.codegen.quant", "tinyml.codegen.luts", "tinyml.codegen.cdecl",
                "tinyml.codegen.fuse", "tinyml.codegen.lower", "tinyml.codegen.stream"]),
     ("plan", ["tinyml.memory_planner"]),
-    ("pipeline", ["tinyml.codegen.pipeline"]),
+    ("pipeline", ["tinyml.codegen.pipeline", "tinyml.codegen.lower_cache"]),
     ("emit", ["tinyml.codegen.emit", "tinyml.codegen"]),
     ("build", ["tinyml.firmware"]),
     ("run", ["tinyml.deploy"]),

@@ -36,9 +36,26 @@ def test_space_samples_and_mutations_are_valid_and_modelled():
                         == c.patch_rank == 0 for c in base)
 
 
+def test_memory_search_does_not_start_tensorflow():
+    """Importing the search (and planning a config) leaves Keras / TensorFlow unimported:
+    only proxy and final training import them, inside the functions."""
+    code = ("import sys\n"
+            "from tinyml.memory_planner.search import run, report, benchmark, final, proxy, executor\n"
+            "from tinyml.memory_planner.search.cost import CostModel\n"
+            "from tinyml.memory_planner.search.space import space_for_dataset\n"
+            "import random\n"
+            "CostModel().evaluate(space_for_dataset('digits8').sample(random.Random(0)))\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib', 'ray') if m in sys.modules))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
+
+
 def test_budget_from_board_and_override():
     from tinyml.boards import load_board
-    from tinyml.memory_planner.search.run import make_budget
+    from tinyml.memory_planner.search.budget import make_budget
     b = make_budget("stm32f746g-disco", None, None)
     assert b.sram_bytes == load_board("stm32f746g-disco").region_for("arena").size - 4096
     assert b.flash_bytes == load_board("stm32f746g-disco").flash_region().size
@@ -137,7 +154,7 @@ def test_full_search_trains_exports_and_replans(tmp_path):
 
 
 def test_instruction_model_calibration_recovers_known_coefficients():
-    from tinyml.memory_planner.search.run import calibrate_instructions
+    from tinyml.memory_planner.search.instructions import calibrate_instructions
     true = (8.0, 60.0, 500.0)
     feats = [(166720, 24470, 330), (240064, 34130, 60), (7702656, 412017, 202), (53664, 10602, 64)]
     samples = [(m, e, o, int(true[0] * m + true[1] * e + true[2] * o)) for m, e, o in feats]

@@ -21,7 +21,8 @@ def _vit_digits_config():
 def test_fast_path_features_equal_the_exported_models():
     """MACs, step-output elements and softmax elements of the fast path (vit_ir + cached
     lowering, depth-family copy) equal those of the exported .tflite lowered for real."""
-    from tinyml.memory_planner.search.cost import evaluate, instruction_features
+    from tinyml.memory_planner.search.cost import evaluate
+    from tinyml.memory_planner.search.instructions import instruction_features
     cost = evaluate(_vit_digits_config())
     assert (cost.macs, cost.step_elements, cost.softmax_elements) == \
         instruction_features(VIT_DIGITS + ".tflite")
@@ -30,7 +31,7 @@ def test_fast_path_features_equal_the_exported_models():
 def test_constants_are_the_fit_of_the_recorded_measurements():
     """The shipped coefficients come from CALIBRATION_SAMPLES (QEMU counts) and fit each
     within 3%; the softmax term matters (without it the patch-2 model is off by ~50%)."""
-    from tinyml.memory_planner.search import run as S
+    from tinyml.memory_planner.search import instructions as S
     samples = [s[1:] for s in S.CALIBRATION_SAMPLES]
     got = S.calibrate_instructions(samples)
     want = (S.INSTR_PER_MAC, S.INSTR_PER_ELEMENT, S.INSTR_PER_SOFTMAX)
@@ -45,7 +46,7 @@ def test_constants_are_the_fit_of_the_recorded_measurements():
 def test_estimate_within_10_percent_of_qemu(tmp_path):
     """Build the shipped vit_digits for stm32f746g-disco, count instructions on QEMU
     (-icount), compare with the estimate the search ranks latency by."""
-    from tinyml.memory_planner.search.run import Candidate
+    from tinyml.memory_planner.search.candidates import Candidate
     from tinyml.memory_planner.search.cost import evaluate
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     out = tmp_path / "fw"

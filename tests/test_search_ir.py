@@ -73,19 +73,13 @@ def export_graph(cfg: ViTConfig, tmp_path):
 
 
 def plan_summary(graph, cached: bool):
-    from tinyml.codegen.lower import lower_graph
-    from tinyml.memory_planner.plan import plan_steps
-    from tinyml.memory_planner.search.cost import lower, plan_signature, referenced_const_bytes
-    if cached:
-        steps, const_bytes = lower(graph, cache=True)
-        weights = referenced_const_bytes(graph, steps) + const_bytes
-    else:
-        # what `tinyml plan` / weights.c hold: constants the calls reference + derived arrays
-        from tinyml.codegen.pipeline import constant_bytes
-        steps, ctx = lower_graph(graph)
-        weights = constant_bytes(graph, steps, ctx)
-    plan = plan_steps(graph, steps)
-    return plan_signature(plan), weights
+    """(plan signature, flash constants) through the pipeline, with or without the cache."""
+    from tinyml.codegen.lower_cache import LoweringCache, plan_signature
+    from tinyml.codegen.pipeline import compile
+    # constant_bytes = what `tinyml plan` / weights.c hold: constants the calls reference +
+    # derived arrays (the cache: Step.const_refs + each step's recorded table bytes)
+    c = compile(graph, lowerer=LoweringCache() if cached else None)
+    return plan_signature(c.plan), c.constant_bytes
 
 
 def assert_same_as_export(cfg: ViTConfig, tmp_path):
@@ -102,12 +96,13 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     assert sig_mine == sig_real
     # The search's depth-family path (graph and steps copied from a depth-3 reference)
     # plans the same bytes too.
-    from tinyml.memory_planner.search import cost as sc
-    from tinyml.memory_planner.plan import plan_steps
-    fam = sc._family_plan_inputs(cfg)
+    from tinyml.codegen.lower_cache import LoweringCache, plan_signature
+    from tinyml.memory_planner.search.cost import CostModel
+    model = CostModel()
+    fam = model.family_inputs(cfg)
     if cfg.head != "detect" or fam is not None:
         assert fam is not None, "classifier configs go through the family path"
-        assert sc.plan_signature(plan_steps(fam[0], fam[1])) == sig_real
+        assert plan_signature(model.plan_config(cfg).plan) == sig_real
     # Flash: the fast path counts every generated table once per fused step; the real
     # lowering shares tables that come out equal after calibration (fused_common.shared_array),
     # so it may be a little smaller, never larger.
@@ -116,15 +111,11 @@ def assert_same_as_export(cfg: ViTConfig, tmp_path):
     # flash agrees within 1%: table sharing (fused_common.shared_array) also merges
     # arrays inside one step when their values coincide (e.g. equal multiplier and
     # shift rows), which depends on trained values the fast path does not have.
-    from tinyml.memory_planner.search import cost as sc
-    sc._CACHE.clear()
-    steps_real, per_step_real = sc.lower(real, cache=True)
-    sc._CACHE.clear()
-    per_step = sc.referenced_const_bytes(real, steps_real) + per_step_real
+    from tinyml.codegen.pipeline import compile
+    per_step = compile(real, lowerer=LoweringCache()).constant_bytes     # a fresh cache
     assert per_step <= flash_mine and flash_mine - per_step <= 0.01 * flash_mine, (flash_mine, per_step)
     # and evaluate() (family path or not) reports those weights
-    cost = sc.evaluate(cfg)
-    assert cost.weights_bytes == flash_mine
+    assert model.evaluate(cfg).weights_bytes == flash_mine
 
 
 # Named variants: every converter rewrite vit_ir models at least once.
@@ -157,43 +148,100 @@ def test_ir_matches_export_random_sweep(seed, tmp_path):
 
 
 def test_cached_lowering_plans_like_lower_graph():
-    """Per-op lowering cache == lower_graph, plan for plan, on 25 random configs."""
-    from tinyml.memory_planner.search.cost import self_check
-    from tinyml.memory_planner.search.vit_ir import build_graph
+    """Per-op lowering cache == lower_graph, step for step and plan for plan, on 25 random
+    configs, one cache warming up across them (check raises LoweringDivergence otherwise)."""
+    from tinyml.codegen.lower_cache import LoweringCache
+    from tinyml.memory_planner.search.vit_ir import build_vit
     rng = random.Random(123)
+    cache = LoweringCache()
     for k in range(25):
         cfg = random_config(rng, f"c{k}")
-        assert self_check(build_graph(cfg)), cfg.to_dict()
+        g, layout = build_vit(cfg)
+        cache.check(g, blocks=layout if k % 2 else None)
+    assert cache.hits > cache.misses > 0
+
+
+def _warm_cache_and_graph():
+    from tinyml.codegen.lower_cache import LoweringCache
+    from tinyml.memory_planner.search.vit_ir import build_vit
+    g, layout = build_vit(_cfg(depth=2, activation="gelu"))
+    cache = LoweringCache()
+    cache.check(g, blocks=layout)
+    return cache, g, layout
+
+
+def test_divergent_lowering_is_named(monkeypatch):
+    """A lowering that changes after the cache is warm: the check names the op (index, kind)."""
+    from tinyml.codegen import lowering
+    from tinyml.codegen.lower_cache import LoweringDivergence
+    cache, g, layout = _warm_cache_and_graph()
+    real = lowering.LOWERINGS["MEAN"]
+
+    def more_scratch(op, graph, ctx):
+        step = real(op, graph, ctx)
+        step.scratch_bytes += 16
+        return step
+
+    # the token pooling MEAN (the LayerNorms' MEANs are fused into FUSED_LAYERNORM)
+    monkeypatch.setitem(lowering.LOWERINGS, "MEAN", more_scratch)
+    pool = next(op for op in g.ops if op.kind == "MEAN" and not op.options.keep_dims)
+    with pytest.raises(LoweringDivergence) as e:
+        cache.check(g, blocks=layout)
+    assert (e.value.op_index, e.value.kind) == (pool.index, "MEAN")
+    assert f"op {pool.index} (MEAN)" in str(e.value) and "scratch_bytes" in str(e.value)
+
+
+def test_corrupt_template_is_named():
+    """A cached template that is wrong (here: its scratch size) is caught by the check."""
+    from tinyml.codegen.lower_cache import LoweringCache, LoweringDivergence
+    cache, g, layout = _warm_cache_and_graph()
+    [tpl] = [t for t in cache.templates.values() if t.ok and t.kind == "CONV_2D"]
+    tpl.scratch_bytes += 4
+    with pytest.raises(LoweringDivergence) as e:
+        cache.check(g)
+    assert (e.value.op_index, e.value.kind) == (0, "CONV_2D")
+    assert "op 0 (CONV_2D)" in str(e.value)
+    LoweringCache().check(g, blocks=layout)      # a fresh cache agrees with lower_graph again
 
 
 def test_depth_family_path_equals_direct_build_and_lowering():
     """Depth families: the graph copied from the depth-3 reference is build_graph's (ops,
     operands, tensors, names) and its steps are lower_graph's; costs equal the direct path."""
     import dataclasses
-    from tinyml.memory_planner.search import cost as sc
+    from tinyml.memory_planner.search.cost import CostModel
     from tinyml.memory_planner.search.space import space_for_dataset
     space = space_for_dataset("digits")
     rng = random.Random(11)
+    families, direct = CostModel(), CostModel(families=False)
     checked = 0
     for k in range(6):
         base = space.sample(rng) if k % 2 else random_config(rng, f"f{k}")
         for depth in (1, 2, 3, 4, 6):
             cfg = dataclasses.replace(base, depth=depth, name=f"f{k}_{depth}")
-            assert sc.family_check(cfg), cfg.to_dict()
-            fam = sc._family_plan_inputs(cfg)
-            if fam is None:
+            families.family_check(cfg)          # raises FamilyDivergence naming what differs
+            if families.family_inputs(cfg) is None:
                 continue
             checked += 1
-            a = sc.evaluate(cfg)
-            try:
-                sc._FAMILIES_ENABLED = False
-                sc._CONFIG_CACHE.clear()
-                b = sc.evaluate(cfg)
-            finally:
-                sc._FAMILIES_ENABLED = True
-                sc._CONFIG_CACHE.clear()
+            a, b = families.evaluate(cfg), direct.evaluate(cfg)
             assert a == b, (cfg.name, a, b)
     assert checked >= 20
+
+
+def test_family_divergence_is_raised():
+    """A reference whose copied steps are wrong fails the family check, naming the op."""
+    import dataclasses
+    from tinyml.memory_planner.search.cost import CostModel, FamilyDivergence
+    model = CostModel(check=False)
+    cfg = _cfg(depth=4)
+    ref = model.reference(cfg)
+    coded = ref.steps_by_segment[2][0]        # the first step of reference block 1
+    st = coded.step
+    coded.step = dataclasses.replace(st, scratch_bytes=st.scratch_bytes + 8)
+    op = model.reference(cfg).recipe.graph.ops[st.index]
+    with pytest.raises(FamilyDivergence) as e:
+        model.family_check(cfg)
+    # the copy of reference block 1 is block 1 of the depth-4 graph: same op indices
+    assert f"op {st.index} ({op.kind}): " in str(e.value) and "scratch_bytes" in str(e.value)
 
 
 def test_cost_agrees_with_tinyvit_macs_and_params():

@@ -19,7 +19,7 @@ def cluster():
 
 @pytest.mark.timeout(300)
 def test_tasks_run_in_worker_processes_in_order(cluster):
-    from tinyml.memory_planner.search.run import make_executor
+    from tinyml.memory_planner.search.executor import make_executor
     ex = make_executor("ray")
     out = list(ex.map(lambda x: (os.getpid(), x * x), [3, 1, 2]))
     assert [v for _, v in out] == [9, 1, 4]
@@ -29,10 +29,11 @@ def test_tasks_run_in_worker_processes_in_order(cluster):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_proxy_training_on_ray_equals_local(cluster):
-    from tinyml.memory_planner.search.run import ProxySettings, _Proxy, make_executor
+    from tinyml.memory_planner.search.executor import make_executor
+    from tinyml.memory_planner.search.proxy import ProxyJob, ProxySettings
     cfg = ViTConfig(name="tiny", image_size=28, channels=1, patch_size=7, embed_dim=16, depth=1, num_heads=2,
                     mlp_ratio=2.0, activation="relu", pool="mean").validate()
-    job = _Proxy("digits", ProxySettings(epochs=1, train_images=256, val_images=128, batch=64))
+    job = ProxyJob("digits", ProxySettings(epochs=1, train_images=256, val_images=128, batch=64))
     [(acc_ray, secs)] = list(make_executor("ray").map(job, [cfg]))
     [(acc_local, _)] = list(make_executor("local").map(job, [cfg]))
     assert 0.0 <= acc_ray <= 1.0 and secs > 0

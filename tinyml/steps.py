@@ -94,3 +94,6 @@ class Step:
     comment: str = ""
     ops: list[int] = field(default_factory=list)     # all TFLite op indices covered
     overlap: Overlap | None = None  # the output may overlap its dying input (see Overlap)
+    # Constant tensors the calls reference, for steps made without calls (a lowering cache,
+    # codegen.lower_cache, keeps what planning and the flash count read); None: read the calls.
+    const_refs: list[int] | None = None

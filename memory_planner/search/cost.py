@@ -1,52 +1,48 @@
 """Exact memory cost of a tinyvit config: the real lowering and the real planner.
 
-`evaluate(cfg)` builds the config's graph IR (memory_planner.search.vit_ir, the same
-graph the converter emits), lowers it with the registered `codegen` lowerings
-and plans it with `memory_planner.plan.plan_steps`, the code that lays out the
-arena of the generated C. It returns the arena (peak SRAM), its lower bound,
-flash (weights + derived constants + the runtime estimate `tinyml plan` uses)
-and MACs.
+`CostModel.evaluate(cfg)` builds the config's graph IR (memory_planner.search.vit_ir,
+the same graph the converter emits), lowers it with the registered `codegen`
+lowerings and plans it through `codegen.pipeline.compile`, the code that lays
+out the arena of the generated C. It returns the arena (peak SRAM), its lower
+bound, flash (weights + derived constants + the runtime estimate `tinyml plan`
+uses) and MACs. `evaluate(cfg, cache=False)` is the slow path: build_graph +
+compile, no shortcut.
 
 Speed. Everything below is exact (same steps, same plan); tests/test_search_ir.py
-checks each shortcut against `build_graph` + `lower_graph`, and the first use in a
-process is self-checked (a disagreement turns the shortcut off for good).
+checks each shortcut against `build_graph` + `lower_graph`, and the first use of
+each shortcut in a CostModel is self-checked: a disagreement raises (naming the
+op), it never turns the shortcut off.
 
-- per-op / per-group lowering cache: a lowering is a function of the op's kind,
-  options, operand shapes, dtypes, quantization layout and int32 constants.
-  The first time a signature is seen the real lowering runs; later ops with the
-  same signature reuse what the planner and the flash count read from its Step
-  (operands, aliasing, in-place pairs, scratch bytes, generated-constant bytes).
-  Fusion groups come from `codegen.fuse.fuse(graph, lowers=...)` with the
-  lowering check answered from this cache.
-- block-relative memo: inside one graph, transformer blocks are built by the
-  same code, so a block-relative position is keyed once per graph.
+- lowering cache (`codegen.lower_cache.LoweringCache`, the pipeline's lowerer):
+  lowering results reused by op / fusion-group signature, and by block-relative
+  position inside one graph (vit_ir's `VitLayout`).
 - depth families: configs that differ only in depth share a depth-3 reference
   graph and its lowering; a deeper or shallower graph and its steps are copies
   of the reference's segments with tensors renumbered (vit_ir.expand_depth),
   MACs/weights summed per copied segment. The search samples whole families.
 - per-config cache: evolutionary search revisits configs.
 
-`plan_steps` (the real placement) is not cached and is now most of the time:
-10,000 candidates in 24.0 s wall on 2 worker processes (4.64 CPU-ms each; load
-average 3-3.5 from other work at the time), against 61.5 s (8.45 CPU-ms) before
-these shortcuts at the same load. `tinyml search --benchmark` measures it.
+All of it is state of one `CostModel` (no module globals); a search owns one,
+and each worker process its own copy. `plan_steps` (the real placement) is not
+cached and is most of the time; `tinyml search --benchmark` measures throughput.
 """
 from __future__ import annotations
 
-import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
-import numpy as np
-
-from tinyml.ir import Graph
-from tinyml.codegen.lower import check_graph, lower_graph
-from tinyml.codegen.lowering import LOWERINGS, LowerCtx
-from tinyml.steps import Overlap, Step, TRef
+from tinyml.codegen.lower_cache import CachedCtx, LoweringCache, first_difference
+from tinyml.codegen.pipeline import Compiled, CompileOptions, compile, referenced_const_bytes
 from tinyml.errors import TinymlError
-from tinyml.memory_planner.plan import Plan, plan_steps
-from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE, STACK_RESERVE
-from tinyml.memory_planner.search.vit_ir import build_graph, graph_elements, graph_macs
+from tinyml.ir import Graph, Op
+from tinyml.memory_planner.plan import Plan
+from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE
+from tinyml.steps import Step
 from tinyml.tinyvit.config import ViTConfig
+
+from .vit_ir import (REFERENCE_DEPTH, DepthRecipe, Placeholders, VitLayout, build_vit, expand_depth,
+                     op_elements, op_macs, structural_diff)
 
 
 @dataclass
@@ -75,505 +71,30 @@ class Cost:
         return d
 
 
-# ---------------------------------------------------------------------------
-# lowering cache (fusion groups and single ops)
-
 @dataclass
-class _Template:
-    ok: bool                      # the (group) lowering accepted it
-    kind: str = ""
-    inputs: list[int] = field(default_factory=list)    # operand ids (see _operands)
-    outputs: list[int] = field(default_factory=list)
-    alias_of: int | None = None
-    inplace_ok: list[tuple[int, int]] = field(default_factory=list)
-    scratch_bytes: int = 0
-    const_bytes: int = 0
-    const_refs: list[int] = field(default_factory=list)   # constant tensors the calls reference
-    overlap: Overlap | None = None  # the kernel fact (positional, so it needs no renumbering)
-
-
-_CACHE: dict[tuple, _Template] = {}
-_CACHE_ENABLED = True
-_QKEYS: dict[int, tuple] = {}
-
-
-def _qlayout(q) -> tuple:
-    """Quantization layout, not values: lowerings' structure (what the planner and the
-    flash count read) depends on it; scale values only change numbers inside tables."""
-    if q is None:
-        return ()
-    hit = _QKEYS.get(id(q))
-    if hit is not None and hit[0] is q:       # the memo holds q, so its id is not reused
-        return hit[1]
-    key = ("c", q.axis, len(q.scale)) if q.axis is not None else ("t", int(q.zero_point[0]) == -128)
-    if len(_QKEYS) > 100_000:
-        _QKEYS.clear()
-    _QKEYS[id(q)] = (q, key)
-    return key
-
-
-def _tensor_desc(graph: Graph, i: int) -> tuple:
-    memo = graph.__dict__.setdefault("_search_tdesc", {})
-    d = memo.get(i)
-    if d is None:
-        t = graph.tensors[i]
-        data = None
-        if t.is_const and t.dtype == "int32" and t.quant is None:
-            data = np.asarray(t.data).tobytes()
-        d = memo[i] = (t.shape, t.dtype, t.is_const, _qlayout(t.quant), data,
-                       i in graph.outputs, i in graph.inputs)
-    return d
-
-
-def _op_desc(op) -> tuple:
-    return (op.kind, op.options)       # typed options (tinyml.op_options): frozen, hashable
-
-
-def _operands(ops, graph: Graph) -> tuple[list[int], tuple]:
-    """Tensors the ops touch (first-seen order) and their structural description."""
-    order: dict[int, int] = {}
-    desc: list = []
-    opmemo = graph.__dict__.setdefault("_search_odesc", {})
-    for op in ops:
-        for i in list(op.inputs) + [-2] + list(op.outputs):
-            if i < 0:
-                desc.append(i)
-            elif i in order:
-                desc.append(("same", order[i]))
-            else:
-                order[i] = len(order)
-                desc.append(_tensor_desc(graph, i))
-        od = opmemo.get(op.index)
-        if od is None:
-            od = opmemo[op.index] = _op_desc(op)
-        desc.append(od)
-    return list(order), tuple(desc)
-
-
-def _make_template(step: Step | None, ctx: LowerCtx | None, tensors: list[int]) -> _Template:
-    if step is None:
-        return _Template(ok=False)
-    slot = {t: k for k, t in enumerate(tensors)}
-    # what codegen.pipeline.constant_bytes counts: constants the calls reference (a filter the
-    # lowering packed into a derived array is not referenced itself)
-    refs = sorted({slot[a.tensor] for c in step.calls for a in c.args
-                   if isinstance(a, TRef) and a.tensor in slot and ctx.graph.t(a.tensor).is_const})
-    return _Template(
-        ok=True, kind=step.kind,
-        inputs=[slot[t] for t in step.inputs], outputs=[slot[t] for t in step.outputs],
-        alias_of=None if step.alias_of is None else slot[step.alias_of],
-        inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
-        scratch_bytes=step.scratch_bytes,
-        const_bytes=sum(int(a.values.nbytes) for a in ctx.arrays), const_refs=refs, overlap=step.overlap)
-
-
-def _step(tpl: _Template, tensors: list[int], index: int, ops: list[int]) -> Step:
-    s = Step(index=index, kind=tpl.kind,
-             inputs=[tensors[k] for k in tpl.inputs], outputs=[tensors[k] for k in tpl.outputs],
-             alias_of=None if tpl.alias_of is None else tensors[tpl.alias_of],
-             inplace_ok=[(tensors[a], tensors[b]) for a, b in tpl.inplace_ok],
-             scratch_bytes=tpl.scratch_bytes, ops=list(ops), overlap=tpl.overlap)
-    s.__dict__["const_refs"] = [tensors[k] for k in tpl.const_refs]
-    return s
-
-
-def referenced_const_bytes(graph: Graph, steps: list[Step]) -> int:
-    """Bytes of the constant tensors the steps' calls reference (each once), as
-    codegen.pipeline.constant_bytes counts them; steps from `lower` carry `const_refs`."""
-    used: set[int] = set()
-    for s in steps:
-        refs = s.__dict__.get("const_refs")
-        if refs is None:
-            refs = [a.tensor for c in s.calls for a in c.args
-                    if isinstance(a, TRef) and graph.t(a.tensor).is_const]
-        used.update(refs)
-    return sum(graph.t(t).nbytes for t in used)
-
-
-def _group_key(group, graph: Graph) -> tuple[tuple, list[int]]:
-    ops = [graph.ops[i] for i in group.ops]
-    tensors, desc = _operands(ops, graph)
-    # the group's external interface, as positions among its tensors
-    pos = {t: k for k, t in enumerate(tensors)}
-    ext = (tuple(pos.get(t, -1) for t in group.inputs), tuple(pos.get(t, -1) for t in group.outputs))
-    rel = tuple(i - group.ops[0] for i in group.ops)
-    return (group.kind, rel, ext, desc), tensors
-
-
-def _tensors_of(ops) -> list[int]:
-    """The ops' tensors in first-seen order (inputs, then outputs), as `_operands` numbers them."""
-    seen: dict[int, None] = {}
-    for op in ops:
-        for i in op.inputs:
-            if i >= 0:
-                seen[i] = None
-        for i in op.outputs:
-            if i >= 0:
-                seen[i] = None
-    return list(seen)
-
-
-def _block_rel(graph: Graph, ops: list[int]) -> tuple[int, ...] | None:
-    """Offsets of `ops` inside one transformer block of a vit_ir graph, else None.
-
-    vit_ir builds every block with the same code from the same config, so ops at
-    the same offsets in two blocks have the same structure (kinds, options,
-    operand shapes, dtypes, quantization layout, int32 constants; the shape
-    constants and shared scalars are even the same tensors) and lower the same
-    way up to tensor renaming. Within one graph the lowering of a block-relative
-    position is therefore looked up once; `self_check` compares with lower_graph.
-    """
-    vb = graph.__dict__.get("vit_blocks")
-    if vb is None:
-        return None
-    first = vb.relative(ops[0])
-    if first is None:
-        return None
-    rel = []
-    for i in ops:
-        r = vb.relative(i)
-        if r is None or r[0] != first[0]:
-            return None
-        rel.append(r[1])
-    return tuple(rel)
-
-
-def _group_template(group, graph: Graph) -> tuple[_Template, list[int]]:
-    from tinyml.codegen.fuse import lower_group
-    blocks = graph.__dict__.setdefault("_search_blocks", {})
-    rel = _block_rel(graph, group.ops)
-    bkey = None
-    if rel is not None:
-        tensors = _tensors_of([graph.ops[i] for i in group.ops])
-        pos = {t: k for k, t in enumerate(tensors)}
-        bkey = ("group", group.kind, rel, tuple(pos.get(t, -1) for t in group.inputs),
-                tuple(pos.get(t, -1) for t in group.outputs))
-        tpl = blocks.get(bkey)
-        if tpl is not None:
-            return tpl, tensors
-    key, tensors = _group_key(group, graph)
-    tpl = _CACHE.get(key)
-    if tpl is None:
-        ctx = LowerCtx(graph)
-        try:
-            step = lower_group(group, graph, ctx)
-        except TinymlError:
-            step = None
-        tpl = _CACHE[key] = _make_template(step, ctx, tensors)
-    if bkey is not None:
-        blocks[bkey] = tpl
-    return tpl, tensors
-
-
-def _lower_group_cached(group, graph: Graph) -> tuple[Step | None, int]:
-    per_graph = graph.__dict__.setdefault("_search_groups", {})
-    gk = (group.kind, tuple(group.ops), tuple(group.inputs), tuple(group.outputs))
-    if gk in per_graph:
-        return per_graph[gk]
-    tpl, tensors = _group_template(group, graph)
-    out = (None, 0) if not tpl.ok else (_step(tpl, tensors, group.ops[0], group.ops), tpl.const_bytes)
-    per_graph[gk] = out
-    return out
-
-
-def _group_lowers(group, graph: Graph) -> bool:
-    """codegen.fuse's lowering check, answered from the cache."""
-    return _lower_group_cached(group, graph)[0] is not None
-
-
-def _op_template(op, graph: Graph) -> tuple[_Template, list[int]]:
-    blocks = graph.__dict__.setdefault("_search_blocks", {})
-    rel = _block_rel(graph, [op.index])
-    if rel is not None:
-        tpl = blocks.get(("op", rel))
-        if tpl is not None:
-            return tpl, _tensors_of([op])
-    tensors, desc = _operands([op], graph)
-    key = ("op", desc)
-    tpl = _CACHE.get(key)
-    if tpl is None:
-        ctx = LowerCtx(graph)
-        step = LOWERINGS[op.kind](op, graph, ctx)
-        tpl = _CACHE[key] = _make_template(step, ctx, tensors)
-    if rel is not None:
-        blocks[("op", rel)] = tpl
-    return tpl, tensors
-
-
-def lower(graph: Graph, cache: bool = True) -> tuple[list[Step], int]:
-    """Steps as `lower_graph` makes them (planner-relevant fields) and generated-constant bytes."""
-    if not (cache and _CACHE_ENABLED):
-        steps, ctx = lower_graph(graph)
-        return steps, sum(int(a.values.nbytes) for a in ctx.arrays)
-    steps, per_step = _lower_steps(graph)
-    return steps, sum(per_step)
-
-
-def _lower_steps(graph: Graph) -> tuple[list[Step], list[int]]:
-    """Cached lowering: steps and each step's generated-constant bytes."""
-    from tinyml.codegen.fuse import fuse
-    check_graph(graph)
-    groups, covered = {}, set()
-    for g in fuse(graph, lowers=_group_lowers):
-        groups[g.anchor] = g
-        covered.update(g.ops)
-    steps: list[Step] = []
-    per_step: list[int] = []
-    for op in graph.ops:
-        if op.index in groups:
-            step, nbytes = _lower_group_cached(groups[op.index], graph)
-            steps.append(step)
-            per_step.append(nbytes)
-            continue
-        if op.index in covered:
-            continue
-        tpl, tensors = _op_template(op, graph)
-        steps.append(_step(tpl, tensors, op.index, [op.index]))
-        per_step.append(tpl.const_bytes)
-    return steps, per_step
-
-
-def plan_signature(plan: Plan) -> tuple:
-    return (plan.arena_bytes, plan.lower_bound,
-            tuple((b.name, b.size, b.first, b.last, b.offset, tuple(b.tensors)) for b in plan.buffers),
-            tuple(sorted(plan.overlaps.items())))
-
-
-def self_check(graph: Graph) -> bool:
-    """The cached lowering plans exactly like `lower_graph` on this graph."""
-    steps_a, bytes_a = lower(graph, cache=True)
-    steps_b, ctx = lower_graph(graph)
-    bytes_b = sum(int(a.values.nbytes) for a in ctx.arrays)
-    same_steps = [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind, s.overlap)
-                  for s in steps_a] == [(s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes,
-                                         s.ops, s.kind, s.overlap) for s in steps_b]
-    # bytes_a counts every generated table once per step; lower_graph shares equal tables
-    # between fused steps (codegen.ops.fused_common.shared_array), so it can only be smaller
-    if not same_steps or bytes_a < bytes_b:
-        return False
-    return plan_signature(plan_steps(graph, steps_a)) == plan_signature(plan_steps(graph, steps_b))
-
-
-# ---------------------------------------------------------------------------
-# evaluation
-
-def config_key(cfg: ViTConfig) -> tuple:
-    d = cfg.to_dict()
-    d.pop("name", None)
-    d.pop("train", None)
-    return tuple(sorted((k, v) for k, v in d.items()))
-
-
-_CONFIG_CACHE: dict[tuple, Cost] = {}
-_CHECKED = False
-
-
-# ---------------------------------------------------------------------------
-# depth families: configs that differ only in depth share one reference lowering
-
-@dataclass
-class _Reference:
-    graph: Graph
-    steps_by_segment: dict[int, list[tuple[Step, int]]]   # segment -> (step, constant bytes)
-    # segment -> [constant bytes first referenced by its calls, int8 weights first read there, MACs,
-    #             elements, step elements, steps, ops, softmax elements]; a copy of a
-    #             segment has the same
-    seg_stats: dict[int, list[int]] = field(default_factory=dict)
-
-
-_STATS = ("param_bytes", "params", "macs", "elements", "step_elements", "steps", "ops",
-          "softmax_elements")
-
-
-def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, list[int]]:
-    from tinyml.memory_planner.search.vit_ir import op_elements, op_macs
-    stats: dict[int, list[int]] = {}
-    seen: set[int] = set()
-    for op in g.ops:
-        st = stats.setdefault(seg_of_op[op.index], [0] * len(_STATS))
-        for i in op.inputs:
-            if i >= 0 and i not in seen and g.tensors[i].is_const:
-                seen.add(i)
-                t = g.tensors[i]
-                if t.dtype == "int8":
-                    st[1] += t.numel
-        st[2] += op_macs(g, op)
-        st[3] += op_elements(g, op)
-        st[6] += 1
-        st[7] += softmax_elements_of(g, op)
-    used: set[int] = set()
-    for k in sorted(by_seg):                 # constants first referenced by a segment's calls
-        st = stats.setdefault(k, [0] * len(_STATS))
-        for step, _ in by_seg[k]:
-            for t in step.__dict__["const_refs"]:
-                if t not in used:
-                    used.add(t)
-                    st[0] += g.tensors[t].nbytes
-    for k, lst in by_seg.items():
-        st = stats.setdefault(k, [0] * len(_STATS))
-        st[4] += step_elements(g, [s for s, _ in lst])
-        st[5] += len(lst)
-    return stats
-
-
-_REFS: dict[tuple, _Reference | None] = {}
-_FAMILIES_ENABLED = True
-_FAMILY_CHECKED = False
-
-
-def skeleton_key(cfg: ViTConfig) -> tuple:
-    """config_key without the depth: the configs one reference lowering serves."""
-    return tuple(kv for kv in config_key(cfg) if kv[0] != "depth")
-
-
-def _reference(cfg: ViTConfig) -> _Reference | None:
-    import dataclasses
-    from tinyml.memory_planner.search.vit_ir import REFERENCE_DEPTH
-    key = skeleton_key(cfg)
-    if key in _REFS:
-        return _REFS[key]
-    g = build_graph(dataclasses.replace(cfg, depth=REFERENCE_DEPTH, name=cfg.name + "_ref"))
-    _ensure_checked(g)
-    steps, per_step = _lower_steps(g)
-    bounds = g.__dict__["vit_layout"].bounds()
-    seg_of_op = []
-    for k, (_, _, (lo, hi)) in enumerate(bounds):
-        seg_of_op.extend([k] * (hi - lo))
-    by_seg: dict[int, list] = {}
-    ref: _Reference | None = _Reference(g, by_seg)
-    for st, nb in zip(steps, per_step):
-        segs = {seg_of_op[i] for i in st.ops}
-        if len(segs) != 1:        # a fused step across a block boundary: not copied, build instead
-            ref = None
-            break
-        by_seg.setdefault(segs.pop(), []).append((st, nb))
-    if ref is not None:
-        ref.seg_stats = _segment_stats(g, seg_of_op, by_seg)
-    if len(_REFS) >= 16:
-        _REFS.pop(next(iter(_REFS)))
-    _REFS[key] = ref
-    return ref
-
-
-def _expand(ref: _Reference, cfg: ViTConfig) -> tuple[Graph, list[Step], int]:
-    """Graph, steps and generated-constant bytes of `cfg` from its family's reference."""
-    from tinyml.memory_planner.search.vit_ir import expand_depth
-    g, copies = expand_depth(ref.graph, cfg)
-    rec = ref.graph.__dict__["_expand_recipe"]
-    steps: list[Step] = []
-    const_bytes = 0
-    new = object.__new__
-    for src, bases, shift in copies:
-        for st, nb in ref.steps_by_segment.get(src, ()):
-            code = rec.code
-            s = new(Step)
-            s.__dict__.update(st.__dict__)
-            s.index = st.index + shift
-            s.inputs = [bases[a] + v for a, v in (code(src, t) for t in st.inputs)]
-            s.outputs = [bases[a] + v for a, v in (code(src, t) for t in st.outputs)]
-            if st.alias_of is not None:
-                a, v = code(src, st.alias_of)
-                s.alias_of = bases[a] + v
-            s.const_refs = [bases[a] + v for a, v in (code(src, t) for t in st.const_refs)]
-            if st.inplace_ok:
-                s.inplace_ok = [(bases[code(src, x)[0]] + code(src, x)[1],
-                                 bases[code(src, y)[0]] + code(src, y)[1]) for x, y in st.inplace_ok]
-            s.ops = [i + shift for i in st.ops]
-            steps.append(s)
-            const_bytes += nb
-    totals = [0] * len(_STATS)
-    for src, _, _ in copies:
-        for k, v in enumerate(ref.seg_stats.get(src, ())):
-            totals[k] += v
-    g.__dict__["_search_stats"] = dict(zip(_STATS, totals))
-    return g, steps, const_bytes
-
-
-def _family_plan_inputs(cfg: ViTConfig) -> tuple[Graph, list[Step], int] | None:
-    """(graph, steps, constant bytes) through the family reference, or None (build directly)."""
-    global _FAMILIES_ENABLED, _FAMILY_CHECKED
-    if not (_FAMILIES_ENABLED and _CACHE_ENABLED):
-        return None
-    ref = _reference(cfg)
-    if ref is None:
-        return None
-    try:
-        out = _expand(ref, cfg)
-    except ValueError:
-        return None
-    if not _FAMILY_CHECKED:
-        _FAMILY_CHECKED = True
-        if not family_check(cfg, out):
-            _FAMILIES_ENABLED = False
-            return None
-    return out
-
-
-def family_check(cfg: ViTConfig, expanded: tuple[Graph, list[Step], int] | None = None) -> bool:
-    """The family path gives the graph `build_graph` gives and the steps `lower_graph` gives."""
-    from tinyml.memory_planner.search.vit_ir import structural_diff
-    if expanded is None:
-        ref = _reference(cfg)
-        if ref is None:
-            return True           # not served by the family path
-        expanded = _expand(ref, cfg)
-    g, steps, const_bytes = expanded
-    direct = build_graph(cfg)
-    if structural_diff(g, direct) or [t.name for t in g.tensors] != [t.name for t in direct.tensors]:
-        return False
-    steps_d, ctx = lower_graph(direct)
-    bytes_d = sum(int(a.values.nbytes) for a in ctx.arrays)
-    same = [(s.index, s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes, s.ops, s.kind)
-            for s in steps] == [(s.index, s.inputs, s.outputs, s.alias_of, s.inplace_ok, s.scratch_bytes,
-                                 s.ops, s.kind) for s in steps_d]
-    _, bytes_c = lower(direct, cache=True)
-    return same and const_bytes == bytes_c and const_bytes >= bytes_d
-
-
-def _ensure_checked(graph: Graph) -> None:
-    global _CHECKED, _CACHE_ENABLED
-    if _CHECKED:
-        return
-    _CHECKED = True
-    if not self_check(graph):
-        _CACHE_ENABLED = False
-        _CACHE.clear()
-
-
-def plan_config(cfg: ViTConfig, cache: bool = True) -> tuple[Graph, list[Step], Plan, int]:
-    """Graph, steps, plan and generated-constant bytes of `cfg`."""
-    fam = _family_plan_inputs(cfg) if cache else None
-    if fam is not None:
-        g, steps, const_bytes = fam
-        return g, steps, plan_steps(g, steps), const_bytes
-    g = build_graph(cfg)
-    if cache:
-        _ensure_checked(g)
-    steps, const_bytes = lower(g, cache=cache)
-    return g, steps, plan_steps(g, steps), const_bytes
-
-
-def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
-    key = config_key(cfg)
-    if cache and key in _CONFIG_CACHE:
-        return _CONFIG_CACHE[key]
-    g, steps, plan, const_bytes = plan_config(cfg, cache=cache)
-    st = g.__dict__.get("_search_stats")    # family path: summed per copied segment
-    if st is None:
-        st = {"param_bytes": referenced_const_bytes(g, steps),
-              "params": sum(t.numel for t in g.tensors if t.is_const and t.dtype == "int8"),
-              "macs": graph_macs(g), "elements": graph_elements(g),
-              "step_elements": step_elements(g, steps), "steps": len(steps), "ops": len(g.ops),
-              "softmax_elements": sum(softmax_elements_of(g, op) for op in g.ops)}
-    weights = st["param_bytes"] + const_bytes
-    cost = Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
-                weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
-                macs=st["macs"], params=st["params"], ops=st["ops"], buffers=len(plan.buffers),
-                elements=st["elements"], steps=st["steps"], step_elements=st["step_elements"],
-                softmax_elements=st["softmax_elements"])
-    if cache:
-        _CONFIG_CACHE[key] = cost
-    return cost
+class GraphStats:
+    """What a Cost counts besides the plan (summed per copied segment on the family path)."""
+    param_bytes: int = 0          # constant tensors the calls reference
+    params: int = 0               # int8 weights
+    macs: int = 0
+    elements: int = 0
+    step_elements: int = 0
+    steps: int = 0
+    ops: int = 0
+    softmax_elements: int = 0
+
+    def add(self, other: GraphStats) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @classmethod
+    def of(cls, graph: Graph, steps: list[Step]) -> GraphStats:
+        return cls(param_bytes=referenced_const_bytes(graph, steps),
+                   params=sum(t.numel for t in graph.tensors if t.is_const and t.dtype == "int8"),
+                   macs=sum(op_macs(graph, op) for op in graph.ops),
+                   elements=sum(op_elements(graph, op) for op in graph.ops),
+                   step_elements=step_elements(graph, steps), steps=len(steps), ops=len(graph.ops),
+                   softmax_elements=sum(softmax_elements_of(graph, op) for op in graph.ops))
 
 
 def step_elements(graph: Graph, steps: list[Step]) -> int:
@@ -582,18 +103,310 @@ def step_elements(graph: Graph, steps: list[Step]) -> int:
     return int(sum(graph.t(o).numel for s in steps if s.alias_of is None for o in s.outputs))
 
 
-def softmax_elements_of(graph: Graph, op) -> int:
+def softmax_elements_of(graph: Graph, op: Op) -> int:
     return sum(graph.t(o).numel for o in op.outputs) if op.kind == "SOFTMAX" else 0
 
 
-def instruction_features(tflite_path: str) -> tuple[int, int, int]:
-    """(MACs, step elements, softmax elements) of an exported model, as the generated C runs it
-    (the features of memory_planner.search's instruction estimate)."""
-    from tinyml.codegen.importer import import_tflite
-    g = import_tflite(tflite_path)
-    steps, _ = lower_graph(g)
-    return (graph_macs(g), step_elements(g, steps),
-            sum(softmax_elements_of(g, op) for op in g.ops))
+def config_key(cfg: ViTConfig) -> tuple:
+    d = cfg.to_dict()
+    d.pop("name", None)
+    d.pop("train", None)
+    return tuple(sorted((k, v) for k, v in d.items()))
+
+
+def skeleton_key(cfg: ViTConfig) -> tuple:
+    """config_key without the depth: the configs one reference lowering serves."""
+    return tuple(kv for kv in config_key(cfg) if kv[0] != "depth")
+
+
+class FamilyDivergence(TinymlError):
+    """A graph or steps copied from a depth family's reference differ from the direct build."""
+
+    def __init__(self, cfg: ViTConfig, detail: str) -> None:
+        self.config, self.detail = cfg, detail
+        super().__init__(f"depth-family copy of {cfg.name} differs from build_graph + lower_graph: "
+                         f"{detail}", "memory_planner.search.cost",
+                         "vit_ir.expand_depth no longer matches build_graph; evaluate with "
+                         "CostModel(families=False) and report it")
+
+
+# ---------------------------------------------------------------------------
+# depth families: configs that differ only in depth share one reference lowering
+
+Code = tuple[int, int]     # a reference tensor as (category, value): DepthRecipe.code
+
+
+@dataclass
+class _CodedStep:
+    """A reference step with its tensors coded once, so a copy renumbers by `bases[a] + v`."""
+    step: Step
+    const_bytes: int              # generated constants
+    inputs: list[Code]
+    outputs: list[Code]
+    alias_of: Code | None
+    inplace_ok: list[tuple[Code, Code]]
+    const_refs: list[Code]
+
+
+@dataclass
+class _Reference:
+    recipe: DepthRecipe
+    steps_by_segment: dict[int, list[_CodedStep]]
+    seg_stats: dict[int, GraphStats] = field(default_factory=dict)   # a copy of a segment has the same
+
+
+@dataclass
+class Planned:
+    """A config's graph, steps and plan (and stats when the family path summed them)."""
+    graph: Graph
+    layout: VitLayout
+    compiled: Compiled
+    stats: GraphStats | None = None
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.compiled.steps
+
+    @property
+    def plan(self) -> Plan:
+        return self.compiled.plan
+
+
+@dataclass
+class _Expanded:
+    graph: Graph
+    layout: VitLayout
+    steps: list[Step]
+    per_step: list[int]           # generated-constant bytes of each step
+    stats: GraphStats
+
+
+class CostModel:
+    """Exact costs with the search's shortcuts; all state is this object's.
+
+    lowering: the LoweringCache (its first graph is checked against lower_graph);
+    families: use depth-family copies (the first one is checked against the direct build);
+    configs: costs already computed, by `config_key`.
+    """
+
+    MAX_REFERENCES = 16
+
+    def __init__(self, lowering: LoweringCache | None = None, families: bool = True,
+                 check: bool = True, options: CompileOptions | None = None) -> None:
+        self.lowering = lowering if lowering is not None else LoweringCache(check=check)
+        self.families = families
+        self.check_family_first = check
+        self.options = options or CompileOptions()
+        self.placeholders = Placeholders()      # shared by the graphs this model builds
+        self.configs: dict[tuple, Cost] = {}
+        self.references: dict[tuple, _Reference | None] = {}
+
+    # -- costs -------------------------------------------------------------
+    def evaluate(self, cfg: ViTConfig) -> Cost:
+        key = config_key(cfg)
+        hit = self.configs.get(key)
+        if hit is not None:
+            return hit
+        cost = self.configs[key] = cost_of(self.plan_config(cfg))
+        return cost
+
+    def plan_config(self, cfg: ViTConfig) -> Planned:
+        """Graph, steps and plan of `cfg` (family copy when possible, else built and lowered)."""
+        fam = self.family_inputs(cfg) if self.families else None
+        if fam is not None:
+            ctx = CachedCtx(fam.graph, fam.per_step)
+            compiled = compile(fam.graph, self.options, lowerer=lambda g, fuse: (fam.steps, ctx))
+            return Planned(fam.graph, fam.layout, compiled, fam.stats)
+        g, layout = build_vit(cfg, self.placeholders)
+        return Planned(g, layout, compile(g, self.options, lowerer=partial(self.lowering, blocks=layout)))
+
+    # -- depth families ------------------------------------------------------
+    def family_inputs(self, cfg: ViTConfig) -> _Expanded | None:
+        """`cfg`'s graph and steps copied from its family's reference, or None (build directly)."""
+        ref = self.reference(cfg)
+        if ref is None:
+            return None
+        try:
+            out = _expand(ref, cfg)
+        except ValueError:
+            return None
+        if self.check_family_first:
+            self.check_family_first = False
+            self.family_check(cfg, out)
+        return out
+
+    def reference(self, cfg: ViTConfig) -> _Reference | None:
+        key = skeleton_key(cfg)
+        if key in self.references:
+            return self.references[key]
+        g, layout = build_vit(dataclasses.replace(cfg, depth=REFERENCE_DEPTH, name=cfg.name + "_ref"),
+                              self.placeholders)
+        steps, per_step = self.lowering.lower(g, blocks=layout)
+        ref = _make_reference(g, layout, steps, per_step)
+        if len(self.references) >= self.MAX_REFERENCES:
+            self.references.pop(next(iter(self.references)))
+        self.references[key] = ref
+        return ref
+
+    def family_check(self, cfg: ViTConfig, expanded: _Expanded | None = None) -> None:
+        """Raise FamilyDivergence unless the family path gives the graph and layout `build_vit`
+        gives, the steps `lower_graph` gives and the cache's generated-constant bytes."""
+        from tinyml.codegen.lower import lower_graph
+        if expanded is None:
+            ref = self.reference(cfg)
+            if ref is None:
+                return                          # not served by the family path
+            try:
+                expanded = _expand(ref, cfg)
+            except ValueError:
+                return
+        direct, layout = build_vit(cfg, self.placeholders)
+        diff = structural_diff(expanded.graph, direct, limit=1)
+        if diff:
+            raise FamilyDivergence(cfg, diff[0])
+        for a, b in zip(expanded.graph.tensors, direct.tensors):
+            if a.name != b.name:
+                raise FamilyDivergence(cfg, f"tensor {a.index} named {a.name!r} != {b.name!r}")
+        if expanded.layout != layout:
+            raise FamilyDivergence(cfg, f"layout {expanded.layout} != {layout}")
+        steps_d, ctx = lower_graph(direct)
+        diff = first_difference(direct, expanded.steps, steps_d)
+        if diff is not None:
+            index, kind, detail = diff
+            raise FamilyDivergence(cfg, f"op {index} ({kind}): {detail}")
+        _, per_step_c = self.lowering.lower(direct, blocks=layout)
+        got = sum(expanded.per_step)
+        if got != sum(per_step_c) or got < ctx.const_bytes():
+            raise FamilyDivergence(cfg, f"generated constants {got:,} B != cached {sum(per_step_c):,} B "
+                                        f"(lower_graph {ctx.const_bytes():,} B)")
+        want = GraphStats.of(direct, steps_d)
+        if expanded.stats != want:
+            raise FamilyDivergence(cfg, f"summed stats {expanded.stats} != {want}")
+
+    # -- explanation of a peak -------------------------------------------------
+    def explain_peak(self, cfg: ViTConfig, top: int = 4) -> PeakReport:
+        """Which step is the busiest and which buffers dominate it."""
+        p = self.plan_config(cfg)
+        g, steps, plan = p.graph, p.steps, p.plan
+        best_pos, best_live = 0, -1
+        for pos in range(len(steps)):
+            live = sum(b.size for b in plan.buffers if b.live_at(pos))
+            if live > best_live:
+                best_pos, best_live = pos, live
+        live_bufs = sorted((b for b in plan.buffers if b.live_at(best_pos)), key=lambda b: -b.size)
+        largest = []
+        for b in live_bufs[:top]:
+            if b.tensors:
+                t = g.t(b.tensors[0])
+                name, shape = t.name, list(t.shape)
+                if len(b.tensors) > 1:
+                    name += f" (+{len(b.tensors) - 1} aliased/in-place)"
+            else:
+                name, shape = b.name, []
+            largest.append({"name": name, "shape": shape, "bytes": b.size})
+        st = steps[best_pos]
+        return PeakReport(plan.arena_bytes, plan.lower_bound, best_pos, st.index, st.kind, best_live,
+                          largest)
+
+
+def cost_of(p: Planned) -> Cost:
+    st = p.stats if p.stats is not None else GraphStats.of(p.graph, p.steps)
+    weights = st.param_bytes + p.compiled.ctx.const_bytes()
+    plan = p.plan
+    return Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
+                weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
+                macs=st.macs, params=st.params, ops=st.ops, buffers=len(plan.buffers),
+                elements=st.elements, steps=st.steps, step_elements=st.step_elements,
+                softmax_elements=st.softmax_elements)
+
+
+def evaluate(cfg: ViTConfig, cache: bool = True) -> Cost:
+    """One config's cost: with `cache`, through a fresh CostModel (checked shortcuts); without,
+    the slow path (build_graph + codegen.pipeline.compile). A search keeps one CostModel."""
+    if cache:
+        return CostModel().evaluate(cfg)
+    g, layout = build_vit(cfg)
+    return cost_of(Planned(g, layout, compile(g, CompileOptions())))
+
+
+def _make_reference(g: Graph, layout: VitLayout, steps: list[Step], per_step: list[int]) -> _Reference | None:
+    bounds = layout.bounds()
+    seg_of_op: list[int] = []
+    for k, (_, _, (lo, hi)) in enumerate(bounds):
+        seg_of_op.extend([k] * (hi - lo))
+    by_seg: dict[int, list[tuple[Step, int]]] = {}
+    for st, nb in zip(steps, per_step):
+        segs = {seg_of_op[i] for i in st.ops}
+        if len(segs) != 1:        # a fused step across a block boundary: not copied, build instead
+            return None
+        by_seg.setdefault(segs.pop(), []).append((st, nb))
+    try:
+        rec = DepthRecipe(g, layout)
+        coded = {}
+        for src, lst in by_seg.items():
+            code = partial(rec.code, src)
+            coded[src] = [_CodedStep(st, nb, [code(t) for t in st.inputs], [code(t) for t in st.outputs],
+                                     None if st.alias_of is None else code(st.alias_of),
+                                     [(code(x), code(y)) for x, y in st.inplace_ok],
+                                     [code(t) for t in st.const_refs]) for st, nb in lst]
+    except ValueError:            # not a reference expand_depth can copy: build instead
+        return None
+    return _Reference(rec, coded, _segment_stats(g, seg_of_op, by_seg))
+
+
+def _segment_stats(g: Graph, seg_of_op: list[int], by_seg: dict) -> dict[int, GraphStats]:
+    stats: dict[int, GraphStats] = {}
+    seen: set[int] = set()
+    for op in g.ops:
+        st = stats.setdefault(seg_of_op[op.index], GraphStats())
+        for i in op.inputs:
+            if i >= 0 and i not in seen and g.tensors[i].is_const:
+                seen.add(i)
+                t = g.tensors[i]
+                if t.dtype == "int8":
+                    st.params += t.numel
+        st.macs += op_macs(g, op)
+        st.elements += op_elements(g, op)
+        st.ops += 1
+        st.softmax_elements += softmax_elements_of(g, op)
+    used: set[int] = set()
+    for k in sorted(by_seg):                 # constants first referenced by a segment's calls
+        st = stats.setdefault(k, GraphStats())
+        for step, _ in by_seg[k]:
+            for t in step.const_refs:
+                if t not in used:
+                    used.add(t)
+                    st.param_bytes += g.tensors[t].nbytes
+    for k, lst in by_seg.items():
+        st = stats.setdefault(k, GraphStats())
+        st.step_elements += step_elements(g, [s for s, _ in lst])
+        st.steps += len(lst)
+    return stats
+
+
+def _expand(ref: _Reference, cfg: ViTConfig) -> _Expanded:
+    """Graph, steps and generated-constant bytes of `cfg` from its family's reference."""
+    g, layout, copies = expand_depth(ref.recipe, cfg)
+    steps: list[Step] = []
+    per_step: list[int] = []
+    for src, bases, shift in copies:
+        for cs in ref.steps_by_segment.get(src, ()):
+            st = cs.step
+            steps.append(Step(
+                index=st.index + shift, kind=st.kind,
+                inputs=[bases[a] + v for a, v in cs.inputs], outputs=[bases[a] + v for a, v in cs.outputs],
+                scratch_bytes=st.scratch_bytes,
+                alias_of=None if cs.alias_of is None else bases[cs.alias_of[0]] + cs.alias_of[1],
+                inplace_ok=[(bases[x[0]] + x[1], bases[y[0]] + y[1]) for x, y in cs.inplace_ok],
+                ops=[i + shift for i in st.ops], const_refs=[bases[a] + v for a, v in cs.const_refs],
+                overlap=st.overlap))      # positional fact: copies unchanged
+            per_step.append(cs.const_bytes)
+    stats = GraphStats()
+    for src, _, _ in copies:
+        seg = ref.seg_stats.get(src)
+        if seg is not None:
+            stats.add(seg)
+    return _Expanded(g, layout, steps, per_step, stats)
 
 
 # ---------------------------------------------------------------------------
@@ -615,67 +428,3 @@ class PeakReport:
         for b in self.largest:
             out.append(f"  {b['bytes']:>8,} B  {b['name']} {b['shape']}")
         return out
-
-
-def explain_peak(cfg: ViTConfig, top: int = 4) -> PeakReport:
-    """Which step is the busiest and which buffers dominate it."""
-    g, steps, plan, _ = plan_config(cfg)
-    best_pos, best_live = 0, -1
-    for pos in range(len(steps)):
-        live = sum(b.size for b in plan.buffers if b.live_at(pos))
-        if live > best_live:
-            best_pos, best_live = pos, live
-    live_bufs = sorted((b for b in plan.buffers if b.live_at(best_pos)), key=lambda b: -b.size)
-    largest = []
-    for b in live_bufs[:top]:
-        if b.tensors:
-            t = g.t(b.tensors[0])
-            name, shape = t.name, list(t.shape)
-            if len(b.tensors) > 1:
-                name += f" (+{len(b.tensors) - 1} aliased/in-place)"
-        else:
-            name, shape = b.name, []
-        largest.append({"name": name, "shape": shape, "bytes": b.size})
-    st = steps[best_pos]
-    return PeakReport(plan.arena_bytes, plan.lower_bound, best_pos, st.index, st.kind, best_live, largest)
-
-
-def sram_budget_bytes(board: str | None, budget_kb: float | None) -> tuple[int, int | None, str]:
-    """(SRAM bytes for the arena, flash bytes or None, description)."""
-    flash = None
-    desc = ""
-    if board:
-        from tinyml.boards import load_board
-        b = load_board(board)
-        region = b.region_for("arena")
-        sram = region.size - STACK_RESERVE
-        flash = b.flash_region().size
-        desc = f"{board}: {region.label} {region.size:,} B - {STACK_RESERVE:,} B stack reserve"
-    if budget_kb is not None:
-        sram = int(budget_kb * 1024)
-        desc = f"--budget-kb {budget_kb:g} = {sram:,} B" + (f" ({desc.split(':')[0]} flash)" if board else "")
-    if not board and budget_kb is None:
-        raise ValueError("need a board or a budget")
-    return sram, flash, desc
-
-
-def profile(cfg: ViTConfig, repeat: int = 3) -> dict:
-    """Seconds spent per stage for one config (build, lower cached/uncached, plan)."""
-    out = {}
-    t = time.perf_counter()
-    for _ in range(repeat):
-        g = build_graph(cfg)
-    out["build_graph"] = (time.perf_counter() - t) / repeat
-    t = time.perf_counter()
-    for _ in range(repeat):
-        steps, _ = lower(g, cache=True)
-    out["lower_cached"] = (time.perf_counter() - t) / repeat
-    t = time.perf_counter()
-    for _ in range(repeat):
-        lower_graph(g)
-    out["lower_graph"] = (time.perf_counter() - t) / repeat
-    t = time.perf_counter()
-    for _ in range(repeat):
-        plan_steps(g, steps)
-    out["plan_steps"] = (time.perf_counter() - t) / repeat
-    return out

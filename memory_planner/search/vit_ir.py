@@ -45,9 +45,8 @@ rank 1.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -73,26 +72,48 @@ _ACT_Q = (0.05, 0)
 _ZERO = {"int8": np.zeros((), np.int8), "int32": np.zeros((), np.int32)}
 
 
-@functools.lru_cache(maxsize=4096)
-def _zeros(dtype: str, shape: tuple) -> np.ndarray:
-    """A shared read-only zero payload of `shape` (no allocation: a broadcast view)."""
-    return np.broadcast_to(_ZERO[dtype], shape)
+class Placeholders:
+    """Read-only zero payloads and placeholder quantizations, shared by the graphs built with
+    one instance (never mutated by lowering or planning; a LoweringCache keys quantization by
+    layout and memoizes it by identity, so sharing saves work). A CostModel owns one."""
 
+    MAX_ZEROS = 4096
 
-@functools.lru_cache(maxsize=None)
-def _q(scale: float, zp: int) -> Quant:
-    """Shared placeholder (never mutated by lowering or planning)."""
-    return Quant(scale=np.array([scale], np.float32), zero_point=np.array([zp], np.int64))
+    def __init__(self) -> None:
+        self._zeros: dict[tuple, np.ndarray] = {}
+        self._q: dict[tuple, Quant] = {}
+        self._qc: dict[tuple, Quant] = {}
 
+    def zeros(self, dtype: str, shape: tuple) -> np.ndarray:
+        """A zero payload of `shape` (no allocation: a broadcast view)."""
+        key = (dtype, shape)
+        z = self._zeros.get(key)
+        if z is None:
+            if len(self._zeros) >= self.MAX_ZEROS:
+                self._zeros.clear()
+            z = self._zeros[key] = np.broadcast_to(_ZERO[dtype], shape)
+        return z
 
-@functools.lru_cache(maxsize=None)
-def _qc(n: int, scale: float, layer: int = 0) -> Quant:
-    """Per-channel placeholder (axis 0): scales spread over powers of two in a pattern that
-    differs per layer, so no two layers' requantization shift tables coincide."""
-    i = np.arange(n)
-    exps = ((i * (layer % 5 + 1) + layer) % 7) - 3
-    return Quant(scale=(scale * np.exp2(exps) * (1.0 + 0.013 * i)).astype(np.float32),
-                 zero_point=np.zeros(n, np.int64), axis=0)
+    def q(self, scale: float, zp: int) -> Quant:
+        """Per-tensor placeholder."""
+        key = (scale, zp)
+        q = self._q.get(key)
+        if q is None:
+            q = self._q[key] = Quant(scale=np.array([scale], np.float32),
+                                     zero_point=np.array([zp], np.int64))
+        return q
+
+    def qc(self, n: int, scale: float, layer: int = 0) -> Quant:
+        """Per-channel placeholder (axis 0): scales spread over powers of two in a pattern that
+        differs per layer, so no two layers' requantization shift tables coincide."""
+        key = (n, scale, layer)
+        q = self._qc.get(key)
+        if q is None:
+            i = np.arange(n)
+            exps = ((i * (layer % 5 + 1) + layer) % 7) - 3
+            q = self._qc[key] = Quant(scale=(scale * np.exp2(exps) * (1.0 + 0.013 * i)).astype(np.float32),
+                                      zero_point=np.zeros(n, np.int64), axis=0)
+        return q
 
 
 def check_supported(cfg: ViTConfig) -> None:
@@ -118,7 +139,8 @@ def check_supported(cfg: ViTConfig) -> None:
 class _Builder:
     """Collects tensors with provisional keys, ops in order; numbers them like the converter."""
 
-    def __init__(self) -> None:
+    def __init__(self, ph: Placeholders) -> None:
+        self.ph = ph
         self.acts: list[Tensor] = []          # op outputs (and the graph input first)
         self.shape_consts: list[Tensor] = []  # int32, first-use order
         self.consts: list[Tensor] = []        # other constants, first-use order
@@ -133,7 +155,7 @@ class _Builder:
         point, as after calibration, so no lowering table coincides with another by accident."""
         self._k += 1
         k = self._k
-        return _q(_ACT_Q[0] * (1.0 + 0.0037 * k), (k * 37) % 199 - 99 or 1)
+        return self.ph.q(_ACT_Q[0] * (1.0 + 0.0037 * k), (k * 37) % 199 - 99 or 1)
 
     def counter(self) -> int:
         self._k += 1
@@ -161,14 +183,14 @@ class _Builder:
         shape = tuple(map(int, shape))
         # read-only zeros without allocating the payload
         t = Tensor(index=-1, name=name, shape=shape, dtype=dtype, quant=quant,
-                   data=_zeros(dtype, shape))
+                   data=self.ph.zeros(dtype, shape))
         self.consts.append(t)
         return t
 
     def scalar(self, key: str, scale: float) -> Tensor:
         """A shared int8 scalar constant (epsilon, attention scale)."""
         if key not in self._scalar_key:
-            t = Tensor(index=-1, name=key, shape=(), dtype="int8", quant=_q(scale, -128),
+            t = Tensor(index=-1, name=key, shape=(), dtype="int8", quant=self.ph.q(scale, -128),
                        data=np.full((), 127, np.int8))
             self._scalar_key[key] = t
             self.consts.append(t)
@@ -195,8 +217,8 @@ def _fc(b: _Builder, x: Tensor, units: int, out_shape, name: str, keep: bool, bi
         relu: bool = False) -> Tensor:
     fin = x.shape[-1]
     k = b.counter()
-    w = b.const(f"{name}/w", (units, fin), "int8", _qc(units, 0.01, k))
-    bt = b.const(f"{name}/b", (units,), "int32", _qc(units, 0.0005, k)) if bias else None
+    w = b.const(f"{name}/w", (units, fin), "int8", b.ph.qc(units, 0.01, k))
+    bt = b.const(f"{name}/b", (units,), "int32", b.ph.qc(units, 0.0005, k)) if bias else None
     y = b.act(name, out_shape)
     opts = dataclasses.replace(_FC, keep_num_dims=keep, activation=Activation.RELU if relu else Activation.NONE)
     return b.op("FULLY_CONNECTED", [x, w, bt], [y], opts)
@@ -271,7 +293,8 @@ def _attention(b: _Builder, x: Tensor, cfg: ViTConfig, p: str) -> Tensor:
     s = b.op("BATCH_MATMUL", [q, kt], [b.act(f"{p}_qk", (1, h, n, n))], _BMM)
     scale = b.scalar("attn_scale", (1.0 / math.sqrt(dh)) / 127.0)
     s = b.op("MUL", [s, scale], [b.act(f"{p}_scale", (1, h, n, n))], _MUL)
-    pr = b.op("SOFTMAX", [s], [b.act(f"{p}_softmax", (1, h, n, n), quant=_q(*_SOFTMAX_Q))], oo.SoftmaxOptions(beta=1.0))
+    pr = b.op("SOFTMAX", [s], [b.act(f"{p}_softmax", (1, h, n, n), quant=b.ph.q(*_SOFTMAX_Q))],
+             oo.SoftmaxOptions(beta=1.0))
     v = proj("v")
     if h > 1:
         v = b.op("RESHAPE", [v, split], [b.act(f"{p}_v_split", (1, n, h, dh), quant=_same_q(v))])
@@ -311,13 +334,19 @@ def _block(b: _Builder, x: Tensor, cfg: ViTConfig, i: int) -> Tensor:
 
 def build_graph(cfg: ViTConfig) -> Graph:
     """The IR TensorFlow Lite's converter produces for `cfg` (see the module doc)."""
+    return build_vit(cfg)[0]
+
+
+def build_vit(cfg: ViTConfig, ph: Placeholders | None = None) -> tuple[Graph, VitLayout]:
+    """`build_graph(cfg)` and where its segments (prologue, blocks, epilogue) sit; constants
+    and quantization placeholders from `ph` (shared with its other graphs) or a new one."""
     check_supported(cfg)
-    b = _Builder()
+    b = _Builder(ph if ph is not None else Placeholders())
     hw, c, p, g, d = cfg.image_size, cfg.channels, cfg.patch_size, cfg.grid, cfg.embed_dim
-    x = b.act("image", (1, hw, hw, c), quant=_q(*_INPUT_Q))
+    x = b.act("image", (1, hw, hw, c), quant=b.ph.q(*_INPUT_Q))
     conv_out = cfg.patch_rank if cfg.patch_rank > 0 else d
-    w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", _qc(conv_out, 0.011))
-    bias = b.const("patch_embed/b", (conv_out,), "int32", _qc(conv_out, 0.00051))
+    w = b.const("patch_embed/w", (conv_out, p, p, c), "int8", b.ph.qc(conv_out, 0.011))
+    bias = b.const("patch_embed/b", (conv_out,), "int32", b.ph.qc(conv_out, 0.00051))
     x = b.op("CONV_2D", [x, w, bias], [b.act("patch_embed", (1, g, g, conv_out))],
              oo.Conv2DOptions(padding=Padding.VALID, stride_h=p, stride_w=p, dilation_h=1, dilation_w=1,
                               activation=Activation.NONE, quantized_bias_type=0))
@@ -357,39 +386,52 @@ def build_graph(cfg: ViTConfig) -> Graph:
             x = b.op("MEAN", [x, axis], [b.act("pool", (1, d))], oo.ReducerOptions(keep_dims=False))
         _fc(b, x, cfg.num_classes, (1, cfg.num_classes), "logits", keep=False)
     g = b.finish(cfg.name)
-    # Transformer blocks are built by the same code from the same config, so block k's
-    # ops are block 0's shifted by k * per_block (memory_planner.search.cost reuses
-    # lowerings by block-relative position; its self-check compares with lower_graph).
-    g.__dict__["vit_blocks"] = VitBlocks(block_start, per_block, cfg.depth)
     marks.append((len(b.acts) - 1, len(b.consts), len(b.ops)))
-    g.__dict__["vit_layout"] = _Layout(n_shape=len(b.shape_consts), marks=marks)
-    return g
+    return g, VitLayout(block_start, per_block, cfg.depth, len(b.shape_consts), tuple(marks))
 
 
 # ---------------------------------------------------------------------------
-# the same graph at another depth, by copying blocks (search_cost's depth families)
+# layout facts, returned beside the graph
 
-@dataclass
-class _Layout:
-    """Where the segments (prologue, block 0..depth-1, epilogue) sit in the builder's lists.
+@dataclass(frozen=True)
+class VitLayout:
+    """Where the segments (prologue, block 0..depth-1, epilogue) of a `build_vit` graph sit.
 
-    marks[k] = (activations, constants, ops) created before segment k+1 starts;
-    the prologue starts at (0, 0, 0), the last mark is the end of the graph.
+    Transformer blocks are built by the same code from the same config, so block k's
+    ops are block 0's shifted by k * per_block: `relative` gives an op's (block, offset),
+    which codegen.lower_cache uses to look a block-relative position up once per graph
+    (its self-check compares with lower_graph). marks[k] = (activations, constants, ops)
+    created before segment k+1 starts; the prologue starts at (0, 0, 0), the last mark
+    is the end of the graph (depth families, `expand_depth`).
     """
-    n_shape: int
-    marks: list[tuple[int, int, int]]
+    block_start: int    # first op of block 0
+    per_block: int      # ops per block
+    depth: int
+    n_shape: int        # int32 shape constants (tensors 1..n_shape)
+    marks: tuple[tuple[int, int, int], ...]
+
+    def relative(self, op: int) -> tuple[int, int] | None:
+        """(block, offset inside the block) of op index `op`, or None outside the blocks."""
+        k = op - self.block_start
+        if k < 0 or k >= self.per_block * self.depth:
+            return None
+        return divmod(k, self.per_block)
 
     def bounds(self) -> list[tuple[tuple[int, int], tuple[int, int], tuple[int, int]]]:
         """Per segment ((act lo, hi), (const lo, hi), (op lo, hi))."""
-        pts = [(0, 0, 0)] + self.marks
+        pts = [(0, 0, 0), *self.marks]
         return [tuple((pts[k][j], pts[k + 1][j]) for j in range(3)) for k in range(len(pts) - 1)]
+
+
+# ---------------------------------------------------------------------------
+# the same graph at another depth, by copying blocks (memory_planner.search.cost's depth families)
 
 
 REFERENCE_DEPTH = 3
 
 
-class _Recipe:
-    """A depth-3 reference graph taken apart for `expand_depth` (computed once per reference).
+class DepthRecipe:
+    """A depth-3 reference graph taken apart for `expand_depth` (built once per reference).
 
     Every tensor a segment's ops read or write is coded (category, value) so that its
     index in a copy is `base[category] + value`: 0 fixed (graph input, shape constants,
@@ -398,8 +440,9 @@ class _Recipe:
     residual stream coming in).
     """
 
-    def __init__(self, ref: Graph) -> None:
-        lay: _Layout = ref.__dict__["vit_layout"]
+    def __init__(self, ref: Graph, lay: VitLayout) -> None:
+        self.graph = ref
+        self.layout = lay
         self.segs = segs = lay.bounds()                  # pro, b0, b1, b2, epi
         self.S = S = lay.n_shape
         nc = lay.marks[-1][1]
@@ -460,23 +503,21 @@ class _Recipe:
         return c
 
 
-def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tuple, int]]]:
-    """`build_graph(cfg)` from `ref` = `build_graph(cfg with depth REFERENCE_DEPTH)`.
+def expand_depth(rec: DepthRecipe, cfg: ViTConfig) -> tuple[Graph, VitLayout, list[tuple[int, tuple, int]]]:
+    """`build_vit(cfg)` from `rec`, the recipe of `build_vit(cfg with depth REFERENCE_DEPTH)`.
 
     Blocks are built by the same code, so block k of the deeper graph is a copy of
     a reference block with its tensors renumbered: block 0 copies reference block 0,
     the last block copies the last reference block (so the neighbourhoods of the
     first and last block are the reference's), the blocks between copy the middle
     one; depth 1 is block 0 followed by the epilogue (tests/test_search_ir.py checks
-    all of these against build_graph and lower_graph). Returns the graph and, per
-    copy in order, (reference segment, index bases,
-    op index shift): a reference tensor coded (category, value) by `_Recipe.code`
-    has index `bases[category] + value` in the copy. Raises ValueError when a
-    reference does not fit that scheme (callers then build the graph).
+    all of these against build_graph and lower_graph). Returns the graph, its layout
+    and, per copy in order, (reference segment, index bases, op index shift): a
+    reference tensor coded (category, value) by `DepthRecipe.code` has index
+    `bases[category] + value` in the copy. Raises ValueError when a reference does
+    not fit that scheme (callers then build the graph).
     """
-    rec: _Recipe | None = ref.__dict__.get("_expand_recipe")
-    if rec is None:
-        rec = ref.__dict__["_expand_recipe"] = _Recipe(ref)
+    ref = rec.graph
     L = cfg.depth
     if L < 1:
         raise ValueError("expand_depth needs depth >= 1")
@@ -484,16 +525,17 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
     # source segment per copy (depth 1: block 0 straight before the epilogue)
     order = [0, 1] + [2] * (L - 2) + [3, 4] if L >= 2 else [0, 1, 4]
     a0, c0, o0 = [], [], []
+    marks = []
     na = nc = no = 0
     for src in order:
         (alo, ahi), (clo, chi), (olo, ohi) = segs[src]
         a0.append(na); c0.append(nc); o0.append(no)
         na += ahi - alo; nc += chi - clo; no += ohi - olo
+        marks.append((na, nc, no))
     tensors: list = [None] * (1 + S + nc + na)
     tensors[:S + 1] = ref.tensors[:S + 1]                # input and shape constants: shared
     copies = []
     ops: list[Op] = []
-    new = object.__new__
     for c, src in enumerate(order):
         bases = (0, S + nc - c0[c], S + nc - c0[1], 1 + S + nc + a0[c],
                  1 + S + nc + (a0[c - 1] if c else 0))
@@ -504,39 +546,20 @@ def expand_depth(ref: Graph, cfg: ViTConfig) -> tuple[Graph, list[tuple[int, tup
             old_p, new_p = f"block{src - 1}_", f"block{c - 1}_"
         for t, cat, val in rec.tensors[src]:
             i = bases[cat] + val
-            n = new(Tensor)
-            n.__dict__.update(t.__dict__)
-            n.index = i
-            if old_p is not None and t.name.startswith(old_p):
-                n.name = new_p + t.name[len(old_p):]
-            tensors[i] = n
+            name = t.name
+            if old_p is not None and name.startswith(old_p):
+                name = new_p + name[len(old_p):]
+            # payloads and quantization are shared with the reference (read-only)
+            tensors[i] = Tensor(i, name, t.shape, t.dtype, t.quant, t.data)
         k = o0[c]
         for kind, ins, outs, opts in rec.ops[src]:
-            op = new(Op)
-            op.__dict__.update(index=k, kind=kind, inputs=[bases[a] + v for a, v in ins],
-                               outputs=[bases[a] + v for a, v in outs], options=opts)   # read-only, shared with the reference
-            ops.append(op)
+            ops.append(Op(k, kind, [bases[a] + v for a, v in ins], [bases[a] + v for a, v in outs],
+                          opts))   # options: read-only, shared with the reference
             k += 1
     g = Graph(name=cfg.name, tensors=tensors, ops=ops, inputs=[0], outputs=[ops[-1].outputs[0]],
               source=f"<vit_ir:{cfg.name}>")
-    vb = ref.__dict__["vit_blocks"]
-    g.__dict__["vit_blocks"] = VitBlocks(vb.start, vb.per_block, L)
-    return g, copies
-
-
-@dataclass(frozen=True)
-class VitBlocks:
-    """Op ranges of the transformer blocks of a `build_graph` graph."""
-    start: int          # first op of block 0
-    per_block: int      # ops per block
-    depth: int
-
-    def relative(self, op: int) -> tuple[int, int] | None:
-        """(block, offset inside the block) of op index `op`, or None outside the blocks."""
-        k = op - self.start
-        if k < 0 or k >= self.per_block * self.depth:
-            return None
-        return divmod(k, self.per_block)
+    lay = rec.layout
+    return g, VitLayout(lay.block_start, lay.per_block, L, lay.n_shape, tuple(marks)), copies
 
 
 def op_macs(graph: Graph, op: Op) -> int:

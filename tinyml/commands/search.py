@@ -2,7 +2,7 @@
 
 Every candidate's memory is the real planner's arena (exact); accuracy is
 ranked by a short-training proxy, the winner trained properly and exported.
-See memory_planner/search.py.
+See memory_planner/search/run.py (docs/architecture.md, "Fit-to-board search").
 """
 from __future__ import annotations
 
@@ -47,9 +47,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tinyml.memory_planner.search import run as S
-    from tinyml.memory_planner.search.space import space_for_dataset
     from tinyml.errors import TinymlError
+    from tinyml.memory_planner.search import report
+    from tinyml.memory_planner.search.benchmark import benchmark
+    from tinyml.memory_planner.search.budget import make_budget
+    from tinyml.memory_planner.search.executor import make_executor
+    from tinyml.memory_planner.search.proxy import ProxySettings
+    from tinyml.memory_planner.search.run import run_search
+    from tinyml.memory_planner.search.space import space_for_dataset
 
     for name in ("candidates", "workers", "proxy_epochs", "proxy_images", "top_k", "final_epochs"):
         v = getattr(args, name)
@@ -60,7 +65,7 @@ def run(args) -> int:
         raise TinymlError("--budget-seconds must be > 0", "--budget-seconds", "e.g. 600")
     space = space_for_dataset(args.dataset)
     if args.benchmark:
-        rep = S.benchmark(space, args.candidates, args.workers, args.seed)
+        rep = benchmark(space, args.candidates, args.workers, args.seed)
         if args.json:
             print(json.dumps(rep))
         else:
@@ -74,25 +79,25 @@ def run(args) -> int:
             print(f"machine: {m['cpus']} CPUs, {m['processor']}, {m['platform']}, "
                   f"load average after {m['loadavg_after']}")
         return 0
-    budget = S.make_budget(args.board, args.budget_kb, args.latency_budget_ms,
-                           args.max_macs if args.max_macs and args.max_macs > 0 else None)
-    proxy = S.ProxySettings(epochs=args.proxy_epochs, train_images=args.proxy_images,
-                            val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed)
-    executor = S.make_executor(args.executor, args.ray_address)
-    res = S.run_search(space, args.dataset, budget, n_candidates=args.candidates,
-                       workers=args.workers, budget_seconds=args.budget_seconds, proxy=proxy,
-                       top_k=args.top_k, final_epochs=args.final_epochs,
-                       baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
-                       executor=executor, train=not args.no_train)
+    budget = make_budget(args.board, args.budget_kb, args.latency_budget_ms,
+                         args.max_macs if args.max_macs and args.max_macs > 0 else None)
+    proxy = ProxySettings(epochs=args.proxy_epochs, train_images=args.proxy_images,
+                          val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed)
+    executor = make_executor(args.executor, args.ray_address)
+    res = run_search(space, args.dataset, budget, n_candidates=args.candidates,
+                     workers=args.workers, budget_seconds=args.budget_seconds, proxy=proxy,
+                     top_k=args.top_k, final_epochs=args.final_epochs,
+                     baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
+                     executor=executor, train=not args.no_train)
     if args.plot and res.trained:
-        S.plot(res, args.plot)
-    d = S.to_json(res)
+        report.plot(res, args.plot)
+    d = report.to_json(res)
     if args.plot and res.trained:
         d["plot"] = args.plot
     if args.json:
         print(json.dumps(d, default=_np_default))
     else:
-        for line in S.human_report(res):
+        for line in report.human_report(res):
             print(line)
         if args.plot and res.trained:
             print(f"plot written to {args.plot}")

@@ -1,0 +1,29 @@
+"""The winner's final training, int8 export, and the re-plan of the exported file."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .report import log
+
+if TYPE_CHECKING:
+    from .candidates import Candidate
+
+
+def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str) -> tuple[dict, str]:
+    from tinyml.tinyvit.train import train
+    log(f"final training ({tag}): {c.config.name}, up to {epochs} epochs")
+    r = train(c.config, ds, epochs=epochs, out_dir=os.path.join(out_dir, tag), seed=seed,
+              quiet=False, progress=False)
+    return dict(r.metrics), os.path.abspath(r.tflite_path)
+
+
+def check_export(c: Candidate, tflite: str) -> dict:
+    """Plan the exported file through the importer: it must match the fast path."""
+    from tinyml.codegen.pipeline import plan_model
+    rep, _ = plan_model(tflite)
+    return {"arena_bytes_exported": rep.arena_bytes, "arena_bytes_fast_path": c.cost.arena_bytes,
+            "flash_bytes_exported": rep.flash_bytes, "flash_bytes_fast_path": c.cost.flash_bytes,
+            # The arena must agree to the byte; the fast path's flash is an upper bound
+            # (trained values let identical tables be shared, see fused_common.shared_array).
+            "match": rep.arena_bytes == c.cost.arena_bytes and rep.flash_bytes <= c.cost.flash_bytes}

@@ -1,0 +1,72 @@
+"""The instruction estimate: QEMU-fitted cost per MAC, per element written, per softmax element.
+
+Used for --latency-budget-ms and the Pareto table:
+  instructions ~ INSTR_PER_MAC * MACs + INSTR_PER_ELEMENT * elements the steps write
+                 + INSTR_PER_SOFTMAX * attention scores normalised (H x N x N per block)
+`calibrate_instructions` re-fits the coefficients; `instruction_features` gives an
+exported model's features through the compile pipeline.
+"""
+from __future__ import annotations
+
+from tinyml.codegen.pipeline import compile
+
+from .cost import Cost, softmax_elements_of, step_elements
+from .vit_ir import graph_macs
+
+# fitted (non-negative least squares on relative error, `calibrate_instructions`) to
+# `tinyml emulate --json` instruction counts (QEMU mps2-an500, -icount shift=0, Cortex-M7
+# -O2) of 8 int8 ViTs built with `tinyml build --board stm32f746g-disco`: the shipped
+# vit_digits and vit_relu_d64x4 and six exported tinyvit configs from the digits space
+# (patch 2/4/7/14, widths 16-128, depth 1-4, full and low rank; 0.7M-7.7M MACs,
+# 2.4M-25.4M instructions), kernels as of this commit. Fit error: max |err| 2.8%;
+# leave-one-out max |err| 10.5%. The pre-fusion model (8.45/MAC + 63.8/element + 470/op)
+# overestimated these by 2.6x-4.0x. Out of sample, the two models of the 320 KB digits
+# search came within +0.4% and +1.0% of QEMU. Kernels change: re-fit: for each model
+# `tinyml build M --board stm32f746g-disco -o D && tinyml emulate D --json`
+# (instructions_per_inference), features from `instruction_features(M)`,
+# then `calibrate_instructions`.
+# (model, MACs, step-output elements, softmax elements, QEMU instructions per inference);
+# the six vit_p* models are exported from untrained (perturbed) weights: kernels' work
+# does not depend on the values.
+CALIBRATION_SAMPLES = (
+    ("vit_digits", 7702656, 134922, 38416, 25441573),
+    ("vit_p14_d96_l4_h2_m3_q24_o48_f24_e16", 695488, 16682, 128, 2368627),
+    ("vit_p2_d16_l1_h2_m2", 1643424, 40794, 76832, 13831000),
+    ("vit_p4_d32_l2_h2_m2", 1135552, 36106, 9604, 5455733),
+    ("vit_p4_d48_l4_h4_m1_f12", 3218016, 101194, 38416, 16256080),
+    ("vit_p7_d128_l2_h4_m4_q32_o64_f32", 2854144, 47242, 2048, 8351827),
+    ("vit_p7_d64_l3_h4_m2_q16_o16_f16_e8", 801536, 33994, 3072, 4176827),
+    ("vit_relu_d64x4", 7702656, 134922, 19208, 23496800),
+)
+INSTR_PER_MAC = 1.496
+INSTR_PER_ELEMENT = 77.0
+INSTR_PER_SOFTMAX = 104.3
+INSTRUCTION_MODEL = ("1.496 x MACs + 77.0 x step-output elements + 104.3 x softmax elements, "
+                     "fitted to 8 QEMU mps2-an500 measurements (max error 2.8%, leave-one-out 10.5%)")
+
+
+def calibrate_instructions(samples: list[tuple[int, int, int, int]]) -> tuple[float, float, float]:
+    """(per MAC, per step element, per softmax element) from (macs, step elements, softmax
+    elements, measured instructions) samples; least squares on relative error, coefficients >= 0.
+    Features of an exported model: `instruction_features`."""
+    import numpy as np
+    from scipy.optimize import nnls
+    a = np.array([s[:3] for s in samples], float)
+    y = np.array([s[3] for s in samples], float)
+    coef, _ = nnls(a / y[:, None], np.ones_like(y))
+    return float(coef[0]), float(coef[1]), float(coef[2])
+
+
+
+def estimate_instructions(cost: Cost) -> int:
+    """Instructions per inference the generated C is estimated to execute (see above)."""
+    return int(INSTR_PER_MAC * cost.macs + INSTR_PER_ELEMENT * cost.step_elements
+               + INSTR_PER_SOFTMAX * cost.softmax_elements)
+
+
+def instruction_features(tflite_path: str) -> tuple[int, int, int]:
+    """(MACs, step elements, softmax elements) of an exported model, as the generated C runs it
+    (import + lower + plan through codegen.pipeline.compile)."""
+    c = compile(tflite_path)
+    g = c.graph
+    return (graph_macs(g), step_elements(g, c.steps), sum(softmax_elements_of(g, op) for op in g.ops))

@@ -1,0 +1,63 @@
+"""The accuracy proxy: validation accuracy after a short seeded training run.
+
+Keras and TensorFlow are imported inside the functions: importing the search for
+memory-only work does not start TensorFlow.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tinyml.tinyvit.config import ViTConfig
+
+
+@dataclass
+class ProxySettings:
+    epochs: int = 2
+    train_images: int = 2000
+    val_images: int = 500
+    batch: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+
+    def describe(self, dataset: str) -> str:
+        return (f"short-training proxy: validation accuracy after {self.epochs} epoch(s) on "
+                f"{self.train_images} {dataset} training images ({self.val_images} validation images)")
+
+
+def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, float]:
+    """(validation accuracy, seconds) after a short training run."""
+    import keras
+    from tinyml.tinyvit.data import Dataset, Split
+    from tinyml.tinyvit.model import build_model
+    from tinyml.tinyvit.train import fit
+    small = Dataset(ds.name, ds.task, Split(ds.train.x[:settings.train_images],
+                                            ds.train.y[:settings.train_images]),
+                    Split(ds.val.x[:settings.val_images], ds.val.y[:settings.val_images]),
+                    ds.test, ds.class_names)
+    t0 = time.time()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(settings.seed)      # initial weights too: same config, same proxy score
+    model = build_model(cfg)
+    hist = fit(model, cfg, small, settings.epochs, lr=settings.lr, batch=settings.batch,
+               patience=settings.epochs + 1, seed=settings.seed, quiet=True, progress=False)
+    acc = max(h["val_accuracy"] for h in hist)
+    return float(acc), time.time() - t0
+
+
+def load_dataset(name: str, seed: int):
+    from tinyml.tinyvit.data import load_dataset
+    return load_dataset(name, seed=seed)
+
+
+class ProxyJob:
+    """Picklable proxy-training job: rebuilds the dataset where it runs."""
+
+    def __init__(self, dataset: str, settings: ProxySettings) -> None:
+        self.dataset, self.settings = dataset, settings
+        self._ds = None
+
+    def __call__(self, cfg: ViTConfig) -> tuple[float, float]:
+        if self._ds is None:
+            self._ds = load_dataset(self.dataset, self.settings.seed)
+        return proxy_train(cfg, self._ds, self.settings)

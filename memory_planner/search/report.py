@@ -1,0 +1,182 @@
+"""Search output: the result record, JSON, the human report, the plot, and the no-fit error."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tinyml.errors import FitError
+
+from .candidates import Candidate, pareto
+from .instructions import INSTRUCTION_MODEL
+
+if TYPE_CHECKING:
+    from .budget import Budget
+    from .cost import CostModel
+    from .space import SearchSpace
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class SearchResult:
+    dataset: str
+    budget: Budget
+    candidates_evaluated: int
+    memory_eval_seconds: float
+    feasible: int
+    ranking: str
+    trained: list[Candidate]
+    front: list[Candidate]
+    chosen: Candidate | None = None
+    chosen_metrics: dict = field(default_factory=dict)
+    chosen_tflite: str | None = None
+    chosen_plan_check: dict = field(default_factory=dict)
+    baseline: Candidate | None = None
+    baseline_metrics: dict = field(default_factory=dict)
+    baseline_tflite: str | None = None
+    search_space_size: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def no_fit_error(cands: list[Candidate], budget: Budget, space: SearchSpace,
+                 model: CostModel) -> FitError:
+    """The smallest achievable peak and what dominates it."""
+    smallest = min(cands, key=lambda c: (c.cost.arena_bytes, c.cost.flash_bytes))
+    # the space's absolute smallest corner, in case sampling missed it
+    corner = space.make(max(space.patch_sizes), min(space.embed_dims), min(space.depths), 1
+                        if 1 in space.heads else min(space.heads), min(space.mlp_ratios))
+    if space.valid(corner):
+        cc = Candidate(corner, model.evaluate(corner))
+        if cc.cost.arena_bytes < smallest.cost.arena_bytes:
+            smallest = cc
+    rep = model.explain_peak(smallest.config, top=3)
+    dom = ", ".join(f"{b['name']} {b['shape']} {b['bytes']:,} B" for b in rep.largest)
+    why = "; ".join(budget.check(smallest)) or "latency"
+    return FitError(
+        f"no candidate fits ({budget.description}): the smallest achievable peak is "
+        f"{smallest.cost.arena_bytes:,} B SRAM / {smallest.cost.flash_bytes:,} B flash "
+        f"({smallest.config.name}; {why}); its peak is at op {rep.op_index} {rep.op_kind} with "
+        f"{rep.live_bytes:,} B live, dominated by {dom}",
+        "tinyml search",
+        "raise the budget, use a smaller input image, or add smaller widths / larger patches "
+        "to the search space")
+
+
+def pareto_accuracy(trained: list[Candidate]) -> list[Candidate]:
+    """Trained candidates not beaten on both higher proxy accuracy and lower peak SRAM."""
+    def better(a: Candidate, b: Candidate) -> bool:
+        return ((a.proxy_accuracy or 0) >= (b.proxy_accuracy or 0)
+                and a.cost.arena_bytes <= b.cost.arena_bytes
+                and ((a.proxy_accuracy or 0) > (b.proxy_accuracy or 0)
+                     or a.cost.arena_bytes < b.cost.arena_bytes))
+    return sorted(pareto(trained, better), key=lambda c: c.cost.arena_bytes)
+
+
+def to_json(res: SearchResult) -> dict:
+    clock = res.budget.clock_hz
+    d = {
+        "ok": True,
+        "dataset": res.dataset,
+        "budget": {"sram_bytes": res.budget.sram_bytes, "flash_bytes": res.budget.flash_bytes,
+                   "latency_ms": res.budget.latency_ms, "description": res.budget.description},
+        "search_space_size": res.search_space_size,
+        "candidates_evaluated": res.candidates_evaluated,
+        "memory_eval_seconds": res.memory_eval_seconds,
+        "memory_estimate": "exact: tinyvit graph IR -> codegen lowering -> memory_planner.plan_steps",
+        "feasible_count": res.feasible,
+        "ranking": res.ranking,
+        "instructions_estimate": INSTRUCTION_MODEL,
+        "pareto": [c.summary(clock) for c in (pareto_accuracy(res.trained) if res.trained
+                                              else res.front)],
+        "trained": [dict(c.summary(clock), origin=c.origin, proxy_seconds=c.proxy_seconds)
+                    for c in res.trained],
+        "chosen": None, "baseline": None, "notes": res.notes,
+    }
+    if res.chosen is not None:
+        d["chosen"] = _final(res.chosen, res.chosen_metrics, res.chosen_tflite, clock)
+        d["chosen"]["plan_check"] = res.chosen_plan_check
+        if res.chosen_plan_check:
+            # Report the exported file's real flash; keep the estimate beside it.
+            d["chosen"]["flash_bytes_fast_path"] = d["chosen"]["flash_bytes"]
+            d["chosen"]["flash_bytes"] = res.chosen_plan_check["flash_bytes_exported"]
+    if res.baseline is not None:
+        d["baseline"] = _final(res.baseline, res.baseline_metrics, res.baseline_tflite, clock)
+        d["baseline"]["description"] = "best full-rank model with the fixed patch size that fits"
+    return d
+
+
+def _final(c: Candidate, metrics: dict, tflite: str | None, clock) -> dict:
+    return {"config": c.config.to_dict(), "tflite": tflite, "peak_sram_bytes": c.cost.arena_bytes,
+            "flash_bytes": c.cost.flash_bytes, "macs": c.cost.macs,
+            "instructions_estimate": c.instructions,
+            "accuracy": metrics.get("int8_accuracy"), "float_accuracy": metrics.get("float_accuracy"),
+            "proxy_accuracy": c.proxy_accuracy}
+
+
+def human_report(res: SearchResult) -> list[str]:
+    lines = [f"budget: {res.budget.description}",
+             f"memory: {res.candidates_evaluated:,} candidates planned exactly in "
+             f"{res.memory_eval_seconds:.1f} s; {res.feasible:,} feasible "
+             f"(space of {res.search_space_size:,} configs)",
+             f"ranking: {res.ranking}", ""]
+    rows = pareto_accuracy(res.trained) if res.trained else res.front
+    title = "Pareto set (proxy accuracy vs peak SRAM)" if res.trained else "memory Pareto front"
+    lines.append(title + ":")
+    lines.append(f"  {'config':42s} {'acc':>7s} {'peak SRAM':>11s} {'flash':>11s} {'MACs':>11s} "
+                 f"{'instr est':>11s}")
+    for c in rows:
+        acc = f"{c.proxy_accuracy:.4f}" if c.proxy_accuracy is not None else "-"
+        lines.append(f"  {c.config.name:42s} {acc:>7s} {c.cost.arena_bytes:>11,} "
+                     f"{c.cost.flash_bytes:>11,} {c.cost.macs:>11,} {c.instructions:>11,}")
+    for tag, c, m, path in (("chosen", res.chosen, res.chosen_metrics, res.chosen_tflite),
+                            ("baseline", res.baseline, res.baseline_metrics, res.baseline_tflite)):
+        if c is None:
+            continue
+        lines.append("")
+        lines.append(f"{tag}: {c.config.name}  int8 accuracy {m.get('int8_accuracy')}  "
+                     f"(float {m.get('float_accuracy')}), peak SRAM {c.cost.arena_bytes:,} B, "
+                     f"flash {c.cost.flash_bytes:,} B")
+        lines.append(f"  {path}")
+    if res.chosen_plan_check:
+        pc = res.chosen_plan_check
+        lines.append(f"exported model re-planned: arena {pc['arena_bytes_exported']:,} B "
+                     f"({'matches' if pc['match'] else 'DIFFERS FROM'} the fast path)")
+    lines.extend(res.notes)
+    return lines
+
+
+def plot(res: SearchResult, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    tr = [c for c in res.trained if c.proxy_accuracy is not None]
+    xs = [c.cost.arena_bytes / 1024 for c in tr]
+    ys = [c.proxy_accuracy for c in tr]
+    ax.scatter(xs, ys, s=18, c="tab:blue", label="trained candidates (proxy accuracy)")
+    pf = pareto_accuracy(tr)
+    if pf:
+        ax.plot([c.cost.arena_bytes / 1024 for c in pf], [c.proxy_accuracy for c in pf], "-",
+                c="tab:blue", alpha=0.5, label="Pareto set")
+    for tag, c, m, color in (("chosen", res.chosen, res.chosen_metrics, "tab:green"),
+                             ("baseline", res.baseline, res.baseline_metrics, "tab:orange")):
+        if c is None:
+            continue
+        ax.scatter([c.cost.arena_bytes / 1024], [c.proxy_accuracy], s=90, facecolors="none",
+                   edgecolors=color, linewidths=2, label=f"{tag} (final int8 {m.get('int8_accuracy')})")
+    ax.axvline(res.budget.sram_bytes / 1024, color="tab:red", ls="--",
+               label=f"SRAM budget {res.budget.sram_bytes / 1024:.0f} KiB")
+    allx = xs + [res.budget.sram_bytes / 1024]
+    if allx and min(allx) > 0 and max(allx) / min(allx) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("peak SRAM (planned arena), KiB")
+    ax.set_ylabel("accuracy (proxy)")
+    ax.set_title(f"tinyml search on {res.dataset}: {res.candidates_evaluated:,} candidates planned")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
