@@ -108,7 +108,6 @@ def generate_steps(model_path: str, out_dir: str, edit=None, stream_input: bool 
     from tinyml.codegen.importer import import_tflite
     from tinyml.codegen.pipeline import Compiled, CompileOptions
     from tinyml.codegen.lower import lower_graph
-    from tinyml.codegen.oracle import rounding_for
     from tinyml.memory_planner.plan import plan_steps
     graph = import_tflite(model_path)
     steps, ctx = lower_graph(graph)
@@ -120,7 +119,7 @@ def generate_steps(model_path: str, out_dir: str, edit=None, stream_input: bool 
     if edit is not None:
         edit(steps)
     plan = plan_steps(graph, steps, stream_input_bytes=stream.stripe_bytes if stream else None)
-    options = CompileOptions(rounding=rounding_for(model_path), stream_input=stream is not None)
+    options = CompileOptions(stream_input=stream is not None)   # rounding: the default (tflite)
     emit(Compiled(graph, steps, ctx, plan, options, stream=stream), out_dir)
     return steps
 
