@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 
 from tinyml.boards import Board, load_board
 from tinyml.errors import ToolchainError, TinymlError
 from tinyml.firmware.build import ensure_variant, load_build_meta
-from tinyml.firmware.selftest_console import RESULT_LINE, EmulationResult, parse_selftest, run_capture
+from tinyml.firmware.selftest_console import (RESULT_LINE, EmulationResult, kill_group, parse_selftest,
+                                              run_capture)
 
 # QEMU 7.2 stm32f405-soc creates its USARTs in this order; serial port i is USART i.
 QEMU_STM32F405_USARTS = [0x4001_1000, 0x4000_4400, 0x4000_4800, 0x4000_4C00,
@@ -122,9 +122,4 @@ def spawn_qemu(out_dir: str, serial: str) -> subprocess.Popen:
 
 
 def stop_qemu(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
+    kill_group(proc)

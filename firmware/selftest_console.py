@@ -80,12 +80,7 @@ def run_capture(cmd: list[str], timeout: float) -> tuple[str, bool, int | None]:
         rc = proc.wait(timeout=0 if timed_out else 3)
     except subprocess.TimeoutExpired:
         pass
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+    kill_group(proc)
     t.join(timeout=2)
     return b"".join(chunks).decode("utf-8", "replace"), timed_out, rc
 
@@ -125,3 +120,13 @@ def parse_selftest(text: str, systick_hz: int, res: EmulationResult) -> None:
     rm = RESULT_LINE.search(text)
     res.passed = bool(rm and rm.group(1) == "PASS" and not res.fault
                       and all(v.passed for v in res.vectors))
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill an emulator started with start_new_session=True (its whole process group) and reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()

@@ -15,6 +15,8 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.quant import activation_range
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -201,14 +203,6 @@ def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> n
             out = min(max(out, -128), 127)
         table[q + 128] = out
     return table
-
-
-# Imported after the pure arithmetic above: other op modules (fused kernels) import
-# these helpers, and codegen.lower imports every op module, so this module must be
-# usable while partially initialised whichever module is imported first.
-from tinyml.steps import Call, Step, TRef  # noqa: E402
-from tinyml.codegen.lowering import activations, lowering, require  # noqa: E402
-
 
 def _binary_operands(op, graph):
     require(len(op.inputs) == 2 and len(op.outputs) == 1, op, graph, "operand count")

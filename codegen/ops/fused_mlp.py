@@ -15,14 +15,11 @@ exact in int32). The activation op becomes the table its own lowering builds.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from tinyml.codegen import cdecl
 from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.steps import Call, ScratchRef, Step, TRef
 from tinyml.codegen.lowering import require
 from tinyml.codegen.ops.fused_common import per_tensor_int8, shared_array, unary_table
-from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
 
 ACTIVATIONS = ("RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "GELU",
                "QUANTIZE")

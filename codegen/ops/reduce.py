@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyml.codegen import cdecl
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
 
 
 @dataclass
@@ -65,14 +67,6 @@ def mean_plan(in_shape, axis_values, keep_dims: bool, in_scale: float, in_zp: in
         return None
     m2 = (m << shift) // count
     return MeanPlan(count, int(m2), s - shift, dims, red)
-
-
-# Imported after the pure arithmetic above: other op modules (fused kernels) import
-# it, and codegen.lower imports every op module, so this module must be usable
-# while partially initialised whichever module is imported first.
-from tinyml.steps import Call, Step, TRef  # noqa: E402
-from tinyml.codegen.lowering import activations, lowering, require  # noqa: E402
-
 
 @lowering("MEAN")
 def lower_mean(op, graph, ctx) -> Step:

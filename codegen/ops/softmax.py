@@ -14,6 +14,10 @@ import math
 
 import numpy as np
 
+from tinyml.codegen.ops import elementwise as fx
+from tinyml.steps import Call, Step, TRef
+from tinyml.codegen.lowering import activations, lowering, require
+
 SCALED_DIFF_INTEGER_BITS = 5
 
 
@@ -72,15 +76,6 @@ def softmax_exp_table(beta: float, input_scale: float) -> np.ndarray:
             rescaled = fx.multiply_by_quantized_multiplier(diff, mult, left_shift)
             table[k] = exp_on_negative_values(rescaled)
     return table.astype(np.int32)
-
-
-# Imported after the pure arithmetic above: other op modules (fused kernels) import
-# these helpers, and codegen.lower imports every op module, so this module must be usable
-# while partially initialised whichever module is imported first.
-from tinyml.codegen.ops import elementwise as fx  # noqa: E402  (gemmlowp helpers, used at call time)
-from tinyml.steps import Call, Step, TRef  # noqa: E402
-from tinyml.codegen.lowering import activations, lowering, require  # noqa: E402
-
 
 @lowering("SOFTMAX")
 def lower_softmax(op, graph, ctx) -> Step:

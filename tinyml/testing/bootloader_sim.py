@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # AN3155 bytes, shared with the flasher (the independent cross-check of the
