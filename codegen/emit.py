@@ -146,6 +146,32 @@ def _describe(graph: Graph, step: Step, plan: Plan) -> str:
     return s
 
 
+def _sharing(graph: Graph, step: Step, plan: Plan) -> list[str]:
+    """Why this call may write where it reads: the in-place pair or the overlap fact that makes the
+    planned placement legal, said at the call (empty when output and input bytes are disjoint)."""
+    out = []
+    for tin in step.inputs:
+        for tout in step.outputs:
+            if tin not in plan.tensor_buffer or tout not in plan.tensor_buffer:
+                continue
+            bi, bo = plan.tensor_buffer[tin], plan.tensor_buffer[tout]
+            a, b = plan.buffers[bi], plan.buffers[bo]
+            if bi == bo and (tin, tout) in step.inplace_ok:
+                out.append(f"in place: t{tout} takes t{tin}'s bytes at {a.offset} (the kernel is correct "
+                           f"when output and input coincide)")
+                continue
+            if bi == bo or b.offset + b.size <= a.offset or a.offset + a.size <= b.offset:
+                continue
+            down, up = plan.overlaps.get((bo, bi)), plan.overlaps_up.get((bo, bi))
+            if down is not None and b.offset <= a.offset - down:
+                out.append(f"overlap: t{tout}@{b.offset} starts {a.offset - b.offset} B before dying "
+                           f"t{tin}@{a.offset} (>= {down} B needed: output rows written top to bottom)")
+            elif up is not None and b.offset + b.size >= a.offset + a.size + up:
+                out.append(f"overlap: t{tout}@{b.offset} ends {b.offset + b.size - a.offset - a.size} B after "
+                           f"dying t{tin}@{a.offset} ends (>= {up} B needed: rows written bottom to top)")
+    return out
+
+
 def generate(model: str | Graph, out_dir: str, options: CompileOptions | None = None, **kw) -> Generated:
     """compile + emit. Keyword arguments override fields of `options` (policy, fuse,
     stream_input, rounding; see CompileOptions).
@@ -184,6 +210,7 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
             "index": s.index, "kind": s.kind, "pos": pos,
             "describe": _describe(graph, s, plan).replace("*/", "* /"),
             "alias": s.alias_of is not None,
+            "sharing": [x.replace("*/", "* /") for x in _sharing(graph, s, plan)],
             "calls": [r.call(c, pos) for c in s.calls],
         })
     decls = [d for s in steps for d in s.decls]

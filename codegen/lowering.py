@@ -34,6 +34,10 @@ class LowerCtx:
         self.graph = graph
         self.arrays: list[ConstArray] = []
         self._names: set[str] = set()
+        # equal derived tables share one symbol (codegen.ops.fused_common.shared_array)
+        self.shared_arrays: dict[tuple[str, bytes], str] = {}
+        # packed copies of constant filters, one per filter tensor (codegen.ops.fully_connected)
+        self.packed_filters: dict[int, str] = {}
 
     def name(self, base: str) -> str:
         n, i = base, 1

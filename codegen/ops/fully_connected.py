@@ -60,7 +60,7 @@ def fc_multipliers(x, w, y, out_depth: int) -> tuple[list[int], list[int]]:
 def packed_filter_symbol(ctx, w) -> str:
     """The packed copy of constant filter `w` in flash, shared by every op using it.
     Named like the tensor's own symbol (the unpacked filter is not emitted)."""
-    cache = ctx.__dict__.setdefault("_packed_filters", {})
+    cache = ctx.packed_filters
     if w.index not in cache:
         od, n = w.shape[0], int(np.prod(w.shape[1:]))
         data = np.asarray(w.data).reshape(od, n)

@@ -17,7 +17,7 @@ from tinyml.codegen.quant import activation_range
 def shared_array(ctx: LowerCtx, base: str, ctype: str, values) -> str:
     """`ctx.const_array`, but equal tables (same type and values) share one symbol."""
     vals = np.asarray(values).reshape(-1)
-    cache = ctx.__dict__.setdefault("_fused_arrays", {})
+    cache = ctx.shared_arrays
     key = (ctype, vals.astype(np.int64).tobytes())
     if key not in cache:
         cache[key] = ctx.const_array(base, ctype, vals)

@@ -4,6 +4,7 @@ with arm-none-eabi-gcc into DIR/firmware.elf/.bin/.hex/.map."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
                           "rounding": res.rounding, "notes": res.notes,
                           "elf": res.elf("native"),
-                          "variants": {v: {"elf": res.elf(v), **s.__dict__} for v, s in res.sizes.items()}}))
+                          "variants": {v: {"elf": res.elf(v), **dataclasses.asdict(s)} for v, s in res.sizes.items()}}))
         return 0
     out = sys.stdout
     for v, s in res.sizes.items():
