@@ -16,7 +16,7 @@ import numpy as np
 from tinyml import __version__, paths
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan
-from tinyml.steps import Call, ScratchRef, Step, TRef
+from tinyml.steps import Call, ScratchRef, Step, TRef, call_constants
 
 from .lowering import LowerCtx
 from .pipeline import Compiled, CompileOptions, compile
@@ -101,12 +101,7 @@ def _c_values(arr: np.ndarray, ctype: str) -> str:
 
 
 def _weights(graph: Graph, steps: list[Step], ctx: LowerCtx) -> list[dict]:
-    used: list[int] = []
-    for s in steps:
-        for c in s.calls:
-            for a in c.args:
-                if isinstance(a, TRef) and graph.t(a.tensor).is_const and a.tensor not in used:
-                    used.append(a.tensor)
+    used = dict.fromkeys(t for s in steps for t in call_constants(s, graph))
     out = []
     for t in used:
         ten = graph.t(t)

@@ -34,7 +34,7 @@ import numpy as np
 from tinyml.errors import TinymlError
 from tinyml.ir import Graph, Op, Quant
 from tinyml.memory_planner.plan import Plan, plan_steps
-from tinyml.steps import Overlap, Step, TRef
+from tinyml.steps import Overlap, Step, call_constants
 
 from .fuse import fuse as fusion_groups
 from .fuse import lower_group
@@ -98,8 +98,7 @@ def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Templ
     if step is None:
         return Template(ok=False)
     slot = {t: k for k, t in enumerate(tensors)}
-    refs = sorted({slot[a.tensor] for c in step.calls for a in c.args
-                   if isinstance(a, TRef) and a.tensor in slot and ctx.graph.t(a.tensor).is_const})
+    refs = sorted(slot[t] for t in call_constants(step, ctx.graph) if t in slot)
     return Template(
         ok=True, kind=step.kind,
         inputs=[slot[t] for t in step.inputs], outputs=[slot[t] for t in step.outputs],
@@ -142,8 +141,7 @@ def first_difference(graph: Graph, cached: list[Step], real: list[Step]) -> tupl
             what = next(n for n, x, y in zip(_FACTS, fa, fb) if x != y)
             detail = f"{what} {getattr(a, what)!r} != {getattr(b, what)!r}"
         else:
-            refs = {x.tensor for c in b.calls for x in c.args
-                    if isinstance(x, TRef) and graph.t(x.tensor).is_const}
+            refs = set(call_constants(b, graph))
             if a.const_refs is None or set(a.const_refs) == refs:
                 continue
             detail = f"referenced constants {sorted(set(a.const_refs))} != {sorted(refs)}"

@@ -13,14 +13,14 @@ all call it; none of them import, lower and plan on their own.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from tinyml.boards import load_board
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml.memory_planner.report import PlanReport, board_fit
-from tinyml.steps import Step, TRef
+from tinyml.steps import Step, call_constants
 
 from .importer import import_tflite
 from .lower import lower_graph
@@ -70,7 +70,6 @@ class Compiled:
     stream: StreamInfo | None = None
     full_image_arena_bytes: int | None = None     # with stream_input: the arena without streaming
     seconds: float = 0.0                          # wall time of import + lower + plan
-    notes: list[str] = field(default_factory=list)
 
     @property
     def constant_bytes(self) -> int:
@@ -89,13 +88,7 @@ def referenced_const_bytes(graph: Graph, steps: list[Step]) -> int:
     calls (codegen.lower_cache) carry the list in `Step.const_refs`."""
     used: set[int] = set()
     for s in steps:
-        if s.const_refs is not None:
-            used.update(s.const_refs)
-            continue
-        for c in s.calls:
-            for a in c.args:
-                if isinstance(a, TRef) and graph.t(a.tensor).is_const:
-                    used.add(a.tensor)
+        used.update(s.const_refs if s.const_refs is not None else call_constants(s, graph))
     return sum(graph.t(t).nbytes for t in used)
 
 

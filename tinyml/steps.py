@@ -9,7 +9,10 @@ IR; the emitter renders the references as arena offsets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from tinyml.ir import Graph
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,11 @@ class Step:
     # Constant tensors the calls reference, for steps made without calls (a lowering cache,
     # codegen.lower_cache, keeps what planning and the flash count read); None: read the calls.
     const_refs: list[int] | None = None
+
+
+def call_constants(step: Step, graph: Graph) -> list[int]:
+    """Constant tensors `step`'s calls pass to kernels, in call order, each once (what
+    weights.c emits and the flash count charges; a filter a lowering packed into a
+    generated array is not referenced itself)."""
+    return list(dict.fromkeys(a.tensor for c in step.calls for a in c.args
+                              if isinstance(a, TRef) and graph.t(a.tensor).is_const))
