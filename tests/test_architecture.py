@@ -8,10 +8,10 @@ acyclic. docs/architecture.md draws the same table.
 """
 from __future__ import annotations
 
-import ast
 import os
 
 import pytest
+from import_scan import import_statements
 
 import tinyml
 from tinyml import paths
@@ -85,24 +85,12 @@ MODULES = _modules()
 
 
 def _imports(module: str, path: str) -> set[str]:
-    tree = ast.parse(open(path).read(), path)
-    pkg = module if path.endswith("__init__.py") else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                found.add(a.name)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg.split(".")
-                base = base[:len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES]
-            # `from pkg import module`: the module is the dependency (pkg's __init__
-            # runs for any import below pkg anyway); otherwise pkg itself is
-            found.update(subs if len(subs) == len(node.names) else subs + [target])
+    for target, names in import_statements(open(path).read(), module, path.endswith("__init__.py")):
+        subs = [f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES]
+        # `from pkg import module`: the module is the dependency (pkg's __init__
+        # runs for any import below pkg anyway); otherwise pkg itself is
+        found.update(subs if names and len(subs) == len(names) else subs + [target])
     own = set()
     for t in found:
         if t == "tinyml" or t.startswith("tinyml."):
@@ -128,10 +116,9 @@ def test_no_old_top_level_imports():
     old = ("codegen", "memory_planner", "firmware", "boards", "deploy", "tinyvit")
     bad = []
     for m, p in MODULES.items():
-        for node in ast.walk(ast.parse(open(p).read())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            bad += [f"{m}: {n}" for n in names if n and n.split(".")[0] in old]
+        for target, _ in import_statements(open(p).read(), m, p.endswith("__init__.py")):
+            if target.split(".")[0] in old:
+                bad.append(f"{m}: {target}")
     assert not bad, bad
 
 

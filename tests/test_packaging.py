@@ -9,7 +9,6 @@ only; nothing else in the package imports them.
 """
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import os
@@ -20,6 +19,7 @@ import tomllib
 import zipfile
 
 import pytest
+from import_scan import import_statements
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,33 +87,6 @@ def _module_name(wheel_path: str) -> str:
     return mod[:-len(".__init__")] if mod.endswith(".__init__") else mod
 
 
-def _imports(source: str, module: str, is_package: bool) -> set[str]:
-    """Every module `source` imports (absolute names; relative imports resolved;
-    importlib.import_module / __import__ with a literal name included)."""
-    tree = ast.parse(source)
-    package = module if is_package else module.rpartition(".")[0]
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            out.add(mod)
-            out.update(f"{mod}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
-            fn = node.func
-            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
-            if name in ("import_module", "__import__"):
-                out.add(node.args[0].value)
-    return out
-
-
 def _runtime_users_of_testing(py_files: dict[str, str]) -> list[str]:
     """`py_files`: path inside the package (tinyml/...) -> source. Returns the
     runtime files (all but tinyml/testing/) that import tinyml.testing."""
@@ -122,7 +95,8 @@ def _runtime_users_of_testing(py_files: dict[str, str]) -> list[str]:
         if path.startswith("tinyml/testing/"):
             continue
         mod = _module_name(path)
-        names = _imports(source, mod, path.endswith("__init__.py"))
+        names = {t for target, ns in import_statements(source, mod, path.endswith("__init__.py"))
+                 for t in [target] + [f"{target}.{n}" for n in ns]}
         if any(n == "tinyml.testing" or n.startswith("tinyml.testing.") for n in names):
             bad.append(path)
     return bad
