@@ -23,7 +23,7 @@ class Buffer:
         return self.first <= step <= self.last
 
 
-def _align(n: int, a: int) -> int:
+def align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
@@ -108,7 +108,7 @@ def build_buffers(graph, steps, alignment: int, inplace: bool = True):
     for r in sorted(members, key=lambda r: (first[r], r)):
         members[r].sort(key=lambda t: (t != r, t_first[t]))
         size = max(graph.t(t).nbytes for t in members[r])
-        b = Buffer(name=f"t{r}", size=_align(max(size, 1), alignment), first=first[r], last=last[r],
+        b = Buffer(name=f"t{r}", size=align(max(size, 1), alignment), first=first[r], last=last[r],
                    tensors=members[r])
         for t in members[r]:
             tensor_buffer[t] = len(buffers)
@@ -117,7 +117,7 @@ def build_buffers(graph, steps, alignment: int, inplace: bool = True):
     for pos, s in enumerate(steps):
         if s.scratch_bytes > 0:
             scratch_buffer[pos] = len(buffers)
-            buffers.append(Buffer(name=f"scratch@op{s.index}", size=_align(s.scratch_bytes, alignment),
+            buffers.append(Buffer(name=f"scratch@op{s.index}", size=align(s.scratch_bytes, alignment),
                                   first=pos, last=pos, tensors=[]))
     return buffers, tensor_buffer, scratch_buffer
 

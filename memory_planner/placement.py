@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .lifetimes import Buffer
+from .lifetimes import Buffer, align
 
 Overlaps = dict[tuple[int, int], int]
 
@@ -68,7 +68,7 @@ def _candidates(forbidden: list[tuple[int, int]], alignment: int) -> list[int]:
     cands = {0}
     for lo, hi in forbidden:
         if hi > 0:
-            cands.add((hi + alignment - 1) // alignment * alignment)
+            cands.add(align(hi, alignment))
     return sorted(c for c in cands if not any(lo < c < hi for lo, hi in forbidden))
 
 

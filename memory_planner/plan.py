@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from tinyml.errors import TinymlError
 from tinyml.steps import Overlap
 
-from .lifetimes import Buffer, build_buffers, lower_bound
+from .lifetimes import Buffer, align, build_buffers, lower_bound
 from .placement import POLICIES
 
 ALIGNMENT = 16
@@ -83,27 +83,22 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
         stream_buf = tensor_buffer[graph.inputs[0]]
         sb = buffers[stream_buf]
         assert sb.first == 0 and sb.last == 0 and len(sb.tensors) == 1, "streamed input read after step 0"
-        sb.size = (stream_input_bytes + alignment - 1) // alignment * alignment
+        sb.size = align(stream_input_bytes, alignment)
     overlaps: dict[tuple[int, int], int] = {}
     overlaps_up: dict[tuple[int, int], int] = {}
     if overlap:
-        facts = _overlap_facts(steps)
         graph_outputs = set(graph.outputs)
-        for pos, tin, tout, ov in facts:
+        for pos, tin, tout, ov in _overlap_facts(steps):
             bi, bo = tensor_buffer[tin], tensor_buffer[tout]
             if bi == bo or buffers[bi].last != pos or buffers[bo].first != pos or bi == stream_buf:
                 continue
             if any(t in graph_outputs for t in buffers[bi].tensors):
                 continue
-            overlaps[(bo, bi)] = (ov.down_bytes + alignment - 1) // alignment * alignment
-        for _, tin, tout, ov in facts:
-            if ov.up_bytes is None:
-                continue
-            key = (tensor_buffer[tout], tensor_buffer[tin])
-            if key in overlaps:   # same eligibility as the downward allowance
+            overlaps[(bo, bi)] = align(ov.down_bytes, alignment)
+            if ov.up_bytes is not None:   # same eligibility as the downward allowance
                 # the rule is on the tensors' ends; buffers end at aligned sizes
-                pad = (buffers[key[0]].size - graph.t(tout).nbytes) - (buffers[key[1]].size - graph.t(tin).nbytes)
-                overlaps_up[key] = max(0, (ov.up_bytes + pad + alignment - 1) // alignment * alignment)
+                pad = (buffers[bo].size - graph.t(tout).nbytes) - (buffers[bi].size - graph.t(tin).nbytes)
+                overlaps_up[(bo, bi)] = max(0, align(ov.up_bytes + pad, alignment))
     place = POLICIES[policy]
     arena = place(buffers, alignment, overlaps, overlaps_up)
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
