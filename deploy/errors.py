@@ -49,6 +49,10 @@ class EraseError(SerialLinkError):
     """The bootloader refused or did not finish an erase."""
 
 
+class EraseRefusedError(EraseError):
+    """The bootloader answered NACK to an erase (sector missing or write-protected)."""
+
+
 class VerifyMismatchError(SerialLinkError):
     """Flash content read back differs from the image."""
 

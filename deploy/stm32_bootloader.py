@@ -25,7 +25,7 @@ from typing import Callable
 import serial
 
 from .board_info import BoardLike, sector_index_range
-from .errors import (BootloaderProtocolError, EraseError, FirmwareFileError, FlashSizeError, LinkLostError,
+from .errors import (BootloaderProtocolError, EraseError, EraseRefusedError, FirmwareFileError, FlashSizeError, LinkLostError,
                      NoAnswerError,
                      ReadoutProtectedError, SerialLinkError, VerifyMismatchError, WrongChipError,
                      WriteNackError)
@@ -433,7 +433,7 @@ class Stm32Bootloader:
             if isinstance(last, _Timeout):
                 return EraseError(f"{what} did not finish within {timeout:.0f} s", self.where,
                                   "power-cycle the board into the bootloader and retry")
-            return EraseError(f"the bootloader refused the {what}", self.where,
+            return EraseRefusedError(f"the bootloader refused the {what}", self.where,
                               "check write protection (stm32flash -u) and retry")
         self._run(what, fn, self._protected_or("Erase", other))
 
@@ -516,7 +516,7 @@ def chip_flash_bytes(bl: Stm32Bootloader, pid: int) -> int | None:
 
 def recover_fix() -> str:
     return ("the ROM bootloader is still there: reconnect the cable (and power), then re-run "
-            "`tinyml flash` -- it erases and writes the whole image again")
+            "`tinyml flash` (it erases and writes the whole image again)")
 
 
 def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, erase: str = "sectors",
@@ -577,8 +577,8 @@ def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, 
             progress("erase", k, len(sectors))
             try:
                 bl.erase([s])
-            except EraseError as exc:
-                if k == 0 or isinstance(exc, ReadoutProtectedError):
+            except EraseRefusedError as exc:
+                if k == 0:
                     raise
                 start, size = board.flash_sectors[s]
                 raise FlashSizeError(
