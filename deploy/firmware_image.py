@@ -7,8 +7,9 @@ value, so padding never changes a programmed byte).
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
+
+from tinyml.userfiles import read_bounded
 
 from .errors import FirmwareFileError
 
@@ -61,29 +62,12 @@ def read_firmware_file(path: str) -> bytes:
     (missing path, folder, FIFO/device, oversized) or after a look at its content
     (empty, a TFLite model, an ELF for another machine)."""
     fix = "pass the firmware.elf (or .bin/.hex) that `tinyml build` wrote"
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise FirmwareFileError(f"firmware file {path} does not exist", path, fix) from None
-    except OSError as exc:
-        raise FirmwareFileError(f"cannot read firmware file {path} ({exc.strerror})", path, fix) from None
-    if stat.S_ISDIR(st.st_mode):
+    if os.path.isdir(path):
         built = [n for n in ("firmware.elf", "firmware.hex", "firmware.bin") if os.path.isfile(os.path.join(path, n))]
         dir_fix = (f"pass the file, e.g. {os.path.join(path, built[0])}" if built
                    else "pass the firmware file inside it (.elf, .hex or .bin)")
         raise FirmwareFileError(f"{path} is a folder, not a firmware file", path, dir_fix)
-    if not stat.S_ISREG(st.st_mode):
-        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
-                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise FirmwareFileError(f"{path} is {kind}, not a firmware file", path, fix)
-    if st.st_size > MAX_FILE_BYTES:
-        raise FirmwareFileError(f"firmware file is {st.st_size} bytes, more than the {MAX_FILE_BYTES >> 20} MiB "
-                                "any STM32 image needs", path, fix)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise FirmwareFileError(f"cannot read firmware file {path} ({exc.strerror})", path, fix) from None
+    raw = read_bounded(path, "firmware file", fix, MAX_FILE_BYTES, FirmwareFileError)
     if not raw:
         raise FirmwareFileError("firmware file is empty", path, "rebuild the firmware")
     if raw[4:8] == b"TFL3":
