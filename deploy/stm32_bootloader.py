@@ -498,12 +498,12 @@ def check_fits(image: FirmwareImage, board: BoardLike) -> None:
 def chip_flash_bytes(bl: Stm32Bootloader, pid: int) -> int | None:
     """The chip's own flash size from its flash size register, or None when the
     product id has no known register or the bootloader does not answer the read
-    (one try: a refused read must not cost the retries)."""
+    (two tries at most: a refused read must not cost all the retries)."""
     reg = FLASH_SIZE_REG.get(pid)
     if reg is None or CMD_READ not in bl.commands:
         return None
     saved = bl.retries
-    bl.retries = 0
+    bl.retries = min(saved, 1)
     try:
         kib = int.from_bytes(bl.read_memory(reg, 2), "little")
     except SerialLinkError:
