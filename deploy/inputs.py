@@ -98,10 +98,12 @@ def quantize_image(path: str, spec: InputSpec, pixels: str = "auto") -> bytes:
         raise TinymlError(f"model input has {c} channels; images give 1 or 3", path, "pass a raw .bin input")
     rng = pixel_range(pixels, path)
     try:
-        with Image.open(path) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise TinymlError(f"image is {img.width} x {img.height} pixels, more than "
+        with Image.open(path) as probe:
+            if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                raise TinymlError(f"image is {probe.width} x {probe.height} pixels, more than "
                                   f"{MAX_IMAGE_PIXELS:,} pixels", path, "pass a smaller image")
+            probe.verify()      # chunk CRCs and the end marker: a truncated PNG may otherwise decode
+        with Image.open(path) as img:
             img.load()
             img = img.convert("L" if c == 1 else "RGB")
             if img.size != (w, h):

@@ -34,6 +34,14 @@ def _png_bytes(w: int = 12, h: int = 10, seed: int = 0) -> bytes:
     return buf.getvalue()
 
 
+def _zero_png_cut() -> bytes:
+    """A 12x10 black PNG cut inside its IDAT chunk: zlib still yields every row
+    from the bytes left, so only the missing CRC and IEND show the truncation."""
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()[:50]
+
+
 def _png_header_only(w: int, h: int) -> bytes:
     """A PNG signature + IHDR (+ IEND) claiming w x h pixels, with no image data."""
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -104,6 +112,7 @@ def test_serial_inputs_wrong_sizes_and_bad_images(tmp_path):
     assert len(load_input(str(tmp_path / "ok.png"), SPEC)) == 64
     cases = {
         "truncated.png": (good[: len(good) // 2], "cannot decode image"),
+        "cut_black.png": (_zero_png_cut(), "cannot decode image (Truncated File Read)"),
         "text.png": (b"hello, not an image\n", "cannot decode image (cannot identify image file"),
         "zero.png": (bytes(1000), "cannot decode image"),
         "bomb.png": (_png_header_only(100_000, 100_000), "cannot decode image"),
@@ -159,6 +168,7 @@ def test_image_folder_dataset_bad_files(tmp_path):
         ("dir", lambda d: (d / "a" / "x.png").mkdir(), "is a folder, not a file"),
         ("dev", lambda d: os.symlink("/dev/zero", d / "a" / "x.png"), "is a device, not a file"),
         ("cut", lambda d: (d / "b" / "x.png").write_bytes(_png_bytes()[:60]), "cannot decode image"),
+        ("cut_black", lambda d: (d / "b" / "x.png").write_bytes(_zero_png_cut()), "cannot decode image"),
         ("text", lambda d: (d / "b" / "x.jpg").write_text("not a jpeg"), "cannot decode image"),
         ("empty_class", lambda d: (d / "c").mkdir(), "class folder 'c' has no images"),
     ]:

@@ -207,10 +207,12 @@ def _load_image(path: str, size: int, channels: int) -> tuple[np.ndarray, tuple[
     from PIL import Image
     regular_file(path, "dataset image", "remove or replace it", MAX_IMAGE_BYTES)
     try:
+        with Image.open(path) as probe:
+            if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                raise TinymlError(f"image is {probe.width} x {probe.height} pixels, more than "
+                                  f"{MAX_IMAGE_PIXELS:,}", path, "downscale it or remove it")
+            probe.verify()      # chunk CRCs and the end marker: a truncated PNG may otherwise decode
         with Image.open(path) as im:
-            if im.width * im.height > MAX_IMAGE_PIXELS:
-                raise TinymlError(f"image is {im.width} x {im.height} pixels, more than {MAX_IMAGE_PIXELS:,}",
-                                  path, "downscale it or remove it")
             im = im.convert("L" if channels == 1 else "RGB")
     except TinymlError:
         raise
