@@ -79,7 +79,8 @@ class SizeReport:
     external_weights: dict | None = None
 
     def lines(self) -> list[str]:
-        out = [f"  text   {self.text:>9,} B  (weights {self.weights:,} B)",
+        where = f" in {self.external_weights['region']}, not in text" if self.external_weights else ""
+        out = [f"  text   {self.text:>9,} B  (weights {self.weights:,} B{where})",
                f"  data   {self.data:>9,} B",
                f"  bss    {self.bss:>9,} B",
                f"  arena  {self.arena:>9,} B"
@@ -536,6 +537,10 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         raise TinymlError(f"unknown firmware mode {mode!r}", "tinyml build", f"use one of {MODES}")
     board = load_board(board_name)
     wreg = board.weights_region(weights_region).name if weights_region else ""
+    if wreg and emulator_variant:
+        raise TinymlError(f"--weights-region {weights_region} puts the weights in external flash, which "
+                          f"QEMU's {board.qemu.machine} does not map", "tinyml build",
+                          "drop --emulator-variant (or --weights-region to emulate)")
     os.makedirs(out_dir, exist_ok=True)
     lib_dir = os.path.join(out_dir, "model")
     choice, notes = None, []

@@ -36,6 +36,9 @@ def run(args) -> int:
         print(f"model {args.model}  board {args.board}  policy {rep.policy}  ({rep.steps} steps, {rep.buffers} buffers)")
         print(f"arena          {rep.arena_bytes:>10,} B   (lower bound {rep.lower_bound_bytes:,} B, "
               f"gap {rep.arena_bytes - rep.lower_bound_bytes:,} B)")
+        for r in rep.regions:
+            print(f"  {r['symbol']:<18} {r['arena_bytes']:>10,} B   in {r['name']} ({r['capacity_bytes']:,} B free; "
+                  f"lower bound {r['lower_bound_bytes']:,} B, {r['buffers']} buffers)")
         if rep.stream_input:
             print(f"  input streamed in stripes of {rep.stream_stripe_bytes:,} B; with the whole image "
                   f"in the arena: {rep.full_image_arena_bytes:,} B")
