@@ -137,14 +137,22 @@ def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: 
 
 def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
                compare_tflm: bool = False, stream_input: bool = False,
-               options: CompileOptions | None = None) -> tuple[PlanReport, Plan]:
-    """compile + the board's fit verdict + (optionally) TFLM's arena for the same file."""
+               options: CompileOptions | None = None,
+               weights_region: str | None = None) -> tuple[PlanReport, Plan]:
+    """compile + the board's fit verdict + (optionally) TFLM's arena for the same file.
+    `weights_region`: judge the weights against that external flash region of the board."""
     board = load_board(board_name) if board_name else None
+    wreg = None
+    if weights_region:
+        if board is None:
+            from tinyml.errors import TinymlError
+            raise TinymlError("--weights-region needs a board", "tinyml plan", "add --board B")
+        wreg = board.weights_region(weights_region)
     options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input,
                       regions=arena_regions(board) if board else ())
     c = compile(model_path, options)
     fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board,
-                    [(r.name, r.arena_bytes) for r in c.plan.regions])
+                    [(r.name, r.arena_bytes) for r in c.plan.regions], wreg)
     tflm = None
     if compare_tflm:
         from tinyml.memory_planner.tflm import tflm_arena

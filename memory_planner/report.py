@@ -66,12 +66,14 @@ class BoardFit:
 
 
 def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
-              regions: list[tuple[str, int]] | None = None) -> BoardFit:
+              regions: list[tuple[str, int]] | None = None, weights_region: Any | None = None) -> BoardFit:
     """Arena + stack reserve against the arena's region, weights + runtime estimate against flash.
 
     `board`: a loaded descriptor (tinyml.boards.load_board), or None for no verdict.
     `regions`: (region label, arena bytes) of a plan split over several RAM regions, the
-    first being `arena_bytes`'s; each other region is judged on its own."""
+    first being `arena_bytes`'s; each other region is judged on its own.
+    `weights_region`: the board's external flash region (tinyml.boards.LinkRegion) the weights
+    are linked into (`--weights-region`); internal flash then holds the runtime only."""
     fit = BoardFit(stack_reserve_bytes=STACK_RESERVE, flash_bytes=weights_bytes + RUNTIME_FLASH_ESTIMATE)
     if board is None:
         return fit
@@ -87,14 +89,26 @@ def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
         ok_sram = ok_sram and ok
         more.append(f"{label}: arena {nbytes:,} of {others[label]:,} B -> "
                     f"{'fits' if ok else f'over by {nbytes - others[label]:,} B'}")
-    ok_flash = fit.flash_bytes <= fit.flash_budget_bytes
+    if weights_region is not None:
+        ok_ext = weights_bytes <= weights_region.size
+        more.append(f"{weights_region.label}: weights {weights_bytes:,} of {weights_region.size:,} B -> "
+                    f"{'fits' if ok_ext else f'over by {weights_bytes - weights_region.size:,} B'}")
+        internal = RUNTIME_FLASH_ESTIMATE
+    else:
+        ok_ext, internal = True, fit.flash_bytes
+    ok_flash = internal <= fit.flash_budget_bytes and ok_ext
     fit.fits = ok_sram and ok_flash
     fit.detail.append(f"{region.label}: arena {arena_bytes:,} B + stack reserve {STACK_RESERVE:,} B = "
                       f"{need:,} of {fit.sram_budget_bytes:,} B -> "
                       f"{'fits' if need <= fit.sram_budget_bytes else f'over by {need - fit.sram_budget_bytes:,} B'}")
     fit.detail += more
     fit.sram_budget_bytes += sum(others[label] for label, _ in (regions or [])[1:])
-    fit.detail.append(f"FLASH: weights {weights_bytes:,} B + runtime estimate {RUNTIME_FLASH_ESTIMATE:,} B = "
-                      f"{fit.flash_bytes:,} of {fit.flash_budget_bytes:,} B -> "
-                      f"{'fits' if ok_flash else f'over by {fit.flash_bytes - fit.flash_budget_bytes:,} B'}")
+    if weights_region is not None:
+        fit.detail.append(f"FLASH: runtime estimate {internal:,} B of {fit.flash_budget_bytes:,} B -> "
+                          f"{'fits' if internal <= fit.flash_budget_bytes else 'over'} (weights in "
+                          f"{weights_region.label})")
+    else:
+        fit.detail.append(f"FLASH: weights {weights_bytes:,} B + runtime estimate {RUNTIME_FLASH_ESTIMATE:,} B = "
+                          f"{fit.flash_bytes:,} of {fit.flash_budget_bytes:,} B -> "
+                          f"{'fits' if ok_flash else f'over by {fit.flash_bytes - fit.flash_budget_bytes:,} B'}")
     return fit
