@@ -566,8 +566,15 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         from tinyml.codegen.emit import generate
         from tinyml.codegen.pipeline import arena_regions
         say(f"generating C library for {os.path.basename(model_path)}")
-        generate(model_path, lib_dir, stream_input=stream_input, rounding=rounding,
-                 regions=arena_regions(board, stack_bytes))
+        from tinyml.memory_planner.report import STATIC_RAM_RESERVE
+        static = STATIC_RAM_RESERVE
+        model = model_path
+        if mode == "serial" and not stream_input:   # app/serial_eembc.c keeps the input in .bss
+            from tinyml.codegen.importer import import_tflite
+            model = import_tflite(model_path)
+            static += model.t(model.inputs[0]).nbytes
+        generate(model, lib_dir, stream_input=stream_input, rounding=rounding,
+                 regions=arena_regions(board, stack_bytes, static))
     hdr = read_model_header(lib_dir)
     if model_dir is not None:      # the library's own setting (kernels/include/tinyml/config.h)
         rounding = _library_rounding(lib_dir)
