@@ -243,3 +243,15 @@ def test_unknown_weights_region_is_one_line_and_writes_nothing(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "no weights region 'qspi'" in lines[0] and "omit --weights-region" in lines[0]
     assert not out.exists()
+
+
+def test_plan_judges_weights_against_qspi():
+    """MobileNetV2 0.30's 1.78 MB of weights exceed the F746's 1 MB internal flash, not its 16 MB QSPI."""
+    if not os.path.exists(MOBILENET):
+        pytest.skip("shared model missing")
+    from tinyml.codegen.pipeline import plan_model
+    internal, _ = plan_model(MOBILENET, "stm32f746g-disco")
+    qspi, _ = plan_model(MOBILENET, "stm32f746g-disco", weights_region="qspi")
+    assert internal.weights_bytes == qspi.weights_bytes > 1024 * KB
+    assert internal.fits is False and qspi.fits is True
+    assert f"QSPI: weights {qspi.weights_bytes:,} of 16,777,216 B -> fits" in qspi.fit_detail
