@@ -263,6 +263,7 @@ def _parse(path: str) -> Board:
                              tuple((k, int(v)) for k, v in q.get("remap", {}).items())),
             renode=RenodeMapping(r["platform"], r.get("uart", "")),
             path=path,
+            extra={"qspi": d["qspi"]} if "qspi" in d else {},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TinymlError(f"board descriptor is missing or has a bad field: {exc}", path,

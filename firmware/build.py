@@ -92,7 +92,7 @@ class SizeReport:
         if self.external_weights:
             w = self.external_weights
             out.append(f"  weights in {w['region']} at 0x{w['address']:08x}: {w['bytes']:,} B "
-                       f"(memory-mapped external flash: enable it before the model runs)")
+                       f"(memory-mapped external flash, mapped by runtime/qspi.c before main)")
         if self.stack_estimate is not None and self.stack_estimate > self.stack:
             out.append(f"  warning: the stack estimate {self.stack_estimate:,} B exceeds the {self.stack:,} B "
                        f"reserve; raise --stack-bytes")
@@ -183,6 +183,7 @@ def board_context(board: Board, variant: str, mode: str, stack_bytes: int,
         "enable_caches": True,
     }
     ctx["board"] = _BoardView(board)
+    ctx["qspi"] = _qspi(board, weights_region) if weights_region else None
     if variant in ("native", "remap"):
         note = "board memory map" if variant == "native" else (
             f"QEMU {board.qemu.machine} variant: " + ", ".join(f"{n} at 0x{o:08x}" for n, o in board.qemu.remap)
@@ -199,6 +200,26 @@ def board_context(board: Board, variant: str, mode: str, stack_bytes: int,
                    lpuart=False, uart_base=MPS2_UART0_BASE, baud=board.uart.baud, pins=None,
                    uart_note="CMSDK APB UART0 of QEMU's MPS2 machine")
     return ctx
+
+
+def _qspi(board: Board, region: str) -> dict:
+    """board_config.h facts for runtime/qspi.c: the [qspi] table of the descriptor, pins resolved."""
+    q = board.extra.get("qspi")
+    if q is None:
+        raise TinymlError(f"board {board.name} has no [qspi] table for its {region} region", board.path,
+                          "add the QUADSPI pins and read command (see boards/stm32f746g-disco.toml)")
+    fam = FAMILIES[board.family]
+    size = next(r.size for r in board.linker_regions() if r.name == region)
+    pins = []
+    for name, af in q["pins"]:
+        port, pin = _pin(name)
+        pins.append({"name": name, "port": port, "pin": pin, "af": int(af),
+                     "base": fam["gpio_base"] + 0x400 * port})
+    return {"base": int(q["base"]), "rcc_reg": int(q["rcc_enable"][0]), "rcc_bit": int(q["rcc_enable"][1]),
+            "gpio_en_reg": fam["rcc"] + fam["gpio_en"], "pins": pins,
+            "fsize": size.bit_length() - 2, "read_command": int(q["read_command"]),
+            "dummy": int(q["dummy_cycles"]), "prescaler": int(q["prescaler"]),
+            "csht": int(q["cs_high_cycles"]), "region": region}
 
 
 class _BoardView:

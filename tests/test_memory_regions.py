@@ -196,6 +196,7 @@ def test_arena_over_sram_and_ccm_passes_on_qemu_netduinoplus2(wide, tmp_path):
     plan = json.load(open(os.path.join(out, "model", "plan.json")))
     # the board binary: the CCM part of the arena at the CCM's address, sized as planned
     native = _nm(res.elf("native"))
+    assert "tinyml_qspi_map" not in native
     assert native["tinyml_arena_ccm"] == 0x1000_0000 and 0x2000_0000 <= native["tinyml_arena"] < 0x2002_0000
     arenas = {a["symbol"]: a for a in res.sizes["native"].arenas}
     assert arenas["tinyml_arena_ccm"]["bytes"] == plan["regions"][1]["arena_bytes"]
@@ -224,6 +225,7 @@ def test_weights_in_qspi_are_linked_at_0x90000000(tmp_path):
     weights = {n: a for n, a in syms.items() if re.fullmatch(r"tinyml_w\d+", n)}
     assert weights and all(0x9000_0000 <= a < 0x9100_0000 for a in weights.values())
     assert 0x0800_0000 <= syms["Reset_Handler"] < 0x0810_0000
+    assert "tinyml_qspi_map" in syms                  # runtime/qspi.c maps the QSPI before main
     ext = json.loads(p.stdout)["variants"]["native"]["external_weights"]
     assert ext["region"] == "QSPI" and ext["address"] == 0x9000_0000
     assert os.path.getsize(os.path.join(out, "weights_qspi.bin")) == ext["bytes"]
@@ -255,3 +257,88 @@ def test_plan_judges_weights_against_qspi():
     assert internal.weights_bytes == qspi.weights_bytes > 1024 * KB
     assert internal.fits is False and qspi.fits is True
     assert f"QSPI: weights {qspi.weights_bytes:,} of 16,777,216 B -> fits" in qspi.fit_detail
+
+
+# ---- QUADSPI memory-mapped init (runtime/qspi.c) against a register model ----------------
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not installed")
+@pytest.mark.parametrize("stuck", [False, True])
+def test_qspi_memory_mapped_init_register_values(tmp_path, stuck):
+    """runtime/qspi.c compiled on the host against a register model (SR reports BUSY for the first
+    reads, or forever); final values against RM0385's field layout and the board's pins."""
+    from tinyml.firmware.build import board_context, _env
+    board = load_board("stm32f746g-disco")
+    ctx = board_context(board, "native", "selftest", 8192, weights_region="QSPI")
+    (tmp_path / "board_config.h").write_text(_env().get_template("board_config.h.j2").render(**ctx))
+    from tinyml.firmware.build import RUNTIME_DIR as runtime
+    harness = tmp_path / "harness.c"
+    harness.write_text(r"""
+#include <stdint.h>
+#include <stdio.h>
+static struct { uint32_t addr; uint32_t value; } regs[64];
+static int nregs;
+static unsigned busy_reads = %d;
+static uint32_t sr_value;
+static uint32_t reset_value(uint32_t a)
+{
+    switch (a) {                                   /* RM0385: GPIOB reset values (debug pins) */
+    case 0x40020400u: return 0x00000280u;          /* MODER */
+    case 0x40020408u: return 0x000000C0u;          /* OSPEEDR */
+    case 0x4002040Cu: return 0x00000100u;          /* PUPDR */
+    default: return 0u;
+    }
+}
+static volatile uint32_t *reg(uint32_t a)
+{
+    if (a == 0xA0001008u) {                        /* QUADSPI_SR: BUSY for the first reads */
+        sr_value = busy_reads ? (--busy_reads, 1u << 5) : 0u;
+        return &sr_value;
+    }
+    for (int i = 0; i < nregs; ++i) {
+        if (regs[i].addr == a) return &regs[i].value;
+    }
+    regs[nregs].addr = a;
+    regs[nregs].value = reset_value(a);
+    return &regs[nregs++].value;
+}
+#define QSPI_MMIO32(addr) (*reg((uint32_t)(addr)))
+#define QSPI_NO_CONSTRUCTOR
+#include "qspi.c"
+int main(void)
+{
+    tinyml_qspi_map();
+    printf("status %%d\n", tinyml_qspi_status);
+    for (int i = 0; i < nregs; ++i) printf("%%08x %%08x\n", regs[i].addr, regs[i].value);
+    return 0;
+}
+""" % (1000000 if stuck else 3))
+    exe = str(tmp_path / "harness")
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{tmp_path}", f"-I{runtime}",
+                    str(harness), "-o", exe], check=True, capture_output=True, text=True)
+    out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout.splitlines()
+    status = int(out[0].split()[1])
+    got = {int(a, 16): int(v, 16) for a, v in (line.split() for line in out[1:])}
+    # Expected values from RM0385 field positions and the board's pins (UM1907):
+    rcc_ahb1enr, rcc_ahb3enr = 0x4002_3830, 0x4002_3838
+    gpiob, gpiod, gpioe, qspi = 0x4002_0400, 0x4002_0C00, 0x4002_1000, 0xA000_1000
+    want = {
+        rcc_ahb1enr: (1 << 1) | (1 << 3) | (1 << 4),          # GPIOB, GPIOD, GPIOE
+        rcc_ahb3enr: 1 << 1,                                  # QSPIEN
+        gpiob + 0x00: 0x280 | (2 << 4) | (2 << 12),           # PB2, PB6 alternate function
+        gpiob + 0x08: 0xC0 | (3 << 4) | (3 << 12),            # very high speed
+        gpiob + 0x0C: 0x100,                                  # PB4's reset pull-up kept
+        gpiob + 0x20: (9 << 8) | (10 << 24),                  # AF9 CLK, AF10 NCS
+        gpiod + 0x00: (2 << 22) | (2 << 24) | (2 << 26),      # PD11, PD12, PD13
+        gpiod + 0x08: (3 << 22) | (3 << 24) | (3 << 26),
+        gpiod + 0x24: (9 << 12) | (9 << 16) | (9 << 20),      # AFRH: IO0, IO1, IO3 AF9
+        gpioe + 0x00: 2 << 4, gpioe + 0x08: 3 << 4, gpioe + 0x20: 9 << 8,   # PE2 IO2 AF9
+        qspi + 0x00: (3 << 24) | (1 << 4) | 1,                # PRESCALER 3, SSHIFT, EN
+        qspi + 0x04: (23 << 16) | (2 << 8),                   # FSIZE 23 (16 MB), CSHT 2
+    }
+    for addr, value in want.items():
+        assert got.get(addr) == value, f"0x{addr:08x}: got 0x{got.get(addr, 0):08x}, want 0x{value:08x}"
+    ccr = (3 << 26) | (3 << 24) | (8 << 18) | (2 << 12) | (1 << 10) | (1 << 8) | 0x6B
+    if stuck:   # the peripheral never leaves BUSY: no memory-mapped mode, status says so
+        assert status == 1 and got.get(qspi + 0x14, 0) == 0
+    else:
+        assert status == 0 and got[qspi + 0x14] == ccr == 0x0F20256B
