@@ -9,7 +9,14 @@ generated from this object (see firmware/build.py, firmware/emulate.py).
 linker script declares: contiguous SRAM regions that share roles are merged
 (the F746's DTCM+SRAM1+SRAM2 are one 320 KB block), and the "mps2" variant
 moves origins to QEMU's MPS2 map (flash at 0x0, SRAM from 0x20000000) while
-every size stays the board's.
+every size stays the board's; the "remap" variant moves only the regions
+listed in `[emulator.qemu] remap` (the F4's CCM, which QEMU's netduinoplus2
+does not map at 0x10000000) to where the machine has RAM.
+
+Regions with the `arena` role besides the main one (`arena_regions`) may hold
+part of a split arena (memory_planner/regions.py); a flash region with the
+`weights` role is external memory-mapped flash (`weights_region`, the
+F746-DISCO's QSPI), whose QUADSPI setup is the descriptor's `[qspi]` table.
 """
 from __future__ import annotations
 
@@ -199,7 +206,8 @@ class Board:
                         "size": m.size, "roles": list(m.roles)} for m in self.memory],
             "uart": {"peripheral": self.uart.peripheral, "tx": self.uart.tx_pin,
                      "rx": self.uart.rx_pin, "baud": self.uart.baud},
-            "qemu": {"machine": self.qemu.machine, "variant": self.qemu.variant},
+            "qemu": {"machine": self.qemu.machine, "variant": self.qemu.variant,
+                     "remap": {n: f"0x{o:08x}" for n, o in self.qemu.remap}},
             "renode": {"platform": self.renode.platform},
         }
 

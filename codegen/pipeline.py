@@ -164,7 +164,7 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         flash_bytes=fit.flash_bytes, sram_budget_bytes=fit.sram_budget_bytes,
         flash_budget_bytes=fit.flash_budget_bytes, fits=fit.fits, fit_detail=fit.detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
-        ratio_vs_tflm=(c.plan.arena_bytes / tflm.total) if tflm else None,
+        ratio_vs_tflm=(c.plan.total_arena_bytes / tflm.total) if tflm else None,
         steps=len(c.steps), buffers=len(c.plan.buffers), plan_seconds=round(c.seconds, 3),
         stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,
