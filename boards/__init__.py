@@ -9,13 +9,20 @@ generated from this object (see firmware/build.py, firmware/emulate.py).
 linker script declares: contiguous SRAM regions that share roles are merged
 (the F746's DTCM+SRAM1+SRAM2 are one 320 KB block), and the "mps2" variant
 moves origins to QEMU's MPS2 map (flash at 0x0, SRAM from 0x20000000) while
-every size stays the board's.
+every size stays the board's; the "remap" variant moves only the regions
+listed in `[emulator.qemu] remap` (the F4's CCM, which QEMU's netduinoplus2
+does not map at 0x10000000) to where the machine has RAM.
+
+Regions with the `arena` role besides the main one (`arena_regions`) may hold
+part of a split arena (memory_planner/regions.py); a flash region with the
+`weights` role is external memory-mapped flash (`weights_region`, the
+F746-DISCO's QSPI), whose QUADSPI setup is the descriptor's `[qspi]` table.
 """
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tinyml.errors import TinymlError
 
@@ -23,7 +30,7 @@ BOARDS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 CORES = {"cortex-m4", "cortex-m7"}
 FPUS = {"fpv4-sp-d16", "fpv5-d16", "fpv5-sp-d16"}
-VARIANTS = ("native", "mps2")
+VARIANTS = ("native", "mps2", "remap")
 
 # QEMU's MPS2 boards (AN385/AN386/AN500): 4 MB of code SSRAM at 0x0 and
 # 4 MB of data SSRAM at 0x20000000; console is the CMSDK APB UART0.
@@ -41,7 +48,8 @@ class MemoryRegion:
     origin: int
     size: int
     kind: str                      # "flash" | "sram"
-    roles: tuple[str, ...] = ()    # "data", "arena", "stack" (sram only)
+    roles: tuple[str, ...] = ()    # "data", "arena", "stack" (sram only); "weights" (flash)
+    section: str = ""              # arena regions: input section of the region's arena symbol
 
     @property
     def end(self) -> int:
@@ -58,6 +66,7 @@ class LinkRegion:
     kind: str
     roles: tuple[str, ...]
     parts: tuple[str, ...]
+    section: str = ""              # arena regions other than the main one: their arena's section
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,9 @@ class Uart:
 class QemuMapping:
     machine: str
     variant: str                   # "native" | "mps2"
+    # regions the machine maps elsewhere than the board (name -> origin); a build that
+    # puts an arena there runs on QEMU as the "remap" variant (origins moved, sizes kept)
+    remap: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,9 @@ class Board:
         regions = list(self.memory)
         if variant == "mps2":
             regions = _relocate_mps2(self, regions)
+        elif variant == "remap":
+            moved = dict(self.qemu.remap)
+            regions = [replace(m, origin=moved.get(m.name, m.origin)) for m in regions]
         out: list[LinkRegion] = []
         for m in regions:
             prev = out[-1] if out else None
@@ -147,10 +162,10 @@ class Board:
                     and prev.origin + prev.size == m.origin and prev.roles == m.roles and m.roles):
                 parts = prev.parts + (m.name,)
                 out[-1] = LinkRegion(_link_name(parts, m.kind), "+".join(parts), prev.origin,
-                                     prev.size + m.size, m.kind, m.roles, parts)
+                                     prev.size + m.size, m.kind, m.roles, parts, prev.section)
             else:
-                out.append(LinkRegion(_link_name((m.name,), m.kind), m.name, m.origin, m.size,
-                                      m.kind, m.roles, (m.name,)))
+                out.append(LinkRegion(_link_name((m.name,), m.kind, m.roles), m.name, m.origin, m.size,
+                                      m.kind, m.roles, (m.name,), m.section))
         return out
 
     def region_for(self, role: str, variant: str = "native") -> LinkRegion:
@@ -161,8 +176,25 @@ class Board:
                               self.path, "add the role to one [[memory]] entry")
         return max(cands, key=lambda r: r.size)
 
+    def arena_regions(self, variant: str = "native") -> list[LinkRegion]:
+        """Linker regions that may hold the arena: the main one (`region_for("arena")`, where
+        `tinyml_arena` goes) first, then the others in descriptor order."""
+        main = self.region_for("arena", variant)
+        return [main] + [r for r in self.linker_regions(variant)
+                         if "arena" in r.roles and r.name != main.name]
+
     def flash_region(self, variant: str = "native") -> LinkRegion:
-        return [r for r in self.linker_regions(variant) if r.kind == "flash"][0]
+        return [r for r in self.linker_regions(variant) if r.kind == "flash" and "weights" not in r.roles][0]
+
+    def weights_region(self, name: str, variant: str = "native") -> LinkRegion:
+        """The external memory-mapped flash region `name` (role "weights"), e.g. the F746-DISCO's QSPI."""
+        cands = [r for r in self.linker_regions(variant) if "weights" in r.roles]
+        for r in cands:
+            if r.label.lower() == name.lower():
+                return r
+        raise TinymlError(f"board {self.name} has no weights region {name!r}", self.path,
+                          "use one of: " + (", ".join(r.label.lower() for r in cands) or
+                                            "(none: omit --weights-region)"))
 
     def summary(self) -> dict:
         return {
@@ -174,14 +206,15 @@ class Board:
                         "size": m.size, "roles": list(m.roles)} for m in self.memory],
             "uart": {"peripheral": self.uart.peripheral, "tx": self.uart.tx_pin,
                      "rx": self.uart.rx_pin, "baud": self.uart.baud},
-            "qemu": {"machine": self.qemu.machine, "variant": self.qemu.variant},
+            "qemu": {"machine": self.qemu.machine, "variant": self.qemu.variant,
+                     "remap": {n: f"0x{o:08x}" for n, o in self.qemu.remap}},
             "renode": {"platform": self.renode.platform},
         }
 
 
-def _link_name(parts: tuple[str, ...], kind: str) -> str:
+def _link_name(parts: tuple[str, ...], kind: str, roles: tuple[str, ...] = ()) -> str:
     if kind == "flash":
-        return "FLASH"
+        return parts[0] if "weights" in roles else "FLASH"
     return "RAM_" + "_".join(parts)
 
 
@@ -190,6 +223,8 @@ def _relocate_mps2(board: Board, regions: list[MemoryRegion]) -> list[MemoryRegi
     flash_at = MPS2_FLASH_ORIGIN
     sram_at = MPS2_SRAM_ORIGIN
     for m in regions:
+        if "weights" in m.roles:
+            continue        # external flash (QSPI): not mapped by QEMU's MPS2 machines
         if m.kind == "flash":
             if flash_at + m.size > MPS2_FLASH_ORIGIN + MPS2_FLASH_LIMIT:
                 raise TinymlError(f"{board.name} flash does not fit QEMU's MPS2 code memory",
@@ -215,7 +250,7 @@ def _parse(path: str) -> Board:
                           "fix the TOML syntax") from None
     try:
         memory = tuple(MemoryRegion(m["name"], int(m["origin"]), int(m["size"]), m["kind"],
-                                    tuple(m.get("roles", ())))
+                                    tuple(m.get("roles", ())), str(m.get("section", "")))
                        for m in d["memory"])
         u = d["uart"]
         uart = Uart(u["peripheral"], u["layout"], int(u["base"]), u["tx_pin"], u["rx_pin"],
@@ -232,9 +267,11 @@ def _parse(path: str) -> Board:
             memory=memory, uart=uart, bootloader_pid=int(d["bootloader_pid"]),
             flash_origin=int(d["flash_origin"]), flash_size=int(d["flash_size"]),
             flash_sectors=tuple(sectors),
-            qemu=QemuMapping(q["machine"], q.get("variant", "native")),
+            qemu=QemuMapping(q["machine"], q.get("variant", "native"),
+                             tuple((k, int(v)) for k, v in q.get("remap", {}).items())),
             renode=RenodeMapping(r["platform"], r.get("uart", "")),
             path=path,
+            extra={"qspi": d["qspi"]} if "qspi" in d else {},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TinymlError(f"board descriptor is missing or has a bad field: {exc}", path,
@@ -264,6 +301,9 @@ def _validate(b: Board) -> None:
         if start != pos:
             bad(f"flash sector at 0x{start:08x} is not contiguous (expected 0x{pos:08x})")
         pos += size
+    for name, _ in b.qemu.remap:
+        if not any(m.name == name for m in b.memory):
+            bad(f"emulator.qemu.remap names {name!r}, which is not a [[memory]] region")
     for role in ("data", "arena", "stack"):
         if not any(role in m.roles for m in b.memory):
             bad(f"no SRAM region has role {role!r}")

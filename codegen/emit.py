@@ -71,6 +71,8 @@ class Renderer:
             ref = next(a for c in s.calls for a in c.args if isinstance(a, ScratchRef))
             out.append({"name": name, "op": s.index, "kind": s.kind, "bytes": s.scratch_bytes,
                         "offset": self.plan.scratch_offset(pos) if s.scratch_bytes > 0 else None,
+                        "symbol": self.plan.symbol_of_buffer(self.plan.scratch_buffer[pos])
+                        if s.scratch_bytes > 0 else "",
                         "size_call": ref.size, "kernel": ref.size.split("_scratch_size(")[0]})
         return out
 
@@ -78,7 +80,7 @@ class Renderer:
         ten = self.graph.t(t)
         if ten.is_const:
             return weight_symbol(t)
-        return f"(({ten.ctype} *)(tinyml_arena + {self.plan.offset_of(t)}))"
+        return f"(({ten.ctype} *)({self.plan.symbol_of(t)} + {self.plan.offset_of(t)}))"
 
     def arg(self, a, pos: int) -> str:
         if isinstance(a, TRef):
@@ -124,7 +126,7 @@ def _io_info(graph: Graph, plan: Plan, which: list[int]) -> list[dict]:
             "ndims": len(ten.shape), "dtype": ten.dtype,
             "scale": repr(float(ten.quant.s)) + "f" if ten.quant else "0.0f",
             "zero_point": ten.quant.zp if ten.quant else 0,
-            "offset": plan.offset_of(t),
+            "offset": plan.offset_of(t), "symbol": plan.symbol_of(t),
         })
     return out
 
@@ -132,7 +134,9 @@ def _io_info(graph: Graph, plan: Plan, which: list[int]) -> list[dict]:
 def _describe(graph: Graph, step: Step, plan: Plan) -> str:
     def t(i: int) -> str:
         ten = graph.t(i)
-        return f"t{i}{list(ten.shape)}@{plan.offset_of(i)}"
+        k = plan.region_of(plan.tensor_buffer[i]) if i in plan.tensor_buffer else 0
+        where = f"{plan.regions[k].name}:" if k else ""
+        return f"t{i}{list(ten.shape)}@{where}{plan.offset_of(i)}"
     ins = ", ".join(t(i) for i in step.inputs)
     outs = ", ".join(t(o) for o in step.outputs)
     s = f"{ins} -> {outs}"
@@ -157,6 +161,8 @@ def _sharing(graph: Graph, step: Step, plan: Plan) -> list[str]:
                 continue
             if bi == bo or b.offset + b.size <= a.offset or a.offset + a.size <= b.offset:
                 continue
+            if plan.region_of(bi) != plan.region_of(bo):
+                continue              # different RAM regions: the bytes are disjoint
             down, up = plan.overlaps.get((bo, bi)), plan.overlaps_up.get((bo, bi))
             if down is not None and b.offset <= a.offset - down:
                 out.append(f"overlap: t{tout}@{b.offset} starts {a.offset - b.offset} B before dying "

@@ -12,14 +12,16 @@ all call it; none of them import, lower and plan on their own.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from tinyml.boards import load_board
+from tinyml.boards import Board, load_board
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan, plan_steps
-from tinyml.memory_planner.report import PlanReport, board_fit
+from tinyml.memory_planner.regions import ArenaRegion
+from tinyml.memory_planner.report import STACK_RESERVE, STATIC_RAM_RESERVE, PlanReport, board_fit
 from tinyml.steps import Step, call_constants
 
 from .importer import import_tflite
@@ -45,11 +47,30 @@ class CompileOptions:
     rounding: requantization rounding the emitted kernels reproduce: "tflite"
         (default; TFLite's reference kernels, the oracle `verify` uses) or
         "tflm" (tflite_micro's double rounding; see ROUNDINGS)
+    regions: the board's RAM regions that may hold the arena (`arena_regions`);
+        empty = one arena of any size. A plan that fits the first is unchanged.
     """
     policy: str = "best"
     fuse: bool = True
     stream_input: bool = False
     rounding: str = DEFAULT_ROUNDING
+    regions: tuple[ArenaRegion, ...] = ()
+
+
+def arena_regions(board: Board, stack_bytes: int = STACK_RESERVE, static_bytes: int = STATIC_RAM_RESERVE,
+                  variant: str = "native") -> tuple[ArenaRegion, ...]:
+    """The board's arena regions for the planner, main region first, each with its free bytes:
+    its size minus the stack reserve where the stack goes and `static_bytes` (.data/.bss of the
+    runtime and app) where the data goes."""
+    stack, data = board.region_for("stack", variant).name, board.region_for("data", variant).name
+    out = []
+    for k, r in enumerate(board.arena_regions(variant)):
+        free = r.size - (stack_bytes if r.name == stack else 0) - (static_bytes if r.name == data else 0)
+        tag = re.sub(r"[^a-z0-9]+", "_", r.label.lower()).strip("_")
+        out.append(ArenaRegion(name=r.label, capacity=max(0, free),
+                               section=".bss.tinyml_arena" if k == 0 else (r.section or f".bss.tinyml_arena_{tag}"),
+                               symbol="tinyml_arena" if k == 0 else f"tinyml_arena_{tag}"))
+    return tuple(out)
 
 
 class Lowerer(Protocol):
@@ -109,31 +130,45 @@ def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: 
         full = plan_steps(graph, steps, policy=options.policy).arena_bytes
         steps = stream_steps(graph, steps, stream)
     plan = plan_steps(graph, steps, policy=options.policy,
-                      stream_input_bytes=stream.stripe_bytes if stream else None)
+                      stream_input_bytes=stream.stripe_bytes if stream else None, regions=options.regions)
     return Compiled(graph=graph, steps=steps, ctx=ctx, plan=plan, options=options, stream=stream,
                     full_image_arena_bytes=full, seconds=time.perf_counter() - t0)
 
 
 def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
                compare_tflm: bool = False, stream_input: bool = False,
-               options: CompileOptions | None = None) -> tuple[PlanReport, Plan]:
-    """compile + the board's fit verdict + (optionally) TFLM's arena for the same file."""
-    options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input)
+               options: CompileOptions | None = None,
+               weights_region: str | None = None) -> tuple[PlanReport, Plan]:
+    """compile + the board's fit verdict + (optionally) TFLM's arena for the same file.
+    `weights_region`: judge the weights against that external flash region of the board."""
+    board = load_board(board_name) if board_name else None
+    wreg = None
+    if weights_region:
+        if board is None:
+            from tinyml.errors import TinymlError
+            raise TinymlError("--weights-region needs a board", "tinyml plan", "add --board B")
+        wreg = board.weights_region(weights_region)
+    options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input,
+                      regions=arena_regions(board) if board else ())
     c = compile(model_path, options)
-    fit = board_fit(c.plan.arena_bytes, c.constant_bytes, load_board(board_name) if board_name else None)
+    fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board,
+                    [(r.name, r.arena_bytes) for r in c.plan.regions], wreg)
     tflm = None
     if compare_tflm:
         from tinyml.memory_planner.tflm import tflm_arena
         tflm = tflm_arena(model_path, num_inputs=len(c.graph.inputs))
     rep = PlanReport(
-        model=model_path, board=board_name, policy=policy, arena_bytes=c.plan.arena_bytes,
-        lower_bound_bytes=c.plan.lower_bound, peak_sram_bytes=c.plan.arena_bytes,
+        model=model_path, board=board_name, policy=policy, arena_bytes=c.plan.total_arena_bytes,
+        lower_bound_bytes=c.plan.lower_bound, peak_sram_bytes=c.plan.total_arena_bytes,
         stack_reserve_bytes=fit.stack_reserve_bytes, weights_bytes=c.constant_bytes,
         flash_bytes=fit.flash_bytes, sram_budget_bytes=fit.sram_budget_bytes,
         flash_budget_bytes=fit.flash_budget_bytes, fits=fit.fits, fit_detail=fit.detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
-        ratio_vs_tflm=(c.plan.arena_bytes / tflm.total) if tflm else None,
+        ratio_vs_tflm=(c.plan.total_arena_bytes / tflm.total) if tflm else None,
         steps=len(c.steps), buffers=len(c.plan.buffers), plan_seconds=round(c.seconds, 3),
         stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
-        stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None)
+        stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,
+        regions=[{"name": r.name, "symbol": r.symbol, "section": r.section, "capacity_bytes": r.capacity,
+                  "arena_bytes": r.arena_bytes, "lower_bound_bytes": r.lower_bound, "buffers": len(r.buffers)}
+                 for r in c.plan.regions])
     return rep, c.plan

@@ -71,15 +71,28 @@ class SizeReport:
     regions: list[dict] = field(default_factory=list)  # per linker region: name, size, used
     stack_estimate: int | None = None   # static worst case (firmware/stack_usage.py)
     stack_estimate_note: str = ""
+    # an arena split over several RAM regions: symbol, region label, address, bytes of each part
+    # (`arena` is their sum); empty = one arena
+    arenas: list[dict] = field(default_factory=list)
+    # --weights-region: region, address and bytes of the weights linked into external flash
+    # (not counted in text / flash_bytes, which are the internal flash)
+    external_weights: dict | None = None
 
     def lines(self) -> list[str]:
-        out = [f"  text   {self.text:>9,} B  (weights {self.weights:,} B)",
+        where = f" in {self.external_weights['region']}, not in text" if self.external_weights else ""
+        out = [f"  text   {self.text:>9,} B  (weights {self.weights:,} B{where})",
                f"  data   {self.data:>9,} B",
                f"  bss    {self.bss:>9,} B",
-               f"  arena  {self.arena:>9,} B",
+               f"  arena  {self.arena:>9,} B"
+               + ("  (" + ", ".join(f"{a['region']} {a['bytes']:,} B" for a in self.arenas) + ")"
+                  if self.arenas else ""),
                f"  stack  {self.stack:>9,} B  (reserve)"
                + (f"; {self.stack_estimate_note}" if self.stack_estimate is not None else ""),
                f"  flash  {self.flash_bytes:>9,} B   SRAM {self.ram_bytes:,} B (static {self.static_ram_bytes:,} B)"]
+        if self.external_weights:
+            w = self.external_weights
+            out.append(f"  weights in {w['region']} at 0x{w['address']:08x}: {w['bytes']:,} B "
+                       f"(memory-mapped external flash, mapped by runtime/qspi.c before main)")
         if self.stack_estimate is not None and self.stack_estimate > self.stack:
             out.append(f"  warning: the stack estimate {self.stack_estimate:,} B exceeds the {self.stack:,} B "
                        f"reserve; raise --stack-bytes")
@@ -146,24 +159,36 @@ def _pins(board: Board) -> dict:
     return d
 
 
-def board_context(board: Board, variant: str, mode: str, stack_bytes: int) -> dict:
-    """Template variables for board_config.h and linker.ld."""
+def board_context(board: Board, variant: str, mode: str, stack_bytes: int,
+                  weights_region: str = "") -> dict:
+    """Template variables for board_config.h and linker.ld. `weights_region`: the linker name of
+    the external flash the weights (model/weights.c's constants) are linked into ("" = FLASH)."""
     from tinyml.boards import MPS2_CPU_HZ, MPS2_UART0_BASE
     regions = board.linker_regions(variant)
     stack_region = board.region_for("stack", variant)
     if stack_bytes > stack_region.size:
         raise FitError(f"stack reserve {stack_bytes} B exceeds region {stack_region.label} "
                        f"({stack_region.size} B)", board.path, "lower --stack-bytes")
+    from tinyml.codegen.pipeline import arena_regions
+    # the other regions' parts of the arena (symbol tinyml_arena_<region> in its section)
+    extra = [{"out": "." + a.symbol, "section": a.section, "region": r.name, "label": r.label}
+             for a, r in zip(arena_regions(board, stack_bytes, variant=variant)[1:],
+                             board.arena_regions(variant)[1:])]
     ctx = {
         "board": board, "variant": variant, "mode": mode, "regions": regions,
         "stack_bytes": stack_bytes, "stack_region": stack_region.name,
         "data_region": board.region_for("data", variant).name,
         "arena_region": board.region_for("arena", variant).name,
+        "extra_arenas": extra, "weights_region": weights_region,
         "enable_caches": True,
     }
     ctx["board"] = _BoardView(board)
-    if variant == "native":
-        ctx.update(variant_note="board memory map", num_irqs=FAMILIES[board.family]["irqs"],
+    ctx["qspi"] = _qspi(board, weights_region) if weights_region else None
+    if variant in ("native", "remap"):
+        note = "board memory map" if variant == "native" else (
+            f"QEMU {board.qemu.machine} variant: " + ", ".join(f"{n} at 0x{o:08x}" for n, o in board.qemu.remap)
+            + ", sizes and everything else the board's")
+        ctx.update(variant_note=note, num_irqs=FAMILIES[board.family]["irqs"],
                    try_dwt=True, cpu_hz=board.reset_clock_hz, uart_kind=board.uart.layout,
                    lpuart=board.uart.lpuart, uart_base=board.uart.base, baud=board.uart.baud,
                    pins=_pins(board),
@@ -175,6 +200,26 @@ def board_context(board: Board, variant: str, mode: str, stack_bytes: int) -> di
                    lpuart=False, uart_base=MPS2_UART0_BASE, baud=board.uart.baud, pins=None,
                    uart_note="CMSDK APB UART0 of QEMU's MPS2 machine")
     return ctx
+
+
+def _qspi(board: Board, region: str) -> dict:
+    """board_config.h facts for runtime/qspi.c: the [qspi] table of the descriptor, pins resolved."""
+    q = board.extra.get("qspi")
+    if q is None:
+        raise TinymlError(f"board {board.name} has no [qspi] table for its {region} region", board.path,
+                          "add the QUADSPI pins and read command (see boards/stm32f746g-disco.toml)")
+    fam = FAMILIES[board.family]
+    size = next(r.size for r in board.linker_regions() if r.name == region)
+    pins = []
+    for name, af in q["pins"]:
+        port, pin = _pin(name)
+        pins.append({"name": name, "port": port, "pin": pin, "af": int(af),
+                     "base": fam["gpio_base"] + 0x400 * port})
+    return {"base": int(q["base"]), "rcc_reg": int(q["rcc_enable"][0]), "rcc_bit": int(q["rcc_enable"][1]),
+            "gpio_en_reg": fam["rcc"] + fam["gpio_en"], "pins": pins,
+            "fsize": size.bit_length() - 2, "read_command": int(q["read_command"]),
+            "dummy": int(q["dummy_cycles"]), "prescaler": int(q["prescaler"]),
+            "csht": int(q["cs_high_cycles"]), "region": region}
 
 
 class _BoardView:
@@ -189,9 +234,9 @@ class _BoardView:
 
 
 def render_board_files(board: Board, variant: str, mode: str, out_dir: str,
-                       stack_bytes: int = DEFAULT_STACK_BYTES) -> None:
+                       stack_bytes: int = DEFAULT_STACK_BYTES, weights_region: str = "") -> None:
     env = _env()
-    ctx = board_context(board, variant, mode, stack_bytes)
+    ctx = board_context(board, variant, mode, stack_bytes, weights_region)
     vdir = variant_dir(out_dir, variant)
     os.makedirs(vdir, exist_ok=True)
     for tmpl, name in (("linker.ld.j2", "linker.ld"), ("board_config.h.j2", "board_config.h")):
@@ -272,8 +317,10 @@ def copy_sources(out_dir: str) -> None:
                     _write_if_changed(os.path.join(dst, f), fh.read())
 
 
-def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = "") -> None:
-    text = _env().get_template("Makefile.j2").render(board=board, mode=mode, extra_cflags=extra_cflags)
+def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = "",
+                   weights_region: str = "") -> None:
+    text = _env().get_template("Makefile.j2").render(board=board, mode=mode, extra_cflags=extra_cflags,
+                                                     weights_region=weights_region)
     _write_if_changed(os.path.join(out_dir, "Makefile"), text)
 
 
@@ -435,36 +482,49 @@ def size_report(elf_path: str, board: Board, variant: str) -> SizeReport:
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
     sizes: dict[str, int] = {}
+    addrs: dict[str, int] = {}
     weights = 0
     with open(elf_path, "rb") as f:
         elf = ELFFile(f)
         for sec in elf.iter_sections():
             if sec["sh_flags"] & 0x2:  # SHF_ALLOC
                 sizes[sec.name] = sec["sh_size"]
+                addrs[sec.name] = sec["sh_addr"]
         symtab = elf.get_section_by_name(".symtab")
         if isinstance(symtab, SymbolTableSection):
             for sym in symtab.iter_symbols():
                 if re.fullmatch(r"tinyml_w\d+", sym.name) and sym["st_info"]["type"] == "STT_OBJECT":
                     weights += sym["st_size"]
-    ram_names = {".data", ".bss", ".tinyml_arena", ".stack"}
+    arenas = [k for k in sizes if k == ".tinyml_arena" or k.startswith(".tinyml_arena_")]
+    external = [k for k in sizes if k == ".tinyml_weights"]     # --weights-region: not internal flash
+    ram_names = {".data", ".bss", ".stack", *arenas, *external}
     text = sum(v for k, v in sizes.items() if k not in ram_names)
     data, bss = sizes.get(".data", 0), sizes.get(".bss", 0)
-    arena, stack = sizes.get(".tinyml_arena", 0), sizes.get(".stack", 0)
+    arena, stack = sum(sizes[k] for k in arenas), sizes.get(".stack", 0)
     regions = board.linker_regions(variant)
     used, _ = _region_usage(elf_path, regions)
     reg = [{"name": r.name, "label": r.label, "kind": r.kind, "origin": r.origin, "size": r.size,
             "used": used.get(r.name, 0)} for r in regions]
+
+    def label(addr: int) -> str:
+        return next((r.label for r in regions if r.origin <= addr < r.origin + r.size), "?")
+    per_region = [{"symbol": k[1:], "region": label(addrs[k]), "address": addrs[k], "bytes": sizes[k]}
+                  for k in sorted(arenas, key=len)]
+    ext = sum(sizes[k] for k in external)
     return SizeReport(text=text, data=data, bss=bss, arena=arena, stack=stack, weights=weights,
                       flash_bytes=text + data, static_ram_bytes=data + bss,
-                      ram_bytes=data + bss + arena + stack, regions=reg)
+                      ram_bytes=data + bss + arena + stack, regions=reg,
+                      arenas=per_region if len(per_region) > 1 else [],
+                      external_weights={"region": label(addrs[external[0]]), "address": addrs[external[0]],
+                                        "bytes": ext} if external else None)
 
 
 def prepare_project(board: Board, out_dir: str, mode: str, variants: list[str], stack_bytes: int,
-                    extra_cflags: str = "") -> None:
+                    extra_cflags: str = "", weights_region: str = "") -> None:
     copy_sources(out_dir)
-    write_makefile(board, mode, out_dir, extra_cflags)
+    write_makefile(board, mode, out_dir, extra_cflags, weights_region)
     for v in variants:
-        render_board_files(board, v, mode, out_dir, stack_bytes)
+        render_board_files(board, v, mode, out_dir, stack_bytes, weights_region)
 
 
 def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
@@ -472,7 +532,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                    stack_bytes: int = DEFAULT_STACK_BYTES, num_vectors: int = 3, seed: int = 0,
                    vectors: list[tuple[bytes, bytes]] | None = None, oracle: str = "",
                    model_dir: str | None = None, extra_cflags: str = "",
-                   progress=None, stream_input: bool = False, rounding: str | None = None) -> BuildResult:
+                   progress=None, stream_input: bool = False, rounding: str | None = None,
+                   weights_region: str | None = None) -> BuildResult:
     """Generate (or take) the model library, write the firmware project, compile it.
 
     `emulator_variant` also builds DIR/mps2/firmware.elf for boards whose QEMU
@@ -486,11 +547,21 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     oracle (TFLM's for models TFLite refuses, said in `notes`). Serial builds
     and builds from `model_dir` or given vectors run no oracle and never
     import TensorFlow.
+    The arena is planned over the board's arena regions (codegen.pipeline.arena_regions):
+    a model whose arena exceeds the main region is split over the others (F4: CCM).
+    `weights_region`: link the weights into that external memory-mapped flash region of
+    the board (e.g. "qspi" on the F746-DISCO); the firmware must be run where that memory
+    is mapped (QEMU does not model it).
     """
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     if mode not in MODES:
         raise TinymlError(f"unknown firmware mode {mode!r}", "tinyml build", f"use one of {MODES}")
     board = load_board(board_name)
+    wreg = board.weights_region(weights_region).name if weights_region else ""
+    if wreg and emulator_variant:
+        raise TinymlError(f"--weights-region {weights_region} puts the weights in external flash, which "
+                          f"QEMU's {board.qemu.machine} does not map", "tinyml build",
+                          "drop --emulator-variant (or --weights-region to emulate)")
     os.makedirs(out_dir, exist_ok=True)
     lib_dir = os.path.join(out_dir, "model")
     choice, notes = None, []
@@ -514,8 +585,17 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             raise TinymlError(f"model file not found: {model_path}", "tinyml build",
                               "pass the path of an int8 .tflite model")
         from tinyml.codegen.emit import generate
+        from tinyml.codegen.pipeline import arena_regions
         say(f"generating C library for {os.path.basename(model_path)}")
-        generate(model_path, lib_dir, stream_input=stream_input, rounding=rounding)
+        from tinyml.memory_planner.report import STATIC_RAM_RESERVE
+        static = STATIC_RAM_RESERVE
+        model = model_path
+        if mode == "serial" and not stream_input:   # app/serial_eembc.c keeps the input in .bss
+            from tinyml.codegen.importer import import_tflite
+            model = import_tflite(model_path)
+            static += model.t(model.inputs[0]).nbytes
+        generate(model, lib_dir, stream_input=stream_input, rounding=rounding,
+                 regions=arena_regions(board, stack_bytes, static))
     hdr = read_model_header(lib_dir)
     if model_dir is not None:      # the library's own setting (kernels/include/tinyml/config.h)
         rounding = _library_rounding(lib_dir)
@@ -536,10 +616,12 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                               f"{hdr['TINYML_INPUT_BYTES']}/{hdr['TINYML_OUTPUT_BYTES']}",
                               "firmware build", "pass vectors matching the model's input/output")
     write_vectors(out_dir, vectors if mode == "selftest" else [], model_name, oracle or "caller")
+    lib_regions = library_regions(lib_dir)
+    qvariant = qemu_variant(board, lib_regions)
     variants = ["native"]
-    if emulator_variant and board.qemu.variant != "native":
-        variants.append(board.qemu.variant)
-    prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags)
+    if emulator_variant and qvariant != "native":
+        variants.append(qvariant)
+    prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags, wreg)
     sizes: dict[str, SizeReport] = {}
     for v in variants:
         say(f"compiling {board.name} firmware ({v} memory map) with arm-none-eabi-gcc")
@@ -556,10 +638,33 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
+            "arena_regions": lib_regions, "qemu_variant": qvariant, "weights_region": wreg,
             "sizes": {v: asdict(s) for v, s in sizes.items()}}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return result
+
+
+def library_regions(lib_dir: str) -> list[dict]:
+    """The RAM regions a generated library's arena is split over (plan.json "regions":
+    name, symbol, section, bytes); [] for one arena."""
+    try:
+        with open(os.path.join(lib_dir, "plan.json")) as f:
+            regions = json.load(f).get("regions", [])
+    except (OSError, ValueError):
+        return []
+    return [{"name": r["name"], "symbol": r["symbol"], "section": r["section"], "bytes": r["arena_bytes"]}
+            for r in regions]
+
+
+def qemu_variant(board: Board, lib_regions: list[dict]) -> str:
+    """The memory-map variant QEMU runs: the board's (`emulator.qemu.variant`), or "remap" when
+    a part of the arena lies in a region QEMU's machine maps elsewhere (the F4's CCM)."""
+    moved = {name for name, _ in board.qemu.remap}
+    if board.qemu.variant == "native" and any(
+            r["bytes"] > 0 and set(r["name"].split("+")) & moved for r in lib_regions[1:]):
+        return "remap"
+    return board.qemu.variant
 
 
 def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
@@ -571,7 +676,8 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     board = load_board(meta["board"])
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     say(f"building the {variant} emulator variant of {board.name} in {variant_dir(out_dir, variant)}")
-    render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"])
+    render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"],
+                       meta.get("weights_region", ""))
     run_make(board, out_dir, variant, meta["stack_bytes"])
     meta["variants"].append(variant)
     rep = size_report(elf, board, variant)

@@ -12,7 +12,7 @@ from tinyml.boards import Board, load_board
 from tinyml.errors import TinymlError
 from tinyml.firmware.build import load_build_meta, variant_dir
 from tinyml.firmware.mapfile import code_size
-from tinyml.firmware.qemu import QEMU_SYSTICK_HZ, machine_note, qemu_command
+from tinyml.firmware.qemu import QEMU_SYSTICK_HZ, build_variant, machine_note, qemu_command
 from tinyml.firmware.selftest_console import (RESULT_LINE, TIMER_LINE, EmulationResult, parse_selftest,
                                               run_capture)
 
@@ -89,7 +89,7 @@ def build_profile_firmware(out_dir: str, progress=None) -> tuple[Board, str, str
         raise TinymlError(f"{out_dir} was built in {meta.get('mode')} mode", out_dir,
                           "rebuild with --mode selftest to profile the self-test")
     board = load_board(meta["board"])
-    variant = board.qemu.variant
+    variant = build_variant(out_dir, board)
     pdir = os.path.join(out_dir, "profile")
     for need in ("model", "vectors.c"):
         if not os.path.exists(os.path.join(out_dir, need)):

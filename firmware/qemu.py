@@ -36,7 +36,7 @@ QEMU_SYSTICK_HZ = {"netduinoplus2": 168_000_000, "mps2-an500": 25_000_000,
 
 def qemu_serial_args(board: Board, variant: str, spec: str) -> list[str]:
     """`-serial` options that connect `spec` (e.g. "stdio") to the console UART."""
-    if variant != "native":
+    if variant == "mps2":
         return ["-serial", spec]
     if board.qemu.machine != "netduinoplus2":
         raise TinymlError(f"no QEMU serial mapping for machine {board.qemu.machine}", board.path,
@@ -65,6 +65,10 @@ def qemu_command(board: Board, elf: str, variant: str, serial: str = "stdio") ->
 def machine_note(board: Board, variant: str) -> str:
     if variant == "native":
         return (f"unchanged {board.name} binary on QEMU {board.qemu.machine}")
+    if variant == "remap":
+        moved = ", ".join(f"{n} at 0x{o:08x}" for n, o in board.qemu.remap)
+        return (f"{board.name} variant build on QEMU {board.qemu.machine}: {moved} (where the machine "
+                f"maps that memory), everything else the board binary's")
     return (f"{board.name} variant build on QEMU {board.qemu.machine}: memory origins follow the "
             f"MPS2 map (flash at 0x0, SRAM at 0x20000000), sizes are the board's")
 
@@ -79,9 +83,20 @@ def firmware_elf(out_dir: str, variant: str, progress=None, check: bool = True) 
     return elf
 
 
+def build_variant(out_dir: str, board: Board) -> str:
+    """The memory-map variant of DIR that QEMU runs (build.json "qemu_variant"; older builds:
+    the board's). A build whose weights sit in external flash cannot run: QEMU maps none."""
+    meta = load_build_meta(out_dir)
+    if meta.get("weights_region"):
+        raise TinymlError(f"{out_dir} links the weights into {meta['weights_region']} (external "
+                          f"memory-mapped flash), which QEMU does not model", out_dir,
+                          "build without --weights-region to emulate, or run it on the board")
+    return meta.get("qemu_variant", board.qemu.variant)
+
+
 def emulate_qemu(out_dir: str, board: Board, timeout: float = 120.0, progress=None) -> EmulationResult:
     """Run DIR's self-test build on the board's QEMU machine and parse its report."""
-    variant = board.qemu.variant
+    variant = build_variant(out_dir, board)
     elf = firmware_elf(out_dir, variant, progress)
     cmd = qemu_command(board, elf, variant)
     t0 = time.monotonic()
@@ -114,7 +129,7 @@ def spawn_qemu(out_dir: str, serial: str) -> subprocess.Popen:
     The caller owns the process (kill its process group when done)."""
     meta = load_build_meta(out_dir)
     board = load_board(meta["board"])
-    variant = board.qemu.variant
+    variant = build_variant(out_dir, board)
     elf = firmware_elf(out_dir, variant, check=False)
     cmd = qemu_command(board, elf, variant, serial)
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from tinyml.boards import load_board
 from tinyml.errors import TinymlError
 from tinyml.firmware.build import load_build_meta, variant_dir
-from tinyml.firmware.qemu import QEMU_SYSTICK_HZ, firmware_elf, machine_note, qemu_command, stop_qemu
+from tinyml.firmware.qemu import QEMU_SYSTICK_HZ, build_variant, firmware_elf, machine_note, qemu_command, stop_qemu
 
 _LISTEN = re.compile(r"waiting for connection on: \S*?tcp:([^:,\s]+):(\d+)")
 _BUSY = ("Address already in use", "Failed to find an available port")
@@ -145,7 +145,7 @@ def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", t
     if not 0 <= port <= 65535:
         raise TinymlError(f"--port {port} is not a TCP port", "tinyml emulate --serial", "use 1..65535 or 0")
     board = load_board(meta["board"])
-    variant = board.qemu.variant
+    variant = build_variant(out_dir, board)
     elf = firmware_elf(out_dir, variant, progress)
     _check_port_free(host, port)
     cmd = qemu_command(board, elf, variant, f"tcp:{host}:{port},server=on,wait=on,nodelay=on")

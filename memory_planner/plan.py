@@ -22,6 +22,7 @@ from tinyml.steps import Overlap
 
 from .lifetimes import Buffer, align, build_buffers, lower_bound
 from .placement import POLICIES
+from .regions import ArenaRegion, RegionArena, split_regions
 
 ALIGNMENT = 16
 
@@ -40,6 +41,29 @@ class Plan:
     # pairs whose kernel may also run bottom to top: (out buf, in buf) -> delta_up
     # (out may end delta_up or more bytes after in ends; tinyml.steps.Overlap.up_bytes)
     overlaps_up: dict[tuple[int, int], int] = field(default_factory=dict)
+    # several RAM regions (memory_planner/regions.py): empty = one arena. Otherwise one
+    # RegionArena per region, the first being `tinyml_arena`; offsets are within a buffer's
+    # region, and `arena_bytes` is the first region's arena.
+    regions: list[RegionArena] = field(default_factory=list)
+
+    @property
+    def total_arena_bytes(self) -> int:
+        """Activation bytes over all regions."""
+        return sum(r.arena_bytes for r in self.regions) if self.regions else self.arena_bytes
+
+    def region_of(self, buffer: int) -> int:
+        """Index into `regions` of a buffer (0 with one arena)."""
+        for k, r in enumerate(self.regions):
+            if buffer in r.buffers:
+                return k
+        return 0
+
+    def symbol_of_buffer(self, buffer: int, default: str = "tinyml_arena") -> str:
+        return self.regions[self.region_of(buffer)].symbol if self.regions else default
+
+    def symbol_of(self, tensor: int) -> str:
+        """The arena symbol a tensor lives in (`tinyml_arena` with one arena)."""
+        return self.symbol_of_buffer(self.tensor_buffer[tensor])
 
     def offset_of(self, tensor: int) -> int:
         return self.buffers[self.tensor_buffer[tensor]].offset
@@ -48,7 +72,7 @@ class Plan:
         return self.buffers[self.scratch_buffer[step_pos]].offset
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "policy": self.policy,
             "alignment": self.alignment,
             "arena_bytes": self.arena_bytes,
@@ -60,6 +84,15 @@ class Plan:
                          for (o, i), d in self.overlaps.items()],
             "notes": self.notes,
         }
+        if self.regions:   # only with several regions, so a one-arena plan.json is unchanged
+            for k, b in enumerate(d["buffers"]):
+                b["region"] = self.regions[self.region_of(k)].name
+            d["total_arena_bytes"] = self.total_arena_bytes
+            d["regions"] = [{"name": r.name, "symbol": r.symbol, "section": r.section,
+                             "capacity_bytes": r.capacity, "arena_bytes": r.arena_bytes,
+                             "lower_bound_bytes": r.lower_bound,
+                             "buffers": [self.buffers[i].name for i in r.buffers]} for r in self.regions]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -67,14 +100,18 @@ class Plan:
 
 def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
                inplace: bool = True, overlap: bool = True,
-               stream_input_bytes: int | None = None) -> Plan:
+               stream_input_bytes: int | None = None,
+               regions: tuple[ArenaRegion, ...] = ()) -> Plan:
     """Plan the arena. `inplace`: outputs may take over dying inputs' buffers
     (Step.inplace_ok); `overlap`: a step whose kernel states an Overlap
     (tinyml.steps.Overlap, set by its lowering) may write its output over its
     dying input by that much.
     `stream_input_bytes` (--stream-input, codegen.stream): graph input 0 is
     fetched in stripes of this many bytes by its only reader, the first step;
-    its buffer is one stripe, which nothing may overlap while it is live."""
+    its buffer is one stripe, which nothing may overlap while it is live.
+    `regions` (memory_planner/regions.py): the RAM regions that may hold the arena, the
+    first being `tinyml_arena`'s; a plan that fits the first is returned as is, otherwise
+    it is split into one arena per region when that fits."""
     if policy not in POLICIES:
         raise TinymlError(f"unknown placement policy {policy!r}", fix="use one of " + ", ".join(POLICIES))
     buffers, tensor_buffer, scratch_buffer = build_buffers(graph, steps, alignment, inplace=inplace)
@@ -107,6 +144,20 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
     if stream_buf is not None:
         plan.notes.append(f"input streamed: buffer {buffers[stream_buf].name} holds one stripe "
                           f"({stream_input_bytes} B)")
+    if len(regions) > 1 and arena > regions[0].capacity:
+        split = split_regions(buffers, list(regions), place, alignment, overlaps, overlaps_up, len(steps))
+        if split is None:
+            place(buffers, alignment, overlaps, overlaps_up)     # back to the one-arena offsets
+            plan.notes.append(f"arena {arena} B does not fit {regions[0].name} ({regions[0].capacity} B) "
+                              f"and cannot be split over " + ", ".join(r.name for r in regions))
+        else:
+            plan.regions = split
+            plan.arena_bytes = split[0].arena_bytes
+            # an allowance only holds between two buffers of one region
+            same = {i: k for k, r in enumerate(split) for i in r.buffers}
+            plan.overlaps = {p: d for p, d in overlaps.items() if same[p[0]] == same[p[1]]}
+            plan.overlaps_up = {p: d for p, d in overlaps_up.items() if same[p[0]] == same[p[1]]}
+            plan.notes.append("arena split over " + ", ".join(f"{r.name} {r.arena_bytes} B" for r in split))
     check_plan(plan)
     return plan
 
@@ -125,11 +176,15 @@ def _overlap_facts(steps) -> list[tuple[int, int, int, Overlap]]:
 def check_plan(plan: Plan) -> None:
     """Assert no two buffers that are live at the same step overlap in bytes."""
     bs = plan.buffers
+    region = [plan.region_of(i) for i in range(len(bs))]
     for i, a in enumerate(bs):
         assert a.offset >= 0 and a.offset % plan.alignment == 0, a
-        assert a.offset + a.size <= plan.arena_bytes, a
+        limit = plan.regions[region[i]].arena_bytes if plan.regions else plan.arena_bytes
+        assert a.offset + a.size <= limit, a
         for j in range(i + 1, len(bs)):
             b = bs[j]
+            if region[i] != region[j]:
+                continue              # different regions: disjoint address ranges
             if a.first <= b.last and b.first <= a.last:
                 disjoint = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
                 if (i, j) in plan.overlaps:      # a is the output of b

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rounding of the generated kernels: tflite (TFLite's reference kernels) or tflm "
                         "(tflite_micro). Default tflite; a self-test build follows its oracle (tflm for "
                         "models TFLite refuses, said on stderr)")
+    p.add_argument("--weights-region", default=None, metavar="REGION",
+                   help="link the weights into the board's external memory-mapped flash (stm32f746g-disco: "
+                        "qspi, at 0x90000000); it must be mapped before the model runs, and QEMU cannot run it")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
                          num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input,
-                         rounding=args.rounding)
+                         rounding=args.rounding, weights_region=args.weights_region)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,

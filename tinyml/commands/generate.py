@@ -9,7 +9,9 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="emit the C library for a model")
     p.add_argument("model", help="int8 .tflite file")
     p.add_argument("-o", "--out", required=True, help="output directory")
-    p.add_argument("--board", default=None, help="board name (checks the fit; see `tinyml boards`)")
+    p.add_argument("--board", default=None,
+                   help="board name (see `tinyml boards`): an arena larger than its main RAM region is "
+                        "split over its other regions (F4: CCM)")
     p.add_argument("--policy", default="best", choices=["best", "greedy"], help="placement: best of several orders (default) or TFLM-style greedy by size")
     p.add_argument("--no-fuse", dest="fuse", action="store_false",
                    help="lower every op on its own (no LayerNorm/attention/MLP fusion)")
@@ -26,12 +28,18 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from tinyml.codegen.emit import generate
+    from tinyml.codegen.pipeline import arena_regions
 
+    regions = ()
+    if args.board:
+        from tinyml.boards import load_board
+        regions = arena_regions(load_board(args.board))
     gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse, stream_input=args.stream_input,
-                   rounding=args.rounding)
+                   rounding=args.rounding, regions=regions)
     info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,
             "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps),
-            "stream_input": gen.stream.to_dict() if gen.stream else None, "rounding": args.rounding}
+            "stream_input": gen.stream.to_dict() if gen.stream else None, "rounding": args.rounding,
+            "regions": gen.plan.to_dict().get("regions", [])}
     if args.json:
         print(json.dumps(info))
     else:

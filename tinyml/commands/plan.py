@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch-embedding conv reads the image in row stripes from "
                         "tinyml_read_input_rows(); the image never sits in the arena")
+    p.add_argument("--weights-region", default=None, metavar="REGION",
+                   help="judge the weights against the board's external flash (stm32f746g-disco: qspi)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -22,7 +24,7 @@ def run(args) -> int:
     from tinyml.codegen.pipeline import plan_model
 
     rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm,
-                          stream_input=args.stream_input)
+                          stream_input=args.stream_input, weights_region=args.weights_region)
     if args.plot:
         from tinyml.memory_planner.plot import plot_plan
         plot_plan(plan, args.plot, title=f"{args.model.split('/')[-1]} on {args.board}",
@@ -36,6 +38,9 @@ def run(args) -> int:
         print(f"model {args.model}  board {args.board}  policy {rep.policy}  ({rep.steps} steps, {rep.buffers} buffers)")
         print(f"arena          {rep.arena_bytes:>10,} B   (lower bound {rep.lower_bound_bytes:,} B, "
               f"gap {rep.arena_bytes - rep.lower_bound_bytes:,} B)")
+        for r in rep.regions:
+            print(f"  {r['symbol']:<18} {r['arena_bytes']:>10,} B   in {r['name']} ({r['capacity_bytes']:,} B free; "
+                  f"lower bound {r['lower_bound_bytes']:,} B, {r['buffers']} buffers)")
         if rep.stream_input:
             print(f"  input streamed in stripes of {rep.stream_stripe_bytes:,} B; with the whole image "
                   f"in the arena: {rep.full_image_arena_bytes:,} B")
