@@ -17,6 +17,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
+from tinyml.boards.clock import ClockError, ClockTree, parse_clock
 from tinyml.errors import TinymlError
 
 BOARDS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -102,6 +103,7 @@ class Board:
     qemu: QemuMapping
     renode: RenodeMapping
     path: str = ""
+    clock: ClockTree | None = None     # the [clock] table: PLL setup of the firmware runtime
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     # ---- budgets -------------------------------------------------------
@@ -235,7 +237,12 @@ def _parse(path: str) -> Board:
             qemu=QemuMapping(q["machine"], q.get("variant", "native")),
             renode=RenodeMapping(r["platform"], r.get("uart", "")),
             path=path,
+            clock=(parse_clock(d["clock"], d["family"], int(d["clock_hz"]), int(d["reset_clock_hz"]))
+                   if "clock" in d else None),
         )
+    except ClockError as exc:
+        raise TinymlError(f"bad clock tree: {exc}", path,
+                          "fix the [clock] table (limits from the reference manual: boards/clock.py)") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise TinymlError(f"board descriptor is missing or has a bad field: {exc}", path,
                           "compare with boards/stm32f746g-disco.toml") from None

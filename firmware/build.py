@@ -148,7 +148,7 @@ def _pins(board: Board) -> dict:
 
 def board_context(board: Board, variant: str, mode: str, stack_bytes: int) -> dict:
     """Template variables for board_config.h and linker.ld."""
-    from tinyml.boards import MPS2_CPU_HZ, MPS2_UART0_BASE
+    from tinyml.boards import MPS2_UART0_BASE
     regions = board.linker_regions(variant)
     stack_region = board.region_for("stack", variant)
     if stack_bytes > stack_region.size:
@@ -162,19 +162,66 @@ def board_context(board: Board, variant: str, mode: str, stack_bytes: int) -> di
         "enable_caches": True,
     }
     ctx["board"] = _BoardView(board)
+    ctx["clock"] = clock_context(board, variant)
     if variant == "native":
         ctx.update(variant_note="board memory map", num_irqs=FAMILIES[board.family]["irqs"],
-                   try_dwt=True, cpu_hz=board.reset_clock_hz, uart_kind=board.uart.layout,
+                   try_dwt=True, uart_kind=board.uart.layout,
                    lpuart=board.uart.lpuart, uart_base=board.uart.base, baud=board.uart.baud,
                    pins=_pins(board),
                    uart_note=f"{board.uart.peripheral} TX {board.uart.tx_pin} RX {board.uart.rx_pin}")
     else:
         ctx.update(variant_note=f"QEMU {board.qemu.machine} variant: origins follow the MPS2 map, "
                                 f"sizes are the board's",
-                   num_irqs=MPS2_IRQS, try_dwt=False, cpu_hz=MPS2_CPU_HZ, uart_kind="cmsdk",
+                   num_irqs=MPS2_IRQS, try_dwt=False, uart_kind="cmsdk",
                    lpuart=False, uart_base=MPS2_UART0_BASE, baud=board.uart.baud, pins=None,
                    uart_note="CMSDK APB UART0 of QEMU's MPS2 machine")
     return ctx
+
+
+@dataclass(frozen=True)
+class ClockContext:
+    """What board_config.h says about the clock tree of one variant build."""
+    setup: bool                    # the runtime starts the PLL (native builds of boards with [clock])
+    family: str
+    reset_hz: int                  # the clock that runs when it does not (or before it does)
+    reset_name: str
+    max_polls: int
+    target_hz: int                 # the clock that runs when it does
+    target_uart_hz: int
+    tree: object = None            # tinyml.boards.clock.ClockTree
+    no_setup_reason: str = ""
+    note: str = ""
+
+    def summary(self) -> dict:
+        """build.json's "clock": the configured target and the fallback rule (the boot
+        banner reports which one ran)."""
+        if not self.setup:
+            return {"target_hz": self.reset_hz, "setup": False, "reason": self.no_setup_reason,
+                    "banner": f"clock: {self.reset_hz // 1_000_000} MHz ({self.reset_name}, "
+                              f"{self.no_setup_reason})"}
+        t = self.tree
+        return {"target_hz": self.target_hz, "setup": True, "tree": t.describe(),
+                "uart_clock_hz": self.target_uart_hz,
+                "fallback_hz": self.reset_hz, "fallback_source": self.reset_name,
+                "fallback_rule": t.fallback_rule(), "ready_waits": t.ready_waits(),
+                "max_polls": self.max_polls}
+
+
+def clock_context(board: Board, variant: str) -> ClockContext:
+    from tinyml.boards import MPS2_CPU_HZ
+    if variant != "native":
+        return ClockContext(False, board.family, MPS2_CPU_HZ, "MPS2 emulator", 1, MPS2_CPU_HZ, MPS2_CPU_HZ,
+                            no_setup_reason="no RCC: the board's PLL setup is not run",
+                            note=f"QEMU {board.qemu.machine}: fixed {MPS2_CPU_HZ // 1_000_000} MHz, no STM32 RCC")
+    t = board.clock
+    if t is None:
+        return ClockContext(False, board.family, board.reset_clock_hz, "reset clock", 1,
+                            board.reset_clock_hz, board.reset_clock_hz,
+                            no_setup_reason=f"no [clock] table in {os.path.basename(board.path)}",
+                            note="the board descriptor has no [clock] table: the reset clock runs")
+    return ClockContext(True, board.family, t.reset_hz, t.reset_name, t.max_polls, t.sysclk_hz,
+                        t.uart_hz(board.uart.peripheral), t,
+                        note=f"{t.describe()}; else {t.reset_hz // 1_000_000} MHz {t.reset_name}")
 
 
 class _BoardView:
@@ -556,7 +603,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
-            "sizes": {v: asdict(s) for v, s in sizes.items()}}
+            "sizes": {v: asdict(s) for v, s in sizes.items()},
+            "clock": {v: clock_context(board, v).summary() for v in variants}}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return result
@@ -577,6 +625,7 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     rep = size_report(elf, board, variant)
     add_stack_estimate(rep, variant_dir(out_dir, variant))
     meta["sizes"][variant] = asdict(rep)
+    meta.setdefault("clock", {})[variant] = clock_context(board, variant).summary()
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return elf

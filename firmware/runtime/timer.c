@@ -4,7 +4,8 @@
  * DWT CYCCNT (processor cycles) is used when the core has a DWT whose
  * counter actually advances; otherwise SysTick on the processor clock
  * (CLKSOURCE=1) with a 2^24 reload and an overflow count kept by its
- * interrupt. QEMU does not implement DWT, so emulated runs use SysTick; under
+ * interrupt. Both count the core clock clock_setup() reports (the PLL, or the
+ * reset clock after a fallback). QEMU does not implement DWT, so emulated runs use SysTick; under
  * `-icount shift=0` one guest instruction is 1 ns of virtual time, so
  * instructions = ticks * 1e9 / timer_hz() (the host does this conversion).
  */
@@ -69,6 +70,6 @@ uint64_t timer_ticks(void)
     return (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + (SYSTICK_RELOAD - val);
 }
 
-uint32_t timer_hz(void) { return TINYML_CPU_HZ; }
+uint32_t timer_hz(void) { return clock_cpu_hz(); }
 
 const char *timer_source(void) { return use_dwt ? "dwt" : "systick"; }
