@@ -91,6 +91,7 @@ void uart_putc(char c) { putchar(c); }
 void con_puts(const char *s) { fputs(s, stdout); }
 void con_putu(uint32_t v) { printf("%u", (unsigned)v); }
 void con_nl(void) { putchar('\n'); }
+const char *timer_source(void) { return "dwt"; }
 
 int main(void)
 {
@@ -106,5 +107,6 @@ int main(void)
     printf("B ");
     clock_print();
     printf("\n");
+    clock_report();
     return 0;
 }

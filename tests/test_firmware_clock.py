@@ -223,6 +223,7 @@ class Run:
     uart_hz: int
     polls: int
     banner: str
+    report: str = ""
 
 
 def _model_cfg(regs: dict, rules: list[Rule], after: dict[str, int | None]) -> str:
@@ -262,8 +263,11 @@ def model_bin(tmp_path_factory):
             names = {a: n for n, (a, _) in regs.items()}
             writes, final, reads = [], {}, {}
             cpu = uart = polls = 0
-            banner = ""
+            banner = report = ""
             for ln in out.stdout.splitlines():
+                if ln.startswith("m-clock-"):
+                    report = ln
+                    continue
                 tag, *rest = ln.split(" ", 1)
                 if tag == "W":
                     a, v = (int(x, 16) for x in rest[0].split())
@@ -278,7 +282,7 @@ def model_bin(tmp_path_factory):
                     cpu, uart, polls = (int(x) for x in rest[0].split())
                 elif tag == "B":
                     banner = rest[0] if rest else ""
-            cache[key] = Run(writes, final, reads, cpu, uart, polls, banner)
+            cache[key] = Run(writes, final, reads, cpu, uart, polls, banner, report)
         return cache[key]
 
     return build
@@ -301,6 +305,8 @@ def test_pll_path_sets_the_manual_values(model_bin, board):
     assert not wrong, "\n".join(wrong)
     assert (run.cpu_hz, run.uart_hz) == (target, uart)
     assert run.banner == f"{target // 1_000_000} MHz (PLL)"
+    assert run.report == (f"m-clock-[{target // 1_000_000} MHz (PLL); hz={target}; timer=dwt; "
+                          f"board={board}; variant=native]")
     # Every wait came after a couple of polls: none ran to the bound.
     assert run.polls < 100
     # The flash wait states are raised before SYSCLK switches to the PLL (RM0090 3.5.1,

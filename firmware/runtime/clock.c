@@ -450,3 +450,15 @@ void clock_print(void)
     }
     con_puts(")");
 }
+
+void clock_report(void)
+{
+    con_puts("m-clock-[");
+    clock_print();
+    con_puts("; hz=");
+    con_putu(state.cpu_hz);
+    con_puts("; timer=");
+    con_puts(timer_source());
+    con_puts("; board=" TINYML_BOARD_NAME "; variant=" TINYML_VARIANT "]");
+    con_nl();
+}

@@ -30,6 +30,9 @@ const clock_state_t *clock_state(void);
 uint32_t clock_cpu_hz(void);
 uint32_t clock_uart_hz(void);
 void clock_print(void);                 /* "216 MHz (PLL)" / "16 MHz (HSI, PLL not ready)" */
+/* One protocol line for the host (`clock%`): m-clock-[<clock_print>; hz=H; timer=dwt|systick;
+ * board=B; variant=V]. */
+void clock_report(void);
 
 /* ---- console (UART) ------------------------------------------------- */
 void uart_init(void);
