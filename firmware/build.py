@@ -27,6 +27,7 @@ import jinja2
 import numpy as np
 
 from tinyml.boards import Board, LinkRegion, load_board
+from tinyml.boards.clock import ClockTree
 from tinyml.errors import FitError, ToolchainError, TinymlError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,6 +102,7 @@ class BuildResult:
     sizes: dict[str, SizeReport]
     rounding: str = ""                               # of the kernels (a given model_dir: its config.h)
     notes: list[str] = field(default_factory=list)   # oracle fallback / rounding choice
+    clock: dict[str, dict] = field(default_factory=dict)   # per variant: ClockContext.summary()
 
     def elf(self, variant: str = "native") -> str:
         return os.path.join(variant_dir(self.out_dir, variant), "firmware.elf")
@@ -188,7 +190,7 @@ class ClockContext:
     max_polls: int
     target_hz: int                 # the clock that runs when it does
     target_uart_hz: int
-    tree: object = None            # tinyml.boards.clock.ClockTree
+    tree: ClockTree | None = None
     no_setup_reason: str = ""
     note: str = ""
 
@@ -595,7 +597,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         add_stack_estimate(sizes[v], variant_dir(out_dir, v))
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
-                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes)
+                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes,
+                         clock={v: clock_context(board, v).summary() for v in variants})
     meta = {"board": board.name, "mode": mode, "model": model_name,
             "model_path": os.path.abspath(model_path) if model_path else None,
             "variants": variants, "vectors": result.vectors, "oracle": oracle,
@@ -604,7 +607,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
             "sizes": {v: asdict(s) for v, s in sizes.items()},
-            "clock": {v: clock_context(board, v).summary() for v in variants}}
+            "clock": result.clock}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return result

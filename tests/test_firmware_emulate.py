@@ -126,6 +126,16 @@ def test_cli_build_and_emulate_json(tmp_path):
     assert "ORIGIN = 0x20000000, LENGTH = 327680" in ld
     ld2 = open(os.path.join(out, "mps2", "linker.ld")).read()
     assert "ORIGIN = 0x00000000, LENGTH = 1048576" in ld2
+    # build.json can only state the configured clock and the fallback rule (the banner says
+    # which ran): 216 MHz from the 25 MHz HSE (RM0385), else the 16 MHz HSI.
+    clock = json.load(open(os.path.join(out, "build.json")))["clock"]
+    assert clock == built["clock"]
+    assert clock["native"]["target_hz"] == 216_000_000 and clock["native"]["fallback_hz"] == 16_000_000
+    assert clock["native"]["ready_waits"] == ["HSE", "PLL", "over-drive", "flash latency", "clock switch"]
+    assert "100,000 polls" in clock["native"]["fallback_rule"]
+    assert clock["mps2"] == {"target_hz": 25_000_000, "setup": False,
+                             "reason": "no RCC: the board's PLL setup is not run",
+                             "banner": "clock: 25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)"}
     e = subprocess.run([sys.executable, "-m", "tinyml.cli", "emulate", out, "--json", "--timeout", "60"],
                        capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert e.returncode == 0, e.stdout + e.stderr
@@ -134,6 +144,7 @@ def test_cli_build_and_emulate_json(tmp_path):
                 "emulator", "machine"):
         assert key in res
     assert res["passed"] is True and res["emulator"] == "qemu" and res["machine"] == "mps2-an500"
+    assert "clock: " + res["clock"] == clock["mps2"]["banner"]
     assert res["flash_bytes"] == built["variants"]["mps2"]["flash_bytes"]
 
 
