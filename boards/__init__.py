@@ -169,7 +169,8 @@ class Board:
     def summary(self) -> dict:
         return {
             "name": self.name, "mcu": self.mcu, "core": self.core, "fpu": self.fpu,
-            "clock_hz": self.clock_hz, "sram_bytes": self.sram_bytes,
+            "clock_hz": self.clock_hz, "clock": self.clock.describe() if self.clock else None,
+            "sram_bytes": self.sram_bytes,
             "usable_sram_bytes": self.usable_sram_bytes, "flash_bytes": self.flash_bytes,
             "bootloader_pid": f"0x{self.bootloader_pid:03x}",
             "memory": [{"name": m.name, "kind": m.kind, "origin": f"0x{m.origin:08x}",
