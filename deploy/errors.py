@@ -29,6 +29,10 @@ class NoAnswerError(SerialLinkError):
     """The device does not answer (or stopped answering)."""
 
 
+class LinkLostError(NoAnswerError):
+    """The serial port itself failed (adapter unplugged, device gone)."""
+
+
 class WrongChipError(SerialLinkError):
     """The bootloader reports another product id than the board's."""
 
@@ -43,6 +47,10 @@ class WriteNackError(SerialLinkError):
 
 class EraseError(SerialLinkError):
     """The bootloader refused or did not finish an erase."""
+
+
+class EraseRefusedError(EraseError):
+    """The bootloader answered NACK to an erase (sector missing or write-protected)."""
 
 
 class VerifyMismatchError(SerialLinkError):
@@ -61,3 +69,7 @@ class DeviceProtocolError(SerialLinkError):
 
 class FirmwareFileError(TinymlError):
     """The firmware file is missing, unreadable or does not fit the board."""
+
+
+class FlashSizeError(SerialLinkError):
+    """The chip's flash is smaller than the board descriptor says."""

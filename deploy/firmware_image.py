@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from tinyml.userfiles import read_bounded
+
 from .errors import FirmwareFileError
 
 ALIGN = 4
@@ -43,21 +45,61 @@ class FirmwareImage:
         return self.segments[-1].end
 
 
-def load_firmware(path: str, address: int | None = None) -> FirmwareImage:
-    """Read a firmware file; `address` places a raw .bin (ignored for .hex/.elf)."""
-    if not os.path.isfile(path):
-        raise FirmwareFileError(f"firmware file {path} does not exist", path,
-                                "pass the .bin, .hex or .elf that `tinyml build` wrote")
-    with open(path, "rb") as f:
-        raw = f.read()
+# Larger than any STM32's flash, with room for an ELF's debug sections; the
+# bound keeps a wrong path (a disk image, /dev/zero) from being read whole.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+EM_ARM = 40
+_ELF_MACHINES = {3: "x86", 62: "x86-64", 183: "AArch64", 243: "RISC-V", 8: "MIPS", 20: "PowerPC"}
+# Cortex-M vector table: word 0 = initial stack pointer (in RAM), word 1 = reset handler
+# (a Thumb address, bit 0 set, inside the flash being programmed).
+RAM_LO, RAM_HI = 0x1000_0000, 0x4000_0000
+ACCEPTED = ("an ARM .elf (PT_LOAD segments), an Intel .hex, or a raw .bin, each starting with "
+            "a Cortex-M vector table")
+
+
+def read_firmware_file(path: str) -> bytes:
+    """The file's bytes, after refusing what cannot be firmware without reading it
+    (missing path, folder, FIFO/device, oversized) or after a look at its content
+    (empty, a TFLite model, an ELF for another machine)."""
+    fix = "pass the firmware.elf (or .bin/.hex) that `tinyml build` wrote"
+    if os.path.isdir(path):
+        built = [n for n in ("firmware.elf", "firmware.hex", "firmware.bin") if os.path.isfile(os.path.join(path, n))]
+        dir_fix = (f"pass the file, e.g. {os.path.join(path, built[0])}" if built
+                   else "pass the firmware file inside it (.elf, .hex or .bin)")
+        raise FirmwareFileError(f"{path} is a folder, not a firmware file", path, dir_fix)
+    raw = read_bounded(path, "firmware file", fix, MAX_FILE_BYTES, FirmwareFileError)
     if not raw:
         raise FirmwareFileError("firmware file is empty", path, "rebuild the firmware")
+    if raw[4:8] == b"TFL3":
+        raise FirmwareFileError("this is a TFLite model, not firmware", path,
+                                f"build it first (tinyml build {path} --board B -o DIR), then flash DIR/firmware.elf")
+    if raw[:4] == b"\x7fELF" and len(raw) >= 20:
+        machine = int.from_bytes(raw[18:20], "little" if raw[5:6] != b"\x02" else "big")
+        if machine != EM_ARM:
+            name = _ELF_MACHINES.get(machine, f"machine {machine}")
+            raise FirmwareFileError(f"this ELF is for {name}, not an ARM microcontroller", path,
+                                    "pass the firmware.elf built by arm-none-eabi-gcc (tinyml build)")
+    return raw
+
+
+def _looks_like_text(raw: bytes) -> bool:
+    head = raw[:4096]
+    return all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+
+
+def load_firmware(path: str, address: int | None = None) -> FirmwareImage:
+    """Read a firmware file; `address` places a raw .bin (ignored for .hex/.elf)."""
+    raw = read_firmware_file(path)
     ext = os.path.splitext(path)[1].lower()
     if raw[:4] == b"\x7fELF" or ext in (".elf", ".axf", ".out"):
         segs, entry = _from_elf(path, raw)
     elif ext in (".hex", ".ihex", ".ihx") or (raw[:1] == b":" and ext != ".bin"):
         segs, entry = _from_ihex(path, raw), None
     else:
+        if _looks_like_text(raw):
+            hint = " (Intel HEX? name it .hex)" if raw[:1] == b":" else ""
+            raise FirmwareFileError(f"this is a text file{hint}, not a firmware binary", path,
+                                    f"pass {ACCEPTED}")
         if address is None:
             raise FirmwareFileError("a raw .bin has no load address", path,
                                     "pass --address (or --board, to use its flash origin)")
@@ -66,6 +108,30 @@ def load_firmware(path: str, address: int | None = None) -> FirmwareImage:
         raise FirmwareFileError("firmware file has no loadable bytes", path,
                                 "check that the ELF has PT_LOAD segments / the HEX has data records")
     return FirmwareImage(path, _normalize(path, segs), entry)
+
+
+def check_vector_table(image: FirmwareImage, flash_lo: int, flash_hi: int) -> None:
+    """Refuse an image that does not begin with a Cortex-M vector table for a flash
+    at [flash_lo, flash_hi): word 0 a stack pointer in RAM, word 1 a Thumb
+    (odd) reset address inside that flash. Called before anything is erased."""
+    first = image.segments[0]
+    head = first.data[:8]
+    if len(head) < 8:
+        raise FirmwareFileError(f"image is {len(head)} bytes, too short for a vector table", image.path,
+                                f"pass {ACCEPTED}")
+    sp = int.from_bytes(head[:4], "little")
+    reset = int.from_bytes(head[4:8], "little")
+    problems = []
+    if not RAM_LO < sp <= RAM_HI:
+        problems.append(f"initial stack pointer 0x{sp:08X} is not in RAM")
+    if not (reset & 1 and flash_lo <= reset - 1 < flash_hi):
+        problems.append(f"reset handler 0x{reset:08X} is not a Thumb address in flash "
+                        f"0x{flash_lo:08X}..0x{flash_hi - 1:08X}")
+    if problems:
+        raise FirmwareFileError(
+            f"not firmware: the image at 0x{first.address:08X} does not start with a Cortex-M vector "
+            f"table ({'; '.join(problems)}); nothing was erased", image.path,
+            f"pass {ACCEPTED} (for a raw .bin, check --address)")
 
 
 def _normalize(path: str, segs: list[Segment]) -> list[Segment]:

@@ -25,9 +25,11 @@ from typing import Callable
 import serial
 
 from .board_info import BoardLike, sector_index_range
-from .errors import (BootloaderProtocolError, EraseError, FirmwareFileError, NoAnswerError,
-                     ReadoutProtectedError, VerifyMismatchError, WrongChipError, WriteNackError)
-from .firmware_image import FirmwareImage
+from .errors import (BootloaderProtocolError, EraseError, EraseRefusedError, FirmwareFileError, FlashSizeError, LinkLostError,
+                     NoAnswerError,
+                     ReadoutProtectedError, SerialLinkError, VerifyMismatchError, WrongChipError,
+                     WriteNackError)
+from .firmware_image import FirmwareImage, check_vector_table
 from .serial_port import set_lines
 
 ACK = 0x79
@@ -59,6 +61,15 @@ KNOWN_PIDS = {
     0x413: "STM32F40x/41x", 0x419: "STM32F42x/43x", 0x421: "STM32F446", 0x431: "STM32F411",
     0x449: "STM32F74x/75x", 0x451: "STM32F76x/77x", 0x452: "STM32F72x/73x", 0x450: "STM32H74x/75x",
     0x410: "STM32F10x medium density", 0x414: "STM32F10x high density", 0x415: "STM32L47x/48x",
+}
+
+# Flash size data register (16 bits, KiB) per product id, from the reference manuals
+# (RM0090 F40x/F42x, RM0383/RM0390 F411/F446, RM0385/RM0410 F74x/F76x, RM0431 F72x,
+# RM0433 H74x, RM0351/RM0432 L4). The ROM bootloader can read it.
+FLASH_SIZE_REG = {
+    0x413: 0x1FFF7A22, 0x419: 0x1FFF7A22, 0x421: 0x1FFF7A22, 0x431: 0x1FFF7A22,
+    0x449: 0x1FF0F442, 0x451: 0x1FF0F442, 0x452: 0x1FF07A22, 0x450: 0x1FF1E880,
+    0x415: 0x1FFF75E0, 0x470: 0x1FFF75E0,
 }
 
 ENTER_FIX = ("hold BOOT0 high and reset the board (or wire RTS->BOOT0, DTR->NRST and pick "
@@ -182,15 +193,23 @@ class Stm32Bootloader:
 
     # ---- bytes on the wire ---------------------------------------------------
     def _write(self, data: bytes) -> None:
-        self.ser.write(data)
-        self.ser.flush()
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkLostError(f"the serial port stopped working ({exc})", self.where,
+                                "reconnect the adapter and retry") from None
 
     def _read(self, n: int, stage: str, timeout: float | None = None) -> bytes:
         """n bytes, waiting at least the port timeout and up to `timeout` in total."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         data = bytearray()
         while len(data) < n:
-            data += self.ser.read(n - len(data))
+            try:
+                data += self.ser.read(n - len(data))
+            except (serial.SerialException, OSError) as exc:
+                raise LinkLostError(f"the serial port stopped working ({exc})", self.where,
+                                    "reconnect the adapter and retry") from None
             if len(data) < n and time.monotonic() >= deadline:
                 self.stats.timeouts += 1
                 raise _Timeout(stage)
@@ -214,13 +233,17 @@ class Stm32Bootloader:
         """Read until the line has been quiet for `quiet` seconds (max 2 s)."""
         quiet = min(0.05, self.timeout / 4) if quiet is None else quiet
         deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            time.sleep(quiet)
-            waiting = self.ser.in_waiting
-            if not waiting:
-                break
-            self.ser.read(waiting)
-        self.ser.reset_input_buffer()
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(quiet)
+                waiting = self.ser.in_waiting
+                if not waiting:
+                    break
+                self.ser.read(waiting)
+            self.ser.reset_input_buffer()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkLostError(f"the serial port stopped working ({exc})", self.where,
+                                "reconnect the adapter and retry") from None
 
     # ---- sync ------------------------------------------------------------------
     def connect(self, attempts: int = 4) -> None:
@@ -375,7 +398,7 @@ class Stm32Bootloader:
             if isinstance(last, _Nack):
                 return WriteNackError(
                     f"the bootloader refused Write Memory at 0x{address:08X} ({n} bytes, NACK at "
-                    f"{last.stage}) {self.retries + 1} times; flash is only partly written", self.where,
+                    f"{last.stage}) {self.retries + 1} times", self.where,
                     "check that the address is inside flash and was erased; lower --baud; retry")
             return self._default_failure(f"Write Memory at 0x{address:08X}", last)
         self._run(f"Write Memory at 0x{address:08X}", fn, self._protected_or("Write Memory", other))
@@ -410,7 +433,7 @@ class Stm32Bootloader:
             if isinstance(last, _Timeout):
                 return EraseError(f"{what} did not finish within {timeout:.0f} s", self.where,
                                   "power-cycle the board into the bootloader and retry")
-            return EraseError(f"the bootloader refused the {what}", self.where,
+            return EraseRefusedError(f"the bootloader refused the {what}", self.where,
                               "check write protection (stm32flash -u) and retry")
         self._run(what, fn, self._protected_or("Erase", other))
 
@@ -472,6 +495,30 @@ def check_fits(image: FirmwareImage, board: BoardLike) -> None:
                 "build for this board (tinyml build --board), or pass the right --board/--address")
 
 
+def chip_flash_bytes(bl: Stm32Bootloader, pid: int) -> int | None:
+    """The chip's own flash size from its flash size register, or None when the
+    product id has no known register or the bootloader does not answer the read
+    (two tries at most: a refused read must not cost all the retries)."""
+    reg = FLASH_SIZE_REG.get(pid)
+    if reg is None or CMD_READ not in bl.commands:
+        return None
+    saved = bl.retries
+    bl.retries = min(saved, 1)
+    try:
+        kib = int.from_bytes(bl.read_memory(reg, 2), "little")
+    except SerialLinkError:
+        bl.resync()
+        return None
+    finally:
+        bl.retries = saved
+    return kib * 1024 if 0 < kib < 0xFFFF else None
+
+
+def recover_fix() -> str:
+    return ("the ROM bootloader is still there: reconnect the cable (and power), then re-run "
+            "`tinyml flash` (it erases and writes the whole image again)")
+
+
 def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, erase: str = "sectors",
                 verify: bool = True, go: bool = True, force: bool = False,
                 progress: Progress | None = None, log: Callable[[str], None] | None = None) -> FlashResult:
@@ -481,6 +528,7 @@ def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, 
     log = log or (lambda msg: None)
     warnings: list[str] = []
     check_fits(image, board)
+    check_vector_table(image, board.flash_origin, board.flash_origin + board.flash_size)
 
     if not bl.connected:
         bl.connect()
@@ -502,6 +550,19 @@ def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, 
         warnings.append(msg + " (--force)")
         log("warning: " + msg + " (--force)")
 
+    chip_bytes = chip_flash_bytes(bl, pid)
+    if chip_bytes is not None and chip_bytes < board.flash_size:
+        chip_end = board.flash_origin + chip_bytes
+        msg = (f"the chip has {chip_bytes // 1024} KiB of flash (its flash size register), board "
+               f"{board.name}'s file says {board.flash_size // 1024} KiB")
+        if image.end > chip_end:
+            raise FlashSizeError(
+                f"{msg}: the image ends at 0x{image.end - 1:08X}, past the chip's flash end "
+                f"0x{chip_end - 1:08X}; nothing was erased", bl.where,
+                "flash a board file that matches the chip (--board), or build a smaller image for it")
+        warnings.append(msg)
+        log(f"warning: {msg}; the image fits the chip's flash")
+
     blocks = _blocks(image)
     total = sum(len(d) for _, d in blocks)
     sectors: list[int] | None = None
@@ -514,12 +575,39 @@ def flash_image(bl: Stm32Bootloader, board: BoardLike, image: FirmwareImage, *, 
                           for i in sector_index_range(board, seg.address, seg.end)})
         for k, s in enumerate(sectors):
             progress("erase", k, len(sectors))
-            bl.erase([s])
+            try:
+                bl.erase([s])
+            except EraseRefusedError as exc:
+                if k == 0:
+                    raise
+                start, size = board.flash_sectors[s]
+                raise FlashSizeError(
+                    f"{exc.cause} after sectors {sectors[:k]} erased: sector {s} "
+                    f"(0x{start:08X}..0x{start + size - 1:08X}) may not exist on this chip, whose flash "
+                    f"is then smaller than board {board.name}'s file says ({board.flash_size // 1024} KiB); "
+                    "the old firmware is erased", exc.where,
+                    "check the chip's marking against --board and flash a board file that matches it "
+                    "(if it does match, remove write protection: stm32flash -u PORT), then re-run flash") from None
+            except SerialLinkError as exc:
+                if k == 0:
+                    raise
+                raise type(exc)(
+                    f"{exc.cause}; the link was lost after erasing {k} of {len(sectors)} sector(s): "
+                    "the old firmware is erased, nothing of the new one is written", exc.where,
+                    recover_fix()) from None
         progress("erase", len(sectors), len(sectors))
 
     done = 0
     for addr, data in blocks:
-        bl.write_memory(addr, data)
+        try:
+            bl.write_memory(addr, data)
+        except ReadoutProtectedError:
+            raise
+        except SerialLinkError as exc:
+            raise type(exc)(
+                f"{exc.cause}; the flash is half-written: {done} of {total} bytes were written "
+                f"before the block at 0x{addr:08X} failed, and the board will not run this image",
+                exc.where, recover_fix()) from None
         done += len(data)
         progress("write", done, total)
 

@@ -13,7 +13,7 @@ import pytest
 import serial
 
 from tinyml.boards import load_board
-from tinyml.testing.bootloader_sim import BootloaderSim, Faults
+from tinyml.testing.bootloader_sim import BootloaderSim, Faults, vector_table
 from tinyml.deploy.errors import (NoAnswerError, PortBusyError, PortMissingError, ReadoutProtectedError,
                            SerialLinkError, VerifyMismatchError, WrongChipError, WriteNackError)
 from tinyml.deploy.firmware_image import load_firmware
@@ -27,7 +27,8 @@ TIMEOUT = 0.2
 
 
 def _image(tmp_path, size: int, seed: int = 1, name: str = "fw.bin") -> tuple[str, bytes]:
-    data = random.Random(seed).randbytes(size)
+    # random bytes behind a Cortex-M vector table (the flasher refuses anything else)
+    data = vector_table(load_board(F7)) + random.Random(seed).randbytes(size - 8)
     path = tmp_path / name
     path.write_bytes(data)
     return str(path), data
@@ -218,7 +219,7 @@ def test_verify_mismatch_repairs_once_then_fails(tmp_path):
     board = load_board(F7)
     size = 8192
     path = tmp_path / "ff.bin"
-    data = bytes(((i * 7 + 1) & 0xFF) | 1 for i in range(size))
+    data = vector_table(board) + bytes(((i * 7 + 1) & 0xFF) | 1 for i in range(8, size))
     path.write_bytes(data)
     sim = _BitRotSim(board)
     sim.rot_address = board.flash_origin + 1000

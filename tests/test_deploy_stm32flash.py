@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tinyml.boards import load_board
-from tinyml.testing.bootloader_sim import BootloaderSim
+from tinyml.testing.bootloader_sim import BootloaderSim, vector_table
 from tinyml.deploy.firmware_image import load_firmware
 from tinyml.deploy.serial_port import open_port
 from tinyml.deploy.stm32_bootloader import Stm32Bootloader, flash_image
@@ -59,7 +59,7 @@ def test_stm32flash_writes_and_verifies_through_simulator(tmp_path, board_name, 
 @pytest.mark.timeout(120)
 def test_stm32flash_reads_back_what_our_flasher_wrote(tmp_path):
     board = load_board("stm32f746g-disco")
-    data = random.Random(7).randbytes(200 * 1024 + 64)
+    data = vector_table(board) + random.Random(7).randbytes(200 * 1024 + 56)
     fw = tmp_path / "ours.bin"
     fw.write_bytes(data)
     out = tmp_path / "read.bin"

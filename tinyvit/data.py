@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml.errors import TinymlError
+from tinyml.userfiles import read_bounded, regular_file
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".tif", ".tiff")
 
@@ -196,13 +197,28 @@ def digits_detection(seed: int = 0, n_train: int = 6000, n_val: int = 500,
 
 
 # ---------------------------------------------------------------- user data
-def _load_image(path: str, size: int, channels: int) -> np.ndarray:
+MAX_IMAGE_BYTES = 64 * 1024 * 1024       # one dataset image file
+MAX_IMAGE_PIXELS = 50_000_000
+MAX_TEXT_BYTES = 16 * 1024 * 1024        # a label file, classes.txt
+MAX_JSON_BYTES = 512 * 1024 * 1024       # a COCO annotation file
+
+
+def _load_image(path: str, size: int, channels: int) -> tuple[np.ndarray, tuple[int, int]]:
     from PIL import Image
+    regular_file(path, "dataset image", "remove or replace it", MAX_IMAGE_BYTES)
     try:
-        im = Image.open(path)
-        im = im.convert("L" if channels == 1 else "RGB")
-    except Exception as exc:  # PIL raises many types for bad files
-        raise TinymlError(f"cannot read image ({exc.__class__.__name__})", path,
+        with Image.open(path) as probe:
+            if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                raise TinymlError(f"image is {probe.width} x {probe.height} pixels, more than "
+                                  f"{MAX_IMAGE_PIXELS:,}", path, "downscale it or remove it")
+            probe.verify()      # chunk CRCs and the end marker: a truncated PNG may otherwise decode
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+    except TinymlError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
+        detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise TinymlError(f"cannot decode image ({detail})", path,
                           "remove or replace the file") from None
     orig = im.size
     im = im.resize((size, size), Image.BILINEAR)
@@ -210,6 +226,14 @@ def _load_image(path: str, size: int, channels: int) -> np.ndarray:
     if channels == 1:
         arr = arr[..., None]
     return arr, orig
+
+
+def _read_text(path: str, what: str, fix: str) -> str:
+    data = read_bounded(path, what, fix, MAX_TEXT_BYTES)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TinymlError(f"{what} is not UTF-8 text (byte {exc.start})", path, fix) from None
 
 
 def _list_images(folder: str) -> list[str]:
@@ -227,13 +251,18 @@ def image_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
                           "put images under ROOT/<class>/ for each class")
     xs, ys = [], []
     for c, name in enumerate(classes):
-        for f in _list_images(os.path.join(root, name)):
+        files = _list_images(os.path.join(root, name))
+        if not files:
+            raise TinymlError(f"class folder {name!r} has no images", os.path.join(root, name),
+                              f"add images (files ending in {', '.join(IMAGE_EXTS)}) or remove the folder")
+        for f in files:
             xs.append(_load_image(os.path.join(root, name, f), size, channels)[0])
             ys.append(c)
-    if not xs:
-        raise TinymlError("no images found", root, f"use files ending in {IMAGE_EXTS}")
     ds = _make(os.path.basename(os.path.normpath(root)), np.stack(xs), np.array(ys),
                (0.8, 0.1, 0.1), seed)
+    if len(ds.val.x) == 0 or len(ds.test.x) == 0:
+        raise TinymlError(f"{len(xs)} images are too few: the 80/10/10 split leaves no validation or test "
+                          "image", root, "add images (10 or more per class)")
     ds.class_names = classes
     return ds
 
@@ -263,28 +292,35 @@ def yolo_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
         x, _ = _load_image(os.path.join(img_dir, f), size, channels)
         rows = []
         lbl = os.path.join(lbl_dir, os.path.splitext(f)[0] + ".txt")
-        if os.path.isfile(lbl):
-            with open(lbl) as fh:
-                for ln, line in enumerate(fh, 1):
-                    parts = line.split()
-                    if not parts:
-                        continue
-                    try:
-                        c, cx, cy, w, h = int(parts[0]), *map(float, parts[1:5])
-                    except (ValueError, TypeError):
-                        raise TinymlError(f"bad YOLO label line {ln}: {line.strip()!r}", lbl,
-                                          "use 'class cx cy w h' with values in 0..1") from None
-                    rows.append([c, (cx - w / 2) * size, (cy - h / 2) * size,
-                                 (cx + w / 2) * size, (cy + h / 2) * size])
-                    max_cls = max(max_cls, c)
+        if os.path.lexists(lbl):
+            fix = "use 'class cx cy w h': class an integer >= 0, cx cy w h in 0..1"
+            for ln, line in enumerate(_read_text(lbl, "YOLO label file", fix).splitlines(), 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                try:
+                    if len(parts) != 5:
+                        raise ValueError
+                    c, cx, cy, w, h = int(parts[0]), *map(float, parts[1:5])
+                except (ValueError, TypeError):
+                    raise TinymlError(f"bad YOLO label line {ln}: {line.strip()[:80]!r}", lbl, fix) from None
+                if c < 0 or not all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in (cx, cy, w, h)) \
+                        or w == 0.0 or h == 0.0:
+                    raise TinymlError(f"YOLO label line {ln} is out of range: {line.strip()[:80]!r}", lbl, fix)
+                rows.append([c, (cx - w / 2) * size, (cy - h / 2) * size,
+                             (cx + w / 2) * size, (cy + h / 2) * size])
+                max_cls = max(max_cls, c)
         xs.append(x)
         boxes.append(np.array(rows, np.float32).reshape(-1, 5))
     if not xs:
         raise TinymlError("no images found", img_dir, "YOLO layout is ROOT/images + ROOT/labels")
     names_file = os.path.join(root, "classes.txt")
-    if os.path.isfile(names_file):
-        with open(names_file) as fh:
-            classes = [ln.strip() for ln in fh if ln.strip()]
+    if os.path.lexists(names_file):
+        text = _read_text(names_file, "classes.txt", "one class name per line, UTF-8")
+        classes = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if len(classes) <= max_cls:
+            raise TinymlError(f"classes.txt names {len(classes)} classes, the labels use class {max_cls}",
+                              names_file, "add the missing class names, or fix the labels")
     else:
         classes = [str(i) for i in range(max_cls + 1)]
     return _detection_split(xs, boxes, seed, os.path.basename(os.path.normpath(root)), classes)
@@ -293,34 +329,44 @@ def yolo_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
 def coco_json(path: str, size: int, channels: int, seed: int = 0) -> Dataset:
     """COCO detection json (images, annotations with bbox [x, y, w, h], categories);
     image files are resolved relative to the json's folder (or its images/ subfolder)."""
+    fix = "provide images (id, file_name), annotations (image_id, category_id, bbox [x, y, w, h]) and categories (id)"
+    raw = read_bounded(path, "COCO json", fix, MAX_JSON_BYTES)
     try:
-        with open(path) as fh:
-            coco = json.load(fh)
+        coco = json.loads(raw)
         cats = sorted(c["id"] for c in coco["categories"])
-        names = {c["id"]: c.get("name", str(c["id"])) for c in coco["categories"]}
-        images = coco["images"]
-        anns = coco.get("annotations", [])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TinymlError(f"not a readable COCO json ({exc.__class__.__name__}: {exc})", path,
-                          "provide images, annotations and categories") from None
+        names = {c["id"]: str(c.get("name", c["id"])) for c in coco["categories"]}
+        images = list(coco["images"])
+        anns = list(coco.get("annotations", []))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TinymlError(f"not a readable COCO json ({exc.__class__.__name__}: {exc})", path, fix) from None
     cat_index = {c: i for i, c in enumerate(cats)}
     base = os.path.dirname(os.path.abspath(path))
     by_image: dict[int, list] = {}
-    for a in anns:
-        by_image.setdefault(a["image_id"], []).append(a)
+    for k, a in enumerate(anns):
+        try:
+            bbox = [float(v) for v in a["bbox"]]
+            cls = cat_index[a["category_id"]]
+            by_image.setdefault(a["image_id"], []).append((cls, bbox))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TinymlError(f"annotation {k} is unusable ({exc.__class__.__name__}: {exc}; unknown "
+                              "category ids count as missing keys)", path, fix) from None
+        if len(bbox) != 4 or not all(np.isfinite(bbox)) or bbox[2] <= 0 or bbox[3] <= 0:
+            raise TinymlError(f"annotation {k} has bbox {a['bbox']!r}: need 4 finite numbers, w and h > 0",
+                              path, fix)
     xs, boxes = [], []
-    for im in images:
-        f = im["file_name"]
+    for k, im in enumerate(images):
+        f = im.get("file_name") if isinstance(im, dict) else None
+        if not isinstance(f, str) or not isinstance(im.get("id"), (int, str)):
+            raise TinymlError(f"image entry {k} needs an id and a file_name string", path, fix)
         cands = [os.path.join(base, f), os.path.join(base, "images", f)]
-        fp = next((c for c in cands if os.path.isfile(c)), None)
+        fp = next((c for c in cands if os.path.lexists(c)), None)
         if fp is None:
             raise TinymlError(f"image {f} listed in the json is missing", path,
                               "place images beside the json or in images/")
         x, (w0, h0) = _load_image(fp, size, channels)
         sx, sy = size / w0, size / h0
-        rows = [[cat_index[a["category_id"]], a["bbox"][0] * sx, a["bbox"][1] * sy,
-                 (a["bbox"][0] + a["bbox"][2]) * sx, (a["bbox"][1] + a["bbox"][3]) * sy]
-                for a in by_image.get(im["id"], [])]
+        rows = [[cls, b[0] * sx, b[1] * sy, (b[0] + b[2]) * sx, (b[1] + b[3]) * sy]
+                for cls, b in by_image.get(im["id"], [])]
         xs.append(x)
         boxes.append(np.array(rows, np.float32).reshape(-1, 5))
     return _detection_split(xs, boxes, seed, os.path.basename(path),
@@ -338,7 +384,11 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
         return digits_detection(seed, canvas=canvas, cell=cell)
     size = size or 28
     channels = channels or 1
-    if os.path.isfile(spec) and spec.lower().endswith(".json"):
+    if not os.path.lexists(spec):
+        raise TinymlError(f"unknown dataset {spec!r}: neither a bundled dataset nor an existing file or folder",
+                          "--dataset", "use digits, digits8, digits-det, a class-per-folder directory, "
+                          "a YOLO folder (images/ + labels/) or a COCO .json")
+    if spec.lower().endswith(".json") and not os.path.isdir(spec):
         return coco_json(spec, size, channels, seed)
     if os.path.isdir(os.path.join(spec, "images")) and os.path.isdir(os.path.join(spec, "labels")):
         return yolo_folder(spec, size, channels, seed)

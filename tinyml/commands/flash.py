@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Flash a .bin/.hex/.elf through the STM32 USART ROM bootloader: sync, check the "
                     "chip id, erase, write, read back and start it. Needs only a USB-UART adapter "
                     "(see deploy/WIRING.md).")
-    p.add_argument("firmware", help="firmware file (.bin, .hex or .elf)")
+    p.add_argument("firmware", help="firmware file: an ARM .elf, an Intel .hex or a raw .bin, starting with a "
+                                    "Cortex-M vector table (checked before anything is erased)")
     p.add_argument("--port", required=True, help="serial port (/dev/ttyUSB0, a pty, or a pyserial URL)")
     p.add_argument("--board", help="board descriptor name (default: found from the chip's product id)")
     p.add_argument("--baud", type=int, default=115200)
@@ -64,13 +65,20 @@ def _log(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tinyml.deploy import board_info
-    from tinyml.deploy.firmware_image import load_firmware
+    from tinyml.deploy.firmware_image import check_vector_table, load_firmware, read_firmware_file
     from tinyml.deploy.serial_port import open_port
-    from tinyml.deploy.stm32_bootloader import ResetControl, Stm32Bootloader, flash_image, pid_name
+    from tinyml.deploy.stm32_bootloader import ResetControl, Stm32Bootloader, check_fits, flash_image, pid_name
 
     if args.retries < 0 or args.timeout <= 0:
         raise TinymlError("--retries must be >= 0 and --timeout > 0", "tinyml flash", "fix the option")
     board = board_info.load(args.board) if args.board else None
+    # The file is judged before the port is opened: nothing is touched for a wrong file.
+    read_firmware_file(args.firmware)
+    image = None
+    if board is not None:
+        image = load_firmware(args.firmware, args.address if args.address is not None else board.flash_origin)
+        check_fits(image, board)
+        check_vector_table(image, board.flash_origin, board.flash_origin + board.flash_size)
     reset = ResetControl(args.reset_polarity)
     rts, dtr = reset.states(boot0_high=True, in_reset=False) if args.reset_polarity != "none" else (None, None)
     ser = open_port(args.port, args.baud, parity="E", timeout=args.timeout, rts=rts, dtr=dtr)
@@ -93,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                                   + ", ".join(b.name for b in matches), args.port, "pass --board")
             board = matches[0]
             _log(f"chip {pid_name(pid)}: using the flash map of board {board.name}")
-        image = load_firmware(args.firmware, args.address if args.address is not None else board.flash_origin)
+        if image is None:
+            image = load_firmware(args.firmware, args.address if args.address is not None else board.flash_origin)
         result = flash_image(bl, board, image, erase=args.erase, verify=not args.no_verify,
                              go=not args.no_go, force=args.force, progress=bars, log=_log)
     finally:

@@ -36,7 +36,13 @@ from typing import Any
 # protocol is Debian's stm32flash driving this simulator, see the tests).
 from tinyml.deploy.stm32_bootloader import (  # noqa: E402
     ACK, CMD_ERASE, CMD_EXT_ERASE, CMD_GET, CMD_GET_ID, CMD_GET_VERSION, CMD_GO, CMD_READ,
-    CMD_READOUT_PROTECT, CMD_READOUT_UNPROTECT, CMD_WRITE, NACK, SYNC)
+    CMD_READOUT_PROTECT, CMD_READOUT_UNPROTECT, CMD_WRITE, FLASH_SIZE_REG, NACK, SYNC)
+
+
+def vector_table(board: Any, sp: int = 0x2001_0000, reset_offset: int = 0x1C1) -> bytes:
+    """The 8 bytes a Cortex-M image starts with (initial SP, Thumb reset handler in
+    the board's flash): what the flasher checks before erasing anything."""
+    return sp.to_bytes(4, "little") + (int(board.flash_origin) + reset_offset).to_bytes(4, "little")
 
 
 @dataclass
@@ -51,6 +57,9 @@ class Faults:
     delay_s: float = 1.0
     max_faults: int | None = None
     seed: int = 0
+    # a pulled cable: once this many flash bytes are programmed, the link goes dead
+    # (nothing is received or sent, the block that crossed the mark is not ACKed)
+    cut_after_bytes: int | None = None
 
 
 class FlashModel:
@@ -98,14 +107,24 @@ class BootloaderSim:
 
     def __init__(self, board: Any, *, pid: int | None = None, rdp: bool = False,
                  faults: Faults | None = None, extended_erase: bool = True, version: int = 0x31,
-                 ram: tuple[int, int] = (0x20000000, 0x10000)) -> None:
+                 ram: tuple[int, int] = (0x20000000, 0x10000),
+                 flash_bytes: int | None = None) -> None:
+        """`flash_bytes`: the chip's real flash size when it is smaller than the board
+        file's (sectors past it do not exist; the flash size register says so)."""
         self.board = board
         self.pid = int(board.bootloader_pid if pid is None else pid)
         self.rdp = rdp
         self.faults = faults or Faults()
         self.extended_erase = extended_erase
         self.version = version
-        self.flash = FlashModel(int(board.flash_origin), list(board.flash_sectors))
+        sectors = [(int(a), int(n)) for a, n in board.flash_sectors]
+        if flash_bytes is not None:
+            sectors = [(a, n) for a, n in sectors if a + n <= int(board.flash_origin) + flash_bytes]
+        self.flash = FlashModel(int(board.flash_origin), sectors)
+        # the flash size register (KiB, little-endian) in system memory, where the chip has one
+        reg = FLASH_SIZE_REG.get(self.pid)
+        self.sysmem = {} if reg is None else {reg: (self.flash.size // 1024).to_bytes(2, "little")}
+        self.cut = False
         self.ram_origin, ram_size = ram
         self.ram = bytearray(ram_size)
         self.synced = False
@@ -151,6 +170,12 @@ class BootloaderSim:
         self.app_started_at = None
         self._rx.clear()
 
+    def replug(self) -> None:
+        """The cable is back and the board was reset into the bootloader."""
+        self.cut = False
+        self.faults.cut_after_bytes = None
+        self.reset()
+
     def flash_bytes(self, address: int, n: int) -> bytes:
         return self.flash.read(address, n)
 
@@ -183,8 +208,8 @@ class BootloaderSim:
             except OSError:          # no client has the slave open
                 time.sleep(0.01)
                 continue
-            if self.app_started_at is not None:
-                continue             # the "application" runs; the bootloader is gone
+            if self.app_started_at is not None or self.cut:
+                continue             # the "application" runs (or the cable is out): the bootloader is gone
             for b in data:
                 if self._fault("drop_rx"):
                     continue
@@ -197,6 +222,8 @@ class BootloaderSim:
         return bytes(self._getc() for _ in range(n))
 
     def _send(self, data: bytes) -> None:
+        if self.cut:
+            return
         if self._fault("delay"):
             time.sleep(self.faults.delay_s)
         out = bytearray(data)
@@ -293,6 +320,12 @@ class BootloaderSim:
     def _readable(self, address: int, n: int = 1) -> bool:
         return self.flash.contains(address, n) or self._in_ram(address, n)
 
+    def _sysmem_read(self, address: int, n: int) -> bytes | None:
+        for reg, value in self.sysmem.items():
+            if reg <= address and address + n <= reg + len(value):
+                return value[address - reg:address - reg + n]
+        return None
+
     def _cmd_read(self) -> None:
         if self.rdp:
             self._nack()
@@ -300,18 +333,21 @@ class BootloaderSim:
         if not self._ack():
             return
         address = self._address()
-        if address is None or not self._readable(address):
+        if address is None or not (self._readable(address) or self._sysmem_read(address, 1) is not None):
             self._nack()
             return
         if not self._ack():
             return
         n, nc = self._get(2)
-        if n ^ nc != 0xFF or not self._readable(address, n + 1):
+        sysmem = self._sysmem_read(address, n + 1)
+        if n ^ nc != 0xFF or not (self._readable(address, n + 1) or sysmem is not None):
             self._nack()
             return
         if not self._ack():
             return
-        if self.flash.contains(address, n + 1):
+        if sysmem is not None:
+            data = sysmem
+        elif self.flash.contains(address, n + 1):
             data = self.flash.read(address, n + 1)
         else:
             off = address - self.ram_origin
@@ -349,6 +385,11 @@ class BootloaderSim:
         if self.flash.contains(address, len(data)):
             ok = self.flash.program(address, data)
             self.stats["bytes_programmed"] += len(data)
+            cut = self.faults.cut_after_bytes
+            if cut is not None and self.stats["bytes_programmed"] >= cut:
+                self.cut = True          # the ACK of this block is lost with the cable
+                self.stats["cable_pulled"] += 1
+                return
             if not ok:
                 self.stats["program_error"] += 1
                 self._nack()
