@@ -24,6 +24,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 
+from tinyml.boards.clock import ClockError, ClockTree, parse_clock
 from tinyml.errors import TinymlError
 
 BOARDS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -114,6 +115,7 @@ class Board:
     qemu: QemuMapping
     renode: RenodeMapping
     path: str = ""
+    clock: ClockTree | None = None     # the [clock] table: PLL setup of the firmware runtime
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     # ---- budgets -------------------------------------------------------
@@ -199,7 +201,8 @@ class Board:
     def summary(self) -> dict:
         return {
             "name": self.name, "mcu": self.mcu, "core": self.core, "fpu": self.fpu,
-            "clock_hz": self.clock_hz, "sram_bytes": self.sram_bytes,
+            "clock_hz": self.clock_hz, "clock": self.clock.describe() if self.clock else None,
+            "sram_bytes": self.sram_bytes,
             "usable_sram_bytes": self.usable_sram_bytes, "flash_bytes": self.flash_bytes,
             "bootloader_pid": f"0x{self.bootloader_pid:03x}",
             "memory": [{"name": m.name, "kind": m.kind, "origin": f"0x{m.origin:08x}",
@@ -272,7 +275,12 @@ def _parse(path: str) -> Board:
             renode=RenodeMapping(r["platform"], r.get("uart", "")),
             path=path,
             extra={"qspi": d["qspi"]} if "qspi" in d else {},
+            clock=(parse_clock(d["clock"], d["family"], int(d["clock_hz"]), int(d["reset_clock_hz"]))
+                   if "clock" in d else None),
         )
+    except ClockError as exc:
+        raise TinymlError(f"bad clock tree: {exc}", path,
+                          "fix the [clock] table (limits from the reference manual: boards/clock.py)") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise TinymlError(f"board descriptor is missing or has a bad field: {exc}", path,
                           "compare with boards/stm32f746g-disco.toml") from None

@@ -10,6 +10,7 @@ Commands end with `%`; the device answers lines and ends every command with
     infer N W%         -> m-warmup-..., m-infer-start-N, m-lap-us-T0, m-lap-us-T1,
                           m-infer-done, m-results-[v0,v1,...]
     results%           -> m-results-[...]
+    clock%             -> m-clock-[216 MHz (PLL); hz=...; timer=...; board=...; variant=...]
     stream%            -> (--stream-input builds) m-stream-start-<stripes>-<bytes>, then per
                           stripe m-stripe-<row0>-<bytes>, answered with `db <hex>%` chunks;
                           after the last stripe m-lap-us-T1, m-results-[...]
@@ -134,6 +135,20 @@ class DeviceRunner:
 
     def profile(self) -> list[str]:
         return self.command("profile")
+
+    def clock(self):
+        """The clock the firmware runs at (`clock%`, deploy/latency.py), or None when the
+        firmware does not know the command."""
+        from .latency import parse_clock
+        self.ser.write(b"clock%")
+        self.ser.flush()
+        deadline = time.monotonic() + self.timeout
+        lines: list[str] = []
+        # Read to m-ready even after an e-[Unknown command] line, so the next command's
+        # answer starts clean.
+        while len(lines) < 100 and (line := self._readline(deadline, "clock")) != READY:
+            lines.append(line)
+        return parse_clock(lines)
 
     def load(self, data: bytes) -> None:
         lines = self.command(f"db load {len(data)}")

@@ -27,6 +27,7 @@ import jinja2
 import numpy as np
 
 from tinyml.boards import Board, LinkRegion, load_board
+from tinyml.boards.clock import ClockTree
 from tinyml.errors import FitError, ToolchainError, TinymlError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -114,6 +115,7 @@ class BuildResult:
     sizes: dict[str, SizeReport]
     rounding: str = ""                               # of the kernels (a given model_dir: its config.h)
     notes: list[str] = field(default_factory=list)   # oracle fallback / rounding choice
+    clock: dict[str, dict] = field(default_factory=dict)   # per variant: ClockContext.summary()
 
     def elf(self, variant: str = "native") -> str:
         return os.path.join(variant_dir(self.out_dir, variant), "firmware.elf")
@@ -184,19 +186,20 @@ def board_context(board: Board, variant: str, mode: str, stack_bytes: int,
     }
     ctx["board"] = _BoardView(board)
     ctx["qspi"] = _qspi(board, weights_region) if weights_region else None
+    ctx["clock"] = clock_context(board, variant)
     if variant in ("native", "remap"):
         note = "board memory map" if variant == "native" else (
             f"QEMU {board.qemu.machine} variant: " + ", ".join(f"{n} at 0x{o:08x}" for n, o in board.qemu.remap)
             + ", sizes and everything else the board's")
         ctx.update(variant_note=note, num_irqs=FAMILIES[board.family]["irqs"],
-                   try_dwt=True, cpu_hz=board.reset_clock_hz, uart_kind=board.uart.layout,
+                   try_dwt=True, uart_kind=board.uart.layout,
                    lpuart=board.uart.lpuart, uart_base=board.uart.base, baud=board.uart.baud,
                    pins=_pins(board),
                    uart_note=f"{board.uart.peripheral} TX {board.uart.tx_pin} RX {board.uart.rx_pin}")
     else:
         ctx.update(variant_note=f"QEMU {board.qemu.machine} variant: origins follow the MPS2 map, "
                                 f"sizes are the board's",
-                   num_irqs=MPS2_IRQS, try_dwt=False, cpu_hz=MPS2_CPU_HZ, uart_kind="cmsdk",
+                   num_irqs=MPS2_IRQS, try_dwt=False, uart_kind="cmsdk",
                    lpuart=False, uart_base=MPS2_UART0_BASE, baud=board.uart.baud, pins=None,
                    uart_note="CMSDK APB UART0 of QEMU's MPS2 machine")
     return ctx
@@ -220,6 +223,52 @@ def _qspi(board: Board, region: str) -> dict:
             "fsize": size.bit_length() - 2, "read_command": int(q["read_command"]),
             "dummy": int(q["dummy_cycles"]), "prescaler": int(q["prescaler"]),
             "csht": int(q["cs_high_cycles"]), "region": region}
+
+
+@dataclass(frozen=True)
+class ClockContext:
+    """What board_config.h says about the clock tree of one variant build."""
+    setup: bool                    # the runtime starts the PLL (native builds of boards with [clock])
+    family: str
+    reset_hz: int                  # the clock that runs when it does not (or before it does)
+    reset_name: str
+    max_polls: int
+    target_hz: int                 # the clock that runs when it does
+    target_uart_hz: int
+    tree: ClockTree | None = None
+    no_setup_reason: str = ""
+    note: str = ""
+
+    def summary(self) -> dict:
+        """build.json's "clock": the configured target and the fallback rule (the boot
+        banner reports which one ran)."""
+        if not self.setup:
+            return {"target_hz": self.reset_hz, "setup": False, "reason": self.no_setup_reason,
+                    "banner": f"clock: {self.reset_hz // 1_000_000} MHz ({self.reset_name}, "
+                              f"{self.no_setup_reason})"}
+        t = self.tree
+        return {"target_hz": self.target_hz, "setup": True, "tree": t.describe(),
+                "uart_clock_hz": self.target_uart_hz,
+                "fallback_hz": self.reset_hz, "fallback_source": self.reset_name,
+                "fallback_rule": t.fallback_rule(), "ready_waits": t.ready_waits(),
+                "max_polls": self.max_polls}
+
+
+def clock_context(board: Board, variant: str) -> ClockContext:
+    from tinyml.boards import MPS2_CPU_HZ
+    if variant not in ("native", "remap"):
+        return ClockContext(False, board.family, MPS2_CPU_HZ, "MPS2 emulator", 1, MPS2_CPU_HZ, MPS2_CPU_HZ,
+                            no_setup_reason="no RCC: the board's PLL setup is not run",
+                            note=f"QEMU {board.qemu.machine}: fixed {MPS2_CPU_HZ // 1_000_000} MHz, no STM32 RCC")
+    t = board.clock
+    if t is None:
+        return ClockContext(False, board.family, board.reset_clock_hz, "reset clock", 1,
+                            board.reset_clock_hz, board.reset_clock_hz,
+                            no_setup_reason=f"no [clock] table in {os.path.basename(board.path)}",
+                            note="the board descriptor has no [clock] table: the reset clock runs")
+    return ClockContext(True, board.family, t.reset_hz, t.reset_name, t.max_polls, t.sysclk_hz,
+                        t.uart_hz(board.uart.peripheral), t,
+                        note=f"{t.describe()}; else {t.reset_hz // 1_000_000} MHz {t.reset_name}")
 
 
 class _BoardView:
@@ -630,7 +679,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         add_stack_estimate(sizes[v], variant_dir(out_dir, v))
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
-                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes)
+                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes,
+                         clock={v: clock_context(board, v).summary() for v in variants})
     meta = {"board": board.name, "mode": mode, "model": model_name,
             "model_path": os.path.abspath(model_path) if model_path else None,
             "variants": variants, "vectors": result.vectors, "oracle": oracle,
@@ -639,7 +689,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
             "arena_regions": lib_regions, "qemu_variant": qvariant, "weights_region": wreg,
-            "sizes": {v: asdict(s) for v, s in sizes.items()}}
+            "sizes": {v: asdict(s) for v, s in sizes.items()},
+            "clock": result.clock}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return result
@@ -683,6 +734,7 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     rep = size_report(elf, board, variant)
     add_stack_estimate(rep, variant_dir(out_dir, variant))
     meta["sizes"][variant] = asdict(rep)
+    meta.setdefault("clock", {})[variant] = clock_context(board, variant).summary()
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
     return elf

@@ -45,6 +45,7 @@ class EmulationResult:
     stack_estimate_bytes: int | None = None   # static worst case of the build (firmware/stack_usage.py)
     static_ram_bytes: int | None = None
     timer: str = ""
+    clock: str = ""                 # the boot banner's clock line, e.g. "16 MHz (HSI, PLL not ready)"
     fault: str | None = None
     error: str | None = None
     timed_out: bool = False
@@ -90,6 +91,7 @@ _RUN = re.compile(r"^run rc=(-?\d+) ticks=(\d+)", re.M)
 _MEM = re.compile(r"^memory arena_bytes=(\d+) arena_used=(\d+) stack_bytes=(\d+) stack_used=(\d+) "
                   r"static_ram=(\d+)", re.M)
 TIMER_LINE = re.compile(r"^timer source=(\w+) hz=(\d+)", re.M)
+CLOCK_LINE = re.compile(r"^clock: (\d+(?:\.\d+)? MHz \(.*\))$", re.M)
 _FAULT = re.compile(r"^FAULT .*$", re.M)
 RESULT_LINE = re.compile(r"^RESULT (PASS|FAIL)", re.M)
 
@@ -102,6 +104,9 @@ def parse_selftest(text: str, systick_hz: int, res: EmulationResult) -> None:
     ticks = [v.ticks for v in res.vectors]
     if not ticks:
         ticks = [int(m.group(2)) for m in _RUN.finditer(text)]
+    cm = CLOCK_LINE.search(text)
+    if cm:
+        res.clock = cm.group(1)
     tm = TIMER_LINE.search(text)
     if tm:
         res.timer = tm.group(1)

@@ -35,9 +35,9 @@ class SerialSession:
     elf: str
     output: list[str] = field(default_factory=list)
     # Instructions per `m-lap-us` unit the device reports under this machine
-    # (None if unknown). The firmware converts SysTick ticks with the clock it
-    # believes it runs at (TINYML_CPU_HZ); QEMU's SysTick runs at the machine's
-    # clock and -icount shift=0 makes one instruction 1 ns.
+    # (None if unknown). The firmware converts SysTick ticks with the clock its
+    # boot banner reports (QEMU models no RCC: the reset clock); QEMU's SysTick
+    # runs at the machine's clock and -icount shift=0 makes one instruction 1 ns.
     instructions_per_lap_us: float | None = None
     banner: list[str] = field(default_factory=list)
 
@@ -49,19 +49,22 @@ class SerialSession:
         return [ln.rstrip() for ln in self.output[-n:]]
 
 
-def firmware_cpu_hz(out_dir: str, variant: str) -> int | None:
-    """TINYML_CPU_HZ of DIR's `variant` build (the clock its micros() assume)."""
-    try:
-        with open(os.path.join(variant_dir(out_dir, variant), "board_config.h")) as f:
-            m = re.search(r"#define TINYML_CPU_HZ (\d+)u?", f.read())
-    except OSError:
-        return None
-    return int(m.group(1)) if m else None
+_BANNER_CLOCK = re.compile(r"^clock: (\d+(?:\.\d+)?) MHz")
 
 
-def instructions_per_lap_us(out_dir: str, variant: str, machine: str) -> float | None:
+def banner_cpu_hz(banner: list[str]) -> int | None:
+    """The core clock the firmware's boot banner reports (`clock: 16 MHz (HSI, PLL not
+    ready)`): the clock its micros() assume (None without that line)."""
+    for ln in banner:
+        m = _BANNER_CLOCK.match(ln)
+        if m:
+            return round(float(m.group(1)) * 1_000_000)
+    return None
+
+
+def instructions_per_lap_us(cpu_hz: int | None, machine: str) -> float | None:
     """lap-us -> instructions: us * cpu_hz/1e6 = SysTick ticks; ticks * 1e9 / systick_hz = ns = instructions."""
-    cpu_hz, systick_hz = firmware_cpu_hz(out_dir, variant), QEMU_SYSTICK_HZ.get(machine)
+    systick_hz = QEMU_SYSTICK_HZ.get(machine)
     if not cpu_hz or not systick_hz:
         return None
     return cpu_hz / 1e6 * 1e9 / systick_hz
@@ -153,8 +156,7 @@ def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", t
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=_die_with_parent)
     sess = SerialSession(proc, host, port, board.name, board.qemu.machine, variant,
-                         meta.get("model", ""), machine_note(board, variant), elf,
-                         instructions_per_lap_us=instructions_per_lap_us(out_dir, variant, board.qemu.machine))
+                         meta.get("model", ""), machine_note(board, variant), elf)
     listening = threading.Event()
 
     def reader() -> None:
@@ -179,6 +181,8 @@ def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", t
     if ok and proc.poll() is None and await_banner:
         try:
             sess.banner = _await_banner(sess, timeout)
+            sess.instructions_per_lap_us = instructions_per_lap_us(banner_cpu_hz(sess.banner),
+                                                                   board.qemu.machine)
         except BaseException:
             stop_serial_session(sess, grace=0)
             raise

@@ -80,3 +80,6 @@ def test_cli_boards_json():
     by_name = {b["name"]: b for b in data["boards"]}
     assert by_name["stm32f746g-disco"]["sram_bytes"] == 320 * KB
     assert by_name["nucleo-l4r5zi"]["flash_bytes"] == 2048 * KB
+    # The clock tree the firmware starts (boards/*.toml [clock]).
+    assert by_name["stm32f746g-disco"]["clock"].startswith("216 MHz = HSE 25 MHz crystal / 25 * 432 / 2 (PLL)")
+    assert by_name["nucleo-h743zi"]["clock_hz"] == 400_000_000

@@ -169,10 +169,19 @@ def test_person_detect_bmps_over_emulated_serial(tmp_path_factory, board, machin
     with serial_emulator(out) as info:
         assert info["url"] == f"socket://127.0.0.1:{info['port']}"
         assert info["board"] == board and info["machine"] == machine and info["model"] == "person_detect"
-        assert info["banner"] == ["m-init-done", "m-ready"]
+        # The boot banner names the clock that runs: QEMU models no STM32 RCC (netduinoplus2:
+        # the HSE never reports ready; MPS2: no RCC at all, the setup is not compiled in).
+        clock = {"mps2-an500": "clock: 25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)",
+                 "netduinoplus2": "clock: 16 MHz (HSI, HSE not ready)"}[machine]
+        assert info["banner"] == [clock, "m-init-done", "m-ready"]
         if machine.startswith("mps2"):   # firmware and QEMU agree on a 25 MHz SysTick: 1 us = 1000 ns
             assert info["instructions_per_lap_us"] == pytest.approx(1000.0)
         res = _run(info["url"], IMAGES, PERSON, "--pixels", "raw")
+    # Emulator latency is labelled in guest instructions, not ms (no clock under QEMU).
+    assert res["clock"]["emulated"] and res["clock"]["board"] == board
+    for inf in res["inputs"]:
+        assert inf["latency"] == f"{inf['instructions']:,} instructions (emulator: no clock)"
+        assert inf["instructions"] == round(inf["latency_us"] * info["instructions_per_lap_us"])
     assert res["device"] == "m-name-dut-[tinyml]"
     assert f"m-profile-[tinyml MLPerf Tiny runner, board {board}]" in res["profile"]
     compared = 0
@@ -229,7 +238,8 @@ def test_ad01_random_bin_over_emulated_serial(ad01_f4, tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_lap_us_converts_to_the_selftest_instruction_count(ad01_f4, tmp_path_factory):
-    """netduinoplus2: the native firmware times with its 16 MHz reset clock but
+    """netduinoplus2: the native firmware times with its 16 MHz reset clock (the clock
+    setup's fallback: QEMU models no RCC) but
     QEMU's SysTick runs at 168 MHz, so one reported us is 16/168*1000 guest
     instructions; converted, the serial latency equals the self-test's count."""
     st = str(tmp_path_factory.mktemp("ad01-selftest"))
@@ -248,6 +258,9 @@ def test_lap_us_converts_to_the_selftest_instruction_count(ad01_f4, tmp_path_fac
     serial_instr = res["inputs"][0]["latency_us"] * factor
     # Serial mode adds a 640-byte memcpy per inference; laps are whole us.
     assert serial_instr == pytest.approx(selftest, rel=0.01)
+    # `tinyml run` makes the same conversion from the device's `clock%` answer.
+    assert res["inputs"][0]["instructions"] == pytest.approx(selftest, rel=0.01)
+    assert res["inputs"][0]["latency"].endswith(" instructions (emulator: no clock)")
     print(f"ad01 on netduinoplus2: self-test {selftest:,} instructions/inference, serial "
           f"{res['inputs'][0]['latency_us']} us reported = {serial_instr:,.0f} instructions")
 

@@ -81,8 +81,13 @@ def test_ad01_selftest_passes_bit_exact(board, ad01_lib, tmp_path):
     if board == "stm32f746g-disco":
         assert (res.machine, res.variant) == ("mps2-an500", "mps2")
         assert "sizes are the board's" in res.note
+        # The MPS2 stand-in has no STM32 RCC: the clock setup is not compiled in.
+        assert res.clock == "25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)"
     else:
         assert (res.machine, res.variant) == ("netduinoplus2", "native")
+        # QEMU's STM32F405 RCC reads 0: the HSE never reports ready, the bounded wait gives
+        # up and the unchanged board binary runs on in its 16 MHz HSI reset clock.
+        assert res.clock == "16 MHz (HSI, HSE not ready)"
 
 
 @pytest.mark.timeout(300)
@@ -121,6 +126,16 @@ def test_cli_build_and_emulate_json(tmp_path):
     assert "ORIGIN = 0x20000000, LENGTH = 327680" in ld
     ld2 = open(os.path.join(out, "mps2", "linker.ld")).read()
     assert "ORIGIN = 0x00000000, LENGTH = 1048576" in ld2
+    # build.json can only state the configured clock and the fallback rule (the banner says
+    # which ran): 216 MHz from the 25 MHz HSE (RM0385), else the 16 MHz HSI.
+    clock = json.load(open(os.path.join(out, "build.json")))["clock"]
+    assert clock == built["clock"]
+    assert clock["native"]["target_hz"] == 216_000_000 and clock["native"]["fallback_hz"] == 16_000_000
+    assert clock["native"]["ready_waits"] == ["HSE", "PLL", "over-drive", "flash latency", "clock switch"]
+    assert "100,000 polls" in clock["native"]["fallback_rule"]
+    assert clock["mps2"] == {"target_hz": 25_000_000, "setup": False,
+                             "reason": "no RCC: the board's PLL setup is not run",
+                             "banner": "clock: 25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)"}
     e = subprocess.run([sys.executable, "-m", "tinyml.cli", "emulate", out, "--json", "--timeout", "60"],
                        capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert e.returncode == 0, e.stdout + e.stderr
@@ -129,6 +144,7 @@ def test_cli_build_and_emulate_json(tmp_path):
                 "emulator", "machine"):
         assert key in res
     assert res["passed"] is True and res["emulator"] == "qemu" and res["machine"] == "mps2-an500"
+    assert "clock: " + res["clock"] == clock["mps2"]["banner"]
     assert res["flash_bytes"] == built["variants"]["mps2"]["flash_bytes"]
 
 
@@ -195,12 +211,16 @@ def test_other_boards_and_instruction_count_is_machine_independent(ad01_lib, tmp
     from tinyml.firmware.build import build_firmware
     from tinyml.firmware.emulate import emulate
     lib, vecs = ad01_lib
-    counts = {}
+    counts, clocks = {}, {}
     for board in ("nucleo-h743zi", "nucleo-l4r5zi", "netduinoplus2"):
         out = str(tmp_path / board)
         build_firmware(AD01, board, out, model_dir=lib, vectors=vecs[:2])
         res = emulate(out, timeout=60)
         assert res.passed, res.output
         counts[board] = res.instructions_per_inference
+        clocks[board] = res.clock
+    assert clocks == {"nucleo-h743zi": "25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)",
+                      "nucleo-l4r5zi": "25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)",
+                      "netduinoplus2": "16 MHz (HSI, PLL not ready)"}     # HSI-fed PLL, never locks
     a, b = counts["nucleo-l4r5zi"], counts["netduinoplus2"]
     assert abs(a - b) <= max(200, 0.001 * b), counts

@@ -7,6 +7,8 @@
  *   name%            m-name-dut-[tinyml]
  *   profile%         m-profile-[...] m-model-[<model>]
  *   timestamp%       m-lap-us-<t>
+ *   clock%           m-clock-[216 MHz (PLL); hz=...; timer=dwt|systick; board=...; variant=...]
+ *                    (the clock that runs, for the host's latency label; runtime/clock.c)
  *   db load N%       m-[Expecting N bytes]       (N <= input bytes, else e-[...])
  *   db <hex>%        appends bytes; m-load-done once N bytes arrived
  *   db print%        m-buffer-xx-xx-... (8 bytes per line)
@@ -369,6 +371,8 @@ static void dispatch(char *line)
         con_puts("m-model-[" TINYML_MODEL_NAME "]"); con_nl();
     } else if (strcmp(line, "timestamp") == 0) {
         lap();
+    } else if (strcmp(line, "clock") == 0) {
+        clock_report();
     } else if (strcmp(line, "db") == 0) {
         cmd_db(rest);
     } else if (strcmp(line, "infer") == 0) {

@@ -116,6 +116,13 @@ void uart_putc(char c)
 uint64_t timer_ticks(void) { return fuzz_ticks += 1000u; }
 uint32_t timer_hz(void) { return 1000000u; }
 
+/* runtime/clock.c's `clock%` answer (the real one reads the RCC state). */
+void clock_report(void)
+{
+    con_puts("m-clock-[1 MHz (fuzz); hz=1000000; timer=systick; board=fuzz; variant=native]");
+    con_nl();
+}
+
 /* ---- model stub -------------------------------------------------------- */
 
 void *tinyml_input_ptr(int index) { return index == 0 ? fuzz_input : NULL; }

@@ -12,6 +12,28 @@
 
 #include "board_config.h"
 
+/* ---- clock (clock.c) ---------------------------------------------------
+ * clock_setup() starts the board's PLL (board_config.h TINYML_CLOCK_*) or,
+ * when a ready flag does not come within TINYML_CLOCK_MAX_POLLS reads, stays
+ * on the reset clock; everything timed or clocked afterwards (SysTick, DWT,
+ * the console baud divisor) uses the frequencies it reports. */
+typedef struct {
+    uint32_t cpu_hz;        /* core clock that runs (SysTick / DWT count it) */
+    uint32_t uart_hz;       /* console UART kernel clock that runs */
+    uint32_t polls;         /* ready-flag reads spent */
+    const char *source;     /* "PLL", or the reset clock: "HSI", "MSI", ... */
+    const char *reason;     /* NULL on the PLL; else why not, e.g. "PLL not ready" */
+} clock_state_t;
+
+const clock_state_t *clock_setup(void);
+const clock_state_t *clock_state(void);
+uint32_t clock_cpu_hz(void);
+uint32_t clock_uart_hz(void);
+void clock_print(void);                 /* "216 MHz (PLL)" / "16 MHz (HSI, PLL not ready)" */
+/* One protocol line for the host (`clock%`): m-clock-[<clock_print>; hz=H; timer=dwt|systick;
+ * board=B; variant=V]. */
+void clock_report(void);
+
 /* ---- console (UART) ------------------------------------------------- */
 void uart_init(void);
 void uart_putc(char c);

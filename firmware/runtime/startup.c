@@ -3,7 +3,8 @@
  *
  * Reset: paint the stack, copy .data from flash, zero .bss, enable the FPU
  * (CPACR CP10/CP11 full access), on Cortex-M7 enable the I- and D-caches,
- * run static constructors, then the app. The linker script (generated from
+ * run static constructors, start the clock tree (clock.c), the console and
+ * the timer, print the clock that runs (`clock: 216 MHz (PLL)`), then the app. The linker script (generated from
  * the board descriptor) provides the symbols below.
  */
 #include <stdint.h>
@@ -84,9 +85,14 @@ void Reset_Handler(void)
     for (void (**f)(void) = __init_array_start; f < __init_array_end; ++f) {
         (*f)();
     }
+    (void)clock_setup();
     uart_init();
     timer_init();
     semihost_probe();
+    /* Boot banner line: the clock that actually runs. */
+    con_puts("clock: ");
+    clock_print();
+    con_nl();
     app_main();
 }
 

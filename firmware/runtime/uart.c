@@ -6,9 +6,10 @@
  *                                              ICR 0x20, RDR 0x24, TDR 0x28
  *  TINYML_UART_CMSDK ARM CMSDK APB UART (QEMU MPS2): DATA 0x0, STATE 0x4, CTRL 0x8, BAUDDIV 0x10
  *
- * Baud divisor from the UART kernel clock (the reset clock: the runtime
- * does not start the PLL): BRR = clk / baud (oversampling by 16), and
- * BRR = 256 * clk / baud for an LPUART.
+ * Baud divisor from the UART kernel clock that runs (clock_uart_hz(): the
+ * PCLK of the UART's APB with the PLL, or the reset clock after a clock-setup
+ * fallback): BRR = clk / baud (oversampling by 16), and BRR = 256 * clk / baud
+ * for an LPUART.
  */
 #include <stdint.h>
 
@@ -27,7 +28,7 @@
 
 void uart_init(void)
 {
-    UART(CMSDK_BAUDDIV) = TINYML_UART_CLK_HZ / TINYML_UART_BAUD;
+    UART(CMSDK_BAUDDIV) = clock_uart_hz() / TINYML_UART_BAUD;
     UART(CMSDK_CTRL) = 0x3u;    /* TX and RX enable */
 }
 
@@ -85,7 +86,7 @@ void uart_init(void)
 {
     clocks_and_pins();
     UART(USART_CR1) = 0u;
-    UART(USART_BRR) = (TINYML_UART_CLK_HZ + TINYML_UART_BAUD / 2u) / TINYML_UART_BAUD;
+    UART(USART_BRR) = (clock_uart_hz() + TINYML_UART_BAUD / 2u) / TINYML_UART_BAUD;
     UART(USART_CR1) = (1u << 13) | (1u << 3) | (1u << 2);  /* UE | TE | RE */
 }
 
@@ -125,9 +126,9 @@ void uart_init(void)
     clocks_and_pins();
     UART(USART_CR1) = 0u;
 #if TINYML_UART_LPUART
-    UART(USART_BRR) = (uint32_t)(((uint64_t)TINYML_UART_CLK_HZ * 256u + TINYML_UART_BAUD / 2u) / TINYML_UART_BAUD);
+    UART(USART_BRR) = (uint32_t)(((uint64_t)clock_uart_hz() * 256u + TINYML_UART_BAUD / 2u) / TINYML_UART_BAUD);
 #else
-    UART(USART_BRR) = (TINYML_UART_CLK_HZ + TINYML_UART_BAUD / 2u) / TINYML_UART_BAUD;
+    UART(USART_BRR) = (clock_uart_hz() + TINYML_UART_BAUD / 2u) / TINYML_UART_BAUD;
 #endif
     UART(USART_CR1) = (1u << 3) | (1u << 2) | (1u << 0);  /* TE | RE | UE */
 }

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
                           "rounding": res.rounding, "notes": res.notes,
-                          "elf": res.elf("native"),
+                          "elf": res.elf("native"), "clock": res.clock,
                           "variants": {v: {"elf": res.elf(v), **dataclasses.asdict(s)} for v, s in res.sizes.items()}}))
         return 0
     out = sys.stdout
@@ -56,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         where = res.elf(v)
         print(f"{res.board} firmware ({v} memory map): {where}", file=out)
         print("\n".join(s.lines()), file=out)
+        c = res.clock.get(v)
+        if c:
+            print(f"  clock  {c['tree']}; {c['fallback_rule']}" if c["setup"]
+                  else f"  clock  {c['target_hz'] // 1_000_000} MHz: {c['reason']}", file=out)
     print(f"self-test vectors: {res.vectors}" + (f" (expected outputs from {res.oracle})" if res.oracle else "")
           + (f"; kernels built with --rounding {res.rounding}" if res.rounding else ""), file=out)
     return 0

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run", help="run inputs on a board or the emulator over the MLPerf Tiny serial protocol",
         description="Send each INPUT to the device (db load / db <hex>), run `infer N W`, and print the "
-                    "results and latency. PORT is a device path, a pty, or socket://host:port.")
+                    "results and latency: in ms at the clock the firmware reports on a board, in guest "
+                    "instructions on the emulator. PORT is a device path, a pty, or socket://host:port.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image (PNG/JPEG/BMP) or raw .bin input")
     p.add_argument("--port", required=True, help="serial port, pty, or socket://host:port")
     p.add_argument("--model", help=".tflite whose input shape/scale/zero point convert images")
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tinyml.deploy.inputs import input_spec, load_input
+    from tinyml.deploy.latency import latency
     from tinyml.deploy.runner import DeviceRunner
     from tinyml.deploy.serial_port import open_port
     from tinyml.deploy.stm32_bootloader import ResetControl
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         dev = DeviceRunner(ser, timeout=args.timeout, chunk=args.chunk, where=args.port)
         name = dev.hello()
         profile = dev.profile()
+        clock = dev.clock()
         results = []
         for path, data in payloads:
             if args.stream:
@@ -65,13 +68,20 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 cls = (labels[inf.top] if labels and inf.top is not None and inf.top < len(labels)
                        else inf.top)
-                lat = f"{inf.latency_us / 1000:.3f} ms" if inf.latency_us is not None else "n/a"
+                lat = latency(inf.latency_us, clock).label
                 print(f"{os.path.basename(path)}: class {cls}  results {inf.results}  latency {lat}")
             else:
                 print(f"{os.path.basename(path)}: done", file=sys.stderr)
     finally:
         ser.close()
     if args.json:
+        inputs = []
+        for r in results:
+            lat = latency(r.latency_us, clock)
+            inputs.append({**r.as_dict(), "instructions": lat.instructions, "latency": lat.label})
         print(json.dumps({"ok": True, "port": args.port, "device": name, "profile": profile,
-                          "inputs": [r.as_dict() for r in results]}))
+                          "clock": None if clock is None else {
+                              "text": clock.text, "hz": clock.hz, "timer": clock.timer, "board": clock.board,
+                              "variant": clock.variant, "emulated": clock.emulated},
+                          "inputs": inputs}))
     return 0

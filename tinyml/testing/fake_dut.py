@@ -20,13 +20,15 @@ Model = Callable[[bytes], list[float]]
 
 class FakeDut:
     def __init__(self, model: Model, *, input_bytes: int | None = None, us_per_inference: int = 1234,
-                 mode: str = "ok", max_buffer: int = 1 << 20, name: str = "fake-dut") -> None:
+                 mode: str = "ok", max_buffer: int = 1 << 20, name: str = "fake-dut",
+                 clock: str | None = None) -> None:
         self.model = model
         self.input_bytes = input_bytes
         self.us_per_inference = us_per_inference
         self.mode = mode
         self.max_buffer = max_buffer
         self.name = name
+        self.clock = clock              # the `clock%` answer line (None: unknown command)
         self.buffer = bytearray()
         self.expect = 0
         self.last_results: list[float] = []
@@ -98,6 +100,8 @@ class FakeDut:
             out.append(f"m-name-dut-[{self.name}]")
         elif tok[0] == "profile":
             out += ["m-profile-[tinyml fake]", "m-model-[fake]"]
+        elif tok[0] == "clock" and self.clock is not None:
+            out.append(self.clock)
         elif tok[0] == "db" and len(tok) >= 2 and tok[1] == "load":
             n = int(tok[2]) if len(tok) > 2 and tok[2].isdigit() else 0
             if n <= 0:
