@@ -30,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="rounding of the generated kernels: tflite (TFLite's reference kernels) or tflm "
                         "(tflite_micro). Default tflite; a self-test build follows its oracle (tflm for "
                         "models TFLite refuses, said on stderr)")
+    p.add_argument("--prefix", default="tinyml", metavar="NAME",
+                   help="namespace of every generated C name: NAME_arena, NAME_run(), NAME_* macros, "
+                        "CMake target NAME_model (default tinyml); distinct prefixes let several "
+                        "models link into one program")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
                          num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input,
-                         rounding=args.rounding)
+                         rounding=args.rounding, prefix=args.prefix)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
