@@ -21,7 +21,7 @@ from tinyml.memory_planner.plan import Plan
 from tinyml.steps import Call, ScratchRef, Step, TRef, call_constants
 
 from .lowering import LowerCtx
-from .pipeline import Compiled, CompileOptions, compile
+from .pipeline import Compiled, CompileOptions, accounting, compile
 
 
 @dataclass
@@ -300,6 +300,7 @@ def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Gene
         d = plan.to_dict()
         d["model"] = graph.name
         d["prefix"] = names.prefix
+        d["accounting"] = accounting(compiled).to_dict()
         if stream is not None:
             d["stream_input"] = stream.to_dict()
         d["steps"] = [{"pos": i, "op": s.index, "ops": s.ops, "kind": s.kind, "inputs": s.inputs,

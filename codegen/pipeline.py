@@ -19,7 +19,7 @@ from typing import Protocol
 from tinyml.boards import load_board
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan, plan_steps
-from tinyml.memory_planner.report import PlanReport, board_fit
+from tinyml.memory_planner.report import Accounting, PlanReport, account, board_fit
 from tinyml.steps import Step, call_constants
 
 from .importer import import_tflite
@@ -75,6 +75,12 @@ class Compiled:
     def constant_bytes(self) -> int:
         """Bytes of const data weights.c will hold: tensors the calls reference plus derived arrays."""
         return constant_bytes(self.graph, self.steps, self.ctx)
+
+
+def accounting(c: Compiled) -> Accounting:
+    """The model's flash and SRAM before a build (memory_planner.report.account): parameters in
+    the file, weights.c's bytes, the planned arena; code estimated, stack = the reserve."""
+    return account(c.graph.param_bytes(), c.constant_bytes, c.plan.arena_bytes)
 
 
 def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
@@ -133,7 +139,8 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         flash_budget_bytes=fit.flash_budget_bytes, fits=fit.fits, fit_detail=fit.detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(c.plan.arena_bytes / tflm.total) if tflm else None,
-        steps=len(c.steps), buffers=len(c.plan.buffers), plan_seconds=round(c.seconds, 3),
+        steps=len(c.steps), buffers=len(c.plan.buffers), accounting=accounting(c).to_dict(),
+        plan_seconds=round(c.seconds, 3),
         stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None)
     return rep, c.plan

@@ -28,13 +28,14 @@ import numpy as np
 
 from tinyml.boards import Board, LinkRegion, load_board
 from tinyml.errors import FitError, ToolchainError, TinymlError
+from tinyml.memory_planner.report import STACK_RESERVE, Accounting, Linked, account
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNTIME_DIR = os.path.join(HERE, "runtime")
 APP_DIR = os.path.join(HERE, "app")
 TEMPLATE_DIR = os.path.join(HERE, "templates")
 
-DEFAULT_STACK_BYTES = 8192
+DEFAULT_STACK_BYTES = STACK_RESERVE      # the planner judges the fit with the same reserve
 MODES = ("selftest", "serial")
 
 # Per family: RCC register addresses for GPIO and UART clock enables, GPIO
@@ -64,13 +65,14 @@ class SizeReport:
     bss: int             # zeroed RAM, arena and stack excluded
     arena: int
     stack: int           # stack reserve
-    weights: int         # tinyml_w* constant tensors (part of text)
+    weights: int         # the model library's weights.c arrays as linked (part of text)
     flash_bytes: int     # text + data image
     static_ram_bytes: int  # data + bss
     ram_bytes: int       # data + bss + arena + stack reserve
     regions: list[dict] = field(default_factory=list)  # per linker region: name, size, used
     stack_estimate: int | None = None   # static worst case (firmware/stack_usage.py)
     stack_estimate_note: str = ""
+    accounting: dict = field(default_factory=dict)   # memory_planner.report.Accounting of this build
 
     def lines(self) -> list[str]:
         out = [f"  text   {self.text:>9,} B  (weights {self.weights:,} B)",
@@ -86,6 +88,8 @@ class SizeReport:
         for r in self.regions:
             pct = 100.0 * r["used"] / r["size"] if r["size"] else 0.0
             out.append(f"  region {r['name']:<24} {r['used']:>9,} / {r['size']:>9,} B  {pct:5.1f}%  {r['label']}")
+        if self.accounting:
+            out += ["  " + line for line in Accounting(**self.accounting).lines()]
         return out
 
 
@@ -474,9 +478,40 @@ def add_stack_estimate(rep: SizeReport, variant_out: str) -> None:
         rep.stack_estimate_note = est.line()
 
 
-def size_report(elf_path: str, board: Board, variant: str) -> SizeReport:
+def add_accounting(rep: SizeReport, lib_dir: str) -> None:
+    """The build's Accounting: the library's compile-time figures (plan.json) with the linked
+    flash, weights, static RAM and stack estimate measured in the ELF."""
+    try:
+        with open(os.path.join(lib_dir, "plan.json")) as f:
+            planned = json.load(f).get("accounting", {})
+    except (OSError, ValueError):
+        planned = {}
+    linked = Linked(flash_bytes=rep.flash_bytes, weights_bytes=rep.weights, static_ram_bytes=rep.static_ram_bytes,
+                    stack_reserve_bytes=rep.stack, stack_estimate_bytes=rep.stack_estimate)
+    rep.accounting = account(planned.get("model_params_bytes", 0), rep.weights, rep.arena, linked).to_dict()
+
+
+_WEIGHT_DECL = re.compile(r"^extern const \w+ (\w+)\[\d+\];", re.M)
+
+
+def weight_symbols(lib_dir: str) -> set[str]:
+    """The arrays a generated library's weights.c defines (declared in its weights.h)."""
+    try:
+        with open(os.path.join(lib_dir, "weights.h")) as f:
+            return set(_WEIGHT_DECL.findall(f.read()))
+    except OSError:
+        return set()
+
+
+def size_report(elf_path: str, board: Board, variant: str, lib_dir: str | None = None) -> SizeReport:
+    """Section sizes, region use and the linked weights (the symbols of `lib_dir`'s weights.h;
+    default: the build's model/ beside the variant directory)."""
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
+    if lib_dir is None:
+        vdir = os.path.dirname(os.path.abspath(elf_path))
+        lib_dir = os.path.join(vdir if variant == "native" else os.path.dirname(vdir), "model")
+    wsyms = weight_symbols(lib_dir)
     sizes: dict[str, int] = {}
     weights = 0
     with open(elf_path, "rb") as f:
@@ -487,7 +522,7 @@ def size_report(elf_path: str, board: Board, variant: str) -> SizeReport:
         symtab = elf.get_section_by_name(".symtab")
         if isinstance(symtab, SymbolTableSection):
             for sym in symtab.iter_symbols():
-                if re.fullmatch(r"tinyml_w\d+", sym.name) and sym["st_info"]["type"] == "STT_OBJECT":
+                if sym.name in wsyms and sym["st_info"]["type"] == "STT_OBJECT":
                     weights += sym["st_size"]
     ram_names = {".data", ".bss", ".tinyml_arena", ".stack"}
     text = sum(v for k, v in sizes.items() if k not in ram_names)
@@ -593,8 +628,9 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     for v in variants:
         say(f"compiling {board.name} firmware ({v} memory map) with arm-none-eabi-gcc")
         run_make(board, out_dir, v, stack_bytes)
-        sizes[v] = size_report(os.path.join(variant_dir(out_dir, v), "firmware.elf"), board, v)
+        sizes[v] = size_report(os.path.join(variant_dir(out_dir, v), "firmware.elf"), board, v, lib_dir)
         add_stack_estimate(sizes[v], variant_dir(out_dir, v))
+        add_accounting(sizes[v], lib_dir)
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
                          oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes)
@@ -605,6 +641,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
+            "accounting": sizes["native"].accounting,
             "sizes": {v: asdict(s) for v, s in sizes.items()}}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
@@ -623,8 +660,9 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"])
     run_make(board, out_dir, variant, meta["stack_bytes"])
     meta["variants"].append(variant)
-    rep = size_report(elf, board, variant)
+    rep = size_report(elf, board, variant, os.path.join(out_dir, "model"))
     add_stack_estimate(rep, variant_dir(out_dir, variant))
+    add_accounting(rep, os.path.join(out_dir, "model"))
     meta["sizes"][variant] = asdict(rep)
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
                           "rounding": res.rounding, "notes": res.notes,
-                          "elf": res.elf("native"),
+                          "elf": res.elf("native"), "accounting": res.sizes["native"].accounting,
                           "variants": {v: {"elf": res.elf(v), **dataclasses.asdict(s)} for v, s in res.sizes.items()}}))
         return 0
     out = sys.stdout
