@@ -298,3 +298,24 @@ def test_two_models_in_one_f746_firmware_on_qemu(tmp_path):
     assert "second model=kws_ref_model vector 1 PASS" in em.output and " FAIL" not in em.output
     # the main model's arena stays where the linker script places it; the second in .bss
     assert em.arena_used_bytes == meta["arena_bytes"] == res.sizes["native"].arena
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc needed")
+@pytest.mark.parametrize("rel", ["vit/vit_relu_d64x4.tflite", "mlperf-tiny/pretrainedResnet_quant.tflite"])
+def test_prefixed_fused_models_define_only_prefixed_globals(tmp_path, rel):
+    """Models with fused kernels, shared tables and packed filters (ViT, ResNet) compile with a
+    prefix, and every global their objects define carries it."""
+    from tinyml.codegen.emit import generate
+    lib = tmp_path / "lib"
+    generate(os.path.join(paths.shared_models(), rel), str(lib), prefix="m2")
+    syms = set()
+    for src in ("model.c", "weights.c"):
+        obj = tmp_path / (src + ".o")
+        r = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Werror", "-I", str(lib),
+                            "-I", str(lib / "kernels" / "include"), "-c", str(lib / src), "-o", str(obj)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        out = subprocess.run(["nm", "-g", "--defined-only", str(obj)], capture_output=True, text=True).stdout
+        syms |= {l.split()[-1] for l in out.splitlines() if len(l.split()) == 3}
+    assert "m2_arena" in syms and "m2_run" in syms
+    assert all(s.startswith("m2_") for s in syms), sorted(s for s in syms if not s.startswith("m2_"))
