@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 
@@ -14,12 +15,13 @@ import jinja2
 import numpy as np
 
 from tinyml import __version__, paths
+from tinyml.errors import TinymlError
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan
 from tinyml.steps import Call, ScratchRef, Step, TRef, call_constants
 
 from .lowering import LowerCtx
-from .pipeline import Compiled, CompileOptions, compile
+from .pipeline import Compiled, CompileOptions, accounting, compile
 
 
 @dataclass
@@ -38,16 +40,62 @@ def _env() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True)
 
 
-def weight_symbol(t: int) -> str:
-    return f"tinyml_w{t}"
+DEFAULT_PREFIX = "tinyml"
+_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline "
+    "int long register restrict return short signed sizeof static struct switch typedef union unsigned "
+    "void volatile while".split())
+
+
+def check_prefix(prefix: str) -> str:
+    """`prefix` if it can start every generated C name (a C identifier of at most 32 characters,
+    starting with a letter, not a keyword); otherwise a one-line TinymlError."""
+    if not _PREFIX_RE.fullmatch(prefix or "") or prefix in _C_KEYWORDS or prefix.endswith("_"):
+        raise TinymlError(f"--prefix {prefix!r} is not usable as a C name prefix", "tinyml generate/build",
+                          "use letters, digits and _ (start with a letter, no trailing _, at most 32 "
+                          "characters), e.g. --prefix kws")
+    return prefix
+
+
+@dataclass(frozen=True)
+class Names:
+    """How one generated library names what it defines: `<prefix>_arena`, `<prefix>_run`, the
+    `<PREFIX>_*` macros, the weight arrays. The default prefix `tinyml` gives the historical names;
+    another prefix lets several libraries link into one program (the kernel API, `tinyml_*` kernels
+    and types and TINYML_OK, is shared and keeps its names)."""
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def macro(self) -> str:
+        return self.prefix.upper()
+
+    def global_symbol(self, sym: str) -> str:
+        """A weights.c symbol chosen during lowering (`tinyml_w5`, `op3_lut`, the streamed input's
+        `tinyml_read_input_rows`), namespaced under this prefix."""
+        if self.prefix == DEFAULT_PREFIX:
+            return sym
+        if sym.startswith(DEFAULT_PREFIX + "_"):
+            return self.prefix + sym[len(DEFAULT_PREFIX):]
+        return f"{self.prefix}_{sym}"
+
+
+def weight_symbol(t: int, names: Names = Names()) -> str:
+    return names.global_symbol(f"tinyml_w{t}")
 
 
 class Renderer:
     """Turns symbolic call arguments into C expressions under a plan."""
 
-    def __init__(self, graph: Graph, plan: Plan, steps: list[Step] | None = None) -> None:
+    def __init__(self, graph: Graph, plan: Plan, steps: list[Step] | None = None,
+                 names: Names = Names(), renames: dict[str, str] | None = None) -> None:
         self.graph, self.plan = graph, plan
         self.steps = steps or []
+        self.names = names
+        # global symbols the lowering wrote into calls and decls -> their namespaced names
+        self.renames = renames or {}
+        self._rename_re = (re.compile(r"\b(" + "|".join(map(re.escape, sorted(self.renames, key=len, reverse=True)))
+                                      + r")\b") if self.renames else None)
         self._scratch_names: dict[int, str] = {}
         taken: set[str] = set()
         for pos, s in enumerate(self.steps):
@@ -71,16 +119,22 @@ class Renderer:
             ref = next(a for c in s.calls for a in c.args if isinstance(a, ScratchRef))
             out.append({"name": name, "op": s.index, "kind": s.kind, "bytes": s.scratch_bytes,
                         "offset": self.plan.scratch_offset(pos) if s.scratch_bytes > 0 else None,
-                        "symbol": self.plan.symbol_of_buffer(self.plan.scratch_buffer[pos])
+                        "symbol": self.names.global_symbol(self.plan.symbol_of_buffer(self.plan.scratch_buffer[pos]))
                         if s.scratch_bytes > 0 else "",
                         "size_call": ref.size, "kernel": ref.size.split("_scratch_size(")[0]})
         return out
 
+    def rename(self, text: str) -> str:
+        """C text from the lowering with its global symbols namespaced (identity for the default prefix)."""
+        if self._rename_re is None:
+            return text
+        return self._rename_re.sub(lambda m: self.renames[m.group(1)], text)
+
     def tensor(self, t: int) -> str:
         ten = self.graph.t(t)
         if ten.is_const:
-            return weight_symbol(t)
-        return f"(({ten.ctype} *)({self.plan.symbol_of(t)} + {self.plan.offset_of(t)}))"
+            return weight_symbol(t, self.names)
+        return f"(({ten.ctype} *)({self.names.global_symbol(self.plan.symbol_of(t))} + {self.plan.offset_of(t)}))"
 
     def arg(self, a, pos: int) -> str:
         if isinstance(a, TRef):
@@ -90,7 +144,7 @@ class Renderer:
         return str(a)
 
     def call(self, c: Call, pos: int) -> str:
-        return f"{c.func}(" + ", ".join(self.arg(a, pos) for a in c.args) + ")"
+        return self.rename(f"{c.func}(" + ", ".join(self.arg(a, pos) for a in c.args) + ")")
 
 
 def _c_values(arr: np.ndarray, ctype: str) -> str:
@@ -102,21 +156,30 @@ def _c_values(arr: np.ndarray, ctype: str) -> str:
     return ",\n    ".join(", ".join(vals[i:i + per]) for i in range(0, len(vals), per))
 
 
-def _weights(graph: Graph, steps: list[Step], ctx: LowerCtx) -> list[dict]:
+def _renames(graph: Graph, steps: list[Step], ctx: LowerCtx, names: Names) -> dict[str, str]:
+    """Every global symbol the generated files define or call by a lowering-chosen name."""
+    if names.prefix == DEFAULT_PREFIX:
+        return {}
+    syms = [f"tinyml_w{t}" for s in steps for t in call_constants(s, graph)]
+    syms += [a.symbol for a in ctx.arrays] + ["tinyml_read_input_rows"]
+    return {s: names.global_symbol(s) for s in syms}
+
+
+def _weights(graph: Graph, steps: list[Step], ctx: LowerCtx, names: Names = Names()) -> list[dict]:
     used = dict.fromkeys(t for s in steps for t in call_constants(s, graph))
     out = []
     for t in used:
         ten = graph.t(t)
-        out.append({"symbol": weight_symbol(t), "ctype": ten.ctype, "count": max(ten.numel, 1),
+        out.append({"symbol": weight_symbol(t, names), "ctype": ten.ctype, "count": max(ten.numel, 1),
                     "data": _c_values(ten.data.reshape(-1), ten.ctype),
                     "comment": f"tensor {t} '{ten.name}' {list(ten.shape)} {ten.dtype}"})
     for arr in ctx.arrays:
-        out.append({"symbol": arr.symbol, "ctype": arr.ctype, "count": max(arr.values.size, 1),
+        out.append({"symbol": names.global_symbol(arr.symbol), "ctype": arr.ctype, "count": max(arr.values.size, 1),
                     "data": _c_values(arr.values, arr.ctype), "comment": "derived at generate time"})
     return out
 
 
-def _io_info(graph: Graph, plan: Plan, which: list[int]) -> list[dict]:
+def _io_info(graph: Graph, plan: Plan, which: list[int], names: Names = Names()) -> list[dict]:
     out = []
     for t in which:
         ten = graph.t(t)
@@ -126,7 +189,7 @@ def _io_info(graph: Graph, plan: Plan, which: list[int]) -> list[dict]:
             "ndims": len(ten.shape), "dtype": ten.dtype,
             "scale": repr(float(ten.quant.s)) + "f" if ten.quant else "0.0f",
             "zero_point": ten.quant.zp if ten.quant else 0,
-            "offset": plan.offset_of(t), "symbol": plan.symbol_of(t),
+            "offset": plan.offset_of(t), "symbol": names.global_symbol(plan.symbol_of(t)),
         })
     return out
 
@@ -173,9 +236,11 @@ def _sharing(graph: Graph, step: Step, plan: Plan) -> list[str]:
     return out
 
 
-def generate(model: str | Graph, out_dir: str, options: CompileOptions | None = None, **kw) -> Generated:
+def generate(model: str | Graph, out_dir: str, options: CompileOptions | None = None,
+             prefix: str = DEFAULT_PREFIX, **kw) -> Generated:
     """compile + emit. Keyword arguments override fields of `options` (policy, fuse,
-    stream_input, rounding; see CompileOptions).
+    stream_input, rounding; see CompileOptions). `prefix` namespaces every name the library
+    defines (see `Names`; checked by `check_prefix` before anything is compiled or written).
 
     `rounding` selects the requantization rounding of the reference runtime the
     output must match: "tflite" (default: TFLite's reference kernels in
@@ -184,9 +249,10 @@ def generate(model: str | Graph, out_dir: str, options: CompileOptions | None = 
     oracle or imports TensorFlow; `verify` and `build` choose the rounding of
     the oracle they compare with (codegen.oracle.choose_oracle).
     """
+    check_prefix(prefix)
     options = replace(options or CompileOptions(), **kw)
     compiled = compile(model, options)
-    return emit(compiled, out_dir)
+    return emit(compiled, out_dir, prefix)
 
 
 CONFIG_H = """/* Generated by tinyml: kernel configuration for this model. */
@@ -197,13 +263,15 @@ CONFIG_H = """/* Generated by tinyml: kernel configuration for this model. */
 """
 
 
-def emit(compiled: Compiled, out_dir: str) -> Generated:
-    """Write model.h/.c, weights.h/.c, CMakeLists.txt, plan.json and kernels/ to `out_dir`."""
+def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Generated:
+    """Write model.h/.c, weights.h/.c, CMakeLists.txt, library.json, plan.json and kernels/ to
+    `out_dir`, every defined name under `prefix`."""
+    names = Names(check_prefix(prefix))
     graph, steps, ctx, plan, stream = (compiled.graph, compiled.steps, compiled.ctx, compiled.plan,
                                        compiled.stream)
     rounding = compiled.options.rounding
     os.makedirs(out_dir, exist_ok=True)
-    r = Renderer(graph, plan, steps)
+    r = Renderer(graph, plan, steps, names, _renames(graph, steps, ctx, names))
     env = _env()
     rendered_steps = []
     for pos, s in enumerate(steps):
@@ -214,20 +282,21 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
             "sharing": [x.replace("*/", "* /") for x in _sharing(graph, s, plan)],
             "calls": [r.call(c, pos) for c in s.calls],
         })
-    decls = [d for s in steps for d in s.decls]
+    decls = [r.rename(d) for s in steps for d in s.decls]
     trace = [{"op": s.index, "tensor": o, "offset": plan.offset_of(o), "bytes": graph.t(o).nbytes}
              for s in steps if s.alias_of is None and s.calls for o in s.outputs]
     ctx_vars = {
         "version": __version__, "source": os.path.basename(graph.source) or graph.name,
         "name": graph.name, "plan": plan, "steps": rendered_steps, "decls": decls,
-        "inputs": _io_info(graph, plan, graph.inputs), "outputs": _io_info(graph, plan, graph.outputs),
-        "weights": _weights(graph, steps, ctx), "trace": trace, "scratch": r.scratch_contexts(),
+        "inputs": _io_info(graph, plan, graph.inputs, names), "outputs": _io_info(graph, plan, graph.outputs, names),
+        "g": names.global_symbol, "p": names.prefix, "P": names.macro, "rounding": rounding,
+        "weights": _weights(graph, steps, ctx, names), "trace": trace, "scratch": r.scratch_contexts(),
         "stream": stream.to_dict() if stream is not None else None,
     }
     files = []
     for tmpl, name in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                        ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c"),
-                       ("CMakeLists.txt.j2", "CMakeLists.txt")):
+                       ("CMakeLists.txt.j2", "CMakeLists.txt"), ("library.json.j2", "library.json")):
         path = os.path.join(out_dir, name)
         with open(path, "w") as f:
             f.write(env.get_template(tmpl).render(**ctx_vars))
@@ -236,6 +305,8 @@ def emit(compiled: Compiled, out_dir: str) -> Generated:
     with open(plan_path, "w") as f:
         d = plan.to_dict()
         d["model"] = graph.name
+        d["prefix"] = names.prefix
+        d["accounting"] = accounting(compiled).to_dict()
         if stream is not None:
             d["stream_input"] = stream.to_dict()
         d["steps"] = [{"pos": i, "op": s.index, "ops": s.ops, "kind": s.kind, "inputs": s.inputs,

@@ -20,11 +20,22 @@ from tinyml.ir import Graph, Op, Tensor
 from tinyml.steps import Step
 
 
+# Bytes per element of the C types generated arrays are declared with (the numpy
+# values may be wider: multipliers are computed as int64).
+CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "uint32_t": 4,
+               "float": 4}
+
+
 @dataclass
 class ConstArray:
     symbol: str
     ctype: str
     values: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the C array weights.c declares (its element type's size, not numpy's)."""
+        return CTYPE_BYTES[self.ctype] * max(int(self.values.size), 1)
 
 
 class LowerCtx:
@@ -49,7 +60,7 @@ class LowerCtx:
 
     def const_bytes(self) -> int:
         """Bytes of the generated constant arrays (what weights.c adds to the tensors)."""
-        return sum(int(a.values.nbytes) for a in self.arrays)
+        return sum(a.nbytes for a in self.arrays)
 
     def const_array(self, base: str, ctype: str, values) -> str:
         """A const array placed in weights.c (flash); returns its C symbol."""

@@ -21,7 +21,7 @@ from tinyml.boards import Board, load_board
 from tinyml.ir import Graph
 from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml.memory_planner.regions import ArenaRegion
-from tinyml.memory_planner.report import STACK_RESERVE, STATIC_RAM_RESERVE, PlanReport, board_fit
+from tinyml.memory_planner.report import STACK_RESERVE, STATIC_RAM_RESERVE, Accounting, PlanReport, account, board_fit
 from tinyml.steps import Step, call_constants
 
 from .importer import import_tflite
@@ -98,6 +98,12 @@ class Compiled:
         return constant_bytes(self.graph, self.steps, self.ctx)
 
 
+def accounting(c: Compiled) -> Accounting:
+    """The model's flash and SRAM before a build (memory_planner.report.account): parameters in
+    the file, weights.c's bytes, the planned arena; code estimated, stack = the reserve."""
+    return account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes)
+
+
 def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
     """Flash constants of a lowered graph (see Compiled.constant_bytes)."""
     return referenced_const_bytes(graph, steps) + ctx.const_bytes()
@@ -165,7 +171,8 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         flash_budget_bytes=fit.flash_budget_bytes, fits=fit.fits, fit_detail=fit.detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(c.plan.total_arena_bytes / tflm.total) if tflm else None,
-        steps=len(c.steps), buffers=len(c.plan.buffers), plan_seconds=round(c.seconds, 3),
+        steps=len(c.steps), buffers=len(c.plan.buffers), accounting=accounting(c).to_dict(),
+        plan_seconds=round(c.seconds, 3),
         stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,
         regions=[{"name": r.name, "symbol": r.symbol, "section": r.section, "capacity_bytes": r.capacity,

@@ -38,6 +38,7 @@ class ProfileResult:
     total_instructions: int | None      # profiled run, hooks included
     hook_overhead_instructions: int | None
     code: dict | None = None            # code_size() of the plain build's map
+    accounting: dict | None = None      # the plain build's Accounting (build.json), as `tinyml build` printed it
 
     def by_kind(self) -> list[dict]:
         acc: dict[str, list[int]] = {}
@@ -58,6 +59,8 @@ class ProfileResult:
                         "sum_of_ops_instructions": sum(o.instructions for o in self.ops)}
         if self.code is not None:
             d["code_size"] = self.code
+        if self.accounting is not None:
+            d["accounting"] = self.accounting
         return d
 
 
@@ -145,4 +148,5 @@ def profile(out_dir: str, timeout: float = 120.0, progress=None) -> ProfileResul
     if os.path.exists(plain_map):
         code = code_size(plain_map)
     return ProfileResult(res, ops, round(int(tot.group(3)) * scale) if tot else None,
-                         round(int(tot.group(1)) * scale) if tot else None, code)
+                         round(int(tot.group(1)) * scale) if tot else None, code,
+                         load_build_meta(out_dir).get("accounting"))

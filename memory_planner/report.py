@@ -8,16 +8,79 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Bytes reserved for the main stack when judging the fit; the firmware's
-# measured high-water mark is reported by `tinyml emulate`.
-STACK_RESERVE = 4096
+# Bytes reserved for the main stack: the firmware's linker script reserves this
+# much (`tinyml build --stack-bytes`, default), and the fit is judged with it.
+# Once a build exists its static worst-case estimate (firmware/stack_usage.py)
+# is the stack figure; `tinyml emulate` measures the high-water mark.
+STACK_RESERVE = 8192
 # .data/.bss of the runtime and app besides the arena (a self-test build links 24 B;
 # serial builds add the input buffer), reserved in the data region when the arena is
 # split over several RAM regions (codegen.pipeline.arena_regions).
 STATIC_RAM_RESERVE = 1024
-# Firmware code outside the model (startup, drivers, app, newlib-nano), a
-# conservative estimate until the linked ELF is measured by `tinyml build`.
+# Flash besides the weights (generated model.c, kernels, startup, drivers, app,
+# newlib-nano), an estimate until the linked ELF is measured by `tinyml build`.
 RUNTIME_FLASH_ESTIMATE = 16 * 1024
+
+
+@dataclass
+class Linked:
+    """What a linked firmware measures (firmware.build reads it from the ELF)."""
+    flash_bytes: int                 # flash image: text + rodata + .data's load image
+    weights_bytes: int               # the weights.c arrays as linked
+    static_ram_bytes: int            # .data + .bss besides the arena and the stack
+    stack_reserve_bytes: int         # what the linker script reserves
+    stack_estimate_bytes: int | None  # static worst case (None without GCC's call-graph files)
+
+
+@dataclass
+class Accounting:
+    """The one statement of a model's flash and SRAM, printed alike by inspect, plan, build
+    and emulate --profile. Before a build, code is an estimate and the stack is the reserve;
+    after it, both are the linked firmware's (`flash_source`, `stack_source` say which)."""
+    model_params_bytes: int          # constant tensors in the .tflite file
+    weights_bytes: int               # weights.c: constant tensors the code reads + tables made at generate time
+    code_bytes: int                  # flash besides the weights
+    flash_bytes: int                 # weights + code
+    flash_source: str                # "estimate" | "linked"
+    arena_bytes: int
+    stack_bytes: int
+    stack_source: str                # "reserve" | "static estimate"
+    stack_reserve_bytes: int
+    static_ram_bytes: int            # .data + .bss of the firmware (0 before a build)
+    sram_bytes: int                  # arena + stack + static
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        code = "linked" if self.flash_source == "linked" else "estimate"
+        static = f" + static {self.static_ram_bytes:,} B" if self.flash_source == "linked" else ""
+        return [f"flash  {self.flash_bytes:>10,} B = weights {self.weights_bytes:,} B + code {self.code_bytes:,} B "
+                f"({code}); model parameters in the file {self.model_params_bytes:,} B",
+                f"SRAM   {self.sram_bytes:>10,} B = arena {self.arena_bytes:,} B + stack {self.stack_bytes:,} B "
+                f"({self.stack_source}{', reserve ' + format(self.stack_reserve_bytes, ',') + ' B' if self.stack_source != 'reserve' else ''})"
+                + static]
+
+
+def account(model_params_bytes: int, weights_bytes: int, arena_bytes: int, linked: Linked | None = None,
+            stack_reserve_bytes: int = STACK_RESERVE) -> Accounting:
+    """Flash and SRAM of a model: from the compiled model alone (code estimated, stack = the
+    reserve), or with a linked firmware's measurements (`linked`)."""
+    if linked is None:
+        code, flash, src = RUNTIME_FLASH_ESTIMATE, weights_bytes + RUNTIME_FLASH_ESTIMATE, "estimate"
+        stack, ssrc, static = stack_reserve_bytes, "reserve", 0
+    else:
+        weights_bytes = linked.weights_bytes
+        code, flash, src = linked.flash_bytes - linked.weights_bytes, linked.flash_bytes, "linked"
+        stack_reserve_bytes, static = linked.stack_reserve_bytes, linked.static_ram_bytes
+        if linked.stack_estimate_bytes is not None:
+            stack, ssrc = linked.stack_estimate_bytes, "static estimate"
+        else:
+            stack, ssrc = stack_reserve_bytes, "reserve"
+    return Accounting(model_params_bytes=model_params_bytes, weights_bytes=weights_bytes, code_bytes=code,
+                      flash_bytes=flash, flash_source=src, arena_bytes=arena_bytes, stack_bytes=stack,
+                      stack_source=ssrc, stack_reserve_bytes=stack_reserve_bytes, static_ram_bytes=static,
+                      sram_bytes=arena_bytes + stack + static)
 
 
 @dataclass
@@ -40,6 +103,7 @@ class PlanReport:
     ratio_vs_tflm: float | None
     steps: int
     buffers: int
+    accounting: dict = field(default_factory=dict)   # Accounting.to_dict() (the figures every command prints)
     plan_seconds: float = 0.0     # wall time of import + lowering + plan_steps (TFLM comparison excluded)
     # --stream-input (codegen.stream): the arena above holds one input stripe;
     # full_image_arena_bytes is the same model planned with the whole image

@@ -56,8 +56,11 @@ def test_memory_search_does_not_start_tensorflow():
 def test_budget_from_board_and_override():
     from tinyml.boards import load_board
     from tinyml.memory_planner.search.budget import make_budget
+    from tinyml.memory_planner.report import STACK_RESERVE
     b = make_budget("stm32f746g-disco", None, None)
-    assert b.sram_bytes == load_board("stm32f746g-disco").region_for("arena").size - 4096
+    # the reserve the firmware links (tinyml build's default --stack-bytes)
+    assert STACK_RESERVE == 8192
+    assert b.sram_bytes == load_board("stm32f746g-disco").region_for("arena").size - STACK_RESERVE
     assert b.flash_bytes == load_board("stm32f746g-disco").flash_region().size
     assert make_budget("stm32f746g-disco", 128, None).sram_bytes == 128 * 1024
 

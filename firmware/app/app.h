@@ -20,6 +20,8 @@ extern const uint32_t tinyml_num_test_vectors;
  * (TINYML_STREAM_INPUT) served stripe by stripe to tinyml_read_input_rows(). */
 void selftest_set_input(const int8_t *src);
 void selftest_main(void) __attribute__((noreturn));
+/* Weak hook (returns 0): the self-test of further models linked in model_<name>/. */
+int selftest_more_models(void);
 
 /* --stream-input: whether rows row0 .. row0 + nrows - 1 are a stripe the model
  * may ask tinyml_read_input_rows() for (both apps check before serving). */

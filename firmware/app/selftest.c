@@ -98,6 +98,14 @@ static void run_vector(uint32_t i, int *failed, uint64_t *ticks)
     con_nl();
 }
 
+/* Further models linked into the firmware (libraries generated with their own
+ * --prefix into model_<name>/) run their self-test here, after the main model's;
+ * the application that links them defines this and returns non-zero on failure. */
+__attribute__((weak)) int selftest_more_models(void)
+{
+    return 0;
+}
+
 void selftest_main(void)
 {
     int failed = 0;
@@ -144,6 +152,9 @@ void selftest_main(void)
         if (used2 > used) {
             used = used2;
         }
+    }
+    if (selftest_more_models() != 0) {
+        failed = 1;
     }
 #if TINYML_PROFILE
     if (tinyml_num_test_vectors > 0u) {

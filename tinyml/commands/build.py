@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights-region", default=None, metavar="REGION",
                    help="link the weights into the board's external memory-mapped flash (stm32f746g-disco: "
                         "qspi, at 0x90000000); it must be mapped before the model runs, and QEMU cannot run it")
+    p.add_argument("--prefix", default="tinyml", metavar="NAME",
+                   help="namespace of every generated C name: NAME_arena, NAME_run(), NAME_* macros, "
+                        "CMake target NAME_model (default tinyml); distinct prefixes let several "
+                        "models link into one program")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -43,12 +47,12 @@ def run(args: argparse.Namespace) -> int:
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
                          num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input,
-                         rounding=args.rounding, weights_region=args.weights_region)
+                         rounding=args.rounding, weights_region=args.weights_region, prefix=args.prefix)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
                           "rounding": res.rounding, "notes": res.notes,
-                          "elf": res.elf("native"), "clock": res.clock,
+                          "elf": res.elf("native"), "clock": res.clock, "accounting": res.sizes["native"].accounting,
                           "variants": {v: {"elf": res.elf(v), **dataclasses.asdict(s)} for v, s in res.sizes.items()}}))
         return 0
     out = sys.stdout

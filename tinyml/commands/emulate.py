@@ -124,8 +124,11 @@ def run_profile(args: argparse.Namespace) -> int:
     if prof.code is not None:
         c = prof.code
         print(f"code size (board build, linked): generated model.c {c['model']:,} B + kernels {c['kernels']:,} B"
-              f" = {c['code_excluding_weights']:,} B excluding weights ({c['weights']:,} B weights and tables,"
-              f" {c['runtime']:,} B runtime/app/libc)")
+              f" = {c['code_excluding_weights']:,} B, runtime/app/libc {c['runtime']:,} B")
+    if prof.accounting:
+        from tinyml.memory_planner.report import Accounting
+        for line in Accounting(**prof.accounting).lines():
+            print(line)
     if res.error:
         print(f"  error: {res.error}")
     print("PASSED" if res.passed else "FAILED")

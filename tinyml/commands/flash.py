@@ -1,8 +1,10 @@
-"""`tinyml flash FIRMWARE --port PORT`: program a board through the STM32 ROM bootloader."""
+"""`tinyml flash FIRMWARE --port PORT`: program a board through the STM32 ROM bootloader;
+`tinyml flash FIRMWARE --probe stlink`: through the board's ST-LINK (deploy/stlink.py)."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -11,14 +13,21 @@ from tinyml.errors import TinymlError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "flash", help="flash firmware over serial through the STM32 ROM bootloader (AN3155)",
+        "flash", help="flash firmware through the STM32 ROM bootloader (AN3155) or the board's ST-LINK",
         description="Flash a .bin/.hex/.elf through the STM32 USART ROM bootloader: sync, check the "
                     "chip id, erase, write, read back and start it. Needs only a USB-UART adapter "
-                    "(see deploy/WIRING.md).")
+                    "(see deploy/WIRING.md). With --probe stlink: through the board's ST-LINK with "
+                    "OpenOCD, st-flash (stlink-tools) or pyOCD, the first installed.")
     p.add_argument("firmware", help="firmware file: an ARM .elf, an Intel .hex or a raw .bin, starting with a "
                                     "Cortex-M vector table (checked before anything is erased)")
-    p.add_argument("--port", required=True, help="serial port (/dev/ttyUSB0, a pty, or a pyserial URL)")
-    p.add_argument("--board", help="board descriptor name (default: found from the chip's product id)")
+    p.add_argument("--probe", choices=("bootloader", "stlink"), default="bootloader",
+                   help="bootloader: ROM bootloader over --port (default); stlink: the on-board ST-LINK")
+    p.add_argument("--tool", choices=("openocd", "st-flash", "pyocd"),
+                   help="--probe stlink: the tool to run (default: the first of these on PATH)")
+    p.add_argument("--probe-serial", metavar="SN", help="--probe stlink: serial number of the ST-LINK to use")
+    p.add_argument("--port", help="serial port (/dev/ttyUSB0, a pty, or a pyserial URL); needed for the bootloader")
+    p.add_argument("--board", help="board descriptor name (default: found from the chip's product id; "
+                                   "for --probe stlink: the build.json beside the firmware)")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--erase", choices=("sectors", "mass"), default="sectors",
                    help="erase only the sectors the image covers (default) or the whole flash")
@@ -63,7 +72,46 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _board_beside(firmware: str) -> str | None:
+    """The board of the `tinyml build` that wrote `firmware` (DIR/build.json, or ../ for DIR/mps2)."""
+    d = os.path.dirname(os.path.abspath(firmware))
+    for cand in (d, os.path.dirname(d)):
+        try:
+            with open(os.path.join(cand, "build.json")) as f:
+                return json.load(f).get("board")
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def run_stlink(args: argparse.Namespace) -> int:
+    from tinyml.deploy import board_info
+    from tinyml.deploy.stlink import flash_stlink
+
+    name = args.board or _board_beside(args.firmware)
+    if name is None:
+        raise TinymlError("--probe stlink needs the board (no build.json beside the firmware)",
+                          "tinyml flash", "pass --board (see `tinyml boards`)")
+    board = board_info.load(name)
+    res = flash_stlink(args.firmware, board, tool=args.tool, serial=args.probe_serial, address=args.address,
+                       log=_log)
+    if args.json:
+        print(json.dumps(res.as_dict()))
+    else:
+        print(f"flashed {args.firmware} to {board.name} ({board.mcu}) through the ST-LINK with {res.tool} "
+              f"(verified, started); {res.seconds:.2f} s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.probe == "stlink":
+        return run_stlink(args)
+    if args.tool or args.probe_serial:
+        raise TinymlError("--tool and --probe-serial apply to --probe stlink", "tinyml flash",
+                          "add --probe stlink, or drop them to use the ROM bootloader")
+    if not args.port:
+        raise TinymlError("the ROM bootloader needs --port", "tinyml flash",
+                          "pass --port /dev/ttyUSB0 (the USB-UART adapter), or use --probe stlink")
     from tinyml.deploy import board_info
     from tinyml.deploy.firmware_image import check_vector_table, load_firmware, read_firmware_file
     from tinyml.deploy.serial_port import open_port

@@ -22,6 +22,10 @@ def register(sub) -> None:
                    help="requantization rounding the kernels reproduce: tflite (default; TensorFlow "
                         "2.21's TFLite reference kernels, the project's oracle) or tflm (tflite_micro's "
                         "double rounding)")
+    p.add_argument("--prefix", default="tinyml", metavar="NAME",
+                   help="namespace of every generated C name: NAME_arena, NAME_run(), NAME_* macros, "
+                        "CMake target NAME_model (default tinyml); distinct prefixes let several "
+                        "models link into one program")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -35,15 +39,15 @@ def run(args) -> int:
         from tinyml.boards import load_board
         regions = arena_regions(load_board(args.board))
     gen = generate(args.model, args.out, policy=args.policy, fuse=args.fuse, stream_input=args.stream_input,
-                   rounding=args.rounding, regions=regions)
+                   rounding=args.rounding, regions=regions, prefix=args.prefix)
     info = {"out_dir": args.out, "files": gen.files, "arena_bytes": gen.plan.arena_bytes,
             "lower_bound_bytes": gen.plan.lower_bound, "steps": len(gen.steps),
             "stream_input": gen.stream.to_dict() if gen.stream else None, "rounding": args.rounding,
-            "regions": gen.plan.to_dict().get("regions", [])}
+            "regions": gen.plan.to_dict().get("regions", []), "prefix": args.prefix}
     if args.json:
         print(json.dumps(info))
     else:
-        print(f"wrote {args.out}: model.h model.c weights.c plan.json CMakeLists.txt kernels/ "
+        print(f"wrote {args.out}: model.h model.c weights.c plan.json CMakeLists.txt library.json kernels/ "
               f"(arena {gen.plan.arena_bytes:,} B, lower bound {gen.plan.lower_bound:,} B)"
               + (f"; input streamed in {gen.stream.stripes} stripes of {gen.stream.stripe_bytes:,} B"
                  if gen.stream else ""), file=sys.stdout)

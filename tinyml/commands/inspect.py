@@ -26,11 +26,19 @@ def inspect_model(path: str) -> dict:
                 "scale": float(t.quant.s) if t.quant else None,
                 "zero_point": int(t.quant.zp) if t.quant else None} for t in g.tensors]
     unsupported = sorted({o["kind"] for o in ops if not o["supported"]})
+    acct = None
+    if not unsupported:
+        from tinyml.codegen.pipeline import accounting, compile
+        from tinyml.errors import TinymlError
+        try:
+            acct = accounting(compile(g)).to_dict()
+        except TinymlError:
+            acct = None        # a variant lowering refuses: the op list below says what is supported
     io = lambda idx: [{"index": i, "shape": list(g.t(i).shape), "dtype": g.t(i).dtype,
                        "scale": float(g.t(i).quant.s) if g.t(i).quant else None,
                        "zero_point": int(g.t(i).quant.zp) if g.t(i).quant else None} for i in idx]
     return {"model": path, "ops": ops, "op_counts": g.op_counts(), "tensors": tensors,
-            "inputs": io(g.inputs), "outputs": io(g.outputs), "param_bytes": g.param_bytes(),
+            "inputs": io(g.inputs), "outputs": io(g.outputs), "param_bytes": g.param_bytes(), "accounting": acct,
             "unsupported_ops": unsupported, "supported": not unsupported,
             "supported_op_set": supported_ops()}
 
@@ -48,6 +56,10 @@ def run(args) -> int:
         print(f"output t{io['index']} {io['shape']} {io['dtype']} scale={io['scale']} zp={io['zero_point']}", file=out)
     print(f"ops ({len(info['ops'])}): " + ", ".join(f"{k} x{v}" for k, v in info["op_counts"].items()), file=out)
     print(f"parameters: {info['param_bytes']:,} bytes", file=out)
+    if info["accounting"] is not None:
+        from tinyml.memory_planner.report import Accounting
+        for line in Accounting(**info["accounting"]).lines():
+            print(line, file=out)
     if args.tensors:
         for t in info["tensors"]:
             print(f"  t{t['index']:<4} {str(t['shape']):<18} {t['dtype']:<8} {'const' if t['const'] else '':<5} "

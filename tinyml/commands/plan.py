@@ -22,6 +22,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from tinyml.codegen.pipeline import plan_model
+    from tinyml.memory_planner.report import Accounting
 
     rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm,
                           stream_input=args.stream_input, weights_region=args.weights_region)
@@ -49,7 +50,8 @@ def run(args) -> int:
                   f"ours is {rep.ratio_vs_tflm:.2f}x TFLM")
         elif args.compare_tflm:
             print("TFLM arena     n/a (TFLM cannot run this model)")
-        print(f"weights        {rep.weights_bytes:>10,} B   flash total (estimate) {rep.flash_bytes:,} B")
+        for line in Accounting(**rep.accounting).lines():
+            print(line)
         for line in rep.fit_detail:
             print("  " + line)
         print("FITS" if rep.fits else "DOES NOT FIT")
