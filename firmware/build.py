@@ -101,6 +101,7 @@ class BuildResult:
     sizes: dict[str, SizeReport]
     rounding: str = ""                               # of the kernels (a given model_dir: its config.h)
     notes: list[str] = field(default_factory=list)   # oracle fallback / rounding choice
+    eembc: dict | None = None                        # serial builds: the MLPerf Tiny profile
 
     def elf(self, variant: str = "native") -> str:
         return os.path.join(variant_dir(self.out_dir, variant), "firmware.elf")
@@ -189,9 +190,11 @@ class _BoardView:
 
 
 def render_board_files(board: Board, variant: str, mode: str, out_dir: str,
-                       stack_bytes: int = DEFAULT_STACK_BYTES) -> None:
+                       stack_bytes: int = DEFAULT_STACK_BYTES, baud: int | None = None) -> None:
     env = _env()
     ctx = board_context(board, variant, mode, stack_bytes)
+    if baud is not None:
+        ctx["baud"] = baud          # MLPerf Tiny energy mode: the runner's 9600 baud
     vdir = variant_dir(out_dir, variant)
     os.makedirs(vdir, exist_ok=True)
     for tmpl, name in (("linker.ld.j2", "linker.ld"), ("board_config.h.j2", "board_config.h")):
@@ -275,6 +278,28 @@ def copy_sources(out_dir: str) -> None:
 def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = "") -> None:
     text = _env().get_template("Makefile.j2").render(board=board, mode=mode, extra_cflags=extra_cflags)
     _write_if_changed(os.path.join(out_dir, "Makefile"), text)
+
+
+EEMBC_ENERGY_BAUD = 9600      # the MLPerf Tiny runner's DUT baud in energy mode (devices_*.yaml)
+
+
+def eembc_energy_cflags(board: Board, pin: str) -> str:
+    """-D flags for app/eembc_timestamp.c: the timestamp pin's GPIO port, number and clock enable."""
+    if board.family not in FAMILIES:
+        raise TinymlError(f"no runtime support for family {board.family!r}", board.path,
+                          f"use one of {', '.join(FAMILIES)}")
+    try:
+        port, num = _pin(pin)
+    except TinymlError:
+        raise TinymlError(f"bad timestamp pin {pin!r}", "--eembc-energy",
+                          "name a GPIO pin such as PF13 (Arduino D7 on a Nucleo-144)") from None
+    if num > 15 or pin in (board.uart.tx_pin, board.uart.rx_pin):
+        raise TinymlError(f"timestamp pin {pin} is " + ("not a GPIO pin" if num > 15 else "the console UART's"),
+                          "--eembc-energy", "pick a free GPIO pin, e.g. the board's Arduino D7")
+    fam = FAMILIES[board.family]
+    return (f"-DTINYML_EEMBC_ENERGY=1 -DTINYML_EEMBC_TS_GPIO_BASE=0x{fam['gpio_base'] + 0x400 * port:08x}u "
+            f"-DTINYML_EEMBC_TS_PIN={num}u -DTINYML_EEMBC_TS_RCC_REG=0x{fam['rcc'] + fam['gpio_en']:08x}u "
+            f"-DTINYML_EEMBC_TS_RCC_BIT={port}u")
 
 
 def _need(tool: str) -> None:
@@ -460,11 +485,11 @@ def size_report(elf_path: str, board: Board, variant: str) -> SizeReport:
 
 
 def prepare_project(board: Board, out_dir: str, mode: str, variants: list[str], stack_bytes: int,
-                    extra_cflags: str = "") -> None:
+                    extra_cflags: str = "", baud: int | None = None) -> None:
     copy_sources(out_dir)
     write_makefile(board, mode, out_dir, extra_cflags)
     for v in variants:
-        render_board_files(board, v, mode, out_dir, stack_bytes)
+        render_board_files(board, v, mode, out_dir, stack_bytes, baud)
 
 
 def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
@@ -472,7 +497,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                    stack_bytes: int = DEFAULT_STACK_BYTES, num_vectors: int = 3, seed: int = 0,
                    vectors: list[tuple[bytes, bytes]] | None = None, oracle: str = "",
                    model_dir: str | None = None, extra_cflags: str = "",
-                   progress=None, stream_input: bool = False, rounding: str | None = None) -> BuildResult:
+                   progress=None, stream_input: bool = False, rounding: str | None = None,
+                   eembc_id: str | None = None, eembc_energy_pin: str | None = None) -> BuildResult:
     """Generate (or take) the model library, write the firmware project, compile it.
 
     `emulator_variant` also builds DIR/mps2/firmware.elf for boards whose QEMU
@@ -486,11 +512,23 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     oracle (TFLM's for models TFLite refuses, said in `notes`). Serial builds
     and builds from `model_dir` or given vectors run no oracle and never
     import TensorFlow.
+    `eembc_id` (serial builds): the MLPerf Tiny model id `profile%` reports, which
+    also fixes the wire formats (tinyml/eembc.py); None = recognise the four
+    reference models, "none" = raw int8 protocol. `eembc_energy_pin` (e.g. "PF13"):
+    an energy-mode build, `timestamp%` pulses that pin and the console runs at
+    the runner's energy-mode 9600 baud.
     """
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     if mode not in MODES:
         raise TinymlError(f"unknown firmware mode {mode!r}", "tinyml build", f"use one of {MODES}")
+    if mode != "serial" and (eembc_id is not None or eembc_energy_pin is not None):
+        raise TinymlError("--eembc-id and --eembc-energy apply to the MLPerf Tiny serial protocol",
+                          "tinyml build", "add --mode serial")
+    if eembc_id is not None:
+        from tinyml.eembc import check_id
+        check_id(eembc_id)
     board = load_board(board_name)
+    energy = eembc_energy_cflags(board, eembc_energy_pin) if eembc_energy_pin is not None else ""
     os.makedirs(out_dir, exist_ok=True)
     lib_dir = os.path.join(out_dir, "model")
     choice, notes = None, []
@@ -523,6 +561,22 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         # streamed input over the UART (`stream%` in app/serial_eembc.c): no image buffer
         extra_cflags = (extra_cflags + " -DTINYML_SERIAL_IMAGE_BYTES=0").strip()
     model_name = str(hdr.get("TINYML_MODEL_NAME", os.path.basename(model_path or lib_dir)))
+    eembc = None
+    if mode == "serial":
+        from tinyml.eembc import resolve
+        if hdr.get("TINYML_STREAM_INPUT", 0) and eembc_id is None:
+            eembc_id = "none"       # streamed builds take the int8 tensor rows as they come
+        eembc = resolve(model_name, hdr["TINYML_INPUT_BYTES"], hdr["TINYML_OUTPUT_BYTES"], eembc_id,
+                        model_path or lib_dir)
+        if hdr.get("TINYML_STREAM_INPUT", 0) and eembc.input != "int8":
+            raise TinymlError(f"--eembc-id {eembc_id} sends {eembc.input} inputs, a --stream-input build "
+                              f"takes the int8 rows as they come", "tinyml build",
+                              "drop --stream-input or --eembc-id")
+        if eembc.note:
+            say(f"note: {eembc.note}")
+        say(f"MLPerf Tiny profile: model id {eembc.model_id}, {eembc.db_bytes:,} {eembc.input} input bytes, "
+            f"results: {eembc.result}" + (" (energy mode, 9600 baud)" if energy else ""))
+        extra_cflags = " ".join(f for f in (extra_cflags, eembc.cflags(), energy) if f)
     if vectors is None:
         if choice is not None:
             say(f"computing {num_vectors} test vector(s) with the reference interpreter ({choice.oracle.name})")
@@ -539,7 +593,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     variants = ["native"]
     if emulator_variant and board.qemu.variant != "native":
         variants.append(board.qemu.variant)
-    prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags)
+    baud = EEMBC_ENERGY_BAUD if energy else None
+    prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags, baud)
     sizes: dict[str, SizeReport] = {}
     for v in variants:
         say(f"compiling {board.name} firmware ({v} memory map) with arm-none-eabi-gcc")
@@ -548,7 +603,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         add_stack_estimate(sizes[v], variant_dir(out_dir, v))
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
-                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes)
+                         oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes,
+                         eembc=eembc.as_dict() if eembc else None)
     meta = {"board": board.name, "mode": mode, "model": model_name,
             "model_path": os.path.abspath(model_path) if model_path else None,
             "variants": variants, "vectors": result.vectors, "oracle": oracle,
@@ -556,6 +612,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
+            "eembc": dict(eembc.as_dict(), energy_pin=eembc_energy_pin, baud=baud or board.uart.baud)
+            if eembc else None,
             "sizes": {v: asdict(s) for v, s in sizes.items()}}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
         json.dump(meta, f, indent=1)
@@ -571,7 +629,8 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     board = load_board(meta["board"])
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     say(f"building the {variant} emulator variant of {board.name} in {variant_dir(out_dir, variant)}")
-    render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"])
+    render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"],
+                       (meta.get("eembc") or {}).get("baud"))
     run_make(board, out_dir, variant, meta["stack_bytes"])
     meta["variants"].append(variant)
     rep = size_report(elf, board, variant)

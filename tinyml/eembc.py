@@ -1,0 +1,131 @@
+"""MLPerf Tiny (EEMBC runner) benchmark ids and the wire formats they imply.
+
+The stock runner picks its test script by the model id the device reports
+after `profile%` (`m-model-[<id>]`): kws01, vww01, ic01 or ad01. The id also
+fixes what the runner sends and expects (the reference firmware's
+th_load_tensor / th_results):
+
+| id    | `db` bytes                          | device converts                      | m-results           |
+|-------|-------------------------------------|--------------------------------------|---------------------|
+| kws01 | int8 features, one per input byte   | nothing                              | dequantized outputs |
+| vww01 | uint8 pixels, one per input byte    | x - 128 -> int8                      | dequantized outputs |
+| ic01  | uint8 pixels, one per input byte    | x - 128 -> int8                      | dequantized outputs |
+| ad01  | float32 (little endian), 4 per byte | quantize with the input scale / zp   | one score: MSE      |
+
+`none` (not an MLPerf Tiny id) keeps the raw protocol: the input tensor's
+int8 bytes in, every dequantized output value back, the model name as id.
+
+The four reference models are recognised by their file name *and* their
+input/output size; a model that only looks like one gets no id (a note
+says which `--eembc-id` would apply), because the id changes the wire format.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tinyml.errors import TinymlError
+
+INPUT_INT8, INPUT_UINT8, INPUT_FLOAT32 = "int8", "uint8", "float32"
+RESULT_VALUES, RESULT_MSE = "values", "mse"
+# C values of TINYML_EEMBC_INPUT / TINYML_EEMBC_RESULT (app/serial_eembc.c)
+INPUT_CODES = {INPUT_INT8: 0, INPUT_UINT8: 1, INPUT_FLOAT32: 2}
+RESULT_CODES = {RESULT_VALUES: 0, RESULT_MSE: 1}
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    id: str
+    reference_file: str       # stem of the MLPerf Tiny reference .tflite
+    input_bytes: int          # int8 input tensor bytes of the reference model
+    output_bytes: int
+    input: str                # wire format of `db` bytes
+    result: str
+
+
+BENCHMARKS: dict[str, Benchmark] = {b.id: b for b in (
+    Benchmark("kws01", "kws_ref_model", 49 * 10, 12, INPUT_INT8, RESULT_VALUES),
+    Benchmark("vww01", "vww_96_int8", 96 * 96 * 3, 2, INPUT_UINT8, RESULT_VALUES),
+    Benchmark("ic01", "pretrainedResnet_quant", 32 * 32 * 3, 10, INPUT_UINT8, RESULT_VALUES),
+    Benchmark("ad01", "ad01_int8", 640, 640, INPUT_FLOAT32, RESULT_MSE),
+)}
+
+
+@dataclass(frozen=True)
+class EembcProfile:
+    """What `profile%` reports and how `db` bytes and results are formatted."""
+    model_id: str             # m-model-[...]
+    input: str
+    result: str
+    input_bytes: int          # model input tensor (int8)
+    db_bytes: int             # bytes the runner loads with `db load N`
+    source: str               # "reference model", "--eembc-id", or "model name"
+    note: str = ""
+
+    def cflags(self) -> str:
+        """-D flags for app/serial_eembc.c (shell-quoted for the Makefile)."""
+        return (f"-DTINYML_EEMBC_ID='\"{self.model_id}\"' -DTINYML_EEMBC_INPUT={INPUT_CODES[self.input]} "
+                f"-DTINYML_EEMBC_RESULT={RESULT_CODES[self.result]}")
+
+    def as_dict(self) -> dict:
+        return {"model_id": self.model_id, "input": self.input, "result": self.result,
+                "db_bytes": self.db_bytes, "source": self.source, "note": self.note}
+
+
+def _wire_bytes(input_format: str, input_bytes: int) -> int:
+    return input_bytes * (4 if input_format == INPUT_FLOAT32 else 1)
+
+
+def check_id(eembc_id: str, where: str = "tinyml build") -> None:
+    """One of the MLPerf Tiny ids, or `none`; anything else is a one-line error."""
+    if eembc_id != NONE and eembc_id not in BENCHMARKS:
+        raise TinymlError(f"unknown --eembc-id {eembc_id!r}", where,
+                          f"use one of {', '.join(BENCHMARKS)} (the ids the MLPerf Tiny runner knows) "
+                          f"or {NONE} (raw int8 input, model name as id)")
+
+
+def resolve(model_name: str, input_bytes: int, output_bytes: int, eembc_id: str | None = None,
+            where: str = "") -> EembcProfile:
+    """The serial firmware's MLPerf Tiny profile for a model.
+
+    `model_name`: the .tflite file's stem; `eembc_id`: an explicit choice (one
+    of BENCHMARKS or "none"), else the reference models are recognised.
+    """
+    if eembc_id is not None:
+        if eembc_id == NONE:
+            return EembcProfile(model_name, INPUT_INT8, RESULT_VALUES, input_bytes, input_bytes, "--eembc-id")
+        check_id(eembc_id, where or "tinyml build")
+        b = BENCHMARKS[eembc_id]
+        if b.result == RESULT_MSE and output_bytes != input_bytes:
+            raise TinymlError(f"--eembc-id {eembc_id} returns the MSE between input and reconstruction, but "
+                              f"the model maps {input_bytes} input bytes to {output_bytes} output bytes",
+                              where or "tinyml build",
+                              "use it only for an autoencoder whose output has the input's size, or "
+                              f"pass --eembc-id {NONE}")
+        return EembcProfile(b.id, b.input, b.result, input_bytes, _wire_bytes(b.input, input_bytes), "--eembc-id")
+    for b in BENCHMARKS.values():
+        if (input_bytes, output_bytes) != (b.input_bytes, b.output_bytes):
+            continue
+        if model_name == b.reference_file:
+            return EembcProfile(b.id, b.input, b.result, input_bytes, _wire_bytes(b.input, input_bytes),
+                                "reference model")
+        note = (f"{model_name} has the input/output size of the MLPerf Tiny {b.id} model; pass "
+                f"--eembc-id {b.id} to report that id (and use its input format) for the stock runner")
+        return EembcProfile(model_name, INPUT_INT8, RESULT_VALUES, input_bytes, input_bytes, "model name", note)
+    return EembcProfile(model_name, INPUT_INT8, RESULT_VALUES, input_bytes, input_bytes, "model name")
+
+
+def wire_input(model_id: str, tensor: bytes, scale: float, zero_point: int) -> bytes:
+    """The `db` bytes that make a device reporting `model_id` see `tensor` (int8 bytes)
+    as its input: uint8 pixels shifted by +128 for vww01/ic01, float32 values
+    dequantized with the input scale / zero point for ad01 (the device's
+    round(x / scale) + zp gives back every int8 value exactly), as is otherwise."""
+    import numpy as np
+    b = BENCHMARKS.get(model_id)
+    q = np.frombuffer(tensor, dtype=np.int8)
+    if b is None or b.input == INPUT_INT8:
+        return tensor
+    if b.input == INPUT_UINT8:
+        return (q.astype(np.int16) + 128).astype(np.uint8).tobytes()
+    real = (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+    return real.astype("<f4").tobytes()
