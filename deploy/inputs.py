@@ -51,9 +51,10 @@ def load_input(path: str, spec: InputSpec | None, pixels: str = "auto") -> bytes
     if ext not in IMAGE_EXTS:
         with open(path, "rb") as f:
             data = f.read()
-        if spec is not None and len(data) != spec.nbytes:
+        if spec is not None and len(data) not in (spec.nbytes, 4 * spec.nbytes):
             raise TinymlError(f"raw input has {len(data)} bytes, the model input needs {spec.nbytes}", path,
-                              f"pass a {spec.nbytes}-byte file (shape {list(spec.shape)})")
+                              f"pass a {spec.nbytes}-byte file (shape {list(spec.shape)}), or for an "
+                              f"MLPerf Tiny ad01 device a {4 * spec.nbytes}-byte float32 window")
         return data
     if spec is None:
         raise TinymlError("an image input needs the model's input shape and quantization", path,

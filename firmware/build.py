@@ -524,9 +524,14 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     if mode != "serial" and (eembc_id is not None or eembc_energy_pin is not None):
         raise TinymlError("--eembc-id and --eembc-energy apply to the MLPerf Tiny serial protocol",
                           "tinyml build", "add --mode serial")
-    if eembc_id is not None:
-        from tinyml.eembc import check_id
+    if eembc_id is not None:            # checked before anything is written
+        from tinyml.eembc import check_id, resolve
         check_id(eembc_id)
+        if model_dir is None and model_path is not None and os.path.exists(model_path):
+            from tinyml.codegen.importer import import_tflite
+            g = import_tflite(model_path)
+            resolve(os.path.splitext(os.path.basename(model_path))[0], g.t(g.inputs[0]).nbytes,
+                    g.t(g.outputs[0]).nbytes, eembc_id, model_path)
     board = load_board(board_name)
     energy = eembc_energy_cflags(board, eembc_energy_pin) if eembc_energy_pin is not None else ""
     os.makedirs(out_dir, exist_ok=True)
@@ -563,7 +568,9 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     model_name = str(hdr.get("TINYML_MODEL_NAME", os.path.basename(model_path or lib_dir)))
     eembc = None
     if mode == "serial":
-        from tinyml.eembc import resolve
+        from tinyml.eembc import HEADER, header_id, header_text, resolve
+        if eembc_id is None:
+            eembc_id = header_id(lib_dir)       # a library from `tinyml generate --eembc-id`
         if hdr.get("TINYML_STREAM_INPUT", 0) and eembc_id is None:
             eembc_id = "none"       # streamed builds take the int8 tensor rows as they come
         eembc = resolve(model_name, hdr["TINYML_INPUT_BYTES"], hdr["TINYML_OUTPUT_BYTES"], eembc_id,
@@ -572,6 +579,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             raise TinymlError(f"--eembc-id {eembc_id} sends {eembc.input} inputs, a --stream-input build "
                               f"takes the int8 rows as they come", "tinyml build",
                               "drop --stream-input or --eembc-id")
+        if eembc_id is not None:
+            _write_if_changed(os.path.join(lib_dir, HEADER), header_text(eembc, eembc_id))
         if eembc.note:
             say(f"note: {eembc.note}")
         say(f"MLPerf Tiny profile: model id {eembc.model_id}, {eembc.db_bytes:,} {eembc.input} input bytes, "

@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyml.deploy.inputs import input_spec, load_input
-    from tinyml.deploy.runner import DeviceRunner
+    from tinyml.deploy.inputs import IMAGE_EXTS, input_spec, load_input
+    from tinyml.deploy.runner import DeviceRunner, model_id
+    from tinyml.eembc import wire_payload
     from tinyml.deploy.serial_port import open_port
     from tinyml.deploy.stm32_bootloader import ResetControl
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
                           "fix the option")
     spec = input_spec(args.model) if args.model else None
     payloads = [(path, load_input(path, spec, args.pixels)) for path in args.inputs]
+    images = {path for path in args.inputs if os.path.splitext(path)[1].lower() in IMAGE_EXTS}
     labels = args.labels.split(",") if args.labels else None
     rts = dtr = None
     if args.reset_polarity != "none":
@@ -54,8 +56,13 @@ def run(args: argparse.Namespace) -> int:
         dev = DeviceRunner(ser, timeout=args.timeout, chunk=args.chunk, where=args.port)
         name = dev.hello()
         profile = dev.profile()
+        device_model = model_id(profile)
         results = []
         for path, data in payloads:
+            # MLPerf Tiny devices take their benchmark's wire format (uint8 pixels, float32 windows)
+            data = wire_payload(device_model, data, spec.nbytes if spec else None,
+                                spec.scale if spec else None, spec.zero_point if spec else None,
+                                tensor=path in images, where=path)
             if args.stream:
                 inf = dev.stream(data, name=path)
             else:
@@ -66,12 +73,15 @@ def run(args: argparse.Namespace) -> int:
                 cls = (labels[inf.top] if labels and inf.top is not None and inf.top < len(labels)
                        else inf.top)
                 lat = f"{inf.latency_us / 1000:.3f} ms" if inf.latency_us is not None else "n/a"
-                print(f"{os.path.basename(path)}: class {cls}  results {inf.results}  latency {lat}")
+                what = (f"anomaly score {inf.results[0]}" if device_model == "ad01" and len(inf.results) == 1
+                        else f"class {cls}  results {inf.results}")
+                print(f"{os.path.basename(path)}: {what}  latency {lat}")
             else:
                 print(f"{os.path.basename(path)}: done", file=sys.stderr)
     finally:
         ser.close()
     if args.json:
         print(json.dumps({"ok": True, "port": args.port, "device": name, "profile": profile,
+                          "model_id": device_model,
                           "inputs": [r.as_dict() for r in results]}))
     return 0
