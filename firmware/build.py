@@ -194,7 +194,7 @@ def render_board_files(board: Board, variant: str, mode: str, out_dir: str,
     env = _env()
     ctx = board_context(board, variant, mode, stack_bytes)
     if baud is not None:
-        ctx["baud"] = baud          # MLPerf Tiny energy mode: the runner's 9600 baud
+        ctx["baud"] = baud          # MLPerf Tiny: the stock runner's baud for the benchmark / energy mode
     vdir = variant_dir(out_dir, variant)
     os.makedirs(vdir, exist_ok=True)
     for tmpl, name in (("linker.ld.j2", "linker.ld"), ("board_config.h.j2", "board_config.h")):
@@ -278,9 +278,6 @@ def copy_sources(out_dir: str) -> None:
 def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = "") -> None:
     text = _env().get_template("Makefile.j2").render(board=board, mode=mode, extra_cflags=extra_cflags)
     _write_if_changed(os.path.join(out_dir, "Makefile"), text)
-
-
-EEMBC_ENERGY_BAUD = 9600      # the MLPerf Tiny runner's DUT baud in energy mode (devices_*.yaml)
 
 
 def eembc_energy_cflags(board: Board, pin: str) -> str:
@@ -584,7 +581,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         if eembc.note:
             say(f"note: {eembc.note}")
         say(f"MLPerf Tiny profile: model id {eembc.model_id}, {eembc.db_bytes:,} {eembc.input} input bytes, "
-            f"results: {eembc.result}" + (" (energy mode, 9600 baud)" if energy else ""))
+            f"results: {eembc.result}" + (", energy mode: timestamp pin " + str(eembc_energy_pin) + ", 9600 baud"
+                                          if energy else f", {eembc.baud} baud" if eembc.baud else ""))
         extra_cflags = " ".join(f for f in (extra_cflags, eembc.cflags(), energy) if f)
     if vectors is None:
         if choice is not None:
@@ -602,7 +600,10 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     variants = ["native"]
     if emulator_variant and board.qemu.variant != "native":
         variants.append(board.qemu.variant)
-    baud = EEMBC_ENERGY_BAUD if energy else None
+    baud = None                 # the board's console baud, unless the MLPerf Tiny runner expects another
+    if eembc is not None:
+        from tinyml.eembc import ENERGY_BAUD
+        baud = ENERGY_BAUD if energy else eembc.baud
     prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags, baud)
     sizes: dict[str, SizeReport] = {}
     for v in variants:
@@ -621,7 +622,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "stack_bytes": stack_bytes, "arena_bytes": hdr["TINYML_ARENA_BYTES"],
             "input_bytes": hdr["TINYML_INPUT_BYTES"], "output_bytes": hdr["TINYML_OUTPUT_BYTES"],
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
-            "eembc": dict(eembc.as_dict(), energy_pin=eembc_energy_pin, baud=baud or board.uart.baud)
+            "eembc": dict(eembc.as_dict(), energy_pin=eembc_energy_pin, baud=baud)
             if eembc else None,
             "sizes": {v: asdict(s) for v, s in sizes.items()}}
     with open(os.path.join(out_dir, "build.json"), "w") as f:

@@ -103,6 +103,9 @@ def dut(request, tmp_path_factory):
     out = str(tmp_path_factory.mktemp(model_id))
     res = build_firmware(model, "stm32f4-discovery", out, mode="serial", progress=lambda m: None)
     assert res.eembc["model_id"] == model_id and res.eembc["db_bytes"] == WIRE_BYTES[model_id]
+    # the DUT baud of the stock devices_kws_ic_vww.yaml / devices_ad.yaml (QEMU ignores it)
+    baud = 921600 if model_id == "ad01" else 115200
+    assert f"#define TINYML_UART_BAUD {baud}u" in open(os.path.join(out, "board_config.h")).read()
     port = free_port()
     proc = spawn_qemu(out, f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on")
     try:
@@ -203,3 +206,31 @@ def test_ad_score_is_sensitive_to_every_output_step():
         visible += int(np.sum(delta > 0.0015))
     print(f"\na one-step change shows in the AD score for {visible} of {2 * len(c)} (element, +-1) cases")
     assert visible >= 0.9 * 2 * len(c), visible
+
+
+@pytest.mark.timeout(300)
+def test_tinyml_run_client_sends_the_device_format(dut, tmp_path):
+    """tinyml's own client (deploy.runner + tinyml.eembc.wire_payload, what `tinyml run`
+    does) on the same device: an int8 tensor goes out as uint8 pixels (ic01) or a
+    float32 window (ad01) and the device's answer is TFLite's for that tensor."""
+    model_id, model, d = dut
+    if model_id not in ("ic01", "ad01"):
+        pytest.skip("one image and one window model keep the emulator time down")
+    from tinyml.deploy.runner import DeviceRunner, model_id as reported_id
+    from tinyml.eembc import wire_payload
+    in_scale, in_zp, out_scale, out_zp = _quant(model)
+    n = 3072 if model_id == "ic01" else 640
+    tensor = np.random.default_rng(9).integers(-128, 128, n).astype(np.int8)
+    client = DeviceRunner(d.port, timeout=60, chunk=32)
+    assert reported_id(client.profile()) == model_id
+    wire = wire_payload(model_id, tensor.tobytes(), n, in_scale, in_zp, tensor=True)
+    assert len(wire) == WIRE_BYTES[model_id]
+    client.load(wire)
+    inf = client.infer(1, 0)
+    ref = _reference(model, tensor)
+    if model_id == "ic01":
+        q = np.round(np.asarray(inf.results) / out_scale).astype(np.int64) + out_zp
+        np.testing.assert_array_equal(q, ref.astype(np.int64))
+    else:
+        window = np.frombuffer(wire, dtype="<f4")
+        assert inf.results == [float(_fixed3(_ad_score(ref, window, out_scale, out_zp)))]

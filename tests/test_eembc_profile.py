@@ -43,6 +43,7 @@ def test_reference_models_get_their_benchmark_id(stem):
             "ad01": ("float32", 4 * n_in)}[p.model_id]
     assert (p.input, p.db_bytes) == want
     assert p.result == ("mse" if p.model_id == "ad01" else "values")
+    assert p.baud == (921600 if p.model_id == "ad01" else 115200)     # the stock devices_*.yaml
 
 
 def test_lookalikes_and_others_keep_their_name():

@@ -12,6 +12,10 @@ th_load_tensor / th_results):
 | ic01  | uint8 pixels, one per input byte    | x - 128 -> int8                      | dequantized outputs |
 | ad01  | float32 (little endian), 4 per byte | quantize with the input scale / zp   | one score: MSE      |
 
+The console baud follows the stock runner's device files: 115200 for kws01,
+vww01 and ic01 (devices_kws_ic_vww.yaml), 921600 for ad01 (devices_ad.yaml),
+9600 in energy mode.
+
 `none` (not an MLPerf Tiny id) keeps the raw protocol: the input tensor's
 int8 bytes in, every dequantized output value back, the model name as id.
 
@@ -32,6 +36,7 @@ RESULT_VALUES, RESULT_MSE = "values", "mse"
 INPUT_CODES = {INPUT_INT8: 0, INPUT_UINT8: 1, INPUT_FLOAT32: 2}
 RESULT_CODES = {RESULT_VALUES: 0, RESULT_MSE: 1}
 NONE = "none"
+ENERGY_BAUD = 9600        # the stock runner's DUT baud in energy mode (every devices_*.yaml)
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,14 @@ class Benchmark:
     output_bytes: int
     input: str                # wire format of `db` bytes
     result: str
+    baud: int                 # DUT baud of the stock runner's devices_*.yaml (performance/accuracy)
 
 
 BENCHMARKS: dict[str, Benchmark] = {b.id: b for b in (
-    Benchmark("kws01", "kws_ref_model", 49 * 10, 12, INPUT_INT8, RESULT_VALUES),
-    Benchmark("vww01", "vww_96_int8", 96 * 96 * 3, 2, INPUT_UINT8, RESULT_VALUES),
-    Benchmark("ic01", "pretrainedResnet_quant", 32 * 32 * 3, 10, INPUT_UINT8, RESULT_VALUES),
-    Benchmark("ad01", "ad01_int8", 640, 640, INPUT_FLOAT32, RESULT_MSE),
+    Benchmark("kws01", "kws_ref_model", 49 * 10, 12, INPUT_INT8, RESULT_VALUES, 115200),
+    Benchmark("vww01", "vww_96_int8", 96 * 96 * 3, 2, INPUT_UINT8, RESULT_VALUES, 115200),
+    Benchmark("ic01", "pretrainedResnet_quant", 32 * 32 * 3, 10, INPUT_UINT8, RESULT_VALUES, 115200),
+    Benchmark("ad01", "ad01_int8", 640, 640, INPUT_FLOAT32, RESULT_MSE, 921600),
 )}
 
 
@@ -62,6 +68,7 @@ class EembcProfile:
     db_bytes: int             # bytes the runner loads with `db load N`
     source: str               # "reference model", "--eembc-id", or "model name"
     note: str = ""
+    baud: int | None = None   # console baud the stock runner expects (None: the board's)
 
     def cflags(self) -> str:
         """-D flags for app/serial_eembc.c (shell-quoted for the Makefile)."""
@@ -70,7 +77,7 @@ class EembcProfile:
 
     def as_dict(self) -> dict:
         return {"model_id": self.model_id, "input": self.input, "result": self.result,
-                "db_bytes": self.db_bytes, "source": self.source, "note": self.note}
+                "db_bytes": self.db_bytes, "source": self.source, "note": self.note, "baud": self.baud}
 
 
 def _wire_bytes(input_format: str, input_bytes: int) -> int:
@@ -109,13 +116,14 @@ def resolve(model_name: str, input_bytes: int, output_bytes: int, eembc_id: str 
                               where or "tinyml build",
                               "use it only for an autoencoder whose output has the input's size, or "
                               f"pass --eembc-id {NONE}")
-        return EembcProfile(b.id, b.input, b.result, input_bytes, _wire_bytes(b.input, input_bytes), "--eembc-id")
+        return EembcProfile(b.id, b.input, b.result, input_bytes, _wire_bytes(b.input, input_bytes), "--eembc-id",
+                            baud=b.baud)
     for b in BENCHMARKS.values():
         if (input_bytes, output_bytes) != (b.input_bytes, b.output_bytes):
             continue
         if model_name == b.reference_file:
             return EembcProfile(b.id, b.input, b.result, input_bytes, _wire_bytes(b.input, input_bytes),
-                                "reference model")
+                                "reference model", baud=b.baud)
         note = (f"{model_name} has the input/output size of the MLPerf Tiny {b.id} model; pass "
                 f"--eembc-id {b.id} to report that id (and use its input format) for the stock runner")
         return EembcProfile(model_name, INPUT_INT8, RESULT_VALUES, input_bytes, input_bytes, "model name", note)

@@ -373,6 +373,9 @@ static void cmd_db(char *arg)
 #if TINYML_EEMBC_INPUT == 1
         db_shifted = 0;
 #endif
+#if TINYML_EEMBC_RESULT == 1
+        have_results = 0;               /* the score compares the output with the loaded window */
+#endif
         if (count == NULL) {
             err("Command 'db load' requires the number of bytes");
         } else if (n == 0) {
