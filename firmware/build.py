@@ -280,8 +280,22 @@ def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = ""
     _write_if_changed(os.path.join(out_dir, "Makefile"), text)
 
 
+# The MLPerf Tiny energy setup wires the DUT's timestamp to the Arduino D7 pin (the L4R5ZI
+# reference firmware drives PF13). D7 per board, from the boards' user manuals (UM2179
+# Nucleo-144 L4, UM1974 Nucleo-144 MB1137 incl. NUCLEO-H743ZI -- the H743ZI2, MB1364, has
+# PG12 --, UM1907 32F746GDISCOVERY). The F4-Discovery has no Arduino header.
+ARDUINO_D7 = {"nucleo-l4r5zi": "PF13", "nucleo-h743zi": "PF13", "stm32f746g-disco": "PI3"}
+
+
 def eembc_energy_cflags(board: Board, pin: str) -> str:
-    """-D flags for app/eembc_timestamp.c: the timestamp pin's GPIO port, number and clock enable."""
+    """-D flags for app/eembc_timestamp.c: the timestamp pin's GPIO port, number and clock
+    enable. `pin` is a GPIO name (PF13) or "D7" (the board's Arduino D7)."""
+    if pin.upper() == "D7":
+        if board.name not in ARDUINO_D7:
+            raise TinymlError(f"{board.name} has no Arduino D7 pin", "--eembc-energy",
+                              "name the GPIO pin wired to the energy monitor's timestamp input, e.g. "
+                              "--eembc-energy PD12")
+        pin = ARDUINO_D7[board.name]
     if board.family not in FAMILIES:
         raise TinymlError(f"no runtime support for family {board.family!r}", board.path,
                           f"use one of {', '.join(FAMILIES)}")

@@ -105,6 +105,7 @@ def test_library_header_round_trip(tmp_path):
     (["--eembc-id", "kws01"], "apply to the MLPerf Tiny serial protocol"),
     (["--mode", "serial", "--eembc-energy", "PZ99"], "bad timestamp pin 'PZ99'"),
     (["--mode", "serial", "--eembc-energy", "PA2"], "the console UART's"),
+    (["--mode", "serial", "--eembc-energy"], "has no Arduino D7"),
 ])
 def test_build_refuses_bad_eembc_options(tmp_path, args, message):
     out = tmp_path / "fw"
@@ -127,6 +128,26 @@ def test_generate_records_the_id(tmp_path):
     r = _tinyml("generate", os.path.join(MLPERF, "pretrainedResnet_quant.tflite"), "-o", str(bad),
                 "--eembc-id", "ad01")
     assert r.returncode == 2 and "output bytes" in r.stderr and not bad.exists()
+
+
+@pytest.mark.parametrize("board, flags", [
+    # RM0432: GPIOF 0x4800_1400, RCC_AHB2ENR 0x4002_104C, GPIOFEN bit 5 (PF13 = the L4R5ZI reference's D7)
+    ("nucleo-l4r5zi", ("0x48001400u", "13u", "0x4002104cu", "5u")),
+    # RM0433: GPIOF 0x5802_1400, RCC_AHB4ENR 0x5802_44E0, bit 5
+    ("nucleo-h743zi", ("0x58021400u", "13u", "0x580244e0u", "5u")),
+    # RM0385: GPIOI 0x4002_2000, RCC_AHB1ENR 0x4002_3830, GPIOIEN bit 8 (PI3 = the DISCO's D7)
+    ("stm32f746g-disco", ("0x40022000u", "3u", "0x40023830u", "8u")),
+])
+def test_energy_pin_defaults_to_arduino_d7(board, flags):
+    from tinyml.boards import load_board
+    from tinyml.firmware.build import eembc_energy_cflags
+    got = eembc_energy_cflags(load_board(board), "D7")
+    base, pin, reg, bit = flags
+    for want in (f"-DTINYML_EEMBC_TS_GPIO_BASE={base}", f"-DTINYML_EEMBC_TS_PIN={pin}",
+                 f"-DTINYML_EEMBC_TS_RCC_REG={reg}", f"-DTINYML_EEMBC_TS_RCC_BIT={bit}"):
+        assert want in got, (want, got)
+    with pytest.raises(TinymlError, match="has no Arduino D7"):
+        eembc_energy_cflags(load_board("stm32f4-discovery"), "D7")
 
 
 @pytest.mark.emulator

@@ -34,9 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="serial builds: the MLPerf Tiny model id `profile%%` reports (kws01, vww01, ic01, "
                         "ad01), which also sets the runner's input/result formats; default: recognised for "
                         "the four reference models; `none`: raw int8 input, every output value back")
-    p.add_argument("--eembc-energy", default=None, metavar="PIN",
-                   help="serial builds: MLPerf Tiny energy mode, `timestamp%%` pulls PIN (e.g. PF13, the "
-                        "Arduino D7 of a Nucleo-144) low for 5 us instead of printing, console at 9600 baud")
+    p.add_argument("--eembc-energy", nargs="?", const="D7", default=None, metavar="PIN",
+                   help="serial builds: MLPerf Tiny energy mode, `timestamp%%` pulls PIN (a GPIO such as "
+                        "PF13; default D7: the board's Arduino D7) low for 5 us instead of printing; "
+                        "console at the runner's 9600 baud")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
