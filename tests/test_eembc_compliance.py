@@ -187,6 +187,8 @@ def test_db_load_bounds(dut):
     assert d.send(f"db load {limit + 1}")[0].startswith("e-[db load")
     assert d.send("db 00")[0].startswith("e-[No buffer")           # nothing to write after a refusal
     assert d.send("db load 0")[0].startswith("e-[")
+    assert d.send("db load 12ab") == [
+        f"e-[db load 12ab is not a number of bytes: the input takes 1 to {limit} bytes]", "m-ready"]
     assert d.send(f"db load {limit}") == [f"m-[Expecting {limit} bytes]", "m-ready"]
     assert d.send("infer 1 0")[0].startswith("e-[Input not loaded: have 0 of")
     assert d.name() == "tinyml"

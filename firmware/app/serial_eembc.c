@@ -380,8 +380,11 @@ static void cmd_db(char *arg)
             err("Command 'db load' requires the number of bytes");
         } else if (n == 0) {
             err("Command 'db load' must be >0 bytes");
+        } else if (strspn(count, "0123456789") != strlen(count)) {
+            con_puts("e-[db load "); con_puts(count); con_puts(" is not a number of bytes: the input takes 1 to ");
+            con_putu(TINYML_EEMBC_DB_BYTES); con_puts(" bytes]"); con_nl();
         } else if (n < 0 || (uint32_t)n > TINYML_EEMBC_DB_BYTES) {
-            /* non-digits, or beyond 2^31 - 1, or beyond the buffer: the range in one line */
+            /* beyond 2^31 - 1 (parse_u gives -1) or beyond the buffer: the range in one line */
             con_puts("e-[db load "); con_puts(count); con_puts(" is out of range: the input takes 1 to ");
             con_putu(TINYML_EEMBC_DB_BYTES); con_puts(" bytes]"); con_nl();
         } else {
