@@ -56,15 +56,16 @@ def load_input(path: str, spec: InputSpec | None, pixels: str = "auto") -> bytes
     if ext not in IMAGE_EXTS:
         if spec is not None:
             st = regular_file(path, "input file", fix)
-            if st.st_size != spec.nbytes:
+            if st.st_size not in (spec.nbytes, 4 * spec.nbytes):
                 short = "truncated? " if 0 < st.st_size < spec.nbytes else ""
                 raise TinymlError(f"raw input has {st.st_size} bytes, the model input needs {spec.nbytes} "
                                   f"({short}shape {list(spec.shape)}, {spec.dtype})", path,
-                                  f"pass a {spec.nbytes}-byte file, or an image")
-        data = read_bounded(path, "input file", fix, MAX_RAW_BYTES if spec is None else spec.nbytes)
+                                  f"pass a {spec.nbytes}-byte file, an image, or for an MLPerf Tiny ad01 "
+                                  f"device a {4 * spec.nbytes}-byte float32 window")
+        data = read_bounded(path, "input file", fix, MAX_RAW_BYTES if spec is None else 4 * spec.nbytes)
         if not data:
             raise TinymlError("input file is empty", path, fix)
-        if spec is not None and len(data) != spec.nbytes:
+        if spec is not None and len(data) not in (spec.nbytes, 4 * spec.nbytes):
             raise TinymlError(f"raw input changed size while being read ({len(data)} bytes)", path, fix)
         return data
     regular_file(path, "input image", fix, MAX_IMAGE_BYTES)

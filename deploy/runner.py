@@ -4,7 +4,8 @@ Commands end with `%`; the device answers lines and ends every command with
 `m-ready`. Used here:
 
     name%              -> m-name-...
-    profile%           -> m-profile-[...], m-model-[...]
+    profile%           -> m-profile-[...], m-model-[<id>] (kws01/vww01/ic01/ad01: the MLPerf
+                          Tiny wire formats of tinyml.eembc; else the model name, raw int8)
     db load N%         -> m-[Expecting N bytes]
     db <hex>%          -> (per chunk) ... m-load-done after the last byte
     infer N W%         -> m-warmup-..., m-infer-start-N, m-lap-us-T0, m-lap-us-T1,
@@ -35,6 +36,7 @@ _LAP = re.compile(r"m-lap-us-(\d+)")
 _EXPECT = re.compile(r"m-\[Expecting (\d+) bytes\]")
 _STREAM_START = re.compile(r"m-stream-start-(\d+)-(\d+)")
 _STRIPE = re.compile(r"m-stripe-(\d+)-(\d+)")
+_MODEL = re.compile(r"^m-model-\[([^\]]+)\]$")
 _PRINTABLE = set(range(0x20, 0x7F)) | {0x09}
 # Longest line accepted: an m-results line prints every output value (up to
 # ~10 characters each, e.g. 640 values for ad01 = ~4.5 KB), so allow 64 K values.
@@ -210,6 +212,12 @@ class DeviceRunner:
                 pass
         except (DeviceProtocolError, NoAnswerError):
             pass
+
+
+def model_id(profile_lines: list[str]) -> str | None:
+    """The benchmark id from a `profile%` answer (m-model-[<id>]): kws01, vww01, ic01,
+    ad01 select the MLPerf Tiny wire formats (tinyml.eembc); any other is the model name."""
+    return next((m.group(1) for ln in profile_lines if (m := _MODEL.match(ln))), None)
 
 
 def parse_inference(lines: list[str], iterations: int, name: str = "", where: str = "") -> Inference:

@@ -120,6 +120,7 @@ class BuildResult:
     rounding: str = ""                               # of the kernels (a given model_dir: its config.h)
     notes: list[str] = field(default_factory=list)   # oracle fallback / rounding choice
     clock: dict[str, dict] = field(default_factory=dict)   # per variant: ClockContext.summary()
+    eembc: dict | None = None                        # serial builds: the MLPerf Tiny profile
 
     def elf(self, variant: str = "native") -> str:
         return os.path.join(variant_dir(self.out_dir, variant), "firmware.elf")
@@ -287,9 +288,12 @@ class _BoardView:
 
 
 def render_board_files(board: Board, variant: str, mode: str, out_dir: str,
-                       stack_bytes: int = DEFAULT_STACK_BYTES, weights_region: str = "") -> None:
+                       stack_bytes: int = DEFAULT_STACK_BYTES, weights_region: str = "",
+                       baud: int | None = None) -> None:
     env = _env()
     ctx = board_context(board, variant, mode, stack_bytes, weights_region)
+    if baud is not None:
+        ctx["baud"] = baud          # MLPerf Tiny: the stock runner's baud for the benchmark / energy mode
     vdir = variant_dir(out_dir, variant)
     os.makedirs(vdir, exist_ok=True)
     for tmpl, name in (("linker.ld.j2", "linker.ld"), ("board_config.h.j2", "board_config.h")):
@@ -416,6 +420,39 @@ def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = ""
     text = _env().get_template("Makefile.j2").render(board=board, mode=mode, extra_cflags=extra_cflags,
                                                      weights_region=weights_region)
     _write_if_changed(os.path.join(out_dir, "Makefile"), text)
+
+
+# The MLPerf Tiny energy setup wires the DUT's timestamp to the Arduino D7 pin (the L4R5ZI
+# reference firmware drives PF13). D7 per board, from the boards' user manuals (UM2179
+# Nucleo-144 L4, UM1974 Nucleo-144 MB1137 incl. NUCLEO-H743ZI -- the H743ZI2, MB1364, has
+# PG12 --, UM1907 32F746GDISCOVERY). The F4-Discovery has no Arduino header.
+ARDUINO_D7 = {"nucleo-l4r5zi": "PF13", "nucleo-h743zi": "PF13", "stm32f746g-disco": "PI3"}
+
+
+def eembc_energy_cflags(board: Board, pin: str) -> str:
+    """-D flags for app/eembc_timestamp.c: the timestamp pin's GPIO port, number and clock
+    enable. `pin` is a GPIO name (PF13) or "D7" (the board's Arduino D7)."""
+    if pin.upper() == "D7":
+        if board.name not in ARDUINO_D7:
+            raise TinymlError(f"{board.name} has no Arduino D7 pin", "--eembc-energy",
+                              "name the GPIO pin wired to the energy monitor's timestamp input, e.g. "
+                              "--eembc-energy PD12")
+        pin = ARDUINO_D7[board.name]
+    if board.family not in FAMILIES:
+        raise TinymlError(f"no runtime support for family {board.family!r}", board.path,
+                          f"use one of {', '.join(FAMILIES)}")
+    try:
+        port, num = _pin(pin)
+    except TinymlError:
+        raise TinymlError(f"bad timestamp pin {pin!r}", "--eembc-energy",
+                          "name a GPIO pin such as PF13 (Arduino D7 on a Nucleo-144)") from None
+    if num > 15 or pin in (board.uart.tx_pin, board.uart.rx_pin):
+        raise TinymlError(f"timestamp pin {pin} is " + ("not a GPIO pin" if num > 15 else "the console UART's"),
+                          "--eembc-energy", "pick a free GPIO pin, e.g. the board's Arduino D7")
+    fam = FAMILIES[board.family]
+    return (f"-DTINYML_EEMBC_ENERGY=1 -DTINYML_EEMBC_TS_GPIO_BASE=0x{fam['gpio_base'] + 0x400 * port:08x}u "
+            f"-DTINYML_EEMBC_TS_PIN={num}u -DTINYML_EEMBC_TS_RCC_REG=0x{fam['rcc'] + fam['gpio_en']:08x}u "
+            f"-DTINYML_EEMBC_TS_RCC_BIT={port}u")
 
 
 def _need(tool: str) -> None:
@@ -647,11 +684,11 @@ def size_report(elf_path: str, board: Board, variant: str, lib_dir: str | None =
 
 
 def prepare_project(board: Board, out_dir: str, mode: str, variants: list[str], stack_bytes: int,
-                    extra_cflags: str = "", weights_region: str = "") -> None:
+                    extra_cflags: str = "", weights_region: str = "", baud: int | None = None) -> None:
     copy_sources(out_dir)
     write_makefile(board, mode, out_dir, extra_cflags, weights_region)
     for v in variants:
-        render_board_files(board, v, mode, out_dir, stack_bytes, weights_region)
+        render_board_files(board, v, mode, out_dir, stack_bytes, weights_region, baud)
 
 
 def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
@@ -660,7 +697,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                    vectors: list[tuple[bytes, bytes]] | None = None, oracle: str = "",
                    model_dir: str | None = None, extra_cflags: str = "",
                    progress=None, stream_input: bool = False, rounding: str | None = None,
-                   weights_region: str | None = None, prefix: str = "tinyml") -> BuildResult:
+                   weights_region: str | None = None, prefix: str = "tinyml",
+                   eembc_id: str | None = None, eembc_energy_pin: str | None = None) -> BuildResult:
     """Generate (or take) the model library, write the firmware project, compile it.
 
     `emulator_variant` also builds DIR/mps2/firmware.elf for boards whose QEMU
@@ -681,6 +719,11 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     is mapped (QEMU does not model it).
     `prefix`: the generated library's --prefix (model/app_names.h maps the
     app's names onto it).
+    `eembc_id` (serial builds): the MLPerf Tiny model id `profile%` reports, which
+    also fixes the wire formats (tinyml/eembc.py); None = recognise the four
+    reference models, "none" = raw int8 protocol. `eembc_energy_pin` (e.g. "PF13"):
+    an energy-mode build, `timestamp%` pulses that pin and the console runs at
+    the runner's energy-mode 9600 baud.
     """
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     if model_dir is None:
@@ -688,12 +731,24 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         check_prefix(prefix)
     if mode not in MODES:
         raise TinymlError(f"unknown firmware mode {mode!r}", "tinyml build", f"use one of {MODES}")
+    if mode != "serial" and (eembc_id is not None or eembc_energy_pin is not None):
+        raise TinymlError("--eembc-id and --eembc-energy apply to the MLPerf Tiny serial protocol",
+                          "tinyml build", "add --mode serial")
+    if eembc_id is not None:            # checked before anything is written
+        from tinyml.eembc import check_id, resolve
+        check_id(eembc_id)
+        if model_dir is None and model_path is not None and os.path.exists(model_path):
+            from tinyml.codegen.importer import import_tflite
+            g = import_tflite(model_path)
+            resolve(os.path.splitext(os.path.basename(model_path))[0], g.t(g.inputs[0]).nbytes,
+                    g.t(g.outputs[0]).nbytes, eembc_id, model_path)
     board = load_board(board_name)
     wreg = board.weights_region(weights_region).name if weights_region else ""
     if wreg and emulator_variant:
         raise TinymlError(f"--weights-region {weights_region} puts the weights in external flash, which "
                           f"QEMU's {board.qemu.machine} does not map", "tinyml build",
                           "drop --emulator-variant (or --weights-region to emulate)")
+    energy = eembc_energy_cflags(board, eembc_energy_pin) if eembc_energy_pin is not None else ""
     os.makedirs(out_dir, exist_ok=True)
     lib_dir = os.path.join(out_dir, "model")
     choice, notes = None, []
@@ -736,6 +791,27 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         # streamed input over the UART (`stream%` in app/serial_eembc.c): no image buffer
         extra_cflags = (extra_cflags + " -DTINYML_SERIAL_IMAGE_BYTES=0").strip()
     model_name = str(hdr.get("TINYML_MODEL_NAME", os.path.basename(model_path or lib_dir)))
+    eembc = None
+    if mode == "serial":
+        from tinyml.eembc import HEADER, header_id, header_text, resolve
+        if eembc_id is None:
+            eembc_id = header_id(lib_dir)       # a library from `tinyml generate --eembc-id`
+        if hdr.get("TINYML_STREAM_INPUT", 0) and eembc_id is None:
+            eembc_id = "none"       # streamed builds take the int8 tensor rows as they come
+        eembc = resolve(model_name, hdr["TINYML_INPUT_BYTES"], hdr["TINYML_OUTPUT_BYTES"], eembc_id,
+                        model_path or lib_dir)
+        if hdr.get("TINYML_STREAM_INPUT", 0) and eembc.input != "int8":
+            raise TinymlError(f"--eembc-id {eembc_id} sends {eembc.input} inputs, a --stream-input build "
+                              f"takes the int8 rows as they come", "tinyml build",
+                              "drop --stream-input or --eembc-id")
+        if eembc_id is not None:
+            _write_if_changed(os.path.join(lib_dir, HEADER), header_text(eembc, eembc_id))
+        if eembc.note:
+            say(f"note: {eembc.note}")
+        say(f"MLPerf Tiny profile: model id {eembc.model_id}, {eembc.db_bytes:,} {eembc.input} input bytes, "
+            f"results: {eembc.result}" + (", energy mode: timestamp pin " + str(eembc_energy_pin) + ", 9600 baud"
+                                          if energy else f", {eembc.baud} baud" if eembc.baud else ""))
+        extra_cflags = " ".join(f for f in (extra_cflags, eembc.cflags(), energy) if f)
     if vectors is None:
         if choice is not None:
             say(f"computing {num_vectors} test vector(s) with the reference interpreter ({choice.oracle.name})")
@@ -754,7 +830,11 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     variants = ["native"]
     if emulator_variant and qvariant != "native":
         variants.append(qvariant)
-    prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags, wreg)
+    baud = None                 # the board's console baud, unless the MLPerf Tiny runner expects another
+    if eembc is not None:
+        from tinyml.eembc import ENERGY_BAUD
+        baud = ENERGY_BAUD if energy else eembc.baud
+    prepare_project(board, out_dir, mode, variants, stack_bytes, extra_cflags, wreg, baud)
     sizes: dict[str, SizeReport] = {}
     for v in variants:
         say(f"compiling {board.name} firmware ({v} memory map) with arm-none-eabi-gcc")
@@ -765,7 +845,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     result = BuildResult(out_dir=out_dir, board=board.name, mode=mode, variants=variants,
                          model=model_name, vectors=len(vectors) if mode == "selftest" else 0,
                          oracle=oracle, sizes=sizes, rounding=rounding or "", notes=notes,
-                         clock={v: clock_context(board, v).summary() for v in variants})
+                         clock={v: clock_context(board, v).summary() for v in variants},
+                         eembc=eembc.as_dict() if eembc else None)
     meta = {"board": board.name, "mode": mode, "model": model_name, "prefix": library_prefix(lib_dir),
             "model_path": os.path.abspath(model_path) if model_path else None,
             "variants": variants, "vectors": result.vectors, "oracle": oracle,
@@ -775,6 +856,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
             "extra_cflags": extra_cflags, "stream_input": bool(hdr.get("TINYML_STREAM_INPUT", 0)),
             "arena_regions": lib_regions, "qemu_variant": qvariant, "weights_region": wreg,
             "accounting": sizes["native"].accounting,
+            "eembc": dict(eembc.as_dict(), energy_pin=eembc_energy_pin, baud=baud)
+            if eembc else None,
             "sizes": {v: asdict(s) for v, s in sizes.items()},
             "clock": result.clock}
     with open(os.path.join(out_dir, "build.json"), "w") as f:
@@ -814,7 +897,7 @@ def ensure_variant(out_dir: str, variant: str, progress=None) -> str:
     say = progress or (lambda msg: print(msg, file=sys.stderr))
     say(f"building the {variant} emulator variant of {board.name} in {variant_dir(out_dir, variant)}")
     render_board_files(board, variant, meta["mode"], out_dir, meta["stack_bytes"],
-                       meta.get("weights_region", ""))
+                       meta.get("weights_region", ""), (meta.get("eembc") or {}).get("baud"))
     run_make(board, out_dir, variant, meta["stack_bytes"])
     meta["variants"].append(variant)
     rep = size_report(elf, board, variant, os.path.join(out_dir, "model"))

@@ -134,7 +134,7 @@ def start_serial_session(out_dir: str, port: int = 0, host: str = "127.0.0.1", t
 
     QEMU waits for the first client before it starts the guest (`wait=on`).
     With `await_banner` (default) this function is that client: it reads the
-    boot banner (`m-init-done`, `m-ready`) and disconnects, so the session is
+    boot banner (`m-timestamp-mode-...`, `m-lap-us-...`, `m-init-done`, `m-ready`) and disconnects, so the session is
     returned with the firmware running and its UART enabled; later clients
     (`tinyml run`, MLPerf Tiny's runner) connect to the running firmware.
     Without it, it returns as soon as QEMU listens and the first client sees

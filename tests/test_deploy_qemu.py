@@ -52,7 +52,10 @@ def _serial_build(tmp_path_factory, model: str, board: str) -> str:
         # serial builds run no oracle: person_detect (TFLite refuses it) is checked against TFLM,
         # so its C is built with TFLM's rounding
         rounding = ["--rounding", "tflm"] if model == PERSON else []
-        r = _tinyml("build", model, "--board", board, "-o", out, "--mode", "serial", "--json", *rounding)
+        # ad01 as the raw protocol (640 int8 bytes in, 640 outputs back), not the MLPerf Tiny
+        # ad01 formats (float32 window in, one score back; tests/test_eembc_compliance.py)
+        raw = ["--eembc-id", "none"] if model == AD01 else []
+        r = _tinyml("build", model, "--board", board, "-o", out, "--mode", "serial", "--json", *rounding, *raw)
         assert r.returncode == 0, r.stderr[-2000:]
         assert json.loads(r.stdout)["mode"] == "serial"
         _BUILDS[key] = out
@@ -169,11 +172,14 @@ def test_person_detect_bmps_over_emulated_serial(tmp_path_factory, board, machin
     with serial_emulator(out) as info:
         assert info["url"] == f"socket://127.0.0.1:{info['port']}"
         assert info["board"] == board and info["machine"] == machine and info["model"] == "person_detect"
-        # The boot banner names the clock that runs: QEMU models no STM32 RCC (netduinoplus2:
-        # the HSE never reports ready; MPS2: no RCC at all, the setup is not compiled in).
+        # The boot banner names the clock that runs (QEMU models no STM32 RCC: netduinoplus2:
+        # the HSE never reports ready; MPS2: no RCC at all, the setup is not compiled in), then
+        # the MLPerf Tiny banner: timestamp mode, a first timestamp, m-init-done, m-ready.
         clock = {"mps2-an500": "clock: 25 MHz (MPS2 emulator, no RCC: the board's PLL setup is not run)",
                  "netduinoplus2": "clock: 16 MHz (HSI, HSE not ready)"}[machine]
-        assert info["banner"] == [clock, "m-init-done", "m-ready"]
+        assert info["banner"][0] == clock
+        assert info["banner"][1] == "m-timestamp-mode-performance" and info["banner"][2].startswith("m-lap-us-")
+        assert info["banner"][3:] == ["m-init-done", "m-ready"]
         if machine.startswith("mps2"):   # firmware and QEMU agree on a 25 MHz SysTick: 1 us = 1000 ns
             assert info["instructions_per_lap_us"] == pytest.approx(1000.0)
         res = _run(info["url"], IMAGES, PERSON, "--pixels", "raw")

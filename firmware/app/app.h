@@ -30,4 +30,10 @@ int selftest_more_models(void);
      (uint32_t)((row0) + (nrows)) * TINYML_STREAM_ROW_BYTES <= TINYML_INPUT_BYTES)
 void serial_main(void) __attribute__((noreturn));
 
+/* MLPerf Tiny energy mode (TINYML_EEMBC_ENERGY builds, app/eembc_timestamp.c):
+ * the timestamp pin as an open-drain output, released (high); one timestamp =
+ * pull it low for >= 1 us, then release it. */
+void eembc_timestamp_pin_init(void);
+void eembc_timestamp_pulse(void);
+
 #endif /* TINYML_APP_H */

@@ -3,19 +3,22 @@
  *
  * Commands end with '%'; CR/LF are ignored. Every command is answered by
  * zero or more `m-...` lines (or one `e-[...]` line on error) and `m-ready`.
+ * At boot: m-timestamp-mode-performance (or -energy), a first timestamp,
+ * m-init-done, m-ready.
  *
  *   name%            m-name-dut-[tinyml]
- *   profile%         m-profile-[...] m-model-[<model>]
- *   timestamp%       m-lap-us-<t>
+ *   profile%         m-profile-[...] m-model-[<TINYML_EEMBC_ID>]
+ *   help%            the command list
+ *   timestamp%       m-lap-us-<t> (energy builds: a pulse on the timestamp pin)
  *   clock%           m-clock-[216 MHz (PLL); hz=...; timer=dwt|systick; board=...; variant=...]
  *                    (the clock that runs, for the host's latency label; runtime/clock.c)
- *   db load N%       m-[Expecting N bytes]       (N <= input bytes, else e-[...])
+ *   db load N%       m-[Expecting N bytes]       (1 <= N <= TINYML_EEMBC_DB_BYTES, else e-[...])
  *   db <hex>%        appends bytes; m-load-done once N bytes arrived
  *   db print%        m-buffer-xx-xx-... (8 bytes per line)
  *   infer N W%       W warm-up runs, N timed runs: m-warmup-start-W, m-warmup-done,
  *                    m-infer-start-N, m-lap-us-<t0>, m-lap-us-<t1>, m-infer-done,
  *                    m-results-[...]
- *   results%         m-results-[...] of the last inference (dequantized output 0)
+ *   results%         m-results-[...] of the last inference
  *   stream%          --stream-input builds only: one inference on an image received
  *                    in row stripes while the model runs (no image buffer needed):
  *                    m-stream-start-<stripes>-<stripe bytes>, then per stripe
@@ -26,14 +29,32 @@
  *                    m-results-[...], m-ready). Any other command mid-stream
  *                    aborts the run (e-[Stream aborted...], e-[tinyml_run...]).
  *
+ * MLPerf Tiny formats (tinyml/eembc.py picks them from the benchmark id; the
+ * build passes them with -D):
+ *   TINYML_EEMBC_ID      the id `profile%` reports (kws01, vww01, ic01, ad01;
+ *                        default: the model name)
+ *   TINYML_EEMBC_INPUT   what `db` bytes are: 0 the int8 input tensor as is
+ *                        (kws01); 1 uint8 pixels, x - 128 on the device
+ *                        (vww01, ic01: the reference th_load_tensor's shift);
+ *                        2 little-endian float32 values, 4 bytes each,
+ *                        quantized on the device (ad01)
+ *   TINYML_EEMBC_RESULT  0 every dequantized output value, (q - zp) * scale,
+ *                        3 decimals; 1 one anomaly score (ad01): the mean over
+ *                        i of ((float)(q_i - zp) * scale - x_i)^2 in float, in
+ *                        index order, printed with 3 decimals
+ *   TINYML_EEMBC_ENERGY  1: `timestamp%` pulses the timestamp pin instead of
+ *                        printing (the energy monitor timestamps the edge)
+ * Conversions happen once per loaded input, before the timed loop, as the
+ * reference firmware converts in th_load_tensor() before th_timestamp().
+ *
  * TINYML_SERIAL_IMAGE_BYTES (default: the input size) sizes the image buffer
  * behind `db load`/`infer`. `tinyml build --mode serial --stream-input` sets
  * it to 0: no image buffer at all, `db load` is refused and images come
  * with `stream%` (the full image then never resides in SRAM).
  *
  * Bounds: a command longer than TINYML_CMD_MAX characters is discarded up to
- * its '%' and answered with e-[...]; the data buffer is exactly the model's
- * input size and loads beyond it are refused without writing.
+ * its '%' and answered with e-[...]; the data buffer is exactly the wire size
+ * of one input and loads beyond it are refused without writing.
  */
 #include <stdint.h>
 #include <string.h>
@@ -56,10 +77,45 @@
 #error "TINYML_SERIAL_IMAGE_BYTES=0 needs a --stream-input model"
 #endif
 
+#ifndef TINYML_EEMBC_ID
+#define TINYML_EEMBC_ID TINYML_MODEL_NAME
+#endif
+#ifndef TINYML_EEMBC_INPUT
+#define TINYML_EEMBC_INPUT 0
+#endif
+#ifndef TINYML_EEMBC_RESULT
+#define TINYML_EEMBC_RESULT 0
+#endif
+#ifndef TINYML_EEMBC_ENERGY
+#define TINYML_EEMBC_ENERGY 0
+#endif
+#if TINYML_EEMBC_INPUT < 0 || TINYML_EEMBC_INPUT > 2 || TINYML_EEMBC_RESULT < 0 || TINYML_EEMBC_RESULT > 1
+#error "TINYML_EEMBC_INPUT must be 0, 1 or 2 and TINYML_EEMBC_RESULT 0 or 1"
+#endif
+#if TINYML_EEMBC_INPUT != 0 && TINYML_STREAM_INPUT
+#error "--stream-input serial builds take the int8 input bytes (TINYML_EEMBC_INPUT 0)"
+#endif
+#if TINYML_EEMBC_RESULT == 1 && (TINYML_EEMBC_INPUT != 2 || TINYML_OUTPUT_BYTES != TINYML_INPUT_BYTES)
+#error "the MSE score (TINYML_EEMBC_RESULT 1) needs float32 input and an output of the input's size"
+#endif
+
+/* Bytes of one input on the wire (what `db load N` may ask for). */
+#if TINYML_EEMBC_INPUT == 2
+#define TINYML_EEMBC_DB_BYTES (4u * (uint32_t)TINYML_INPUT_BYTES)
+#else
+#define TINYML_EEMBC_DB_BYTES ((uint32_t)TINYML_INPUT_BYTES)
+#endif
+
 static char cmd[TINYML_CMD_MAX + 1];
-static int8_t db_buf[TINYML_SERIAL_IMAGE_BYTES ? TINYML_SERIAL_IMAGE_BYTES : 1];
+static uint8_t db_buf[TINYML_SERIAL_IMAGE_BYTES ? TINYML_EEMBC_DB_BYTES : 1u] __attribute__((aligned(4)));
 static uint32_t db_expected, db_pos;
 static int have_results;
+#if TINYML_EEMBC_INPUT == 1
+static int db_shifted;          /* db_buf holds x - 128 (converted for infer) */
+#endif
+#if TINYML_EEMBC_INPUT == 2
+static int8_t db_quantized[TINYML_INPUT_BYTES];     /* the float window, quantized */
+#endif
 
 static void err(const char *msg)
 {
@@ -105,19 +161,165 @@ static void lap(void)
     con_puts("m-lap-us-"); con_putu64(micros()); con_nl();
 }
 
+/* What the runner uses to time the inference loop: a line in performance
+ * mode; in energy mode a falling edge on the timestamp pin (open drain, held
+ * low for >= 1 us, then released), which the energy monitor records. */
+static void timestamp(void)
+{
+#if TINYML_EEMBC_ENERGY
+    eembc_timestamp_pulse();
+#else
+    lap();
+#endif
+}
+
+static void help(void)
+{
+    static const char *const lines[] = {
+        "tinyml MLPerf Tiny firmware, model " TINYML_EEMBC_ID,
+        "name           device name",
+        "profile        firmware profile and benchmark model id",
+        "help           this list",
+        "timestamp      a timestamp (performance: m-lap-us-<us>; energy: a pulse on the timestamp pin)",
+        "db load N      expect N input bytes on the wire",
+        "db HEX         append bytes (two hex digits each) until N arrived",
+        "db print       the loaded bytes in hex",
+        "infer N [W]    W warm-up runs, then N timed runs of the loaded input, then the results",
+        "results        results of the last inference",
+    };
+    for (uint32_t i = 0; i < sizeof lines / sizeof lines[0]; ++i) {
+        con_puts(lines[i]); con_nl();
+    }
+}
+
+#if TINYML_EEMBC_RESULT == 1
+/* v with 3 decimals, rounded half away from zero: (double)v * 1000 is exact
+ * (24-bit mantissa times 1000 fits 53 bits) and so is + 0.5 below 2^52, so the
+ * digits are those of the exact binary value, rounded. Beyond 1e15: d.ddde<exp>. */
+static void put_float3(float v)
+{
+    if (v != v) {
+        con_puts("nan");
+        return;
+    }
+    double a = v < 0.0f ? -(double)v : (double)v;
+    if (v < 0.0f) {
+        uart_putc('-');
+    }
+    if (a > 3.5e38) {
+        con_puts("inf");
+        return;
+    }
+    if (a >= 1.0e15) {
+        uint32_t e = 0;
+        while (a >= 10.0) {
+            a /= 10.0;
+            ++e;
+        }
+        uint32_t m = (uint32_t)(a * 1000.0 + 0.5);
+        con_putu(m / 1000u); uart_putc('.');
+        con_putu((m / 100u) % 10u); con_putu((m / 10u) % 10u); con_putu(m % 10u);
+        uart_putc('e'); con_putu(e);
+        return;
+    }
+    uint64_t milli = (uint64_t)(a * 1000.0 + 0.5);
+    con_putu64(milli / 1000u);
+    uart_putc('.');
+    uint32_t frac = (uint32_t)(milli % 1000u);
+    uart_putc((char)('0' + frac / 100u));
+    uart_putc((char)('0' + (frac / 10u) % 10u));
+    uart_putc((char)('0' + frac % 10u));
+}
+
+/* The anomaly score of the MLPerf Tiny AD reference (its calculate_result):
+ * mean over i of (dequantized output_i - input float_i)^2, in float, summed in
+ * index order (no FMA: -std=c99 keeps -ffp-contract=off). */
+static float mse_score(void)
+{
+    const int8_t *out = (const int8_t *)tinyml_output_ptr(0);
+    const float scale = tinyml_output_info[0].scale;
+    const int32_t zp = tinyml_output_info[0].zero_point;
+    float sum = 0.0f;
+    for (uint32_t i = 0; i < TINYML_OUTPUT_BYTES; ++i) {
+        float x;
+        memcpy(&x, db_buf + 4u * i, sizeof x);
+        const float diff = (float)((int32_t)out[i] - zp) * scale - x;
+        sum += diff * diff;
+    }
+    return sum / (float)TINYML_OUTPUT_BYTES;
+}
+#endif
+
 static void print_results(void)
 {
+    con_puts("m-results-[");
+#if TINYML_EEMBC_RESULT == 1
+    put_float3(mse_score());
+#else
     const int8_t *out = (const int8_t *)tinyml_output_ptr(0);
     float scale = tinyml_output_info[0].scale;
     int32_t zp = tinyml_output_info[0].zero_point;
-    con_puts("m-results-[");
     for (uint32_t i = 0; i < TINYML_OUTPUT_BYTES; ++i) {
         if (i) {
             uart_putc(',');
         }
         con_putfix3(scale * (float)((int32_t)out[i] - zp));
     }
+#endif
     con_puts("]"); con_nl();
+}
+
+#if TINYML_EEMBC_INPUT == 2
+/* The reference's QuantizeFloatToInt8: round(x / scale) + zp, the quotient in
+ * float, ties away from zero, clamped to int8. |x / scale| >= 256 clamps
+ * whatever zp is; NaN gives 0 (what Arm's float-to-int conversion gives the
+ * reference). */
+static int8_t quantize_float(float x, float scale, int32_t zp)
+{
+    const float t = x / scale;
+    int32_t r;
+    if (t != t) {
+        return 0;
+    } else if (t >= 256.0f) {
+        r = 256;
+    } else if (t <= -256.0f) {
+        r = -256;
+    } else {
+        r = (int32_t)t;                 /* toward zero; t - r is exact */
+        const float f = t - (float)r;
+        if (f >= 0.5f) {
+            ++r;
+        } else if (f <= -0.5f) {
+            --r;
+        }
+    }
+    r += zp;
+    return (int8_t)(r < -128 ? -128 : (r > 127 ? 127 : r));
+}
+#endif
+
+/* The loaded `db` bytes as the model's int8 input (converted once per load,
+ * before any timing, as the reference's th_load_tensor). */
+static const int8_t *input_tensor(void)
+{
+#if TINYML_EEMBC_INPUT == 1
+    if (!db_shifted) {
+        for (uint32_t i = 0; i < TINYML_INPUT_BYTES; ++i) {
+            db_buf[i] ^= 0x80u;         /* (int8)(x - 128) for x in 0..255 */
+        }
+        db_shifted = 1;
+    }
+#elif TINYML_EEMBC_INPUT == 2
+    const float scale = tinyml_input_info[0].scale;
+    const int32_t zp = tinyml_input_info[0].zero_point;
+    for (uint32_t i = 0; i < TINYML_INPUT_BYTES; ++i) {
+        float x;
+        memcpy(&x, db_buf + 4u * i, sizeof x);
+        db_quantized[i] = quantize_float(x, scale, zp);
+    }
+    return db_quantized;
+#endif
+    return (const int8_t *)db_buf;
 }
 
 /* After a run: the error, or the results (kept for `results%`). */
@@ -162,18 +364,33 @@ static void cmd_db(char *arg)
     if (sub == NULL) {
         err("Command 'db' requires a subcommand");
     } else if (strcmp(sub, "load") == 0) {
-        int32_t n = parse_u(next_token(&arg));
+        char *count = next_token(&arg);
+        int32_t n = parse_u(count);
         if (TINYML_SERIAL_IMAGE_BYTES == 0) {
             err("This build keeps no image buffer: send the image with 'stream'");
-        } else if (n <= 0) {
-            err("Command 'db load' requires a byte count > 0");
-        } else if ((uint32_t)n > TINYML_INPUT_BYTES) {
-            db_expected = 0u;
-            db_pos = 0u;
-            err_u("db load ", (uint32_t)n, " bytes exceeds the model input size ", TINYML_INPUT_BYTES);
+            return;
+        }
+        db_expected = 0u;               /* a refused load leaves no buffer to write */
+        db_pos = 0u;
+#if TINYML_EEMBC_INPUT == 1
+        db_shifted = 0;
+#endif
+#if TINYML_EEMBC_RESULT == 1
+        have_results = 0;               /* the score compares the output with the loaded window */
+#endif
+        if (count == NULL) {
+            err("Command 'db load' requires the number of bytes");
+        } else if (n == 0) {
+            err("Command 'db load' must be >0 bytes");
+        } else if (strspn(count, "0123456789") != strlen(count)) {
+            con_puts("e-[db load "); con_puts(count); con_puts(" is not a number of bytes: the input takes 1 to ");
+            con_putu(TINYML_EEMBC_DB_BYTES); con_puts(" bytes]"); con_nl();
+        } else if (n < 0 || (uint32_t)n > TINYML_EEMBC_DB_BYTES) {
+            /* beyond 2^31 - 1 (parse_u gives -1) or beyond the buffer: the range in one line */
+            con_puts("e-[db load "); con_puts(count); con_puts(" is out of range: the input takes 1 to ");
+            con_putu(TINYML_EEMBC_DB_BYTES); con_puts(" bytes]"); con_nl();
         } else {
             db_expected = (uint32_t)n;
-            db_pos = 0u;
             con_puts("m-[Expecting "); con_putu((uint32_t)n); con_puts(" bytes]"); con_nl();
         }
     } else if (strcmp(sub, "print") == 0) {
@@ -181,7 +398,11 @@ static void cmd_db(char *arg)
             if (i % 8u == 0u) {
                 con_puts("m-buffer-");
             }
-            con_puthex((uint8_t)db_buf[i], 2);
+#if TINYML_EEMBC_INPUT == 1
+            con_puthex((uint8_t)(db_shifted ? db_buf[i] ^ 0x80u : db_buf[i]), 2);   /* as loaded */
+#else
+            con_puthex(db_buf[i], 2);
+#endif
             if ((i + 1u) % 8u == 0u || i + 1u == db_pos) {
                 con_nl();
             } else {
@@ -204,7 +425,7 @@ static void cmd_db(char *arg)
                 }
             }
             for (size_t i = 0; i < len; i += 2u) {
-                db_buf[db_pos++] = (int8_t)((hexval(sub[i]) << 4) | hexval(sub[i + 1u]));
+                db_buf[db_pos++] = (uint8_t)((hexval(sub[i]) << 4) | hexval(sub[i + 1u]));
             }
             if (db_pos == db_expected) {
                 con_puts("m-load-done"); con_nl();
@@ -300,7 +521,7 @@ int32_t tinyml_read_input_rows(int8_t *dst, int32_t row0, int32_t nrows)
     if (TINYML_SERIAL_IMAGE_BYTES == 0) {
         return 1;
     }
-    memcpy(dst, db_buf + (uint32_t)row0 * TINYML_STREAM_ROW_BYTES, bytes);
+    memcpy(dst, (const int8_t *)db_buf + (uint32_t)row0 * TINYML_STREAM_ROW_BYTES, bytes);
     return 0;
 }
 
@@ -317,11 +538,13 @@ static void cmd_stream(void)
 }
 #endif
 
-static int run_once(void)
+static int run_once(const int8_t *input)
 {
 #if !TINYML_STREAM_INPUT
     /* The arena is reused by the plan, so the input is copied in every time. */
-    memcpy(tinyml_input_ptr(0), db_buf, TINYML_INPUT_BYTES);
+    memcpy(tinyml_input_ptr(0), input, TINYML_INPUT_BYTES);
+#else
+    (void)input;                /* the model reads db_buf through tinyml_read_input_rows */
 #endif
     return tinyml_run();
 }
@@ -336,22 +559,23 @@ static void cmd_infer(char *arg)
         err("Usage: infer N [W] with N > 0 runs and W >= 0 warm-up runs");
         return;
     }
-    if (db_expected != TINYML_INPUT_BYTES || db_pos != db_expected) {
-        err_u("Input not loaded: have ", db_pos, " of ", TINYML_INPUT_BYTES);
+    if (db_expected != TINYML_EEMBC_DB_BYTES || db_pos != db_expected) {
+        err_u("Input not loaded: have ", db_pos, " of ", TINYML_EEMBC_DB_BYTES);
         return;
     }
+    const int8_t *input = input_tensor();
     con_puts("m-warmup-start-"); con_putu((uint32_t)w); con_nl();
     for (int32_t i = 0; i < w; ++i) {
-        (void)run_once();
+        (void)run_once(input);
     }
     con_puts("m-warmup-done"); con_nl();
     con_puts("m-infer-start-"); con_putu((uint32_t)n); con_nl();
-    lap();
+    timestamp();
     int rc = 0;
     for (int32_t i = 0; i < n; ++i) {
-        rc |= run_once();
+        rc |= run_once(input);
     }
-    lap();
+    timestamp();
     con_puts("m-infer-done"); con_nl();
     finish_run(rc);
 }
@@ -368,9 +592,11 @@ static void dispatch(char *line)
         con_puts("m-name-dut-[tinyml]"); con_nl();
     } else if (strcmp(line, "profile") == 0) {
         con_puts("m-profile-[tinyml MLPerf Tiny runner, board " TINYML_BOARD_NAME "]"); con_nl();
-        con_puts("m-model-[" TINYML_MODEL_NAME "]"); con_nl();
+        con_puts("m-model-[" TINYML_EEMBC_ID "]"); con_nl();
+    } else if (strcmp(line, "help") == 0) {
+        help();
     } else if (strcmp(line, "timestamp") == 0) {
-        lap();
+        timestamp();
     } else if (strcmp(line, "clock") == 0) {
         clock_report();
     } else if (strcmp(line, "db") == 0) {
@@ -398,6 +624,13 @@ static void dispatch(char *line)
 void serial_main(void)
 {
     con_nl();
+#if TINYML_EEMBC_ENERGY
+    eembc_timestamp_pin_init();
+    con_puts("m-timestamp-mode-energy"); con_nl();
+#else
+    con_puts("m-timestamp-mode-performance"); con_nl();
+#endif
+    timestamp();        /* the reference's first timestamp (energy: leaves the pin released) */
     con_puts("m-init-done"); con_nl();
     con_puts("m-ready"); con_nl();
     for (;;) {

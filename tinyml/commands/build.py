@@ -37,6 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="namespace of every generated C name: NAME_arena, NAME_run(), NAME_* macros, "
                         "CMake target NAME_model (default tinyml); distinct prefixes let several "
                         "models link into one program")
+    p.add_argument("--eembc-id", default=None, metavar="ID",
+                   help="serial builds: the MLPerf Tiny model id `profile%%` reports (kws01, vww01, ic01, "
+                        "ad01), which also sets the runner's input/result formats; default: recognised for "
+                        "the four reference models; `none`: raw int8 input, every output value back")
+    p.add_argument("--eembc-energy", nargs="?", const="D7", default=None, metavar="PIN",
+                   help="serial builds: MLPerf Tiny energy mode, `timestamp%%` pulls PIN (a GPIO such as "
+                        "PF13; default D7: the board's Arduino D7) low for 5 us instead of printing; "
+                        "console at the runner's 9600 baud")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -47,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     res = build_firmware(args.model, args.board, args.out, mode=args.mode,
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
                          num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input,
-                         rounding=args.rounding, weights_region=args.weights_region, prefix=args.prefix)
+                         rounding=args.rounding, weights_region=args.weights_region, prefix=args.prefix,
+                         eembc_id=args.eembc_id, eembc_energy_pin=args.eembc_energy)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,
-                          "rounding": res.rounding, "notes": res.notes,
+                          "rounding": res.rounding, "notes": res.notes, "eembc": res.eembc,
                           "elf": res.elf("native"), "clock": res.clock, "accounting": res.sizes["native"].accounting,
                           "variants": {v: {"elf": res.elf(v), **dataclasses.asdict(s)} for v, s in res.sizes.items()}}))
         return 0

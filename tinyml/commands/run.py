@@ -36,9 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyml.deploy.inputs import input_spec, load_input
+    from tinyml.deploy.inputs import IMAGE_EXTS, input_spec, load_input
     from tinyml.deploy.latency import latency
-    from tinyml.deploy.runner import DeviceRunner
+    from tinyml.deploy.runner import DeviceRunner, model_id
+    from tinyml.eembc import wire_payload
     from tinyml.deploy.serial_port import open_port
     from tinyml.deploy.stm32_bootloader import ResetControl
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
                           "fix the option")
     spec = input_spec(args.model) if args.model else None
     payloads = [(path, load_input(path, spec, args.pixels)) for path in args.inputs]
+    images = {path for path in args.inputs if os.path.splitext(path)[1].lower() in IMAGE_EXTS}
     labels = args.labels.split(",") if args.labels else None
     rts = dtr = None
     if args.reset_polarity != "none":
@@ -57,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
         name = dev.hello()
         profile = dev.profile()
         clock = dev.clock()
+        device_model = model_id(profile)
         results = []
         for path, data in payloads:
+            # MLPerf Tiny devices take their benchmark's wire format (uint8 pixels, float32 windows)
+            data = wire_payload(device_model, data, spec.nbytes if spec else None,
+                                spec.scale if spec else None, spec.zero_point if spec else None,
+                                tensor=path in images, where=path)
             if args.stream:
                 inf = dev.stream(data, name=path)
             else:
@@ -69,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
                 cls = (labels[inf.top] if labels and inf.top is not None and inf.top < len(labels)
                        else inf.top)
                 lat = latency(inf.latency_us, clock).label
-                print(f"{os.path.basename(path)}: class {cls}  results {inf.results}  latency {lat}")
+                what = (f"anomaly score {inf.results[0]}" if device_model == "ad01" and len(inf.results) == 1
+                        else f"class {cls}  results {inf.results}")
+                print(f"{os.path.basename(path)}: {what}  latency {lat}")
             else:
                 print(f"{os.path.basename(path)}: done", file=sys.stderr)
     finally:
@@ -83,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
                           "clock": None if clock is None else {
                               "text": clock.text, "hz": clock.hz, "timer": clock.timer, "board": clock.board,
                               "variant": clock.variant, "emulated": clock.emulated},
-                          "inputs": inputs}))
+                          "model_id": device_model, "inputs": inputs}))
     return 0
