@@ -122,8 +122,8 @@ class _Folder:
                 continue
             if any(d < 0 for d in sig[1:]):
                 t = graph.t(i)
-                raise ModelError(f"input tensor {i} '{t.name}' has a dynamic dimension {list(sig)} "
-                                 "beyond the batch", where=graph.source,
+                raise ModelError(f"input tensor {i} '{t.name}' has a dynamic shape {list(sig)} "
+                                 "beyond the batch dimension", where=graph.source,
                                  fix="export with fixed input sizes (only the batch may be None)")
             self.shapes[i] = (1,) + tuple(sig[1:])
 

@@ -1,0 +1,103 @@
+"""codegen.shape_fold on hand-made flatbuffers: what is folded, what is resolved, and the
+one-line error for a shape that depends on data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from opmodels import Spec, single_op_model
+from tinyml.codegen.importer import import_bytes
+from tinyml.errors import ModelError
+
+
+def _schema():
+    from tinyml.codegen.oracle import import_tf
+    import_tf()
+    from tensorflow.lite.python import schema_py_generated as s
+    return s
+
+
+def _pack(m) -> bytes:
+    import flatbuffers
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_reshape_to_a_shape_given_at_run_time_is_named():
+    """RESHAPE whose shape is a model input: the size depends on data, one line names it."""
+    s = _schema()
+    m = s.ModelT.InitFromPackedBuf(single_op_model(
+        "RESHAPE", [Spec((1, 8), scale=0.1), Spec((2,), dtype="int32")], [Spec((1, 8), scale=0.1)]), 0)
+    sg = m.subgraphs[0]
+    out = sg.outputs[0]
+    sg.tensors[out].shape = np.array([1, 1], dtype=np.int32)
+    sg.tensors[out].shapeSignature = np.array([-1, -1], dtype=np.int32)
+    with pytest.raises(ModelError) as e:
+        import_bytes(_pack(m), "dd.tflite")
+    line = e.value.line()
+    assert "\n" not in line
+    assert f"tensor {out}" in line and "data-dependent shape" in line
+    assert "operator 0 (RESHAPE)" in line and "(in dd.tflite)" in line
+
+
+def test_dynamic_batch_reshape_resolves_and_folds():
+    """x[-1, 2, 4] -> SHAPE -> STRIDED_SLICE(0:1, shrink) -> PACK(., 8) -> RESHAPE: Flatten's chain.
+    At batch 1 the reshape is [1, 8] and the three shape ops leave the graph."""
+    s = _schema()
+    m = s.ModelT.InitFromPackedBuf(single_op_model(
+        "RESHAPE", [Spec((1, 2, 4), scale=0.1), Spec((2,), dtype="int32")], [Spec((1, 8), scale=0.1)]), 0)
+    sg = m.subgraphs[0]
+    x, shp = sg.operators[0].inputs
+    y = sg.outputs[0]
+    sg.inputs = np.array([x], dtype=np.int32)
+    sg.tensors[x].shapeSignature = np.array([-1, 2, 4], dtype=np.int32)
+    sg.tensors[y].shape = np.array([1, 1], dtype=np.int32)          # as the converter writes [-1, -1]
+    sg.tensors[y].shapeSignature = np.array([-1, -1], dtype=np.int32)
+
+    def tensor(shape, dtype, data=None):
+        t = s.TensorT()
+        t.shape = np.array(shape, dtype=np.int32)
+        t.type = {"int32": 2}[dtype]
+        buf = s.BufferT()
+        if data is not None:
+            buf.data = np.frombuffer(np.asarray(data, np.int32).tobytes(), np.uint8)
+        m.buffers.append(buf)
+        t.buffer = len(m.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    def opcode(code):
+        oc = s.OperatorCodeT()
+        oc.builtinCode = code
+        oc.deprecatedBuiltinCode = min(code, 127)
+        oc.version = 1
+        m.operatorCodes.append(oc)
+        return len(m.operatorCodes) - 1
+
+    shape_out = tensor([3], "int32")
+    b0, b1 = tensor([1], "int32", [0]), tensor([1], "int32", [1])
+    batch = tensor([], "int32")
+    eight = tensor([], "int32", [8])
+    ops = []
+    o = s.OperatorT()
+    o.opcodeIndex, o.inputs, o.outputs = opcode(77), [x], [shape_out]          # SHAPE
+    ops.append(o)
+    o = s.OperatorT()
+    o.opcodeIndex, o.inputs, o.outputs = opcode(45), [shape_out, b0, b1, b1], [batch]  # STRIDED_SLICE
+    o.builtinOptionsType = s.BuiltinOptions.StridedSliceOptions
+    o.builtinOptions = s.StridedSliceOptionsT()
+    o.builtinOptions.shrinkAxisMask = 1
+    ops.append(o)
+    o = s.OperatorT()
+    o.opcodeIndex, o.inputs, o.outputs = opcode(83), [batch, eight], [shp]      # PACK
+    o.builtinOptionsType = s.BuiltinOptions.PackOptions
+    o.builtinOptions = s.PackOptionsT()
+    o.builtinOptions.valuesCount = 2
+    ops.append(o)
+    sg.operators = ops + sg.operators
+    g = import_bytes(_pack(m), "flatten.tflite")
+    assert [k for _, k in g.folded] == ["SHAPE", "STRIDED_SLICE", "PACK"]
+    assert [(op.index, op.kind) for op in g.ops] == [(0, "RESHAPE")]
+    assert g.t(y).shape == (1, 8) and g.t(x).shape == (1, 2, 4)
+    assert [int(v) for v in g.t(shp).data] == [1, 8]
