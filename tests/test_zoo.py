@@ -5,6 +5,7 @@ op must be rejected for that op only, in one line, by every command."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -190,3 +191,22 @@ def test_inspect_says_float_and_dynamic_range_and_fails(tmp_path, kind):
     assert p.returncode == 1
     assert f"quantization: {kind}" in p.stdout
     assert "not fully int8" in _one_error_line(p) or "float" in _one_error_line(p)
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+def test_ds_cnn_standard_export_runs_on_the_emulated_board(zoo, tmp_path):
+    """Issue 13 item 4, first row: the standard-export DS-CNN builds for the F407 and its
+    self-test (expected outputs from TFLite on the original dynamic file) passes on QEMU."""
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
+    out = str(tmp_path / "fw")
+    res = build_firmware(zoo["ds_cnn"], "stm32f4-discovery", out, num_vectors=3, progress=lambda m: None)
+    assert res.oracle == "tflite-reference" and res.vectors == 3
+    run = emulate(out, timeout=120)
+    assert run.passed and len(run.vectors) == 3 and all(v.passed for v in run.vectors), run.output
+    # ~180 k MACs (conv 10x4 stride 2: 80,000; 2 depthwise 3x3: 36,000; 2 pointwise: 64,000)
+    assert 180_000 < run.instructions_per_inference < 5_000_000
+    assert run.arena_used_bytes == run.arena_bytes == 2_160    # the planned arena, all of it touched

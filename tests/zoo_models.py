@@ -62,9 +62,13 @@ def _perturb(model, seed: int = 1, sigma: float = 0.2) -> None:
 
 
 def mobilenet_v2():
-    """keras.applications.MobileNetV2(alpha=0.35), 96x96x3, random weights, 10 classes."""
+    """keras.applications.MobileNetV2(alpha=0.35), 96x96x3, random weights, 10 logits.
+
+    No final softmax: with untrained weights the logits' int8 scale is so large that
+    TFLite's SoftmaxPrepare aborts the process (PreprocessSoftmaxScaling overflows)."""
     keras = _keras()
-    return keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10)
+    return keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10,
+                                          classifier_activation=None)
 
 
 def vit():
