@@ -481,4 +481,49 @@ def resolve_shapes(graph: Graph, dynamic: dict[int, Shape]) -> Graph:
             raise ModelError(f"output tensor {o} '{tensors[o].name}' is a constant after shape folding",
                              where=graph.source, fix="the model computes nothing from its input")
     ops = [replace(op, index=n) for n, op in enumerate(keep)]
-    return replace(graph, tensors=tensors, ops=ops, folded=folded)
+    return _squash_tiles(replace(graph, tensors=tensors, ops=ops, folded=folded))
+
+
+def tile_axes(shape: Shape, multiples: list[int]) -> tuple[Shape, list[int]]:
+    """The fewest axes giving the same TILE bytes: axis a+1 merges into axis a when
+    multiples[a+1] == 1 (tiling [A, B] by [m, 1] repeats whole rows, as tiling [A*B] by m)."""
+    dims, mult = [shape[0]], [multiples[0]]
+    for d, m in zip(shape[1:], multiples[1:]):
+        if m == 1:
+            dims[-1] *= d
+        else:
+            dims.append(d)
+            mult.append(m)
+    return tuple(dims), mult
+
+
+def _squash_tiles(graph: Graph) -> Graph:
+    """UpSampling2D's Repeat (EXPAND_DIMS -> 5-D TILE -> RESHAPE) on <= 4 axes.
+
+    The EXPAND_DIMS and TILE outputs get the merged shapes of `tile_axes` (same bytes),
+    the TILE a new constant multiples tensor; the RESHAPE after it is unchanged."""
+    prod, cons = graph.producers(), graph.consumers()
+    tensors = list(graph.tensors)
+    ops = list(graph.ops)
+    for n, op in enumerate(ops):
+        if op.kind != "TILE" or len(op.inputs) < 2:
+            continue
+        x, mt, y = op.inputs[0], op.inputs[1], op.outputs[0]
+        if len(tensors[y].shape) <= 4 or not tensors[mt].is_const or tensors[x].is_const:
+            continue
+        src = prod.get(x)
+        if src is None or ops[src].kind not in ("EXPAND_DIMS", "RESHAPE") or cons.get(x) != [op.index]:
+            continue
+        if any(ops[c].kind not in ("RESHAPE", "SQUEEZE") for c in cons.get(y, [])) or y in graph.outputs:
+            continue
+        multiples = [int(v) for v in np.asarray(tensors[mt].data).reshape(-1)]
+        dims, mult = tile_axes(tuple(tensors[x].shape), multiples)
+        if len(dims) > 4:
+            continue
+        new_m = len(tensors)
+        tensors.append(replace(tensors[mt], index=new_m, name=tensors[mt].name + "/squashed",
+                               shape=(len(mult),), data=np.asarray(mult, dtype=tensors[mt].data.dtype)))
+        tensors[x] = replace(tensors[x], shape=dims)
+        tensors[y] = replace(tensors[y], shape=tuple(d * m for d, m in zip(dims, mult)))
+        ops[n] = replace(op, inputs=[x, new_m] + list(op.inputs[2:]))
+    return replace(graph, tensors=tensors, ops=ops)

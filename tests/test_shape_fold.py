@@ -101,3 +101,20 @@ def test_dynamic_batch_reshape_resolves_and_folds():
     assert [(op.index, op.kind) for op in g.ops] == [(0, "RESHAPE")]
     assert g.t(y).shape == (1, 8) and g.t(x).shape == (1, 2, 4)
     assert [int(v) for v in g.t(shp).data] == [1, 8]
+
+
+@pytest.mark.parametrize("shape,multiples", [
+    ((1, 8, 1, 8, 16), [1, 1, 2, 1, 1]),      # UpSampling2D(2): rows
+    ((1, 16, 8, 1, 16), [1, 1, 1, 2, 1]),     # UpSampling2D(2): columns
+    ((2, 3, 1, 4, 1, 5), [1, 3, 2, 1, 4, 1]),
+    ((3, 1, 2), [2, 2, 1]),
+    ((1, 1, 1, 1, 1), [1, 1, 1, 1, 1]),
+])
+def test_tile_axes_keeps_the_bytes(shape, multiples):
+    """Merged axes tile to the same bytes as the original (numpy's tile is the reference)."""
+    from tinyml.codegen.shape_fold import tile_axes
+    x = np.random.default_rng(0).integers(-128, 128, size=shape).astype(np.int8)
+    dims, mult = tile_axes(shape, multiples)
+    assert int(np.prod(dims)) == x.size
+    assert np.tile(x.reshape(dims), mult).tobytes() == np.tile(x, multiples).tobytes()
+    assert len(dims) == 1 + sum(1 for m in multiples[1:] if m != 1)

@@ -102,6 +102,21 @@ def test_after_folding_only_the_missing_op_is_rejected(zoo, name):
     assert "which tinyml does not support" in line and any(k in line for k in MISSING[name])
 
 
+def test_upsampling_repeat_is_static_and_at_most_4d(zoo):
+    """UpSampling2D's Repeat (EXPAND_DIMS -> TILE on 5 axes -> RESHAPE, sizes from SHAPE) becomes
+    static and 2-D: rows [8, 128] -> [8, 256], columns [128, 16] -> [128, 32] (H 8, W 8, C 16);
+    Conv2DTranspose's output_shape becomes the constant [1, 32, 32, 8]."""
+    from tinyml.codegen.importer import import_tflite
+    g = import_tflite(zoo["yolo"])
+    assert not [t.index for t in g.tensors if len(t.shape) > 4 and not t.is_const]
+    tiles = [(g.t(op.inputs[0]).shape, [int(v) for v in g.t(op.inputs[1]).data], g.t(op.outputs[0]).shape)
+             for op in g.ops if op.kind == "TILE"]
+    assert tiles == [((8, 128), [1, 2], (8, 256)), ((128, 16), [1, 2], (128, 32))]
+    tc = next(op for op in g.ops if op.kind == "TRANSPOSE_CONV")
+    assert [int(v) for v in g.t(tc.inputs[0]).data] == [1, 32, 32, 8]
+    assert g.t(tc.outputs[0]).shape == (1, 32, 32, 8)
+
+
 def test_every_command_names_the_op_before_any_oracle(zoo, tmp_path):
     path = zoo["resize_nearest"]
     want = _one_error_line(_cli("plan", path, "--board", "stm32f746g-disco"))
