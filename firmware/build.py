@@ -555,8 +555,9 @@ def precheck_fit(board: Board, compiled, stack_bytes: int) -> None:
     if weights > flash.size:
         g = compiled.graph
         from tinyml.steps import call_constants
-        refs = sorted({i for st in compiled.steps for i in call_constants(st, g)}, key=lambda i: -g.t(i).nbytes)
-        top = ", ".join(f"tinyml_w{i} {g.t(i).nbytes:,} B" for i in refs[:4])
+        syms = {f"tinyml_w{i}": g.t(i).nbytes for st in compiled.steps for i in call_constants(st, g)}
+        syms.update({a.symbol: int(a.values.nbytes) for a in compiled.ctx.arrays})
+        top = ", ".join(f"{n} {b:,} B" for n, b in sorted(syms.items(), key=lambda kv: -kv[1])[:4])
         parts.append(f"flash region {flash.label} ({flash.name}, {flash.size:,} B) overflowed by at least "
                      f"{weights - flash.size:,} bytes (weights {weights:,} B)" + (f"; largest: {top}" if top else ""))
     if parts:
