@@ -20,6 +20,8 @@ from tinyml.errors import ModelError
 from tinyml.ir import Graph, Op, Quant, Tensor
 from tinyml.op_options import Activation, Padding
 
+from .shape_fold import resolve_shapes
+
 _TENSOR_TYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
     6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64",
@@ -62,6 +64,10 @@ _ACCESSORS: dict[type, dict[str, str]] = {
                              "offset": "Offset"},
     oo.LeakyReluOptions: {"alpha": "Alpha"},
     oo.GeluOptions: {"approximate": "Approximate"},
+    oo.PackOptions: {"values_count": "ValuesCount", "axis": "Axis"},
+    oo.UnpackOptions: {"num": "Num", "axis": "Axis"},
+    oo.GatherOptions: {"axis": "Axis", "batch_dims": "BatchDims"},
+    oo.SplitOptions: {"num_splits": "NumSplits"},
 }
 
 
@@ -207,21 +213,19 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
             opcodes.append(BUILTIN_OPCODE2NAME.get(code, f"BUILTIN_{code}"))
 
     tensors: list[Tensor] = []
+    dynamic: dict[int, tuple[int, ...]] = {}
     for i in range(sg.TensorsLength()):
         t = sg.Tensors(i)
         tname = (t.Name() or b"").decode(errors="replace")
         dtype = _TENSOR_TYPES.get(t.Type(), f"type{t.Type()}")
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
-        if not t.ShapeSignatureIsNone() and t.ShapeSignatureLength() > 0:
-            sig = [int(d) for d in t.ShapeSignatureAsNumpy()]
-            # A -1 batch dimension in the signature is normal for Keras exports
-            # (the static shape has batch 1); any other -1 is a dynamic shape.
-            if any(d < 0 for d in sig[1:]):
-                raise ModelError(f"tensor {i} '{tname}' has a dynamic shape {sig}",
-                                 fix="export with static shapes (batch 1, fixed sizes)")
-        if any(d < 0 for d in shape):
-            raise ModelError(f"tensor {i} '{tname}' has a dynamic shape {list(shape)}",
-                             fix="export with static shapes (batch 1, fixed sizes)")
+        # -1 in the signature (a Keras batch of None, or a size computed at run time):
+        # codegen.shape_fold resolves it after parsing.
+        sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) \
+            if not t.ShapeSignatureIsNone() and t.ShapeSignatureLength() > 0 else shape
+        if any(d < 0 for d in sig + shape):
+            dynamic[i] = sig if len(sig) == len(shape) else shape
+            shape = tuple(max(d, 1) for d in shape)
         q = _quant(t, shape)
         arr = _buffer_data(model, data, t, dtype, shape)
         tensors.append(Tensor(index=i, name=tname, shape=shape, dtype=dtype, quant=q, data=arr))
@@ -247,4 +251,5 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
     for x in inputs + outputs:
         if x < 0 or x >= len(tensors):
             raise ModelError(f"subgraph input/output refers to tensor {x}", fix="the file is corrupt")
-    return Graph(name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, source=path)
+    graph = Graph(name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, source=path)
+    return resolve_shapes(graph, dynamic)

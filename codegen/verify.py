@@ -12,6 +12,8 @@ from tinyml.errors import ModelError
 from .emit import generate
 from .hostbuild import compile_host, run_host
 from .oracle import choose_oracle
+from .pipeline import CompileOptions
+from .pipeline import compile as compile_model
 
 _NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
 
@@ -92,6 +94,8 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
         tmp = tempfile.TemporaryDirectory(prefix="tinyml-verify-")
         work_dir = tmp.name
     try:
+        # compile first: what tinyml cannot compile is named (as `plan` names it) before any oracle runs
+        compile_model(model_path, CompileOptions(policy=policy, fuse=fuse, stream_input=stream_input))
         choice = choose_oracle(model_path, rounding, oracle)
         oracle = choice.oracle
         gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=choice.rounding,

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 from dataclasses import asdict, dataclass, field
 
@@ -749,7 +750,92 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                           f"QEMU's {board.qemu.machine} does not map", "tinyml build",
                           "drop --emulator-variant (or --weights-region to emulate)")
     energy = eembc_energy_cflags(board, eembc_energy_pin) if eembc_energy_pin is not None else ""
-    os.makedirs(out_dir, exist_ok=True)
+    if model_dir is None and model_path is not None and os.path.exists(model_path):
+        # Compile and check the fit first: an unsupported op or a model that cannot fit
+        # is named before any oracle runs or anything is generated and compiled.
+        from tinyml.codegen.importer import import_tflite
+        from tinyml.codegen.pipeline import CompileOptions, arena_regions, compile as compile_model
+        from tinyml.memory_planner.report import STATIC_RAM_RESERVE
+        g = import_tflite(model_path)
+        static = STATIC_RAM_RESERVE + (g.t(g.inputs[0]).nbytes if mode == "serial" and not stream_input else 0)
+        opts = CompileOptions(stream_input=stream_input, regions=arena_regions(board, stack_bytes, static))
+        precheck_fit(board, compile_model(g, opts), stack_bytes, wreg)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise TinymlError(f"output path {out_dir} exists and is not a folder", "tinyml build",
+                          "pass a new or existing folder with -o")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    # Build in a temporary sibling folder, moved into place on success: a failed build
+    # leaves `out_dir` as it was (absent, or the previous build).
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.tmp-", dir=parent)
+    try:
+        if os.path.isdir(out_dir):
+            shutil.copytree(out_dir, work, symlinks=True, dirs_exist_ok=True)
+        if model_dir is not None and os.path.abspath(model_dir) == os.path.abspath(os.path.join(out_dir, "model")):
+            model_dir = os.path.join(work, "model")
+        result = _build_in(model_path, board, work, mode=mode, emulator_variant=emulator_variant,
+                           stack_bytes=stack_bytes, num_vectors=num_vectors, seed=seed, vectors=vectors,
+                           oracle=oracle, model_dir=model_dir, extra_cflags=extra_cflags, say=say,
+                           stream_input=stream_input, rounding=rounding, wreg=wreg, energy=energy,
+                           prefix=prefix, eembc_id=eembc_id, eembc_energy_pin=eembc_energy_pin)
+        _move_into_place(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    result.out_dir = out_dir
+    return result
+
+
+def _move_into_place(work: str, out_dir: str) -> None:
+    """`work` becomes `out_dir` (a rename when `out_dir` does not exist; else entry by entry)."""
+    if not os.path.exists(out_dir):
+        os.rename(work, out_dir)
+        return
+    for name in os.listdir(work):
+        dst = os.path.join(out_dir, name)
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            shutil.rmtree(dst)
+        elif os.path.lexists(dst):
+            os.remove(dst)
+        os.rename(os.path.join(work, name), dst)
+    os.rmdir(work)
+
+
+def precheck_fit(board: Board, compiled, stack_bytes: int, weights_region: str = "") -> None:
+    """Raise the FitError the linker would, from the plan, when the arena plus the stack
+    reserve exceed the arena's region or the weights alone exceed flash (lower bounds of
+    what the link needs: code and library data come on top). An arena the planner split
+    over several RAM regions fits each by construction; weights linked into an external
+    region (`weights_region`) are judged against it."""
+    parts, flash_only = [], True
+    reg = board.region_for("arena")
+    arena = compiled.plan.arena_bytes
+    if not compiled.plan.regions and arena + stack_bytes > reg.size:
+        flash_only = False
+        parts.append(f"SRAM region {reg.label} ({reg.name}, {reg.size:,} B) overflowed by "
+                     f"{arena + stack_bytes - reg.size:,} bytes; largest: tinyml_arena {arena:,} B, "
+                     f"(stack reserve) {stack_bytes:,} B")
+    flash = board.weights_region(weights_region) if weights_region else board.flash_region()
+    weights = compiled.constant_bytes
+    if weights > flash.size:
+        g = compiled.graph
+        from tinyml.steps import call_constants
+        syms = {f"tinyml_w{i}": g.t(i).nbytes for st in compiled.steps for i in call_constants(st, g)}
+        syms.update({a.symbol: int(a.values.nbytes) for a in compiled.ctx.arrays})
+        top = ", ".join(f"{n} {b:,} B" for n, b in sorted(syms.items(), key=lambda kv: -kv[1])[:4])
+        parts.append(f"flash region {flash.label} ({flash.name}, {flash.size:,} B) overflowed by at least "
+                     f"{weights - flash.size:,} bytes (weights {weights:,} B)" + (f"; largest: {top}" if top else ""))
+    if parts:
+        fix = ("use a smaller model (fewer weights) or a board with more flash" if flash_only else
+               "use a smaller model (smaller arena), a lower --stack-bytes, or a board with more SRAM")
+        raise FitError(f"model does not fit {board.name}: " + "; ".join(parts), board.path, fix)
+
+
+def _build_in(model_path: str | None, board: Board, out_dir: str, *, mode: str, emulator_variant: bool,
+              stack_bytes: int, num_vectors: int, seed: int, vectors: list[tuple[bytes, bytes]] | None,
+              oracle: str, model_dir: str | None, extra_cflags: str, say, stream_input: bool,
+              rounding: str | None, wreg: str, energy: str, prefix: str, eembc_id: str | None,
+              eembc_energy_pin: str | None) -> BuildResult:
     lib_dir = os.path.join(out_dir, "model")
     choice, notes = None, []
     if vectors is None and mode == "selftest" and num_vectors > 0 and model_path is not None \

@@ -6,7 +6,7 @@ Later stages (planner, lowering, emit) read it; only codegen passes rewrite it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -103,6 +103,9 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     source: str = ""                # path of the .tflite file
+    # ops the importer evaluated at compile time (codegen.shape_fold): (index in the file, kind);
+    # when non-empty, the remaining ops are renumbered in order
+    folded: list[tuple[int, str]] = field(default_factory=list)
 
     def t(self, index: int) -> Tensor:
         return self.tensors[index]

@@ -166,9 +166,37 @@ class GeluOptions:
     approximate: bool = False
 
 
+@dataclass(frozen=True)
+class PackOptions:
+    TABLE: ClassVar[str] = "PackOptions"
+    values_count: int = 0
+    axis: int = 0
+
+
+@dataclass(frozen=True)
+class UnpackOptions:
+    TABLE: ClassVar[str] = "UnpackOptions"
+    num: int = 0
+    axis: int = 0
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    TABLE: ClassVar[str] = "GatherOptions"
+    axis: int = 0
+    batch_dims: int = 0
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    TABLE: ClassVar[str] = "SplitOptions"
+    num_splits: int = 0
+
+
 OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, FullyConnectedOptions,
                   AddOptions, SubOptions, MulOptions, BatchMatMulOptions, SoftmaxOptions, ReducerOptions,
-                  ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions]
+                  ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
+                  PackOptions, UnpackOptions, GatherOptions, SplitOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -191,6 +219,10 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "STRIDED_SLICE": StridedSliceOptions,
     "LEAKY_RELU": LeakyReluOptions,
     "GELU": GeluOptions,
+    "PACK": PackOptions,
+    "UNPACK": UnpackOptions,
+    "GATHER": GatherOptions,
+    "SPLIT": SplitOptions,
 }
 
 

@@ -13,6 +13,7 @@ from tinyml.codegen import cdecl, luts
 from tinyml.ir import DTYPE_BYTES
 from tinyml.steps import Call, Step, TRef
 from tinyml.codegen.lowering import activations, lowering, require
+from tinyml.codegen.shape_fold import slice_axis as _slice_axis
 
 COPY_DTYPES = ("int8", "uint8", "int16", "int32", "float32", "bool")
 
@@ -81,35 +82,6 @@ def lower_transpose(op, graph, ctx) -> Step:
     dims, stride = _merge_axes([x.shape[p] for p in perm], [st[p] for p in perm])
     require(len(dims) <= 4, op, graph, f"a transpose needing {len(dims)} axes")
     return view_step(op, graph, ctx, dims, stride, 0, f"perm {perm}")
-
-
-def _slice_axis(size: int, begin: int, end: int, stride: int, bmask: bool, emask: bool,
-                shrink: bool) -> tuple[int, int]:
-    """TFLite strided_slice logic for one axis: (start, count)."""
-    def clamp(v, lo, hi):
-        return hi if v > hi else lo if v < lo else v
-    if size == 0:
-        return 0, 0
-    start = begin
-    if bmask:
-        start = -(1 << 31) if stride > 0 else (1 << 31) - 1
-    if start < 0:
-        start += size
-    start = clamp(start, 0, size) if stride > 0 else clamp(start, -1, size - 1)
-    if shrink:
-        stop = start + 1
-    else:
-        stop = end
-        if emask:
-            stop = (1 << 31) - 1 if stride > 0 else -(1 << 31)
-        if stop < 0:
-            stop += size
-        stop = clamp(stop, 0, size) if stride > 0 else clamp(stop, -1, size - 1)
-    if stride > 0:
-        count = max(0, -(-(stop - start) // stride))
-    else:
-        count = max(0, -(-(start - stop) // -stride))
-    return start, count
 
 
 @lowering("STRIDED_SLICE")

@@ -1,0 +1,199 @@
+"""Test support: the models of issue 13's first table, exported the standard way.
+
+Every builder makes a small Keras model with seeded random weights (no
+downloads), converts it the way a user would (`TFLiteConverter.from_keras_model`,
+`optimizations=[DEFAULT]`, a representative dataset, `TFLITE_BUILTINS_INT8`,
+int8 input and output) and writes `DIR/<name>.tflite`. The Keras models keep
+the default batch dimension (None), so the files carry batch -1 and the shape
+arithmetic Keras emits for it. Tests of other features import these builders:
+
+    from zoo_models import BUILDERS, export
+    path = export("ds_cnn", tmp_path)
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+
+def _keras():
+    import keras
+    keras.utils.set_random_seed(0)
+    return keras
+
+
+def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = False) -> str:
+    """The standard int8 recipe (or 16x8 with `int16`); writes `path`, returns it."""
+    import tensorflow as tf
+
+    from tinyml.tinyvit.export import _quiet_stdout
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(-1.0, 1.0, size=(samples, *shape)).astype(np.float32)
+
+    def rep():
+        for i in range(samples):
+            yield [data[i:i + 1]]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    if int16:
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
+    else:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    with _quiet_stdout():
+        blob = conv.convert()
+    with open(path, "wb") as f:
+        f.write(blob)
+    return path
+
+
+def _perturb(model, seed: int = 1, sigma: float = 0.2) -> None:
+    """Non-trivial weights everywhere (LayerNorm gamma/beta included; no BatchNorm here)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(w + rng.normal(0.0, sigma, w.shape)).astype(w.dtype) for w in model.get_weights()])
+
+
+def mobilenet_v2():
+    """keras.applications.MobileNetV2(alpha=0.35), 96x96x3, random weights, 10 logits.
+
+    No final softmax: with untrained weights the logits' int8 scale is so large that
+    TFLite's SoftmaxPrepare aborts the process (PreprocessSoftmaxScaling overflows)."""
+    keras = _keras()
+    return keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10,
+                                          classifier_activation=None)
+
+
+def vit():
+    """The keras.io "image classification with ViT" shape, tiny: Conv2D patches + Reshape,
+    a learned position embedding, 2 blocks of LayerNorm + MultiHeadAttention + residual,
+    LayerNorm + Dense(gelu) MLP + residual, then LayerNorm, Flatten and a Dense head."""
+    keras = _keras()
+    from keras import layers
+
+    class AddPosition(layers.Layer):
+        def build(self, shape):
+            self.pos = self.add_weight(shape=(1, shape[1], shape[2]), initializer="random_normal")
+
+        def call(self, x):
+            return x + self.pos
+
+    inp = keras.Input((16, 16, 3))
+    x = layers.Conv2D(16, 4, strides=4)(inp)
+    x = layers.Reshape((16, 16))(x)
+    x = AddPosition()(x)
+    for _ in range(2):
+        h = layers.LayerNormalization(epsilon=1e-6)(x)
+        h = layers.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)
+        x = layers.Add()([h, x])
+        h = layers.LayerNormalization(epsilon=1e-6)(x)
+        h = layers.Dense(32, activation="gelu")(h)
+        h = layers.Dense(16)(h)
+        x = layers.Add()([h, x])
+    x = layers.LayerNormalization(epsilon=1e-6)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(10)(x)
+    model = keras.Model(inp, x)
+    _perturb(model, sigma=0.1)
+    return model
+
+
+def ds_cnn():
+    """A DS-CNN keyword spotter (MLPerf Tiny KWS shape, narrow): 49x10 MFCC input,
+    Conv2D 10x4 stride 2, depthwise-separable blocks with BatchNorm + ReLU,
+    AveragePooling2D, Flatten, Dense, softmax."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((49, 10, 1))
+    x = layers.Conv2D(16, (10, 4), strides=(2, 2), padding="same")(inp)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for _ in range(2):
+        x = layers.DepthwiseConv2D(3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Conv2D(16, 1)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    x = layers.AveragePooling2D(pool_size=(25, 5))(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(12, activation="softmax")(x)
+    return keras.Model(inp, x)
+
+
+def yolo():
+    """A YOLO-style detector neck: strided Conv2Ds, UpSampling2D + Concatenate (FPN),
+    a Conv2DTranspose, and a 1x1 detection head."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((32, 32, 3))
+    c1 = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)    # 16x16
+    c2 = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(c1)    # 8x8
+    u = layers.UpSampling2D(2)(c2)                                                 # 16x16
+    x = layers.Concatenate()([u, c1])
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)  # 32x32
+    x = layers.Conv2D(3 * 6, 1)(x)
+    return keras.Model(inp, x)
+
+
+def resize_nearest():
+    """`keras.layers.Resizing(interpolation="nearest")` in front of a small CNN."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((20, 20, 3))
+    x = layers.Resizing(12, 12, interpolation="nearest")(inp)
+    x = layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(4)(x)
+    return keras.Model(inp, x)
+
+
+def lstm():
+    """LSTM(unroll=True) over 8 steps of 6 features, Dense head."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((8, 6))
+    x = layers.LSTM(12, unroll=True)(inp)
+    x = layers.Dense(4)(x)
+    return keras.Model(inp, x)
+
+
+def gru():
+    """GRU(unroll=True) over 8 steps of 6 features, Dense head."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((8, 6))
+    x = layers.GRU(12, unroll=True)(inp)
+    x = layers.Dense(4)(x)
+    return keras.Model(inp, x)
+
+
+def cnn_16x8():
+    """A small CNN exported with 16x8 quantization (int16 activations, int8 weights)."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(4)(x)
+    return keras.Model(inp, x)
+
+
+BUILDERS: dict[str, Callable] = {
+    "mobilenet_v2": mobilenet_v2, "vit": vit, "ds_cnn": ds_cnn, "yolo": yolo,
+    "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8,
+}
+
+
+def export(name: str, out_dir: str | os.PathLike) -> str:
+    """Build model `name`, convert it the standard way, return the .tflite path."""
+    path = os.path.join(os.fspath(out_dir), f"{name}.tflite")
+    return _convert(BUILDERS[name](), path, int16=name.endswith("16x8"))
