@@ -147,14 +147,15 @@ def test_every_command_names_the_op_before_any_oracle(zoo, tmp_path):
 
 
 def test_build_checks_fit_before_vectors_and_leaves_nothing(zoo, tmp_path):
-    # ds_cnn's arena (2,160 B) + a 130,000 B stack reserve > the F407's 131,072 B SRAM1+SRAM2.
+    # ds_cnn's arena (2,160 B) + a 326,000 B stack reserve > the F746's 327,680 B of contiguous
+    # SRAM (one region: no other region could take part of the arena, as the F4's CCM would).
     out = tmp_path / "fw"
-    p = _cli("build", zoo["ds_cnn"], "--board", "stm32f4-discovery", "-o", str(out), "--stack-bytes", "130000")
+    p = _cli("build", zoo["ds_cnn"], "--board", "stm32f746g-disco", "-o", str(out), "--stack-bytes", "326000")
     assert p.returncode == 3
     line = _one_error_line(p)
-    assert line.startswith("error: model does not fit stm32f4-discovery: SRAM region SRAM1+SRAM2")
-    assert "131,072 B" in line and "(stack reserve) 130,000 B" in line and "tinyml_arena 2,160 B" in line
-    assert "overflowed by 1,088 bytes" in line         # 2,160 + 130,000 - 131,072
+    assert line.startswith("error: model does not fit stm32f746g-disco: SRAM region DTCM+SRAM1+SRAM2")
+    assert "327,680 B" in line and "(stack reserve) 326,000 B" in line and "tinyml_arena 2,160 B" in line
+    assert "overflowed by 480 bytes" in line           # 2,160 + 326,000 - 327,680
     assert "generating" not in p.stderr and "test vector" not in p.stderr and "compiling" not in p.stderr
     assert os.listdir(tmp_path) == []
 

@@ -176,7 +176,6 @@ static void timestamp(void)
 static void help(void)
 {
     static const char *const lines[] = {
-        "tinyml MLPerf Tiny firmware, model " TINYML_EEMBC_ID,
         "name           device name",
         "profile        firmware profile and benchmark model id",
         "help           this list",
@@ -187,8 +186,11 @@ static void help(void)
         "infer N [W]    W warm-up runs, then N timed runs of the loaded input, then the results",
         "results        results of the last inference",
     };
+    /* every reply line is an m- message (the protocol's framing, checked by firmware/fuzz) */
+    con_puts("m-help-tinyml MLPerf Tiny firmware, model ");
+    con_puts(TINYML_EEMBC_ID); con_nl();
     for (uint32_t i = 0; i < sizeof lines / sizeof lines[0]; ++i) {
-        con_puts(lines[i]); con_nl();
+        con_puts("m-help-"); con_puts(lines[i]); con_nl();
     }
 }
 
