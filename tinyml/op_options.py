@@ -166,9 +166,54 @@ class GeluOptions:
     approximate: bool = False
 
 
+@dataclass(frozen=True)
+class TransposeConvOptions:
+    TABLE: ClassVar[str] = "TransposeConvOptions"
+    padding: Padding = Padding.SAME
+    stride_h: int = 1
+    stride_w: int = 1
+    activation: Activation = Activation.NONE
+    quantized_bias_type: int = 0
+
+
+@dataclass(frozen=True)
+class ResizeNearestNeighborOptions:
+    TABLE: ClassVar[str] = "ResizeNearestNeighborOptions"
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    TABLE: ClassVar[str] = "SplitOptions"
+    num_splits: int = 0
+
+
+@dataclass(frozen=True)
+class SplitVOptions:
+    TABLE: ClassVar[str] = "SplitVOptions"
+    num_splits: int = 0
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    TABLE: ClassVar[str] = "PackOptions"
+    values_count: int = 0
+    axis: int = 0
+
+
+@dataclass(frozen=True)
+class UnpackOptions:
+    TABLE: ClassVar[str] = "UnpackOptions"
+    num: int = 0
+    axis: int = 0
+
+
 OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, FullyConnectedOptions,
                   AddOptions, SubOptions, MulOptions, BatchMatMulOptions, SoftmaxOptions, ReducerOptions,
-                  ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions]
+                  ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
+                  TransposeConvOptions, ResizeNearestNeighborOptions, SplitOptions, SplitVOptions,
+                  PackOptions, UnpackOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -191,6 +236,12 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "STRIDED_SLICE": StridedSliceOptions,
     "LEAKY_RELU": LeakyReluOptions,
     "GELU": GeluOptions,
+    "TRANSPOSE_CONV": TransposeConvOptions,
+    "RESIZE_NEAREST_NEIGHBOR": ResizeNearestNeighborOptions,
+    "SPLIT": SplitOptions,
+    "SPLIT_V": SplitVOptions,
+    "PACK": PackOptions,
+    "UNPACK": UnpackOptions,
 }
 
 

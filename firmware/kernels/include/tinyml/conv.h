@@ -1,6 +1,6 @@
 /* tinyml kernels: convolution group (int8).
  *
- * CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D and PAD / PADV2,
+ * CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, AVERAGE_POOL_2D, MAX_POOL_2D and PAD / PADV2,
  * all NHWC. Every kernel reproduces TensorFlow Lite's reference integer
  * kernel of the same name byte for byte; no kernel allocates memory.
  */
@@ -130,6 +130,28 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                                          const tinyml_dims *filter_dims, const int8_t *filter,
                                          const int32_t *bias,
                                          const tinyml_dims *output_dims, int8_t *output);
+
+/* TRANSPOSE_CONV (int8 activations, int8 per-channel weights, optional int32 bias).
+ *
+ * output[b][oy][ox][o] = clamp(requant(bias[o] + sum_{ky,kx,i}
+ *     filter[o][ky][kx][i] * (input[b][iy][ix][i] + input_offset), o) + output_offset)
+ * over the taps with iy * stride_h - pad_h + ky == oy and ix * stride_w - pad_w
+ * + kx == ox, 0 <= iy < input.h, 0 <= ix < input.w (the inputs whose scatter
+ * reaches the output pixel). filter dims are (output.c, kh, kw, input.c);
+ * bias may be NULL; dilation and depth_multiplier are unused (1).
+ * requant is tinyml_conv_requantize (double rounding, as measured against the
+ * reference). Matches TFLite reference_integer_ops::TransposeConv, which
+ * scatters every input pixel into an int32 buffer of the whole output and then
+ * requantizes; this kernel gathers each output pixel's taps instead (the same
+ * int32 sums in another order), so it needs no scratch and writes the output
+ * rows top to bottom: output row oy reads only input rows
+ * >= ceil((oy + pad_h - kh + 1) / stride_h) (the planner's Overlap fact). */
+tinyml_status tinyml_transpose_conv_s8(const tinyml_conv_params *params,
+                                       const tinyml_per_channel_quant *quant,
+                                       const tinyml_dims *input_dims, const int8_t *input,
+                                       const tinyml_dims *filter_dims, const int8_t *filter,
+                                       const int32_t *bias,
+                                       const tinyml_dims *output_dims, int8_t *output);
 
 /* Window geometry of a pooling op (no dilation). */
 typedef struct {

@@ -1,0 +1,104 @@
+"""RESIZE_NEAREST_NEIGHBOR, TILE, SPLIT, SPLIT_V, PACK and UNPACK against TFLite's reference interpreter.
+
+Each sweep is one model holding every case as an independent op (tests/opgraph.py),
+so the generated C is compiled once per sweep; every output byte of every case is
+compared with TFLite's BUILTIN_REF kernels on random inputs.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from opgraph import OpCase, i32, multi_op_model
+from opmodels import Spec, check_bit_exact
+
+
+def q(shape, dtype="int8", scale=0.05, zp=3):
+    if dtype in ("int32",):
+        return Spec(shape, dtype)
+    return Spec(shape, dtype, scale=scale, zero_point=zp)
+
+
+# ------------------------------------------------------- RESIZE_NEAREST_NEIGHBOR
+
+RESIZE_SHAPES = [((1, 2, 3, 4), (4, 6)), ((1, 5, 7, 3), (3, 4)), ((2, 3, 3, 2), (7, 5)),
+                 ((1, 1, 4, 1), (3, 9)), ((1, 4, 4, 8), (8, 8)), ((1, 6, 5, 2), (6, 5))]
+
+
+def resize_cases():
+    cases = []
+    for (shape, (oh, ow)), (ac, hp) in itertools.product(RESIZE_SHAPES, [(False, False), (True, False),
+                                                                          (False, True), (True, True)]):
+        n, _, _, c = shape
+        cases.append(OpCase("RESIZE_NEAREST_NEIGHBOR", [q(shape), i32([oh, ow])], [q((n, oh, ow, c))],
+                            options=("ResizeNearestNeighborOptions",
+                                     {"alignCorners": ac, "halfPixelCenters": hp}), version=3))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_resize_nearest_sweep():
+    """6 shapes (up, down, mixed, identity, batch 2) x align_corners x half_pixel_centers = 24 ops."""
+    check_bit_exact(multi_op_model(resize_cases()), count=2)
+
+
+# ------------------------------------------------------------------------ TILE
+
+TILE_CASES = [((2, 3), (2, 1), "int8"), ((1, 2, 2, 3), (1, 2, 2, 1), "int8"), ((3,), (4,), "int8"),
+              ((2, 1, 3), (1, 5, 2), "int8"), ((1, 3, 2, 4), (2, 1, 3, 2), "int8"), ((2, 2), (3, 2), "int32"),
+              ((1, 4, 1, 2), (1, 1, 1, 1), "int8"), ((2, 3, 1), (1, 2, 3), "int32")]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_tile_sweep():
+    """8 shapes x multiples (1-D to 4-D, int8 and int32, UpSampling2D's [1,2,2,1] form)."""
+    cases = [OpCase("TILE", [q(s, dt), i32(m)], [q(tuple(a * b for a, b in zip(s, m)), dt)])
+             for s, m, dt in TILE_CASES]
+    check_bit_exact(multi_op_model(cases), count=2)
+
+
+# --------------------------------------------------- SPLIT, SPLIT_V, UNPACK, PACK
+
+def split_cases():
+    cases = []
+    for shape, axis, n in [((1, 6, 4), 1, 3), ((1, 6, 4), -1, 2), ((4, 3), 0, 4), ((1, 2, 4, 6), 3, 3),
+                           ((2, 4, 2, 2), 1, 2), ((5,), 0, 1)]:
+        a = axis % len(shape)
+        out = list(shape)
+        out[a] //= n
+        cases.append(OpCase("SPLIT", [i32(axis), q(shape)], [q(tuple(out))] * n,
+                            options=("SplitOptions", {"numSplits": n})))
+    for shape, axis, sizes in [((1, 7, 4), 1, [2, 4, 1]), ((1, 3, 8), -1, [3, -1, 2]), ((6, 2), 0, [6]),
+                               ((1, 2, 5, 4), 2, [1, 1, 3]), ((3, 5), 1, [0, 5])]:
+        a = axis % len(shape)
+        full = [shape[a] - sum(s for s in sizes if s != -1) if s == -1 else s for s in sizes]
+        outs = []
+        for s in full:
+            o = list(shape)
+            o[a] = s
+            outs.append(q(tuple(o)))
+        cases.append(OpCase("SPLIT_V", [q(shape), i32(sizes), i32(axis)], outs,
+                            options=("SplitVOptions", {"numSplits": len(sizes)})))
+    for shape, axis, dt in [((3, 4), 0, "int8"), ((1, 4, 3), 1, "int8"), ((2, 3, 5), -1, "int8"),
+                            ((1, 2, 2, 3), 2, "int32"), ((4,), 0, "int32")]:
+        a = axis % len(shape)
+        o = shape[:a] + shape[a + 1:]
+        cases.append(OpCase("UNPACK", [q(shape, dt)], [q(o, dt)] * shape[a],
+                            options=("UnpackOptions", {"num": shape[a], "axis": axis})))
+    for shape, axis, n, dt in [((4,), 0, 3, "int8"), ((2, 3), 1, 2, "int8"), ((2, 3), -1, 4, "int8"),
+                               ((1, 3, 2), 0, 2, "int32"), ((3,), 0, 4, "int32"), ((2, 2, 3), 3, 2, "int8")]:
+        rank = len(shape) + 1
+        a = axis % rank
+        o = shape[:a] + (n,) + shape[a:]
+        cases.append(OpCase("PACK", [q(shape, dt)] * n, [q(o, dt)],
+                            options=("PackOptions", {"valuesCount": n, "axis": axis})))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_split_pack_sweep():
+    """SPLIT (6 cases), SPLIT_V (5, with -1 and an empty part), UNPACK (5), PACK (6), int8 and int32."""
+    check_bit_exact(multi_op_model(split_cases()), count=2)
