@@ -102,3 +102,37 @@ def split_cases():
 def test_split_pack_sweep():
     """SPLIT (6 cases), SPLIT_V (5, with -1 and an empty part), UNPACK (5), PACK (6), int8 and int32."""
     check_bit_exact(multi_op_model(split_cases()), count=2)
+
+
+# ------------------------------------------------------------ rejected variants
+
+def _lower_error(model: bytes) -> str:
+    from tinyml.codegen.importer import import_bytes
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.errors import TinymlError
+    with pytest.raises(TinymlError) as e:
+        lower_graph(import_bytes(model))
+    return str(e.value)
+
+
+def test_rejects_runtime_operands():
+    """Operands that must be constants (multiples, split axis, sizes) name the op and the operand."""
+    msg = _lower_error(multi_op_model([OpCase("TILE", [q((2, 3)), Spec((2,), "int32")], [q((4, 3))])]))
+    assert "TILE" in msg and "non-constant multiples" in msg
+    msg = _lower_error(multi_op_model([OpCase("SPLIT", [Spec((), "int32"), q((1, 4))], [q((1, 2))] * 2,
+                                              options=("SplitOptions", {"numSplits": 2}))]))
+    assert "SPLIT" in msg and "non-constant axis" in msg
+    msg = _lower_error(multi_op_model([OpCase("RESIZE_NEAREST_NEIGHBOR", [q((1, 2, 2, 1)), Spec((2,), "int32")],
+                                              [q((1, 4, 4, 1))])]))
+    assert "RESIZE_NEAREST_NEIGHBOR" in msg and "non-constant size" in msg
+
+
+def test_five_d_only_between_rank_free_ops():
+    """A 5-D tile between reshapes is lowered (merged to <= 4 axes); a 5-D graph input is still refused."""
+    from tinyml.codegen.importer import import_bytes
+    from tinyml.codegen.lower import lower_graph
+    from tinyml.errors import TinymlError
+    g = import_bytes(multi_op_model([OpCase("TILE", [q((1, 3, 1, 3, 2)), i32([1, 1, 2, 1, 1])],
+                                            [q((1, 3, 2, 3, 2))])]))
+    with pytest.raises(TinymlError, match="5 dimensions"):
+        lower_graph(g)

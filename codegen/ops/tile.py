@@ -16,6 +16,23 @@ from tinyml.ir import DTYPE_BYTES
 from tinyml.steps import Call, Step, TRef
 
 
+def merge_tile_axes(dims: list[int], mult: list[int]) -> tuple[list[int], list[int]]:
+    """Drop size-1 axes that are not repeated and merge runs of unrepeated axes (the
+    same bytes: an unrepeated run is one block). Keras UpSampling2D's 5-D tiles
+    ([1, h, 1, w, c] x [1, 1, 2, 1, 1]) become 3-D."""
+    d2: list[int] = []
+    m2: list[int] = []
+    for d, m in zip(dims, mult):
+        if d == 1 and m == 1:
+            continue
+        if m == 1 and m2 and m2[-1] == 1:
+            d2[-1] *= d
+            continue
+        d2.append(d)
+        m2.append(m)
+    return d2 or [1], m2 or [1]
+
+
 @lowering("TILE")
 def lower_tile(op, graph, ctx) -> Step:
     x, m, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
@@ -23,12 +40,13 @@ def lower_tile(op, graph, ctx) -> Step:
     require(m.is_const and m.dtype in ("int32", "int64"), op, graph, "non-constant multiples")
     mult = [int(v) for v in np.asarray(m.data).reshape(-1)]
     rank = len(x.shape)
-    require(rank <= 4, op, graph, f"{rank}-D tiling")
     require(len(mult) == rank and all(v >= 1 for v in mult), op, graph, f"multiples {mult}")
     want = tuple(d * k for d, k in zip(x.shape, mult))
     require(want == tuple(y.shape), op, graph, f"output shape {list(y.shape)} (multiples give {list(want)})")
-    dims = [1] * (4 - rank) + list(x.shape)
-    mult4 = [1] * (4 - rank) + mult
+    dims, mult_m = merge_tile_axes(list(x.shape), mult)
+    require(len(dims) <= 4, op, graph, f"tiling needing {len(dims)} axes")
+    dims = [1] * (4 - len(dims)) + dims
+    mult4 = [1] * (4 - len(mult_m)) + mult_m
     p = ctx.name(f"op{op.index}")
     decl = cdecl.struct("tinyml_tile_params", f"{p}_params", dims=dims, multiples=mult4)
     ins, outs = activations(graph, op)
