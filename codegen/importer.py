@@ -69,6 +69,12 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.SplitVOptions: {"num_splits": "NumSplits"},
     oo.PackOptions: {"values_count": "ValuesCount", "axis": "Axis"},
     oo.UnpackOptions: {"num": "Num", "axis": "Axis"},
+    oo.GatherOptions: {"axis": "Axis", "batch_dims": "BatchDims"},
+    oo.DepthToSpaceOptions: {"block_size": "BlockSize"},
+    oo.SpaceToDepthOptions: {"block_size": "BlockSize"},
+    oo.MirrorPadOptions: {"mode": "Mode"},
+    oo.ArgMaxOptions: {"output_type": "OutputType"},
+    oo.ArgMinOptions: {"output_type": "OutputType"},
 }
 
 

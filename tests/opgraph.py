@@ -27,6 +27,30 @@ class OpCase:
     outputs: Sequence[Spec]
     options: tuple[str, dict[str, Any]] | None = None
     version: int = 1
+    index_bounds: dict[int, int] | None = None   # input position -> exclusive bound of its int32 values
+
+
+def case_records(cases: Sequence[OpCase], count: int, seed: int = 0) -> list[list[np.ndarray]]:
+    """Random inputs for multi_op_model(cases), in graph-input order: int8 over its whole
+    range, bool 0/1, int32 in [0, bound) for inputs listed in index_bounds (indices)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(count):
+        rec = []
+        for case in cases:
+            for k, spec in enumerate(case.inputs):
+                if spec is None or spec.data is not None:
+                    continue
+                shape = tuple(spec.shape)
+                if spec.dtype == "bool":
+                    rec.append(rng.integers(0, 2, size=shape).astype(np.bool_))
+                elif spec.dtype == "int32" and case.index_bounds and k in case.index_bounds:
+                    rec.append(rng.integers(0, case.index_bounds[k], size=shape).astype(np.int32))
+                else:
+                    info = np.iinfo(_NP[spec.dtype])
+                    rec.append(rng.integers(info.min, info.max + 1, size=shape).astype(_NP[spec.dtype]))
+        records.append(rec)
+    return records
 
 
 def i32(values) -> Spec:

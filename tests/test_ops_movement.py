@@ -36,11 +36,6 @@ def resize_cases():
     return cases
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_resize_nearest_sweep():
-    """6 shapes (up, down, mixed, identity, batch 2) x align_corners x half_pixel_centers = 24 ops."""
-    check_bit_exact(multi_op_model(resize_cases()), count=2)
 
 
 # ------------------------------------------------------------------------ TILE
@@ -50,13 +45,9 @@ TILE_CASES = [((2, 3), (2, 1), "int8"), ((1, 2, 2, 3), (1, 2, 2, 1), "int8"), ((
               ((1, 4, 1, 2), (1, 1, 1, 1), "int8"), ((2, 3, 1), (1, 2, 3), "int32")]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_tile_sweep():
-    """8 shapes x multiples (1-D to 4-D, int8 and int32, UpSampling2D's [1,2,2,1] form)."""
-    cases = [OpCase("TILE", [q(s, dt), i32(m)], [q(tuple(a * b for a, b in zip(s, m)), dt)])
-             for s, m, dt in TILE_CASES]
-    check_bit_exact(multi_op_model(cases), count=2)
+def tile_cases():
+    return [OpCase("TILE", [q(s, dt), i32(m)], [q(tuple(a * b for a, b in zip(s, m)), dt)])
+            for s, m, dt in TILE_CASES]
 
 
 # --------------------------------------------------- SPLIT, SPLIT_V, UNPACK, PACK
@@ -99,9 +90,12 @@ def split_cases():
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_split_pack_sweep():
-    """SPLIT (6 cases), SPLIT_V (5, with -1 and an empty part), UNPACK (5), PACK (6), int8 and int32."""
-    check_bit_exact(multi_op_model(split_cases()), count=2)
+def test_movement_sweep():
+    """One model, one (sanitized) host build: RESIZE_NEAREST_NEIGHBOR 6 shapes (up, down, mixed,
+    identity, batch 2) x align_corners x half_pixel_centers = 24 ops; TILE 8 (1-D to 4-D, int8
+    and int32, UpSampling2D's [1,2,2,1] form); SPLIT 6, SPLIT_V 5 (with -1 and an empty part),
+    UNPACK 5, PACK 6 (int8 and int32)."""
+    check_bit_exact(multi_op_model(resize_cases() + tile_cases() + split_cases()), count=2)
 
 
 # ------------------------------------------------------------ rejected variants

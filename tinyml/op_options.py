@@ -209,11 +209,49 @@ class UnpackOptions:
     axis: int = 0
 
 
+@dataclass(frozen=True)
+class GatherOptions:
+    TABLE: ClassVar[str] = "GatherOptions"
+    axis: int = 0
+    batch_dims: int = 0
+
+
+@dataclass(frozen=True)
+class DepthToSpaceOptions:
+    TABLE: ClassVar[str] = "DepthToSpaceOptions"
+    block_size: int = 0
+
+
+@dataclass(frozen=True)
+class SpaceToDepthOptions:
+    TABLE: ClassVar[str] = "SpaceToDepthOptions"
+    block_size: int = 0
+
+
+@dataclass(frozen=True)
+class MirrorPadOptions:
+    TABLE: ClassVar[str] = "MirrorPadOptions"
+    mode: int = 0                         # 0 REFLECT, 1 SYMMETRIC
+
+
+@dataclass(frozen=True)
+class ArgMaxOptions:
+    TABLE: ClassVar[str] = "ArgMaxOptions"
+    output_type: int = 2                  # TensorType: 2 int32, 4 int64
+
+
+@dataclass(frozen=True)
+class ArgMinOptions:
+    TABLE: ClassVar[str] = "ArgMinOptions"
+    output_type: int = 2
+
+
 OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, FullyConnectedOptions,
                   AddOptions, SubOptions, MulOptions, BatchMatMulOptions, SoftmaxOptions, ReducerOptions,
                   ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
                   TransposeConvOptions, ResizeNearestNeighborOptions, SplitOptions, SplitVOptions,
-                  PackOptions, UnpackOptions]
+                  PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
+                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -242,6 +280,12 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "SPLIT_V": SplitVOptions,
     "PACK": PackOptions,
     "UNPACK": UnpackOptions,
+    "GATHER": GatherOptions,
+    "DEPTH_TO_SPACE": DepthToSpaceOptions,
+    "SPACE_TO_DEPTH": SpaceToDepthOptions,
+    "MIRROR_PAD": MirrorPadOptions,
+    "ARG_MAX": ArgMaxOptions,
+    "ARG_MIN": ArgMinOptions,
 }
 
 

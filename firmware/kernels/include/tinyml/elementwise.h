@@ -76,4 +76,53 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
  * be x (the row is fully read before the first write). */
 tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y);
 
+/* MAXIMUM / MINIMUM (int8, broadcasting): y = max(x1, x2) / min(x1, x2) on the
+ * raw int8 values (input and output quantization are the same, nothing is
+ * rescaled). Matches TFLite reference_ops::MaximumMinimumBroadcastSlow. */
+tinyml_status tinyml_maximum_s8(const tinyml_broadcast *shape, const int8_t *input1, const int8_t *input2,
+                                int8_t *output);
+tinyml_status tinyml_minimum_s8(const tinyml_broadcast *shape, const int8_t *input1, const int8_t *input2,
+                                int8_t *output);
+
+/* Comparison of two int8 tensors with their own quantization, written as
+ * bool bytes (0 or 1). Each input is rescaled as TFLite's ComparisonQuantized
+ * does: v = requant_dr((x + offset) << left_shift, quant) with left_shift 8 and
+ * quant = QuantizeMultiplierSmallerThanOneExp(the input's scale); then
+ * y = v1 OP v2. Matches TFLite reference_ops::BroadcastComparison4DSlowWithScaling
+ * (EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL). */
+typedef enum {
+    TINYML_CMP_EQUAL = 0,
+    TINYML_CMP_NOT_EQUAL = 1,
+    TINYML_CMP_LESS = 2,
+    TINYML_CMP_LESS_EQUAL = 3,
+    TINYML_CMP_GREATER = 4,
+    TINYML_CMP_GREATER_EQUAL = 5
+} tinyml_cmp_op;
+
+typedef struct {
+    int32_t op;              /* tinyml_cmp_op */
+    int32_t input1_offset;   /* -(input1 zero point) */
+    int32_t input2_offset;
+    int32_t left_shift;      /* 8 */
+    tinyml_quant input1;
+    tinyml_quant input2;
+} tinyml_compare_params;
+
+tinyml_status tinyml_compare_s8(const tinyml_compare_params *params, const tinyml_broadcast *shape,
+                                const int8_t *input1, const int8_t *input2, uint8_t *output);
+
+/* Broadcast geometry of a three-operand op (SELECT_V2): like tinyml_broadcast,
+ * one stride per operand (0 broadcasts it along that dimension). */
+typedef struct {
+    int32_t dims[4];
+    int32_t stride_cond[4];
+    int32_t stride_x[4];
+    int32_t stride_y[4];
+} tinyml_broadcast3;
+
+/* SELECT_V2 (int8 values, bool condition, broadcasting): y = cond ? x : y_in,
+ * raw bytes copied. Matches TFLite reference_ops::BroadcastSelect5DSlow. */
+tinyml_status tinyml_select_s8(const tinyml_broadcast3 *shape, const uint8_t *condition,
+                               const int8_t *input_x, const int8_t *input_y, int8_t *output);
+
 #endif /* TINYML_ELEMENTWISE_H */

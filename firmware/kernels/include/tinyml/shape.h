@@ -1,6 +1,6 @@
 /* tinyml kernels: shape group (TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
- * UNPACK, CONCATENATION, PACK, TILE, RESIZE_NEAREST_NEIGHBOR): data movement,
- * no arithmetic. */
+ * UNPACK, CONCATENATION, PACK, TILE, RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE,
+ * SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER): data movement, no arithmetic. */
 #ifndef TINYML_SHAPE_H
 #define TINYML_SHAPE_H
 
@@ -74,5 +74,22 @@ typedef struct {
 tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *params,
                                        const tinyml_dims *input_dims, const int8_t *input,
                                        int8_t *output);
+
+/* GATHER along one axis (batch_dims 0), any element width:
+ *   output[o][k][i] = input[o][indices[k]][i]
+ * for o < outer, k < count, i < inner (the params tensor viewed as
+ * [outer][axis_size][inner]; indices flattened). An index outside
+ * [0, axis_size) returns TINYML_ERROR_ARG before anything is written, as
+ * TFLite's reference Gather (gather.cc) fails on it. Indices may be a
+ * constant array or an activation. */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t count;
+} tinyml_gather_params;
+
+tinyml_status tinyml_gather(const tinyml_gather_params *params, int32_t elem_bytes, const void *input,
+                            const int32_t *indices, void *output);
 
 #endif /* TINYML_SHAPE_H */

@@ -1,0 +1,110 @@
+"""DEPTH_TO_SPACE, SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER, MAXIMUM, MINIMUM,
+the six comparisons and SELECT_V2 against TFLite's reference interpreter: every case
+an independent op of one model (tests/opgraph.py), one host build."""
+import itertools
+
+import numpy as np
+import pytest
+
+from opgraph import OpCase, case_records, i32, multi_op_model
+from opmodels import Spec, check_bit_exact
+
+
+def q(shape, dtype="int8", scale=0.05, zp=3):
+    if dtype in ("int32", "bool"):
+        return Spec(shape, dtype)
+    return Spec(shape, dtype, scale=scale, zero_point=zp)
+
+
+def space_cases():
+    cases = []
+    for shape, bs in [((1, 2, 3, 8), 2), ((2, 1, 2, 9), 3), ((1, 3, 3, 4), 1), ((1, 2, 2, 32), 4)]:
+        n, h, w, c = shape
+        cases.append(OpCase("DEPTH_TO_SPACE", [q(shape)], [q((n, h * bs, w * bs, c // (bs * bs)))],
+                            options=("DepthToSpaceOptions", {"blockSize": bs})))
+    for shape, bs in [((1, 4, 6, 3), 2), ((2, 3, 6, 1), 3), ((1, 8, 8, 2), 4), ((1, 2, 2, 5), 1)]:
+        n, h, w, c = shape
+        cases.append(OpCase("SPACE_TO_DEPTH", [q(shape)], [q((n, h // bs, w // bs, c * bs * bs))],
+                            options=("SpaceToDepthOptions", {"blockSize": bs})))
+    return cases
+
+
+def reverse_cases():
+    cases = []
+    for shape, axes, dt in [((5,), [0], "int8"), ((2, 3, 4), [1], "int8"), ((2, 3, 4), [-1], "int32"),
+                            ((1, 3, 4, 2), [1, 2], "int8"), ((2, 2, 3, 2), [2, 3], "int8")]:
+        cases.append(OpCase("REVERSE_V2", [q(shape, dt), i32(axes)], [q(shape, dt)]))
+    return cases
+
+
+def broadcast_cases():
+    cases = []
+    for shape, out, dt in [((1, 3), (4, 3), "int8"), ((3, 1), (2, 3, 5), "int8"), ((1,), (2, 2, 2, 3), "int32"),
+                           ((2, 1, 4), (2, 3, 4), "int8"), ((1, 2, 1, 1), (3, 2, 2, 2), "int8")]:
+        cases.append(OpCase("BROADCAST_TO", [q(shape, dt), i32(out)], [q(out, dt)]))
+    return cases
+
+
+def gather_cases():
+    cases = []
+    for shape, axis, idx, dt in [((5, 3), 0, [4, 0, 2, 2], "int8"), ((2, 6, 3), 1, [[5, 1], [0, 0]], "int8"),
+                                 ((3, 4), -1, [3], "int32"), ((2, 3, 2, 4), 3, [1, 3, 0], "int8")]:
+        a = axis % len(shape)
+        out = shape[:a] + np.shape(idx) + shape[a + 1:]
+        cases.append(OpCase("GATHER", [q(shape, dt), i32(idx)], [q(out, dt)],
+                            options=("GatherOptions", {"axis": axis})))
+    # run-time indices: an int8 embedding table in flash, and an activation indexed by an activation
+    table = np.arange(-60, 60, dtype=np.int8).reshape(10, 12)
+    cases.append(OpCase("GATHER", [Spec((10, 12), "int8", scale=0.1, zero_point=0, data=table), Spec((1, 5), "int32")],
+                        [Spec((1, 5, 12), "int8", scale=0.1, zero_point=0)], options=("GatherOptions", {"axis": 0}),
+                        index_bounds={1: 10}))
+    cases.append(OpCase("GATHER", [q((2, 7, 3)), Spec((4,), "int32")], [q((2, 4, 3))],
+                        options=("GatherOptions", {"axis": 1}), index_bounds={1: 7}))
+    return cases
+
+
+BINARY_SHAPES = [((2, 3, 4), (2, 3, 4)), ((1, 4, 4, 3), (3,)), ((2, 1, 5), (1, 4, 1)), ((6,), (1,))]
+
+
+def compare_cases():
+    cases = []
+    for (s1, s2), kind in itertools.product(BINARY_SHAPES, ["MAXIMUM", "MINIMUM"]):
+        out = np.broadcast_shapes(s1, s2)
+        cases.append(OpCase(kind, [q(s1), q(s2)], [q(out)]))
+    quants = [((0.05, 3), (0.05, 3)), ((0.02, -10), (0.07, 40)), ((0.5, 0), (0.003, -128)), ((0.1, 5), (0.1, 6))]
+    kinds = ["EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL"]
+    for k, kind in enumerate(kinds):
+        for j, ((s1, s2), (qa, qb)) in enumerate(zip(BINARY_SHAPES, quants)):
+            out = np.broadcast_shapes(s1, s2)
+            cases.append(OpCase(kind, [q(s1, "int8", *qa), q(s2, "int8", *qb)], [Spec(out, "bool")]))
+    for sc, sx, sy in [((2, 3), (2, 3), (2, 3)), ((1, 3), (2, 3), (2, 1)), ((4, 1, 2), (1, 3, 1), (2,)),
+                       ((1,), (2, 2, 3), (2, 2, 3))]:
+        out = np.broadcast_shapes(sc, sx, sy)
+        cases.append(OpCase("SELECT_V2", [Spec(sc, "bool"), q(sx), q(sy)], [q(out)]))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_data_ops_sweep():
+    """DEPTH_TO_SPACE 4 and SPACE_TO_DEPTH 4 (blocks 1-4, batch 2), REVERSE_V2 5 (int8/int32), GATHER 6 (constant and run-time indices, constant and activation params),
+    MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4."""
+    cases = space_cases() + reverse_cases() + gather_cases() + compare_cases()
+    check_bit_exact(multi_op_model(cases), records=case_records(cases, 3))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_broadcast_to_against_tflm():
+    """BROADCAST_TO, 5 cases (int8/int32, rank growth). TensorFlow 2.21's BUILTIN_REF resolver has no
+    BROADCAST_TO, so the oracle here is tflite_micro's interpreter (its one broadcast_to kernel)."""
+    from opmodels import run_generated
+    from tinyml.codegen.oracle import _tflm
+    cases = broadcast_cases()
+    model = multi_op_model(cases)
+    records = case_records(cases, 2)
+    got = run_generated(model, records)
+    oracle = _tflm(model)
+    for r, rec in enumerate(records):
+        for k, (g, w) in enumerate(zip(got[r], oracle.run(rec))):
+            assert np.asarray(g).tobytes() == np.asarray(w).reshape(np.shape(g)).tobytes(), f"record {r} output {k}"
