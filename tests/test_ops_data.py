@@ -84,23 +84,64 @@ def compare_cases():
     return cases
 
 
+REDUCE_GEOMS = [((1, 4, 4, 3), [1, 2], True), ((2, 3, 5), [-1], False), ((3, 4), [0, 1], True),
+                ((2, 3, 4, 2), [0, 2], False), ((1, 6, 2, 5), [3], True)]
+
+
+def reduced_shape(shape, axes, keep):
+    red = {x % len(shape) for x in axes}
+    if keep:
+        return tuple(1 if a in red else d for a, d in enumerate(shape))
+    return tuple(d for a, d in enumerate(shape) if a not in red)
+
+
+def reduce_cases():
+    cases = []
+    for shape, axes, keep in REDUCE_GEOMS:
+        out = reduced_shape(shape, axes, keep)
+        for kind in ["REDUCE_MAX", "REDUCE_MIN"]:
+            cases.append(OpCase(kind, [q(shape), i32(axes)], [q(out)], options=("ReducerOptions", {"keepDims": keep})))
+    for shape, axis, otype in [((2, 7), 1, 2), ((3, 4, 5), 0, 4), ((1, 3, 3, 4), -1, 2), ((4, 2, 3), 1, 4)]:
+        a = axis % len(shape)
+        out = shape[:a] + shape[a + 1:]
+        odt = "int32" if otype == 2 else "int64"
+        cases.append(OpCase("ARG_MAX", [q(shape), i32([axis])], [Spec(out, odt)],
+                            options=("ArgMaxOptions", {"outputType": otype})))
+        cases.append(OpCase("ARG_MIN", [q(shape), i32([axis])], [Spec(out, odt)],
+                            options=("ArgMinOptions", {"outputType": otype})))
+    return cases
+
+
+def sum_cases():
+    cases = []
+    for (shape, axes, keep), out_q in zip(REDUCE_GEOMS, [(0.3, -5), (0.05, 3), (0.9, 100), (0.02, 0), (0.6, -128)]):
+        cases.append(OpCase("SUM", [q(shape), i32(axes)], [q(reduced_shape(shape, axes, keep), "int8", *out_q)],
+                            options=("ReducerOptions", {"keepDims": keep})))
+    return cases
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_data_ops_sweep():
     """DEPTH_TO_SPACE 4 and SPACE_TO_DEPTH 4 (blocks 1-4, batch 2), REVERSE_V2 5 (int8/int32), GATHER 6 (constant and run-time indices, constant and activation params),
-    MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4."""
-    cases = space_cases() + reverse_cases() + gather_cases() + compare_cases()
+    MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4,
+    REDUCE_MAX/REDUCE_MIN over 5 axis sets (keep_dims both ways), ARG_MAX/ARG_MIN
+    4 each (int32 and int64 indices)."""
+    cases = space_cases() + reverse_cases() + gather_cases() + compare_cases() + reduce_cases()
     check_bit_exact(multi_op_model(cases), records=case_records(cases, 3))
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_broadcast_to_against_tflm():
-    """BROADCAST_TO, 5 cases (int8/int32, rank growth). TensorFlow 2.21's BUILTIN_REF resolver has no
-    BROADCAST_TO, so the oracle here is tflite_micro's interpreter (its one broadcast_to kernel)."""
+def test_tflm_oracle_ops():
+    """Ops checked against tflite_micro's interpreter instead of TFLite's reference:
+    BROADCAST_TO, 5 cases (int8/int32, rank growth): TensorFlow 2.21's BUILTIN_REF resolver has no
+    BROADCAST_TO. SUM (int8), 5 axis sets requantized: TFLite 2.21's reference SUM hands int8 data to
+    reference_ops::QuantizedMeanOrSum as uint8 (negative inputs read as x + 256, the output clamped
+    to [0, 255] and stored as int8), so tinyml matches TFLM's integer SUM (double rounding)."""
     from opmodels import run_generated
     from tinyml.codegen.oracle import _tflm
-    cases = broadcast_cases()
+    cases = broadcast_cases() + sum_cases()
     model = multi_op_model(cases)
     records = case_records(cases, 2)
     got = run_generated(model, records)
