@@ -112,6 +112,29 @@ def reduce_cases():
     return cases
 
 
+def spatial_cases():
+    cases = []
+    for shape, pads, mode, dt in [((5,), [[2, 3]], 0, "int8"), ((3, 4), [[1, 2], [3, 0]], 1, "int8"),
+                                  ((1, 3, 3, 2), [[0, 0], [2, 2], [1, 2], [0, 0]], 0, "int8"),
+                                  ((2, 2, 3), [[1, 1], [2, 0], [0, 3]], 1, "int32"),
+                                  ((1, 4, 4, 1), [[0, 0], [1, 1], [1, 1], [0, 0]], 1, "int8")]:
+        out = tuple(d + a + b for d, (a, b) in zip(shape, pads))
+        cases.append(OpCase("MIRROR_PAD", [q(shape, dt), i32(pads)], [q(out, dt)],
+                            options=("MirrorPadOptions", {"mode": mode})))
+    for shape, blk, pads in [((1, 4, 4, 3), [2, 2], [[0, 0], [0, 0]]), ((2, 3, 5, 2), [2, 3], [[1, 0], [0, 1]]),
+                             ((1, 5, 5, 1), [3, 2], [[2, 2], [1, 2]])]:
+        n, h, w, c = shape
+        ph, pw = h + sum(pads[0]), w + sum(pads[1])
+        cases.append(OpCase("SPACE_TO_BATCH_ND", [q(shape, "int8", 0.05, -7), i32(blk), i32(pads)],
+                            [q((n * blk[0] * blk[1], ph // blk[0], pw // blk[1], c), "int8", 0.05, -7)]))
+    for shape, blk, crops in [((4, 2, 2, 3), [2, 2], [[0, 0], [0, 0]]), ((12, 2, 3, 2), [2, 3], [[1, 0], [0, 2]]),
+                              ((6, 3, 3, 1), [3, 2], [[2, 1], [1, 1]])]:
+        n, h, w, c = shape
+        out = (n // (blk[0] * blk[1]), h * blk[0] - sum(crops[0]), w * blk[1] - sum(crops[1]), c)
+        cases.append(OpCase("BATCH_TO_SPACE_ND", [q(shape), i32(blk), i32(crops)], [q(out)]))
+    return cases
+
+
 def sum_cases():
     cases = []
     for (shape, axes, keep), out_q in zip(REDUCE_GEOMS, [(0.3, -5), (0.05, 3), (0.9, 100), (0.02, 0), (0.6, -128)]):
@@ -126,8 +149,10 @@ def test_data_ops_sweep():
     """DEPTH_TO_SPACE 4 and SPACE_TO_DEPTH 4 (blocks 1-4, batch 2), REVERSE_V2 5 (int8/int32), GATHER 6 (constant and run-time indices, constant and activation params),
     MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4,
     REDUCE_MAX/REDUCE_MIN over 5 axis sets (keep_dims both ways), ARG_MAX/ARG_MIN
-    4 each (int32 and int64 indices)."""
-    cases = space_cases() + reverse_cases() + gather_cases() + compare_cases() + reduce_cases()
+    4 each (int32 and int64 indices), MIRROR_PAD 5 (REFLECT/SYMMETRIC, 1-D to 4-D, int32),
+    SPACE_TO_BATCH_ND 3 and BATCH_TO_SPACE_ND 3 (paddings / crops, non-square blocks, batch 2)."""
+    cases = (space_cases() + reverse_cases() + gather_cases() + compare_cases() + reduce_cases()
+             + spatial_cases())
     check_bit_exact(multi_op_model(cases), records=case_records(cases, 3))
 
 
