@@ -65,6 +65,7 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.TransposeConvOptions: {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW",
                               "activation": "FusedActivationFunction", "quantized_bias_type": "QuantizedBiasType"},
     oo.ResizeNearestNeighborOptions: {"align_corners": "AlignCorners", "half_pixel_centers": "HalfPixelCenters"},
+    oo.ResizeBilinearOptions: {"align_corners": "AlignCorners", "half_pixel_centers": "HalfPixelCenters"},
     oo.SplitOptions: {"num_splits": "NumSplits"},
     oo.SplitVOptions: {"num_splits": "NumSplits"},
     oo.PackOptions: {"values_count": "ValuesCount", "axis": "Axis"},

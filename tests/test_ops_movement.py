@@ -130,3 +130,37 @@ def test_five_d_only_between_rank_free_ops():
                                             [q((1, 3, 2, 3, 2))])]))
     with pytest.raises(TinymlError, match="5 dimensions"):
         lower_graph(g)
+
+
+# ------------------------------------------------------------- RESIZE_BILINEAR
+
+def bilinear_cases():
+    cases = []
+    for (shape, (oh, ow)), (ac, hp) in itertools.product(
+            [((1, 2, 3, 4), (4, 6)), ((1, 5, 7, 3), (3, 4)), ((2, 3, 3, 2), (7, 5)), ((1, 4, 4, 2), (4, 4))],
+            [(False, False), (True, False), (False, True)]):
+        n, _, _, c = shape
+        cases.append(OpCase("RESIZE_BILINEAR", [q(shape), i32([oh, ow])], [q((n, oh, ow, c))],
+                            options=("ResizeBilinearOptions", {"alignCorners": ac, "halfPixelCenters": hp})))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_resize_bilinear_both_runtimes():
+    """RESIZE_BILINEAR, 4 shapes (up, down, batch 2, identity) x {plain, align_corners,
+    half_pixel_centers} = 12 ops, against both oracles: TFLite's reference (default rounding)
+    and tflite_micro (--rounding tflm); both round the Q20 sum half away from zero."""
+    from opgraph import case_records
+    from opmodels import run_generated, run_reference
+    from tinyml.codegen.oracle import _tflm
+    cases = bilinear_cases()
+    model = multi_op_model(cases)
+    records = case_records(cases, 2)
+    tflm = _tflm(model)
+    for rounding, oracle in (("tflite", lambda rec: run_reference(model, rec)), ("tflm", tflm.run)):
+        got = run_generated(model, records, sanitize=False, rounding=rounding)
+        for r, rec in enumerate(records):
+            for k, (g, w) in enumerate(zip(got[r], oracle(rec))):
+                assert np.asarray(g).tobytes() == np.asarray(w).reshape(np.shape(g)).tobytes(), \
+                    f"{rounding}: record {r} output {k}"

@@ -184,6 +184,13 @@ class ResizeNearestNeighborOptions:
 
 
 @dataclass(frozen=True)
+class ResizeBilinearOptions:
+    TABLE: ClassVar[str] = "ResizeBilinearOptions"
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
 class SplitOptions:
     TABLE: ClassVar[str] = "SplitOptions"
     num_splits: int = 0
@@ -249,7 +256,7 @@ class ArgMinOptions:
 OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, FullyConnectedOptions,
                   AddOptions, SubOptions, MulOptions, BatchMatMulOptions, SoftmaxOptions, ReducerOptions,
                   ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
-                  TransposeConvOptions, ResizeNearestNeighborOptions, SplitOptions, SplitVOptions,
+                  TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
                   PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
                   MirrorPadOptions, ArgMaxOptions, ArgMinOptions]
 
@@ -276,6 +283,7 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "GELU": GeluOptions,
     "TRANSPOSE_CONV": TransposeConvOptions,
     "RESIZE_NEAREST_NEIGHBOR": ResizeNearestNeighborOptions,
+    "RESIZE_BILINEAR": ResizeBilinearOptions,
     "SPLIT": SplitOptions,
     "SPLIT_V": SplitVOptions,
     "PACK": PackOptions,

@@ -1,6 +1,7 @@
 /* tinyml kernels: shape group (TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
  * UNPACK, CONCATENATION, PACK, TILE, RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE,
- * SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER): data movement, no arithmetic. */
+ * SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER): data movement, no arithmetic;
+ * and RESIZE_BILINEAR (interpolation in the input's quantized domain). */
 #ifndef TINYML_SHAPE_H
 #define TINYML_SHAPE_H
 
@@ -91,5 +92,26 @@ typedef struct {
 
 tinyml_status tinyml_gather(const tinyml_gather_params *params, int32_t elem_bytes, const void *input,
                             const int32_t *indices, void *output);
+
+/* RESIZE_BILINEAR (int8, NHWC), TFLite's integer path (ResizeBilinearInteger):
+ * per output row y, v = y * scale_h_10 (+ scale_h_10 / 2 - 512 with
+ * half_pixel_centers), y0 = max(v / 1024, 0), y1 = min(ceil(v / 1024), in_h - 1),
+ * dy = v - 1024 * y0; likewise x; then
+ *   s = in[y0][x0] (1024 - dy)(1024 - dx) + in[y1][x0] dy (1024 - dx)
+ *     + in[y0][x1] (1024 - dy) dx + in[y1][x1] dy dx        (64-bit)
+ *   out = (s + sign(s) 2^19) / 2^20 (truncating: round half away from zero),
+ * the reference's non-TFLITE_SINGLE_ROUNDING branch, which both TensorFlow
+ * 2.21's TFLite and tflite_micro run (measured). Input and output
+ * share the quantization. scale_*_10 = round(1024 * in / out), or
+ * (in - 1) / (out - 1) with align_corners, computed by the generator. */
+typedef struct {
+    int32_t out_h, out_w;
+    int32_t scale_h_10, scale_w_10;
+    int32_t half_pixel_centers;
+} tinyml_resize_bilinear_params;
+
+tinyml_status tinyml_resize_bilinear_s8(const tinyml_resize_bilinear_params *params,
+                                        const tinyml_dims *input_dims, const int8_t *input,
+                                        int8_t *output);
 
 #endif /* TINYML_SHAPE_H */
