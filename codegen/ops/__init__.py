@@ -8,4 +8,4 @@ build-time math (`quant`, `luts`, `cdecl`) and each other, never the driver.
 from . import (activation, batch_matmul, compare, conv, elementwise, fully_connected, fused_add,  # noqa: F401
                fused_attention, fused_common, fused_layernorm, fused_mlp, fused_resblock, gather, movement,
                pad, pool, quantize, reduce, reshape, resize, shape, softmax, spatial, split, tile,
-               transpose_conv)
+               transpose_conv, unary)
