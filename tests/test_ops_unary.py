@@ -51,3 +51,25 @@ def test_unary_tflm():
     want = _tflm(model).run(records[0])
     for k, (g, w) in enumerate(zip(got[0], want)):
         assert np.asarray(g).tobytes() == np.asarray(w).tobytes(), f"output {k} ({cases[k].op})"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_prelu():
+    """PRELU: constant alpha per channel ([C], [1,1,C]) and per element, and an activation
+    alpha, 5 quantization sets, against TFLite's reference."""
+    from opmodels import check_bit_exact as check
+    rng = np.random.default_rng(3)
+    cases = []
+    for shape, ashape, qx, qa, qy in [((1, 4, 4, 3), (3,), (0.05, 3), (0.01, 0), (0.04, -5)),
+                                      ((1, 3, 5, 8), (1, 1, 8), (0.1, -20), (0.004, 10), (0.08, 7)),
+                                      ((2, 6), (2, 6), (0.02, 100), (0.02, -30), (0.03, 0)),
+                                      ((1, 2, 2, 4), (1, 1, 4), (0.5, 0), (0.1, -128), (0.3, -100))]:
+        alpha = rng.integers(-128, 128, size=ashape).astype(np.int8)
+        cases.append(OpCase("PRELU", [Spec(shape, "int8", scale=qx[0], zero_point=qx[1]),
+                                      Spec(ashape, "int8", scale=qa[0], zero_point=qa[1], data=alpha)],
+                            [Spec(shape, "int8", scale=qy[0], zero_point=qy[1])]))
+    cases.append(OpCase("PRELU", [Spec((3, 4), "int8", scale=0.05, zero_point=0),
+                                  Spec((4,), "int8", scale=0.02, zero_point=5)],
+                        [Spec((3, 4), "int8", scale=0.05, zero_point=2)]))
+    check(multi_op_model(cases), count=3, sanitize=False)

@@ -1,4 +1,4 @@
-"""MAXIMUM, MINIMUM, EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL and SELECT_V2 (int8).
+"""MAXIMUM, MINIMUM, EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, SELECT_V2 and PRELU (int8).
 
 MAXIMUM / MINIMUM compare raw int8 values (TFLite's maximum_minimum.cc
 rescales nothing). Comparisons rescale each input as comparisons.cc's
@@ -121,3 +121,30 @@ def lower_select(op, graph, ctx) -> Step:
     call = Call("tinyml_select_s8", [f"&{p}_shape", TRef(c.index), TRef(x.index), TRef(yv.index), TRef(out.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
                 inplace_ok=_inplace(op, graph, out), comment=f"{list(c.shape)} ? {list(x.shape)} : {list(yv.shape)}")
+
+
+@lowering("PRELU")
+def lower_prelu(op, graph, ctx) -> Step:
+    """PRELU: TFLite's PreluPrepare multipliers (float32 scale products) and its
+    BroadcastPrelu4DSlow arithmetic; alpha (usually a constant) broadcasts against the input."""
+    x, a, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    require(x.dtype == a.dtype == y.dtype == "int8", op, graph, f"{x.dtype}/{a.dtype} -> {y.dtype}")
+    for t in (x, a, y):
+        require(t.quant is not None and not t.quant.per_channel, op, graph,
+                f"tensor {t.index} without per-tensor quantization")
+    require(tuple(y.shape) == tuple(x.shape), op, graph, "an output shape differing from the input's")
+    geo = _geometry(op, graph, x, a, y)
+    f32 = np.float32
+    pos = quantize_multiplier(float(f32(f32(x.quant.s) / f32(y.quant.s))))
+    neg = quantize_multiplier(float(f32(f32(f32(x.quant.s) * f32(a.quant.s)) / f32(y.quant.s))))
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_prelu_params", f"{p}_params", input_offset=-x.quant.zp, alpha_offset=-a.quant.zp,
+                     output_offset=y.quant.zp, positive=_quant(pos), negative=_quant(neg)),
+        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_prelu_s8", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(a.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=[(x.index, y.index)] if not x.is_const else [],
+                comment=f"{list(x.shape)} alpha {list(a.shape)}")

@@ -1,4 +1,4 @@
-/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2 (int8, broadcasting). See elementwise.h. */
+/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8, broadcasting). See elementwise.h. */
 #include "tinyml/elementwise.h"
 
 #define TINYML_FOR_BROADCAST(shape, BODY)                                                     \
@@ -80,6 +80,26 @@ tinyml_status tinyml_select_s8(const tinyml_broadcast3 *shape, const uint8_t *co
     TINYML_FOR_BROADCAST(shape, {
         output[o_] = condition[TINYML_AT(shape->stride_cond)] ? input_x[TINYML_AT(shape->stride_x)]
                                                               : input_y[TINYML_AT(shape->stride_y)];
+    });
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_prelu_s8(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
+                              const int8_t *input, const int8_t *alpha, int8_t *output)
+{
+    if (!params) {
+        return TINYML_ERROR_ARG;
+    }
+    TINYML_FOR_BROADCAST(shape, {
+        const int32_t v = input[TINYML_AT(shape->stride1)] + params->input_offset;
+        int32_t y;
+        if (v >= 0) {
+            y = tinyml_requantize_double(v, params->positive.multiplier, params->positive.shift);
+        } else {
+            const int32_t a = alpha[TINYML_AT(shape->stride2)] + params->alpha_offset;
+            y = tinyml_requantize_double(v * a, params->negative.multiplier, params->negative.shift);
+        }
+        output[o_] = tinyml_sat_s8(y + params->output_offset);
     });
     return TINYML_OK;
 }

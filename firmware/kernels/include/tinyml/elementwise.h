@@ -125,4 +125,22 @@ typedef struct {
 tinyml_status tinyml_select_s8(const tinyml_broadcast3 *shape, const uint8_t *condition,
                                const int8_t *input_x, const int8_t *input_y, int8_t *output);
 
+/* PRELU (int8, alpha broadcast against the input):
+ *   v = x + input_offset
+ *   y = clamp(requant_dr(v, positive) + output_offset)                        if v >= 0
+ *       clamp(requant_dr(v * (alpha + alpha_offset), negative) + output_offset) otherwise
+ * with positive ~ input_scale / output_scale and negative ~ input_scale *
+ * alpha_scale / output_scale (float32 products, as TFLite's PreluPrepare).
+ * Matches TFLite reference_ops::BroadcastPrelu4DSlow (int8). */
+typedef struct {
+    int32_t input_offset;    /* -(input zero point) */
+    int32_t alpha_offset;    /* -(alpha zero point) */
+    int32_t output_offset;
+    tinyml_quant positive;
+    tinyml_quant negative;
+} tinyml_prelu_params;
+
+tinyml_status tinyml_prelu_s8(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
+                              const int8_t *input, const int8_t *alpha, int8_t *output);
+
 #endif /* TINYML_ELEMENTWISE_H */
