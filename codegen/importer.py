@@ -76,6 +76,7 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.MirrorPadOptions: {"mode": "Mode"},
     oo.ArgMaxOptions: {"output_type": "OutputType"},
     oo.ArgMinOptions: {"output_type": "OutputType"},
+    oo.L2NormOptions: {"activation": "FusedActivationFunction"},
 }
 
 

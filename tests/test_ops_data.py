@@ -81,6 +81,7 @@ def compare_cases():
                        ((1,), (2, 2, 3), (2, 2, 3))]:
         out = np.broadcast_shapes(sc, sx, sy)
         cases.append(OpCase("SELECT_V2", [Spec(sc, "bool"), q(sx), q(sy)], [q(out)]))
+    cases.append(OpCase("SELECT", [Spec((2, 5), "bool"), q((2, 5)), q((2, 5))], [q((2, 5))]))
     return cases
 
 
@@ -147,7 +148,7 @@ def sum_cases():
 @pytest.mark.timeout(300)
 def test_data_ops_sweep():
     """DEPTH_TO_SPACE 4 and SPACE_TO_DEPTH 4 (blocks 1-4, batch 2), REVERSE_V2 5 (int8/int32), GATHER 6 (constant and run-time indices, constant and activation params),
-    MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4,
+    MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4, SELECT 1,
     REDUCE_MAX/REDUCE_MIN over 5 axis sets (keep_dims both ways), ARG_MAX/ARG_MIN
     4 each (int32 and int64 indices), MIRROR_PAD 5 (REFLECT/SYMMETRIC, 1-D to 4-D, int32),
     SPACE_TO_BATCH_ND 3 and BATCH_TO_SPACE_ND 3 (paddings / crops, non-square blocks, batch 2)."""

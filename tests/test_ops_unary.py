@@ -73,3 +73,26 @@ def test_prelu():
                                   Spec((4,), "int8", scale=0.02, zero_point=5)],
                         [Spec((3, 4), "int8", scale=0.05, zero_point=2)]))
     check(multi_op_model(cases), count=3, sanitize=False)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_l2_normalization_both_runtimes():
+    """L2_NORMALIZATION over the last axis: 5 shapes/zero points (depth 1 to 64, rows of zeros
+    included via a constant-ish input), against TFLite's reference and tflite_micro."""
+    from opgraph import case_records
+    from opmodels import run_reference
+    from tinyml.codegen.oracle import _tflm
+    cases = [OpCase("L2_NORMALIZATION", [Spec(shape, "int8", scale=0.05, zero_point=zp)],
+                    [Spec(shape, "int8", scale=1 / 128, zero_point=0)])
+             for shape, zp in [((1, 16), 0), ((3, 7), -5), ((2, 4, 64), 12), ((1, 2, 2, 3), -128), ((5, 1), 3)]]
+    model = multi_op_model(cases)
+    records = case_records(cases, 3)
+    records.append([np.full(tuple(c.inputs[0].shape), c.inputs[0].zero_point, np.int8) for c in cases])  # norm 0
+    tflm = _tflm(model)
+    for rounding, oracle in (("tflite", lambda rec: run_reference(model, rec)), ("tflm", tflm.run)):
+        got = run_generated(model, records, sanitize=False, rounding=rounding)
+        for r, rec in enumerate(records):
+            for k, (g, w) in enumerate(zip(got[r], oracle(rec))):
+                assert np.asarray(g).tobytes() == np.asarray(w).reshape(np.shape(g)).tobytes(), \
+                    f"{rounding}: record {r} output {k}"

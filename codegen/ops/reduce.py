@@ -1,5 +1,6 @@
 """MEAN and SUM (int8, any constant axes, keep_dims true or false); REDUCE_MAX,
-REDUCE_MIN (raw int8 extremes); ARG_MAX, ARG_MIN (first index of the extreme).
+REDUCE_MIN (raw int8 extremes); ARG_MAX, ARG_MIN (first index of the extreme);
+L2_NORMALIZATION (per-row inverse square root, gemmlowp fixed point).
 
 TensorFlow 2.21's reference MEAN for int8 (tensorflow/lite/kernels/reduce.cc
 with kReference) reduces with reference_ops::QuantizedMeanOrSum whatever the
@@ -141,3 +142,23 @@ def lower_arg_max_min(op, graph, ctx) -> Step:
     call = Call("tinyml_arg_max_min_s8", [f"&{p}_params", TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
                 comment=f"axis {a}")
+
+
+@lowering("L2_NORMALIZATION")
+def lower_l2_normalization(op, graph, ctx) -> Step:
+    """Over the last axis; the output is TFLite's fixed int8 quantization (1/128, 0)."""
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    require(x.dtype == y.dtype == "int8" and tuple(x.shape) == tuple(y.shape), op, graph,
+            f"{x.dtype} -> {y.dtype}")
+    require(x.quant is not None and y.quant is not None, op, graph, "unquantized tensors")
+    require(float(np.float32(y.quant.s)) == float(np.float32(1.0 / 128)) and y.quant.zp == 0, op, graph,
+            f"output quantization ({y.quant.s}, {y.quant.zp}) other than (1/128, 0)")
+    require(op.options.activation == "NONE", op, graph, "a fused activation")
+    depth = int(x.shape[-1]) if x.shape else 1
+    require(depth > 0 and depth * 255 * 255 < (1 << 31), op, graph, f"a depth of {depth}")
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_l2_normalization_s8", [int(x.quant.zp), x.numel // depth, depth, TRef(x.index),
+                                               TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
+                inplace_ok=[(x.index, y.index)] if not x.is_const else [],
+                comment=f"{x.numel // depth} rows of {depth}")

@@ -1,4 +1,5 @@
-/* tinyml kernels: reduce group (MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN). */
+/* tinyml kernels: reduce group (MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN,
+ * L2_NORMALIZATION). */
 #ifndef TINYML_REDUCE_H
 #define TINYML_REDUCE_H
 
@@ -53,5 +54,17 @@ typedef struct {
 } tinyml_arg_params;
 
 tinyml_status tinyml_arg_max_min_s8(const tinyml_arg_params *params, const int8_t *input, void *output);
+
+/* GetInvSqrtQuantizedMultiplierExp(input, reverse_shift = -1): 1/sqrt(input)
+ * as a Q0.31 multiplier and shift (gemmlowp Newton-Raphson in Q3.28). */
+void tinyml_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shift);
+
+/* L2_NORMALIZATION over rows of `depth` int8 values (output scale 1/128, zero
+ * point 0): S = sum (x - input_zp)^2 per row; (m, s) = inv-sqrt multiplier of S;
+ * y = clamp(requant_dr(x - input_zp, m, s + 7), -128, 127). Rows are read in
+ * full before written (in-place safe). Matches TFLite
+ * reference_integer_ops::L2Normalization. */
+tinyml_status tinyml_l2_normalization_s8(int32_t input_zp, int32_t rows, int32_t depth,
+                                         const int8_t *input, int8_t *output);
 
 #endif /* TINYML_REDUCE_H */
