@@ -144,6 +144,21 @@ def sum_cases():
     return cases
 
 
+def other_kernel_cases():
+    """A few cases of the kernels whose sweeps build without AddressSanitizer (transpose conv,
+    resize, tile, split/pack, PReLU, L2 norm), so this sanitized build runs every new kernel."""
+    from test_ops_movement import bilinear_cases, resize_cases, split_cases, tile_cases
+    from test_ops_transpose_conv import tconv_case
+    rng = np.random.default_rng(5)
+    alpha = np.array([3, -100, 50], dtype=np.int8)
+    return (resize_cases()[:4] + tile_cases()[:3] + split_cases()[::4] + bilinear_cases()[::2]
+            + [tconv_case(rng, (1, 3, 4, 3), (3, 3), 4, (2, 2), "SAME", True, True),
+               tconv_case(rng, (1, 5, 5, 2), (2, 4), 1, (2, 1), "VALID", False, False),
+               OpCase("PRELU", [q((1, 2, 3, 3)), Spec((3,), "int8", scale=0.01, zero_point=0, data=alpha)],
+                      [q((1, 2, 3, 3))]),
+               OpCase("L2_NORMALIZATION", [q((3, 9))], [Spec((3, 9), "int8", scale=1 / 128, zero_point=0)])])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_data_ops_sweep():
@@ -151,9 +166,10 @@ def test_data_ops_sweep():
     MAXIMUM/MINIMUM 8 (broadcasting), 6 comparisons x 4 shape/quantization pairs = 24, SELECT_V2 4, SELECT 1,
     REDUCE_MAX/REDUCE_MIN over 5 axis sets (keep_dims both ways), ARG_MAX/ARG_MIN
     4 each (int32 and int64 indices), MIRROR_PAD 5 (REFLECT/SYMMETRIC, 1-D to 4-D, int32),
-    SPACE_TO_BATCH_ND 3 and BATCH_TO_SPACE_ND 3 (paddings / crops, non-square blocks, batch 2)."""
+    SPACE_TO_BATCH_ND 3 and BATCH_TO_SPACE_ND 3 (paddings / crops, non-square blocks, batch 2);
+    and a few cases of every other new kernel: this is the sweep built with AddressSanitizer."""
     cases = (space_cases() + reverse_cases() + gather_cases() + compare_cases() + reduce_cases()
-             + spatial_cases())
+             + spatial_cases() + other_kernel_cases())
     check_bit_exact(multi_op_model(cases), records=case_records(cases, 3))
 
 
@@ -170,7 +186,7 @@ def test_tflm_oracle_ops():
     cases = broadcast_cases() + sum_cases()
     model = multi_op_model(cases)
     records = case_records(cases, 2)
-    got = run_generated(model, records)
+    got = run_generated(model, records, sanitize=False)
     oracle = _tflm(model)
     for r, rec in enumerate(records):
         for k, (g, w) in enumerate(zip(got[r], oracle.run(rec))):
