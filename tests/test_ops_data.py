@@ -136,6 +136,14 @@ def spatial_cases():
     return cases
 
 
+def add_n_cases():
+    cases = []
+    for shape, n, qi, qo in [((2, 3), 2, (0.05, 3), (0.1, -5)), ((1, 4, 4, 2), 3, (0.02, -100), (0.05, 20)),
+                             ((7,), 4, (0.1, 0), (0.3, 0)), ((3, 5), 4, (0.5, 60), (0.01, -128))]:
+        cases.append(OpCase("ADD_N", [q(shape, "int8", *qi)] * n, [q(shape, "int8", *qo)]))
+    return cases
+
+
 def sum_cases():
     cases = []
     for (shape, axes, keep), out_q in zip(REDUCE_GEOMS, [(0.3, -5), (0.05, 3), (0.9, 100), (0.02, 0), (0.6, -128)]):
@@ -180,10 +188,11 @@ def test_tflm_oracle_ops():
     BROADCAST_TO, 5 cases (int8/int32, rank growth): TensorFlow 2.21's BUILTIN_REF resolver has no
     BROADCAST_TO. SUM (int8), 5 axis sets requantized: TFLite 2.21's reference SUM hands int8 data to
     reference_ops::QuantizedMeanOrSum as uint8 (negative inputs read as x + 256, the output clamped
-    to [0, 255] and stored as int8), so tinyml matches TFLM's integer SUM (double rounding)."""
+    to [0, 255] and stored as int8), so tinyml matches TFLM's integer SUM (double rounding).
+    ADD_N (int8), 2-4 inputs, 4 quantizations: TFLite's ADD_N is float32/int32 only."""
     from opmodels import run_generated
     from tinyml.codegen.oracle import _tflm
-    cases = broadcast_cases() + sum_cases()
+    cases = broadcast_cases() + sum_cases() + add_n_cases()
     model = multi_op_model(cases)
     records = case_records(cases, 2)
     got = run_generated(model, records, sanitize=False)

@@ -1,4 +1,4 @@
-"""MAXIMUM, MINIMUM, EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, SELECT_V2 and PRELU (int8).
+"""MAXIMUM, MINIMUM, EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, SELECT_V2, PRELU and ADD_N (int8).
 
 MAXIMUM / MINIMUM compare raw int8 values (TFLite's maximum_minimum.cc
 rescales nothing). Comparisons rescale each input as comparisons.cc's
@@ -148,3 +148,29 @@ def lower_prelu(op, graph, ctx) -> Step:
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 inplace_ok=[(x.index, y.index)] if not x.is_const else [],
                 comment=f"{list(x.shape)} alpha {list(a.shape)}")
+
+
+@lowering("ADD_N")
+def lower_add_n(op, graph, ctx) -> Step:
+    """ADD_N: TFLM's int8 AddN (CalculateOpData's multipliers, in double precision)."""
+    xs = [graph.t(i) for i in op.inputs]
+    y = graph.t(op.outputs[0])
+    require(2 <= len(xs) <= 4, op, graph, f"{len(xs)} inputs (2 to 4 are supported)")
+    require(all(t.dtype == "int8" for t in xs) and y.dtype == "int8", op, graph, "non-int8 tensors")
+    x0 = xs[0]
+    require(all(t.quant is not None and not t.quant.per_channel for t in xs + [y]), op, graph,
+            "missing or per-channel quantization")
+    require(all(tuple(t.shape) == tuple(y.shape) and t.quant.s == x0.quant.s and t.quant.zp == x0.quant.zp
+                for t in xs), op, graph, "inputs of different shapes or quantizations")
+    twice = 2 * float(np.float32(x0.quant.s))
+    qin = quantize_multiplier(float(np.float32(x0.quant.s)) / twice)
+    qout = quantize_multiplier(twice / ((1 << 20) * float(np.float32(y.quant.s))))
+    p = ctx.name(f"op{op.index}")
+    decl = cdecl.struct("tinyml_add_n_params", f"{p}_params", count=len(xs), input_offset=-x0.quant.zp,
+                        output_offset=y.quant.zp, left_shift=20, input=_quant(qin), output=_quant(qout),
+                        activation=cdecl.activation(-128, 127))
+    args = [TRef(t.index) for t in xs] + ["NULL"] * (4 - len(xs))
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_add_n_s8", [f"&{p}_params", y.numel, *args, TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
+                inplace_ok=_inplace(op, graph, y), comment=f"{len(xs)} inputs")

@@ -1,4 +1,4 @@
-/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8, broadcasting). See elementwise.h. */
+/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8, broadcasting), ADD_N. See elementwise.h. */
 #include "tinyml/elementwise.h"
 
 #define TINYML_FOR_BROADCAST(shape, BODY)                                                     \
@@ -101,5 +101,37 @@ tinyml_status tinyml_prelu_s8(const tinyml_prelu_params *params, const tinyml_br
         }
         output[o_] = tinyml_sat_s8(y + params->output_offset);
     });
+    return TINYML_OK;
+}
+
+static inline int32_t add_n_scaled(const tinyml_add_n_params *p, int32_t v)
+{
+    return tinyml_requantize_double((v + p->input_offset) * (1 << p->left_shift), p->input.multiplier,
+                                    p->input.shift);
+}
+
+tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, const int8_t *input0,
+                              const int8_t *input1, const int8_t *input2, const int8_t *input3,
+                              int8_t *output)
+{
+    const int8_t *in[4] = {input0, input1, input2, input3};
+    if (!params || params->count < 2 || params->count > 4 || size < 0 || params->left_shift > 20) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t j = 0; j < params->count; ++j) {
+        if (!in[j]) {
+            return TINYML_ERROR_ARG;
+        }
+    }
+    const int32_t start = add_n_scaled(params, 0);
+    for (int32_t i = 0; i < size; ++i) {
+        int32_t acc = start;
+        for (int32_t j = 0; j < params->count; ++j) {
+            acc += add_n_scaled(params, in[j][i]);
+        }
+        const int32_t y = tinyml_requantize_double(acc, params->output.multiplier, params->output.shift)
+                          + params->output_offset;
+        output[i] = (int8_t)TINYML_CLAMP(y, params->activation.min, params->activation.max);
+    }
     return TINYML_OK;
 }

@@ -143,4 +143,24 @@ typedef struct {
 tinyml_status tinyml_prelu_s8(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
                               const int8_t *input, const int8_t *alpha, int8_t *output);
 
+/* ADD_N (int8, 2 to 4 inputs of one shape and quantization), TFLM's
+ * reference_ops::AddN (TFLite's ADD_N has no int8 kernel):
+ *   s(v) = requant_dr((v + input_offset) << left_shift, input)      (left_shift 20)
+ *   y = clamp(requant_dr(s(0) + sum_j s(x_j), output) + output_offset)
+ * s(0) (the reference's x = input_offset start value) included as TFLM does.
+ * Unused input pointers (count < 4) may be NULL. */
+typedef struct {
+    int32_t count;           /* inputs, 2..4 */
+    int32_t input_offset;    /* -(input zero point) */
+    int32_t output_offset;
+    int32_t left_shift;
+    tinyml_quant input;      /* QuantizeMultiplierSmallerThanOneExp(0.5) */
+    tinyml_quant output;     /* 2 * input_scale / (2^left_shift * output_scale) */
+    tinyml_activation activation;
+} tinyml_add_n_params;
+
+tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, const int8_t *input0,
+                              const int8_t *input1, const int8_t *input2, const int8_t *input3,
+                              int8_t *output);
+
 #endif /* TINYML_ELEMENTWISE_H */
