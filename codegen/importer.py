@@ -77,6 +77,7 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.ArgMaxOptions: {"output_type": "OutputType"},
     oo.ArgMinOptions: {"output_type": "OutputType"},
     oo.L2NormOptions: {"activation": "FusedActivationFunction"},
+    oo.DivOptions: {"activation": "FusedActivationFunction"},
 }
 
 

@@ -217,6 +217,12 @@ class UnpackOptions:
 
 
 @dataclass(frozen=True)
+class DivOptions:
+    TABLE: ClassVar[str] = "DivOptions"
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
 class L2NormOptions:
     TABLE: ClassVar[str] = "L2NormOptions"
     activation: Activation = Activation.NONE
@@ -264,7 +270,7 @@ OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOption
                   ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
                   TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
                   PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
-                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions]
+                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -301,6 +307,7 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "ARG_MAX": ArgMaxOptions,
     "ARG_MIN": ArgMinOptions,
     "L2_NORMALIZATION": L2NormOptions,
+    "DIV": DivOptions,
 }
 
 

@@ -163,4 +163,24 @@ tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, c
                               const int8_t *input1, const int8_t *input2, const int8_t *input3,
                               int8_t *output);
 
+/* DIV (int8, broadcasting), TFLite reference_ops::DivElementwise's integer path:
+ * a = x1 + input1_offset, b = x2 + input2_offset (b != 0; if b < 0 both negate);
+ * r = GetReciprocal(b) (gemmlowp one_over_one_plus_x, Q0.31, shift rs);
+ * h = leading sign bits of a; q = SRDHM(a << h, r);
+ * y = clamp(requant_dr(q, output.multiplier, output.shift - rs - h) + output_offset)
+ * with output ~ input1_scale / (input2_scale * output_scale). A zero divisor
+ * returns TINYML_ERROR_ARG (TFLite's reference asserts it away). Bit-exact with
+ * TensorFlow 2.21's reference; tflite_micro differs by 1 LSB on a few elements
+ * (2 of 399 in tests/test_ops_unary.py), which this kernel does not follow. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    tinyml_quant output;
+    tinyml_activation activation;
+} tinyml_div_params;
+
+tinyml_status tinyml_div_s8(const tinyml_div_params *params, const tinyml_broadcast *shape,
+                            const int8_t *input1, const int8_t *input2, int8_t *output);
+
 #endif /* TINYML_ELEMENTWISE_H */
