@@ -64,10 +64,22 @@ _ACCESSORS: dict[type, dict[str, str]] = {
                              "offset": "Offset"},
     oo.LeakyReluOptions: {"alpha": "Alpha"},
     oo.GeluOptions: {"approximate": "Approximate"},
+    oo.TransposeConvOptions: {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW",
+                              "activation": "FusedActivationFunction", "quantized_bias_type": "QuantizedBiasType"},
+    oo.ResizeNearestNeighborOptions: {"align_corners": "AlignCorners", "half_pixel_centers": "HalfPixelCenters"},
+    oo.ResizeBilinearOptions: {"align_corners": "AlignCorners", "half_pixel_centers": "HalfPixelCenters"},
+    oo.SplitOptions: {"num_splits": "NumSplits"},
+    oo.SplitVOptions: {"num_splits": "NumSplits"},
     oo.PackOptions: {"values_count": "ValuesCount", "axis": "Axis"},
     oo.UnpackOptions: {"num": "Num", "axis": "Axis"},
     oo.GatherOptions: {"axis": "Axis", "batch_dims": "BatchDims"},
-    oo.SplitOptions: {"num_splits": "NumSplits"},
+    oo.DepthToSpaceOptions: {"block_size": "BlockSize"},
+    oo.SpaceToDepthOptions: {"block_size": "BlockSize"},
+    oo.MirrorPadOptions: {"mode": "Mode"},
+    oo.ArgMaxOptions: {"output_type": "OutputType"},
+    oo.ArgMinOptions: {"output_type": "OutputType"},
+    oo.L2NormOptions: {"activation": "FusedActivationFunction"},
+    oo.DivOptions: {"activation": "FusedActivationFunction"},
 }
 
 

@@ -31,7 +31,7 @@ def check_graph(graph: Graph) -> None:
             where=graph.source,
             fix="supported ops: " + ", ".join(supported_ops()))
     for t in graph.tensors:
-        if len(t.shape) > 4 and not t.is_const:
+        if len(t.shape) > 4 and not t.is_const and not _rank_free(graph, t.index):
             raise ModelError(f"tensor {t.index} '{t.name}' has {len(t.shape)} dimensions {list(t.shape)}; "
                              "at most 4 are supported", where=graph.source,
                              fix="reshape attention heads to <= 4-D before export")
@@ -42,6 +42,19 @@ def check_graph(graph: Graph) -> None:
                          where=graph.source,
                          fix="convert with a representative dataset and "
                              "supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]")
+
+
+# Ops whose lowerings handle any rank themselves (alias, or merge axes down to
+# <= 4 and reject by name otherwise): Keras UpSampling2D exports 5-D
+# RESHAPE -> TILE -> RESHAPE chains between 4-D tensors.
+RANK_FREE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TILE", "TRANSPOSE"}
+
+
+def _rank_free(graph: Graph, tensor: int) -> bool:
+    """A >4-D activation is fine when only rank-free ops touch it and it is no graph input/output."""
+    if tensor in graph.inputs or tensor in graph.outputs:
+        return False
+    return all(op.kind in RANK_FREE_OPS for op in graph.ops if tensor in op.inputs or tensor in op.outputs)
 
 
 # Float ops the converter leaves inside int8 graphs (e.g. Keras LayerNorm's

@@ -149,8 +149,8 @@ def run_reference(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def run_generated(model: bytes, records: list[list[np.ndarray]], sanitize: bool = True,
-                  work: str | None = None) -> list[list[np.ndarray]]:
-    """Generate C for `model`, compile it on the host and run every record."""
+                  work: str | None = None, rounding: str = "tflite") -> list[list[np.ndarray]]:
+    """Generate C for `model` (with the given runtime rounding), compile it on the host and run every record."""
     from tinyml.codegen.emit import generate
     from tinyml.codegen.hostbuild import compile_host, run_host
 
@@ -160,7 +160,7 @@ def run_generated(model: bytes, records: list[list[np.ndarray]], sanitize: bool 
         path = os.path.join(work, "op.tflite")
         with open(path, "wb") as f:
             f.write(model)
-        gen = generate(path, os.path.join(work, "gen"))
+        gen = generate(path, os.path.join(work, "gen"), rounding=rounding)
         g = gen.graph
         exe = compile_host(gen.out_dir, sanitize=sanitize)
         blob = b"".join(np.ascontiguousarray(x).tobytes() for rec in records for x in rec)

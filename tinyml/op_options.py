@@ -167,6 +167,42 @@ class GeluOptions:
 
 
 @dataclass(frozen=True)
+class TransposeConvOptions:
+    TABLE: ClassVar[str] = "TransposeConvOptions"
+    padding: Padding = Padding.SAME
+    stride_h: int = 1
+    stride_w: int = 1
+    activation: Activation = Activation.NONE
+    quantized_bias_type: int = 0
+
+
+@dataclass(frozen=True)
+class ResizeNearestNeighborOptions:
+    TABLE: ClassVar[str] = "ResizeNearestNeighborOptions"
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
+class ResizeBilinearOptions:
+    TABLE: ClassVar[str] = "ResizeBilinearOptions"
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    TABLE: ClassVar[str] = "SplitOptions"
+    num_splits: int = 0
+
+
+@dataclass(frozen=True)
+class SplitVOptions:
+    TABLE: ClassVar[str] = "SplitVOptions"
+    num_splits: int = 0
+
+
+@dataclass(frozen=True)
 class PackOptions:
     TABLE: ClassVar[str] = "PackOptions"
     values_count: int = 0
@@ -181,6 +217,18 @@ class UnpackOptions:
 
 
 @dataclass(frozen=True)
+class DivOptions:
+    TABLE: ClassVar[str] = "DivOptions"
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
+class L2NormOptions:
+    TABLE: ClassVar[str] = "L2NormOptions"
+    activation: Activation = Activation.NONE
+
+
+@dataclass(frozen=True)
 class GatherOptions:
     TABLE: ClassVar[str] = "GatherOptions"
     axis: int = 0
@@ -188,15 +236,41 @@ class GatherOptions:
 
 
 @dataclass(frozen=True)
-class SplitOptions:
-    TABLE: ClassVar[str] = "SplitOptions"
-    num_splits: int = 0
+class DepthToSpaceOptions:
+    TABLE: ClassVar[str] = "DepthToSpaceOptions"
+    block_size: int = 0
+
+
+@dataclass(frozen=True)
+class SpaceToDepthOptions:
+    TABLE: ClassVar[str] = "SpaceToDepthOptions"
+    block_size: int = 0
+
+
+@dataclass(frozen=True)
+class MirrorPadOptions:
+    TABLE: ClassVar[str] = "MirrorPadOptions"
+    mode: int = 0                         # 0 REFLECT, 1 SYMMETRIC
+
+
+@dataclass(frozen=True)
+class ArgMaxOptions:
+    TABLE: ClassVar[str] = "ArgMaxOptions"
+    output_type: int = 2                  # TensorType: 2 int32, 4 int64
+
+
+@dataclass(frozen=True)
+class ArgMinOptions:
+    TABLE: ClassVar[str] = "ArgMinOptions"
+    output_type: int = 2
 
 
 OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, FullyConnectedOptions,
                   AddOptions, SubOptions, MulOptions, BatchMatMulOptions, SoftmaxOptions, ReducerOptions,
                   ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
-                  PackOptions, UnpackOptions, GatherOptions, SplitOptions]
+                  TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
+                  PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
+                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -219,10 +293,21 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "STRIDED_SLICE": StridedSliceOptions,
     "LEAKY_RELU": LeakyReluOptions,
     "GELU": GeluOptions,
+    "TRANSPOSE_CONV": TransposeConvOptions,
+    "RESIZE_NEAREST_NEIGHBOR": ResizeNearestNeighborOptions,
+    "RESIZE_BILINEAR": ResizeBilinearOptions,
+    "SPLIT": SplitOptions,
+    "SPLIT_V": SplitVOptions,
     "PACK": PackOptions,
     "UNPACK": UnpackOptions,
     "GATHER": GatherOptions,
-    "SPLIT": SplitOptions,
+    "DEPTH_TO_SPACE": DepthToSpaceOptions,
+    "SPACE_TO_DEPTH": SpaceToDepthOptions,
+    "MIRROR_PAD": MirrorPadOptions,
+    "ARG_MAX": ArgMaxOptions,
+    "ARG_MIN": ArgMinOptions,
+    "L2_NORMALIZATION": L2NormOptions,
+    "DIV": DivOptions,
 }
 
 

@@ -1,4 +1,4 @@
-"""ADD, SUB, MUL, SQUARED_DIFFERENCE (int8, numpy broadcasting up to 4-D) and RSQRT (int8 table).
+"""ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE (int8, numpy broadcasting up to 4-D) and RSQRT (int8 table).
 
 Every constant is computed here the way TensorFlow Lite's kernel Prepare
 computes it (tensorflow/lite/kernels/{add,sub,mul,squared_difference,elementwise}.cc,
@@ -307,3 +307,25 @@ def lower_rsqrt(op, graph, ctx) -> Step:
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                 inplace_ok=[(x.index, y.index)] if not x.is_const else [],
                 comment="256-entry table of TFLite's fixed-point 1/sqrt")
+
+
+# --- DIV -------------------------------------------------------------------------
+
+@lowering("DIV")
+def lower_div(op, graph, ctx) -> Step:
+    """div.cc Prepare: input1_scale / (input2_scale * output_scale) in float32, then doubled;
+    the kernel (firmware/kernels/src/div.c) runs DivElementwise's reciprocal arithmetic."""
+    x1, x2, y, geo = _binary_operands(op, graph)
+    real = f32(f32(x1.quant.s) / f32(f32(x2.quant.s) * f32(y.quant.s)))
+    qo = quantize_multiplier(float(real))
+    lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_div_params", f"{p}_params", input1_offset=-x1.quant.zp, input2_offset=-x2.quant.zp,
+                     output_offset=y.quant.zp, output=_quant(qo), activation=cdecl.activation(lo, hi)),
+        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_div_s8", [f"&{p}_params", f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=_inplace(op, graph, y), comment=f"{list(x1.shape)} / {list(x2.shape)}")

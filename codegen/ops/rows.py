@@ -15,6 +15,9 @@ Why the formulas hold (the kernels' traversal order) is documented on
       up = max_r((out_h - r) * out_row - (in_h - hi(r)) * in_row)
 - FULLY_CONNECTED over B rows (fc.c finishes row b before row b+1):
       down = max_b((b + 1) * out_depth - b * in_depth)
+- kernels that read, for output row r, input rows >= first_row[r] only
+  (resize nearest, transpose conv; source_rows_overlap):
+      down = max_r((r + 1) * out_row - first_row[r] * in_row)
 
 Negative results are clamped to 0 (the output may start at the input).
 """
@@ -71,5 +74,24 @@ def fc_overlap(graph: Graph, op: Op) -> Overlap | None:
     out_d, in_d = w.shape[0], w.shape[1]
     rows = x.numel // in_d
     down = max(0, max((b + 1) * out_d - b * in_d for b in range(rows)))
+    i, o = _positions(graph, op, x.index, y.index)
+    return Overlap(down_bytes=down, input=i, output=o)
+
+
+def source_rows_overlap(graph: Graph, op: Op, x_index: int, y_index: int,
+                        first_row: list[int]) -> Overlap | None:
+    """The Overlap of a batch-1 int8 NHWC kernel that writes output rows top to
+    bottom, output row r reading only input rows >= first_row[r] (non-decreasing):
+        down = max_r((r + 1) * out_row - max(0, first_row[r]) * in_row)
+    (RESIZE_NEAREST_NEIGHBOR: first_row = the source rows; TRANSPOSE_CONV: the
+    first input row whose scatter reaches the output row), from input tensor
+    `x_index` to output tensor `y_index`. None when the op is not such a kernel."""
+    x, y = graph.t(x_index), graph.t(y_index)
+    if x.is_const or len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
+        return None
+    if x.dtype != "int8" or y.dtype != "int8" or len(first_row) != y.shape[1]:
+        return None
+    in_row, out_row = x.shape[2] * x.shape[3], y.shape[2] * y.shape[3]
+    down = max(0, max((r + 1) * out_row - max(0, f) * in_row for r, f in enumerate(first_row)))
     i, o = _positions(graph, op, x.index, y.index)
     return Overlap(down_bytes=down, input=i, output=o)

@@ -1,6 +1,7 @@
 /* tinyml kernels: convolution group (int8).
  *
- * CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D and PAD / PADV2,
+ * CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, AVERAGE_POOL_2D, MAX_POOL_2D, PAD / PADV2,
+ * MIRROR_PAD, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND,
  * all NHWC. Every kernel reproduces TensorFlow Lite's reference integer
  * kernel of the same name byte for byte; no kernel allocates memory.
  */
@@ -131,6 +132,28 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                                          const int32_t *bias,
                                          const tinyml_dims *output_dims, int8_t *output);
 
+/* TRANSPOSE_CONV (int8 activations, int8 per-channel weights, optional int32 bias).
+ *
+ * output[b][oy][ox][o] = clamp(requant(bias[o] + sum_{ky,kx,i}
+ *     filter[o][ky][kx][i] * (input[b][iy][ix][i] + input_offset), o) + output_offset)
+ * over the taps with iy * stride_h - pad_h + ky == oy and ix * stride_w - pad_w
+ * + kx == ox, 0 <= iy < input.h, 0 <= ix < input.w (the inputs whose scatter
+ * reaches the output pixel). filter dims are (output.c, kh, kw, input.c);
+ * bias may be NULL; dilation and depth_multiplier are unused (1).
+ * requant is tinyml_conv_requantize (double rounding, as measured against the
+ * reference). Matches TFLite reference_integer_ops::TransposeConv, which
+ * scatters every input pixel into an int32 buffer of the whole output and then
+ * requantizes; this kernel gathers each output pixel's taps instead (the same
+ * int32 sums in another order), so it needs no scratch and writes the output
+ * rows top to bottom: output row oy reads only input rows
+ * >= ceil((oy + pad_h - kh + 1) / stride_h) (the planner's Overlap fact). */
+tinyml_status tinyml_transpose_conv_s8(const tinyml_conv_params *params,
+                                       const tinyml_per_channel_quant *quant,
+                                       const tinyml_dims *input_dims, const int8_t *input,
+                                       const tinyml_dims *filter_dims, const int8_t *filter,
+                                       const int32_t *bias,
+                                       const tinyml_dims *output_dims, int8_t *output);
+
 /* Window geometry of a pooling op (no dilation). */
 typedef struct {
     int32_t filter_h, filter_w;
@@ -167,5 +190,47 @@ typedef struct {
 tinyml_status tinyml_pad_s8(const tinyml_pad_params *params,
                             const tinyml_dims *input_dims, const int8_t *input,
                             int8_t *output);
+
+/* MIRROR_PAD on up to 4-D tensors of elem_bytes-wide elements: output element
+ * (o0, o1, o2, o3) is input element offset[0][o0] + offset[1][o1] +
+ * offset[2][o2] + offset[3][o3] (element offsets), the generator's tables
+ * holding, per axis, the mirrored source index times the input stride
+ * (REFLECT: -1 -> 1; SYMMETRIC: -1 -> 0; likewise past the end). Matches
+ * TFLite reference MirrorPad (mirror_pad.cc, any type). Output must not
+ * overlap input. */
+typedef struct {
+    int32_t dims[4];             /* output extent */
+    const int32_t *offset[4];    /* dims[k] input element offsets per axis */
+} tinyml_mirror_pad_params;
+
+tinyml_status tinyml_mirror_pad(const tinyml_mirror_pad_params *params, int32_t elem_bytes,
+                                const void *input, void *output);
+
+/* SPACE_TO_BATCH_ND (int8, NHWC, block [bh, bw]):
+ *   output[(i * bw + j) * N + b][h][w][c] = input[b][h * bh + i - pad_top][w * bw + j - pad_left][c]
+ * or pad_value (the output zero point) where that is outside the input.
+ * Matches TFLite reference_ops::SpaceToBatchND. */
+typedef struct {
+    int32_t block_h, block_w;
+    int32_t pad_top, pad_left;
+    int8_t pad_value;
+} tinyml_space_to_batch_params;
+
+tinyml_status tinyml_space_to_batch_s8(const tinyml_space_to_batch_params *params,
+                                       const tinyml_dims *input_dims, const int8_t *input,
+                                       const tinyml_dims *output_dims, int8_t *output);
+
+/* BATCH_TO_SPACE_ND (int8, NHWC, block [bh, bw]):
+ *   output[b][h][w][c] = input[(((h + crop_top) % bh) * bw + (w + crop_left) % bw) * N_out + b]
+ *                             [(h + crop_top) / bh][(w + crop_left) / bw][c]
+ * Matches TFLite reference_ops::BatchToSpaceND. */
+typedef struct {
+    int32_t block_h, block_w;
+    int32_t crop_top, crop_left;
+} tinyml_batch_to_space_params;
+
+tinyml_status tinyml_batch_to_space_s8(const tinyml_batch_to_space_params *params,
+                                       const tinyml_dims *input_dims, const int8_t *input,
+                                       const tinyml_dims *output_dims, int8_t *output);
 
 #endif /* TINYML_CONV_H */

@@ -76,4 +76,111 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
  * be x (the row is fully read before the first write). */
 tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y);
 
+/* MAXIMUM / MINIMUM (int8, broadcasting): y = max(x1, x2) / min(x1, x2) on the
+ * raw int8 values (input and output quantization are the same, nothing is
+ * rescaled). Matches TFLite reference_ops::MaximumMinimumBroadcastSlow. */
+tinyml_status tinyml_maximum_s8(const tinyml_broadcast *shape, const int8_t *input1, const int8_t *input2,
+                                int8_t *output);
+tinyml_status tinyml_minimum_s8(const tinyml_broadcast *shape, const int8_t *input1, const int8_t *input2,
+                                int8_t *output);
+
+/* Comparison of two int8 tensors with their own quantization, written as
+ * bool bytes (0 or 1). Each input is rescaled as TFLite's ComparisonQuantized
+ * does: v = requant_dr((x + offset) << left_shift, quant) with left_shift 8 and
+ * quant = QuantizeMultiplierSmallerThanOneExp(the input's scale); then
+ * y = v1 OP v2. Matches TFLite reference_ops::BroadcastComparison4DSlowWithScaling
+ * (EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL). */
+typedef enum {
+    TINYML_CMP_EQUAL = 0,
+    TINYML_CMP_NOT_EQUAL = 1,
+    TINYML_CMP_LESS = 2,
+    TINYML_CMP_LESS_EQUAL = 3,
+    TINYML_CMP_GREATER = 4,
+    TINYML_CMP_GREATER_EQUAL = 5
+} tinyml_cmp_op;
+
+typedef struct {
+    int32_t op;              /* tinyml_cmp_op */
+    int32_t input1_offset;   /* -(input1 zero point) */
+    int32_t input2_offset;
+    int32_t left_shift;      /* 8 */
+    tinyml_quant input1;
+    tinyml_quant input2;
+} tinyml_compare_params;
+
+tinyml_status tinyml_compare_s8(const tinyml_compare_params *params, const tinyml_broadcast *shape,
+                                const int8_t *input1, const int8_t *input2, uint8_t *output);
+
+/* Broadcast geometry of a three-operand op (SELECT_V2): like tinyml_broadcast,
+ * one stride per operand (0 broadcasts it along that dimension). */
+typedef struct {
+    int32_t dims[4];
+    int32_t stride_cond[4];
+    int32_t stride_x[4];
+    int32_t stride_y[4];
+} tinyml_broadcast3;
+
+/* SELECT_V2 (int8 values, bool condition, broadcasting): y = cond ? x : y_in,
+ * raw bytes copied. Matches TFLite reference_ops::BroadcastSelect5DSlow. */
+tinyml_status tinyml_select_s8(const tinyml_broadcast3 *shape, const uint8_t *condition,
+                               const int8_t *input_x, const int8_t *input_y, int8_t *output);
+
+/* PRELU (int8, alpha broadcast against the input):
+ *   v = x + input_offset
+ *   y = clamp(requant_dr(v, positive) + output_offset)                        if v >= 0
+ *       clamp(requant_dr(v * (alpha + alpha_offset), negative) + output_offset) otherwise
+ * with positive ~ input_scale / output_scale and negative ~ input_scale *
+ * alpha_scale / output_scale (float32 products, as TFLite's PreluPrepare).
+ * Matches TFLite reference_ops::BroadcastPrelu4DSlow (int8). */
+typedef struct {
+    int32_t input_offset;    /* -(input zero point) */
+    int32_t alpha_offset;    /* -(alpha zero point) */
+    int32_t output_offset;
+    tinyml_quant positive;
+    tinyml_quant negative;
+} tinyml_prelu_params;
+
+tinyml_status tinyml_prelu_s8(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
+                              const int8_t *input, const int8_t *alpha, int8_t *output);
+
+/* ADD_N (int8, 2 to 4 inputs of one shape and quantization), TFLM's
+ * reference_ops::AddN (TFLite's ADD_N has no int8 kernel):
+ *   s(v) = requant_dr((v + input_offset) << left_shift, input)      (left_shift 20)
+ *   y = clamp(requant_dr(s(0) + sum_j s(x_j), output) + output_offset)
+ * s(0) (the reference's x = input_offset start value) included as TFLM does.
+ * Unused input pointers (count < 4) may be NULL. */
+typedef struct {
+    int32_t count;           /* inputs, 2..4 */
+    int32_t input_offset;    /* -(input zero point) */
+    int32_t output_offset;
+    int32_t left_shift;
+    tinyml_quant input;      /* QuantizeMultiplierSmallerThanOneExp(0.5) */
+    tinyml_quant output;     /* 2 * input_scale / (2^left_shift * output_scale) */
+    tinyml_activation activation;
+} tinyml_add_n_params;
+
+tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, const int8_t *input0,
+                              const int8_t *input1, const int8_t *input2, const int8_t *input3,
+                              int8_t *output);
+
+/* DIV (int8, broadcasting), TFLite reference_ops::DivElementwise's integer path:
+ * a = x1 + input1_offset, b = x2 + input2_offset (b != 0; if b < 0 both negate);
+ * r = GetReciprocal(b) (gemmlowp one_over_one_plus_x, Q0.31, shift rs);
+ * h = leading sign bits of a; q = SRDHM(a << h, r);
+ * y = clamp(requant_dr(q, output.multiplier, output.shift - rs - h) + output_offset)
+ * with output ~ input1_scale / (input2_scale * output_scale). A zero divisor
+ * returns TINYML_ERROR_ARG (TFLite's reference asserts it away). Bit-exact with
+ * TensorFlow 2.21's reference; tflite_micro differs by 1 LSB on a few elements
+ * (2 of 399 in tests/test_ops_unary.py), which this kernel does not follow. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    tinyml_quant output;
+    tinyml_activation activation;
+} tinyml_div_params;
+
+tinyml_status tinyml_div_s8(const tinyml_div_params *params, const tinyml_broadcast *shape,
+                            const int8_t *input1, const int8_t *input2, int8_t *output);
+
 #endif /* TINYML_ELEMENTWISE_H */

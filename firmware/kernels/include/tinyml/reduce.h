@@ -1,4 +1,5 @@
-/* tinyml kernels: reduce group (MEAN). */
+/* tinyml kernels: reduce group (MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN,
+ * L2_NORMALIZATION). */
 #ifndef TINYML_REDUCE_H
 #define TINYML_REDUCE_H
 
@@ -27,5 +28,43 @@ typedef struct {
  * (gemmlowp double rounding). count must be the product of the reduced extents. */
 tinyml_status tinyml_mean_s8(const tinyml_mean_params *params, const tinyml_reduce_shape *shape,
                              const int8_t *input, int8_t *output);
+
+/* SUM (int8) is tinyml_mean_s8 with quant = QuantizeMultiplier(input_scale /
+ * output_scale), 1/n not folded in: TensorFlow 2.21's reference SUM runs the
+ * same QuantizedMeanOrSum with compute_sum = true. */
+
+/* REDUCE_MAX / REDUCE_MIN: y = the max / min of the reduced raw int8 values
+ * (TFLite requires equal input and output quantization and rescales nothing).
+ * Matches TFLite reduce.cc EvalType (kReference, kMax / kMin). Each output is
+ * written after its inputs were read, in the traversal of tinyml_mean_s8. */
+tinyml_status tinyml_reduce_max_s8(const tinyml_reduce_shape *shape, const int8_t *input, int8_t *output);
+tinyml_status tinyml_reduce_min_s8(const tinyml_reduce_shape *shape, const int8_t *input, int8_t *output);
+
+/* ARG_MAX / ARG_MIN over one axis of an int8 tensor viewed as
+ * [outer][axis_size][inner]: output[o][i] = the first k whose value is the
+ * largest (smallest) raw int8 of input[o][.][i]; written as int32 or int64
+ * (index_bytes 4 / 8). Ties keep the lowest index, as TFLite's reference
+ * ArgMinMax (strict comparison from k = 0). */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t is_min;        /* 0: ARG_MAX, 1: ARG_MIN */
+    int32_t index_bytes;   /* 4 (int32 output) or 8 (int64) */
+} tinyml_arg_params;
+
+tinyml_status tinyml_arg_max_min_s8(const tinyml_arg_params *params, const int8_t *input, void *output);
+
+/* GetInvSqrtQuantizedMultiplierExp(input, reverse_shift = -1): 1/sqrt(input)
+ * as a Q0.31 multiplier and shift (gemmlowp Newton-Raphson in Q3.28). */
+void tinyml_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shift);
+
+/* L2_NORMALIZATION over rows of `depth` int8 values (output scale 1/128, zero
+ * point 0): S = sum (x - input_zp)^2 per row; (m, s) = inv-sqrt multiplier of S;
+ * y = clamp(requant_dr(x - input_zp, m, s + 7), -128, 127). Rows are read in
+ * full before written (in-place safe). Matches TFLite
+ * reference_integer_ops::L2Normalization. */
+tinyml_status tinyml_l2_normalization_s8(int32_t input_zp, int32_t rows, int32_t depth,
+                                         const int8_t *input, int8_t *output);
 
 #endif /* TINYML_REDUCE_H */

@@ -1,4 +1,7 @@
-/* tinyml kernels: shape group (TRANSPOSE, STRIDED_SLICE, CONCATENATION). */
+/* tinyml kernels: shape group (TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
+ * UNPACK, CONCATENATION, PACK, TILE, RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE,
+ * SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER): data movement, no arithmetic;
+ * and RESIZE_BILINEAR (interpolation in the input's quantized domain). */
 #ifndef TINYML_SHAPE_H
 #define TINYML_SHAPE_H
 
@@ -39,5 +42,76 @@ typedef struct {
  * quantization differs from the output's). Call once per input. */
 tinyml_status tinyml_concat_part_copy(const tinyml_concat_part *part, int32_t elem_bytes, int32_t outer,
                                       const void *input, int32_t out_inner, void *output);
+
+/* TILE on up to 4-D tensors of elem_bytes-wide elements:
+ *   output[o0][o1][o2][o3] = input[o0 % d0][o1 % d1][o2 % d2][o3 % d3]
+ * with output extent multiples[k] * dims[k] (leading axes padded with 1).
+ * Rows of the innermost axis are copied whole, multiples[3] times.
+ * Matches TFLite reference Tile (tile.cc, any element type). Output must not
+ * overlap input. */
+typedef struct {
+    int32_t dims[4];        /* input extent */
+    int32_t multiples[4];   /* repetitions per axis, >= 1 */
+} tinyml_tile_params;
+
+tinyml_status tinyml_tile(const tinyml_tile_params *params, int32_t elem_bytes,
+                          const void *input, void *output);
+
+/* RESIZE_NEAREST_NEIGHBOR (int8, NHWC): for every batch b, output row y and
+ * column x, the input pixel [b][src_y[y]][src_x[x]] (all channels) is copied:
+ * no arithmetic, quantization passed through. The generator computes src_y /
+ * src_x as TFLite's GetNearestNeighbor does in float32 (scale = in/out, or
+ * (in-1)/(out-1) with align_corners; +0.5 before scaling with
+ * half_pixel_centers; round (align_corners) or floor; clamped to [0, in-1]).
+ * Matches TFLite reference ResizeNearestNeighbor. Output rows are written top
+ * to bottom and src_y is non-decreasing (the planner's Overlap fact relies on
+ * both). */
+typedef struct {
+    int32_t out_h, out_w;
+    const int32_t *src_y;   /* out_h input rows */
+    const int32_t *src_x;   /* out_w input columns */
+} tinyml_resize_nearest_params;
+
+tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *params,
+                                       const tinyml_dims *input_dims, const int8_t *input,
+                                       int8_t *output);
+
+/* GATHER along one axis (batch_dims 0), any element width:
+ *   output[o][k][i] = input[o][indices[k]][i]
+ * for o < outer, k < count, i < inner (the params tensor viewed as
+ * [outer][axis_size][inner]; indices flattened). An index outside
+ * [0, axis_size) returns TINYML_ERROR_ARG before anything is written, as
+ * TFLite's reference Gather (gather.cc) fails on it. Indices may be a
+ * constant array or an activation. */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t count;
+} tinyml_gather_params;
+
+tinyml_status tinyml_gather(const tinyml_gather_params *params, int32_t elem_bytes, const void *input,
+                            const int32_t *indices, void *output);
+
+/* RESIZE_BILINEAR (int8, NHWC), TFLite's integer path (ResizeBilinearInteger):
+ * per output row y, v = y * scale_h_10 (+ scale_h_10 / 2 - 512 with
+ * half_pixel_centers), y0 = max(v / 1024, 0), y1 = min(ceil(v / 1024), in_h - 1),
+ * dy = v - 1024 * y0; likewise x; then
+ *   s = in[y0][x0] (1024 - dy)(1024 - dx) + in[y1][x0] dy (1024 - dx)
+ *     + in[y0][x1] (1024 - dy) dx + in[y1][x1] dy dx        (64-bit)
+ *   out = (s + sign(s) 2^19) / 2^20 (truncating: round half away from zero),
+ * the reference's non-TFLITE_SINGLE_ROUNDING branch, which both TensorFlow
+ * 2.21's TFLite and tflite_micro run (measured). Input and output
+ * share the quantization. scale_*_10 = round(1024 * in / out), or
+ * (in - 1) / (out - 1) with align_corners, computed by the generator. */
+typedef struct {
+    int32_t out_h, out_w;
+    int32_t scale_h_10, scale_w_10;
+    int32_t half_pixel_centers;
+} tinyml_resize_bilinear_params;
+
+tinyml_status tinyml_resize_bilinear_s8(const tinyml_resize_bilinear_params *params,
+                                        const tinyml_dims *input_dims, const int8_t *input,
+                                        int8_t *output);
 
 #endif /* TINYML_SHAPE_H */
