@@ -20,9 +20,26 @@ class ProxySettings:
     lr: float = 2e-3
     seed: int = 0
 
-    def describe(self, dataset: str) -> str:
-        return (f"short-training proxy: validation accuracy after {self.epochs} epoch(s) on "
+    def describe(self, dataset: str, task: str = "classify") -> str:
+        metric = "validation mAP@0.5" if task == "detect" else "validation accuracy"
+        return (f"short-training proxy: {metric} after {self.epochs} epoch(s) on "
                 f"{self.train_images} {dataset} training images ({self.val_images} validation images)")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the search's data comes from: a bundled name (digits, digits8), a
+    class-per-folder tree, an .npz (x, y) or a YOLO folder; `size` / `channels`
+    None take them from the images. Picklable: Ray workers load it themselves
+    (a path must then exist on every worker)."""
+    source: str
+    size: int | None = None
+    channels: int | None = None
+    seed: int = 0
+
+    def load(self):
+        from tinyml.tinyvit.data import load_dataset
+        return load_dataset(self.source, self.size, self.channels, seed=self.seed)
 
 
 def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, float]:
@@ -41,23 +58,23 @@ def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, flo
     model = build_model(cfg)
     hist = fit(model, cfg, small, settings.epochs, lr=settings.lr, batch=settings.batch,
                patience=settings.epochs + 1, seed=settings.seed, quiet=True, progress=False)
-    acc = max(h["val_accuracy"] for h in hist)
+    acc = max(h["val_map50" if cfg.head == "detect" else "val_accuracy"] for h in hist)
     return float(acc), time.time() - t0
 
 
-def load_dataset(name: str, seed: int):
-    from tinyml.tinyvit.data import load_dataset
-    return load_dataset(name, seed=seed)
-
-
 class ProxyJob:
-    """Picklable proxy-training job: rebuilds the dataset where it runs."""
+    """Picklable proxy-training job: loads the dataset where it runs (once), unless given."""
 
-    def __init__(self, dataset: str, settings: ProxySettings) -> None:
-        self.dataset, self.settings = dataset, settings
-        self._ds = None
+    def __init__(self, data: DataSpec | str, settings: ProxySettings, ds=None) -> None:
+        if isinstance(data, str):
+            data = DataSpec(data, seed=settings.seed)
+        self.data, self.settings = data, settings
+        self._ds = ds
+
+    def __getstate__(self) -> dict:
+        return {"data": self.data, "settings": self.settings, "_ds": None}
 
     def __call__(self, cfg: ViTConfig) -> tuple[float, float]:
         if self._ds is None:
-            self._ds = load_dataset(self.dataset, self.settings.seed)
+            self._ds = self.data.load()
         return proxy_train(cfg, self._ds, self.settings)

@@ -1,0 +1,45 @@
+"""A small image-folder dataset the search has never seen: coloured shapes on noise.
+
+Three classes (circle, square, triangle) at random position, size and colour on
+a noisy background of random tint, written as PNG, JPEG and BMP files under
+ROOT/<class>/. Deterministic for a seed. Not derived from any shipped data.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+CLASSES = ("circle", "square", "triangle")
+
+
+def draw(kind: str, size: int, rng: np.random.Generator, channels: int = 3):
+    from PIL import Image, ImageDraw
+    bg = rng.integers(0, 256, 3)
+    noise = rng.normal(0, 18, (size, size, 3))
+    arr = np.clip(bg[None, None, :] * 0.6 + 40 + noise, 0, 255).astype(np.uint8)
+    im = Image.fromarray(arr, "RGB")
+    d = ImageDraw.Draw(im)
+    r = int(rng.integers(size // 6, size // 3))
+    cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
+    fg = tuple(int(v) for v in (255 - bg + rng.integers(-40, 40, 3)).clip(0, 255))
+    if kind == "circle":
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)
+    elif kind == "square":
+        d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fg)
+    else:
+        d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fg)
+    return im.convert("L") if channels == 1 else im
+
+
+def make_shapes(root: str, per_class: int = 100, size: int = 96, seed: int = 0,
+                channels: int = 3) -> str:
+    rng = np.random.default_rng(seed)
+    exts = (".png", ".jpg", ".bmp")
+    for kind in CLASSES:
+        os.makedirs(os.path.join(root, kind), exist_ok=True)
+        for i in range(per_class):
+            im = draw(kind, size, rng, channels)
+            path = os.path.join(root, kind, f"{kind}_{i:04d}{exts[i % 3]}")
+            im.save(path, quality=95) if path.endswith(".jpg") else im.save(path)
+    return root
