@@ -1,8 +1,10 @@
 """A small image-folder dataset the search has never seen: coloured shapes on noise.
 
-Three classes (circle, square, triangle) at random position, size and colour on
-a noisy background of random tint, written as PNG, JPEG and BMP files under
-ROOT/<class>/. Deterministic for a seed. Not derived from any shipped data.
+Three classes (circle, square, triangle) at random position and size on a noisy
+dark background of random tint; each class leans to one colour channel
+(circle red, square green, triangle blue, with random variation), so a short
+training learns it. Written as PNG, JPEG and BMP files under ROOT/<class>/.
+Deterministic for a seed. Not derived from any shipped data.
 """
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ CLASSES = ("circle", "square", "triangle")
 
 def draw(kind: str, size: int, rng: np.random.Generator, channels: int = 3):
     from PIL import Image, ImageDraw
-    bg = rng.integers(0, 256, 3)
+    bg = rng.integers(0, 90, 3)
     noise = rng.normal(0, 18, (size, size, 3))
-    arr = np.clip(bg[None, None, :] * 0.6 + 40 + noise, 0, 255).astype(np.uint8)
+    arr = np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8)
     im = Image.fromarray(arr, "RGB")
     d = ImageDraw.Draw(im)
     r = int(rng.integers(size // 6, size // 3))
     cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
-    fg = tuple(int(v) for v in (255 - bg + rng.integers(-40, 40, 3)).clip(0, 255))
+    fg = rng.integers(60, 150, 3)
+    fg[CLASSES.index(kind)] = rng.integers(200, 256)
+    fg = tuple(int(v) for v in fg)
     if kind == "circle":
         d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)
     elif kind == "square":

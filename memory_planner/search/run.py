@@ -74,7 +74,7 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     executor = executor or Executor()
     if isinstance(data, str):
         data = DataSpec(data, seed=seed)
-    name = ds.name if ds is not None else data.source
+    name = getattr(ds, "name", None) or data.source
 
     # -- memory: exact evaluation of the sampled candidates ---------------
     seen: set = set()
