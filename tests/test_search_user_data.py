@@ -364,3 +364,16 @@ def test_unseen_image_folder_winner_passes_selftest_on_emulated_f746(shapes_sear
                                                "flash_bytes")}))
     assert res["passed"] is True
     assert res["peak_sram_bytes_measured"] <= json.loads(r.stdout)["budget"]["sram_bytes"]
+
+
+def test_phase_bar_writes_to_stderr_only_when_enabled(capfd):
+    from tinyml.memory_planner.search.report import phase_bar
+    with phase_bar("ranking", 3, False, "model") as bar:
+        bar.update(1)
+        bar.update_to(3)
+    assert capfd.readouterr() == ("", "")
+    with phase_bar("ranking", 3, True, "model") as bar:
+        bar.update(1)
+        bar.update_to(3)
+    out, err = capfd.readouterr()
+    assert out == "" and "ranking" in err and "3/3" in err
