@@ -47,3 +47,29 @@ def make_shapes(root: str, per_class: int = 100, size: int = 96, seed: int = 0,
             path = os.path.join(root, kind, f"{kind}_{i:04d}{exts[i % 3]}")
             im.save(path, quality=95) if path.endswith(".jpg") else im.save(path)
     return root
+
+
+def make_yolo(root: str, count: int = 40, size: int = 64, seed: int = 0) -> str:
+    """A YOLO folder: ROOT/images/*.png (RGB) and ROOT/labels/*.txt, one to two
+    filled squares per image, class = colour channel (0 red, 1 green)."""
+    from PIL import Image, ImageDraw
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    os.makedirs(os.path.join(root, "labels"), exist_ok=True)
+    for n in range(count):
+        im = Image.fromarray(rng.integers(0, 60, (size, size, 3)).astype(np.uint8), "RGB")
+        d = ImageDraw.Draw(im)
+        rows = []
+        for k in range(int(rng.integers(1, 3))):
+            s = int(rng.integers(size // 6, size // 3))
+            x0 = int(rng.integers(0, size // 2 - s)) + (size // 2) * k
+            y0 = int(rng.integers(0, size - s))
+            cls = int(rng.integers(0, 2))
+            colour = [40, 40, 40]
+            colour[cls] = 230
+            d.rectangle([x0, y0, x0 + s - 1, y0 + s - 1], fill=tuple(colour))
+            rows.append(f"{cls} {(x0 + s / 2) / size:.6f} {(y0 + s / 2) / size:.6f} {s / size:.6f} {s / size:.6f}")
+        im.save(os.path.join(root, "images", f"{n:04d}.png"))
+        with open(os.path.join(root, "labels", f"{n:04d}.txt"), "w") as f:
+            f.write("\n".join(rows) + "\n")
+    return root

@@ -377,3 +377,20 @@ def test_phase_bar_writes_to_stderr_only_when_enabled(capfd):
         bar.update_to(3)
     out, err = capfd.readouterr()
     assert out == "" and "ranking" in err and "3/3" in err
+
+
+def test_detect_task_plans_grid_detectors_for_a_yolo_folder(tmp_path, capfd):
+    """--task detect on a YOLO folder: the space is the ViT grid detector at the data's
+    size and channels (memory search only: no training here)."""
+    from synthetic_shapes import make_yolo
+    data = make_yolo(str(tmp_path / "yolo"), count=20, size=64)
+    rc = main(["search", "--dataset", data, "--task", "detect", "--no-train", "--candidates", "12",
+               "--workers", "1", "--json"])
+    out, err = capfd.readouterr()
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["task"] == "detect" and d["input_shape"] == [64, 64, 3] and d["feasible_count"] > 0
+    assert all(c["patch_size"] >= 4 for c in d["pareto"])
+    assert "2 classes (detect)" in err
+    rc = main(["search", "--dataset", data, "--no-train", "--candidates", "12"])      # task not given
+    assert rc != 0 and "is a detect dataset but --task is classify" in capfd.readouterr().err
