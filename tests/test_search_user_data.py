@@ -299,7 +299,7 @@ def _run_cli(*args, timeout=600):
 def shapes_search(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shapes")
     data = make_shapes(str(tmp / "shapes"), per_class=80, size=96, seed=3)
-    r = _run_cli("search", "--dataset", data, "--budget-seconds", "120", "--candidates", "120",
+    r = _run_cli("search", "--dataset", data, "--budget-seconds", "90", "--candidates", "120",
                  "--proxy-epochs", "2", "--proxy-images", "192", "--top-k", "2", "--final-epochs", "30",
                  "--out", str(tmp / "out"), "--json")
     return data, r
