@@ -22,6 +22,7 @@ def register(subparsers) -> None:
                    help="use at most N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0, help="split / augmentation seed")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--verbose", action="store_true", help="let TensorFlow's own log lines through")
     p.set_defaults(func=run)
 
 
@@ -33,6 +34,12 @@ def load_config(spec: str):
 
 
 def run(args) -> int:
+    from tinyml.commands._quiet import quiet_native_stderr
+    with quiet_native_stderr(not args.verbose):
+        return _run(args)
+
+
+def _run(args) -> int:
     import numpy as np
     from tinyml.tinyvit.data import Split, load_dataset
     from tinyml.tinyvit.train import train
