@@ -394,3 +394,11 @@ def test_detect_task_plans_grid_detectors_for_a_yolo_folder(tmp_path, capfd):
     assert "2 classes (detect)" in err
     rc = main(["search", "--dataset", data, "--no-train", "--candidates", "12"])      # task not given
     assert rc != 0 and "is a detect dataset but --task is classify" in capfd.readouterr().err
+
+
+def test_proxy_takes_at_least_min_steps():
+    from tinyml.memory_planner.search.proxy import ProxySettings
+    p = ProxySettings(epochs=2, train_images=2000, batch=64, min_steps=30)
+    assert p.epochs_for(4000) == 2                   # 32 steps per epoch: 2 epochs already 64 steps
+    assert p.epochs_for(192) == 10                   # 3 steps per epoch
+    assert ProxySettings(epochs=2, min_steps=0).epochs_for(10) == 2

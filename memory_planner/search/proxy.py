@@ -5,6 +5,7 @@ memory-only work does not start TensorFlow.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -19,10 +20,19 @@ class ProxySettings:
     batch: int = 64
     lr: float = 2e-3
     seed: int = 0
+    # At least this many optimizer steps: on a small dataset `epochs` epochs are a
+    # handful of steps, which rank nothing (every candidate stays at chance); epochs
+    # after the first cost little next to the first one's tracing.
+    min_steps: int = 0
+
+    def epochs_for(self, n_train: int) -> int:
+        steps_per_epoch = max(1, math.ceil(min(n_train, self.train_images) / self.batch))
+        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
 
     def describe(self, dataset: str, task: str = "classify") -> str:
         metric = "validation mAP@0.5" if task == "detect" else "validation accuracy"
-        return (f"short-training proxy: {metric} after {self.epochs} epoch(s) on "
+        steps = f", at least {self.min_steps} steps" if self.min_steps else ""
+        return (f"short-training proxy: {metric} after {self.epochs} epoch(s){steps} on "
                 f"{self.train_images} {dataset} training images ({self.val_images} validation images)")
 
 
@@ -56,8 +66,9 @@ def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, flo
     keras.backend.clear_session()
     keras.utils.set_random_seed(settings.seed)      # initial weights too: same config, same proxy score
     model = build_model(cfg)
-    hist = fit(model, cfg, small, settings.epochs, lr=settings.lr, batch=settings.batch,
-               patience=settings.epochs + 1, seed=settings.seed, quiet=True, progress=False)
+    epochs = settings.epochs_for(len(small.train.x))
+    hist = fit(model, cfg, small, epochs, lr=settings.lr, batch=settings.batch,
+               patience=epochs + 1, seed=settings.seed, quiet=True, progress=False)
     acc = max(h["val_map50" if cfg.head == "detect" else "val_accuracy"] for h in hist)
     return float(acc), time.time() - t0
 

@@ -45,6 +45,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="processes for memory planning (default 2)")
     p.add_argument("--proxy-epochs", type=int, default=2, help="epochs of each proxy training")
     p.add_argument("--proxy-images", type=int, default=2000, help="training images per proxy run")
+    p.add_argument("--proxy-min-steps", type=int, default=30,
+                   help="optimizer steps each proxy run takes at least (more epochs on small datasets; "
+                        "default 30, 0 = exactly --proxy-epochs)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
     p.add_argument("--final-epochs", type=int, default=20, help="epochs for the chosen model")
     p.add_argument("--baseline-patch", type=int, default=None,
@@ -156,7 +159,8 @@ def _run(args, size: int | None) -> int:
     budget = make_budget(args.board, args.budget_kb, args.latency_budget_ms,
                          args.max_macs if args.max_macs and args.max_macs > 0 else None)
     proxy = ProxySettings(epochs=args.proxy_epochs, train_images=args.proxy_images,
-                          val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed)
+                          val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed,
+                          min_steps=max(0, args.proxy_min_steps))
     executor = make_executor(args.executor, args.ray_address)
     progress = sys.stderr.isatty() or not args.json
     res = run_search(space, data, budget, n_candidates=args.candidates,
