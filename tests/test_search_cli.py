@@ -143,7 +143,7 @@ def test_full_search_trains_exports_and_replans(tmp_path):
                 "--plot", str(png), "--json", timeout=1700)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout)
-    assert "short-training proxy" in d["ranking"]
+    assert d["ranking"] == "proxy" and "short-training proxy" in d["ranking_description"]
     ch = d["chosen"]
     assert os.path.isfile(ch["tflite"]) and 0.0 <= ch["accuracy"] <= 1.0
     assert ch["peak_sram_bytes"] <= 8 * 1024

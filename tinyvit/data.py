@@ -240,8 +240,45 @@ def _list_images(folder: str) -> list[str]:
     return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
 
 
-def image_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
-    """Classification from `root/<class name>/<image>`; classes sorted by name."""
+def probe_images(paths: list[str], where: str) -> tuple[set[tuple[int, int]], int]:
+    """(distinct (width, height) sizes, channels: 3 if any image has colour else 1),
+    read from the headers only."""
+    from PIL import Image
+    sizes: set[tuple[int, int]] = set()
+    channels = 1
+    for path in paths:
+        regular_file(path, "dataset image", "remove or replace it", MAX_IMAGE_BYTES)
+        try:
+            with Image.open(path) as im:
+                sizes.add(im.size)
+                if im.mode not in ("1", "L", "LA", "I", "I;16", "F"):
+                    channels = 3
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
+            detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise TinymlError(f"cannot decode image ({detail})", path,
+                              "remove or replace the file") from None
+    del where
+    return sizes, channels
+
+
+def resolve_shape(sizes: set[tuple[int, int]], size: int | None, where: str) -> int:
+    """The square side images are resized to: `size`, or the one size all images share."""
+    if size is not None:
+        return size
+    if len(sizes) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
+        raise TinymlError(f"images have {len(sizes)} different sizes ({shown}{', ...' if len(sizes) > 4 else ''}) "
+                          "and no --input-size was given", where,
+                          "pass --input-size HxW (e.g. 96x96) to resize them all")
+    (w, h), = sizes
+    if w != h:
+        raise TinymlError(f"images are {w}x{h} (width x height); the ViT family takes square inputs",
+                          where, f"pass --input-size {min(w, h)}x{min(w, h)} to resize them")
+    return w
+
+
+def class_folder_files(root: str) -> tuple[list[str], list[list[str]]]:
+    """Class names (sorted subfolders) and each class's image paths; empty classes refused."""
     if not os.path.isdir(root):
         raise TinymlError(f"dataset folder not found: {root}", "--dataset",
                           "pass digits, digits-det or an existing folder")
@@ -249,14 +286,29 @@ def image_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
     if len(classes) < 2:
         raise TinymlError("a class-per-folder dataset needs at least two class folders", root,
                           "put images under ROOT/<class>/ for each class")
-    xs, ys = [], []
-    for c, name in enumerate(classes):
-        files = _list_images(os.path.join(root, name))
-        if not files:
+    files = []
+    for name in classes:
+        fs = _list_images(os.path.join(root, name))
+        if not fs:
             raise TinymlError(f"class folder {name!r} has no images", os.path.join(root, name),
                               f"add images (files ending in {', '.join(IMAGE_EXTS)}) or remove the folder")
-        for f in files:
-            xs.append(_load_image(os.path.join(root, name, f), size, channels)[0])
+        files.append([os.path.join(root, name, f) for f in fs])
+    return classes, files
+
+
+def image_folder(root: str, size: int | None, channels: int | None, seed: int = 0) -> Dataset:
+    """Classification from `root/<class name>/<image>`; classes sorted by name.
+    `size` None: every image must have the same square size; `channels` None:
+    3 if any image has colour, else 1."""
+    classes, files = class_folder_files(root)
+    if size is None or channels is None:
+        sizes, found = probe_images([f for fs in files for f in fs], root)
+        size = resolve_shape(sizes, size, root)
+        channels = channels or found
+    xs, ys = [], []
+    for c, fs in enumerate(files):
+        for f in fs:
+            xs.append(_load_image(f, size, channels)[0])
             ys.append(c)
     ds = _make(os.path.basename(os.path.normpath(root)), np.stack(xs), np.array(ys),
                (0.8, 0.1, 0.1), seed)
@@ -264,6 +316,92 @@ def image_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
         raise TinymlError(f"{len(xs)} images are too few: the 80/10/10 split leaves no validation or test "
                           "image", root, "add images (10 or more per class)")
     ds.class_names = classes
+    return ds
+
+
+MAX_NPZ_BYTES = 2 * 1024 * 1024 * 1024
+NPZ_FIX = ("save x as uint8 (0..255) or float32 (0..1) with shape (N, H, W) or (N, H, W, C), C 1 or 3, "
+           "and y as integers 0..K-1 with shape (N,): np.savez(path, x=x, y=y)")
+
+
+def npz_arrays(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """x as float32 (N, H, W, C) in [0, 1] and y as int64 (N,), checked (see NPZ_FIX)."""
+    import io
+    import zipfile
+    data = read_bounded(path, "npz dataset", NPZ_FIX, MAX_NPZ_BYTES)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            keys = set(z.files)
+            if not {"x", "y"} <= keys:
+                raise TinymlError(f"npz dataset has arrays {sorted(keys)}; it needs 'x' and 'y'", path, NPZ_FIX)
+            x, y = z["x"], z["y"]
+    except TinymlError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise TinymlError(f"not a readable .npz file ({detail})", path, NPZ_FIX) from None
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[0] == 0 or min(x.shape[1:3]) < 1:
+        raise TinymlError(f"x has shape {x.shape}; it must be (N, H, W) or (N, H, W, C) with C 1 or 3, N >= 1",
+                          path, NPZ_FIX)
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise TinymlError(f"y has shape {y.shape} for {x.shape[0]} images; it must be ({x.shape[0]},)",
+                          path, NPZ_FIX)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TinymlError(f"y has dtype {y.dtype}; class ids must be integers", path, NPZ_FIX)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif x.dtype in (np.float32, np.float64):
+        if not np.all(np.isfinite(x)):
+            raise TinymlError("x holds NaN or infinite values", path, NPZ_FIX)
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise TinymlError(f"float x spans {lo:g}..{hi:g}; pixels must be in 0..1", path, NPZ_FIX)
+        x = x.astype(np.float32)
+    else:
+        raise TinymlError(f"x has dtype {x.dtype}; use uint8 (0..255) or float32 (0..1)", path, NPZ_FIX)
+    y = y.astype(np.int64)
+    if y.min() < 0:
+        raise TinymlError(f"label {int(y.min())} is out of range: class ids start at 0", path, NPZ_FIX)
+    k = int(y.max()) + 1
+    missing = sorted(set(range(k)) - set(np.unique(y).tolist()))
+    if missing:
+        raise TinymlError(f"labels run to {k - 1} but class {missing[0]} has no image "
+                          f"({len(missing)} empty class(es))", path, "renumber the classes 0..K-1 without gaps")
+    if k < 2:
+        raise TinymlError("y holds one class only", path, "a classifier needs at least two classes")
+    return x, y
+
+
+def resize_images(x: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """(N, H, W, C) float [0, 1] -> (N, size, size, channels), bilinear (PIL), colour converted."""
+    from PIL import Image
+    if x.shape[1:] == (size, size, channels):
+        return x
+    out = np.empty((len(x), size, size, channels), np.float32)
+    for i, im in enumerate(x):
+        u8 = np.round(im * 255).astype(np.uint8)
+        pil = Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8)
+        pil = pil.convert("L" if channels == 1 else "RGB")
+        if pil.size != (size, size):
+            pil = pil.resize((size, size), Image.BILINEAR)
+        a = np.asarray(pil, np.float32) / 255.0
+        out[i] = a[..., None] if channels == 1 else a
+    return out
+
+
+def npz_dataset(path: str, size: int | None, channels: int | None, seed: int = 0) -> Dataset:
+    """Classification from an .npz with arrays x and y (see NPZ_FIX); resized when `size` is given."""
+    x, y = npz_arrays(path)
+    h, w = x.shape[1:3]
+    size = resolve_shape({(w, h)}, size, path)
+    channels = channels or x.shape[-1]
+    x = resize_images(x, size, channels)
+    ds = _make(os.path.splitext(os.path.basename(path))[0], x, y, (0.8, 0.1, 0.1), seed)
+    if len(ds.val.x) == 0 or len(ds.test.x) == 0:
+        raise TinymlError(f"{len(x)} images are too few: the 80/10/10 split leaves no validation or test "
+                          "image", path, "add images (10 or more per class)")
     return ds
 
 
@@ -284,11 +422,18 @@ def _detection_split(xs, boxes, seed: int, name: str, classes: list[str]) -> Dat
                    Split(x[te], b[te]), classes)
 
 
-def yolo_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
-    """YOLO layout: root/images/*.png with root/labels/*.txt rows `cls cx cy w h` (0..1)."""
+def yolo_folder(root: str, size: int | None, channels: int | None, seed: int = 0) -> Dataset:
+    """YOLO layout: root/images/*.png with root/labels/*.txt rows `cls cx cy w h` (0..1,
+    the box inside the image). `size` None: all images share one square size;
+    `channels` None: 3 if any image has colour."""
     img_dir, lbl_dir = os.path.join(root, "images"), os.path.join(root, "labels")
     xs, boxes, max_cls = [], [], -1
-    for f in _list_images(img_dir):
+    names = _list_images(img_dir)
+    if names and (size is None or channels is None):
+        sizes, found = probe_images([os.path.join(img_dir, f) for f in names], img_dir)
+        size = resolve_shape(sizes, size, img_dir)
+        channels = channels or found
+    for f in names:
         x, _ = _load_image(os.path.join(img_dir, f), size, channels)
         rows = []
         lbl = os.path.join(lbl_dir, os.path.splitext(f)[0] + ".txt")
@@ -307,6 +452,11 @@ def yolo_folder(root: str, size: int, channels: int, seed: int = 0) -> Dataset:
                 if c < 0 or not all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in (cx, cy, w, h)) \
                         or w == 0.0 or h == 0.0:
                     raise TinymlError(f"YOLO label line {ln} is out of range: {line.strip()[:80]!r}", lbl, fix)
+                eps = 1e-6
+                if cx - w / 2 < -eps or cy - h / 2 < -eps or cx + w / 2 > 1 + eps or cy + h / 2 > 1 + eps:
+                    raise TinymlError(f"YOLO label line {ln}: the box extends outside the image "
+                                      f"(x {cx - w / 2:.3f}..{cx + w / 2:.3f}, y {cy - h / 2:.3f}..{cy + h / 2:.3f})",
+                                      lbl, "clip the box to the image: cx - w/2 >= 0 and cx + w/2 <= 1 (same for y)")
                 rows.append([c, (cx - w / 2) * size, (cy - h / 2) * size,
                              (cx + w / 2) * size, (cy + h / 2) * size])
                 max_cls = max(max_cls, c)
@@ -375,25 +525,26 @@ def coco_json(path: str, size: int, channels: int, seed: int = 0) -> Dataset:
 
 def load_dataset(spec: str, size: int | None = None, channels: int | None = None,
                  seed: int = 0, canvas: int = 64, cell: int = 8) -> Dataset:
-    """`digits`, `digits8`, `digits-det`, a class-per-folder tree, a YOLO folder or a COCO json."""
+    """`digits`, `digits8`, `digits-det`, a class-per-folder tree, an .npz (x, y), a YOLO folder
+    or a COCO json. `size` / `channels` None: taken from the images (COCO: 28 / 1)."""
     if spec == "digits":
         return mnist_digits(seed)
     if spec == "digits8":
         return sklearn_digits(seed)
     if spec == "digits-det":
         return digits_detection(seed, canvas=canvas, cell=cell)
-    size = size or 28
-    channels = channels or 1
     if not os.path.lexists(spec):
         raise TinymlError(f"unknown dataset {spec!r}: neither a bundled dataset nor an existing file or folder",
-                          "--dataset", "use digits, digits8, digits-det, a class-per-folder directory, "
+                          "--dataset", "use digits, digits8, digits-det, a class-per-folder directory, an .npz (x, y), "
                           "a YOLO folder (images/ + labels/) or a COCO .json")
+    if spec.lower().endswith(".npz") and not os.path.isdir(spec):
+        return npz_dataset(spec, size, channels, seed)
     if spec.lower().endswith(".json") and not os.path.isdir(spec):
-        return coco_json(spec, size, channels, seed)
+        return coco_json(spec, size or 28, channels or 1, seed)
     if os.path.isdir(os.path.join(spec, "images")) and os.path.isdir(os.path.join(spec, "labels")):
         return yolo_folder(spec, size, channels, seed)
     if os.path.isdir(spec):
         return image_folder(spec, size, channels, seed)
     raise TinymlError(f"unknown dataset {spec!r}", "--dataset",
-                      "use digits, digits8, digits-det, a class-per-folder directory, "
+                      "use digits, digits8, digits-det, a class-per-folder directory, an .npz (x, y), "
                       "a YOLO folder (images/ + labels/) or a COCO .json")

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -72,8 +73,11 @@ def check_compatible(cfg: ViTConfig, ds: Dataset) -> None:
 def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: float = 0.05,
         batch: int = 64, patience: int = 8, max_shift: int = 2, rotate: float = 0.0,
         label_smoothing: float = 0.0, seed: int = 0,
-        quiet: bool = False, progress: bool = True) -> list[dict]:
-    """Train in place; best-on-validation weights are restored at the end."""
+        quiet: bool = False, progress: bool = True,
+        may_continue: Callable[[list[float]], bool] | None = None) -> list[dict]:
+    """Train in place; best-on-validation weights are restored at the end.
+    `may_continue(epoch_seconds)`, asked before every epoch after the first,
+    stops training when it returns False (a time budget)."""
     import keras
     if cfg.head == "detect":
         from tinyml.tinyvit import detect as det
@@ -95,6 +99,9 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
         bar = tqdm(total=epochs, desc=f"train {cfg.name}", unit="epoch", file=sys.stderr,
                    dynamic_ncols=True)
     for ep in range(epochs):
+        if ep and may_continue is not None and not may_continue([h["seconds"] for h in hist]):
+            _log(f"time budget: stopping after {ep} of {epochs} epochs", quiet)
+            break
         t0 = time.time()
         if cfg.head == "detect":
             x_tr, b_tr = det.augment_shift(ds.train.x, ds.train.y, rng, max_shift * 2)

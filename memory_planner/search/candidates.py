@@ -77,7 +77,8 @@ def _worker(model: CostModel, tasks, results) -> None:
 
 
 def evaluate_many(configs: list[ViTConfig], workers: int = 2, deadline: float | None = None,
-                  progress: bool = True, model: CostModel | None = None) -> list[Candidate]:
+                  progress: bool = True, model: CostModel | None = None,
+                  on_progress: Callable[[int], None] | None = None) -> list[Candidate]:
     """Exact cost of each config with `model` (a new CostModel if None), on `workers`
     processes, stopping at `deadline` (time.time()).
 
@@ -94,6 +95,8 @@ def evaluate_many(configs: list[ViTConfig], workers: int = 2, deadline: float | 
     def add(fam: list[ViTConfig], costs: list[Cost]) -> None:
         out.extend(Candidate(c, cost) for c, cost in zip(fam, costs))
         i = len(out)
+        if on_progress is not None:
+            on_progress(i)
         if progress and (i // step > last[0] // step or i == len(configs)):
             print(f"  memory: {i:,}/{len(configs):,} candidates planned ({time.time() - t0:.1f} s)",
                   file=sys.stderr, flush=True)

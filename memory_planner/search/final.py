@@ -1,8 +1,9 @@
-"""The winner's final training, int8 export, and the re-plan of the exported file."""
+"""The winner's final training, int8 export, the re-plan of the exported file and
+the bit-exact check of its generated C against TensorFlow Lite."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .report import log
 
@@ -10,11 +11,15 @@ if TYPE_CHECKING:
     from .candidates import Candidate
 
 
-def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str) -> tuple[dict, str]:
+def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str,
+                may_continue: Callable[[list[float]], bool] | None = None,
+                progress: bool = False) -> tuple[dict, str]:
+    """Train, export int8, measure. metrics["train_seconds"] is the training alone
+    (the rest of the call is export and evaluation)."""
     from tinyml.tinyvit.train import train
     log(f"final training ({tag}): {c.config.name}, up to {epochs} epochs")
     r = train(c.config, ds, epochs=epochs, out_dir=os.path.join(out_dir, tag), seed=seed,
-              quiet=False, progress=False)
+              quiet=False, progress=progress, may_continue=may_continue)
     return dict(r.metrics), os.path.abspath(r.tflite_path)
 
 
@@ -27,3 +32,12 @@ def check_export(c: Candidate, tflite: str) -> dict:
             # The arena must agree to the byte; the fast path's flash is an upper bound
             # (trained values let identical tables be shared, see fused_common.shared_array).
             "match": rep.arena_bytes == c.cost.arena_bytes and rep.flash_bytes <= c.cost.flash_bytes}
+
+
+def verify_export(tflite: str, count: int = 10, seed: int = 0) -> dict:
+    """Generated C (host build) against TFLite's reference interpreter on `count` random inputs."""
+    from tinyml.codegen.verify import verify
+    r = verify(tflite, count=count, seed=seed)
+    return {"bit_exact": r.bit_exact, "oracle": r.oracle, "inputs_compared": r.inputs_compared,
+            "output_bytes_compared": r.output_bytes_compared, "mismatching_bytes": r.mismatching_bytes,
+            "max_abs_diff": r.max_abs_diff}

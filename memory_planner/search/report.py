@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from tinyml.errors import FitError
 
@@ -39,6 +40,48 @@ class SearchResult:
     baseline_tflite: str | None = None
     search_space_size: int = 0
     notes: list[str] = field(default_factory=list)
+    task: str = "classify"
+    input_shape: list[int] = field(default_factory=list)
+    ranking_description: str = ""
+    budget_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+    chosen_verify: dict = field(default_factory=dict)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        del n
+
+    def update_to(self, i: int) -> None:
+        del i
+
+
+class _Bar:
+    """A tqdm bar on stderr; `update_to` sets the absolute count."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def update_to(self, i: int) -> None:
+        self.bar.update(i - self.bar.n)
+
+
+@contextmanager
+def phase_bar(phase: str, total: int | None, enabled: bool, unit: str) -> Iterator:
+    """One progress bar per search phase (stderr), or nothing when not `enabled`."""
+    if not enabled:
+        yield _NoBar()
+        return
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc=phase, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+    try:
+        yield _Bar(bar)
+    finally:
+        bar.close()
 
 
 def no_fit_error(cands: list[Candidate], budget: Budget, space: SearchSpace,
@@ -87,7 +130,13 @@ def to_json(res: SearchResult) -> dict:
         "memory_eval_seconds": res.memory_eval_seconds,
         "memory_estimate": "exact: tinyvit graph IR -> codegen lowering -> memory_planner.plan_steps",
         "feasible_count": res.feasible,
+        "task": res.task,
+        "input_shape": res.input_shape,
         "ranking": res.ranking,
+        "ranking_description": res.ranking_description,
+        "budget_seconds": res.budget_seconds,
+        "elapsed_seconds": res.elapsed_seconds,
+        "phase_seconds": res.phase_seconds,
         "instructions_estimate": INSTRUCTION_MODEL,
         "pareto": [c.summary(clock) for c in (pareto_accuracy(res.trained) if res.trained
                                               else res.front)],
@@ -98,6 +147,7 @@ def to_json(res: SearchResult) -> dict:
     if res.chosen is not None:
         d["chosen"] = _final(res.chosen, res.chosen_metrics, res.chosen_tflite, clock)
         d["chosen"]["plan_check"] = res.chosen_plan_check
+        d["chosen"]["verify"] = res.chosen_verify
         if res.chosen_plan_check:
             # Report the exported file's real flash; keep the estimate beside it.
             d["chosen"]["flash_bytes_fast_path"] = d["chosen"]["flash_bytes"]
@@ -109,11 +159,14 @@ def to_json(res: SearchResult) -> dict:
 
 
 def _final(c: Candidate, metrics: dict, tflite: str | None, clock) -> dict:
+    """`accuracy` is the int8 model's test score: accuracy, or mAP@0.5 for a detector (`metric`)."""
+    key = metrics.get("metric", "accuracy")
     return {"config": c.config.to_dict(), "tflite": tflite, "peak_sram_bytes": c.cost.arena_bytes,
             "flash_bytes": c.cost.flash_bytes, "macs": c.cost.macs,
-            "instructions_estimate": c.instructions,
-            "accuracy": metrics.get("int8_accuracy"), "float_accuracy": metrics.get("float_accuracy"),
-            "proxy_accuracy": c.proxy_accuracy}
+            "instructions_estimate": c.instructions, "metric": key,
+            "accuracy": metrics.get(f"int8_{key}"), "float_accuracy": metrics.get(f"float_{key}"),
+            "proxy_accuracy": c.proxy_accuracy, "epochs_run": metrics.get("epochs_run"),
+            "train_seconds": metrics.get("train_seconds")}
 
 
 def human_report(res: SearchResult) -> list[str]:
@@ -121,7 +174,11 @@ def human_report(res: SearchResult) -> list[str]:
              f"memory: {res.candidates_evaluated:,} candidates planned exactly in "
              f"{res.memory_eval_seconds:.1f} s; {res.feasible:,} feasible "
              f"(space of {res.search_space_size:,} configs)",
-             f"ranking: {res.ranking}", ""]
+             f"ranking: {res.ranking_description or res.ranking}"]
+    if res.phase_seconds:
+        lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.phase_seconds.items())
+                     + f" (budget {res.budget_seconds:.0f} s, elapsed {res.elapsed_seconds:.1f} s)")
+    lines.append("")
     rows = pareto_accuracy(res.trained) if res.trained else res.front
     title = "Pareto set (proxy accuracy vs peak SRAM)" if res.trained else "memory Pareto front"
     lines.append(title + ":")
@@ -136,14 +193,20 @@ def human_report(res: SearchResult) -> list[str]:
         if c is None:
             continue
         lines.append("")
-        lines.append(f"{tag}: {c.config.name}  int8 accuracy {m.get('int8_accuracy')}  "
-                     f"(float {m.get('float_accuracy')}), peak SRAM {c.cost.arena_bytes:,} B, "
+        key = m.get("metric", "accuracy")
+        lines.append(f"{tag}: {c.config.name}  int8 {key} {m.get('int8_' + key)}  "
+                     f"(float {m.get('float_' + key)}), peak SRAM {c.cost.arena_bytes:,} B, "
                      f"flash {c.cost.flash_bytes:,} B")
         lines.append(f"  {path}")
     if res.chosen_plan_check:
         pc = res.chosen_plan_check
         lines.append(f"exported model re-planned: arena {pc['arena_bytes_exported']:,} B "
                      f"({'matches' if pc['match'] else 'DIFFERS FROM'} the fast path)")
+    if res.chosen_verify:
+        v = res.chosen_verify
+        lines.append(f"generated C vs {v['oracle']}: {v['mismatching_bytes']} of {v['output_bytes_compared']:,} "
+                     f"output bytes differ over {v['inputs_compared']} inputs"
+                     f" ({'bit-exact' if v['bit_exact'] else 'NOT bit-exact'})")
     lines.extend(res.notes)
     return lines
 

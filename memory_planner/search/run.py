@@ -16,10 +16,17 @@
    (evolution), the children evaluated exactly and the feasible ones trained.
    The output says which estimate ranked the candidates.
 3. The winner is trained properly (final.py: tinyvit.train.train), exported to int8
-   .tflite, and the exported file is planned again through the importer: its
-   arena must equal the fast path's.
+   .tflite, the exported file is planned again through the importer (its arena
+   must equal the fast path's) and its generated C is verified bit-exact against
+   TFLite (codegen.verify).
 4. Baseline: the best full-rank model with a fixed patch size that fits the
    same budget, chosen and trained the same way.
+
+Time: `--budget-seconds` bounds the whole run, final training included
+(clock.py: a deadline per phase, measured seconds per phase in the result).
+
+Data: a bundled name or the user's images / .npz (proxy.DataSpec); the space
+follows the data's input size, channels and classes (space.space_for_data).
 
 Candidate training goes through an `Executor` (executor.py: single machine by
 default, `RayExecutor` on a Ray cluster). Output: report.py. Keras and
@@ -29,31 +36,45 @@ from __future__ import annotations
 
 import os
 import random
-import time
+from dataclasses import dataclass
+from typing import Callable
 
 from tinyml.errors import TinymlError
 
 from .budget import Budget
 from .candidates import (Candidate, default_baseline_patch, evaluate_many, is_baseline, memory_front,
                          sample_configs, spread)
+from .clock import RunClock, epoch_fits
 from .cost import CostModel, config_key
 from .executor import Executor
-from .final import check_export, final_train
-from .proxy import ProxyJob, ProxySettings, load_dataset
-from .report import SearchResult, log, no_fit_error
+from .final import check_export, final_train, verify_export
+from .proxy import DataSpec, ProxyJob, ProxySettings
+from .report import SearchResult, log, phase_bar, no_fit_error
 from .space import SearchSpace
 
 
-def run_search(space: SearchSpace, dataset: str, budget: Budget, n_candidates: int = 10000,
+@dataclass
+class Hooks:
+    """What the search calls to train, re-plan and verify the winner (tests pass fakes)."""
+    final: Callable = final_train
+    replan: Callable = check_export
+    verify: Callable = verify_export
+
+
+def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candidates: int = 10000,
                workers: int = 2, budget_seconds: float = 900.0, proxy: ProxySettings | None = None,
                top_k: int = 6, final_epochs: int = 20, baseline_patch: int | None = None,
                out_dir: str = "search_out", seed: int = 0, executor: Executor | None = None,
-               train: bool = True) -> SearchResult:
-    t_start = time.time()
+               train: bool = True, clock: RunClock | None = None, ds=None,
+               hooks: Hooks | None = None, progress: bool = False) -> SearchResult:
+    rc = clock or RunClock(budget_seconds)
+    hooks = hooks or Hooks()
     rng = random.Random(seed)
     proxy = proxy or ProxySettings(seed=seed)
     executor = executor or Executor()
-    deadline_mem = t_start + max(10.0, 0.25 * budget_seconds)
+    if isinstance(data, str):
+        data = DataSpec(data, seed=seed)
+    name = getattr(ds, "name", None) or data.source
 
     # -- memory: exact evaluation of the sampled candidates ---------------
     seen: set = set()
@@ -69,21 +90,26 @@ def run_search(space: SearchSpace, dataset: str, budget: Budget, n_candidates: i
         base_cfgs = random.Random(seed + 2).sample(base_cfgs, cap)
     for c in base_cfgs:
         seen.add(config_key(c))
-    log(f"search space: {space.size():,} configs; planning {len(configs):,} sampled + "
+    log(f"search space: {space.size():,} configs ({space.image_size}x{space.image_size}x{space.channels}, "
+        f"{space.num_classes} classes, patches {list(space.patch_sizes)}); planning {len(configs):,} sampled + "
         f"{len(base_cfgs)} fixed-patch full-rank (patch {baseline_patch}) on {workers} worker(s)")
-    t0 = time.time()
     todo = configs + base_cfgs
     random.Random(seed + 1).shuffle(todo)     # a deadline cut keeps both kinds
     model = CostModel()
-    cands = evaluate_many(todo, workers=workers, deadline=deadline_mem, model=model)
-    mem_s = time.time() - t0
+    with rc.phase("memory_eval"), phase_bar("memory_eval", len(todo), progress, "cand") as bar:
+        cands = evaluate_many(todo, workers=workers, deadline=rc.wall_deadline("memory_eval"), model=model,
+                              progress=not progress, on_progress=bar.update_to if progress else None)
+    mem_s = rc.seconds["memory_eval"]
     log(f"memory: {len(cands):,} candidates planned exactly in {mem_s:.1f} s "
         f"({mem_s / max(1, len(cands)) * 1e3:.2f} ms each)")
     by_key = {config_key(c.config): c for c in cands}
     feasible = [c for c in cands if not budget.check(c)]
-    res = SearchResult(dataset=dataset, budget=budget, candidates_evaluated=len(cands),
+    res = SearchResult(dataset=name, budget=budget, candidates_evaluated=len(cands),
                        memory_eval_seconds=round(mem_s, 3), feasible=len(feasible),
-                       ranking="", trained=[], front=[], search_space_size=space.size())
+                       ranking="", trained=[], front=[], search_space_size=space.size(),
+                       task=space.head, input_shape=[space.image_size, space.image_size, space.channels],
+                       budget_seconds=rc.total_seconds)
+    res.phase_seconds = rc.report()
     if not feasible:
         raise no_fit_error(cands, budget, space, model)
     res.front = memory_front(feasible)
@@ -91,54 +117,66 @@ def run_search(space: SearchSpace, dataset: str, budget: Budget, n_candidates: i
     log(f"feasible: {len(feasible):,} ({budget.description}); memory Pareto front: "
         f"{len(res.front)} candidates; fixed-patch full-rank feasible: {len(base_feasible)}")
     if not train:
-        res.ranking = "MACs (no training: --no-train); memory exact"
+        res.ranking = "memory"
+        res.ranking_description = "MACs (no training: --no-train); memory exact"
         return res
 
     # -- accuracy: proxy training, Pareto picks then evolution -------------
-    res.ranking = proxy.describe(dataset)
-    job = ProxyJob(dataset, proxy)
+    if ds is None:
+        with rc.phase("data_load"):
+            ds = data.load()
+    res.ranking = "proxy"
+    res.ranking_description = proxy.describe(name, space.head)
+    job = ProxyJob(data, proxy, ds)
     trained: dict[tuple, Candidate] = {}
-    deadline_proxy = t_start + 0.75 * budget_seconds
+    end_rank = rc.deadline("ranking")
 
-    def train_batch(batch: list[Candidate], origin: str) -> None:
-        batch = [c for c in batch if config_key(c.config) not in trained]
-        for c, (acc, secs) in zip(batch, executor.map(job, [c.config for c in batch])):
-            c.proxy_accuracy, c.proxy_seconds, c.origin = round(acc, 4), round(secs, 1), origin
-            trained[config_key(c.config)] = c
-            log(f"  proxy {origin:9s} {c.config.name:40s} SRAM {c.cost.arena_bytes:>8,} B  "
-                f"acc {acc:.4f}  ({secs:.0f} s)")
+    with rc.phase("ranking"), phase_bar("ranking", None, progress, "model") as bar:
+        def train_batch(batch: list[Candidate], origin: str) -> None:
+            batch = [c for c in batch if config_key(c.config) not in trained]
+            results = iter(executor.map(job, [c.config for c in batch]))
+            for c in batch:
+                if trained and rc.now() >= end_rank:     # at least one candidate gets an accuracy
+                    return
+                acc, secs = next(results)
+                c.proxy_accuracy, c.proxy_seconds, c.origin = round(acc, 4), round(secs, 1), origin
+                trained[config_key(c.config)] = c
+                bar.update(1)
+                log(f"  proxy {origin:9s} {c.config.name:40s} SRAM {c.cost.arena_bytes:>8,} B  "
+                    f"acc {acc:.4f}  ({secs:.0f} s)")
 
-    first = spread(res.front, top_k)
-    base_front = memory_front(base_feasible) if base_feasible else []
-    base_picks = spread(base_front, max(2, top_k // 2)) if base_front else []
-    train_batch(first, "pareto")
-    train_batch(base_picks, "baseline")
-    gen = 0
-    while time.time() < deadline_proxy:
-        gen += 1
-        parents = sorted(trained.values(), key=lambda c: -(c.proxy_accuracy or 0))[:3]
-        kids = []
-        for p in parents:
-            for _ in range(20):
-                k = space.mutate(p.config, rng)
-                key = config_key(k)
-                if key in trained:
-                    continue
-                cand = by_key.get(key) or Candidate(k, model.evaluate(k))
-                by_key[key] = cand
-                res.candidates_evaluated += 1 if key not in seen else 0
-                seen.add(key)
-                if not budget.check(cand):
-                    kids.append(cand)
-                    break
-        if not kids:
-            break
-        avg = sum(c.proxy_seconds or 0 for c in trained.values()) / max(1, len(trained))
-        room = int((deadline_proxy - time.time()) / max(1.0, avg))
-        if room < 1:
-            break
-        train_batch(kids[:room], f"gen{gen}")
+        first = spread(res.front, top_k)
+        base_front = memory_front(base_feasible) if base_feasible else []
+        base_picks = spread(base_front, max(2, top_k // 2)) if base_front else []
+        train_batch(first, "pareto")
+        train_batch(base_picks, "baseline")
+        gen = 0
+        while rc.now() < end_rank:
+            gen += 1
+            parents = sorted(trained.values(), key=lambda c: -(c.proxy_accuracy or 0))[:3]
+            kids = []
+            for p in parents:
+                for _ in range(20):
+                    k = space.mutate(p.config, rng)
+                    key = config_key(k)
+                    if key in trained:
+                        continue
+                    cand = by_key.get(key) or Candidate(k, model.evaluate(k))
+                    by_key[key] = cand
+                    res.candidates_evaluated += 1 if key not in seen else 0
+                    seen.add(key)
+                    if not budget.check(cand):
+                        kids.append(cand)
+                        break
+            if not kids:
+                break
+            avg = sum(c.proxy_seconds or 0 for c in trained.values()) / max(1, len(trained))
+            room = int((end_rank - rc.now()) / max(1.0, avg))
+            if room < 1:
+                break
+            train_batch(kids[:room], f"gen{gen}")
     res.trained = sorted(trained.values(), key=lambda c: c.cost.arena_bytes)
+    res.phase_seconds = rc.report()
 
     # -- final training of the winner and of the baseline ------------------
     ranked = sorted(res.trained, key=lambda c: (-(c.proxy_accuracy or 0), c.cost.arena_bytes))
@@ -146,15 +184,41 @@ def run_search(space: SearchSpace, dataset: str, budget: Budget, n_candidates: i
     base_ranked = [c for c in ranked if is_baseline(c.config, baseline_patch)]
     res.baseline = base_ranked[0] if base_ranked else None
     os.makedirs(out_dir, exist_ok=True)
-    ds = load_dataset(dataset, seed)
-    res.chosen_metrics, res.chosen_tflite = final_train(res.chosen, ds, final_epochs, out_dir, seed,
-                                                        "chosen")
-    res.chosen_plan_check = check_export(res.chosen, res.chosen_tflite)
+    end_final = rc.deadline("final_training")
+    separate_baseline = res.baseline is not None and res.baseline is not res.chosen
+    chosen_end = rc.now() + (0.6 if separate_baseline else 1.0) * max(0.0, end_final - rc.now())
+
+    def timed_train(c: Candidate, tag: str, end: float) -> tuple[dict, str]:
+        t0 = rc.now()
+        with rc.phase("final_training"):
+            m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
+                                  may_continue=lambda secs: epoch_fits(rc.now(), end, secs),
+                                  progress=progress)
+        # export and int8 evaluation happen inside the training call: book them as export
+        rc.move("final_training", "export_verify", max(0.0, (rc.now() - t0) - float(m.get("train_seconds", 0))))
+        return m, path
+
+    res.chosen_metrics, res.chosen_tflite = timed_train(res.chosen, "chosen", chosen_end)
     if res.baseline is not None:
-        if res.baseline is res.chosen:
+        if not separate_baseline:
             res.baseline_metrics, res.baseline_tflite = res.chosen_metrics, res.chosen_tflite
             res.notes.append("the chosen model is itself full-rank with the baseline patch size")
+        elif rc.now() < end_final:
+            res.baseline_metrics, res.baseline_tflite = timed_train(res.baseline, "baseline", end_final)
         else:
-            res.baseline_metrics, res.baseline_tflite = final_train(res.baseline, ds, final_epochs,
-                                                                    out_dir, seed, "baseline")
+            res.notes.append("baseline not trained: --budget-seconds left no time for it")
+            res.baseline = None
+
+    # -- export check: re-plan the exported file, verify its C bit-exact ----
+    with rc.phase("export_verify"), phase_bar("export_verify", 2, progress, "step") as bar:
+        res.chosen_plan_check = hooks.replan(res.chosen, res.chosen_tflite)
+        bar.update(1)
+        res.chosen_verify = hooks.verify(res.chosen_tflite, seed=seed)
+        bar.update(1)
+    res.phase_seconds = rc.report()
+    res.elapsed_seconds = round(rc.elapsed(), 3)
+    if rc.overrun() > 0:
+        res.notes.append(f"the run took {rc.overrun():.0f} s more than --budget-seconds: a phase's "
+                         "smallest unit of work (one proxy training, one epoch, the export) was longer "
+                         "than the time left")
     return res

@@ -23,6 +23,7 @@ class SearchSpace:
     num_classes: int
     activation: str = "relu"
     pool: str = "mean"
+    head: str = "classify"
     patch_sizes: tuple[int, ...] = ()
     embed_dims: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128)
     depths: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
@@ -68,7 +69,7 @@ class SearchSpace:
                          patch_size=patch, embed_dim=dim, depth=depth, num_heads=heads,
                          mlp_ratio=float(mlp_ratio), activation=self.activation, qkv_rank=qkv,
                          proj_rank=proj, mlp_rank=mlp, patch_rank=patch_rank, pool=self.pool,
-                         num_classes=self.num_classes, train=dict(self.train_hints))
+                         num_classes=self.num_classes, head=self.head, train=dict(self.train_hints))
 
     def sample(self, rng: random.Random) -> ViTConfig:
         for _ in range(1000):
@@ -156,3 +157,23 @@ def space_for_dataset(name: str) -> SearchSpace:
                            embed_dims=(16, 24, 32, 48, 64), depths=(1, 2, 3, 4))
     raise TinymlError(f"search does not know dataset {name!r}", "--dataset",
                       "use digits (28x28 MNIST digits) or digits8 (8x8 scikit-learn digits)")
+
+
+MAX_TOKENS = 1024     # finer patch grids than this are left out of a user-data space
+
+
+def space_for_data(image_size: int, channels: int, num_classes: int, task: str = "classify") -> SearchSpace:
+    """The space for a user's dataset: its input size and channels, its class count.
+
+    Patch sizes are the divisors of the side that leave 2x2 to 32x32 patches (at
+    most MAX_TOKENS tokens); a detector's patch is its grid cell, so detection
+    keeps patches of 4 pixels or more (cells large enough to hold an object centre)."""
+    patches = tuple(p for p in range(2, image_size // 2 + 1)
+                    if image_size % p == 0 and (image_size // p) ** 2 <= MAX_TOKENS
+                    and (task != "detect" or p >= 4))
+    if not patches:
+        raise TinymlError(f"no patch size divides the {image_size}x{image_size} input into 2x2 to 32x32 "
+                          f"patches{' of 4 pixels or more' if task == 'detect' else ''}", "--input-size",
+                          "use an input side with small divisors, e.g. --input-size 96x96")
+    return SearchSpace(image_size=image_size, channels=channels, num_classes=num_classes, head=task,
+                       patch_sizes=patches)

@@ -1,19 +1,35 @@
-"""`tinyml search --board B --dataset digits`: fit a tinyvit model to a board.
+"""`tinyml search --board B --dataset digits|DIR|FILE.npz`: fit a tinyvit model to a board.
 
 Every candidate's memory is the real planner's arena (exact); accuracy is
-ranked by a short-training proxy, the winner trained properly and exported.
+ranked by a short-training proxy, the winner trained properly, exported,
+re-planned and verified bit-exact. The search space follows the dataset's
+input size, channels and classes. `--budget-seconds` bounds the whole run.
 See memory_planner/search/run.py (docs/architecture.md, "Fit-to-board search").
 """
 from __future__ import annotations
 
 import json
 
+from tinyml.commands._quiet import quiet_native_stderr
+
 
 def register(sub) -> None:
     p = sub.add_parser("search", help="search patch size, width, depth, heads, MLP ratio and "
                                       "low-rank ranks for the most accurate ViT that fits a board")
     p.add_argument("--board", default="stm32f746g-disco", help="board name (default stm32f746g-disco)")
-    p.add_argument("--dataset", default="digits", help="digits (28x28 MNIST) or digits8 (8x8)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (28x28 MNIST), digits8 (8x8), a class-per-folder image tree "
+                        "(DIR/<class>/*.png|jpg|bmp), an .npz with x (N,H,W[,C]) uint8 or float 0..1 "
+                        "and y (N,) class ids 0..K-1, or with --task detect a YOLO folder "
+                        "(DIR/images + DIR/labels/*.txt rows 'class cx cy w h' in 0..1)")
+    p.add_argument("--input-size", default=None, metavar="HxW",
+                   help="resize the dataset's images to HxW (square; default: the images' own size, "
+                        "which must then be the same for all)")
+    p.add_argument("--channels", type=int, default=None, choices=[1, 3],
+                   help="1 (gray) or 3 (RGB); default: 3 if any image has colour")
+    p.add_argument("--task", default="classify", choices=["classify", "detect"],
+                   help="classify (default) or detect (ViT grid detector; YOLO-folder datasets)")
+    p.add_argument("--verbose", action="store_true", help="let TensorFlow's own log lines through")
     p.add_argument("--budget-kb", type=float, default=None,
                    help="SRAM budget for the arena in KiB (default: the board's arena region "
                         "minus a 4 KiB stack reserve)")
@@ -23,11 +39,15 @@ def register(sub) -> None:
                    help="compute cap per inference (default 3,000,000; 0 = none): keeps proxy "
                         "training and on-device latency bounded")
     p.add_argument("--budget-seconds", type=float, default=900.0,
-                   help="wall-clock budget for memory search + proxy training (default 900)")
+                   help="wall-clock budget for the whole run: memory search (to 25%%), proxy "
+                        "ranking (to 60%%), final training, export and bit-exact verify (default 900)")
     p.add_argument("--candidates", type=int, default=10000, help="candidates to plan (default 10000)")
     p.add_argument("--workers", type=int, default=2, help="processes for memory planning (default 2)")
     p.add_argument("--proxy-epochs", type=int, default=2, help="epochs of each proxy training")
     p.add_argument("--proxy-images", type=int, default=2000, help="training images per proxy run")
+    p.add_argument("--proxy-min-steps", type=int, default=30,
+                   help="optimizer steps each proxy run takes at least (more epochs on small datasets; "
+                        "default 30, 0 = exactly --proxy-epochs)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
     p.add_argument("--final-epochs", type=int, default=20, help="epochs for the chosen model")
     p.add_argument("--baseline-patch", type=int, default=None,
@@ -48,13 +68,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from tinyml.errors import TinymlError
-    from tinyml.memory_planner.search import report
-    from tinyml.memory_planner.search.benchmark import benchmark
-    from tinyml.memory_planner.search.budget import make_budget
-    from tinyml.memory_planner.search.executor import make_executor
-    from tinyml.memory_planner.search.proxy import ProxySettings
-    from tinyml.memory_planner.search.run import run_search
-    from tinyml.memory_planner.search.space import space_for_dataset
 
     for name in ("candidates", "workers", "proxy_epochs", "proxy_images", "top_k", "final_epochs"):
         v = getattr(args, name)
@@ -63,7 +76,71 @@ def run(args) -> int:
             raise TinymlError(f"{flag} must be >= 1, got {v}", flag, "use a positive integer")
     if args.budget_seconds <= 0:
         raise TinymlError("--budget-seconds must be > 0", "--budget-seconds", "e.g. 600")
-    space = space_for_dataset(args.dataset)
+    size = parse_input_size(args.input_size)
+    with quiet_native_stderr(not args.verbose):
+        return _run(args, size)
+
+
+def parse_input_size(text: str | None) -> int | None:
+    """`96x96` or `96` -> 96; non-square or malformed sizes are one error line."""
+    from tinyml.errors import TinymlError
+    if text is None:
+        return None
+    parts = text.lower().replace("\u00d7", "x").split("x")
+    try:
+        h, w = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (0, -1)
+    except ValueError:
+        h, w = 0, -1
+    if h < 1 or w < 1:
+        raise TinymlError(f"--input-size {text!r} is not HxW", "--input-size", "use e.g. 96x96")
+    if h != w:
+        raise TinymlError(f"--input-size {text} is not square; the ViT family takes square inputs",
+                          "--input-size", f"use {min(h, w)}x{min(h, w)}")
+    if not 4 <= h <= 512:
+        raise TinymlError(f"--input-size {text} is outside 4x4..512x512", "--input-size", "use e.g. 96x96")
+    return h
+
+
+def _bundled(name: str) -> bool:
+    return name in ("digits", "digits8")
+
+
+def _run(args, size: int | None) -> int:
+    import sys
+
+    from tinyml.errors import TinymlError
+    from tinyml.memory_planner.search import report
+    from tinyml.memory_planner.search.benchmark import benchmark
+    from tinyml.memory_planner.search.budget import make_budget
+    from tinyml.memory_planner.search.clock import RunClock
+    from tinyml.memory_planner.search.executor import make_executor
+    from tinyml.memory_planner.search.proxy import DataSpec, ProxySettings
+    from tinyml.memory_planner.search.run import run_search
+    from tinyml.memory_planner.search.space import space_for_data, space_for_dataset
+
+    clock = RunClock(args.budget_seconds)      # the budget covers reading the dataset too
+    ds = None
+    if _bundled(args.dataset):
+        if size is not None or args.channels is not None or args.task != "classify":
+            raise TinymlError(f"--input-size, --channels and --task detect do not apply to the bundled "
+                              f"{args.dataset} set", "--dataset", "use them with your own folder or .npz")
+        space = space_for_dataset(args.dataset)
+        data = DataSpec(args.dataset, seed=args.seed)
+    else:
+        from tinyml.tinyvit.data import load_dataset
+        data = DataSpec(args.dataset, size, args.channels, args.seed)
+        with clock.phase("data_load"):
+            ds = load_dataset(data.source, data.size, data.channels, seed=args.seed)
+        if ds.task != args.task:
+            hint = ("pass --task detect for a YOLO folder" if ds.task == "detect" else
+                    "a detection dataset is a YOLO folder: DIR/images + DIR/labels/*.txt")
+            raise TinymlError(f"{args.dataset} is a {ds.task} dataset but --task is {args.task}",
+                              "--dataset", hint)
+        h, w, c = ds.input_shape
+        data = DataSpec(args.dataset, h, c, args.seed)      # workers load exactly this shape
+        space = space_for_data(h, c, max(2, len(ds.class_names)), args.task)
+        print(f"dataset {ds.name}: {len(ds.train.x)} train / {len(ds.val.x)} val / {len(ds.test.x)} test "
+              f"images, {h}x{w}x{c}, {len(ds.class_names)} classes ({args.task})", file=sys.stderr)
     if args.benchmark:
         rep = benchmark(space, args.candidates, args.workers, args.seed)
         if args.json:
@@ -82,13 +159,16 @@ def run(args) -> int:
     budget = make_budget(args.board, args.budget_kb, args.latency_budget_ms,
                          args.max_macs if args.max_macs and args.max_macs > 0 else None)
     proxy = ProxySettings(epochs=args.proxy_epochs, train_images=args.proxy_images,
-                          val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed)
+                          val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed,
+                          min_steps=max(0, args.proxy_min_steps))
     executor = make_executor(args.executor, args.ray_address)
-    res = run_search(space, args.dataset, budget, n_candidates=args.candidates,
+    progress = sys.stderr.isatty() or not args.json
+    res = run_search(space, data, budget, n_candidates=args.candidates,
                      workers=args.workers, budget_seconds=args.budget_seconds, proxy=proxy,
                      top_k=args.top_k, final_epochs=args.final_epochs,
                      baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
-                     executor=executor, train=not args.no_train)
+                     executor=executor, train=not args.no_train, ds=ds, progress=progress,
+                     clock=clock)
     if args.plot and res.trained:
         report.plot(res, args.plot)
     d = report.to_json(res)

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True,
                    help="ViTConfig JSON file or a preset name (vit_digits, vit_digits_det, vit_tiny)")
     p.add_argument("--dataset", required=True,
-                   help="digits | digits8 | digits-det | class-per-folder dir | YOLO dir | COCO .json")
+                   help="digits | digits8 | digits-det | class-per-folder dir | .npz (x, y) | YOLO dir | COCO .json")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: config or 30)")
     p.add_argument("--out", default="tinyvit_out", help="output folder (default: tinyvit_out)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
@@ -22,6 +22,7 @@ def register(subparsers) -> None:
                    help="use at most N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0, help="split / augmentation seed")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--verbose", action="store_true", help="let TensorFlow's own log lines through")
     p.set_defaults(func=run)
 
 
@@ -33,6 +34,12 @@ def load_config(spec: str):
 
 
 def run(args) -> int:
+    from tinyml.commands._quiet import quiet_native_stderr
+    with quiet_native_stderr(not args.verbose):
+        return _run(args)
+
+
+def _run(args) -> int:
     import numpy as np
     from tinyml.tinyvit.data import Split, load_dataset
     from tinyml.tinyvit.train import train
