@@ -142,8 +142,9 @@ class _Checker:
         who = f"tensor {i} '{name}'"
         code = t.Type()
         if code not in SUPPORTED_TYPES:
-            tname = OTHER_TYPES.get(code, f"an unknown type code {code}")
-            self.fail(f"{who} has type {tname}, which tinyml does not handle",
+            what = f"type {OTHER_TYPES[code]}, which tinyml does not handle" if code in OTHER_TYPES \
+                else f"type code {code}, which the TFLite schema does not define"
+            self.fail(f"{who} has {what}",
                       "tensor types are float32/16/64, int8/16/32/64, uint8 or bool",
                       "export a fully int8-quantized model")
         dtype, size = SUPPORTED_TYPES[code]
