@@ -22,6 +22,7 @@ import random
 import select
 import signal
 import struct
+import sys
 import tempfile
 import time
 import traceback
@@ -255,6 +256,8 @@ def run_forked(target: Callable[[], int], timeout: float) -> tuple[int | None, i
                 os.setpgid(0, 0)
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)
+                sys.stdout = open(1, "w", closefd=False)      # not a parent's replacement (pytest capture)
+                sys.stderr = open(2, "w", closefd=False)
                 code = int(target() or 0)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -262,7 +265,6 @@ def run_forked(target: Callable[[], int], timeout: float) -> tuple[int | None, i
                 traceback.print_exc()
             finally:
                 try:
-                    import sys
                     sys.stdout.flush()
                     sys.stderr.flush()
                 finally:
