@@ -73,6 +73,7 @@ _POSITIVE_OPTIONS = {
     "DepthwiseConv2DOptions": ("StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "DepthMultiplier"),
     "Pool2DOptions": ("StrideH", "StrideW", "FilterHeight", "FilterWidth"),
 }
+_UNSUPPORTED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}   # ActivationFunctionType codes without a kernel
 _OPTION_TABLES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if isinstance(v, int)}
 
 
@@ -286,6 +287,7 @@ class _Checker:
                               "operators write activations only")
                 writer[x] = i
             self.options(who, o)
+            self.activation(who, o)
             ops.append((i, kind, who, ins, outs))
         for i, kind, who, ins, outs in ops:
             for x in ins:
@@ -317,6 +319,21 @@ class _Checker:
             v = int(getattr(obj, field)())
             if not 1 <= v <= MAX_DIM:
                 self.fail(f"{who} has {field} = {v}", f"strides, dilations and windows lie in [1, {MAX_DIM:,}]")
+
+    def activation(self, who: str, o: Any) -> None:
+        """Fused activations the schema defines but no kernel applies (codes beyond it: the importer)."""
+        table_name = _OPTION_TABLES.get(o.BuiltinOptionsType())
+        table = o.BuiltinOptions() if table_name else None
+        cls = getattr(tflite, table_name, None) if table_name else None
+        if table is None or cls is None or not hasattr(cls, "FusedActivationFunction"):
+            return
+        obj = cls()
+        obj.Init(table.Bytes, table.Pos)
+        code = int(obj.FusedActivationFunction())
+        if code in _UNSUPPORTED_ACTIVATIONS:
+            self.fail(f"{who} has fused activation {_UNSUPPORTED_ACTIVATIONS[code]}",
+                      "fused activations are NONE, RELU, RELU_N1_TO_1 or RELU6",
+                      "re-export without fusing that activation into the op")
 
     # -- numeric ranges (no signed overflow in the kernels) ----------------------
     def numerics(self, who: str, kind: str, ins: list, outs: list) -> None:

@@ -197,6 +197,14 @@ def test_unknown_enum_is_one_line():
     assert "fused activation function code 42" in str(e.value)
 
 
+@pytest.mark.parametrize("code,name", [(4, "TANH"), (5, "SIGN_BIT")])
+def test_fused_activation_without_a_kernel(code, name):
+    """Found by the fuzzer: TANH fused into person_detect's conv was a ValueError traceback in plan."""
+    def f(m):
+        m.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction = code
+    refused(conv_model(), f, f"fused activation {name}", "NONE, RELU, RELU_N1_TO_1 or RELU6")
+
+
 def test_accumulator_overflow_refused():
     """|bias| + 256 * sum|w| must stay below 2^31 (no signed overflow in the C accumulator)."""
     import_bytes(fc_model(w=np.full((4, 8), 127, np.int8)), "ok.tflite")
