@@ -5,7 +5,7 @@ runs every mutant through inspect and plan, the first accepted ones through
 generate and `verify --sanitize` (TFLite byte for byte, ASan/UBSan), each in a
 forked child with a timeout; any traceback, signal, hang, sanitizer report or
 accepted-but-not-bit-exact mutant fails it. The long run is documented in
-README.md (`tinyml fuzz --mutants 2000 --generate 300 --verify 300`).
+README.md (scripts/fuzz_models.py in chunks: 2,000 mutants, 300 verify).
 """
 import os
 import time
@@ -87,7 +87,8 @@ def test_mutator_finds_sites_and_changes_bytes():
 
 @pytest.mark.slow
 def test_fuzz_smoke_fixed_seed(tmp_path):
-    from tinyml.commands.fuzz import FuzzConfig, fuzz
+    from tinyml.cli import main as cli_main
+    from tinyml.testing.fuzz_models import FuzzConfig, fuzz
     made = tmp_path / "conv_test_made.tflite"
     made.write_bytes(single_op_model(
         "CONV_2D", [Spec((1, 6, 6, 3), scale=0.05, zero_point=-3),
@@ -101,7 +102,7 @@ def test_fuzz_smoke_fixed_seed(tmp_path):
         "mlperf-tiny/ad01_int8.tflite", "mlperf-tiny/kws_ref_model.tflite",
         "mlperf-tiny/pretrainedResnet_quant.tflite", "tflm/person_detect.tflite")]
     tally = fuzz(FuzzConfig(models=models, mutants=200, generate=24, verify=4, seed=0, timeout=60,
-                            verify_timeout=240))
+                            verify_timeout=240), cli_main)
     print(tally.table())
     assert tally.failures == 0, "\n".join(x for ex in tally.examples.values() for x in ex)
     assert sum(tally.counts["inspect"].values()) == 200 and sum(tally.counts["plan"].values()) == 200

@@ -10,9 +10,10 @@ regions, flatbuffer offset edits, or a semantic edit of one of those fields
 
 `run_forked` runs one target (a callable) in a forked child with its own
 process group, stdout/stderr captured, and a timeout; `classify` turns what
-happened into one of OUTCOMES. Targets (what `inspect`, `plan`, `generate`
-and `verify` mean) are supplied by the caller: `tinyml fuzz`
-(tinyml/commands/fuzz.py) runs the CLI itself in the child.
+happened into one of OUTCOMES. `fuzz` runs a campaign: each mutant through
+`inspect` and `plan`, accepted ones through `generate` and `verify
+--sanitize`, each command being the CLI's `main(argv)` (passed in by the
+caller, scripts/fuzz_models.py or the tests) in a forked child.
 """
 from __future__ import annotations
 
@@ -232,15 +233,6 @@ class Mutator:
         return self._new(f"{s.what} at {s.pos}: {old!r} -> {new!r}", d)
 
 
-@dataclass
-class RunResult:
-    outcome: str
-    exit_code: int | None       # None: killed (signal or hang)
-    detail: str                 # the error line, the signal, or the traceback's last line
-    stdout: str = ""
-    seconds: float = 0.0
-
-
 def run_forked(target: Callable[[], int], timeout: float) -> tuple[int | None, int | None, str, str, float]:
     """Run `target()` in a forked child (own process group, fds 1 and 2 captured).
 
@@ -377,3 +369,78 @@ class Tally:
             rows.append(f"| {cmd} | {sum(row.values())} | " + " | ".join(str(row[k]) for k in OUTCOMES) + " |")
         return "\n".join(rows)
 
+
+DEFAULT_MODELS = ("mlperf-tiny/ad01_int8.tflite", "mlperf-tiny/kws_ref_model.tflite",
+                  "mlperf-tiny/pretrainedResnet_quant.tflite", "mlperf-tiny/vww_96_int8.tflite",
+                  "tflm/person_detect.tflite", "vit/vit_relu_d64x4.tflite",
+                  "mobilenetv2/mobilenetv2_a030_80_int8.tflite")
+
+
+def shared_models() -> list[str]:
+    from tinyml.paths import shared_models as root_dir
+    root = root_dir()
+    return [os.path.join(root, m) for m in DEFAULT_MODELS if os.path.isfile(os.path.join(root, m))]
+
+
+def _bit_exact(stdout: str) -> bool:
+    """False only when verify's JSON says the outputs differ."""
+    try:
+        d = json.loads(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return True
+    return d.get("bit_exact", True) is not False
+
+
+@dataclass
+class FuzzConfig:
+    models: list[str]
+    mutants: int
+    verify: int
+    seed: int = 0
+    timeout: float = 60.0
+    verify_timeout: float = 300.0
+    generate: int = 50
+
+
+def fuzz(cfg: FuzzConfig, cli_main: Callable[[list[str]], int], progress=None) -> Tally:
+    """Run the campaign: each command is `cli_main(argv)` (tinyml.cli.main, passed in by
+    the caller: this module sits below the CLI) in a forked child."""
+    from tinyml.codegen.importer import load_bytes
+    from tinyml.errors import TinymlError
+    # imported once here, so each forked child starts with them loaded
+    from tinyml.codegen import emit, lower, pipeline, verify  # noqa: F401
+
+    if not cfg.models:
+        raise TinymlError("no models to mutate", "scripts/fuzz_models.py",
+                          "pass .tflite files, or set TINYML_SHARED_MODELS to the shared models folder")
+    rng = random.Random(cfg.seed)
+    mutators = [Mutator(os.path.basename(p), load_bytes(p), rng) for p in cfg.models]
+    tally = Tally()
+    verified = generated = 0
+    with tempfile.TemporaryDirectory(prefix="tinyml-fuzz-") as tmp:
+        path = os.path.join(tmp, "mutant.tflite")
+        for n in range(cfg.mutants):
+            mutant = mutators[n % len(mutators)].mutant()
+            with open(path, "wb") as f:
+                f.write(mutant.data)
+            accepted = False
+            for name, argv in (("inspect", ["inspect", path, "--json"]), ("plan", ["plan", path, "--json"])):
+                code, sig, out, err, _ = run_forked(lambda argv=argv: cli_main(argv), cfg.timeout)
+                outcome, detail = classify(code, sig, out, err)
+                tally.add(name, outcome, mutant, detail)
+                accepted = accepted or (name == "inspect" and outcome == OK and not detail)
+            if accepted and generated < cfg.generate:
+                generated += 1
+                argv = ["generate", path, "-o", os.path.join(tmp, "gen")]
+                code, sig, out, err, _ = run_forked(lambda argv=argv: cli_main(argv), cfg.timeout)
+                outcome, detail = classify(code, sig, out, err)
+                tally.add("generate", outcome, mutant, detail)
+            if accepted and verified < cfg.verify:
+                verified += 1
+                argv = ["verify", path, "--sanitize", "--inputs", "3", "--json"]
+                code, sig, out, err, _ = run_forked(lambda argv=argv: cli_main(argv), cfg.verify_timeout)
+                outcome, detail = classify(code, sig, out, err, bit_exact=_bit_exact)
+                tally.add("verify --sanitize", outcome, mutant, detail)
+            if progress:
+                progress(n + 1, cfg.mutants, tally)
+    return tally
