@@ -41,14 +41,15 @@ SCALE_MAX = 2.0 ** 16
 # 20 bits, so a ratio beyond 2^21 would overflow their int32 intermediates.
 MAX_SCALE_RATIO = 2.0 ** 16
 # Accumulating ops (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, BATCH_MATMUL,
-# MUL): |bias| + 256 * sum|w| (or 256 * 256 * depth without constant weights)
-# must stay below 2^31, so the int32 accumulator cannot overflow whatever the
-# input (|x - zero_point| <= 255, or |x| <= 128 with the zero point folded into
-# the bias); and that bound times the real requantization multiplier must stay
-# below 2^29, so the requantized value (and the left shift of a multiplier > 1)
-# plus the output zero point stays inside int32: no signed overflow in the C.
-ACC_LIMIT = 1 << 31
-REQUANT_LIMIT = float(1 << 29)
+# MUL): the accumulator bound A = |bias| + 256 * sum|w| (or 256 * 256 * depth
+# without constant weights; |x - zero_point| <= 255, or |x| <= 128 with the
+# zero point folded into the bias) must stay below 2^31 - 2^9, so the int32
+# accumulator cannot overflow and a requantized value (<= A * M, M < 1) plus
+# the output zero point stays inside int32. For a real multiplier M >= 1 the
+# kernels shift left by up to log2(2M) bits first: A * M < 2^30 keeps that
+# shift and the sum inside int32. Together: no signed overflow in the C.
+ACC_LIMIT = (1 << 31) - (1 << 9)
+REQUANT_LIMIT = float(1 << 30)
 
 _RULE_FIX = "the file is corrupt or was not written by the TFLite converter; re-export the model"
 
@@ -367,14 +368,14 @@ class _Checker:
         worst = int(np.argmax(acc))
         if int(acc[worst]) >= ACC_LIMIT:
             self.fail(f"{who} can accumulate {int(acc[worst]):,} in channel {worst}",
-                      "|bias| + 256*sum|w| < 2^31 so the int32 accumulator cannot overflow")
+                      "|bias| + 256*sum|w| < 2^31 - 2^9 so the int32 accumulator cannot overflow")
         real = float(x.scale[0]) * ws.astype(np.float64) / float(out.scale[0])
         reach = acc.astype(np.float64) * real
         worst = int(np.argmax(reach))
         if reach[worst] >= REQUANT_LIMIT:
             self.fail(f"{who}'s requantization multiplier {real[worst]:.3g} times its accumulator bound "
                       f"{int(acc[worst]):,} reaches {reach[worst]:.3g} in channel {worst}",
-                      "accumulator bound x multiplier < 2^29 so the requantized int32 cannot overflow")
+                      "accumulator bound x multiplier < 2^30 so the requantized int32 cannot overflow")
 
 
 SUPPORTED_TYPES_BYTES = {name: size for name, size in SUPPORTED_TYPES.values()}
