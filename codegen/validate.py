@@ -306,7 +306,9 @@ class _Checker:
                 self.fail(f"graph output tensor {x} '{facts[x].name}' is written by no operator",
                           "every tensor read has a value")
         for i, kind, who, ins, outs in ops:
-            self.numerics(who, kind, [facts[x] if x >= 0 else None for x in ins], [facts[x] for x in outs])
+            operands = [facts[x] if x >= 0 else None for x in ins]
+            self.weighted_shapes(who, kind, operands, [facts[x] for x in outs])
+            self.numerics(who, kind, operands, [facts[x] for x in outs])
 
     def options(self, who: str, o: Any) -> None:
         table_name = _OPTION_TABLES.get(o.BuiltinOptionsType())
@@ -335,6 +337,33 @@ class _Checker:
             self.fail(f"{who} has fused activation {_UNSUPPORTED_ACTIVATIONS[code]}",
                       "fused activations are NONE, RELU, RELU_N1_TO_1 or RELU6",
                       "re-export without fusing that activation into the op")
+
+    def weighted_shapes(self, who: str, kind: str, ins: list, outs: list) -> None:
+        """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: input, filter, bias and output agree."""
+        if kind not in _WEIGHTED:
+            return
+        x, w, out = ins[0], ins[1], outs[0]
+        b = ins[2] if len(ins) > 2 else None
+        if not (x.static and w.static and out.static):
+            return
+        rule = "a weighted op's input, filter, bias and output shapes agree"
+        rank = 2 if kind == "FULLY_CONNECTED" else 4
+        if len(w.shape) != rank or (rank == 4 and (len(x.shape) != 4 or len(out.shape) != 4)):
+            self.fail(f"{who} has input {list(x.shape)}, filter {list(w.shape)}, output {list(out.shape)}", rule)
+        channels = w.shape[_WEIGHTED[kind]]
+        depth = w.shape[-1]
+        if kind == "FULLY_CONNECTED":
+            ok = math.prod(x.shape) % depth == 0 and out.shape and out.shape[-1] == channels
+        elif kind == "CONV_2D":
+            ok = x.shape[3] == depth and out.shape[3] == channels
+        else:
+            ok = out.shape[3] == channels and x.shape[3] > 0 and channels % x.shape[3] == 0
+        if not ok:
+            self.fail(f"{who} has input {list(x.shape)}, filter {list(w.shape)}, output {list(out.shape)}", rule)
+        if b is not None and b.static and math.prod(b.shape) != channels:
+            self.fail(f"{who} has a bias of shape {list(b.shape)} for {channels} output channels", rule)
+        if w.scale is not None and w.scale.size not in (1, channels):
+            self.fail(f"{who}'s filter has {w.scale.size} scales for {channels} output channels", rule)
 
     # -- numeric ranges (no signed overflow in the kernels) ----------------------
     def numerics(self, who: str, kind: str, ins: list, outs: list) -> None:

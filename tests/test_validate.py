@@ -162,6 +162,22 @@ def test_missing_required_input_is_one_line():
     refused(fc_model(), g, "required inputs")
 
 
+def test_weighted_op_shapes_agree():
+    """Found by the fuzzer: ad01's FC bias swapped for another constant was a numpy broadcast
+    ValueError in plan and generate."""
+    a = ad01()
+    def bias(m):
+        op = m.subgraphs[0].operators[0]
+        op.inputs = np.asarray([op.inputs[0], op.inputs[1], 5], np.int32)   # tensor 5: 8 values
+    refused(a, bias, "operator 0 (FULLY_CONNECTED) has a bias of shape", "shapes agree")
+    def depth(m):
+        m.subgraphs[0].tensors[1].shape = np.asarray([4, 4, 2], np.int32)    # same 32 bytes, rank 3
+    refused(fc_model(), depth, "filter [4, 4, 2]", "shapes agree")
+    def channels(m):
+        m.subgraphs[0].tensors[0].shape = np.asarray([1, 4, 4, 3], np.int32)
+    refused(conv_model(), channels, "input [1, 4, 4, 3]", "shapes agree")
+
+
 def test_op_order_swapped_is_refused():
     def f(m):
         ops = m.subgraphs[0].operators
