@@ -306,6 +306,10 @@ class _Checker:
                 self.fail(f"graph output tensor {x} '{facts[x].name}' is written by no operator",
                           "every tensor read has a value")
         for i, kind, who, ins, outs in ops:
+            for x in ins + outs:
+                if x >= 0 and facts[x].dtype in ("int8", "uint8", "int16") and facts[x].scale is None:
+                    self.fail(f"{who} uses tensor {x} '{facts[x].name}' of type {facts[x].dtype} without "
+                              "quantization parameters", "int8, uint8 and int16 operands carry a scale")
             operands = [facts[x] if x >= 0 else None for x in ins]
             self.weighted_shapes(who, kind, operands, [facts[x] for x in outs])
             self.numerics(who, kind, operands, [facts[x] for x in outs])

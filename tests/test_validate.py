@@ -178,6 +178,13 @@ def test_weighted_op_shapes_agree():
     refused(conv_model(), channels, "input [1, 4, 4, 3]", "shapes agree")
 
 
+def test_int8_operand_without_quantization():
+    """Found by the fuzzer: a ViT tensor whose quantization table was zeroed was an AttributeError."""
+    def f(m):
+        m.subgraphs[0].tensors[0].quantization = None
+    refused(fc_model(), f, "tensor 0 'in0' of type int8 without quantization", "carry a scale")
+
+
 def test_op_order_swapped_is_refused():
     def f(m):
         ops = m.subgraphs[0].operators
