@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     tally = fuzz(cfg, cli_main, progress)
     if args.json:
         print(json.dumps({"seed": args.seed, "models": models, "counts": tally.counts,
-                          "failures": tally.failures, "examples": tally.examples}))
+                          "failures": tally.failures, "examples": tally.examples,
+                          "refusals": tally.refusals}))
     else:
         print(tally.table())
         for cmd, examples in tally.examples.items():

@@ -351,12 +351,15 @@ class Tally:
     """Outcome counts per command, with one example per failing class."""
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    refusals: dict[str, list[str]] = field(default_factory=dict)     # generate/verify's clean errors, said
 
     def add(self, command: str, outcome: str, mutant: Mutant, detail: str) -> None:
         row = self.counts.setdefault(command, {k: 0 for k in OUTCOMES})
         row[outcome] += 1
         if outcome in FAILING:
             self.examples.setdefault(command, []).append(f"{outcome}: {mutant.base} ({mutant.how}): {detail}")
+        elif outcome == ERROR and command not in ("inspect", "plan"):
+            self.refusals.setdefault(command, []).append(f"{mutant.base} ({mutant.how}): {detail[:200]}")
 
     @property
     def failures(self) -> int:
