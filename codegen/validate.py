@@ -357,11 +357,12 @@ class _Checker:
         channels = w.shape[_WEIGHTED[kind]]
         depth = w.shape[-1]
         if kind == "FULLY_CONNECTED":
-            ok = math.prod(x.shape) % depth == 0 and out.shape and out.shape[-1] == channels
+            ok = math.prod(x.shape) % depth == 0 and bool(out.shape) and out.shape[-1] == channels \
+                and math.prod(out.shape) == math.prod(x.shape) // depth * channels
         elif kind == "CONV_2D":
-            ok = x.shape[3] == depth and out.shape[3] == channels
+            ok = x.shape[3] == depth and out.shape[3] == channels and out.shape[0] == x.shape[0]
         else:
-            ok = out.shape[3] == channels and x.shape[3] > 0 and channels % x.shape[3] == 0
+            ok = out.shape[3] == channels and channels % x.shape[3] == 0 and out.shape[0] == x.shape[0]
         if not ok:
             self.fail(f"{who} has input {list(x.shape)}, filter {list(w.shape)}, output {list(out.shape)}", rule)
         if b is not None and b.static and math.prod(b.shape) != channels:

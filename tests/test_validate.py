@@ -164,7 +164,8 @@ def test_missing_required_input_is_one_line():
 
 def test_weighted_op_shapes_agree():
     """Found by the fuzzer: ad01's FC bias swapped for another constant was a numpy broadcast
-    ValueError in plan and generate."""
+    ValueError in plan and generate; an FC output of [255, 128] for a [1, 128] input made the
+    generated code read out of bounds (ASan)."""
     a = ad01()
     def bias(m):
         op = m.subgraphs[0].operators[0]
@@ -173,6 +174,10 @@ def test_weighted_op_shapes_agree():
     def depth(m):
         m.subgraphs[0].tensors[1].shape = np.asarray([4, 4, 2], np.int32)    # same 32 bytes, rank 3
     refused(fc_model(), depth, "filter [4, 4, 2]", "shapes agree")
+    def batch(m):
+        m.subgraphs[0].tensors[27].shape = np.asarray([255, 128], np.int32)   # FC 6's output, FC 7's input
+    refused(a, batch, "operator 6 (FULLY_CONNECTED) has input [1, 128]", "shapes agree")   # fuzz seed 304
+
     def channels(m):
         m.subgraphs[0].tensors[0].shape = np.asarray([1, 4, 4, 3], np.int32)
     refused(conv_model(), channels, "input [1, 4, 4, 3]", "shapes agree")
