@@ -74,6 +74,10 @@ _POSITIVE_OPTIONS = {
     "DepthwiseConv2DOptions": ("StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "DepthMultiplier"),
     "Pool2DOptions": ("StrideH", "StrideW", "FilterHeight", "FilterWidth"),
 }
+# TFLite semantics: these keep the element count; the binary ones broadcast their two inputs.
+_SAME_COUNT = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH",
+               "LOGISTIC", "TANH", "GELU", "QUANTIZE", "DEQUANTIZE", "NEG", "RSQRT", "SOFTMAX"}
+_BROADCAST = {"ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"}
 _UNSUPPORTED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}   # ActivationFunctionType codes without a kernel
 _OPTION_TABLES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if isinstance(v, int)}
 
@@ -342,8 +346,26 @@ class _Checker:
                       "fused activations are NONE, RELU, RELU_N1_TO_1 or RELU6",
                       "re-export without fusing that activation into the op")
 
+    def elementwise_shapes(self, who: str, kind: str, ins: list, outs: list) -> None:
+        """Elementwise ops keep the element count; binary ones produce the broadcast shape."""
+        x, out = ins[0], outs[0]
+        if x is None or not (x.static and out.static):
+            return
+        if kind in _SAME_COUNT and math.prod(x.shape) != math.prod(out.shape):
+            self.fail(f"{who} maps {list(x.shape)} to {list(out.shape)}",
+                      "an elementwise or reshaping op keeps the element count")
+        if kind in _BROADCAST and len(ins) > 1 and ins[1] is not None and ins[1].static:
+            try:
+                want = tuple(np.broadcast_shapes(x.shape, ins[1].shape))
+            except ValueError:
+                want = None
+            if want is None or math.prod(want) != math.prod(out.shape):
+                self.fail(f"{who} combines {list(x.shape)} and {list(ins[1].shape)} into {list(out.shape)}",
+                          "a binary elementwise op's output is its inputs' broadcast shape")
+
     def weighted_shapes(self, who: str, kind: str, ins: list, outs: list) -> None:
         """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: input, filter, bias and output agree."""
+        self.elementwise_shapes(who, kind, ins, outs)
         if kind not in _WEIGHTED:
             return
         x, w, out = ins[0], ins[1], outs[0]

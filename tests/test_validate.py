@@ -190,6 +190,20 @@ def test_int8_operand_without_quantization():
     refused(fc_model(), f, "tensor 0 'in0' of type int8 without quantization", "carry a scale")
 
 
+def test_elementwise_shapes_agree():
+    add = single_op_model("ADD", [Spec((1, 4), scale=0.1), Spec((1, 4), scale=0.1)], [Spec((1, 4), scale=0.2)])
+    def out(m):
+        m.subgraphs[0].tensors[2].shape = np.asarray([1, 5], np.int32)
+    refused(add, out, "combines [1, 4] and [1, 4] into [1, 5]", "broadcast shape")
+    def bad(m):
+        m.subgraphs[0].tensors[1].shape = np.asarray([1, 3], np.int32)
+    refused(add, bad, "broadcast shape")
+    relu = single_op_model("RELU", [Spec((1, 8), scale=0.1)], [Spec((1, 8), scale=0.1)])
+    def count(m):
+        m.subgraphs[0].tensors[1].shape = np.asarray([2, 8], np.int32)
+    refused(relu, count, "maps [1, 8] to [2, 8]", "keeps the element count")
+
+
 def test_op_order_swapped_is_refused():
     def f(m):
         ops = m.subgraphs[0].operators
