@@ -21,6 +21,7 @@ from tinyml.ir import Graph, Op, Quant, Tensor
 from tinyml.op_options import Activation, Padding
 
 from .shape_fold import resolve_shapes
+from .validate import read_model_file, validate_flatbuffer
 
 _TENSOR_TYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
@@ -154,15 +155,8 @@ def _quant(t: Any, shape: tuple[int, ...]) -> Quant | None:
 
 
 def load_bytes(path: str) -> bytes:
-    if not os.path.exists(path):
-        raise ModelError(f"model file not found: {path}", fix="check the path")
-    if os.path.isdir(path):
-        raise ModelError(f"{path} is a directory, not a .tflite file", fix="pass the .tflite file")
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) == 0:
-        raise ModelError(f"{path} is empty (0 bytes)", fix="re-export or re-download the model")
-    return data
+    """A model file's bytes: regular files only, size-bounded (codegen.validate)."""
+    return read_model_file(path)
 
 
 def import_tflite(path: str) -> Graph:
@@ -176,6 +170,7 @@ def import_bytes(data: bytes, path: str = "<bytes>") -> Graph:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier)",
                          fix="pass an int8 .tflite produced by the TFLite converter")
     try:
+        validate_flatbuffer(data, path)   # semantic rules the schema cannot state (codegen.validate)
         return _parse(data, name, path)
     except ModelError:
         raise

@@ -4,18 +4,29 @@
 TFLite refuses a model that TFLM accepts (e.g. person_detect's per-tensor
 weights with quantized_dimension=3), TFLM's Python runtime (`tflite_micro`)
 is used instead, and the oracle's name says so.
+
+Both interpreters run in a child process (`codegen.oracle_child`), after the
+importer's validator has accepted the file: a native crash (segfault, abort)
+becomes one `OracleCrash` line naming the interpreter and the signal, and the
+libraries' own logs go to a file, not to the user's terminal.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import warnings
+import weakref
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from tinyml.errors import ModelError
+from tinyml.errors import ModelError, TinymlError
+
+from .oracle_child import recv, send
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -46,49 +57,104 @@ def import_tf():
     return tf
 
 
+class OracleCrash(TinymlError):
+    """The oracle's child process died (a native crash in TFLite or TFLM)."""
+
+
+class OracleProcess:
+    """One child process (codegen.oracle_child) holding an interpreter for one model.
+
+    Requests go over its stdin/stdout; the native libraries' own output goes
+    to a log file, read back only to name what happened when the child dies."""
+
+    def __init__(self, model_path: str, model_bytes: bytes) -> None:
+        self.model_path = model_path
+        self.model_bytes = model_bytes
+        self.label = "the oracle"
+        fd, self.log_path = tempfile.mkstemp(prefix="tinyml-oracle-", suffix=".log")
+        os.close(fd)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        self.proc = subprocess.Popen([sys.executable, "-m", "tinyml.codegen.oracle_child", self.log_path],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env)
+        self._finalizer = weakref.finalize(self, _stop, self.proc, self.log_path)
+
+    def request(self, msg: tuple, doing: str):
+        try:
+            send(self.proc.stdin, msg)
+            reply = recv(self.proc.stdout)
+        except (BrokenPipeError, OSError):
+            reply = None
+        if reply is None:
+            self._died(doing)
+        return reply
+
+    def _died(self, doing: str) -> None:
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        how = f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
+        last = _last_line(self.log_path)
+        self.close()
+        raise OracleCrash(f"{self.label} {how} while {doing}" + (f" (its last words: {last})" if last else ""),
+                          where=self.model_path,
+                          fix="a native crash of the reference interpreter on this file; "
+                              "run `tinyml inspect` on it, and report the file if inspect accepts it")
+
+    def load(self, which: str) -> tuple[str, str]:
+        self.label = {"tflite": "TFLite (oracle tflite-reference)", "tflm": "TFLM (oracle tflite-micro)"}[which]
+        return self.request(("load", which, self.model_bytes), "loading the model")
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        status, value = self.request(("run", [np.asarray(x) for x in inputs]), "running the model")
+        if status != "ok":
+            raise ModelError(f"{self.label} failed to run the model ({value})", where=self.model_path,
+                             fix="check that the model is a valid int8 TFLite model")
+        return value
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _stop(proc: subprocess.Popen, log_path: str) -> None:
+    for stream in (proc.stdin, proc.stdout):
+        with contextlib.suppress(OSError):
+            stream.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    with contextlib.suppress(OSError):
+        os.unlink(log_path)
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    # only a line that says what went wrong (not an info banner)
+    keys = ("error", "fail", "abort", "assert", "fatal")
+    said = [ln for ln in lines if any(k in ln.lower() for k in keys)]
+    return said[-1][:160] if said else ""
+
+
 @dataclass
 class Oracle:
+    """A reference interpreter running in its own process (`proc`), and its name."""
     name: str
-    run: Callable[[list[np.ndarray]], list[np.ndarray]]
+    proc: OracleProcess
 
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self.proc.run(inputs)
 
-def _tflite(model_bytes: bytes) -> Oracle:
-    tf = import_tf()
-    with quiet_stderr():
-        interp = tf.lite.Interpreter(
-            model_content=model_bytes,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
-        interp.allocate_tensors()
-    ins = interp.get_input_details()
-    outs = interp.get_output_details()
-
-    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for d, x in zip(ins, inputs):
-            interp.set_tensor(d["index"], np.asarray(x, dtype=d["dtype"]).reshape(d["shape"]))
-        interp.invoke()
-        return [interp.get_tensor(d["index"]).copy() for d in outs]
-
-    return Oracle("tflite-reference", run)
-
-
-def _num_outputs(model_bytes: bytes) -> int:
-    from .importer import import_bytes
-    return len(import_bytes(model_bytes).outputs)
-
-
-def _tflm(model_bytes: bytes) -> Oracle:
-    from tflite_micro.python.tflite_micro import runtime
-    interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=max(len(model_bytes) * 10, 1 << 22))
-    n_out = _num_outputs(model_bytes)
-
-    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for i, x in enumerate(inputs):
-            d = interp.get_input_details(i)
-            interp.set_input(np.asarray(x, dtype=d["dtype"]).reshape(d["shape"]), i)
-        interp.invoke()
-        return [np.array(interp.get_output(i), copy=True) for i in range(n_out)]
-
-    return Oracle("tflite-micro", run)
+    def close(self) -> None:
+        self.proc.close()
 
 
 def make_oracle(model_path: str, which: str = "auto") -> Oracle:
@@ -118,13 +184,40 @@ class OracleChoice:
     notes: list[str]
 
 
-def _tf_missing() -> Exception | None:
-    """The ImportError of `import tensorflow`, or None when it imports."""
-    try:
-        import_tf()
-    except ImportError as exc:
-        return exc
-    return None
+def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str]) -> Oracle:
+    """Load the model into `proc`'s interpreter per `which` (see choose_oracle)."""
+    model_path = proc.model_path
+    if which in ("auto", "tflite"):
+        status, value = proc.load("tflite")
+        if status == "ok":
+            return Oracle(value, proc)
+        if status == "no-tensorflow":
+            if not (which == "auto" and rounding == "tflm"):
+                raise TinymlError(
+                    f"TensorFlow is not importable ({value}), and the expected "
+                    f"outputs for --rounding {rounding or 'tflite'} come from TFLite's reference kernels",
+                    where=model_path,
+                    fix="install tensorflow-cpu>=2.21,<2.22, or pass --rounding tflm to compare with "
+                        "tflite_micro (no TensorFlow needed)")
+            notes.append("TensorFlow is not importable; expected outputs come from tflite_micro, "
+                         "whose rounding is the requested --rounding tflm")
+        elif which == "tflite":
+            raise ModelError(f"TFLite refuses {model_path} ({value})",
+                             fix="check that the model is a valid int8 TFLite model")
+        else:
+            first = value
+            status, value = proc.load("tflm")
+            if status != "ok":
+                raise ModelError(f"neither TFLite ({first}) nor TFLM ({value}) can run {model_path}",
+                                 fix="check that the model is a valid int8 TFLite model")
+            why = first.split(". ")[0][:120]
+            notes.append(f"TFLite refuses this model ({why}); the oracle is tflite_micro")
+            return Oracle(value, proc)
+    status, value = proc.load("tflm")
+    if status != "ok":
+        raise ModelError(f"TFLM refuses {model_path} ({value})",
+                         fix="check that the model is a valid int8 TFLite model")
+    return Oracle(value, proc)
 
 
 def choose_oracle(model_path: str, rounding: str | None = None, which: str = "auto") -> OracleChoice:
@@ -136,40 +229,16 @@ def choose_oracle(model_path: str, rounding: str | None = None, which: str = "au
     deviation from the default is said in `notes`. Without TensorFlow the
     TFLite oracle is impossible: TFLM is used only when the rounding is
     "tflm" (its own), else a one-line TinymlError names the cause and fix."""
-    from tinyml.errors import TinymlError
     from .importer import import_bytes, load_bytes
     data = load_bytes(model_path)
-    import_bytes(data, model_path)
+    import_bytes(data, model_path)          # the validator speaks before any interpreter sees the file
     notes: list[str] = []
-    if which in ("auto", "tflite"):
-        missing = _tf_missing()
-        if missing is not None:
-            if which == "auto" and rounding == "tflm":
-                which = "tflm"
-                notes.append("TensorFlow is not importable; expected outputs come from tflite_micro, "
-                             "whose rounding is the requested --rounding tflm")
-            else:
-                raise TinymlError(
-                    f"TensorFlow is not importable ({type(missing).__name__}: {missing}), and the expected "
-                    f"outputs for --rounding {rounding or 'tflite'} come from TFLite's reference kernels",
-                    where=model_path,
-                    fix="install tensorflow-cpu>=2.21,<2.22, or pass --rounding tflm to compare with "
-                        "tflite_micro (no TensorFlow needed)")
-    if which == "tflm":
-        oracle = _tflm(data)
-    elif which == "tflite":
-        oracle = _tflite(data)
-    else:
-        try:
-            oracle = _tflite(data)
-        except Exception as first:  # TFLite refuses the file: try TFLM
-            try:
-                oracle = _tflm(data)
-            except Exception as second:
-                raise ModelError(f"neither TFLite ({first}) nor TFLM ({second}) can run {model_path}",
-                                 fix="check that the model is a valid int8 TFLite model") from None
-            why = (str(first).strip().splitlines() or [type(first).__name__])[0].split(". ")[0][:120]
-            notes.append(f"TFLite refuses this model ({why}); the oracle is tflite_micro")
+    proc = OracleProcess(model_path, data)
+    try:
+        oracle = _load(proc, which, rounding, notes)
+    except BaseException:
+        proc.close()
+        raise
     own = ROUNDING[oracle.name]
     if rounding is None:
         rounding = own
@@ -186,5 +255,10 @@ def reference_outputs(model_path: str, inputs: list[list[np.ndarray]],
                       oracle: Oracle | None = None) -> tuple[list[list[np.ndarray]], str]:
     """Run the oracle (default: make_oracle's auto choice) on each input record;
     returns (outputs per record, oracle name)."""
+    own = oracle is None
     oracle = oracle or make_oracle(model_path)
-    return [oracle.run(rec) for rec in inputs], oracle.name
+    try:
+        return [oracle.run(rec) for rec in inputs], oracle.name
+    finally:
+        if own:
+            oracle.close()

@@ -93,6 +93,7 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="tinyml-verify-")
         work_dir = tmp.name
+    choice = None
     try:
         # compile first: what tinyml cannot compile is named (as `plan` names it) before any oracle runs
         compile_model(model_path, CompileOptions(policy=policy, fuse=fuse, stream_input=stream_input))
@@ -138,5 +139,7 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
                             first_mismatch=first, extra_inputs=list(extra_inputs or []),
                             rounding=choice.rounding, notes=choice.notes)
     finally:
+        if choice is not None:
+            choice.oracle.close()       # the interpreter's child process
         if tmp is not None:
             tmp.cleanup()

@@ -903,6 +903,7 @@ def _build_in(model_path: str | None, board: Board, out_dir: str, *, mode: str, 
             say(f"computing {num_vectors} test vector(s) with the reference interpreter ({choice.oracle.name})")
             vectors, oracle = make_vectors(model_path, hdr["TINYML_INPUT_BYTES"], num_vectors, seed,
                                            choice.oracle)
+            choice.oracle.close()                         # its interpreter's child process
         else:
             vectors = []
     for i, (a, b) in enumerate(vectors):

@@ -21,7 +21,7 @@ from tinyml import paths
 LAYERS: list[tuple[str, list[str]]] = [
     ("core", ["tinyml", "tinyml.errors", "tinyml.paths", "tinyml.ir", "tinyml.op_options", "tinyml.steps"]),
     ("boards", ["tinyml.boards"]),
-    ("import", ["tinyml.codegen.importer", "tinyml.codegen.shape_fold"]),
+    ("import", ["tinyml.codegen.importer", "tinyml.codegen.shape_fold", "tinyml.codegen.validate"]),
     ("lower", ["tinyml.codegen.lowering", "tinyml.codegen.patterns", "tinyml.codegen.ops",
                "tinyml.codegen.quant", "tinyml.codegen.luts", "tinyml.codegen.cdecl",
                "tinyml.codegen.fuse", "tinyml.codegen.lower", "tinyml.codegen.stream"]),
