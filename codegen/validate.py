@@ -36,9 +36,12 @@ MAX_ACTIVATION_BYTES = 1 << 30
 # three scales is a finite, normal double, so requantization multipliers exist.
 SCALE_MIN = 2.0 ** -64
 SCALE_MAX = 2.0 ** 16
-# Within one op, the activation (non-constant) scales differ by at most 2^16
-# (the shared models stay under 2^9): ADD/SUB rescale inputs shifted left by
-# 20 bits, so a ratio beyond 2^21 would overflow their int32 intermediates.
+# In ADD and SUB, no activation (non-constant) input scale exceeds the output
+# scale by more than 2^16 (the shared models stay under 2^9): ADD/SUB rescale
+# inputs shifted left by 20 bits and then by up to max(input scale) / output
+# scale, so a ratio beyond 2^21 would overflow their int32 intermediates. An
+# input scale far *below* the output's is harmless (its multiplier rounds
+# towards 0): Keras RNN exports feed a zero state with scale ~1e-8 into ADD.
 MAX_SCALE_RATIO = 2.0 ** 16
 # Accumulating ops (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, BATCH_MATMUL,
 # MUL): the accumulator bound A = |bias| + 256 * sum|w| (or 256 * 256 * depth
@@ -125,10 +128,11 @@ class _TensorFacts:
     scale: np.ndarray | None
     zero_point: np.ndarray | None
     axis: int | None
+    dynamic: bool = False            # a -1 in the shape signature: shape_fold resolves it
 
     @property
     def static(self) -> bool:
-        return all(d >= 0 for d in self.shape)
+        return all(d >= 0 for d in self.shape) and not self.dynamic
 
 
 class _Checker:
@@ -166,7 +170,11 @@ class _Checker:
             self.fail(f"{who} has {n:,} elements {list(shape)}", f"a tensor has <= {MAX_ELEMENTS:,} (2^26) elements")
         payload = self.buffer(i, who, t, dtype, size, shape if static else None)
         scale, zp, axis = self.quant(who, t, dtype, shape)
-        return _TensorFacts(name, dtype, shape, payload, scale, zp, axis)
+        # A -1 past the batch in the shape signature: the shape field is a placeholder that
+        # codegen.shape_fold replaces (a dynamic batch alone is resolved to the 1 written here).
+        sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() > 0 else shape
+        dynamic = len(sig) != len(shape) or any(d < 0 for d in sig[1:])
+        return _TensorFacts(name, dtype, shape, payload, scale, zp, axis, dynamic)
 
     def buffer(self, i: int, who: str, t: Any, dtype: str, size: int, shape: tuple[int, ...] | None):
         b, nbuf = t.Buffer(), self.model.BuffersLength()
@@ -394,13 +402,13 @@ class _Checker:
 
     # -- numeric ranges (no signed overflow in the kernels) ----------------------
     def numerics(self, who: str, kind: str, ins: list, outs: list) -> None:
-        acts = [f for f in ins + outs if f is not None and f.data is None and f.scale is not None
-                and f.dtype in ("int8", "uint8", "int16")]
-        if len(acts) > 1:
-            ss = [float(f.scale[0]) for f in acts]
-            if max(ss) / min(ss) > MAX_SCALE_RATIO:
-                self.fail(f"{who}'s activation scales range from {min(ss):.3g} to {max(ss):.3g}",
-                          "an op's activation scales differ by at most 2^16")
+        def act_scales(fs: list) -> list[float]:
+            return [float(f.scale[0]) for f in fs if f is not None and f.data is None and f.scale is not None
+                    and f.dtype in ("int8", "uint8", "int16")]
+        s_in, s_out = act_scales(ins), act_scales(outs)
+        if kind in ("ADD", "SUB") and s_in and s_out and max(s_in) / min(s_out) > MAX_SCALE_RATIO:
+            self.fail(f"{who}'s input scale {max(s_in):.3g} is {max(s_in) / min(s_out):.3g}x its output "
+                      f"scale {min(s_out):.3g}", "an op's input scales exceed its output scale by at most 2^16")
         if kind not in _WEIGHTED and kind not in ("BATCH_MATMUL", "MUL"):
             return
         x, w, out = ins[0], ins[1], outs[0]
