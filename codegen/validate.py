@@ -128,11 +128,19 @@ class _TensorFacts:
     scale: np.ndarray | None
     zero_point: np.ndarray | None
     axis: int | None
-    dynamic: bool = False            # a -1 in the shape signature: shape_fold resolves it
+    dynamic: bool = False            # a -1 past the first dimension of the shape signature
+    dynamic_first: bool = False      # a -1 as the first dimension (batch, or batch x rows after a Tensordot)
 
     @property
     def static(self) -> bool:
         return all(d >= 0 for d in self.shape) and not self.dynamic
+
+    @property
+    def fully_static(self) -> bool:
+        """No -1 anywhere in the signature: the written shape is the shape at run time, so
+        element counts across a reshape can be compared (a Tensordot folds batch x rows
+        into a first dimension written as 1)."""
+        return self.static and not self.dynamic_first
 
 
 class _Checker:
@@ -174,7 +182,7 @@ class _Checker:
         # codegen.shape_fold replaces (a dynamic batch alone is resolved to the 1 written here).
         sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() > 0 else shape
         dynamic = len(sig) != len(shape) or any(d < 0 for d in sig[1:])
-        return _TensorFacts(name, dtype, shape, payload, scale, zp, axis, dynamic)
+        return _TensorFacts(name, dtype, shape, payload, scale, zp, axis, dynamic, bool(sig) and sig[0] < 0)
 
     def buffer(self, i: int, who: str, t: Any, dtype: str, size: int, shape: tuple[int, ...] | None):
         b, nbuf = t.Buffer(), self.model.BuffersLength()
@@ -359,7 +367,8 @@ class _Checker:
         x, out = ins[0], outs[0]
         if x is None or not (x.static and out.static):
             return
-        if kind in _SAME_COUNT and math.prod(x.shape) != math.prod(out.shape):
+        if kind in _SAME_COUNT and x.fully_static and out.fully_static \
+                and math.prod(x.shape) != math.prod(out.shape):
             self.fail(f"{who} maps {list(x.shape)} to {list(out.shape)}",
                       "an elementwise or reshaping op keeps the element count")
         if kind in _BROADCAST and len(ins) > 1 and ins[1] is not None and ins[1].static:

@@ -265,7 +265,7 @@ def test_requantization_overflow_refused():
 def test_activation_scale_ratio_refused():
     m = single_op_model("ADD", [Spec((1, 4), scale=0.1), Spec((1, 4), scale=0.1)], [Spec((1, 4), scale=0.2)])
     def f(mm):
-        mm.subgraphs[0].tensors[1].quantization.scale = np.asarray([0.1 * 2 ** 17], np.float32)
+        mm.subgraphs[0].tensors[1].quantization.scale = np.asarray([0.1 * 2 ** 18], np.float32)
     refused(m, f, "operator 0 (ADD)", "exceed its output scale by at most 2^16")
 
 
