@@ -1,0 +1,151 @@
+/* Inverted-residual block as one row pipeline (tinyml/fused.h). */
+#include "tinyml/fused.h"
+
+/* Scratch layout: [e ring][d row][p row][im2col] (each 4-byte aligned; no ring without expand). */
+static int32_t ring_bytes(const tinyml_invres_params *p)
+{
+    return p->has_expand ? tinyml_pad4(p->dw_rows * p->dw.in_w * p->dw.channels) : 0;
+}
+
+static int32_t d_row_bytes(const tinyml_invres_params *p)
+{
+    return p->dw.out_w * p->dw.channels;
+}
+
+static int32_t out_row_bytes(const tinyml_invres_params *p)
+{
+    return p->project.out_w * p->project.layer.output_depth;
+}
+
+int32_t tinyml_fused_invres_s8_scratch_size(const tinyml_invres_params *p)
+{
+    const int32_t col = TINYML_MAX(p->has_expand ? tinyml_conv2d_packed_s8_scratch_size(&p->expand) : 0,
+                                   tinyml_conv2d_packed_s8_scratch_size(&p->project));
+    return ring_bytes(p) + tinyml_pad4(d_row_bytes(p)) + (p->has_add ? tinyml_pad4(out_row_bytes(p)) : 0) + col;
+}
+
+static inline int8_t dw_finish(const tinyml_invres_dw *d, int32_t acc, int32_t c)
+{
+    acc = tinyml_conv_requantize(acc, d->multiplier[c], d->shift[c]) + d->output_offset;
+    return (int8_t)TINYML_CLAMP(acc, d->activation.min, d->activation.max);
+}
+
+/* Row oy of DEPTHWISE_CONV_2D (multiplier 1): input row iy lives at
+ * rows + (iy % ring) * in_w * channels; out receives out_w * channels values.
+ * Every tap of a row's window must be in the ring. */
+static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, const int8_t *filter, int32_t oy,
+                   int8_t *out)
+{
+    const int32_t ch = d->channels, io = d->input_offset;
+    const size_t in_row = (size_t)d->in_w * (size_t)ch;
+    int32_t ky0, ky1;
+    tinyml_tap_range(oy * d->stride_h - d->pad_h, d->dilation_h, d->k_h, d->in_h, &ky0, &ky1);
+    for (int32_t ox = 0; ox < d->out_w; ++ox) {
+        const int32_t ix0 = ox * d->stride_w - d->pad_w;
+        int32_t kx0, kx1;
+        tinyml_tap_range(ix0, d->dilation_w, d->k_w, d->in_w, &kx0, &kx1);
+        int8_t *px = out + (size_t)ox * ch;
+        int32_t c = 0;
+        for (; c + 4 <= ch; c += 4) {             /* four independent channels at once */
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            if (d->bias) {
+                a0 = d->bias[c];
+                a1 = d->bias[c + 1];
+                a2 = d->bias[c + 2];
+                a3 = d->bias[c + 3];
+            }
+            for (int32_t ky = ky0; ky < ky1; ++ky) {
+                const int32_t iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
+                const int8_t *xr = rows + (size_t)(iy % ring) * in_row + c;
+                const int8_t *wr = filter + (size_t)ky * d->k_w * ch + c;
+                for (int32_t kx = kx0; kx < kx1; ++kx) {
+                    const int8_t *x = xr + (size_t)(ix0 + kx * d->dilation_w) * ch;
+                    const int8_t *w = wr + (size_t)kx * ch;
+                    a0 += w[0] * (x[0] + io);
+                    a1 += w[1] * (x[1] + io);
+                    a2 += w[2] * (x[2] + io);
+                    a3 += w[3] * (x[3] + io);
+                }
+            }
+            px[c] = dw_finish(d, a0, c);
+            px[c + 1] = dw_finish(d, a1, c + 1);
+            px[c + 2] = dw_finish(d, a2, c + 2);
+            px[c + 3] = dw_finish(d, a3, c + 3);
+        }
+        for (; c < ch; ++c) {
+            int32_t acc = d->bias ? d->bias[c] : 0;
+            for (int32_t ky = ky0; ky < ky1; ++ky) {
+                const int32_t iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
+                const int8_t *xr = rows + (size_t)(iy % ring) * in_row + c;
+                for (int32_t kx = kx0; kx < kx1; ++kx) {
+                    acc += filter[((size_t)ky * d->k_w + kx) * ch + c] *
+                           (xr[(size_t)(ix0 + kx * d->dilation_w) * ch] + io);
+                }
+            }
+            px[c] = dw_finish(d, acc, c);
+        }
+    }
+}
+
+tinyml_status tinyml_fused_invres_s8(const tinyml_ctx *ctx, const tinyml_invres_params *p,
+                                     const int8_t *input, const int8_t *expand_filter, const int8_t *dw_filter,
+                                     const int8_t *project_filter, int8_t *output)
+{
+    const tinyml_invres_dw *d = &p->dw;
+    const tinyml_conv_packed_params *ex = &p->expand, *pr = &p->project;
+    const int32_t row = out_row_bytes(p);
+    int8_t *scratch = ctx ? (int8_t *)ctx->buf : NULL;
+    if (!scratch || d->channels <= 0 || p->dw_rows != (d->k_h - 1) * d->dilation_h + 1 ||
+        pr->k_h != 1 || pr->k_w != 1 || pr->stride_h != 1 || pr->in_h != d->out_h || pr->in_w != d->out_w ||
+        pr->in_c != d->channels ||
+        (p->has_expand && (ex->k_h != 1 || ex->stride_h != 1 || ex->pad_h != 0 || ex->out_h != d->in_h ||
+                           ex->out_w != d->in_w || ex->layer.output_depth != d->channels)) ||
+        (p->has_add && (pr->out_h != (p->has_expand ? ex->in_h : d->in_h) ||
+                        row != (p->has_expand ? ex->in_w * ex->in_c : d->in_w * d->channels)))) {
+        return TINYML_ERROR_ARG;
+    }
+    TINYML_SCRATCH_CHECK(ctx, tinyml_fused_invres_s8_scratch_size(p));
+    int8_t *ring = scratch;
+    int8_t *drow = ring + ring_bytes(p);
+    int8_t *prow = drow + tinyml_pad4(d_row_bytes(p));
+    int8_t *col = prow + (p->has_add ? tinyml_pad4(row) : 0);
+    /* The 1x1 convolutions' im2col buffer (0 bytes in their direct form): the rest of the scratch. */
+    const tinyml_ctx col_ctx = {col, ctx->size - (int32_t)(col - scratch)};
+    const int32_t e_row = d->in_w * d->channels;
+    const int32_t reach = (d->k_h - 1) * d->dilation_h;   /* rows of e below the first one a window reads */
+    /* Without expand, the depthwise reads x itself (a "ring" of the whole image). */
+    const int8_t *rows = p->has_expand ? ring : input;
+    const int32_t nring = p->has_expand ? p->dw_rows : d->in_h;
+    int32_t next = 0;                                      /* next e row to compute */
+    for (int32_t oy = 0; oy < d->out_h; ++oy) {
+        if (p->has_expand) {
+            int32_t need = oy * d->stride_h - d->pad_h + reach;
+            if (need > d->in_h - 1) {
+                need = d->in_h - 1;
+            }
+            for (; next <= need; ++next) {
+                tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, ex, ex->in_h, input, expand_filter, next,
+                                                                next + 1, ring + (size_t)(next % nring) * e_row);
+                if (st != TINYML_OK) {
+                    return st;
+                }
+            }
+        }
+        dw_row(d, nring, rows, dw_filter, oy, drow);
+        int8_t *dst = output + (size_t)oy * row;
+        tinyml_status st = tinyml_conv2d_packed_rows_s8(&col_ctx, pr, 1, drow, project_filter, oy, oy + 1,
+                                                        p->has_add ? prow : dst);
+        if (st != TINYML_OK) {
+            return st;
+        }
+        if (p->has_add) {
+            /* Element-wise, ascending: the output row may lie over the identity row. */
+            const int8_t *skip = input + (size_t)oy * row;
+            st = tinyml_fused_add_s8(&p->add, row, p->p_first ? prow : skip, p->p_first ? skip : prow, dst);
+            if (st != TINYML_OK) {
+                return st;
+            }
+        }
+    }
+    return TINYML_OK;
+}
