@@ -189,13 +189,13 @@ def overlap_down_bytes(dw: dict, has_expand: bool, has_add: bool, in_row: int, o
     nxt, down = 0, 0
     for oy in range(out_h):
         nxt = max(nxt, min(oy * s - pad + reach, in_h - 1) + 1)
-        future = []
+        if oy + 1 == out_h:
+            break                                     # nothing is read after the last row
+        future = [oy + 1] if has_add else []          # the next identity row
         if has_expand and nxt < in_h:
             future.append(nxt)                        # the expand of e row nxt reads x row nxt
-        if not has_expand and oy + 1 < out_h:
+        if not has_expand:
             future.append(max(0, (oy + 1) * s - pad))  # the next window's first x row
-        if has_add and oy + 1 < out_h:
-            future.append(oy + 1)                     # the next identity row
         if future:
             down = max(down, (oy + 1) * out_row - min(future) * in_row)
     return max(0, down)
