@@ -77,10 +77,22 @@ def keras_model():
     return _model(keras)
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["per_channel", "per_tensor"])
-def invres_path(request, keras_model, tmp_path_factory):
-    d = tmp_path_factory.mktemp("ir")
-    return _convert(keras_model, str(d / f"ir_{request.param}.tflite"), request.param)
+@pytest.fixture(scope="module")
+def converted(keras_model, tmp_path_factory):
+    """per_channel -> .tflite path, each conversion done once per module."""
+    cache = {}
+
+    def get(per_channel: bool) -> str:
+        if per_channel not in cache:
+            d = tmp_path_factory.mktemp("ir")
+            cache[per_channel] = _convert(keras_model, str(d / f"ir_{per_channel}.tflite"), per_channel)
+        return cache[per_channel]
+    return get
+
+
+@pytest.fixture(params=[True, False], ids=["per_channel", "per_tensor"])
+def invres_path(request, converted):
+    return converted(request.param)
 
 
 def _steps(path):
@@ -106,6 +118,8 @@ def test_blocks_fused_bit_exact(invres_path):
     # the expanded tensor never exists: fused steps read the block input, write its output
     assert [("ADD" if "-> ADD" in s.comment else "") for s in blocks] == [
         "ADD" if b[3] else "" for b in BLOCKS]
+    # the ZeroPadding2D stays a PAD in the file and is folded into the depthwise's padding
+    assert ["padding folded" in s.comment for s in blocks] == [b[4] for b in BLOCKS]
     # residual blocks write over their input (Overlap of 0 bytes, output placed at the input)
     for s, b in zip(blocks, BLOCKS):
         if b[3]:
@@ -115,11 +129,11 @@ def test_blocks_fused_bit_exact(invres_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_scratch_planned_is_what_the_kernel_needs(tmp_path, keras_model):
+def test_scratch_planned_is_what_the_kernel_needs(tmp_path, converted):
     """The lowering's scratch bytes equal tinyml_fused_invres_s8_scratch_size() for every
     block (host build with -DTINYML_CHECK_SCRATCH), and the run passes the kernel's checks."""
     from test_scratch_size import check_generated, generate_steps
-    path = _convert(keras_model, str(tmp_path / "ir.tflite"), True)
+    path = converted(True)
     steps = generate_steps(path, str(tmp_path / "gen"))
     facts, short, status = check_generated(str(tmp_path / "gen"))
     planned = {s.index: s.scratch_bytes for s in steps}

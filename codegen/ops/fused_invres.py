@@ -34,6 +34,8 @@ from tinyml.codegen.quant import activation_range, per_channel_multipliers
 from tinyml.op_options import Activation
 from tinyml.steps import Call, Overlap, ScratchRef, Step, TRef
 
+MAX_K = 16        # TINYML_INVRES_MAX_K (tinyml/fused.h): the kernel's window-row table
+
 
 def _int8_4d(ix: GraphIndex, t: int) -> bool:
     x = ix.t(t)
@@ -157,6 +159,7 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
     require(bias is None or (bias.dtype == "int32" and bias.is_const and bias.numel == ch), dw, graph,
             "a non-int32 or mis-sized bias")
     _, kh, kw, _ = w.shape
+    require(kh <= MAX_K, dw, graph, f"a {kh}-row depthwise window in a fused block (at most {MAX_K})")
     g = geometry(dw, graph, x.shape, kh, kw, y.shape)
     p = ctx.name(f"op{dw.index}")
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, ch)

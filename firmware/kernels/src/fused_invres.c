@@ -30,23 +30,48 @@ static inline int8_t dw_finish(const tinyml_invres_dw *d, int32_t acc, int32_t c
     return (int8_t)TINYML_CLAMP(acc, d->activation.min, d->activation.max);
 }
 
+#if TINYML_DSP
+/* SXTAB16 of x rotated right by 8 (bytes 1 and 3) plus a. */
+static inline int32_t invres_sxtab16_ror8(int32_t a, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+#endif
+
 /* Row oy of DEPTHWISE_CONV_2D (multiplier 1): input row iy lives at
  * rows + (iy % ring) * in_w * channels; out receives out_w * channels values.
- * Every tap of a row's window must be in the ring. */
+ * Every in-image row of the window must be in the ring. Channels go four at
+ * a time (with DSP: SXTAB16 adds the input offset to two bytes, SMLABB/SMLATT
+ * accumulate each halfword; |x + io| <= 255 fits a halfword, so it is exact). */
 static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, const int8_t *filter, int32_t oy,
                    int8_t *out)
 {
     const int32_t ch = d->channels, io = d->input_offset;
-    const size_t in_row = (size_t)d->in_w * (size_t)ch;
+    const size_t in_row = (size_t)d->in_w * (size_t)ch, x_tap = (size_t)d->dilation_w * ch;
+    const size_t w_row = (size_t)d->k_w * ch;
+    const int32_t iy0 = oy * d->stride_h - d->pad_h;
     int32_t ky0, ky1;
-    tinyml_tap_range(oy * d->stride_h - d->pad_h, d->dilation_h, d->k_h, d->in_h, &ky0, &ky1);
+    tinyml_tap_range(iy0, d->dilation_h, d->k_h, d->in_h, &ky0, &ky1);
+    const int8_t *xrow[TINYML_INVRES_MAX_K];           /* the window's in-image rows */
+    const int32_t nky = ky1 - ky0;
+    for (int32_t j = 0; j < nky; ++j) {
+        xrow[j] = rows + (size_t)((iy0 + (ky0 + j) * d->dilation_h) % ring) * in_row;
+    }
+#if TINYML_DSP
+    const int32_t io2 = (int32_t)(((uint32_t)io & 0xffffu) | ((uint32_t)io << 16));
+#endif
     for (int32_t ox = 0; ox < d->out_w; ++ox) {
         const int32_t ix0 = ox * d->stride_w - d->pad_w;
         int32_t kx0, kx1;
         tinyml_tap_range(ix0, d->dilation_w, d->k_w, d->in_w, &kx0, &kx1);
+        const int32_t nkx = kx1 - kx0;
+        const size_t col = (size_t)(ix0 + kx0 * d->dilation_w) * ch;
+        const int8_t *w00 = filter + ((size_t)ky0 * d->k_w + kx0) * ch;
         int8_t *px = out + (size_t)ox * ch;
         int32_t c = 0;
-        for (; c + 4 <= ch; c += 4) {             /* four independent channels at once */
+        for (; c + 4 <= ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             if (d->bias) {
                 a0 = d->bias[c];
@@ -54,17 +79,24 @@ static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, 
                 a2 = d->bias[c + 2];
                 a3 = d->bias[c + 3];
             }
-            for (int32_t ky = ky0; ky < ky1; ++ky) {
-                const int32_t iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
-                const int8_t *xr = rows + (size_t)(iy % ring) * in_row + c;
-                const int8_t *wr = filter + (size_t)ky * d->k_w * ch + c;
-                for (int32_t kx = kx0; kx < kx1; ++kx) {
-                    const int8_t *x = xr + (size_t)(ix0 + kx * d->dilation_w) * ch;
-                    const int8_t *w = wr + (size_t)kx * ch;
+            for (int32_t j = 0; j < nky; ++j) {
+                const int8_t *x = xrow[j] + col + c;
+                const int8_t *w = w00 + (size_t)j * w_row + c;
+                for (int32_t i = 0; i < nkx; ++i, x += x_tap, w += ch) {
+#if TINYML_DSP
+                    const int32_t xv = tinyml_read_s8x4(x), wv = tinyml_read_s8x4(w);
+                    const int32_t x02 = (int32_t)__sxtab16(io2, xv), x13 = invres_sxtab16_ror8(io2, xv);
+                    const int32_t w02 = (int32_t)__sxtb16(wv), w13 = tinyml_sxtb16_ror8(wv);
+                    a0 = __smlabb(w02, x02, a0);
+                    a2 = __smlatt(w02, x02, a2);
+                    a1 = __smlabb(w13, x13, a1);
+                    a3 = __smlatt(w13, x13, a3);
+#else
                     a0 += w[0] * (x[0] + io);
                     a1 += w[1] * (x[1] + io);
                     a2 += w[2] * (x[2] + io);
                     a3 += w[3] * (x[3] + io);
+#endif
                 }
             }
             px[c] = dw_finish(d, a0, c);
@@ -74,12 +106,11 @@ static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, 
         }
         for (; c < ch; ++c) {
             int32_t acc = d->bias ? d->bias[c] : 0;
-            for (int32_t ky = ky0; ky < ky1; ++ky) {
-                const int32_t iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
-                const int8_t *xr = rows + (size_t)(iy % ring) * in_row + c;
-                for (int32_t kx = kx0; kx < kx1; ++kx) {
-                    acc += filter[((size_t)ky * d->k_w + kx) * ch + c] *
-                           (xr[(size_t)(ix0 + kx * d->dilation_w) * ch] + io);
+            for (int32_t j = 0; j < nky; ++j) {
+                const int8_t *x = xrow[j] + col + c;
+                const int8_t *w = w00 + (size_t)j * w_row + c;
+                for (int32_t i = 0; i < nkx; ++i, x += x_tap, w += ch) {
+                    acc += *w * (*x + io);
                 }
             }
             px[c] = dw_finish(d, acc, c);
@@ -95,7 +126,7 @@ tinyml_status tinyml_fused_invres_s8(const tinyml_ctx *ctx, const tinyml_invres_
     const tinyml_conv_packed_params *ex = &p->expand, *pr = &p->project;
     const int32_t row = out_row_bytes(p);
     int8_t *scratch = ctx ? (int8_t *)ctx->buf : NULL;
-    if (!scratch || d->channels <= 0 || p->dw_rows != (d->k_h - 1) * d->dilation_h + 1 ||
+    if (!scratch || d->channels <= 0 || d->k_h > TINYML_INVRES_MAX_K || p->dw_rows != (d->k_h - 1) * d->dilation_h + 1 ||
         pr->k_h != 1 || pr->k_w != 1 || pr->stride_h != 1 || pr->in_h != d->out_h || pr->in_w != d->out_w ||
         pr->in_c != d->channels ||
         (p->has_expand && (ex->k_h != 1 || ex->stride_h != 1 || ex->pad_h != 0 || ex->out_h != d->in_h ||

@@ -167,6 +167,8 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resbl
  * hold the zero point, which adds nothing. The output may start before or at
  * the input (not after) by the distance the generator's replay of this
  * schedule allows. Scratch: ctx holds tinyml_fused_invres_s8_scratch_size(params). */
+#define TINYML_INVRES_MAX_K 16        /* largest depthwise window height */
+
 typedef struct {
     int32_t in_h, in_w, channels;     /* e: rows, columns, channels */
     int32_t out_h, out_w;             /* d */
