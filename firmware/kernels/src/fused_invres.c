@@ -40,6 +40,29 @@ static inline int32_t invres_sxtab16_ror8(int32_t a, int32_t x)
 }
 #endif
 
+/* One tap of four channels: a_i += w[i] * (x[i] + io) (io2: io in both halfwords). */
+#if TINYML_DSP
+#define INVRES_TAP(xp, wp)                                                                          \
+    do {                                                                                            \
+        const int32_t xv_ = tinyml_read_s8x4(xp), wv_ = tinyml_read_s8x4(wp);                      \
+        const int32_t x02_ = (int32_t)__sxtab16(io2, xv_), x13_ = invres_sxtab16_ror8(io2, xv_);  \
+        const int32_t w02_ = (int32_t)__sxtb16(wv_), w13_ = tinyml_sxtb16_ror8(wv_);               \
+        a0 = __smlabb(w02_, x02_, a0);                                                              \
+        a2 = __smlatt(w02_, x02_, a2);                                                              \
+        a1 = __smlabb(w13_, x13_, a1);                                                              \
+        a3 = __smlatt(w13_, x13_, a3);                                                              \
+    } while (0)
+#else
+#define INVRES_TAP(xp, wp)                                                                          \
+    do {                                                                                            \
+        const int8_t *x_ = (xp), *w_ = (wp);                                                        \
+        a0 += w_[0] * (x_[0] + io);                                                                 \
+        a1 += w_[1] * (x_[1] + io);                                                                 \
+        a2 += w_[2] * (x_[2] + io);                                                                 \
+        a3 += w_[3] * (x_[3] + io);                                                                 \
+    } while (0)
+#endif
+
 /* Row oy of DEPTHWISE_CONV_2D (multiplier 1): input row iy lives at
  * rows + (iy % ring) * in_w * channels; out receives out_w * channels values.
  * Every in-image row of the window must be in the ring. Channels go four at
@@ -71,6 +94,7 @@ static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, 
         const int8_t *w00 = filter + ((size_t)ky0 * d->k_w + kx0) * ch;
         int8_t *px = out + (size_t)ox * ch;
         int32_t c = 0;
+        const int full3 = nky == 3 && nkx == 3;          /* the interior of a 3x3 window: unrolled */
         for (; c + 4 <= ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             if (d->bias) {
@@ -79,24 +103,21 @@ static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, 
                 a2 = d->bias[c + 2];
                 a3 = d->bias[c + 3];
             }
-            for (int32_t j = 0; j < nky; ++j) {
-                const int8_t *x = xrow[j] + col + c;
-                const int8_t *w = w00 + (size_t)j * w_row + c;
-                for (int32_t i = 0; i < nkx; ++i, x += x_tap, w += ch) {
-#if TINYML_DSP
-                    const int32_t xv = tinyml_read_s8x4(x), wv = tinyml_read_s8x4(w);
-                    const int32_t x02 = (int32_t)__sxtab16(io2, xv), x13 = invres_sxtab16_ror8(io2, xv);
-                    const int32_t w02 = (int32_t)__sxtb16(wv), w13 = tinyml_sxtb16_ror8(wv);
-                    a0 = __smlabb(w02, x02, a0);
-                    a2 = __smlatt(w02, x02, a2);
-                    a1 = __smlabb(w13, x13, a1);
-                    a3 = __smlatt(w13, x13, a3);
-#else
-                    a0 += w[0] * (x[0] + io);
-                    a1 += w[1] * (x[1] + io);
-                    a2 += w[2] * (x[2] + io);
-                    a3 += w[3] * (x[3] + io);
-#endif
+            if (full3) {
+                for (int32_t j = 0; j < 3; ++j) {
+                    const int8_t *x = xrow[j] + col + c;
+                    const int8_t *w = w00 + (size_t)j * w_row + c;
+                    INVRES_TAP(x, w);
+                    INVRES_TAP(x + x_tap, w + ch);
+                    INVRES_TAP(x + 2 * x_tap, w + 2 * ch);
+                }
+            } else {
+                for (int32_t j = 0; j < nky; ++j) {
+                    const int8_t *x = xrow[j] + col + c;
+                    const int8_t *w = w00 + (size_t)j * w_row + c;
+                    for (int32_t i = 0; i < nkx; ++i, x += x_tap, w += ch) {
+                        INVRES_TAP(x, w);
+                    }
                 }
             }
             px[c] = dw_finish(d, a0, c);
