@@ -2,11 +2,13 @@
 
 Matches
 
-    x -> CONV_2D 1x1 (expand) -> e [-> PAD] -> DEPTHWISE_CONV_2D kxk -> d -> CONV_2D 1x1 (project, linear) -> p
+    x -> CONV_2D (expand) -> e [-> PAD] -> DEPTHWISE_CONV_2D kxk -> d -> CONV_2D 1x1 (project, linear) -> p
     [x ------------------------------------------------------------------------ ADD(p, x) -> out]
 
-(the expand is absent in MobileNetV2's first block; the PAD is Keras'
-ZeroPadding2D before a VALID stride-2 depthwise), where e, d, p are read only
+(the expand is a 1x1 in MobileNetV2 blocks; MobileNetV2's first block has
+none, so the stem convolution before it (3x3 stride 2) takes its place and the
+stem's feature map never exists either; the PAD is Keras' ZeroPadding2D before
+a VALID stride-2 depthwise), where e, d, p are read only
 inside the block. tinyml_fused_invres_s8 produces the output top to bottom:
 per output row it computes the e rows the depthwise window needs next (a ring
 of the window's height), one d row, one p row and the ADD. Nothing is
@@ -54,6 +56,15 @@ def _pointwise(ix: GraphIndex, op) -> bool:
             and _int8_4d(ix, op.outputs[0]))
 
 
+def _conv(ix: GraphIndex, op) -> bool:
+    """A one-group int8 CONV_2D with constant weights on a batch-1 activation (any window)."""
+    if op is None or op.kind != "CONV_2D" or len(op.inputs) < 2 or not ix.is_const(op.inputs[1]):
+        return False
+    w = ix.t(op.inputs[1])
+    return (len(w.shape) == 4 and _int8_4d(ix, op.inputs[0]) and _int8_4d(ix, op.outputs[0])
+            and w.shape[3] == ix.t(op.inputs[0]).shape[3])
+
+
 def _zero_pad(ix: GraphIndex, op) -> tuple[int, int] | None:
     """(top, left) of a PAD that only pads rows/columns with the zero point (int8, same quant), or None."""
     if op is None or op.kind not in ("PAD", "PADV2") or len(op.inputs) < 2 or not ix.is_const(op.inputs[1]):
@@ -98,7 +109,7 @@ def _block(ix: GraphIndex, p: int):
     else:
         pad = None
     expand = ix.producer_op(e)
-    if _pointwise(ix, expand) and ix.sole_reader(e) is (pad or dw):
+    if _conv(ix, expand) and ix.sole_reader(e) is (pad or dw):
         x = expand.inputs[0]
     else:
         expand, x = None, e
@@ -178,15 +189,18 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
     return fields, g
 
 
-def overlap_down_bytes(dw: dict, has_expand: bool, has_add: bool, in_row: int, out_row: int) -> int:
+def overlap_down_bytes(dw: dict, expand: tuple[int, int] | None, has_add: bool, in_row: int,
+                       out_row: int) -> int:
     """How far the output may start before x (tinyml.steps.Overlap.down_bytes), by replaying the kernel.
 
+    `expand`: None, or the expanding convolution's (stride, top padding) in rows.
     Output row oy is written once the depthwise rows it needs exist: e rows (or,
     without expand, x rows) up to oy*s - p + reach. After that, x is still read
-    by the next e row (expand reads x row `next`; without expand, the window of
-    row oy + 1 from (oy+1)*s - p) and, with the ADD, by the identity row oy + 1.
-    Writing bytes up to out_start + (oy+1)*out_row must not reach the first x
-    byte still to be read: out_start <= x_start + first*in_row - (oy+1)*out_row."""
+    by the next e row (its expand window from row next*s_e - p_e; without expand,
+    the window of row oy + 1 from (oy+1)*s - p) and, with the ADD, by the
+    identity row oy + 1. Writing bytes up to out_start + (oy+1)*out_row must not
+    reach the first x byte still to be read:
+    out_start <= x_start + first*in_row - (oy+1)*out_row."""
     reach = (dw["k_h"] - 1) * dw["dilation_h"]
     s, pad, in_h, out_h = dw["stride_h"], dw["pad_h"], dw["in_h"], dw["out_h"]
     nxt, down = 0, 0
@@ -195,10 +209,13 @@ def overlap_down_bytes(dw: dict, has_expand: bool, has_add: bool, in_row: int, o
         if oy + 1 == out_h:
             break                                     # nothing is read after the last row
         future = [oy + 1] if has_add else []          # the next identity row
-        if has_expand and nxt < in_h:
-            future.append(nxt)                        # the expand of e row nxt reads x row nxt
-        if not has_expand:
-            future.append(max(0, (oy + 1) * s - pad))  # the next window's first x row
+        if expand is not None and nxt < in_h:
+            future.append(max(0, nxt * expand[0] - expand[1]))   # the expand of e row nxt
+        if expand is None:                            # the next window's first in-image x row
+            top, dil = (oy + 1) * s - pad, dw["dilation_h"]
+            first = top if top >= 0 else top + (-top + dil - 1) // dil * dil
+            if first < in_h:
+                future.append(first)
         if future:
             down = max(down, (oy + 1) * out_row - min(future) * in_row)
     return max(0, down)
@@ -246,11 +263,12 @@ def lower_invres(group: FusionGroup, graph, ctx) -> Step:
     decls = [cdecl.struct("tinyml_invres_params", f"{name}_params", **params)]
     call = Call("tinyml_fused_invres_s8", [ScratchRef(f"tinyml_fused_invres_s8_scratch_size(&{name}_params)"),
                                            f"&{name}_params", TRef(x), fe, TRef(dw.inputs[1]), fp, TRef(out)])
-    down = overlap_down_bytes(d, ce is not None, add is not None, in_row, out_row)
-    t = ce["layer"]["output_depth"] // max(1, ce["in_c"]) if ce is not None else 1
+    down = overlap_down_bytes(d, (ce["stride_h"], ce["pad_h"]) if ce is not None else None, add is not None,
+                              in_row, out_row)
+    kx = lambda c: f"{c['k_h']}x{c['k_w']}/{c['stride_h']}"           # noqa: E731
     return Step(index=(add or project).index, kind="FUSED_INVERTED_RESIDUAL", inputs=[x], outputs=[out],
                 calls=[call], decls=decls, scratch_bytes=scratch, overlap=Overlap(down_bytes=down),
-                comment=f"{list(xt.shape)} -> " + (f"expand 1x1 x{t} -> " if ce is not None else "")
+                comment=f"{list(xt.shape)} -> " + (f"expand conv {kx(ce)} ->{ce['layer']['output_depth']} -> " if ce is not None else "")
                         + f"depthwise {d['k_h']}x{d['k_w']}/{d['stride_h']} -> project 1x1"
                         + (" -> ADD" if add is not None else "") + f" {list(ot.shape)}, row by row "
                         f"({rows}-row ring{', padding folded' if pad is not None else ''})")

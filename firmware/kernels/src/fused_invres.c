@@ -150,8 +150,7 @@ tinyml_status tinyml_fused_invres_s8(const tinyml_ctx *ctx, const tinyml_invres_
     if (!scratch || d->channels <= 0 || d->k_h > TINYML_INVRES_MAX_K || p->dw_rows != (d->k_h - 1) * d->dilation_h + 1 ||
         pr->k_h != 1 || pr->k_w != 1 || pr->stride_h != 1 || pr->in_h != d->out_h || pr->in_w != d->out_w ||
         pr->in_c != d->channels ||
-        (p->has_expand && (ex->k_h != 1 || ex->stride_h != 1 || ex->pad_h != 0 || ex->out_h != d->in_h ||
-                           ex->out_w != d->in_w || ex->layer.output_depth != d->channels)) ||
+        (p->has_expand && (ex->out_h != d->in_h || ex->out_w != d->in_w || ex->layer.output_depth != d->channels)) ||
         (p->has_add && (pr->out_h != (p->has_expand ? ex->in_h : d->in_h) ||
                         row != (p->has_expand ? ex->in_w * ex->in_c : d->in_w * d->channels)))) {
         return TINYML_ERROR_ARG;

@@ -150,7 +150,8 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resbl
                                        const int8_t *filter_shortcut, int8_t *output);
 
 /* A MobileNetV2 inverted-residual block as one row pipeline:
- *   e = CONV_2D(x, expand)        (1x1, stride 1; fused activation; absent when has_expand = 0)
+ *   e = CONV_2D(x, expand)        (one group, any window: 1x1 in MobileNetV2 blocks, the 3x3/2
+ *                                  stem before the first one; fused activation; absent when has_expand = 0)
  *   d = DEPTHWISE_CONV_2D(e, dw)  (k_h x k_w, any stride/dilation/top-left padding, multiplier 1)
  *   p = CONV_2D(d, project)       (1x1, stride 1)
  *   out = ADD(p, x) or ADD(x, p)  (when has_add; operand order of the TFLite ADD: p_first)
