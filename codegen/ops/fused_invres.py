@@ -245,7 +245,7 @@ def lower_invres(group: FusionGroup, graph, ctx) -> Step:
         pv = np.asarray(graph.t(pad.inputs[1]).data, dtype=np.int64).reshape(4, 2)
         pad_top, pad_left = int(pv[1][0]), int(pv[2][0])
         e_shape = graph.t(pad.inputs[0]).shape
-    d, g = _dw_fields(dw, graph, ctx, pad_top, pad_left, e_shape)
+    d, _ = _dw_fields(dw, graph, ctx, pad_top, pad_left, e_shape)
     ce, fe, se = None, "NULL", 0
     if expand is not None:
         ce, fe, se, _, _ = conv_packed_fields(expand, graph, ctx)
@@ -265,11 +265,11 @@ def lower_invres(group: FusionGroup, graph, ctx) -> Step:
                                            f"&{name}_params", TRef(x), fe, TRef(dw.inputs[1]), fp, TRef(out)])
     down = overlap_down_bytes(d, (ce["stride_h"], ce["pad_h"]) if ce is not None else None, add is not None,
                               in_row, out_row)
-    kx = lambda c: f"{c['k_h']}x{c['k_w']}/{c['stride_h']}"           # noqa: E731
+    exp = "" if ce is None else \
+        f"expand conv {ce['k_h']}x{ce['k_w']}/{ce['stride_h']} ->{ce['layer']['output_depth']} -> "
     return Step(index=(add or project).index, kind="FUSED_INVERTED_RESIDUAL", inputs=[x], outputs=[out],
                 calls=[call], decls=decls, scratch_bytes=scratch, overlap=Overlap(down_bytes=down),
-                comment=f"{list(xt.shape)} -> " + (f"expand conv {kx(ce)} ->{ce['layer']['output_depth']} -> " if ce is not None else "")
-                        + f"depthwise {d['k_h']}x{d['k_w']}/{d['stride_h']} -> project 1x1"
+                comment=f"{list(xt.shape)} -> {exp}depthwise {d['k_h']}x{d['k_w']}/{d['stride_h']} -> project 1x1"
                         + (" -> ADD" if add is not None else "") + f" {list(ot.shape)}, row by row "
                         f"({rows}-row ring{', padding folded' if pad is not None else ''})")
 

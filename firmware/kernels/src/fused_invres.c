@@ -147,7 +147,8 @@ tinyml_status tinyml_fused_invres_s8(const tinyml_ctx *ctx, const tinyml_invres_
     const tinyml_conv_packed_params *ex = &p->expand, *pr = &p->project;
     const int32_t row = out_row_bytes(p);
     int8_t *scratch = ctx ? (int8_t *)ctx->buf : NULL;
-    if (!scratch || d->channels <= 0 || d->k_h > TINYML_INVRES_MAX_K || p->dw_rows != (d->k_h - 1) * d->dilation_h + 1 ||
+    if (!scratch || d->channels <= 0 || d->k_h > TINYML_INVRES_MAX_K ||
+        p->dw_rows != (d->k_h - 1) * d->dilation_h + 1 ||
         pr->k_h != 1 || pr->k_w != 1 || pr->stride_h != 1 || pr->in_h != d->out_h || pr->in_w != d->out_w ||
         pr->in_c != d->channels ||
         (p->has_expand && (ex->out_h != d->in_h || ex->out_w != d->in_w || ex->layer.output_depth != d->channels)) ||
@@ -160,7 +161,7 @@ tinyml_status tinyml_fused_invres_s8(const tinyml_ctx *ctx, const tinyml_invres_
     int8_t *drow = ring + ring_bytes(p);
     int8_t *prow = drow + tinyml_pad4(d_row_bytes(p));
     int8_t *col = prow + (p->has_add ? tinyml_pad4(row) : 0);
-    /* The 1x1 convolutions' im2col buffer (0 bytes in their direct form): the rest of the scratch. */
+    /* The convolutions' im2col buffer (0 bytes for direct 1x1s): the rest of the scratch. */
     const tinyml_ctx col_ctx = {col, ctx->size - (int32_t)(col - scratch)};
     const int32_t e_row = d->in_w * d->channels;
     const int32_t reach = (d->k_h - 1) * d->dilation_h;   /* rows of e below the first one a window reads */
