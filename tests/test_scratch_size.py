@@ -34,6 +34,7 @@ SCRATCH_KERNELS = {
     "tinyml_fused_attention_s8",
     "tinyml_fused_mlp_s8",
     "tinyml_fused_resblock_s8",
+    "tinyml_fused_invres_s8",
 }
 
 MAIN = r"""

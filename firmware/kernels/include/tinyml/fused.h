@@ -149,4 +149,59 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resbl
                                        const int8_t *input, const int8_t *filter1, const int8_t *filter2,
                                        const int8_t *filter_shortcut, int8_t *output);
 
+/* A MobileNetV2 inverted-residual block as one row pipeline:
+ *   e = CONV_2D(x, expand)        (one group, any window: 1x1 in MobileNetV2 blocks, the 3x3/2
+ *                                  stem before the first one; fused activation; absent when has_expand = 0)
+ *   d = DEPTHWISE_CONV_2D(e, dw)  (k_h x k_w, any stride/dilation/top-left padding, multiplier 1)
+ *   p = CONV_2D(d, project)       (1x1, stride 1)
+ *   out = ADD(p, x) or ADD(x, p)  (when has_add; operand order of the TFLite ADD: p_first)
+ * Output rows are produced top to bottom. e exists only as a ring of dw_rows
+ * rows (the depthwise window's height), d as one row and p as one row (only
+ * with the ADD); nothing is computed twice. The depthwise arithmetic is
+ * TFLite's reference DepthwiseConvPerChannel (multiplier 1): per channel c,
+ *   d = clamp(requant(bias[c] + sum_{in-image taps} w[ky][kx][c] * (e + input_offset), c)
+ *             + output_offset)
+ * with tinyml_conv_requantize (tinyml/conv.h); the convolutions are
+ * tinyml_conv2d_packed_rows_s8 and the ADD tinyml_fused_add_s8, so the bytes
+ * equal the unfused chain's. A PAD feeding the depthwise (Keras' ZeroPadding2D
+ * before a VALID stride-2 depthwise) is folded into pad_h / pad_w: padded taps
+ * hold the zero point, which adds nothing. The output may start before or at
+ * the input (not after) by the distance the generator's replay of this
+ * schedule allows. Scratch: ctx holds tinyml_fused_invres_s8_scratch_size(params). */
+#define TINYML_INVRES_MAX_K 16        /* largest depthwise window height */
+
+typedef struct {
+    int32_t in_h, in_w, channels;     /* e: rows, columns, channels */
+    int32_t out_h, out_w;             /* d */
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;             /* top / left */
+    int32_t input_offset;             /* -(e zero point) */
+    int32_t output_offset;            /* d zero point */
+    tinyml_activation activation;
+    const int32_t *bias;              /* may be NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} tinyml_invres_dw;
+
+typedef struct {
+    tinyml_conv_packed_params expand;
+    tinyml_invres_dw dw;
+    tinyml_conv_packed_params project;
+    int32_t has_expand;
+    int32_t dw_rows;                  /* rows of e in the ring: (k_h - 1) * dilation_h + 1 */
+    int32_t has_add;
+    int32_t p_first;
+    tinyml_fused_add add;
+} tinyml_invres_params;
+
+/* The e ring, the d row, the p row (with the ADD; each 4-byte aligned), then
+ * the larger of the convolutions' tinyml_conv2d_packed_s8_scratch_size(). */
+int32_t tinyml_fused_invres_s8_scratch_size(const tinyml_invres_params *params);
+
+tinyml_status tinyml_fused_invres_s8(const tinyml_ctx *ctx, const tinyml_invres_params *params,
+                                     const int8_t *input, const int8_t *expand_filter, const int8_t *dw_filter,
+                                     const int8_t *project_filter, int8_t *output);
+
 #endif /* TINYML_FUSED_H */
