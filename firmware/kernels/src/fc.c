@@ -44,22 +44,36 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
 typedef struct {
     const int32_t *bias, *mult, *shift;
     const int8_t *table;
-    int32_t out_off, lo, hi, dr;
+    int32_t out_off, lo, hi, dr, fast;
 } fc_finish;
 
 static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 {
-    acc = (f->dr ? tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o])
-                 : tinyml_requantize(acc, f->mult[o], f->shift[o])) + f->out_off;
+    if (f->fast) {
+        acc = tinyml_requantize_bounded(acc, f->mult[o], f->shift[o], f->out_off);
+    } else {
+        acc = (f->dr ? tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o])
+                     : tinyml_requantize(acc, f->mult[o], f->shift[o])) + f->out_off;
+    }
     acc = TINYML_CLAMP(acc, f->lo, f->hi);
     return f->table ? f->table[acc + 128] : (int8_t)acc;
 }
 
 /* finish() with the epilogue branches fixed at compile time when mode >= 1
  * (double rounding, no table: the convolutions; mode 2: clamp range -128..127;
- * mode 3: tinyml_requantize, no table, clamp range -128..127). */
+ * mode 3: tinyml_requantize, no table, clamp range -128..127; mode 4:
+ * fast_requant, tinyml_requantize_bounded; mode 5: that and the range -128..127). */
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
+    if (mode >= 4) {
+        acc = tinyml_requantize_bounded(acc, f->mult[o], f->shift[o], f->out_off);
+#if TINYML_DSP
+        if (mode == 5) {
+            return (int8_t)__ssat(acc, 8);   /* the clamp range is all of int8 */
+        }
+#endif
+        return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
+    }
     if (mode == 3) {
         acc = tinyml_requantize(acc, f->mult[o], f->shift[o]) + f->out_off;
 #if TINYML_DSP
@@ -245,13 +259,16 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
     const int32_t fo = layer->filter_offset;
     const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
                          layer->output_offset, layer->activation.min, layer->activation.max,
-                         layer->double_rounding};
+                         layer->double_rounding, layer->fast_requant && layer->double_rounding && !layer->table};
     int32_t b = 0;
 #if TINYML_DSP
     if (od <= FC_STAGE_BYTES) {
         /* Convolutions (double rounding, no table) get their own copy of the
          * pair loop with the epilogue's branches resolved at compile time. */
-        if (f.dr && !f.table) {
+        if (f.fast) {
+            b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 5)
+                                              : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 4);
+        } else if (f.dr && !f.table) {
             b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 2)
                                               : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 1);
         } else if (!f.dr && !f.table && f.lo == -128 && f.hi == 127) {
