@@ -175,12 +175,32 @@ static inline __attribute__((always_inline)) void dw_pixel_m1_3x3_m(const dw_con
             a3 = k->bias[c + 3];
         }
         const int8_t *x = x00 + c, *w = w00 + c;
-        for (int32_t ky = 0; ky < 3; ++ky) {
-            DW_TAP(x, w);
-            DW_TAP(x + xt, w + ch);
-            DW_TAP(x + 2 * xt, w + 2 * ch);
+        if (xt == (size_t)ch) {
+            /* Unit column dilation: input and filter taps are both ch bytes
+             * apart, one stride register for both, rows unrolled. */
+            const size_t s1 = xt, s2 = 2 * xt;
+#define DW_ROW3()                                                                       \
+            do {                                                                        \
+                DW_TAP(x, w);                                                           \
+                DW_TAP(x + s1, w + s1);                                                 \
+                DW_TAP(x + s2, w + s2);                                                 \
+            } while (0)
+            DW_ROW3();
             x += xr;
-            w += 3 * ch;
+            w += s2 + s1;
+            DW_ROW3();
+            x += xr;
+            w += s2 + s1;
+            DW_ROW3();
+#undef DW_ROW3
+        } else {
+            for (int32_t ky = 0; ky < 3; ++ky) {
+                DW_TAP(x, w);
+                DW_TAP(x + xt, w + ch);
+                DW_TAP(x + 2 * xt, w + 2 * ch);
+                x += xr;
+                w += 3 * ch;
+            }
         }
         out_px[c] = dw_finish_m(k, a0, c, fast);
         out_px[c + 1] = dw_finish_m(k, a1, c + 1, fast);
