@@ -94,6 +94,28 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
     return finish(f, acc, o);
 }
 
+#if TINYML_DSP
+/* Modes 4 and 5 for the same channel o of two inputs: the channel's multiplier
+ * and shift are loaded once, both results computed before either is stored
+ * (an int8 store may alias the constant arrays, which would force reloads). */
+static inline __attribute__((always_inline)) void finish2_m(const fc_finish *f, int32_t o, int32_t acc0,
+                                                            int32_t acc1, int8_t *d0, int8_t *d1, const int mode)
+{
+    const int32_t m = f->mult[o], s = f->shift[o];
+    int32_t v0 = tinyml_requantize_bounded(acc0, m, s, f->out_off);
+    int32_t v1 = tinyml_requantize_bounded(acc1, m, s, f->out_off);
+    if (mode == 5) {
+        v0 = __ssat(v0, 8);
+        v1 = __ssat(v1, 8);
+    } else {
+        v0 = tinyml_clamp(v0, f->lo, f->hi);
+        v1 = tinyml_clamp(v1, f->lo, f->hi);
+    }
+    *d0 = (int8_t)v0;
+    *d1 = (int8_t)v1;
+}
+#endif
+
 #if !TINYML_DSP
 /* dot(row r of a packed 4-row group, x): blocks of 4 depth values are 16 bytes apart. */
 static int32_t group_row_dot(const int8_t *g, int32_t r, int32_t n4, int32_t nt, const int8_t *x)
@@ -226,6 +248,11 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
                 const int32_t o = 4 * gi + r;
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 group_2x2(g, r, n4, nt, x0, x1, acc);
+                if (mode >= 4) {
+                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &stage[o], mode);
+                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &stage[o + 1], mode);
+                    continue;
+                }
                 y0[o] = finish_m(&f, acc[0], o, mode);
                 stage[o] = finish_m(&f, acc[1], o, mode);
                 y0[o + 1] = finish_m(&f, acc[2], o + 1, mode);
