@@ -24,14 +24,17 @@ def _w_scales(rng, per_channel, n, base):
 
 def conv_model(n=1, h=9, w=8, cin=5, cout=7, kh=3, kw=3, stride=(1, 1), dil=(1, 1), padding="SAME",
                act="NONE", in_scale=0.05, in_zp=-3, w_scale=0.01, per_channel=True, out_scale=0.08,
-               out_zp=2, bias=True, groups=1, seed=0):
+               out_zp=2, bias=True, groups=1, seed=0, bias_override=None, dead=()):
     rng = np.random.default_rng(seed)
     oh = _out(padding, h, kh, stride[0], dil[0])
     ow = _out(padding, w, kw, stride[1], dil[1])
     fc = cin // groups
     wts = rng.integers(-127, 128, size=(cout, kh, kw, fc)).astype(np.int8)
+    wts[list(dead)] = 0                          # channels with all weights zero: a constant output
     scales = _w_scales(rng, per_channel, cout, w_scale)
     b = rng.integers(-5000, 5000, size=(cout,)).astype(np.int32)
+    for c, v in (bias_override or {}).items():
+        b[c] = v
     b_scales = [in_scale * s for s in np.atleast_1d(scales)]
     return single_op_model(
         "CONV_2D",
@@ -198,3 +201,49 @@ def test_dsp_path_on_cortex_m4_matches_tflite(case, tmp_path):
     assert want in dis, f"the Cortex-M4 build does not use the DSP path ({want} missing)"
     res = emulate(out, timeout=120)
     assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
+
+
+# ---- fast_requant (tinyml_requantize_bounded) and constant channels ------------------------
+
+def _generated_model_c(model: bytes, tmp_path) -> str:
+    from tinyml.codegen.emit import generate
+    from tinyml.codegen.importer import import_bytes
+    generate(import_bytes(model), str(tmp_path))
+    return (tmp_path / "model.c").read_text()
+
+
+def test_fast_requant_bound():
+    from tinyml.codegen.ops.conv import fast_requant_ok
+    w = np.full((2, 4), 127)
+    edge = (1 << 30) - 1 - 128 * 127 * 4        # largest bias whose accumulator stays below 2^30
+    assert fast_requant_ok(np.array([edge, -edge]), w, [-1, -22], 0)
+    assert not fast_requant_ok(np.array([edge + 1, 0]), w, [-5, -5], 0)
+    assert not fast_requant_ok(np.array([0, 0]), w, [-5, 0], 0)        # shift 0: no rounding step
+    assert not fast_requant_ok(np.array([0, 0]), w, [-5, -23], 0)
+    assert not fast_requant_ok(np.array([edge, 0]), w, [-5, -5], 0, x_max=255)
+
+
+def test_conv_fast_requant_flag_follows_the_bound(tmp_path):
+    """The generator turns the fast epilogue on for ordinary layers and off when an
+    accumulator could reach 2^30; both stay bit-exact."""
+    ordinary = conv_model(kh=1, kw=1, cin=8, cout=8, act="RELU6")
+    assert ".fast_requant = 1" in _generated_model_c(ordinary, tmp_path / "a")
+    check_bit_exact(ordinary, count=2)
+    huge = conv_model(kh=1, kw=1, cin=8, cout=8, bias_override={3: (1 << 30) + 12345}, out_scale=2e6)
+    assert ".fast_requant = 0" in _generated_model_c(huge, tmp_path / "b")
+    check_bit_exact(huge, count=2)
+
+
+def test_conv_dead_channels_keep_their_constant(tmp_path):
+    """All-zero filters with biases near +-2^30 (as in VWW's trained file): requantized at
+    generate time and re-expressed within the fast epilogue's bound, same bytes as TFLite."""
+    model = conv_model(kh=3, kw=3, cin=8, cout=9, dead=(0, 4, 8), act="RELU6",
+                       bias_override={0: 1 << 30, 4: -(1 << 30), 8: 1073741760})
+    assert ".fast_requant = 1" in _generated_model_c(model, tmp_path)
+    check_bit_exact(model, count=2)
+
+
+def test_depthwise_fast_requant_flag(tmp_path):
+    model = dw_model(cin=8, act="RELU6")
+    assert ".fast_requant = 1" in _generated_model_c(model, tmp_path)
+    check_bit_exact(model, count=2)

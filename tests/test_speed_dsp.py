@@ -1,7 +1,9 @@
 """The Cortex-M DSP paths of the speed kernels (packed FULLY_CONNECTED 4x1 and
 2x2 blocking with depth/row tails, 1x1 convolution as a matrix product,
 im2col convolution) built for a Cortex-M4 board and run on QEMU
-(netduinoplus2) against TFLite reference outputs. The host tests compile the
+(netduinoplus2) against TFLite reference outputs, and the fast_requant
+epilogue (tinyml_requantize_bounded) of the packed convolution and the 3x3
+depthwise. The host tests compile the
 portable C path; these check that the SXTB16/SMLAD code gives the same bytes."""
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ pytestmark = [
 
 
 def _models():
-    from test_ops_conv import conv_model
+    from test_ops_conv import conv_model, dw_model
     from test_ops_fc import fc_model
     return {
         # 5 rows: two 2x2 pairs + one 4x1 row; depth 37 (tail 1); 11 units (2 groups + 3 plain rows)
@@ -31,11 +33,19 @@ def _models():
         "conv_1x1": lambda: conv_model(h=5, w=7, cin=12, cout=10, kh=1, kw=1, in_zp=-5, act="RELU6"),
         # 3x3 SAME stride 2: two-pixel im2col with zero-point padding
         "conv_3x3_im2col": lambda: conv_model(h=9, w=8, cin=5, cout=7, in_zp=17, stride=(2, 2)),
+        # 3x3 depthwise, 10 channels (two 4-channel groups + 2 single), ReLU6: the fast_requant
+        # epilogue (SMMULR) and the unrolled unit-dilation interior, plus border windows
+        "depthwise_3x3": lambda: dw_model(h=7, w=9, cin=10, in_zp=-7, act="RELU6"),
+        # 1x1 with two all-zero channels whose bias is near 2^30 (constant outputs re-expressed
+        # inside the fast epilogue's bound) on the packed 2x2 path with fast_requant
+        "conv_1x1_dead_channels": lambda: conv_model(h=4, w=6, cin=16, cout=12, kh=1, kw=1, act="RELU6",
+                                                     dead=(1, 6), bias_override={1: 1 << 30, 6: -(1 << 30)}),
     }
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_row_per_channel", "conv_1x1", "conv_3x3_im2col"])
+@pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_row_per_channel", "conv_1x1", "conv_3x3_im2col",
+                                  "depthwise_3x3", "conv_1x1_dead_channels"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
@@ -55,6 +65,10 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,
                          text=True).stdout
-    assert "smlad" in dis and "sxtb16" in dis, "the Cortex-M4 build does not use the DSP path"
+    mac = "smlabb" if case.startswith("depthwise") else "smlad"
+    assert mac in dis and "sxtb16" in dis, "the Cortex-M4 build does not use the DSP path"
+    if case in ("depthwise_3x3", "conv_1x1_dead_channels"):
+        assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
+        assert "smmulr" in dis, "the fast_requant epilogue is not in the build"
     res = emulate(out, timeout=120)
     assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output

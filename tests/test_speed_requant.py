@@ -1,7 +1,9 @@
 """The requantization helpers of tinyml/common.h against the reference
 arithmetic: tinyml_requantize_double_fast (one SMLAL) against
 tinyml_requantize_double (gemmlowp's two roundings, which the per-op tests
-check against TFLite), and tinyml_requantize_single (SMLAL high word for
+check against TFLite), tinyml_requantize_bounded (SMMULR of 2x, the
+convolutions' fast_requant epilogue) against tinyml_requantize_double plus the
+zero point inside its preconditions, and tinyml_requantize_single (SMLAL high word for
 shift <= -1) against TFLite's single-rounding formula written out plainly:
 edge values, every shift, and a few million pseudo-random cases, compiled for
 the host with UBSan."""
@@ -42,8 +44,46 @@ static void check(int32_t x, int32_t m, int32_t s)
     }
 }
 
+/* tinyml_requantize_bounded(x, m, s, zp) == tinyml_requantize_double(x, m, s) + zp
+ * inside its preconditions (|x| < 2^30, -22 <= s <= -1, |zp| <= 128). */
+static void check_bounded(int32_t x, int32_t m, int32_t s, int32_t zp)
+{
+    if (tinyml_requantize_double(x, m, s) + zp != tinyml_requantize_bounded(x, m, s, zp)) {
+        if (bad++ < 5) printf("bounded x=%d m=%d s=%d zp=%d\n", x, m, s, zp);
+    }
+}
+
 int main(void)
 {
+    {
+        const int32_t bm[] = {0, 1, 1073741824, 1073741825, 1610612736, 1518500250, 2147483647};
+        const int32_t bx[] = {0, 1, -1, (1 << 30) - 1, -(1 << 30) + 1, (1 << 29), -(1 << 29)};
+        const int32_t bz[] = {-128, -1, 0, 1, 127, 128};
+        for (unsigned mi = 0; mi < sizeof bm / sizeof bm[0]; ++mi) {
+            for (int32_t s = -22; s <= -1; ++s) {
+                for (unsigned zi = 0; zi < sizeof bz / sizeof bz[0]; ++zi) {
+                    for (unsigned xi = 0; xi < sizeof bx / sizeof bx[0]; ++xi) {
+                        check_bounded(bx[xi], bm[mi], s, bz[zi]);
+                    }
+                    for (int32_t x = -5000; x <= 5000; ++x) {   /* every rounding tie of small shifts */
+                        check_bounded(x, bm[mi], s, bz[zi]);
+                    }
+                }
+            }
+        }
+        uint32_t q = 7;
+        for (long i = 0; i < 2000000; ++i) {
+            q = q * 1103515245u + 12345u;
+            int32_t x = (int32_t)(q ^ (q << 9)) >> 2;                      /* |x| < 2^30 */
+            if (i % 3 == 0) x >>= (q % 29);
+            if (x == -(1 << 30)) x = 0;
+            q = q * 1103515245u + 12345u;
+            const int32_t m = (int32_t)((q >> 1) | 0x40000000u);
+            const int32_t s = -1 - (int32_t)(q % 22);
+            const int32_t zp = (int32_t)((q >> 8) % 257) - 128;
+            check_bounded(x, m, s, zp);
+        }
+    }
     const int32_t ms[] = {0, 1, 1073741824, 1073741825, 1518500250, 1999999999, 2147483647};
     const int32_t xs[] = {0, 1, -1, 2, -2, 3, -3, 12345, -12345, 1 << 30, -(1 << 30), (1 << 30) + 1,
                           -(1 << 30) - 1, INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1};

@@ -55,7 +55,28 @@ def geometry(op, graph, x_shape, k_h: int, k_w: int, y_shape, dilated: bool = Tr
             "padding": padding}
 
 
-def _common(op, graph, ctx, channels: int):
+def requantize_double(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier with double rounding (gemmlowp's
+    SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT), in Python integers."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = ((x << left) + (1 << 31)) % (1 << 32) - (1 << 31)       # int32 wrap of the left shift
+    if a == multiplier == -(1 << 31):
+        h = (1 << 31) - 1
+    else:
+        ab = a * multiplier
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        h = abs(ab + nudge) // (1 << 31) * (1 if ab + nudge >= 0 else -1)   # C division truncates
+    if right == 0:
+        return h
+    mask = (1 << right) - 1
+    remainder, threshold = h & mask, (mask >> 1) + (1 if h < 0 else 0)
+    return (h >> right) + (1 if remainder > threshold else 0)
+
+
+def _common(op, graph, ctx, channels: int, dead: np.ndarray | None = None):
+    """Checks and the per-channel (multiplier, shift) arrays. Channels marked in `dead` (all
+    weights zero: a constant output) get multiplier 2^30, shift -1, whose requantization of
+    4 d is d exactly; the caller sets their bias to 4 d (dead_channel_bias)."""
     x, w = graph.t(op.inputs[0]), graph.t(op.inputs[1])
     bias = graph.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     y = graph.t(op.outputs[0])
@@ -71,18 +92,21 @@ def _common(op, graph, ctx, channels: int):
             op, graph, "a non-int32 or mis-sized bias")
     p = ctx.name(f"op{op.index}")
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, channels)
+    if dead is not None:
+        mults = [1 << 30 if d else m for m, d in zip(mults, dead)]
+        shifts = [-1 if d else sh for sh, d in zip(shifts, dead)]
     msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
     ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
     lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     return x, w, bias, y, p, msym, ssym, (lo, hi)
 
 
-def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int) -> str:
+def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int, fast: bool = False) -> str:
     return cdecl.struct("tinyml_conv_params", f"{p}_params", input_offset=-x.quant.zp,
                         output_offset=y.quant.zp, stride_h=g["stride_h"], stride_w=g["stride_w"],
                         dilation_h=g["dilation_h"], dilation_w=g["dilation_w"],
                         pad_h=g["pad_h"], pad_w=g["pad_w"], depth_multiplier=depth_multiplier,
-                        activation=cdecl.activation(lo, hi))
+                        activation=cdecl.activation(lo, hi), fast_requant=int(fast))
 
 
 @lowering("CONV_2D")
@@ -126,6 +150,19 @@ def packed_scratch_bytes(kh: int, kw: int, ic: int, g: dict) -> int:
     return 0 if direct else (2 * kh * kw * ic + 3) // 4 * 4
 
 
+def fast_requant_ok(folded_bias: np.ndarray, weights: np.ndarray, shifts, zero_point: int,
+                    x_max: int = 128) -> bool:
+    """Whether tinyml_requantize_bounded (tinyml/common.h) gives the same bytes as the double
+    rounding for every possible input of a layer: every accumulator bias + sum w*x (|x| <=
+    x_max: 128 for raw int8, 255 for int8 plus the input offset) stays below 2^30 in
+    magnitude, every shift is in -22..-1 and the output zero point in -128..128.
+    weights: [channels][taps] int; folded_bias: [channels]."""
+    w = np.abs(np.asarray(weights, dtype=np.int64)).reshape(len(folded_bias), -1).sum(axis=1)
+    bound = np.abs(np.asarray(folded_bias, dtype=np.int64)) + x_max * w
+    s = np.asarray(shifts, dtype=np.int64)
+    return bool(np.all(bound < (1 << 30)) and np.all((s >= -22) & (s <= -1)) and -128 <= zero_point <= 128)
+
+
 def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
     """(tinyml_conv_packed_params fields, packed filter symbol, scratch bytes, geometry, C name
     prefix) of a
@@ -135,7 +172,10 @@ def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
     from tinyml.codegen.ops.fully_connected import INT32_MAX, INT32_MIN, packed_filter_symbol
     w0 = graph.t(op.inputs[1])
     out_c = w0.shape[0]
-    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c)
+    dead = None
+    if w0.data is not None and len(w0.shape) == 4:
+        dead = ~np.any(np.asarray(w0.data).reshape(out_c, -1) != 0, axis=1)
+    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c, dead)
     _, kh, kw, ic = w.shape
     require(x.shape[3] == ic and y.shape[3] == out_c and y.shape[0] == x.shape[0], op, graph,
             "a grouped convolution or channels not matching the filter")
@@ -145,12 +185,22 @@ def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
     wv = np.asarray(w.data, dtype=np.int64).reshape(out_c, k)
     b = np.asarray(bias.data, dtype=np.int64).reshape(-1) if bias is not None else np.zeros(out_c, np.int64)
     folded = b + io * wv.sum(axis=1)
+    if dead is not None and dead.any():
+        mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_c)
+        for c in np.flatnonzero(dead):
+            # the constant output clamp(requant(bias) + zp), re-expressed as 4 d with d = output - zp
+            const = min(max(requantize_double(int(folded[c]), mults[c], shifts[c]) + int(y.quant.zp), lo), hi)
+            folded[c] = 4 * (const - int(y.quant.zp))
     require(bool(np.all((folded >= INT32_MIN) & (folded <= INT32_MAX))), op, graph,
             "a bias beyond int32 once the input offset is folded in")
+    _, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_c)
+    if dead is not None:
+        shifts = [-1 if d else sh for sh, d in zip(shifts, dead)]
     layer = {"accum_depth": k, "output_depth": out_c, "filter_offset": 0, "output_offset": y.quant.zp,
              "activation": cdecl.activation(lo, hi),
              "bias": ctx.const_array(f"{p}_bias", "int32_t", folded.astype(np.int32)),
-             "multiplier": msym, "shift": ssym, "table": "NULL", "double_rounding": 1}
+             "multiplier": msym, "shift": ssym, "table": "NULL", "double_rounding": 1,
+             "fast_requant": int(fast_requant_ok(folded, wv, shifts, int(y.quant.zp)))}
     _, ih, iw, _ = x.shape
     _, oh, ow, _ = y.shape
     fields = {"in_h": ih, "in_w": iw, "in_c": ic, "out_h": oh, "out_w": ow, "k_h": kh, "k_w": kw,
@@ -190,9 +240,13 @@ def lower_depthwise(op, graph, ctx) -> Step:
     require(ic > 0 and out_c % ic == 0, op, graph, f"{out_c} output channels for {ic} input channels")
     mult = out_c // ic
     g = geometry(op, graph, x.shape, kh, kw, y.shape)
+    _, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_c)
+    b = np.asarray(bias.data, dtype=np.int64).reshape(-1) if bias is not None else np.zeros(out_c, np.int64)
+    wv = np.asarray(w.data, dtype=np.int64).reshape(-1, out_c).T       # [channel][tap]
+    fast = fast_requant_ok(b, wv, shifts, int(y.quant.zp), x_max=255)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
-        _params_decl(p, x, y, g, lo, hi, mult),
+        _params_decl(p, x, y, g, lo, hi, mult, fast),
         dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
     ]
     ins, outs = activations(graph, op)

@@ -16,19 +16,41 @@ static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
 typedef struct {
     int32_t ch, io, out_off, lo, hi;
     int32_t full;              /* clamp range is all of int8: one SSAT */
+    int32_t fast;              /* params->fast_requant: tinyml_requantize_bounded */
     size_t x_tap, x_row, w_row;
     const int32_t *bias, *mult, *shift;
 } dw_consts;
 
 static inline int8_t dw_finish(const dw_consts *k, int32_t acc, int32_t c)
 {
-    acc = tinyml_conv_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+    if (k->fast) {
+        acc = tinyml_requantize_bounded(acc, k->mult[c], k->shift[c], k->out_off);
+    } else {
+        acc = tinyml_conv_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+    }
 #if TINYML_DSP
     if (k->full) {
         return (int8_t)__ssat(acc, 8);
     }
 #endif
-    return (int8_t)TINYML_CLAMP(acc, k->lo, k->hi);
+    return (int8_t)tinyml_clamp(acc, k->lo, k->hi);
+}
+
+/* dw_finish with the requantization flavour fixed at compile time. */
+static inline __attribute__((always_inline)) int8_t dw_finish_m(const dw_consts *k, int32_t acc, int32_t c,
+                                                                const int fast)
+{
+    if (fast) {
+        acc = tinyml_requantize_bounded(acc, k->mult[c], k->shift[c], k->out_off);
+    } else {
+        acc = tinyml_conv_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+    }
+#if TINYML_DSP
+    if (k->full) {
+        return (int8_t)__ssat(acc, 8);
+    }
+#endif
+    return (int8_t)tinyml_clamp(acc, k->lo, k->hi);
 }
 
 #if TINYML_DSP
@@ -137,7 +159,8 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
 
 #if TINYML_DSP
 /* The full 3x3 window (interior pixels), taps unrolled. */
-static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t *w00, int8_t *out_px)
+static inline __attribute__((always_inline)) void dw_pixel_m1_3x3_m(const dw_consts *k, const int8_t *x00,
+                                                                    const int8_t *w00, int8_t *out_px, const int fast)
 {
     const int32_t ch = k->ch;
     const int32_t io2 = (int32_t)(((uint32_t)k->io & 0xffffu) | ((uint32_t)k->io << 16));
@@ -152,17 +175,37 @@ static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t 
             a3 = k->bias[c + 3];
         }
         const int8_t *x = x00 + c, *w = w00 + c;
-        for (int32_t ky = 0; ky < 3; ++ky) {
-            DW_TAP(x, w);
-            DW_TAP(x + xt, w + ch);
-            DW_TAP(x + 2 * xt, w + 2 * ch);
+        if (xt == (size_t)ch) {
+            /* Unit column dilation: input and filter taps are both ch bytes
+             * apart, one stride register for both, rows unrolled. */
+            const size_t s1 = xt, s2 = 2 * xt;
+#define DW_ROW3()                                                                       \
+            do {                                                                        \
+                DW_TAP(x, w);                                                           \
+                DW_TAP(x + s1, w + s1);                                                 \
+                DW_TAP(x + s2, w + s2);                                                 \
+            } while (0)
+            DW_ROW3();
             x += xr;
-            w += 3 * ch;
+            w += s2 + s1;
+            DW_ROW3();
+            x += xr;
+            w += s2 + s1;
+            DW_ROW3();
+#undef DW_ROW3
+        } else {
+            for (int32_t ky = 0; ky < 3; ++ky) {
+                DW_TAP(x, w);
+                DW_TAP(x + xt, w + ch);
+                DW_TAP(x + 2 * xt, w + 2 * ch);
+                x += xr;
+                w += 3 * ch;
+            }
         }
-        out_px[c] = dw_finish(k, a0, c);
-        out_px[c + 1] = dw_finish(k, a1, c + 1);
-        out_px[c + 2] = dw_finish(k, a2, c + 2);
-        out_px[c + 3] = dw_finish(k, a3, c + 3);
+        out_px[c] = dw_finish_m(k, a0, c, fast);
+        out_px[c + 1] = dw_finish_m(k, a1, c + 1, fast);
+        out_px[c + 2] = dw_finish_m(k, a2, c + 2, fast);
+        out_px[c + 3] = dw_finish_m(k, a3, c + 3, fast);
     }
     for (; c < ch; ++c) {
         int32_t acc = k->bias ? k->bias[c] : 0;
@@ -171,8 +214,18 @@ static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t 
                 acc += w00[(ky * 3 + kx) * ch + c] * (x00[ky * xr + kx * xt + c] + k->io);
             }
         }
-        out_px[c] = dw_finish(k, acc, c);
+        out_px[c] = dw_finish_m(k, acc, c, fast);
     }
+}
+
+static void dw_pixel_m1_3x3(const dw_consts *k, const int8_t *x00, const int8_t *w00, int8_t *out_px)
+{
+    dw_pixel_m1_3x3_m(k, x00, w00, out_px, 0);
+}
+
+static void dw_pixel_m1_3x3_fast(const dw_consts *k, const int8_t *x00, const int8_t *w00, int8_t *out_px)
+{
+    dw_pixel_m1_3x3_m(k, x00, w00, out_px, 1);
 }
 
 #endif
@@ -222,6 +275,7 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
     const dw_consts kc = {in_c, params->input_offset, params->output_offset, params->activation.min,
                           params->activation.max,
                           params->activation.min == -128 && params->activation.max == 127,
+                          params->fast_requant != 0,
                           (size_t)params->dilation_w * in_c,
                           (size_t)params->dilation_h * in_w * in_c, (size_t)k_w * in_c, bias,
                           quant->multiplier, quant->shift};
@@ -259,7 +313,11 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                         const int8_t *w00 = filter + ((size_t)ky0 * k_w + kx0) * in_c;
                         if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
 #if TINYML_DSP
-                            dw_pixel_m1_3x3(&kc, x00, w00, out_px);
+                            if (kc.fast) {
+                                dw_pixel_m1_3x3_fast(&kc, x00, w00, out_px);
+                            } else {
+                                dw_pixel_m1_3x3(&kc, x00, w00, out_px);
+                            }
 #else
                             dw_pixel_m1(&kc, x00, w00, 3, 3, out_px);
 #endif

@@ -44,11 +44,20 @@ int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n)
 typedef struct {
     const int32_t *bias, *mult, *shift;
     const int8_t *table;
-    int32_t out_off, lo, hi, dr;
+    int32_t out_off, lo, hi, dr, fast;
 } fc_finish;
 
 static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 {
+#if !TINYML_DSP
+    /* The portable build has no pair loop: the fast epilogue runs (and is
+     * checked against TFLite by the host tests) here. With DSP the rows the
+     * pair loop leaves use tinyml_requantize_double_fast, the same integers. */
+    if (f->fast) {
+        acc = tinyml_requantize_bounded(acc, f->mult[o], f->shift[o], f->out_off);
+        return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
+    }
+#endif
     acc = (f->dr ? tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o])
                  : tinyml_requantize(acc, f->mult[o], f->shift[o])) + f->out_off;
     acc = TINYML_CLAMP(acc, f->lo, f->hi);
@@ -57,9 +66,19 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 
 /* finish() with the epilogue branches fixed at compile time when mode >= 1
  * (double rounding, no table: the convolutions; mode 2: clamp range -128..127;
- * mode 3: tinyml_requantize, no table, clamp range -128..127). */
+ * mode 3: tinyml_requantize, no table, clamp range -128..127; mode 4:
+ * fast_requant, tinyml_requantize_bounded; mode 5: that and the range -128..127). */
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
+    if (mode >= 4) {
+        acc = tinyml_requantize_bounded(acc, f->mult[o], f->shift[o], f->out_off);
+#if TINYML_DSP
+        if (mode == 5) {
+            return (int8_t)__ssat(acc, 8);   /* the clamp range is all of int8 */
+        }
+#endif
+        return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
+    }
     if (mode == 3) {
         acc = tinyml_requantize(acc, f->mult[o], f->shift[o]) + f->out_off;
 #if TINYML_DSP
@@ -79,6 +98,28 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
     }
     return finish(f, acc, o);
 }
+
+#if TINYML_DSP
+/* Modes 4 and 5 for the same channel o of two inputs: the channel's multiplier
+ * and shift are loaded once, both results computed before either is stored
+ * (an int8 store may alias the constant arrays, which would force reloads). */
+static inline __attribute__((always_inline)) void finish2_m(const fc_finish *f, int32_t o, int32_t acc0,
+                                                            int32_t acc1, int8_t *d0, int8_t *d1, const int mode)
+{
+    const int32_t m = f->mult[o], s = f->shift[o];
+    int32_t v0 = tinyml_requantize_bounded(acc0, m, s, f->out_off);
+    int32_t v1 = tinyml_requantize_bounded(acc1, m, s, f->out_off);
+    if (mode == 5) {
+        v0 = __ssat(v0, 8);
+        v1 = __ssat(v1, 8);
+    } else {
+        v0 = tinyml_clamp(v0, f->lo, f->hi);
+        v1 = tinyml_clamp(v1, f->lo, f->hi);
+    }
+    *d0 = (int8_t)v0;
+    *d1 = (int8_t)v1;
+}
+#endif
 
 #if !TINYML_DSP
 /* dot(row r of a packed 4-row group, x): blocks of 4 depth values are 16 bytes apart. */
@@ -212,6 +253,11 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
                 const int32_t o = 4 * gi + r;
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 group_2x2(g, r, n4, nt, x0, x1, acc);
+                if (mode >= 4) {
+                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &stage[o], mode);
+                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &stage[o + 1], mode);
+                    continue;
+                }
                 y0[o] = finish_m(&f, acc[0], o, mode);
                 stage[o] = finish_m(&f, acc[1], o, mode);
                 y0[o + 1] = finish_m(&f, acc[2], o + 1, mode);
@@ -245,13 +291,16 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
     const int32_t fo = layer->filter_offset;
     const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
                          layer->output_offset, layer->activation.min, layer->activation.max,
-                         layer->double_rounding};
+                         layer->double_rounding, layer->fast_requant && layer->double_rounding && !layer->table};
     int32_t b = 0;
 #if TINYML_DSP
     if (od <= FC_STAGE_BYTES) {
         /* Convolutions (double rounding, no table) get their own copy of the
          * pair loop with the epilogue's branches resolved at compile time. */
-        if (f.dr && !f.table) {
+        if (f.fast) {
+            b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 5)
+                                              : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 4);
+        } else if (f.dr && !f.table) {
             b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 2)
                                               : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 1);
         } else if (!f.dr && !f.table && f.lo == -128 && f.hi == 127) {

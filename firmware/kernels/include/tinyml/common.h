@@ -183,6 +183,30 @@ static inline int32_t tinyml_requantize_double_fast(int32_t x, int32_t multiplie
     return (int32_t)(t >> 32) >> (e - 1);
 }
 
+/* tinyml_requantize_double_fast(x, multiplier, shift) + zp for a bounded
+ * accumulator, the convolutions' per-output epilogue in fewer instructions.
+ * Preconditions, proved per layer by the generator before it sets a kernel's
+ * fast_requant flag (codegen/ops/conv.py: fast_requant_ok): |x| < 2^30,
+ * -22 <= shift <= -1, |zp| <= 128. Then 2x fits int32 and
+ * SaturatingRoundingDoublingHighMul(x, m) = floor((2x m + 2^31) / 2^32), one
+ * SMMULR of 2x; RoundingDivideByPOT(h, e) + zp = floor((h - [h < 0] + (2 zp + 1)
+ * 2^(e-1)) / 2^e) with e = -shift (the zero point added inside the floor as
+ * zp 2^e), no term beyond 2^30 + 2^29. TFLite: MultiplyByQuantizedMultiplier
+ * (double rounding) followed by the output offset. */
+static inline int32_t tinyml_requantize_bounded(int32_t x, int32_t multiplier, int32_t shift, int32_t zp)
+{
+    const int32_t e = -shift;
+    const int32_t x2 = (int32_t)((uint32_t)x << 1);
+    int32_t h;
+#if TINYML_DSP
+    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(x2), "r"(multiplier));
+#else
+    h = (int32_t)(((int64_t)x2 * multiplier + 0x80000000ll) >> 32);
+#endif
+    const int32_t k = (int32_t)((uint32_t)(2 * zp + 1) << e);   /* (2 zp + 1) 2^e, even */
+    return (h + (h >> 31) + (k >> 1)) >> e;
+}
+
 /* The flavour tinyml/config.h selects for the model's reference runtime
  * (TINYML_SINGLE_ROUNDING): FULLY_CONNECTED's requantization. */
 static inline int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift)
@@ -192,6 +216,14 @@ static inline int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t s
 #else
     return tinyml_requantize_double(x, multiplier, shift);
 #endif
+}
+
+/* x clamped to [lo, hi] (lo <= hi), each bound compared once: two
+ * compare-and-select pairs (TINYML_CLAMP's nested macro evaluates MAX twice). */
+static inline int32_t tinyml_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
 }
 
 static inline int8_t tinyml_sat_s8(int32_t x)

@@ -22,6 +22,9 @@ typedef struct {
     int32_t pad_h, pad_w;
     int32_t depth_multiplier;  /* depthwise only: output channels per input channel */
     tinyml_activation activation;
+    int32_t fast_requant;      /* depthwise only: 1 when the generator proved
+                                * tinyml_requantize_bounded's preconditions for every
+                                * output (same bytes, fewer instructions) */
 } tinyml_conv_params;
 
 /* Requantization of the convolution kernels: x * multiplier * 2^(shift-31).

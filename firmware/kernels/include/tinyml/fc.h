@@ -24,6 +24,10 @@ typedef struct {
     const int32_t *shift;
     const int8_t *table;
     int32_t double_rounding;  /* 1: gemmlowp double rounding (CONV_2D's), 0: tinyml_requantize */
+    int32_t fast_requant;     /* 1 (with double_rounding, no table): the generator proved
+                               * tinyml_requantize_bounded's preconditions for every output
+                               * (|acc| < 2^30, -22 <= shift <= -1): same bytes, fewer
+                               * instructions; 0 when not set (other generators) */
 } tinyml_fc_layer;
 
 /* Packed filter layout (written by the generator, codegen/ops/fully_connected.py
