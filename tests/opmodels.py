@@ -208,3 +208,16 @@ def check_bit_exact(model: bytes, count: int = 4, seed: int = 0, records: list[l
                 raise AssertionError(
                     f"record {r} output {k}: {len(bad)} of {g.size} values differ; first at {first}: "
                     f"got {g[first] if first else '?'} want {w[first] if first else '?'}")
+
+
+class _InProcessOracle:
+    """tflite_micro run in the test process (the CLI's oracles run in a child process:
+    codegen.oracle); `.run(inputs)` -> outputs."""
+
+    def __init__(self, model: bytes) -> None:
+        from tinyml.codegen.oracle_child import _load_tflm
+        self.run = _load_tflm(model)
+
+
+def tflm_oracle(model: bytes) -> _InProcessOracle:
+    return _InProcessOracle(model)

@@ -191,7 +191,7 @@ def test_tflm_oracle_ops():
     to [0, 255] and stored as int8), so tinyml matches TFLM's integer SUM (double rounding).
     ADD_N (int8), 2-4 inputs, 4 quantizations: TFLite's ADD_N is float32/int32 only."""
     from opmodels import run_generated
-    from tinyml.codegen.oracle import _tflm
+    from opmodels import tflm_oracle as _tflm
     cases = broadcast_cases() + sum_cases() + add_n_cases()
     model = multi_op_model(cases)
     records = case_records(cases, 2)

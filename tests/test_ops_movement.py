@@ -153,7 +153,7 @@ def test_resize_bilinear_both_runtimes():
     and tflite_micro (--rounding tflm); both round the Q20 sum half away from zero."""
     from opgraph import case_records
     from opmodels import run_generated, run_reference
-    from tinyml.codegen.oracle import _tflm
+    from opmodels import tflm_oracle as _tflm
     cases = bilinear_cases()
     model = multi_op_model(cases)
     records = case_records(cases, 2)

@@ -43,7 +43,7 @@ def test_unary_tflm():
     """ELU (no int8 ELU in TensorFlow 2.21's BUILTIN_REF resolver), ZEROS_LIKE (TFLite's is not
     int8) and ABS again, x 4 quantizations, all 256 input bytes, against tflite_micro with
     --rounding tflm."""
-    from tinyml.codegen.oracle import _tflm
+    from opmodels import tflm_oracle as _tflm
     cases, inputs = unary_cases(["ELU", "ZEROS_LIKE", "ABS"])
     model = multi_op_model(cases)
     records = [inputs]
@@ -82,7 +82,7 @@ def test_l2_normalization_both_runtimes():
     included via a constant-ish input), against TFLite's reference and tflite_micro."""
     from opgraph import case_records
     from opmodels import run_reference
-    from tinyml.codegen.oracle import _tflm
+    from opmodels import tflm_oracle as _tflm
     cases = [OpCase("L2_NORMALIZATION", [Spec(shape, "int8", scale=0.05, zero_point=zp)],
                     [Spec(shape, "int8", scale=1 / 128, zero_point=0)])
              for shape, zp in [((1, 16), 0), ((3, 7), -5), ((2, 4, 64), 12), ((1, 2, 2, 3), -128), ((5, 1), 3)]]
@@ -107,7 +107,7 @@ def test_div_both_runtimes():
     difference is counted here so a change on either side shows)."""
     from opgraph import case_records
     from opmodels import run_reference
-    from tinyml.codegen.oracle import _tflm
+    from opmodels import tflm_oracle as _tflm
     sets = [((2, 3, 4), (2, 3, 4), (0.05, 3), (0.02, -10), (0.1, 0), 0),
             ((1, 4, 4, 3), (3,), (0.1, -20), (0.05, 40), (0.2, 5), 0),
             ((6,), (1,), (0.5, 0), (0.01, 0), (1.5, -100), 0),

@@ -1,57 +1,19 @@
 /* tinyml kernels: DIV (int8, broadcasting). See elementwise.h. */
 #include "tinyml/elementwise.h"
 
-static int32_t clz32(uint32_t x)
-{
-    int32_t n = 0;
-    while (n < 32 && !(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 /* Leading redundant sign bits of x (31 for 0). */
 static int32_t leading_sign_bits(int32_t x)
 {
-    return x >= 0 ? clz32((uint32_t)x) - 1 : clz32(~(uint32_t)x) - 1;
-}
-
-static int32_t sat_shift_left(int32_t x, int32_t exponent)
-{
-    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
-}
-
-/* gemmlowp one_over_one_plus_x_for_x_in_0_1: 1 / (1 + a) for a in [0, 1) (Q0.31). */
-static int32_t one_over_one_plus_x(int32_t a)
-{
-    /* RoundingHalfSum(a, One) with One = INT32_MAX */
-    const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    const int32_t c48_17 = 1515870810, cm32_17 = -1010580540;      /* Q2.29 */
-    int32_t x = (int32_t)((uint32_t)c48_17 + (uint32_t)tinyml_doubling_high_mul(half_denominator, cm32_17));
-    for (int i = 0; i < 3; ++i) {
-        const int32_t hdx = tinyml_doubling_high_mul(half_denominator, x);                 /* Q2.29 */
-        const int32_t one_minus = (int32_t)((uint32_t)(1 << 29) - (uint32_t)hdx);
-        x = (int32_t)((uint32_t)x + (uint32_t)sat_shift_left(tinyml_doubling_high_mul(x, one_minus), 2));
-    }
-    return sat_shift_left(x, 1);                     /* ExactMulByPot<-1> then Rescale<0> */
+    return x >= 0 ? tinyml_clz32((uint32_t)x) - 1 : tinyml_clz32(~(uint32_t)x) - 1;
 }
 
 /* GetReciprocal(x, 31, &shift) for x > 0. */
 static int32_t reciprocal(int32_t x, int32_t *shift)
 {
-    const int32_t headroom_plus_one = clz32((uint32_t)x);
+    const int32_t headroom_plus_one = tinyml_clz32((uint32_t)x);
     *shift = 31 - headroom_plus_one;
     const int32_t shifted_minus_one = (int32_t)(((uint32_t)x << headroom_plus_one) - (1u << 31));
-    return one_over_one_plus_x(shifted_minus_one);
+    return tinyml_one_over_one_plus_x(shifted_minus_one);
 }
 
 static inline int8_t div_elem(const tinyml_div_params *p, int32_t x1, int32_t x2, int *bad)

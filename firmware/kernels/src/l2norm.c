@@ -1,29 +1,6 @@
 /* tinyml kernels: L2_NORMALIZATION (int8). See reduce.h. */
 #include "tinyml/reduce.h"
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent > 0. */
-static int32_t sat_shift_left(int32_t x, int32_t exponent)
-{
-    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
-}
-
-static int32_t count_leading_zeros(uint32_t x)
-{
-    int32_t n = 0;
-    while (n < 32 && !(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 void tinyml_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shift)
 {
     if (input <= 1) {
@@ -36,7 +13,7 @@ void tinyml_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shi
         input /= 4;
         ++sh;
     }
-    const int32_t pairs = (count_leading_zeros((uint32_t)input) - 1) / 2 - 1;
+    const int32_t pairs = (tinyml_clz32((uint32_t)input) - 1) / 2 - 1;
     sh -= pairs;
     input = (int32_t)((uint32_t)input << (2 * pairs));
     /* Newton-Raphson for 1/sqrt in Q3.28: x <- 1.5 x - (input / 2) x^3. */
@@ -44,10 +21,10 @@ void tinyml_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shi
     const int32_t half_three = (1 << 28) + (1 << 27);
     int32_t x = 1 << 28;
     for (int i = 0; i < 5; ++i) {
-        const int32_t x3 = sat_shift_left(tinyml_doubling_high_mul(tinyml_doubling_high_mul(x, x), x), 6);
+        const int32_t x3 = tinyml_sat_shift_left(tinyml_doubling_high_mul(tinyml_doubling_high_mul(x, x), x), 6);
         const int32_t diff = (int32_t)((uint32_t)tinyml_doubling_high_mul(half_three, x) -
                                        (uint32_t)tinyml_doubling_high_mul(half_input, x3));
-        x = sat_shift_left(diff, 3);
+        x = tinyml_sat_shift_left(diff, 3);
     }
     x = tinyml_doubling_high_mul(x, 1518500250);          /* * sqrt(2) / 2 in Q0.31 */
     if (sh < 0) {

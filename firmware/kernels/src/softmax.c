@@ -1,43 +1,6 @@
 /* tinyml kernels: int8 softmax (TFLite reference fixed-point arithmetic, exp by table). */
 #include "tinyml/elementwise.h"
 
-/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent > 0. */
-static inline int32_t sat_shift_left(int32_t x, int32_t exponent)
-{
-    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
-    if (x > threshold) {
-        return INT32_MAX;
-    }
-    if (x < -threshold) {
-        return INT32_MIN;
-    }
-    return (int32_t)((uint32_t)x << exponent);
-}
-
-/* gemmlowp RoundingHalfSum: (a + b) / 2 rounded half away from zero. */
-static inline int32_t rounding_half_sum(int32_t a, int32_t b)
-{
-    const int64_t sum = (int64_t)a + (int64_t)b;
-    const int64_t sign = sum >= 0 ? 1 : -1;
-    return (int32_t)((sum + sign) / 2);
-}
-
-/* gemmlowp one_over_one_plus_x_for_x_in_0_1: a in Q0.31 -> 1/(1+a) in Q0.31,
- * three Newton-Raphson steps in Q2.29. */
-static int32_t one_over_one_plus_x(int32_t a)
-{
-    const int32_t half_denominator = rounding_half_sum(a, INT32_MAX);
-    const int32_t c48_17 = 1515870810;      /* 48/17 in Q2.29 */
-    const int32_t cneg32_17 = -1010580540;  /* -32/17 in Q2.29 */
-    int32_t x = c48_17 + tinyml_doubling_high_mul(half_denominator, cneg32_17);
-    for (int i = 0; i < 3; ++i) {
-        const int32_t hdx = tinyml_doubling_high_mul(half_denominator, x);
-        const int32_t one_minus = (1 << 29) - hdx;
-        x = x + sat_shift_left(tinyml_doubling_high_mul(x, one_minus), 2);
-    }
-    return sat_shift_left(x, 1);
-}
-
 tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y)
 {
     int32_t max = -128;
@@ -54,7 +17,7 @@ tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, con
     const int32_t headroom_plus_one = __builtin_clz((uint32_t)sum);
     const int32_t num_bits_over_unit = 12 - headroom_plus_one;
     const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum << headroom_plus_one) - (1u << 31));
-    const int32_t scale = one_over_one_plus_x(shifted_sum_minus_one);
+    const int32_t scale = tinyml_one_over_one_plus_x(shifted_sum_minus_one);
     const int32_t exponent = num_bits_over_unit + 31 - 8;
     if (exponent < 0 || exponent > 31) {
         return TINYML_ERROR_ARG;

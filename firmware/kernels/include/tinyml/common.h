@@ -121,6 +121,43 @@ static inline int32_t tinyml_rounding_divide_by_pot(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
+/* x * 2^exponent, saturated to int32, for 0 < exponent < 31.
+ * gemmlowp: SaturatingRoundingMultiplyByPOT<exponent> (exponent > 0). */
+static inline int32_t tinyml_sat_shift_left(int32_t x, int32_t exponent)
+{
+    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* Leading zero bits of x (32 for 0). */
+static inline int32_t tinyml_clz32(uint32_t x)
+{
+    return x ? (int32_t)__builtin_clz(x) : 32;
+}
+
+/* 1 / (1 + a) for a in [0, 1), both Q0.31: three Newton-Raphson steps in Q2.29
+ * from 48/17 - 32/17 * d. gemmlowp: one_over_one_plus_x_for_x_in_0_1 (TFLite's
+ * GetReciprocal, used by softmax, DIV and friends). */
+static inline int32_t tinyml_one_over_one_plus_x(int32_t a)
+{
+    const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;      /* RoundingHalfSum(a, One) */
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t c48_17 = 1515870810, cm32_17 = -1010580540;  /* Q2.29 */
+    int32_t x = (int32_t)((uint32_t)c48_17 + (uint32_t)tinyml_doubling_high_mul(half_denominator, cm32_17));
+    for (int i = 0; i < 3; ++i) {
+        const int32_t hdx = tinyml_doubling_high_mul(half_denominator, x);
+        const int32_t one_minus = (int32_t)((uint32_t)(1 << 29) - (uint32_t)hdx);
+        x = (int32_t)((uint32_t)x + (uint32_t)tinyml_sat_shift_left(tinyml_doubling_high_mul(x, one_minus), 2));
+    }
+    return tinyml_sat_shift_left(x, 1);                        /* ExactMulByPot<-1>, Rescale<0> */
+}
+
 /* ---- Requantization: x * multiplier * 2^(shift - 31), the one implementation
  * of each rounding flavour. Every kernel calls these (or the selectors
  * tinyml_requantize / tinyml_conv_requantize that pick one of them). ---- */
