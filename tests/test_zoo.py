@@ -40,6 +40,7 @@ def zoo(tmp_path_factory):
 
 # models TFLM cannot run as exported (measured with tflite_micro), so no TFLM arena figure
 TFLM_CANNOT = {"yolo": "TFLM has no TILE kernel",
+               "vit": "TFLM has no REDUCE_PROD (Keras' Tensordot shape arithmetic)",
                "lstm": "TFLM's FILL needs constant dims (the zero state's batch is computed)",
                "gru": "TFLM's FILL needs constant dims (the zero state's batch is computed)"}
 
