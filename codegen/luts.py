@@ -279,6 +279,15 @@ def _downscale_to_int16(m32: int) -> int:
     return (m32 + (1 << 15)) >> 16
 
 
+def rounding_divide_by_pot16(x: int, exponent: int) -> int:
+    """gemmlowp's RoundingDivideByPOT on int16 values: for exponents >= 16 its mask
+    `(1 << exponent) - 1` truncates to int16 -1, so the result is 1 for x >= 0 and -1
+    for x < 0 (HardSwish's reluish path meets this when the input scale is tiny)."""
+    if exponent >= 16:
+        return 1 if x >= 0 else -1
+    return rounding_divide_by_pot(x, exponent)
+
+
 def hard_swish_lut(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
                    dtype: str = "int8") -> np.ndarray:
     """HardSwishPrepare (float32 scale arithmetic) + reference_ops::HardSwish
@@ -311,7 +320,7 @@ def hard_swish_lut(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
         if rel_exp > 0:
             r = _sat_left_shift16(r, 1)
         if rel_exp < 0:
-            r = rounding_divide_by_pot(r, -rel_exp)
+            r = rounding_divide_by_pot16(r, -rel_exp)
         r = _wrap16((r + (1 << 15)) >> 1)
         pre = sdhm16(r, pre_out)
         o = rounding_divide_by_pot(pre, -out_exp)

@@ -9,6 +9,12 @@ Both interpreters run in a child process (`codegen.oracle_child`), after the
 importer's validator has accepted the file: a native crash (segfault, abort)
 becomes one `OracleCrash` line naming the interpreter and the signal, and the
 libraries' own logs go to a file, not to the user's terminal.
+`choose_oracle` also decides per model: TFLM for ops TFLite's reference
+kernels lack or get wrong in int8 (`TFLM_OPS`); for an op *version* the
+reference resolver lacks (TILE v3 from UpSampling2D) a copy with that version
+lowered where the kernel is one for every version (`REF_MAX_VERSION`), else
+TFLite's builtin (optimized) resolver, "tflite-builtin". The model file is
+never rewritten.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import re
 import tempfile
 import warnings
 import weakref
@@ -103,9 +110,12 @@ class OracleProcess:
                           fix="a native crash of the reference interpreter on this file; "
                               "run `tinyml inspect` on it, and report the file if inspect accepts it")
 
-    def load(self, which: str) -> tuple[str, str]:
-        self.label = {"tflite": "TFLite (oracle tflite-reference)", "tflm": "TFLM (oracle tflite-micro)"}[which]
-        return self.request(("load", which, self.model_bytes), "loading the model")
+    def load(self, which: str, model_bytes: bytes | None = None) -> tuple[str, str]:
+        """Load the model (or a copy of it, `model_bytes`) into "tflite", "tflite-builtin" or "tflm"."""
+        self.label = {"tflite": "TFLite (oracle tflite-reference)", "tflite-builtin": "TFLite (oracle tflite-builtin)",
+                      "tflm": "TFLM (oracle tflite-micro)"}[which]
+        data = self.model_bytes if model_bytes is None else model_bytes
+        return self.request(("load", which, data), "loading the model")
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         status, value = self.request(("run", [np.asarray(x) for x in inputs]), "running the model")
@@ -173,7 +183,56 @@ def make_oracle(model_path: str, which: str = "auto") -> Oracle:
 # CompileOptions.rounding) governs only the ops whose rounding differs between
 # the two, such as FC: on ad01 the two oracles disagree in 4,604 of 12,800
 # output bytes over 20 inputs, and each matches exactly one setting.
-ROUNDING = {"tflite-reference": "tflite", "tflite-micro": "tflm"}
+# TFLite's builtin kernels share the wheel's rounding with its reference kernels.
+ROUNDING = {"tflite-reference": "tflite", "tflite-builtin": "tflite", "tflite-micro": "tflm"}
+
+# int8 ops whose expected outputs come from tflite_micro (TensorFlow 2.21's
+# BUILTIN_REF resolver): no int8 kernel there, or a wrong one.
+TFLM_OPS = {
+    "SUM": "TFLite's reference SUM reads int8 as uint8",
+    "BROADCAST_TO": "TFLite's reference kernels have no int8 BROADCAST_TO",
+    "ELU": "TFLite's reference kernels have no int8 ELU",
+    "ADD_N": "TFLite's reference kernels have no int8 ADD_N",
+    "ZEROS_LIKE": "TFLite's reference kernels have no int8 ZEROS_LIKE",
+}
+
+_MISSING_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+
+
+# Ops whose TFLite kernel is one registration for every version (kernels/tile.cc:
+# Register_TILE), which the reference resolver lists only up to an older version
+# than the builtin resolver (TensorFlow 2.21: TILE 1-2 vs 1-3, int8 being v3).
+# For these the reference interpreter runs a copy of the model whose operator
+# code says that older version: the same kernel code runs, every other op keeps
+# its reference kernel. The user's file is not changed, and the note says so.
+REF_MAX_VERSION = {"TILE": 2}
+
+
+def capped_versions(model_bytes: bytes, caps: dict[str, int]) -> tuple[bytes, list[str]]:
+    """A copy of the flatbuffer whose operator codes for `caps`' ops carry at most that version
+    (patched in place: the version field is a fixed-size scalar); and what was changed."""
+    import tflite
+    from tflite.utils import BUILTIN_OPCODE2NAME
+    out = bytearray(model_bytes)
+    model = tflite.Model.GetRootAs(model_bytes, 0)
+    changed = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        name = BUILTIN_OPCODE2NAME.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "")
+        cap = caps.get(name)
+        slot = oc._tab.Offset(8)                       # OperatorCode.version
+        if cap is None or not slot or oc.Version() <= cap:
+            continue
+        pos = oc._tab.Pos + slot
+        out[pos:pos + 4] = int(cap).to_bytes(4, "little", signed=True)
+        changed.append(f"{name} v{oc.Version()} -> v{cap}")
+    return bytes(out), changed
+
+
+def tflm_reason(kinds: set[str]) -> str | None:
+    """Why a model with these op kinds (folded ones included) needs tflite_micro, or None."""
+    hits = sorted(k for k in kinds if k in TFLM_OPS)
+    return "; ".join(TFLM_OPS[k] for k in hits) or None
 
 
 @dataclass
@@ -182,6 +241,30 @@ class OracleChoice:
     oracle: Oracle
     rounding: str
     notes: list[str]
+
+
+def _version_fallback(proc: OracleProcess, refusal: str, notes: list[str]) -> Oracle | None:
+    """When TFLite's reference resolver refused the model for lacking an op *version*: the
+    reference kernels on a copy with that version lowered (REF_MAX_VERSION), else TFLite's
+    builtin kernels. None when the refusal is something else or neither loads."""
+    m = _MISSING_VERSION.search(refusal)
+    if m is None:
+        return None
+    op, version = m.group(1), int(m.group(2))
+    if op in REF_MAX_VERSION:
+        copy, changed = capped_versions(proc.model_bytes, REF_MAX_VERSION)
+        status, value = proc.load("tflite", copy)
+        if status == "ok":
+            notes.append(f"TFLite's reference resolver registers {op} only up to version "
+                         f"{REF_MAX_VERSION[op]}; its kernel is the same for every version, so "
+                         f"the reference oracle runs a copy with {', '.join(changed)} (model file unchanged)")
+            return Oracle(value, proc)
+    status, value = proc.load("tflite-builtin")
+    if status == "ok":
+        notes.append(f"TFLite's reference kernels lack {op} version {version}; the oracle is TFLite's "
+                     "builtin (optimized) kernels, tflite-builtin, for this model")
+        return Oracle(value, proc)
+    return None
 
 
 def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str]) -> Oracle:
@@ -201,10 +284,13 @@ def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str
                         "tflite_micro (no TensorFlow needed)")
             notes.append("TensorFlow is not importable; expected outputs come from tflite_micro, "
                          "whose rounding is the requested --rounding tflm")
-        elif which == "tflite":
-            raise ModelError(f"TFLite refuses {model_path} ({value})",
-                             fix="check that the model is a valid int8 TFLite model")
         else:
+            oracle = _version_fallback(proc, value, notes)
+            if oracle is not None:
+                return oracle
+            if which == "tflite":
+                raise ModelError(f"TFLite refuses {model_path} ({value})",
+                                 fix="pass --oracle tflm (or auto) to compare with tflite_micro")
             first = value
             status, value = proc.load("tflm")
             if status != "ok":
@@ -220,19 +306,28 @@ def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str
     return Oracle(value, proc)
 
 
+
 def choose_oracle(model_path: str, rounding: str | None = None, which: str = "auto") -> OracleChoice:
     """Pick the oracle for `model_path` and the rounding the generated C should use.
 
-    `which`: "auto" (TFLite's reference kernels; TFLM when TFLite refuses the
-    model), "tflite" or "tflm". `rounding`: the user's explicit choice, or
+    `which`: "auto" (TFLite's reference kernels; its builtin kernels when the
+    reference resolver lacks an op version; TFLM for `TFLM_OPS` or when TFLite
+    refuses the model), "tflite" (reference, else builtin) or "tflm". `rounding`: the user's explicit choice, or
     None to follow the oracle (TFLite -> "tflite", TFLM -> "tflm"). Every
     deviation from the default is said in `notes`. Without TensorFlow the
     TFLite oracle is impossible: TFLM is used only when the rounding is
     "tflm" (its own), else a one-line TinymlError names the cause and fix."""
     from .importer import import_bytes, load_bytes
     data = load_bytes(model_path)
-    import_bytes(data, model_path)          # the validator speaks before any interpreter sees the file
+    graph = import_bytes(data, model_path)   # the validator speaks before any interpreter sees the file
     notes: list[str] = []
+    kinds = {op.kind for op in graph.ops} | {k for _, k in graph.folded}
+    needs_tflm = tflm_reason(kinds)
+    if which == "auto" and needs_tflm:
+        which = "tflm"
+        notes.append(f"{needs_tflm}; the oracle is tflite_micro")
+    elif which == "tflite" and needs_tflm:
+        notes.append(f"{needs_tflm}: expected outputs from TFLite may be wrong (pass --oracle tflm)")
     proc = OracleProcess(model_path, data)
     try:
         oracle = _load(proc, which, rounding, notes)

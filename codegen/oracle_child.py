@@ -43,10 +43,14 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-def _load_tflite(model: bytes) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+def _load_tflite(model: bytes, builtin: bool = False) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """TFLite's reference kernels, or with `builtin` its builtin (optimized) kernels without
+    the default XNNPACK delegate."""
     import tensorflow as tf
+    kind = tf.lite.experimental.OpResolverType
     interp = tf.lite.Interpreter(model_content=model,
-                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+                                 experimental_op_resolver_type=kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES if builtin
+                                 else kind.BUILTIN_REF)
     interp.allocate_tensors()
     ins, outs = interp.get_input_details(), interp.get_output_details()
 
@@ -90,18 +94,19 @@ def serve(log_path: str) -> None:
             return
         if msg[0] == "load":
             which, model = msg[1], msg[2]
-            if which == "tflite":
+            if which in ("tflite", "tflite-builtin"):
                 try:
                     import tensorflow  # noqa: F401
                 except ImportError as exc:
                     send(proto, ("no-tensorflow", f"{type(exc).__name__}: {exc}"))
                     continue
             try:
-                run = (_load_tflite if which == "tflite" else _load_tflm)(model)
+                run = (_load_tflm(model) if which == "tflm" else _load_tflite(model, which == "tflite-builtin"))
             except Exception as exc:                    # the interpreter refuses the model
                 send(proto, ("refused", _first_line(exc)))
                 continue
-            send(proto, ("ok", "tflite-reference" if which == "tflite" else "tflite-micro"))
+            send(proto, ("ok", {"tflite": "tflite-reference", "tflite-builtin": "tflite-builtin",
+                                "tflm": "tflite-micro"}[which]))
         elif msg[0] == "run":
             try:
                 send(proto, ("ok", run(msg[1])))

@@ -157,6 +157,24 @@ def test_activation_table_sweep(op):
     assert not bad, f"{len(bad)} quantizations differ, first: {bad[:3]}"
 
 
+def test_hard_swish_tiny_input_scales():
+    """Input scales below ~1e-6 (MobileNetV3Small with untrained BatchNorm: 8e-9) put the reluish
+    multiplier's exponent at -16 or below, where gemmlowp's int16 RoundingDivideByPOT gives the
+    sign (its mask truncates to -1): measured 1-64 of 256 bytes off before the table followed it."""
+    bad = []
+    for in_scale, in_zp, out_scale, out_zp in [(7.85821e-09, -1, 7.85067e-09, -1), (7.84338e-09, 0, 7.84326e-09, 0),
+                                               (8.09857e-09, 0, 7.97086e-09, 0), (1.16887e-08, 6, 9.7659e-09, 4),
+                                               (4.0221e-09, -4, 9.8542e-09, -1), (3.2e-07, 2, 1.6e-07, 2),
+                                               (2e-05, -13, 1e-05, -13)]:
+        in_scale, out_scale = float(np.float32(in_scale)), float(np.float32(out_scale))
+        want = run_reference(act_model("HARD_SWISH", in_scale, in_zp, out_scale, out_zp), [ALL_S8])[0]
+        table = table_for("HARD_SWISH", in_scale, in_zp, out_scale, out_zp, "int8")
+        got = table[ALL_S8.view(np.uint8)].view(np.int8)
+        if got.tobytes() != np.asarray(want).tobytes():
+            bad.append((in_scale, in_zp, out_scale, out_zp, int((got != np.asarray(want).ravel()).sum())))
+    assert not bad, bad
+
+
 @pytest.mark.parametrize("alpha", [0.01, 0.2, 0.3, 1.5, -0.5])
 def test_leaky_relu_alpha_table(alpha):
     bad = []

@@ -187,9 +187,69 @@ def cnn_16x8():
     return keras.Model(inp, x)
 
 
+def log_softmax():
+    """Dense -> log-softmax: LOG_SOFTMAX, an op tinyml does not support (the error-path example)."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((8,))
+    x = layers.Dense(6)(inp)
+    x = layers.Activation("log_softmax")(x)
+    return keras.Model(inp, x)
+
+
+def mobilenet():
+    """keras.applications.MobileNet (v1, alpha=0.25), 96x96x3, random weights, 10 logits."""
+    keras = _keras()
+    return keras.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None, classes=10,
+                                        classifier_activation=None)
+
+
+def mobilenet_v3_small():
+    """keras.applications.MobileNetV3Small (minimalistic=False: hard-swish, squeeze-excite),
+    alpha=0.75, 64x64x3 (its own Rescaling in front), random weights, 10 logits."""
+    keras = _keras()
+    return keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), alpha=0.75, minimalistic=False,
+                                               weights=None, classes=10, classifier_activation=None)
+
+
+def resnet():
+    """A ResNet-style CNN: a stem conv, two residual blocks (Conv-BN-ReLU-Conv-BN + Add + ReLU,
+    the second with a strided 1x1 projection shortcut), global average pooling, Dense."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((32, 32, 3))
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False)(inp)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for filters, stride in ((16, 1), (32, 2)):
+        h = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+        h = layers.ReLU()(layers.BatchNormalization()(h))
+        h = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same", use_bias=False)(h))
+        s = x if stride == 1 else layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=stride)(x))
+        x = layers.ReLU()(layers.Add()([h, s]))
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(10)(x)
+    return keras.Model(inp, x)
+
+
+def conv1d():
+    """A Conv1D time-series classifier: 64 steps x 3 channels, Conv1D + MaxPooling1D,
+    Conv1D, GlobalAveragePooling1D, Dense."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((64, 3))
+    x = layers.Conv1D(8, 5, activation="relu")(inp)
+    x = layers.MaxPooling1D(2)(x)
+    x = layers.Conv1D(16, 3, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.Dense(4)(x)
+    return keras.Model(inp, x)
+
+
 BUILDERS: dict[str, Callable] = {
     "mobilenet_v2": mobilenet_v2, "vit": vit, "ds_cnn": ds_cnn, "yolo": yolo,
     "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8,
+    "log_softmax": log_softmax, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
+    "resnet": resnet, "conv1d": conv1d,
 }
 
 

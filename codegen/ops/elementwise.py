@@ -313,16 +313,20 @@ def lower_rsqrt(op, graph, ctx) -> Step:
 
 @lowering("DIV")
 def lower_div(op, graph, ctx) -> Step:
-    """div.cc Prepare: input1_scale / (input2_scale * output_scale) in float32, then doubled;
-    the kernel (firmware/kernels/src/div.c) runs DivElementwise's reciprocal arithmetic."""
+    """div.cc Prepare: input1_scale / (input2_scale * output_scale) in float32 (TFLite 2.21's
+    reference) or in double (the tflite_micro wheel, measured: exact .5 ties differ); the kernel
+    (firmware/kernels/src/div.c) runs DivElementwise's reciprocal arithmetic and picks the
+    multiplier of the runtime config.h names."""
     x1, x2, y, geo = _binary_operands(op, graph)
     real = f32(f32(x1.quant.s) / f32(f32(x2.quant.s) * f32(y.quant.s)))
     qo = quantize_multiplier(float(real))
+    qo_tflm = quantize_multiplier(float(f32(x1.quant.s)) / (float(f32(x2.quant.s)) * float(f32(y.quant.s))))
     lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     p = ctx.name(f"op{op.index}")
     decls = [
         cdecl.struct("tinyml_div_params", f"{p}_params", input1_offset=-x1.quant.zp, input2_offset=-x2.quant.zp,
-                     output_offset=y.quant.zp, output=_quant(qo), activation=cdecl.activation(lo, hi)),
+                     output_offset=y.quant.zp, output=_quant(qo), output_tflm=_quant(qo_tflm),
+                     activation=cdecl.activation(lo, hi)),
         cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
     ]
     ins, outs = activations(graph, op)

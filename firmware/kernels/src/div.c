@@ -32,7 +32,12 @@ static inline int8_t div_elem(const tinyml_div_params *p, int32_t x1, int32_t x2
     const int32_t inv = reciprocal(b, &rs);
     const int32_t h = leading_sign_bits(a);
     const int32_t q = tinyml_doubling_high_mul((int32_t)((uint32_t)a << h), inv);
-    const int32_t y = tinyml_requantize_double(q, p->output.multiplier, p->output.shift - rs - h) + p->output_offset;
+#if TINYML_SINGLE_ROUNDING
+    const tinyml_quant *oq = &p->output;         /* TFLite's float32 scale quotient */
+#else
+    const tinyml_quant *oq = &p->output_tflm;    /* tflite_micro's double-precision one */
+#endif
+    const int32_t y = tinyml_requantize_double(q, oq->multiplier, oq->shift - rs - h) + p->output_offset;
     return (int8_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 

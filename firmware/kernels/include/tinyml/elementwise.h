@@ -169,14 +169,18 @@ tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, c
  * h = leading sign bits of a; q = SRDHM(a << h, r);
  * y = clamp(requant_dr(q, output.multiplier, output.shift - rs - h) + output_offset)
  * with output ~ input1_scale / (input2_scale * output_scale). A zero divisor
- * returns TINYML_ERROR_ARG (TFLite's reference asserts it away). Bit-exact with
- * TensorFlow 2.21's reference; tflite_micro differs by 1 LSB on a few elements
- * (2 of 399 in tests/test_ops_unary.py), which this kernel does not follow. */
+ * returns TINYML_ERROR_ARG (TFLite's reference asserts it away). The two
+ * runtimes differ only in the output multiplier: TensorFlow 2.21's reference
+ * quantizes the float32 quotient of the scales (`output`), the tflite_micro
+ * wheel the double-precision one (`output_tflm`), which moves exact .5 ties by
+ * 1 LSB. TINYML_SINGLE_ROUNDING (the --rounding tflite|tflm switch in config.h)
+ * picks one; each setting is bit-exact with its runtime (tests/test_ops_unary.py). */
 typedef struct {
     int32_t input1_offset;
     int32_t input2_offset;
     int32_t output_offset;
     tinyml_quant output;
+    tinyml_quant output_tflm;
     tinyml_activation activation;
 } tinyml_div_params;
 
