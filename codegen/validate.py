@@ -398,8 +398,9 @@ class _Checker:
         if kind == "FULLY_CONNECTED":
             ok = math.prod(x.shape) % depth == 0 and bool(out.shape) and out.shape[-1] == channels \
                 and math.prod(out.shape) == math.prod(x.shape) // depth * channels
-        elif kind == "CONV_2D":
-            ok = x.shape[3] == depth and out.shape[3] == channels and out.shape[0] == x.shape[0]
+        elif kind == "CONV_2D":     # grouped: the input has `groups` x the filter's depth channels
+            ok = x.shape[3] % depth == 0 and channels % (x.shape[3] // depth) == 0 \
+                and out.shape[3] == channels and out.shape[0] == x.shape[0]
         else:
             ok = out.shape[3] == channels and channels % x.shape[3] == 0 and out.shape[0] == x.shape[0]
         if not ok:

@@ -18,12 +18,19 @@ pytestmark = [
 ]
 
 
-def _dense_model(path: str, n_in: int, n_out: int) -> str:
-    """A real int8 TFLite model (one FULLY_CONNECTED) from the TFLite converter."""
+def _dense_model(path: str, n_in: int, n_out: int, one_hot: bool = False) -> str:
+    """A real int8 TFLite model (one FULLY_CONNECTED) from the TFLite converter. `one_hot`:
+    one non-zero weight, so a very wide layer stays inside the validator's accumulator bound
+    (|bias| + 256 * sum|w| < 2^31)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     inp = tf.keras.Input((n_in,), batch_size=1)
-    model = tf.keras.Model(inp, tf.keras.layers.Dense(n_out)(inp))
+    dense = tf.keras.layers.Dense(n_out)
+    model = tf.keras.Model(inp, dense(inp))
+    if one_hot:
+        w = np.zeros((n_in, n_out), np.float32)
+        w[0, :] = 1.0
+        dense.set_weights([w, np.zeros(n_out, np.float32)])
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     rng = np.random.default_rng(0)
@@ -41,7 +48,7 @@ def _dense_model(path: str, n_in: int, n_out: int) -> str:
 def test_activation_arena_larger_than_sram_fails(tmp_path):
     from tinyml.firmware.build import build_firmware
     # 136,000 int8 inputs: the arena alone exceeds the F4's 128 KB of SRAM1+SRAM2.
-    model = _dense_model(str(tmp_path / "wide.tflite"), 136_000, 1)
+    model = _dense_model(str(tmp_path / "wide.tflite"), 136_000, 1, one_hot=True)
     with pytest.raises(FitError) as ei:
         build_firmware(model, "stm32f4-discovery", str(tmp_path / "fw"), num_vectors=0)
     msg = ei.value.line()

@@ -103,7 +103,7 @@ def run(exe: str, variant: str, work_dir: str, *, seconds: float | None = None,
     shutil.copytree(CORPUS, corpus, dirs_exist_ok=True)
     os.makedirs(artifacts, exist_ok=True)
     args = [exe, f"-seed={seed}", f"-dict={DICT}", f"-max_len={max_len}", "-timeout=10",
-            "-rss_limit_mb=1024", "-print_final_stats=1", f"-artifact_prefix={artifacts}"]
+            "-rss_limit_mb=2048", "-print_final_stats=1", f"-artifact_prefix={artifacts}"]
     if seconds is not None:
         args.append(f"-max_total_time={int(seconds)}")
     if runs is not None:
