@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import flatbuffers
 import numpy as np
 
-from opmodels import _NP, _TYPES, Spec, _schema
+from opmodels import _NP, Spec, _schema, add_tensor_t
 
 
 @dataclass
@@ -66,28 +66,7 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
     tensors, graph_inputs, graph_outputs, operators, codes = [], [], [], [], {}
 
     def add_tensor(spec: Spec, name: str) -> int:
-        t = s.TensorT()
-        t.shape = np.asarray(list(spec.shape), dtype=np.int32)
-        t.type = _TYPES[spec.dtype]
-        t.name = name
-        buf = s.BufferT()
-        if spec.data is not None:
-            arr = np.asarray(spec.data, dtype=_NP[spec.dtype]).reshape(tuple(spec.shape))
-            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
-        model.buffers.append(buf)
-        t.buffer = len(model.buffers) - 1
-        if spec.scale is not None:
-            q = s.QuantizationParametersT()
-            scales = np.atleast_1d(np.asarray(spec.scale, dtype=np.float32))
-            zps = np.atleast_1d(np.asarray(spec.zero_point, dtype=np.int64))
-            if zps.size == 1 and scales.size > 1:
-                zps = np.full(scales.shape, int(zps[0]), dtype=np.int64)
-            q.scale = scales
-            q.zeroPoint = zps
-            q.quantizedDimension = spec.axis
-            t.quantization = q
-        tensors.append(t)
-        return len(tensors) - 1
+        return add_tensor_t(s, model, tensors, spec, name)
 
     for c, case in enumerate(cases):
         ins = []

@@ -45,6 +45,32 @@ def _schema():
     return s
 
 
+def add_tensor_t(s, model, tensors: list, spec: Spec, name: str) -> int:
+    """Append a TensorT for `spec` (its buffer, quantization) to `model`'s buffers and `tensors`."""
+    t = s.TensorT()
+    t.shape = np.asarray(list(spec.shape), dtype=np.int32)
+    t.type = _TYPES[spec.dtype]
+    t.name = name
+    buf = s.BufferT()
+    if spec.data is not None:
+        arr = np.asarray(spec.data, dtype=_NP[spec.dtype]).reshape(tuple(spec.shape))
+        buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
+    model.buffers.append(buf)
+    t.buffer = len(model.buffers) - 1
+    if spec.scale is not None:
+        q = s.QuantizationParametersT()
+        scales = np.atleast_1d(np.asarray(spec.scale, dtype=np.float32))
+        zps = np.atleast_1d(np.asarray(spec.zero_point, dtype=np.int64))
+        if zps.size == 1 and scales.size > 1:
+            zps = np.full(scales.shape, int(zps[0]), dtype=np.int64)
+        q.scale = scales
+        q.zeroPoint = zps
+        q.quantizedDimension = spec.axis
+        t.quantization = q
+    tensors.append(t)
+    return len(tensors) - 1
+
+
 def single_op_model(op: str, inputs: Sequence[Spec | None], outputs: Sequence[Spec],
                     options: tuple[str, dict[str, Any]] | None = None, version: int = 1) -> bytes:
     """A model with one builtin op. `None` in `inputs` is an omitted optional input (-1).
@@ -60,28 +86,7 @@ def single_op_model(op: str, inputs: Sequence[Spec | None], outputs: Sequence[Sp
     graph_inputs = []
 
     def add_tensor(spec: Spec, name: str) -> int:
-        t = s.TensorT()
-        t.shape = np.asarray(list(spec.shape), dtype=np.int32)
-        t.type = _TYPES[spec.dtype]
-        t.name = name
-        buf = s.BufferT()
-        if spec.data is not None:
-            arr = np.asarray(spec.data, dtype=_NP[spec.dtype]).reshape(tuple(spec.shape))
-            buf.data = np.frombuffer(arr.tobytes(), dtype=np.uint8)
-        model.buffers.append(buf)
-        t.buffer = len(model.buffers) - 1
-        if spec.scale is not None:
-            q = s.QuantizationParametersT()
-            scales = np.atleast_1d(np.asarray(spec.scale, dtype=np.float32))
-            zps = np.atleast_1d(np.asarray(spec.zero_point, dtype=np.int64))
-            if zps.size == 1 and scales.size > 1:
-                zps = np.full(scales.shape, int(zps[0]), dtype=np.int64)
-            q.scale = scales
-            q.zeroPoint = zps
-            q.quantizedDimension = spec.axis
-            t.quantization = q
-        tensors.append(t)
-        return len(tensors) - 1
+        return add_tensor_t(s, model, tensors, spec, name)
 
     in_idx = []
     for k, spec in enumerate(inputs):
