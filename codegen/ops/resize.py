@@ -45,8 +45,9 @@ def nearest_sources(in_size: int, out_size: int, align_corners: bool, half_pixel
     return out
 
 
-@lowering("RESIZE_NEAREST_NEIGHBOR")
-def lower_resize_nearest(op, graph, ctx) -> Step:
+def _resize_operands(op, graph):
+    """Both resizes: int8 4-D in and out, a constant [oh, ow] size matching the output;
+    -> (x, y, ih, iw, oh, ow)."""
     x, size, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
     require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} resizing")
     require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
@@ -56,6 +57,12 @@ def lower_resize_nearest(op, graph, ctx) -> Step:
     require(tuple(y.shape) == (n, oh, ow, c), op, graph,
             f"output shape {list(y.shape)} (size gives {[n, oh, ow, c]})")
     require(ih > 0 and iw > 0 and oh > 0 and ow > 0, op, graph, "an empty image")
+    return x, y, ih, iw, oh, ow
+
+
+@lowering("RESIZE_NEAREST_NEIGHBOR")
+def lower_resize_nearest(op, graph, ctx) -> Step:
+    x, y, ih, iw, oh, ow = _resize_operands(op, graph)
     o = op.options
     src_y = nearest_sources(ih, oh, o.align_corners, o.half_pixel_centers)
     src_x = nearest_sources(iw, ow, o.align_corners, o.half_pixel_centers)
@@ -83,15 +90,7 @@ def bilinear_scale_10(in_size: int, out_size: int, align_corners: bool) -> int:
 
 @lowering("RESIZE_BILINEAR")
 def lower_resize_bilinear(op, graph, ctx) -> Step:
-    x, size, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
-    require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} resizing")
-    require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
-    require(size.is_const and size.numel == 2, op, graph, "a non-constant size")
-    oh, ow = (int(v) for v in np.asarray(size.data).reshape(-1))
-    n, ih, iw, c = x.shape
-    require(tuple(y.shape) == (n, oh, ow, c), op, graph,
-            f"output shape {list(y.shape)} (size gives {[n, oh, ow, c]})")
-    require(ih > 0 and iw > 0 and oh > 0 and ow > 0, op, graph, "an empty image")
+    x, y, ih, iw, oh, ow = _resize_operands(op, graph)
     o = op.options
     require(not (o.align_corners and o.half_pixel_centers), op, graph, "align_corners with half_pixel_centers")
     p = ctx.name(f"op{op.index}")
