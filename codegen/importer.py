@@ -81,6 +81,7 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.ArgMinOptions: {"output_type": "OutputType"},
     oo.L2NormOptions: {"activation": "FusedActivationFunction"},
     oo.DivOptions: {"activation": "FusedActivationFunction"},
+    oo.CumsumOptions: {"exclusive": "Exclusive", "reverse": "Reverse"},
 }
 
 

@@ -58,8 +58,9 @@ def _rank_free(graph: Graph, tensor: int) -> bool:
 
 
 # Float ops the converter leaves inside int8 graphs (e.g. Keras LayerNorm's
-# DEQUANTIZE -> NEG -> QUANTIZE); anything else computing in float is rejected.
-FLOAT_ISLAND_OPS = {"NEG", "DEQUANTIZE", "QUANTIZE"}
+# DEQUANTIZE -> NEG -> QUANTIZE) and CAST (an exact conversion); anything else computing
+# in float is rejected.
+FLOAT_ISLAND_OPS = {"NEG", "DEQUANTIZE", "QUANTIZE", "CAST"}
 
 
 def _float_compute(graph: Graph) -> list[tuple[int, str]]:

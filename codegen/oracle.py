@@ -194,6 +194,7 @@ TFLM_OPS = {
     "ELU": "TFLite's reference kernels have no int8 ELU",
     "ADD_N": "TFLite's reference kernels have no int8 ADD_N",
     "ZEROS_LIKE": "TFLite's reference kernels have no int8 ZEROS_LIKE",
+    "CUMSUM": "TFLite has no int8 CUMSUM",
 }
 
 _MISSING_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")

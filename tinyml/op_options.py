@@ -229,6 +229,13 @@ class L2NormOptions:
 
 
 @dataclass(frozen=True)
+class CumsumOptions:
+    TABLE: ClassVar[str] = "CumsumOptions"
+    exclusive: bool = False
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
 class GatherOptions:
     TABLE: ClassVar[str] = "GatherOptions"
     axis: int = 0
@@ -270,7 +277,7 @@ OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOption
                   ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
                   TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
                   PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
-                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions]
+                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions, CumsumOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -308,6 +315,7 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "ARG_MIN": ArgMinOptions,
     "L2_NORMALIZATION": L2NormOptions,
     "DIV": DivOptions,
+    "CUMSUM": CumsumOptions,
 }
 
 

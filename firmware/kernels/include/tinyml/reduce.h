@@ -1,5 +1,5 @@
 /* tinyml kernels: reduce group (MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN,
- * L2_NORMALIZATION). */
+ * L2_NORMALIZATION, CUMSUM). */
 #ifndef TINYML_REDUCE_H
 #define TINYML_REDUCE_H
 
@@ -66,5 +66,32 @@ void tinyml_inv_sqrt_multiplier(int32_t input, int32_t *multiplier, int32_t *shi
  * reference_integer_ops::L2Normalization. */
 tinyml_status tinyml_l2_normalization_s8(int32_t input_zp, int32_t rows, int32_t depth,
                                          const int8_t *input, int8_t *output);
+
+/* CUMSUM (int8), tflite_micro's cumsum.cc (reference_ops::CumSum, quantized;
+ * TFLite has no int8 CUMSUM). The tensor is viewed as [outer][depth][inner]
+ * (depth = the axis). Per (outer, inner) line, in axis order (reversed with
+ * reverse != 0):
+ *   acc = -input_zp * 2^19               (TFLM starts from the scaled input
+ *                                         offset, not 0: reproduced)
+ *   s   = (x - input_zp) * 2^19          (left shift 20, then the fixed input
+ *                                         multiplier 1/2, exact)
+ *   inclusive: acc += s, out = acc;  exclusive: out = acc, acc += s
+ *   y   = clamp(requant_dr(out, quant) + output_zp, -128, 127)
+ * with int32 wrap-around like the reference on long axes, requant_dr
+ * tinyml_requantize_double (the TFLM wheel's rounding) and quant ~
+ * 2 * input_scale / (2^20 * output_scale). Lines are read before written in
+ * order, so output may be the input's buffer. */
+typedef struct {
+    int32_t outer;
+    int32_t depth;
+    int32_t inner;
+    int32_t exclusive;
+    int32_t reverse;
+    int32_t input_zp;
+    int32_t output_zp;
+    tinyml_quant quant;
+} tinyml_cumsum_params;
+
+tinyml_status tinyml_cumsum_s8(const tinyml_cumsum_params *params, const int8_t *input, int8_t *output);
 
 #endif /* TINYML_REDUCE_H */

@@ -1,6 +1,7 @@
 /* tinyml kernels: shape group (TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
  * UNPACK, CONCATENATION, PACK, TILE, RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE,
- * SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER): data movement, no arithmetic;
+ * SPACE_TO_DEPTH, REVERSE_V2, BROADCAST_TO, GATHER, GATHER_ND, EMBEDDING_LOOKUP,
+ * DYNAMIC_UPDATE_SLICE, FILL, CAST): data movement, no arithmetic (CAST: C conversions);
  * and RESIZE_BILINEAR (interpolation in the input's quantized domain). */
 #ifndef TINYML_SHAPE_H
 #define TINYML_SHAPE_H
@@ -113,5 +114,58 @@ typedef struct {
 tinyml_status tinyml_resize_bilinear_s8(const tinyml_resize_bilinear_params *params,
                                         const tinyml_dims *input_dims, const int8_t *input,
                                         int8_t *output);
+
+/* GATHER_ND: indices is [count][depth] (int32), params viewed as
+ * [d0]..[d(depth-1)][inner]; output slice k (inner elements) is the params
+ * slice at flat element position pos = sum_j indices[k][j] * stride[j], where
+ * stride[j] is the element count below params axis j. Only the flat position
+ * is bounds-checked (pos >= 0 and pos + inner <= total, else
+ * TINYML_ERROR_ARG), as TFLite's reference GatherNd and TFLM's gather_nd.cc
+ * check it. Any element width; no arithmetic. depth <= 4. */
+typedef struct {
+    int32_t count;       /* index tuples */
+    int32_t depth;       /* indices per tuple, 1..4 */
+    int32_t inner;       /* elements per gathered slice */
+    int32_t total;       /* elements of params */
+    int32_t stride[4];   /* elements per step of params axis j < depth */
+} tinyml_gather_nd_params;
+
+tinyml_status tinyml_gather_nd(const tinyml_gather_nd_params *params, int32_t elem_bytes, const void *input,
+                               const int32_t *indices, void *output);
+
+/* DYNAMIC_UPDATE_SLICE on up to 4-D tensors (leading axes padded with 1):
+ * output = operand, then output[start + i] = update[i] for every update index
+ * i, where start[j] = clamp(start_indices[j], 0, operand_dims[j] -
+ * update_dims[j]) (start_indices: rank int32 values, the op's unpadded rank).
+ * Matches TFLite / TFLM dynamic_update_slice.cc. Output may be the operand's
+ * buffer (in place: the copy is skipped); update must not overlap output. */
+typedef struct {
+    int32_t rank;               /* rank of the op's tensors, 1..4 */
+    int32_t operand_dims[4];    /* padded in front with 1 */
+    int32_t update_dims[4];
+} tinyml_update_slice_params;
+
+tinyml_status tinyml_dynamic_update_slice(const tinyml_update_slice_params *params, int32_t elem_bytes,
+                                          const void *operand, const void *update,
+                                          const int32_t *start_indices, void *output);
+
+/* FILL with a run-time value: output[i] = value for i < count (elements of
+ * elem_bytes bytes, copied unchanged: TFLite / TFLM fill.cc). */
+tinyml_status tinyml_fill(int32_t count, int32_t elem_bytes, const void *value, void *output);
+
+/* CAST between int8, uint8, int16, int32, float32 and bool: each element
+ * converted as C++ static_cast does (integers truncate to the target width,
+ * float to integer truncates toward zero, anything to bool is != 0), as
+ * TFLite / TFLM cast.cc. Type codes: TINYML_TYPE_*. */
+enum {
+    TINYML_TYPE_INT8 = 0,
+    TINYML_TYPE_UINT8 = 1,
+    TINYML_TYPE_INT16 = 2,
+    TINYML_TYPE_INT32 = 3,
+    TINYML_TYPE_FLOAT32 = 4,
+    TINYML_TYPE_BOOL = 5
+};
+
+tinyml_status tinyml_cast(int32_t count, int32_t in_type, const void *input, int32_t out_type, void *output);
 
 #endif /* TINYML_SHAPE_H */
