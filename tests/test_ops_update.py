@@ -102,3 +102,19 @@ def test_cumsum_tflm():
                             [Spec(shape, "int8", scale=qo[0], zero_point=qo[1])],
                             options=("CumsumOptions", {"exclusive": excl, "reverse": rev})))
     check_both(cases, tflite=False, rounding="tflm")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_log_softmax_both_runtimes():
+    """LOG_SOFTMAX (int8, output 16/256 and 127): 5 shapes/input quantizations (rows of 1 to 300,
+    input scales 0.002 to 0.5, a constant row), generated with --rounding tflite against TFLite's
+    reference and with --rounding tflm against tflite_micro, byte for byte."""
+    cases = [OpCase("LOG_SOFTMAX", [Spec(shape, "int8", scale=s, zero_point=zp)],
+                    [Spec(shape, "int8", scale=16 / 256, zero_point=127)])
+             for shape, s, zp in [((1, 10), 0.1, 3), ((4, 7), 0.5, -20), ((2, 3, 300), 0.05, 0), ((3, 1), 0.2, 10),
+                                  ((2, 16), 0.002, -128)]]
+    records = case_records(cases, 3)
+    records.append([np.full(tuple(c.inputs[0].shape), 5, np.int8) for c in cases])     # equal values
+    check_both(cases, records=records, tflm=False, rounding="tflite")
+    check_both(cases, records=records, tflite=False, rounding="tflm")

@@ -188,12 +188,23 @@ def cnn_16x8():
 
 
 def log_softmax():
-    """Dense -> log-softmax: LOG_SOFTMAX, an op tinyml does not support (the error-path example)."""
+    """Dense -> log-softmax: LOG_SOFTMAX (int8, output 16/256 and 127)."""
     keras = _keras()
     from keras import layers
     inp = keras.Input((8,))
     x = layers.Dense(6)(inp)
     x = layers.Activation("log_softmax")(x)
+    return keras.Model(inp, x)
+
+
+def sqrt_head():
+    """Dense -> ReLU -> sqrt: int8 SQRT, an op tinyml does not support (the error-path example;
+    TFLite 2.21 has an int8 SQRT, TFLM none)."""
+    keras = _keras()
+    from keras import layers, ops
+    inp = keras.Input((8,))
+    x = layers.Dense(6, activation="relu")(inp)
+    x = layers.Lambda(lambda t: ops.sqrt(t))(x)
     return keras.Model(inp, x)
 
 
@@ -248,7 +259,7 @@ def conv1d():
 BUILDERS: dict[str, Callable] = {
     "mobilenet_v2": mobilenet_v2, "vit": vit, "ds_cnn": ds_cnn, "yolo": yolo,
     "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8,
-    "log_softmax": log_softmax, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
+    "log_softmax": log_softmax, "sqrt_head": sqrt_head, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
     "resnet": resnet, "conv1d": conv1d,
 }
 

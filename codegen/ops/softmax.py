@@ -1,4 +1,5 @@
-"""SOFTMAX (int8 in, int8 out with scale 1/256 and zero point -128, any beta and row length).
+"""SOFTMAX (int8 in, int8 out with scale 1/256 and zero point -128, any beta and row length);
+LOG_SOFTMAX (int8, output 16/256 and 127; lower_log_softmax below).
 
 Desktop TFLite's reference kernel (activations.cc SoftmaxPrepare with
 kReference, then reference_ops::Softmax) rescales each difference to the row
@@ -14,7 +15,9 @@ import math
 
 import numpy as np
 
+from tinyml.codegen import cdecl, luts
 from tinyml.codegen.ops import elementwise as fx
+from tinyml.codegen.quant import quantize_multiplier_smaller_than_one
 from tinyml.steps import Call, Step, TRef
 from tinyml.codegen.lowering import activations, lowering, require
 
@@ -94,3 +97,50 @@ def lower_softmax(op, graph, ctx) -> Step:
     call = Call("tinyml_softmax_s8", [sym, rows, depth, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                 inplace_ok=[(x.index, y.index)], comment=f"{rows} rows of {depth}, beta {beta}")
+
+
+LOG_SOFTMAX_OUTPUT_SCALE = 16.0 / 256
+LOG_SOFTMAX_OUTPUT_ZP = 127
+
+
+def log_softmax_exp_table(input_scale: float, single_rounding: bool) -> np.ndarray:
+    """exp12[k] = RoundingDivideByPOT(exp_on_negative_values(MBQM(-k)), 12) (Q12.19), 0 below
+    diff_min: the per-difference terms of reference_ops::LogSoftmax's sum of exps."""
+    mult, left_shift, diff_min = softmax_input_scaling(1.0, input_scale)
+    table = np.zeros(256, dtype=np.int64)
+    for k in range(256):
+        if -k >= diff_min:
+            rescaled = luts.mbqm(-k, mult, left_shift, single_rounding)
+            table[k] = fx.rounding_divide_by_pot(exp_on_negative_values(rescaled), 12)
+    return table.astype(np.int32)
+
+
+@lowering("LOG_SOFTMAX")
+def lower_log_softmax(op, graph, ctx) -> Step:
+    """LOG_SOFTMAX (int8): PreprocessLogSoftmaxScalingExp (beta 1, Q5.26 differences) at
+    generate time, tables of the exp terms for both rounding flavours; the kernel
+    (tinyml_log_softmax_s8) does the per-row sum, fixed-point log and output rounding."""
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    require(x.dtype == y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} (only int8 -> int8 is supported)")
+    require(x.quant is not None and y.quant is not None, op, graph, "unquantized int8 tensors")
+    require(y.quant.zp == LOG_SOFTMAX_OUTPUT_ZP and float(np.float32(y.quant.s)) == LOG_SOFTMAX_OUTPUT_SCALE,
+            op, graph, f"output quantization (scale {y.quant.s}, zero point {y.quant.zp}); TFLite requires 16/256, 127")
+    require(tuple(x.shape) == tuple(y.shape) and len(x.shape) >= 1, op, graph, "input and output shapes differ")
+    depth = int(x.shape[-1])
+    require(depth <= 4096, op, graph, f"rows of {depth} (the Q12.19 sum holds 4096)")
+    rows = x.numel // depth
+    mult, left_shift, diff_min = softmax_input_scaling(1.0, x.quant.s)
+    rev_m, rev_s = quantize_multiplier_smaller_than_one((1 << (31 - left_shift)) / float(mult))
+    p = ctx.name(f"op{op.index}")
+    t_single, t_double = log_softmax_exp_table(x.quant.s, True), log_softmax_exp_table(x.quant.s, False)
+    single = ctx.const_array(f"{p}_exp12", "int32_t", t_single)
+    double = single if np.array_equal(t_single, t_double) else \
+        ctx.const_array(f"{p}_exp12_double", "int32_t", t_double)
+    decl = cdecl.struct("tinyml_log_softmax_params", f"{p}_params",
+                        input_quant={"multiplier": mult, "shift": left_shift},
+                        reverse_quant={"multiplier": rev_m, "shift": rev_s}, diff_min=diff_min,
+                        exp12_single=single, exp12_double=double)
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_log_softmax_s8", [f"&{p}_params", rows, depth, TRef(x.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
+                inplace_ok=[(x.index, y.index)], comment=f"{rows} rows of {depth}")

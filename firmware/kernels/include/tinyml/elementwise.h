@@ -76,6 +76,30 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
  * be x (the row is fully read before the first write). */
 tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y);
 
+/* LOG_SOFTMAX over rows of `depth` int8 values, int8 output (scale 16/256,
+ * zero point 127), TFLite / TFLM reference_ops::LogSoftmax (int8). Per row,
+ * with d = x - max(row):
+ *   S = sum exp12[-d]          (Q12.19; exp12[k] = RoundingDivideByPOT(
+ *                               exp_on_negative_values(MBQM(-k, input_quant)), 12),
+ *                               0 where -k < diff_min: generator tables)
+ *   L = ln(S) in Q5.26         (gemmlowp log_x_for_x_greater_than_or_equal_to_1)
+ *   a = max(diff_min - 1, MBQM(L + INT32_MIN, reverse_quant))
+ *   y = d > a ? clamp(RoundingDivideByPOT(MBQM(d, input_quant) - L, 22) + 127)
+ *             : -128
+ * MBQM is MultiplyByQuantizedMultiplier in the flavour TINYML_SINGLE_ROUNDING
+ * selects (tinyml_requantize), and so is the table: exp12_single / exp12_double.
+ * Each row is read in full before written: in place. */
+typedef struct {
+    tinyml_quant input_quant;     /* beta * input_scale * 2^26, left shift > 0 */
+    tinyml_quant reverse_quant;   /* its inverse, shift <= 0 */
+    int32_t diff_min;
+    const int32_t *exp12_single;  /* 256 entries, for TINYML_SINGLE_ROUNDING 1 */
+    const int32_t *exp12_double;  /* 256 entries, for TINYML_SINGLE_ROUNDING 0 */
+} tinyml_log_softmax_params;
+
+tinyml_status tinyml_log_softmax_s8(const tinyml_log_softmax_params *params, int32_t rows, int32_t depth,
+                                    const int8_t *input, int8_t *output);
+
 /* MAXIMUM / MINIMUM (int8, broadcasting): y = max(x1, x2) / min(x1, x2) on the
  * raw int8 values (input and output quantization are the same, nothing is
  * rescaled). Matches TFLite reference_ops::MaximumMinimumBroadcastSlow. */
