@@ -118,3 +118,67 @@ def test_log_softmax_both_runtimes():
     records.append([np.full(tuple(c.inputs[0].shape), 5, np.int8) for c in cases])     # equal values
     check_both(cases, records=records, tflm=False, rounding="tflite")
     check_both(cases, records=records, tflite=False, rounding="tflm")
+
+
+def _chain_model() -> bytes:
+    """x -> ABS -> CUMSUM -> DYNAMIC_UPDATE_SLICE (update u at [1, 2]) -> LOG_SOFTMAX -> y: each
+    intermediate dies at the next op, so the planner can take every in-place fact."""
+    import flatbuffers
+    from opmodels import _schema, add_tensor_t
+    s = _schema()
+    m = s.ModelT()
+    m.version, m.buffers, tensors = 3, [s.BufferT()], []
+    shp = (4, 6)
+    t = {name: add_tensor_t(s, m, tensors, spec, name) for name, spec in [
+        ("x", Spec(shp, "int8", scale=0.05, zero_point=-3)), ("u", Spec((2, 3), "int8", scale=0.05, zero_point=-3)),
+        ("abs", Spec(shp, "int8", scale=0.05, zero_point=-128)), ("axis", i32([1])),
+        ("cum", Spec(shp, "int8", scale=0.2, zero_point=-5)), ("start", i32([1, 2])),
+        ("dus", Spec(shp, "int8", scale=0.2, zero_point=-5)),
+        ("y", Spec(shp, "int8", scale=16 / 256, zero_point=127))]}
+    ops = [("ABS", ["x"], ["abs"], None), ("CUMSUM", ["abs", "axis"], ["cum"], ("CumsumOptions", {})),
+           ("DYNAMIC_UPDATE_SLICE", ["cum", "u", "start"], ["dus"], None), ("LOG_SOFTMAX", ["dus"], ["y"], None)]
+    m.operatorCodes, operators = [], []
+    for k, (kind, ins, outs, opts) in enumerate(ops):
+        code = s.OperatorCodeT()
+        code.builtinCode = getattr(s.BuiltinOperator, kind)
+        code.deprecatedBuiltinCode = min(code.builtinCode, 127)
+        code.version = 1
+        m.operatorCodes.append(code)
+        o = s.OperatorT()
+        o.opcodeIndex = k
+        o.inputs = np.asarray([t[n] for n in ins], np.int32)
+        o.outputs = np.asarray([t[n] for n in outs], np.int32)
+        if opts:
+            o.builtinOptionsType = getattr(s.BuiltinOptions, opts[0])
+            o.builtinOptions = getattr(s, opts[0] + "T")()
+        operators.append(o)
+    sg = s.SubGraphT()
+    sg.tensors, sg.operators, sg.name = tensors, operators, "main"
+    sg.inputs = np.asarray([t["x"], t["u"]], np.int32)
+    sg.outputs = np.asarray([t["y"]], np.int32)
+    m.subgraphs = [sg]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_in_place_facts_are_taken_and_exact(tmp_path):
+    """ABS -> CUMSUM -> DYNAMIC_UPDATE_SLICE -> LOG_SOFTMAX: the planner puts CUMSUM's and
+    DYNAMIC_UPDATE_SLICE's outputs on their inputs' bytes (their in-place facts; LOG_SOFTMAX's
+    output is the graph output), and the chain stays byte-exact against tflite_micro."""
+    from tinyml.codegen.pipeline import compile
+    model = _chain_model()
+    path = tmp_path / "chain.tflite"
+    path.write_bytes(model)
+    c = compile(str(path))
+    g, plan = c.graph, c.plan
+    name = {t.name: t.index for t in g.tensors}
+    for a, b in (("abs", "cum"), ("cum", "dus")):
+        assert plan.offset_of(name[a]) == plan.offset_of(name[b]), (a, b)
+    rng = np.random.default_rng(5)
+    records = [[rng.integers(-128, 128, (4, 6)).astype(np.int8), rng.integers(-128, 128, (2, 3)).astype(np.int8)]
+               for _ in range(3)]
+    got = run_generated(model, records, sanitize=False, rounding="tflm")
+    _compare(model, records, got, _tflm(model).run, "tflm")

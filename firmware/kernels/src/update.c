@@ -43,7 +43,12 @@ tinyml_status tinyml_dynamic_update_slice(const tinyml_update_slice_params *para
         const int32_t v = start_indices[j];
         start[a] = v < 0 ? 0 : (v > hi ? hi : v);
     }
-    const size_t total = (size_t)od[0] * od[1] * od[2] * od[3] * (size_t)elem_bytes;
+    for (int32_t a = 0; a < 4; ++a) {
+        if (od[a] < 1 || ud[a] < 0 || ud[a] > od[a]) {
+            return TINYML_ERROR_ARG;
+        }
+    }
+    const size_t total = (size_t)od[0] * (size_t)od[1] * (size_t)od[2] * (size_t)od[3] * (size_t)elem_bytes;
     if (operand != output) {
         memcpy(output, operand, total);
     }
@@ -53,8 +58,8 @@ tinyml_status tinyml_dynamic_update_slice(const tinyml_update_slice_params *para
     for (int32_t i0 = 0; i0 < ud[0]; ++i0) {
         for (int32_t i1 = 0; i1 < ud[1]; ++i1) {
             for (int32_t i2 = 0; i2 < ud[2]; ++i2) {
-                const size_t o = (((size_t)(start[0] + i0) * od[1] + (size_t)(start[1] + i1)) * od[2]
-                                  + (size_t)(start[2] + i2)) * od[3] + (size_t)start[3];
+                const size_t o = (((size_t)(start[0] + i0) * (size_t)od[1] + (size_t)(start[1] + i1))
+                                  * (size_t)od[2] + (size_t)(start[2] + i2)) * (size_t)od[3] + (size_t)start[3];
                 memcpy(out + o * (size_t)elem_bytes, u, row);
                 u += row;
             }
