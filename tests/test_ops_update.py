@@ -3,6 +3,8 @@ parameter sweeps, each op's bytes against TFLite's reference interpreter and tfl
 tflite_micro only, TFLite has no int8 CUMSUM), several cases per model so each sweep compiles once."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,29 @@ def test_in_place_facts_are_taken_and_exact(tmp_path):
                for _ in range(3)]
     got = run_generated(model, records, sanitize=False, rounding="tflm")
     _compare(model, records, got, _tflm(model).run, "tflm")
+
+
+@pytest.mark.parametrize("case, words", [
+    (OpCase("LOG_SOFTMAX", [Spec((2, 5), "int8", scale=0.1)], [Spec((2, 5), "int8", scale=1 / 256, zero_point=-128)]),
+     "LOG_SOFTMAX): output quantization"),
+    (OpCase("EMBEDDING_LOOKUP", [i32([0, 9]), Spec((4, 3), "int8", scale=0.1, data=np.zeros((4, 3), np.int8))],
+            [Spec((2, 3), "int8", scale=0.1)]), "ids outside [0, 4)"),
+    (OpCase("GATHER_ND", [Spec((3, 4), "int8", scale=0.1), i32([[2, 4]])], [Spec((1,), "int8", scale=0.1)]),
+     "indices outside the params tensor"),
+    (OpCase("CUMSUM", [Spec((2, 5), "int8", scale=0.1), Spec((1,), "int32")], [Spec((2, 5), "int8", scale=0.1)]),
+     "a non-constant or non-int32 axis"),
+    (OpCase("CUMSUM", [Spec((2, 5), "int8", scale=1.0), i32([1])], [Spec((2, 5), "int8", scale=1e-7)]),
+     "TFLM requires it below 1"),
+])
+def test_unsupported_variants_name_op_and_cause(tmp_path, case, words):
+    """A variant the kernels do not cover is one UnsupportedOpError line naming the operator, its
+    kind and the cause (with a fix), raised at lowering, before any file is written."""
+    from tinyml.codegen.pipeline import compile
+    from tinyml.errors import UnsupportedOpError
+    path = tmp_path / "m.tflite"
+    path.write_bytes(multi_op_model([case]))
+    with pytest.raises(UnsupportedOpError) as e:
+        compile(str(path))
+    msg = str(e.value)
+    assert words in msg and "operator 0" in msg and "\n" not in msg, msg
+    assert os.listdir(tmp_path) == ["m.tflite"]
