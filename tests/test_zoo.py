@@ -307,9 +307,10 @@ def test_ds_cnn_standard_export_runs_on_the_emulated_board(zoo, tmp_path):
     assert run.arena_used_bytes == run.arena_bytes == 2_160    # the planned arena, all of it touched
 
 
-# the zoo's board run: one model per family the verify tests cover (DS-CNN with Flatten, the
-# YOLO-style detector, Conv1D); the op sweeps cover the new kernels on the host
-EMULATE_SET = ("ds_cnn", "yolo", "conv1d")
+# the zoo's board run on the F746: the YOLO-style detector (TRANSPOSE_CONV, TILE, RESIZE) and the
+# Conv1D model; DS-CNN with Flatten runs on the F407 in the test above (adding it here measured
+# +75 s under load). The op sweeps cover the other kernels on the host.
+EMULATE_SET = ("yolo", "conv1d")
 
 
 @pytest.mark.slow
@@ -346,4 +347,4 @@ def test_zoo_builds_and_emulates_on_the_f746(zoo, tmp_path):
         rows.append(f"{name:12s} emulated: pass, {run.instructions_per_inference:,} instructions, "
                     f"arena {run.arena_bytes:,} B, TFLM {tflm}")
     print("\nzoo on the F746 (QEMU mps2-an500):\n" + "\n".join(rows))
-    assert sum("emulated: pass" in r for r in rows) >= 3
+    assert sum("emulated: pass" in r for r in rows) == len(EMULATE_SET)
