@@ -6,7 +6,7 @@ are asserted), the plot with one series per budget, bad --budgets strings as one
 line, and the 64 KiB winner built and run on the emulated F746 (slow, emulator)."""
 from __future__ import annotations
 
-import itertools
+import json
 import math
 import os
 import shutil
@@ -199,3 +199,46 @@ def test_budgets_plot_has_one_line_winner_and_baseline_per_budget(three_budgets,
     assert d["budgets"] == BUDGETS and len(d["results"]) == 3
     assert [w["winner"]["peak_sram_bytes"] for w in d["winners"]] == [r.chosen.cost.arena_bytes
                                                                       for r in res.results]
+
+
+def _run_cli(*args, timeout=600):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "tinyml.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout)
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+def test_64k_winner_runs_on_emulated_f746_within_its_budget(three_budgets, tmp_path):
+    """The smallest budget's winner, exported int8 (seeded initial weights, calibrated on canvases:
+    memory does not depend on training), built for the F746 and self-tested on QEMU: it passes,
+    the arena it used is the planned one and within 64 KiB."""
+    import keras
+    import tensorflow as tf
+    from tinyml.tinyvit.data import canvas_images, mnist_digits
+    from tinyml.tinyvit.export import to_int8_tflite
+    from tinyml.tinyvit.model import build_model
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    res, _ = three_budgets
+    win = res.results[0].chosen
+    base = mnist_digits(0).train
+    calib, _ = canvas_images(base.x, base.y, 32, seed=1)
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "win64k.tflite"
+    path.write_bytes(to_int8_tflite(build_model(win.config), win.config, calib, count=32))
+    out = str(tmp_path / "fw")
+    b = _run_cli("build", str(path), "--board", "stm32f746g-disco", "-o", out, "--emulator-variant",
+                 "--vectors", "1", "--json")
+    assert b.returncode == 0, b.stderr[-3000:]
+    e = _run_cli("emulate", out, "--json", "--timeout", "300")
+    assert e.returncode == 0, e.stdout[-2000:] + e.stderr[-3000:]
+    r = json.loads(e.stdout)
+    print(json.dumps({k: r.get(k) for k in ("passed", "instructions_per_inference", "peak_sram_bytes_measured",
+                                             "arena_bytes", "arena_used_bytes", "static_ram_bytes",
+                                             "stack_used_bytes", "flash_bytes")}))
+    assert r["passed"] is True
+    assert r["arena_used_bytes"] <= r["arena_bytes"] == win.cost.arena_bytes <= BUDGETS[0]
+    assert r["peak_sram_bytes_measured"] == r["static_ram_bytes"] + r["stack_used_bytes"] + r["arena_used_bytes"]
