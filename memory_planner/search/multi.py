@@ -11,7 +11,9 @@ its winner and its baseline (`plot_budgets`).
 """
 from __future__ import annotations
 
+import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
@@ -118,8 +120,6 @@ def run_budgets(run: Callable[..., SearchResult], budgets: list[Budget], budget_
                 **kwargs) -> BudgetsResult:
     """`run(budget=..., budget_seconds=..., executor=..., hooks=..., out_dir=..., **kwargs)` once per
     budget, smallest first, each on an equal share of `budget_seconds`."""
-    import os
-    import time
     from .run import Hooks
     now = clock or time.monotonic
     t0 = now()
