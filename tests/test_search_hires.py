@@ -43,8 +43,9 @@ def test_canvas_generator_is_deterministic_and_boxes_lie_inside():
             assert 0 <= cls <= 9 and cls == int(cls)
             assert 0 <= xa < xb <= 128 and 0 <= ya < yb <= 128
             assert 6 <= max(xb - xa, yb - ya) <= 40          # digits of 16..40 px, tight ink box
-            # the digit's ink is in its box: MNIST strokes reach full intensity
-            assert img[int(ya):int(yb), int(xa):int(xb)].max() > 0.8
+            # the digit's ink is in its box (resized strokes stay bright; clutter and noise are sparse)
+            patch = img[int(ya):int(yb), int(xa):int(xb), 0]
+            assert patch.max() > 0.5 and (patch > 0.45).sum() >= 10
             cell = (int((ya + yb) / 2 // CANVAS_CELL), int((xa + xb) / 2 // CANVAS_CELL))
             assert cell not in cells                         # one object centre per detector cell
             cells.add(cell)
