@@ -196,6 +196,92 @@ def digits_detection(seed: int = 0, n_train: int = 6000, n_val: int = 500,
                    [str(i) for i in range(10)])
 
 
+# ---------------------------------------------------------------- digits on a canvas
+CANVAS_SIDE = 128
+CANVAS_CELL = 32          # detection: at most one object centre per 32x32 cell (any patch <= 32)
+
+
+def _clutter(img: np.ndarray, rng: np.random.Generator, digits: np.ndarray) -> None:
+    """Background level, pixel noise, random strokes and small fragments of other digits
+    (at most 10x10 pixels, so never a whole digit), in place on one (S, S) canvas."""
+    side = img.shape[0]
+    img += rng.uniform(0.0, 0.25)
+    for _ in range(int(rng.integers(2, 6))):                 # strokes
+        x0, y0 = rng.uniform(0, side, 2)
+        ang, length = rng.uniform(0, np.pi), rng.uniform(8, 40)
+        t = np.linspace(0.0, 1.0, int(length * 2))
+        xs = np.clip((x0 + np.cos(ang) * length * t).astype(int), 0, side - 1)
+        ys = np.clip((y0 + np.sin(ang) * length * t).astype(int), 0, side - 1)
+        img[ys, xs] = np.maximum(img[ys, xs], rng.uniform(0.3, 0.7))
+    for _ in range(int(rng.integers(2, 5))):                 # fragments of other digits
+        d = digits[int(rng.integers(len(digits)))][..., 0]
+        r, c = rng.integers(4, 14, 2)
+        frag = d[r:r + 10, c:c + 10] * rng.uniform(0.4, 0.8)
+        oy, ox = rng.integers(0, side - 10, 2)
+        img[oy:oy + 10, ox:ox + 10] = np.maximum(img[oy:oy + 10, ox:ox + 10], frag)
+    img += rng.normal(0.0, 0.04, img.shape)
+
+
+def canvas_images(digits: np.ndarray, labels: np.ndarray, count: int, seed: int,
+                  side: int = CANVAS_SIDE, min_size: int = 16, max_size: int = 40,
+                  max_objects: int = 1, cell: int = CANVAS_CELL
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`count` (side, side, 1) gray canvases with clutter and 1..max_objects MNIST digits at
+    random scale (min_size..max_size px) and position; boxes as in `compose_canvases`
+    (class, x1, y1, x2, y2: the tight ink box, inside the canvas). A pure function of the
+    arguments (numpy PCG64 seeded by `seed`)."""
+    rng = np.random.default_rng(seed)
+    xs = np.zeros((count, side, side, 1), np.float32)
+    boxes: list[np.ndarray] = []
+    for n in range(count):
+        img = np.zeros((side, side), np.float32)
+        _clutter(img, rng, digits)
+        k = int(rng.integers(1, max_objects + 1))
+        objs: list[list[float]] = []
+        used: set[tuple[int, int]] = set()
+        tries = 0
+        while len(objs) < k and tries < 50:
+            tries += 1
+            i = int(rng.integers(len(digits)))
+            s = int(rng.integers(min_size, max_size + 1))
+            d = _resize(digits[i], s)[..., 0]
+            ink = np.argwhere(d > 0.2)
+            if len(ink) == 0:
+                continue
+            (r0, c0), (r1, c1) = ink.min(0), ink.max(0) + 1
+            ox, oy = (int(v) for v in rng.integers(0, side - s + 1, 2))
+            box = [ox + c0, oy + r0, ox + c1, oy + r1]
+            key = (int((box[1] + box[3]) / 2 // cell), int((box[0] + box[2]) / 2 // cell))
+            if key in used or any(iou(np.array(box, float), np.array(o[1:], float)) > 0.1 for o in objs):
+                continue
+            used.add(key)
+            img[oy:oy + s, ox:ox + s] = np.maximum(img[oy:oy + s, ox:ox + s], d)
+            objs.append([float(labels[i])] + [float(v) for v in box])
+        xs[n, ..., 0] = np.clip(img, 0.0, 1.0)
+        boxes.append(np.array(objs, np.float32).reshape(-1, 5))
+    return xs, boxes
+
+
+def digits_canvas(seed: int = 0, detect: bool = False, n_train: int = 2000, n_val: int = 250,
+                  n_test: int = 250, side: int = CANVAS_SIDE) -> Dataset:
+    """`digits-canvas` (classify the one digit) or `digits-canvas-det` (1-4 digits, boxes):
+    128x128 gray canvases composed on the fly from the MNIST digit splits (test canvases
+    from test digits only), deterministic from `seed`. No download."""
+    base = mnist_digits(seed)
+    parts = []
+    for j, (split, n) in enumerate(((base.train, n_train), (base.val, n_val), (base.test, n_test))):
+        x, b = canvas_images(split.x, split.y, n, seed=seed * 1000 + 31 + j, side=side,
+                             max_objects=4 if detect else 1)
+        if detect:
+            y = np.empty(n, dtype=object)
+            y[:] = b
+        else:
+            y = np.array([int(bb[0, 0]) for bb in b], np.int64)
+        parts.append(Split(x, y))
+    return Dataset("digits-canvas-det" if detect else "digits-canvas", "detect" if detect else "classify",
+                   parts[0], parts[1], parts[2], [str(i) for i in range(10)])
+
+
 # ---------------------------------------------------------------- user data
 MAX_IMAGE_BYTES = 64 * 1024 * 1024       # one dataset image file
 MAX_IMAGE_PIXELS = 50_000_000
@@ -525,7 +611,7 @@ def coco_json(path: str, size: int, channels: int, seed: int = 0) -> Dataset:
 
 def load_dataset(spec: str, size: int | None = None, channels: int | None = None,
                  seed: int = 0, canvas: int = 64, cell: int = 8) -> Dataset:
-    """`digits`, `digits8`, `digits-det`, a class-per-folder tree, an .npz (x, y), a YOLO folder
+    """`digits`, `digits8`, `digits-det`, `digits-canvas(-det)`, a class-per-folder tree, an .npz (x, y), a YOLO folder
     or a COCO json. `size` / `channels` None: taken from the images (COCO: 28 / 1)."""
     if spec == "digits":
         return mnist_digits(seed)
@@ -533,9 +619,11 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
         return sklearn_digits(seed)
     if spec == "digits-det":
         return digits_detection(seed, canvas=canvas, cell=cell)
+    if spec in ("digits-canvas", "digits-canvas-det"):
+        return digits_canvas(seed, detect=spec.endswith("-det"))
     if not os.path.lexists(spec):
         raise TinymlError(f"unknown dataset {spec!r}: neither a bundled dataset nor an existing file or folder",
-                          "--dataset", "use digits, digits8, digits-det, a class-per-folder directory, an .npz (x, y), "
+                          "--dataset", "use digits, digits8, digits-det, digits-canvas, digits-canvas-det, a class-per-folder directory, an .npz (x, y), "
                           "a YOLO folder (images/ + labels/) or a COCO .json")
     if spec.lower().endswith(".npz") and not os.path.isdir(spec):
         return npz_dataset(spec, size, channels, seed)
@@ -546,5 +634,5 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
     if os.path.isdir(spec):
         return image_folder(spec, size, channels, seed)
     raise TinymlError(f"unknown dataset {spec!r}", "--dataset",
-                      "use digits, digits8, digits-det, a class-per-folder directory, an .npz (x, y), "
+                      "use digits, digits8, digits-det, digits-canvas, digits-canvas-det, a class-per-folder directory, an .npz (x, y), "
                       "a YOLO folder (images/ + labels/) or a COCO .json")

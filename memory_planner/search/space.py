@@ -155,8 +155,16 @@ def space_for_dataset(name: str) -> SearchSpace:
     if name == "digits8":
         return SearchSpace(image_size=8, channels=1, num_classes=10, patch_sizes=(2, 4),
                            embed_dims=(16, 24, 32, 48, 64), depths=(1, 2, 3, 4))
+    if name in ("digits-canvas", "digits-canvas-det"):
+        # 128x128: the int8 input alone is 16 KiB and the token tensors grow as
+        # (128/patch)^2 x width (patch 8, width 256: about 260 KiB), so 64 / 128 / 320 KiB
+        # budgets bind on patch and width; under the task's MAC cap the widest fit only low-rank.
+        return SearchSpace(image_size=128, channels=1, num_classes=10, patch_sizes=(8, 16, 32),
+                           embed_dims=(16, 24, 32, 48, 64, 96, 128, 192, 256), depths=(1, 2, 3, 4),
+                           head="detect" if name.endswith("-det") else "classify")
     raise TinymlError(f"search does not know dataset {name!r}", "--dataset",
-                      "use digits (28x28 MNIST digits) or digits8 (8x8 scikit-learn digits)")
+                      "use digits (28x28 MNIST digits), digits8 (8x8 scikit-learn digits) or "
+                      "digits-canvas / digits-canvas-det (128x128 canvases)")
 
 
 MAX_TOKENS = 1024     # finer patch grids than this are left out of a user-data space

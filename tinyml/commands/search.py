@@ -33,11 +33,15 @@ def register(sub) -> None:
     p.add_argument("--budget-kb", type=float, default=None,
                    help="SRAM budget for the arena in KiB (default: the board's arena region "
                         "minus a 4 KiB stack reserve)")
+    p.add_argument("--budgets", default=None, metavar="64K,128K,...",
+                   help="several SRAM budgets for the arena in one run (K = 1024 B): one search per "
+                        "budget on an equal share of --budget-seconds, proxy trainings shared; one "
+                        "JSON / report / --plot with every budget's winner and fixed-patch baseline")
     p.add_argument("--latency-budget-ms", type=float, default=None,
                    help="reject candidates whose instruction estimate exceeds this at the board clock")
-    p.add_argument("--max-macs", type=int, default=3_000_000,
-                   help="compute cap per inference (default 3,000,000; 0 = none): keeps proxy "
-                        "training and on-device latency bounded")
+    p.add_argument("--max-macs", type=int, default=None,
+                   help="compute cap per inference (default 3,000,000; 60,000,000 for the 128x128 "
+                        "digits-canvas sets; 0 = none): keeps proxy training and on-device latency bounded")
     p.add_argument("--budget-seconds", type=float, default=900.0,
                    help="wall-clock budget for the whole run: memory search (to 25%%), proxy "
                         "ranking (to 60%%), final training, export and bit-exact verify (default 900)")
@@ -77,6 +81,12 @@ def run(args) -> int:
     if args.budget_seconds <= 0:
         raise TinymlError("--budget-seconds must be > 0", "--budget-seconds", "e.g. 600")
     size = parse_input_size(args.input_size)
+    if args.budgets is not None:
+        from tinyml.memory_planner.search.multi import parse_budgets
+        if args.budget_kb is not None:
+            raise TinymlError("--budgets and --budget-kb both give the SRAM budget", "--budgets",
+                              "use one of them")
+        parse_budgets(args.budgets)        # bad strings fail before any work
     with quiet_native_stderr(not args.verbose):
         return _run(args, size)
 
@@ -101,8 +111,13 @@ def parse_input_size(text: str | None) -> int | None:
     return h
 
 
+BUNDLED_TASKS = {"digits": "classify", "digits8": "classify", "digits-canvas": "classify",
+                 "digits-canvas-det": "detect"}
+DEFAULT_MAX_MACS = {"digits-canvas": 60_000_000, "digits-canvas-det": 60_000_000}
+
+
 def _bundled(name: str) -> bool:
-    return name in ("digits", "digits8")
+    return name in BUNDLED_TASKS
 
 
 def _run(args, size: int | None) -> int:
@@ -121,9 +136,15 @@ def _run(args, size: int | None) -> int:
     clock = RunClock(args.budget_seconds)      # the budget covers reading the dataset too
     ds = None
     if _bundled(args.dataset):
-        if size is not None or args.channels is not None or args.task != "classify":
-            raise TinymlError(f"--input-size, --channels and --task detect do not apply to the bundled "
+        if size is not None or args.channels is not None:
+            raise TinymlError(f"--input-size and --channels do not apply to the bundled "
                               f"{args.dataset} set", "--dataset", "use them with your own folder or .npz")
+        if args.task != BUNDLED_TASKS[args.dataset]:
+            other = {"digits-canvas": "digits-canvas-det", "digits-canvas-det": "digits-canvas"}
+            fix = (f"use --dataset {other[args.dataset]} for --task {args.task}" if args.dataset in other
+                   else "use --dataset digits-canvas-det, or your own YOLO folder, with --task detect")
+            raise TinymlError(f"the bundled {args.dataset} set is a {BUNDLED_TASKS[args.dataset]} task, "
+                              f"not {args.task}", "--task", fix)
         space = space_for_dataset(args.dataset)
         data = DataSpec(args.dataset, seed=args.seed)
     else:
@@ -156,13 +177,16 @@ def _run(args, size: int | None) -> int:
             print(f"machine: {m['cpus']} CPUs, {m['processor']}, {m['platform']}, "
                   f"load average after {m['loadavg_after']}")
         return 0
+    max_macs = args.max_macs if args.max_macs is not None else DEFAULT_MAX_MACS.get(args.dataset, 3_000_000)
     budget = make_budget(args.board, args.budget_kb, args.latency_budget_ms,
-                         args.max_macs if args.max_macs and args.max_macs > 0 else None)
+                         max_macs if max_macs > 0 else None)
     proxy = ProxySettings(epochs=args.proxy_epochs, train_images=args.proxy_images,
                           val_images=max(100, min(500, args.proxy_images // 4)), seed=args.seed,
                           min_steps=max(0, args.proxy_min_steps))
     executor = make_executor(args.executor, args.ray_address)
     progress = sys.stderr.isatty() or not args.json
+    if args.budgets is not None:
+        return _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock)
     res = run_search(space, data, budget, n_candidates=args.candidates,
                      workers=args.workers, budget_seconds=args.budget_seconds, proxy=proxy,
                      top_k=args.top_k, final_epochs=args.final_epochs,
@@ -180,6 +204,35 @@ def _run(args, size: int | None) -> int:
         for line in report.human_report(res):
             print(line)
         if args.plot and res.trained:
+            print(f"plot written to {args.plot}")
+    return 0
+
+
+def _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock) -> int:
+    from tinyml.memory_planner.search import multi
+    from tinyml.memory_planner.search.run import run_search
+    budgets = multi.budgets_from(budget, multi.parse_budgets(args.budgets))
+    if ds is None and not args.no_train:
+        with clock.phase("data_load"):
+            ds = data.load()        # once for every budget
+    left = max(1.0, args.budget_seconds - clock.elapsed())     # reading the dataset counted
+    res = multi.run_budgets(lambda **kw: run_search(space, data, **kw), budgets, left, executor=executor,
+                            n_candidates=args.candidates, workers=args.workers, proxy=proxy,
+                            top_k=args.top_k, final_epochs=args.final_epochs,
+                            baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
+                            train=not args.no_train, ds=ds, progress=progress)
+    plotted = bool(args.plot and any(r.trained for r in res.results))
+    if plotted:
+        multi.plot_budgets(res, args.plot)
+    if args.json:
+        d = multi.budgets_json(res)
+        if plotted:
+            d["plot"] = args.plot
+        print(json.dumps(d, default=_np_default))
+    else:
+        for line in multi.budgets_report(res):
+            print(line)
+        if plotted:
             print(f"plot written to {args.plot}")
     return 0
 

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True,
                    help="ViTConfig JSON file or a preset name (vit_digits, vit_digits_det, vit_tiny)")
     p.add_argument("--dataset", required=True,
-                   help="digits | digits8 | digits-det | class-per-folder dir | .npz (x, y) | YOLO dir | COCO .json")
+                   help="digits | digits8 | digits-det | digits-canvas | digits-canvas-det | class-per-folder dir | .npz (x, y) | YOLO dir | COCO .json")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: config or 30)")
     p.add_argument("--out", default="tinyvit_out", help="output folder (default: tinyvit_out)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
