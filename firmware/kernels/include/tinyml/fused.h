@@ -18,20 +18,32 @@
 #include "tinyml/fc.h"
 #include "tinyml/conv.h"
 
-/* One ADD / SQUARED_DIFFERENCE ("general rescaling" path) with its input
- * rescalings tabulated: shift1[x1 + 128] = requant_dr((x1 - zp1) << ls, input1)
- * (likewise shift2), then
+/* One input rescaling of the 8-bit ADD / SQUARED_DIFFERENCE "general" path,
+ * computed instead of tabulated: requant_dr((x + offset) << ls, quant), ls = 20
+ * (ADD) or 7 (SQUARED_DIFFERENCE), i.e. TFLite's
+ * MultiplyByQuantizedMultiplierSmallerThanOneExp of the shifted input. The
+ * generator guarantees tinyml_requantize_bounded's preconditions (quant.shift in
+ * -22..-1; it re-expresses multiplier 2^30, shift 0 as 2^31 - 1, -1, the same
+ * integers on even inputs) and checks all 256 inputs against the reference
+ * arithmetic (codegen/ops/fused_common.py rescale_fields). */
+typedef struct {
+    int32_t offset;                   /* -input zero point */
+    tinyml_quant quant;
+} tinyml_rescale;
+
+/* One ADD / SQUARED_DIFFERENCE ("general rescaling" path):
+ * a = rescale(x1, input1), b = rescale(x2, input2), then
  *   ADD:     y = clamp(requant_dr(a + b, output) + output_offset)
  *   SQ_DIFF: y = clamp(requant_dr((a - b)^2, output) + output_offset). */
 typedef struct {
-    const int32_t *shift1;
-    const int32_t *shift2;
+    tinyml_rescale input1;
+    tinyml_rescale input2;
     tinyml_quant output;
     int32_t output_offset;
     tinyml_activation activation;
 } tinyml_fused_add;
 
-/* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings tabulated (above); y may
+/* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings above; y may
  * be x1 or x2 (element i is read before it is written). */
 tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, const int8_t *input1,
                                   const int8_t *input2, int8_t *output);
