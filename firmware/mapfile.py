@@ -66,13 +66,14 @@ def code_size(map_path: str) -> dict:
     return out
 
 
-def flash_split(map_path: str, roles: dict[str, str]) -> dict:
+def flash_split(map_path: str, roles: dict[str, str], flash_bytes: int | None = None) -> dict:
     """The linked flash image in four parts: `parameters` (weights.o arrays whose role is
     "parameter": the model's constant tensors, and biases with the input offset folded in),
     `tables` (the other weights.o arrays: lookup tables, multipliers, shifts made at generate
     time), `op_params` (model.o's read-only data: the kernels' parameter structs) and `code`
-    (everything else in flash: model.o's code, kernels, runtime, app, libc, padding-free
-    section sizes). `roles` maps each weights.c symbol to its role (plan.json "flash");
+    (everything else in flash: model.o's code, kernels, runtime, app, libc; with
+    `flash_bytes`, the linked image's size, code is the rest of it, alignment padding
+    included, so the four parts sum to the image). `roles` maps each weights.c symbol to its role (plan.json "flash");
     weights.o sections are `.rodata.<symbol>` (-fdata-sections). `constants` is
     parameters + tables + op_params, `constants_over_parameters` their ratio to the
     parameter bytes."""
@@ -92,17 +93,22 @@ def flash_split(map_path: str, roles: dict[str, str]) -> dict:
         else:
             out["code"] += size
     out["constants"] = out["parameters"] + out["tables"] + out["op_params"]
+    if flash_bytes is not None:
+        out["code"] = flash_bytes - out["constants"]
     out["constants_over_parameters"] = (round(out["constants"] / out["parameters"], 4)
                                         if out["parameters"] else None)
     return out
 
 
 def build_flash_split(out_dir: str) -> dict:
-    """flash_split of a `tinyml build` directory (its firmware.map and model/plan.json)."""
+    """flash_split of a `tinyml build` directory (its firmware.map, model/plan.json, and the
+    linked flash image size recorded in build.json)."""
     try:
         with open(os.path.join(out_dir, "model", "plan.json")) as f:
             arrays = json.load(f)["flash"]["arrays"]
+        with open(os.path.join(out_dir, "build.json")) as f:
+            flash = int(json.load(f)["accounting"]["flash_bytes"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise TinymlError("no flash roles in model/plan.json", out_dir,
+        raise TinymlError("no flash roles in model/plan.json or no linked size in build.json", out_dir,
                           "rebuild with this version of `tinyml build`") from None
-    return flash_split(os.path.join(out_dir, "firmware.map"), {a["symbol"]: a["role"] for a in arrays})
+    return flash_split(os.path.join(out_dir, "firmware.map"), {a["symbol"]: a["role"] for a in arrays}, flash)
