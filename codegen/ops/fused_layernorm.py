@@ -8,8 +8,9 @@ The TFLite converter turns `LayerNormalization(axis=-1)` into
 (13 ops, five [rows, depth] intermediates). tinyml_fused_layernorm_s8 runs it
 row by row with per-row scalars m, nm, v, r: the unary chains (DEQUANTIZE ->
 NEG -> QUANTIZE, and ADD(eps) -> RSQRT) are 256-entry tables built here from
-the unfused lowerings' own arithmetic, each ADD's input rescaling is a
-256-entry int32 table, and every requantization is the member op's.
+the unfused lowerings' own arithmetic, each ADD's input rescaling is
+computed by the kernel (fused_common.py rescale_quant), and every
+requantization is the member op's.
 """
 from __future__ import annotations
 
