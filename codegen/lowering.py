@@ -52,7 +52,7 @@ class LowerCtx:
         self.graph = graph
         self.arrays: list[ConstArray] = []
         self._names: set[str] = set()
-        # equal generated arrays (same C type and values) share one symbol
+        # equal lookup tables (same C type and values) share one symbol
         self.shared_arrays: dict[tuple[str, bytes], str] = {}
         # packed copies of constant filters, one per filter tensor (codegen.ops.fully_connected)
         self.packed_filters: dict[int, str] = {}
@@ -69,20 +69,25 @@ class LowerCtx:
         """Bytes of the generated constant arrays (what weights.c adds to the tensors)."""
         return sum(a.nbytes for a in self.arrays)
 
-    def const_array(self, base: str, ctype: str, values, role: str | None = None) -> str:
-        """A const array placed in weights.c (flash); returns its C symbol. An array equal
-        to one already made (same C type and values) is not stored again: its symbol is
-        returned. `role` (ROLES) defaults to "parameter" for repacked filters (`tinyml_w<t>`)
-        and folded biases (names ending in `bias`), else "table"."""
+    def const_array(self, base: str, ctype: str, values, role: str | None = None, share: bool = False) -> str:
+        """A const array placed in weights.c (flash); returns its C symbol. With `share`
+        (lookup tables: codegen.ops.fused_common.shared_array), an array equal to one
+        already shared (same C type and values) is not stored again: its symbol is
+        returned. Per-channel arrays (multipliers, shifts, biases) are not shared, so
+        that a step's constant bytes do not depend on coincidences between its values
+        (the search's cost model counts them per step). `role` (ROLES) defaults to
+        "parameter" for repacked filters (`tinyml_w<t>`) and folded biases (names
+        ending in `bias`), else "table"."""
         vals = np.asarray(values).reshape(-1)
         key = (ctype, vals.astype(np.int64).tobytes() if ctype != "float" else vals.astype(np.float32).tobytes())
-        if key in self.shared_arrays:
+        if share and key in self.shared_arrays:
             return self.shared_arrays[key]
         role = role or ("parameter" if base.endswith("bias") or base.startswith("tinyml_w") else "table")
         assert role in ROLES, role
         sym = self.name(base)
         self.arrays.append(ConstArray(sym, ctype, vals, role))
-        self.shared_arrays[key] = sym
+        if share:
+            self.shared_arrays[key] = sym
         return sym
 
 

@@ -18,16 +18,17 @@ from tinyml import paths
 VIT = "vit/vit_relu_d64x4.tflite"
 
 
-def test_equal_generated_arrays_share_one_symbol():
+def test_equal_tables_share_one_symbol():
     from tinyml.codegen.lowering import LowerCtx
     ctx = LowerCtx(graph=None)
-    a = ctx.const_array("op1_lut", "int8_t", np.arange(-128, 128))
-    b = ctx.const_array("op7_lut", "int8_t", np.arange(-128, 128))
-    c = ctx.const_array("op9_lut", "uint8_t", np.arange(0, 256))          # other C type: its own array
+    a = ctx.const_array("op1_lut", "int8_t", np.arange(-128, 128), share=True)
+    b = ctx.const_array("op7_lut", "int8_t", np.arange(-128, 128), share=True)
+    c = ctx.const_array("op9_lut", "uint8_t", np.arange(0, 256), share=True)   # other C type: its own array
     d = ctx.const_array("op9_bias", "int32_t", [1, 2, 3])
-    assert a == b and a != c and len(ctx.arrays) == 3
-    assert [x.role for x in ctx.arrays] == ["table", "table", "parameter"] and d == "op9_bias"
-    assert ctx.const_bytes() == 256 + 256 + 12
+    e = ctx.const_array("op9_mult", "int32_t", [1, 2, 3])                      # per-channel: not shared
+    assert a == b and a != c and len(ctx.arrays) == 4
+    assert [x.role for x in ctx.arrays] == ["table", "table", "parameter", "table"] and d != e
+    assert ctx.const_bytes() == 256 + 256 + 12 + 12
 
 
 @pytest.mark.slow

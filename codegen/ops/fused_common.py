@@ -15,8 +15,8 @@ from tinyml.codegen.quant import activation_range
 
 
 def shared_array(ctx: LowerCtx, base: str, ctype: str, values) -> str:
-    """`ctx.const_array` (equal arrays share one symbol there)."""
-    return ctx.const_array(base, ctype, values)
+    """`ctx.const_array`, but equal tables (same type and values) share one symbol."""
+    return ctx.const_array(base, ctype, values, share=True)
 
 
 def shift_table(zp: int, left_shift: int, quant: tuple[int, int]) -> np.ndarray:

@@ -1,6 +1,23 @@
 /* tinyml kernels: Keras LayerNormalization rows as one pass (see tinyml/fused.h). */
 #include "fused_common.h"
 
+/* r = RSQRT(ADD(v, eps)), once per row (tinyml_ln_rsqrt). */
+static int32_t ln_rsqrt(const tinyml_ln_rsqrt *p, int32_t v)
+{
+    const int32_t s = fused_rescale(&p->v_rescale, v, 20) + p->eps;
+    const int32_t av = TINYML_CLAMP(tinyml_requantize_double(s, p->add_output.multiplier, p->add_output.shift) +
+                                    p->add_offset, p->add_activation.min, p->add_activation.max);
+    const int32_t value = av - p->input_zp;
+    if (value == 0) {
+        return 127;
+    }
+    int32_t m, sh;
+    tinyml_inv_sqrt_multiplier(value, &m, &sh);
+    const int32_t data = tinyml_requantize_double(1, m, sh + 20);
+    const int32_t out = tinyml_requantize_double(data, p->output.multiplier, p->output.shift) + p->output_zp;
+    return TINYML_CLAMP(out, -128, 127);
+}
+
 /* The rows; `full`: every member MUL/ADD clamps to -128..127; `fast`: every
  * member MUL/ADD/SQUARED_DIFFERENCE requantization meets tinyml_requantize_bounded's
  * preconditions (fused_common.h). Both are fixed at compile time in each of the
@@ -31,7 +48,7 @@ static inline __attribute__((always_inline)) void layernorm_rows(const tinyml_la
             sq_sum += fused_sqdiff_b_ff(&P.sqdiff, x[c], mb, fast);
         }
         const int32_t v = fused_mean_finish(&P.variance, sq_sum);
-        const int32_t rs = P.rsqrt_table[v + 128];
+        const int32_t rs = ln_rsqrt(&P.rsqrt, v);
         /* y = x * g + (beta + nm * g), g = gamma * rsqrt(v + eps); x[c] is read before y[c] is written. */
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t xc = x[c];

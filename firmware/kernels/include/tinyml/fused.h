@@ -48,10 +48,26 @@ typedef struct {
 tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, const int8_t *input1,
                                   const int8_t *input2, int8_t *output);
 
+/* r = RSQRT(ADD(v, eps)) of one LayerNorm row, computed (TFLite's reference arithmetic):
+ *   av = clamp(requant_dr(rescale(v, v_rescale) + eps, add_output) + add_offset, add_activation)
+ *   r  = 127 if av == input_zp, else clamp(requant_dr(requant_dr(1, inv_sqrt(av - input_zp) << 20),
+ *        output) + output_zp) with inv_sqrt = tinyml_inv_sqrt_multiplier (RsqrtEvalQuantizedInt8;
+ *        output.shift is the op's shift - 20). eps is the constant operand already rescaled. */
+typedef struct {
+    tinyml_rescale v_rescale;
+    int32_t eps;
+    tinyml_quant add_output;
+    int32_t add_offset;
+    tinyml_activation add_activation;
+    int32_t input_zp;
+    tinyml_quant output;
+    int32_t output_zp;
+} tinyml_ln_rsqrt;
+
 /* Keras LayerNormalization as the TFLite converter emits it, per row of
  * `depth` int8 values (rows = numel / depth):
  *   m  = MEAN(x)                       nm = neg_table[m]   (DEQUANTIZE, NEG, QUANTIZE)
- *   v  = MEAN(SQUARED_DIFFERENCE(x, m))  r = rsqrt_table[v]  (ADD eps, RSQRT)
+ *   v  = MEAN(SQUARED_DIFFERENCE(x, m))  r = RSQRT(ADD(v, eps))  (computed per row)
  *   g[c]  = MUL(r, gamma[c])           t1 = MUL(nm, g)     t2 = ADD(t1, beta[c])
  *   t3 = MUL(x[c], g)                  y[c] = ADD(t3, t2)
  * Operand order of each op is input1, input2 as written above. y may be x
@@ -63,7 +79,7 @@ typedef struct {
     const int8_t *neg_table;          /* m -> nm, indexed m + 128 */
     tinyml_fused_add sqdiff;          /* (x, m) -> sd */
     tinyml_mean_params variance;      /* sd -> v */
-    const int8_t *rsqrt_table;        /* v -> r, indexed v + 128 */
+    tinyml_ln_rsqrt rsqrt;            /* v -> r */
     tinyml_mul_params mul_gamma;      /* (r, gamma) -> g */
     tinyml_mul_params mul_center;     /* (nm, g) -> t1 */
     tinyml_fused_add add_beta;        /* (t1, beta) -> t2 */
