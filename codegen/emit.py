@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyml import __version__, paths
 from tinyml.errors import TinymlError
-from tinyml.ir import Graph
+from tinyml.ir import DTYPE_BYTES, Graph
 from tinyml.memory_planner.plan import Plan
 from tinyml.steps import Call, ScratchRef, Step, TRef, call_constants
 
@@ -171,11 +171,13 @@ def _weights(graph: Graph, steps: list[Step], ctx: LowerCtx, names: Names = Name
     for t in used:
         ten = graph.t(t)
         out.append({"symbol": weight_symbol(t, names), "ctype": ten.ctype, "count": max(ten.numel, 1),
-                    "data": _c_values(ten.data.reshape(-1), ten.ctype),
+                    "data": _c_values(ten.data.reshape(-1), ten.ctype), "role": "parameter",
+                    "bytes": DTYPE_BYTES[ten.dtype] * max(ten.numel, 1),
                     "comment": f"tensor {t} '{ten.name}' {list(ten.shape)} {ten.dtype}"})
     for arr in ctx.arrays:
         out.append({"symbol": names.global_symbol(arr.symbol), "ctype": arr.ctype, "count": max(arr.values.size, 1),
-                    "data": _c_values(arr.values, arr.ctype), "comment": "derived at generate time"})
+                    "data": _c_values(arr.values, arr.ctype), "role": arr.role, "bytes": arr.nbytes,
+                    "comment": f"derived at generate time ({arr.role})"})
     return out
 
 
@@ -283,6 +285,7 @@ def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Gene
             "calls": [r.call(c, pos) for c in s.calls],
         })
     decls = [r.rename(d) for s in steps for d in s.decls]
+    weights = _weights(graph, steps, ctx, names)
     trace = [{"op": s.index, "tensor": o, "offset": plan.offset_of(o), "bytes": graph.t(o).nbytes}
              for s in steps if s.alias_of is None and s.calls for o in s.outputs]
     ctx_vars = {
@@ -290,7 +293,7 @@ def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Gene
         "name": graph.name, "plan": plan, "steps": rendered_steps, "decls": decls,
         "inputs": _io_info(graph, plan, graph.inputs, names), "outputs": _io_info(graph, plan, graph.outputs, names),
         "g": names.global_symbol, "p": names.prefix, "P": names.macro, "rounding": rounding,
-        "weights": _weights(graph, steps, ctx, names), "trace": trace, "scratch": r.scratch_contexts(),
+        "weights": weights, "trace": trace, "scratch": r.scratch_contexts(),
         "stream": stream.to_dict() if stream is not None else None,
     }
     files = []
@@ -307,6 +310,8 @@ def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Gene
         d["model"] = graph.name
         d["prefix"] = names.prefix
         d["accounting"] = accounting(compiled).to_dict()
+        # weights.c's arrays by role, for the flash split (firmware.mapfile.flash_split)
+        d["flash"] = {"arrays": [{"symbol": w["symbol"], "role": w["role"], "bytes": w["bytes"]} for w in weights]}
         if stream is not None:
             d["stream_input"] = stream.to_dict()
         d["steps"] = [{"pos": i, "op": s.index, "ops": s.ops, "kind": s.kind, "inputs": s.inputs,

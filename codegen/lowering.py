@@ -26,11 +26,18 @@ CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t"
                "float": 4}
 
 
+# What a generated constant array is, for the flash split (tinyml bench, plan.json "flash"):
+# "parameter" = a model parameter in another form (a bias with the input offset folded in),
+# "table" = everything derived from quantization alone (lookup tables, multipliers, shifts).
+ROLES = ("parameter", "table")
+
+
 @dataclass
 class ConstArray:
     symbol: str
     ctype: str
     values: np.ndarray
+    role: str = "table"
 
     @property
     def nbytes(self) -> int:
@@ -45,7 +52,7 @@ class LowerCtx:
         self.graph = graph
         self.arrays: list[ConstArray] = []
         self._names: set[str] = set()
-        # equal derived tables share one symbol (codegen.ops.fused_common.shared_array)
+        # equal lookup tables (same C type and values) share one symbol
         self.shared_arrays: dict[tuple[str, bytes], str] = {}
         # packed copies of constant filters, one per filter tensor (codegen.ops.fully_connected)
         self.packed_filters: dict[int, str] = {}
@@ -62,10 +69,25 @@ class LowerCtx:
         """Bytes of the generated constant arrays (what weights.c adds to the tensors)."""
         return sum(a.nbytes for a in self.arrays)
 
-    def const_array(self, base: str, ctype: str, values) -> str:
-        """A const array placed in weights.c (flash); returns its C symbol."""
+    def const_array(self, base: str, ctype: str, values, role: str | None = None, share: bool = False) -> str:
+        """A const array placed in weights.c (flash); returns its C symbol. With `share`
+        (lookup tables: codegen.ops.fused_common.shared_array), an array equal to one
+        already shared (same C type and values) is not stored again: its symbol is
+        returned. Per-channel arrays (multipliers, shifts, biases) are not shared, so
+        that a step's constant bytes do not depend on coincidences between its values
+        (the search's cost model counts them per step). `role` (ROLES) defaults to
+        "parameter" for repacked filters (`tinyml_w<t>`) and folded biases (names
+        ending in `bias`), else "table"."""
+        vals = np.asarray(values).reshape(-1)
+        key = (ctype, vals.astype(np.int64).tobytes() if ctype != "float" else vals.astype(np.float32).tobytes())
+        if share and key in self.shared_arrays:
+            return self.shared_arrays[key]
+        role = role or ("parameter" if base.endswith("bias") or base.startswith("tinyml_w") else "table")
+        assert role in ROLES, role
         sym = self.name(base)
-        self.arrays.append(ConstArray(sym, ctype, np.asarray(values).reshape(-1)))
+        self.arrays.append(ConstArray(sym, ctype, vals, role))
+        if share:
+            self.shared_arrays[key] = sym
         return sym
 
 

@@ -26,7 +26,7 @@ def _check_8bit(op, graph):
 def lut_step(op, graph, ctx, table: np.ndarray, what: str) -> Step:
     """A Step applying `table` (uint8[256], indexed by the input byte) elementwise."""
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
-    sym = ctx.const_array(f"op{op.index}_lut", "uint8_t", np.asarray(table, dtype=np.uint8))
+    sym = ctx.const_array(f"op{op.index}_lut", "uint8_t", np.asarray(table, dtype=np.uint8), share=True)
     ins, outs = activations(graph, op)
     call = Call("tinyml_lut_8", [sym, x.numel, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],

@@ -186,10 +186,14 @@ def inv_sqrt_quantized_multiplier_exp(x: int, reverse_shift: int = -1) -> tuple[
     return v, shift * reverse_shift
 
 
+def rsqrt_quant(in_scale: float, out_scale: float) -> tuple[int, int]:
+    """RsqrtPrepare (int8): the output multiplier 1 / (sqrt(in_scale) * out_scale), float32 operands."""
+    return quantize_multiplier(1.0 / float(f32(np.sqrt(f32(in_scale)) * f32(out_scale))))
+
+
 def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
     """RsqrtEvalQuantizedInt8 for every int8 input, indexed by x + 128."""
-    real = 1.0 / float(f32(np.sqrt(f32(in_scale)) * f32(out_scale)))
-    mult, shift = quantize_multiplier(real)
+    mult, shift = rsqrt_quant(in_scale, out_scale)
     k_shift = 20
     table = np.zeros(256, dtype=np.int8)
     for q in range(-128, 128):
@@ -301,7 +305,7 @@ def lower_rsqrt(op, graph, ctx) -> Step:
     require(x.dtype == y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} (only int8 is supported)")
     require(x.quant is not None and y.quant is not None, op, graph, "unquantized int8 tensors")
     table = rsqrt_table(x.quant.s, x.quant.zp, y.quant.s, y.quant.zp)
-    sym = ctx.const_array(f"op{op.index}_rsqrt_lut", "int8_t", table)
+    sym = ctx.const_array(f"op{op.index}_rsqrt_lut", "int8_t", table, share=True)
     ins, outs = activations(graph, op)
     call = Call("tinyml_lut_s8", [sym, x.numel, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],

@@ -1,14 +1,13 @@
-"""FUSED_ADD: an int8 ADD of two same-shape tensors as one table-driven pass,
+"""FUSED_ADD: an int8 ADD of two same-shape tensors as one pass,
 for residual connections (x + a FULLY_CONNECTED or convolution output,
 possibly reshaped: transformer blocks, ResNets) and constant additions (position embeddings); other ADDs
 (e.g. inside a LayerNorm that did not match) keep the unfused kernel.
 
 TFLite's 8-bit ADD rescales each input with its own requantization before the
-sum: a = requant_dr((x1 - zp1) << 20, input1), b likewise. Each of those is a
-function of one int8 value, so the generator tabulates both (256 int32 values
-each, computed with the unfused lowering's arithmetic, codegen/ops/
-fused_common.py shift_table); the kernel only adds two table entries,
-requantizes once and clamps. Broadcasting ADDs keep the unfused kernel.
+sum: a = requant_dr((x1 - zp1) << 20, input1), b likewise. The kernel computes
+both with one SMMULR each (fused_common.h fused_rescale; the generator checks
+all 256 inputs against the unfused lowering's arithmetic, codegen/ops/
+fused_common.py rescale_quant), adds, requantizes once and clamps. Broadcasting ADDs keep the unfused kernel.
 Registered last (priority 90): ADDs inside other patterns (LayerNorm) stay there.
 """
 from __future__ import annotations

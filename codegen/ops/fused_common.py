@@ -9,26 +9,49 @@ from __future__ import annotations
 import numpy as np
 
 from tinyml.ir import Graph, Op
-from tinyml.codegen.lowering import LOWERINGS, LowerCtx
+from tinyml.codegen.lowering import LOWERINGS, LowerCtx, require
 from tinyml.codegen.ops import elementwise as fx
 from tinyml.codegen.quant import activation_range
 
 
 def shared_array(ctx: LowerCtx, base: str, ctype: str, values) -> str:
     """`ctx.const_array`, but equal tables (same type and values) share one symbol."""
-    vals = np.asarray(values).reshape(-1)
-    cache = ctx.shared_arrays
-    key = (ctype, vals.astype(np.int64).tobytes())
-    if key not in cache:
-        cache[key] = ctx.const_array(base, ctype, vals)
-    return cache[key]
+    return ctx.const_array(base, ctype, values, share=True)
 
 
 def shift_table(zp: int, left_shift: int, quant: tuple[int, int]) -> np.ndarray:
     """requant_dr((x - zp) << left_shift, quant) for x = -128..127 (ADD's input rescaling)."""
     m, s = quant
     return np.array([fx.multiply_by_quantized_multiplier((x - zp) << left_shift, m, s)
-                     for x in range(-128, 128)], dtype=np.int64).astype(np.int32)
+                     for x in range(-128, 128)], dtype=np.int64)
+
+
+def bounded_rescale(x: int, zp: int, left_shift: int, quant: tuple[int, int]) -> int:
+    """What the kernel computes (fused_common.h fused_rescale, common.h
+    tinyml_requantize_bounded with zp 0): SMMULR of 2 (x - zp) 2^ls, then
+    floor((h + [h < 0 ? -1 : 0] + 2^(e-1)) / 2^e), e = -shift."""
+    m, s = quant
+    x2 = ((x - zp) << left_shift) * 2
+    h = (x2 * m + (1 << 31)) >> 32
+    e = -s
+    return (h + (-1 if h < 0 else 0) + (1 << (e - 1))) >> e
+
+
+def rescale_quant(zp: int, left_shift: int, quant: tuple[int, int]) -> tuple[int, int] | None:
+    """The (multiplier, shift) with which the kernel's bounded rescaling gives exactly
+    requant_dr((x - zp) << left_shift, quant) for every int8 x, or None. The larger
+    input's multiplier of ADD is exactly 0.5 (2^30, shift 0): on even inputs that is
+    the same as (2^31 - 1, -1). Every candidate is checked on all 256 inputs."""
+    m, s = quant
+    cands = [(m, s)] + ([((1 << 31) - 1, -1)] if (m, s) == (1 << 30, 0) else [])
+    want = shift_table(zp, left_shift, quant)
+    for cm, cs in cands:
+        if not (0 <= cm < (1 << 31) and -22 <= cs <= -1 and 255 << (left_shift + 1) < (1 << 30)):
+            continue
+        got = np.array([bounded_rescale(x, zp, left_shift, (cm, cs)) for x in range(-128, 128)], dtype=np.int64)
+        if np.array_equal(got, want):
+            return cm, cs
+    return None
 
 
 def add_eval(q1, q2, qo, zp1: int, zp2: int, zpo: int, x1: int, x2: int, lo: int = -128, hi: int = 127,
@@ -53,10 +76,17 @@ def fused_add_struct(ctx: LowerCtx, p: str, op: Op, graph: Graph, swap: bool = F
         q1, q2, qo = fx.squared_difference_quant(x1.quant.s, x2.quant.s, y.quant.s)
         ls = 7
         lo, hi = -128, 127
-    t1 = shared_array(ctx, f"{p}_shift1", "int32_t", shift_table(x1.quant.zp, ls, q1))
-    t2 = shared_array(ctx, f"{p}_shift2", "int32_t", shift_table(x2.quant.zp, ls, q2))
-    return {"shift1": t1, "shift2": t2, "output": {"multiplier": qo[0], "shift": qo[1]},
+    r1, r2 = rescale_quant(x1.quant.zp, ls, q1), rescale_quant(x2.quant.zp, ls, q2)
+    require(r1 is not None and r2 is not None, op, graph,
+            f"an {kind} input rescaling outside the computed range (multiplier below 2^-22)")
+    return {"input1": rescale_struct(x1.quant.zp, r1), "input2": rescale_struct(x2.quant.zp, r2),
+            "output": {"multiplier": qo[0], "shift": qo[1]},
             "output_offset": y.quant.zp, "activation": {"min": lo, "max": hi}}
+
+
+def rescale_struct(zp: int, quant: tuple[int, int]) -> dict:
+    """tinyml_rescale fields."""
+    return {"offset": -zp, "quant": {"multiplier": quant[0], "shift": quant[1]}}
 
 
 def mul_struct(op: Op, graph: Graph, swap: bool = False) -> dict:

@@ -30,7 +30,7 @@ import numpy as np
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import require
 from tinyml.codegen.ops.conv import conv_packed_fields, geometry
-from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8
+from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8, rescale_struct
 from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
 from tinyml.op_options import Activation
@@ -275,5 +275,5 @@ def lower_invres(group: FusionGroup, graph, ctx) -> Step:
 
 
 def _no_add() -> dict:
-    return {"shift1": "NULL", "shift2": "NULL", "output": {"multiplier": 0, "shift": 0}, "output_offset": 0,
+    return {"input1": rescale_struct(0, (0, 0)), "input2": rescale_struct(0, (0, 0)), "output": {"multiplier": 0, "shift": 0}, "output_offset": 0,
             "activation": cdecl.activation(-128, 127)}

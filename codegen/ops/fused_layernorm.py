@@ -6,10 +6,12 @@ The TFLite converter turns `LayerNormalization(axis=-1)` into
     r  = RSQRT(ADD(v, eps))               g  = MUL(r, gamma)
     t2 = ADD(MUL(nm, g), beta)            y  = ADD(MUL(x, g), t2)
 (13 ops, five [rows, depth] intermediates). tinyml_fused_layernorm_s8 runs it
-row by row with per-row scalars m, nm, v, r: the unary chains (DEQUANTIZE ->
-NEG -> QUANTIZE, and ADD(eps) -> RSQRT) are 256-entry tables built here from
-the unfused lowerings' own arithmetic, each ADD's input rescaling is a
-256-entry int32 table, and every requantization is the member op's.
+row by row with per-row scalars m, nm, v, r: DEQUANTIZE -> NEG -> QUANTIZE is a
+256-entry table built here from the unfused lowerings' own arithmetic (float32);
+ADD(eps) -> RSQRT is computed once per row with the reference's integer
+arithmetic (tinyml_ln_rsqrt; checked here on all 256 v against the composed
+tables of the unfused lowerings); each ADD's input rescaling is computed by the
+kernel (fused_common.py rescale_quant); every requantization is the member op's.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.steps import Call, Step, TRef
 from tinyml.codegen.lowering import require
 from tinyml.codegen.ops import elementwise as fx
-from tinyml.codegen.ops.fused_common import (add_eval, fused_add_struct, mul_struct, per_tensor_int8,
-                                      shared_array, unary_table)
+from tinyml.codegen.ops.fused_common import (add_eval, bounded_rescale, fused_add_struct, mul_struct,
+                                             per_tensor_int8, rescale_quant, rescale_struct, shared_array,
+                                             unary_table)
 from tinyml.codegen.ops.reduce import mean_plan
 
 F32 = np.float32
@@ -39,6 +42,23 @@ def neg_island_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int)
             r = luts._to_int32(luts.roundf(F32(neg / F32(out_scale))))
         out[q + 128] = min(max(r + out_zp, -128), 127)
     return out
+
+
+def ln_rsqrt_eval(p: dict, v: int) -> int:
+    """What tinyml_ln_rsqrt computes for one v (fused_layernorm.c ln_rsqrt), in Python."""
+    r, q = p["v_rescale"], p["v_rescale"]["quant"]
+    s = bounded_rescale(v, -r["offset"], 20, (q["multiplier"], q["shift"])) + p["eps"]
+    a = p["add_output"]
+    av = fx.multiply_by_quantized_multiplier(s, a["multiplier"], a["shift"]) + p["add_offset"]
+    av = min(max(av, p["add_activation"]["min"]), p["add_activation"]["max"])
+    value = av - p["input_zp"]
+    if value == 0:
+        return 127
+    m, sh = fx.inv_sqrt_quantized_multiplier_exp(value)
+    data = fx.multiply_by_quantized_multiplier(1, m, sh + 20)
+    o = p["output"]
+    return min(max(fx.multiply_by_quantized_multiplier(data, o["multiplier"], o["shift"]) + p["output_zp"], -128),
+               127)
 
 
 def _last_axis_mean(ix: GraphIndex, op) -> bool:
@@ -166,8 +186,21 @@ def lower_layernorm(group: FusionGroup, graph, ctx) -> Step:
     add_table = [add_eval(q1, q2, qo, vt.quant.zp, eps_t.quant.zp, vet.quant.zp, q, eps_q, lo, hi)
                  for q in range(-128, 128)]
     rs_table = unary_table(op("rsqrt"), graph)
-    require(rs_table is not None, first, graph, "RSQRT without a table lowering")
+    require(op("rsqrt").kind == "RSQRT" and rs_table is not None, first, graph, "RSQRT without a table lowering")
     rv = np.array([rs_table[a + 128] for a in add_table], dtype=np.int8)
+    # ... computed per row instead (tinyml_ln_rsqrt); checked here on all 256 v against the table
+    rq = rescale_quant(vt.quant.zp, 20, q1)
+    rst = graph.t(op("rsqrt").outputs[0])
+    rmult, rshift = fx.rsqrt_quant(vet.quant.s, rst.quant.s)
+    require(rq is not None and -31 <= rshift - 20 <= 30 and -31 <= qo[1] <= 30, first, graph,
+            "a LayerNorm epsilon or RSQRT rescaling outside the computed range")
+    eps_r = fx.multiply_by_quantized_multiplier((eps_q - eps_t.quant.zp) << 20, *q2)
+    rsqrt = {"v_rescale": rescale_struct(vt.quant.zp, rq), "eps": int(eps_r),
+             "add_output": {"multiplier": qo[0], "shift": qo[1]}, "add_offset": vet.quant.zp,
+             "add_activation": {"min": lo, "max": hi}, "input_zp": vet.quant.zp,
+             "output": {"multiplier": rmult, "shift": rshift - 20}, "output_zp": rst.quant.zp}
+    require(all(ln_rsqrt_eval(rsqrt, q) == int(rv[q + 128]) for q in range(-128, 128)), first, graph,
+            "a LayerNorm RSQRT whose computed form differs from its table")
 
     mean_f = lambda pl, xin, yout: {"input_zp": xin.quant.zp, "output_zp": yout.quant.zp,  # noqa: E731
                                     "count": pl.count,
@@ -179,7 +212,7 @@ def lower_layernorm(group: FusionGroup, graph, ctx) -> Step:
         "sqdiff": fused_add_struct(ctx, f"{p}_sq", op("sq"), graph, swap=op("sq").inputs[0] != x.index,
                                    kind="SQUARED_DIFFERENCE"),
         "variance": mean_f(plan2, sdt, vt),
-        "rsqrt_table": shared_array(ctx, f"{p}_rsqrt", "int8_t", rv),
+        "rsqrt": rsqrt,
         "mul_gamma": mul_struct(op("mul_g"), graph, swap=op("mul_g").inputs[0] == r["gamma"]),
         "mul_center": mul_struct(op("mul_c"), graph, swap=op("mul_c").inputs[0] != r["nm"]),
         "add_beta": fused_add_struct(ctx, f"{p}_beta", op("add_b"), graph,

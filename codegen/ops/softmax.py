@@ -92,7 +92,7 @@ def lower_softmax(op, graph, ctx) -> Step:
     rows = x.numel // depth
     beta = float(np.float32(op.options.beta))
     table = softmax_exp_table(beta, x.quant.s)
-    sym = ctx.const_array(f"op{op.index}_softmax_exp", "int32_t", table)
+    sym = ctx.const_array(f"op{op.index}_softmax_exp", "int32_t", table, share=True)
     ins, outs = activations(graph, op)
     call = Call("tinyml_softmax_s8", [sym, rows, depth, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],

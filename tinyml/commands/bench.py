@@ -3,7 +3,9 @@
 For each model: our planned arena and its lower bound, TFLM's arena for the
 same file (measured with the tflite_micro package), the ratio, weights, and
 -- with --emulate -- instructions per inference on QEMU beside the TFLM +
-CMSIS-NN figures from ../shared/models/README.md. The machine is noted.
+CMSIS-NN figures from ../shared/models/README.md, and the linked flash split into
+parameters / tables / op params / code (firmware.mapfile.flash_split). The
+machine is noted.
 """
 from __future__ import annotations
 
@@ -81,6 +83,12 @@ def _emulate(model: str, board: str, work: str, rounding: str | None = None) -> 
     except json.JSONDecodeError:
         res = {"error": (e.stderr.strip().splitlines() or ["emulation failed"])[-1]}
     res["oracle"], res["rounding"], res["notes"] = built.get("oracle"), built.get("rounding"), built.get("notes", [])
+    from tinyml.errors import TinymlError
+    from tinyml.firmware.mapfile import build_flash_split
+    try:
+        res["flash"] = build_flash_split(fw)
+    except TinymlError as exc:
+        res.setdefault("error", exc.line())
     return res
 
 
@@ -119,6 +127,7 @@ def run(args) -> int:
                 row["notes"] = emu["notes"]
             if "error" in emu:
                 row["emulate_error"] = emu["error"]
+            row["flash"] = emu.get("flash")
             ref = TFLM_CMSIS_INSTRUCTIONS.get(name)
             row["tflm_cmsis_instructions"] = ref
             if ref and row["instructions_per_inference"]:
@@ -145,8 +154,9 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
     head = "| model | arena (B) | lower bound (B) | TFLM arena (B) | ours / TFLM | weights (B) | import+lower+plan (s) |"
     sep = "|---|---:|---:|---:|---:|---:|---:|"
     if emulate:
-        head += " instructions/inference | TFLM+CMSIS-NN | ratio |"
-        sep += "---:|---:|---:|"
+        head += (" instructions/inference | TFLM+CMSIS-NN | ratio | flash: parameters (B) | tables (B) |"
+                 " op params (B) | code (B) | constants / parameters |")
+        sep += "---:|---:|---:|---:|---:|---:|---:|---:|"
     lines = [f"Benchmark on {machine['platform']}, {machine['cpu_count']} CPUs; board {machine['board']}, "
              f"policy {machine['policy']}. TFLM arena from the tflite_micro package's RecordingMicroAllocator.",
              "", head, sep]
@@ -160,5 +170,9 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
         if emulate:
             ir = f"{r['instructions_ratio']:.2f}x" if r.get("instructions_ratio") else "n/a"
             line += f" {_kb(r.get('instructions_per_inference'))} | {_kb(r.get('tflm_cmsis_instructions'))} | {ir} |"
+            fl = r.get("flash") or {}
+            cr = fl.get("constants_over_parameters")
+            line += (f" {_kb(fl.get('parameters'))} | {_kb(fl.get('tables'))} | {_kb(fl.get('op_params'))} |"
+                     f" {_kb(fl.get('code'))} | {'n/a' if cr is None else f'{cr:.3f}x'} |")
         lines.append(line)
     return "\n".join(lines) + "\n"

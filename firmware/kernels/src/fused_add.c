@@ -8,9 +8,9 @@ tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, con
         return TINYML_ERROR_ARG;
     }
     const tinyml_fused_add p = *params;   /* local: the int8 stores cannot alias it */
-    if (fused_full_range(&p.activation)) {
+    if (fused_full_range(&p.activation) && fused_quant_fast(&p.output, p.output_offset)) {
         for (int32_t i = 0; i < n; ++i) {
-            output[i] = (int8_t)fused_add_f(&p, input1[i], input2[i], 1);
+            output[i] = (int8_t)fused_add_ff(&p, input1[i], input2[i], 1, 1);
         }
     } else {
         for (int32_t i = 0; i < n; ++i) {

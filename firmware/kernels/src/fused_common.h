@@ -20,18 +20,25 @@ static inline int32_t fused_mul(const tinyml_mul_params *p, int32_t x1, int32_t 
     return TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
-/* ADD with tabulated input rescalings (tinyml_fused_add). */
+/* One input rescaling (tinyml_rescale): requant_dr((x + offset) << ls, quant). */
+static inline int32_t fused_rescale(const tinyml_rescale *r, int32_t x, const int32_t ls)
+{
+    return tinyml_requantize_bounded((int32_t)((uint32_t)(x + r->offset) << ls), r->quant.multiplier,
+                                     r->quant.shift, 0);
+}
+
+/* ADD with computed input rescalings (tinyml_fused_add). */
 static inline int32_t fused_add(const tinyml_fused_add *p, int32_t x1, int32_t x2)
 {
-    const int32_t s = p->shift1[x1 + 128] + p->shift2[x2 + 128];
+    const int32_t s = fused_rescale(&p->input1, x1, 20) + fused_rescale(&p->input2, x2, 20);
     const int32_t y = tinyml_requantize_double_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
     return TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
-/* SQUARED_DIFFERENCE with tabulated input rescalings; |a - b| <= 255 * 2^7. */
-static inline int32_t fused_sqdiff(const tinyml_fused_add *p, int32_t x1, int32_t x2)
+/* SQUARED_DIFFERENCE of x1 and an already rescaled second operand b; |a - b| <= 255 * 2^7. */
+static inline int32_t fused_sqdiff_b(const tinyml_fused_add *p, int32_t x1, int32_t b)
 {
-    const int32_t d = p->shift1[x1 + 128] - p->shift2[x2 + 128];
+    const int32_t d = fused_rescale(&p->input1, x1, 7) - b;
     const int32_t y = tinyml_requantize_double_fast(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
     return TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
@@ -63,9 +70,65 @@ static inline int32_t fused_mul_f(const tinyml_mul_params *p, int32_t x1, int32_
 
 static inline int32_t fused_add_f(const tinyml_fused_add *p, int32_t x1, int32_t x2, const int full)
 {
-    const int32_t s = p->shift1[x1 + 128] + p->shift2[x2 + 128];
+    const int32_t s = fused_rescale(&p->input1, x1, 20) + fused_rescale(&p->input2, x2, 20);
     const int32_t y = tinyml_requantize_double_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
     return fused_clamp(&p->activation, y, full);
+}
+
+/* fused_add_f with the second operand already rescaled (b = fused_rescale(&p->input2, x2, 20)). */
+static inline int32_t fused_add_b_f(const tinyml_fused_add *p, int32_t x1, int32_t b, const int full)
+{
+    const int32_t s = fused_rescale(&p->input1, x1, 20) + b;
+    const int32_t y = tinyml_requantize_double_fast(s, p->output.multiplier, p->output.shift) + p->output_offset;
+    return fused_clamp(&p->activation, y, full);
+}
+
+/* ---- `fast` variants: with fast (a compile-time constant at each call site,
+ * chosen once per call by fused_quant_fast), the requantizations use
+ * tinyml_requantize_bounded (SMMULR, the output offset folded in) instead of
+ * tinyml_requantize_double_fast: the same integers when its preconditions hold
+ * (|x| < 2^30, -22 <= shift <= -1, |offset| <= 128; tests/test_speed_requant.py).
+ * The accumulators here are below 2^30 by construction: a MUL of two offset
+ * int8 values |p| <= 255^2, an ADD of two rescalings |a + b| < 2^29 (each
+ * below 255 * 2^20 * 2^-1), a SQUARED_DIFFERENCE |d|^2 <= (255 * 2^7)^2 < 2^30. */
+
+static inline int fused_quant_fast(const tinyml_quant *q, int32_t offset)
+{
+    return q->multiplier >= 0 && q->shift >= -22 && q->shift <= -1 && offset >= -128 && offset <= 128;
+}
+
+static inline int32_t fused_requant(int32_t x, const tinyml_quant *q, int32_t offset, const int fast)
+{
+    return fast ? tinyml_requantize_bounded(x, q->multiplier, q->shift, offset)
+                : tinyml_requantize_double_fast(x, q->multiplier, q->shift) + offset;
+}
+
+static inline int32_t fused_mul_ff(const tinyml_mul_params *p, int32_t x1, int32_t x2, const int full,
+                                   const int fast)
+{
+    const int32_t prod = (x1 + p->input1_offset) * (x2 + p->input2_offset);
+    return fused_clamp(&p->activation, fused_requant(prod, &p->output, p->output_offset, fast), full);
+}
+
+static inline int32_t fused_add_ff(const tinyml_fused_add *p, int32_t x1, int32_t x2, const int full,
+                                   const int fast)
+{
+    const int32_t s = fused_rescale(&p->input1, x1, 20) + fused_rescale(&p->input2, x2, 20);
+    return fused_clamp(&p->activation, fused_requant(s, &p->output, p->output_offset, fast), full);
+}
+
+static inline int32_t fused_add_b_ff(const tinyml_fused_add *p, int32_t x1, int32_t b, const int full,
+                                     const int fast)
+{
+    const int32_t s = fused_rescale(&p->input1, x1, 20) + b;
+    return fused_clamp(&p->activation, fused_requant(s, &p->output, p->output_offset, fast), full);
+}
+
+/* SQUARED_DIFFERENCE's output range is always -128..127. */
+static inline int32_t fused_sqdiff_b_ff(const tinyml_fused_add *p, int32_t x1, int32_t b, const int fast)
+{
+    const int32_t d = fused_rescale(&p->input1, x1, 7) - b;
+    return fused_clamp(&p->activation, fused_requant(d * d, &p->output, p->output_offset, fast), 1);
 }
 
 #endif /* TINYML_FUSED_COMMON_H */

@@ -18,28 +18,56 @@
 #include "tinyml/fc.h"
 #include "tinyml/conv.h"
 
-/* One ADD / SQUARED_DIFFERENCE ("general rescaling" path) with its input
- * rescalings tabulated: shift1[x1 + 128] = requant_dr((x1 - zp1) << ls, input1)
- * (likewise shift2), then
+/* One input rescaling of the 8-bit ADD / SQUARED_DIFFERENCE "general" path,
+ * computed instead of tabulated: requant_dr((x + offset) << ls, quant), ls = 20
+ * (ADD) or 7 (SQUARED_DIFFERENCE), i.e. TFLite's
+ * MultiplyByQuantizedMultiplierSmallerThanOneExp of the shifted input. The
+ * generator guarantees tinyml_requantize_bounded's preconditions (quant.shift in
+ * -22..-1; it re-expresses multiplier 2^30, shift 0 as 2^31 - 1, -1, the same
+ * integers on even inputs) and checks all 256 inputs against the reference
+ * arithmetic (codegen/ops/fused_common.py rescale_fields). */
+typedef struct {
+    int32_t offset;                   /* -input zero point */
+    tinyml_quant quant;
+} tinyml_rescale;
+
+/* One ADD / SQUARED_DIFFERENCE ("general rescaling" path):
+ * a = rescale(x1, input1), b = rescale(x2, input2), then
  *   ADD:     y = clamp(requant_dr(a + b, output) + output_offset)
  *   SQ_DIFF: y = clamp(requant_dr((a - b)^2, output) + output_offset). */
 typedef struct {
-    const int32_t *shift1;
-    const int32_t *shift2;
+    tinyml_rescale input1;
+    tinyml_rescale input2;
     tinyml_quant output;
     int32_t output_offset;
     tinyml_activation activation;
 } tinyml_fused_add;
 
-/* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings tabulated (above); y may
+/* y[i] = ADD(x1[i], x2[i]) for i < n with the rescalings above; y may
  * be x1 or x2 (element i is read before it is written). */
 tinyml_status tinyml_fused_add_s8(const tinyml_fused_add *params, int32_t n, const int8_t *input1,
                                   const int8_t *input2, int8_t *output);
 
+/* r = RSQRT(ADD(v, eps)) of one LayerNorm row, computed (TFLite's reference arithmetic):
+ *   av = clamp(requant_dr(rescale(v, v_rescale) + eps, add_output) + add_offset, add_activation)
+ *   r  = 127 if av == input_zp, else clamp(requant_dr(requant_dr(1, inv_sqrt(av - input_zp) << 20),
+ *        output) + output_zp) with inv_sqrt = tinyml_inv_sqrt_multiplier (RsqrtEvalQuantizedInt8;
+ *        output.shift is the op's shift - 20). eps is the constant operand already rescaled. */
+typedef struct {
+    tinyml_rescale v_rescale;
+    int32_t eps;
+    tinyml_quant add_output;
+    int32_t add_offset;
+    tinyml_activation add_activation;
+    int32_t input_zp;
+    tinyml_quant output;
+    int32_t output_zp;
+} tinyml_ln_rsqrt;
+
 /* Keras LayerNormalization as the TFLite converter emits it, per row of
  * `depth` int8 values (rows = numel / depth):
  *   m  = MEAN(x)                       nm = neg_table[m]   (DEQUANTIZE, NEG, QUANTIZE)
- *   v  = MEAN(SQUARED_DIFFERENCE(x, m))  r = rsqrt_table[v]  (ADD eps, RSQRT)
+ *   v  = MEAN(SQUARED_DIFFERENCE(x, m))  r = RSQRT(ADD(v, eps))  (computed per row)
  *   g[c]  = MUL(r, gamma[c])           t1 = MUL(nm, g)     t2 = ADD(t1, beta[c])
  *   t3 = MUL(x[c], g)                  y[c] = ADD(t3, t2)
  * Operand order of each op is input1, input2 as written above. y may be x
@@ -51,7 +79,7 @@ typedef struct {
     const int8_t *neg_table;          /* m -> nm, indexed m + 128 */
     tinyml_fused_add sqdiff;          /* (x, m) -> sd */
     tinyml_mean_params variance;      /* sd -> v */
-    const int8_t *rsqrt_table;        /* v -> r, indexed v + 128 */
+    tinyml_ln_rsqrt rsqrt;            /* v -> r */
     tinyml_mul_params mul_gamma;      /* (r, gamma) -> g */
     tinyml_mul_params mul_center;     /* (nm, g) -> t1 */
     tinyml_fused_add add_beta;        /* (t1, beta) -> t2 */
