@@ -24,6 +24,7 @@ from tinyml.errors import TinymlError
 from tinyml.ir import Graph
 from tinyml.steps import Step
 
+from . import ops as _ops  # noqa: F401  (registers the @pattern fusions)
 from .lowering import LowerCtx
 from .patterns import PATTERNS, FusionGroup, GraphIndex
 
