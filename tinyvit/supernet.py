@@ -297,18 +297,24 @@ class Supernet:
               on_step: Callable[[int], None] | None = None) -> dict:
         """Sandwich-rule training: each step sums the gradients of the sub-networks
         `sample(rng)` returns (largest, smallest, two random), then one AdamW update
-        (cosine learning rate over `steps`). Stops after `steps` or at `deadline`
-        (a `clock` value; the first step always runs). Returns what was done."""
+        (cosine learning rate over `steps`, or over the steps the `deadline` leaves at
+        the measured step time). Stops after `steps` or at `deadline` (a `clock`
+        value; the first step always runs). Returns what was done."""
         tf = self.tf
         from tinyml.tinyvit.data import random_shift
         rng = np.random.default_rng(seed)
         adamw = self._make_adamw()
-        t0, losses, done, nets = clock(), [], 0, 0
+        t0, losses, done, nets, step_secs = clock(), [], 0, 0, []
         order = rng.permutation(len(x))
         pos = 0
+        horizon = steps      # the cosine schedule's length: `steps`, or what the deadline leaves
         for step in range(steps):
-            if step and deadline is not None and clock() >= deadline:
+            now = clock()
+            if step and deadline is not None and now >= deadline:
                 break
+            if deadline is not None and len(step_secs) >= 3:
+                recent = float(np.median(step_secs[-10:]))
+                horizon = min(steps, step + max(1, int((deadline - now) / max(recent, 1e-6))))
             if pos + batch > len(x):
                 order, pos = rng.permutation(len(x)), 0
             idx = order[pos:pos + batch]
@@ -325,10 +331,11 @@ class Supernet:
                 for k, g in zip(names, out[1:]):
                     total[k] = g if k not in total else total[k] + g
                 nets += 1
-            lr_t = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
+            lr_t = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, horizon)))))
             with self.strategy.scope():
                 adamw(total, step + 1, lr_t, wd)
             losses.append(step_loss)
+            step_secs.append(clock() - now)
             done += 1
             if on_step is not None:
                 on_step(done)
