@@ -17,10 +17,12 @@ width, depth, head count, MLP width and ranks of a `SupernetSpace`:
 Training (`train`) follows the sandwich rule: each step sums the gradients of
 the largest sub-network, the smallest, and two random ones (the caller gives
 them, e.g. drawn from the configs that fit the board), under
-`tf.distribute.MirroredStrategy` (the batch split over its replicas, gradients
-summed across them). The forward pass is one `tf.function` per patch size with
-the other dimensions as int32 tensors (dynamic slices), so a new sub-network is
-not a new trace. A sub-network's accuracy is read with its inherited weights
+`tf.distribute.MirroredStrategy` (each replica takes its shard of the batch, gradients
+summed across them). The forward pass is one `tf.function` with
+the other dimensions as int32 tensors (dynamic slices) and the patches
+flattened outside the graph (`patchify`; the patch embedding is a matmul with
+the kernel reshaped, the patch size an index into `tf.switch_case`), so one
+trace serves every sub-network. A sub-network's accuracy is read with its inherited weights
 (`accuracy`); `keras_model` builds the standalone Keras model
 (`tinyvit.model.build_model`) carrying those weights, which computes the same
 function (tests/test_supernet.py).
@@ -170,8 +172,8 @@ class Supernet:
         init = initial_weights(space, seed)
         with self.strategy.scope():
             self.vars = {k: tf.Variable(v, name=k) for k, v in init.items()}
-        self._fwd: dict[int, Callable] = {}
-        self._grad: dict[int, Callable] = {}
+        self._fwd: Callable | None = None
+        self._steps: tuple | None = None
         self.steps = 0
 
     # ------------------------------------------------------------------ forward
@@ -210,21 +212,24 @@ class Supernet:
         y = keras.activations.get(self.space.activation)(self._dense(y, "mlp1", i, d, e, rm))
         return x + self._dense(y, "mlp2", i, e, d, rm)
 
-    def _forward(self, x, p: int, arch):
+    def _forward(self, patches, pidx, arch):
+        """Logits from flattened patches (B, N, p*p*C) of the patch size with index `pidx`."""
         tf = self.tf
         v = self.vars
         d, depth, rp = arch[0], arch[1], arch[7]
-        g = self.space.image_size // p
-        z = tf.cond(rp > 0,
-                    lambda: tf.matmul(tf.nn.conv2d(x, v[f"p{p}_embed_a"][..., :rp], p, "VALID"),
-                                      v[f"p{p}_embed_b"][:rp, :d]),
-                    lambda: tf.nn.conv2d(x, v[f"p{p}_embed_w"][..., :d], p, "VALID"))
-        z = z + v[f"p{p}_embed_bias"][:d]
-        z = tf.reshape(z, [tf.shape(x)[0], g * g, d]) + v[f"p{p}_pos"][:, :, :d]
+        sizes = self.space.patch_sizes
+        k = tf.shape(patches)[2]
+
+        def embed(p):
+            full = lambda: tf.matmul(patches, tf.reshape(v[f"p{p}_embed_w"][..., :d], [k, d]))  # noqa: E731
+            low = lambda: tf.matmul(tf.matmul(patches, tf.reshape(v[f"p{p}_embed_a"][..., :rp], [k, rp])),  # noqa: E731
+                                    v[f"p{p}_embed_b"][:rp, :d])
+            return tf.cond(rp > 0, low, full) + v[f"p{p}_embed_bias"][:d] + v[f"p{p}_pos"][:, :, :d]
+        z = tf.switch_case(pidx, [lambda p=p: embed(p) for p in sizes])
         # one traced block, run `depth` times on the stacked block tensors
         _, z = tf.while_loop(lambda i, z: i < depth, lambda i, z: (i + 1, self._block(z, i, arch)),
                              [tf.constant(0), z],
-                             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, g * g, None])])
+                             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None])])
         z = self._ln(z, v["final_ln_g"][:d], v["final_ln_b"][:d])
         return tf.matmul(tf.reduce_mean(z, axis=1), v["logits_w"][:d]) + v["logits_bias"]
 
@@ -232,15 +237,19 @@ class Supernet:
         own = [k for k in self.vars if k.startswith(f"p{p}_")]
         return own + [k for k in self.vars if not k.startswith("p")]
 
+    def _inputs(self, cfg: ViTConfig, x: np.ndarray) -> tuple:
+        tf = self.tf
+        return (tf.constant(patchify(x, cfg.patch_size)), tf.constant(self.space.patch_sizes.index(cfg.patch_size)),
+                tf.constant(arch_vector(cfg), tf.int32))
+
     def logits(self, cfg: ViTConfig, x: np.ndarray, batch: int = 500) -> np.ndarray:
         """The sub-network's float logits with inherited weights."""
         tf = self.tf
         self.space.check(cfg)
-        p = cfg.patch_size
-        if p not in self._fwd:
-            self._fwd[p] = tf.function(lambda x, arch, p=p: self._forward(x, p, arch), reduce_retracing=True)
-        arch = tf.constant(arch_vector(cfg), tf.int32)
-        return np.concatenate([self._fwd[p](tf.constant(x[i:i + batch]), arch).numpy()
+        if self._fwd is None:
+            sig = _SIGNATURE(tf)
+            self._fwd = tf.function(self._forward, input_signature=[sig[0], sig[2], sig[3]])
+        return np.concatenate([self._fwd(*self._inputs(cfg, x[i:i + batch])).numpy()
                                for i in range(0, len(x), batch)])
 
     def accuracy(self, cfg: ViTConfig, x: np.ndarray, y: np.ndarray) -> float:
@@ -258,38 +267,48 @@ class Supernet:
         return m
 
     # ------------------------------------------------------------------ training
-    def _grad_fn(self, p: int) -> Callable:
-        if p in self._grad:
-            return self._grad[p]
+    def _step_fns(self) -> tuple[Callable, Callable]:
+        """Two traced functions: `accumulate` adds one sub-network's loss gradients (per replica
+        on its shard of the batch, summed over replicas) to accumulators; `apply` is the AdamW
+        update from the accumulators, which it then clears. One trace each serves every
+        sub-network (a traced sandwich of four forward passes took 5x longer to trace)."""
+        if self._steps is not None:
+            return self._steps
         tf = self.tf
-        names = self._var_names(p)
+        names = sorted(self.vars)
         strategy = self.strategy
         n_rep = strategy.num_replicas_in_sync
+        with strategy.scope():
+            zeros = [[tf.Variable(tf.zeros_like(self.vars[k]), trainable=False) for k in names] for _ in range(3)]
+        acc, m, s = zeros
 
-        def replica(x, y, arch, global_batch):
+        def replica(x, y, pidx, arch, global_batch):
+            r = tf.distribute.get_replica_context().replica_id_in_sync_group    # this replica's shard
+            x, y = x[r::n_rep], y[r::n_rep]
             with tf.GradientTape() as tape:
-                logits = self._forward(x, p, arch)
-                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)) / global_batch
+                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    y, self._forward(x, pidx, arch))) / global_batch
             grads = tape.gradient(loss, [self.vars[k] for k in names],
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return [loss] + grads
 
-        @tf.function(reduce_retracing=True)
-        def step(x, y, arch, global_batch):
-            per = strategy.run(replica, args=(x, y, arch, global_batch))
-            return [strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None) for t in per]
-        self._grad[p] = (names, step, n_rep)
-        return self._grad[p]
+        @tf.function(input_signature=_SIGNATURE(tf) + [tf.TensorSpec([], tf.float32)])
+        def accumulate(x, y, pidx, arch, global_batch):
+            per = strategy.run(replica, args=(x, y, pidx, arch, global_batch))
+            out = [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per]
+            for a, g in zip(acc, out[1:]):
+                a.assign_add(g)
+            return out[0]
 
-    def _distribute(self, x: np.ndarray, y: np.ndarray):
-        """The batch split over the strategy's replicas (one replica: the batch itself)."""
-        tf = self.tf
-        n = self.strategy.num_replicas_in_sync
-        if n == 1:
-            return tf.constant(x), tf.constant(y)
-        dist = self.strategy.experimental_distribute_values_from_function
-        return (dist(lambda ctx: tf.constant(x[ctx.replica_id_in_sync_group::n])),
-                dist(lambda ctx: tf.constant(y[ctx.replica_id_in_sync_group::n])))
+        scalar = tf.TensorSpec([], tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec([len(names)], tf.float32), scalar, scalar, scalar])
+        def apply(used, t, lr, wd):
+            self._adamw(names, acc, m, s, used, t, lr, wd)
+            for a in acc:
+                a.assign(tf.zeros_like(a))
+        self._steps = (accumulate, apply)
+        return self._steps
 
     def train(self, x: np.ndarray, y: np.ndarray, sample: Callable[[np.random.Generator], list[ViTConfig]],
               steps: int, deadline: float | None = None, lr: float = 2e-3, wd: float = 0.05, batch: int = 64,
@@ -303,7 +322,7 @@ class Supernet:
         tf = self.tf
         from tinyml.tinyvit.data import random_shift
         rng = np.random.default_rng(seed)
-        adamw = self._make_adamw()
+        names = sorted(self.vars)
         t0, losses, done, nets, step_secs = clock(), [], 0, 0, []
         order = rng.permutation(len(x))
         pos = 0
@@ -320,21 +339,21 @@ class Supernet:
             idx = order[pos:pos + batch]
             pos += batch
             xb = random_shift(x[idx], rng, max_shift) if max_shift else x[idx]
-            xd, yd = self._distribute(xb, y[idx].astype(np.int32))
-            total: dict[str, object] = {}
-            step_loss = 0.0
-            for cfg in sample(rng):
+            cfgs = sample(rng)
+            used: set[str] = set()
+            for cfg in cfgs:
                 self.space.check(cfg)
-                names, fn, _ = self._grad_fn(cfg.patch_size)
-                out = fn(xd, yd, tf.constant(arch_vector(cfg), tf.int32), tf.constant(float(len(idx))))
-                step_loss += float(out[0])
-                for k, g in zip(names, out[1:]):
-                    total[k] = g if k not in total else total[k] + g
-                nets += 1
+                used.update(self._var_names(cfg.patch_size))
             lr_t = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, horizon)))))
+            accumulate, apply = self._step_fns()
+            yb = tf.constant(y[idx].astype(np.int32))
             with self.strategy.scope():
-                adamw(total, step + 1, lr_t, wd)
-            losses.append(step_loss)
+                loss = sum(float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
+                                            tf.constant(float(len(idx))))) for c in cfgs)
+                apply(tf.constant([1.0 if k in used else 0.0 for k in names]), tf.constant(float(step + 1)),
+                      tf.constant(lr_t), tf.constant(wd))
+            losses.append(loss)
+            nets += len(cfgs)
             step_secs.append(clock() - now)
             done += 1
             if on_step is not None:
@@ -345,33 +364,36 @@ class Supernet:
                 "loss_first": round(losses[0], 4) if losses else None,
                 "loss_last_10": round(float(np.mean(losses[-10:])), 4) if losses else None}
 
-    def _make_adamw(self, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7,
-                    clipnorm: float = 1.0) -> Callable:
-        """One traced AdamW update of every variable; `used[i]` 0 leaves variable i (and its
-        moments) untouched (another patch size's embedding). Gradients clipped to `clipnorm`."""
+    def _adamw(self, names: list[str], grads: list, m: list, s: list, used, t, lr, wd, b1: float = 0.9,
+               b2: float = 0.999, eps: float = 1e-7, clipnorm: float = 1.0) -> None:
+        """AdamW (inside the traced step); `used[i]` 0 leaves variable i and its moments untouched
+        (another patch size's embedding). Gradients clipped to a global norm of `clipnorm`."""
         tf = self.tf
-        keys = sorted(self.vars)
-        with self.strategy.scope():
-            m = [tf.Variable(tf.zeros_like(self.vars[k])) for k in keys]
-            s = [tf.Variable(tf.zeros_like(self.vars[k])) for k in keys]
+        norm = tf.sqrt(tf.add_n([tf.reduce_sum(g * g) for g in grads]))
+        scale = tf.minimum(1.0, clipnorm / tf.maximum(norm, 1e-12))
+        for i, k in enumerate(names):
+            var, u, g = self.vars[k], used[i], grads[i] * scale
+            m_new = b1 * m[i] + (1 - b1) * g
+            s_new = b2 * s[i] + (1 - b2) * g * g
+            step = lr * ((m_new / (1 - b1 ** t)) / (tf.sqrt(s_new / (1 - b2 ** t)) + eps)
+                         + (wd * var if var.shape.rank >= 2 else 0.0))
+            m[i].assign(u * m_new + (1 - u) * m[i])
+            s[i].assign(u * s_new + (1 - u) * s[i])
+            var.assign(var - u * step)
 
-        @tf.function
-        def apply(grads, used, t, lr, wd):
-            norm = tf.sqrt(tf.add_n([tf.reduce_sum(g * g) for g in grads]))
-            scale = tf.minimum(1.0, clipnorm / tf.maximum(norm, 1e-12))
-            for i, k in enumerate(keys):
-                var, u, g = self.vars[k], used[i], grads[i] * scale
-                m_new = b1 * m[i] + (1 - b1) * g
-                s_new = b2 * s[i] + (1 - b2) * g * g
-                step = lr * ((m_new / (1 - b1 ** t)) / (tf.sqrt(s_new / (1 - b2 ** t)) + eps)
-                             + (wd * var if var.shape.rank >= 2 else 0.0))
-                m[i].assign(u * m_new + (1 - u) * m[i])
-                s[i].assign(u * s_new + (1 - u) * s[i])
-                var.assign(var - u * step)
-        return lambda grads, t, lr, wd: apply(
-            [grads[k] if k in grads else tf.zeros_like(self.vars[k]) for k in keys],
-            tf.constant([1.0 if k in grads else 0.0 for k in keys]), tf.constant(float(t)),
-            tf.constant(lr), tf.constant(wd))
+
+def _SIGNATURE(tf) -> list:    # noqa: N802 (patches, labels, patch index, arch vector): shapes left open
+    return [tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.int32), tf.TensorSpec([8], tf.int32)]
+
+
+def patchify(x: np.ndarray, p: int) -> np.ndarray:
+    """(B, H, W, C) -> (B, (H/p)*(W/p), p*p*C): row-major patches, each flattened (row, column,
+    channel) like a Conv2D kernel (p, p, C, D) reshaped to (p*p*C, D)."""
+    b, h, w, c = x.shape
+    g, gw = h // p, w // p
+    return np.ascontiguousarray(x.reshape(b, g, p, gw, p, c).transpose(0, 1, 3, 2, 4, 5)
+                                .reshape(b, g * gw, p * p * c), dtype=np.float32)
 
 
 def load_into(model, weights: dict[str, list[np.ndarray]]) -> None:
