@@ -71,7 +71,16 @@ class SupernetSpace:
                    max(max(c.qkv_rank, c.proj_rank, c.mlp_rank) for c in configs) or 1,
                    max(c.patch_rank for c in configs) or 1, c0.activation)
 
+    def covers(self, cfg: ViTConfig) -> bool:
+        return not self._why_not(cfg)
+
     def check(self, cfg: ViTConfig) -> None:
+        why = self._why_not(cfg)
+        if why:
+            raise TinymlError(f"{cfg.name} is not a sub-network of the supernet: {'; '.join(why)}",
+                              "supernet", "build the supernet to cover every config it is asked about")
+
+    def _why_not(self, cfg: ViTConfig) -> list[str]:
         why = []
         if (cfg.image_size, cfg.channels, cfg.num_classes) != (self.image_size, self.channels, self.num_classes):
             why.append("input/classes differ")
@@ -83,9 +92,7 @@ class SupernetSpace:
             why.append("a rank above the supernet's")
         if cfg.head != "classify" or cfg.pool != "mean" or cfg.activation != self.activation:
             why.append("the supernet holds mean-pooled classifiers with one activation")
-        if why:
-            raise TinymlError(f"{cfg.name} is not a sub-network of the supernet: {'; '.join(why)}",
-                              "supernet", "build the supernet to cover every config it is asked about")
+        return why
 
 
 def arch_vector(cfg: ViTConfig) -> list[int]:

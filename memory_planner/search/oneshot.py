@@ -106,6 +106,7 @@ class Evolution:
     rejected: int                    # children the exact constraints rejected
     generations: int
     planned: int                     # children planned exactly here (not in the memory phase)
+    uncovered: int = 0               # children outside the supernet (skipped)
 
 
 def score(net: Supernet, c: Candidate, x: np.ndarray, y: np.ndarray, origin: str) -> Candidate:
@@ -127,7 +128,7 @@ def evolve(space: SearchSpace, net: Supernet, model: CostModel, budget: Budget, 
         if on_score:
             on_score(c)
     pop = sorted(scored.values(), key=_rank)[:settings.population]
-    rejected = planned = gen = 0
+    rejected = planned = gen = uncovered = 0
     while gen < settings.generations and clock() < deadline:
         gen += 1
         parents = pop[:max(2, len(pop) // 2)]
@@ -140,6 +141,9 @@ def evolve(space: SearchSpace, net: Supernet, model: CostModel, budget: Budget, 
                 kid = space.crossover(a.config, b.config, rng)
             key = config_key(kid)
             if key in scored:
+                continue
+            if not net.space.covers(kid):     # wider / another patch size than any feasible config trained
+                uncovered += 1
                 continue
             cand = by_key.get(key)
             if cand is None:
@@ -156,7 +160,7 @@ def evolve(space: SearchSpace, net: Supernet, model: CostModel, budget: Budget, 
             if clock() >= deadline:
                 break
         pop = sorted(pop + kids, key=_rank)[:settings.population]
-    return Evolution(scored, rejected, gen, planned)
+    return Evolution(scored, rejected, gen, planned, uncovered)
 
 
 def _rank(c: Candidate) -> tuple:

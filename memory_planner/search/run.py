@@ -290,7 +290,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
             evo.scored[config_key(c.config)] = score(net, c, xv, yv, "baseline")
     seen.update(evo.scored)
     res.evolution = {"generations": evo.generations, "scored": len(evo.scored),
-                     "rejected_by_constraints": evo.rejected, "planned_in_evolution": evo.planned}
+                     "rejected_by_constraints": evo.rejected, "planned_in_evolution": evo.planned,
+                     "outside_supernet": evo.uncovered}
     log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
         f"accuracy, {evo.rejected} children rejected by the exact constraints")
     res.trained = sorted(evo.scored.values(), key=lambda c: c.cost.arena_bytes)
