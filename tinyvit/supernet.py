@@ -181,6 +181,7 @@ class Supernet:
             self.vars = {k: tf.Variable(v, name=k) for k, v in init.items()}
         self._fwd: Callable | None = None
         self._steps: tuple | None = None
+        self._slots: list | None = None
         self.steps = 0
 
     # ------------------------------------------------------------------ forward
@@ -262,6 +263,18 @@ class Supernet:
     def accuracy(self, cfg: ViTConfig, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(self.logits(cfg, x), -1) == y))
 
+    def reset(self, seed: int) -> None:
+        """Fresh initial weights (`initial_weights(space, seed)`) and optimizer state, keeping the
+        traces: a stand-alone training of one sub-network reuses them."""
+        init = initial_weights(self.space, seed)
+        with self.strategy.scope():
+            for k, v in self.vars.items():
+                v.assign(init[k])
+            for slot in self._slots or []:
+                for v in slot:
+                    v.assign(self.tf.zeros_like(v))
+        self.steps = 0
+
     def numpy_weights(self) -> dict[str, np.ndarray]:
         return {k: v.numpy() for k, v in self.vars.items()}
 
@@ -286,8 +299,9 @@ class Supernet:
         strategy = self.strategy
         n_rep = strategy.num_replicas_in_sync
         with strategy.scope():
-            zeros = [[tf.Variable(tf.zeros_like(self.vars[k]), trainable=False) for k in names] for _ in range(3)]
-        acc, m, s = zeros
+            self._slots = [[tf.Variable(tf.zeros_like(self.vars[k]), trainable=False) for k in names]
+                           for _ in range(3)]
+        acc, m, s = self._slots
 
         def replica(x, y, pidx, arch, global_batch):
             r = tf.distribute.get_replica_context().replica_id_in_sync_group    # this replica's shard

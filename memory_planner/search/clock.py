@@ -7,7 +7,7 @@ phase leaves unused passes to the next):
     memory_eval     exact planning of sampled candidates      until 25 %
     ranking         proxy trainings (Pareto picks, evolution) until 60 %
       or, with --ranking supernet: supernet_training until 50 %, evolution until 60 %
-      (with --kendall: supernet_training to 35 %, evolution to 38 %, kendall to 75 %)
+      (with --kendall: supernet_training to 30 %, evolution to 33 %, kendall to 75 %)
     final_training  the winner (then the baseline) trained    until budget - export reserve
     export_verify   int8 export, re-plan, bit-exact verify    until the budget
 
@@ -30,7 +30,7 @@ RANKING_END = 0.60
 # With `--ranking supernet` the ranking window is split (shares of the budget, from the start):
 SUPERNET_ENDS = {"supernet_training": 0.50, "evolution": RANKING_END, "kendall": RANKING_END}
 # --kendall: N stand-alone trainings are the longest part of the ranking
-SUPERNET_KENDALL_ENDS = {"supernet_training": 0.35, "evolution": 0.38, "kendall": 0.75}
+SUPERNET_KENDALL_ENDS = {"supernet_training": 0.30, "evolution": 0.33, "kendall": 0.75}
 
 
 def export_reserve(total_seconds: float) -> float:

@@ -11,9 +11,10 @@ of that ranking against stand-alone training.
   the real planner, flash with tables, instruction estimate at the board clock)
   and checked against the `Budget`; only feasible children get a fitness (their
   inherited validation accuracy).
-- `measure_kendall`: N feasible candidates trained stand-alone (the proxy job:
-  same seed, epochs and images each, through the `Executor`, so Ray can run them),
-  Kendall tau-b between their inherited and stand-alone accuracies.
+- `measure_kendall`: N feasible candidates trained stand-alone (each alone from
+  fresh weights, same seed, epochs, batch and learning rate, in the supernet's
+  traced step after a reset), Kendall tau-b between their inherited and
+  stand-alone accuracies.
 
 TensorFlow is imported inside tinyvit.supernet's functions only.
 """
@@ -43,7 +44,7 @@ class SupernetSettings:
     children: int = 16            # per generation, half mutation, half crossover
     generations: int = 200
     val_images: int = 1000        # inherited accuracy is measured on these validation images
-    kendall_epochs: int = 2       # stand-alone training of each Kendall sample (proxy settings otherwise)
+    kendall_epochs: int = 2       # stand-alone training of each Kendall sample
 
     def describe(self, dataset: str) -> str:
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
@@ -168,23 +169,33 @@ def _rank(c: Candidate) -> tuple:
     return (-(c.proxy_accuracy or 0.0), c.cost.arena_bytes, c.cost.macs)
 
 
-def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, job, executor, x: np.ndarray,
-                    y: np.ndarray, rng: random.Random, deadline: float,
-                    clock: Callable[[], float]) -> dict:
+def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.ndarray, y: np.ndarray,
+                    epochs: int, settings: SupernetSettings, rng: random.Random, deadline: float,
+                    clock: Callable[[], float], seed: int = 0) -> dict:
     """Kendall tau-b between inherited and stand-alone accuracy of n sampled feasible sub-networks.
-    Stand-alone trainings stop at `deadline` (at least two run); `n` says how many were asked."""
+
+    Stand-alone: each sub-network alone, from fresh initial weights (the same seed for all),
+    trained for `epochs` epochs of the training split (same batch, learning rate and
+    augmentation for all), in `net`'s traced step after `net.reset` (so no retracing);
+    this overwrites `net`'s weights: take them first. Trainings stop at `deadline` (at
+    least two run); `requested` says how many were asked."""
     picks = rng.sample(feasible, min(n, len(feasible)))
     inherited = [net.accuracy(c.config, x, y) for c in picks]
+    steps = epochs * max(1, math.ceil(len(ds.train.x) / settings.batch))
+    max_shift = 2 if net.space.image_size >= 16 else 0
     rows = []
-    results = iter(executor.map(job, [c.config for c in picks]))
     for c, inh in zip(picks, inherited):
         if len(rows) >= 2 and clock() >= deadline:
             break
-        acc, secs = next(results)
+        t0 = clock()
+        net.reset(seed)
+        net.train(ds.train.x, ds.train.y, lambda r, cfg=c.config: [cfg], steps, lr=settings.lr,
+                  batch=settings.batch, max_shift=max_shift, seed=seed, clock=clock)
         rows.append({"name": c.config.name, "inherited_accuracy": round(inh, 4),
-                     "standalone_accuracy": round(float(acc), 4), "standalone_seconds": round(secs, 1),
+                     "standalone_accuracy": round(net.accuracy(c.config, x, y), 4),
+                     "standalone_seconds": round(clock() - t0, 1),
                      "peak_sram_bytes": c.cost.arena_bytes, "macs": c.cost.macs})
     tau = (kendall_tau([r["inherited_accuracy"] for r in rows], [r["standalone_accuracy"] for r in rows])
            if len(rows) >= 2 else None)
     return {"kendall_tau": None if tau is None or math.isnan(tau) else round(tau, 4),
-            "requested": n, "measured": len(rows), "samples": rows}
+            "requested": n, "measured": len(rows), "steps_each": steps, "samples": rows}

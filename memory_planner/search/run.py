@@ -14,7 +14,7 @@
    candidates; an evolutionary search (mutation + crossover) whose children are
    planned exactly and checked against the budget, fitness = inherited validation
    accuracy; with `kendall` = N, the Kendall tau of that ranking against N
-   stand-alone trainings. The winner (and baseline) is fine-tuned from its
+   stand-alone trainings (each sub-network alone from fresh weights). The winner (and baseline) is fine-tuned from its
    inherited weights.
    Accuracy, `ranking="proxy"`: an honest cheap proxy. Feasible candidates on the (peak SRAM,
    MACs) Pareto front, spread over the SRAM axis, are trained briefly on a
@@ -295,18 +295,16 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
     log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
         f"accuracy, {evo.rejected} children rejected by the exact constraints")
     res.trained = sorted(evo.scored.values(), key=lambda c: c.cost.arena_bytes)
+    weights = net.numpy_weights()
     if kendall:
-        kx, ky = ds.val.x[:proxy.val_images], ds.val.y[:proxy.val_images]
-        kset = ProxySettings(epochs=settings.kendall_epochs, train_images=proxy.train_images,
-                             val_images=proxy.val_images, batch=proxy.batch, lr=proxy.lr, seed=seed)
         with rc.phase("kendall"):
-            res.kendall = measure_kendall(net, feasible, kendall, ProxyJob(data, kset, ds), executor, kx, ky,
-                                          random.Random(seed + 4), rc.deadline("kendall"), rc.now)
+            res.kendall = measure_kendall(net, feasible, kendall, ds, xv, yv, settings.kendall_epochs, settings,
+                                          random.Random(seed + 4), rc.deadline("kendall"), rc.now, seed)
         res.kendall["epochs"] = settings.kendall_epochs
-        res.kendall["train_images"] = min(proxy.train_images, len(ds.train.x))
+        res.kendall["train_images"] = len(ds.train.x)
         log(f"kendall tau (inherited vs stand-alone, {res.kendall['measured']} sub-networks, "
             f"{settings.kendall_epochs} epochs each): {res.kendall['kendall_tau']}")
         if res.kendall["measured"] < kendall:
             res.notes.append(f"kendall: {res.kendall['measured']} of {kendall} stand-alone trainings fitted "
                              "in --budget-seconds")
-    return net.numpy_weights()
+    return weights
