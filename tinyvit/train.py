@@ -168,8 +168,10 @@ def evaluate_int8(tflite: bytes | str, cfg: ViTConfig, x: np.ndarray, y) -> floa
 
 
 def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = None,
-          quiet: bool = False, progress: bool = True, seed: int = 0, **fit_kw) -> TrainResult:
-    """Build, train, export (.keras + int8 .tflite) and measure one model."""
+          quiet: bool = False, progress: bool = True, seed: int = 0,
+          init: Callable[[object], None] | None = None, **fit_kw) -> TrainResult:
+    """Build, train, export (.keras + int8 .tflite) and measure one model.
+    `init(model)` sets the initial weights (e.g. inherited from a supernet)."""
     import keras
     from tinyml.tinyvit.export import check_graph, to_int8_tflite
     from tinyml.tinyvit.model import build_model, count_macs, count_params
@@ -181,6 +183,8 @@ def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = N
     t0 = time.time()
     keras.utils.set_random_seed(seed)       # seeds the initial weights as well as the training
     model = build_model(cfg)
+    if init is not None:
+        init(model)
     hist = fit(model, cfg, ds, epochs, seed=seed, quiet=quiet, progress=progress, **fit_kw)
     train_s = time.time() - t0
     _log("exporting int8 .tflite", quiet)

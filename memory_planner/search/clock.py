@@ -6,6 +6,8 @@ phase leaves unused passes to the next):
 
     memory_eval     exact planning of sampled candidates      until 25 %
     ranking         proxy trainings (Pareto picks, evolution) until 60 %
+      or, with --ranking supernet: supernet_training until 50 %, evolution until 60 %
+      (with --kendall: supernet_training to 30 %, evolution to 33 %, kendall to 75 %)
     final_training  the winner (then the baseline) trained    until budget - export reserve
     export_verify   int8 export, re-plan, bit-exact verify    until the budget
 
@@ -21,9 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-PHASES = ("data_load", "memory_eval", "ranking", "final_training", "export_verify")
+PHASES = ("data_load", "memory_eval", "ranking", "supernet_training", "evolution", "kendall",
+          "final_training", "export_verify")
 MEMORY_SHARE = 0.25
 RANKING_END = 0.60
+# With `--ranking supernet` the ranking window is split (shares of the budget, from the start):
+SUPERNET_ENDS = {"supernet_training": 0.50, "evolution": RANKING_END, "kendall": RANKING_END}
+# --kendall: N stand-alone trainings are the longest part of the ranking
+SUPERNET_KENDALL_ENDS = {"supernet_training": 0.30, "evolution": 0.33, "kendall": 0.75}
 
 
 def export_reserve(total_seconds: float) -> float:
@@ -36,6 +43,7 @@ class RunClock:
     total_seconds: float
     clock: Callable[[], float] = time.monotonic
     reserve_seconds: float | None = None
+    ends: dict[str, float] = field(default_factory=dict)     # phase end shares (SUPERNET_ENDS ...)
     start: float = field(init=False)
     seconds: dict[str, float] = field(init=False)
 
@@ -56,6 +64,8 @@ class RunClock:
         t = self.total_seconds
         ends = {"data_load": MEMORY_SHARE * t, "memory_eval": MEMORY_SHARE * t, "ranking": RANKING_END * t,
                 "final_training": t - float(self.reserve_seconds or 0.0), "export_verify": t}
+        ends.update({p: share * t for p, share in SUPERNET_ENDS.items()})
+        ends.update({p: share * t for p, share in self.ends.items()})
         return self.start + max(ends[phase], 0.0)
 
     def left(self, phase: str) -> float:

@@ -13,13 +13,14 @@ if TYPE_CHECKING:
 
 def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str,
                 may_continue: Callable[[list[float]], bool] | None = None,
-                progress: bool = False) -> tuple[dict, str]:
-    """Train, export int8, measure. metrics["train_seconds"] is the training alone
-    (the rest of the call is export and evaluation)."""
+                progress: bool = False, init: Callable | None = None) -> tuple[dict, str]:
+    """Train (from `init(model)`'s weights when given: a supernet's), export int8, measure.
+    metrics["train_seconds"] is the training alone (the rest of the call is export and evaluation)."""
     from tinyml.tinyvit.train import train
-    log(f"final training ({tag}): {c.config.name}, up to {epochs} epochs")
+    how = "fine-tuning inherited supernet weights" if init is not None else "training"
+    log(f"final {how} ({tag}): {c.config.name}, up to {epochs} epochs")
     r = train(c.config, ds, epochs=epochs, out_dir=os.path.join(out_dir, tag), seed=seed,
-              quiet=False, progress=progress, may_continue=may_continue)
+              quiet=False, progress=progress, may_continue=may_continue, init=init)
     return dict(r.metrics), os.path.abspath(r.tflite_path)
 
 

@@ -47,6 +47,9 @@ class SearchResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
     chosen_verify: dict = field(default_factory=dict)
+    supernet: dict | None = None        # supernet training: steps, seconds, replicas, space
+    evolution: dict | None = None       # generations, scored, rejected by the constraints
+    kendall: dict | None = None         # kendall_tau and its samples (--kendall N)
 
 
 class _NoBar:
@@ -144,6 +147,12 @@ def to_json(res: SearchResult) -> dict:
                     for c in res.trained],
         "chosen": None, "baseline": None, "notes": res.notes,
     }
+    if res.ranking == "supernet":
+        # under the supernet ranking, a candidate's proxy_accuracy is its inherited accuracy
+        d["supernet"], d["evolution"] = res.supernet, res.evolution
+    if res.kendall is not None:
+        d["kendall_tau"] = res.kendall["kendall_tau"]
+        d["kendall"] = res.kendall
     if res.chosen is not None:
         d["chosen"] = _final(res.chosen, res.chosen_metrics, res.chosen_tflite, clock)
         d["chosen"]["plan_check"] = res.chosen_plan_check
@@ -207,6 +216,10 @@ def human_report(res: SearchResult) -> list[str]:
         lines.append(f"generated C vs {v['oracle']}: {v['mismatching_bytes']} of {v['output_bytes_compared']:,} "
                      f"output bytes differ over {v['inputs_compared']} inputs"
                      f" ({'bit-exact' if v['bit_exact'] else 'NOT bit-exact'})")
+    if res.kendall is not None:
+        k = res.kendall
+        lines.append(f"kendall tau, inherited vs stand-alone accuracy: {k['kendall_tau']} over {k['measured']} "
+                     f"sub-networks ({k['epochs']} epochs each on {k['train_images']} images)")
     lines.extend(res.notes)
     return lines
 

@@ -9,7 +9,14 @@
    arena region minus the stack reserve, or --budget-kb), its flash (weights +
    generated constants + runtime estimate) fits the board's flash, and, if
    asked, its latency estimate (instructions.py) fits (budget.py).
-2. Accuracy: an honest cheap proxy. Feasible candidates on the (peak SRAM,
+2. Accuracy, `ranking="supernet"` (oneshot.py): one weight-sharing supernet
+   (tinyvit.supernet) trained once with the sandwich rule on the feasible
+   candidates; an evolutionary search (mutation + crossover) whose children are
+   planned exactly and checked against the budget, fitness = inherited validation
+   accuracy; with `kendall` = N, the Kendall tau of that ranking against N
+   stand-alone trainings (each sub-network alone from fresh weights). The winner (and baseline) is fine-tuned from its
+   inherited weights.
+   Accuracy, `ranking="proxy"`: an honest cheap proxy. Feasible candidates on the (peak SRAM,
    MACs) Pareto front, spread over the SRAM axis, are trained briefly on a
    subset of the dataset (proxy.py: tinyvit.train.fit, `proxy_epochs` epochs); their
    validation accuracy ranks them. While time remains, the best are mutated
@@ -44,10 +51,11 @@ from tinyml.errors import TinymlError
 from .budget import Budget
 from .candidates import (Candidate, default_baseline_patch, evaluate_many, is_baseline, memory_front,
                          sample_configs, spread)
-from .clock import RunClock, epoch_fits
+from .clock import SUPERNET_KENDALL_ENDS, RunClock, epoch_fits
 from .cost import CostModel, config_key
 from .executor import Executor
 from .final import check_export, final_train, verify_export
+from .oneshot import SupernetSettings, evolve, measure_kendall, score, train_supernet
 from .proxy import DataSpec, ProxyJob, ProxySettings
 from .report import SearchResult, log, phase_bar, no_fit_error
 from .space import SearchSpace
@@ -66,8 +74,19 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
                top_k: int = 6, final_epochs: int = 20, baseline_patch: int | None = None,
                out_dir: str = "search_out", seed: int = 0, executor: Executor | None = None,
                train: bool = True, clock: RunClock | None = None, ds=None,
-               hooks: Hooks | None = None, progress: bool = False) -> SearchResult:
+               hooks: Hooks | None = None, progress: bool = False, ranking: str = "proxy",
+               kendall: int = 0, supernet: SupernetSettings | None = None) -> SearchResult:
+    if ranking not in ("proxy", "supernet"):
+        raise TinymlError(f"unknown ranking {ranking!r}", "--ranking", "use supernet or proxy")
+    if ranking == "supernet" and space.head != "classify":
+        raise TinymlError("the supernet ranking holds classifiers only", "--ranking",
+                          "use --ranking proxy for --task detect")
+    if kendall and (ranking != "supernet" or kendall < 10):
+        raise TinymlError(f"--kendall {kendall}: needs --ranking supernet and N >= 10", "--kendall",
+                          "e.g. --ranking supernet --kendall 10")
     rc = clock or RunClock(budget_seconds)
+    if kendall:
+        rc.ends.update(SUPERNET_KENDALL_ENDS)
     hooks = hooks or Hooks()
     rng = random.Random(seed)
     proxy = proxy or ProxySettings(seed=seed)
@@ -125,8 +144,75 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     if ds is None:
         with rc.phase("data_load"):
             ds = data.load()
+    weights = None
+    if ranking == "supernet":
+        settings = supernet or SupernetSettings()
+        res.ranking = "supernet"
+        res.ranking_description = settings.describe(name)
+        weights = _rank_supernet(res, space, feasible, base_feasible, ds, model, budget, by_key, seen, rc,
+                                 settings, rng, seed, kendall, data, proxy, executor, progress)
+    else:
+        _rank_proxy(res, space, base_feasible, ds, model, budget, by_key, seen, rc, proxy, data, executor,
+                    top_k, rng, progress)
+    res.phase_seconds = rc.report()
+
+    # -- final training of the winner and of the baseline ------------------
+    ranked = sorted(res.trained, key=lambda c: (-(c.proxy_accuracy or 0), c.cost.arena_bytes))
+    res.chosen = ranked[0]
+    base_ranked = [c for c in ranked if is_baseline(c.config, baseline_patch)]
+    res.baseline = base_ranked[0] if base_ranked else None
+    os.makedirs(out_dir, exist_ok=True)
+    end_final = rc.deadline("final_training")
+    separate_baseline = res.baseline is not None and res.baseline is not res.chosen
+    chosen_end = rc.now() + (0.6 if separate_baseline else 1.0) * max(0.0, end_final - rc.now())
+
+    def timed_train(c: Candidate, tag: str, end: float) -> tuple[dict, str]:
+        t0 = rc.now()
+        kw = {}
+        if weights is not None:       # fine-tune from the inherited supernet weights
+            from tinyml.tinyvit.supernet import keras_weights, load_into
+            w = keras_weights(weights, c.config)
+            kw["init"] = lambda m: load_into(m, w)
+        with rc.phase("final_training"):
+            m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
+                                  may_continue=lambda secs: epoch_fits(rc.now(), end, secs),
+                                  progress=progress, **kw)
+        # export and int8 evaluation happen inside the training call: book them as export
+        rc.move("final_training", "export_verify", max(0.0, (rc.now() - t0) - float(m.get("train_seconds", 0))))
+        return m, path
+
+    res.chosen_metrics, res.chosen_tflite = timed_train(res.chosen, "chosen", chosen_end)
+    if res.baseline is not None:
+        if not separate_baseline:
+            res.baseline_metrics, res.baseline_tflite = res.chosen_metrics, res.chosen_tflite
+            res.notes.append("the chosen model is itself full-rank with the baseline patch size")
+        elif rc.now() < end_final:
+            res.baseline_metrics, res.baseline_tflite = timed_train(res.baseline, "baseline", end_final)
+        else:
+            res.notes.append("baseline not trained: --budget-seconds left no time for it")
+            res.baseline = None
+
+    # -- export check: re-plan the exported file, verify its C bit-exact ----
+    with rc.phase("export_verify"), phase_bar("export_verify", 2, progress, "step") as bar:
+        res.chosen_plan_check = hooks.replan(res.chosen, res.chosen_tflite)
+        bar.update(1)
+        res.chosen_verify = hooks.verify(res.chosen_tflite, seed=seed)
+        bar.update(1)
+    res.phase_seconds = rc.report()
+    res.elapsed_seconds = round(rc.elapsed(), 3)
+    if rc.overrun() > 0:
+        res.notes.append(f"the run took {rc.overrun():.0f} s more than --budget-seconds: a phase's "
+                         "smallest unit of work (one proxy training, one epoch, the export) was longer "
+                         "than the time left")
+    return res
+
+
+def _rank_proxy(res: SearchResult, space: SearchSpace, base_feasible: list[Candidate], ds, model: CostModel,
+                budget: Budget, by_key: dict, seen: set, rc: RunClock, proxy: ProxySettings, data: DataSpec,
+                executor: Executor, top_k: int, rng: random.Random, progress: bool) -> None:
+    """Short-training proxy: Pareto picks and baseline picks, then mutation while time remains."""
     res.ranking = "proxy"
-    res.ranking_description = proxy.describe(name, space.head)
+    res.ranking_description = proxy.describe(res.dataset, space.head)
     job = ProxyJob(data, proxy, ds)
     trained: dict[tuple, Candidate] = {}
     end_rank = rc.deadline("ranking")
@@ -176,49 +262,49 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
                 break
             train_batch(kids[:room], f"gen{gen}")
     res.trained = sorted(trained.values(), key=lambda c: c.cost.arena_bytes)
-    res.phase_seconds = rc.report()
 
-    # -- final training of the winner and of the baseline ------------------
-    ranked = sorted(res.trained, key=lambda c: (-(c.proxy_accuracy or 0), c.cost.arena_bytes))
-    res.chosen = ranked[0]
-    base_ranked = [c for c in ranked if is_baseline(c.config, baseline_patch)]
-    res.baseline = base_ranked[0] if base_ranked else None
-    os.makedirs(out_dir, exist_ok=True)
-    end_final = rc.deadline("final_training")
-    separate_baseline = res.baseline is not None and res.baseline is not res.chosen
-    chosen_end = rc.now() + (0.6 if separate_baseline else 1.0) * max(0.0, end_final - rc.now())
 
-    def timed_train(c: Candidate, tag: str, end: float) -> tuple[dict, str]:
-        t0 = rc.now()
-        with rc.phase("final_training"):
-            m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
-                                  may_continue=lambda secs: epoch_fits(rc.now(), end, secs),
-                                  progress=progress)
-        # export and int8 evaluation happen inside the training call: book them as export
-        rc.move("final_training", "export_verify", max(0.0, (rc.now() - t0) - float(m.get("train_seconds", 0))))
-        return m, path
-
-    res.chosen_metrics, res.chosen_tflite = timed_train(res.chosen, "chosen", chosen_end)
-    if res.baseline is not None:
-        if not separate_baseline:
-            res.baseline_metrics, res.baseline_tflite = res.chosen_metrics, res.chosen_tflite
-            res.notes.append("the chosen model is itself full-rank with the baseline patch size")
-        elif rc.now() < end_final:
-            res.baseline_metrics, res.baseline_tflite = timed_train(res.baseline, "baseline", end_final)
-        else:
-            res.notes.append("baseline not trained: --budget-seconds left no time for it")
-            res.baseline = None
-
-    # -- export check: re-plan the exported file, verify its C bit-exact ----
-    with rc.phase("export_verify"), phase_bar("export_verify", 2, progress, "step") as bar:
-        res.chosen_plan_check = hooks.replan(res.chosen, res.chosen_tflite)
-        bar.update(1)
-        res.chosen_verify = hooks.verify(res.chosen_tflite, seed=seed)
-        bar.update(1)
-    res.phase_seconds = rc.report()
-    res.elapsed_seconds = round(rc.elapsed(), 3)
-    if rc.overrun() > 0:
-        res.notes.append(f"the run took {rc.overrun():.0f} s more than --budget-seconds: a phase's "
-                         "smallest unit of work (one proxy training, one epoch, the export) was longer "
-                         "than the time left")
-    return res
+def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candidate],
+                   base_feasible: list[Candidate], ds, model: CostModel, budget: Budget, by_key: dict,
+                   seen: set, rc: RunClock, settings: SupernetSettings, rng: random.Random, seed: int,
+                   kendall: int, data: DataSpec, proxy: ProxySettings, executor: Executor,
+                   progress: bool) -> dict:
+    """Supernet training, evolution (and Kendall tau); returns the supernet's weights (numpy)."""
+    xv, yv = ds.val.x[:settings.val_images], ds.val.y[:settings.val_images]
+    log(f"supernet: training on {len(feasible):,} feasible candidates (sandwich rule) until "
+        f"{rc.deadline('supernet_training') - rc.start:.0f} s")
+    with rc.phase("supernet_training"), phase_bar("supernet_training", None, progress, "step") as bar:
+        net, info = train_supernet(feasible, ds, settings, rc.deadline("supernet_training"), rc.now, seed,
+                                   on_step=lambda i: bar.update(1))
+    res.supernet = info
+    log(f"supernet: {info['steps']} steps ({info['subnets_trained']} sub-network passes) in "
+        f"{info['seconds']:.0f} s on {info['replicas']} replica(s); {info['parameters']:,} parameters")
+    with rc.phase("evolution"), phase_bar("evolution", None, progress, "cand") as bar:
+        seeds = rng.sample(feasible, min(len(feasible), 2 * settings.population))
+        n0 = len(by_key)
+        evo = evolve(space, net, model, budget, by_key, seeds, xv, yv, rng, rc.deadline("evolution"), rc.now,
+                     settings, on_score=lambda c: bar.update(1))
+        res.candidates_evaluated += len(by_key) - n0
+        base = [c for c in base_feasible if config_key(c.config) not in evo.scored]
+        for c in random.Random(seed + 3).sample(base, min(len(base), 2 * settings.population)):
+            evo.scored[config_key(c.config)] = score(net, c, xv, yv, "baseline")
+    seen.update(evo.scored)
+    res.evolution = {"generations": evo.generations, "scored": len(evo.scored),
+                     "rejected_by_constraints": evo.rejected, "planned_in_evolution": evo.planned,
+                     "outside_supernet": evo.uncovered}
+    log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
+        f"accuracy, {evo.rejected} children rejected by the exact constraints")
+    res.trained = sorted(evo.scored.values(), key=lambda c: c.cost.arena_bytes)
+    weights = net.numpy_weights()
+    if kendall:
+        with rc.phase("kendall"):
+            res.kendall = measure_kendall(net, feasible, kendall, ds, xv, yv, settings.kendall_epochs, settings,
+                                          random.Random(seed + 4), rc.deadline("kendall"), rc.now, seed)
+        res.kendall["epochs"] = settings.kendall_epochs
+        res.kendall["train_images"] = len(ds.train.x)
+        log(f"kendall tau (inherited vs stand-alone, {res.kendall['measured']} sub-networks, "
+            f"{settings.kendall_epochs} epochs each): {res.kendall['kendall_tau']}")
+        if res.kendall["measured"] < kendall:
+            res.notes.append(f"kendall: {res.kendall['measured']} of {kendall} stand-alone trainings fitted "
+                             "in --budget-seconds")
+    return weights

@@ -119,9 +119,7 @@ class SearchSpace:
 
     def mutate(self, cfg: ViTConfig, rng: random.Random) -> ViTConfig:
         """One or two knobs moved to a neighbouring value."""
-        knobs = dict(patch=cfg.patch_size, dim=cfg.embed_dim, depth=cfg.depth, heads=cfg.num_heads,
-                     mlp_ratio=cfg.mlp_ratio, qkv=cfg.qkv_rank, proj=cfg.proj_rank, mlp=cfg.mlp_rank,
-                     patch_rank=cfg.patch_rank)
+        knobs = _knobs(cfg)
         choices = {"patch": self.patch_sizes, "dim": self.embed_dims, "depth": self.depths,
                    "heads": self.heads, "mlp_ratio": self.mlp_ratios}
         for _ in range(100):
@@ -135,17 +133,38 @@ class SearchSpace:
                     k[key] = rng.choice(self._patch_ranks(k["patch"], k["dim"]))
                 else:
                     k[key] = rng.choice(self._ranks(k["dim"]))
-            # ranks follow the width: keep the same fraction when the width moved
-            for key in ("qkv", "proj", "mlp"):
-                if k[key] and k[key] not in self._ranks(k["dim"]):
-                    frac = k[key] / knobs["dim"]
-                    k[key] = min(self._ranks(k["dim"]), key=lambda r: abs(r - frac * k["dim"]))
-            if k["patch_rank"] not in self._patch_ranks(k["patch"], k["dim"]):
-                k["patch_rank"] = 0
-            new = self.make(**k)
+            new = self.make(**self._repair(k, knobs["dim"]))
             if self.valid(new) and new.name != cfg.name:
                 return new
         return cfg
+
+    def _repair(self, k: dict, old_dim: int) -> dict:
+        """Ranks follow the width: keep the same fraction when the width moved."""
+        for key in ("qkv", "proj", "mlp"):
+            if k[key] and k[key] not in self._ranks(k["dim"]):
+                frac = k[key] / old_dim
+                k[key] = min(self._ranks(k["dim"]), key=lambda r: abs(r - frac * k["dim"]))
+        if k["patch_rank"] not in self._patch_ranks(k["patch"], k["dim"]):
+            k["patch_rank"] = 0
+        return k
+
+    def crossover(self, a: ViTConfig, b: ViTConfig, rng: random.Random) -> ViTConfig:
+        """Each knob from one parent or the other (ranks snapped to the child's width)."""
+        ka, kb = _knobs(a), _knobs(b)
+        for _ in range(100):
+            pick = {key: rng.random() < 0.5 for key in ka}
+            k = {key: (ka if pick[key] else kb)[key] for key in ka}
+            rank_parent = ka if pick["qkv"] else kb
+            new = self.make(**self._repair(k, rank_parent["dim"]))
+            if self.valid(new):
+                return new
+        return a
+
+
+def _knobs(cfg: ViTConfig) -> dict:
+    return dict(patch=cfg.patch_size, dim=cfg.embed_dim, depth=cfg.depth, heads=cfg.num_heads,
+                mlp_ratio=cfg.mlp_ratio, qkv=cfg.qkv_rank, proj=cfg.proj_rank, mlp=cfg.mlp_rank,
+                patch_rank=cfg.patch_rank)
 
 
 def space_for_dataset(name: str) -> SearchSpace:

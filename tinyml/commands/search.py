@@ -1,7 +1,8 @@
 """`tinyml search --board B --dataset digits|DIR|FILE.npz`: fit a tinyvit model to a board.
 
 Every candidate's memory is the real planner's arena (exact); accuracy is
-ranked by a short-training proxy, the winner trained properly, exported,
+ranked by a one-shot supernet's inherited accuracy or a short-training proxy
+(`--ranking`), the winner trained (fine-tuned) properly, exported,
 re-planned and verified bit-exact. The search space follows the dataset's
 input size, channels and classes. `--budget-seconds` bounds the whole run.
 See memory_planner/search/run.py (docs/architecture.md, "Fit-to-board search").
@@ -11,6 +12,10 @@ from __future__ import annotations
 import json
 
 from tinyml.commands._quiet import quiet_native_stderr
+
+# `--ranking auto` picks the supernet when the budget leaves it time to train (below
+# this, the supernet's tracing and a few hundred steps would take most of the ranking window)
+SUPERNET_MIN_SECONDS = 300.0
 
 
 def register(sub) -> None:
@@ -52,6 +57,15 @@ def register(sub) -> None:
     p.add_argument("--proxy-min-steps", type=int, default=30,
                    help="optimizer steps each proxy run takes at least (more epochs on small datasets; "
                         "default 30, 0 = exactly --proxy-epochs)")
+    p.add_argument("--ranking", default="auto", choices=["auto", "supernet", "proxy"],
+                   help="how candidates' accuracy is ranked: supernet (one weight-sharing supernet trained "
+                        "once, evolutionary search on inherited accuracy) or proxy (short training of each); "
+                        f"auto (default): supernet for classifiers when --budget-seconds >= "
+                        f"{SUPERNET_MIN_SECONDS:g}, else proxy")
+    p.add_argument("--kendall", type=int, default=0, metavar="N",
+                   help="with the supernet ranking: train N >= 10 sampled sub-networks stand-alone "
+                        "(--kendall-epochs each) and report the Kendall tau of inherited vs stand-alone accuracy")
+    p.add_argument("--kendall-epochs", type=int, default=2, help="epochs of each --kendall training (default 2)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
     p.add_argument("--final-epochs", type=int, default=20, help="epochs for the chosen model")
     p.add_argument("--baseline-patch", type=int, default=None,
@@ -80,12 +94,25 @@ def run(args) -> int:
             raise TinymlError(f"{flag} must be >= 1, got {v}", flag, "use a positive integer")
     if args.budget_seconds <= 0:
         raise TinymlError("--budget-seconds must be > 0", "--budget-seconds", "e.g. 600")
+    if args.kendall and not 10 <= args.kendall <= 200:
+        raise TinymlError(f"--kendall must be 10..200, got {args.kendall}", "--kendall", "e.g. --kendall 10")
+    if args.kendall_epochs < 1:
+        raise TinymlError("--kendall-epochs must be >= 1", "--kendall-epochs", "e.g. 2")
+    if args.kendall and args.ranking == "proxy":
+        raise TinymlError("--kendall measures the supernet ranking; --ranking is proxy", "--kendall",
+                          "drop --ranking proxy (or pass --ranking supernet)")
+    if args.ranking == "supernet" and args.task == "detect":
+        raise TinymlError("the supernet ranking holds classifiers only", "--ranking",
+                          "use --ranking proxy (or auto) with --task detect")
     size = parse_input_size(args.input_size)
     if args.budgets is not None:
         from tinyml.memory_planner.search.multi import parse_budgets
         if args.budget_kb is not None:
             raise TinymlError("--budgets and --budget-kb both give the SRAM budget", "--budgets",
                               "use one of them")
+        if args.ranking == "supernet" or args.kendall:
+            raise TinymlError("--budgets runs the proxy ranking", "--ranking supernet / --kendall",
+                              "search one budget at a time with --budget-kb for the supernet")
         parse_budgets(args.budgets)        # bad strings fail before any work
     with quiet_native_stderr(not args.verbose):
         return _run(args, size)
@@ -185,6 +212,11 @@ def _run(args, size: int | None) -> int:
                           min_steps=max(0, args.proxy_min_steps))
     executor = make_executor(args.executor, args.ray_address)
     progress = sys.stderr.isatty() or not args.json
+    ranking = args.ranking
+    if ranking == "auto":
+        ranking = ("supernet" if args.task == "classify" and (args.budget_seconds >= SUPERNET_MIN_SECONDS
+                                                              or args.kendall) else "proxy")
+    from tinyml.memory_planner.search.oneshot import SupernetSettings
     if args.budgets is not None:
         return _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock)
     res = run_search(space, data, budget, n_candidates=args.candidates,
@@ -192,7 +224,8 @@ def _run(args, size: int | None) -> int:
                      top_k=args.top_k, final_epochs=args.final_epochs,
                      baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
                      executor=executor, train=not args.no_train, ds=ds, progress=progress,
-                     clock=clock)
+                     clock=clock, ranking=ranking, kendall=args.kendall,
+                     supernet=SupernetSettings(kendall_epochs=args.kendall_epochs))
     if args.plot and res.trained:
         report.plot(res, args.plot)
     d = report.to_json(res)

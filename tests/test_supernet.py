@@ -1,0 +1,157 @@
+"""One-shot supernet (tinyvit/supernet.py) and the supernet ranking of `tinyml search`
+(memory_planner/search/oneshot.py): weight sharing, evolution under the exact
+constraints, Kendall tau, and a tiny end-to-end search."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=600):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "tinyml.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout)
+
+
+# ---------------------------------------------------------------- Kendall tau
+def test_kendall_tau_against_hand_computed_values():
+    from tinyml.memory_planner.search.oneshot import kendall_tau
+    # b = 3 1 2 5 4 against 1..5: discordant pairs (3,1) (3,2) (5,4), 7 concordant -> (7-3)/10
+    assert kendall_tau([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]) == pytest.approx(0.4)
+    assert kendall_tau([1, 2, 3], [1, 2, 3]) == 1.0
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+    # ties: pairs 12 c, 13 c, 14 c, 23 tie in a, 24 d, 34 tie in b: tau-b = (3-1)/sqrt(5*5)
+    assert kendall_tau([1, 2, 2, 3], [1, 3, 2, 2]) == pytest.approx(0.4)
+    from scipy.stats import kendalltau
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 12).tolist(), rng.integers(0, 5, 12).tolist()
+    assert kendall_tau(a, b) == pytest.approx(kendalltau(a, b).statistic)
+    with pytest.raises(ValueError):
+        kendall_tau([1.0], [2.0])
+
+
+# ---------------------------------------------------------------- evolution
+class _FakeNet:
+    """Fitness without TensorFlow: a fixed function of the config (more width and depth, better)."""
+
+    def __init__(self) -> None:
+        self.asked: list = []
+        self.space = self
+
+    def covers(self, cfg) -> bool:
+        return True
+
+    def accuracy(self, cfg, x, y) -> float:
+        self.asked.append(cfg)
+        return (cfg.embed_dim * cfg.depth % 97) / 97.0
+
+
+def test_evolution_scores_only_candidates_the_real_planner_fits():
+    """Every candidate given a fitness fits the SRAM budget: re-planned here from scratch
+    (vit_ir graph -> codegen.pipeline.compile, the real lowering and planner); children over
+    the budget are rejected, not scored."""
+    from tinyml.codegen.pipeline import compile as compile_graph
+    from tinyml.memory_planner.search.budget import Budget
+    from tinyml.memory_planner.search.candidates import Candidate
+    from tinyml.memory_planner.search.cost import CostModel
+    from tinyml.memory_planner.search.oneshot import SupernetSettings, evolve
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.memory_planner.search.vit_ir import build_graph
+    space = space_for_dataset("digits8")
+    model = CostModel()
+    rng = random.Random(5)
+    pool = [Candidate(c, model.evaluate(c)) for c in (space.sample(rng) for _ in range(40))]
+    arenas = sorted(c.cost.arena_bytes for c in pool)
+    budget = Budget(sram_bytes=arenas[len(arenas) // 3], flash_bytes=None, latency_ms=None, clock_hz=None,
+                    description="test")
+    seeds = [c for c in pool if not budget.check(c)][:6]
+    net = _FakeNet()
+    by_key: dict = {}
+    ticks = iter(range(10**6))
+    evo = evolve(space, net, model, budget, by_key, seeds, None, None, random.Random(1), deadline=10**9,
+                 clock=lambda: next(ticks), settings=SupernetSettings(population=6, children=10, generations=6))
+    assert evo.generations == 6 and evo.rejected > 0 and len(evo.scored) > len(seeds)
+    assert len(net.asked) == len(evo.scored)            # nothing infeasible got a fitness
+    fresh = CostModel()
+    for c in evo.scored.values():
+        assert c.cost.arena_bytes <= budget.sram_bytes
+        assert fresh.evaluate(c.config).arena_bytes == c.cost.arena_bytes
+    for c in list(evo.scored.values())[::max(1, len(evo.scored) // 4)]:
+        assert compile_graph(build_graph(c.config)).plan.arena_bytes == c.cost.arena_bytes
+    # crossover children take each knob from a parent
+    a, b = seeds[0].config, seeds[1].config
+    kid = space.crossover(a, b, random.Random(3))
+    assert space.valid(kid) and kid.patch_size in (a.patch_size, b.patch_size)
+    assert kid.depth in (a.depth, b.depth) and kid.embed_dim in (a.embed_dim, b.embed_dim)
+
+
+# ---------------------------------------------------------------- weight sharing
+@pytest.mark.slow
+def test_subnetwork_equals_standalone_model_with_sliced_weights():
+    """A sub-network's supernet forward pass equals tinyvit.model.build_model(cfg) carrying
+    the sliced weights (full and low rank, several widths, heads, depths, both patch sizes),
+    and two sub-networks share the leading slice of the same tensor."""
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.tinyvit.supernet import Supernet, SupernetSpace, keras_weights
+    space = space_for_dataset("digits8")
+    cfgs = [space.make(2, 32, 2, 2, 2.0), space.make(4, 16, 1, 4, 1.0, 4, 8, 4, 4),
+            space.make(2, 24, 3, 1, 3.0, 0, 6, 0, 0), space.make(4, 64, 4, 4, 4.0, 32, 0, 16, 8)]
+    net = Supernet(SupernetSpace.covering(cfgs), seed=3)
+    # weights off their initial values (LayerNorm scales and biases too)
+    rng = np.random.default_rng(0)
+    for v in net.vars.values():
+        v.assign(rng.normal(0.0, 0.3, v.shape).astype(np.float32))
+    x = rng.random((16, 8, 8, 1)).astype(np.float32)
+    for cfg in cfgs:
+        ref = net.keras_model(cfg).predict(x, verbose=0)
+        got = net.logits(cfg, x)
+        assert got.shape == (16, 10)
+        np.testing.assert_allclose(got, ref, atol=2e-5, rtol=1e-5, err_msg=cfg.name)
+    w = net.numpy_weights()
+    small, big = keras_weights(w, cfgs[0]), keras_weights(w, cfgs[3])
+    assert small["block1_attn_q"][0].shape == (32, 32)
+    np.testing.assert_array_equal(small["block0_mlp2"][0], w["blk_mlp2_w"][0, :64, :32])
+    np.testing.assert_array_equal(big["block0_attn_q_lr"][0][:32, :16], w["blk_q_a"][0, :32, :16])
+
+
+# ---------------------------------------------------------------- end to end
+def test_bad_kendall_and_ranking_arguments_are_one_line():
+    for args, word in ((("--kendall", "5"), "--kendall must be 10..200"),
+                       (("--kendall", "10", "--ranking", "proxy"), "--ranking is proxy"),
+                       (("--ranking", "supernet", "--task", "detect"), "classifiers only")):
+        r = _cli("search", "--dataset", "digits8", *args, timeout=120)
+        assert r.returncode != 0 and word in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_search_with_supernet_ranking_end_to_end(tmp_path):
+    """digits8, 8 KiB: the supernet ranking chooses a model that fits, is exported int8,
+    re-plans to the same arena through the importer and is bit-exact against TFLite."""
+    r = _cli("search", "--dataset", "digits8", "--budget-kb", "8", "--candidates", "60",
+             "--budget-seconds", "60", "--ranking", "supernet", "--final-epochs", "1",
+             "--out", str(tmp_path / "out"), "--json", timeout=880)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout)
+    assert d["ranking"] == "supernet" and "supernet" in d["ranking_description"]
+    assert d["supernet"]["steps"] >= 1 and d["supernet"]["subnets_trained"] == 4 * d["supernet"]["steps"]
+    assert d["evolution"]["scored"] >= 1 and "kendall_tau" not in d
+    assert d["phase_seconds"]["supernet_training"] > 0 and d["phase_seconds"]["evolution"] > 0
+    ch = d["chosen"]
+    assert ch["peak_sram_bytes"] <= 8 * 1024 and os.path.isfile(ch["tflite"])
+    assert ch["plan_check"]["match"] and ch["plan_check"]["arena_bytes_exported"] == ch["peak_sram_bytes"]
+    assert ch["verify"]["bit_exact"] and ch["verify"]["mismatching_bytes"] == 0
+    assert 0.0 <= ch["accuracy"] <= 1.0
+    # every scored candidate fits the budget
+    assert all(t["peak_sram_bytes"] <= 8 * 1024 for t in d["trained"])
