@@ -126,8 +126,6 @@ def test_elementwise_pool_reduce_movement_16x8():
                options=("ReducerOptions", {"keepDims": True}), version=2),
         OpCase("MEAN", [a16((2, 3, 10), 0.001), i32([-1])], [a16((2, 3), 0.0013)],
                options=("ReducerOptions", {"keepDims": False}), version=2),
-        OpCase("SUM", [a16((1, 4, 6), 0.0001), i32([1])], [a16((1, 6), 0.0005)],
-               options=("ReducerOptions", {"keepDims": False}), version=1),
         OpCase("PAD", [a16((1, 5, 4, 3), 0.001), i32([[0, 0], [1, 2], [2, 0], [0, 1]])],
                [a16((1, 8, 6, 4), 0.001)], options=("PadOptions", {}), version=4),
         OpCase("RELU", [a16((3, 7), 0.001)], [a16((3, 7), 0.0006)], version=3),
@@ -144,7 +142,6 @@ def test_quantize_dequantize_16x8():
     cases = [
         OpCase("QUANTIZE", [Spec((4, 9), "float32")], [a16((4, 9), 0.0003)], version=3),
         OpCase("QUANTIZE", [a16((2, 8), 0.001)], [Spec((2, 8), "int8", scale=0.2, zero_point=-5)], version=3),
-        OpCase("QUANTIZE", [Spec((2, 8), "int8", scale=0.05, zero_point=7)], [a16((2, 8), 0.0002)], version=3),
         OpCase("QUANTIZE", [a16((3, 5), 0.001)], [a16((3, 5), 0.0017)], version=3),
         OpCase("DEQUANTIZE", [a16((3, 6), 0.0013)], [Spec((3, 6), "float32")], version=4),
     ]

@@ -264,16 +264,16 @@ def lower_mul_s16(op, graph, ctx) -> Step:
                 inplace_ok=_same_size_inplace(op, graph, y), comment="16x8 mul")
 
 
-# --- MEAN / SUM ----------------------------------------------------------------------
+# --- MEAN (SUM is not lowered: its int16 reference is not QuantizedMeanOrSum) ------------
 
-@lowering("MEAN", "SUM", int16=True)
+@lowering("MEAN", int16=True)
 def lower_mean_s16(op, graph, ctx) -> Step:
     x, ax, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
     _act16(op, graph, x, y)
     require(ax.is_const, op, graph, "a non-constant axis tensor")
     axes = [int(a) for a in np.asarray(ax.data).reshape(-1)]
     plan = mean_plan(x.shape, axes, op.options.keep_dims, x.quant.s, 0, y.quant.s, 0,
-                     fold_count=op.kind == "MEAN")
+                     fold_count=True)
     require(plan is not None, op, graph, f"axes {axes} of a {list(x.shape)} input")
     require(plan.count * 32768 < (1 << 31), op, graph, "a reduction of 65,536 or more int16 values")
     p = ctx.name(f"op{op.index}")
@@ -319,8 +319,8 @@ def lower_relu_s16(op, graph, ctx) -> Step:
 
 # --- QUANTIZE / DEQUANTIZE ----------------------------------------------------------------
 
-_REQUANT = {("int16", "int8"): "tinyml_requant_s16_s8", ("int8", "int16"): "tinyml_requant_s8_s16",
-            ("int16", "int16"): "tinyml_requant_s16_s16"}
+# (int8 -> int16 is refused by TFLite's QUANTIZE Prepare, so it is not offered either)
+_REQUANT = {("int16", "int8"): "tinyml_requant_s16_s8", ("int16", "int16"): "tinyml_requant_s16_s16"}
 
 
 @lowering("QUANTIZE", int16=True)

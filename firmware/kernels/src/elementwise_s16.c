@@ -1,4 +1,4 @@
-/* 16x8 elementwise ops: ADD / SUB, MUL (broadcasting), MEAN / SUM, RELU
+/* 16x8 elementwise ops: ADD / SUB, MUL (broadcasting), MEAN, RELU
  * family, on int16 activations (tinyml/s16.h states each contract). */
 #include "tinyml/s16.h"
 

@@ -126,18 +126,6 @@ tinyml_status tinyml_requant_s16_s8(const tinyml_requant_params *params, int32_t
     return TINYML_OK;
 }
 
-tinyml_status tinyml_requant_s8_s16(const tinyml_requant_params *params, int32_t size, const int8_t *input,
-                                    int16_t *output)
-{
-    if (!params || size < 0) {
-        return TINYML_ERROR_ARG;
-    }
-    for (int32_t i = 0; i < size; ++i) {
-        output[i] = (int16_t)TINYML_CLAMP(requant_one(params, input[i]), -32768, 32767);
-    }
-    return TINYML_OK;
-}
-
 tinyml_status tinyml_requant_s16_s16(const tinyml_requant_params *params, int32_t size, const int16_t *input,
                                      int16_t *output)
 {

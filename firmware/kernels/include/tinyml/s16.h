@@ -95,12 +95,12 @@ tinyml_status tinyml_add_s16(const tinyml_add_params *params, const tinyml_broad
 tinyml_status tinyml_mul_s16(const tinyml_mul_params *params, const tinyml_broadcast *shape,
                              const int16_t *input1, const int16_t *input2, int16_t *output);
 
-/* MEAN / SUM 16x8: tinyml_mean_s8's arithmetic on int16 inputs, clamp to int16.
+/* MEAN 16x8: tinyml_mean_s8's arithmetic on int16 inputs, clamp to int16.
  * Matches TFLite reference_ops::QuantizedMeanOrSum (int16). */
 tinyml_status tinyml_mean_s16(const tinyml_mean_params *params, const tinyml_reduce_shape *shape,
                               const int16_t *input, int16_t *output);
 
-/* Requantization between int8 and int16 (QUANTIZE with an integer input):
+/* Requantization int16 -> int8 / int16 (QUANTIZE with an integer input):
  * y = clamp(requant((x - input_zp), quant) + output_zp) with the output type's range.
  * Matches TFLite reference_ops::Requantize. Double rounding (quantize.cc's
  * MultiplyByQuantizedMultiplier in the TensorFlow 2.21 build) when double_rounding,
@@ -114,8 +114,6 @@ typedef struct {
 
 tinyml_status tinyml_requant_s16_s8(const tinyml_requant_params *params, int32_t size, const int16_t *input,
                                     int8_t *output);
-tinyml_status tinyml_requant_s8_s16(const tinyml_requant_params *params, int32_t size, const int8_t *input,
-                                    int16_t *output);
 tinyml_status tinyml_requant_s16_s16(const tinyml_requant_params *params, int32_t size, const int16_t *input,
                                      int16_t *output);
 
