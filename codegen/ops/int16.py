@@ -29,6 +29,7 @@ from .conv import dims_decl, geometry
 from .elementwise import add_sub_quant, broadcast_geometry, mul_quant
 from .fully_connected import fc_multipliers
 from .reduce import mean_plan
+from .rows import fc_overlap_16, row_overlap_16
 
 F32 = np.float32
 
@@ -99,6 +100,7 @@ def lower_conv2d_s16(op, graph, ctx) -> Step:
         f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
         TRef(bias.index) if bias is not None else "NULL", f"&{p}_out", TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=row_overlap_16(graph, op, g["stride_h"], g["pad_h"]),
                 comment=f"16x8 {kh}x{kw}x{fc}->{out_c} stride {g['stride_h']}x{g['stride_w']} "
                         f"dilation {g['dilation_h']}x{g['dilation_w']} {g['padding']}")
 
@@ -120,6 +122,7 @@ def lower_depthwise_s16(op, graph, ctx) -> Step:
         f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
         TRef(bias.index) if bias is not None else "NULL", f"&{p}_out", TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=row_overlap_16(graph, op, g["stride_h"], g["pad_h"]),
                 comment=f"16x8 {kh}x{kw} x{out_c // ic} stride {g['stride_h']}x{g['stride_w']} {g['padding']}")
 
 
@@ -151,6 +154,7 @@ def lower_fc_s16(op, graph, ctx) -> Step:
     call = Call("tinyml_fc_s16", [f"&{p}_params", x.numel // accum, TRef(x.index), TRef(w.index),
                                   TRef(bias.index) if bias is not None else "NULL", TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=fc_overlap_16(graph, op),
                 comment=f"16x8 {x.numel // accum}x{accum} . {accum}x{out_depth}")
 
 
@@ -177,6 +181,7 @@ def lower_pool_s16(op, graph, ctx) -> Step:
     ins, outs = activations(graph, op)
     call = Call(func, [f"&{p}_params", f"&{p}_in", TRef(x.index), f"&{p}_out", TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                overlap=row_overlap_16(graph, op, g["stride_h"], g["pad_h"]),
                 comment=f"16x8 {fh}x{fw} stride {g['stride_h']}x{g['stride_w']} {g['padding']}")
 
 
