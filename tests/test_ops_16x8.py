@@ -170,7 +170,7 @@ def _cli(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("what", ["softmax", "int32_bias", "zero_point"])
+@pytest.mark.parametrize("what", ["softmax", "int32_bias", "zero_point", "huge_bias"])
 def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
     if what == "softmax":
         m = single_op_model("SOFTMAX", [a16((1, 8), 0.001)], [a16((1, 8), 1 / 32768)],
@@ -181,6 +181,11 @@ def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
         case.inputs[2] = Spec((3,), "int32", scale=1.0, zero_point=0, data=np.arange(3, dtype=np.int32))
         m = multi_op_model([case])
         want = ["CONV_2D", "int32 bias"]
+    elif what == "huge_bias":
+        case = _fc(1, 8, 3)
+        case.inputs[2].data[1] = 1 << 50          # beyond TFLite's |accumulator| < 2^47 assumption
+        m = multi_op_model([case])
+        want = ["FULLY_CONNECTED", "2^47"]
     else:
         m = single_op_model("RELU", [Spec((2, 3), "int16", scale=0.001, zero_point=5)], [a16((2, 3), 0.001)])
         want = ["RELU", "zero point 5"]

@@ -44,6 +44,19 @@ def _act16(op, graph, *tensors) -> None:
                 "(16x8 activations are symmetric)")
 
 
+ACC_LIMIT_16X8 = 1 << 47     # TFLite's 64-bit MultiplyByQuantizedMultiplier assumes |x| < 2^47
+
+
+def _acc_bound_ok(weights: np.ndarray, bias, channel_axis: int) -> bool:
+    """|bias| + 32768 * sum|w| < 2^47 per output channel: no int64 overflow in the kernels'
+    requantization (x times a 16-bit multiplier) for any int16 input."""
+    w = np.abs(np.moveaxis(np.asarray(weights, dtype=np.int64), channel_axis, 0))
+    acc = 32768 * w.reshape(w.shape[0], -1).sum(axis=1)
+    if bias is not None:
+        acc = acc + np.abs(np.asarray(bias.data, dtype=np.int64).reshape(-1))
+    return bool(np.all(acc < ACC_LIMIT_16X8))
+
+
 def _f(x: float) -> str:
     return repr(float(x)) + "f"
 
@@ -67,7 +80,9 @@ def _conv_common(op, graph, ctx, channels: int):
     require(w.quant.scale.size in (1, channels), op, graph, "a filter scale count that is neither 1 "
             "nor the output channel count")
     require(bias is None or (bias.dtype == "int64" and bias.is_const and bias.numel == channels), op, graph,
-            f"a {bias.dtype if bias is not None else ''} bias (16x8 convolutions take int64 bias)")
+            f"{bias.dtype if bias is not None else ''} bias (16x8 convolutions take int64 bias)")
+    axis = 3 if op.kind == "DEPTHWISE_CONV_2D" else 0
+    require(_acc_bound_ok(w.data, bias, axis), op, graph, "a bias or weights whose accumulator can reach 2^47")
     p = ctx.name(f"op{op.index}")
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, channels)
     require(all(-31 <= s <= 7 for s in shifts), op, graph, "a rescale beyond 2^7")
@@ -137,11 +152,12 @@ def lower_fc_s16(op, graph, ctx) -> Step:
             "non-constant, unquantized or non-int8 weights")
     require(bool(np.all(w.quant.zero_point == 0)), op, graph, "weights with a non-zero zero point")
     require(bias is None or (bias.dtype == "int64" and bias.is_const), op, graph,
-            f"a {bias.dtype if bias is not None else ''} bias (16x8 FULLY_CONNECTED takes int64 bias)")
+            f"{bias.dtype if bias is not None else ''} bias (16x8 FULLY_CONNECTED takes int64 bias)")
     require(op.options.weights_format == 0, op, graph, "shuffled weights format")
     require(len(w.shape) == 2, op, graph, f"{len(w.shape)}-D weights")
     out_depth, accum = w.shape
     require(x.numel % accum == 0, op, graph, "input size not a multiple of the weight depth")
+    require(_acc_bound_ok(w.data, bias, 0), op, graph, "a bias or weights whose accumulator can reach 2^47")
     mults, shifts = fc_multipliers(x, w, y, out_depth)
     require(all(-31 <= s <= 7 for s in shifts), op, graph, "a rescale beyond 2^7")
     lo, hi = activation_range(op.options.activation, y.quant.s, 0, "int16")
