@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from opgraph import OpCase, case_records, i32, multi_op_model
-from opmodels import Spec, check_bit_exact, single_op_model
+from opmodels import Spec, check_bit_exact, run_generated, single_op_model, tflm_oracle
 
 PAD = {"SAME": 0, "VALID": 1}
 ACT = {"NONE": 0, "RELU": 1, "RELU6": 3}
@@ -90,6 +90,20 @@ def test_conv_depthwise_fc_16x8():
         _fc(2, 16, 4, bias=False),
     ]
     check_bit_exact(multi_op_model(cases), records=case_records(cases, 3))
+
+
+def test_conv_depthwise_fc_16x8_tflm():
+    """tflite_micro's 16x8 FULLY_CONNECTED requantizes with the 64-bit MultiplyByQuantizedMultiplier
+    (16-bit multiplier) where TensorFlow 2.21's rounds once in int32: `--rounding tflm` follows it."""
+    cases = [_conv(1, 6, 6, 3, 4, 3, 1, "SAME", act="RELU"), _depthwise(6, 5, 4, 2, 3, 1, "SAME"),
+             _fc(3, 600, 5, act="RELU", per_channel=True), _fc(2, 40, 7)]
+    model = multi_op_model(cases)
+    records = case_records(cases, 3, seed=4)
+    got = run_generated(model, records, rounding="tflm")
+    oracle = tflm_oracle(model)
+    for r, rec in enumerate(records):
+        for k, (g, w) in enumerate(zip(got[r], oracle.run(rec))):
+            assert np.asarray(g).tobytes() == np.asarray(w).reshape(np.asarray(g).shape).tobytes(), (r, k)
 
 
 def _binary(op, s1, s2, so, shape2=(1, 4, 5, 6), act="NONE") -> OpCase:

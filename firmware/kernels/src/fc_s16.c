@@ -27,11 +27,15 @@ tinyml_status tinyml_fc_s16(const tinyml_fc_s16_params *params, int32_t batches,
             if (bias) {
                 acc += bias[o];
             }
-            /* Measured against TensorFlow 2.21's reference FULLY_CONNECTED (16x8): the
-             * accumulator is requantized with the int32 MultiplyByQuantizedMultiplier
-             * (tinyml_requantize, config.h's rounding), not the 64-bit one convolutions use. */
+#if TINYML_SINGLE_ROUNDING
+            /* TensorFlow 2.21's reference FULLY_CONNECTED (16x8), measured: the accumulator
+             * is requantized with the int32 single-rounding MultiplyByQuantizedMultiplier. */
             const int32_t acc32 = (int32_t)TINYML_CLAMP(acc, (int64_t)INT32_MIN, (int64_t)INT32_MAX);
-            const int32_t v = tinyml_requantize(acc32, params->multiplier[o], params->shift[o]);
+            const int32_t v = tinyml_requantize_single(acc32, params->multiplier[o], params->shift[o]);
+#else
+            /* tflite_micro: the 64-bit MultiplyByQuantizedMultiplier, as its convolutions. */
+            const int32_t v = tinyml_requantize_s64(acc, params->multiplier[o], params->shift[o]);
+#endif
             y[o] = (int16_t)TINYML_CLAMP(v, params->activation.min, params->activation.max);
         }
     }

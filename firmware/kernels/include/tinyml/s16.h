@@ -49,11 +49,10 @@ tinyml_status tinyml_depthwise_conv2d_s16(const tinyml_conv_params *params,
                                           int16_t *output);
 
 /* FULLY_CONNECTED 16x8: for each of `batches` rows of accum_depth inputs,
- * y[o] = clamp(requant(sat32(bias[o] + sum_d filter[o][d] * x[d]), o)), filter
- * row-major [output_depth][accum_depth] (not packed), int64 accumulation
- * saturated to int32, then tinyml_requantize (config.h's rounding: TensorFlow
- * 2.21's reference rounds once here, measured; accumulators beyond int32 are
- * outside the reference's own assumptions);
+ * acc = bias[o] + sum_d filter[o][d] * x[d] in int64, filter row-major
+ * [output_depth][accum_depth] (not packed); y[o] = clamp(requant(acc, o)) with
+ * TINYML_SINGLE_ROUNDING=1: tinyml_requantize_single(sat32(acc)) (TensorFlow
+ * 2.21's reference, measured), =0: tinyml_requantize_s64(acc) (tflite_micro);
  * per-tensor models repeat one (multiplier, shift). bias may be NULL.
  * Matches TFLite reference_integer_ops::FullyConnected (int16 input, int64 bias). */
 typedef struct {
