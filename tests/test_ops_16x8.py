@@ -82,7 +82,8 @@ def test_conv_depthwise_fc_16x8():
         _conv(1, 7, 6, 3, 5, 3, 1, "SAME", act="RELU"),
         _conv(2, 9, 8, 4, 6, 3, 2, "VALID", per_channel=False, big_bias=True),
         _conv(1, 8, 8, 2, 3, 3, 1, "SAME", dilation=2, act="RELU6"),
-        _conv(1, 5, 5, 300, 4, 1, 1, "VALID"),            # deep accumulation (int32 partial sums)
+        _conv(1, 5, 5, 300, 4, 1, 1, "VALID"),            # 300 taps: one int32 sum per window
+        _conv(1, 4, 4, 64, 3, 3, 1, "SAME"),              # 576 taps: int32 partial sums into int64
         _depthwise(7, 7, 4, 1, 3, 1, "SAME"),
         _depthwise(8, 6, 3, 2, 3, 2, "VALID", act="RELU", per_channel=False),
         _fc(1, 40, 7),

@@ -19,6 +19,7 @@ tinyml_status tinyml_conv2d_s16(const tinyml_conv_params *params, const tinyml_p
     const int32_t ih = input_dims->h, iw = input_dims->w, ic = input_dims->c;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     const int32_t oh = output_dims->h, ow = output_dims->w, oc = output_dims->c;
+    const int narrow = (int64_t)kh * kw * ic <= 512;
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int16_t *in_b = input + (size_t)b * ih * iw * ic;
         for (int32_t oy = 0; oy < oh; ++oy) {
@@ -33,22 +34,38 @@ tinyml_status tinyml_conv2d_s16(const tinyml_conv_params *params, const tinyml_p
                 for (int32_t o = 0; o < oc; ++o) {
                     const int8_t *f_o = filter + (size_t)o * kh * kw * ic;
                     int64_t acc = 0;
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        const int32_t iy = iy0 + ky * params->dilation_h;
-                        for (int32_t kx = kx0; kx < kx1; ++kx) {
-                            const int32_t ix = ix0 + kx * params->dilation_w;
-                            const int16_t *px = in_b + ((size_t)iy * iw + ix) * ic;
-                            const int8_t *f = f_o + ((size_t)ky * kw + kx) * ic;
-                            int32_t part = 0;      /* ic * 2^15 * 2^7 < 2^31 for ic < 2^9 */
-                            int32_t i = 0;
-                            for (; i < ic; ++i) {
-                                part += (int32_t)f[i] * px[i];
-                                if ((i & 255) == 255) {
-                                    acc += part;
-                                    part = 0;
+                    if (narrow) {
+                        /* <= 512 products of |w x| <= 127 * 32768 < 2^22: the int32 sum cannot overflow */
+                        int32_t acc32 = 0;
+                        for (int32_t ky = ky0; ky < ky1; ++ky) {
+                            const int32_t iy = iy0 + ky * params->dilation_h;
+                            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                                const int32_t ix = ix0 + kx * params->dilation_w;
+                                const int16_t *px = in_b + ((size_t)iy * iw + ix) * ic;
+                                const int8_t *f = f_o + ((size_t)ky * kw + kx) * ic;
+                                for (int32_t i = 0; i < ic; ++i) {
+                                    acc32 += (int32_t)f[i] * px[i];
                                 }
                             }
-                            acc += part;
+                        }
+                        acc = acc32;
+                    } else {
+                        for (int32_t ky = ky0; ky < ky1; ++ky) {
+                            const int32_t iy = iy0 + ky * params->dilation_h;
+                            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                                const int32_t ix = ix0 + kx * params->dilation_w;
+                                const int16_t *px = in_b + ((size_t)iy * iw + ix) * ic;
+                                const int8_t *f = f_o + ((size_t)ky * kw + kx) * ic;
+                                int32_t part = 0;      /* 256 products < 2^30 */
+                                for (int32_t i = 0; i < ic; ++i) {
+                                    part += (int32_t)f[i] * px[i];
+                                    if ((i & 255) == 255) {
+                                        acc += part;
+                                        part = 0;
+                                    }
+                                }
+                                acc += part;
+                            }
                         }
                     }
                     if (bias) {
