@@ -25,7 +25,7 @@ from tinyml.ir import Graph
 from tinyml.steps import Step
 
 from . import ops as _ops  # noqa: F401  (registers the @pattern fusions)
-from .lowering import LowerCtx
+from .lowering import LowerCtx, is_16x8
 from .patterns import PATTERNS, FusionGroup, GraphIndex
 
 
@@ -76,6 +76,8 @@ def fuse(graph: Graph, kinds: set[str] | None = None,
             if g is None:
                 continue
             g.ops = sorted(set(g.ops))
+            if any(is_16x8(ix.op(i), graph) for i in g.ops):     # fused kernels are int8 only
+                continue
             if taken & set(g.ops) or not _closed(g, ix) or not lowers(g, graph):
                 continue
             taken |= set(g.ops)

@@ -13,11 +13,13 @@ from tinyml.steps import Step
 from . import ops  # noqa: F401  (registers every lowering and fusion pattern)
 from .fuse import fuse as fusion_groups
 from .fuse import lower_group
-from .lowering import LOWERINGS, LowerCtx, supported_ops
+from .lowering import LOWERINGS, LowerCtx, is_16x8, lowering_for, supported_ops, supported_ops_16x8
 
 
 def unsupported_ops(graph: Graph) -> list[tuple[int, str]]:
-    return [(op.index, op.kind) for op in graph.ops if op.kind not in LOWERINGS]
+    """(op index, kind) of the ops without a lowering; a 16x8 op's kind reads `KIND (16x8)`."""
+    return [(op.index, f"{op.kind} (16x8)" if is_16x8(op, graph) else op.kind)
+            for op in graph.ops if lowering_for(op, graph) is None]
 
 
 def check_graph(graph: Graph) -> None:
@@ -26,10 +28,11 @@ def check_graph(graph: Graph) -> None:
     if bad:
         idx, kind = bad[0]
         more = f" (and {len(bad) - 1} more unsupported op(s))" if len(bad) > 1 else ""
+        fix = ("supported 16x8 ops (int16 activations): " + ", ".join(supported_ops_16x8())
+               if kind.endswith("(16x8)") else "supported ops: " + ", ".join(supported_ops()))
         raise UnsupportedOpError(
             f"operator {idx} is {kind}, which tinyml does not support{more}",
-            where=graph.source,
-            fix="supported ops: " + ", ".join(supported_ops()))
+            where=graph.source, fix=fix)
     for t in graph.tensors:
         if len(t.shape) > 4 and not t.is_const and not _rank_free(graph, t.index):
             raise ModelError(f"tensor {t.index} '{t.name}' has {len(t.shape)} dimensions {list(t.shape)}; "
@@ -93,7 +96,7 @@ def lower_graph(graph: Graph, fuse: bool = True) -> tuple[list[Step], LowerCtx]:
             continue
         if op.index in covered:
             continue
-        step = LOWERINGS[op.kind](op, graph, ctx)
+        step = lowering_for(op, graph)(op, graph, ctx)
         if not step.ops:
             step.ops = [op.index]
         steps.append(step)

@@ -39,7 +39,7 @@ from tinyml.steps import Overlap, Step, call_constants
 from .fuse import fuse as fusion_groups
 from .fuse import lower_group
 from .lower import check_graph, lower_graph
-from .lowering import LOWERINGS, LowerCtx
+from .lowering import LowerCtx, lowering_for
 from .patterns import FusionGroup
 
 
@@ -336,7 +336,7 @@ class LoweringCache:
         if tpl is None:
             self.misses += 1
             ctx = LowerCtx(memo.graph)
-            step = LOWERINGS[op.kind](op, memo.graph, ctx)
+            step = lowering_for(op, memo.graph)(op, memo.graph, ctx)
             tpl = self.templates[key] = make_template(step, ctx, tensors)
         else:
             self.hits += 1

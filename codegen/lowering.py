@@ -93,18 +93,39 @@ class LowerCtx:
 
 Lowering = Callable[[Op, Graph, LowerCtx], Step]
 LOWERINGS: dict[str, Lowering] = {}
+# 16x8 lowerings (int16 activations with zero point 0, int8 weights), chosen
+# instead of LOWERINGS for ops that read or write an int16 activation.
+LOWERINGS_16X8: dict[str, Lowering] = {}
 
 
-def lowering(*kinds: str) -> Callable[[Lowering], Lowering]:
+def lowering(*kinds: str, int16: bool = False) -> Callable[[Lowering], Lowering]:
+    """Register `fn` for `kinds`; with `int16`, as the 16x8 variant of those ops."""
+    table = LOWERINGS_16X8 if int16 else LOWERINGS
+
     def deco(fn: Lowering) -> Lowering:
         for k in kinds:
-            LOWERINGS[k] = fn
+            table[k] = fn
         return fn
     return deco
 
 
+def is_16x8(op: Op, graph: Graph) -> bool:
+    """Whether `op` reads or writes a non-constant int16 tensor (a 16x8 op)."""
+    return any(i >= 0 and not graph.t(i).is_const and graph.t(i).dtype == "int16"
+               for i in list(op.inputs) + list(op.outputs))
+
+
+def lowering_for(op: Op, graph: Graph) -> Lowering | None:
+    """The lowering of `op`: the 16x8 one when it touches int16 activations, else the int8 one."""
+    return (LOWERINGS_16X8 if is_16x8(op, graph) else LOWERINGS).get(op.kind)
+
+
 def supported_ops() -> list[str]:
     return sorted(LOWERINGS)
+
+
+def supported_ops_16x8() -> list[str]:
+    return sorted(LOWERINGS_16X8)
 
 
 def activations(graph: Graph, op: Op) -> tuple[list[int], list[int]]:

@@ -395,14 +395,24 @@ def _library_rounding(lib_dir: str) -> str:
 
 def make_vectors(model_path: str, input_bytes: int, count: int, seed: int = 0, oracle=None
                  ) -> tuple[list[tuple[bytes, bytes]], str]:
-    """Seeded random int8 inputs and the reference interpreter's outputs
-    (`oracle`: a codegen.oracle.Oracle, default the auto choice)."""
+    """Seeded random inputs and the reference interpreter's outputs (`oracle`: a
+    codegen.oracle.Oracle, default the auto choice). int8 models: random bytes; other input
+    types (16x8 int16, float32 around QUANTIZE): codegen.verify.random_inputs, and the
+    output's bytes in its own type."""
+    from tinyml.codegen.importer import import_tflite
     from tinyml.codegen.oracle import reference_outputs
-    rng = np.random.default_rng(seed)
-    inputs = [rng.integers(-128, 128, size=input_bytes, dtype=np.int64).astype(np.int8)
-              for _ in range(count)]
+    from tinyml.codegen.verify import random_inputs
+    graph = import_tflite(model_path)
+    if [graph.t(i).dtype for i in graph.inputs] == ["int8"]:
+        rng = np.random.default_rng(seed)
+        inputs = [rng.integers(-128, 128, size=input_bytes, dtype=np.int64).astype(np.int8)
+                  for _ in range(count)]
+    else:
+        inputs = [rec[0] for rec in random_inputs(graph, count, seed)]
     outs, oracle = reference_outputs(model_path, [[x] for x in inputs], oracle)
-    vectors = [(x.tobytes(), np.asarray(o[0]).astype(np.int8).tobytes()) for x, o in zip(inputs, outs)]
+    out_type = np.int8 if graph.t(graph.outputs[0]).dtype == "int8" else None
+    vectors = [(np.ascontiguousarray(x).tobytes(), np.asarray(o[0], dtype=out_type).tobytes())
+               for x, o in zip(inputs, outs)]
     return vectors, oracle
 
 

@@ -24,8 +24,10 @@ def _keras():
     return keras
 
 
-def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = False) -> str:
-    """The standard int8 recipe (or 16x8 with `int16`); writes `path`, returns it."""
+def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = False,
+             float_io: bool = False) -> str:
+    """The standard int8 recipe (or 16x8 with `int16`; float32 input/output with `float_io`,
+    the converter's default types); writes `path`, returns it."""
     import tensorflow as tf
 
     from tinyml.tinyvit.export import _quiet_stdout
@@ -42,8 +44,9 @@ def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = F
     if int16:
         conv.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        conv.inference_input_type = tf.int16
-        conv.inference_output_type = tf.int16
+        if not float_io:
+            conv.inference_input_type = tf.int16
+            conv.inference_output_type = tf.int16
     else:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
@@ -264,7 +267,11 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
-def export(name: str, out_dir: str | os.PathLike) -> str:
-    """Build model `name`, convert it the standard way, return the .tflite path."""
-    path = os.path.join(os.fspath(out_dir), f"{name}.tflite")
-    return _convert(BUILDERS[name](), path, int16=name.endswith("16x8"))
+def export(name: str, out_dir: str | os.PathLike, int16: bool = False, float_io: bool = False) -> str:
+    """Build model `name`, convert it the standard way, return the .tflite path. With `int16`
+    the 16x8 recipe (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, int16 input and
+    output, or float32 ones with `float_io`) writes DIR/<name>_16x8[_float].tflite."""
+    int16 = int16 or name.endswith("16x8")
+    suffix = ("_16x8" if int16 and not name.endswith("16x8") else "") + ("_float" if float_io else "")
+    path = os.path.join(os.fspath(out_dir), f"{name}{suffix}.tflite")
+    return _convert(BUILDERS[name](), path, int16=int16, float_io=float_io)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyml.ir import Graph, Op
-from tinyml.codegen.lowering import LOWERINGS, LowerCtx, require
+from tinyml.codegen.lowering import LowerCtx, lowering_for, require
 from tinyml.codegen.ops import elementwise as fx
 from tinyml.codegen.quant import activation_range
 
@@ -102,7 +102,7 @@ def mul_struct(op: Op, graph: Graph, swap: bool = False) -> dict:
 def unary_table(op: Op, graph: Graph) -> np.ndarray | None:
     """The int8 -> int8 table (indexed x + 128, as int8) that the unfused lowering of a
     one-input table op (activations, RSQRT, 8-bit QUANTIZE) builds; None if it is not one."""
-    fn = LOWERINGS.get(op.kind)
+    fn = lowering_for(op, graph)
     if fn is None:
         return None
     tmp = LowerCtx(graph)

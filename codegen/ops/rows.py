@@ -95,3 +95,32 @@ def source_rows_overlap(graph: Graph, op: Op, x_index: int, y_index: int,
     down = max(0, max((r + 1) * out_row - max(0, f) * in_row for r, f in enumerate(first_row)))
     i, o = _positions(graph, op, x.index, y.index)
     return Overlap(down_bytes=down, input=i, output=o)
+
+
+def row_overlap_16(graph: Graph, op: Op, stride_h: int, pad_top: int) -> Overlap | None:
+    """The Overlap of a batch-1 16x8 row kernel (firmware/kernels/src/conv_s16.c: CONV_2D,
+    DEPTHWISE_CONV_2D and pooling run output rows top to bottom only, so no up_bytes): the
+    row formula with rows measured in bytes of int16. None when the op is not one."""
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    if x.is_const or x.dtype != "int16" or y.dtype != "int16" or len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    if x.shape[0] != 1 or y.shape[0] != 1:
+        return None
+    _, _, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    down = row_down_bytes(2 * in_w * in_c, out_h, 2 * out_w * out_c, stride_h, pad_top)
+    i, o = _positions(graph, op, x.index, y.index)
+    return Overlap(down_bytes=down, input=i, output=o)
+
+
+def fc_overlap_16(graph: Graph, op: Op) -> Overlap | None:
+    """The Overlap of tinyml_fc_s16 over its input rows (row b finished before row b+1),
+    in bytes of int16; None for a constant or non-int16 input."""
+    x, y, w = graph.t(op.inputs[0]), graph.t(op.outputs[0]), graph.t(op.inputs[1])
+    if x.is_const or x.dtype != "int16" or y.dtype != "int16":
+        return None
+    out_d, in_d = w.shape[0], w.shape[1]
+    rows = x.numel // in_d
+    down = max(0, max(2 * ((b + 1) * out_d - b * in_d) for b in range(rows)))
+    i, o = _positions(graph, op, x.index, y.index)
+    return Overlap(down_bytes=down, input=i, output=o)

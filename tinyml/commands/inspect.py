@@ -36,13 +36,13 @@ def quantization_kind(graph) -> str:
 
 def inspect_model(path: str) -> dict:
     from tinyml.codegen.importer import import_tflite
-    from tinyml.codegen.lower import LOWERINGS, lower_graph, supported_ops
+    from tinyml.codegen.lower import lower_graph, lowering_for, supported_ops
     from tinyml.errors import TinymlError
 
     g = import_tflite(path)
     ops = [{"index": op.index, "kind": op.kind,
-            "status": "supported" if op.kind in LOWERINGS else "unsupported",
-            "supported": op.kind in LOWERINGS, "inputs": op.inputs, "outputs": op.outputs} for op in g.ops]
+            "status": "supported" if lowering_for(op, g) else "unsupported",
+            "supported": lowering_for(op, g) is not None, "inputs": op.inputs, "outputs": op.outputs} for op in g.ops]
     folded = [{"file_index": i, "kind": k, "status": "folded"} for i, k in g.folded]
     tensors = [{"index": t.index, "name": t.name, "shape": list(t.shape), "dtype": t.dtype,
                 "const": t.is_const, "bytes": t.nbytes,

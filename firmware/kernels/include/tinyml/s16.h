@@ -1,0 +1,142 @@
+/* tinyml kernels: 16x8 group (int16 activations with zero point 0, int8
+ * weights, int64 bias), as TensorFlow Lite's converter writes them with
+ * OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8.
+ *
+ * One function per op, named tinyml_<op>_s16, with the argument order of the
+ * int8 kernels (tinyml/kernels.h) and their parameter structs where the
+ * arithmetic is the same. Every kernel reproduces TensorFlow Lite's reference
+ * int16 kernel of the same op byte for byte (tests/test_ops_16x8.py).
+ */
+#ifndef TINYML_S16_H
+#define TINYML_S16_H
+
+#include "tinyml/common.h"
+#include "tinyml/conv.h"
+#include "tinyml/elementwise.h"
+#include "tinyml/reduce.h"
+
+/* x * multiplier * 2^(shift - 31) for a 64-bit accumulator: the multiplier is
+ * rounded to 16 bits ((m + 2^15) >> 16, 0x7FFF from 0x7FFF0000 up), then one
+ * rounding shift: (x * m16 + 2^(14 - shift)) >> (15 - shift). -31 <= shift <= 7,
+ * |x| < 2^47. TFLite: MultiplyByQuantizedMultiplier(int64_t x, int32_t, int)
+ * (the same in single- and double-rounding builds). */
+static inline int32_t tinyml_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total = 15 - shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
+}
+
+/* CONV_2D 16x8 (one group): output[b][y][x][o] = clamp(requant_s64(bias[o] +
+ * sum_{ky,kx,i valid} filter[o][ky][kx][i] * input[b][y*sh - ph + ky*dh][x*sw -
+ * pw + kx*dw][i], o)), accumulated in int64. params: input/output offsets must be
+ * 0 (16x8 zero points), depth_multiplier unused. bias (int64) may be NULL.
+ * Matches TFLite reference_integer_ops::ConvPerChannel (int16 input, int64 bias). */
+tinyml_status tinyml_conv2d_s16(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
+                                const tinyml_dims *input_dims, const int16_t *input,
+                                const tinyml_dims *filter_dims, const int8_t *filter,
+                                const int64_t *bias, const tinyml_dims *output_dims, int16_t *output);
+
+/* DEPTHWISE_CONV_2D 16x8: output channel o = i * depth_multiplier + m reads
+ * input channel i; filter dims (1, kh, kw, output.c); int64 accumulation and
+ * requant_s64 as tinyml_conv2d_s16. Matches TFLite
+ * reference_integer_ops::DepthwiseConvPerChannel (int16 input, int64 bias). */
+tinyml_status tinyml_depthwise_conv2d_s16(const tinyml_conv_params *params,
+                                          const tinyml_per_channel_quant *quant,
+                                          const tinyml_dims *input_dims, const int16_t *input,
+                                          const tinyml_dims *filter_dims, const int8_t *filter,
+                                          const int64_t *bias, const tinyml_dims *output_dims,
+                                          int16_t *output);
+
+/* FULLY_CONNECTED 16x8: for each of `batches` rows of accum_depth inputs,
+ * acc = bias[o] + sum_d filter[o][d] * x[d] in int64, filter row-major
+ * [output_depth][accum_depth] (not packed); y[o] = clamp(requant(acc, o)) with
+ * TINYML_SINGLE_ROUNDING=1: tinyml_requantize_single(sat32(acc)) (TensorFlow
+ * 2.21's reference, measured), =0: tinyml_requantize_s64(acc) (tflite_micro);
+ * per-tensor models repeat one (multiplier, shift). bias may be NULL.
+ * Matches TFLite reference_integer_ops::FullyConnected (int16 input, int64 bias). */
+typedef struct {
+    int32_t accum_depth;
+    int32_t output_depth;
+    const int32_t *multiplier;     /* [output_depth] */
+    const int32_t *shift;          /* [output_depth] */
+    tinyml_activation activation;
+} tinyml_fc_s16_params;
+
+tinyml_status tinyml_fc_s16(const tinyml_fc_s16_params *params, int32_t batches, const int16_t *input,
+                            const int8_t *filter, const int64_t *bias, int16_t *output);
+
+/* AVERAGE_POOL_2D 16x8: y = clamp(round_half_away(sum / count)) over the
+ * window taps inside the input (count = their number), int32 sum. Matches TFLite
+ * reference_integer_ops::AveragePool (int16). */
+tinyml_status tinyml_avg_pool_s16(const tinyml_pool_params *params, const tinyml_dims *input_dims,
+                                  const int16_t *input, const tinyml_dims *output_dims, int16_t *output);
+
+/* MAX_POOL_2D 16x8: y = clamp(max of the window taps inside the input).
+ * Matches TFLite reference_integer_ops::MaxPool (int16). */
+tinyml_status tinyml_max_pool_s16(const tinyml_pool_params *params, const tinyml_dims *input_dims,
+                                  const int16_t *input, const tinyml_dims *output_dims, int16_t *output);
+
+/* PAD / PADV2 16x8 (up to 4-D, input as n,h,w,c): output element = the input
+ * element it maps to, else pad_value (0: the int16 zero point). The output does
+ * not overlap the input. Matches TFLite reference_ops::Pad (int16). */
+tinyml_status tinyml_pad_s16(const tinyml_pad_params *params, const tinyml_dims *input_dims,
+                             const int16_t *input, int16_t *output);
+
+/* ADD / SUB 16x8, general (non power-of-two) scales: tinyml_add_s8's arithmetic
+ * on int16 operands (left_shift 15, double rounding), clamp to the activation.
+ * Matches TFLite add.cc / sub.cc for int16 with pot_scale_int16 = false. */
+tinyml_status tinyml_add_s16(const tinyml_add_params *params, const tinyml_broadcast *shape,
+                             const int16_t *input1, const int16_t *input2, int16_t *output);
+
+/* MUL 16x8: y = clamp(requant((x1 + off1) * (x2 + off2), output) + output_offset),
+ * tinyml_requantize (config.h's rounding). Matches TFLite reference_integer_ops::Mul (int16). */
+tinyml_status tinyml_mul_s16(const tinyml_mul_params *params, const tinyml_broadcast *shape,
+                             const int16_t *input1, const int16_t *input2, int16_t *output);
+
+/* MEAN 16x8: tinyml_mean_s8's arithmetic on int16 inputs, clamp to int16.
+ * Matches TFLite reference_ops::QuantizedMeanOrSum (int16). */
+tinyml_status tinyml_mean_s16(const tinyml_mean_params *params, const tinyml_reduce_shape *shape,
+                              const int16_t *input, int16_t *output);
+
+/* Requantization int16 -> int8 / int16 (QUANTIZE with an integer input):
+ * y = clamp(requant((x - input_zp), quant) + output_zp) with the output type's range.
+ * Matches TFLite reference_ops::Requantize. Double rounding (quantize.cc's
+ * MultiplyByQuantizedMultiplier in the TensorFlow 2.21 build) when double_rounding,
+ * else tinyml_requantize. */
+typedef struct {
+    int32_t input_zp;
+    int32_t output_zp;
+    tinyml_quant quant;
+    int32_t double_rounding;
+} tinyml_requant_params;
+
+tinyml_status tinyml_requant_s16_s8(const tinyml_requant_params *params, int32_t size, const int16_t *input,
+                                    int8_t *output);
+tinyml_status tinyml_requant_s16_s16(const tinyml_requant_params *params, int32_t size, const int16_t *input,
+                                     int16_t *output);
+
+/* QUANTIZE float -> int16: y = clamp(round_half_away(x / scale) + zero_point)
+ * in float32, as TFLite reference_ops::AffineQuantize. */
+tinyml_status tinyml_quantize_f32_s16(float scale, int32_t zero_point, int32_t size, const float *input,
+                                      int16_t *output);
+
+/* DEQUANTIZE int16 -> float: y = scale * (x - zero_point) in float32, as TFLite
+ * reference_ops::Dequantize. */
+tinyml_status tinyml_dequantize_s16_f32(float scale, int32_t zero_point, int32_t size, const int16_t *input,
+                                        float *output);
+
+/* RELU / RELU6 / RELU_N1_TO_1 16x8:
+ * y = clamp(output_offset + requant_dr(x + input_offset, quant), activation).
+ * Matches TFLite ReluX for int16 (activations.cc QuantizedReluX). */
+typedef struct {
+    int32_t input_offset;      /* -(input zero point) */
+    int32_t output_offset;     /* output zero point */
+    tinyml_quant quant;        /* input_scale / output_scale */
+    tinyml_activation activation;
+} tinyml_relu_params;
+
+tinyml_status tinyml_relu_s16(const tinyml_relu_params *params, int32_t size, const int16_t *input,
+                              int16_t *output);
+
+#endif
