@@ -47,5 +47,6 @@
 #include "tinyml/activation.h"
 #include "tinyml/shape.h"
 #include "tinyml/fused.h"
+#include "tinyml/stage.h"
 
 #endif /* TINYML_KERNELS_H */
