@@ -34,7 +34,7 @@ from tinyml.errors import ModelError
 from tinyml.ir import Graph
 from tinyml.steps import Call, ScratchRef, Step, TRef
 
-from .ops.fused_stage import KIND as STAGE, READ_ROWS as STAGE_READ, first_ring_rows
+from .ops.fused_stage import KIND as STAGE, first_ring_rows, is_streamed
 
 READ_ROWS = "tinyml_read_input_rows"
 FIX = ("drop --stream-input, or export the model so that its first op is the patch embedding "
@@ -93,7 +93,7 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
         raise _fail(f"the input tensor {tin} '{x.name}' must be read by the first operator only "
                     f"(first is {what}, readers at steps {readers})", graph)
     s = steps[0]
-    if s.kind == STAGE and s.calls and len(s.calls[0].args) == 6 and s.calls[0].args[4] == STAGE_READ:
+    if is_streamed(s):
         return _stage_info(graph, s)
     if s.kind != "CONV_2D" or len(s.ops) != 1:
         raise _fail(f"the first operator, operator {s.index} ({s.kind}), is not a patch-embedding CONV_2D", graph)

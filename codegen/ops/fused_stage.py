@@ -167,6 +167,11 @@ def stream_rows(chain: list[LayerGeom]) -> int:
     return (chain[0].reach + 1) * (2 if chain[0].depthwise else 1)
 
 
+def is_streamed(step: Step) -> bool:
+    """A FUSED_STAGE step lowered with stream=True (its call is the model.c read loop)."""
+    return step.kind == KIND and len(step.calls) == 1 and step.calls[0].func != "tinyml_fused_stage_s8"
+
+
 def first_ring_rows(graph: Graph, op_index: int) -> int:
     """Row slots of the streamed input ring of a stage whose first op is `op_index`."""
     op = graph.ops[op_index]
@@ -186,7 +191,7 @@ def lower_stage(graph: Graph, steps: list[Step], ctx: LowerCtx, stream: bool = F
         layer = {"depthwise": int(g.depthwise), "ring_rows": rows, "ring_mirror": int(mirror)}
         if g.depthwise:
             op = graph.ops[s.ops[0]]
-            p = ctx.name(f"op{op.index}_stage")
+            p = ctx.name(f"op{op.index}_dw")
             w = graph.t(op.inputs[1])
             wsym = ctx.const_array(f"{p}_w", "int8_t", np.asarray(w.data, np.int8).reshape(-1))
             bias = "NULL"
@@ -201,18 +206,37 @@ def lower_stage(graph: Graph, steps: list[Step], ctx: LowerCtx, stream: bool = F
         layers.append(layer)
     first, last = steps[0], steps[-1]
     x, y = first.inputs[0], last.outputs[0]
-    name = ctx.name(f"op{last.index}_stage")
+    name = ctx.name(f"stage_op{last.index}")
     in_rows = stream_rows(chain) // (2 if chain[0].depthwise else 1) if stream else 0
     decls.append(cdecl.struct("tinyml_stage_params", f"{name}_params", layers=len(layers), layer=layers,
                               in_rows=in_rows, in_mirror=int(stream and chain[0].depthwise)))
-    args = [ScratchRef(f"tinyml_fused_stage_s8_scratch_size(&{name}_params)"), f"&{name}_params"]
-    args += ["NULL", TRef(x), READ_ROWS, TRef(y)] if stream else [TRef(x), "NULL", "NULL", TRef(y)]
+    scratch = ScratchRef(f"tinyml_fused_stage_s8_scratch_size(&{name}_params)")
+    if stream:
+        fn = f"tinyml_{name}"
+        decls.append(f"""/* FUSED_STAGE {name}, streamed: the kernel returns whenever it needs the next image
+ * row (ascending, each row once) and this loop fetches it with {READ_ROWS}(). */
+static tinyml_status {fn}(const tinyml_ctx *ctx, int8_t *ring, int8_t *output)
+{{
+    tinyml_stage_state st = {{0}};
+    for (;;) {{
+        const tinyml_status rc = tinyml_fused_stage_s8(ctx, &{name}_params, &st, NULL, ring, output);
+        if (rc != TINYML_OK || st.want < 0) {{
+            return rc;
+        }}
+        if ({READ_ROWS}(st.want_dst, st.want, 1) != 0) {{
+            return TINYML_ERROR_ARG;
+        }}
+    }}
+}}""")
+        call = Call(fn, [scratch, TRef(x), TRef(y)])
+    else:
+        call = Call("tinyml_fused_stage_s8", [scratch, f"&{name}_params", "NULL", TRef(x), "NULL", TRef(y)])
     ops = [i for s in steps for i in s.ops]
     kinds = " -> ".join(("dw" if g.depthwise else "conv") + f" {g.k_h}x/{g.stride}" for g in chain)
     xt, yt = graph.t(x), graph.t(y)
     how = (f"; input streamed one row at a time into a {stream_rows(chain)}-row ring by {READ_ROWS}()"
            if stream else "")
-    return Step(index=last.index, kind=KIND, inputs=[x], outputs=[y], calls=[Call("tinyml_fused_stage_s8", args)],
+    return Step(index=last.index, kind=KIND, inputs=[x], outputs=[y], calls=[call],
                 decls=decls, scratch_bytes=stage_scratch(chain, conv_scratch),
                 overlap=None if stream else Overlap(down_bytes=overlap_down_bytes(chain)), ops=ops,
                 comment=f"{list(xt.shape)} -> {kinds} -> {list(yt.shape)}, {len(chain)} layers row by row "

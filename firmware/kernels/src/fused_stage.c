@@ -100,25 +100,23 @@ static tinyml_status layer_row(const tinyml_ctx *col, const tinyml_stage_layer *
 }
 
 tinyml_status tinyml_fused_stage_s8(const tinyml_ctx *ctx, const tinyml_stage_params *p,
-                                    const int8_t *input, int8_t *in_ring, tinyml_read_rows_fn read,
+                                    tinyml_stage_state *state, const int8_t *input, int8_t *in_ring,
                                     int8_t *output)
 {
     const int32_t n = p->layers;
-    if (n < 1 || n > TINYML_STAGE_MAX_LAYERS || (p->in_rows > 0 ? (in_ring == NULL || read == NULL) : input == NULL)) {
+    const int streamed = p->in_rows > 0;
+    if (n < 1 || n > TINYML_STAGE_MAX_LAYERS || (streamed ? (in_ring == NULL || state == NULL) : input == NULL)) {
         return TINYML_ERROR_ARG;
     }
     stage_geom g[TINYML_STAGE_MAX_LAYERS];
     int8_t *ring[TINYML_STAGE_MAX_LAYERS];
-    int32_t next[TINYML_STAGE_MAX_LAYERS];
     int8_t *scratch = ctx ? (int8_t *)ctx->buf : NULL;
     int32_t off = 0;
     for (int32_t i = 0; i < n; ++i) {
         const tinyml_stage_layer *l = &p->layer[i];
         g[i] = geom(l);
-        next[i] = 0;
         const int last = i == n - 1;
-        if ((last ? l->ring_rows != 0 : l->ring_rows <= 0) ||
-            (l->depthwise ? l->dw == NULL : l->conv == NULL) ||
+        if ((last ? l->ring_rows != 0 : l->ring_rows <= 0) || (l->depthwise ? l->dw == NULL : l->conv == NULL) ||
             g[i].stride <= 0) {
             return TINYML_ERROR_ARG;
         }
@@ -129,33 +127,41 @@ tinyml_status tinyml_fused_stage_s8(const tinyml_ctx *ctx, const tinyml_stage_pa
         ring[i] = scratch + off;
         off += ring_bytes(l);
     }
-    if (p->in_rows > 0 && (p->in_rows < g[0].reach + 1 || p->in_mirror != p->layer[0].depthwise)) {
+    if (streamed && (p->in_rows < g[0].reach + 1 || p->in_mirror != p->layer[0].depthwise)) {
         return TINYML_ERROR_ARG;
     }
     TINYML_SCRATCH_CHECK(ctx, tinyml_fused_stage_s8_scratch_size(p));
+    tinyml_stage_state local = {0};
+    tinyml_stage_state *s = state ? state : &local;
+    const size_t in_row = (size_t)g[0].in_row;
+    if (!s->started) {
+        memset(s, 0, sizeof *s);
+        s->started = 1;
+    } else if (s->want >= 0) {               /* the row asked for last time has arrived */
+        if (p->in_mirror) {
+            memcpy(s->want_dst + (size_t)p->in_rows * in_row, s->want_dst, in_row);
+        }
+        s->fetched = s->want + 1;
+    }
+    s->want = -1;
     /* The convolutions' im2col buffer: the rest of the scratch. */
     const tinyml_ctx col = {scratch + off, ctx ? ctx->size - off : 0};
-    int32_t fetched = 0;                     /* streamed: input rows read so far */
     const int32_t top = n - 1;
-    while (next[top] < g[top].out_h) {
+    while (s->next[top] < g[top].out_h) {
         /* The lowest layer whose input rows are all there for its next row. */
         int32_t i = top;
-        while (i > 0 && next[i - 1] <= need_row(&g[i], next[i])) {
+        while (i > 0 && s->next[i - 1] <= need_row(&g[i], s->next[i])) {
             --i;
         }
         stage_src src;
         if (i > 0) {
             src.base = ring[i - 1];
             src.ring = p->layer[i - 1].ring_rows;
-        } else if (p->in_rows > 0) {
-            for (const int32_t need = need_row(&g[0], next[0]); fetched <= need; ++fetched) {
-                int8_t *slot = in_ring + (size_t)(fetched % p->in_rows) * (size_t)g[0].in_row;
-                if (read(slot, fetched, 1) != 0) {
-                    return TINYML_ERROR_ARG;
-                }
-                if (p->in_mirror) {
-                    memcpy(slot + (size_t)p->in_rows * (size_t)g[0].in_row, slot, (size_t)g[0].in_row);
-                }
+        } else if (streamed) {
+            if (s->fetched <= need_row(&g[0], s->next[0])) {
+                s->want = s->fetched;        /* ask the caller for the next image row */
+                s->want_dst = in_ring + (size_t)(s->fetched % p->in_rows) * in_row;
+                return TINYML_OK;
             }
             src.base = in_ring;
             src.ring = p->in_rows;
@@ -164,7 +170,7 @@ tinyml_status tinyml_fused_stage_s8(const tinyml_ctx *ctx, const tinyml_stage_pa
             src.ring = g[0].in_h;
         }
         const tinyml_stage_layer *l = &p->layer[i];
-        const int32_t r = next[i];
+        const int32_t r = s->next[i];
         int8_t *dst = i == top ? output + (size_t)r * (size_t)g[i].out_row
                                : ring[i] + (size_t)(r % l->ring_rows) * (size_t)g[i].out_row;
         const tinyml_status st = layer_row(&col, l, &g[i], src, r, dst);
@@ -174,13 +180,12 @@ tinyml_status tinyml_fused_stage_s8(const tinyml_ctx *ctx, const tinyml_stage_pa
         if (i != top && l->ring_mirror) {
             memcpy(dst + (size_t)l->ring_rows * (size_t)g[i].out_row, dst, (size_t)g[i].out_row);
         }
-        ++next[i];
+        ++s->next[i];
     }
-    /* Streamed: the rows no window read (below the last window) complete the image. */
-    for (; p->in_rows > 0 && fetched < g[0].in_h; ++fetched) {
-        if (read(in_ring, fetched, 1) != 0) {
-            return TINYML_ERROR_ARG;
-        }
+    /* Streamed: rows no window reads (below the last window) complete the image. */
+    if (streamed && s->fetched < g[0].in_h) {
+        s->want = s->fetched;
+        s->want_dst = in_ring + (size_t)(s->fetched % p->in_rows) * in_row;
     }
     return TINYML_OK;
 }

@@ -19,10 +19,15 @@
  * (row r stored at slots r % R and r % R + R) so that any R consecutive rows
  * are contiguous, the layout tinyml_depthwise_conv2d_s8 reads.
  *
- * Input: resident (`input`, the whole image) or streamed (in_rows > 0:
- * `in_ring` holds in_rows row slots (2 * in_rows when in_mirror), filled one
- * row at a time, in ascending order and each row once, by read(dst, row0, 1);
- * rows no window reads are read at the end so the whole image is consumed).
+ * Input: resident (`input`, the whole image; state may be NULL) or streamed
+ * (in_rows > 0: `in_ring` holds in_rows row slots, 2 * in_rows when
+ * in_mirror). Streamed, the call returns TINYML_OK with state->want >= 0
+ * whenever it needs input row `want` (ascending, each row once, every row
+ * of the image): the caller copies that row to state->want_dst and calls
+ * again with the same state; state->want == -1 means done. No callback, so
+ * the caller's (prefixed) tinyml_read_input_rows() is a direct call and the
+ * static stack estimate stays exact. Zero-initialize the state before the
+ * first call.
  * Output rows are written in ascending order; when output row r is written,
  * no input row above the first row of layer 0's next window is read again
  * (the generator's Overlap fact replays this schedule).
@@ -30,7 +35,6 @@
  * rings (each 4-byte aligned) then the largest convolution im2col buffer. */
 #define TINYML_STAGE_MAX_LAYERS 12
 
-typedef int32_t (*tinyml_read_rows_fn)(int8_t *dst, int32_t row0, int32_t nrows);
 
 typedef struct {
     int32_t depthwise;                          /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */
@@ -52,10 +56,19 @@ typedef struct {
     int32_t in_mirror;                          /* streamed into a depthwise: in_ring mirrored */
 } tinyml_stage_params;
 
+/* Where a streamed call stands between two input rows (zero it before the first call). */
+typedef struct {
+    int32_t started;
+    int32_t want;                               /* input row to deliver next, or -1: done */
+    int8_t *want_dst;                           /* where that row goes (one row of in_w * in_c bytes) */
+    int32_t fetched;                            /* input rows delivered */
+    int32_t next[TINYML_STAGE_MAX_LAYERS];      /* next output row of each layer */
+} tinyml_stage_state;
+
 int32_t tinyml_fused_stage_s8_scratch_size(const tinyml_stage_params *params);
 
 tinyml_status tinyml_fused_stage_s8(const tinyml_ctx *ctx, const tinyml_stage_params *params,
-                                    const int8_t *input, int8_t *in_ring, tinyml_read_rows_fn read,
+                                    tinyml_stage_state *state, const int8_t *input, int8_t *in_ring,
                                     int8_t *output);
 
 #endif /* TINYML_STAGE_H */
