@@ -69,6 +69,8 @@ def _geom(graph: Graph, step: Step) -> LayerGeom | None:
         return None
     op = graph.ops[step.ops[0]]
     call = step.calls[0]
+    if step.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(op.inputs) < 2:
+        return None
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or x.dtype != "int8" or y.dtype != "int8":
         return None
