@@ -50,6 +50,9 @@ class CompileOptions:
         "tflm" (tflite_micro's double rounding; see ROUNDINGS)
     regions: the board's RAM regions that may hold the arena (`arena_regions`);
         empty = one arena of any size. A plan that fits the first is unchanged.
+    stage: run a CNN's first layers as one FUSED_STAGE row pipeline when that
+        plans smaller (codegen/ops/fused_stage.py; needs `fuse`); `stage_depth`
+        forces how many layers (tests, experiments).
     """
     policy: str = "best"
     fuse: bool = True
@@ -57,6 +60,7 @@ class CompileOptions:
     rounding: str = DEFAULT_ROUNDING
     regions: tuple[ArenaRegion, ...] = ()
     stage: bool = True
+    stage_depth: int | None = None    # force the FUSED_STAGE depth (>= 2); None: the smallest plan
 
 
 @dataclass(frozen=True)
@@ -192,9 +196,16 @@ def choose_stage(graph: Graph, steps: list[Step], ctx: LowerCtx,
                  options: CompileOptions) -> tuple[list[Step], StageChoice | None]:
     """The steps with the FUSED_STAGE depth that plans smallest (see StageChoice), and the choice."""
     chain = stage_chain(graph, steps)
+    if options.stage_depth is not None and not 2 <= options.stage_depth <= len(chain):
+        from tinyml.errors import TinymlError
+        raise TinymlError(f"stage depth {options.stage_depth}: the first {len(chain)} layers can form a stage "
+                          "(CONV_2D / DEPTHWISE_CONV_2D chain from the input)", graph.source or graph.name,
+                          f"use a depth from 2 to {len(chain)}" if len(chain) >= 2 else "drop the stage depth")
     if len(chain) < 2:
         return steps, None
     depths = [0] + list(range(2, len(chain) + 1))
+    if options.stage_depth is not None:
+        depths = [options.stage_depth]
     arenas = _stage_arenas(graph, steps, depths, options, options.stream_input)
     resident = _stage_arenas(graph, steps, depths, options, False) if options.stream_input else None
     if not arenas:
@@ -242,5 +253,6 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,
         regions=[{"name": r.name, "symbol": r.symbol, "section": r.section, "capacity_bytes": r.capacity,
                   "arena_bytes": r.arena_bytes, "lower_bound_bytes": r.lower_bound, "buffers": len(r.buffers)}
-                 for r in c.plan.regions])
+                 for r in c.plan.regions],
+        stage=c.stage.to_dict() if c.stage else None)
     return rep, c.plan
