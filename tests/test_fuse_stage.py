@@ -24,7 +24,7 @@ STEM_A = [("conv", 3, 2, "same", 1), ("dw", 3, 1, "same", 1), ("conv", 1, 1, "sa
 # person_detect's shape: a depthwise with multiplier 4 on the image first, stride 2
 STEM_B = [("dw", 3, 2, "same", 4), ("dw", 3, 1, "same", 1), ("conv", 1, 1, "same", 1),
           ("dw", 3, 2, "valid", 1), ("conv", 1, 1, "same", 1)]
-SHAPE_A, SHAPE_B = (23, 17, 3), (20, 15, 1)
+SHAPE_A, SHAPE_B = (33, 29, 3), (20, 15, 1)
 
 
 def _model(keras, layers, shape):
