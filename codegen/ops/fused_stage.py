@@ -234,7 +234,7 @@ static tinyml_status {fn}(const tinyml_ctx *ctx, int8_t *ring, int8_t *output)
     else:
         call = Call("tinyml_fused_stage_s8", [scratch, f"&{name}_params", "NULL", TRef(x), "NULL", TRef(y)])
     ops = [i for s in steps for i in s.ops]
-    kinds = " -> ".join(("dw" if g.depthwise else "conv") + f" {g.k_h}x/{g.stride}" for g in chain)
+    kinds = " -> ".join(("dw" if g.depthwise else "conv") + f" k{g.k_h}/s{g.stride}" for g in chain)
     xt, yt = graph.t(x), graph.t(y)
     how = (f"; input streamed one row at a time into a {stream_rows(chain)}-row ring by {READ_ROWS}()"
            if stream else "")
