@@ -27,7 +27,8 @@ from tinyml.steps import Step, call_constants
 from .importer import import_tflite
 from .lower import lower_graph
 from .lowering import LowerCtx
-from .stream import StreamInfo, check_stream_input, stream_steps
+from .ops.fused_stage import lower_stage, stage_chain
+from .stream import StreamInfo, StreamInputError, check_stream_input, stream_steps
 
 # Requantization rounding of the emitted kernels (kernels/include/tinyml/config.h):
 # "tflite" = TensorFlow 2.21's TFLite reference kernels (the project's oracle;
@@ -49,12 +50,37 @@ class CompileOptions:
         "tflm" (tflite_micro's double rounding; see ROUNDINGS)
     regions: the board's RAM regions that may hold the arena (`arena_regions`);
         empty = one arena of any size. A plan that fits the first is unchanged.
+    stage: run a CNN's first layers as one FUSED_STAGE row pipeline when that
+        plans smaller (codegen/ops/fused_stage.py; needs `fuse`); `stage_depth`
+        forces how many layers (tests, experiments).
     """
     policy: str = "best"
     fuse: bool = True
     stream_input: bool = False
     rounding: str = DEFAULT_ROUNDING
     regions: tuple[ArenaRegion, ...] = ()
+    stage: bool = True
+    stage_depth: int | None = None    # force the FUSED_STAGE depth (>= 2); None: the smallest plan
+
+
+@dataclass(frozen=True)
+class StageChoice:
+    """The FUSED_STAGE depth the pipeline chose (codegen/ops/fused_stage.py) and why.
+
+    arenas: planned arena per candidate depth (0 = layer by layer, else the
+    first `depth` layers as one row pipeline), for the options compiled
+    (streamed when --stream-input). Every candidate recomputes nothing (row
+    rings), so the instruction-overhead estimate (recomputed MACs / all MACs)
+    is 0 for each and none is excluded by the overhead limit; the smallest
+    arena wins, the shallower depth on a tie."""
+    depth: int
+    chain: int                        # leading layers that may form a stage
+    arenas: dict[int, int]
+    resident_arenas: dict[int, int] | None = None   # with --stream-input: the same without streaming
+
+    def to_dict(self) -> dict:
+        return {"depth": self.depth, "chain": self.chain, "arenas": dict(self.arenas),
+                "resident_arenas": dict(self.resident_arenas) if self.resident_arenas else None}
 
 
 def arena_regions(board: Board, stack_bytes: int = STACK_RESERVE, static_bytes: int = STATIC_RAM_RESERVE,
@@ -90,6 +116,7 @@ class Compiled:
     options: CompileOptions
     stream: StreamInfo | None = None
     full_image_arena_bytes: int | None = None     # with stream_input: the arena without streaming
+    stage: StageChoice | None = None              # FUSED_STAGE depth choice (None: no stage candidate)
     seconds: float = 0.0                          # wall time of import + lower + plan
 
     @property
@@ -130,15 +157,64 @@ def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: 
     t0 = time.perf_counter()
     graph = import_tflite(model) if isinstance(model, str) else model
     steps, ctx = (lowerer or lower_graph)(graph, fuse=options.fuse)
-    stream = full = None
+    stream = full = stage = None
+    if options.fuse and options.stage and lowerer is None:
+        steps, stage = choose_stage(graph, steps, ctx, options)
     if options.stream_input:
         stream = check_stream_input(graph, steps)
-        full = plan_steps(graph, steps, policy=options.policy).arena_bytes
+        if stage is not None and stage.resident_arenas:
+            full = min(stage.resident_arenas.values())
+        else:
+            full = plan_steps(graph, steps, policy=options.policy).arena_bytes
         steps = stream_steps(graph, steps, stream)
     plan = plan_steps(graph, steps, policy=options.policy,
                       stream_input_bytes=stream.stripe_bytes if stream else None, regions=options.regions)
     return Compiled(graph=graph, steps=steps, ctx=ctx, plan=plan, options=options, stream=stream,
-                    full_image_arena_bytes=full, seconds=time.perf_counter() - t0)
+                    full_image_arena_bytes=full, stage=stage, seconds=time.perf_counter() - t0)
+
+
+def _stage_arenas(graph: Graph, steps: list[Step], depths: list[int], options: CompileOptions,
+                  stream: bool) -> dict[int, int]:
+    """Planned arena per candidate depth (a throwaway LowerCtx: only the plan is kept)."""
+    out: dict[int, int] = {}
+    for d in depths:
+        cand = steps if d == 0 else [lower_stage(graph, steps[:d], LowerCtx(graph), stream=stream)] + steps[d:]
+        info = None
+        if stream:
+            try:
+                info = check_stream_input(graph, cand)
+            except StreamInputError:
+                continue                      # layer by layer cannot stream this model
+            cand = stream_steps(graph, cand, info)
+        plan = plan_steps(graph, cand, policy=options.policy, regions=options.regions,
+                          stream_input_bytes=info.stripe_bytes if info else None)
+        out[d] = plan.total_arena_bytes
+    return out
+
+
+def choose_stage(graph: Graph, steps: list[Step], ctx: LowerCtx,
+                 options: CompileOptions) -> tuple[list[Step], StageChoice | None]:
+    """The steps with the FUSED_STAGE depth that plans smallest (see StageChoice), and the choice."""
+    chain = stage_chain(graph, steps)
+    if options.stage_depth is not None and not 2 <= options.stage_depth <= len(chain):
+        from tinyml.errors import TinymlError
+        raise TinymlError(f"stage depth {options.stage_depth}: the first {len(chain)} layers can form a stage "
+                          "(CONV_2D / DEPTHWISE_CONV_2D chain from the input)", graph.source or graph.name,
+                          f"use a depth from 2 to {len(chain)}" if len(chain) >= 2 else "drop the stage depth")
+    if len(chain) < 2:
+        return steps, None
+    depths = [0] + list(range(2, len(chain) + 1))
+    if options.stage_depth is not None:
+        depths = [options.stage_depth]
+    arenas = _stage_arenas(graph, steps, depths, options, options.stream_input)
+    resident = _stage_arenas(graph, steps, depths, options, False) if options.stream_input else None
+    if not arenas:
+        return steps, None
+    best = min(arenas, key=lambda d: (arenas[d], d))
+    choice = StageChoice(depth=best, chain=len(chain), arenas=arenas, resident_arenas=resident)
+    if best == 0:
+        return steps, choice
+    return [lower_stage(graph, steps[:best], ctx, stream=options.stream_input)] + steps[best:], choice
 
 
 def plan_model(model_path: str, board_name: str | None = None, policy: str = "best",
@@ -177,5 +253,6 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,
         regions=[{"name": r.name, "symbol": r.symbol, "section": r.section, "capacity_bytes": r.capacity,
                   "arena_bytes": r.arena_bytes, "lower_bound_bytes": r.lower_bound, "buffers": len(r.buffers)}
-                 for r in c.plan.regions])
+                 for r in c.plan.regions],
+        stage=c.stage.to_dict() if c.stage else None)
     return rep, c.plan

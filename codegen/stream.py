@@ -17,6 +17,11 @@ its own window only); the full image never exists in the arena. The planner
 sizes the graph input's buffer as one stripe (`plan_steps(...,
 stream_input_bytes=...)`).
 
+A CNN whose first layers form a FUSED_STAGE (codegen/ops/fused_stage.py,
+lowered with stream=True) streams too: the stage reads the image one row at a
+time, in ascending order and each row once, into a ring of its first layer's
+window height (StreamInfo.rows slots, one read per image row).
+
 `check_stream_input` says why a model cannot stream (a one-line
 `StreamInputError` naming the op); `stream_steps` rewrites the first step.
 """
@@ -29,9 +34,12 @@ from tinyml.errors import ModelError
 from tinyml.ir import Graph
 from tinyml.steps import Call, ScratchRef, Step, TRef
 
+from .ops.fused_stage import KIND as STAGE, first_ring_rows, is_streamed
+
 READ_ROWS = "tinyml_read_input_rows"
-FIX = ("drop --stream-input, or export the model so that its first op is the patch embedding: "
-       "CONV_2D with kernel height == stride height (the patch size), VALID padding, no dilation")
+FIX = ("drop --stream-input, or export the model so that its first op is the patch embedding "
+       "(CONV_2D with kernel height == stride height, VALID padding, no dilation) or its first two or more "
+       "layers are CONV_2D / DEPTHWISE_CONV_2D (a fused stage; needs fusion on)")
 
 
 class StreamInputError(ModelError):
@@ -85,6 +93,8 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
         raise _fail(f"the input tensor {tin} '{x.name}' must be read by the first operator only "
                     f"(first is {what}, readers at steps {readers})", graph)
     s = steps[0]
+    if is_streamed(s):
+        return _stage_info(graph, s)
     if s.kind != "CONV_2D" or len(s.ops) != 1:
         raise _fail(f"the first operator, operator {s.index} ({s.kind}), is not a patch-embedding CONV_2D", graph)
     op = graph.ops[s.ops[0]]
@@ -116,13 +126,25 @@ def check_stream_input(graph: Graph, steps: list[Step]) -> StreamInfo:
                       image_rows=h, out_row_bytes=ow * oc)
 
 
+def _stage_info(graph: Graph, s: Step) -> StreamInfo:
+    """A streamed FUSED_STAGE: one read per image row into a ring of its first window's height."""
+    x, y = graph.t(s.inputs[0]), graph.t(s.outputs[0])
+    _, h, wd, c = x.shape
+    rows = first_ring_rows(graph, s.ops[0])
+    return StreamInfo(input_tensor=s.inputs[0], op_index=s.index, rows=rows, width=wd, channels=c, stripes=h,
+                      image_rows=h, out_row_bytes=y.shape[2] * y.shape[3])
+
+
 def stream_steps(graph: Graph, steps: list[Step], info: StreamInfo) -> list[Step]:
     """Steps with the first CONV_2D replaced by a stripe loop (a static function in model.c).
 
     The packed conv call is `tinyml_conv2d_packed_s8(ctx, &params, n, in, filter, out)`;
     the loop computes output row r with the kernel's row entry point
-    (tinyml_conv2d_packed_rows_s8) on a P-row ring that holds stripe r."""
+    (tinyml_conv2d_packed_rows_s8) on a P-row ring that holds stripe r.
+    A streamed FUSED_STAGE already reads its rows itself: unchanged."""
     s = steps[0]
+    if s.kind == STAGE:
+        return list(steps)
     c = s.calls[0]
     scratch, params, _, _, filt, _ = c.args
     assert isinstance(params, str) and params.startswith("&") and isinstance(filt, str)

@@ -709,7 +709,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                    model_dir: str | None = None, extra_cflags: str = "",
                    progress=None, stream_input: bool = False, rounding: str | None = None,
                    weights_region: str | None = None, prefix: str = "tinyml",
-                   eembc_id: str | None = None, eembc_energy_pin: str | None = None) -> BuildResult:
+                   eembc_id: str | None = None, eembc_energy_pin: str | None = None,
+                   stage: bool = True) -> BuildResult:
     """Generate (or take) the model library, write the firmware project, compile it.
 
     `emulator_variant` also builds DIR/mps2/firmware.elf for boards whose QEMU
@@ -729,7 +730,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
     the board (e.g. "qspi" on the F746-DISCO); the firmware must be run where that memory
     is mapped (QEMU does not model it).
     `prefix`: the generated library's --prefix (model/app_names.h maps the
-    app's names onto it).
+    app's names onto it). `stage`: False keeps the first CNN layers layer by
+    layer (no FUSED_STAGE; the baseline of its instruction overhead).
     `eembc_id` (serial builds): the MLPerf Tiny model id `profile%` reports, which
     also fixes the wire formats (tinyml/eembc.py); None = recognise the four
     reference models, "none" = raw int8 protocol. `eembc_energy_pin` (e.g. "PF13"):
@@ -768,7 +770,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         from tinyml.memory_planner.report import STATIC_RAM_RESERVE
         g = import_tflite(model_path)
         static = STATIC_RAM_RESERVE + (g.t(g.inputs[0]).nbytes if mode == "serial" and not stream_input else 0)
-        opts = CompileOptions(stream_input=stream_input, regions=arena_regions(board, stack_bytes, static))
+        opts = CompileOptions(stream_input=stream_input, regions=arena_regions(board, stack_bytes, static),
+                              stage=stage)
         precheck_fit(board, compile_model(g, opts), stack_bytes, wreg)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise TinymlError(f"output path {out_dir} exists and is not a folder", "tinyml build",
@@ -787,7 +790,7 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
                            stack_bytes=stack_bytes, num_vectors=num_vectors, seed=seed, vectors=vectors,
                            oracle=oracle, model_dir=model_dir, extra_cflags=extra_cflags, say=say,
                            stream_input=stream_input, rounding=rounding, wreg=wreg, energy=energy,
-                           prefix=prefix, eembc_id=eembc_id, eembc_energy_pin=eembc_energy_pin)
+                           prefix=prefix, eembc_id=eembc_id, eembc_energy_pin=eembc_energy_pin, stage=stage)
         _move_into_place(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -845,7 +848,7 @@ def _build_in(model_path: str | None, board: Board, out_dir: str, *, mode: str, 
               stack_bytes: int, num_vectors: int, seed: int, vectors: list[tuple[bytes, bytes]] | None,
               oracle: str, model_dir: str | None, extra_cflags: str, say, stream_input: bool,
               rounding: str | None, wreg: str, energy: str, prefix: str, eembc_id: str | None,
-              eembc_energy_pin: str | None) -> BuildResult:
+              eembc_energy_pin: str | None, stage: bool = True) -> BuildResult:
     lib_dir = os.path.join(out_dir, "model")
     choice, notes = None, []
     if vectors is None and mode == "selftest" and num_vectors > 0 and model_path is not None \
@@ -878,7 +881,7 @@ def _build_in(model_path: str | None, board: Board, out_dir: str, *, mode: str, 
             model = import_tflite(model_path)
             static += model.t(model.inputs[0]).nbytes
         generate(model, lib_dir, stream_input=stream_input, rounding=rounding, prefix=prefix,
-                 regions=arena_regions(board, stack_bytes, static))
+                 regions=arena_regions(board, stack_bytes, static), stage=stage)
     write_app_names(lib_dir)
     hdr = read_model_header(lib_dir)
     if model_dir is not None:      # the library's own setting (kernels/include/tinyml/config.h)

@@ -113,6 +113,9 @@ class PlanReport:
     # arena split over several RAM regions (memory_planner/regions.py): one entry per region
     # (name, symbol, section, capacity, arena and lower bound bytes); empty = one arena
     regions: list[dict] = field(default_factory=list)
+    # FUSED_STAGE depth choice (codegen.pipeline.StageChoice.to_dict()): depth, chain, arena per
+    # candidate depth (0 = layer by layer), with --stream-input also the resident arenas
+    stage: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

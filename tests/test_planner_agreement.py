@@ -47,16 +47,14 @@ def built(request, tmp_path_factory):
     """(plan, graph, build dir, emulation result) for one model, built and run once."""
     from tinyml.codegen.emit import generate
     from tinyml.codegen.importer import import_tflite
-    from tinyml.codegen.lower import lower_graph
+    from tinyml.codegen.pipeline import CompileOptions, compile
     from tinyml.codegen.oracle import reference_outputs
     from tinyml.firmware.build import build_firmware, read_model_header
     from tinyml.firmware.emulate import emulate
-    from tinyml.memory_planner.plan import plan_steps
 
     model = os.path.join(paths.shared_models(), request.param)
     graph = import_tflite(model)
-    steps, _ = lower_graph(graph)
-    plan = plan_steps(graph, steps)
+    plan = compile(graph, CompileOptions()).plan       # the pipeline's plan (FUSED_STAGE depth chosen there)
 
     root = tmp_path_factory.mktemp("agree")
     lib = str(root / "model")

@@ -33,9 +33,15 @@ RECORDED = {
     ("pretrainedResnet_quant.tflite", "best", False, False): (34080, 34080, "f91b16504d09cd0e"),
     ("pretrainedResnet_quant.tflite", "greedy", True, False): (20096, 20096, "9a370c108203a078"),
     ("pretrainedResnet_quant.tflite", "greedy", False, False): (49440, 34080, "ac4bd351baab500d"),
-    ("vww_96_int8.tflite", "best", True, False): (37248, 37248, "76a3558c0a13f57d"),
+    # fused rows re-recorded for FUSED_STAGE (issue 17 item 2: the first 5 layers as one row
+    # pipeline); before: best (37248, 37248, "76a3558c0a13f57d"), greedy (46144, 37248,
+    # "be3371be24e43728"). Streamed rows are new (the first op is no patch embedding, so
+    # --stream-input failed before; now the first 4 layers stream the image row by row).
+    ("vww_96_int8.tflite", "best", True, False): (35392, 35392, "7436391c7431d095"),
+    ("vww_96_int8.tflite", "best", True, True): (19968, 19968, "dd81e44fc74fc8b9"),
     ("vww_96_int8.tflite", "best", False, False): (37248, 37248, "76a3558c0a13f57d"),
-    ("vww_96_int8.tflite", "greedy", True, False): (46144, 37248, "be3371be24e43728"),
+    ("vww_96_int8.tflite", "greedy", True, False): (35392, 35392, "63a9187e45cb990b"),
+    ("vww_96_int8.tflite", "greedy", True, True): (19968, 19968, "5a2dc88bf0014cff"),
     ("vww_96_int8.tflite", "greedy", False, False): (46144, 37248, "be3371be24e43728"),
     # fused rows re-recorded for FUSED_INVERTED_RESIDUAL (issue 17; 17 blocks fused, the stem
     # conv inside the first); before:
@@ -44,9 +50,13 @@ RECORDED = {
     ("mobilenetv2_a030_80_int8.tflite", "best", False, False): (77760, 77760, "876aea9c8f8606ff"),
     ("mobilenetv2_a030_80_int8.tflite", "greedy", True, False): (22720, 21824, "d15fb754bb44297a"),
     ("mobilenetv2_a030_80_int8.tflite", "greedy", False, False): (77760, 77760, "3b396412ba28b91d"),
-    ("person_detect.tflite", "best", True, False): (37248, 37248, "5bb44e38d94bf9cd"),
+    # fused rows re-recorded for FUSED_STAGE (first 4 layers); before: best (37248, 37248,
+    # "5bb44e38d94bf9cd"), greedy (37248, 37248, "f205d7ea66c60b76"); streamed rows new
+    ("person_detect.tflite", "best", True, False): (26112, 19968, "5d1f33f33829a861"),
+    ("person_detect.tflite", "best", True, True): (19968, 19968, "0e97194e6326de5d"),
     ("person_detect.tflite", "best", False, False): (37248, 37248, "5bb44e38d94bf9cd"),
-    ("person_detect.tflite", "greedy", True, False): (37248, 37248, "f205d7ea66c60b76"),
+    ("person_detect.tflite", "greedy", True, False): (26112, 19968, "9e2961d9a0f3fb6f"),
+    ("person_detect.tflite", "greedy", True, True): (19968, 19968, "5b0a345f92010a28"),
     ("person_detect.tflite", "greedy", False, False): (37248, 37248, "f205d7ea66c60b76"),
     ("vit_relu_d64x4.tflite", "best", True, False): (12832, 12768, "3fb44764d9f84965"),
     ("vit_relu_d64x4.tflite", "best", True, True): (12832, 12768, "a71901044f5d18a3"),

@@ -35,6 +35,7 @@ SCRATCH_KERNELS = {
     "tinyml_fused_mlp_s8",
     "tinyml_fused_resblock_s8",
     "tinyml_fused_invres_s8",
+    "tinyml_fused_stage_s8",
 }
 
 MAIN = r"""
@@ -60,9 +61,11 @@ int main(void)
                (int)facts[i].needed);
     }
     printf("short %d\n", short_steps);
+#if !TINYML_STREAM_INPUT   /* streamed: the input buffer is one stripe, filled by the model */
     for (int i = 0; i < TINYML_NUM_INPUTS; ++i) {
         memset(tinyml_input_ptr(i), 0, tinyml_input_info[i].bytes);
     }
+#endif
     printf("run %d\n", tinyml_run());
     return 0;
 }
@@ -107,11 +110,12 @@ def generate_steps(model_path: str, out_dir: str, edit=None, stream_input: bool 
     """generate() with a hook that may change the lowered steps before planning."""
     from tinyml.codegen.emit import emit
     from tinyml.codegen.importer import import_tflite
-    from tinyml.codegen.pipeline import Compiled, CompileOptions
+    from tinyml.codegen.pipeline import Compiled, CompileOptions, choose_stage
     from tinyml.codegen.lower import lower_graph
     from tinyml.memory_planner.plan import plan_steps
     graph = import_tflite(model_path)
     steps, ctx = lower_graph(graph)
+    steps, _ = choose_stage(graph, steps, ctx, CompileOptions(stream_input=stream_input))   # FUSED_STAGE
     stream = None
     if stream_input:
         from tinyml.codegen.stream import check_stream_input, stream_steps

@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="serial builds: MLPerf Tiny energy mode, `timestamp%%` pulls PIN (a GPIO such as "
                         "PF13; default D7: the board's Arduino D7) low for 5 us instead of printing; "
                         "console at the runner's 9600 baud")
+    p.add_argument("--no-stage", action="store_true",
+                   help="run a CNN's first layers layer by layer (no FUSED_STAGE row pipeline)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                          emulator_variant=args.emulator_variant, stack_bytes=args.stack_bytes,
                          num_vectors=args.vectors, seed=args.seed, stream_input=args.stream_input,
                          rounding=args.rounding, weights_region=args.weights_region, prefix=args.prefix,
-                         eembc_id=args.eembc_id, eembc_energy_pin=args.eembc_energy)
+                         eembc_id=args.eembc_id, eembc_energy_pin=args.eembc_energy, stage=not args.no_stage)
     if args.json:
         print(json.dumps({"ok": True, "out_dir": res.out_dir, "board": res.board, "mode": res.mode,
                           "model": res.model, "vectors": res.vectors, "oracle": res.oracle,

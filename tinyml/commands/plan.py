@@ -16,16 +16,21 @@ def register(sub) -> None:
                         "tinyml_read_input_rows(); the image never sits in the arena")
     p.add_argument("--weights-region", default=None, metavar="REGION",
                    help="judge the weights against the board's external flash (stm32f746g-disco: qspi)")
+    p.add_argument("--no-stage", action="store_true",
+                   help="run a CNN's first layers layer by layer (no FUSED_STAGE row pipeline)")
+    p.add_argument("--stage-depth", type=int, default=None, metavar="N",
+                   help="force the FUSED_STAGE depth (default: the depth that plans smallest)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from tinyml.codegen.pipeline import plan_model
+    from tinyml.codegen.pipeline import CompileOptions, plan_model
     from tinyml.memory_planner.report import Accounting
 
+    opts = CompileOptions(stage=not args.no_stage, stage_depth=args.stage_depth)
     rep, plan = plan_model(args.model, args.board, policy=args.policy, compare_tflm=args.compare_tflm,
-                          stream_input=args.stream_input, weights_region=args.weights_region)
+                          stream_input=args.stream_input, weights_region=args.weights_region, options=opts)
     if args.plot:
         from tinyml.memory_planner.plot import plot_plan
         plot_plan(plan, args.plot, title=f"{args.model.split('/')[-1]} on {args.board}",
@@ -45,6 +50,15 @@ def run(args) -> int:
         if rep.stream_input:
             print(f"  input streamed in stripes of {rep.stream_stripe_bytes:,} B; with the whole image "
                   f"in the arena: {rep.full_image_arena_bytes:,} B")
+        if rep.stage:
+            st = rep.stage
+            cands = ", ".join(f"{d}: {b:,}" for d, b in sorted(st["arenas"].items()))
+            what = f"first {st['depth']} layers as one FUSED_STAGE" if st["depth"] else "layer by layer"
+            print(f"  stage: {what} (of a {st['chain']}-layer chain); arena per depth {{{cands}}} B "
+                  "(0 = layer by layer; rings, nothing recomputed)")
+            if st.get("resident_arenas"):
+                res = st["resident_arenas"]
+                print(f"  without streaming: best {min(res.values()):,} B (layer by layer {res.get(0, 0):,} B)")
         if rep.tflm_arena_bytes is not None:
             print(f"TFLM arena     {rep.tflm_arena_bytes:>10,} B   (head {rep.tflm_head_bytes:,} B); "
                   f"ours is {rep.ratio_vs_tflm:.2f}x TFLM")

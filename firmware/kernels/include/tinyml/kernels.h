@@ -48,5 +48,6 @@
 #include "tinyml/shape.h"
 #include "tinyml/fused.h"
 #include "tinyml/s16.h"
+#include "tinyml/stage.h"
 
 #endif /* TINYML_KERNELS_H */
