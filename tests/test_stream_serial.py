@@ -114,3 +114,53 @@ def test_runner_stream_matches_tflite_and_rejects_a_short_input(device):
     with pytest.raises(DeviceProtocolError, match="input size"):
         runner.stream(x.tobytes()[:100])
     assert runner.command("name") == ["m-name-dut-[tinyml]"]
+
+
+@pytest.fixture(scope="module")
+def stage_device(tmp_path_factory):
+    """A CNN stem (test_fuse_stage's STEM_B: depthwise x4 stride 2 on the image, then
+    dw/pw layers) built for serial --stream-input: its first layers run as a
+    FUSED_STAGE that asks for image rows one at a time over the UART."""
+    import json
+
+    import keras
+
+    from test_fuse_stage import SHAPE_B, STEM_B, _convert, _model
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.qemu import spawn_qemu, stop_qemu
+    keras.utils.set_random_seed(3)
+    d = tmp_path_factory.mktemp("stream_stage")
+    path = _convert(_model(keras, STEM_B, SHAPE_B), SHAPE_B, str(d / "stem.tflite"))
+    out = str(d / "fw")
+    build_firmware(path, "stm32f4-discovery", out, mode="serial", stream_input=True, progress=lambda m: None)
+    with open(os.path.join(out, "model", "plan.json")) as f:
+        kinds = [s.get("kind") for s in json.load(f)["steps"]]
+    assert "FUSED_STAGE" in kinds, kinds
+    port = free_port()
+    proc = spawn_qemu(out, f"tcp:127.0.0.1:{port},server=on,wait=on")
+    try:
+        client = Client(port)
+        assert "m-init-done" in client.until_ready()
+        yield client, path
+    finally:
+        stop_qemu(proc)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_runner_stream_through_a_cnn_stage_matches_tflite(stage_device):
+    """`tinyml run --stream` (DeviceRunner.stream) on a CNN whose first layers are a
+    FUSED_STAGE: the device requests the 20 image rows in order, each once, and the
+    result equals TFLite's reference interpreter byte for byte."""
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.oracle import reference_outputs
+    from tinyml.deploy.runner import DeviceRunner
+    dev, path = stage_device
+    runner = DeviceRunner(dev.ser, timeout=30, chunk=40)
+    x = np.random.default_rng(8).integers(-128, 128, size=20 * 15).astype(np.int8)
+    inf = runner.stream(x.tobytes(), name="x")
+    g = import_tflite(path)
+    q = g.t(g.outputs[0]).quant
+    got = np.round(np.array(inf.results) / q.s).astype(np.int64) + q.zp
+    outs, _ = reference_outputs(path, [[x.reshape(1, 20, 15, 1)]])
+    np.testing.assert_array_equal(got, np.asarray(outs[0][0]).astype(np.int64).reshape(-1))
