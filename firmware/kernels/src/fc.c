@@ -223,11 +223,23 @@ static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
-/* Output rows longer than this are not staged; their inputs go one at a time. */
+/* Output rows longer than this are not staged: unless output and input are
+ * disjoint, their inputs go one at a time. */
 #define FC_STAGE_BYTES 512
 #endif
 
 #if TINYML_DSP
+/* Whether output rows b and b + 1 may be written while input rows b and b + 1
+ * are still read (the caller's overlap contract already keeps output row b
+ * off input row b + 1 and later): output row b + 1 ends at or before input
+ * row b, or the whole output starts at or after the input's end. */
+static inline int pair_direct(const int8_t *input, int32_t batches, int32_t n, const int8_t *output, int32_t od,
+                              int32_t b)
+{
+    return (uintptr_t)(output + (size_t)(b + 2) * od) <= (uintptr_t)(input + (size_t)b * n) ||
+           (uintptr_t)output >= (uintptr_t)(input + (size_t)batches * n);
+}
+
 /* Output rows in pairs (2x2 blocking); returns the number of rows done.
  * mode 1: double rounding and no table (CONV_2D), 2: also a full int8 clamp
  * range, 3: tinyml_requantize, no table, full range (plain FC), 0: as `f` says. */
@@ -245,6 +257,11 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
     for (; b + 2 <= batches; b += 2) {
         const int8_t *x0 = input + b * n, *x1 = x0 + n;
         int8_t *y0 = output + b * od;
+        /* Output row b + 1 is written in place when it ends before input row b
+         * or all output lies after the input (pair_direct); otherwise it is
+         * staged until both input rows are read. */
+        const int direct = pair_direct(input, batches, n, output, od, b);
+        int8_t *y1 = direct ? y0 + od : stage;
         const int32_t t0 = fo ? fo * tinyml_sum_s8(x0, n) : 0;
         const int32_t t1 = fo ? fo * tinyml_sum_s8(x1, n) : 0;
         for (int32_t gi = 0; gi < groups; ++gi) {
@@ -254,24 +271,25 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 group_2x2(g, r, n4, nt, x0, x1, acc);
                 if (mode >= 4) {
-                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &stage[o], mode);
-                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &stage[o + 1], mode);
+                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &y1[o], mode);
+                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &y1[o + 1], mode);
                     continue;
                 }
                 y0[o] = finish_m(&f, acc[0], o, mode);
-                stage[o] = finish_m(&f, acc[1], o, mode);
+                y1[o] = finish_m(&f, acc[1], o, mode);
                 y0[o + 1] = finish_m(&f, acc[2], o + 1, mode);
-                stage[o + 1] = finish_m(&f, acc[3], o + 1, mode);
+                y1[o + 1] = finish_m(&f, acc[3], o + 1, mode);
             }
         }
         for (int32_t o = 4 * groups; o < od; ++o) {
             const int8_t *w = rest + (o - 4 * groups) * n;
             y0[o] = finish_m(&f, f.bias[o] + t0 + tinyml_dot_s8(w, x0, n), o, mode);
-            stage[o] = finish_m(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o, mode);
+            y1[o] = finish_m(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o, mode);
         }
-        /* Both input rows are read: output row b + 1 may now overwrite them. */
-        int8_t *y1 = y0 + od;
-        tinyml_copy_s8(y1, stage, od);
+        if (!direct) {
+            /* Both input rows are read: output row b + 1 may now overwrite them. */
+            tinyml_copy_s8(y0 + od, stage, od);
+        }
     }
     return b;
 }
@@ -294,7 +312,12 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
                          layer->double_rounding, layer->fast_requant && layer->double_rounding && !layer->table};
     int32_t b = 0;
 #if TINYML_DSP
-    if (od <= FC_STAGE_BYTES) {
+    /* Longer output rows than the stage go in pairs only when every pair is
+     * direct: pair_direct's condition is linear in b, so the first and the
+     * last pair decide. */
+    if (batches >= 2 && (od <= FC_STAGE_BYTES ||
+                         (pair_direct(input, batches, n, output, od, 0) &&
+                          pair_direct(input, batches, n, output, od, (batches - 2) & ~1)))) {
         /* Convolutions (double rounding, no table) get their own copy of the
          * pair loop with the epilogue's branches resolved at compile time. */
         if (f.fast) {
