@@ -132,6 +132,17 @@ static inline __attribute__((always_inline)) void dw_row_m(const tinyml_invres_d
                 for (int32_t j = 0; j < nky; ++j) {
                     const int8_t *x = xrow[j] + col + c;
                     const int8_t *w = w00 + (size_t)j * w_row + c;
+                    if (nkx == 3) {                      /* border rows of a 3-wide window: unrolled */
+                        INVRES_TAP(x, w);
+                        INVRES_TAP(x + x_tap, w + ch);
+                        INVRES_TAP(x + 2 * x_tap, w + 2 * ch);
+                        continue;
+                    }
+                    if (nkx == 2) {
+                        INVRES_TAP(x, w);
+                        INVRES_TAP(x + x_tap, w + ch);
+                        continue;
+                    }
                     for (int32_t i = 0; i < nkx; ++i, x += x_tap, w += ch) {
                         INVRES_TAP(x, w);
                     }
