@@ -29,7 +29,7 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import require
-from tinyml.codegen.ops.conv import conv_packed_fields, geometry
+from tinyml.codegen.ops.conv import conv_packed_fields, fast_requant_ok, geometry
 from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8, rescale_struct
 from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
@@ -177,6 +177,9 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
     lo, hi = activation_range(dw.options.activation, y.quant.s, y.quant.zp)
     _, ih, iw, _ = in_shape
     _, oh, ow, _ = y.shape
+    b = np.asarray(bias.data, dtype=np.int64).reshape(-1) if bias is not None else np.zeros(ch, np.int64)
+    fast = fast_requant_ok(b, np.asarray(w.data, dtype=np.int64).reshape(-1, ch).T, shifts, int(y.quant.zp),
+                           x_max=255)
     fields = {"in_h": ih, "in_w": iw, "channels": ch, "out_h": oh, "out_w": ow, "k_h": kh, "k_w": kw,
               "stride_h": g["stride_h"], "stride_w": g["stride_w"], "dilation_h": g["dilation_h"],
               "dilation_w": g["dilation_w"], "pad_h": g["pad_h"] + pad_top, "pad_w": g["pad_w"] + pad_left,
@@ -185,7 +188,7 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
               "bias": ctx.const_array(f"{p}_bias", "int32_t", np.asarray(bias.data, np.int32).reshape(-1))
               if bias is not None else "NULL",
               "multiplier": ctx.const_array(f"{p}_mult", "int32_t", mults),
-              "shift": ctx.const_array(f"{p}_shift", "int32_t", shifts)}
+              "shift": ctx.const_array(f"{p}_shift", "int32_t", shifts), "fast_requant": int(fast)}
     return fields, g
 
 

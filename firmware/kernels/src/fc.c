@@ -67,7 +67,8 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 /* finish() with the epilogue branches fixed at compile time when mode >= 1
  * (double rounding, no table: the convolutions; mode 2: clamp range -128..127;
  * mode 3: tinyml_requantize, no table, clamp range -128..127; mode 4:
- * fast_requant, tinyml_requantize_bounded; mode 5: that and the range -128..127). */
+ * fast_requant, tinyml_requantize_bounded; mode 5: that and the range -128..127;
+ * mode 6: tinyml_requantize, no table, any clamp range). */
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
     if (mode >= 4) {
@@ -79,8 +80,11 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
 #endif
         return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
     }
-    if (mode == 3) {
+    if (mode == 3 || mode == 6) {
         acc = tinyml_requantize(acc, f->mult[o], f->shift[o]) + f->out_off;
+        if (mode == 6) {
+            return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
+        }
 #if TINYML_DSP
         return (int8_t)__ssat(acc, 8);
 #else
@@ -145,24 +149,34 @@ static inline __attribute__((always_inline)) void group_4x1(const int8_t *g, int
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     const int8_t *w = g;
     const int8_t *xp = x;
-    for (int32_t k = n4 >> 2; k > 0; --k) {
-        const int32_t xv = tinyml_read_s8x4(xp);
-        xp += 4;
-        const int32_t xe = __sxtb16(xv), xo = tinyml_sxtb16_ror8(xv);
-        int32_t wv = tinyml_read_s8x4(w);
-        a0 = __smlad(__sxtb16(wv), xe, a0);
-        a0 = __smlad(tinyml_sxtb16_ror8(wv), xo, a0);
-        wv = tinyml_read_s8x4(w + 4);
-        a1 = __smlad(__sxtb16(wv), xe, a1);
-        a1 = __smlad(tinyml_sxtb16_ror8(wv), xo, a1);
-        wv = tinyml_read_s8x4(w + 8);
-        a2 = __smlad(__sxtb16(wv), xe, a2);
-        a2 = __smlad(tinyml_sxtb16_ror8(wv), xo, a2);
-        wv = tinyml_read_s8x4(w + 12);
-        a3 = __smlad(__sxtb16(wv), xe, a3);
-        a3 = __smlad(tinyml_sxtb16_ror8(wv), xo, a3);
-        w += 16;
+#define TINYML_4X1_STEP                                                          \
+    do {                                                                         \
+        const int32_t xv = tinyml_read_s8x4(xp);                                 \
+        xp += 4;                                                                 \
+        const int32_t xe = __sxtb16(xv), xo = tinyml_sxtb16_ror8(xv);            \
+        int32_t wv = tinyml_read_s8x4(w);                                        \
+        a0 = __smlad(__sxtb16(wv), xe, a0);                                      \
+        a0 = __smlad(tinyml_sxtb16_ror8(wv), xo, a0);                            \
+        wv = tinyml_read_s8x4(w + 4);                                            \
+        a1 = __smlad(__sxtb16(wv), xe, a1);                                      \
+        a1 = __smlad(tinyml_sxtb16_ror8(wv), xo, a1);                            \
+        wv = tinyml_read_s8x4(w + 8);                                            \
+        a2 = __smlad(__sxtb16(wv), xe, a2);                                      \
+        a2 = __smlad(tinyml_sxtb16_ror8(wv), xo, a2);                            \
+        wv = tinyml_read_s8x4(w + 12);                                           \
+        a3 = __smlad(__sxtb16(wv), xe, a3);                                      \
+        a3 = __smlad(tinyml_sxtb16_ror8(wv), xo, a3);                            \
+        w += 16;                                                                 \
+    } while (0)
+    int32_t k = n4 >> 2;
+    for (; k >= 2; k -= 2) {   /* two depth blocks per trip: half the loop overhead */
+        TINYML_4X1_STEP;
+        TINYML_4X1_STEP;
     }
+    if (k) {
+        TINYML_4X1_STEP;
+    }
+#undef TINYML_4X1_STEP
     for (int32_t j = 0; j < nt; ++j) {
         const int32_t xj = x[n4 + j];
         a0 += w[j] * xj;
@@ -223,11 +237,23 @@ static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
-/* Output rows longer than this are not staged; their inputs go one at a time. */
+/* Output rows longer than this are not staged: unless output and input are
+ * disjoint, their inputs go one at a time. */
 #define FC_STAGE_BYTES 512
 #endif
 
 #if TINYML_DSP
+/* Whether output rows b and b + 1 may be written while input rows b and b + 1
+ * are still read (the caller's overlap contract already keeps output row b
+ * off input row b + 1 and later): output row b + 1 ends at or before input
+ * row b, or the whole output starts at or after the input's end. */
+static inline int pair_direct(const int8_t *input, int32_t batches, int32_t n, const int8_t *output, int32_t od,
+                              int32_t b)
+{
+    return (uintptr_t)(output + (size_t)(b + 2) * od) <= (uintptr_t)(input + (size_t)b * n) ||
+           (uintptr_t)output >= (uintptr_t)(input + (size_t)batches * n);
+}
+
 /* Output rows in pairs (2x2 blocking); returns the number of rows done.
  * mode 1: double rounding and no table (CONV_2D), 2: also a full int8 clamp
  * range, 3: tinyml_requantize, no table, full range (plain FC), 0: as `f` says. */
@@ -245,6 +271,11 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
     for (; b + 2 <= batches; b += 2) {
         const int8_t *x0 = input + b * n, *x1 = x0 + n;
         int8_t *y0 = output + b * od;
+        /* Output row b + 1 is written in place when it ends before input row b
+         * or all output lies after the input (pair_direct); otherwise it is
+         * staged until both input rows are read. */
+        const int direct = pair_direct(input, batches, n, output, od, b);
+        int8_t *y1 = direct ? y0 + od : stage;
         const int32_t t0 = fo ? fo * tinyml_sum_s8(x0, n) : 0;
         const int32_t t1 = fo ? fo * tinyml_sum_s8(x1, n) : 0;
         for (int32_t gi = 0; gi < groups; ++gi) {
@@ -254,26 +285,78 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 group_2x2(g, r, n4, nt, x0, x1, acc);
                 if (mode >= 4) {
-                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &stage[o], mode);
-                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &stage[o + 1], mode);
+                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &y1[o], mode);
+                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &y1[o + 1], mode);
                     continue;
                 }
                 y0[o] = finish_m(&f, acc[0], o, mode);
-                stage[o] = finish_m(&f, acc[1], o, mode);
+                y1[o] = finish_m(&f, acc[1], o, mode);
                 y0[o + 1] = finish_m(&f, acc[2], o + 1, mode);
-                stage[o + 1] = finish_m(&f, acc[3], o + 1, mode);
+                y1[o + 1] = finish_m(&f, acc[3], o + 1, mode);
             }
         }
         for (int32_t o = 4 * groups; o < od; ++o) {
             const int8_t *w = rest + (o - 4 * groups) * n;
             y0[o] = finish_m(&f, f.bias[o] + t0 + tinyml_dot_s8(w, x0, n), o, mode);
-            stage[o] = finish_m(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o, mode);
+            y1[o] = finish_m(&f, f.bias[o] + t1 + tinyml_dot_s8(w, x1, n), o, mode);
         }
-        /* Both input rows are read: output row b + 1 may now overwrite them. */
-        int8_t *y1 = y0 + od;
-        tinyml_copy_s8(y1, stage, od);
+        if (!direct) {
+            /* Both input rows are read: output row b + 1 may now overwrite them. */
+            tinyml_copy_s8(y0 + od, stage, od);
+        }
     }
     return b;
+}
+#endif
+
+#if TINYML_DSP
+/* Rows b.. of a call one at a time (4x1 blocking); mode as in finish_m. */
+static inline __attribute__((always_inline)) void fc_singles(const fc_finish *fp, int32_t b, int32_t batches,
+                                                             const int8_t *input, const int8_t *packed_filter,
+                                                             int8_t *output, int32_t n, int32_t od, int32_t fo,
+                                                             const int mode)
+{
+    const fc_finish f = *fp;
+    const int32_t n4 = n & ~3, nt = n & 3;
+    const int32_t groups = od >> 2;
+    const int8_t *rest = packed_filter + groups * 4 * n;
+    for (; b < batches; ++b) {
+        const int8_t *x = input + b * n;
+        int8_t *y = output + b * od;
+        const int32_t t = fo ? fo * tinyml_sum_s8(x, n) : 0;
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int8_t *g = packed_filter + gi * 4 * n;
+            const int32_t o = 4 * gi;
+            int32_t acc[4] = {f.bias[o] + t, f.bias[o + 1] + t, f.bias[o + 2] + t, f.bias[o + 3] + t};
+            group_4x1(g, n4, nt, x, acc);
+            y[o] = finish_m(&f, acc[0], o, mode);
+            y[o + 1] = finish_m(&f, acc[1], o + 1, mode);
+            y[o + 2] = finish_m(&f, acc[2], o + 2, mode);
+            y[o + 3] = finish_m(&f, acc[3], o + 3, mode);
+        }
+        for (int32_t o = 4 * groups; o < od; ++o) {
+            y[o] = finish_m(&f, f.bias[o] + t + tinyml_dot_s8(rest + (o - 4 * groups) * n, x, n), o, mode);
+        }
+    }
+}
+
+
+/* All rows of a call: in pairs (fc_pairs) where the stage or pair_direct
+ * allows, the rest one at a time (fc_singles); mode as in finish_m. */
+static inline __attribute__((always_inline)) void fc_rows(const fc_finish *f, int32_t batches, const int8_t *input,
+                                                          const int8_t *packed_filter, int8_t *output, int32_t n,
+                                                          int32_t od, int32_t fo, const int mode)
+{
+    int32_t b = 0;
+    /* Longer output rows than the stage go in pairs only when every pair is
+     * direct: pair_direct's condition is linear in b, so the first and the
+     * last pair decide. */
+    if (batches >= 2 && (od <= FC_STAGE_BYTES ||
+                         (pair_direct(input, batches, n, output, od, 0) &&
+                          pair_direct(input, batches, n, output, od, (batches - 2) & ~1)))) {
+        b = fc_pairs(f, batches, input, packed_filter, output, n, od, fo, mode);
+    }
+    fc_singles(f, b, batches, input, packed_filter, output, n, od, fo, mode);
 }
 #endif
 
@@ -285,55 +368,46 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
         return TINYML_ERROR_ARG;
     }
     const int32_t n = layer->accum_depth, od = layer->output_depth;
-    const int32_t n4 = n & ~3, nt = n & 3;
-    const int32_t groups = od >> 2;
-    const int8_t *rest = packed_filter + groups * 4 * n;   /* plain rows after the groups */
     const int32_t fo = layer->filter_offset;
     const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
                          layer->output_offset, layer->activation.min, layer->activation.max,
                          layer->double_rounding, layer->fast_requant && layer->double_rounding && !layer->table};
-    int32_t b = 0;
 #if TINYML_DSP
-    if (od <= FC_STAGE_BYTES) {
-        /* Convolutions (double rounding, no table) get their own copy of the
-         * pair loop with the epilogue's branches resolved at compile time. */
-        if (f.fast) {
-            b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 5)
-                                              : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 4);
-        } else if (f.dr && !f.table) {
-            b = (f.lo == -128 && f.hi == 127) ? fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 2)
-                                              : fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 1);
-        } else if (!f.dr && !f.table && f.lo == -128 && f.hi == 127) {
-            b = fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 3);
-        } else {
-            b = fc_pairs(&f, batches, input, packed_filter, output, n, od, fo, 0);
-        }
+    /* Each epilogue flavour gets its own copy of the row loops with the
+     * branches resolved at compile time (finish_m's modes). */
+    const int full = f.lo == -128 && f.hi == 127;
+    const int mode = f.fast ? (full ? 5 : 4)
+                   : (f.dr && !f.table) ? (full ? 2 : 1)
+                   : (!f.dr && !f.table) ? (full ? 3 : 6) : 0;
+    switch (mode) {
+    case 1: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 1); break;
+    case 2: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 2); break;
+    case 3: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 3); break;
+    case 4: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 4); break;
+    case 5: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 5); break;
+    case 6: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 6); break;
+    default: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 0); break;
     }
-#endif
-    for (; b < batches; ++b) {
+#else
+    const int32_t n4 = n & ~3, nt = n & 3;
+    const int32_t groups = od >> 2;
+    const int8_t *rest = packed_filter + groups * 4 * n;   /* plain rows after the groups */
+    for (int32_t b = 0; b < batches; ++b) {
         const int8_t *x = input + b * n;
         int8_t *y = output + b * od;
         const int32_t t = fo ? fo * tinyml_sum_s8(x, n) : 0;
         for (int32_t gi = 0; gi < groups; ++gi) {
             const int8_t *g = packed_filter + gi * 4 * n;
             const int32_t o = 4 * gi;
-            int32_t acc[4] = {f.bias[o] + t, f.bias[o + 1] + t, f.bias[o + 2] + t, f.bias[o + 3] + t};
-#if TINYML_DSP
-            group_4x1(g, n4, nt, x, acc);
-#else
             for (int32_t r = 0; r < 4; ++r) {
-                acc[r] += group_row_dot(g, r, n4, nt, x);
+                y[o + r] = finish(&f, f.bias[o + r] + t + group_row_dot(g, r, n4, nt, x), o + r);
             }
-#endif
-            y[o] = finish(&f, acc[0], o);
-            y[o + 1] = finish(&f, acc[1], o + 1);
-            y[o + 2] = finish(&f, acc[2], o + 2);
-            y[o + 3] = finish(&f, acc[3], o + 3);
         }
         for (int32_t o = 4 * groups; o < od; ++o) {
             y[o] = finish(&f, f.bias[o] + t + tinyml_dot_s8(rest + (o - 4 * groups) * n, x, n), o);
         }
     }
+#endif
     return TINYML_OK;
 }
 

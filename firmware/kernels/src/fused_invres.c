@@ -24,10 +24,25 @@ int32_t tinyml_fused_invres_s8_scratch_size(const tinyml_invres_params *p)
     return ring_bytes(p) + tinyml_pad4(d_row_bytes(p)) + (p->has_add ? tinyml_pad4(out_row_bytes(p)) : 0) + col;
 }
 
-static inline int8_t dw_finish(const tinyml_invres_dw *d, int32_t acc, int32_t c)
+/* The depthwise epilogue's constants, copied to the stack so the int8 output
+ * stores cannot force reloads through the parameter pointer. */
+typedef struct {
+    int32_t out_off, lo, hi;
+    const int32_t *mult, *shift;
+} dw_epilogue;
+
+/* requant(acc, c) + output_offset, clamped; fast: tinyml_requantize_bounded
+ * (the generator proved it exact for this layer: fast_requant), else
+ * tinyml_conv_requantize. Fixed at compile time in each copy of the row loop. */
+static inline __attribute__((always_inline)) int8_t dw_finish(const dw_epilogue *k, int32_t acc, int32_t c,
+                                                              const int fast)
 {
-    acc = tinyml_conv_requantize(acc, d->multiplier[c], d->shift[c]) + d->output_offset;
-    return (int8_t)TINYML_CLAMP(acc, d->activation.min, d->activation.max);
+    if (fast) {
+        acc = tinyml_requantize_bounded(acc, k->mult[c], k->shift[c], k->out_off);
+    } else {
+        acc = tinyml_conv_requantize(acc, k->mult[c], k->shift[c]) + k->out_off;
+    }
+    return (int8_t)tinyml_clamp(acc, k->lo, k->hi);
 }
 
 #if TINYML_DSP
@@ -68,9 +83,11 @@ static inline int32_t invres_sxtab16_ror8(int32_t a, int32_t x)
  * Every in-image row of the window must be in the ring. Channels go four at
  * a time (with DSP: SXTAB16 adds the input offset to two bytes, SMLABB/SMLATT
  * accumulate each halfword; |x + io| <= 255 fits a halfword, so it is exact). */
-static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, const int8_t *filter, int32_t oy,
-                   int8_t *out)
+static inline __attribute__((always_inline)) void dw_row_m(const tinyml_invres_dw *d, int32_t ring,
+                                                            const int8_t *rows, const int8_t *filter, int32_t oy,
+                                                            int8_t *out, const int fast)
 {
+    const dw_epilogue k = {d->output_offset, d->activation.min, d->activation.max, d->multiplier, d->shift};
     const int32_t ch = d->channels, io = d->input_offset;
     const size_t in_row = (size_t)d->in_w * (size_t)ch, x_tap = (size_t)d->dilation_w * ch;
     const size_t w_row = (size_t)d->k_w * ch;
@@ -115,15 +132,26 @@ static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, 
                 for (int32_t j = 0; j < nky; ++j) {
                     const int8_t *x = xrow[j] + col + c;
                     const int8_t *w = w00 + (size_t)j * w_row + c;
+                    if (nkx == 3) {                      /* border rows of a 3-wide window: unrolled */
+                        INVRES_TAP(x, w);
+                        INVRES_TAP(x + x_tap, w + ch);
+                        INVRES_TAP(x + 2 * x_tap, w + 2 * ch);
+                        continue;
+                    }
+                    if (nkx == 2) {
+                        INVRES_TAP(x, w);
+                        INVRES_TAP(x + x_tap, w + ch);
+                        continue;
+                    }
                     for (int32_t i = 0; i < nkx; ++i, x += x_tap, w += ch) {
                         INVRES_TAP(x, w);
                     }
                 }
             }
-            px[c] = dw_finish(d, a0, c);
-            px[c + 1] = dw_finish(d, a1, c + 1);
-            px[c + 2] = dw_finish(d, a2, c + 2);
-            px[c + 3] = dw_finish(d, a3, c + 3);
+            px[c] = dw_finish(&k, a0, c, fast);
+            px[c + 1] = dw_finish(&k, a1, c + 1, fast);
+            px[c + 2] = dw_finish(&k, a2, c + 2, fast);
+            px[c + 3] = dw_finish(&k, a3, c + 3, fast);
         }
         for (; c < ch; ++c) {
             int32_t acc = d->bias ? d->bias[c] : 0;
@@ -134,8 +162,18 @@ static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, 
                     acc += *w * (*x + io);
                 }
             }
-            px[c] = dw_finish(d, acc, c);
+            px[c] = dw_finish(&k, acc, c, fast);
         }
+    }
+}
+
+static void dw_row(const tinyml_invres_dw *d, int32_t ring, const int8_t *rows, const int8_t *filter, int32_t oy,
+                   int8_t *out)
+{
+    if (d->fast_requant) {
+        dw_row_m(d, ring, rows, filter, oy, out, 1);
+    } else {
+        dw_row_m(d, ring, rows, filter, oy, out, 0);
     }
 }
 

@@ -189,7 +189,8 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resbl
  * TFLite's reference DepthwiseConvPerChannel (multiplier 1): per channel c,
  *   d = clamp(requant(bias[c] + sum_{in-image taps} w[ky][kx][c] * (e + input_offset), c)
  *             + output_offset)
- * with tinyml_conv_requantize (tinyml/conv.h); the convolutions are
+ * with tinyml_conv_requantize (tinyml/conv.h), or tinyml_requantize_bounded
+ * (tinyml/common.h) where the generator proved it equal (dw.fast_requant); the convolutions are
  * tinyml_conv2d_packed_rows_s8 and the ADD tinyml_fused_add_s8, so the bytes
  * equal the unfused chain's. A PAD feeding the depthwise (Keras' ZeroPadding2D
  * before a VALID stride-2 depthwise) is folded into pad_h / pad_w: padded taps
@@ -211,6 +212,8 @@ typedef struct {
     const int32_t *bias;              /* may be NULL */
     const int32_t *multiplier;
     const int32_t *shift;
+    int32_t fast_requant;             /* 1 when the generator proved tinyml_requantize_bounded exact
+                                         (codegen/ops/conv.py: fast_requant_ok, |e + io| <= 255) */
 } tinyml_invres_dw;
 
 typedef struct {
