@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from test_fuse_helpers import perturb
+from test_fuse_helpers import convert, perturb
 
 from tinyml import paths
 
@@ -45,25 +45,7 @@ def _model(keras, layers, shape):
 
 
 def _convert(model, shape, path: str) -> str:
-    import tensorflow as tf
-
-    from tinyml.tinyvit.export import _quiet_stdout
-    data = np.random.default_rng(0).normal(0.0, 1.0, size=(16, *shape)).astype(np.float32)
-
-    def rep():
-        for i in range(16):
-            yield [data[i:i + 1]]
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    with _quiet_stdout():
-        blob = conv.convert()
-    with open(path, "wb") as f:
-        f.write(blob)
-    return path
+    return convert(model, shape, path, samples=16)
 
 
 @pytest.fixture(scope="module")
