@@ -26,7 +26,13 @@ TFLM_CMSIS_INSTRUCTIONS = {
     "kws_ref_model": 7_643_160,
     "ad01_int8": 583_272,
     "vit_relu_d64x4": 52_122_848,
+    "mobilenetv2_a030_80_int8": 36_692_800,
 }
+
+DEFAULT_BOARD = "stm32f746g-disco"
+# Shared models whose weights exceed the default board's 1 MB of flash run on a
+# 2 MB part unless --board is given (MobileNetV2 0.30: 1.7 MB of weights).
+LARGE_MODEL_BOARD = {"mobilenetv2_a030_80_int8": "nucleo-h743zi"}
 
 DEFAULT_MODELS = [
     "mlperf-tiny/vww_96_int8.tflite",
@@ -35,13 +41,15 @@ DEFAULT_MODELS = [
     "mlperf-tiny/ad01_int8.tflite",
     "tflm/person_detect.tflite",
     "vit/vit_relu_d64x4.tflite",
+    "mobilenetv2/mobilenetv2_a030_80_int8.tflite",
 ]
 
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark table vs TFLM (arena, and instructions with --emulate)")
     p.add_argument("models", nargs="*", help="models (default: the shared reference models and tinyvit's default)")
-    p.add_argument("--board", default="stm32f746g-disco")
+    p.add_argument("--board", default=None,
+                   help=f"board for every model (default {DEFAULT_BOARD}; MobileNetV2 0.30 on nucleo-h743zi)")
     p.add_argument("--policy", default="best", choices=["best", "greedy"])
     p.add_argument("--emulate", action="store_true", help="also build and run each model in QEMU")
     p.add_argument("--markdown", metavar="F.md", help="also write the markdown table to a file")
@@ -104,10 +112,11 @@ def run(args) -> int:
     for i, m in enumerate(models, 1):
         name = os.path.splitext(os.path.basename(m))[0]
         print(f"[{i}/{len(models)}] {name}", file=sys.stderr, flush=True)
-        row: dict = {"model": name, "path": m}
+        board = args.board or LARGE_MODEL_BOARD.get(name, DEFAULT_BOARD)
+        row: dict = {"model": name, "path": m, "board": board}
         t0 = time.time()
         try:
-            rep, _ = plan_model(m, args.board, policy=args.policy, compare_tflm=True)
+            rep, _ = plan_model(m, board, policy=args.policy, compare_tflm=True)
         except TinymlError as exc:
             row["error"] = exc.line()
             rows.append(row)
@@ -118,12 +127,12 @@ def run(args) -> int:
                     "total_seconds": round(time.time() - t0, 2),
                     "fits": rep.fits, "stage_depth": rep.stage["depth"] if rep.stage else None})
         try:                         # the image read row by row instead of held (--stream-input)
-            srep, _ = plan_model(m, args.board, policy=args.policy, stream_input=True)
+            srep, _ = plan_model(m, board, policy=args.policy, stream_input=True)
             row["streamed_arena_bytes"] = srep.arena_bytes
         except TinymlError:
             row["streamed_arena_bytes"] = None
         if args.emulate:
-            emu = _emulate(m, args.board, work, args.rounding)
+            emu = _emulate(m, board, work, args.rounding)
             row["instructions_per_inference"] = emu.get("instructions_per_inference")
             row["emulator_passed"] = emu.get("passed")
             row["peak_sram_bytes_measured"] = emu.get("peak_sram_bytes_measured")
@@ -139,7 +148,7 @@ def run(args) -> int:
                 row["instructions_ratio"] = row["instructions_per_inference"] / ref
         rows.append(row)
     machine = {"platform": platform.platform(), "python": platform.python_version(),
-               "cpu_count": os.cpu_count(), "board": args.board, "policy": args.policy}
+               "cpu_count": os.cpu_count(), "board": args.board or DEFAULT_BOARD, "policy": args.policy}
     md = markdown(rows, machine, args.emulate)
     if args.markdown:
         with open(args.markdown, "w") as f:
@@ -171,7 +180,8 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
             lines.append(f"| {r['model']} | {r['error']} |")
             continue
         ratio = f"{r['ratio_vs_tflm']:.2f}x" if r.get("ratio_vs_tflm") else "n/a"
-        line = (f"| {r['model']} | {_kb(r['arena_bytes'])} | {_kb(r['lower_bound_bytes'])} | "
+        model = r["model"] if r.get("board", machine["board"]) == machine["board"] else f"{r['model']} ({r['board']})"
+        line = (f"| {model} | {_kb(r['arena_bytes'])} | {_kb(r['lower_bound_bytes'])} | "
                 f"{_kb(r.get('streamed_arena_bytes'))} | {_kb(r['tflm_arena_bytes'])} | {ratio} | {_kb(r['weights_bytes'])} | {r['plan_seconds']:.3f} |")
         if emulate:
             ir = f"{r['instructions_ratio']:.2f}x" if r.get("instructions_ratio") else "n/a"
