@@ -179,8 +179,8 @@ class FakeClock:
 class FakeExecutor:
     """Each proxy training 'takes' `secs` on the fake clock."""
 
-    def __init__(self, clock: FakeClock, secs: float) -> None:
-        self.clock, self.secs, self.calls = clock, secs, 0
+    def __init__(self, clock: FakeClock, secs: float, at_chance: bool = False) -> None:
+        self.clock, self.secs, self.calls, self.at_chance = clock, secs, 0, at_chance
 
     def map(self, fn, items):
         for cfg in items:
@@ -188,7 +188,10 @@ class FakeExecutor:
             self.clock.t += self.secs
             # low-rank configs score higher: the winner is never the full-rank baseline
             low = (cfg.qkv_rank or cfg.proj_rank or cfg.mlp_rank or cfg.patch_rank) > 0
-            yield 0.5 + 0.001 * cfg.embed_dim + 0.1 * low, self.secs
+            if self.at_chance:          # 10 classes: every score below 0.15
+                yield 0.1 + 0.0001 * cfg.embed_dim + 0.01 * low, self.secs
+            else:
+                yield 0.5 + 0.001 * cfg.embed_dim + 0.1 * low, self.secs
 
 
 def _fake_hooks(clock: FakeClock, epoch_secs: float, export_secs: float, verify_secs: float, log: list):
@@ -219,14 +222,14 @@ def _fake_hooks(clock: FakeClock, epoch_secs: float, export_secs: float, verify_
 
 
 def _fake_search(tmp_path, budget_s: float, proxy_s: float, epoch_s: float, export_s: float = 4.0,
-                 verify_s: float = 5.0, epochs: int = 50):
+                 verify_s: float = 5.0, epochs: int = 50, at_chance: bool = False):
     from tinyml.memory_planner.search.budget import make_budget
     from tinyml.memory_planner.search.clock import RunClock
     from tinyml.memory_planner.search.run import run_search
     from tinyml.memory_planner.search.space import space_for_dataset
     clock = FakeClock()
     rc = RunClock(budget_s, clock=clock)
-    ex = FakeExecutor(clock, proxy_s)
+    ex = FakeExecutor(clock, proxy_s, at_chance)
     log: list = []
     res = run_search(space_for_dataset("digits8"), "digits8", make_budget("stm32f746g-disco", None, None),
                      n_candidates=30, workers=1, budget_seconds=budget_s, top_k=4, final_epochs=epochs,
@@ -268,6 +271,7 @@ def test_budget_bounds_the_whole_run_with_a_fake_clock(tmp_path):
     assert ph["export_verify"] == 4.0 + 4.0 + 1.0 + 5.0
     assert rc.elapsed() == sum(ph.values()) == 176.0 <= 200.0
     assert res.elapsed_seconds == 176.0 and not any("more than --budget-seconds" in n for n in res.notes)
+    assert not any("chance level" in n for n in res.notes)
     from tinyml.memory_planner.search.report import to_json
     d = to_json(res)
     assert d["ranking"] == "proxy" and d["phase_seconds"] == ph
@@ -285,6 +289,16 @@ def test_budget_too_small_for_one_unit_is_reported_not_hidden(tmp_path):
     assert len(log) == 1 or log[1][1] >= 1
     assert rc.elapsed() > 30.0
     assert any("more than --budget-seconds" in n for n in res.notes)
+
+
+def test_ranking_at_chance_level_is_said(tmp_path):
+    """Proxy scores all below 1.5x chance (10 classes): the winner came from the
+    smaller-arena tie-break, and the report says so instead of presenting a ranking."""
+    res, rc, ex, log = _fake_search(tmp_path, 200.0, 20.0, 6.0, at_chance=True)
+    notes = [n for n in res.notes if "chance level" in n]
+    assert len(notes) == 1 and "chance 0.100" in notes[0]
+    from tinyml.memory_planner.search.report import human_report
+    assert notes[0] in human_report(res)
 
 
 # ---------------------------------------------------------------- end to end (slow)

@@ -159,6 +159,12 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     # -- final training of the winner and of the baseline ------------------
     ranked = sorted(res.trained, key=lambda c: (-(c.proxy_accuracy or 0), c.cost.arena_bytes))
     res.chosen = ranked[0]
+    chance = 1.0 / max(1, space.num_classes)
+    if space.head == "classify" and (res.chosen.proxy_accuracy or 0.0) < 1.5 * chance:
+        # every ranked score is within noise of guessing: the smaller-arena tie-break picked
+        res.notes.append(f"ranking scores are at chance level (best {res.chosen.proxy_accuracy or 0.0:.3f}, "
+                         f"chance {chance:.3f}): the winner was picked by the smaller-arena tie-break; "
+                         "give the ranking more time (--budget-seconds) or more --proxy-images")
     base_ranked = [c for c in ranked if is_baseline(c.config, baseline_patch)]
     res.baseline = base_ranked[0] if base_ranked else None
     os.makedirs(out_dir, exist_ok=True)
