@@ -21,7 +21,7 @@ from tinyml.ir import Graph, Op, Quant, Tensor
 from tinyml.op_options import Activation, Padding
 
 from .shape_fold import resolve_shapes
-from .validate import read_model_file, validate_flatbuffer
+from .validate import read_model_file, validate_flatbuffer, validate_resolved_shapes
 
 _TENSOR_TYPES = {
     0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
@@ -260,4 +260,7 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
         if x < 0 or x >= len(tensors):
             raise ModelError(f"subgraph input/output refers to tensor {x}", fix="the file is corrupt")
     graph = Graph(name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, source=path)
-    return resolve_shapes(graph, dynamic)
+    resolved = resolve_shapes(graph, dynamic)
+    if resolved is not graph:
+        validate_resolved_shapes(resolved, path)
+    return resolved

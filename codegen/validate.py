@@ -85,6 +85,30 @@ _UNSUPPORTED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}   # ActivationFunctionType
 _OPTION_TABLES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if isinstance(v, int)}
 
 
+def check_shape(who: str, shape: tuple[int, ...], fail) -> None:
+    """Dimensions positive (-1 only as a dynamic placeholder) and bounded, elements bounded."""
+    for d in shape:
+        if d == 0:
+            fail(f"{who} has a zero dimension {list(shape)}", "dimensions are positive")
+        if d > MAX_DIM:
+            fail(f"{who} has dimension {d} in {list(shape)}", f"each dimension <= {MAX_DIM:,} (2^20)")
+    n = math.prod(shape)
+    if all(d >= 0 for d in shape) and n > MAX_ELEMENTS:
+        fail(f"{who} has {n:,} elements {list(shape)}", f"a tensor has <= {MAX_ELEMENTS:,} (2^26) elements")
+
+
+def validate_resolved_shapes(graph, path: str) -> None:
+    """The shape rules again on the shapes codegen.shape_fold computed (a folded RESHAPE
+    or FILL can produce what the file itself could not state): static, positive, bounded."""
+    def fail(what: str, rule: str, fix: str = _RULE_FIX) -> None:
+        raise ModelError(f"{what} after shape folding (rule: {rule})", where=path, fix=fix)
+    for t in graph.tensors:
+        who = f"tensor {t.index} '{t.name}'"
+        if any(d < 0 for d in t.shape):
+            fail(f"{who} keeps a dynamic shape {list(t.shape)}", "shapes are static once the batch is 1")
+        check_shape(who, tuple(t.shape), fail)
+
+
 def read_model_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a model file: a regular, non-empty file of at most `limit` bytes.
 
@@ -167,15 +191,8 @@ class _Checker:
                       "export a fully int8-quantized model")
         dtype, size = SUPPORTED_TYPES[code]
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
-        for d in shape:
-            if d == 0:
-                self.fail(f"{who} has a zero dimension {list(shape)}", "dimensions are positive")
-            if d > MAX_DIM:
-                self.fail(f"{who} has dimension {d} in {list(shape)}", f"each dimension <= {MAX_DIM:,} (2^20)")
-        n = math.prod(shape)
+        check_shape(who, shape, self.fail)
         static = all(d >= 0 for d in shape)
-        if static and n > MAX_ELEMENTS:
-            self.fail(f"{who} has {n:,} elements {list(shape)}", f"a tensor has <= {MAX_ELEMENTS:,} (2^26) elements")
         payload = self.buffer(i, who, t, dtype, size, shape if static else None)
         scale, zp, axis = self.quant(who, t, dtype, shape)
         # A -1 past the batch in the shape signature: the shape field is a placeholder that

@@ -347,3 +347,21 @@ def test_native_crash_of_the_oracle_is_one_line(tmp_path):
     line = str(e.value)
     assert "\n" not in line and "TFLite (oracle tflite-reference) was killed by SIGSEGV" in line
     assert "fc.tflite" in line
+
+
+@pytest.mark.parametrize("shape,what", [((1, 0, 4), "zero dimension"), ((1, 1 << 21), "dimension 2097152"),
+                                        ((1, -1, 4), "keeps a dynamic shape"),
+                                        ((65, 1024, 1024), "elements")])
+def test_shapes_computed_by_shape_folding_meet_the_same_rules(shape, what):
+    """codegen.shape_fold can compute shapes the file could not state (a folded RESHAPE or
+    FILL): the importer checks them again, one line naming the tensor and the rule."""
+    from tinyml.codegen.validate import validate_resolved_shapes
+    from tinyml.ir import Graph, Tensor
+    ok = Tensor(index=0, name="x", shape=(1, 8), dtype="int8", quant=None)
+    bad = Tensor(index=1, name="folded", shape=shape, dtype="int8", quant=None)
+    validate_resolved_shapes(Graph(name="g", tensors=[ok], ops=[], inputs=[0], outputs=[0]), "m.tflite")
+    with pytest.raises(ModelError) as e:
+        validate_resolved_shapes(Graph(name="g", tensors=[ok, bad], ops=[], inputs=[0], outputs=[1]),
+                                 "m.tflite")
+    line = e.value.line()
+    assert "\n" not in line and "tensor 1 'folded'" in line and what in line and "after shape folding" in line
