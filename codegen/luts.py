@@ -361,3 +361,20 @@ def concat_requant_lut(in_scale: float, in_zp: int, out_scale: float, out_zp: in
         return max(lo, min(hi, _to_int32(roundf(F32(v) * scale + bias)) + out_zp))
     with np.errstate(all="ignore"):
         return _table(dtype, dtype, one)
+
+
+# ------------------------------------------------- 16x8 LOGISTIC / TANH table
+
+def sigmoid_table_u16() -> np.ndarray:
+    """The 256-entry uint16 table TFLite's int16 LOGISTIC and TANH interpolate in:
+    entry i approximates 65536 * sigmoid(i / 24), with half of the midpoint
+    curvature added so that linear interpolation between entries i and i+1
+    errs less, i.e. round(f(i) + (f(i + 1/2) - (f(i) + f(i + 1)) / 2) / 2) with
+    f(x) = 65536 / (1 + exp(-x / 24)) in float64, round half away from zero. The
+    last entry is the saturation value 65535 (what both kernels output beyond the
+    table). Derived here and checked entry by entry through the kernels' outputs
+    against the TFLite reference interpreter (tests/test_ops_16x8.py)."""
+    def f(x: float) -> float:
+        return 65536.0 / (1.0 + math.exp(-x / 24.0))
+    vals = [math.floor(f(i) + (f(i + 0.5) - (f(i) + f(i + 1)) / 2) / 2 + 0.5) for i in range(255)]
+    return np.asarray(vals + [65535], dtype=np.uint16)

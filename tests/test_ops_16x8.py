@@ -178,6 +178,27 @@ def test_quantize_dequantize_16x8():
     check_bit_exact(multi_op_model(cases), records=records)
 
 
+def _every_int16_records(cases, count: int) -> list[list[np.ndarray]]:
+    """Record 0 holds every int16 value once per (256, 256) input; the rest are random."""
+    records = case_records(cases, count, seed=7)
+    for k, case in enumerate(cases):
+        records[0][k] = np.arange(-32768, 32768, dtype=np.int16).reshape(case.inputs[0].shape)
+    return records
+
+
+# input scales: power of two 2^-12 (TANH also 2^-11: the multiplier-3 path), the general
+# multiplier path at the scales the converter gives Keras sigmoid/tanh inputs (1e-4 .. 1e-3),
+# coarse and very fine scales (shift 8 .. 29), and a scale >= 1 (no shift)
+SIGMOID_SCALES = [2.0 ** -12, 2.0 ** -11, 2.0 ** -14, 0.001, 0.000213, 0.0003, 0.01, 3e-9, 2.0]
+
+
+def test_logistic_tanh_16x8():
+    """Every int16 input at each scale, byte for byte against the reference interpreter."""
+    cases = [OpCase(op, [a16((256, 256), s)], [a16((256, 256), 1 / 32768)], version=3)
+             for op in ("LOGISTIC", "TANH") for s in SIGMOID_SCALES]
+    check_bit_exact(multi_op_model(cases), records=_every_int16_records(cases, 2))
+
+
 # ---- rejected variants: one line naming the op and the cause, non-zero exit -----------------------
 
 def _cli(*args, cwd=None):
@@ -185,12 +206,15 @@ def _cli(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("what", ["softmax", "int32_bias", "zero_point", "huge_bias"])
+@pytest.mark.parametrize("what", ["softmax", "int32_bias", "zero_point", "huge_bias", "logistic_scale"])
 def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
     if what == "softmax":
         m = single_op_model("SOFTMAX", [a16((1, 8), 0.001)], [a16((1, 8), 1 / 32768)],
                             options=("SoftmaxOptions", {"beta": 1.0}), version=3)
         want = ["SOFTMAX (16x8)", "supported 16x8 ops"]
+    elif what == "logistic_scale":
+        m = single_op_model("LOGISTIC", [a16((1, 8), 0.001)], [a16((1, 8), 1 / 256)], version=3)
+        want = ["LOGISTIC", "output scale", "1/32768"]
     elif what == "int32_bias":
         case = _conv(1, 5, 5, 2, 3, 3, 1, "SAME")
         case.inputs[2] = Spec((3,), "int32", scale=1.0, zero_point=0, data=np.arange(3, dtype=np.int32))

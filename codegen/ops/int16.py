@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyml.codegen import cdecl
+from tinyml.codegen.luts import sigmoid_table_u16
 from tinyml.codegen.lowering import activations, dims4, lowering, require
 from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
 from tinyml.steps import Call, Step, TRef
@@ -395,3 +396,48 @@ def lower_concatenation_s16(op, graph, ctx) -> Step:
     require(all(F32(t.quant.s) == F32(y.quant.s) for t in xs), op, graph,
             "int16 inputs with different scales")
     return _shape.lower_concatenation(op, graph, ctx)
+
+
+# --- LOGISTIC / TANH --------------------------------------------------------------------
+
+def _checked_log2(x: float) -> tuple[bool, int]:
+    """quantization_util CheckedLog2 in float32: (|frac| < 1e-3, rounded log2)."""
+    l2 = F32(np.log(F32(x))) * (F32(1.0) / F32(np.log(F32(2.0))))
+    r = _roundf(l2)
+    return abs(float(F32(l2 - F32(r)))) < 1e-3, r
+
+
+def sigmoid_tanh_multiplier(in_scale: float, kind: str) -> tuple[int, int]:
+    """(multiplier, right shift) bringing the int16 input to the table's 1/(3*4096) scale, as
+    TFLite's int16 LOGISTIC / TANH Prepare and kernel compute them: a power-of-two scale
+    2^-12 (TANH also 2^-11) gives 3 << shift with no shift; any other scale doubles
+    float64(scale) * 4096 * 3 while it is <= 32767/2 (at most 31 times) and truncates."""
+    ok, l2 = _checked_log2(in_scale)
+    pot_shift = 12 + l2
+    if ok and (pot_shift == 0 or (kind == "TANH" and pot_shift == 1)):
+        return 3 << pot_shift, 0
+    m, shift = float(F32(in_scale)) * 4096.0 * 3.0, 0
+    while m <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        m *= 2.0
+    return int(m), shift
+
+
+@lowering("LOGISTIC", "TANH", int16=True)
+def lower_sigmoid_tanh_s16(op, graph, ctx) -> Step:
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    _act16(op, graph, x, y)
+    require(x.numel == y.numel, op, graph, "input and output of different sizes")
+    ok, l2 = _checked_log2(y.quant.s)
+    require(ok and l2 == -15, op, graph, f"output scale {y.quant.s!r} (16x8 {op.kind} outputs 1/32768)")
+    m, shift = sigmoid_tanh_multiplier(x.quant.s, op.kind)
+    require(m <= 32767, op, graph, f"input scale {x.quant.s!r} above 32767/12288")
+    p = ctx.name(f"op{op.index}")
+    table = ctx.const_array("tinyml_sigmoid_u16", "uint16_t", sigmoid_table_u16(), share=True)
+    decls = [cdecl.struct("tinyml_sigmoid_s16_params", f"{p}_params", input_multiplier=m, input_shift=shift,
+                          table=table)]
+    func = "tinyml_logistic_s16" if op.kind == "LOGISTIC" else "tinyml_tanh_s16"
+    ins, outs = activations(graph, op)
+    call = Call(func, [f"&{p}_params", x.numel, TRef(x.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=[(x.index, y.index)], comment=f"16x8 {op.kind.lower()} x{m} >> {shift}")

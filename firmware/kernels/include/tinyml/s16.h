@@ -139,4 +139,23 @@ typedef struct {
 tinyml_status tinyml_relu_s16(const tinyml_relu_params *params, int32_t size, const int16_t *input,
                               int16_t *output);
 
+/* LOGISTIC / TANH 16x8 (output scale 1/32768, zero points 0). v = (x * input_multiplier
+ * + round) >> input_shift (round = half of 2^input_shift) puts x on the table's 1/(3*4096)
+ * scale; |v| is split into a table index and a fraction, table[i] and table[i+1] (uint16,
+ * 65536 * sigmoid(i/24)) are interpolated linearly in uint32, beyond the table the result
+ * saturates; negative inputs use the symmetry sigmoid(-x) = 1 - sigmoid(x). LOGISTIC: 9
+ * fraction bits, result >> 10. TANH (tanh(x) = 2 sigmoid(2x) - 1): 8 fraction bits, the
+ * table recentred by 2^23, result >> 8. Matches TFLite reference_integer_ops::Logistic and
+ * reference_integer_ops::Tanh (int16 overloads) with activations.cc's int16 Prepare. */
+typedef struct {
+    int32_t input_multiplier;  /* <= 32767 */
+    int32_t input_shift;       /* 0..31, right shift */
+    const uint16_t *table;     /* 256 entries */
+} tinyml_sigmoid_s16_params;
+
+tinyml_status tinyml_logistic_s16(const tinyml_sigmoid_s16_params *params, int32_t size, const int16_t *input,
+                                  int16_t *output);
+tinyml_status tinyml_tanh_s16(const tinyml_sigmoid_s16_params *params, int32_t size, const int16_t *input,
+                              int16_t *output);
+
 #endif
