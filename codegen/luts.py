@@ -378,3 +378,50 @@ def sigmoid_table_u16() -> np.ndarray:
         return 65536.0 / (1.0 + math.exp(-x / 24.0))
     vals = [math.floor(f(i) + (f(i + 0.5) - (f(i) + f(i + 1)) / 2) / 2 + 0.5) for i in range(255)]
     return np.asarray(vals + [65535], dtype=np.uint16)
+
+
+# ---------------------------------------- 513-entry int16 tables (interpolated)
+
+def lut_int16(transform: Callable[[np.float32], np.float32], in_scale: float, in_zp: int,
+              out_scale: float, out_zp: int) -> np.ndarray:
+    """TFLite's LUTPopulate<int16_t> (float32 flavour), one float32 operation at a time:
+    512 samples of `transform` over the whole int16 input range plus the end point,
+    each sample lowered by half the rounded error that linear interpolation makes at
+    the segment's midpoint, clamped to int16. Read by the 9-bit index / 7-bit
+    fraction interpolation of LUTLookup (tinyml_lut16_lookup)."""
+    s_in, s_out = F32(in_scale), F32(out_scale)
+    in_min = s_in * F32(-32768 - in_zp)
+    in_max = s_in * F32(32767 - in_zp)
+    out_min = s_out * F32(-32768 - out_zp)
+    out_max = s_out * F32(32767 - out_zp)
+    steps = 512
+    step = (in_max - in_min) / F32(steps)
+    half = step / F32(2)
+    inv = F32(65536) / (out_max - out_min)
+
+    def clamp(v: np.float32) -> int:
+        return int(min(max(float(v), -32768.0), 32767.0))
+
+    table = np.zeros(steps + 1, dtype=np.int16)
+    for i in range(steps):
+        x = in_min + F32(i) * step
+        val = transform(x)
+        mid = transform(x + half)
+        nxt = transform(in_min + F32(i + 1) * step)
+        sample = roundf(val * inv)
+        interp = roundf((nxt * inv + roundf(val * inv)) / F32(2))
+        bias = roundf((interp - roundf(mid * inv)) / F32(2))
+        table[i] = clamp(sample - bias)
+    table[steps] = clamp(roundf(transform(in_max) * inv))
+    return table
+
+
+def softmax_exp_lut_s16() -> np.ndarray:
+    """exp over [-10, 0] (input zero point 32767, output scale 2/65535): SOFTMAX 16x8."""
+    return lut_int16(lambda v: expf(v), F32(10.0) / F32(65535), 32767, F32(2.0) / F32(65535), 0)
+
+
+def softmax_one_over_one_plus_x_lut_s16() -> np.ndarray:
+    """1 / (1 + x) over [0, 1] (input zero point -32768, output scale 2/65535): SOFTMAX 16x8."""
+    return lut_int16(lambda v: F32(1.0) / (F32(1.0) + v), F32(1.0) / F32(65535), -32768,
+                     F32(2.0) / F32(65535), 0)

@@ -199,6 +199,25 @@ def test_logistic_tanh_16x8():
     check_bit_exact(multi_op_model(cases), records=_every_int16_records(cases, 2))
 
 
+def _softmax(shape, scale, beta=1.0) -> OpCase:
+    return OpCase("SOFTMAX", [a16(shape, scale)], [a16(shape, 1 / 32768)],
+                  options=("SoftmaxOptions", {"beta": beta}), version=3)
+
+
+def test_softmax_16x8():
+    """Input scales of Keras softmax heads (1e-4 .. 1e-3), coarse (0.01, 0.1: the rescale
+    shifts left) and fine (5e-5: single and double rounding differ), beta 0.5 and 2,
+    rows of 1 .. 1000; half the rows squeezed to a narrow range so that many exps count."""
+    cases = [_softmax((1, 10), 0.001), _softmax((4, 37), 0.0003), _softmax((2, 3, 100), 0.0002, beta=0.5),
+             _softmax((8, 5), 0.01), _softmax((6, 16), 5e-05), _softmax((3, 16), 0.1, beta=2.0),
+             _softmax((2, 1000), 0.00047), _softmax((5, 1), 0.001)]
+    records = case_records(cases, 3, seed=11)
+    for rec in records:
+        for x in rec:
+            x.reshape(-1, x.shape[-1])[::2] //= 64
+    check_bit_exact(multi_op_model(cases), records=records)
+
+
 # ---- rejected variants: one line naming the op and the cause, non-zero exit -----------------------
 
 def _cli(*args, cwd=None):
@@ -206,12 +225,16 @@ def _cli(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("what", ["softmax", "int32_bias", "zero_point", "huge_bias", "logistic_scale"])
+@pytest.mark.parametrize("what", ["batch_matmul", "softmax_scale", "int32_bias", "zero_point", "huge_bias", "logistic_scale"])
 def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
-    if what == "softmax":
-        m = single_op_model("SOFTMAX", [a16((1, 8), 0.001)], [a16((1, 8), 1 / 32768)],
+    if what == "batch_matmul":
+        m = single_op_model("BATCH_MATMUL", [a16((1, 4, 8), 0.001), a16((1, 8, 3), 0.001)],
+                            [a16((1, 4, 3), 0.01)], options=("BatchMatMulOptions", {}), version=3)
+        want = ["BATCH_MATMUL (16x8)", "supported 16x8 ops"]
+    elif what == "softmax_scale":
+        m = single_op_model("SOFTMAX", [a16((1, 8), 0.001)], [a16((1, 8), 1 / 256)],
                             options=("SoftmaxOptions", {"beta": 1.0}), version=3)
-        want = ["SOFTMAX (16x8)", "supported 16x8 ops"]
+        want = ["SOFTMAX", "output scale", "1/32768"]
     elif what == "logistic_scale":
         m = single_op_model("LOGISTIC", [a16((1, 8), 0.001)], [a16((1, 8), 1 / 256)], version=3)
         want = ["LOGISTIC", "output scale", "1/32768"]

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyml.codegen import cdecl
-from tinyml.codegen.luts import sigmoid_table_u16
+from tinyml.codegen.luts import (sigmoid_table_u16, softmax_exp_lut_s16,
+                                 softmax_one_over_one_plus_x_lut_s16)
 from tinyml.codegen.lowering import activations, dims4, lowering, require
 from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
 from tinyml.steps import Call, Step, TRef
@@ -441,3 +442,33 @@ def lower_sigmoid_tanh_s16(op, graph, ctx) -> Step:
     call = Call(func, [f"&{p}_params", x.numel, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 inplace_ok=[(x.index, y.index)], comment=f"16x8 {op.kind.lower()} x{m} >> {shift}")
+
+
+# --- SOFTMAX ---------------------------------------------------------------------------------
+
+@lowering("SOFTMAX", int16=True)
+def lower_softmax_s16(op, graph, ctx) -> Step:
+    """activations.cc SoftmaxPrepare (int16): QuantizeMultiplier(double(input_scale) *
+    double(beta) / (10 / 65535)); the exp and 1/(1+x) LUTPopulate tables (codegen.luts)."""
+    x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
+    _act16(op, graph, x, y)
+    require(abs(float(y.quant.s) - 1.0 / 32768) <= 0.001 / 32768, op, graph,
+            f"output scale {y.quant.s!r} (16x8 SOFTMAX outputs 1/32768)")
+    require(len(x.shape) >= 1 and x.shape[-1] > 0 and tuple(x.shape) == tuple(y.shape), op, graph,
+            f"shapes {list(x.shape)} -> {list(y.shape)}")
+    depth = int(x.shape[-1])
+    require(depth * 32767 < (1 << 31), op, graph, f"a row of {depth} values (the int32 sum of exps overflows)")
+    beta = float(F32(op.options.beta))
+    m, shift = quantize_multiplier(float(F32(x.quant.s)) * beta / (10.0 / 65535.0))
+    require(m > 0 and shift <= 30, op, graph, f"input scale x beta {float(F32(x.quant.s)) * beta!r}")
+    p = ctx.name(f"op{op.index}")
+    exp_lut = ctx.const_array("tinyml_softmax_exp_s16", "int16_t", softmax_exp_lut_s16(), share=True)
+    inv_lut = ctx.const_array("tinyml_softmax_inv_s16", "int16_t", softmax_one_over_one_plus_x_lut_s16(),
+                              share=True)
+    decls = [cdecl.struct("tinyml_softmax_s16_params", f"{p}_params", input_multiplier=m, input_shift=shift,
+                          exp_lut=exp_lut, one_over_one_plus_x_lut=inv_lut)]
+    rows = x.numel // depth
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_softmax_s16", [f"&{p}_params", rows, depth, TRef(x.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                comment=f"16x8 {rows} rows of {depth}, beta {beta}")

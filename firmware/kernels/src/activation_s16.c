@@ -56,3 +56,53 @@ tinyml_status tinyml_tanh_s16(const tinyml_sigmoid_s16_params *params, int32_t s
     }
     return TINYML_OK;
 }
+
+/* LUTLookup: 9-bit index, 7-bit fraction, rounded linear interpolation. */
+static inline int16_t lut16_lookup(int16_t value, const int16_t *lut)
+{
+    const uint16_t index = (uint16_t)(256 + (value >> 7));
+    const int32_t offset = value & 0x7F;
+    const int16_t base = lut[index];
+    const int16_t slope = (int16_t)(lut[index + 1] - lut[index]);
+    return (int16_t)(base + ((slope * offset + 64) >> 7));
+}
+
+static inline int16_t clamp_s16(int32_t v)
+{
+    return (int16_t)TINYML_CLAMP(v, -32768, 32767);
+}
+
+tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_t rows, int32_t depth,
+                                 const int16_t *input, int16_t *output)
+{
+    if (!params || !params->exp_lut || !params->one_over_one_plus_x_lut || rows < 0 || depth <= 0) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        const int16_t *x = input + r * depth;
+        int16_t *y = output + r * depth;
+        int16_t max_in_row = -32768;
+        for (int32_t c = 0; c < depth; ++c) {
+            max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
+        }
+        int32_t sum = 0;
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t d = tinyml_requantize_double(x[c] - max_in_row, params->input_multiplier,
+                                                       params->input_shift) + 32767;
+            y[c] = lut16_lookup(clamp_s16(d), params->exp_lut);
+            sum += y[c];
+        }
+        /* sum > 0: the row maximum's exp is about 32767. */
+        const int32_t headroom_plus_one = __builtin_clz((uint32_t)sum);
+        const int32_t shifted = (int32_t)((((int64_t)sum << (headroom_plus_one - 1)) + (1 << 13)) >> 14);
+        const int16_t recip = lut16_lookup(clamp_s16(shifted - ((1 << 15) + (1 << 16))),
+                                           params->one_over_one_plus_x_lut);
+        const int32_t right = 31 - headroom_plus_one;
+        const int64_t round = (int64_t)1 << (right - 1);
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t v = (int32_t)(((int64_t)y[c] * recip + round) >> right);
+            y[c] = (int16_t)TINYML_CLAMP(v, 0, 32767);
+        }
+    }
+    return TINYML_OK;
+}

@@ -158,4 +158,24 @@ tinyml_status tinyml_logistic_s16(const tinyml_sigmoid_s16_params *params, int32
 tinyml_status tinyml_tanh_s16(const tinyml_sigmoid_s16_params *params, int32_t size, const int16_t *input,
                               int16_t *output);
 
+/* SOFTMAX 16x8 (output scale 1/32768, zero points 0), per row of `depth`:
+ * d = requant_dr(x - row max, input_multiplier, input_shift) + 32767, clamped to int16;
+ * e = lut16(d, exp_lut) (exp over [-10, 0]); sum = sum of e (int32); h = clz(sum);
+ * s = ((sum << (h - 1)) + 2^13) >> 14 (64-bit); r = lut16(clamp(s - 3 * 2^15),
+ * one_over_one_plus_x_lut); y = clamp((e * r + 2^(30 - h)) >> (31 - h), 0, 32767).
+ * lut16(v, t) = t[256 + (v >> 7)] + ((slope * (v & 127) + 64) >> 7) with slope the int16
+ * difference of the next entry (LUTLookup). The exps are cached in the output row, so
+ * input and output must not overlap. depth * 32767 < 2^31 (checked by the generator).
+ * Matches TFLite reference_ops::SoftmaxInt16 with activations.cc's int16 Prepare
+ * (QuantizeMultiplier(input_scale * beta / (10 / 65535)), LUTPopulate<int16_t> tables). */
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_shift;                 /* QuantizeMultiplier exponent (left when > 0) */
+    const int16_t *exp_lut;              /* 513 entries */
+    const int16_t *one_over_one_plus_x_lut; /* 513 entries */
+} tinyml_softmax_s16_params;
+
+tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_t rows, int32_t depth,
+                                 const int16_t *input, int16_t *output);
+
 #endif
