@@ -263,3 +263,24 @@ def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
         for w in want:
             assert w in line, (cmd, line)
     assert not (tmp_path / "gen").exists()
+
+
+@pytest.mark.slow
+def test_cnn_with_sigmoid_tanh_softmax_16x8_verifies_bit_exact(tmp_path):
+    """A Keras CNN (sigmoid Conv2D, tanh Dense, softmax head) converted with the standard 16x8
+    recipe: LOGISTIC, TANH and SOFTMAX in int16 at the scales the converter picks, the whole
+    model bit-exact against TFLite's reference."""
+    from zoo_models import export
+
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.verify import verify
+    path = export("cnn_heads_16x8", tmp_path)
+    g = import_tflite(path)
+    kinds = [op.kind for op in g.ops]
+    assert {"LOGISTIC", "TANH", "SOFTMAX"} <= set(kinds), kinds
+    assert all(g.t(o).dtype == "int16" for op in g.ops if op.kind in ("LOGISTIC", "TANH", "SOFTMAX")
+               for o in op.outputs)
+    res = verify(path, count=4, seed=3)
+    assert res.oracle == "tflite-reference" and res.notes == []
+    assert res.bit_exact, res.first_mismatch
+    assert res.output_bytes_compared == 4 * 5 * 2

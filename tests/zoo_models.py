@@ -226,6 +226,20 @@ def mobilenet_v3_small():
                                                weights=None, classes=10, classifier_activation=None)
 
 
+def cnn_heads_16x8():
+    """A small CNN for the 16x8 recipe with the table activations: a sigmoid Conv2D, a tanh
+    Dense and a softmax head (LOGISTIC, TANH, SOFTMAX in int16)."""
+    keras = _keras()
+    from keras import layers
+    inp = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
+    x = layers.Conv2D(8, 3, activation="sigmoid")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(12, activation="tanh")(x)
+    x = layers.Dense(5, activation="softmax")(x)
+    return keras.Model(inp, x)
+
+
 def resnet():
     """A ResNet-style CNN: a stem conv, two residual blocks (Conv-BN-ReLU-Conv-BN + Add + ReLU,
     the second with a strided 1x1 projection shortcut), global average pooling, Dense."""
@@ -261,7 +275,7 @@ def conv1d():
 
 BUILDERS: dict[str, Callable] = {
     "mobilenet_v2": mobilenet_v2, "vit": vit, "ds_cnn": ds_cnn, "yolo": yolo,
-    "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8,
+    "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8, "cnn_heads_16x8": cnn_heads_16x8,
     "log_softmax": log_softmax, "sqrt_head": sqrt_head, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
     "resnet": resnet, "conv1d": conv1d,
 }
