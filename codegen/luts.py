@@ -1,4 +1,5 @@
-"""256-entry tables for 8-bit unary ops, computed at generate time.
+"""256-entry tables for 8-bit unary ops, computed at generate time (and, at the end,
+the interpolated tables of the 16x8 LOGISTIC / TANH / SOFTMAX kernels).
 
 Every function here reproduces, for each of the 256 possible input bytes,
 the arithmetic TensorFlow Lite's reference kernel performs for that op:

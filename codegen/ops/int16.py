@@ -11,6 +11,8 @@ way) except where a comment says otherwise:
   requantize with the 64-bit MultiplyByQuantizedMultiplier (16-bit multiplier);
 - ADD / SUB take the general path with left_shift 15 (pot_scale_int16 false);
 - QUANTIZE between integer types is reference Requantize, double rounding.
+- LOGISTIC / TANH / SOFTMAX follow TFLite's int16 kernels (not the int8 float
+  tables): interpolated uint16 / int16 tables from codegen.luts, output 1/32768.
 Movement ops that only copy elements (RESHAPE, CONCATENATION with one
 quantization) reuse the int8 lowerings, which size copies by the dtype.
 """
