@@ -218,6 +218,20 @@ def test_softmax_16x8():
     check_bit_exact(multi_op_model(cases), records=records)
 
 
+def test_logistic_tanh_softmax_16x8_tflm():
+    """tflite_micro runs the same int16 LOGISTIC / TANH / SOFTMAX arithmetic: bit-exact with it too."""
+    cases = [OpCase("LOGISTIC", [a16((4, 64), 0.000213)], [a16((4, 64), 1 / 32768)], version=3),
+             OpCase("TANH", [a16((4, 64), 2.0 ** -11)], [a16((4, 64), 1 / 32768)], version=3),
+             _softmax((6, 16), 5e-05), _softmax((3, 40), 0.0004)]
+    model = multi_op_model(cases)
+    records = case_records(cases, 2, seed=5)
+    got = run_generated(model, records, rounding="tflm")
+    oracle = tflm_oracle(model)
+    for r, rec in enumerate(records):
+        for k, (g, w) in enumerate(zip(got[r], oracle.run(rec))):
+            assert np.asarray(g).tobytes() == np.asarray(w).reshape(np.asarray(g).shape).tobytes(), (r, k)
+
+
 # ---- rejected variants: one line naming the op and the cause, non-zero exit -----------------------
 
 def _cli(*args, cwd=None):

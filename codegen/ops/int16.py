@@ -473,4 +473,4 @@ def lower_softmax_s16(op, graph, ctx) -> Step:
     ins, outs = activations(graph, op)
     call = Call("tinyml_softmax_s16", [f"&{p}_params", rows, depth, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
-                comment=f"16x8 {rows} rows of {depth}, beta {beta}")
+                inplace_ok=[(x.index, y.index)], comment=f"16x8 {rows} rows of {depth}, beta {beta}")

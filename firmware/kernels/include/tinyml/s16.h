@@ -164,8 +164,9 @@ tinyml_status tinyml_tanh_s16(const tinyml_sigmoid_s16_params *params, int32_t s
  * s = ((sum << (h - 1)) + 2^13) >> 14 (64-bit); r = lut16(clamp(s - 3 * 2^15),
  * one_over_one_plus_x_lut); y = clamp((e * r + 2^(30 - h)) >> (31 - h), 0, 32767).
  * lut16(v, t) = t[256 + (v >> 7)] + ((slope * (v & 127) + 64) >> 7) with slope the int16
- * difference of the next entry (LUTLookup). The exps are cached in the output row, so
- * input and output must not overlap. depth * 32767 < 2^31 (checked by the generator).
+ * difference of the next entry (LUTLookup). The exps are cached in the output row; each
+ * element is read before its slot is written, so output may be input itself (no other
+ * overlap). depth * 32767 < 2^31 (checked by the generator).
  * Matches TFLite reference_ops::SoftmaxInt16 with activations.cc's int16 Prepare
  * (QuantizeMultiplier(input_scale * beta / (10 / 65535)), LUTPopulate<int16_t> tables). */
 typedef struct {
