@@ -100,7 +100,10 @@ def test_subnetwork_equals_standalone_model_with_sliced_weights():
     the sliced weights (full and low rank, several widths, heads, depths, both patch sizes),
     and two sub-networks share the leading slice of the same tensor."""
     import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:        # TensorFlow already initialised in this worker: its setting stands
+        pass
     from tinyml.memory_planner.search.space import space_for_dataset
     from tinyml.tinyvit.supernet import Supernet, SupernetSpace, keras_weights
     space = space_for_dataset("digits8")

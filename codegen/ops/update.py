@@ -69,6 +69,7 @@ def lower_fill(op, graph, ctx) -> Step:
                 comment=f"{y.numel} x the run-time value")
 
 
+@lowering("CAST", int16=True)     # type-generic: also the 16x8 table's CAST (int16 in or out)
 @lowering("CAST")
 def lower_cast(op, graph, ctx) -> Step:
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
