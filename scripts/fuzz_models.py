@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
                      seed=args.seed, timeout=args.timeout, verify_timeout=args.verify_timeout)
 
     def progress(done: int, total: int, tally) -> None:
-        if done % 50 == 0 or done == total:
-            print(f"fuzz: {done}/{total} mutants, {tally.failures} failing outcome(s)", file=sys.stderr)
+        if done % 50 == 0 or done == total:      # per-command runs, so a stopped campaign still tells
+            runs = ", ".join(f"{cmd} {sum(row.values())}" for cmd, row in tally.counts.items())
+            print(f"fuzz: {done}/{total} mutants ({runs}), {tally.failures} failing outcome(s)", file=sys.stderr,
+                  flush=True)
 
     tally = fuzz(cfg, cli_main, progress)
     if args.json:
