@@ -32,6 +32,7 @@ from . import shape as _shape
 from .conv import dims_decl, geometry
 from .elementwise import add_sub_quant, broadcast_geometry, mul_quant
 from .fully_connected import fc_multipliers
+from .pool import pool_step
 from .reduce import mean_plan
 from .rows import fc_overlap_16, row_overlap_16
 
@@ -184,25 +185,8 @@ def lower_fc_s16(op, graph, ctx) -> Step:
 def lower_pool_s16(op, graph, ctx) -> Step:
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
     _act16(op, graph, x, y)
-    require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
-    require(x.shape[0] == y.shape[0] and x.shape[3] == y.shape[3], op, graph, "batch/channels changing")
-    fh, fw = op.options.filter_h, op.options.filter_w
-    require(fh > 0 and fw > 0, op, graph, "an empty pooling window")
-    g = geometry(op, graph, x.shape, fh, fw, y.shape, dilated=False)
-    lo, hi = activation_range(op.options.activation, y.quant.s, 0, "int16")
-    p = ctx.name(f"op{op.index}")
-    decls = [
-        cdecl.struct("tinyml_pool_params", f"{p}_params", filter_h=fh, filter_w=fw,
-                     stride_h=g["stride_h"], stride_w=g["stride_w"], pad_h=g["pad_h"], pad_w=g["pad_w"],
-                     activation=cdecl.activation(lo, hi)),
-        dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_out", y.shape),
-    ]
-    func = "tinyml_avg_pool_s16" if op.kind == "AVERAGE_POOL_2D" else "tinyml_max_pool_s16"
-    ins, outs = activations(graph, op)
-    call = Call(func, [f"&{p}_params", f"&{p}_in", TRef(x.index), f"&{p}_out", TRef(y.index)])
-    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
-                overlap=row_overlap_16(graph, op, g["stride_h"], g["pad_h"]),
-                comment=f"16x8 {fh}x{fw} stride {g['stride_h']}x{g['stride_w']} {g['padding']}")
+    return pool_step(op, graph, ctx, "s16", 0, "int16",
+                     lambda g: row_overlap_16(graph, op, g["stride_h"], g["pad_h"]), "16x8 ")
 
 
 @lowering("PAD", "PADV2", int16=True)
