@@ -177,6 +177,23 @@ def test_shared_models_streamed_under_24000(model):
     assert c.stage.resident_arenas[0] == 37248             # layer by layer, whole image
 
 
+def test_plan_says_when_streaming_costs_more():
+    """KWS: its 49x10 input is small, so the streamed stage (10,432 B) plans above the
+    resident layer-by-layer arena (8,640 B): `plan --stream-input` must say so and by how much."""
+    import subprocess
+    import sys
+    kws = os.path.join(paths.shared_models(), "mlperf-tiny", "kws_ref_model.tflite")
+    r = subprocess.run([sys.executable, "-m", "tinyml.cli", "plan", kws, "--stream-input"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    note = [ln for ln in r.stdout.splitlines() if "streaming costs" in ln]
+    assert note == ["  note: streaming costs 1,792 B more than keeping the whole input in the arena "
+                    "on this model: drop --stream-input"]
+    r = subprocess.run([sys.executable, "-m", "tinyml.cli", "plan", VWW, "--stream-input"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "streaming costs" not in r.stdout
+
+
 @pytest.mark.emulator
 @pytest.mark.slow
 @pytest.mark.timeout(900)

@@ -50,6 +50,10 @@ def run(args) -> int:
         if rep.stream_input:
             print(f"  input streamed in stripes of {rep.stream_stripe_bytes:,} B; with the whole image "
                   f"in the arena: {rep.full_image_arena_bytes:,} B")
+            extra = rep.arena_bytes - (rep.full_image_arena_bytes or rep.arena_bytes)
+            if extra > 0:
+                print(f"  note: streaming costs {extra:,} B more than keeping the whole input in the arena "
+                      "on this model: drop --stream-input")
         if rep.stage:
             st = rep.stage
             cands = ", ".join(f"{d}: {b:,}" for d, b in sorted(st["arenas"].items()))
