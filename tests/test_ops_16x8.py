@@ -276,6 +276,9 @@ def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
         assert "Traceback" not in p.stderr
         for w in want:
             assert w in line, (cmd, line)
+        if cmd[0] == "inspect" and what == "batch_matmul":     # each op line says it runs in 16x8
+            assert "  op 0    BATCH_MATMUL (16x8)      unsupported" in p.stdout.splitlines(), p.stdout
+            assert "unsupported: BATCH_MATMUL (16x8)" in p.stdout.splitlines(), p.stdout
     assert not (tmp_path / "gen").exists()
 
 

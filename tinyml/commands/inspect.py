@@ -34,13 +34,19 @@ def quantization_kind(graph) -> str:
     return "int8"
 
 
+def _tagged(op: dict) -> str:
+    """The op's kind, `KIND (16x8)` when it runs on int16 activations (as in `plan`'s errors)."""
+    return f"{op['kind']} (16x8)" if op["precision"] == "16x8" else op["kind"]
+
+
 def inspect_model(path: str) -> dict:
     from tinyml.codegen.importer import import_tflite
     from tinyml.codegen.lower import lower_graph, lowering_for, supported_ops
+    from tinyml.codegen.lowering import is_16x8
     from tinyml.errors import TinymlError
 
     g = import_tflite(path)
-    ops = [{"index": op.index, "kind": op.kind,
+    ops = [{"index": op.index, "kind": op.kind, "precision": "16x8" if is_16x8(op, g) else "int8",
             "status": "supported" if lowering_for(op, g) else "unsupported",
             "supported": lowering_for(op, g) is not None, "inputs": op.inputs, "outputs": op.outputs} for op in g.ops]
     folded = [{"file_index": i, "kind": k, "status": "folded"} for i, k in g.folded]
@@ -49,7 +55,7 @@ def inspect_model(path: str) -> dict:
                 "per_channel": bool(t.quant and t.quant.per_channel),
                 "scale": float(t.quant.s) if t.quant else None,
                 "zero_point": int(t.quant.zp) if t.quant else None} for t in g.tensors]
-    unsupported = sorted({o["kind"] for o in ops if not o["supported"]})
+    unsupported = sorted({_tagged(o) for o in ops if not o["supported"]})
     error = None
     try:
         lower_graph(g)          # what `plan` would say (unsupported op, float compute, parameters)
@@ -86,7 +92,7 @@ def run(args) -> int:
         print(f"output t{io['index']} {io['shape']} {io['dtype']} scale={io['scale']} zp={io['zero_point']}", file=out)
     print(f"ops ({len(info['ops'])}): " + ", ".join(f"{k} x{v}" for k, v in info["op_counts"].items()), file=out)
     for o in info["ops"]:
-        print(f"  op {o['index']:<4} {o['kind']:<24} {o['status']}", file=out)
+        print(f"  op {o['index']:<4} {_tagged(o):<24} {o['status']}", file=out)
     if info["folded_ops"]:
         print(f"folded at import ({len(info['folded_ops'])} shape ops evaluated at compile time; "
               "ops above renumbered): "
