@@ -85,12 +85,44 @@ _ACCESSORS: dict[type, dict[str, str]] = {
 }
 
 
+def _custom_options(op: Any, kind: str, index: int, path: str, cls: type) -> oo.OpOptions:
+    """A custom op's options from its flexbuffer map: every field of `cls` the map has
+    (floats rounded to float32, as the kernel's AsFloat), the dataclass default otherwise."""
+    from flatbuffers import flexbuffers
+    raw = op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b""
+    try:
+        table = flexbuffers.Loads(raw) if raw else {}
+    except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt file
+        raise ModelError(f"operator {index} ({kind}): its custom options are not a flexbuffer ({e})",
+                         where=path, fix="re-export the model with the TFLite converter") from None
+    if not isinstance(table, dict):
+        raise ModelError(f"operator {index} ({kind}): its custom options are not a flexbuffer map",
+                         where=path, fix="re-export the model with the TFLite converter")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if table.get(f.name) is None:
+            continue
+        v = table[f.name]
+        if not isinstance(v, (bool, int, float)):
+            raise ModelError(f"operator {index} ({kind}): custom option {f.name} is {v!r}, not a number",
+                             where=path, fix="re-export the model with the TFLite converter")
+        if isinstance(f.default, bool):
+            values[f.name] = bool(v)
+        elif isinstance(f.default, float):
+            values[f.name] = float(np.float32(v))
+        else:
+            values[f.name] = int(v)
+    return cls(**values)
+
+
 def _options(op: Any, kind: str, index: int, path: str) -> oo.OpOptions:
     """The op's typed options (tinyml.op_options) from its builtin options table.
 
     Enum fields are decoded here; a code the schema does not define is a
     ModelError naming the operator, the field and the value."""
     cls = oo.OPTIONS_FOR_KIND.get(kind, oo.NoOptions)
+    if cls is oo.DetectionPostProcessOptions:
+        return _custom_options(op, kind, index, path, cls)
     code = op.BuiltinOptionsType()
     table = op.BuiltinOptions() if code else None
     if cls is oo.NoOptions or table is None:

@@ -48,6 +48,7 @@
 #include "tinyml/shape.h"
 #include "tinyml/fused.h"
 #include "tinyml/s16.h"
+#include "tinyml/detection.h"
 #include "tinyml/stage.h"
 
 #endif /* TINYML_KERNELS_H */
