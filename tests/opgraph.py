@@ -28,6 +28,7 @@ class OpCase:
     options: tuple[str, dict[str, Any]] | None = None
     version: int = 1
     index_bounds: dict[int, int] | None = None   # input position -> exclusive bound of its int32 values
+    custom_options: bytes | None = None  # for op "CUSTOM:<name>": the operator's custom options
 
 
 def case_records(cases: Sequence[OpCase], count: int, seed: int = 0) -> list[list[np.ndarray]]:
@@ -83,7 +84,11 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
         key = (case.op, case.version)
         if key not in codes:
             code = s.OperatorCodeT()
-            bop = getattr(s.BuiltinOperator, case.op)
+            if case.op.startswith("CUSTOM:"):
+                bop = s.BuiltinOperator.CUSTOM
+                code.customCode = case.op.split(":", 1)[1]
+            else:
+                bop = getattr(s.BuiltinOperator, case.op)
             code.builtinCode = bop
             code.deprecatedBuiltinCode = min(bop, 127)
             code.version = case.version
@@ -92,6 +97,8 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
         o.opcodeIndex = codes[key][0]
         o.inputs = np.asarray(ins, dtype=np.int32)
         o.outputs = np.asarray(outs, dtype=np.int32)
+        if case.custom_options is not None:
+            o.customOptions = np.frombuffer(case.custom_options, dtype=np.uint8)
         if case.options is not None:
             name, fields = case.options
             opt = getattr(s, name + "T")()

@@ -307,7 +307,8 @@ tinyml_status tinyml_detection_postprocess_f32(const tinyml_ctx *ctx, const tiny
             out_index++;
         }
         const int32_t keep = out_index < p->max_detections ? out_index : p->max_detections;
-        partial_argsort(m.pool_score, out_index, keep, TFLM_TIES, m.pool_order);
+        /* equal scores in index order (measured: TFLite 2.21's and TFLM's bytes both) */
+        partial_argsort(m.pool_score, out_index, keep, 1, m.pool_order);
         for (int32_t r = 0; r < keep; ++r) {
             const int32_t t = m.pool_order[r];
             m.pool_order[r] = m.pool_index[t];

@@ -17,12 +17,15 @@
  *     anchors' best score, detections written per anchor; unused slots are 0
  *     here (TFLite leaves them unwritten);
  *   regular NMS: per class NMS (up to detections_per_class), merged with the
- *     running top max_detections by the same partial sort.
+ *     running top max_detections in decreasing score, equal scores in pool
+ *     order (what TensorFlow 2.21's TFLite produces, measured: not the heap
+ *     order its source's std::partial_sort suggests; TFLM's index tie-break
+ *     gives the same order).
  * With TINYML_SINGLE_ROUNDING = 0 (the generator's --rounding tflm, config.h)
- * it follows tflite_micro instead: equal scores ordered by index in both
- * partial sorts (TFLM's comparator) and a box with ymin >= ymax or xmin >=
- * xmax rejected; for max_classes_per_detection = 1 that is the only
- * difference (TFLM's slots for several classes per anchor are not followed).
+ * it follows tflite_micro instead: an anchor's equal class scores ordered by
+ * index (TFLM's comparator) and a box with ymin >= ymax or xmin >= xmax
+ * rejected (TFLM's slots for several classes per anchor, which overrun the
+ * outputs, are not followed).
  * Fails (TINYML_ERROR_ARG) where TFLite's Eval fails: a decoded box with
  * ymin > ymax or xmin > xmax. */
 #ifndef TINYML_DETECTION_H
