@@ -82,6 +82,8 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.L2NormOptions: {"activation": "FusedActivationFunction"},
     oo.DivOptions: {"activation": "FusedActivationFunction"},
     oo.CumsumOptions: {"exclusive": "Exclusive", "reverse": "Reverse"},
+    oo.SVDFOptions: {"rank": "Rank", "activation": "FusedActivationFunction",
+                     "asymmetric_quantize_inputs": "AsymmetricQuantizeInputs"},
 }
 
 
@@ -268,7 +270,8 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
             shape = tuple(max(d, 1) for d in shape)
         q = _quant(t, shape)
         arr = _buffer_data(model, data, t, dtype, shape)
-        tensors.append(Tensor(index=i, name=tname, shape=shape, dtype=dtype, quant=q, data=arr))
+        tensors.append(Tensor(index=i, name=tname, shape=shape, dtype=dtype, quant=q, data=arr,
+                              variable=bool(t.IsVariable())))
 
     ops: list[Op] = []
     for i in range(sg.OperatorsLength()):

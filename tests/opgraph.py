@@ -40,7 +40,7 @@ def case_records(cases: Sequence[OpCase], count: int, seed: int = 0) -> list[lis
         rec = []
         for case in cases:
             for k, spec in enumerate(case.inputs):
-                if spec is None or spec.data is not None:
+                if spec is None or spec.data is not None or spec.variable:
                     continue
                 shape = tuple(spec.shape)
                 if spec.dtype == "bool":
@@ -77,7 +77,7 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
                 continue
             i = add_tensor(spec, f"op{c}_in{k}")
             ins.append(i)
-            if spec.data is None:
+            if spec.data is None and not spec.variable:
                 graph_inputs.append(i)
         outs = [add_tensor(spec, f"op{c}_out{k}") for k, spec in enumerate(case.outputs)]
         graph_outputs += outs

@@ -273,6 +273,14 @@ class ArgMinOptions:
 
 
 @dataclass(frozen=True)
+class SVDFOptions:
+    TABLE: ClassVar[str] = "SVDFOptions"
+    rank: int = 1
+    activation: Activation = Activation.NONE
+    asymmetric_quantize_inputs: bool = False
+
+
+@dataclass(frozen=True)
 class DetectionPostProcessOptions:
     """TFLite_Detection_PostProcess: its flexbuffer custom options (defaults as TFLite's Init:
     detections_per_class 100, use_regular_nms false)."""
@@ -298,7 +306,7 @@ OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOption
                   TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
                   PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
                   MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions, CumsumOptions,
-                  DetectionPostProcessOptions]
+                  DetectionPostProcessOptions, SVDFOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -338,6 +346,7 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "DIV": DivOptions,
     "CUMSUM": CumsumOptions,
     DETECTION_POSTPROCESS: DetectionPostProcessOptions,
+    "SVDF": SVDFOptions,
 }
 
 

@@ -49,6 +49,7 @@
 #include "tinyml/fused.h"
 #include "tinyml/s16.h"
 #include "tinyml/detection.h"
+#include "tinyml/svdf.h"
 #include "tinyml/stage.h"
 
 #endif /* TINYML_KERNELS_H */
