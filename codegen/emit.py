@@ -18,7 +18,7 @@ from tinyml import __version__, paths
 from tinyml.errors import TinymlError
 from tinyml.ir import DTYPE_BYTES, Graph
 from tinyml.memory_planner.plan import Plan
-from tinyml.steps import Call, ScratchRef, Step, TRef, call_constants
+from tinyml.steps import Call, ScratchRef, StateRef, Step, TRef, call_constants
 
 from .lowering import LowerCtx
 from .pipeline import Compiled, CompileOptions, accounting, compile
@@ -141,6 +141,10 @@ class Renderer:
             return self.tensor(a.tensor)
         if isinstance(a, ScratchRef):
             return f"&{self.scratch_name(pos)}"
+        if isinstance(a, StateRef):
+            ten = self.graph.t(a.tensor)
+            return (f"(({ten.ctype} *)({self.names.global_symbol('tinyml_state')} + "
+                    f"{self.plan.state_offsets[a.tensor]}))")
         return str(a)
 
     def call(self, c: Call, pos: int) -> str:

@@ -82,7 +82,39 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.L2NormOptions: {"activation": "FusedActivationFunction"},
     oo.DivOptions: {"activation": "FusedActivationFunction"},
     oo.CumsumOptions: {"exclusive": "Exclusive", "reverse": "Reverse"},
+    oo.SVDFOptions: {"rank": "Rank", "activation": "FusedActivationFunction",
+                     "asymmetric_quantize_inputs": "AsymmetricQuantizeInputs"},
 }
+
+
+def _custom_options(op: Any, kind: str, index: int, path: str, cls: type) -> oo.OpOptions:
+    """A custom op's options from its flexbuffer map: every field of `cls` the map has
+    (floats rounded to float32, as the kernel's AsFloat), the dataclass default otherwise."""
+    from flatbuffers import flexbuffers
+    raw = op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b""
+    try:
+        table = flexbuffers.Loads(raw) if raw else {}
+    except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt file
+        raise ModelError(f"operator {index} ({kind}): its custom options are not a flexbuffer ({e})",
+                         where=path, fix="re-export the model with the TFLite converter") from None
+    if not isinstance(table, dict):
+        raise ModelError(f"operator {index} ({kind}): its custom options are not a flexbuffer map",
+                         where=path, fix="re-export the model with the TFLite converter")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if table.get(f.name) is None:
+            continue
+        v = table[f.name]
+        if not isinstance(v, (bool, int, float)):
+            raise ModelError(f"operator {index} ({kind}): custom option {f.name} is {v!r}, not a number",
+                             where=path, fix="re-export the model with the TFLite converter")
+        if isinstance(f.default, bool):
+            values[f.name] = bool(v)
+        elif isinstance(f.default, float):
+            values[f.name] = float(np.float32(v))
+        else:
+            values[f.name] = int(v)
+    return cls(**values)
 
 
 def _options(op: Any, kind: str, index: int, path: str) -> oo.OpOptions:
@@ -91,6 +123,8 @@ def _options(op: Any, kind: str, index: int, path: str) -> oo.OpOptions:
     Enum fields are decoded here; a code the schema does not define is a
     ModelError naming the operator, the field and the value."""
     cls = oo.OPTIONS_FOR_KIND.get(kind, oo.NoOptions)
+    if cls is oo.DetectionPostProcessOptions:
+        return _custom_options(op, kind, index, path, cls)
     code = op.BuiltinOptionsType()
     table = op.BuiltinOptions() if code else None
     if cls is oo.NoOptions or table is None:
@@ -236,7 +270,8 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
             shape = tuple(max(d, 1) for d in shape)
         q = _quant(t, shape)
         arr = _buffer_data(model, data, t, dtype, shape)
-        tensors.append(Tensor(index=i, name=tname, shape=shape, dtype=dtype, quant=q, data=arr))
+        tensors.append(Tensor(index=i, name=tname, shape=shape, dtype=dtype, quant=q, data=arr,
+                              variable=bool(t.IsVariable())))
 
     ops: list[Op] = []
     for i in range(sg.OperatorsLength()):

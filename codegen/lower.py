@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tinyml.errors import ModelError, UnsupportedOpError
 from tinyml.ir import Graph
+from tinyml.op_options import DETECTION_POSTPROCESS
 from tinyml.steps import Step
 
 from . import ops  # noqa: F401  (registers every lowering and fusion pattern)
@@ -61,9 +62,10 @@ def _rank_free(graph: Graph, tensor: int) -> bool:
 
 
 # Float ops the converter leaves inside int8 graphs (e.g. Keras LayerNorm's
-# DEQUANTIZE -> NEG -> QUANTIZE) and CAST (an exact conversion); anything else computing
+# DEQUANTIZE -> NEG -> QUANTIZE), CAST (an exact conversion) and the SSD post-process
+# (a float op in TFLite and TFLM alike, fed by DEQUANTIZE); anything else computing
 # in float is rejected.
-FLOAT_ISLAND_OPS = {"NEG", "DEQUANTIZE", "QUANTIZE", "CAST"}
+FLOAT_ISLAND_OPS = {"NEG", "DEQUANTIZE", "QUANTIZE", "CAST", DETECTION_POSTPROCESS}
 
 
 def _float_compute(graph: Graph) -> list[tuple[int, str]]:

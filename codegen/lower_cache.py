@@ -84,6 +84,7 @@ class Template:
     const_bytes: int = 0          # generated constants (its own context)
     const_refs: list[int] = field(default_factory=list)   # constant tensors the calls reference
     overlap: Overlap | None = None  # the kernel fact (positional: needs no renumbering)
+    state: list[int] = field(default_factory=list)   # variable tensors (Step.state), as positions
 
     def step(self, tensors: list[int], index: int, ops: list[int]) -> Step:
         return Step(index=index, kind=self.kind,
@@ -91,7 +92,8 @@ class Template:
                     scratch_bytes=self.scratch_bytes,
                     alias_of=None if self.alias_of is None else tensors[self.alias_of],
                     inplace_ok=[(tensors[a], tensors[b]) for a, b in self.inplace_ok],
-                    ops=list(ops), const_refs=[tensors[k] for k in self.const_refs], overlap=self.overlap)
+                    ops=list(ops), const_refs=[tensors[k] for k in self.const_refs], overlap=self.overlap,
+                    state=[tensors[k] for k in self.state])
 
 
 def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Template:
@@ -105,7 +107,7 @@ def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Templ
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes, const_bytes=ctx.const_bytes(), const_refs=refs,
-        overlap=step.overlap)
+        overlap=step.overlap, state=[slot[t] for t in step.state])
 
 
 class _GraphMemo:

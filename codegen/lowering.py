@@ -110,8 +110,9 @@ def lowering(*kinds: str, int16: bool = False) -> Callable[[Lowering], Lowering]
 
 
 def is_16x8(op: Op, graph: Graph) -> bool:
-    """Whether `op` reads or writes a non-constant int16 tensor (a 16x8 op)."""
-    return any(i >= 0 and not graph.t(i).is_const and graph.t(i).dtype == "int16"
+    """Whether `op` reads or writes a non-constant int16 tensor (a 16x8 op); a variable tensor
+    (SVDF's int16 state in an int8 op) does not count."""
+    return any(i >= 0 and not graph.t(i).is_const and not graph.t(i).variable and graph.t(i).dtype == "int16"
                for i in list(op.inputs) + list(op.outputs))
 
 

@@ -128,7 +128,8 @@ class Compiled:
 def accounting(c: Compiled) -> Accounting:
     """The model's flash and SRAM before a build (memory_planner.report.account): parameters in
     the file, weights.c's bytes, the planned arena; code estimated, stack = the reserve."""
-    return account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes)
+    return account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes,
+                   state_bytes=c.plan.state_bytes)
 
 
 def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
@@ -234,7 +235,7 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
                       regions=arena_regions(board) if board else ())
     c = compile(model_path, options)
     fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board,
-                    [(r.name, r.arena_bytes) for r in c.plan.regions], wreg)
+                    [(r.name, r.arena_bytes) for r in c.plan.regions], wreg, state_bytes=c.plan.state_bytes)
     tflm = None
     if compare_tflm:
         from tinyml.memory_planner.tflm import tflm_arena

@@ -154,6 +154,7 @@ class _TensorFacts:
     axis: int | None
     dynamic: bool = False            # a -1 past the first dimension of the shape signature
     dynamic_first: bool = False      # a -1 as the first dimension (batch, or batch x rows after a Tensordot)
+    variable: bool = False           # a variable tensor (op state: its value is the previous invocation's)
 
     @property
     def static(self) -> bool:
@@ -199,7 +200,8 @@ class _Checker:
         # codegen.shape_fold replaces (a dynamic batch alone is resolved to the 1 written here).
         sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() > 0 else shape
         dynamic = len(sig) != len(shape) or any(d < 0 for d in sig[1:])
-        return _TensorFacts(name, dtype, shape, payload, scale, zp, axis, dynamic, bool(sig) and sig[0] < 0)
+        return _TensorFacts(name, dtype, shape, payload, scale, zp, axis, dynamic, bool(sig) and sig[0] < 0,
+                            bool(t.IsVariable()))
 
     def buffer(self, i: int, who: str, t: Any, dtype: str, size: int, shape: tuple[int, ...] | None):
         b, nbuf = t.Buffer(), self.model.BuffersLength()
@@ -335,7 +337,7 @@ class _Checker:
                     self.fail(f"{who} reads tensor {x} '{facts[x].name}', which operator {writer[x]} writes "
                               f"{'itself' if writer[x] == i else 'later'}",
                               "operators are in execution order (a tensor is written before it is read)")
-                if x not in writer and facts[x].data is None and x not in g_in:
+                if x not in writer and facts[x].data is None and x not in g_in and not facts[x].variable:
                     self.fail(f"{who} reads tensor {x} '{facts[x].name}', which is neither a constant, a graph "
                               "input, nor written by an operator", "every tensor read has a value")
         for x in g_out:

@@ -632,7 +632,8 @@ def add_accounting(rep: SizeReport, lib_dir: str) -> None:
         planned = {}
     linked = Linked(flash_bytes=rep.flash_bytes, weights_bytes=rep.weights, static_ram_bytes=rep.static_ram_bytes,
                     stack_reserve_bytes=rep.stack, stack_estimate_bytes=rep.stack_estimate)
-    rep.accounting = account(planned.get("model_params_bytes", 0), rep.weights, rep.arena, linked).to_dict()
+    rep.accounting = account(planned.get("model_params_bytes", 0), rep.weights, rep.arena, linked,
+                             state_bytes=planned.get("state_bytes", 0)).to_dict()
 
 
 _WEIGHT_DECL = re.compile(r"^extern const \w+ (\w+)\[\d+\];", re.M)
@@ -822,7 +823,7 @@ def precheck_fit(board: Board, compiled, stack_bytes: int, weights_region: str =
     region (`weights_region`) are judged against it."""
     parts, flash_only = [], True
     reg = board.region_for("arena")
-    arena = compiled.plan.arena_bytes
+    arena = compiled.plan.arena_bytes + compiled.plan.state_bytes   # the state block sits beside the arena
     if not compiled.plan.regions and arena + stack_bytes > reg.size:
         flash_only = False
         parts.append(f"SRAM region {reg.label} ({reg.name}, {reg.size:,} B) overflowed by "

@@ -45,6 +45,10 @@ class Plan:
     # RegionArena per region, the first being `tinyml_arena`; offsets are within a buffer's
     # region, and `arena_bytes` is the first region's arena.
     regions: list[RegionArena] = field(default_factory=list)
+    # variable tensors (Step.state: op state kept between inferences) -> offset in the model's
+    # state block, which lies outside the arena; state_bytes is its size (0: no state)
+    state_offsets: dict[int, int] = field(default_factory=dict)
+    state_bytes: int = 0
 
     @property
     def total_arena_bytes(self) -> int:
@@ -84,6 +88,9 @@ class Plan:
                          for (o, i), d in self.overlaps.items()],
             "notes": self.notes,
         }
+        if self.state_bytes:   # only with state, so a stateless plan.json is unchanged
+            d["state_bytes"] = self.state_bytes
+            d["state"] = [{"tensor": t, "offset": o} for t, o in self.state_offsets.items()]
         if self.regions:   # only with several regions, so a one-arena plan.json is unchanged
             for k, b in enumerate(d["buffers"]):
                 b["region"] = self.regions[self.region_of(k)].name
@@ -141,6 +148,11 @@ def plan_steps(graph, steps, policy: str = "best", alignment: int = ALIGNMENT,
     plan = Plan(buffers=buffers, tensor_buffer=tensor_buffer, scratch_buffer=scratch_buffer,
                 arena_bytes=arena, lower_bound=lower_bound(buffers, len(steps), overlaps, overlaps_up),
                 policy=policy, alignment=alignment, overlaps=overlaps, overlaps_up=overlaps_up)
+    for s in steps:
+        for t in s.state:
+            if t not in plan.state_offsets:
+                plan.state_offsets[t] = plan.state_bytes
+                plan.state_bytes += align(graph.t(t).nbytes, alignment)
     if stream_buf is not None:
         plan.notes.append(f"input streamed: buffer {buffers[stream_buf].name} holds one stripe "
                           f"({stream_input_bytes} B)")

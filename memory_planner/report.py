@@ -47,7 +47,8 @@ class Accounting:
     stack_source: str                # "reserve" | "static estimate"
     stack_reserve_bytes: int
     static_ram_bytes: int            # .data + .bss of the firmware (0 before a build)
-    sram_bytes: int                  # arena + stack + static
+    sram_bytes: int                  # arena + stack + static (+ state before a build)
+    state_bytes: int = 0             # op state kept between inferences (SVDF), outside the arena
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,13 +60,17 @@ class Accounting:
                 f"({code}); model parameters in the file {self.model_params_bytes:,} B",
                 f"SRAM   {self.sram_bytes:>10,} B = arena {self.arena_bytes:,} B + stack {self.stack_bytes:,} B "
                 f"({self.stack_source}{', reserve ' + format(self.stack_reserve_bytes, ',') + ' B' if self.stack_source != 'reserve' else ''})"
-                + static]
+                + static
+                + (f" + state {self.state_bytes:,} B" if self.state_bytes and self.flash_source != "linked" else "")
+                + (f" (state {self.state_bytes:,} B outside the arena)" if self.state_bytes and self.flash_source == "linked" else "")]
 
 
 def account(model_params_bytes: int, weights_bytes: int, arena_bytes: int, linked: Linked | None = None,
-            stack_reserve_bytes: int = STACK_RESERVE) -> Accounting:
+            stack_reserve_bytes: int = STACK_RESERVE, state_bytes: int = 0) -> Accounting:
     """Flash and SRAM of a model: from the compiled model alone (code estimated, stack = the
-    reserve), or with a linked firmware's measurements (`linked`)."""
+    reserve), or with a linked firmware's measurements (`linked`). `state_bytes`: the state block
+    (variable tensors, outside the arena), counted in SRAM before a build; a linked firmware
+    holds it in .bss, so its static RAM already includes it."""
     if linked is None:
         code, flash, src = RUNTIME_FLASH_ESTIMATE, weights_bytes + RUNTIME_FLASH_ESTIMATE, "estimate"
         stack, ssrc, static = stack_reserve_bytes, "reserve", 0
@@ -80,7 +85,8 @@ def account(model_params_bytes: int, weights_bytes: int, arena_bytes: int, linke
     return Accounting(model_params_bytes=model_params_bytes, weights_bytes=weights_bytes, code_bytes=code,
                       flash_bytes=flash, flash_source=src, arena_bytes=arena_bytes, stack_bytes=stack,
                       stack_source=ssrc, stack_reserve_bytes=stack_reserve_bytes, static_ram_bytes=static,
-                      sram_bytes=arena_bytes + stack + static)
+                      sram_bytes=arena_bytes + stack + static + (state_bytes if linked is None else 0),
+                      state_bytes=state_bytes)
 
 
 @dataclass
@@ -133,21 +139,23 @@ class BoardFit:
 
 
 def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
-              regions: list[tuple[str, int]] | None = None, weights_region: Any | None = None) -> BoardFit:
+              regions: list[tuple[str, int]] | None = None, weights_region: Any | None = None,
+              state_bytes: int = 0) -> BoardFit:
     """Arena + stack reserve against the arena's region, weights + runtime estimate against flash.
 
     `board`: a loaded descriptor (tinyml.boards.load_board), or None for no verdict.
     `regions`: (region label, arena bytes) of a plan split over several RAM regions, the
     first being `arena_bytes`'s; each other region is judged on its own.
     `weights_region`: the board's external flash region (tinyml.boards.LinkRegion) the weights
-    are linked into (`--weights-region`); internal flash then holds the runtime only."""
+    are linked into (`--weights-region`); internal flash then holds the runtime only.
+    `state_bytes`: op state kept between inferences (outside the arena, in the same RAM)."""
     fit = BoardFit(stack_reserve_bytes=STACK_RESERVE, flash_bytes=weights_bytes + RUNTIME_FLASH_ESTIMATE)
     if board is None:
         return fit
     region = board.region_for("arena")
     fit.sram_budget_bytes = region.size
     fit.flash_budget_bytes = board.flash_region().size
-    need = arena_bytes + STACK_RESERVE
+    need = arena_bytes + STACK_RESERVE + state_bytes
     ok_sram = need <= fit.sram_budget_bytes
     others = {r.label: r.size for r in board.arena_regions()}
     more = []
@@ -165,7 +173,8 @@ def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
         ok_ext, internal = True, fit.flash_bytes
     ok_flash = internal <= fit.flash_budget_bytes and ok_ext
     fit.fits = ok_sram and ok_flash
-    fit.detail.append(f"{region.label}: arena {arena_bytes:,} B + stack reserve {STACK_RESERVE:,} B = "
+    state = f" + state {state_bytes:,} B" if state_bytes else ""
+    fit.detail.append(f"{region.label}: arena {arena_bytes:,} B + stack reserve {STACK_RESERVE:,} B{state} = "
                       f"{need:,} of {fit.sram_budget_bytes:,} B -> "
                       f"{'fits' if need <= fit.sram_budget_bytes else f'over by {need - fit.sram_budget_bytes:,} B'}")
     fit.detail += more

@@ -28,6 +28,7 @@ class OpCase:
     options: tuple[str, dict[str, Any]] | None = None
     version: int = 1
     index_bounds: dict[int, int] | None = None   # input position -> exclusive bound of its int32 values
+    custom_options: bytes | None = None  # for op "CUSTOM:<name>": the operator's custom options
 
 
 def case_records(cases: Sequence[OpCase], count: int, seed: int = 0) -> list[list[np.ndarray]]:
@@ -39,7 +40,7 @@ def case_records(cases: Sequence[OpCase], count: int, seed: int = 0) -> list[lis
         rec = []
         for case in cases:
             for k, spec in enumerate(case.inputs):
-                if spec is None or spec.data is not None:
+                if spec is None or spec.data is not None or spec.variable:
                     continue
                 shape = tuple(spec.shape)
                 if spec.dtype == "bool":
@@ -76,14 +77,18 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
                 continue
             i = add_tensor(spec, f"op{c}_in{k}")
             ins.append(i)
-            if spec.data is None:
+            if spec.data is None and not spec.variable:
                 graph_inputs.append(i)
         outs = [add_tensor(spec, f"op{c}_out{k}") for k, spec in enumerate(case.outputs)]
         graph_outputs += outs
         key = (case.op, case.version)
         if key not in codes:
             code = s.OperatorCodeT()
-            bop = getattr(s.BuiltinOperator, case.op)
+            if case.op.startswith("CUSTOM:"):
+                bop = s.BuiltinOperator.CUSTOM
+                code.customCode = case.op.split(":", 1)[1]
+            else:
+                bop = getattr(s.BuiltinOperator, case.op)
             code.builtinCode = bop
             code.deprecatedBuiltinCode = min(bop, 127)
             code.version = case.version
@@ -92,6 +97,8 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
         o.opcodeIndex = codes[key][0]
         o.inputs = np.asarray(ins, dtype=np.int32)
         o.outputs = np.asarray(outs, dtype=np.int32)
+        if case.custom_options is not None:
+            o.customOptions = np.frombuffer(case.custom_options, dtype=np.uint8)
         if case.options is not None:
             name, fields = case.options
             opt = getattr(s, name + "T")()

@@ -37,6 +37,7 @@ class Spec:
     zero_point: int | Sequence[int] = 0
     axis: int = 0
     data: np.ndarray | None = None   # constant tensor payload
+    variable: bool = False           # a TFLite variable tensor (op state), not a graph input
 
 
 def _schema():
@@ -51,6 +52,7 @@ def add_tensor_t(s, model, tensors: list, spec: Spec, name: str) -> int:
     t.shape = np.asarray(list(spec.shape), dtype=np.int32)
     t.type = _TYPES[spec.dtype]
     t.name = name
+    t.isVariable = spec.variable
     buf = s.BufferT()
     if spec.data is not None:
         arr = np.asarray(spec.data, dtype=_NP[spec.dtype]).reshape(tuple(spec.shape))

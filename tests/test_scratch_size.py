@@ -36,6 +36,8 @@ SCRATCH_KERNELS = {
     "tinyml_fused_resblock_s8",
     "tinyml_fused_invres_s8",
     "tinyml_fused_stage_s8",
+    "tinyml_svdf_s8",
+    "tinyml_detection_postprocess_f32",
 }
 
 MAIN = r"""
@@ -169,7 +171,24 @@ OP_SWEEP = {
     "bmm_adj_y": lambda: _bmm((1, 2, 7, 5), (1, 2, 6, 5), adj_y=True),
     "bmm_adj_x": lambda: _bmm((3, 1, 7, 5), (1, 2, 7, 6), adj_x=True),
     "bmm_adj_xy_odd": lambda: _bmm((2, 3, 5), (2, 7, 3), adj_x=True, adj_y=True),
+    "svdf": lambda: _svdf(),
+    "detection_regular": lambda: _detection(True),
+    "detection_fast": lambda: _detection(False),
 }
+
+
+def _svdf() -> bytes:
+    import numpy as np
+    from opgraph import multi_op_model
+    from test_ops_svdf import svdf_case
+    return multi_op_model([svdf_case(np.random.default_rng(0), batches=2, units=3, rank=2, memory=4)])
+
+
+def _detection(regular: bool) -> bytes:
+    import numpy as np
+    from opgraph import multi_op_model
+    from test_ops_detection import det_case
+    return multi_op_model([det_case(regular, np.random.default_rng(0), classes=3, per_det=2)])
 
 
 def shared_models() -> list[str]:

@@ -25,9 +25,11 @@ def _keras():
 
 
 def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = False,
-             float_io: bool = False) -> str:
+             float_io: bool = False, custom_ops: bool = False, float_out: bool = False) -> str:
     """The standard int8 recipe (or 16x8 with `int16`; float32 input/output with `float_io`,
-    the converter's default types); writes `path`, returns it."""
+    the converter's default types); writes `path`, returns it. `custom_ops` adds
+    `allow_custom_ops = True` (SSD exports: the post-process is a custom op); `float_out`
+    keeps the converter's float32 outputs (the Object Detection API's SSD recipe)."""
     import tensorflow as tf
 
     from tinyml.tinyvit.export import _quiet_stdout
@@ -41,6 +43,7 @@ def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = F
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
+    conv.allow_custom_ops = custom_ops
     if int16:
         conv.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
@@ -50,7 +53,8 @@ def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = F
     else:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        if not float_out:
+            conv.inference_output_type = tf.int8
     with _quiet_stdout():
         blob = conv.convert()
     with open(path, "wb") as f:
@@ -179,6 +183,65 @@ def gru():
     return keras.Model(inp, x)
 
 
+# SSD head of `ssd()`: anchors per cell, classes (plus background), post-process options
+SSD_GRID, SSD_ANCHORS, SSD_CLASSES, SSD_MAX_DETECTIONS = 8, 2, 3, 10
+
+
+def ssd_implements(max_detections: int = SSD_MAX_DETECTIONS, num_classes: int = SSD_CLASSES,
+                   max_classes_per_detection: int = 1, use_regular_nms: bool = False,
+                   score_threshold: float = 0.3, iou_threshold: float = 0.5,
+                   scales: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)) -> str:
+    """The `experimental_implements` signature the TF Object Detection API's TFLite SSD export
+    (export_tflite_graph_tf2) puts on its post-processing tf.function: the converter replaces
+    a function carrying it with the TFLite_Detection_PostProcess custom op and these options."""
+    y, x, h, w = scales
+    attrs = [("max_detections", "i", max_detections), ("max_classes_per_detection", "i", max_classes_per_detection),
+             ("use_regular_nms", "b", str(use_regular_nms).lower()), ("nms_score_threshold", "f", score_threshold),
+             ("nms_iou_threshold", "f", iou_threshold), ("y_scale", "f", y), ("x_scale", "f", x),
+             ("h_scale", "f", h), ("w_scale", "f", w), ("num_classes", "i", num_classes)]
+    return " ".join(['name: "TFLite_Detection_PostProcess"'] +
+                    [f'attr {{ key: "{k}" value {{ {t}: {v} }} }}' for k, t, v in attrs])
+
+
+def ssd_anchors(grid: int = SSD_GRID, per_cell: int = SSD_ANCHORS) -> np.ndarray:
+    """Anchors (y, x, h, w) centred on the grid cells, `per_cell` aspect ratios each."""
+    rows = []
+    for i in range(grid):
+        for j in range(grid):
+            for a in range(per_cell):
+                size = 0.2 * (1.5 ** a)
+                rows.append(((i + 0.5) / grid, (j + 0.5) / grid, size, size / (1.0 + 0.5 * a)))
+    return np.asarray(rows, dtype=np.float32)
+
+
+def ssd(regular: bool = False):
+    """SSD-style detector: a small conv backbone (32x32x3 -> 8x8x16), box and class heads
+    (2 anchors per cell, 3 classes + background, sigmoid scores) and the post-process attached
+    the Object Detection API way: a tf.function with `experimental_implements` (whose body only
+    returns placeholders of the output shapes), called on the heads and constant anchors."""
+    import tensorflow as tf
+    keras = _keras()
+    from keras import layers
+    n, c, d = SSD_GRID * SSD_GRID * SSD_ANCHORS, SSD_CLASSES, SSD_MAX_DETECTIONS
+    anchors = ssd_anchors()
+
+    @tf.function(experimental_implements=ssd_implements(use_regular_nms=regular))
+    def post_process(box_encodings, class_predictions, anchors):
+        return (tf.zeros([1, d, 4]), tf.zeros([1, d]), tf.zeros([1, d]), tf.zeros([1]))
+
+    class PostProcess(layers.Layer):
+        def call(self, boxes, scores):
+            return post_process(boxes, scores, tf.constant(anchors))
+
+    inp = keras.Input((32, 32, 3))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    boxes = layers.Reshape((n, 4))(layers.Conv2D(SSD_ANCHORS * 4, 3, padding="same")(x))
+    scores = layers.Reshape((n, c + 1))(layers.Conv2D(SSD_ANCHORS * (c + 1), 3, padding="same")(x))
+    scores = layers.Activation("sigmoid")(scores)
+    return keras.Model(inp, PostProcess()(boxes, scores))
+
+
 def cnn_16x8():
     """A small CNN exported with 16x8 quantization (int16 activations, int8 weights)."""
     keras = _keras()
@@ -278,6 +341,9 @@ BUILDERS: dict[str, Callable] = {
     "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8, "cnn_heads_16x8": cnn_heads_16x8,
     "log_softmax": log_softmax, "sqrt_head": sqrt_head, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
     "resnet": resnet, "conv1d": conv1d,
+    # SSD exports: `ssd` fast NMS with float32 outputs (the Object Detection API's recipe),
+    # `ssd_regular` regular NMS with the standard int8 outputs (QUANTIZE after the post-process)
+    "ssd": ssd, "ssd_regular": lambda: ssd(regular=True),
 }
 
 
@@ -288,4 +354,5 @@ def export(name: str, out_dir: str | os.PathLike, int16: bool = False, float_io:
     int16 = int16 or name.endswith("16x8")
     suffix = ("_16x8" if int16 and not name.endswith("16x8") else "") + ("_float" if float_io else "")
     path = os.path.join(os.fspath(out_dir), f"{name}{suffix}.tflite")
-    return _convert(BUILDERS[name](), path, int16=int16, float_io=float_io)
+    return _convert(BUILDERS[name](), path, int16=int16, float_io=float_io, custom_ops=name.startswith("ssd"),
+                    float_out=name == "ssd")

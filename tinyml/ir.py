@@ -57,6 +57,7 @@ class Tensor:
     dtype: str
     quant: Quant | None = None
     data: np.ndarray | None = None   # constant payload, already shaped
+    variable: bool = False           # TFLite variable tensor (op state kept between invocations)
 
     @property
     def is_const(self) -> bool:

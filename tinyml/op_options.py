@@ -272,12 +272,41 @@ class ArgMinOptions:
     output_type: int = 2
 
 
+@dataclass(frozen=True)
+class SVDFOptions:
+    TABLE: ClassVar[str] = "SVDFOptions"
+    rank: int = 1
+    activation: Activation = Activation.NONE
+    asymmetric_quantize_inputs: bool = False
+
+
+@dataclass(frozen=True)
+class DetectionPostProcessOptions:
+    """TFLite_Detection_PostProcess: its flexbuffer custom options (defaults as TFLite's Init:
+    detections_per_class 100, use_regular_nms false)."""
+    TABLE: ClassVar[str] = "custom options"
+    max_detections: int = 0
+    max_classes_per_detection: int = 0
+    detections_per_class: int = 100
+    use_regular_nms: bool = False
+    nms_score_threshold: float = 0.0
+    nms_iou_threshold: float = 0.0
+    num_classes: int = 0
+    y_scale: float = 0.0
+    x_scale: float = 0.0
+    h_scale: float = 0.0
+    w_scale: float = 0.0
+
+
+DETECTION_POSTPROCESS = "CUSTOM:TFLite_Detection_PostProcess"
+
 OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, FullyConnectedOptions,
                   AddOptions, SubOptions, MulOptions, BatchMatMulOptions, SoftmaxOptions, ReducerOptions,
                   ConcatenationOptions, StridedSliceOptions, LeakyReluOptions, GeluOptions,
                   TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
                   PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
-                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions, CumsumOptions]
+                  MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions, CumsumOptions,
+                  DetectionPostProcessOptions, SVDFOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -316,6 +345,8 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "L2_NORMALIZATION": L2NormOptions,
     "DIV": DivOptions,
     "CUMSUM": CumsumOptions,
+    DETECTION_POSTPROCESS: DetectionPostProcessOptions,
+    "SVDF": SVDFOptions,
 }
 
 

@@ -31,7 +31,16 @@ class ScratchRef:
     size: str
 
 
-Arg = Union[str, int, TRef, ScratchRef]
+@dataclass(frozen=True)
+class StateRef:
+    """A variable tensor (op state that persists between inferences, e.g. SVDF's): lives in
+    the model's state block outside the arena (zeroed at start-up and by <prefix>_reset()),
+    rendered as a typed pointer into it. A step lists its state tensors in `Step.state`;
+    they are not in `inputs` / `outputs`, so the arena planner never places them."""
+    tensor: int
+
+
+Arg = Union[str, int, TRef, ScratchRef, StateRef]
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ class Step:
     # Constant tensors the calls reference, for steps made without calls (a lowering cache,
     # codegen.lower_cache, keeps what planning and the flash count read); None: read the calls.
     const_refs: list[int] | None = None
+    state: list[int] = field(default_factory=list)   # variable tensors (StateRef) the calls read and write
 
 
 def call_constants(step: Step, graph: Graph) -> list[int]:

@@ -26,7 +26,8 @@ def quantization_kind(graph) -> str:
     consts = {graph.t(i).dtype for op in graph.ops for i in op.inputs if i >= 0 and graph.t(i).is_const}
     if "int16" in acts:
         return "16x8"
-    float_ops = [op for op in graph.ops if op.kind not in ("DEQUANTIZE", "NEG", "QUANTIZE")
+    from tinyml.op_options import DETECTION_POSTPROCESS   # a float op inside int8 SSD models
+    float_ops = [op for op in graph.ops if op.kind not in ("DEQUANTIZE", "NEG", "QUANTIZE", DETECTION_POSTPROCESS)
                  and any(graph.t(o).dtype == "float32" for o in op.outputs if o >= 0)]
     if float_ops or (graph.inputs and all(graph.t(i).dtype == "float32" for i in graph.inputs)
                      and "int8" not in acts):

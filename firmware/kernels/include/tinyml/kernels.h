@@ -25,6 +25,8 @@
  *   tinyml_fused_mlp_s8                  tinyml_fused_mlp_s8_scratch_size       (fused.h)
  *   tinyml_fused_resblock_s8             tinyml_fused_resblock_s8_scratch_size  (fused.h)
  *   tinyml_fused_invres_s8               tinyml_fused_invres_s8_scratch_size    (fused.h)
+ *   tinyml_svdf_s8                       tinyml_svdf_s8_scratch_size            (svdf.h)
+ *   tinyml_detection_postprocess_f32     tinyml_detection_postprocess_f32_scratch_size (detection.h)
  *
  * Every kernel returns tinyml_status (TINYML_OK = 0). Inner-loop helpers that
  * return values (tinyml_dot_s8, tinyml_sum_s8, tinyml_pack_s8, ...; tinyml/fc.h)
@@ -48,6 +50,8 @@
 #include "tinyml/shape.h"
 #include "tinyml/fused.h"
 #include "tinyml/s16.h"
+#include "tinyml/detection.h"
+#include "tinyml/svdf.h"
 #include "tinyml/stage.h"
 
 #endif /* TINYML_KERNELS_H */
