@@ -17,9 +17,37 @@ typedef struct {
     int32_t ch, io, out_off, lo, hi;
     int32_t full;              /* clamp range is all of int8: one SSAT */
     int32_t fast;              /* params->fast_requant: tinyml_requantize_bounded */
-    size_t x_tap, x_row, w_row;
+    size_t x_tap, x_row;
     const int32_t *bias, *mult, *shift;
+    int32_t grouped;           /* params->weights_grouped (multiplier 1) */
+    int32_t k_w, taps;         /* filter width, k_h * k_w */
 } dw_consts;
+
+/* Where the weights of channels c..c+3 (or of tail channel c) start for the
+ * window tap t0 = ky * k_w + kx, and how far apart their taps and rows are,
+ * in either filter layout (conv.h). */
+typedef struct {
+    const int8_t *w;
+    size_t tap, row;
+} dw_wwalk;
+
+static inline dw_wwalk dw_weights_at(const dw_consts *k, const int8_t *filter, int32_t t0, int32_t c)
+{
+    dw_wwalk r;
+    const int32_t c4 = k->ch & ~3;
+    if (!k->grouped) {
+        r.w = filter + (size_t)t0 * k->ch + c;
+        r.tap = (size_t)k->ch;
+    } else if (c < c4) {
+        r.w = filter + (size_t)c * k->taps + 4 * t0;
+        r.tap = 4;
+    } else {
+        r.w = filter + (size_t)c4 * k->taps + (size_t)t0 * (k->ch - c4) + (c - c4);
+        r.tap = (size_t)(k->ch - c4);
+    }
+    r.row = r.tap * k->k_w;
+    return r;
+}
 
 static inline int8_t dw_finish(const dw_consts *k, int32_t acc, int32_t c)
 {
@@ -84,8 +112,8 @@ static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
  * first at x00 / w00); with DSP, SXTAB16 adds the input offset to two bytes at
  * once and SMLABB/SMLATT multiply-accumulate each halfword. */
 static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k, const int8_t *x00,
-                                                              const int8_t *w00, int32_t nky, int32_t nkx,
-                                                              int8_t *out_px)
+                                                              const int8_t *filter, int32_t t0,
+                                                              int32_t nky, int32_t nkx, int8_t *out_px)
 {
     const int32_t ch = k->ch, io = k->io;
     int32_t c = 0;
@@ -102,24 +130,25 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
             a2 = k->bias[c + 2];
             a3 = k->bias[c + 3];
         }
-        const int8_t *xr = x00 + c, *wr = w00 + c;
+        const dw_wwalk ww = dw_weights_at(k, filter, t0, c);
+        const int8_t *xr = x00 + c, *wr = ww.w;
         for (int32_t ky = 0; ky < nky; ++ky) {
             const int8_t *x = xr, *w = wr;
 #if TINYML_DSP
             /* Border windows are 2 or 3 taps wide: unrolled, no per-tap loop. */
             if (nkx == 3) {
                 DW_TAP(x, w);
-                DW_TAP(x + k->x_tap, w + ch);
-                DW_TAP(x + 2 * k->x_tap, w + 2 * ch);
+                DW_TAP(x + k->x_tap, w + ww.tap);
+                DW_TAP(x + 2 * k->x_tap, w + 2 * ww.tap);
                 xr += k->x_row;
-                wr += k->w_row;
+                wr += ww.row;
                 continue;
             }
             if (nkx == 2) {
                 DW_TAP(x, w);
-                DW_TAP(x + k->x_tap, w + ch);
+                DW_TAP(x + k->x_tap, w + ww.tap);
                 xr += k->x_row;
-                wr += k->w_row;
+                wr += ww.row;
                 continue;
             }
 #endif
@@ -133,10 +162,10 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
                 a3 += w[3] * (x[3] + io);
 #endif
                 x += k->x_tap;
-                w += ch;
+                w += ww.tap;
             }
             xr += k->x_row;
-            wr += k->w_row;
+            wr += ww.row;
         }
         out_px[c] = dw_finish(k, a0, c);
         out_px[c + 1] = dw_finish(k, a1, c + 1);
@@ -145,13 +174,14 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
     }
     for (; c < ch; ++c) {
         int32_t acc = k->bias ? k->bias[c] : 0;
-        const int8_t *xr = x00 + c, *wr = w00 + c;
+        const dw_wwalk ww = dw_weights_at(k, filter, t0, c);
+        const int8_t *xr = x00 + c, *wr = ww.w;
         for (int32_t ky = 0; ky < nky; ++ky) {
             for (int32_t kx = 0; kx < nkx; ++kx) {
-                acc += wr[kx * ch] * (xr[kx * k->x_tap] + io);
+                acc += wr[kx * ww.tap] * (xr[kx * k->x_tap] + io);
             }
             xr += k->x_row;
-            wr += k->w_row;
+            wr += ww.row;
         }
         out_px[c] = dw_finish(k, acc, c);
     }
@@ -228,6 +258,99 @@ static void dw_pixel_m1_3x3_fast(const dw_consts *k, const int8_t *x00, const in
     dw_pixel_m1_3x3_m(k, x00, w00, out_px, 1);
 }
 
+/* One window row of four channels, grouped weights: three taps at x, x + xt,
+ * x + 2 xt (x_tap apart in the input) whose weights are the words at w + o,
+ * w + o + 4, w + o + 8. Written as one asm block so that the taps share the
+ * base pointers (GCC 12 otherwise keeps one pointer per tap and spills them);
+ * each tap is DW_TAP's arithmetic: a_c += w_c * (x_c + io), SXTAB16 adding io
+ * to two bytes, SMLABB/SMLATT per halfword. */
+#define DW_ROW3_GROUPED(x, xt, w, o)                                                    \
+    __asm__("ldr %[t0], [%[xp]]\n\t"                                                  \
+            "ldr %[t2], [%[wp], #" #o "]\n\t"                                         \
+            "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                 \
+            "sxtab16 %[t0], %[io], %[t0]\n\t"                                         \
+            "sxtb16 %[t3], %[t2], ror #8\n\t"                                         \
+            "sxtb16 %[t2], %[t2]\n\t"                                                 \
+            "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                   \
+            "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                   \
+            "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                   \
+            "smlatt %[a3], %[t3], %[t1], %[a3]\n\t"                                   \
+            "ldr %[t0], [%[xp], %[xs]]\n\t"                                           \
+            "ldr %[t2], [%[wp], #" #o " + 4]\n\t"                                     \
+            "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                 \
+            "sxtab16 %[t0], %[io], %[t0]\n\t"                                         \
+            "sxtb16 %[t3], %[t2], ror #8\n\t"                                         \
+            "sxtb16 %[t2], %[t2]\n\t"                                                 \
+            "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                   \
+            "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                   \
+            "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                   \
+            "smlatt %[a3], %[t3], %[t1], %[a3]\n\t"                                   \
+            "ldr %[t0], [%[xp], %[xs], lsl #1]\n\t"                                   \
+            "ldr %[t2], [%[wp], #" #o " + 8]\n\t"                                     \
+            "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                 \
+            "sxtab16 %[t0], %[io], %[t0]\n\t"                                         \
+            "sxtb16 %[t3], %[t2], ror #8\n\t"                                         \
+            "sxtb16 %[t2], %[t2]\n\t"                                                 \
+            "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                   \
+            "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                   \
+            "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                   \
+            "smlatt %[a3], %[t3], %[t1], %[a3]"                                         \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
+              [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)            \
+            : [xp] "r"(x), [xs] "r"(xt), [wp] "r"(w), [io] "r"(io2)                     \
+            : "memory")
+
+/* The full 3x3 window (interior pixels), grouped weights: per group of four
+ * channels one weight pointer (36 contiguous bytes) and one input pointer per
+ * window row, the taps at constant or x_tap offsets. */
+static inline __attribute__((always_inline)) void dw_pixel_3x3_grouped_m(const dw_consts *k, const int8_t *x00,
+                                                                         const int8_t *filter, int8_t *out_px,
+                                                                         const int fast)
+{
+    const int32_t ch = k->ch, c4 = ch & ~3;
+    const int32_t io2 = (int32_t)(((uint32_t)k->io & 0xffffu) | ((uint32_t)k->io << 16));
+    const size_t xt = k->x_tap, xr = k->x_row;
+    const int8_t *w = filter;
+    for (int32_t c = 0; c < c4; c += 4, w += 36) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, t0, t1, t2, t3;
+        if (k->bias) {
+            a0 = k->bias[c];
+            a1 = k->bias[c + 1];
+            a2 = k->bias[c + 2];
+            a3 = k->bias[c + 3];
+        }
+        const int8_t *x = x00 + c;
+        DW_ROW3_GROUPED(x, xt, w, 0);
+        DW_ROW3_GROUPED(x + xr, xt, w, 12);
+        DW_ROW3_GROUPED(x + 2 * xr, xt, w, 24);
+        out_px[c] = dw_finish_m(k, a0, c, fast);
+        out_px[c + 1] = dw_finish_m(k, a1, c + 1, fast);
+        out_px[c + 2] = dw_finish_m(k, a2, c + 2, fast);
+        out_px[c + 3] = dw_finish_m(k, a3, c + 3, fast);
+    }
+    const int32_t tail = ch - c4;
+    for (int32_t c = c4; c < ch; ++c) {
+        int32_t acc = k->bias ? k->bias[c] : 0;
+        const int8_t *wt = filter + (size_t)c4 * 9 + (c - c4);
+        for (int32_t ky = 0; ky < 3; ++ky) {
+            for (int32_t kx = 0; kx < 3; ++kx) {
+                acc += wt[(ky * 3 + kx) * tail] * (x00[ky * xr + kx * xt + c] + k->io);
+            }
+        }
+        out_px[c] = dw_finish_m(k, acc, c, fast);
+    }
+}
+
+static void dw_pixel_3x3_grouped(const dw_consts *k, const int8_t *x00, const int8_t *filter, int8_t *out_px)
+{
+    dw_pixel_3x3_grouped_m(k, x00, filter, out_px, 0);
+}
+
+static void dw_pixel_3x3_grouped_fast(const dw_consts *k, const int8_t *x00, const int8_t *filter, int8_t *out_px)
+{
+    dw_pixel_3x3_grouped_m(k, x00, filter, out_px, 1);
+}
+
 #endif
 
 /* Any depth multiplier M: output channel o reads input channel o / M. */
@@ -277,8 +400,9 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                           params->activation.min == -128 && params->activation.max == 127,
                           params->fast_requant != 0,
                           (size_t)params->dilation_w * in_c,
-                          (size_t)params->dilation_h * in_w * in_c, (size_t)k_w * in_c, bias,
-                          quant->multiplier, quant->shift};
+                          (size_t)params->dilation_h * in_w * in_c, bias,
+                          quant->multiplier, quant->shift,
+                          params->weights_grouped != 0 && params->depth_multiplier == 1, k_w, k_h * k_w};
     /* Traversal order (the planner's overlap contract, memory_planner/overlap.py):
      * output rows go top to bottom when the output starts at or below the input
      * (it may then begin `delta` bytes before the input: row oy is written only
@@ -306,23 +430,29 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                 if (params->depth_multiplier == 1) {
                     const int32_t nky = ky1 - ky0, nkx = kx1 - kx0;
                     if (nky <= 0 || nkx <= 0) {
-                        dw_pixel_m1(&kc, in_b, filter, 0, 0, out_px);   /* bias only */
+                        dw_pixel_m1(&kc, in_b, filter, 0, 0, 0, out_px);   /* bias only */
                     } else {
                         const int8_t *x00 = in_b + ((size_t)(iy0 + ky0 * params->dilation_h) * in_w +
                                                     (ix0 + kx0 * params->dilation_w)) * in_c;
-                        const int8_t *w00 = filter + ((size_t)ky0 * k_w + kx0) * in_c;
+                        const int32_t t0 = ky0 * k_w + kx0;
                         if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
 #if TINYML_DSP
-                            if (kc.fast) {
-                                dw_pixel_m1_3x3_fast(&kc, x00, w00, out_px);
+                            if (kc.grouped) {
+                                if (kc.fast) {
+                                    dw_pixel_3x3_grouped_fast(&kc, x00, filter, out_px);
+                                } else {
+                                    dw_pixel_3x3_grouped(&kc, x00, filter, out_px);
+                                }
+                            } else if (kc.fast) {
+                                dw_pixel_m1_3x3_fast(&kc, x00, filter + (size_t)t0 * in_c, out_px);
                             } else {
-                                dw_pixel_m1_3x3(&kc, x00, w00, out_px);
+                                dw_pixel_m1_3x3(&kc, x00, filter + (size_t)t0 * in_c, out_px);
                             }
 #else
-                            dw_pixel_m1(&kc, x00, w00, 3, 3, out_px);
+                            dw_pixel_m1(&kc, x00, filter, t0, 3, 3, out_px);
 #endif
                         } else {
-                            dw_pixel_m1(&kc, x00, w00, nky, nkx, out_px);
+                            dw_pixel_m1(&kc, x00, filter, t0, nky, nkx, out_px);
                         }
                     }
                 } else {
