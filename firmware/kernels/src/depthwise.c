@@ -1,6 +1,7 @@
 /* tinyml kernels: DEPTHWISE_CONV_2D (int8, per-channel requantization). See conv.h. */
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
+#include "depthwise_grouped.h"
 
 static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
                             const tinyml_per_channel_quant *q, int32_t ch)
@@ -104,6 +105,7 @@ static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
         a1 = __smlabb(w13_, x13_, a1);                                                  \
         a3 = __smlatt(w13_, x13_, a3);                                                  \
     } while (0)
+
 
 #endif
 
@@ -258,98 +260,7 @@ static void dw_pixel_m1_3x3_fast(const dw_consts *k, const int8_t *x00, const in
     dw_pixel_m1_3x3_m(k, x00, w00, out_px, 1);
 }
 
-/* One window row of four channels, grouped weights: three taps at x, x + xt,
- * x + 2 xt (x_tap apart in the input) whose weights are the words at w + o,
- * w + o + 4, w + o + 8. Written as one asm block so that the taps share the
- * base pointers (GCC 12 otherwise keeps one pointer per tap and spills them);
- * each tap is DW_TAP's arithmetic: a_c += w_c * (x_c + io), SXTAB16 adding io
- * to two bytes, SMLABB/SMLATT per halfword. */
-#define DW_ROW3_GROUPED(x, xt, w, o)                                                    \
-    __asm__("ldr %[t0], [%[xp]]\n\t"                                                  \
-            "ldr %[t2], [%[wp], #" #o "]\n\t"                                         \
-            "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                 \
-            "sxtab16 %[t0], %[io], %[t0]\n\t"                                         \
-            "sxtb16 %[t3], %[t2], ror #8\n\t"                                         \
-            "sxtb16 %[t2], %[t2]\n\t"                                                 \
-            "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                   \
-            "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                   \
-            "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                   \
-            "smlatt %[a3], %[t3], %[t1], %[a3]\n\t"                                   \
-            "ldr %[t0], [%[xp], %[xs]]\n\t"                                           \
-            "ldr %[t2], [%[wp], #" #o " + 4]\n\t"                                     \
-            "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                 \
-            "sxtab16 %[t0], %[io], %[t0]\n\t"                                         \
-            "sxtb16 %[t3], %[t2], ror #8\n\t"                                         \
-            "sxtb16 %[t2], %[t2]\n\t"                                                 \
-            "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                   \
-            "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                   \
-            "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                   \
-            "smlatt %[a3], %[t3], %[t1], %[a3]\n\t"                                   \
-            "ldr %[t0], [%[xp], %[xs], lsl #1]\n\t"                                   \
-            "ldr %[t2], [%[wp], #" #o " + 8]\n\t"                                     \
-            "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                 \
-            "sxtab16 %[t0], %[io], %[t0]\n\t"                                         \
-            "sxtb16 %[t3], %[t2], ror #8\n\t"                                         \
-            "sxtb16 %[t2], %[t2]\n\t"                                                 \
-            "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                   \
-            "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                   \
-            "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                   \
-            "smlatt %[a3], %[t3], %[t1], %[a3]"                                         \
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),               \
-              [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)            \
-            : [xp] "r"(x), [xs] "r"(xt), [wp] "r"(w), [io] "r"(io2)                     \
-            : "memory")
 
-/* The full 3x3 window (interior pixels), grouped weights: per group of four
- * channels one weight pointer (36 contiguous bytes) and one input pointer per
- * window row, the taps at constant or x_tap offsets. */
-static inline __attribute__((always_inline)) void dw_pixel_3x3_grouped_m(const dw_consts *k, const int8_t *x00,
-                                                                         const int8_t *filter, int8_t *out_px,
-                                                                         const int fast)
-{
-    const int32_t ch = k->ch, c4 = ch & ~3;
-    const int32_t io2 = (int32_t)(((uint32_t)k->io & 0xffffu) | ((uint32_t)k->io << 16));
-    const size_t xt = k->x_tap, xr = k->x_row;
-    const int8_t *w = filter;
-    for (int32_t c = 0; c < c4; c += 4, w += 36) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, t0, t1, t2, t3;
-        if (k->bias) {
-            a0 = k->bias[c];
-            a1 = k->bias[c + 1];
-            a2 = k->bias[c + 2];
-            a3 = k->bias[c + 3];
-        }
-        const int8_t *x = x00 + c;
-        DW_ROW3_GROUPED(x, xt, w, 0);
-        DW_ROW3_GROUPED(x + xr, xt, w, 12);
-        DW_ROW3_GROUPED(x + 2 * xr, xt, w, 24);
-        out_px[c] = dw_finish_m(k, a0, c, fast);
-        out_px[c + 1] = dw_finish_m(k, a1, c + 1, fast);
-        out_px[c + 2] = dw_finish_m(k, a2, c + 2, fast);
-        out_px[c + 3] = dw_finish_m(k, a3, c + 3, fast);
-    }
-    const int32_t tail = ch - c4;
-    for (int32_t c = c4; c < ch; ++c) {
-        int32_t acc = k->bias ? k->bias[c] : 0;
-        const int8_t *wt = filter + (size_t)c4 * 9 + (c - c4);
-        for (int32_t ky = 0; ky < 3; ++ky) {
-            for (int32_t kx = 0; kx < 3; ++kx) {
-                acc += wt[(ky * 3 + kx) * tail] * (x00[ky * xr + kx * xt + c] + k->io);
-            }
-        }
-        out_px[c] = dw_finish_m(k, acc, c, fast);
-    }
-}
-
-static void dw_pixel_3x3_grouped(const dw_consts *k, const int8_t *x00, const int8_t *filter, int8_t *out_px)
-{
-    dw_pixel_3x3_grouped_m(k, x00, filter, out_px, 0);
-}
-
-static void dw_pixel_3x3_grouped_fast(const dw_consts *k, const int8_t *x00, const int8_t *filter, int8_t *out_px)
-{
-    dw_pixel_3x3_grouped_m(k, x00, filter, out_px, 1);
-}
 
 #endif
 
@@ -403,6 +314,8 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                           (size_t)params->dilation_h * in_w * in_c, bias,
                           quant->multiplier, quant->shift,
                           params->weights_grouped != 0 && params->depth_multiplier == 1, k_w, k_h * k_w};
+    const dw3_consts k3 = {in_c, params->input_offset, params->output_offset, params->activation.min,
+                           params->activation.max, kc.x_tap, bias, quant->multiplier, quant->shift};
     /* Traversal order (the planner's overlap contract, memory_planner/overlap.py):
      * output rows go top to bottom when the output starts at or below the input
      * (it may then begin `delta` bytes before the input: row oy is written only
@@ -435,15 +348,12 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                         const int8_t *x00 = in_b + ((size_t)(iy0 + ky0 * params->dilation_h) * in_w +
                                                     (ix0 + kx0 * params->dilation_w)) * in_c;
                         const int32_t t0 = ky0 * k_w + kx0;
-                        if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
+                        if (kc.grouped && k_h == 3 && k_w == 3) {
+                            const int8_t *rows[3] = {x00, x00 + kc.x_row, x00 + 2 * kc.x_row};
+                            dw3_pixel_any(&k3, rows, nky, nkx, filter, t0, out_px, kc.fast, kc.full);
+                        } else if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
 #if TINYML_DSP
-                            if (kc.grouped) {
-                                if (kc.fast) {
-                                    dw_pixel_3x3_grouped_fast(&kc, x00, filter, out_px);
-                                } else {
-                                    dw_pixel_3x3_grouped(&kc, x00, filter, out_px);
-                                }
-                            } else if (kc.fast) {
+                            if (kc.fast) {
                                 dw_pixel_m1_3x3_fast(&kc, x00, filter + (size_t)t0 * in_c, out_px);
                             } else {
                                 dw_pixel_m1_3x3(&kc, x00, filter + (size_t)t0 * in_c, out_px);
