@@ -189,7 +189,7 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
               if bias is not None else "NULL",
               "multiplier": ctx.const_array(f"{p}_mult", "int32_t", mults),
               "shift": ctx.const_array(f"{p}_shift", "int32_t", shifts), "fast_requant": int(fast),
-              "weights_grouped": 0}
+              "weights_grouped": int(kh == 3 and kw == 3)}
     return fields, g
 
 

@@ -335,6 +335,36 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
             const int32_t iy0 = oy * params->stride_h - params->pad_h;
             int32_t ky0, ky1;
             tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
+            if (kc.grouped && k_h == 3 && k_w == 3 && ky1 > ky0) {
+                /* Runs of pixels whose windows have the same in-image columns. */
+                const size_t x_step = (size_t)params->stride_w * in_c;
+                const int8_t *row0 = in_b + (size_t)(iy0 + ky0 * params->dilation_h) * in_w * in_c;
+                for (int32_t ox = 0; ox < out_w;) {
+                    const int32_t ix0 = ox * params->stride_w - params->pad_w;
+                    int32_t kx0, kx1, n = 1;
+                    tinyml_tap_range(ix0, params->dilation_w, 3, in_w, &kx0, &kx1);
+                    for (; ox + n < out_w; ++n) {
+                        int32_t a, e;
+                        tinyml_tap_range(ix0 + n * params->stride_w, params->dilation_w, 3, in_w, &a, &e);
+                        if (a != kx0 || e != kx1) {
+                            break;
+                        }
+                    }
+                    int8_t *out_px = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
+                    if (kx1 > kx0) {
+                        const int8_t *x00 = row0 + (size_t)(ix0 + kx0 * params->dilation_w) * in_c;
+                        const int8_t *rows[3] = {x00, x00 + kc.x_row, x00 + 2 * kc.x_row};
+                        dw3_run_any(&k3, rows, ky1 - ky0, kx1 - kx0, filter, ky0 * 3 + kx0, n, x_step, out_px,
+                                    kc.fast, kc.full);
+                    } else {
+                        for (int32_t i = 0; i < n; ++i) {
+                            dw_pixel_m1(&kc, in_b, filter, 0, 0, 0, out_px + (size_t)i * out_c);   /* bias only */
+                        }
+                    }
+                    ox += n;
+                }
+                continue;
+            }
             for (int32_t ox = 0; ox < out_w; ++ox) {
                 const int32_t ix0 = ox * params->stride_w - params->pad_w;
                 int32_t kx0, kx1;
@@ -348,10 +378,7 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                         const int8_t *x00 = in_b + ((size_t)(iy0 + ky0 * params->dilation_h) * in_w +
                                                     (ix0 + kx0 * params->dilation_w)) * in_c;
                         const int32_t t0 = ky0 * k_w + kx0;
-                        if (kc.grouped && k_h == 3 && k_w == 3) {
-                            const int8_t *rows[3] = {x00, x00 + kc.x_row, x00 + 2 * kc.x_row};
-                            dw3_pixel_any(&k3, rows, nky, nkx, filter, t0, out_px, kc.fast, kc.full);
-                        } else if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
+                        if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
 #if TINYML_DSP
                             if (kc.fast) {
                                 dw_pixel_m1_3x3_fast(&kc, x00, filter + (size_t)t0 * in_c, out_px);

@@ -1,4 +1,4 @@
-/* tinyml kernels, private: one output pixel of a multiplier-1 3x3
+/* tinyml kernels, private: runs of output pixels of a multiplier-1 3x3
  * DEPTHWISE_CONV_2D on grouped weights (tinyml/conv.h: weights_grouped), shared
  * by depthwise.c and fused_invres.c.
  *
@@ -88,102 +88,111 @@ static inline __attribute__((always_inline)) int8_t dw3_finish(const dw3_consts 
             DW3_OPERANDS(x, xt, w))
 #endif
 
-/* The pixel: rows x[0..nky) (1 <= nky <= 3), 1 <= nkx <= 3, filter in the grouped
- * layout with window tap tap0 the first visited one; fast / full fixed per copy. */
-static inline __attribute__((always_inline)) void dw3_pixel(const dw3_consts *kp, const int8_t *const *xp,
-                                                             int32_t nky, int32_t nkx, const int8_t *filter,
-                                                             int32_t tap0, int8_t *out, const int fast, const int full)
+/* A run of n output pixels with the same window shape: pixel p's rows are
+ * x[j] + p * x_step (j < nky, 1 <= nky <= 3), 1 <= nkx <= 3 columns, filter in
+ * the grouped layout with window tap tap0 the first visited one; its outputs
+ * at out + p * ch. fast / full are fixed per compiled copy. */
+static inline __attribute__((always_inline)) void dw3_run(const dw3_consts *kp, const int8_t *const *xp,
+                                                           int32_t nky, int32_t nkx, const int8_t *filter,
+                                                           int32_t tap0, int32_t n, size_t x_step, int8_t *out,
+                                                           const int fast, const int full)
 {
     /* Local copies: the int8 output stores may alias anything reached through a pointer. */
     const dw3_consts kc = *kp, *k = &kc;
-    const int8_t *const x[3] = {xp[0], xp[1], xp[2]};
     /* One running input pointer; the window's other rows at fixed distances from it. */
     const ptrdiff_t d1 = xp[1] - xp[0], d2 = xp[2] - xp[0];
-    const int8_t *xg = xp[0];
-    const int32_t ch = k->ch, c4 = ch & ~3;
+    const int32_t ch = k->ch, c4 = ch & ~3, tail = ch - c4;
     const size_t xt = k->x_tap;
-    const int8_t *w = filter + 4 * tap0;
-    int32_t c = 0;
-    for (; c < c4; c += 4, w += 36, xg += 4) {
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        if (k->bias) {
-            a0 = k->bias[c];
-            a1 = k->bias[c + 1];
-            a2 = k->bias[c + 2];
-            a3 = k->bias[c + 3];
-        }
 #if TINYML_DSP
-        const int32_t io2 = (int32_t)(((uint32_t)k->io & 0xffffu) | ((uint32_t)k->io << 16));
-        int32_t t0, t1, t2, t3;
-        if (nkx == 3) {
-            DW3_ROW3(xg, xt, w, 0);
-            if (nky > 1) {
-                DW3_ROW3(xg + d1, xt, w, 12);
-                if (nky > 2) {
-                    DW3_ROW3(xg + d2, xt, w, 24);
-                }
-            }
-        } else if (nkx == 2) {
-            DW3_ROW2(xg, xt, w, 0);
-            if (nky > 1) {
-                DW3_ROW2(xg + d1, xt, w, 12);
-                if (nky > 2) {
-                    DW3_ROW2(xg + d2, xt, w, 24);
-                }
-            }
-        } else {
-            DW3_ROW1(xg, xt, w, 0);
-            if (nky > 1) {
-                DW3_ROW1(xg + d1, xt, w, 12);
-                if (nky > 2) {
-                    DW3_ROW1(xg + d2, xt, w, 24);
-                }
-            }
-        }
-#else
-        for (int32_t j = 0; j < nky; ++j) {
-            for (int32_t i = 0; i < nkx; ++i) {
-                const int8_t *xp = xg + (j == 0 ? 0 : j == 1 ? d1 : d2) + (size_t)i * xt, *wp = w + 12 * j + 4 * i;
-                a0 += wp[0] * (xp[0] + k->io);
-                a1 += wp[1] * (xp[1] + k->io);
-                a2 += wp[2] * (xp[2] + k->io);
-                a3 += wp[3] * (xp[3] + k->io);
-            }
-        }
+    const int32_t io2 = (int32_t)(((uint32_t)k->io & 0xffffu) | ((uint32_t)k->io << 16));
 #endif
-        out[c] = dw3_finish(k, a0, c, fast, full);
-        out[c + 1] = dw3_finish(k, a1, c + 1, fast, full);
-        out[c + 2] = dw3_finish(k, a2, c + 2, fast, full);
-        out[c + 3] = dw3_finish(k, a3, c + 3, fast, full);
-    }
-    /* Tail channels: after the groups, tap-major, ch - c4 bytes a tap. */
-    const int32_t tail = ch - c4;
-    for (; c < ch; ++c) {
-        int32_t acc = k->bias ? k->bias[c] : 0;
-        const int8_t *wt = filter + (size_t)c4 * 9 + (size_t)tap0 * tail + (c - c4);
-        for (int32_t j = 0; j < nky; ++j) {
-            for (int32_t i = 0; i < nkx; ++i) {
-                acc += wt[(3 * j + i) * tail] * (x[j][(size_t)i * xt + c] + k->io);
+    const int8_t *xpix = xp[0];
+    for (int32_t p = 0; p < n; ++p, xpix += x_step, out += ch) {
+        const int8_t *xg = xpix;
+        const int8_t *w = filter + 4 * tap0;
+        int32_t c = 0;
+        for (; c < c4; c += 4, w += 36, xg += 4) {
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            if (k->bias) {
+                a0 = k->bias[c];
+                a1 = k->bias[c + 1];
+                a2 = k->bias[c + 2];
+                a3 = k->bias[c + 3];
             }
+#if TINYML_DSP
+            int32_t t0, t1, t2, t3;
+            if (nkx == 3) {
+                DW3_ROW3(xg, xt, w, 0);
+                if (nky > 1) {
+                    DW3_ROW3(xg + d1, xt, w, 12);
+                    if (nky > 2) {
+                        DW3_ROW3(xg + d2, xt, w, 24);
+                    }
+                }
+            } else if (nkx == 2) {
+                DW3_ROW2(xg, xt, w, 0);
+                if (nky > 1) {
+                    DW3_ROW2(xg + d1, xt, w, 12);
+                    if (nky > 2) {
+                        DW3_ROW2(xg + d2, xt, w, 24);
+                    }
+                }
+            } else {
+                DW3_ROW1(xg, xt, w, 0);
+                if (nky > 1) {
+                    DW3_ROW1(xg + d1, xt, w, 12);
+                    if (nky > 2) {
+                        DW3_ROW1(xg + d2, xt, w, 24);
+                    }
+                }
+            }
+#else
+            for (int32_t j = 0; j < nky; ++j) {
+                for (int32_t i = 0; i < nkx; ++i) {
+                    const int8_t *xq = xg + (j == 0 ? 0 : j == 1 ? d1 : d2) + (size_t)i * xt;
+                    const int8_t *wq = w + 12 * j + 4 * i;
+                    a0 += wq[0] * (xq[0] + k->io);
+                    a1 += wq[1] * (xq[1] + k->io);
+                    a2 += wq[2] * (xq[2] + k->io);
+                    a3 += wq[3] * (xq[3] + k->io);
+                }
+            }
+#endif
+            out[c] = dw3_finish(k, a0, c, fast, full);
+            out[c + 1] = dw3_finish(k, a1, c + 1, fast, full);
+            out[c + 2] = dw3_finish(k, a2, c + 2, fast, full);
+            out[c + 3] = dw3_finish(k, a3, c + 3, fast, full);
         }
-        out[c] = dw3_finish(k, acc, c, fast, full);
+        /* Tail channels: after the groups, tap-major, ch - c4 bytes a tap. */
+        for (; c < ch; ++c) {
+            int32_t acc = k->bias ? k->bias[c] : 0;
+            const int8_t *wt = filter + (size_t)c4 * 9 + (size_t)tap0 * tail + (c - c4);
+            for (int32_t j = 0; j < nky; ++j) {
+                const int8_t *xr = xpix + (j == 0 ? 0 : j == 1 ? d1 : d2) + c;
+                for (int32_t i = 0; i < nkx; ++i) {
+                    acc += wt[(3 * j + i) * tail] * (xr[(size_t)i * xt] + k->io);
+                }
+            }
+            out[c] = dw3_finish(k, acc, c, fast, full);
+        }
     }
 }
 
-/* dw3_pixel with the epilogue flavour chosen once per call (four compiled copies). */
-static inline void dw3_pixel_any(const dw3_consts *k, const int8_t *const *x, int32_t nky, int32_t nkx,
-                                 const int8_t *filter, int32_t tap0, int8_t *out, int fast, int full)
+/* dw3_run with the epilogue flavour chosen once per call (four compiled copies). */
+static inline void dw3_run_any(const dw3_consts *k, const int8_t *const *x, int32_t nky, int32_t nkx,
+                               const int8_t *filter, int32_t tap0, int32_t n, size_t x_step, int8_t *out,
+                               int fast, int full)
 {
     if (fast) {
         if (full) {
-            dw3_pixel(k, x, nky, nkx, filter, tap0, out, 1, 1);
+            dw3_run(k, x, nky, nkx, filter, tap0, n, x_step, out, 1, 1);
         } else {
-            dw3_pixel(k, x, nky, nkx, filter, tap0, out, 1, 0);
+            dw3_run(k, x, nky, nkx, filter, tap0, n, x_step, out, 1, 0);
         }
     } else if (full) {
-        dw3_pixel(k, x, nky, nkx, filter, tap0, out, 0, 1);
+        dw3_run(k, x, nky, nkx, filter, tap0, n, x_step, out, 0, 1);
     } else {
-        dw3_pixel(k, x, nky, nkx, filter, tap0, out, 0, 0);
+        dw3_run(k, x, nky, nkx, filter, tap0, n, x_step, out, 0, 0);
     }
 }
 

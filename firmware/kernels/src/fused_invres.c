@@ -114,8 +114,19 @@ static inline __attribute__((always_inline)) void dw_row_m(const tinyml_invres_d
         const int32_t nkx = kx1 - kx0;
         const size_t col = (size_t)(ix0 + kx0 * d->dilation_w) * ch;
         if (grouped3 && nkx >= 1) {
+            /* A run of pixels whose windows have the same in-image columns. */
+            int32_t n = 1;
+            for (; ox + n < d->out_w; ++n) {
+                int32_t a, e;
+                tinyml_tap_range(ix0 + n * d->stride_w, d->dilation_w, 3, d->in_w, &a, &e);
+                if (a != kx0 || e != kx1) {
+                    break;
+                }
+            }
             const int8_t *x3[3] = {xrow[0] + col, xrow[nky > 1 ? 1 : 0] + col, xrow[nky > 2 ? 2 : 0] + col};
-            dw3_pixel_any(&k3, x3, nky, nkx, filter, ky0 * 3 + kx0, out + (size_t)ox * ch, fast, full);
+            dw3_run_any(&k3, x3, nky, nkx, filter, ky0 * 3 + kx0, n, (size_t)d->stride_w * ch,
+                        out + (size_t)ox * ch, fast, full);
+            ox += n - 1;
             continue;
         }
         const int8_t *w00 = filter + ((size_t)ky0 * d->k_w + kx0) * ch;
