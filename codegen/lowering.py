@@ -55,7 +55,7 @@ class LowerCtx:
         # equal lookup tables (same C type and values) share one symbol
         self.shared_arrays: dict[tuple[str, bytes], str] = {}
         # packed copies of constant filters, one per filter tensor (codegen.ops.fully_connected)
-        self.packed_filters: dict[int, str] = {}
+        self.packed_filters: dict[int | tuple[str, int], str] = {}
 
     def name(self, base: str) -> str:
         n, i = base, 1

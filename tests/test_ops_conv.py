@@ -247,3 +247,23 @@ def test_depthwise_fast_requant_flag(tmp_path):
     model = dw_model(cin=8, act="RELU6")
     assert ".fast_requant = 1" in _generated_model_c(model, tmp_path)
     check_bit_exact(model, count=2)
+
+
+@pytest.mark.parametrize("kh,kw,c", [(3, 3, 8), (3, 3, 7), (3, 3, 3), (5, 5, 10), (1, 2, 4)])
+def test_depthwise_grouped_filter_layout(kh, kw, c):
+    """The generator's grouped filter (conv.h, weights_grouped): tap t of channel c < C4
+    at (c // 4) * 4K + 4t + c % 4, of a tail channel at C4 * K + t * (C - C4) + (c - C4)."""
+    from tinyml.codegen.ops.conv import group_depthwise_filter
+    rng = np.random.default_rng(kh * 100 + c)
+    w = rng.integers(-128, 128, size=(1, kh, kw, c)).astype(np.int8)
+    got = group_depthwise_filter(w)
+    k, c4 = kh * kw, c - c % 4
+    want = np.zeros(k * c, np.int8)
+    for ky in range(kh):
+        for kx in range(kw):
+            t = ky * kw + kx
+            for ch in range(c):
+                pos = (ch // 4) * 4 * k + 4 * t + ch % 4 if ch < c4 else c4 * k + t * (c - c4) + (ch - c4)
+                want[pos] = w[0, ky, kx, ch]
+    assert got.dtype == np.int8 and got.shape == (k * c,)
+    assert np.array_equal(got, want)

@@ -101,12 +101,35 @@ def _common(op, graph, ctx, channels: int, dead: np.ndarray | None = None):
     return x, w, bias, y, p, msym, ssym, (lo, hi)
 
 
-def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int, fast: bool = False) -> str:
+def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int, fast: bool = False,
+                 grouped: bool = False) -> str:
+    fields = {"weights_grouped": 1} if grouped else {}
     return cdecl.struct("tinyml_conv_params", f"{p}_params", input_offset=-x.quant.zp,
                         output_offset=y.quant.zp, stride_h=g["stride_h"], stride_w=g["stride_w"],
                         dilation_h=g["dilation_h"], dilation_w=g["dilation_w"],
                         pad_h=g["pad_h"], pad_w=g["pad_w"], depth_multiplier=depth_multiplier,
-                        activation=cdecl.activation(lo, hi), fast_requant=int(fast))
+                        activation=cdecl.activation(lo, hi), fast_requant=int(fast), **fields)
+
+
+def group_depthwise_filter(data: np.ndarray) -> np.ndarray:
+    """A [1][kh][kw][C] depthwise filter in the grouped layout of tinyml_depthwise_conv2d_s8
+    (conv.h, weights_grouped): per four channels the K = kh*kw taps of the group
+    contiguous (tap-major, 4 bytes a tap), then the C % 4 tail channels tap-major.
+    A permutation of the same bytes."""
+    c = data.shape[-1]
+    taps = np.asarray(data).reshape(-1, c)                  # [K][C]
+    c4 = c - c % 4
+    head = taps[:, :c4].reshape(taps.shape[0], c4 // 4, 4).transpose(1, 0, 2).reshape(-1)
+    return np.concatenate([head, taps[:, c4:].reshape(-1)])
+
+
+def grouped_filter_symbol(ctx, w) -> str:
+    """The grouped copy of depthwise filter `w` in flash (the TFLite-layout tensor is not emitted)."""
+    key = ("depthwise_grouped", w.index)
+    if key not in ctx.packed_filters:
+        ctx.packed_filters[key] = ctx.const_array(f"tinyml_w{w.index}", "int8_t",
+                                                  group_depthwise_filter(np.asarray(w.data, np.int8)))
+    return ctx.packed_filters[key]
 
 
 @lowering("CONV_2D")
@@ -246,12 +269,14 @@ def lower_depthwise(op, graph, ctx) -> Step:
     fast = fast_requant_ok(b, wv, shifts, int(y.quant.zp), x_max=255)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
-        _params_decl(p, x, y, g, lo, hi, mult, fast),
+        _params_decl(p, x, y, g, lo, hi, mult, fast, grouped=mult == 1),
         dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
     ]
     ins, outs = activations(graph, op)
+    # multiplier 1: the filter re-laid in four-channel groups (one weight pointer per group)
+    wref = grouped_filter_symbol(ctx, w) if mult == 1 else TRef(w.index)
     call = Call("tinyml_depthwise_conv2d_s8", [
-        f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
+        f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", wref,
         TRef(bias.index) if bias is not None else "NULL", f"&{p}_out", TRef(y.index)])
     # the depthwise kernel also runs bottom to top (output above input): both allowances
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,

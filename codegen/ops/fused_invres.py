@@ -29,7 +29,7 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import require
-from tinyml.codegen.ops.conv import conv_packed_fields, fast_requant_ok, geometry
+from tinyml.codegen.ops.conv import conv_packed_fields, fast_requant_ok, geometry, grouped_filter_symbol
 from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8, rescale_struct
 from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
@@ -188,7 +188,8 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
               "bias": ctx.const_array(f"{p}_bias", "int32_t", np.asarray(bias.data, np.int32).reshape(-1))
               if bias is not None else "NULL",
               "multiplier": ctx.const_array(f"{p}_mult", "int32_t", mults),
-              "shift": ctx.const_array(f"{p}_shift", "int32_t", shifts), "fast_requant": int(fast)}
+              "shift": ctx.const_array(f"{p}_shift", "int32_t", shifts), "fast_requant": int(fast),
+              "weights_grouped": int(kh == 3 and kw == 3)}
     return fields, g
 
 
@@ -249,6 +250,8 @@ def lower_invres(group: FusionGroup, graph, ctx) -> Step:
         pad_top, pad_left = int(pv[1][0]), int(pv[2][0])
         e_shape = graph.t(pad.inputs[0]).shape
     d, _ = _dw_fields(dw, graph, ctx, pad_top, pad_left, e_shape)
+    # a 3x3 filter in the grouped layout (the kernel's one-pointer window rows)
+    wdw = grouped_filter_symbol(ctx, graph.t(dw.inputs[1])) if d["weights_grouped"] else TRef(dw.inputs[1])
     ce, fe, se = None, "NULL", 0
     if expand is not None:
         ce, fe, se, _, _ = conv_packed_fields(expand, graph, ctx)
@@ -265,7 +268,8 @@ def lower_invres(group: FusionGroup, graph, ctx) -> Step:
     scratch = invres_scratch(d, ce is not None, add is not None, out_row, max(se, sp))
     decls = [cdecl.struct("tinyml_invres_params", f"{name}_params", **params)]
     call = Call("tinyml_fused_invres_s8", [ScratchRef(f"tinyml_fused_invres_s8_scratch_size(&{name}_params)"),
-                                           f"&{name}_params", TRef(x), fe, TRef(dw.inputs[1]), fp, TRef(out)])
+                                           f"&{name}_params", TRef(x), fe,
+                                           wdw, fp, TRef(out)])
     down = overlap_down_bytes(d, (ce["stride_h"], ce["pad_h"]) if ce is not None else None, add is not None,
                               in_row, out_row)
     exp = "" if ce is None else \

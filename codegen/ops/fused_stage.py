@@ -195,7 +195,9 @@ def lower_stage(graph: Graph, steps: list[Step], ctx: LowerCtx, stream: bool = F
             op = graph.ops[s.ops[0]]
             p = ctx.name(f"op{op.index}_dw")
             w = graph.t(op.inputs[1])
-            wsym = ctx.const_array(f"{p}_w", "int8_t", np.asarray(w.data, np.int8).reshape(-1))
+            # the step's filter symbol when it is already a flash array (the grouped layout)
+            wsym = a[5] if isinstance(a[5], str) else ctx.const_array(f"{p}_w", "int8_t",
+                                                                        np.asarray(w.data, np.int8).reshape(-1))
             bias = "NULL"
             if isinstance(a[6], TRef):
                 bias = ctx.const_array(f"{p}_bias", "int32_t",

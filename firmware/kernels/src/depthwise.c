@@ -1,6 +1,7 @@
 /* tinyml kernels: DEPTHWISE_CONV_2D (int8, per-channel requantization). See conv.h. */
 #include "tinyml/conv.h"
 #include "tinyml/fc.h"
+#include "depthwise_grouped.h"
 
 static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
                             const tinyml_per_channel_quant *q, int32_t ch)
@@ -17,9 +18,37 @@ typedef struct {
     int32_t ch, io, out_off, lo, hi;
     int32_t full;              /* clamp range is all of int8: one SSAT */
     int32_t fast;              /* params->fast_requant: tinyml_requantize_bounded */
-    size_t x_tap, x_row, w_row;
+    size_t x_tap, x_row;
     const int32_t *bias, *mult, *shift;
+    int32_t grouped;           /* params->weights_grouped (multiplier 1) */
+    int32_t k_w, taps;         /* filter width, k_h * k_w */
 } dw_consts;
+
+/* Where the weights of channels c..c+3 (or of tail channel c) start for the
+ * window tap t0 = ky * k_w + kx, and how far apart their taps and rows are,
+ * in either filter layout (conv.h). */
+typedef struct {
+    const int8_t *w;
+    size_t tap, row;
+} dw_wwalk;
+
+static inline dw_wwalk dw_weights_at(const dw_consts *k, const int8_t *filter, int32_t t0, int32_t c)
+{
+    dw_wwalk r;
+    const int32_t c4 = k->ch & ~3;
+    if (!k->grouped) {
+        r.w = filter + (size_t)t0 * k->ch + c;
+        r.tap = (size_t)k->ch;
+    } else if (c < c4) {
+        r.w = filter + (size_t)c * k->taps + 4 * t0;
+        r.tap = 4;
+    } else {
+        r.w = filter + (size_t)c4 * k->taps + (size_t)t0 * (k->ch - c4) + (c - c4);
+        r.tap = (size_t)(k->ch - c4);
+    }
+    r.row = r.tap * k->k_w;
+    return r;
+}
 
 static inline int8_t dw_finish(const dw_consts *k, int32_t acc, int32_t c)
 {
@@ -77,6 +106,7 @@ static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
         a3 = __smlatt(w13_, x13_, a3);                                                  \
     } while (0)
 
+
 #endif
 
 /* Depth multiplier 1: channels are independent, so four neighbouring channels
@@ -84,8 +114,8 @@ static inline int32_t sxtab16_ror8(int32_t a, int32_t x)
  * first at x00 / w00); with DSP, SXTAB16 adds the input offset to two bytes at
  * once and SMLABB/SMLATT multiply-accumulate each halfword. */
 static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k, const int8_t *x00,
-                                                              const int8_t *w00, int32_t nky, int32_t nkx,
-                                                              int8_t *out_px)
+                                                              const int8_t *filter, int32_t t0,
+                                                              int32_t nky, int32_t nkx, int8_t *out_px)
 {
     const int32_t ch = k->ch, io = k->io;
     int32_t c = 0;
@@ -102,24 +132,25 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
             a2 = k->bias[c + 2];
             a3 = k->bias[c + 3];
         }
-        const int8_t *xr = x00 + c, *wr = w00 + c;
+        const dw_wwalk ww = dw_weights_at(k, filter, t0, c);
+        const int8_t *xr = x00 + c, *wr = ww.w;
         for (int32_t ky = 0; ky < nky; ++ky) {
             const int8_t *x = xr, *w = wr;
 #if TINYML_DSP
             /* Border windows are 2 or 3 taps wide: unrolled, no per-tap loop. */
             if (nkx == 3) {
                 DW_TAP(x, w);
-                DW_TAP(x + k->x_tap, w + ch);
-                DW_TAP(x + 2 * k->x_tap, w + 2 * ch);
+                DW_TAP(x + k->x_tap, w + ww.tap);
+                DW_TAP(x + 2 * k->x_tap, w + 2 * ww.tap);
                 xr += k->x_row;
-                wr += k->w_row;
+                wr += ww.row;
                 continue;
             }
             if (nkx == 2) {
                 DW_TAP(x, w);
-                DW_TAP(x + k->x_tap, w + ch);
+                DW_TAP(x + k->x_tap, w + ww.tap);
                 xr += k->x_row;
-                wr += k->w_row;
+                wr += ww.row;
                 continue;
             }
 #endif
@@ -133,10 +164,10 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
                 a3 += w[3] * (x[3] + io);
 #endif
                 x += k->x_tap;
-                w += ch;
+                w += ww.tap;
             }
             xr += k->x_row;
-            wr += k->w_row;
+            wr += ww.row;
         }
         out_px[c] = dw_finish(k, a0, c);
         out_px[c + 1] = dw_finish(k, a1, c + 1);
@@ -145,13 +176,14 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
     }
     for (; c < ch; ++c) {
         int32_t acc = k->bias ? k->bias[c] : 0;
-        const int8_t *xr = x00 + c, *wr = w00 + c;
+        const dw_wwalk ww = dw_weights_at(k, filter, t0, c);
+        const int8_t *xr = x00 + c, *wr = ww.w;
         for (int32_t ky = 0; ky < nky; ++ky) {
             for (int32_t kx = 0; kx < nkx; ++kx) {
-                acc += wr[kx * ch] * (xr[kx * k->x_tap] + io);
+                acc += wr[kx * ww.tap] * (xr[kx * k->x_tap] + io);
             }
             xr += k->x_row;
-            wr += k->w_row;
+            wr += ww.row;
         }
         out_px[c] = dw_finish(k, acc, c);
     }
@@ -228,6 +260,8 @@ static void dw_pixel_m1_3x3_fast(const dw_consts *k, const int8_t *x00, const in
     dw_pixel_m1_3x3_m(k, x00, w00, out_px, 1);
 }
 
+
+
 #endif
 
 /* Any depth multiplier M: output channel o reads input channel o / M. */
@@ -277,8 +311,11 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                           params->activation.min == -128 && params->activation.max == 127,
                           params->fast_requant != 0,
                           (size_t)params->dilation_w * in_c,
-                          (size_t)params->dilation_h * in_w * in_c, (size_t)k_w * in_c, bias,
-                          quant->multiplier, quant->shift};
+                          (size_t)params->dilation_h * in_w * in_c, bias,
+                          quant->multiplier, quant->shift,
+                          params->weights_grouped != 0 && params->depth_multiplier == 1, k_w, k_h * k_w};
+    const dw3_consts k3 = {in_c, params->input_offset, params->output_offset, params->activation.min,
+                           params->activation.max, kc.x_tap, bias, quant->multiplier, quant->shift};
     /* Traversal order (the planner's overlap contract, memory_planner/overlap.py):
      * output rows go top to bottom when the output starts at or below the input
      * (it may then begin `delta` bytes before the input: row oy is written only
@@ -298,6 +335,36 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
             const int32_t iy0 = oy * params->stride_h - params->pad_h;
             int32_t ky0, ky1;
             tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
+            if (kc.grouped && k_h == 3 && k_w == 3 && ky1 > ky0) {
+                /* Runs of pixels whose windows have the same in-image columns. */
+                const size_t x_step = (size_t)params->stride_w * in_c;
+                const int8_t *row0 = in_b + (size_t)(iy0 + ky0 * params->dilation_h) * in_w * in_c;
+                for (int32_t ox = 0; ox < out_w;) {
+                    const int32_t ix0 = ox * params->stride_w - params->pad_w;
+                    int32_t kx0, kx1, n = 1;
+                    tinyml_tap_range(ix0, params->dilation_w, 3, in_w, &kx0, &kx1);
+                    for (; ox + n < out_w; ++n) {
+                        int32_t a, e;
+                        tinyml_tap_range(ix0 + n * params->stride_w, params->dilation_w, 3, in_w, &a, &e);
+                        if (a != kx0 || e != kx1) {
+                            break;
+                        }
+                    }
+                    int8_t *out_px = output + (((size_t)b * out_h + oy) * out_w + ox) * out_c;
+                    if (kx1 > kx0) {
+                        const int8_t *x00 = row0 + (size_t)(ix0 + kx0 * params->dilation_w) * in_c;
+                        const int8_t *rows[3] = {x00, x00 + kc.x_row, x00 + 2 * kc.x_row};
+                        dw3_run_any(&k3, rows, ky1 - ky0, kx1 - kx0, filter, ky0 * 3 + kx0, n, x_step, out_px,
+                                    kc.fast, kc.full);
+                    } else {
+                        for (int32_t i = 0; i < n; ++i) {
+                            dw_pixel_m1(&kc, in_b, filter, 0, 0, 0, out_px + (size_t)i * out_c);   /* bias only */
+                        }
+                    }
+                    ox += n;
+                }
+                continue;
+            }
             for (int32_t ox = 0; ox < out_w; ++ox) {
                 const int32_t ix0 = ox * params->stride_w - params->pad_w;
                 int32_t kx0, kx1;
@@ -306,23 +373,23 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                 if (params->depth_multiplier == 1) {
                     const int32_t nky = ky1 - ky0, nkx = kx1 - kx0;
                     if (nky <= 0 || nkx <= 0) {
-                        dw_pixel_m1(&kc, in_b, filter, 0, 0, out_px);   /* bias only */
+                        dw_pixel_m1(&kc, in_b, filter, 0, 0, 0, out_px);   /* bias only */
                     } else {
                         const int8_t *x00 = in_b + ((size_t)(iy0 + ky0 * params->dilation_h) * in_w +
                                                     (ix0 + kx0 * params->dilation_w)) * in_c;
-                        const int8_t *w00 = filter + ((size_t)ky0 * k_w + kx0) * in_c;
+                        const int32_t t0 = ky0 * k_w + kx0;
                         if (nky == 3 && nkx == 3 && k_h == 3 && k_w == 3) {
 #if TINYML_DSP
                             if (kc.fast) {
-                                dw_pixel_m1_3x3_fast(&kc, x00, w00, out_px);
+                                dw_pixel_m1_3x3_fast(&kc, x00, filter + (size_t)t0 * in_c, out_px);
                             } else {
-                                dw_pixel_m1_3x3(&kc, x00, w00, out_px);
+                                dw_pixel_m1_3x3(&kc, x00, filter + (size_t)t0 * in_c, out_px);
                             }
 #else
-                            dw_pixel_m1(&kc, x00, w00, 3, 3, out_px);
+                            dw_pixel_m1(&kc, x00, filter, t0, 3, 3, out_px);
 #endif
                         } else {
-                            dw_pixel_m1(&kc, x00, w00, nky, nkx, out_px);
+                            dw_pixel_m1(&kc, x00, filter, t0, nky, nkx, out_px);
                         }
                     }
                 } else {

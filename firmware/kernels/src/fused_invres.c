@@ -1,5 +1,6 @@
 /* Inverted-residual block as one row pipeline (tinyml/fused.h). */
 #include "tinyml/fused.h"
+#include "depthwise_grouped.h"
 
 /* Scratch layout: [e ring][d row][p row][im2col] (each 4-byte aligned; no ring without expand). */
 static int32_t ring_bytes(const tinyml_invres_params *p)
@@ -102,12 +103,32 @@ static inline __attribute__((always_inline)) void dw_row_m(const tinyml_invres_d
 #if TINYML_DSP
     const int32_t io2 = (int32_t)(((uint32_t)io & 0xffffu) | ((uint32_t)io << 16));
 #endif
+    const int grouped3 = d->weights_grouped && d->k_h == 3 && d->k_w == 3 && nky >= 1;
+    const dw3_consts k3 = {ch, io, d->output_offset, d->activation.min, d->activation.max, x_tap, d->bias,
+                           d->multiplier, d->shift};
+    const int full = d->activation.min == -128 && d->activation.max == 127;
     for (int32_t ox = 0; ox < d->out_w; ++ox) {
         const int32_t ix0 = ox * d->stride_w - d->pad_w;
         int32_t kx0, kx1;
         tinyml_tap_range(ix0, d->dilation_w, d->k_w, d->in_w, &kx0, &kx1);
         const int32_t nkx = kx1 - kx0;
         const size_t col = (size_t)(ix0 + kx0 * d->dilation_w) * ch;
+        if (grouped3 && nkx >= 1) {
+            /* A run of pixels whose windows have the same in-image columns. */
+            int32_t n = 1;
+            for (; ox + n < d->out_w; ++n) {
+                int32_t a, e;
+                tinyml_tap_range(ix0 + n * d->stride_w, d->dilation_w, 3, d->in_w, &a, &e);
+                if (a != kx0 || e != kx1) {
+                    break;
+                }
+            }
+            const int8_t *x3[3] = {xrow[0] + col, xrow[nky > 1 ? 1 : 0] + col, xrow[nky > 2 ? 2 : 0] + col};
+            dw3_run_any(&k3, x3, nky, nkx, filter, ky0 * 3 + kx0, n, (size_t)d->stride_w * ch,
+                        out + (size_t)ox * ch, fast, full);
+            ox += n - 1;
+            continue;
+        }
         const int8_t *w00 = filter + ((size_t)ky0 * d->k_w + kx0) * ch;
         int8_t *px = out + (size_t)ox * ch;
         int32_t c = 0;

@@ -25,6 +25,8 @@ typedef struct {
     int32_t fast_requant;      /* depthwise only: 1 when the generator proved
                                 * tinyml_requantize_bounded's preconditions for every
                                 * output (same bytes, fewer instructions) */
+    int32_t weights_grouped;   /* depthwise with multiplier 1 only: 1 when the filter is
+                                * in the grouped layout (tinyml_depthwise_conv2d_s8) */
 } tinyml_conv_params;
 
 /* Requantization of the convolution kernels: x * multiplier * 2^(shift-31).
@@ -127,7 +129,13 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
  *     filter[0][ky][kx][c*M + m] * (input[b][iy][ix][c] + input_offset), c*M+m)
  *     + output_offset), iy/ix as for CONV_2D.
  * filter dims are (1, kh, kw, output.c). bias may be NULL.
- * Matches TFLite reference DepthwiseConvPerChannel. */
+ * Matches TFLite reference DepthwiseConvPerChannel.
+ * Filter layout: TFLite's [kh][kw][output.c], or, when params->weights_grouped
+ * (multiplier 1; the generator re-lays the bytes at build time), the same bytes
+ * grouped by four channels so that one group's taps are contiguous: with
+ * K = kh * kw and C4 = output.c rounded down to a multiple of 4, tap t of
+ * channel c < C4 is at (c / 4) * 4K + 4t + c % 4, and of channel c >= C4 at
+ * C4 * K + t * (output.c - C4) + (c - C4). */
 tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
                                          const tinyml_per_channel_quant *quant,
                                          const tinyml_dims *input_dims, const int8_t *input,

@@ -214,6 +214,8 @@ typedef struct {
     const int32_t *shift;
     int32_t fast_requant;             /* 1 when the generator proved tinyml_requantize_bounded exact
                                          (codegen/ops/conv.py: fast_requant_ok, |e + io| <= 255) */
+    int32_t weights_grouped;          /* 1: dw_filter in the grouped layout of tinyml/conv.h
+                                         (tinyml_depthwise_conv2d_s8, weights_grouped) */
 } tinyml_invres_dw;
 
 typedef struct {
