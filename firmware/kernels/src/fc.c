@@ -337,6 +337,19 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
  * depth value) take the stack bytes of the FC_STAGE_BYTES stage. */
 #define FC_X16_DEPTH (FC_STAGE_BYTES / 4)
 
+/* Two words at p + off (off a multiple of 4 below 1024, p + off word aligned)
+ * in one LDRD; GCC does not pair the two loads by itself. */
+static inline __attribute__((always_inline)) void tinyml_ldrd(const void *p, const int32_t off, int32_t *lo,
+                                                              int32_t *hi)
+{
+    int32_t a, b;
+    __asm__("ldrd %0, %1, [%2, %3]"
+            : "=r"(a), "=r"(b)
+            : "r"(p), "i"(off), "m"(*(const int32_t(*)[2])(const void *)((const uint8_t *)p + off)));
+    *lo = a;
+    *hi = b;
+}
+
 /* Input rows x0, x1 widened to int16 halfword pairs in the order fc_block_x16
  * reads them: per block of 4 depth values k..k+3 four words
  *   (x0[k], x0[k+2]), (x0[k+1], x0[k+3]), (x1[k], x1[k+2]), (x1[k+1], x1[k+3])
@@ -370,38 +383,40 @@ static inline __attribute__((always_inline)) void block_x16(const int8_t *g, int
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int8_t *w = g + 4 * r;
     const int32_t *xp = xw;
-#define TINYML_X16_STEP                                                          \
+    /* Step i of a trip: depth block i after the trip's start (LDRD needs word
+     * alignment: xw is an int32 array, the packed filter word aligned, checked
+     * by the caller). */
+#define TINYML_X16_STEP(i)                                                       \
     do {                                                                         \
-        int64_t x0p, x1p;                                                        \
-        __builtin_memcpy(&x0p, xp, 8);   /* one LDRD per widened row word pair */ \
-        __builtin_memcpy(&x1p, xp + 2, 8);                                       \
-        xp += 4;                                                                 \
-        const int32_t x0e = (int32_t)x0p, x0o = (int32_t)(x0p >> 32);            \
-        const int32_t x1e = (int32_t)x1p, x1o = (int32_t)(x1p >> 32);            \
-        int32_t wv = tinyml_read_s8x4(w);                                        \
-        int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);                  \
+        int32_t x0e, x0o, x1e, x1o, w0, w1;                                      \
+        tinyml_ldrd(xp, 16 * (i), &x0e, &x0o);                                   \
+        tinyml_ldrd(xp, 16 * (i) + 8, &x1e, &x1o);                               \
+        tinyml_ldrd(w, 16 * (i), &w0, &w1);                                      \
+        int32_t we = __sxtb16(w0), wo = tinyml_sxtb16_ror8(w0);                  \
         a00 = __smlad(we, x0e, a00);                                             \
         a00 = __smlad(wo, x0o, a00);                                             \
         a01 = __smlad(we, x1e, a01);                                             \
         a01 = __smlad(wo, x1o, a01);                                             \
-        wv = tinyml_read_s8x4(w + 4);                                            \
-        we = __sxtb16(wv);                                                       \
-        wo = tinyml_sxtb16_ror8(wv);                                             \
+        we = __sxtb16(w1);                                                       \
+        wo = tinyml_sxtb16_ror8(w1);                                             \
         a10 = __smlad(we, x0e, a10);                                             \
         a10 = __smlad(wo, x0o, a10);                                             \
         a11 = __smlad(we, x1e, a11);                                             \
         a11 = __smlad(wo, x1o, a11);                                             \
-        w += 16;                                                                 \
     } while (0)
     int32_t k = n4 >> 2;
     for (; k >= 4; k -= 4) {   /* four depth blocks per trip */
-        TINYML_X16_STEP;
-        TINYML_X16_STEP;
-        TINYML_X16_STEP;
-        TINYML_X16_STEP;
+        TINYML_X16_STEP(0);
+        TINYML_X16_STEP(1);
+        TINYML_X16_STEP(2);
+        TINYML_X16_STEP(3);
+        xp += 16;
+        w += 64;
     }
     for (; k > 0; --k) {
-        TINYML_X16_STEP;
+        TINYML_X16_STEP(0);
+        xp += 4;
+        w += 16;
     }
 #undef TINYML_X16_STEP
     if (nt) {
@@ -525,7 +540,7 @@ static inline __attribute__((always_inline)) void fc_rows(const fc_finish *f, in
                                                           int32_t od, int32_t fo, const int mode)
 {
     int32_t b = 0;
-    if (batches >= 2 && n <= FC_X16_DEPTH) {
+    if (batches >= 2 && n <= FC_X16_DEPTH && ((uintptr_t)packed_filter & 3) == 0) {
         b = fc_pairs_x16(f, batches, input, packed_filter, output, n, od, fo, mode);
     }
     /* Longer output rows than the stage go in pairs only when every pair is
