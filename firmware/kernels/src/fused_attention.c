@@ -185,6 +185,55 @@ static inline __attribute__((always_inline)) void qk_pair(const int32_t *qw, con
     }
 }
 
+/* acc = {column c of p0, of p1, column c + 2 of p0, of p1} over the key pairs
+ * (pw as in pv_pair), c = d + odd; odd is a compile-time constant at each call. */
+static inline __attribute__((always_inline)) void pv_cols(const int32_t *pp, const int32_t *pend, const int8_t *vp,
+                                                          int32_t vs, int32_t ct0, int32_t ct1, int32_t *acc,
+                                                          const int odd)
+{
+    int32_t a0 = ct0, a1 = ct1, b0 = ct0, b1 = ct1;
+    while (pp < pend) {
+        const int32_t p0 = pp[0], p1 = pp[1];
+        pp += 2;
+        int32_t e0 = tinyml_read_s8x4(vp), e1 = tinyml_read_s8x4(vp + vs);
+        vp += 2 * vs;
+        e0 = odd ? tinyml_sxtb16_ror8(e0) : __sxtb16(e0);
+        e1 = odd ? tinyml_sxtb16_ror8(e1) : __sxtb16(e1);
+        int32_t c = pack_lo(e0, e1);
+        a0 = __smlad(c, p0, a0);
+        a1 = __smlad(c, p1, a1);
+        c = pack_hi(e0, e1);
+        b0 = __smlad(c, p0, b0);
+        b1 = __smlad(c, p1, b1);
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = b0; acc[3] = b1;
+}
+
+/* The odd last key (when nk is odd): its value row `vl` times pl0 / pl1. */
+static inline __attribute__((always_inline)) void pv_tail(int32_t *acc, int32_t nk, const int8_t *vl, int32_t pl0,
+                                                          int32_t pl1, const int odd)
+{
+    if (nk & 1) {
+        const int32_t va = vl[odd], vb = vl[odd + 2];
+        acc[0] += pl0 * va;
+        acc[1] += pl1 * va;
+        acc[2] += pl0 * vb;
+        acc[3] += pl1 * vb;
+    }
+}
+
+/* Requantize acc (pv_cols' order) into columns 0 and 2 of o0 and o1. */
+static inline __attribute__((always_inline)) void store_cols(const tinyml_matmul_params *pv, const int32_t *acc,
+                                                             int8_t *o0, int8_t *o1, const int fast)
+{
+    const int32_t y0 = mm_requant_f(pv, acc[0], fast), y1 = mm_requant_f(pv, acc[1], fast);
+    const int32_t z0 = mm_requant_f(pv, acc[2], fast), z1 = mm_requant_f(pv, acc[3], fast);
+    o0[0] = (int8_t)y0;
+    o0[2] = (int8_t)z0;
+    o1[0] = (int8_t)y1;
+    o1[2] = (int8_t)z1;
+}
+
 /* o0[d], o1[d] = requant(sum_j (p[j] + lo) * v[j][d] + ro * sum_j (p[j] + lo)) for the
  * two probability rows: pw[2 jj] = (p0[2jj] + lo, p0[2jj+1] + lo), pw[2 jj + 1] the same
  * of p1 (an odd last key as the pair (p + lo, 0) against a zero row, done apart).
@@ -196,41 +245,16 @@ static inline __attribute__((always_inline)) void pv_pair(const int32_t *pw, con
                                                           int8_t *o0, int8_t *o1, const int fast)
 {
     const int32_t half = nk >> 1;
+    const int32_t *pend = pw + 2 * half;
     int32_t d = 0;
     for (; d + 4 <= dv; d += 4) {
-        for (int32_t odd = 0; odd < 2; ++odd) {
-            int32_t a0 = ct0, a1 = ct1, b0 = ct0, b1 = ct1;   /* a: column d + odd, b: d + odd + 2 */
-            const int8_t *vp = vh + d;
-            const int32_t *pp = pw;
-            for (int32_t jj = 0; jj < half; ++jj) {
-                int64_t pq;
-                __builtin_memcpy(&pq, pp, 8);
-                pp += 2;
-                const int32_t p0 = (int32_t)pq, p1 = (int32_t)(pq >> 32);
-                const int32_t v0 = tinyml_read_s8x4(vp), v1 = tinyml_read_s8x4(vp + vs);
-                vp += 2 * vs;
-                const int32_t e0 = odd ? tinyml_sxtb16_ror8(v0) : __sxtb16(v0);
-                const int32_t e1 = odd ? tinyml_sxtb16_ror8(v1) : __sxtb16(v1);
-                const int32_t c = pack_lo(e0, e1), c2 = pack_hi(e0, e1);
-                a0 = __smlad(c, p0, a0);
-                a1 = __smlad(c, p1, a1);
-                b0 = __smlad(c2, p0, b0);
-                b1 = __smlad(c2, p1, b1);
-            }
-            if (nk & 1) {
-                const int32_t va = vp[odd], vb = vp[odd + 2];
-                a0 += pl0 * va;
-                a1 += pl1 * va;
-                b0 += pl0 * vb;
-                b1 += pl1 * vb;
-            }
-            const int32_t y0 = mm_requant_f(pv, a0, fast), y1 = mm_requant_f(pv, a1, fast);
-            const int32_t z0 = mm_requant_f(pv, b0, fast), z1 = mm_requant_f(pv, b1, fast);
-            o0[d + odd] = (int8_t)y0;
-            o0[d + odd + 2] = (int8_t)z0;
-            o1[d + odd] = (int8_t)y1;
-            o1[d + odd + 2] = (int8_t)z1;
-        }
+        int32_t acc[4];
+        pv_cols(pw, pend, vh + d, vs, ct0, ct1, acc, 0);
+        pv_tail(acc, nk, vh + (nk - 1) * vs + d, pl0, pl1, 0);
+        store_cols(pv, acc, o0 + d, o1 + d, fast);
+        pv_cols(pw, pend, vh + d, vs, ct0, ct1, acc, 1);
+        pv_tail(acc, nk, vh + (nk - 1) * vs + d, pl0, pl1, 1);
+        store_cols(pv, acc, o0 + d + 1, o1 + d + 1, fast);
     }
     for (; d < dv; ++d) {
         int32_t a0 = ct0, a1 = ct1;
