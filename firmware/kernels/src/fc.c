@@ -337,19 +337,6 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
  * depth value) take the stack bytes of the FC_STAGE_BYTES stage. */
 #define FC_X16_DEPTH (FC_STAGE_BYTES / 4)
 
-/* Two words at p + off (off a multiple of 4 below 1024, p + off word aligned)
- * in one LDRD; GCC does not pair the two loads by itself. */
-static inline __attribute__((always_inline)) void tinyml_ldrd(const void *p, const int32_t off, int32_t *lo,
-                                                              int32_t *hi)
-{
-    int32_t a, b;
-    __asm__("ldrd %0, %1, [%2, %3]"
-            : "=r"(a), "=r"(b)
-            : "r"(p), "i"(off), "m"(*(const int32_t(*)[2])(const void *)((const uint8_t *)p + off)));
-    *lo = a;
-    *hi = b;
-}
-
 /* Input rows x0, x1 widened to int16 halfword pairs in the order fc_block_x16
  * reads them: per block of 4 depth values k..k+3 four words
  *   (x0[k], x0[k+2]), (x0[k+1], x0[k+3]), (x1[k], x1[k+2]), (x1[k+1], x1[k+3])
@@ -389,9 +376,9 @@ static inline __attribute__((always_inline)) void block_x16(const int8_t *g, int
 #define TINYML_X16_STEP(i)                                                       \
     do {                                                                         \
         int32_t x0e, x0o, x1e, x1o, w0, w1;                                      \
-        tinyml_ldrd(xp, 16 * (i), &x0e, &x0o);                                   \
-        tinyml_ldrd(xp, 16 * (i) + 8, &x1e, &x1o);                               \
-        tinyml_ldrd(w, 16 * (i), &w0, &w1);                                      \
+        TINYML_LDRD(xp, 16 * (i), x0e, x0o);                                   \
+        TINYML_LDRD(xp, 16 * (i) + 8, x1e, x1o);                               \
+        TINYML_LDRD(w, 16 * (i), w0, w1);                                      \
         int32_t we = __sxtb16(w0), wo = tinyml_sxtb16_ror8(w0);                  \
         a00 = __smlad(we, x0e, a00);                                             \
         a00 = __smlad(wo, x0o, a00);                                             \

@@ -139,12 +139,10 @@ static inline __attribute__((always_inline)) void qk_pair(const int32_t *qw, con
         int32_t a00 = rt0, a01 = rt1, a10 = rt0, a11 = rt1;
         const int32_t *xp = qw;
         for (int32_t k = 0; k < n4; k += 4) {
-            int64_t x0, x1;
-            __builtin_memcpy(&x0, xp, 8);
-            __builtin_memcpy(&x1, xp + 2, 8);
+            int32_t q0e, q0o, q1e, q1o;
+            TINYML_LDRD(xp, 0, q0e, q0o);
+            TINYML_LDRD(xp, 8, q1e, q1o);
             xp += 4;
-            const int32_t q0e = (int32_t)x0, q0o = (int32_t)(x0 >> 32);
-            const int32_t q1e = (int32_t)x1, q1o = (int32_t)(x1 >> 32);
             int32_t w = tinyml_read_s8x4(k0 + k);
             int32_t we = __sxtb16(w), wo = tinyml_sxtb16_ror8(w);
             a00 = __smlad(we, q0e, a00);
@@ -193,7 +191,8 @@ static inline __attribute__((always_inline)) void pv_cols(const int32_t *pp, con
 {
     int32_t a0 = ct0, a1 = ct1, b0 = ct0, b1 = ct1;
     while (pp < pend) {
-        const int32_t p0 = pp[0], p1 = pp[1];
+        int32_t p0, p1;
+        TINYML_LDRD(pp, 0, p0, p1);
         pp += 2;
         int32_t e0 = tinyml_read_s8x4(vp), e1 = tinyml_read_s8x4(vp + vs);
         vp += 2 * vs;

@@ -87,6 +87,15 @@ static inline int32_t tinyml_sxtb16_ror8(int32_t x)
     return r;
 }
 
+/* lo, hi = the two words at (const uint8_t *)p + off in one LDRD (GCC does not
+ * pair the two loads by itself). off: an integer constant expression, a multiple
+ * of 4 below 1024 (a macro, so it stays an immediate at any optimisation level);
+ * p + off must be word aligned (LDRD does not take unaligned addresses). */
+#define TINYML_LDRD(p, off, lo, hi)                                                                  \
+    __asm__("ldrd %0, %1, [%2, %3]"                                                                  \
+            : "=r"(lo), "=r"(hi)                                                                     \
+            : "r"(p), "i"(off), "m"(*(const int32_t(*)[2])(const void *)((const uint8_t *)(p) + (off))))
+
 /* Four int8 values from a possibly unaligned address (one LDR on Cortex-M4/M7). */
 static inline int32_t tinyml_read_s8x4(const int8_t *p)
 {
