@@ -275,18 +275,18 @@ static inline __attribute__((always_inline)) void pv_pair(const int32_t *pw, con
 
 /* Query rows i and i + 1 of head h: scores, softmax and values for both. The
  * output rows are written after both query rows are read (widened), so the
- * in-place contract of tinyml_fused_attention_s8 holds. */
+ * in-place contract of tinyml_fused_attention_s8 holds. s0, s1: nk bytes each
+ * of the call's scratch (the one-row path's score row and int16 row). */
 static inline __attribute__((always_inline)) tinyml_status attend_pair(const tinyml_attention_params *p, int32_t h,
                                                                        int32_t i, const int8_t *q, const int8_t *kh,
-                                                                       const int8_t *vh, int8_t *output,
-                                                                       const int fast_qk, const int fast_pv)
+                                                                       const int8_t *vh, int8_t *output, int8_t *s0,
+                                                                       int8_t *s1, const int fast_qk, const int fast_pv)
 {
     const int32_t nk = p->keys, dk = p->depth, dv = p->value_depth;
     const int32_t qlo = p->qk.lhs_offset, qro = p->qk.rhs_offset;
     const int32_t plo = p->pv.lhs_offset, pro = p->pv.rhs_offset;
     int32_t qw[ATT_PAIR_MAX_DEPTH];                   /* 2 rows x dk int16 */
     int32_t pw[ATT_PAIR_MAX_KEYS + 2];                /* 2 rows x (nk rounded up to even) int16 */
-    int8_t s0[ATT_PAIR_MAX_KEYS], s1[ATT_PAIR_MAX_KEYS];
     const int8_t *q0 = q + i * p->q_token_stride + h * p->q_head_stride;
     const int8_t *q1 = q0 + p->q_token_stride;
     const int32_t n4 = dk & ~3, nt = dk & 3;
@@ -377,9 +377,9 @@ tinyml_status tinyml_fused_attention_s8(const tinyml_ctx *ctx, const tinyml_atte
             for (; i + 2 <= nq; i += 2) {
                 tinyml_status st;
                 if (fqk && fpv) {
-                    st = attend_pair(p, h, i, q, kh, vh, output, 1, 1);
+                    st = attend_pair(p, h, i, q, kh, vh, output, scores, (int8_t *)p16, 1, 1);
                 } else {
-                    st = attend_pair(p, h, i, q, kh, vh, output, 0, 0);
+                    st = attend_pair(p, h, i, q, kh, vh, output, scores, (int8_t *)p16, 0, 0);
                 }
                 if (st != TINYML_OK) {
                     return st;
