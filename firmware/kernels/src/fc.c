@@ -94,7 +94,7 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
  * range -128..127; mode 6: as mode 3 with any clamp range). */
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
-    if (mode >= 4) {
+    if (mode == 4 || mode == 5) {
         acc = tinyml_requantize_bounded(acc, f->mult[o & f->qm], f->shift[o & f->qm], f->out_off);
 #if TINYML_DSP
         if (mode == 5) {
@@ -307,7 +307,7 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
                 const int32_t o = 4 * gi + r;
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 group_2x2(g, r, n4, nt, x0, x1, acc);
-                if (mode >= 4) {
+                if (mode == 4 || mode == 5) {
                     finish2_m(&f, o, acc[0], acc[1], &y0[o], &y1[o], mode);
                     finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &y1[o + 1], mode);
                     continue;
@@ -446,7 +446,7 @@ static inline __attribute__((always_inline)) int32_t fc_pairs_x16(const fc_finis
                 const int32_t o = 4 * gi + r;
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 block_x16(g, r, n4, nt, xw, acc);
-                if (mode >= 4) {
+                if (mode == 4 || mode == 5) {
                     finish2_m(&f, o, acc[0], acc[1], &y0[o], &y1[o], mode);
                     finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &y1[o + 1], mode);
                     continue;
