@@ -1,5 +1,6 @@
 """The Cortex-M DSP paths of the speed kernels (packed FULLY_CONNECTED 4x1 and
-2x2 blocking with depth/row tails, 1x1 convolution as a matrix product,
+2x2 blocking with depth/row tails -- input rows widened to int16 up to depth 128,
+the staged pair loop beyond; int8 shifts and the int32-shift fallback --, 1x1 convolution as a matrix product,
 im2col convolution) built for a Cortex-M4 board and run on QEMU
 (netduinoplus2) against TFLite reference outputs, and the fast_requant
 epilogue (tinyml_requantize_bounded) of the packed convolution and the 3x3
@@ -26,6 +27,11 @@ def _models():
     return {
         # 5 rows: two 2x2 pairs + one 4x1 row; depth 37 (tail 1); 11 units (2 groups + 3 plain rows)
         "fc_pairs_tails": lambda: fc_model(5, 37, 11, 0.05, 7, 0.01, 0.1, -3, "RELU"),
+        # 4 rows of depth 150 (> the widened pair path's 128): the staged 2x2 pair loop;
+        # per-channel scales (int8 shifts)
+        "fc_deep_pairs": lambda: fc_model(4, 150, 7, 0.03, -9, list(np.linspace(0.001, 0.004, 7)), 0.2, 4, "NONE"),
+        # a real multiplier above 0.5 (shift >= 0): int32 shifts, the generic epilogue (mode 0)
+        "fc_wide_shift": lambda: fc_model(3, 24, 6, 0.05, 3, 0.01, 0.0008, -2, "RELU"),
         # one row, per-channel scales, input zero point -128 folded into the bias
         "fc_row_per_channel": lambda: fc_model(1, 64, 9, 0.02, -128, list(np.linspace(0.002, 0.02, 9)),
                                                0.05, 5, "NONE", bias=False),
@@ -50,7 +56,8 @@ def _models():
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_row_per_channel", "conv_1x1", "conv_3x3_im2col",
+@pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
+                                  "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
                                   "conv_1x1_dead_channels"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
@@ -79,6 +86,10 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     if case in ("depthwise_3x3", "conv_1x1_dead_channels"):
         assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
         assert "smmulr" in dis, "the fast_requant epilogue is not in the build"
+    if case.startswith("fc_"):
+        # int8 shifts where every shift is in -24..-1, the int32 array otherwise
+        model_c = open(f"{out}/model/model.c").read()
+        assert (".shift8 = " in model_c) == (case != "fc_wide_shift"), case
     res = emulate(out, timeout=120)
     assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
     if case == "depthwise_3x3":

@@ -19,6 +19,9 @@ from tinyml.codegen.quant import activation_range, per_channel_multipliers, quan
 from tinyml.codegen.ops.rows import fc_overlap
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+# Shifts the int8 shift array of tinyml_fc_layer may hold (fc.c fc_requant_s8:
+# e = -1 - shift in 0..23, so (2 zp + 1) 2^e fits int32; real multipliers in [2^-25, 0.5)).
+SHIFT8_MIN, SHIFT8_MAX = -24, -1
 
 
 def pack_filter(w: np.ndarray) -> np.ndarray:
@@ -82,12 +85,22 @@ def fc_layer(ctx, graph, op, p: str, table: str = "NULL") -> tuple[dict, str]:
             "a bias beyond int32 once the input offset is folded in")
     lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     from tinyml.codegen.ops.fused_common import shared_array
+    # One requantization for every output (per-tensor weights, or per-channel
+    # scales that happen to be equal): one-element arrays, per_tensor = 1.
+    per_tensor = len(set(mults)) == 1 and len(set(shifts)) == 1
+    if per_tensor:
+        mults, shifts = mults[:1], shifts[:1]
     fields = {"accum_depth": n, "output_depth": out_depth, "filter_offset": fo, "output_offset": y.quant.zp,
               "activation": cdecl.activation(lo, hi),
               "bias": ctx.const_array(f"{p}_bias", "int32_t", folded.astype(np.int32)),
               "multiplier": shared_array(ctx, f"{p}_mult", "int32_t", mults),
-              "shift": shared_array(ctx, f"{p}_shift", "int32_t", shifts),
-              "table": table, "double_rounding": 0}
+              "table": table, "double_rounding": 0, "per_tensor": int(per_tensor)}
+    if all(SHIFT8_MIN <= s <= SHIFT8_MAX for s in shifts):
+        # int8 shifts (a quarter of the bytes) and the one-SMLAL epilogue (fc.c fc_requant_s8)
+        fields["shift"] = "NULL"
+        fields["shift8"] = shared_array(ctx, f"{p}_shift", "int8_t", shifts)
+    else:
+        fields["shift"] = shared_array(ctx, f"{p}_shift", "int32_t", shifts)
     return fields, packed_filter_symbol(ctx, w)
 
 

@@ -45,7 +45,29 @@ typedef struct {
     const int32_t *bias, *mult, *shift;
     const int8_t *table;
     int32_t out_off, lo, hi, dr, fast;
+    int32_t qm;   /* index mask of mult/shift: -1 per channel, 0 per tensor */
+    const int8_t *shift8;
+    int32_t zp21; /* 2 * out_off + 1 */
 } fc_finish;
+
+/* tinyml_requantize(acc, m, shift) + zp for -24 <= shift <= -1 (FULLY_CONNECTED's
+ * int8 shifts), zp21 = 2 zp + 1. Single rounding (TFLite's FULLY_CONNECTED in the
+ * TensorFlow 2.21 wheel): floor((acc m + 2^(t-1)) / 2^t) + zp with t = 31 - shift is
+ * floor((acc m + (2 zp + 1) 2^(t-1)) / 2^t); with e = t - 32 = -1 - shift >= 0 the
+ * constant is k 2^31, k = (2 zp + 1) 2^e (|k| < 2^31), so one SMLAL onto the word
+ * pair (k >> 1, (k & 1) << 31) and the high word shifted right by e. Double
+ * rounding (tflite_micro): tinyml_requantize_double_fast (m >= 0) plus zp. */
+static inline int32_t fc_requant_s8(int32_t acc, int32_t m, int32_t shift, int32_t zp21)
+{
+#if TINYML_SINGLE_ROUNDING
+    const int32_t e = -1 - shift;
+    const int32_t k = (int32_t)((uint32_t)zp21 << e);
+    const int64_t r = (int64_t)(((uint64_t)(uint32_t)(k >> 1) << 32) | ((uint32_t)k << 31)) + (int64_t)acc * m;
+    return (int32_t)(r >> 32) >> e;
+#else
+    return tinyml_requantize_double_fast(acc, m, shift) + (zp21 >> 1);
+#endif
+}
 
 static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
 {
@@ -54,25 +76,26 @@ static inline int8_t finish(const fc_finish *f, int32_t acc, int32_t o)
      * checked against TFLite by the host tests) here. With DSP the rows the
      * pair loop leaves use tinyml_requantize_double_fast, the same integers. */
     if (f->fast) {
-        acc = tinyml_requantize_bounded(acc, f->mult[o], f->shift[o], f->out_off);
+        acc = tinyml_requantize_bounded(acc, f->mult[o & f->qm], f->shift[o & f->qm], f->out_off);
         return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
     }
 #endif
-    acc = (f->dr ? tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o])
-                 : tinyml_requantize(acc, f->mult[o], f->shift[o])) + f->out_off;
+    const int32_t q = o & f->qm;
+    acc = (f->dr ? tinyml_requantize_double_fast(acc, f->mult[q], f->shift[q])
+                 : tinyml_requantize(acc, f->mult[q], f->shift8 ? f->shift8[q] : f->shift[q])) + f->out_off;
     acc = TINYML_CLAMP(acc, f->lo, f->hi);
     return f->table ? f->table[acc + 128] : (int8_t)acc;
 }
 
 /* finish() with the epilogue branches fixed at compile time when mode >= 1
  * (double rounding, no table: the convolutions; mode 2: clamp range -128..127;
- * mode 3: tinyml_requantize, no table, clamp range -128..127; mode 4:
- * fast_requant, tinyml_requantize_bounded; mode 5: that and the range -128..127;
- * mode 6: tinyml_requantize, no table, any clamp range). */
+ * mode 3: FULLY_CONNECTED's int8 shifts (fc_requant_s8), no table, clamp range
+ * -128..127; mode 4: fast_requant, tinyml_requantize_bounded; mode 5: that and the
+ * range -128..127; mode 6: as mode 3 with any clamp range). */
 static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const int mode)
 {
-    if (mode >= 4) {
-        acc = tinyml_requantize_bounded(acc, f->mult[o], f->shift[o], f->out_off);
+    if (mode == 4 || mode == 5) {
+        acc = tinyml_requantize_bounded(acc, f->mult[o & f->qm], f->shift[o & f->qm], f->out_off);
 #if TINYML_DSP
         if (mode == 5) {
             return (int8_t)__ssat(acc, 8);   /* the clamp range is all of int8 */
@@ -81,7 +104,7 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
         return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
     }
     if (mode == 3 || mode == 6) {
-        acc = tinyml_requantize(acc, f->mult[o], f->shift[o]) + f->out_off;
+        acc = fc_requant_s8(acc, f->mult[o & f->qm], f->shift8[o & f->qm], f->zp21);
         if (mode == 6) {
             return (int8_t)tinyml_clamp(acc, f->lo, f->hi);
         }
@@ -92,7 +115,7 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
 #endif
     }
     if (mode >= 1) {
-        acc = tinyml_requantize_double_fast(acc, f->mult[o], f->shift[o]) + f->out_off;
+        acc = tinyml_requantize_double_fast(acc, f->mult[o & f->qm], f->shift[o & f->qm]) + f->out_off;
 #if TINYML_DSP
         if (mode == 2) {
             return (int8_t)__ssat(acc, 8);   /* the clamp range is all of int8 */
@@ -110,7 +133,7 @@ static inline int8_t finish_m(const fc_finish *f, int32_t acc, int32_t o, const 
 static inline __attribute__((always_inline)) void finish2_m(const fc_finish *f, int32_t o, int32_t acc0,
                                                             int32_t acc1, int8_t *d0, int8_t *d1, const int mode)
 {
-    const int32_t m = f->mult[o], s = f->shift[o];
+    const int32_t m = f->mult[o & f->qm], s = f->shift[o & f->qm];
     int32_t v0 = tinyml_requantize_bounded(acc0, m, s, f->out_off);
     int32_t v1 = tinyml_requantize_bounded(acc1, m, s, f->out_off);
     if (mode == 5) {
@@ -256,7 +279,7 @@ static inline int pair_direct(const int8_t *input, int32_t batches, int32_t n, c
 
 /* Output rows in pairs (2x2 blocking); returns the number of rows done.
  * mode 1: double rounding and no table (CONV_2D), 2: also a full int8 clamp
- * range, 3: tinyml_requantize, no table, full range (plain FC), 0: as `f` says. */
+ * range, 3: fc_requant_s8 (int8 shifts), no table, full range (plain FC), 0: as `f` says. */
 static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *fp, int32_t batches,
                                                               const int8_t *input, const int8_t *packed_filter,
                                                               int8_t *output, int32_t n, int32_t od, int32_t fo,
@@ -284,7 +307,7 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
                 const int32_t o = 4 * gi + r;
                 int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
                 group_2x2(g, r, n4, nt, x0, x1, acc);
-                if (mode >= 4) {
+                if (mode == 4 || mode == 5) {
                     finish2_m(&f, o, acc[0], acc[1], &y0[o], &y1[o], mode);
                     finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &y1[o + 1], mode);
                     continue;
@@ -303,6 +326,162 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
         if (!direct) {
             /* Both input rows are read: output row b + 1 may now overwrite them. */
             tinyml_copy_s8(y0 + od, stage, od);
+        }
+    }
+    return b;
+}
+#endif
+
+#if TINYML_DSP
+/* Depth limit of the widened pair path: its two int16 input rows (4 bytes per
+ * depth value) take the stack bytes of the FC_STAGE_BYTES stage. */
+#define FC_X16_DEPTH (FC_STAGE_BYTES / 4)
+
+/* Input rows x0, x1 widened to int16 halfword pairs in the order fc_block_x16
+ * reads them: per block of 4 depth values k..k+3 four words
+ *   (x0[k], x0[k+2]), (x0[k+1], x0[k+3]), (x1[k], x1[k+2]), (x1[k+1], x1[k+3])
+ * (SXTB16 and SXTB16 ROR 8 of each row's word), then the n % 4 tail values of
+ * x0 and of x1 as int16. */
+static inline __attribute__((always_inline)) void widen_pair(const int8_t *x0, const int8_t *x1, int32_t n4,
+                                                             int32_t nt, int32_t *dst)
+{
+    for (int32_t k = 0; k < n4; k += 4) {
+        const int32_t v0 = tinyml_read_s8x4(x0 + k), v1 = tinyml_read_s8x4(x1 + k);
+        dst[0] = __sxtb16(v0);
+        dst[1] = tinyml_sxtb16_ror8(v0);
+        dst[2] = __sxtb16(v1);
+        dst[3] = tinyml_sxtb16_ror8(v1);
+        dst += 4;
+    }
+    int16_t *t = (int16_t *)(void *)dst;
+    for (int32_t j = 0; j < nt; ++j) {
+        t[j] = x0[n4 + j];
+        t[nt + j] = x1[n4 + j];
+    }
+}
+
+/* Rows r, r + 1 of a packed group against the two widened input rows xw:
+ * acc = {row r . x0, row r . x1, row r+1 . x0, row r+1 . x1}. Per block of 4
+ * depth values: 4 input words (already widened), 2 weight words, 4 SXTB16,
+ * 8 SMLAD for 16 multiply-accumulates. */
+static inline __attribute__((always_inline)) void block_x16(const int8_t *g, int32_t r, int32_t n4, int32_t nt,
+                                                            const int32_t *xw, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *w = g + 4 * r;
+    const int32_t *xp = xw;
+    /* Step i of a trip: depth block i after the trip's start (LDRD needs word
+     * alignment: xw is an int32 array, the packed filter word aligned, checked
+     * by the caller). */
+#define TINYML_X16_STEP(i)                                                       \
+    do {                                                                         \
+        int32_t x0e, x0o, x1e, x1o, w0, w1;                                      \
+        TINYML_LDRD(xp, 16 * (i), x0e, x0o);                                   \
+        TINYML_LDRD(xp, 16 * (i) + 8, x1e, x1o);                               \
+        TINYML_LDRD(w, 16 * (i), w0, w1);                                      \
+        int32_t we = __sxtb16(w0), wo = tinyml_sxtb16_ror8(w0);                  \
+        a00 = __smlad(we, x0e, a00);                                             \
+        a00 = __smlad(wo, x0o, a00);                                             \
+        a01 = __smlad(we, x1e, a01);                                             \
+        a01 = __smlad(wo, x1o, a01);                                             \
+        we = __sxtb16(w1);                                                       \
+        wo = tinyml_sxtb16_ror8(w1);                                             \
+        a10 = __smlad(we, x0e, a10);                                             \
+        a10 = __smlad(wo, x0o, a10);                                             \
+        a11 = __smlad(we, x1e, a11);                                             \
+        a11 = __smlad(wo, x1o, a11);                                             \
+    } while (0)
+    int32_t k = n4 >> 2;
+    for (; k >= 4; k -= 4) {   /* four depth blocks per trip */
+        TINYML_X16_STEP(0);
+        TINYML_X16_STEP(1);
+        TINYML_X16_STEP(2);
+        TINYML_X16_STEP(3);
+        xp += 16;
+        w += 64;
+    }
+    for (; k > 0; --k) {
+        TINYML_X16_STEP(0);
+        xp += 4;
+        w += 16;
+    }
+#undef TINYML_X16_STEP
+    if (nt) {
+        const int8_t *t0 = g + 4 * n4 + r * nt, *t1 = t0 + nt;
+        const int16_t *u = (const int16_t *)(const void *)xp;
+        for (int32_t j = 0; j < nt; ++j) {
+            const int32_t u0 = u[j], u1 = u[nt + j];
+            a00 += t0[j] * u0;
+            a01 += t0[j] * u1;
+            a10 += t1[j] * u0;
+            a11 += t1[j] * u1;
+        }
+    }
+    acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+}
+
+/* Output rows in pairs with the pair's input rows widened first (depth <=
+ * FC_X16_DEPTH): once widened, the input rows are no longer read, so both
+ * output rows are written in place whatever the overlap. Returns the rows done. */
+static inline __attribute__((always_inline)) int32_t fc_pairs_x16(const fc_finish *fp, int32_t batches,
+                                                                  const int8_t *input, const int8_t *packed_filter,
+                                                                  int8_t *output, int32_t n, int32_t od,
+                                                                  int32_t fo, const int mode)
+{
+    const fc_finish f = *fp;
+    const int32_t n4 = n & ~3, nt = n & 3;
+    const int32_t groups = od >> 2;
+    const int8_t *rest = packed_filter + groups * 4 * n;
+    int32_t xw[FC_X16_DEPTH];   /* two rows of int16: 4 bytes per depth value */
+    int32_t b = 0;
+    for (; b + 2 <= batches; b += 2) {
+        const int8_t *x0 = input + b * n, *x1 = x0 + n;
+        int8_t *y0 = output + b * od, *y1 = y0 + od;
+        const int32_t t0 = fo ? fo * tinyml_sum_s8(x0, n) : 0;
+        const int32_t t1 = fo ? fo * tinyml_sum_s8(x1, n) : 0;
+        widen_pair(x0, x1, n4, nt, xw);
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int8_t *g = packed_filter + gi * 4 * n;
+            for (int32_t r = 0; r < 4; r += 2) {
+                const int32_t o = 4 * gi + r;
+                int32_t acc[4] = {f.bias[o] + t0, f.bias[o] + t1, f.bias[o + 1] + t0, f.bias[o + 1] + t1};
+                block_x16(g, r, n4, nt, xw, acc);
+                if (mode == 4 || mode == 5) {
+                    finish2_m(&f, o, acc[0], acc[1], &y0[o], &y1[o], mode);
+                    finish2_m(&f, o + 1, acc[2], acc[3], &y0[o + 1], &y1[o + 1], mode);
+                    continue;
+                }
+                const int8_t v00 = finish_m(&f, acc[0], o, mode), v01 = finish_m(&f, acc[1], o, mode);
+                const int8_t v10 = finish_m(&f, acc[2], o + 1, mode), v11 = finish_m(&f, acc[3], o + 1, mode);
+                y0[o] = v00;
+                y1[o] = v01;
+                y0[o + 1] = v10;
+                y1[o + 1] = v11;
+            }
+        }
+        if (groups * 4 < od) {
+            /* The output_depth % 4 plain rows, also from the widened copy. */
+            for (int32_t o = 4 * groups; o < od; ++o) {
+                const int8_t *w = rest + (o - 4 * groups) * n;
+                int32_t a0 = f.bias[o] + t0, a1 = f.bias[o] + t1;
+                for (int32_t k = 0; k < n4; k += 4) {
+                    const int32_t *xp = xw + k;
+                    const int32_t wv = tinyml_read_s8x4(w + k);
+                    const int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);
+                    a0 = __smlad(we, xp[0], a0);
+                    a0 = __smlad(wo, xp[1], a0);
+                    a1 = __smlad(we, xp[2], a1);
+                    a1 = __smlad(wo, xp[3], a1);
+                }
+                const int16_t *u = (const int16_t *)(const void *)(xw + n4);
+                for (int32_t j = 0; j < nt; ++j) {
+                    a0 += w[n4 + j] * u[j];
+                    a1 += w[n4 + j] * u[nt + j];
+                }
+                const int8_t v0 = finish_m(&f, a0, o, mode), v1 = finish_m(&f, a1, o, mode);
+                y0[o] = v0;
+                y1[o] = v1;
+            }
         }
     }
     return b;
@@ -348,10 +527,13 @@ static inline __attribute__((always_inline)) void fc_rows(const fc_finish *f, in
                                                           int32_t od, int32_t fo, const int mode)
 {
     int32_t b = 0;
+    if (batches >= 2 && n <= FC_X16_DEPTH && ((uintptr_t)packed_filter & 3) == 0) {
+        b = fc_pairs_x16(f, batches, input, packed_filter, output, n, od, fo, mode);
+    }
     /* Longer output rows than the stage go in pairs only when every pair is
      * direct: pair_direct's condition is linear in b, so the first and the
      * last pair decide. */
-    if (batches >= 2 && (od <= FC_STAGE_BYTES ||
+    else if (batches >= 2 && (od <= FC_STAGE_BYTES ||
                          (pair_direct(input, batches, n, output, od, 0) &&
                           pair_direct(input, batches, n, output, od, (batches - 2) & ~1)))) {
         b = fc_pairs(f, batches, input, packed_filter, output, n, od, fo, mode);
@@ -363,7 +545,8 @@ static inline __attribute__((always_inline)) void fc_rows(const fc_finish *f, in
 tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
                            const int8_t *packed_filter, int8_t *output)
 {
-    if (!layer || !input || !packed_filter || !output || !layer->bias || batches < 0 ||
+    if (!layer || !input || !packed_filter || !output || !layer->bias || (!layer->shift && !layer->shift8) ||
+        batches < 0 ||
         layer->accum_depth <= 0 || layer->output_depth <= 0) {
         return TINYML_ERROR_ARG;
     }
@@ -371,14 +554,15 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
     const int32_t fo = layer->filter_offset;
     const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
                          layer->output_offset, layer->activation.min, layer->activation.max,
-                         layer->double_rounding, layer->fast_requant && layer->double_rounding && !layer->table};
+                         layer->double_rounding, layer->fast_requant && layer->double_rounding && !layer->table,
+                         layer->per_tensor ? 0 : -1, layer->shift8, 2 * layer->output_offset + 1};
 #if TINYML_DSP
     /* Each epilogue flavour gets its own copy of the row loops with the
      * branches resolved at compile time (finish_m's modes). */
     const int full = f.lo == -128 && f.hi == 127;
     const int mode = f.fast ? (full ? 5 : 4)
                    : (f.dr && !f.table) ? (full ? 2 : 1)
-                   : (!f.dr && !f.table) ? (full ? 3 : 6) : 0;
+                   : (!f.dr && !f.table && f.shift8) ? (full ? 3 : 6) : 0;
     switch (mode) {
     case 1: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 1); break;
     case 2: fc_rows(&f, batches, input, packed_filter, output, n, od, fo, 2); break;

@@ -93,6 +93,258 @@ static void qk_dots(const int16_t *q16, const int8_t *q, int32_t qlo, const int8
     }
 }
 
+#if TINYML_DSP
+/* Two query rows at a time (DSP builds): each key and value word loaded serves
+ * both rows. Limits of the pair path's stack buffers; larger heads take the
+ * one-row path. */
+#define ATT_PAIR_MAX_DEPTH 64
+#define ATT_PAIR_MAX_KEYS 64
+
+/* requant + offset + clamp of one BATCH_MATMUL output with the rounding fixed
+ * at the call site: `fast` = tinyml_requantize_bounded's preconditions hold
+ * (|acc| < 2^30: at most 255 * 255 * 64 here; shift -22..-1, |offset| <= 128). */
+static inline __attribute__((always_inline)) int32_t mm_requant_f(const tinyml_matmul_params *p, int32_t acc,
+                                                                  const int fast)
+{
+    if (fast) {
+        acc = tinyml_requantize_bounded(acc, p->quant.multiplier, p->quant.shift, p->output_offset);
+    } else {
+        acc = (p->double_rounding ? tinyml_requantize_double_fast(acc, p->quant.multiplier, p->quant.shift)
+                                  : tinyml_requantize(acc, p->quant.multiplier, p->quant.shift)) + p->output_offset;
+    }
+    return tinyml_clamp(acc, p->activation.min, p->activation.max);
+}
+
+static inline int mm_fast(const tinyml_matmul_params *p, int32_t depth)
+{
+    return p->double_rounding && p->quant.multiplier >= 0 && p->quant.shift >= -22 && p->quant.shift <= -1 &&
+           p->output_offset >= -128 && p->output_offset <= 128 && depth <= 64 * 256;
+}
+
+/* s0[j], s1[j]: the scores of query rows q0, q1 against every key (BATCH_MATMUL
+ * adj_y, then the score table), keys two at a time (2 x 2 blocks). qw: the two
+ * query rows plus qk.lhs_offset widened to int16 pairs, per block of 4 depth
+ * values (q0[k], q0[k+2]), (q0[k+1], q0[k+3]), (q1[k], q1[k+2]), (q1[k+1], q1[k+3]),
+ * then the dk % 4 tail values of q0 and of q1. rt0, rt1: qk.rhs_offset * sum(q + lo). */
+static inline __attribute__((always_inline)) void qk_pair(const int32_t *qw, const int8_t *keys, int32_t stride,
+                                                          int32_t nk, int32_t dk, int32_t rt0, int32_t rt1,
+                                                          const tinyml_matmul_params *qk, const int8_t *table,
+                                                          int8_t *s0, int8_t *s1, const int fast)
+{
+    const int32_t n4 = dk & ~3, nt = dk & 3;
+    const int16_t *qt = (const int16_t *)(const void *)(qw + n4);
+    for (int32_t j = 0; j < nk; j += 2) {
+        const int8_t *k0 = keys + j * stride;
+        const int8_t *k1 = j + 1 < nk ? k0 + stride : k0;   /* an odd last key is done twice */
+        int32_t a00 = rt0, a01 = rt1, a10 = rt0, a11 = rt1;
+        const int32_t *xp = qw;
+        for (int32_t k = 0; k < n4; k += 4) {
+            int32_t q0e, q0o, q1e, q1o;
+            TINYML_LDRD(xp, 0, q0e, q0o);
+            TINYML_LDRD(xp, 8, q1e, q1o);
+            xp += 4;
+            int32_t w = tinyml_read_s8x4(k0 + k);
+            int32_t we = __sxtb16(w), wo = tinyml_sxtb16_ror8(w);
+            a00 = __smlad(we, q0e, a00);
+            a00 = __smlad(wo, q0o, a00);
+            a01 = __smlad(we, q1e, a01);
+            a01 = __smlad(wo, q1o, a01);
+            w = tinyml_read_s8x4(k1 + k);
+            we = __sxtb16(w);
+            wo = tinyml_sxtb16_ror8(w);
+            a10 = __smlad(we, q0e, a10);
+            a10 = __smlad(wo, q0o, a10);
+            a11 = __smlad(we, q1e, a11);
+            a11 = __smlad(wo, q1o, a11);
+        }
+        for (int32_t t = 0; t < nt; ++t) {
+            const int32_t u0 = qt[t], u1 = qt[nt + t];
+            a00 += k0[n4 + t] * u0;
+            a01 += k0[n4 + t] * u1;
+            a10 += k1[n4 + t] * u0;
+            a11 += k1[n4 + t] * u1;
+        }
+        int32_t v00 = mm_requant_f(qk, a00, fast), v01 = mm_requant_f(qk, a01, fast);
+        if (table) {
+            v00 = table[v00 + 128];
+            v01 = table[v01 + 128];
+        }
+        s0[j] = (int8_t)v00;
+        s1[j] = (int8_t)v01;
+        if (j + 1 < nk) {
+            int32_t v10 = mm_requant_f(qk, a10, fast), v11 = mm_requant_f(qk, a11, fast);
+            if (table) {
+                v10 = table[v10 + 128];
+                v11 = table[v11 + 128];
+            }
+            s0[j + 1] = (int8_t)v10;
+            s1[j + 1] = (int8_t)v11;
+        }
+    }
+}
+
+/* acc = {column c of p0, of p1, column c + 2 of p0, of p1} over the key pairs
+ * (pw as in pv_pair), c = d + odd; odd is a compile-time constant at each call. */
+static inline __attribute__((always_inline)) void pv_cols(const int32_t *pp, const int32_t *pend, const int8_t *vp,
+                                                          int32_t vs, int32_t ct0, int32_t ct1, int32_t *acc,
+                                                          const int odd)
+{
+    int32_t a0 = ct0, a1 = ct1, b0 = ct0, b1 = ct1;
+    while (pp < pend) {
+        int32_t p0, p1;
+        TINYML_LDRD(pp, 0, p0, p1);
+        pp += 2;
+        int32_t e0 = tinyml_read_s8x4(vp), e1 = tinyml_read_s8x4(vp + vs);
+        vp += 2 * vs;
+        e0 = odd ? tinyml_sxtb16_ror8(e0) : __sxtb16(e0);
+        e1 = odd ? tinyml_sxtb16_ror8(e1) : __sxtb16(e1);
+        int32_t c = pack_lo(e0, e1);
+        a0 = __smlad(c, p0, a0);
+        a1 = __smlad(c, p1, a1);
+        c = pack_hi(e0, e1);
+        b0 = __smlad(c, p0, b0);
+        b1 = __smlad(c, p1, b1);
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = b0; acc[3] = b1;
+}
+
+/* The odd last key (when nk is odd): its value row `vl` times pl0 / pl1. */
+static inline __attribute__((always_inline)) void pv_tail(int32_t *acc, int32_t nk, const int8_t *vl, int32_t pl0,
+                                                          int32_t pl1, const int odd)
+{
+    if (nk & 1) {
+        const int32_t va = vl[odd], vb = vl[odd + 2];
+        acc[0] += pl0 * va;
+        acc[1] += pl1 * va;
+        acc[2] += pl0 * vb;
+        acc[3] += pl1 * vb;
+    }
+}
+
+/* Requantize acc (pv_cols' order) into columns 0 and 2 of o0 and o1. */
+static inline __attribute__((always_inline)) void store_cols(const tinyml_matmul_params *pv, const int32_t *acc,
+                                                             int8_t *o0, int8_t *o1, const int fast)
+{
+    const int32_t y0 = mm_requant_f(pv, acc[0], fast), y1 = mm_requant_f(pv, acc[1], fast);
+    const int32_t z0 = mm_requant_f(pv, acc[2], fast), z1 = mm_requant_f(pv, acc[3], fast);
+    o0[0] = (int8_t)y0;
+    o0[2] = (int8_t)z0;
+    o1[0] = (int8_t)y1;
+    o1[2] = (int8_t)z1;
+}
+
+/* o0[d], o1[d] = requant(sum_j (p[j] + lo) * v[j][d] + ro * sum_j (p[j] + lo)) for the
+ * two probability rows: pw[2 jj] = (p0[2jj] + lo, p0[2jj+1] + lo), pw[2 jj + 1] the same
+ * of p1 (an odd last key as the pair (p + lo, 0) against a zero row, done apart).
+ * Columns d and d + 2 come from one SXTB16 of a value word, d + 1 and d + 3 from
+ * SXTB16 ROR 8; two value rows are paired per column with PKHBT / PKHTB. */
+static inline __attribute__((always_inline)) void pv_pair(const int32_t *pw, const int8_t *vh, int32_t vs,
+                                                          int32_t nk, int32_t dv, int32_t ct0, int32_t ct1,
+                                                          int32_t pl0, int32_t pl1, const tinyml_matmul_params *pv,
+                                                          int8_t *o0, int8_t *o1, const int fast)
+{
+    const int32_t half = nk >> 1;
+    const int32_t *pend = pw + 2 * half;
+    int32_t d = 0;
+    for (; d + 4 <= dv; d += 4) {
+        int32_t acc[4];
+        pv_cols(pw, pend, vh + d, vs, ct0, ct1, acc, 0);
+        pv_tail(acc, nk, vh + (nk - 1) * vs + d, pl0, pl1, 0);
+        store_cols(pv, acc, o0 + d, o1 + d, fast);
+        pv_cols(pw, pend, vh + d, vs, ct0, ct1, acc, 1);
+        pv_tail(acc, nk, vh + (nk - 1) * vs + d, pl0, pl1, 1);
+        store_cols(pv, acc, o0 + d + 1, o1 + d + 1, fast);
+    }
+    for (; d < dv; ++d) {
+        int32_t a0 = ct0, a1 = ct1;
+        const int16_t *p16 = (const int16_t *)(const void *)pw;
+        for (int32_t j = 0; j + 1 < nk; j += 2) {
+            const int32_t va = vh[j * vs + d], vb = vh[(j + 1) * vs + d];
+            a0 += p16[2 * j] * va + p16[2 * j + 1] * vb;
+            a1 += p16[2 * j + 2] * va + p16[2 * j + 3] * vb;
+        }
+        if (nk & 1) {
+            const int32_t va = vh[(nk - 1) * vs + d];
+            a0 += pl0 * va;
+            a1 += pl1 * va;
+        }
+        o0[d] = (int8_t)mm_requant_f(pv, a0, fast);
+        o1[d] = (int8_t)mm_requant_f(pv, a1, fast);
+    }
+}
+
+/* Query rows i and i + 1 of head h: scores, softmax and values for both. The
+ * output rows are written after both query rows are read (widened), so the
+ * in-place contract of tinyml_fused_attention_s8 holds. s0, s1: nk bytes each
+ * of the call's scratch (the one-row path's score row and int16 row). */
+static inline __attribute__((always_inline)) tinyml_status attend_pair(const tinyml_attention_params *p, int32_t h,
+                                                                       int32_t i, const int8_t *q, const int8_t *kh,
+                                                                       const int8_t *vh, int8_t *output, int8_t *s0,
+                                                                       int8_t *s1, const int fast_qk, const int fast_pv)
+{
+    const int32_t nk = p->keys, dk = p->depth, dv = p->value_depth;
+    const int32_t qlo = p->qk.lhs_offset, qro = p->qk.rhs_offset;
+    const int32_t plo = p->pv.lhs_offset, pro = p->pv.rhs_offset;
+    int32_t qw[ATT_PAIR_MAX_DEPTH];                   /* 2 rows x dk int16 */
+    int32_t pw[ATT_PAIR_MAX_KEYS + 2];                /* 2 rows x (nk rounded up to even) int16 */
+    const int8_t *q0 = q + i * p->q_token_stride + h * p->q_head_stride;
+    const int8_t *q1 = q0 + p->q_token_stride;
+    const int32_t n4 = dk & ~3, nt = dk & 3;
+    const int32_t lo2 = (int32_t)(((uint32_t)(uint16_t)qlo << 16) | (uint16_t)qlo);
+    int32_t qs0 = 0, qs1 = 0;
+    for (int32_t k = 0; k < n4; k += 4) {
+        const int32_t v0 = tinyml_read_s8x4(q0 + k), v1 = tinyml_read_s8x4(q1 + k);
+        qs0 = __smlad(__sxtb16(v0), 0x00010001, qs0);
+        qs0 = __smlad(tinyml_sxtb16_ror8(v0), 0x00010001, qs0);
+        qs1 = __smlad(__sxtb16(v1), 0x00010001, qs1);
+        qs1 = __smlad(tinyml_sxtb16_ror8(v1), 0x00010001, qs1);
+        qw[k] = __sadd16(__sxtb16(v0), lo2);
+        qw[k + 1] = __sadd16(tinyml_sxtb16_ror8(v0), lo2);
+        qw[k + 2] = __sadd16(__sxtb16(v1), lo2);
+        qw[k + 3] = __sadd16(tinyml_sxtb16_ror8(v1), lo2);
+    }
+    int16_t *qt = (int16_t *)(void *)(qw + n4);
+    for (int32_t t = 0; t < nt; ++t) {
+        qs0 += q0[n4 + t];
+        qs1 += q1[n4 + t];
+        qt[t] = (int16_t)(q0[n4 + t] + qlo);
+        qt[nt + t] = (int16_t)(q1[n4 + t] + qlo);
+    }
+    /* s = sum (q + lo)(k + ro) = sum (q + lo) k + ro sum (q + lo) */
+    const int32_t rt0 = qro * (qs0 + dk * qlo), rt1 = qro * (qs1 + dk * qlo);
+    qk_pair(qw, kh, p->k_token_stride, nk, dk, rt0, rt1, &p->qk, p->score_table, s0, s1, fast_qk);
+    if (tinyml_softmax_row_s8(p->exp_table, nk, s0, s0) != TINYML_OK ||
+        tinyml_softmax_row_s8(p->exp_table, nk, s1, s1) != TINYML_OK) {
+        return TINYML_ERROR_ARG;
+    }
+    /* o[d] = sum_j (p + plo)(v + pro) = sum_j (p + plo) v + pro sum_j (p + plo) */
+    int16_t *ph = (int16_t *)(void *)pw;
+    int32_t ps0 = 0, ps1 = 0;
+    const int32_t half = nk >> 1;
+    for (int32_t jj = 0; jj < half; ++jj) {
+        const int32_t a = s0[2 * jj] + plo, b = s0[2 * jj + 1] + plo;
+        const int32_t c = s1[2 * jj] + plo, e = s1[2 * jj + 1] + plo;
+        ph[4 * jj] = (int16_t)a;
+        ph[4 * jj + 1] = (int16_t)b;
+        ph[4 * jj + 2] = (int16_t)c;
+        ph[4 * jj + 3] = (int16_t)e;
+        ps0 += a + b;
+        ps1 += c + e;
+    }
+    int32_t pl0 = 0, pl1 = 0;
+    if (nk & 1) {
+        pl0 = s0[nk - 1] + plo;
+        pl1 = s1[nk - 1] + plo;
+        ps0 += pl0;
+        ps1 += pl1;
+    }
+    int8_t *o0 = output + i * p->o_token_stride + h * p->o_head_stride;
+    pv_pair(pw, vh, p->v_token_stride, nk, dv, pro * ps0, pro * ps1, pl0, pl1, &p->pv, o0,
+            o0 + p->o_token_stride, fast_pv);
+    return TINYML_OK;
+}
+#endif
+
 tinyml_status tinyml_fused_attention_s8(const tinyml_ctx *ctx, const tinyml_attention_params *p,
                                         const int8_t *q, const int8_t *k, const int8_t *v, int8_t *output)
 {
@@ -118,7 +370,24 @@ tinyml_status tinyml_fused_attention_s8(const tinyml_ctx *ctx, const tinyml_atte
     for (int32_t h = 0; h < p->heads; ++h) {
         const int8_t *kh = k + h * p->k_head_stride;
         const int8_t *vh = v + h * p->v_head_stride;
-        for (int32_t i = 0; i < nq; ++i) {
+        int32_t i = 0;
+#if TINYML_DSP
+        if (dk <= ATT_PAIR_MAX_DEPTH && nk <= ATT_PAIR_MAX_KEYS) {
+            const int fqk = mm_fast(&qk, dk), fpv = mm_fast(&pv, nk);
+            for (; i + 2 <= nq; i += 2) {
+                tinyml_status st;
+                if (fqk && fpv) {
+                    st = attend_pair(p, h, i, q, kh, vh, output, scores, (int8_t *)p16, 1, 1);
+                } else {
+                    st = attend_pair(p, h, i, q, kh, vh, output, scores, (int8_t *)p16, 0, 0);
+                }
+                if (st != TINYML_OK) {
+                    return st;
+                }
+            }
+        }
+#endif
+        for (; i < nq; ++i) {
             const int8_t *qi = q + i * p->q_token_stride + h * p->q_head_stride;
             /* s = sum (q + lo)(k + ro) = sum (q + lo) k + ro sum (q + lo) */
             int32_t q_sum = 0;

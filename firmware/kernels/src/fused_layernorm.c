@@ -35,11 +35,7 @@ static inline __attribute__((always_inline)) void layernorm_rows(const tinyml_la
         const int8_t *x = input + r * depth;
         int8_t *y = output + r * depth;
         /* m = MEAN(x), nm = -m requantized. */
-        int32_t sum = 0;
-        for (int32_t c = 0; c < depth; ++c) {
-            sum += x[c];
-        }
-        const int32_t m = fused_mean_finish(&P.mean, sum);
+        const int32_t m = fused_mean_finish(&P.mean, tinyml_sum_s8(x, depth));   /* SMLAD, 4 per step */
         const int32_t nm = P.neg_table[m + 128];
         /* v = MEAN((x - m)^2): the squared differences are summed, never stored. */
         const int32_t mb = fused_rescale(&P.sqdiff.input2, m, 7);

@@ -8,10 +8,11 @@ tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, con
         max = TINYML_MAX(max, (int32_t)x[c]);
     }
     const int32_t *et = exp_table + max;      /* et[-x] = exp_table[max - x] */
-    /* Sum of exps in Q12.19. */
+    /* Sum of exps in Q12.19. Table entries are exps in Q0.31, never negative,
+     * so RoundingDivideByPOT(e, 12) = (e + 2^11) >> 12 (unsigned: no overflow). */
     int32_t sum = 0;
     for (int32_t c = 0; c < depth; ++c) {
-        sum += tinyml_rounding_divide_by_pot(et[-x[c]], 12);
+        sum += (int32_t)(((uint32_t)et[-x[c]] + 2048u) >> 12);
     }
     /* GetReciprocal(sum, 12): 1/sum = scale * 2^-num_bits_over_unit. */
     const int32_t headroom_plus_one = __builtin_clz((uint32_t)sum);
@@ -21,6 +22,21 @@ tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, con
     const int32_t exponent = num_bits_over_unit + 31 - 8;
     if (exponent < 0 || exponent > 31) {
         return TINYML_ERROR_ARG;
+    }
+    if (exponent >= 1) {
+        /* For scale, e >= 0 the two steps below compose into one floor division:
+         * RoundingDivideByPOT(floor((scale e + 2^30) / 2^31), x) =
+         * floor((scale e + 2^30 + 2^(30+x)) / 2^(31+x)), x = exponent >= 1 (<= 31, so
+         * the constant is below 2^62): one 64-bit multiply-accumulate, its high word
+         * shifted right by x - 1. */
+        const int64_t k = (1ll << 30) + (1ll << (30 + exponent));
+        const int32_t sh = exponent - 1;
+        for (int32_t c = 0; c < depth; ++c) {
+            const int64_t r = k + (int64_t)scale * et[-x[c]];
+            const int32_t v = ((int32_t)(r >> 32) >> sh) - 128;
+            y[c] = (int8_t)(v > 127 ? 127 : v);   /* v >= -128: the product is never negative */
+        }
+        return TINYML_OK;
     }
     const int32_t mask = (int32_t)((1ll << exponent) - 1);
     const int32_t half = mask >> 1;

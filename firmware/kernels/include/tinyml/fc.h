@@ -10,7 +10,8 @@
  * where the generator folded the input offset into the bias,
  *   bias[o] = b[o] + input_offset * sum_d w[o][d] + accum_depth * input_offset * filter_offset,
  * which equals TFLite's sum_d (w + filter_offset)(x + input_offset) + b exactly (int32
- * wraps alike). requant is tinyml_requantize with (multiplier[o], shift[o]), or
+ * wraps alike). requant is tinyml_requantize with (multiplier[o], shift[o] or shift8[o]) (index 0 for
+ * every o when per_tensor is set), or
  * tinyml_requantize_double_fast when double_rounding is set (convolutions). If `table`
  * is not NULL, y is then mapped through it (table[y + 128]; the activation op a fused
  * chain absorbed). bias is never NULL. */
@@ -28,6 +29,12 @@ typedef struct {
                                * tinyml_requantize_bounded's preconditions for every output
                                * (|acc| < 2^30, -22 <= shift <= -1): same bytes, fewer
                                * instructions; 0 when not set (other generators) */
+    int32_t per_tensor;       /* 1: multiplier[0] and shift[0] (shift8[0]) apply to every output
+                               * (one-element arrays; TFLite's per-tensor FULLY_CONNECTED), 0: one per output */
+    const int8_t *shift8;     /* FULLY_CONNECTED (double_rounding = 0, no table): the shifts as int8,
+                               * each in -24..-1 (checked by the generator), `shift` then NULL; the
+                               * requantization plus output offset is then one SMLAL (fc_requant_s8).
+                               * NULL: `shift` holds int32 shifts (the convolutions) */
 } tinyml_fc_layer;
 
 /* Packed filter layout (written by the generator, codegen/ops/fully_connected.py
@@ -79,6 +86,15 @@ static inline int32_t tinyml_sxtb16_ror8(int32_t x)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
 }
+
+/* lo, hi = the two words at (const uint8_t *)p + off in one LDRD (GCC does not
+ * pair the two loads by itself). off: an integer constant expression, a multiple
+ * of 4 below 1024 (a macro, so it stays an immediate at any optimisation level);
+ * p + off must be word aligned (LDRD does not take unaligned addresses). */
+#define TINYML_LDRD(p, off, lo, hi)                                                                  \
+    __asm__("ldrd %0, %1, [%2, %3]"                                                                  \
+            : "=r"(lo), "=r"(hi)                                                                     \
+            : "r"(p), "i"(off), "m"(*(const int32_t(*)[2])(const void *)((const uint8_t *)(p) + (off))))
 
 /* Four int8 values from a possibly unaligned address (one LDR on Cortex-M4/M7). */
 static inline int32_t tinyml_read_s8x4(const int8_t *p)
