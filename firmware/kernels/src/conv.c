@@ -312,39 +312,45 @@ static void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt, 
     acc[0] = a0; acc[1] = a1;
 }
 
-/* clamp(requant(acc, o) + output_offset) with the layer's epilogue: mode 2
+/* The layer's epilogue constants in locals: int8 output stores may alias any
+ * memory, so fields read through the layer pointer would be reloaded after
+ * every store. */
+typedef struct {
+    const int32_t *bias, *mult, *shift;
+    int32_t zp, lo, hi;
+} pair_epilogue;
+
+/* clamp(requant(acc) + output_offset) with (m, s): mode 2
  * tinyml_requantize_bounded and the range -128..127 (one SSAT), mode 1
  * tinyml_requantize_bounded and any range, mode 0 tinyml_requantize_double_fast
  * (tinyml_fc_s8's conv epilogue; fast_requant proved the bounded one equal). */
-static inline __attribute__((always_inline)) int8_t pair_finish(const tinyml_fc_layer *l, int32_t acc, int32_t m,
+static inline __attribute__((always_inline)) int8_t pair_finish(const pair_epilogue *e, int32_t acc, int32_t m,
                                                                 int32_t s, const int mode)
 {
     if (mode >= 1) {
-        acc = tinyml_requantize_bounded(acc, m, s, l->output_offset);
-        return (int8_t)(mode == 2 ? __ssat(acc, 8) : tinyml_clamp(acc, l->activation.min, l->activation.max));
+        acc = tinyml_requantize_bounded(acc, m, s, e->zp);
+        return (int8_t)(mode == 2 ? __ssat(acc, 8) : tinyml_clamp(acc, e->lo, e->hi));
     }
-    acc = tinyml_requantize_double_fast(acc, m, s) + l->output_offset;
-    return (int8_t)tinyml_clamp(acc, l->activation.min, l->activation.max);
+    acc = tinyml_requantize_double_fast(acc, m, s) + e->zp;
+    return (int8_t)tinyml_clamp(acc, e->lo, e->hi);
 }
 
 /* Output pixels y0 and y1 from the pair buffer q: all channels. */
-static inline __attribute__((always_inline)) void pair_outputs(const tinyml_fc_layer *l, const int32_t *q,
-                                                               const int8_t *packed_filter, int8_t *y0, int8_t *y1,
-                                                               const int mode)
+static inline __attribute__((always_inline)) void pair_outputs(const pair_epilogue *e, int32_t n, int32_t od,
+                                                               const int32_t *q, const int8_t *packed_filter,
+                                                               int8_t *y0, int8_t *y1, const int mode)
 {
-    const int32_t n = l->accum_depth, od = l->output_depth;
     const int32_t n4 = n & ~3, nt = n & 3;
     const int32_t groups = od >> 2;
-    const int32_t *bias = l->bias, *mult = l->multiplier, *shift = l->shift;
     for (int32_t gi = 0; gi < groups; ++gi) {
         const int8_t *g = packed_filter + gi * 4 * n;
         for (int32_t r = 0; r < 4; r += 2) {
             const int32_t o = 4 * gi + r;
-            int32_t acc[4] = {bias[o], bias[o], bias[o + 1], bias[o + 1]};
+            int32_t acc[4] = {e->bias[o], e->bias[o], e->bias[o + 1], e->bias[o + 1]};
             pair_2x2(q, g, r, n4, nt, acc);
-            const int32_t m0 = mult[o], s0 = shift[o], m1 = mult[o + 1], s1 = shift[o + 1];
-            const int8_t v00 = pair_finish(l, acc[0], m0, s0, mode), v01 = pair_finish(l, acc[1], m0, s0, mode);
-            const int8_t v10 = pair_finish(l, acc[2], m1, s1, mode), v11 = pair_finish(l, acc[3], m1, s1, mode);
+            const int32_t m0 = e->mult[o], s0 = e->shift[o], m1 = e->mult[o + 1], s1 = e->shift[o + 1];
+            const int8_t v00 = pair_finish(e, acc[0], m0, s0, mode), v01 = pair_finish(e, acc[1], m0, s0, mode);
+            const int8_t v10 = pair_finish(e, acc[2], m1, s1, mode), v11 = pair_finish(e, acc[3], m1, s1, mode);
             y0[o] = v00;
             y0[o + 1] = v10;
             y1[o] = v01;
@@ -353,10 +359,10 @@ static inline __attribute__((always_inline)) void pair_outputs(const tinyml_fc_l
     }
     const int8_t *rest = packed_filter + groups * 4 * n;
     for (int32_t o = 4 * groups; o < od; ++o) {
-        int32_t acc[2] = {bias[o], bias[o]};
+        int32_t acc[2] = {e->bias[o], e->bias[o]};
         pair_row(q, rest + (o - 4 * groups) * n, n4, nt, acc);
-        y0[o] = pair_finish(l, acc[0], mult[o], shift[o], mode);
-        y1[o] = pair_finish(l, acc[1], mult[o], shift[o], mode);
+        y0[o] = pair_finish(e, acc[0], e->mult[o], e->shift[o], mode);
+        y1[o] = pair_finish(e, acc[1], e->mult[o], e->shift[o], mode);
     }
 }
 
@@ -366,12 +372,14 @@ static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_laye
                                                             int8_t *output, const int mode)
 {
     const int32_t n = l->accum_depth, od = l->output_depth;
+    const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
+                             l->activation.max};
     int32_t q[CONV_PAIR_DEPTH + 4];   /* n4 words of pairs + 2 words per tail value */
     for (int32_t b = 0; b < pixels; b += 2) {
         const int8_t *x0 = input + (size_t)b * n;
         /* Both input rows are read into q before any output byte is written. */
         pair_extend(x0, x0 + n, n, q);
-        pair_outputs(l, q, packed_filter, output + (size_t)b * od, output + (size_t)(b + 1) * od, mode);
+        pair_outputs(&e, n, od, q, packed_filter, output + (size_t)b * od, output + (size_t)(b + 1) * od, mode);
     }
 }
 
