@@ -408,11 +408,13 @@ static __attribute__((noinline)) void conv_pairs_s8(const tinyml_fc_layer *l, in
 }
 
 /* tinyml_fc_s8 for a convolution's pixels (rows of accum_depth values): the
- * same bytes and overlap contract; conv_pairs_s8 when conv_pair_ok. */
-static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
-                                  const int8_t *packed_filter, int8_t *output)
+ * same bytes and overlap contract; conv_pairs_s8 when `pairs` (conv_pair_ok,
+ * decided once per call of the caller). */
+static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const tinyml_fc_layer *l, int pairs,
+                                                                        int32_t pixels, const int8_t *input,
+                                                                        const int8_t *packed_filter, int8_t *output)
 {
-    if (!conv_pair_ok(l) || pixels < 2) {
+    if (!pairs || pixels < 2) {
         return tinyml_fc_s8(l, pixels, input, packed_filter, output);
     }
     const int32_t even = pixels & ~1;
@@ -426,9 +428,16 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
                         output + (size_t)even * l->output_depth);
 }
 #else
-static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
-                                  const int8_t *packed_filter, int8_t *output)
+static inline int conv_pair_ok(const tinyml_fc_layer *l)
 {
+    (void)l;
+    return 0;
+}
+
+static inline tinyml_status conv_gemm_s8(const tinyml_fc_layer *l, int pairs, int32_t pixels, const int8_t *input,
+                                         const int8_t *packed_filter, int8_t *output)
+{
+    (void)pairs;
     return tinyml_fc_s8(l, pixels, input, packed_filter, output);
 }
 #endif
@@ -451,14 +460,15 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
     }
     const int32_t need = tinyml_conv2d_packed_s8_scratch_size(p);
     TINYML_SCRATCH_CHECK(ctx, need);
+    const int pairs = conv_pair_ok(&p->layer);
     if (need == 0) {
         /* 1x1, stride 1, no padding: each output row is a matrix product over its pixels. */
         if (ring >= p->in_h) {
-            return conv_gemm_s8(&p->layer, (oy1 - oy0) * p->out_w, input_row(p, rows, ring, oy0), packed_filter,
+            return conv_gemm_s8(&p->layer, pairs, (oy1 - oy0) * p->out_w, input_row(p, rows, ring, oy0), packed_filter,
                                 output);
         }
         for (int32_t oy = oy0; oy < oy1; ++oy) {
-            const tinyml_status st = conv_gemm_s8(&p->layer, p->out_w, input_row(p, rows, ring, oy), packed_filter,
+            const tinyml_status st = conv_gemm_s8(&p->layer, pairs, p->out_w, input_row(p, rows, ring, oy), packed_filter,
                                                   output + (size_t)(oy - oy0) * p->out_w * oc);
             if (st != TINYML_OK) {
                 return st;
@@ -479,7 +489,7 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
         }
         /* Both windows are copied before any output byte is written, so the
          * output may overlap the input as the planner's row rule allows. */
-        const tinyml_status st = conv_gemm_s8(&p->layer, n, scratch, packed_filter, output + (size_t)px * oc);
+        const tinyml_status st = conv_gemm_s8(&p->layer, pairs, n, scratch, packed_filter, output + (size_t)px * oc);
         if (st != TINYML_OK) {
             return st;
         }
