@@ -52,6 +52,13 @@ def _models():
         # inside the fast epilogue's bound) on the packed 2x2 path with fast_requant
         "conv_1x1_dead_channels": lambda: conv_model(h=4, w=6, cin=16, cout=12, kh=1, kw=1, act="RELU6",
                                                      dead=(1, 6), bias_override={1: 1 << 30, 6: -(1 << 30)}),
+        # conv.c's pixel-pair product (16 <= K <= 128): K 37 (depth tail 1), 10 channels (two
+        # plain rows after the groups), 35 pixels (an odd last pixel), ReLU6 on the fast epilogue
+        "conv_pairs_tails": lambda: conv_model(h=5, w=7, cin=37, cout=10, kh=1, kw=1, in_zp=-5, act="RELU6"),
+        # the same path through the im2col windows (K 36) with a bias near 2^30 on channel 3: the
+        # generator cannot prove the fast epilogue, so the double-rounding one runs
+        "conv_pairs_exact_requant": lambda: conv_model(h=7, w=6, cin=4, cout=9, stride=(2, 1), in_zp=9,
+                                                       bias_override={3: 1 << 30}),
     }
 
 
@@ -59,7 +66,7 @@ def _models():
 @pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
                                   "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
-                                  "conv_1x1_dead_channels"])
+                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
@@ -90,6 +97,9 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
         # int8 shifts where every shift is in -24..-1, the int32 array otherwise
         model_c = open(f"{out}/model/model.c").read()
         assert (".shift8 = " in model_c) == (case != "fc_wide_shift"), case
+    if case.startswith("conv_pairs"):
+        fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
+        assert fast == (case == "conv_pairs_tails")
     res = emulate(out, timeout=120)
     assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
     if case == "depthwise_3x3":
