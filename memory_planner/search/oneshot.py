@@ -169,17 +169,28 @@ def _rank(c: Candidate) -> tuple:
     return (-(c.proxy_accuracy or 0.0), c.cost.arena_bytes, c.cost.macs)
 
 
+def spread_picks(feasible: list[Candidate], n: int, rng: random.Random) -> list[Candidate]:
+    """n feasible candidates spread over the space: the candidates sorted by MACs are cut
+    into n equal strata and one is drawn from each (a uniform draw lands most picks
+    among similar mid-size networks whose accuracies differ by less than training noise)."""
+    ordered = sorted(feasible, key=lambda c: (c.cost.macs, c.cost.arena_bytes, c.config.name))
+    if len(ordered) <= n:
+        return ordered
+    return [ordered[rng.randrange(len(ordered) * i // n, len(ordered) * (i + 1) // n)] for i in range(n)]
+
+
 def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.ndarray, y: np.ndarray,
                     epochs: int, settings: SupernetSettings, rng: random.Random, deadline: float,
                     clock: Callable[[], float], seed: int = 0) -> dict:
-    """Kendall tau-b between inherited and stand-alone accuracy of n sampled feasible sub-networks.
+    """Kendall tau-b between inherited and stand-alone accuracy of n feasible sub-networks
+    spread over the space (`spread_picks`).
 
     Stand-alone: each sub-network alone, from fresh initial weights (the same seed for all),
     trained for `epochs` epochs of the training split (same batch, learning rate and
     augmentation for all), in `net`'s traced step after `net.reset` (so no retracing);
     this overwrites `net`'s weights: take them first. Trainings stop at `deadline` (at
     least two run); `requested` says how many were asked."""
-    picks = rng.sample(feasible, min(n, len(feasible)))
+    picks = spread_picks(feasible, n, rng)
     inherited = [net.accuracy(c.config, x, y) for c in picks]
     steps = epochs * max(1, math.ceil(len(ds.train.x) / settings.batch))
     max_shift = 2 if net.space.image_size >= 16 else 0
