@@ -22,6 +22,23 @@ def _cli(*args, timeout=600):
 
 
 # ---------------------------------------------------------------- Kendall tau
+def test_kendall_picks_are_spread_over_the_macs_strata():
+    """The N stand-alone trainings take one candidate from each of N equal MACs strata (a
+    uniform draw put most of them among similar mid-size networks)."""
+    from types import SimpleNamespace
+
+    from tinyml.memory_planner.search.oneshot import spread_picks
+    pool = [SimpleNamespace(cost=SimpleNamespace(macs=m, arena_bytes=0), config=SimpleNamespace(name=f"c{m}"))
+            for m in random.Random(1).sample(range(1000), 100)]
+    for seed in range(5):
+        picks = spread_picks(pool, 10, random.Random(seed))
+        macs = sorted(pool, key=lambda c: c.cost.macs)
+        assert len(picks) == 10 and len({id(p) for p in picks}) == 10
+        for i, p in enumerate(picks):      # pick i is from the i-th tenth of the MACs order
+            assert macs.index(p) // 10 == i
+    assert spread_picks(pool[:7], 10, random.Random(0)) == sorted(pool[:7], key=lambda c: c.cost.macs)
+
+
 def test_kendall_tau_against_hand_computed_values():
     from tinyml.memory_planner.search.oneshot import kendall_tau
     # b = 3 1 2 5 4 against 1..5: discordant pairs (3,1) (3,2) (5,4), 7 concordant -> (7-3)/10
