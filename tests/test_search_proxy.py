@@ -14,3 +14,35 @@ def test_same_config_same_proxy_score():
     other = ProxyJob("digits", ProxySettings(epochs=1, train_images=256, val_images=128, batch=64, seed=7))(cfg)[0]
     assert first == second
     assert 0.0 <= other <= 1.0
+
+
+@pytest.mark.timeout(300)
+def test_proxy_training_past_its_deadline_stops_after_one_batch():
+    """`--budget-seconds` is honest at batch granularity: a proxy training still running at the
+    ranking deadline ends after the current batch (here the deadline has passed: one batch of
+    three epochs' 12), and the cut epoch is validated; a picklable job carries its deadline."""
+    import pickle
+    import time
+
+    import keras
+
+    from tinyml.memory_planner.search.proxy import ProxyJob, ProxySettings
+    from tinyml.tinyvit.config import ViTConfig
+    from tinyml.tinyvit.data import load_dataset
+    from tinyml.tinyvit.model import build_model
+    from tinyml.tinyvit.train import fit
+    cfg = ViTConfig(name="tiny", image_size=28, channels=1, patch_size=7, embed_dim=16, depth=1, num_heads=2,
+                    mlp_ratio=2.0, activation="relu", pool="mean").validate()
+    ds = load_dataset("digits", seed=0)
+    ds.train.x, ds.train.y = ds.train.x[:256], ds.train.y[:256]
+    keras.utils.set_random_seed(0)
+    m = build_model(cfg)
+    hist = fit(m, cfg, ds, 3, batch=64, quiet=True, progress=False, deadline=time.time() - 1.0)
+    assert len(hist) == 1 and int(m.optimizer.iterations.numpy()) == 1
+    assert 0.0 <= hist[0]["val_accuracy"] <= 1.0
+    keras.utils.set_random_seed(0)
+    m2 = build_model(cfg)
+    assert len(fit(m2, cfg, ds, 2, batch=64, quiet=True, progress=False, deadline=time.time() + 3600)) == 2
+    assert int(m2.optimizer.iterations.numpy()) == 8
+    job = ProxyJob("digits", ProxySettings(epochs=3, train_images=256, val_images=128, batch=64), deadline=123.0)
+    assert pickle.loads(pickle.dumps(job)).deadline == 123.0

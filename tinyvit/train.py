@@ -70,14 +70,31 @@ def check_compatible(cfg: ViTConfig, ds: Dataset) -> None:
                           f"{cfg.num_classes}", "--model", "raise num_classes in the config")
 
 
+def _StopAt(deadline: float):     # noqa: N802 (a Keras callback class, built when Keras is imported)
+    import keras
+
+    class StopAt(keras.callbacks.Callback):
+        """Ends training after the batch during which time.time() passed `deadline`."""
+        cut = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() >= deadline:
+                self.cut = True
+                self.model.stop_training = True
+    return StopAt()
+
+
 def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: float = 0.05,
         batch: int = 64, patience: int = 8, max_shift: int = 2, rotate: float = 0.0,
         label_smoothing: float = 0.0, seed: int = 0,
         quiet: bool = False, progress: bool = True,
-        may_continue: Callable[[list[float]], bool] | None = None) -> list[dict]:
+        may_continue: Callable[[list[float]], bool] | None = None,
+        deadline: float | None = None) -> list[dict]:
     """Train in place; best-on-validation weights are restored at the end.
     `may_continue(epoch_seconds)`, asked before every epoch after the first,
-    stops training when it returns False (a time budget)."""
+    stops training when it returns False (a time budget). `deadline` (a time.time()
+    value) also ends an epoch between two batches (after at least one batch): the
+    cut epoch is validated and is the last."""
     import keras
     if cfg.head == "detect":
         from tinyml.tinyvit import detect as det
@@ -114,7 +131,9 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
             else:
                 x_tr = ds.train.x
             y_tr = ds.train.y
-        h = model.fit(x_tr, y_tr, batch_size=batch, epochs=1, verbose=0, shuffle=True)
+        stop = [] if deadline is None else [_StopAt(deadline)]
+        h = model.fit(x_tr, y_tr, batch_size=batch, epochs=1, verbose=0, shuffle=True, callbacks=stop)
+        cut = bool(stop and stop[0].cut)
         train_loss = float(h.history["loss"][-1])
         if cfg.head == "detect":
             val_loss = float(model.evaluate(ds.val.x, y_val, batch_size=256, verbose=0))
@@ -139,6 +158,9 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
             bar.update(1)
         elif not quiet:
             _log(json.dumps(rec))
+        if cut:
+            _log(f"time budget: epoch {ep + 1} cut at the deadline", quiet)
+            break
         if wait >= patience:
             _log(f"early stop at epoch {ep + 1} (no validation improvement for {patience})",
                  quiet)
