@@ -46,3 +46,29 @@ def test_proxy_training_past_its_deadline_stops_after_one_batch():
     assert int(m2.optimizer.iterations.numpy()) == 8
     job = ProxyJob("digits", ProxySettings(epochs=3, train_images=256, val_images=128, batch=64), deadline=123.0)
     assert pickle.loads(pickle.dumps(job)).deadline == 123.0
+
+
+@pytest.mark.timeout(300)
+def test_int8_evaluation_past_its_deadline_uses_the_first_50_test_images():
+    """The winner's int8 test score (TFLite reference kernels: ~0.5 s per 128x128 image on a
+    loaded core, 120 s for 250 canvases) stops at its deadline after 50 images; without a
+    deadline, or with time left, it covers the split and equals evaluate_int8 on it."""
+    import time
+
+    import keras
+
+    from tinyml.tinyvit.config import ViTConfig
+    from tinyml.tinyvit.data import load_dataset
+    from tinyml.tinyvit.export import to_int8_tflite
+    from tinyml.tinyvit.model import build_model
+    from tinyml.tinyvit.train import evaluate_int8, int8_score
+    cfg = ViTConfig(name="tiny8", image_size=8, channels=1, patch_size=4, embed_dim=16, depth=1, num_heads=2,
+                    mlp_ratio=2.0, activation="relu", pool="mean").validate()
+    ds = load_dataset("digits8", seed=0)
+    keras.utils.set_random_seed(0)
+    tfl = to_int8_tflite(build_model(cfg), cfg, ds.train.x[:32], count=32)
+    x, y = ds.test.x[:120], ds.test.y[:120]
+    score, n = int8_score(tfl, cfg, x, y, time.time() - 1.0)
+    assert n == 50 and score == evaluate_int8(tfl, cfg, x[:50], y[:50])
+    assert int8_score(tfl, cfg, x, y, time.time() + 3600) == (evaluate_int8(tfl, cfg, x, y), 120)
+    assert int8_score(tfl, cfg, x, y) == (evaluate_int8(tfl, cfg, x, y), 120)

@@ -183,7 +183,9 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
         with rc.phase("final_training"):
             m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
                                   may_continue=lambda secs: epoch_fits(rc.now(), end, secs),
-                                  progress=progress, deadline=time.time() + max(0.0, end - rc.now()), **kw)
+                                  progress=progress, deadline=time.time() + max(0.0, end - rc.now()),
+                                  eval_deadline=time.time() + max(0.0, end + 0.4 * (rc.reserve_seconds or 0.0)
+                                                                  - rc.now()), **kw)
         # export and int8 evaluation happen inside the training call: book them as export
         rc.move("final_training", "export_verify", max(0.0, (rc.now() - t0) - float(m.get("train_seconds", 0))))
         return m, path
