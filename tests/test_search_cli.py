@@ -167,3 +167,22 @@ def test_instruction_model_calibration_recovers_known_coefficients():
     samples = [(m, e, o, int(true[0] * m + true[1] * e + true[2] * o)) for m, e, o in feats]
     got = calibrate_instructions(samples)
     assert all(abs(g - t) / t < 0.01 for g, t in zip(got, true))
+
+
+@pytest.mark.timeout(300)
+def test_memory_phase_cut_by_its_deadline_lets_the_process_exit():
+    """Planning stopped at the deadline leaves unread tasks in the worker queue; its feeder
+    thread used to block the interpreter's exit forever (a --budgets run on digits-canvas
+    wrote its JSON and never exited)."""
+    code = ("import random, time\n"
+            "from tinyml.memory_planner.search.space import space_for_dataset\n"
+            "from tinyml.memory_planner.search.candidates import sample_configs, evaluate_many\n"
+            "cfgs = sample_configs(space_for_dataset('digits-canvas'), 1500, random.Random(0))\n"
+            "c = evaluate_many(cfgs, workers=2, deadline=time.time() + 2.0, progress=False)\n"
+            "print(len(c), len(cfgs))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    done, total = map(int, r.stdout.split())
+    assert 0 < done < total

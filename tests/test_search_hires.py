@@ -57,6 +57,27 @@ def test_canvas_generator_is_deterministic_and_boxes_lie_inside():
 
 
 @pytest.mark.slow
+def test_classify_canvases_hold_one_large_digit_near_the_centre_on_light_clutter():
+    """digits-canvas (classify): one digit scaled to 80..112 px, its square within +-8 px of the
+    centre, light clutter (no digit fragments: background pixels stay dim)."""
+    from tinyml.tinyvit.data import CLASSIFY_SIZES, CLASSIFY_SPREAD, canvas_images, mnist_digits
+    assert CLASSIFY_SIZES == (80, 112) and CLASSIFY_SPREAD == 8
+    base = mnist_digits(0).test
+    x, b = canvas_images(base.x, base.y, 30, seed=3, min_size=80, max_size=112, spread=8, clutter="light")
+    full, _ = canvas_images(base.x, base.y, 30, seed=3, min_size=80, max_size=112, spread=8)
+    assert all(len(bb) == 1 for bb in b)
+    for img, f, ((cls, xa, ya, xb, yb),) in zip(x, full, b):
+        # the ink box of a digit scaled to s px lies inside its square: square at (128 - s) / 2 +- 8
+        assert 8 <= xa and xb <= 120 and 8 <= ya and yb <= 120
+        assert max(xb - xa, yb - ya) >= 0.45 * 80
+        mask = np.ones((128, 128), bool)
+        mask[int(ya):int(yb), int(xa):int(xb)] = False
+        assert (img[..., 0][mask] > 0.55).sum() == 0          # light strokes are <= 0.5 (+ noise)
+    # full clutter on the same seed has brighter strokes and fragments outside the digit
+    assert max((f[..., 0] > 0.6).sum() - (img[..., 0] > 0.6).sum() for f, img in zip(full, x)) > 0
+
+
+@pytest.mark.slow
 def test_digits_canvas_datasets_classify_and_detect():
     from tinyml.tinyvit.data import load_dataset
     ds = load_dataset("digits-canvas", seed=0)

@@ -197,7 +197,7 @@ class FakeExecutor:
 def _fake_hooks(clock: FakeClock, epoch_secs: float, export_secs: float, verify_secs: float, log: list):
     from tinyml.memory_planner.search.run import Hooks
 
-    def final(c, ds, epochs, out_dir, seed, tag, may_continue=None, progress=False):
+    def final(c, ds, epochs, out_dir, seed, tag, may_continue=None, progress=False, **kw):
         secs = []
         for ep in range(epochs):
             if ep and not may_continue(secs):

@@ -22,6 +22,48 @@ def _cli(*args, timeout=600):
 
 
 # ---------------------------------------------------------------- Kendall tau
+def test_sandwich_takes_each_patch_sizes_largest_and_smallest_by_parameters():
+    """Per step: one patch size's most- and fewest-parameter feasible configs, two random ones;
+    patch sizes drawn uniformly (the MACs order made a width-16 patch-2 net the 'largest')."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tinyml.memory_planner.search.oneshot import sandwich
+    pool = []
+    for i, (p, params) in enumerate([(2, 50), (2, 80), (4, 300), (4, 10), (4, 90), (7, 5000), (7, 60)] + [(14, k) for k in range(100, 120)]):
+        cfg = SimpleNamespace(patch_size=p, name=f"c{i}")
+        macs = 10_000_000 if p == 2 else params        # patch 2: most MACs, few parameters
+        pool.append(SimpleNamespace(config=cfg, cost=SimpleNamespace(params=params, macs=macs)))
+    groups = {p: sorted((c for c in pool if c.config.patch_size == p), key=lambda c: c.cost.params)
+              for p in (2, 4, 7, 14)}
+    sample = sandwich(pool)
+    rng = np.random.default_rng(0)
+    firsts = Counter()
+    for _ in range(400):
+        big, small, *rest = sample(rng)
+        g = groups[big.patch_size]
+        assert big is g[-1].config and small is g[0].config and len(rest) == 2
+        firsts[big.patch_size] += 1
+    assert all(70 <= firsts[p] <= 130 for p in (2, 4, 7, 14)), firsts      # uniform over patch sizes (~100 each)
+
+
+def test_kendall_picks_are_spread_over_the_macs_strata():
+    """The N stand-alone trainings take one candidate from each of N equal MACs strata (a
+    uniform draw put most of them among similar mid-size networks)."""
+    from types import SimpleNamespace
+
+    from tinyml.memory_planner.search.oneshot import spread_picks
+    pool = [SimpleNamespace(cost=SimpleNamespace(macs=m, arena_bytes=0), config=SimpleNamespace(name=f"c{m}"))
+            for m in random.Random(1).sample(range(1000), 100)]
+    for seed in range(5):
+        picks = spread_picks(pool, 10, random.Random(seed))
+        macs = sorted(pool, key=lambda c: c.cost.macs)
+        assert len(picks) == 10 and len({id(p) for p in picks}) == 10
+        for i, p in enumerate(picks):      # pick i is from the i-th tenth of the MACs order
+            assert macs.index(p) // 10 == i
+    assert spread_picks(pool[:7], 10, random.Random(0)) == sorted(pool[:7], key=lambda c: c.cost.macs)
+
+
 def test_kendall_tau_against_hand_computed_values():
     from tinyml.memory_planner.search.oneshot import kendall_tau
     # b = 3 1 2 5 4 against 1..5: discordant pairs (3,1) (3,2) (5,4), 7 concordant -> (7-3)/10

@@ -70,14 +70,31 @@ def check_compatible(cfg: ViTConfig, ds: Dataset) -> None:
                           f"{cfg.num_classes}", "--model", "raise num_classes in the config")
 
 
+def _StopAt(deadline: float):     # noqa: N802 (a Keras callback class, built when Keras is imported)
+    import keras
+
+    class StopAt(keras.callbacks.Callback):
+        """Ends training after the batch during which time.time() passed `deadline`."""
+        cut = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() >= deadline:
+                self.cut = True
+                self.model.stop_training = True
+    return StopAt()
+
+
 def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: float = 0.05,
         batch: int = 64, patience: int = 8, max_shift: int = 2, rotate: float = 0.0,
         label_smoothing: float = 0.0, seed: int = 0,
         quiet: bool = False, progress: bool = True,
-        may_continue: Callable[[list[float]], bool] | None = None) -> list[dict]:
+        may_continue: Callable[[list[float]], bool] | None = None,
+        deadline: float | None = None) -> list[dict]:
     """Train in place; best-on-validation weights are restored at the end.
     `may_continue(epoch_seconds)`, asked before every epoch after the first,
-    stops training when it returns False (a time budget)."""
+    stops training when it returns False (a time budget). `deadline` (a time.time()
+    value) also ends an epoch between two batches (after at least one batch): the
+    cut epoch is validated and is the last."""
     import keras
     if cfg.head == "detect":
         from tinyml.tinyvit import detect as det
@@ -114,7 +131,9 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
             else:
                 x_tr = ds.train.x
             y_tr = ds.train.y
-        h = model.fit(x_tr, y_tr, batch_size=batch, epochs=1, verbose=0, shuffle=True)
+        stop = [] if deadline is None else [_StopAt(deadline)]
+        h = model.fit(x_tr, y_tr, batch_size=batch, epochs=1, verbose=0, shuffle=True, callbacks=stop)
+        cut = bool(stop and stop[0].cut)
         train_loss = float(h.history["loss"][-1])
         if cfg.head == "detect":
             val_loss = float(model.evaluate(ds.val.x, y_val, batch_size=256, verbose=0))
@@ -139,6 +158,9 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
             bar.update(1)
         elif not quiet:
             _log(json.dumps(rec))
+        if cut:
+            _log(f"time budget: epoch {ep + 1} cut at the deadline", quiet)
+            break
         if wait >= patience:
             _log(f"early stop at epoch {ep + 1} (no validation improvement for {patience})",
                  quiet)
@@ -167,11 +189,36 @@ def evaluate_int8(tflite: bytes | str, cfg: ViTConfig, x: np.ndarray, y) -> floa
     return float(np.mean(np.argmax(out, -1) == y))
 
 
+INT8_EVAL_MIN = 50
+
+
+def int8_score(tflite: bytes | str, cfg: ViTConfig, x: np.ndarray, y, deadline: float | None = None
+               ) -> tuple[float, int]:
+    """(int8 test score, images used): all of `x`, or with `deadline` (time.time()) the first
+    images in chunks of INT8_EVAL_MIN until the deadline, at least INT8_EVAL_MIN of them."""
+    if deadline is None:
+        return evaluate_int8(tflite, cfg, x, y), int(len(x))
+    from tinyml.tinyvit.export import run_int8
+    outs, n = [], 0
+    while n < len(x) and (n < INT8_EVAL_MIN or time.time() < deadline):
+        outs.append(run_int8(tflite, x[n:n + INT8_EVAL_MIN]))
+        n = min(len(x), n + INT8_EVAL_MIN)
+    out = np.concatenate(outs, 0)
+    if cfg.head == "detect":
+        from tinyml.tinyvit import detect as det
+        return det.evaluate_map(out, list(y[:n]), cfg), n
+    return float(np.mean(np.argmax(out, -1) == y[:n])), n
+
+
 def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = None,
           quiet: bool = False, progress: bool = True, seed: int = 0,
-          init: Callable[[object], None] | None = None, **fit_kw) -> TrainResult:
+          init: Callable[[object], None] | None = None, int8_eval_deadline: float | None = None,
+          **fit_kw) -> TrainResult:
     """Build, train, export (.keras + int8 .tflite) and measure one model.
-    `init(model)` sets the initial weights (e.g. inherited from a supernet)."""
+    `init(model)` sets the initial weights (e.g. inherited from a supernet).
+    `int8_eval_deadline` (time.time()): the int8 test evaluation (TFLite reference kernels,
+    ~0.5 s per 128x128 image on a loaded core) stops there after at least
+    INT8_EVAL_MIN test images; metrics["int8_test_count"] says how many were used."""
     import keras
     from tinyml.tinyvit.export import check_graph, to_int8_tflite
     from tinyml.tinyvit.model import build_model, count_macs, count_params
@@ -192,13 +239,13 @@ def train(cfg: ViTConfig, ds: Dataset, epochs: int = 30, out_dir: str | None = N
     report = check_graph(tfl)
     metric = "map50" if cfg.head == "detect" else "accuracy"
     f_score = evaluate_float(model, cfg, ds.test.x, ds.test.y)
-    q_score = evaluate_int8(tfl, cfg, ds.test.x, ds.test.y)
+    q_score, n_q = int8_score(tfl, cfg, ds.test.x, ds.test.y, int8_eval_deadline)
     params = count_params(model)
     metrics = {
         "name": cfg.name, "task": cfg.head, "dataset": ds.name,
         "metric": metric, f"float_{metric}": round(f_score, 4),
         f"int8_{metric}": round(q_score, 4),
-        "test_count": int(len(ds.test.x)), "train_count": int(len(ds.train.x)),
+        "test_count": int(len(ds.test.x)), "int8_test_count": n_q, "train_count": int(len(ds.train.x)),
         "params": params, "int8_param_bytes": params, "float_param_bytes": params * 4,
         "macs": count_macs(cfg), "tflite_bytes": len(tfl),
         "epochs_run": len(hist), "train_seconds": round(train_s, 1),

@@ -164,6 +164,9 @@ def _in_processes(model: CostModel, chunks: list[list[list[ViTConfig]]], workers
                 p.terminate()
         for p in procs:
             p.join()
+        # tasks the stopped workers never read stay in the queue's feeder thread, blocked on a
+        # full pipe; joined at exit it hung the process forever after a deadline-cut phase
+        tasks.cancel_join_thread()
         tasks.close()
         results.close()
         gc.unfreeze()

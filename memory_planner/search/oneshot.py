@@ -3,8 +3,8 @@ under the exact constraints with inherited accuracy as fitness, and the Kendall 
 of that ranking against stand-alone training.
 
 - `train_supernet`: `tinyvit.supernet.Supernet` covering the feasible candidates,
-  trained with the sandwich rule on them (largest = most MACs, smallest = fewest
-  MACs, two random; all within the board's budget).
+  trained with the sandwich rule on them (`sandwich`: per step one patch size, its
+  most- and fewest-parameter feasible configs, two random; all within the board's budget).
 - `evolve`: population of feasible candidates; each generation the better half
   are parents, children come from mutation (`SearchSpace.mutate`) and crossover
   (`SearchSpace.crossover`); each child is planned exactly (`CostModel`: arena from
@@ -76,12 +76,22 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
 
 
 def sandwich(feasible: list[Candidate]) -> Callable[[np.random.Generator], list]:
-    """Per step: the most-MACs and the fewest-MACs feasible configs and two random ones."""
-    ordered = sorted(feasible, key=lambda c: (c.cost.macs, c.cost.arena_bytes))
-    big, small = ordered[-1].config, ordered[0].config
+    """Per step, for one patch size drawn uniformly: the feasible config with that patch and
+    the most parameters (the widest / deepest / full-rank end of the space), the one with the
+    fewest, and two random feasible configs of uniformly drawn patch sizes.
+
+    By parameters, not MACs, and per patch size: on 28x28 digits the most-MACs feasible
+    config was a width-16 patch-2 network (196 tokens), so the widest and deepest blocks were
+    trained by random draws only, and the patch-4 embedding got 7 % of the passes."""
+    by_patch: dict[int, list] = {}
+    for c in sorted(feasible, key=lambda c: (c.cost.params, c.cost.macs, c.config.name)):
+        by_patch.setdefault(c.config.patch_size, []).append(c.config)
+    patches = sorted(by_patch)
 
     def sample(rng: np.random.Generator) -> list:
-        return [big, small] + [ordered[int(i)].config for i in rng.integers(0, len(ordered), 2)]
+        group = by_patch[patches[int(rng.integers(len(patches)))]]
+        rand = [by_patch[patches[int(i)]] for i in rng.integers(0, len(patches), 2)]
+        return [group[-1], group[0]] + [g[int(rng.integers(len(g)))] for g in rand]
     return sample
 
 
@@ -169,17 +179,28 @@ def _rank(c: Candidate) -> tuple:
     return (-(c.proxy_accuracy or 0.0), c.cost.arena_bytes, c.cost.macs)
 
 
+def spread_picks(feasible: list[Candidate], n: int, rng: random.Random) -> list[Candidate]:
+    """n feasible candidates spread over the space: the candidates sorted by MACs are cut
+    into n equal strata and one is drawn from each (a uniform draw lands most picks
+    among similar mid-size networks whose accuracies differ by less than training noise)."""
+    ordered = sorted(feasible, key=lambda c: (c.cost.macs, c.cost.arena_bytes, c.config.name))
+    if len(ordered) <= n:
+        return ordered
+    return [ordered[rng.randrange(len(ordered) * i // n, len(ordered) * (i + 1) // n)] for i in range(n)]
+
+
 def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.ndarray, y: np.ndarray,
                     epochs: int, settings: SupernetSettings, rng: random.Random, deadline: float,
                     clock: Callable[[], float], seed: int = 0) -> dict:
-    """Kendall tau-b between inherited and stand-alone accuracy of n sampled feasible sub-networks.
+    """Kendall tau-b between inherited and stand-alone accuracy of n feasible sub-networks
+    spread over the space (`spread_picks`).
 
     Stand-alone: each sub-network alone, from fresh initial weights (the same seed for all),
     trained for `epochs` epochs of the training split (same batch, learning rate and
     augmentation for all), in `net`'s traced step after `net.reset` (so no retracing);
     this overwrites `net`'s weights: take them first. Trainings stop at `deadline` (at
     least two run); `requested` says how many were asked."""
-    picks = rng.sample(feasible, min(n, len(feasible)))
+    picks = spread_picks(feasible, n, rng)
     inherited = [net.accuracy(c.config, x, y) for c in picks]
     steps = epochs * max(1, math.ceil(len(ds.train.x) / settings.batch))
     max_shift = 2 if net.space.image_size >= 16 else 0

@@ -52,8 +52,9 @@ class DataSpec:
         return load_dataset(self.source, self.size, self.channels, seed=self.seed)
 
 
-def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, float]:
-    """(validation accuracy, seconds) after a short training run."""
+def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings, deadline: float | None = None) -> tuple[float, float]:
+    """(validation accuracy, seconds) after a short training run (cut between two batches at
+    `deadline`, a time.time() value)."""
     import keras
     from tinyml.tinyvit.data import Dataset, Split
     from tinyml.tinyvit.model import build_model
@@ -68,7 +69,7 @@ def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, flo
     model = build_model(cfg)
     epochs = settings.epochs_for(len(small.train.x))
     hist = fit(model, cfg, small, epochs, lr=settings.lr, batch=settings.batch,
-               patience=epochs + 1, seed=settings.seed, quiet=True, progress=False)
+               patience=epochs + 1, seed=settings.seed, quiet=True, progress=False, deadline=deadline)
     acc = max(h["val_map50" if cfg.head == "detect" else "val_accuracy"] for h in hist)
     return float(acc), time.time() - t0
 
@@ -76,16 +77,17 @@ def proxy_train(cfg: ViTConfig, ds, settings: ProxySettings) -> tuple[float, flo
 class ProxyJob:
     """Picklable proxy-training job: loads the dataset where it runs (once), unless given."""
 
-    def __init__(self, data: DataSpec | str, settings: ProxySettings, ds=None) -> None:
+    def __init__(self, data: DataSpec | str, settings: ProxySettings, ds=None, deadline: float | None = None) -> None:
         if isinstance(data, str):
             data = DataSpec(data, seed=settings.seed)
         self.data, self.settings = data, settings
         self._ds = ds
+        self.deadline = deadline        # time.time() value: trainings still running then are cut
 
     def __getstate__(self) -> dict:
-        return {"data": self.data, "settings": self.settings, "_ds": None}
+        return {"data": self.data, "settings": self.settings, "_ds": None, "deadline": self.deadline}
 
     def __call__(self, cfg: ViTConfig) -> tuple[float, float]:
         if self._ds is None:
             self._ds = self.data.load()
-        return proxy_train(cfg, self._ds, self.settings)
+        return proxy_train(cfg, self._ds, self.settings, self.deadline)

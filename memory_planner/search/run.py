@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -182,7 +183,9 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
         with rc.phase("final_training"):
             m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
                                   may_continue=lambda secs: epoch_fits(rc.now(), end, secs),
-                                  progress=progress, **kw)
+                                  progress=progress, deadline=time.time() + max(0.0, end - rc.now()),
+                                  eval_deadline=time.time() + max(0.0, end + 0.4 * (rc.reserve_seconds or 0.0)
+                                                                  - rc.now()), **kw)
         # export and int8 evaluation happen inside the training call: book them as export
         rc.move("final_training", "export_verify", max(0.0, (rc.now() - t0) - float(m.get("train_seconds", 0))))
         return m, path
@@ -219,9 +222,10 @@ def _rank_proxy(res: SearchResult, space: SearchSpace, base_feasible: list[Candi
     """Short-training proxy: Pareto picks and baseline picks, then mutation while time remains."""
     res.ranking = "proxy"
     res.ranking_description = proxy.describe(res.dataset, space.head)
-    job = ProxyJob(data, proxy, ds)
     trained: dict[tuple, Candidate] = {}
     end_rank = rc.deadline("ranking")
+    # a proxy training still running at the ranking deadline is cut between two batches
+    job = ProxyJob(data, proxy, ds, deadline=rc.wall_deadline("ranking"))
 
     with rc.phase("ranking"), phase_bar("ranking", None, progress, "model") as bar:
         def train_batch(batch: list[Candidate], origin: str) -> None:
