@@ -258,19 +258,7 @@ static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, con
     do {                                                                         \
         const int32_t x0e = q[0], x0o = q[1], x1e = q[2], x1o = q[3];            \
         q += 4;                                                                  \
-        int32_t wv = tinyml_read_s8x4(w);                                        \
-        int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);                  \
-        a00 = __smlad(we, x0e, a00);                                             \
-        a00 = __smlad(wo, x0o, a00);                                             \
-        a01 = __smlad(we, x1e, a01);                                             \
-        a01 = __smlad(wo, x1o, a01);                                             \
-        wv = tinyml_read_s8x4(w + 4);                                            \
-        we = __sxtb16(wv);                                                       \
-        wo = tinyml_sxtb16_ror8(wv);                                             \
-        a10 = __smlad(we, x0e, a10);                                             \
-        a10 = __smlad(wo, x0o, a10);                                             \
-        a11 = __smlad(we, x1e, a11);                                             \
-        a11 = __smlad(wo, x1o, a11);                                             \
+        TINYML_MAC_2X2(w, x0e, x0o, x1e, x1o, a00, a01, a10, a11);              \
         w += 16;                                                                 \
     } while (0)
     if (n4 & 4) {

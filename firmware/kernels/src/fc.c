@@ -225,19 +225,7 @@ static inline __attribute__((always_inline)) void group_2x2(const int8_t *g, int
         p1 += 4;                                                                 \
         const int32_t x0e = __sxtb16(v0), x0o = tinyml_sxtb16_ror8(v0);          \
         const int32_t x1e = __sxtb16(v1), x1o = tinyml_sxtb16_ror8(v1);          \
-        int32_t wv = tinyml_read_s8x4(w);                                        \
-        int32_t we = __sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);                  \
-        a00 = __smlad(we, x0e, a00);                                             \
-        a00 = __smlad(wo, x0o, a00);                                             \
-        a01 = __smlad(we, x1e, a01);                                             \
-        a01 = __smlad(wo, x1o, a01);                                             \
-        wv = tinyml_read_s8x4(w + 4);                                            \
-        we = __sxtb16(wv);                                                       \
-        wo = tinyml_sxtb16_ror8(wv);                                             \
-        a10 = __smlad(we, x0e, a10);                                             \
-        a10 = __smlad(wo, x0o, a10);                                             \
-        a11 = __smlad(we, x1e, a11);                                             \
-        a11 = __smlad(wo, x1o, a11);                                             \
+        TINYML_MAC_2X2(w, x0e, x0o, x1e, x1o, a00, a01, a10, a11);              \
         w += 16;                                                                 \
     } while (0)
     int32_t k = n4 >> 2;

@@ -103,6 +103,28 @@ static inline int32_t tinyml_read_s8x4(const int8_t *p)
     __builtin_memcpy(&v, p, 4);
     return v;
 }
+
+/* One depth block of a 2x2 output block: the packed filter's two rows at w (row r:
+ * 4 int8 at w, row r + 1: 4 int8 at w + 4) against two inputs already in SXTB16 order
+ * (x0e/x0o: input 0's even/odd bytes as halfword pairs, x1e/x1o: input 1's);
+ * a<row><input> += the 4-term dot. 8 SMLADs, 4 SXTB16. A macro, so the accumulators
+ * stay in registers at the call (fc.c's pair loops and conv.c's pixel pairs). */
+#define TINYML_MAC_2X2(w, x0e, x0o, x1e, x1o, a00, a01, a10, a11)                  \
+    do {                                                                         \
+        int32_t wv_ = tinyml_read_s8x4(w);                                       \
+        int32_t we_ = __sxtb16(wv_), wo_ = tinyml_sxtb16_ror8(wv_);              \
+        a00 = __smlad(we_, x0e, a00);                                            \
+        a00 = __smlad(wo_, x0o, a00);                                            \
+        a01 = __smlad(we_, x1e, a01);                                            \
+        a01 = __smlad(wo_, x1o, a01);                                            \
+        wv_ = tinyml_read_s8x4((w) + 4);                                         \
+        we_ = __sxtb16(wv_);                                                     \
+        wo_ = tinyml_sxtb16_ror8(wv_);                                           \
+        a10 = __smlad(we_, x0e, a10);                                            \
+        a10 = __smlad(wo_, x0o, a10);                                            \
+        a11 = __smlad(we_, x1e, a11);                                            \
+        a11 = __smlad(wo_, x1o, a11);                                            \
+    } while (0)
 #endif
 
 /* dst[i] = src[i] for i < n, four bytes per step (unaligned word accesses are
