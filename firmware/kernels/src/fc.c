@@ -367,17 +367,8 @@ static inline __attribute__((always_inline)) void block_x16(const int8_t *g, int
         TINYML_LDRD(xp, 16 * (i), x0e, x0o);                                   \
         TINYML_LDRD(xp, 16 * (i) + 8, x1e, x1o);                               \
         TINYML_LDRD(w, 16 * (i), w0, w1);                                      \
-        int32_t we = __sxtb16(w0), wo = tinyml_sxtb16_ror8(w0);                  \
-        a00 = __smlad(we, x0e, a00);                                             \
-        a00 = __smlad(wo, x0o, a00);                                             \
-        a01 = __smlad(we, x1e, a01);                                             \
-        a01 = __smlad(wo, x1o, a01);                                             \
-        we = __sxtb16(w1);                                                       \
-        wo = tinyml_sxtb16_ror8(w1);                                             \
-        a10 = __smlad(we, x0e, a10);                                             \
-        a10 = __smlad(wo, x0o, a10);                                             \
-        a11 = __smlad(we, x1e, a11);                                             \
-        a11 = __smlad(wo, x1o, a11);                                             \
+        TINYML_MAC_1X2(w0, x0e, x0o, x1e, x1o, a00, a01);                       \
+        TINYML_MAC_1X2(w1, x0e, x0o, x1e, x1o, a10, a11);                       \
     } while (0)
     int32_t k = n4 >> 2;
     for (; k >= 4; k -= 4) {   /* four depth blocks per trip */

@@ -104,26 +104,28 @@ static inline int32_t tinyml_read_s8x4(const int8_t *p)
     return v;
 }
 
+/* One packed weight word wv (4 int8 of one filter row) against two inputs already in
+ * SXTB16 order (x0e/x0o: input 0's even/odd bytes as halfword pairs, x1e/x1o: input 1's):
+ * a0 += the 4-term dot with input 0, a1 += with input 1. 4 SMLADs, 2 SXTB16. */
+#define TINYML_MAC_1X2(wv, x0e, x0o, x1e, x1o, a0, a1)                            \
+    do {                                                                         \
+        const int32_t we_ = __sxtb16(wv), wo_ = tinyml_sxtb16_ror8(wv);          \
+        a0 = __smlad(we_, x0e, a0);                                              \
+        a0 = __smlad(wo_, x0o, a0);                                              \
+        a1 = __smlad(we_, x1e, a1);                                              \
+        a1 = __smlad(wo_, x1o, a1);                                              \
+    } while (0)
+
 /* One depth block of a 2x2 output block: the packed filter's two rows at w (row r:
- * 4 int8 at w, row r + 1: 4 int8 at w + 4) against two inputs already in SXTB16 order
- * (x0e/x0o: input 0's even/odd bytes as halfword pairs, x1e/x1o: input 1's);
- * a<row><input> += the 4-term dot. 8 SMLADs, 4 SXTB16. A macro, so the accumulators
- * stay in registers at the call (fc.c's pair loops and conv.c's pixel pairs). */
+ * 4 int8 at w, row r + 1: 4 int8 at w + 4) against two widened inputs;
+ * a<row><input> += the 4-term dot. Macros, so the accumulators stay in registers at
+ * the call (fc.c's pair loops and conv.c's pixel pairs). */
 #define TINYML_MAC_2X2(w, x0e, x0o, x1e, x1o, a00, a01, a10, a11)                  \
     do {                                                                         \
-        int32_t wv_ = tinyml_read_s8x4(w);                                       \
-        int32_t we_ = __sxtb16(wv_), wo_ = tinyml_sxtb16_ror8(wv_);              \
-        a00 = __smlad(we_, x0e, a00);                                            \
-        a00 = __smlad(wo_, x0o, a00);                                            \
-        a01 = __smlad(we_, x1e, a01);                                            \
-        a01 = __smlad(wo_, x1o, a01);                                            \
-        wv_ = tinyml_read_s8x4((w) + 4);                                         \
-        we_ = __sxtb16(wv_);                                                     \
-        wo_ = tinyml_sxtb16_ror8(wv_);                                           \
-        a10 = __smlad(we_, x0e, a10);                                            \
-        a10 = __smlad(wo_, x0o, a10);                                            \
-        a11 = __smlad(we_, x1e, a11);                                            \
-        a11 = __smlad(wo_, x1o, a11);                                            \
+        const int32_t w0_ = tinyml_read_s8x4(w);                                 \
+        TINYML_MAC_1X2(w0_, x0e, x0o, x1e, x1o, a00, a01);                       \
+        const int32_t w1_ = tinyml_read_s8x4((w) + 4);                           \
+        TINYML_MAC_1X2(w1_, x0e, x0o, x1e, x1o, a10, a11);                       \
     } while (0)
 #endif
 
