@@ -231,14 +231,7 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows,
 static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *q)
 {
     const int32_t n4 = n & ~3;
-    for (int32_t i = 0; i < n4; i += 4) {
-        const int32_t v0 = tinyml_read_s8x4(x0 + i), v1 = tinyml_read_s8x4(x1 + i);
-        q[0] = __sxtb16(v0);
-        q[1] = tinyml_sxtb16_ror8(v0);
-        q[2] = __sxtb16(v1);
-        q[3] = tinyml_sxtb16_ror8(v1);
-        q += 4;
-    }
+    q = tinyml_widen_pair_s8(x0, x1, n4, q);
     for (int32_t i = n4; i < n; ++i) {
         q[0] = x0[i];
         q[1] = x1[i];

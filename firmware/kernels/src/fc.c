@@ -333,14 +333,7 @@ static inline __attribute__((always_inline)) int32_t fc_pairs(const fc_finish *f
 static inline __attribute__((always_inline)) void widen_pair(const int8_t *x0, const int8_t *x1, int32_t n4,
                                                              int32_t nt, int32_t *dst)
 {
-    for (int32_t k = 0; k < n4; k += 4) {
-        const int32_t v0 = tinyml_read_s8x4(x0 + k), v1 = tinyml_read_s8x4(x1 + k);
-        dst[0] = __sxtb16(v0);
-        dst[1] = tinyml_sxtb16_ror8(v0);
-        dst[2] = __sxtb16(v1);
-        dst[3] = tinyml_sxtb16_ror8(v1);
-        dst += 4;
-    }
+    dst = tinyml_widen_pair_s8(x0, x1, n4, dst);
     int16_t *t = (int16_t *)(void *)dst;
     for (int32_t j = 0; j < nt; ++j) {
         t[j] = x0[n4 + j];

@@ -104,6 +104,23 @@ static inline int32_t tinyml_read_s8x4(const int8_t *p)
     return v;
 }
 
+/* Rows x0, x1 widened to int16 halfword pairs, per block of 4 depth values (k < n4,
+ * n4 a multiple of 4) four words: SXTB16 and SXTB16 ROR 8 of x0's word, then of x1's,
+ * the order TINYML_MAC_1X2/2X2 take them. Returns the word after the last written. */
+static inline __attribute__((always_inline)) int32_t *tinyml_widen_pair_s8(const int8_t *x0, const int8_t *x1,
+                                                                         int32_t n4, int32_t *dst)
+{
+    for (int32_t k = 0; k < n4; k += 4) {
+        const int32_t v0 = tinyml_read_s8x4(x0 + k), v1 = tinyml_read_s8x4(x1 + k);
+        dst[0] = __sxtb16(v0);
+        dst[1] = tinyml_sxtb16_ror8(v0);
+        dst[2] = __sxtb16(v1);
+        dst[3] = tinyml_sxtb16_ror8(v1);
+        dst += 4;
+    }
+    return dst;
+}
+
 /* One packed weight word wv (4 int8 of one filter row) against two inputs already in
  * SXTB16 order (x0e/x0o: input 0's even/odd bytes as halfword pairs, x1e/x1o: input 1's):
  * a0 += the 4-term dot with input 0, a1 += with input 1. 4 SMLADs, 2 SXTB16. */
