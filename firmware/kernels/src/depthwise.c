@@ -126,12 +126,7 @@ static inline __attribute__((always_inline)) void dw_pixel_m1(const dw_consts *k
 #endif
     for (; c + 4 <= ch; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        if (k->bias) {
-            a0 = k->bias[c];
-            a1 = k->bias[c + 1];
-            a2 = k->bias[c + 2];
-            a3 = k->bias[c + 3];
-        }
+        TINYML_BIAS4(k->bias, c, a0, a1, a2, a3);
         const dw_wwalk ww = dw_weights_at(k, filter, t0, c);
         const int8_t *xr = x00 + c, *wr = ww.w;
         for (int32_t ky = 0; ky < nky; ++ky) {
@@ -200,12 +195,7 @@ static inline __attribute__((always_inline)) void dw_pixel_m1_3x3_m(const dw_con
     int32_t c = 0;
     for (; c + 4 <= ch; c += 4) {
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        if (k->bias) {
-            a0 = k->bias[c];
-            a1 = k->bias[c + 1];
-            a2 = k->bias[c + 2];
-            a3 = k->bias[c + 3];
-        }
+        TINYML_BIAS4(k->bias, c, a0, a1, a2, a3);
         const int8_t *x = x00 + c, *w = w00 + c;
         if (xt == (size_t)ch) {
             /* Unit column dilation: input and filter taps are both ch bytes

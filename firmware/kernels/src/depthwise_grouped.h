@@ -113,12 +113,7 @@ static inline __attribute__((always_inline)) void dw3_run(const dw3_consts *kp, 
         int32_t c = 0;
         for (; c < c4; c += 4, w += 36, xg += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            if (k->bias) {
-                a0 = k->bias[c];
-                a1 = k->bias[c + 1];
-                a2 = k->bias[c + 2];
-                a3 = k->bias[c + 3];
-            }
+            TINYML_BIAS4(k->bias, c, a0, a1, a2, a3);
 #if TINYML_DSP
             int32_t t0, t1, t2, t3;
             if (nkx == 3) {

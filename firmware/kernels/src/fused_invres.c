@@ -135,12 +135,7 @@ static inline __attribute__((always_inline)) void dw_row_m(const tinyml_invres_d
         const int full3 = nky == 3 && nkx == 3;          /* the interior of a 3x3 window: unrolled */
         for (; c + 4 <= ch; c += 4) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            if (d->bias) {
-                a0 = d->bias[c];
-                a1 = d->bias[c + 1];
-                a2 = d->bias[c + 2];
-                a3 = d->bias[c + 3];
-            }
+            TINYML_BIAS4(d->bias, c, a0, a1, a2, a3);
             if (full3) {
                 for (int32_t j = 0; j < 3; ++j) {
                     const int8_t *x = xrow[j] + col + c;

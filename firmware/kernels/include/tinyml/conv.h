@@ -244,4 +244,16 @@ tinyml_status tinyml_batch_to_space_s8(const tinyml_batch_to_space_params *param
                                        const tinyml_dims *input_dims, const int8_t *input,
                                        const tinyml_dims *output_dims, int8_t *output);
 
+/* a0..a3 = bias[c..c+3], or 0 when the layer has no bias (four channels' accumulators
+ * at the start of a depthwise window). A macro: the accumulators stay in registers. */
+#define TINYML_BIAS4(bias, c, a0, a1, a2, a3)                                    \
+    do {                                                                         \
+        if (bias) {                                                              \
+            a0 = (bias)[(c)];                                                    \
+            a1 = (bias)[(c) + 1];                                                \
+            a2 = (bias)[(c) + 2];                                                \
+            a3 = (bias)[(c) + 3];                                                \
+        }                                                                        \
+    } while (0)
+
 #endif /* TINYML_CONV_H */
