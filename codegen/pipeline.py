@@ -53,6 +53,9 @@ class CompileOptions:
     stage: run a CNN's first layers as one FUSED_STAGE row pipeline when that
         plans smaller (codegen/ops/fused_stage.py; needs `fuse`); `stage_depth`
         forces how many layers (tests, experiments).
+    fuse_check: keep the fused steps only when they plan no larger than the
+        unfused ones (a fused kernel's scratch can outweigh the buffers it saves);
+        False (or a forced `stage_depth`) keeps fusion regardless.
     """
     policy: str = "best"
     fuse: bool = True
@@ -61,6 +64,7 @@ class CompileOptions:
     regions: tuple[ArenaRegion, ...] = ()
     stage: bool = True
     stage_depth: int | None = None    # force the FUSED_STAGE depth (>= 2); None: the smallest plan
+    fuse_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,14 @@ def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: 
         steps = stream_steps(graph, steps, stream)
     plan = plan_steps(graph, steps, policy=options.policy,
                       stream_input_bytes=stream.stripe_bytes if stream else None, regions=options.regions)
+    if (options.fuse and options.fuse_check and lowerer is None and not options.stream_input
+            and options.stage_depth is None):             # a forced stage depth is kept
+        plain, plain_ctx = lower_graph(graph, fuse=False)
+        plain_plan = plan_steps(graph, plain, policy=options.policy, regions=options.regions)
+        if plain_plan.total_arena_bytes < plan.total_arena_bytes:
+            plain_plan.notes.append(f"fusion off: the unfused steps plan {plain_plan.total_arena_bytes:,} B, "
+                                    f"the fused ones {plan.total_arena_bytes:,} B")
+            steps, ctx, plan, stage = plain, plain_ctx, plain_plan, None
     return Compiled(graph=graph, steps=steps, ctx=ctx, plan=plan, options=options, stream=stream,
                     full_image_arena_bytes=full, stage=stage, seconds=time.perf_counter() - t0)
 

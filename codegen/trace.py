@@ -35,7 +35,7 @@ class TensorCheck:
 
 
 def trace_compare(model_path: str, record: list[np.ndarray], policy: str = "best",
-                  work_dir: str | None = None, fuse: bool = True) -> list[TensorCheck]:
+                  work_dir: str | None = None, fuse: bool = True, fuse_check: bool = True) -> list[TensorCheck]:
     tf = import_tf()
     tmp = tempfile.TemporaryDirectory(prefix="tinyml-trace-") if work_dir is None else None
     work = work_dir or tmp.name
@@ -49,7 +49,8 @@ def trace_compare(model_path: str, record: list[np.ndarray], policy: str = "best
             except Exception as exc:
                 raise ModelError(f"TFLite cannot load {model_path} for tracing ({exc})",
                                  fix="tracing needs the TFLite reference; use plain verify") from None
-        gen = generate(model_path, os.path.join(work, "gen"), policy=policy, rounding="tflite", fuse=fuse)
+        gen = generate(model_path, os.path.join(work, "gen"), policy=policy, rounding="tflite", fuse=fuse,
+                       fuse_check=fuse_check)
         g = gen.graph
         exe = compile_host(gen.out_dir, extra_flags=["-DTINYML_TRACE", "-DTINYML_OP_END(i)=tinyml_trace_op(i)"])
         trace_path = os.path.join(work, "trace.bin")

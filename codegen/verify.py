@@ -84,7 +84,7 @@ def random_inputs(graph, count: int, seed: int) -> list[list[np.ndarray]]:
 def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[str] | None = None,
            sanitize: bool = False, work_dir: str | None = None, policy: str = "best",
            progress=None, oracle: str = "auto", fuse: bool = True,
-           stream_input: bool = False, rounding: str | None = None) -> VerifyResult:
+           stream_input: bool = False, rounding: str | None = None, fuse_check: bool = True) -> VerifyResult:
     """`stream_input`: generate with --stream-input (the host harness serves the
     image's row stripes from each record; codegen.stream). `oracle`: "auto",
     "tflite" or "tflm"; `rounding`: None follows the oracle, else the user's
@@ -96,11 +96,12 @@ def verify(model_path: str, count: int = 10, seed: int = 0, extra_inputs: list[s
     choice = None
     try:
         # compile first: what tinyml cannot compile is named (as `plan` names it) before any oracle runs
-        compile_model(model_path, CompileOptions(policy=policy, fuse=fuse, stream_input=stream_input))
+        compile_model(model_path, CompileOptions(policy=policy, fuse=fuse, stream_input=stream_input,
+                                                  fuse_check=fuse_check))
         choice = choose_oracle(model_path, rounding, oracle)
         oracle = choice.oracle
         gen = generate(model_path, os.path.join(work_dir, "gen"), policy=policy, rounding=choice.rounding,
-                       fuse=fuse, stream_input=stream_input)
+                       fuse=fuse, stream_input=stream_input, fuse_check=fuse_check)
         graph = gen.graph
         records = random_inputs(graph, count, seed)
         for p in extra_inputs or []:

@@ -34,6 +34,7 @@ def _model(keras):
 @pytest.fixture(scope="module")
 def resnet_path(tmp_path_factory):
     import keras
+    keras.utils.set_random_seed(0)
     return convert(_model(keras), (10, 9, 4), str(tmp_path_factory.mktemp("rb") / "rb.tflite"))
 
 
@@ -49,6 +50,30 @@ def _steps(path):
 @pytest.mark.timeout(300)
 def test_resblocks_fused_bit_exact(resnet_path):
     check_fused_model(resnet_path, {"FUSED_RESBLOCK": 4, "FUSED_ADD": 0})
+
+
+def test_fusion_dropped_when_it_plans_larger(resnet_path, monkeypatch):
+    """compile keeps fusion only when it plans no larger: with the fused blocks' scratch
+    inflated by 4 KB the unfused steps win, and the plan says why; fuse_check=False keeps
+    the fused steps and their larger arena."""
+    from tinyml.codegen import lower
+    from tinyml.codegen.pipeline import CompileOptions, compile as compile_model
+    from test_fuse_helpers import arena
+    real = lower.lower_group
+
+    def inflated(group, graph, ctx):
+        step = real(group, graph, ctx)
+        step.scratch_bytes += 4096
+        return step
+    monkeypatch.setattr(lower, "lower_group", inflated)
+    plain = arena(resnet_path, fuse=False)
+    c = compile_model(resnet_path)
+    assert "FUSED_RESBLOCK" not in [s.kind for s in c.steps]
+    assert c.plan.arena_bytes == plain
+    assert any(n.startswith("fusion off: the unfused steps plan") for n in c.plan.notes), c.plan.notes
+    kept = compile_model(resnet_path, CompileOptions(fuse_check=False))
+    assert [s.kind for s in kept.steps].count("FUSED_RESBLOCK") == 4
+    assert kept.plan.arena_bytes > plain
 
 
 @pytest.mark.timeout(300)
