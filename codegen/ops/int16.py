@@ -14,7 +14,9 @@ way) except where a comment says otherwise:
 - LOGISTIC / TANH / SOFTMAX follow TFLite's int16 kernels (not the int8 float
   tables): interpolated uint16 / int16 tables from codegen.luts, output 1/32768.
 Movement ops that only copy elements (RESHAPE, CONCATENATION with one
-quantization) reuse the int8 lowerings, which size copies by the dtype.
+quantization, TRANSPOSE, (STRIDED_)SLICE, SPLIT(_V), PACK, UNPACK, REVERSE_V2,
+BROADCAST_TO, GATHER, DYNAMIC_UPDATE_SLICE) reuse the int8 lowerings, which size
+copies by the dtype.
 """
 from __future__ import annotations
 
@@ -27,8 +29,12 @@ from tinyml.codegen.lowering import activations, dims4, lowering, require
 from tinyml.codegen.quant import activation_range, per_channel_multipliers, quantize_multiplier
 from tinyml.steps import Call, Step, TRef
 
+from . import gather as _gather
+from . import movement as _movement
 from . import reshape as _reshape
 from . import shape as _shape
+from . import split as _split
+from . import update as _update
 from .conv import dims_decl, geometry
 from .elementwise import add_sub_quant, broadcast_geometry, mul_quant
 from .fully_connected import fc_multipliers
@@ -373,6 +379,23 @@ def lower_dequantize_s16(op, graph, ctx) -> Step:
 # --- element copies --------------------------------------------------------------------
 
 lowering("RESHAPE", "SQUEEZE", "EXPAND_DIMS", int16=True)(_reshape.lower_reshape)
+
+# Pure data movement: the int8 lowerings size every copy by DTYPE_BYTES (tinyml_strided_copy,
+# tinyml_concat_part_copy, tinyml_gather, tinyml_dynamic_update_slice take the element size), and
+# TFLite's and TFLM's int16 kernels copy the 2-byte elements unchanged (no requantization; TRANSPOSE
+# and (STRIDED_)SLICE still require one quantization). Planner facts are the int8 ones: none for the
+# copies, in place for DYNAMIC_UPDATE_SLICE's operand.
+lowering("TRANSPOSE", int16=True)(_shape.lower_transpose)
+lowering("STRIDED_SLICE", int16=True)(_shape.lower_strided_slice)
+lowering("SLICE", int16=True)(_shape.lower_slice)
+lowering("SPLIT", int16=True)(_split.lower_split)
+lowering("SPLIT_V", int16=True)(_split.lower_split_v)
+lowering("PACK", int16=True)(_split.lower_pack)
+lowering("UNPACK", int16=True)(_split.lower_unpack)
+lowering("REVERSE_V2", int16=True)(_movement.lower_reverse)
+lowering("BROADCAST_TO", int16=True)(_movement.lower_broadcast_to)
+lowering("GATHER", int16=True)(_gather.lower_gather)
+lowering("DYNAMIC_UPDATE_SLICE", int16=True)(_update.lower_dynamic_update_slice)
 
 
 @lowering("CONCATENATION", int16=True)
