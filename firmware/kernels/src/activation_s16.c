@@ -106,3 +106,14 @@ tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_
     }
     return TINYML_OK;
 }
+
+tinyml_status tinyml_lut16_s16(const int16_t *table, int32_t size, const int16_t *input, int16_t *output)
+{
+    if (!table || !input || !output || size < 0) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t i = 0; i < size; ++i) {
+        output[i] = lut16_lookup(input[i], table);
+    }
+    return TINYML_OK;
+}

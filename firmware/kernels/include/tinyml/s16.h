@@ -179,4 +179,11 @@ typedef struct {
 tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_t rows, int32_t depth,
                                  const int16_t *input, int16_t *output);
 
+/* Any int16 -> int16 function of one element given as TFLite's 513-entry int16 table
+ * (LUTPopulate<int16_t>, computed by the generator: codegen.luts.lut_int16):
+ * y = table[256 + (x >> 7)] + ((slope * (x & 127) + 64) >> 7), slope the int16 difference
+ * of the next entry. Matches TFLite reference_integer_ops::LookupTable (int16, LUTLookup),
+ * which the int16 RSQRT (elementwise.cc) and GELU (gelu.cc) kernels run. In-place safe. */
+tinyml_status tinyml_lut16_s16(const int16_t *table, int32_t size, const int16_t *input, int16_t *output);
+
 #endif
