@@ -417,6 +417,22 @@ def lut_int16(transform: Callable[[np.float32], np.float32], in_scale: float, in
     return table
 
 
+def rsqrt_lut_s16(in_scale: float, out_scale: float) -> np.ndarray:
+    """RSQRT 16x8 (elementwise.cc int16 Prepare): 1.0f / sqrtf(v), and for v <= 0 the
+    largest output (32767 * output_scale), tabled by LUTPopulate<int16_t>, zero points 0."""
+    top = F32(32767) * F32(out_scale)
+
+    def f(v: np.float32) -> np.float32:
+        return top if v <= 0 else F32(1.0) / F32(np.sqrt(F32(v)))
+    return lut_int16(f, in_scale, 0, out_scale, 0)
+
+
+def gelu_lut_s16(in_scale: float, out_scale: float, approximate: bool) -> np.ndarray:
+    """GELU 16x8 (gelu.cc int16 Prepare): GeluTransform or GeluTransformApproximate tabled
+    by LUTPopulate<int16_t>, zero points 0."""
+    return lut_int16(gelu_approx_f32 if approximate else gelu_f32, in_scale, 0, out_scale, 0)
+
+
 def softmax_exp_lut_s16() -> np.ndarray:
     """exp over [-10, 0] (input zero point 32767, output scale 2/65535): SOFTMAX 16x8."""
     return lut_int16(lambda v: expf(v), F32(10.0) / F32(65535), 32767, F32(2.0) / F32(65535), 0)

@@ -79,3 +79,42 @@ def test_gather_broadcast_to_16x8():
     b = [OpCase("BROADCAST_TO", [a16((1, 3)), i32([4, 3])], [a16((4, 3))], version=2),
          OpCase("BROADCAST_TO", [a16((2, 1, 5)), i32([3, 2, 4, 5])], [a16((3, 2, 4, 5))], version=2)]
     _check(b, case_records(b, 2, seed=3))
+
+
+def _every_int16(cases, count: int, seed: int, non_negative: bool = False) -> list[list[np.ndarray]]:
+    """Record 0 holds every int16 value once per (256, 256) input (every non-negative one twice
+    with `non_negative`); the rest are random (absolute values with `non_negative`)."""
+    records = case_records(cases, count, seed=seed)
+    for rec in records:
+        for k in range(len(cases)):
+            if non_negative:
+                rec[k] = np.abs(rec[k].astype(np.int32)).clip(0, 32767).astype(np.int16)
+    for k, case in enumerate(cases):
+        allx = np.arange(-32768, 32768, dtype=np.int32)
+        if non_negative:
+            allx = np.abs(allx).clip(0, 32767)
+        records[0][k] = allx.astype(np.int16).reshape(case.inputs[0].shape)
+    return records
+
+
+# scales: LayerNorm's variance (+ epsilon) of Keras' 16x8 ViT (input ~1e-5..1e-3, output ~1e-3),
+# coarse and fine, output scales that saturate the table's ends
+RSQRT_SCALES = [(1.2e-05, 0.0011), (0.001, 0.01), (0.0003, 0.002), (0.05, 0.0002), (3e-7, 0.03)]
+
+
+def test_rsqrt_16x8():
+    """Every non-negative int16 input at each scale pair, byte for byte against TFLite's reference
+    (which errors on negative inputs). tflite_micro's int16 RSQRT is different arithmetic
+    (lower_rsqrt_s16's docstring), so it is not an oracle here."""
+    cases = [OpCase("RSQRT", [a16((256, 256), si)], [a16((256, 256), so)], version=2) for si, so in RSQRT_SCALES]
+    _check(cases, _every_int16(cases, 2, seed=8, non_negative=True), tflm=False)
+
+
+def test_gelu_16x8():
+    """Exact and tanh-approximate GELU, every int16 input, against TFLite's reference (tflite_micro
+    has no GELU kernel)."""
+    cases = [OpCase("GELU", [a16((256, 256), si)], [a16((256, 256), so)],
+                    options=("GeluOptions", {"approximate": ap}), version=2)
+             for si, so, ap in [(0.001, 0.0008, False), (0.0002, 0.0001, False), (0.0005, 0.0004, True),
+                                (0.01, 0.003, False), (3e-5, 1.7e-5, True)]]
+    _check(cases, _every_int16(cases, 2, seed=9), tflm=False)
