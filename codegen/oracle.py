@@ -10,7 +10,7 @@ importer's validator has accepted the file: a native crash (segfault, abort)
 becomes one `OracleCrash` line naming the interpreter and the signal, and the
 libraries' own logs go to a file, not to the user's terminal.
 `choose_oracle` also decides per model: TFLM for ops TFLite's reference
-kernels lack or get wrong in int8 (`TFLM_OPS`); for an op *version* the
+kernels lack or get wrong in int8 (`TFLM_OPS`) or in 16x8 (`TFLM_OPS_16X8`); for an op *version* the
 reference resolver lacks (TILE v3 from UpSampling2D) a copy with that version
 lowered where the kernel is one for every version (`REF_MAX_VERSION`), else
 TFLite's builtin (optimized) resolver, "tflite-builtin". The model file is
@@ -197,6 +197,12 @@ TFLM_OPS = {
     "CUMSUM": "TFLite has no int8 CUMSUM",
 }
 
+# 16x8 ops (int16 activations) that TensorFlow 2.21's TFLite registers but cannot run in int16
+# (its kernel errors at invoke) while tflite_micro can.
+TFLM_OPS_16X8 = {
+    "SQUARED_DIFFERENCE": "TensorFlow 2.21's TFLite has no int16 SQUARED_DIFFERENCE",
+}
+
 _MISSING_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
 
 
@@ -230,10 +236,12 @@ def capped_versions(model_bytes: bytes, caps: dict[str, int]) -> tuple[bytes, li
     return bytes(out), changed
 
 
-def tflm_reason(kinds: set[str]) -> str | None:
-    """Why a model with these op kinds (folded ones included) needs tflite_micro, or None."""
-    hits = sorted(k for k in kinds if k in TFLM_OPS)
-    return "; ".join(TFLM_OPS[k] for k in hits) or None
+def tflm_reason(kinds: set[str], kinds_16x8: set[str] = frozenset()) -> str | None:
+    """Why a model with these op kinds (folded ones included; `kinds_16x8`: those of its ops on
+    int16 activations) needs tflite_micro, or None."""
+    why = [TFLM_OPS[k] for k in sorted(kinds) if k in TFLM_OPS]
+    why += [TFLM_OPS_16X8[k] for k in sorted(kinds_16x8) if k in TFLM_OPS_16X8]
+    return "; ".join(why) or None
 
 
 @dataclass
@@ -319,11 +327,12 @@ def choose_oracle(model_path: str, rounding: str | None = None, which: str = "au
     TFLite oracle is impossible: TFLM is used only when the rounding is
     "tflm" (its own), else a one-line TinymlError names the cause and fix."""
     from .importer import import_bytes, load_bytes
+    from .lowering import is_16x8
     data = load_bytes(model_path)
     graph = import_bytes(data, model_path)   # the validator speaks before any interpreter sees the file
     notes: list[str] = []
     kinds = {op.kind for op in graph.ops} | {k for _, k in graph.folded}
-    needs_tflm = tflm_reason(kinds)
+    needs_tflm = tflm_reason(kinds, {op.kind for op in graph.ops if is_16x8(op, graph)})
     if which == "auto" and needs_tflm:
         which = "tflm"
         notes.append(f"{needs_tflm}; the oracle is tflite_micro")

@@ -118,3 +118,40 @@ def test_gelu_16x8():
              for si, so, ap in [(0.001, 0.0008, False), (0.0002, 0.0001, False), (0.0005, 0.0004, True),
                                 (0.01, 0.003, False), (3e-5, 1.7e-5, True)]]
     _check(cases, _every_int16(cases, 2, seed=9), tflm=False)
+
+
+def _sqdiff(shape1, shape2, s1, s2, so) -> OpCase:
+    out = tuple(int(max(a, b)) for a, b in zip(shape1, shape2))
+    return OpCase("SQUARED_DIFFERENCE", [a16(shape1, s1), a16(shape2, s2)], [a16(out, so)], version=2)
+
+
+SQDIFF_CASES = [
+    _sqdiff((1, 16, 16), (1, 16, 1), 0.0004, 0.0003, 1.2e-05),     # LayerNorm: (x - mean)^2, broadcast
+    _sqdiff((4, 9), (4, 9), 0.001, 0.001, 0.0015),
+    _sqdiff((2, 3, 8), (1, 1, 8), 0.002, 0.0005, 0.01),
+    _sqdiff((5, 6), (5, 6), 0.0001, 0.003, 0.2),                   # output saturates
+]
+
+
+def test_squared_difference_16x8_tflm():
+    """Only tflite_micro runs int16 SQUARED_DIFFERENCE (TensorFlow 2.21's TFLite: 'SquaredDifference
+    only supports FLOAT32 and INT32'), so it is the oracle; both rounding settings give the same
+    bytes (the op rounds twice in both runtimes)."""
+    records = case_records(SQDIFF_CASES, 3, seed=12)
+    for rec in records[1:]:                       # small differences too, not only full-range ones
+        for x in rec:
+            x //= 64
+    _check(SQDIFF_CASES, records, ref=False)
+    _check(SQDIFF_CASES[:1], [records[0][:2]], ref=False, rounding="tflm")
+
+
+def test_squared_difference_16x8_picks_tflm_oracle(tmp_path):
+    from tinyml.codegen.oracle import TFLM_OPS_16X8, choose_oracle
+    path = tmp_path / "sqdiff16.tflite"
+    path.write_bytes(multi_op_model(SQDIFF_CASES[:1]))
+    ch = choose_oracle(str(path))
+    try:
+        assert ch.oracle.name == "tflite-micro" and ch.rounding == "tflm", (ch.oracle.name, ch.notes)
+        assert any(TFLM_OPS_16X8["SQUARED_DIFFERENCE"] in n for n in ch.notes), ch.notes
+    finally:
+        ch.oracle.close()

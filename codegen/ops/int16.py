@@ -36,7 +36,7 @@ from . import shape as _shape
 from . import split as _split
 from . import update as _update
 from .conv import dims_decl, geometry
-from .elementwise import add_sub_quant, broadcast_geometry, mul_quant
+from .elementwise import add_sub_quant, broadcast_geometry, mul_quant, squared_difference_quant
 from .fully_connected import fc_multipliers
 from .pool import pool_step
 from .reduce import mean_plan
@@ -259,6 +259,28 @@ def lower_add_sub_s16(op, graph, ctx) -> Step:
                                    TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 inplace_ok=_same_size_inplace(op, graph, y), comment=f"16x8 {op.kind.lower()}")
+
+
+@lowering("SQUARED_DIFFERENCE", int16=True)
+def lower_squared_difference_s16(op, graph, ctx) -> Step:
+    """tflite_micro's squared_difference.cc int16 Prepare: the int8 multipliers with left_shift 0
+    (twice the larger input scale; output (2 max_scale)^2 / output_scale), clamp to int16. TensorFlow
+    2.21's TFLite refuses int16 SQUARED_DIFFERENCE, so tflite_micro is the oracle (codegen.oracle)."""
+    x1, x2, y, geo = _binary(op, graph)
+    q1, q2, qo = squared_difference_quant(x1.quant.s, x2.quant.s, y.quant.s, left_shift=0)
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_add_params", f"{p}_params", input1_offset=0, input2_offset=0, output_offset=0,
+                     left_shift=0, input1={"multiplier": q1[0], "shift": q1[1]},
+                     input2={"multiplier": q2[0], "shift": q2[1]}, output={"multiplier": qo[0], "shift": qo[1]},
+                     activation=cdecl.activation(-32768, 32767)),
+        cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_squared_difference_s16", [f"&{p}_params", f"&{p}_shape", TRef(x1.index),
+                                                  TRef(x2.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=_same_size_inplace(op, graph, y), comment="16x8 squared difference")
 
 
 @lowering("MUL", int16=True)

@@ -20,6 +20,18 @@ static inline int16_t mul_elem_s16(const tinyml_mul_params *p, int32_t x1, int32
     return (int16_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
 }
 
+static inline int16_t sqdiff_elem_s16(const tinyml_add_params *p, int32_t x1, int32_t x2)
+{
+    /* left_shift 0 and input rescales below 1/2: |a - b| <= 2^15, so the square fits int32. */
+    const int32_t a = tinyml_requantize_double((x1 + p->input1_offset) * (1 << p->left_shift),
+                                               p->input1.multiplier, p->input1.shift);
+    const int32_t b = tinyml_requantize_double((x2 + p->input2_offset) * (1 << p->left_shift),
+                                               p->input2.multiplier, p->input2.shift);
+    const int32_t d = a - b;
+    const int32_t y = tinyml_requantize_double(d * d, p->output.multiplier, p->output.shift) + p->output_offset;
+    return (int16_t)TINYML_CLAMP(y, p->activation.min, p->activation.max);
+}
+
 /* ELEM(params, a, b) over the broadcast geometry (strides in elements). */
 #define S16_BROADCAST_LOOP(ELEM)                                                      \
     do {                                                                              \
@@ -48,6 +60,13 @@ tinyml_status tinyml_add_s16(const tinyml_add_params *params, const tinyml_broad
                              const int16_t *input1, const int16_t *input2, int16_t *output)
 {
     S16_BROADCAST_LOOP(add_elem_s16);
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_squared_difference_s16(const tinyml_add_params *params, const tinyml_broadcast *shape,
+                                            const int16_t *input1, const int16_t *input2, int16_t *output)
+{
+    S16_BROADCAST_LOOP(sqdiff_elem_s16);
     return TINYML_OK;
 }
 

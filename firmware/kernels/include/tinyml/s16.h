@@ -89,6 +89,13 @@ tinyml_status tinyml_pad_s16(const tinyml_pad_params *params, const tinyml_dims 
 tinyml_status tinyml_add_s16(const tinyml_add_params *params, const tinyml_broadcast *shape,
                              const int16_t *input1, const int16_t *input2, int16_t *output);
 
+/* SQUARED_DIFFERENCE 16x8: tinyml_squared_difference_s8's arithmetic on int16 operands with
+ * left_shift 0 (a = requant_dr(x1, input1), b = requant_dr(x2, input2), y = clamp(requant_dr(
+ * (a - b)^2, output))), zero points 0, int16 clamp. Matches tflite_micro's squared_difference.cc
+ * int16 path (TensorFlow 2.21's TFLite has no int16 SQUARED_DIFFERENCE). */
+tinyml_status tinyml_squared_difference_s16(const tinyml_add_params *params, const tinyml_broadcast *shape,
+                                            const int16_t *input1, const int16_t *input2, int16_t *output);
+
 /* MUL 16x8: y = clamp(requant((x1 + off1) * (x2 + off2), output) + output_offset),
  * tinyml_requantize (config.h's rounding). Matches TFLite reference_integer_ops::Mul (int16). */
 tinyml_status tinyml_mul_s16(const tinyml_mul_params *params, const tinyml_broadcast *shape,
