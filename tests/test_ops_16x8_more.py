@@ -155,3 +155,24 @@ def test_squared_difference_16x8_picks_tflm_oracle(tmp_path):
         assert any(TFLM_OPS_16X8["SQUARED_DIFFERENCE"] in n for n in ch.notes), ch.notes
     finally:
         ch.oracle.close()
+
+
+def _bmm(sa, sb, so, s1=0.002, s2=0.0015, adj_x=False, adj_y=False) -> OpCase:
+    return OpCase("BATCH_MATMUL", [a16(sa, s1), a16(sb, s2)], [a16(so, s1 * s2 * 90)],
+                  options=("BatchMatMulOptions", {"adjX": adj_x, "adjY": adj_y}), version=2)
+
+
+BMM_CASES = [
+    _bmm((1, 2, 16, 8), (1, 2, 8, 16), (1, 2, 16, 16)),            # attention scores q . k^T (keys transposed)
+    _bmm((1, 2, 16, 16), (1, 2, 16, 8), (1, 2, 16, 8), s1=1 / 32768),   # softmax . v
+    _bmm((3, 5, 7), (3, 7, 4), (3, 5, 4)),
+    _bmm((2, 6, 5), (2, 4, 6), (2, 5, 4), adj_x=True, adj_y=True),
+    _bmm((2, 1, 4, 9), (1, 3, 9, 2), (2, 3, 4, 2)),                # broadcast batch axes
+    _bmm((1, 3, 300), (1, 300, 2), (1, 3, 2), s1=0.01, s2=0.01),   # deep sums, output saturates
+]
+
+
+def test_batch_matmul_16x8_both_oracles():
+    """int64 sums and the 64-bit requantization: byte for byte against TFLite's reference and
+    tflite_micro (which share reference_ops::BatchMatMul<int16_t, int64_t>)."""
+    _check(BMM_CASES, case_records(BMM_CASES, 3, seed=13))

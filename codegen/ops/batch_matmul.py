@@ -33,11 +33,9 @@ def scratch_bytes(rows: int, depth: int, cols: int, adj_x: bool, adj_y: bool) ->
     return b + 4 * cols
 
 
-@lowering("BATCH_MATMUL")
-def lower_batch_matmul(op, graph, ctx) -> Step:
+def matmul_geometry(op, graph) -> dict:
+    """tinyml_matmul_dims fields of BATCH_MATMUL `op` (ranks 2..4, broadcast batch axes)."""
     a, b, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
-    require(a.dtype == "int8" and b.dtype == "int8" and y.dtype == "int8", op, graph,
-            f"{a.dtype} x {b.dtype} -> {y.dtype} (only int8)")
     for t in (a, b, y):
         require(t.quant is not None and not t.quant.per_channel, op, graph,
                 "per-channel or missing quantization")
@@ -48,7 +46,7 @@ def lower_batch_matmul(op, graph, ctx) -> Step:
     rows, depth = (la[3], la[2]) if adj_x else (la[2], la[3])
     depth_b, cols = (lb[3], lb[2]) if adj_y else (lb[2], lb[3])
     require(depth == depth_b, op, graph, f"inner dimensions {depth} and {depth_b}")
-    batches, lhs_stride, rhs_stride = [], [], []
+    batches = []
     for ax in (0, 1):
         da, db = la[ax], lb[ax]
         require(da == db or da == 1 or db == 1, op, graph, f"batch dims {da} and {db}")
@@ -58,14 +56,28 @@ def lower_batch_matmul(op, graph, ctx) -> Step:
     lhs_stride = [0 if la[ax] == 1 else sa[ax] for ax in (0, 1)]
     rhs_stride = [0 if lb[ax] == 1 else sb[ax] for ax in (0, 1)]
     require(y.numel == batches[0] * batches[1] * rows * cols, op, graph, "output size")
-    # GetQuantizedConvolutionMultipler: float product of the input scales, then double.
+    return dict(batches=batches, lhs_stride=lhs_stride, rhs_stride=rhs_stride, rows=rows, depth=depth,
+                cols=cols, adj_x=int(adj_x), adj_y=int(adj_y))
+
+
+def matmul_multiplier(a, b, y) -> tuple[int, int]:
+    """GetQuantizedConvolutionMultipler: float product of the input scales, then double."""
     real = float(np.float64(np.float32(a.quant.s) * np.float32(b.quant.s))) / float(np.float64(np.float32(y.quant.s)))
-    m, s = quantize_multiplier(real)
+    return quantize_multiplier(real)
+
+
+@lowering("BATCH_MATMUL")
+def lower_batch_matmul(op, graph, ctx) -> Step:
+    a, b, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    require(a.dtype == "int8" and b.dtype == "int8" and y.dtype == "int8", op, graph,
+            f"{a.dtype} x {b.dtype} -> {y.dtype} (only int8)")
+    g = matmul_geometry(op, graph)
+    batches, rows, depth, cols, adj_x, adj_y = (g["batches"], g["rows"], g["depth"], g["cols"],
+                                                bool(g["adj_x"]), bool(g["adj_y"]))
+    m, s = matmul_multiplier(a, b, y)
     p = ctx.name(f"op{op.index}")
     decls = [
-        cdecl.struct("tinyml_matmul_dims", f"{p}_dims", batches=batches, lhs_stride=lhs_stride,
-                     rhs_stride=rhs_stride, rows=rows, depth=depth, cols=cols,
-                     adj_x=int(adj_x), adj_y=int(adj_y)),
+        cdecl.struct("tinyml_matmul_dims", f"{p}_dims", **g),
         cdecl.struct("tinyml_matmul_params", f"{p}_params", lhs_offset=-a.quant.zp, rhs_offset=-b.quant.zp,
                      output_offset=y.quant.zp, quant={"multiplier": m, "shift": s},
                      double_rounding=DOUBLE_ROUNDING,

@@ -35,6 +35,7 @@ from . import reshape as _reshape
 from . import shape as _shape
 from . import split as _split
 from . import update as _update
+from .batch_matmul import matmul_geometry, matmul_multiplier
 from .conv import dims_decl, geometry
 from .elementwise import add_sub_quant, broadcast_geometry, mul_quant, squared_difference_quant
 from .fully_connected import fc_multipliers
@@ -183,6 +184,33 @@ def lower_fc_s16(op, graph, ctx) -> Step:
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 overlap=fc_overlap_16(graph, op),
                 comment=f"16x8 {x.numel // accum}x{accum} . {accum}x{out_depth}")
+
+
+# --- BATCH_MATMUL --------------------------------------------------------------------------
+
+@lowering("BATCH_MATMUL", int16=True)
+def lower_batch_matmul_s16(op, graph, ctx) -> Step:
+    """batch_matmul.cc EvalInt16: reference BatchMatMul<int16_t, int64_t> (int64 sums, the 64-bit
+    MultiplyByQuantizedMultiplier), the int8 Prepare's multiplier, no activation clamp beyond int16."""
+    a, b, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
+    _act16(op, graph, a, b, y)
+    g = matmul_geometry(op, graph)
+    require(g["depth"] < (1 << 17), op, graph, f"an inner dimension of {g['depth']} (int64 sums reach 2^47)")
+    m, s = matmul_multiplier(a, b, y)
+    require(-31 <= s <= 7, op, graph, "a rescale beyond 2^7")
+    p = ctx.name(f"op{op.index}")
+    decls = [
+        cdecl.struct("tinyml_matmul_dims", f"{p}_dims", **g),
+        cdecl.struct("tinyml_matmul_params", f"{p}_params", lhs_offset=0, rhs_offset=0, output_offset=0,
+                     quant={"multiplier": m, "shift": s}, double_rounding=0,
+                     activation=cdecl.activation(-32768, 32767)),
+    ]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_batch_matmul_s16", [f"&{p}_params", f"&{p}_dims", TRef(a.index), TRef(b.index),
+                                            TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                comment=f"16x8 {g['batches']} x [{g['rows']}x{g['depth']}] . [{g['depth']}x{g['cols']}] "
+                        f"adj_x={g['adj_x']} adj_y={g['adj_y']}")
 
 
 # --- pooling, PAD --------------------------------------------------------------------

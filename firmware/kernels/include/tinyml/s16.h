@@ -13,6 +13,7 @@
 #include "tinyml/common.h"
 #include "tinyml/conv.h"
 #include "tinyml/elementwise.h"
+#include "tinyml/matmul.h"
 #include "tinyml/reduce.h"
 
 /* x * multiplier * 2^(shift - 31) for a 64-bit accumulator: the multiplier is
@@ -65,6 +66,16 @@ typedef struct {
 
 tinyml_status tinyml_fc_s16(const tinyml_fc_s16_params *params, int32_t batches, const int16_t *input,
                             const int8_t *filter, const int64_t *bias, int16_t *output);
+
+/* BATCH_MATMUL 16x8 (int16 x int16 -> int16, both operands activations or constants):
+ * out[b][i][j] = clamp(requant_s64(sum_k (L[b][i][k] + lhs_offset) * (R[b][k][j] + rhs_offset))
+ * + output_offset), the sum in int64 (offsets 0 in 16x8 models; depth < 2^17 keeps |sum| < 2^47),
+ * dims and operand layouts as tinyml_batch_matmul_s8 (adj_x / adj_y, broadcast batch strides);
+ * params->double_rounding is unused. No scratch; output must not overlap either operand.
+ * Matches TFLite reference_ops::BatchMatMul<int16_t, int64_t> (batch_matmul.cc EvalInt16; the
+ * same in tflite_micro). */
+tinyml_status tinyml_batch_matmul_s16(const tinyml_matmul_params *params, const tinyml_matmul_dims *dims,
+                                      const int16_t *lhs, const int16_t *rhs, int16_t *output);
 
 /* AVERAGE_POOL_2D 16x8: y = clamp(round_half_away(sum / count)) over the
  * window taps inside the input (count = their number), int32 sum. Matches TFLite
