@@ -417,6 +417,30 @@ def lut_int16(transform: Callable[[np.float32], np.float32], in_scale: float, in
     return table
 
 
+def lut_int16_f64(transform: Callable[[float], float], in_scale: float, in_zp: int,
+                  out_scale: float, out_zp: int) -> np.ndarray:
+    """lut_int16's arithmetic in double precision (std::round, half away from zero): the table
+    TensorFlow 2.21's reference SOFTMAX (int16) uses for 1/(1 + x), measured (tflite_micro's is
+    the float32 lut_int16; they differ in 2 of 513 entries)."""
+    def rnd(v: float) -> float:
+        return math.floor(abs(v) + 0.5) * (1.0 if v >= 0 else -1.0)
+    in_min, in_max = in_scale * (-32768 - in_zp), in_scale * (32767 - in_zp)
+    out_min, out_max = out_scale * (-32768 - out_zp), out_scale * (32767 - out_zp)
+    steps = 512
+    step = (in_max - in_min) / steps
+    half = step / 2
+    inv = 65536.0 / (out_max - out_min)
+    table = np.zeros(steps + 1, dtype=np.int16)
+    for i in range(steps):
+        x = in_min + i * step
+        val, mid, nxt = transform(x), transform(x + half), transform(in_min + (i + 1) * step)
+        interp = rnd((nxt * inv + rnd(val * inv)) / 2)
+        bias = rnd((interp - rnd(mid * inv)) / 2)
+        table[i] = int(min(max(rnd(val * inv) - bias, -32768), 32767))
+    table[steps] = int(min(max(rnd(transform(in_max) * inv), -32768), 32767))
+    return table
+
+
 def rsqrt_lut_s16(in_scale: float, out_scale: float) -> np.ndarray:
     """RSQRT 16x8 (elementwise.cc int16 Prepare): 1.0f / sqrtf(v), and for v <= 0 the
     largest output (32767 * output_scale), tabled by LUTPopulate<int16_t>, zero points 0."""
@@ -438,7 +462,10 @@ def softmax_exp_lut_s16() -> np.ndarray:
     return lut_int16(lambda v: expf(v), F32(10.0) / F32(65535), 32767, F32(2.0) / F32(65535), 0)
 
 
-def softmax_one_over_one_plus_x_lut_s16() -> np.ndarray:
-    """1 / (1 + x) over [0, 1] (input zero point -32768, output scale 2/65535): SOFTMAX 16x8."""
+def softmax_one_over_one_plus_x_lut_s16(double: bool = False) -> np.ndarray:
+    """1 / (1 + x) over [0, 1] (input zero point -32768, output scale 2/65535): SOFTMAX 16x8;
+    `double`: TensorFlow 2.21's reference table (lut_int16_f64), else tflite_micro's (float32)."""
+    if double:
+        return lut_int16_f64(lambda v: 1.0 / (1.0 + v), 1.0 / 65535, -32768, 2.0 / 65535, 0)
     return lut_int16(lambda v: F32(1.0) / (F32(1.0) + v), F32(1.0) / F32(65535), -32768,
                      F32(2.0) / F32(65535), 0)

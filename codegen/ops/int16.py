@@ -524,8 +524,11 @@ def lower_softmax_s16(op, graph, ctx) -> Step:
     exp_lut = ctx.const_array("tinyml_softmax_exp_s16", "int16_t", softmax_exp_lut_s16(), share=True)
     inv_lut = ctx.const_array("tinyml_softmax_inv_s16", "int16_t", softmax_one_over_one_plus_x_lut_s16(),
                               share=True)
+    inv_lut_tflite = ctx.const_array("tinyml_softmax_inv_s16_tflite", "int16_t",
+                                     softmax_one_over_one_plus_x_lut_s16(double=True), share=True)
     decls = [cdecl.struct("tinyml_softmax_s16_params", f"{p}_params", input_multiplier=m, input_shift=shift,
-                          exp_lut=exp_lut, one_over_one_plus_x_lut=inv_lut)]
+                          exp_lut=exp_lut, one_over_one_plus_x_lut=inv_lut,
+                          one_over_one_plus_x_lut_tflite=inv_lut_tflite)]
     rows = x.numel // depth
     ins, outs = activations(graph, op)
     call = Call("tinyml_softmax_s16", [f"&{p}_params", rows, depth, TRef(x.index), TRef(y.index)])

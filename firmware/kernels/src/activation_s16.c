@@ -75,7 +75,12 @@ static inline int16_t clamp_s16(int32_t v)
 tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_t rows, int32_t depth,
                                  const int16_t *input, int16_t *output)
 {
-    if (!params || !params->exp_lut || !params->one_over_one_plus_x_lut || rows < 0 || depth <= 0) {
+#if TINYML_SINGLE_ROUNDING
+    const int16_t *one_over = params ? params->one_over_one_plus_x_lut_tflite : NULL;
+#else
+    const int16_t *one_over = params ? params->one_over_one_plus_x_lut : NULL;
+#endif
+    if (!params || !params->exp_lut || !one_over || rows < 0 || depth <= 0) {
         return TINYML_ERROR_ARG;
     }
     for (int32_t r = 0; r < rows; ++r) {
@@ -95,8 +100,7 @@ tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_
         /* sum > 0: the row maximum's exp is about 32767. */
         const int32_t headroom_plus_one = __builtin_clz((uint32_t)sum);
         const int32_t shifted = (int32_t)((((int64_t)sum << (headroom_plus_one - 1)) + (1 << 13)) >> 14);
-        const int16_t recip = lut16_lookup(clamp_s16(shifted - ((1 << 15) + (1 << 16))),
-                                           params->one_over_one_plus_x_lut);
+        const int16_t recip = lut16_lookup(clamp_s16(shifted - ((1 << 15) + (1 << 16))), one_over);
         const int32_t right = 31 - headroom_plus_one;
         const int64_t round = (int64_t)1 << (right - 1);
         for (int32_t c = 0; c < depth; ++c) {

@@ -191,7 +191,9 @@ typedef struct {
     int32_t input_multiplier;
     int32_t input_shift;                 /* QuantizeMultiplier exponent (left when > 0) */
     const int16_t *exp_lut;              /* 513 entries */
-    const int16_t *one_over_one_plus_x_lut; /* 513 entries */
+    const int16_t *one_over_one_plus_x_lut; /* 513 entries, float32 LUTPopulate (tflite_micro) */
+    const int16_t *one_over_one_plus_x_lut_tflite; /* the same computed in double: TensorFlow 2.21's
+                                                    * reference, read when TINYML_SINGLE_ROUNDING */
 } tinyml_softmax_s16_params;
 
 tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_t rows, int32_t depth,
