@@ -110,12 +110,16 @@ class OracleProcess:
                           fix="a native crash of the reference interpreter on this file; "
                               "run `tinyml inspect` on it, and report the file if inspect accepts it")
 
-    def load(self, which: str, model_bytes: bytes | None = None) -> tuple[str, str]:
-        """Load the model (or a copy of it, `model_bytes`) into "tflite", "tflite-builtin" or "tflm"."""
+    def load(self, which: str, model_bytes: bytes | None = None,
+             tflm_kinds: tuple[str, ...] = ()) -> tuple[str, str]:
+        """Load the model (or a copy of it, `model_bytes`) into "tflite", "tflite-builtin", "tflm" or
+        "per-op" (each op alone: TFLite's reference kernels, `tflm_kinds` in tflite_micro)."""
         self.label = {"tflite": "TFLite (oracle tflite-reference)", "tflite-builtin": "TFLite (oracle tflite-builtin)",
-                      "tflm": "TFLM (oracle tflite-micro)"}[which]
+                      "tflm": "TFLM (oracle tflite-micro)",
+                      "per-op": "TFLite/TFLM one op at a time (oracle tflite-per-op)"}[which]
         data = self.model_bytes if model_bytes is None else model_bytes
-        return self.request(("load", which, data), "loading the model")
+        msg = ("load", which, data, tuple(tflm_kinds)) if which == "per-op" else ("load", which, data)
+        return self.request(msg, "loading the model")
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         status, value = self.request(("run", [np.asarray(x) for x in inputs]), "running the model")
@@ -184,7 +188,10 @@ def make_oracle(model_path: str, which: str = "auto") -> Oracle:
 # the two, such as FC: on ad01 the two oracles disagree in 4,604 of 12,800
 # output bytes over 20 inputs, and each matches exactly one setting.
 # TFLite's builtin kernels share the wheel's rounding with its reference kernels.
-ROUNDING = {"tflite-reference": "tflite", "tflite-builtin": "tflite", "tflite-micro": "tflm"}
+# The per-op oracle runs TFLite's reference kernels except TFLM_OPS_16X8 (whose int16 arithmetic
+# does not depend on the rounding setting).
+ROUNDING = {"tflite-reference": "tflite", "tflite-builtin": "tflite", "tflite-micro": "tflm",
+            "tflite-per-op": "tflite"}
 
 # int8 ops whose expected outputs come from tflite_micro (TensorFlow 2.21's
 # BUILTIN_REF resolver): no int8 kernel there, or a wrong one.
@@ -276,8 +283,11 @@ def _version_fallback(proc: OracleProcess, refusal: str, notes: list[str]) -> Or
     return None
 
 
-def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str]) -> Oracle:
-    """Load the model into `proc`'s interpreter per `which` (see choose_oracle)."""
+def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str],
+          per_op_tflm: tuple[str, ...] = ()) -> Oracle:
+    """Load the model into `proc`'s interpreter per `which` (see choose_oracle). `per_op_tflm`:
+    16x8 kinds only tflite_micro runs; when tflite_micro refuses the whole model, the per-op
+    oracle runs those in tflite_micro and every other op in TFLite's reference kernels."""
     model_path = proc.model_path
     if which in ("auto", "tflite"):
         status, value = proc.load("tflite")
@@ -309,6 +319,14 @@ def _load(proc: OracleProcess, which: str, rounding: str | None, notes: list[str
             notes.append(f"TFLite refuses this model ({why}); the oracle is tflite_micro")
             return Oracle(value, proc)
     status, value = proc.load("tflm")
+    if status != "ok" and per_op_tflm:
+        first = value
+        status, value = proc.load("per-op", tflm_kinds=per_op_tflm)
+        if status == "ok":
+            notes.append(f"tflite_micro refuses this model ({first.split('. ')[0][:120]}); the oracle runs "
+                         f"each op alone, {', '.join(per_op_tflm)} (int16) in tflite_micro and the rest in "
+                         "TFLite's reference kernels")
+            return Oracle(value, proc)
     if status != "ok":
         raise ModelError(f"TFLM refuses {model_path} ({value})",
                          fix="check that the model is a valid int8 TFLite model")
@@ -332,7 +350,10 @@ def choose_oracle(model_path: str, rounding: str | None = None, which: str = "au
     graph = import_bytes(data, model_path)   # the validator speaks before any interpreter sees the file
     notes: list[str] = []
     kinds = {op.kind for op in graph.ops} | {k for _, k in graph.folded}
-    needs_tflm = tflm_reason(kinds, {op.kind for op in graph.ops if is_16x8(op, graph)})
+    kinds16 = {op.kind for op in graph.ops if is_16x8(op, graph)}
+    needs_tflm = tflm_reason(kinds, kinds16)
+    per_op = tuple(sorted(k for k in kinds16 if k in TFLM_OPS_16X8)) \
+        if which == "auto" and not tflm_reason(kinds) else ()
     if which == "auto" and needs_tflm:
         which = "tflm"
         notes.append(f"{needs_tflm}; the oracle is tflite_micro")
@@ -340,10 +361,12 @@ def choose_oracle(model_path: str, rounding: str | None = None, which: str = "au
         notes.append(f"{needs_tflm}: expected outputs from TFLite may be wrong (pass --oracle tflm)")
     proc = OracleProcess(model_path, data)
     try:
-        oracle = _load(proc, which, rounding, notes)
+        oracle = _load(proc, which, rounding, notes, per_op)
     except BaseException:
         proc.close()
         raise
+    if oracle.name == "tflite-per-op":       # the per-op note replaces "the oracle is tflite_micro"
+        notes = [n for n in notes if not n.endswith("; the oracle is tflite_micro")]
     own = ROUNDING[oracle.name]
     if rounding is None:
         rounding = own

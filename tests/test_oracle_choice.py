@@ -137,3 +137,60 @@ def test_build_json_names_the_oracle_and_the_note(tmp_path):
     meta = json.load(open(os.path.join(out, "build.json")))
     assert res.oracle == meta["oracle"] == "tflite-reference"
     assert any("TILE v3 -> v2" in n for n in meta["notes"]), meta["notes"]
+
+
+def test_per_op_oracle_equals_the_whole_model_run():
+    """The per-op oracle (each operator alone in TFLite's reference interpreter, tensors carried by
+    index) gives the whole-model run's bytes on a model both run: the shared int8 ViT (RESHAPE,
+    TRANSPOSE, BATCH_MATMUL, MEAN, the LayerNorm float island ...)."""
+    from tinyml import paths
+    from tinyml.codegen.oracle_child import _load_per_op, _load_tflite
+    path = os.path.join(paths.shared_models(), "vit", "vit_relu_d64x4.tflite")
+    blob = open(path, "rb").read()
+    whole, per_op = _load_tflite(blob), _load_per_op(blob, set())
+    rng = np.random.default_rng(21)
+    for _ in range(2):
+        x = rng.integers(-128, 128, size=(1, 28, 28, 1)).astype(np.int8)
+        want, got = whole([x]), per_op([x])
+        assert [np.asarray(w).tobytes() for w in want] == [np.asarray(g).tobytes() for g in got]
+
+
+def test_16x8_model_neither_runtime_runs_gets_the_per_op_oracle(tmp_path):
+    """int16 SQUARED_DIFFERENCE (only tflite_micro) feeding int16 GELU (only TFLite): the oracle runs
+    each op alone, SQUARED_DIFFERENCE in tflite_micro, and says so; verify is bit-exact with it."""
+    import flatbuffers
+
+    from opmodels import _schema, add_tensor_t
+    from tinyml.codegen.oracle import choose_oracle
+    from tinyml.codegen.verify import verify
+    s = _schema()
+    m = s.ModelT()
+    m.version, m.buffers, tensors = 3, [s.BufferT()], []
+    a16 = [Spec((2, 8), "int16", scale=sc, zero_point=0) for sc in (0.001, 0.0007, 0.0004, 0.0003)]
+    idx = [add_tensor_t(s, m, tensors, spec, f"t{k}") for k, spec in enumerate(a16)]
+    codes = []
+    for name in ("SQUARED_DIFFERENCE", "GELU"):
+        c = s.OperatorCodeT()
+        c.builtinCode = getattr(s.BuiltinOperator, name)
+        c.deprecatedBuiltinCode = min(c.builtinCode, 127)
+        c.version = 2
+        codes.append(c)
+    sq, ge = s.OperatorT(), s.OperatorT()
+    sq.opcodeIndex, sq.inputs, sq.outputs = 0, np.asarray(idx[:2], np.int32), np.asarray([idx[2]], np.int32)
+    ge.opcodeIndex, ge.inputs, ge.outputs = 1, np.asarray([idx[2]], np.int32), np.asarray([idx[3]], np.int32)
+    ge.builtinOptionsType, ge.builtinOptions = s.BuiltinOptions.GeluOptions, s.GeluOptionsT()
+    sg = s.SubGraphT()
+    sg.tensors, sg.operators, sg.name = tensors, [sq, ge], "main"
+    sg.inputs, sg.outputs = np.asarray(idx[:2], np.int32), np.asarray([idx[3]], np.int32)
+    m.operatorCodes, m.subgraphs = codes, [sg]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    path = _write(tmp_path, "sqdiff_gelu16", bytes(b.Output()))
+    ch = choose_oracle(path)
+    try:
+        assert ch.oracle.name == "tflite-per-op" and ch.rounding == "tflite", (ch.oracle.name, ch.notes)
+        assert len(ch.notes) == 1 and "SQUARED_DIFFERENCE (int16) in tflite_micro" in ch.notes[0], ch.notes
+    finally:
+        ch.oracle.close()
+    res = verify(path, count=3, seed=1)
+    assert res.oracle == "tflite-per-op" and res.bit_exact, res.first_mismatch
