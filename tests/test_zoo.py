@@ -408,3 +408,51 @@ def test_zoo_builds_and_emulates_on_the_f746(zoo, tmp_path):
                     f"arena {run.arena_bytes:,} B, TFLM {tflm}")
     print("\nzoo on the F746 (QEMU mps2-an500):\n" + "\n".join(rows))
     assert any("emulated: pass" in r for r in rows)      # a no-fit is reported, not an error
+
+
+# the ops of the keras.io ViT's 16x8 export that run on int16 activations, and the float island
+VIT_16X8_OPS = {"CONV_2D", "RESHAPE", "ADD", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "MUL", "FULLY_CONNECTED",
+                "TRANSPOSE", "BATCH_MATMUL", "SOFTMAX", "GELU", "QUANTIZE", "DEQUANTIZE"}
+
+
+@pytest.fixture(scope="module")
+def vit_16x8(tmp_path_factory):
+    """The keras.io-style ViT exported with the 16x8 recipe, int16 I/O, TFLITE_BUILTINS as the float
+    fallback (the strict recipe stops at LayerNormalization's NEG)."""
+    return export("vit", tmp_path_factory.mktemp("zoo16vit"), int16=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_vit_16x8_verifies_bit_exact_and_passes_on_emulated_f746(vit_16x8, zoo, tmp_path):
+    """16x8 ViT: every op but the LayerNorm NEG (float32 between DEQUANTIZE and QUANTIZE) on int16
+    activations. Neither runtime runs it whole (TensorFlow 2.21's TFLite has no int16
+    SQUARED_DIFFERENCE, tflite_micro no GELU), so the oracle is the per-op one; verify is bit-exact
+    and the F746 self-test (QEMU mps2-an500) passes; arena and instructions printed."""
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.lowering import is_16x8
+    from tinyml.codegen.pipeline import plan_model
+    from tinyml.codegen.verify import verify
+    from tinyml.commands.inspect import quantization_kind
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
+    g = import_tflite(vit_16x8)
+    assert quantization_kind(g) == "16x8"
+    assert {op.kind for op in g.ops if is_16x8(op, g)} == VIT_16X8_OPS
+    assert {op.kind for op in g.ops if not is_16x8(op, g)} == {"NEG"}
+    p = _cli("inspect", vit_16x8)
+    assert p.returncode == 0 and "all ops supported" in p.stdout, p.stdout[-2000:]
+    res = verify(vit_16x8, count=4, seed=3)
+    assert res.oracle == "tflite-per-op" and res.rounding == "tflite"
+    assert len(res.notes) == 1 and "SQUARED_DIFFERENCE (int16) in tflite_micro" in res.notes[0], res.notes
+    assert res.bit_exact, res.first_mismatch
+    assert res.output_bytes_compared == 4 * 10 * 2
+    rep, _ = plan_model(vit_16x8, "stm32f746g-disco", compare_tflm=True)
+    assert rep.tflm_arena_bytes is None                       # TFLM has no GELU kernel
+    rep8, _ = plan_model(zoo["vit"], "stm32f746g-disco")
+    out = str(tmp_path / "fw")
+    build_firmware(vit_16x8, "stm32f746g-disco", out, emulator_variant=True, num_vectors=2)
+    run = emulate(out, timeout=600)
+    assert run.passed, run.output[-2000:]
+    print(f"\nzoo vit 16x8: arena {rep.arena_bytes:,} B (int8 export {rep8.arena_bytes:,} B; TFLM cannot run "
+          f"it: no GELU kernel); mps2-an500 {run.instructions_per_inference:,} instructions per inference")

@@ -25,9 +25,12 @@ def _keras():
 
 
 def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = False,
-             float_io: bool = False, custom_ops: bool = False, float_out: bool = False) -> str:
+             float_io: bool = False, custom_ops: bool = False, float_out: bool = False,
+             float_fallback: bool = False) -> str:
     """The standard int8 recipe (or 16x8 with `int16`; float32 input/output with `float_io`,
-    the converter's default types); writes `path`, returns it. `custom_ops` adds
+    the converter's default types; `float_fallback` adds TFLITE_BUILTINS after the 16x8 op set,
+    TFLite's documented recipe for ops it cannot quantize to 16x8, which stay float32 between
+    DEQUANTIZE and QUANTIZE); writes `path`, returns it. `custom_ops` adds
     `allow_custom_ops = True` (SSD exports: the post-process is a custom op); `float_out`
     keeps the converter's float32 outputs (the Object Detection API's SSD recipe)."""
     import tensorflow as tf
@@ -46,7 +49,8 @@ def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = F
     conv.allow_custom_ops = custom_ops
     if int16:
         conv.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8] + (
+            [tf.lite.OpsSet.TFLITE_BUILTINS] if float_fallback else [])
         if not float_io:
             conv.inference_input_type = tf.int16
             conv.inference_output_type = tf.int16
@@ -347,12 +351,19 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
+# models whose 16x8 export needs the float fallback: Keras' LayerNormalization negates the mean
+# (NEG), which the converter cannot quantize to 16x8 ("Quantization to 16x8-bit not yet supported
+# for op: 'NEG'")
+FLOAT_FALLBACK_16X8 = {"vit"}
+
+
 def export(name: str, out_dir: str | os.PathLike, int16: bool = False, float_io: bool = False) -> str:
     """Build model `name`, convert it the standard way, return the .tflite path. With `int16`
     the 16x8 recipe (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, int16 input and
-    output, or float32 ones with `float_io`) writes DIR/<name>_16x8[_float].tflite."""
+    output, or float32 ones with `float_io`; plus TFLITE_BUILTINS for FLOAT_FALLBACK_16X8) writes
+    DIR/<name>_16x8[_float].tflite."""
     int16 = int16 or name.endswith("16x8")
     suffix = ("_16x8" if int16 and not name.endswith("16x8") else "") + ("_float" if float_io else "")
     path = os.path.join(os.fspath(out_dir), f"{name}{suffix}.tflite")
     return _convert(BUILDERS[name](), path, int16=int16, float_io=float_io, custom_ops=name.startswith("ssd"),
-                    float_out=name == "ssd")
+                    float_out=name == "ssd", float_fallback=int16 and name in FLOAT_FALLBACK_16X8)
