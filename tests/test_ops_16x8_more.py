@@ -197,3 +197,16 @@ def test_softmax_16x8_reciprocal_table_per_runtime():
     _check(cases, records, ref=False, rounding="tflm")
     from tinyml.codegen.luts import softmax_one_over_one_plus_x_lut_s16 as inv
     assert int((inv(double=True) != inv()).sum()) == 2
+
+
+def test_maximum_minimum_select_16x8_both_oracles():
+    """MAXIMUM / MINIMUM (raw int16 values, broadcasting) and SELECT_V2 (bool condition, all three
+    broadcast): TFLite's reference and tflite_micro agree byte for byte."""
+    cases = [
+        OpCase("MAXIMUM", [a16((2, 3, 5)), a16((2, 3, 5))], [a16((2, 3, 5))]),
+        OpCase("MAXIMUM", [a16((4, 1, 6)), a16((1, 3, 6))], [a16((4, 3, 6))], version=2),
+        OpCase("MINIMUM", [a16((3, 7)), a16((1, 7))], [a16((3, 7))]),
+        OpCase("SELECT_V2", [Spec((3, 1), "bool"), a16((3, 5)), a16((1, 5))], [a16((3, 5))]),
+        OpCase("SELECT_V2", [Spec((2, 4), "bool"), a16((2, 4)), a16((2, 4))], [a16((2, 4))]),
+    ]
+    _check(cases, case_records(cases, 3, seed=15))

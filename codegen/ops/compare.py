@@ -1,4 +1,5 @@
-"""MAXIMUM, MINIMUM, EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, SELECT_V2, PRELU and ADD_N (int8).
+"""MAXIMUM, MINIMUM, EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, SELECT_V2, PRELU and ADD_N (int8;
+MAXIMUM, MINIMUM and SELECT_V2 also on int16 activations, the 16x8 registry).
 
 MAXIMUM / MINIMUM compare raw int8 values (TFLite's maximum_minimum.cc
 rescales nothing). Comparisons rescale each input as comparisons.cc's
@@ -28,14 +29,18 @@ def _geometry(op, graph, x1, x2, y):
     return geo
 
 
+_SUFFIX = {"int8": "s8", "int16": "s16"}     # int16: the 16x8 variants (raw values, as in int8)
+
+
 @lowering("MAXIMUM", "MINIMUM")
+@lowering("MAXIMUM", "MINIMUM", int16=True)
 def lower_max_min(op, graph, ctx) -> Step:
     x1, x2, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
-    require(x1.dtype == x2.dtype == y.dtype == "int8", op, graph, f"{x1.dtype}/{x2.dtype} -> {y.dtype}")
+    require(x1.dtype == x2.dtype == y.dtype and y.dtype in _SUFFIX, op, graph, f"{x1.dtype}/{x2.dtype} -> {y.dtype}")
     geo = _geometry(op, graph, x1, x2, y)
     p = ctx.name(f"op{op.index}")
     decl = cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c())
-    func = "tinyml_maximum_s8" if op.kind == "MAXIMUM" else "tinyml_minimum_s8"
+    func = f"tinyml_{'maximum' if op.kind == 'MAXIMUM' else 'minimum'}_{_SUFFIX[y.dtype]}"
     ins, outs = activations(graph, op)
     call = Call(func, [f"&{p}_shape", TRef(x1.index), TRef(x2.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
@@ -103,9 +108,10 @@ def broadcast3(shapes, out_shape) -> tuple[list[int], list[list[int]]] | None:
 
 
 @lowering("SELECT_V2", "SELECT")
+@lowering("SELECT_V2", "SELECT", int16=True)
 def lower_select(op, graph, ctx) -> Step:
     c, x, yv, out = (graph.t(i) for i in (*op.inputs[:3], op.outputs[0]))
-    require(c.dtype == "bool" and x.dtype == yv.dtype == out.dtype == "int8", op, graph,
+    require(c.dtype == "bool" and x.dtype == yv.dtype == out.dtype and out.dtype in _SUFFIX, op, graph,
             f"{c.dtype} ? {x.dtype} : {yv.dtype} -> {out.dtype}")
     if op.kind == "SELECT":
         # SELECT (v1): same shapes, or a 1-D condition over the first dimension
@@ -118,7 +124,7 @@ def lower_select(op, graph, ctx) -> Step:
     p = ctx.name(f"op{op.index}")
     decl = cdecl.struct("tinyml_broadcast3", f"{p}_shape", dims=dims, stride_cond=sc, stride_x=sx, stride_y=sy)
     ins, outs = activations(graph, op)
-    call = Call("tinyml_select_s8", [f"&{p}_shape", TRef(c.index), TRef(x.index), TRef(yv.index), TRef(out.index)])
+    call = Call(f"tinyml_select_{_SUFFIX[out.dtype]}", [f"&{p}_shape", TRef(c.index), TRef(x.index), TRef(yv.index), TRef(out.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
                 inplace_ok=_inplace(op, graph, out), comment=f"{list(c.shape)} ? {list(x.shape)} : {list(yv.shape)}")
 

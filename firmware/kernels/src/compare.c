@@ -1,5 +1,6 @@
 /* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8, broadcasting), ADD_N. See elementwise.h. */
 #include "tinyml/elementwise.h"
+#include "tinyml/s16.h"
 
 #define TINYML_FOR_BROADCAST(shape, BODY)                                                     \
     do {                                                                                      \
@@ -133,5 +134,37 @@ tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, c
                           + params->output_offset;
         output[i] = (int8_t)TINYML_CLAMP(y, params->activation.min, params->activation.max);
     }
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_maximum_s16(const tinyml_broadcast *shape, const int16_t *input1, const int16_t *input2,
+                                 int16_t *output)
+{
+    TINYML_FOR_BROADCAST(shape, {
+        const int16_t a = input1[TINYML_AT(shape->stride1)];
+        const int16_t b = input2[TINYML_AT(shape->stride2)];
+        output[o_] = a > b ? a : b;
+    });
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_minimum_s16(const tinyml_broadcast *shape, const int16_t *input1, const int16_t *input2,
+                                 int16_t *output)
+{
+    TINYML_FOR_BROADCAST(shape, {
+        const int16_t a = input1[TINYML_AT(shape->stride1)];
+        const int16_t b = input2[TINYML_AT(shape->stride2)];
+        output[o_] = a < b ? a : b;
+    });
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_select_s16(const tinyml_broadcast3 *shape, const uint8_t *condition,
+                                const int16_t *input_x, const int16_t *input_y, int16_t *output)
+{
+    TINYML_FOR_BROADCAST(shape, {
+        output[o_] = condition[TINYML_AT(shape->stride_cond)] ? input_x[TINYML_AT(shape->stride_x)]
+                                                              : input_y[TINYML_AT(shape->stride_y)];
+    });
     return TINYML_OK;
 }

@@ -107,6 +107,18 @@ tinyml_status tinyml_add_s16(const tinyml_add_params *params, const tinyml_broad
 tinyml_status tinyml_squared_difference_s16(const tinyml_add_params *params, const tinyml_broadcast *shape,
                                             const int16_t *input1, const int16_t *input2, int16_t *output);
 
+/* MAXIMUM / MINIMUM 16x8: the larger / smaller raw int16 value per element, broadcasting (no
+ * rescale). SELECT_V2 16x8: cond ? x : y on int16 values, broadcasting all three. Each element is
+ * read before the output element at its index is written (inputs of the output's shape may share
+ * its bytes). Match TFLite maximum_minimum.cc and reference_ops::BroadcastSelect5DSlow (int16);
+ * in compare.c beside the int8 variants. */
+tinyml_status tinyml_maximum_s16(const tinyml_broadcast *shape, const int16_t *input1, const int16_t *input2,
+                                 int16_t *output);
+tinyml_status tinyml_minimum_s16(const tinyml_broadcast *shape, const int16_t *input1, const int16_t *input2,
+                                 int16_t *output);
+tinyml_status tinyml_select_s16(const tinyml_broadcast3 *shape, const uint8_t *condition,
+                                const int16_t *input_x, const int16_t *input_y, int16_t *output);
+
 /* MUL 16x8: y = clamp(requant((x1 + off1) * (x2 + off2), output) + output_offset),
  * tinyml_requantize (config.h's rounding). Matches TFLite reference_integer_ops::Mul (int16). */
 tinyml_status tinyml_mul_s16(const tinyml_mul_params *params, const tinyml_broadcast *shape,
