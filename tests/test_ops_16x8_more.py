@@ -210,3 +210,16 @@ def test_maximum_minimum_select_16x8_both_oracles():
         OpCase("SELECT_V2", [Spec((2, 4), "bool"), a16((2, 4)), a16((2, 4))], [a16((2, 4))]),
     ]
     _check(cases, case_records(cases, 3, seed=15))
+
+
+def test_leaky_relu_abs_16x8_both_oracles():
+    """LEAKY_RELU (alpha 0.2, 0.01, -0.3, 1.5; rescaled and not) and ABS (same and different scales),
+    every int16 input: TFLite's reference and tflite_micro agree byte for byte."""
+    def leaky(alpha, si, so):
+        return OpCase("LEAKY_RELU", [a16((256, 256), si)], [a16((256, 256), so)],
+                      options=("LeakyReluOptions", {"alpha": alpha}), version=2)
+    cases = [leaky(0.2, 0.001, 0.001), leaky(0.01, 0.0005, 0.0003), leaky(-0.3, 0.001, 0.002), leaky(1.5, 0.001, 0.0017),
+             OpCase("ABS", [a16((256, 256), 0.001)], [a16((256, 256), 0.001)], version=2),
+             OpCase("ABS", [a16((256, 256), 0.001)], [a16((256, 256), 0.0007)], version=2),
+             OpCase("ABS", [a16((256, 256), 0.0003)], [a16((256, 256), 0.0011)], version=2)]
+    _check(cases, _every_int16(cases, 2, seed=16))

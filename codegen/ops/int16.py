@@ -573,3 +573,40 @@ def lower_gelu_s16(op, graph, ctx) -> Step:
     return _lut16_step(op, graph, ctx, gelu_lut_s16(x.quant.s, y.quant.s, approx),
                        "gelu table (tanh approximation)" if approx else "gelu table")
 
+
+# --- LEAKY_RELU / ABS ------------------------------------------------------------------------
+
+@lowering("LEAKY_RELU", int16=True)
+def lower_leaky_relu_s16(op, graph, ctx) -> Step:
+    """LeakyReluPrepare: float32 in_scale * alpha / out_scale and in_scale / out_scale; reference
+    QuantizeLeakyRelu<int16_t> (double rounding, as the int8 table: tinyml.codegen.luts.leaky_relu_lut)."""
+    x, y = _unary16(op, graph)
+    s_in, s_out, alpha = F32(x.quant.s), F32(y.quant.s), F32(op.options.alpha)
+    ma, sa = quantize_multiplier(float(s_in * alpha / s_out))
+    mi, si = quantize_multiplier(float(s_in / s_out))
+    p = ctx.name(f"op{op.index}")
+    decls = [cdecl.struct("tinyml_leaky_relu_s16_params", f"{p}_params",
+                          identity={"multiplier": mi, "shift": si}, alpha={"multiplier": abs(ma), "shift": sa},
+                          alpha_negative=int(ma < 0))]
+    ins, outs = activations(graph, op)
+    call = Call("tinyml_leaky_relu_s16", [f"&{p}_params", x.numel, TRef(x.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=[(x.index, y.index)], comment=f"16x8 leaky relu alpha={float(alpha)!r}")
+
+
+@lowering("ABS", int16=True)
+def lower_abs_s16(op, graph, ctx) -> Step:
+    """elementwise.cc AbsEvalQuantized<int16_t>: |x|, rescaled by QuantizeMultiplier(float32
+    in_scale / out_scale) when the scales differ (double rounding, as the int8 ABS table)."""
+    x, y = _unary16(op, graph)
+    ins, outs = activations(graph, op)
+    decls, quant = [], "NULL"
+    if F32(x.quant.s) != F32(y.quant.s):
+        m, s = quantize_multiplier(float(F32(F32(x.quant.s) / F32(y.quant.s))))
+        p = ctx.name(f"op{op.index}")
+        decls = [cdecl.struct("tinyml_quant", f"{p}_quant", multiplier=m, shift=s)]
+        quant = f"&{p}_quant"
+    call = Call("tinyml_abs_s16", [quant, x.numel, TRef(x.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
+                inplace_ok=[(x.index, y.index)], comment="16x8 abs")
+

@@ -121,3 +121,35 @@ tinyml_status tinyml_lut16_s16(const int16_t *table, int32_t size, const int16_t
     }
     return TINYML_OK;
 }
+
+tinyml_status tinyml_leaky_relu_s16(const tinyml_leaky_relu_s16_params *params, int32_t size,
+                                    const int16_t *input, int16_t *output)
+{
+    if (!params || !input || !output || size < 0) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t x = input[i];
+        int32_t y;
+        if (x >= 0) {
+            y = tinyml_requantize_double(x, params->identity.multiplier, params->identity.shift);
+        } else {
+            y = tinyml_requantize_double(x, params->alpha.multiplier, params->alpha.shift);
+            y = params->alpha_negative ? -y : y;
+        }
+        output[i] = clamp_s16(y);
+    }
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_abs_s16(const tinyml_quant *quant, int32_t size, const int16_t *input, int16_t *output)
+{
+    if (!input || !output || size < 0) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t v = input[i] < 0 ? -(int32_t)input[i] : input[i];
+        output[i] = clamp_s16(quant ? tinyml_requantize_double(v, quant->multiplier, quant->shift) : v);
+    }
+    return TINYML_OK;
+}

@@ -211,6 +211,24 @@ typedef struct {
 tinyml_status tinyml_softmax_s16(const tinyml_softmax_s16_params *params, int32_t rows, int32_t depth,
                                  const int16_t *input, int16_t *output);
 
+/* LEAKY_RELU 16x8: x >= 0: y = requant_dr(x, identity); x < 0: y = +-requant_dr(x, alpha)
+ * (negated when alpha_negative), clamped to int16; zero points 0. Matches TFLite
+ * reference_ops::QuantizeLeakyRelu (int16) with LeakyReluPrepare's float32 multipliers.
+ * In-place safe. */
+typedef struct {
+    tinyml_quant identity;      /* input_scale / output_scale */
+    tinyml_quant alpha;         /* |input_scale * alpha / output_scale| */
+    int32_t alpha_negative;     /* 1 when alpha < 0 */
+} tinyml_leaky_relu_s16_params;
+
+tinyml_status tinyml_leaky_relu_s16(const tinyml_leaky_relu_s16_params *params, int32_t size,
+                                    const int16_t *input, int16_t *output);
+
+/* ABS 16x8: y = clamp(|x|) without a rescale (quant NULL: equal scales), else
+ * clamp(requant_dr(|x|, *quant)); zero points 0. Matches TFLite elementwise.cc
+ * AbsEvalQuantized<int16_t> (and tflite_micro's). In-place safe. */
+tinyml_status tinyml_abs_s16(const tinyml_quant *quant, int32_t size, const int16_t *input, int16_t *output);
+
 /* Any int16 -> int16 function of one element given as TFLite's 513-entry int16 table
  * (LUTPopulate<int16_t>, computed by the generator: codegen.luts.lut_int16):
  * y = table[256 + (x >> 7)] + ((slope * (x & 127) + 64) >> 7), slope the int16 difference
