@@ -223,3 +223,14 @@ def test_leaky_relu_abs_16x8_both_oracles():
              OpCase("ABS", [a16((256, 256), 0.001)], [a16((256, 256), 0.0007)], version=2),
              OpCase("ABS", [a16((256, 256), 0.0003)], [a16((256, 256), 0.0011)], version=2)]
     _check(cases, _every_int16(cases, 2, seed=16))
+
+
+def test_resize_nearest_16x8_both_oracles():
+    """RESIZE_NEAREST_NEIGHBOR on 2-byte elements (up, down, align_corners, half_pixel_centers):
+    TFLite's reference and tflite_micro agree byte for byte."""
+    def rn(ih, iw, oh, ow, **flags):
+        opts = {"alignCorners": flags.get("ac", False), "halfPixelCenters": flags.get("hp", False)}
+        return OpCase("RESIZE_NEAREST_NEIGHBOR", [a16((1, ih, iw, 3)), i32([oh, ow])], [a16((1, oh, ow, 3))],
+                      options=("ResizeNearestNeighborOptions", opts), version=3)
+    cases = [rn(4, 5, 8, 10), rn(6, 6, 4, 3), rn(3, 4, 7, 9, ac=True), rn(5, 3, 8, 8, hp=True)]
+    _check(cases, case_records(cases, 2, seed=17))

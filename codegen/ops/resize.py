@@ -45,11 +45,11 @@ def nearest_sources(in_size: int, out_size: int, align_corners: bool, half_pixel
     return out
 
 
-def _resize_operands(op, graph):
-    """Both resizes: int8 4-D in and out, a constant [oh, ow] size matching the output;
+def _resize_operands(op, graph, dtype: str = "int8"):
+    """Both resizes: `dtype` 4-D in and out, a constant [oh, ow] size matching the output;
     -> (x, y, ih, iw, oh, ow)."""
     x, size, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
-    require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} resizing")
+    require(x.dtype == dtype and y.dtype == dtype, op, graph, f"{x.dtype} -> {y.dtype} resizing")
     require(len(x.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
     require(size.is_const and size.numel == 2, op, graph, "a non-constant size")
     oh, ow = (int(v) for v in np.asarray(size.data).reshape(-1))
@@ -61,8 +61,12 @@ def _resize_operands(op, graph):
 
 
 @lowering("RESIZE_NEAREST_NEIGHBOR")
+@lowering("RESIZE_NEAREST_NEIGHBOR", int16=True)
 def lower_resize_nearest(op, graph, ctx) -> Step:
-    x, y, ih, iw, oh, ow = _resize_operands(op, graph)
+    """int8, and int16 in 16x8 models (tinyml_resize_nearest_s16: the same copies, 2-byte elements;
+    source_rows_overlap states the overlap fact for int8 only)."""
+    x, y, ih, iw, oh, ow = _resize_operands(op, graph, graph.t(op.inputs[0]).dtype
+                                            if graph.t(op.inputs[0]).dtype == "int16" else "int8")
     o = op.options
     src_y = nearest_sources(ih, oh, o.align_corners, o.half_pixel_centers)
     src_x = nearest_sources(iw, ow, o.align_corners, o.half_pixel_centers)
@@ -74,7 +78,8 @@ def lower_resize_nearest(op, graph, ctx) -> Step:
         cdecl.struct("tinyml_dims", f"{p}_in", **dict(zip("nhwc", dims4(x)))),
     ]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_resize_nearest_s8", [f"&{p}_params", f"&{p}_in", TRef(x.index), TRef(y.index)])
+    func = "tinyml_resize_nearest_s16" if x.dtype == "int16" else "tinyml_resize_nearest_s8"
+    call = Call(func, [f"&{p}_params", f"&{p}_in", TRef(x.index), TRef(y.index)])
     flags = [k for k in ("align_corners", "half_pixel_centers") if getattr(o, k)]
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 overlap=source_rows_overlap(graph, op, x.index, y.index, src_y),

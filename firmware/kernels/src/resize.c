@@ -1,11 +1,11 @@
-/* tinyml kernels: RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR (int8). See shape.h. */
+/* tinyml kernels: RESIZE_NEAREST_NEIGHBOR (int8, int16), RESIZE_BILINEAR (int8). See shape.h. */
 #include "tinyml/shape.h"
 
 #include <string.h>
 
-tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *params,
-                                       const tinyml_dims *input_dims, const int8_t *input,
-                                       int8_t *output)
+/* Nearest-neighbour resize of elements of `elem` bytes (int8: 1, int16: 2). */
+static tinyml_status resize_nearest(const tinyml_resize_nearest_params *params, const tinyml_dims *input_dims,
+                                    const void *input, void *output, size_t elem)
 {
     if (!params || !input_dims || !input || !output || !params->src_y || !params->src_x) {
         return TINYML_ERROR_ARG;
@@ -21,13 +21,13 @@ tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *param
             return TINYML_ERROR_ARG;
         }
     }
-    const size_t pixel = (size_t)ch;
+    const size_t pixel = (size_t)ch * elem;
     const size_t in_row = (size_t)in_w * pixel;
-    int8_t *dst = output;
+    uint8_t *dst = (uint8_t *)output;
     for (int32_t b = 0; b < input_dims->n; ++b) {
-        const int8_t *image = input + (size_t)b * (size_t)in_h * in_row;
+        const uint8_t *image = (const uint8_t *)input + (size_t)b * (size_t)in_h * in_row;
         for (int32_t y = 0; y < params->out_h; ++y) {
-            const int8_t *src_row = image + (size_t)params->src_y[y] * in_row;
+            const uint8_t *src_row = image + (size_t)params->src_y[y] * in_row;
             for (int32_t x = 0; x < params->out_w; ++x) {
                 memcpy(dst, src_row + (size_t)params->src_x[x] * pixel, pixel);
                 dst += pixel;
@@ -35,6 +35,20 @@ tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *param
         }
     }
     return TINYML_OK;
+}
+
+tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *params,
+                                       const tinyml_dims *input_dims, const int8_t *input,
+                                       int8_t *output)
+{
+    return resize_nearest(params, input_dims, input, output, 1);
+}
+
+tinyml_status tinyml_resize_nearest_s16(const tinyml_resize_nearest_params *params,
+                                        const tinyml_dims *input_dims, const int16_t *input,
+                                        int16_t *output)
+{
+    return resize_nearest(params, input_dims, input, output, 2);
 }
 
 static void interpolation_values(int32_t value, int32_t scale_10, int32_t half_pixel, int32_t size,

@@ -77,6 +77,11 @@ tinyml_status tinyml_resize_nearest_s8(const tinyml_resize_nearest_params *param
                                        const tinyml_dims *input_dims, const int8_t *input,
                                        int8_t *output);
 
+/* RESIZE_NEAREST_NEIGHBOR on int16 elements (16x8 models): the same copies of 2-byte elements. */
+tinyml_status tinyml_resize_nearest_s16(const tinyml_resize_nearest_params *params,
+                                        const tinyml_dims *input_dims, const int16_t *input,
+                                        int16_t *output);
+
 /* GATHER along one axis (batch_dims 0), any element width:
  *   output[o][k][i] = input[o][indices[k]][i]
  * for o < outer, k < count, i < inner (the params tensor viewed as
