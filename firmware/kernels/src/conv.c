@@ -471,10 +471,20 @@ CONV_CHUNK_ROWS(chunk_rows_bounded, 1)
 CONV_CHUNK_ROWS(chunk_rows_bounded_ssat, 2)
 #undef CONV_CHUNK_ROWS
 
-/* chunk_rows with the epilogue chosen once per call. */
-static void conv_chunks_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
-                           const int8_t *packed_filter, int8_t *output)
+static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
+                         const int8_t *packed_filter, int8_t *output);
+
+/* kind 2 (conv_pair_ok): chunk_rows with the epilogue chosen once per call;
+ * kind 3: conv_tiny_s8 (one out-of-line entry for both keeps the caller's
+ * frame as small as before them). */
+static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, int kind, int32_t pixels,
+                                                     const int8_t *input, const int8_t *packed_filter,
+                                                     int8_t *output)
 {
+    if (kind == 3) {
+        conv_tiny_s8(l, pixels, input, packed_filter, output);
+        return;
+    }
     const int full = l->activation.min == -128 && l->activation.max == 127;
     if (l->fast_requant) {
         if (full) {
@@ -487,17 +497,128 @@ static void conv_chunks_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_
     }
 }
 
-/* Which pixel-pair product takes this layer: 1 conv_pairs_s8, 2 conv_chunks_s8,
- * 0 none (tinyml_fc_s8; also for a packed filter that is not word aligned,
- * as pair_2x2_at's LDRDs need). `windows`: the pixels are the caller's im2col copies,
+/* ---- tiny-depth pointwise products (the direct 1x1 form, K = 4, 8 or 12,
+ * fast epilogue): a run of pixels is sign-extended once into a stack buffer
+ * (per pixel K / 2 words, as pair_extend's per-pixel halves), then each output
+ * channel keeps its K weights as K / 2 halfword-pair registers across the run,
+ * so a pixel costs K / 2 SMLAD plus the epilogue instead of fc.c's per-pixel
+ * weight loads and extensions. Arithmetic: the exact int32 sum of w * x, the
+ * bias added first (the same integers as tinyml_fc_s8), then
+ * tinyml_requantize_bounded as pair_finish (fast_requant only).
+ * Overlap: a run starts at an even pixel, has an even length (but the last)
+ * and all its inputs are read before any of its outputs is written, so each
+ * output pixel is written after the inputs tinyml_fc_s8's pair order would
+ * have read by then (the FC overlap contract holds). */
+#define CONV_TINY_WORDS 128   /* the run buffer: 512 B of stack */
+
+static inline __attribute__((always_inline)) void tiny_rows(const tinyml_fc_layer *l, int32_t pixels,
+                                                            const int8_t *input, const int8_t *packed_filter,
+                                                            int8_t *output, const int kb, const int mode)
+{
+    const int32_t n = 4 * kb, od = l->output_depth, grouped = (od >> 2) << 2;
+    const int32_t run = (CONV_TINY_WORDS / (2 * kb)) & ~1;
+    const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
+                             l->activation.max};
+    int32_t q[CONV_TINY_WORDS];
+    for (int32_t p0 = 0; p0 < pixels; p0 += run) {
+        const int32_t pn = pixels - p0 < run ? pixels - p0 : run;
+        const int8_t *x = input + (size_t)p0 * n;
+        int32_t *t = q;
+        for (int32_t i = 0; i < pn * kb; ++i) {
+            const int32_t v = tinyml_read_s8x4(x + 4 * i);
+            t[0] = __sxtb16(v);
+            t[1] = tinyml_sxtb16_ror8(v);
+            t += 2;
+        }
+        int8_t *y0 = output + (size_t)p0 * od;
+        for (int32_t o = 0; o < od; ++o) {
+            /* Channel o's word j: in its packed group (16 bytes per depth block) or plain row. */
+            const int8_t *w = o < grouped ? packed_filter + (size_t)(o >> 2) * 4 * n + 4 * (o & 3)
+                                          : packed_filter + (size_t)o * n;
+            const int32_t step = o < grouped ? 16 : 4;
+            int32_t we[3], wo[3];
+            for (int j = 0; j < kb; ++j) {
+                const int32_t v = tinyml_read_s8x4(w + j * step);
+                we[j] = __sxtb16(v);
+                wo[j] = tinyml_sxtb16_ror8(v);
+            }
+            const int32_t b = e.bias[o], m = e.mult[o], s = e.shift[o];
+            const int32_t *qp = q, *end = q + pn * 2 * kb;
+            int8_t *y = y0 + o;
+            while (qp < end) {
+                int32_t acc = b;
+                /* Depth block j of this pixel: one LDRD (q: an int32 array). */
+#define CONV_TINY_STEP(j)                                                        \
+    do {                                                                         \
+        int32_t xe, xo;                                                          \
+        TINYML_LDRD(qp, 8 * (j), xe, xo);                                        \
+        acc = __smlad(we[j], xe, acc);                                           \
+        acc = __smlad(wo[j], xo, acc);                                           \
+    } while (0)
+                CONV_TINY_STEP(0);
+                if (kb > 1) {
+                    CONV_TINY_STEP(1);
+                }
+                if (kb > 2) {
+                    CONV_TINY_STEP(2);
+                }
+#undef CONV_TINY_STEP
+                qp += 2 * kb;
+                *y = pair_finish(&e, acc, m, s, mode);
+                y += od;
+            }
+        }
+    }
+}
+
+#define CONV_TINY_ROWS(name, kb, mode)                                                                      \
+    static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input, \
+                                               const int8_t *packed_filter, int8_t *output)                 \
+    {                                                                                                       \
+        tiny_rows(l, pixels, input, packed_filter, output, kb, mode);                                       \
+    }
+CONV_TINY_ROWS(tiny_rows_k4, 1, 1)
+CONV_TINY_ROWS(tiny_rows_k4_ssat, 1, 2)
+CONV_TINY_ROWS(tiny_rows_k8, 2, 1)
+CONV_TINY_ROWS(tiny_rows_k8_ssat, 2, 2)
+CONV_TINY_ROWS(tiny_rows_k12, 3, 1)
+CONV_TINY_ROWS(tiny_rows_k12_ssat, 3, 2)
+#undef CONV_TINY_ROWS
+
+/* tiny_rows for K = l->accum_depth (4, 8 or 12), the epilogue chosen once per call. */
+static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
+                         const int8_t *packed_filter, int8_t *output)
+{
+    const int full = l->activation.min == -128 && l->activation.max == 127;
+    switch (l->accum_depth) {
+    case 4:
+        (full ? tiny_rows_k4_ssat : tiny_rows_k4)(l, pixels, input, packed_filter, output);
+        break;
+    case 8:
+        (full ? tiny_rows_k8_ssat : tiny_rows_k8)(l, pixels, input, packed_filter, output);
+        break;
+    default:
+        (full ? tiny_rows_k12_ssat : tiny_rows_k12)(l, pixels, input, packed_filter, output);
+        break;
+    }
+}
+
+/* Which product takes this layer: 1 conv_pairs_s8, 2 conv_chunks_s8,
+ * 3 conv_tiny_s8 (direct 1x1 with K 4, 8 or 12 and the fast epilogue), 0 none
+ * (tinyml_fc_s8; also for a packed filter that is not word aligned, as
+ * pair_2x2_at's LDRDs need). `windows`: the pixels are the caller's im2col copies,
  * so outputs never overlap them; otherwise (the direct 1x1 product, where the
  * FC overlap contract lets a pixel pair's outputs cover its own input) the
  * chunked product must finish all channels in one pass. */
 static inline int conv_pair_ok(const tinyml_fc_layer *l, const int8_t *packed_filter, int windows)
 {
-    if (l->accum_depth < CONV_PAIR_MIN_DEPTH || l->output_depth <= 0 || !l->double_rounding || l->table ||
-        l->filter_offset != 0 || !l->bias || ((uintptr_t)packed_filter & 3) != 0) {
+    if (l->output_depth <= 0 || !l->double_rounding || l->table || l->filter_offset != 0 || !l->bias ||
+        ((uintptr_t)packed_filter & 3) != 0) {
         return 0;
+    }
+    if (l->accum_depth < CONV_PAIR_MIN_DEPTH) {
+        const int32_t k = l->accum_depth;
+        return !windows && l->fast_requant && (k == 4 || k == 8 || k == 12) ? 3 : 0;
     }
     if (l->accum_depth <= CONV_PAIR_DEPTH) {
         return 1;
@@ -529,14 +650,14 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
                                                                         int32_t pixels, const int8_t *input,
                                                                         const int8_t *packed_filter, int8_t *output)
 {
-    if (!pairs || pixels < 2) {
+    if (!pairs || (pixels < 2 && pairs != 3)) {
         return tinyml_fc_s8(l, pixels, input, packed_filter, output);
     }
-    const int32_t even = pixels & ~1;
-    if (pairs == 2) {
-        conv_chunks_s8(l, even, input, packed_filter, output);
-    } else {
+    const int32_t even = pairs == 3 ? pixels : pixels & ~1;   /* conv_tiny_s8 takes any count */
+    if (pairs == 1) {
         conv_pairs_s8(l, even, input, packed_filter, output);
+    } else {
+        conv_chunks_s8(l, pairs, even, input, packed_filter, output);
     }
     if (even == pixels) {
         return TINYML_OK;
