@@ -1,7 +1,8 @@
 """The Cortex-M DSP paths of the speed kernels (packed FULLY_CONNECTED 4x1 and
 2x2 blocking with depth/row tails -- input rows widened to int16 up to depth 128,
 the staged pair loop beyond; int8 shifts and the int32-shift fallback --, 1x1 convolution as a matrix product,
-im2col convolution) built for a Cortex-M4 board and run on QEMU
+im2col convolution, the convolution's pixel pairs, their K-chunked form for K > 128 and the tiny-depth
+pointwise runs) built for a Cortex-M4 board and run on QEMU
 (netduinoplus2) against TFLite reference outputs, and the fast_requant
 epilogue (tinyml_requantize_bounded) of the packed convolution and the 3x3
 depthwise. The host tests compile the
@@ -59,6 +60,19 @@ def _models():
         # generator cannot prove the fast epilogue, so the double-rounding one runs
         "conv_pairs_exact_requant": lambda: conv_model(h=7, w=6, cin=4, cout=9, stride=(2, 1), in_zp=9,
                                                        bias_override={3: 1 << 30}),
+        # the K-chunked pixel pairs (K > 128) through im2col windows: K 333 (5 depth chunks, tail
+        # 1 in the last), 70 channels (3 passes of <= 32, two plain rows after the groups),
+        # 25 pixels (an odd last one), ReLU6 on the fast epilogue
+        "conv_chunks_tails": lambda: conv_model(h=5, w=5, cin=37, cout=70, in_zp=-5, act="RELU6"),
+        # the direct 1x1 product with K 150 (2 chunks, tail 2), 9 channels in one pass, a bias
+        # near 2^30 (the double-rounding epilogue), 35 pixels
+        "conv_chunks_1x1_exact": lambda: conv_model(h=5, w=7, cin=150, cout=9, kh=1, kw=1, in_zp=9,
+                                                    w_scale=0.002, bias_override={3: 1 << 30}),
+        # tiny-depth pointwise (direct 1x1, K 8): weights in registers over runs of 32 pixels;
+        # 14 channels (3 groups + 2 plain rows), 35 pixels (a short last run), ReLU6 (clamp)
+        "conv_tiny_k8": lambda: conv_model(h=5, w=7, cin=8, cout=14, kh=1, kw=1, in_zp=-5, act="RELU6"),
+        # K 12 (runs of 20 pixels), 81 pixels, 6 channels, no activation (the SSAT epilogue)
+        "conv_tiny_k12": lambda: conv_model(h=9, w=9, cin=12, cout=6, kh=1, kw=1, in_zp=7, seed=2),
     }
 
 
@@ -66,7 +80,8 @@ def _models():
 @pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
                                   "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
-                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant"])
+                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant",
+                                  "conv_chunks_tails", "conv_chunks_1x1_exact", "conv_tiny_k8", "conv_tiny_k12"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
@@ -97,9 +112,16 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
         # int8 shifts where every shift is in -24..-1, the int32 array otherwise
         model_c = open(f"{out}/model/model.c").read()
         assert (".shift8 = " in model_c) == (case != "fc_wide_shift"), case
-    if case.startswith("conv_pairs"):
+    if case.startswith(("conv_pairs", "conv_chunks")):
         fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
-        assert fast == (case == "conv_pairs_tails")
+        assert fast == case.endswith("_tails"), case
+    if case.startswith("conv_tiny"):
+        assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
+        assert "tiny_rows_k" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,
+                                               text=True).stdout, "the tiny-depth pointwise product is not linked"
+    if case.startswith("conv_chunks"):
+        assert "chunk_rows_" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,
+                                               text=True).stdout, "the K-chunked pair product is not linked"
     res = emulate(out, timeout=120)
     assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
     if case == "depthwise_3x3":

@@ -241,28 +241,34 @@ static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *
 
 /* acc = {row r . x0, row r . x1, row r+1 . x0, row r+1 . x1} for rows r, r+1
  * of a packed 4-row group g (16 bytes per depth block, the tail row by row). */
-static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, const int8_t *g, int32_t r,
-                                                           int32_t n4, int32_t nt, int32_t acc[4])
+static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, const int8_t *w, int32_t n4,
+                                                              const int8_t *t0, int32_t nt, int32_t acc[4])
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    const int8_t *w = g + 4 * r;
-    const int32_t *end = q + n4;   /* n4 / 4 blocks of 4 words */
-#define CONV_PAIR_STEP                                                           \
+    /* Depth block i after the trip's start: three LDRDs (q is an int32 array,
+     * w word aligned: conv_pair_ok checks the packed filter), 4 SXTB16, 8 SMLAD. */
+#define CONV_PAIR_STEP(i)                                                        \
     do {                                                                         \
-        const int32_t x0e = q[0], x0o = q[1], x1e = q[2], x1o = q[3];            \
-        q += 4;                                                                  \
-        TINYML_MAC_2X2(w, x0e, x0o, x1e, x1o, a00, a01, a10, a11);              \
-        w += 16;                                                                 \
+        int32_t x0e, x0o, x1e, x1o, w0, w1;                                      \
+        TINYML_LDRD(q, 16 * (i), x0e, x0o);                                      \
+        TINYML_LDRD(q, 16 * (i) + 8, x1e, x1o);                                  \
+        TINYML_LDRD(w, 16 * (i), w0, w1);                                        \
+        TINYML_MAC_1X2(w0, x0e, x0o, x1e, x1o, a00, a01);                        \
+        TINYML_MAC_1X2(w1, x0e, x0o, x1e, x1o, a10, a11);                        \
     } while (0)
-    if (n4 & 4) {
-        CONV_PAIR_STEP;
+    const int32_t *end = q + (n4 & ~7);   /* n4 / 4 blocks of 4 words, two per trip */
+    while (q < end) {
+        CONV_PAIR_STEP(0);
+        CONV_PAIR_STEP(1);
+        q += 8;
+        w += 32;
     }
-    while (q < end) {   /* two depth blocks per trip */
-        CONV_PAIR_STEP;
-        CONV_PAIR_STEP;
+    if (n4 & 4) {
+        CONV_PAIR_STEP(0);
+        q += 4;
     }
 #undef CONV_PAIR_STEP
-    const int8_t *t0 = g + 4 * n4 + r * nt, *t1 = t0 + nt;
+    const int8_t *t1 = t0 + nt;
     for (int32_t j = 0; j < nt; ++j) {
         const int32_t u0 = q[2 * j], u1 = q[2 * j + 1];
         a00 += t0[j] * u0;
@@ -273,8 +279,14 @@ static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, con
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
+static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, const int8_t *g, int32_t r,
+                                                           int32_t n4, int32_t nt, int32_t acc[4])
+{
+    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc);
+}
+
 /* {row . x0, row . x1} for a plain (unpacked) filter row of n values. */
-static void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt, int32_t acc[2])
+static inline __attribute__((always_inline)) void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt, int32_t acc[2])
 {
     int32_t a0 = acc[0], a1 = acc[1];
     for (int32_t k = 0; k < n4; k += 4) {
@@ -364,11 +376,254 @@ static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_laye
     }
 }
 
-/* Whether conv_pairs_s8 takes this layer (else tinyml_fc_s8 does). */
-static inline int conv_pair_ok(const tinyml_fc_layer *l)
+/* ---- K > CONV_PAIR_DEPTH: the same pixel-pair product over depth chunks.
+ * The pair buffer holds one chunk of at most CONV_CHUNK_DEPTH depth values of
+ * both pixels (a multiple of 4; the K % 4 tail values go with the last chunk);
+ * the running sums of up to CONV_CHUNK_CHANNELS output channels x 2 pixels are
+ * carried from chunk to chunk in a stack array (the exact int32 sums, added in
+ * another order: the same integers). More channels than that take several
+ * passes over the chunks, each widening the chunks again. Stack: the chunk
+ * buffer plus the sums stay below tinyml_fc_s8's own frame, so the stack
+ * estimate does not grow. */
+#define CONV_CHUNK_DEPTH 80
+#define CONV_CHUNK_CHANNELS 32
+
+/* Sums of output channels [o0, o1) (o0 a multiple of 4) x pixels x0, x1 over
+ * depth values [k0, k0 + kn) from the chunk buffer q; s holds 2 sums per
+ * channel from o0 ({o . x0, o . x1}); the tail values are in q only when
+ * `last`. */
+static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t od, int32_t k0, int32_t kn4, int last,
+                                                             const int32_t *q, const int8_t *packed_filter,
+                                                             int32_t o0, int32_t o1, int32_t *s)
 {
-    return l->accum_depth >= CONV_PAIR_MIN_DEPTH && l->accum_depth <= CONV_PAIR_DEPTH && l->output_depth > 0 && l->double_rounding &&
-           !l->table && l->filter_offset == 0 && l->bias;
+    const int32_t n4 = n & ~3, tail = n & 3, nt = last ? tail : 0;
+    const int32_t grouped = (od >> 2) << 2;
+    const int32_t og = o1 < grouped ? o1 : grouped;
+    const int8_t *g = packed_filter + (size_t)o0 * n;   /* o0: a multiple of 4 */
+    int32_t *a = s;
+    int32_t o = o0;
+    for (; o < og; o += 4) {
+        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a);
+        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4);
+        g += 4 * n;
+        a += 8;
+    }
+    for (; o < o1; ++o) {
+        pair_row(q, g + k0, kn4, nt, a);
+        g += n;
+        a += 2;
+    }
+}
+
+static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_layer *l, int32_t pixels,
+                                                             const int8_t *input, const int8_t *packed_filter,
+                                                             int8_t *output, const int mode)
+{
+    const int32_t n = l->accum_depth, od = l->output_depth, n4 = n & ~3;
+    const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
+                             l->activation.max};
+    int32_t q[CONV_CHUNK_DEPTH + 6];          /* one chunk's words + 2 words per tail value */
+    int32_t s[2 * CONV_CHUNK_CHANNELS];       /* running sums, 2 pixels per channel */
+    for (int32_t b = 0; b < pixels; b += 2) {
+        const int8_t *x0 = input + (size_t)b * n, *x1 = x0 + n;
+        int8_t *y0 = output + (size_t)b * od, *y1 = y0 + od;
+        /* One pass reads all of x0, x1 before it writes an output; several
+         * passes (od > CONV_CHUNK_CHANNELS) only run on im2col windows
+         * (conv_pair_ok), which no output overlaps. */
+        for (int32_t o0 = 0; o0 < od; o0 += CONV_CHUNK_CHANNELS) {
+            const int32_t o1 = od - o0 > CONV_CHUNK_CHANNELS ? o0 + CONV_CHUNK_CHANNELS : od;
+            for (int32_t o = o0; o < o1; ++o) {
+                s[2 * (o - o0)] = e.bias[o];
+                s[2 * (o - o0) + 1] = e.bias[o];
+            }
+            for (int32_t k0 = 0; k0 < n4; k0 += CONV_CHUNK_DEPTH) {
+                const int32_t kn4 = n4 - k0 > CONV_CHUNK_DEPTH ? CONV_CHUNK_DEPTH : n4 - k0;
+                const int last = k0 + kn4 == n4;
+                int32_t *t = tinyml_widen_pair_s8(x0 + k0, x1 + k0, kn4, q);
+                if (last) {
+                    for (int32_t i = n4; i < n; ++i) {
+                        t[0] = x0[i];
+                        t[1] = x1[i];
+                        t += 2;
+                    }
+                }
+                chunk_sums(n, od, k0, kn4, last, q, packed_filter, o0, o1, s);
+            }
+            for (int32_t o = o0; o < o1; ++o) {
+                const int32_t m = e.mult[o], sh = e.shift[o];
+                y0[o] = pair_finish(&e, s[2 * (o - o0)], m, sh, mode);
+                y1[o] = pair_finish(&e, s[2 * (o - o0) + 1], m, sh, mode);
+            }
+        }
+    }
+}
+
+/* One copy of chunk_rows per epilogue, each in its own frame (the stack
+ * estimate then counts one set of buffers). */
+#define CONV_CHUNK_ROWS(name, mode)                                                                         \
+    static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input, \
+                                               const int8_t *packed_filter, int8_t *output)                 \
+    {                                                                                                       \
+        chunk_rows(l, pixels, input, packed_filter, output, mode);                                          \
+    }
+CONV_CHUNK_ROWS(chunk_rows_double, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded, 1)
+CONV_CHUNK_ROWS(chunk_rows_bounded_ssat, 2)
+#undef CONV_CHUNK_ROWS
+
+static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
+                         const int8_t *packed_filter, int8_t *output);
+
+/* kind 2 (conv_pair_ok): chunk_rows with the epilogue chosen once per call;
+ * kind 3: conv_tiny_s8 (one out-of-line entry for both keeps the caller's
+ * frame as small as before them). */
+static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, int kind, int32_t pixels,
+                                                     const int8_t *input, const int8_t *packed_filter,
+                                                     int8_t *output)
+{
+    if (kind == 3) {
+        conv_tiny_s8(l, pixels, input, packed_filter, output);
+        return;
+    }
+    const int full = l->activation.min == -128 && l->activation.max == 127;
+    if (l->fast_requant) {
+        if (full) {
+            chunk_rows_bounded_ssat(l, pixels, input, packed_filter, output);
+        } else {
+            chunk_rows_bounded(l, pixels, input, packed_filter, output);
+        }
+    } else {
+        chunk_rows_double(l, pixels, input, packed_filter, output);
+    }
+}
+
+/* ---- tiny-depth pointwise products (the direct 1x1 form, K = 4, 8 or 12,
+ * fast epilogue): a run of pixels is sign-extended once into a stack buffer
+ * (per pixel K / 2 words, as pair_extend's per-pixel halves), then each output
+ * channel keeps its K weights as K / 2 halfword-pair registers across the run,
+ * so a pixel costs K / 2 SMLAD plus the epilogue instead of fc.c's per-pixel
+ * weight loads and extensions. Arithmetic: the exact int32 sum of w * x, the
+ * bias added first (the same integers as tinyml_fc_s8), then
+ * tinyml_requantize_bounded as pair_finish (fast_requant only).
+ * Overlap: a run starts at an even pixel, has an even length (but the last)
+ * and all its inputs are read before any of its outputs is written, so each
+ * output pixel is written after the inputs tinyml_fc_s8's pair order would
+ * have read by then (the FC overlap contract holds). */
+#define CONV_TINY_WORDS 128   /* the run buffer: 512 B of stack */
+
+static inline __attribute__((always_inline)) void tiny_rows(const tinyml_fc_layer *l, int32_t pixels,
+                                                            const int8_t *input, const int8_t *packed_filter,
+                                                            int8_t *output, const int kb, const int mode)
+{
+    const int32_t n = 4 * kb, od = l->output_depth, grouped = (od >> 2) << 2;
+    const int32_t run = (CONV_TINY_WORDS / (2 * kb)) & ~1;
+    const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
+                             l->activation.max};
+    int32_t q[CONV_TINY_WORDS];
+    for (int32_t p0 = 0; p0 < pixels; p0 += run) {
+        const int32_t pn = pixels - p0 < run ? pixels - p0 : run;
+        const int8_t *x = input + (size_t)p0 * n;
+        int32_t *t = q;
+        for (int32_t i = 0; i < pn * kb; ++i) {
+            const int32_t v = tinyml_read_s8x4(x + 4 * i);
+            t[0] = __sxtb16(v);
+            t[1] = tinyml_sxtb16_ror8(v);
+            t += 2;
+        }
+        int8_t *y0 = output + (size_t)p0 * od;
+        for (int32_t o = 0; o < od; ++o) {
+            /* Channel o's word j: in its packed group (16 bytes per depth block) or plain row. */
+            const int8_t *w = o < grouped ? packed_filter + (size_t)(o >> 2) * 4 * n + 4 * (o & 3)
+                                          : packed_filter + (size_t)o * n;
+            const int32_t step = o < grouped ? 16 : 4;
+            int32_t we[3], wo[3];
+            for (int j = 0; j < kb; ++j) {
+                const int32_t v = tinyml_read_s8x4(w + j * step);
+                we[j] = __sxtb16(v);
+                wo[j] = tinyml_sxtb16_ror8(v);
+            }
+            const int32_t b = e.bias[o], m = e.mult[o], s = e.shift[o];
+            const int32_t *qp = q, *end = q + pn * 2 * kb;
+            int8_t *y = y0 + o;
+            while (qp < end) {
+                int32_t acc = b;
+                /* Depth block j of this pixel: one LDRD (q: an int32 array). */
+#define CONV_TINY_STEP(j)                                                        \
+    do {                                                                         \
+        int32_t xe, xo;                                                          \
+        TINYML_LDRD(qp, 8 * (j), xe, xo);                                        \
+        acc = __smlad(we[j], xe, acc);                                           \
+        acc = __smlad(wo[j], xo, acc);                                           \
+    } while (0)
+                CONV_TINY_STEP(0);
+                if (kb > 1) {
+                    CONV_TINY_STEP(1);
+                }
+                if (kb > 2) {
+                    CONV_TINY_STEP(2);
+                }
+#undef CONV_TINY_STEP
+                qp += 2 * kb;
+                *y = pair_finish(&e, acc, m, s, mode);
+                y += od;
+            }
+        }
+    }
+}
+
+#define CONV_TINY_ROWS(name, kb, mode)                                                                      \
+    static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input, \
+                                               const int8_t *packed_filter, int8_t *output)                 \
+    {                                                                                                       \
+        tiny_rows(l, pixels, input, packed_filter, output, kb, mode);                                       \
+    }
+CONV_TINY_ROWS(tiny_rows_k4, 1, 1)
+CONV_TINY_ROWS(tiny_rows_k4_ssat, 1, 2)
+CONV_TINY_ROWS(tiny_rows_k8, 2, 1)
+CONV_TINY_ROWS(tiny_rows_k8_ssat, 2, 2)
+CONV_TINY_ROWS(tiny_rows_k12, 3, 1)
+CONV_TINY_ROWS(tiny_rows_k12_ssat, 3, 2)
+#undef CONV_TINY_ROWS
+
+/* tiny_rows for K = l->accum_depth (4, 8 or 12), the epilogue chosen once per call. */
+static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
+                         const int8_t *packed_filter, int8_t *output)
+{
+    const int full = l->activation.min == -128 && l->activation.max == 127;
+    switch (l->accum_depth) {
+    case 4:
+        (full ? tiny_rows_k4_ssat : tiny_rows_k4)(l, pixels, input, packed_filter, output);
+        break;
+    case 8:
+        (full ? tiny_rows_k8_ssat : tiny_rows_k8)(l, pixels, input, packed_filter, output);
+        break;
+    default:
+        (full ? tiny_rows_k12_ssat : tiny_rows_k12)(l, pixels, input, packed_filter, output);
+        break;
+    }
+}
+
+/* Which product takes this layer: 1 conv_pairs_s8, 2 conv_chunks_s8,
+ * 3 conv_tiny_s8 (direct 1x1 with K 4, 8 or 12 and the fast epilogue), 0 none
+ * (tinyml_fc_s8; also for a packed filter that is not word aligned, as
+ * pair_2x2_at's LDRDs need). `windows`: the pixels are the caller's im2col copies,
+ * so outputs never overlap them; otherwise (the direct 1x1 product, where the
+ * FC overlap contract lets a pixel pair's outputs cover its own input) the
+ * chunked product must finish all channels in one pass. */
+static inline int conv_pair_ok(const tinyml_fc_layer *l, const int8_t *packed_filter, int windows)
+{
+    if (l->output_depth <= 0 || !l->double_rounding || l->table || l->filter_offset != 0 || !l->bias ||
+        ((uintptr_t)packed_filter & 3) != 0) {
+        return 0;
+    }
+    if (l->accum_depth < CONV_PAIR_MIN_DEPTH) {
+        const int32_t k = l->accum_depth;
+        return !windows && l->fast_requant && (k == 4 || k == 8 || k == 12) ? 3 : 0;
+    }
+    if (l->accum_depth <= CONV_PAIR_DEPTH) {
+        return 1;
+    }
+    return windows || l->output_depth <= CONV_CHUNK_CHANNELS ? 2 : 0;
 }
 
 /* pair_rows with the epilogue chosen once per call (its own frame: the
@@ -395,11 +650,15 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
                                                                         int32_t pixels, const int8_t *input,
                                                                         const int8_t *packed_filter, int8_t *output)
 {
-    if (!pairs || pixels < 2) {
+    if (!pairs || (pixels < 2 && pairs != 3)) {
         return tinyml_fc_s8(l, pixels, input, packed_filter, output);
     }
-    const int32_t even = pixels & ~1;
-    conv_pairs_s8(l, even, input, packed_filter, output);
+    const int32_t even = pairs == 3 ? pixels : pixels & ~1;   /* conv_tiny_s8 takes any count */
+    if (pairs == 1) {
+        conv_pairs_s8(l, even, input, packed_filter, output);
+    } else {
+        conv_chunks_s8(l, pairs, even, input, packed_filter, output);
+    }
     if (even == pixels) {
         return TINYML_OK;
     }
@@ -409,9 +668,11 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
                         output + (size_t)even * l->output_depth);
 }
 #else
-static inline int conv_pair_ok(const tinyml_fc_layer *l)
+static inline int conv_pair_ok(const tinyml_fc_layer *l, const int8_t *packed_filter, int windows)
 {
     (void)l;
+    (void)packed_filter;
+    (void)windows;
     return 0;
 }
 
@@ -441,7 +702,7 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
     }
     const int32_t need = tinyml_conv2d_packed_s8_scratch_size(p);
     TINYML_SCRATCH_CHECK(ctx, need);
-    const int pairs = conv_pair_ok(&p->layer);
+    const int pairs = conv_pair_ok(&p->layer, packed_filter, need != 0);
     if (need == 0) {
         /* 1x1, stride 1, no padding: each output row is a matrix product over its pixels. */
         if (ring >= p->in_h) {
