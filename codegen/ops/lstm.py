@@ -1,0 +1,158 @@
+"""UNIDIRECTIONAL_SEQUENCE_LSTM, integer 8x8->16 (int8 input/weights/output state, int16
+cell state, five intermediates carrying the gate and hidden scales), as TFLite's
+unidirectional_sequence_lstm.cc Prepare (PopulateQuantizedLstmParams8x8_16,
+PopulatePrecomputedZPTimesWeightsWithBias) and lstm_eval.cc EvalInteger8x8_16; the kernel
+contract is in firmware/kernels/include/tinyml/lstm.h.
+
+The variant a Keras LSTM converts to: no CIFG, no peephole, no projection, no layer norm,
+tanh cell activation. The others are refused by name.
+
+The output state (int8) and cell state (int16) are TFLite variable tensors: they persist
+between invocations, as `StateRef`s in the model's state block (outside the arena, zeroed at
+start-up and by <prefix>_reset()), like SVDF's state.
+
+Scales as TFLite's Prepare: float32 products/quotients of the float32 tensor scales (the gate
+scale is 2^-12 without layer norm), the hidden scale 2^-30 / hidden intermediate scale in
+double rounded to float32, then QuantizeMultiplier in double. The zero points are folded
+into per-gate int32 biases: bias - input_zp * row sum (input weights), -output_state_zp *
+row sum (recurrent weights).
+
+Planner: scratch of four int16 gate rows per batch; no in-place or overlap facts (every step
+reads its input time slice after earlier output rows are written).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinyml.codegen import cdecl
+from tinyml.codegen.lowering import activations, lowering, require
+from tinyml.codegen.quant import quantize_multiplier
+from tinyml.steps import Call, ScratchRef, StateRef, Step, TRef
+
+# TFLite's input positions (lstm_shared.h)
+INPUT, OUTPUT_STATE, CELL_STATE = 0, 18, 19
+INPUT_WEIGHTS = (1, 2, 3, 4)          # input, forget, cell, output gate
+RECURRENT_WEIGHTS = (5, 6, 7, 8)
+PEEPHOLE = (9, 10, 11)
+BIASES = (12, 13, 14, 15)
+PROJECTION = (16, 17)
+LAYER_NORM = (20, 21, 22, 23)
+GATE_SCALE = 2.0 ** -12               # Q3.12 gates without layer norm
+# CwiseMul (tensor_utils, the hidden requantization) applies the hidden zero point with this
+# sign in TensorFlow 2.21's TFLite (measured against the reference interpreter).
+HIDDEN_ZP_SIGN = 1
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def effective_scale(weight_scale: float, act_scale: float, gate_scale: float) -> float:
+    """float32(float32(w * a) / g), as Prepare computes it with float tensor scales."""
+    return _f32(np.float32(np.float32(weight_scale) * np.float32(act_scale)) / np.float32(gate_scale))
+
+
+def checked_log2(scale: float) -> int | None:
+    """TFLite's CheckedLog2: the rounded log2 when the scale is a power of two (within 1e-3)."""
+    x = np.float32(math.log(np.float32(scale))) * (np.float32(1.0) / np.float32(math.log(np.float32(2.0))))
+    r = np.float32(np.round(x))
+    return int(r) if abs(np.float32(x - r)) < np.float32(1e-3) else None
+
+
+def folded_bias(weights: np.ndarray, zp: int, bias: np.ndarray | None) -> np.ndarray:
+    """bias + zp * row sums (int32 wrap, as MatrixScalarMultiplyAccumulate)."""
+    rows = weights.astype(np.int64).sum(axis=1)
+    b = np.zeros(weights.shape[0], np.int64) if bias is None else bias.astype(np.int64)
+    v = (b + zp * rows) & 0xFFFFFFFF
+    return np.where(v >= 1 << 31, v - (1 << 32), v).astype(np.int32)
+
+
+@lowering("UNIDIRECTIONAL_SEQUENCE_LSTM")
+def lower_lstm(op, graph, ctx) -> Step:
+    require(len(op.inputs) == 24 and len(op.outputs) == 1, op, graph,
+            f"{len(op.inputs)} inputs (the 24-input integer form expected)")
+    ins_t = [graph.t(i) if i >= 0 else None for i in op.inputs]
+    x, y = ins_t[INPUT], graph.t(op.outputs[0])
+    require(x is not None and x.dtype == "int8" and y.dtype == "int8", op, graph,
+            f"{x.dtype if x else None} -> {y.dtype} (the integer 8x8->16 LSTM only: float and hybrid LSTMs "
+            "are not supported)")
+    require(ins_t[INPUT_WEIGHTS[0]] is not None, op, graph, "CIFG (no input gate)")
+    require(all(ins_t[i] is None for i in PEEPHOLE), op, graph, "peephole weights")
+    require(all(ins_t[i] is None for i in PROJECTION), op, graph, "a projection")
+    require(all(ins_t[i] is None for i in LAYER_NORM), op, graph, "layer normalization")
+    opts = op.options
+    require(str(opts.activation) == "TANH", op, graph, f"cell activation {opts.activation} (TANH expected)")
+    require(not opts.diagonal_recurrent_tensors, op, graph, "diagonal recurrent tensors")
+    h, c = ins_t[OUTPUT_STATE], ins_t[CELL_STATE]
+    require(h is not None and c is not None and h.variable and c.variable and not h.is_const
+            and not c.is_const and h.dtype == "int8" and c.dtype == "int16", op, graph,
+            "output/cell states that are not int8/int16 variable tensors")
+    ws = [ins_t[i] for i in INPUT_WEIGHTS + RECURRENT_WEIGHTS]
+    require(all(w is not None and w.is_const and w.dtype == "int8" and len(w.shape) == 2 for w in ws), op, graph,
+            "non-constant or non-int8 2-D gate weights")
+    bs = [ins_t[i] for i in BIASES]
+    require(all(b is not None and b.is_const and b.dtype == "int32" for b in bs), op, graph,
+            "non-constant or non-int32 gate biases")
+    for t in ws + [x, y, h, c]:
+        require(t.quant is not None and not t.quant.per_channel, op, graph,
+                f"tensor {t.index} without per-tensor quantization")
+    require(len(op.intermediates) == 5, op, graph, f"{len(op.intermediates)} intermediates (5 expected)")
+    hidden = graph.t(op.intermediates[4])
+    require(hidden.quant is not None, op, graph, "a hidden intermediate without quantization")
+    require(c.quant.zp == 0 and all(w.quant.zp == 0 for w in ws), op, graph,
+            "non-zero cell state or weight zero points")
+    require(y.quant.s == h.quant.s and y.quant.zp == h.quant.zp, op, graph,
+            "an output quantized unlike the output state")
+    require(len(x.shape) == 3 and len(y.shape) == 3, op, graph, "input/output that are not 3-D")
+    if opts.time_major:
+        steps, batches, n_input = (int(d) for d in x.shape)
+    else:
+        batches, steps, n_input = (int(d) for d in x.shape)
+    n_cell = int(ws[0].shape[0])
+    n_output = int(ws[4].shape[1])
+    require(n_output == n_cell, op, graph, f"output size {n_output} != cell count {n_cell}")
+    require(all(tuple(w.shape) == (n_cell, n_input) for w in ws[:4]) and
+            all(tuple(w.shape) == (n_cell, n_output) for w in ws[4:]) and all(b.numel == n_cell for b in bs),
+            op, graph, "gate weight/bias shapes")
+    require(h.numel == batches * n_output and c.numel == batches * n_cell, op, graph, "state sizes")
+    require(y.numel == batches * steps * n_output, op, graph, f"output of {y.numel} values")
+    cell_scale = checked_log2(c.quant.s)
+    require(cell_scale is not None and -15 <= cell_scale <= -9, op, graph,
+            f"cell state scale {c.quant.s!r} (a power of two in 2^-15..2^-9 expected)")
+    cell_clip = 0
+    if opts.cell_clip > 0:
+        cell_clip = int(min(max(np.float32(opts.cell_clip) / np.float32(c.quant.s), -32768.0), 32767.0))
+
+    def mq(real: float) -> dict:
+        m, s = quantize_multiplier(real)
+        require(-31 <= s <= 30, op, graph, f"an effective scale {real!r} outside 2^-31..2^30")
+        return {"multiplier": m, "shift": s}
+
+    p = ctx.name(f"op{op.index}")
+    gates = []
+    for g, name in enumerate(("input", "forget", "cell", "output")):
+        wx, wh, b = ws[g], ws[4 + g], bs[g]
+        gates.append({
+            "input_weights": ctx.const_array(f"{p}_{name}_wx", "int8_t", wx.data, role="parameter"),
+            "recurrent_weights": ctx.const_array(f"{p}_{name}_wh", "int8_t", wh.data, role="parameter"),
+            "input_bias": ctx.const_array(f"{p}_{name}_x_bias", "int32_t",
+                                          folded_bias(wx.data, -x.quant.zp, b.data.reshape(-1))),
+            "recurrent_bias": ctx.const_array(f"{p}_{name}_h_bias", "int32_t", folded_bias(wh.data, -h.quant.zp, None)),
+            "input_quant": mq(effective_scale(wx.quant.s, x.quant.s, GATE_SCALE)),
+            "recurrent_quant": mq(effective_scale(wh.quant.s, h.quant.s, GATE_SCALE)),
+        })
+    hidden_scale = _f32(2.0 ** -15 / float(np.float32(hidden.quant.s)) * 2.0 ** -15)
+    decl = cdecl.struct("tinyml_lstm_params", f"{p}_params", batches=batches, steps=steps, n_input=n_input,
+                        n_cell=n_cell, n_output=n_output, time_major=bool(opts.time_major), cell_scale=cell_scale,
+                        cell_clip=cell_clip, hidden_offset=HIDDEN_ZP_SIGN * hidden.quant.zp,
+                        hidden_quant=mq(hidden_scale), gates=gates)
+    ins, outs = activations(graph, op)
+    ins = [i for i in ins if i not in (h.index, c.index)]
+    call = Call("tinyml_lstm_s8", [ScratchRef(f"tinyml_lstm_s8_scratch_size(&{p}_params)"), f"&{p}_params",
+                                   TRef(x.index), StateRef(h.index), StateRef(c.index), TRef(y.index)])
+    return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
+                scratch_bytes=4 * batches * n_cell * 2, state=[h.index, c.index],
+                comment=f"{n_cell} cells over {steps} steps of {n_input}, batch {batches}; state t{h.index} "
+                        f"({h.nbytes} B) + t{c.index} ({c.nbytes} B), kept between inferences")

@@ -1,0 +1,71 @@
+/* tinyml kernels: UNIDIRECTIONAL_SEQUENCE_LSTM, integer 8x8->16 (int8 input, weights,
+ * hidden/output state; int16 gates and cell state).
+ *
+ * Arithmetic contract: TensorFlow Lite's integer LSTM (lstm_eval.cc
+ * EvalInteger8x8_16 / LstmStepInteger8x8_16 with the portable tensor_utils),
+ * for the variant without CIFG, peephole, projection and layer norm (what the
+ * converter writes for a Keras LSTM). Per time step and batch row:
+ *   gate g in (input, forget, cell, output), each int16:
+ *     a = clamp16(MBQM(sum_i x[i] w_g[c][i] + bias_x_g[c], quant_x_g))      (gate starts at 0)
+ *     a = clamp16(MBQM(sum_j h[j] r_g[c][j] + bias_h_g[c], quant_h_g) + a)
+ *     (tensor_utils::MatrixBatchVectorMultiplyAccumulate; bias_x_g = bias - input_zp *
+ *     row sum of w_g, bias_h_g = -output_state_zp * row sum of r_g, folded at generate
+ *     time as TFLite's Prepare folds them), the gates in Q3.12;
+ *     input, forget, output: gemmlowp logistic on int16 Q3.12 -> Q0.15
+ *     (tensor_utils::ApplySigmoid); cell: gemmlowp tanh Q3.12 -> Q0.15 (ApplyTanh(3));
+ *     the output gate is computed after the cell update (TFLite's order);
+ *   cell (int16, scale 2^cell_scale): c = (int16)RoundingDivideByPOT(f * c, 15)
+ *     + (int16)RoundingDivideByPOT(i * g, 30 + cell_scale), saturated to int16,
+ *     then clipped to +-cell_clip when cell_clip > 0 (UpdateLstmCellInteger);
+ *   hidden: gemmlowp tanh of the cell with 15 + cell_scale integer bits, then
+ *     clamp8(MBQM(o * tanh(c), hidden_quant) + hidden_offset) (CwiseMul), which is
+ *     the new output state (no projection) and the step's output row.
+ * MBQM is MultiplyByQuantizedMultiplier in the runtime's rounding flavour
+ * (tinyml_requantize: tinyml/config.h). int16 gemmlowp arithmetic wraps and
+ * saturates as the reference's FixedPoint<int16_t> does.
+ * The output and cell state persist between calls (the model's state block,
+ * outside the arena, zeroed at start-up and by <prefix>_reset()), as TFLite keeps
+ * its variable tensors between invocations. */
+#ifndef TINYML_LSTM_H
+#define TINYML_LSTM_H
+
+#include "tinyml/common.h"
+
+typedef struct {
+    const int8_t *input_weights;      /* [n_cell][n_input] */
+    const int8_t *recurrent_weights;  /* [n_cell][n_output] */
+    const int32_t *input_bias;        /* [n_cell], zero points folded in */
+    const int32_t *recurrent_bias;    /* [n_cell], zero points folded in */
+    tinyml_quant input_quant;         /* input x weights -> Q3.12 gate */
+    tinyml_quant recurrent_quant;     /* output state x recurrent weights -> Q3.12 gate */
+} tinyml_lstm_gate;
+
+typedef struct {
+    int32_t batches;
+    int32_t steps;
+    int32_t n_input;
+    int32_t n_cell;
+    int32_t n_output;      /* = n_cell (no projection) */
+    int32_t time_major;    /* input/output [steps][batches][.] instead of [batches][steps][.] */
+    int32_t cell_scale;    /* log2 of the cell state's scale (-15 .. -9) */
+    int32_t cell_clip;     /* 0: none */
+    int32_t hidden_offset; /* added after the hidden requantization */
+    tinyml_quant hidden_quant;
+    tinyml_lstm_gate gates[4];   /* input, forget, cell, output */
+} tinyml_lstm_params;
+
+int32_t tinyml_lstm_s8_scratch_size(const tinyml_lstm_params *params);
+
+/* input [batches][steps][n_input] (or time major), output_state [batches][n_output]
+ * (int8 variable), cell_state [batches][n_cell] (int16 variable), output like the
+ * input with n_output per row. Scratch: tinyml_lstm_s8_scratch_size (four int16
+ * gate rows per batch). */
+tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *params, const int8_t *input,
+                             int8_t *output_state, int16_t *cell_state, int8_t *output);
+
+/* gemmlowp's logistic / tanh on an int16 fixed-point value with `integer_bits`
+ * integer bits (0..6; 3 for the gates), result Q0.15. Exposed for the tests. */
+int16_t tinyml_logistic_q15(int16_t x, int32_t integer_bits);
+int16_t tinyml_tanh_q15(int16_t x, int32_t integer_bits);
+
+#endif /* TINYML_LSTM_H */
