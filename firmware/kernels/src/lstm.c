@@ -142,7 +142,7 @@ static void gate_accumulate(const int8_t *v, int32_t v_stride, int32_t batches, 
             for (int32_t k = 0; k < depth; ++k) {
                 acc += (int32_t)vb[k] * (int32_t)wc[k];
             }
-            const int32_t y = tinyml_requantize(acc, q.multiplier, q.shift) + gate[b * n_cell + c];
+            const int32_t y = tinyml_requantize_double(acc, q.multiplier, q.shift) + gate[b * n_cell + c];
             gate[b * n_cell + c] = (int16_t)tinyml_clamp(y, INT16_MIN, INT16_MAX);
         }
     }
@@ -197,7 +197,7 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
         gate(p, 3, x, x_stride, output_state, g_out);
         for (int32_t i = 0; i < n; ++i) {
             const int32_t tanh_c = tinyml_tanh_q15(cell_state[i], 15 + p->cell_scale);
-            const int32_t y = tinyml_requantize((int32_t)g_out[i] * tanh_c, p->hidden_quant.multiplier,
+            const int32_t y = tinyml_requantize_double((int32_t)g_out[i] * tanh_c, p->hidden_quant.multiplier,
                                                 p->hidden_quant.shift) + p->hidden_offset;
             output_state[i] = (int8_t)tinyml_clamp(y, -128, 127);
         }

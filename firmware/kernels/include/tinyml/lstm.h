@@ -20,8 +20,9 @@
  *   hidden: gemmlowp tanh of the cell with 15 + cell_scale integer bits, then
  *     clamp8(MBQM(o * tanh(c), hidden_quant) + hidden_offset) (CwiseMul), which is
  *     the new output state (no projection) and the step's output row.
- * MBQM is MultiplyByQuantizedMultiplier in the runtime's rounding flavour
- * (tinyml_requantize: tinyml/config.h). int16 gemmlowp arithmetic wraps and
+ * MBQM is MultiplyByQuantizedMultiplier with double rounding
+ * (tinyml_requantize_double): measured, TensorFlow 2.21's LSTM rounds twice
+ * (single rounding differs in 3 of 80 bytes on a Keras LSTM(8)). int16 gemmlowp arithmetic wraps and
  * saturates as the reference's FixedPoint<int16_t> does.
  * The output and cell state persist between calls (the model's state block,
  * outside the arena, zeroed at start-up and by <prefix>_reset()), as TFLite keeps
