@@ -119,8 +119,8 @@ def lower_lstm(op, graph, ctx) -> Step:
     require(h.numel == batches * n_output and c.numel == batches * n_cell, op, graph, "state sizes")
     require(y.numel == batches * steps * n_output, op, graph, f"output of {y.numel} values")
     cell_scale = checked_log2(c.quant.s)
-    require(cell_scale is not None and -15 <= cell_scale <= -9, op, graph,
-            f"cell state scale {c.quant.s!r} (a power of two in 2^-15..2^-9 expected)")
+    require(cell_scale is not None and -30 <= cell_scale <= 1, op, graph,
+            f"cell state scale {c.quant.s!r} (a power of two in 2^-30..2 expected)")
     cell_clip = 0
     if opts.cell_clip > 0:
         cell_clip = int(min(max(np.float32(opts.cell_clip) / np.float32(c.quant.s), -32768.0), 32767.0))

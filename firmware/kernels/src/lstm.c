@@ -167,8 +167,8 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
                              int8_t *output_state, int16_t *cell_state, int8_t *output)
 {
     if (!ctx || !ctx->buf || !p || !input || !output_state || !cell_state || !output || p->batches <= 0 ||
-        p->steps <= 0 || p->n_input <= 0 || p->n_cell <= 0 || p->n_output != p->n_cell || p->cell_scale > -9 ||
-        p->cell_scale < -15) {
+        p->steps <= 0 || p->n_input <= 0 || p->n_cell <= 0 || p->n_output != p->n_cell || p->cell_scale > 1 ||
+        p->cell_scale < -30) {
         return TINYML_ERROR_ARG;
     }
     TINYML_SCRATCH_CHECK(ctx, tinyml_lstm_s8_scratch_size(p));
@@ -179,7 +179,7 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
     const int32_t y_stride = p->time_major ? p->n_output : p->steps * p->n_output;
     const int32_t x_step = p->time_major ? p->batches * p->n_input : p->n_input;
     const int32_t y_step = p->time_major ? p->batches * p->n_output : p->n_output;
-    const int32_t cell_shift = 30 + p->cell_scale;
+    const int32_t cell_shift = 30 + p->cell_scale, tanh_bits = 15 + p->cell_scale;
     for (int32_t t = 0; t < p->steps; ++t) {
         const int8_t *x = input + t * x_step;
         gate(p, 0, x, x_stride, output_state, g_in);
@@ -196,7 +196,10 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
         }
         gate(p, 3, x, x_stride, output_state, g_out);
         for (int32_t i = 0; i < n; ++i) {
-            const int32_t tanh_c = tinyml_tanh_q15(cell_state[i], 15 + p->cell_scale);
+            /* TFLite's ApplyTanh handles 0..6 integer bits and does nothing otherwise: its
+             * buffer (the input gate's) is then used as it is. */
+            const int32_t tanh_c = tanh_bits >= 0 && tanh_bits <= 6 ? tinyml_tanh_q15(cell_state[i], tanh_bits)
+                                                                    : g_in[i];
             const int32_t y = tinyml_requantize_double((int32_t)g_out[i] * tanh_c, p->hidden_quant.multiplier,
                                                 p->hidden_quant.shift) + p->hidden_offset;
             output_state[i] = (int8_t)tinyml_clamp(y, -128, 127);

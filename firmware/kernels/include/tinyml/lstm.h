@@ -17,7 +17,10 @@
  *   cell (int16, scale 2^cell_scale): c = (int16)RoundingDivideByPOT(f * c, 15)
  *     + (int16)RoundingDivideByPOT(i * g, 30 + cell_scale), saturated to int16,
  *     then clipped to +-cell_clip when cell_clip > 0 (UpdateLstmCellInteger);
- *   hidden: gemmlowp tanh of the cell with 15 + cell_scale integer bits, then
+ *   hidden: gemmlowp tanh of the cell with 15 + cell_scale integer bits (TFLite's
+ *     ApplyTanh does nothing outside 0..6 bits, e.g. for the 2^-16 cell scale the
+ *     converter writes for some models: its buffer still holds the input gate, which
+ *     is then used in place of tanh(c); reproduced here), then
  *     clamp8(MBQM(o * tanh(c), hidden_quant) + hidden_offset) (CwiseMul), which is
  *     the new output state (no projection) and the step's output row.
  * MBQM is MultiplyByQuantizedMultiplier with double rounding
@@ -48,7 +51,7 @@ typedef struct {
     int32_t n_cell;
     int32_t n_output;      /* = n_cell (no projection) */
     int32_t time_major;    /* input/output [steps][batches][.] instead of [batches][steps][.] */
-    int32_t cell_scale;    /* log2 of the cell state's scale (-15 .. -9) */
+    int32_t cell_scale;    /* log2 of the cell state's scale (-30 .. 1) */
     int32_t cell_clip;     /* 0: none */
     int32_t hidden_offset; /* added after the hidden requantization */
     tinyml_quant hidden_quant;
