@@ -219,7 +219,7 @@ class _Checker:
                       "export a fully int8-quantized model")
         dtype, size = SUPPORTED_TYPES[code]
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
-        if not (intermediate_only and t.Buffer() == 0 and 0 in shape):
+        if not (intermediate_only and 0 in shape):
             check_shape(who, shape, self.fail)
         static = all(d >= 0 for d in shape)
         payload = self.buffer(i, who, t, dtype, size, shape if static else None)

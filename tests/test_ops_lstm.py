@@ -17,7 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-from opmodels import tflm_oracle
+from opgraph import OpCase, case_records, multi_op_model
+from opmodels import Spec, run_generated, tflm_oracle
 from test_ops_svdf import compare, tflite_sequence
 
 # branch: (steps, depth, [LSTM units...], return_sequences of the last LSTM, Dense units or 0, data range)
@@ -100,6 +101,49 @@ def _run_c(path: str, records, work: str, rounding: str = "tflite", reset_every:
             off += size
         out.append(rec)
     return gen, out
+
+
+def lstm_case(rng, batches=1, steps=3, n_input=4, n_cell=6, time_major=False, input_zp=3, state_zp=-5,
+              cell_pow=-11, clip=0.0, scales=(0.02, 0.006, 0.008, 0.01)) -> OpCase:
+    """An integer LSTM written with TFLite's schema (what the converter writes for Keras, in
+    shapes it does not produce: batch > 1, time major, chosen zero points and cell scales)."""
+    s_in, s_wx, s_wh, s_h = scales
+    x_shape = (steps, batches, n_input) if time_major else (batches, steps, n_input)
+    y_shape = (steps, batches, n_cell) if time_major else (batches, steps, n_cell)
+    wx = [Spec((n_cell, n_input), scale=s_wx * (1 + g / 8), data=rng.integers(-127, 128, (n_cell, n_input)))
+          for g in range(4)]
+    wh = [Spec((n_cell, n_cell), scale=s_wh * (1 + g / 8), data=rng.integers(-127, 128, (n_cell, n_cell)))
+          for g in range(4)]
+    bias = [Spec((n_cell,), "int32", scale=s_in * s_wx, data=rng.integers(-3000, 3000, n_cell)) for _ in range(4)]
+    ins = [Spec(x_shape, scale=s_in, zero_point=input_zp), *wx, *wh, None, None, None, *bias, None, None,
+           Spec((batches, n_cell), scale=s_h, zero_point=state_zp, variable=True),
+           Spec((batches, n_cell), "int16", scale=2.0 ** cell_pow, variable=True), None, None, None, None]
+    inter = [Spec((0,), "float32") for _ in range(4)] + [Spec((0,), scale=s_h, zero_point=state_zp)]
+    return OpCase("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [Spec(y_shape, scale=s_h, zero_point=state_zp)],
+                  options=("UnidirectionalSequenceLSTMOptions",
+                           {"fusedActivationFunction": 4, "cellClip": clip, "projClip": 0.0,
+                            "timeMajor": time_major}),
+                  intermediates=inter)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_lstm_schema_sweep_batch_time_major_clip(tmp_path):
+    """5 hand-written LSTMs x 5 consecutive invokes, byte for byte as TFLite's reference: batch
+    2 batch-major and time-major, a clipping cell (clip 0.3 at scale 2^-11), cells at 2^-15 and
+    2^-9, one time step, one input feature, zero points 3 / -5 / -128 / 0."""
+    rng = np.random.default_rng(0)
+    cases = [lstm_case(rng, batches=2, steps=3),
+             lstm_case(rng, batches=2, steps=4, n_input=2, n_cell=5, time_major=True, input_zp=-128, state_zp=7),
+             lstm_case(rng, steps=5, n_cell=8, clip=0.3),
+             lstm_case(rng, steps=1, n_input=1, n_cell=3, cell_pow=-15, input_zp=0, state_zp=0),
+             lstm_case(rng, steps=4, n_input=6, n_cell=4, cell_pow=-9, scales=(0.05, 0.01, 0.02, 0.02))]
+    model = multi_op_model(cases)
+    records = case_records(cases, 5, seed=1)
+    got = run_generated(model, records, sanitize=True)
+    compare(got, tflite_sequence(model, records), "tflite")
+    for k in range(len(cases)):
+        assert len({rec[k].tobytes() for rec in got}) > 1
 
 
 @pytest.mark.slow
