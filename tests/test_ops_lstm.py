@@ -104,40 +104,63 @@ def _run_c(path: str, records, work: str, rounding: str = "tflite", reset_every:
 
 
 def lstm_case(rng, batches=1, steps=3, n_input=4, n_cell=6, time_major=False, input_zp=3, state_zp=-5,
-              cell_pow=-11, clip=0.0, scales=(0.02, 0.006, 0.008, 0.01)) -> OpCase:
-    """An integer LSTM written with TFLite's schema (what the converter writes for Keras, in
-    shapes it does not produce: batch > 1, time major, chosen zero points and cell scales)."""
+              cell_pow=-11, clip=0.0, scales=(0.02, 0.006, 0.008, 0.01), cifg=False, peephole=False,
+              n_proj=0, proj_bias=True, proj_clip=0.0, hidden=(0.004, 2), own_hidden=False) -> OpCase:
+    """An integer LSTM written with TFLite's schema: what the converter writes for Keras, in
+    shapes and variants it does not produce (batch > 1, time major, chosen zero points and
+    cell scales, CIFG, peephole weights (int16), a projection to `n_proj` outputs; then the
+    hidden intermediate has its own scale and zero point `hidden`, as with `own_hidden`)."""
     s_in, s_wx, s_wh, s_h = scales
+    n_out = n_proj or n_cell
     x_shape = (steps, batches, n_input) if time_major else (batches, steps, n_input)
-    y_shape = (steps, batches, n_cell) if time_major else (batches, steps, n_cell)
+    y_shape = (steps, batches, n_out) if time_major else (batches, steps, n_out)
     wx = [Spec((n_cell, n_input), scale=s_wx * (1 + g / 8), data=rng.integers(-127, 128, (n_cell, n_input)))
           for g in range(4)]
-    wh = [Spec((n_cell, n_cell), scale=s_wh * (1 + g / 8), data=rng.integers(-127, 128, (n_cell, n_cell)))
+    wh = [Spec((n_cell, n_out), scale=s_wh * (1 + g / 8), data=rng.integers(-127, 128, (n_cell, n_out)))
           for g in range(4)]
     bias = [Spec((n_cell,), "int32", scale=s_in * s_wx, data=rng.integers(-3000, 3000, n_cell)) for _ in range(4)]
-    ins = [Spec(x_shape, scale=s_in, zero_point=input_zp), *wx, *wh, None, None, None, *bias, None, None,
-           Spec((batches, n_cell), scale=s_h, zero_point=state_zp, variable=True),
+    peep = [Spec((n_cell,), "int16", scale=2.0 ** -14 * (1 + g / 4), data=rng.integers(-20000, 20000, n_cell))
+            if peephole else None for g in range(3)]
+    if cifg:
+        wx[0] = wh[0] = bias[0] = peep[0] = None
+    proj = [None, None]
+    if n_proj:
+        proj = [Spec((n_proj, n_cell), scale=0.006, data=rng.integers(-127, 128, (n_proj, n_cell))),
+                Spec((n_proj,), "int32", scale=0.006 * hidden[0], data=rng.integers(-3000, 3000, n_proj))
+                if proj_bias else None]
+    ins = [Spec(x_shape, scale=s_in, zero_point=input_zp), *wx, *wh, *peep, *bias, *proj,
+           Spec((batches, n_out), scale=s_h, zero_point=state_zp, variable=True),
            Spec((batches, n_cell), "int16", scale=2.0 ** cell_pow, variable=True), None, None, None, None]
-    inter = [Spec((0,), "float32") for _ in range(4)] + [Spec((0,), scale=s_h, zero_point=state_zp)]
+    h_scale, h_zp = hidden if n_proj or own_hidden else (s_h, state_zp)
+    inter = [Spec((0,), "float32") for _ in range(4)] + [Spec((0,), scale=h_scale, zero_point=h_zp)]
     return OpCase("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [Spec(y_shape, scale=s_h, zero_point=state_zp)],
                   options=("UnidirectionalSequenceLSTMOptions",
-                           {"fusedActivationFunction": 4, "cellClip": clip, "projClip": 0.0,
+                           {"fusedActivationFunction": 4, "cellClip": clip, "projClip": proj_clip,
                             "timeMajor": time_major}),
                   intermediates=inter)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_lstm_schema_sweep_batch_time_major_clip(tmp_path):
-    """5 hand-written LSTMs x 5 consecutive invokes, byte for byte as TFLite's reference: batch
+def test_lstm_schema_sweep_batch_time_major_clip_cifg_peephole_projection(tmp_path):
+    """11 hand-written LSTMs x 5 consecutive invokes, byte for byte as TFLite's reference: batch
     2 batch-major and time-major, a clipping cell (clip 0.3 at scale 2^-11), cells at 2^-15 and
-    2^-9, one time step, one input feature, zero points 3 / -5 / -128 / 0."""
+    2^-9, one time step, one input feature, zero points 3 / -5 / -128 / 0; CIFG, peephole
+    (with a cell clip, and with CIFG), projection to fewer and to more outputs than cells
+    (with bias; without bias, with a projection clip and peephole); a hidden intermediate
+    quantized unlike the output state without projection."""
     rng = np.random.default_rng(0)
     cases = [lstm_case(rng, batches=2, steps=3),
              lstm_case(rng, batches=2, steps=4, n_input=2, n_cell=5, time_major=True, input_zp=-128, state_zp=7),
              lstm_case(rng, steps=5, n_cell=8, clip=0.3),
              lstm_case(rng, steps=1, n_input=1, n_cell=3, cell_pow=-15, input_zp=0, state_zp=0),
-             lstm_case(rng, steps=4, n_input=6, n_cell=4, cell_pow=-9, scales=(0.05, 0.01, 0.02, 0.02))]
+             lstm_case(rng, steps=4, n_input=6, n_cell=4, cell_pow=-9, scales=(0.05, 0.01, 0.02, 0.02)),
+             lstm_case(rng, steps=3, cifg=True),
+             lstm_case(rng, batches=2, steps=3, peephole=True, clip=0.5),
+             lstm_case(rng, steps=3, cifg=True, peephole=True, cell_pow=-13),
+             lstm_case(rng, batches=2, steps=3, n_cell=7, n_proj=4),
+             lstm_case(rng, steps=4, n_cell=5, n_proj=6, proj_bias=False, proj_clip=0.3, peephole=True),
+             lstm_case(rng, steps=3, own_hidden=True, hidden=(0.01, 3))]
     model = multi_op_model(cases)
     records = case_records(cases, 5, seed=1)
     got = run_generated(model, records, sanitize=True)

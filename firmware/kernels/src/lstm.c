@@ -127,7 +127,20 @@ int16_t tinyml_tanh_q15(int16_t x, int32_t integer_bits)
 
 int32_t tinyml_lstm_s8_scratch_size(const tinyml_lstm_params *params)
 {
-    return params ? 4 * params->batches * params->n_cell * (int32_t)sizeof(int16_t) : 0;
+    if (!params) {
+        return 0;
+    }
+    const int32_t n = params->batches * params->n_cell;
+    return 4 * n * (int32_t)sizeof(int16_t) + (params->projection_weights ? tinyml_pad4(n) : 0);
+}
+
+static int32_t row_dot(const int8_t *v, const int8_t *w, int32_t depth, int32_t bias)
+{
+    int32_t acc = bias;
+    for (int32_t k = 0; k < depth; ++k) {
+        acc += (int32_t)v[k] * (int32_t)w[k];
+    }
+    return acc;
 }
 
 /* gate[b][c] = clamp16(MBQM(sum_k v[b][k] w[c][k] + bias[c], q) + gate[b][c]) */
@@ -135,13 +148,8 @@ static void gate_accumulate(const int8_t *v, int32_t v_stride, int32_t batches, 
                             const int32_t *bias, tinyml_quant q, int32_t n_cell, int16_t *gate)
 {
     for (int32_t b = 0; b < batches; ++b) {
-        const int8_t *vb = v + b * v_stride;
         for (int32_t c = 0; c < n_cell; ++c) {
-            const int8_t *wc = w + c * depth;
-            int32_t acc = bias[c];
-            for (int32_t k = 0; k < depth; ++k) {
-                acc += (int32_t)vb[k] * (int32_t)wc[k];
-            }
+            const int32_t acc = row_dot(v + b * v_stride, w + c * depth, depth, bias[c]);
             const int32_t y = tinyml_requantize_double(acc, q.multiplier, q.shift) + gate[b * n_cell + c];
             gate[b * n_cell + c] = (int16_t)tinyml_clamp(y, INT16_MIN, INT16_MAX);
         }
@@ -149,7 +157,7 @@ static void gate_accumulate(const int8_t *v, int32_t v_stride, int32_t batches, 
 }
 
 static void gate(const tinyml_lstm_params *p, int32_t g, const int8_t *x, int32_t x_stride, const int8_t *h,
-                 int16_t *out)
+                 const int16_t *cell, int16_t *out)
 {
     const tinyml_lstm_gate *gp = &p->gates[g];
     const int32_t n = p->batches * p->n_cell;
@@ -158,6 +166,14 @@ static void gate(const tinyml_lstm_params *p, int32_t g, const int8_t *x, int32_
                     p->n_cell, out);
     gate_accumulate(h, p->n_output, p->batches, p->n_output, gp->recurrent_weights, gp->recurrent_bias,
                     gp->recurrent_quant, p->n_cell, out);
+    if (gp->peephole) {
+        for (int32_t i = 0; i < n; ++i) {
+            const int32_t prod = (int32_t)gp->peephole[i % p->n_cell] * (int32_t)cell[i];
+            const int32_t y = tinyml_requantize_double(prod, gp->peephole_quant.multiplier, gp->peephole_quant.shift)
+                              + out[i];
+            out[i] = (int16_t)tinyml_clamp(y, INT16_MIN, INT16_MAX);
+        }
+    }
     for (int32_t i = 0; i < n; ++i) {
         out[i] = g == 2 ? tinyml_tanh_q15(out[i], 3) : tinyml_logistic_q15(out[i], 3);
     }
@@ -167,7 +183,8 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
                              int8_t *output_state, int16_t *cell_state, int8_t *output)
 {
     if (!ctx || !ctx->buf || !p || !input || !output_state || !cell_state || !output || p->batches <= 0 ||
-        p->steps <= 0 || p->n_input <= 0 || p->n_cell <= 0 || p->n_output != p->n_cell || p->cell_scale > 1 ||
+        p->steps <= 0 || p->n_input <= 0 || p->n_cell <= 0 || (p->n_output != p->n_cell && !p->projection_weights) || p->n_output <= 0 ||
+        p->cell_scale > 1 ||
         p->cell_scale < -30) {
         return TINYML_ERROR_ARG;
     }
@@ -182,19 +199,23 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
     const int32_t cell_shift = 30 + p->cell_scale, tanh_bits = 15 + p->cell_scale;
     for (int32_t t = 0; t < p->steps; ++t) {
         const int8_t *x = input + t * x_step;
-        gate(p, 0, x, x_stride, output_state, g_in);
-        gate(p, 1, x, x_stride, output_state, g_forget);
-        gate(p, 2, x, x_stride, output_state, g_cell);
+        if (!p->cifg) {
+            gate(p, 0, x, x_stride, output_state, cell_state, g_in);
+        }
+        gate(p, 1, x, x_stride, output_state, cell_state, g_forget);
+        gate(p, 2, x, x_stride, output_state, cell_state, g_cell);
         for (int32_t i = 0; i < n; ++i) {
             const int16_t kept = (int16_t)tinyml_rounding_divide_by_pot((int32_t)g_forget[i] * cell_state[i], 15);
-            const int16_t added = (int16_t)tinyml_rounding_divide_by_pot((int32_t)g_in[i] * g_cell[i], cell_shift);
+            const int32_t in_gate = p->cifg ? (int16_t)(INT16_MAX - g_forget[i]) : g_in[i];
+            const int16_t added = (int16_t)tinyml_rounding_divide_by_pot(in_gate * g_cell[i], cell_shift);
             int32_t c = tinyml_clamp((int32_t)kept + added, INT16_MIN, INT16_MAX);
             if (p->cell_clip > 0) {
                 c = tinyml_clamp(c, -p->cell_clip, p->cell_clip);
             }
             cell_state[i] = (int16_t)c;
         }
-        gate(p, 3, x, x_stride, output_state, g_out);
+        gate(p, 3, x, x_stride, output_state, cell_state, g_out);
+        int8_t *hidden = p->projection_weights ? (int8_t *)(g_out + n) : output_state;
         for (int32_t i = 0; i < n; ++i) {
             /* TFLite's ApplyTanh handles 0..6 integer bits and does nothing otherwise: its
              * buffer (the input gate's) is then used as it is. */
@@ -202,7 +223,22 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
                                                                     : g_in[i];
             const int32_t y = tinyml_requantize_double((int32_t)g_out[i] * tanh_c, p->hidden_quant.multiplier,
                                                 p->hidden_quant.shift) + p->hidden_offset;
-            output_state[i] = (int8_t)tinyml_clamp(y, -128, 127);
+            hidden[i] = (int8_t)tinyml_clamp(y, -128, 127);
+        }
+        if (p->projection_weights) {
+            for (int32_t b = 0; b < p->batches; ++b) {
+                for (int32_t j = 0; j < p->n_output; ++j) {
+                    const int32_t acc = row_dot(hidden + b * p->n_cell, p->projection_weights + j * p->n_cell,
+                                                p->n_cell, p->projection_bias[j]);
+                    int32_t y = tinyml_requantize_double(acc, p->projection_quant.multiplier,
+                                                         p->projection_quant.shift) + p->output_state_zp;
+                    y = tinyml_clamp(y, -128, 127);
+                    if (p->proj_clip > 0) {
+                        y = tinyml_clamp(y, -p->proj_clip, p->proj_clip);
+                    }
+                    output_state[b * p->n_output + j] = (int8_t)y;
+                }
+            }
         }
         for (int32_t b = 0; b < p->batches; ++b) {
             memcpy(output + t * y_step + b * y_stride, output_state + b * p->n_output, (size_t)p->n_output);
