@@ -261,12 +261,22 @@ def test_lstm_against_tflite_micro(sweep, tmp_path):
                             for rec_g, rec_w in zip(got, want)])
         rows.append((k, g.t(o).shape, int(np.count_nonzero(d)), d.size, int(np.abs(d).max())))
     print("\nlstm sweep vs tflite_micro (output, shape, differing bytes, bytes, max |diff|):", rows)
-    scales = [checked_log2(g.t(op.inputs[19]).quant.s) for op in g.ops if len(op.inputs) == 24]
-    assert scales[0] == -16 and all(-15 <= c <= -9 for c in scales[1:]), scales
-    # output 0 comes from the 2^-16 cell: TFLite's tanh is a no-op there, TFLM's is not
-    assert rows[0][2] > rows[0][3] // 2 and rows[0][4] > 16
+    producer = {o: op for op in g.ops for o in op.outputs}
+
+    def cell_scales(t: int) -> list[int]:
+        """Cell scales of the LSTMs upstream of tensor t (the converter orders outputs its own way)."""
+        op = producer.get(t)
+        if op is None:
+            return []
+        own = [checked_log2(g.t(op.inputs[19]).quant.s)] if op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM" else []
+        return own + cell_scales(op.inputs[0])
+    odd = [k for k, o in enumerate(g.outputs) if any(not -15 <= c <= -9 for c in cell_scales(o))]
+    assert len(odd) == 1 and cell_scales(g.outputs[odd[0]]) == [-16], [cell_scales(o) for o in g.outputs]
+    # the output of the 2^-16 cell: TFLite's tanh is a no-op there, TFLM's is not
+    assert rows[odd[0]][2] > rows[odd[0]][3] // 2 and rows[odd[0]][4] > 16
     # the others: TFLM's int16 LUT activations move a few bytes by one LSB
-    assert all(r[4] <= 1 for r in rows[1:]) and 0 < sum(r[2] for r in rows[1:]) < sum(r[3] for r in rows[1:]) // 5
+    rest = [r for r in rows if r[0] != odd[0]]
+    assert all(r[4] <= 1 for r in rest) and 0 < sum(r[2] for r in rest) < sum(r[3] for r in rest) // 5
 
 
 @pytest.mark.slow
