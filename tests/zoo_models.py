@@ -350,7 +350,8 @@ def conv1d():
 
 BUILDERS: dict[str, Callable] = {
     "mobilenet_v2": mobilenet_v2, "vit": vit, "ds_cnn": ds_cnn, "yolo": yolo,
-    "resize_nearest": resize_nearest, "lstm": lstm, "lstm_fused": lstm_fused, "gru": gru, "cnn_16x8": cnn_16x8, "cnn_heads_16x8": cnn_heads_16x8,
+    "resize_nearest": resize_nearest, "lstm": lstm, "lstm_fused": lstm_fused, "gru": gru, "cnn_16x8": cnn_16x8,
+    "cnn_heads_16x8": cnn_heads_16x8,
     "log_softmax": log_softmax, "sqrt_head": sqrt_head, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
     "resnet": resnet, "conv1d": conv1d,
     # SSD exports: `ssd` fast NMS with float32 outputs (the Object Detection API's recipe),

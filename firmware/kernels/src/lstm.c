@@ -183,9 +183,8 @@ tinyml_status tinyml_lstm_s8(const tinyml_ctx *ctx, const tinyml_lstm_params *p,
                              int8_t *output_state, int16_t *cell_state, int8_t *output)
 {
     if (!ctx || !ctx->buf || !p || !input || !output_state || !cell_state || !output || p->batches <= 0 ||
-        p->steps <= 0 || p->n_input <= 0 || p->n_cell <= 0 || (p->n_output != p->n_cell && !p->projection_weights) || p->n_output <= 0 ||
-        p->cell_scale > 1 ||
-        p->cell_scale < -30) {
+        p->steps <= 0 || p->n_input <= 0 || p->n_cell <= 0 || p->n_output <= 0 ||
+        (p->n_output != p->n_cell && !p->projection_weights) || p->cell_scale > 1 || p->cell_scale < -30) {
         return TINYML_ERROR_ARG;
     }
     TINYML_SCRATCH_CHECK(ctx, tinyml_lstm_s8_scratch_size(p));
