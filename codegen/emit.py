@@ -151,6 +151,18 @@ class Renderer:
         return self.rename(f"{c.func}(" + ", ".join(self.arg(a, pos) for a in c.args) + ")")
 
 
+def state_fills(graph: Graph, plan: Plan) -> list[dict]:
+    """Byte ranges of the state block that start (and reset) at a non-zero byte: TFLite and
+    TFLM reset an int8 variable tensor to its zero point (ResetVariableTensor), others to 0."""
+    fills = []
+    for t, off in sorted(plan.state_offsets.items(), key=lambda kv: kv[1]):
+        ten = graph.t(t)
+        zp = ten.quant.zp if ten.quant is not None else 0
+        if ten.dtype == "int8" and zp != 0:
+            fills.append({"tensor": t, "first": off, "last": off + ten.nbytes - 1, "byte": zp & 0xFF})
+    return fills
+
+
 def _c_values(arr: np.ndarray, ctype: str) -> str:
     if ctype == "float":
         vals = [repr(float(v)) + "f" if np.isfinite(v) else "0.0f" for v in arr.astype(np.float32)]
@@ -299,6 +311,7 @@ def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Gene
         "g": names.global_symbol, "p": names.prefix, "P": names.macro, "rounding": rounding,
         "weights": weights, "trace": trace, "scratch": r.scratch_contexts(),
         "stream": stream.to_dict() if stream is not None else None,
+        "state_fills": state_fills(graph, plan),
     }
     files = []
     for tmpl, name in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),

@@ -84,6 +84,10 @@ _ACCESSORS: dict[type, dict[str, str]] = {
     oo.CumsumOptions: {"exclusive": "Exclusive", "reverse": "Reverse"},
     oo.SVDFOptions: {"rank": "Rank", "activation": "FusedActivationFunction",
                      "asymmetric_quantize_inputs": "AsymmetricQuantizeInputs"},
+    oo.UnidirectionalSequenceLSTMOptions: {"activation": "FusedActivationFunction", "cell_clip": "CellClip",
+                                           "proj_clip": "ProjClip", "time_major": "TimeMajor",
+                                           "asymmetric_quantize_inputs": "AsymmetricQuantizeInputs",
+                                           "diagonal_recurrent_tensors": "DiagonalRecurrentTensors"},
 }
 
 
@@ -286,8 +290,12 @@ def _parse(data: bytes, name: str, path: str) -> Graph:
             if x >= len(tensors) or x < -1:
                 raise ModelError(f"operator {i} refers to tensor {x}, but the file has {len(tensors)}",
                                  fix="the file is corrupt")
+        inter = [int(x) for x in o.IntermediatesAsNumpy()] if o.IntermediatesLength() else []
+        if any(x < 0 or x >= len(tensors) for x in inter):
+            raise ModelError(f"operator {i} names intermediate tensors {inter}, but the file has {len(tensors)}",
+                             fix="the file is corrupt")
         ops.append(Op(index=i, kind=opcodes[idx], inputs=ins, outputs=outs,
-                      options=_options(o, opcodes[idx], i, path)))
+                      options=_options(o, opcodes[idx], i, path), intermediates=inter))
 
     inputs = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
     outputs = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []

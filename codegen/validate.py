@@ -82,6 +82,9 @@ _SAME_COUNT = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "RELU", "RELU6", "RELU_N1_TO
                "LOGISTIC", "TANH", "GELU", "QUANTIZE", "DEQUANTIZE", "NEG", "RSQRT", "SOFTMAX"}
 _BROADCAST = {"ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"}
 _UNSUPPORTED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}   # ActivationFunctionType codes without a kernel
+# Options whose FusedActivationFunction is a recurrent cell's activation (tanh for the LSTM
+# cell), not an activation fused onto the output.
+_GATE_ACTIVATION_TABLES = {"UnidirectionalSequenceLSTMOptions", "LSTMOptions", "BidirectionalSequenceLSTMOptions"}
 _OPTION_TABLES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if isinstance(v, int)}
 
 
@@ -97,12 +100,33 @@ def check_shape(who: str, shape: tuple[int, ...], fail) -> None:
         fail(f"{who} has {n:,} elements {list(shape)}", f"a tensor has <= {MAX_ELEMENTS:,} (2^26) elements")
 
 
+def intermediate_only_tensors(sg: Any) -> set[int]:
+    """Tensors a subgraph's operators name only as intermediates (never as an input or
+    output of an operator or of the subgraph)."""
+    inter: set[int] = set()
+    used: set[int] = set()
+    for i in range(sg.OperatorsLength()):
+        o = sg.Operators(i)
+        if o.IntermediatesLength():
+            inter.update(int(x) for x in o.IntermediatesAsNumpy())
+        for x in (list(o.InputsAsNumpy()) if o.InputsLength() else []) + \
+                 (list(o.OutputsAsNumpy()) if o.OutputsLength() else []):
+            used.add(int(x))
+    for x in (list(sg.InputsAsNumpy()) if sg.InputsLength() else []) + \
+             (list(sg.OutputsAsNumpy()) if sg.OutputsLength() else []):
+        used.add(int(x))
+    return inter - used
+
+
 def validate_resolved_shapes(graph, path: str) -> None:
     """The shape rules again on the shapes codegen.shape_fold computed (a folded RESHAPE
     or FILL can produce what the file itself could not state): static, positive, bounded."""
     def fail(what: str, rule: str, fix: str = _RULE_FIX) -> None:
         raise ModelError(f"{what} after shape folding (rule: {rule})", where=path, fix=fix)
+    used = {x for op in graph.ops for x in op.inputs + op.outputs} | set(graph.inputs) | set(graph.outputs)
     for t in graph.tensors:
+        if t.index not in used:
+            continue                       # an intermediate (quantization only) or an unused tensor
         who = f"tensor {t.index} '{t.name}'"
         if any(d < 0 for d in t.shape):
             fail(f"{who} keeps a dynamic shape {list(t.shape)}", "shapes are static once the batch is 1")
@@ -180,7 +204,10 @@ class _Checker:
         raise ModelError(f"{what} (rule: {rule})", where=self.path, fix=fix)
 
     # -- tensors ---------------------------------------------------------------
-    def tensor(self, i: int, t: Any) -> _TensorFacts:
+    def tensor(self, i: int, t: Any, intermediate_only: bool = False) -> _TensorFacts:
+        """`intermediate_only`: a tensor that operators name only as an intermediate (the integer
+        LSTM's gate scales): no value, only its quantization is read, and the converter writes
+        its shape as [0]."""
         name = (t.Name() or b"").decode(errors="replace")
         who = f"tensor {i} '{name}'"
         code = t.Type()
@@ -192,7 +219,8 @@ class _Checker:
                       "export a fully int8-quantized model")
         dtype, size = SUPPORTED_TYPES[code]
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
-        check_shape(who, shape, self.fail)
+        if not (intermediate_only and 0 in shape):
+            check_shape(who, shape, self.fail)
         static = all(d >= 0 for d in shape)
         payload = self.buffer(i, who, t, dtype, size, shape if static else None)
         scale, zp, axis = self.quant(who, t, dtype, shape)
@@ -283,7 +311,8 @@ class _Checker:
         if self.model.SubgraphsLength() < 1:
             return                                # the importer says so
         sg = self.model.Subgraphs(0)
-        facts = [self.tensor(i, sg.Tensors(i)) for i in range(sg.TensorsLength())]
+        inter_only = intermediate_only_tensors(sg)
+        facts = [self.tensor(i, sg.Tensors(i), i in inter_only) for i in range(sg.TensorsLength())]
         nt = len(facts)
         act_bytes = sum(math.prod(f.shape) * SUPPORTED_TYPES_BYTES[f.dtype] for f in facts
                         if f.data is None and f.static)
@@ -373,6 +402,8 @@ class _Checker:
         cls = getattr(tflite, table_name, None) if table_name else None
         if table is None or cls is None or not hasattr(cls, "FusedActivationFunction"):
             return
+        if table_name in _GATE_ACTIVATION_TABLES:
+            return                        # the cell's own activation (the lowering checks it), not a fused one
         obj = cls()
         obj.Init(table.Bytes, table.Pos)
         code = int(obj.FusedActivationFunction())

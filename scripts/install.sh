@@ -42,4 +42,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# Keras 2 (tf_keras): the only Keras whose LSTM converts to the fused int8
+# UNIDIRECTIONAL_SEQUENCE_LSTM with TensorFlow 2.21 (tests/test_ops_lstm.py).
+# --no-deps: tf-keras depends on the full `tensorflow` package, which would
+# clash with the `tensorflow-cpu` that '.[test]' installs.
+.venv/bin/python -m pip install -q --no-deps tf-keras==2.21.0
 echo "tinyml install: done (.venv/bin/tinyml)" >&2

@@ -29,6 +29,7 @@ class OpCase:
     version: int = 1
     index_bounds: dict[int, int] | None = None   # input position -> exclusive bound of its int32 values
     custom_options: bytes | None = None  # for op "CUSTOM:<name>": the operator's custom options
+    intermediates: Sequence[Spec] | None = None   # the operator's intermediate tensors (integer LSTM)
 
 
 def case_records(cases: Sequence[OpCase], count: int, seed: int = 0) -> list[list[np.ndarray]]:
@@ -97,6 +98,9 @@ def multi_op_model(cases: Sequence[OpCase]) -> bytes:
         o.opcodeIndex = codes[key][0]
         o.inputs = np.asarray(ins, dtype=np.int32)
         o.outputs = np.asarray(outs, dtype=np.int32)
+        if case.intermediates:
+            o.intermediates = np.asarray([add_tensor(spec, f"op{c}_inter{k}")
+                                          for k, spec in enumerate(case.intermediates)], dtype=np.int32)
         if case.custom_options is not None:
             o.customOptions = np.frombuffer(case.custom_options, dtype=np.uint8)
         if case.options is not None:

@@ -37,6 +37,7 @@ SCRATCH_KERNELS = {
     "tinyml_fused_invres_s8",
     "tinyml_fused_stage_s8",
     "tinyml_svdf_s8",
+    "tinyml_lstm_s8",
     "tinyml_detection_postprocess_f32",
 }
 
@@ -172,6 +173,7 @@ OP_SWEEP = {
     "bmm_adj_x": lambda: _bmm((3, 1, 7, 5), (1, 2, 7, 6), adj_x=True),
     "bmm_adj_xy_odd": lambda: _bmm((2, 3, 5), (2, 7, 3), adj_x=True, adj_y=True),
     "svdf": lambda: _svdf(),
+    "lstm": lambda: _lstm(),
     "detection_regular": lambda: _detection(True),
     "detection_fast": lambda: _detection(False),
 }
@@ -182,6 +184,13 @@ def _svdf() -> bytes:
     from opgraph import multi_op_model
     from test_ops_svdf import svdf_case
     return multi_op_model([svdf_case(np.random.default_rng(0), batches=2, units=3, rank=2, memory=4)])
+
+
+def _lstm() -> bytes:
+    import numpy as np
+    from opgraph import multi_op_model
+    from test_ops_lstm import lstm_case
+    return multi_op_model([lstm_case(np.random.default_rng(0), batches=2, steps=3, n_input=3, n_cell=5)])
 
 
 def _detection(regular: bool) -> bytes:

@@ -456,3 +456,39 @@ def test_vit_16x8_verifies_bit_exact_and_passes_on_emulated_f746(vit_16x8, zoo, 
     assert run.passed, run.output[-2000:]
     print(f"\nzoo vit 16x8: arena {rep.arena_bytes:,} B (int8 export {rep8.arena_bytes:,} B; TFLM cannot run "
           f"it: no GELU kernel); mps2-an500 {run.instructions_per_inference:,} instructions per inference")
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+@pytest.mark.timeout(500)
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+def test_fused_lstm_row_verifies_and_runs_on_the_emulated_f746(tmp_path):
+    """The fused LSTM row: Keras 2 (tf_keras) LSTM(12) over 8 steps with Input(batch_size=1),
+    the standard int8 recipe -> UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, int16 cell state).
+    verify: bit-exact with TFLite's reference over 6 consecutive inputs (state carried); the
+    arena against TFLM's for the same file; build + emulate on the F746 (self-test passes)."""
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.codegen.pipeline import plan_model
+    from tinyml.codegen.verify import verify
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
+    path = export("lstm_fused", tmp_path)
+    g = import_tflite(path)
+    assert [op.kind for op in g.ops] == ["UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "FULLY_CONNECTED"]
+    res = verify(path, count=6, seed=3)
+    assert res.oracle == "tflite-reference" and res.notes == []
+    assert res.bit_exact and res.output_bytes_compared == 6 * 4, res.first_mismatch
+    rep, _ = plan_model(path, "stm32f746g-disco", compare_tflm=True)
+    out = str(tmp_path / "fw")
+    build = build_firmware(path, "stm32f746g-disco", out, num_vectors=2, progress=lambda m: None)
+    assert build.vectors == 2
+    run = emulate(out, timeout=120)
+    assert run.passed and len(run.vectors) == 2 and all(v.passed for v in run.vectors), run.output[-2000:]
+    assert run.fault is None and not run.timed_out and run.arena_bytes == rep.arena_bytes
+    state = rep.accounting["state_bytes"]
+    assert state == 48                          # output state 12 B + cell state 24 B, each 16-aligned
+    print(f"\nzoo lstm_fused: arena {rep.arena_bytes:,} B + state {state} B, "
+          f"TFLM arena {rep.tflm_arena_bytes:,} B; emulated: pass, "
+          f"{run.instructions_per_inference:,} instructions per inference")
+    assert rep.tflm_arena_bytes and rep.arena_bytes <= rep.tflm_arena_bytes

@@ -177,6 +177,18 @@ def lstm():
     return keras.Model(inp, x)
 
 
+def lstm_fused():
+    """tf_keras (Keras 2) LSTM(12) over 8 steps of 6 features with a fixed batch of 1
+    (`Input(batch_size=1)`), Dense head: the one Keras export that TensorFlow 2.21 converts to
+    the fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (Keras 3 and batch None do not)."""
+    import tf_keras
+    tf_keras.utils.set_random_seed(0)
+    inp = tf_keras.Input((8, 6), batch_size=1)
+    x = tf_keras.layers.LSTM(12)(inp)
+    x = tf_keras.layers.Dense(4)(x)
+    return tf_keras.Model(inp, x)
+
+
 def gru():
     """GRU(unroll=True) over 8 steps of 6 features, Dense head."""
     keras = _keras()
@@ -342,7 +354,8 @@ def conv1d():
 
 BUILDERS: dict[str, Callable] = {
     "mobilenet_v2": mobilenet_v2, "vit": vit, "ds_cnn": ds_cnn, "yolo": yolo,
-    "resize_nearest": resize_nearest, "lstm": lstm, "gru": gru, "cnn_16x8": cnn_16x8, "cnn_heads_16x8": cnn_heads_16x8,
+    "resize_nearest": resize_nearest, "lstm": lstm, "lstm_fused": lstm_fused, "gru": gru, "cnn_16x8": cnn_16x8,
+    "cnn_heads_16x8": cnn_heads_16x8,
     "log_softmax": log_softmax, "sqrt_head": sqrt_head, "mobilenet": mobilenet, "mobilenet_v3_small": mobilenet_v3_small,
     "resnet": resnet, "conv1d": conv1d,
     # SSD exports: `ssd` fast NMS with float32 outputs (the Object Detection API's recipe),

@@ -90,6 +90,9 @@ class Op:
     outputs: list[int]
     # typed (tinyml.op_options); None -> the kind's defaults (what a file without an options table gives)
     options: OpOptions = None  # type: ignore[assignment]
+    # tensors the op names as intermediates (only their quantization is read: the integer LSTM's
+    # gate and hidden scales); -1 never appears
+    intermediates: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.options is None:

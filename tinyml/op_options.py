@@ -281,6 +281,17 @@ class SVDFOptions:
 
 
 @dataclass(frozen=True)
+class UnidirectionalSequenceLSTMOptions:
+    TABLE: ClassVar[str] = "UnidirectionalSequenceLSTMOptions"
+    activation: Activation = Activation.NONE
+    cell_clip: float = 0.0
+    proj_clip: float = 0.0
+    time_major: bool = False
+    asymmetric_quantize_inputs: bool = False
+    diagonal_recurrent_tensors: bool = False
+
+
+@dataclass(frozen=True)
 class DetectionPostProcessOptions:
     """TFLite_Detection_PostProcess: its flexbuffer custom options (defaults as TFLite's Init:
     detections_per_class 100, use_regular_nms false)."""
@@ -306,7 +317,7 @@ OpOptions = Union[NoOptions, Conv2DOptions, DepthwiseConv2DOptions, Pool2DOption
                   TransposeConvOptions, ResizeNearestNeighborOptions, ResizeBilinearOptions, SplitOptions, SplitVOptions,
                   PackOptions, UnpackOptions, GatherOptions, DepthToSpaceOptions, SpaceToDepthOptions,
                   MirrorPadOptions, ArgMaxOptions, ArgMinOptions, L2NormOptions, DivOptions, CumsumOptions,
-                  DetectionPostProcessOptions, SVDFOptions]
+                  DetectionPostProcessOptions, SVDFOptions, UnidirectionalSequenceLSTMOptions]
 
 # op kind -> its options class; every other kind carries NoOptions.
 OPTIONS_FOR_KIND: dict[str, type] = {
@@ -347,6 +358,7 @@ OPTIONS_FOR_KIND: dict[str, type] = {
     "CUMSUM": CumsumOptions,
     DETECTION_POSTPROCESS: DetectionPostProcessOptions,
     "SVDF": SVDFOptions,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": UnidirectionalSequenceLSTMOptions,
 }
 
 

@@ -3,7 +3,10 @@
  *
  * usage: host_main COUNT INPUTS.bin OUTPUTS.bin
  * INPUTS.bin holds COUNT records, each the model's inputs back to back;
- * OUTPUTS.bin receives COUNT records of the model's outputs. */
+ * OUTPUTS.bin receives COUNT records of the model's outputs. Records run in
+ * sequence, so op state (LSTM, SVDF) carries from one to the next; with the
+ * environment variable TINYML_RESET_EVERY=K the harness calls tinyml_reset()
+ * before every K-th record (K, 2K, ...): sequences of K invokes each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +74,12 @@ int main(int argc, char **argv)
         trace_file = fopen(trace_path, "wb");
     }
 #endif
+    const char *reset_env = getenv("TINYML_RESET_EVERY");
+    const long reset_every = reset_env ? strtol(reset_env, NULL, 10) : 0;
     for (long n = 0; n < count; ++n) {
+        if (reset_every > 0 && n > 0 && n % reset_every == 0) {
+            tinyml_reset();
+        }
         for (int i = 0; i < TINYML_NUM_INPUTS; ++i) {
             const size_t bytes = (size_t)tinyml_input_info[i].bytes;
 #if TINYML_STREAM_INPUT

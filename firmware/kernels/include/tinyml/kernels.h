@@ -26,6 +26,7 @@
  *   tinyml_fused_resblock_s8             tinyml_fused_resblock_s8_scratch_size  (fused.h)
  *   tinyml_fused_invres_s8               tinyml_fused_invres_s8_scratch_size    (fused.h)
  *   tinyml_svdf_s8                       tinyml_svdf_s8_scratch_size            (svdf.h)
+ *   tinyml_lstm_s8                       tinyml_lstm_s8_scratch_size            (lstm.h)
  *   tinyml_detection_postprocess_f32     tinyml_detection_postprocess_f32_scratch_size (detection.h)
  *
  * Every kernel returns tinyml_status (TINYML_OK = 0). Inner-loop helpers that
@@ -52,6 +53,7 @@
 #include "tinyml/s16.h"
 #include "tinyml/detection.h"
 #include "tinyml/svdf.h"
+#include "tinyml/lstm.h"
 #include "tinyml/stage.h"
 
 #endif /* TINYML_KERNELS_H */
