@@ -59,71 +59,8 @@ static inline __attribute__((always_inline)) void layernorm_rows(const tinyml_la
 
 /* ---- The fast rows (every member op meets fused_quant_fast and clamps to
  * -128..127): the same integers as layernorm_rows(.., 1, 1) in fewer
- * instructions. Each tinyml_requantize_bounded(x, m, -e, zp) is taken on the
- * doubled accumulator x2 = 2x the code already has:
- *   h = SMMULR(x2, m), y = (h + (h >> 31) + k) >> e, k = (2 zp + 1) 2^(e-1).
- * A MUL with one operand fixed per row, (a + o1)(x + o2), doubles to
- * A x + A o2 with A = 2 (a + o1): one MLA. An ADD input rescaling with
- * multiplier 2^31 - 1, shift -1 (the "unit" rescaling the generator emits for
- * the larger-scale input) is exactly (x + offset) << (ls - 1) for |x + offset|
- * <= 255 (the SMMULR's error term stays below 2^31 / 2^32 and the final shift
- * by 1 drops only the sign nudge), so it costs one ADD with a shifted operand. */
-typedef struct {
-    int32_t m, k, e;
-} ln_rq;
-
-static inline ln_rq ln_rq_make(const tinyml_quant *q, int32_t zp)
-{
-    const int32_t e = -q->shift;
-    const ln_rq r = {q->multiplier, (int32_t)((uint32_t)(2 * zp + 1) << (e - 1)), e};
-    return r;
-}
-
-static inline int32_t ln_smmulr(int32_t a, int32_t b)
-{
-#if TINYML_DSP
-    int32_t h;
-    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a), "r"(b));
-    return h;
-#else
-    return (int32_t)(((int64_t)a * b + 0x80000000ll) >> 32);
-#endif
-}
-
-/* tinyml_requantize_bounded(x2 / 2, m, -e, zp), unclamped. */
-static inline int32_t ln_rq_apply(ln_rq q, int32_t x2)
-{
-    const int32_t h = ln_smmulr(x2, q.m);
-    return (h + (h >> 31) + q.k) >> q.e;
-}
-
-static inline int32_t ln_sat8(int32_t y)
-{
-#if TINYML_DSP
-    return __ssat(y, 8);
-#else
-    return TINYML_CLAMP(y, -128, 127);
-#endif
-}
-
-/* fused_rescale(r, x, ls) for |x + offset| <= 255 as c + (x << (ls + 1)) into
- * the bounded requantization, c = offset << (ls + 1). */
-typedef struct {
-    int32_t c;
-    ln_rq q;
-} ln_rescale;
-
-static inline ln_rescale ln_rescale_make(const tinyml_rescale *r, int32_t ls)
-{
-    const ln_rescale out = {(int32_t)((uint32_t)r->offset << (ls + 1)), ln_rq_make(&r->quant, 0)};
-    return out;
-}
-
-static inline int ln_unit(const tinyml_rescale *r)
-{
-    return r->quant.multiplier == 0x7fffffff && r->quant.shift == -1;
-}
-
+ * instructions, with fused_common.h's doubled-accumulator requantization
+ * (fused_rq) and unit rescalings. */
 /* Channels per block of the fast rows' per-row tables (stack, 9 B per channel). */
 #define LN_BLOCK 64
 
@@ -132,27 +69,27 @@ static inline int ln_unit(const tinyml_rescale *r)
  * (one function with all of them kept every constant on the stack). */
 typedef struct {
     int32_t a_g, c_g;                 /* 2 MUL(r, gamma) = a_g gamma + c_g */
-    ln_rq q_g;
+    fused_rq q_g;
     int32_t a_c, c_c;                 /* 2 MUL(nm, g) = a_c g + c_c */
-    ln_rq q_c;
+    fused_rq q_c;
     int32_t b1_off20;                 /* unit: 2 rescale(t1) = (t1 << 20) + b1_off20 */
-    ln_rescale b1;
-    ln_rq q_b;
-    ln_rescale o2;                    /* rescale(t2) of ADD(t3, t2) */
+    fused_rq_rescale b1;
+    fused_rq q_b;
+    fused_rq_rescale o2;                    /* rescale(t2) of ADD(t3, t2) */
     int32_t x_off2, x_o2;             /* 2 MUL(x, g) = (2 x + x_off2)(g + x_o2) */
-    ln_rq q_x;
+    fused_rq q_x;
     int32_t o1_off20;                 /* unit: 2 rescale(t3) = (t3 << 20) + o1_off20 */
-    ln_rescale o1;
-    ln_rq q_o;
+    fused_rq_rescale o1;
+    fused_rq q_o;
 } ln_fast;
 
 /* gb[c] = MUL(r, gamma[c]). */
 static __attribute__((noinline)) void ln_gamma_row(const ln_fast *F, int32_t n, const int8_t *gamma, int8_t *gb)
 {
     const int32_t a = F->a_g, c0 = F->c_g;
-    const ln_rq q = F->q_g;
+    const fused_rq q = F->q_g;
     for (int32_t c = 0; c < n; ++c) {
-        gb[c] = (int8_t)ln_sat8(ln_rq_apply(q, a * gamma[c] + c0));
+        gb[c] = (int8_t)fused_sat8(fused_rq_apply(q, a * gamma[c] + c0));
     }
 }
 
@@ -161,15 +98,15 @@ static inline __attribute__((always_inline)) void ln_center_row(const ln_fast *F
                                                                 const int32_t *bb, int32_t *ob, const int unit)
 {
     const int32_t a = F->a_c, c0 = F->c_c;
-    const ln_rq q_c = F->q_c, q_b = F->q_b;
-    const ln_rescale o2 = F->o2, b1 = F->b1;
+    const fused_rq q_c = F->q_c, q_b = F->q_b;
+    const fused_rq_rescale o2 = F->o2, b1 = F->b1;
     const int32_t b1_off20 = F->b1_off20;
     for (int32_t c = 0; c < n; ++c) {
-        const int32_t t1 = ln_sat8(ln_rq_apply(q_c, a * gb[c] + c0));
+        const int32_t t1 = fused_sat8(fused_rq_apply(q_c, a * gb[c] + c0));
         const int32_t a1 = unit ? b1_off20 + (int32_t)((uint32_t)t1 << 20)
-                                : 2 * ln_rq_apply(b1.q, b1.c + (int32_t)((uint32_t)t1 << 21));
-        const int32_t t2 = ln_sat8(ln_rq_apply(q_b, a1 + 2 * bb[c]));
-        ob[c] = ln_rq_apply(o2.q, o2.c + (int32_t)((uint32_t)t2 << 21));
+                                : 2 * fused_rq_apply(b1.q, b1.c + (int32_t)((uint32_t)t1 << 21));
+        const int32_t t2 = fused_sat8(fused_rq_apply(q_b, a1 + 2 * bb[c]));
+        ob[c] = fused_rq_apply(o2.q, o2.c + (int32_t)((uint32_t)t2 << 21));
     }
 }
 
@@ -179,13 +116,13 @@ static inline __attribute__((always_inline)) void ln_out_row(const ln_fast *F, i
                                                              const int unit)
 {
     const int32_t x_off2 = F->x_off2, x_o2 = F->x_o2, o1_off20 = F->o1_off20;
-    const ln_rq q_x = F->q_x, q_o = F->q_o;
-    const ln_rescale o1 = F->o1;
+    const fused_rq q_x = F->q_x, q_o = F->q_o;
+    const fused_rq_rescale o1 = F->o1;
     for (int32_t c = 0; c < n; ++c) {
-        const int32_t t3 = ln_sat8(ln_rq_apply(q_x, (x_off2 + 2 * x[c]) * (gb[c] + x_o2)));
+        const int32_t t3 = fused_sat8(fused_rq_apply(q_x, (x_off2 + 2 * x[c]) * (gb[c] + x_o2)));
         const int32_t oa = unit ? o1_off20 + (int32_t)((uint32_t)t3 << 20)
-                                : 2 * ln_rq_apply(o1.q, o1.c + (int32_t)((uint32_t)t3 << 21));
-        y[c] = (int8_t)ln_sat8(ln_rq_apply(q_o, oa + 2 * ob[c]));
+                                : 2 * fused_rq_apply(o1.q, o1.c + (int32_t)((uint32_t)t3 << 21));
+        y[c] = (int8_t)fused_sat8(fused_rq_apply(q_o, oa + 2 * ob[c]));
     }
 }
 
@@ -219,20 +156,20 @@ static __attribute__((noinline)) void ln_out_row_any(const ln_fast *F, int32_t n
 static __attribute__((noinline)) int32_t ln_sqdiff_sum(const tinyml_fused_add *p, const int8_t *x, int32_t n,
                                                        int32_t mb)
 {
-    const ln_rq q = ln_rq_make(&p->output, p->output_offset);
+    const fused_rq q = fused_rq_make(&p->output, p->output_offset);
     const int32_t qm = q.m, qk = q.k, qe = q.e;
     int32_t sum = 0;
-    if (ln_unit(&p->input1)) {
+    if (fused_rescale_unit(&p->input1)) {
         const int32_t c0 = (int32_t)((uint32_t)p->input1.offset << 6) - mb;
         for (int32_t c = 0; c < n; ++c) {
             const int32_t d = c0 + (x[c] << 6);
-            sum += ln_sat8((ln_smmulr((int32_t)((uint32_t)(d * d) << 1), qm) + qk) >> qe);
+            sum += fused_sat8((fused_smmulr((int32_t)((uint32_t)(d * d) << 1), qm) + qk) >> qe);
         }
     } else {
-        const ln_rescale r = ln_rescale_make(&p->input1, 7);
+        const fused_rq_rescale r = fused_rq_rescale_make(&p->input1, 7);
         for (int32_t c = 0; c < n; ++c) {
-            const int32_t d = ln_rq_apply(r.q, r.c + (int32_t)((uint32_t)x[c] << 8)) - mb;
-            sum += ln_sat8((ln_smmulr((int32_t)((uint32_t)(d * d) << 1), qm) + qk) >> qe);
+            const int32_t d = fused_rq_apply(r.q, r.c + (int32_t)((uint32_t)x[c] << 8)) - mb;
+            sum += fused_sat8((fused_smmulr((int32_t)((uint32_t)(d * d) << 1), qm) + qk) >> qe);
         }
     }
     return sum;
@@ -242,28 +179,28 @@ static __attribute__((noinline)) void layernorm_fast(const tinyml_layernorm_para
                                                      const int8_t *beta, const int8_t *input, int8_t *output)
 {
     const int32_t rows = P->rows, depth = P->depth;
-    const int unit = ln_unit(&P->add_beta.input1) && ln_unit(&P->add_out.input1);
+    const int unit = fused_rescale_unit(&P->add_beta.input1) && fused_rescale_unit(&P->add_out.input1);
     ln_fast F;
-    F.q_g = ln_rq_make(&P->mul_gamma.output, P->mul_gamma.output_offset);
-    F.q_c = ln_rq_make(&P->mul_center.output, P->mul_center.output_offset);
+    F.q_g = fused_rq_make(&P->mul_gamma.output, P->mul_gamma.output_offset);
+    F.q_c = fused_rq_make(&P->mul_center.output, P->mul_center.output_offset);
     F.b1_off20 = (int32_t)((uint32_t)P->add_beta.input1.offset << 20);
-    F.b1 = ln_rescale_make(&P->add_beta.input1, 20);
-    F.q_b = ln_rq_make(&P->add_beta.output, P->add_beta.output_offset);
-    F.o2 = ln_rescale_make(&P->add_out.input2, 20);
+    F.b1 = fused_rq_rescale_make(&P->add_beta.input1, 20);
+    F.q_b = fused_rq_make(&P->add_beta.output, P->add_beta.output_offset);
+    F.o2 = fused_rq_rescale_make(&P->add_out.input2, 20);
     F.x_off2 = 2 * P->mul_x.input1_offset;
     F.x_o2 = P->mul_x.input2_offset;
-    F.q_x = ln_rq_make(&P->mul_x.output, P->mul_x.output_offset);
+    F.q_x = fused_rq_make(&P->mul_x.output, P->mul_x.output_offset);
     F.o1_off20 = (int32_t)((uint32_t)P->add_out.input1.offset << 20);
-    F.o1 = ln_rescale_make(&P->add_out.input1, 20);
-    F.q_o = ln_rq_make(&P->add_out.output, P->add_out.output_offset);
-    const ln_rescale b2 = ln_rescale_make(&P->add_beta.input2, 20);
+    F.o1 = fused_rq_rescale_make(&P->add_out.input1, 20);
+    F.q_o = fused_rq_make(&P->add_out.output, P->add_out.output_offset);
+    const fused_rq_rescale b2 = fused_rq_rescale_make(&P->add_beta.input2, 20);
     /* Per block of channels: bb = rescale(beta[c]) (row-independent: once per
      * call when depth <= LN_BLOCK), and per row gb[c] = g and ob[c]. */
     int32_t bb[LN_BLOCK], ob[LN_BLOCK];
     int8_t gb[LN_BLOCK];
     const int one_block = depth <= LN_BLOCK;
     for (int32_t c = 0; one_block && c < depth; ++c) {
-        bb[c] = ln_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c] << 21));
+        bb[c] = fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c] << 21));
     }
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *x = input + r * depth;
@@ -280,7 +217,7 @@ static __attribute__((noinline)) void layernorm_fast(const tinyml_layernorm_para
         for (int32_t c0 = 0; c0 < depth; c0 += LN_BLOCK) {
             const int32_t n = depth - c0 < LN_BLOCK ? depth - c0 : LN_BLOCK;
             for (int32_t c = 0; !one_block && c < n; ++c) {
-                bb[c] = ln_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c0 + c] << 21));
+                bb[c] = fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c0 + c] << 21));
             }
             ln_gamma_row(&F, n, gamma + c0, gb);
             if (unit) {
