@@ -163,11 +163,25 @@ static inline int32_t fused_smmulr(int32_t a, int32_t b)
 #endif
 }
 
-/* tinyml_requantize_bounded(x2 / 2, m, -e, zp), unclamped. */
+/* k + SMMULR(a, b): one SMMLAR on DSP cores. */
+static inline int32_t fused_smmlar(int32_t a, int32_t b, int32_t k)
+{
+#if TINYML_DSP
+    int32_t h;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(a), "r"(b), "r"(k));
+    return h;
+#else
+    return k + (int32_t)(((int64_t)a * b + 0x80000000ll) >> 32);
+#endif
+}
+
+/* tinyml_requantize_bounded(x2 / 2, m, -e, zp), unclamped, for m >= 0 (as
+ * fused_quant_fast requires): the sign nudge [h < 0] is taken as [x2 < 0]
+ * (where they differ h = 0, and (k - 1) >> e = k >> e = zp for e >= 1), so the
+ * rounding constant rides in the multiply: (SMMLAR(x2, m, k) + (x2 >> 31)) >> e. */
 static inline int32_t fused_rq_apply(fused_rq q, int32_t x2)
 {
-    const int32_t h = fused_smmulr(x2, q.m);
-    return (h + (h >> 31) + q.k) >> q.e;
+    return (fused_smmlar(x2, q.m, q.k) + (x2 >> 31)) >> q.e;
 }
 
 static inline int32_t fused_sat8(int32_t y)

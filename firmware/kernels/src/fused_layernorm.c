@@ -57,33 +57,33 @@ static inline __attribute__((always_inline)) void layernorm_rows(const tinyml_la
     }
 }
 
-/* ---- The fast rows (every member op meets fused_quant_fast and clamps to
- * -128..127): the same integers as layernorm_rows(.., 1, 1) in fewer
- * instructions, with fused_common.h's doubled-accumulator requantization
- * (fused_rq) and unit rescalings. */
+/* ---- The fast rows: every member op meets fused_quant_fast and clamps to
+ * -128..127, and the rescalings of x (SQUARED_DIFFERENCE), t1 and t3 (the two
+ * ADDs' first inputs) are the unit one (fused_common.h; TFLite gives the
+ * larger-scale ADD input the real multiplier 0.5): the same integers as
+ * layernorm_rows(.., 1, 1) in fewer instructions. Each requantization is
+ * fused_rq on the doubled accumulator; a MUL with a per-row operand is one MLA. */
+
 /* Channels per block of the fast rows' per-row tables (stack, 9 B per channel). */
 #define LN_BLOCK 64
 
-/* The constants of the fast rows' three channel loops, prepared once per call.
- * Each loop is its own function so that GCC allocates its registers locally
- * (one function with all of them kept every constant on the stack). */
+/* The constants of the fast rows' channel loops, prepared once per call. Each
+ * loop is its own function so that GCC allocates its registers locally (one
+ * function with all of them kept every constant on the stack). */
 typedef struct {
     int32_t a_g, c_g;                 /* 2 MUL(r, gamma) = a_g gamma + c_g */
     fused_rq q_g;
     int32_t a_c, c_c;                 /* 2 MUL(nm, g) = a_c g + c_c */
     fused_rq q_c;
-    int32_t b1_off20;                 /* unit: 2 rescale(t1) = (t1 << 20) + b1_off20 */
-    fused_rq_rescale b1;
     fused_rq q_b;
-    fused_rq_rescale o2;                    /* rescale(t2) of ADD(t3, t2) */
+    fused_rq_rescale o2;              /* rescale(t2) of ADD(t3, t2) */
     int32_t x_off2, x_o2;             /* 2 MUL(x, g) = (2 x + x_off2)(g + x_o2) */
     fused_rq q_x;
-    int32_t o1_off20;                 /* unit: 2 rescale(t3) = (t3 << 20) + o1_off20 */
-    fused_rq_rescale o1;
+    int32_t o1_off20;                 /* 2 rescale(t3) = (t3 << 20) + o1_off20 */
     fused_rq q_o;
 } ln_fast;
 
-/* gb[c] = MUL(r, gamma[c]). */
+/* gb[c] = g = MUL(r, gamma[c]). */
 static __attribute__((noinline)) void ln_gamma_row(const ln_fast *F, int32_t n, const int8_t *gamma, int8_t *gb)
 {
     const int32_t a = F->a_g, c0 = F->c_g;
@@ -93,84 +93,46 @@ static __attribute__((noinline)) void ln_gamma_row(const ln_fast *F, int32_t n, 
     }
 }
 
-/* ob[c] = rescale(t2) with t2 = ADD(MUL(nm, gb[c]), beta[c]), bb[c] = rescale(beta[c]). */
-static inline __attribute__((always_inline)) void ln_center_row(const ln_fast *F, int32_t n, const int8_t *gb,
-                                                                const int32_t *bb, int32_t *ob, const int unit)
+/* ob[c] = rescale(t2) (ADD(t3, t2)'s second input), t2 = ADD(MUL(nm, gb[c]), beta[c]),
+ * bb[c] = 2 rescale(beta[c]) + b1_off20 (the doubled sum less t1 << 20). */
+static __attribute__((noinline)) void ln_center_row(const ln_fast *F, int32_t n, const int8_t *gb,
+                                                    const int32_t *bb, int32_t *ob)
 {
     const int32_t a = F->a_c, c0 = F->c_c;
     const fused_rq q_c = F->q_c, q_b = F->q_b;
-    const fused_rq_rescale o2 = F->o2, b1 = F->b1;
-    const int32_t b1_off20 = F->b1_off20;
+    const fused_rq_rescale o2 = F->o2;
     for (int32_t c = 0; c < n; ++c) {
         const int32_t t1 = fused_sat8(fused_rq_apply(q_c, a * gb[c] + c0));
-        const int32_t a1 = unit ? b1_off20 + (int32_t)((uint32_t)t1 << 20)
-                                : 2 * fused_rq_apply(b1.q, b1.c + (int32_t)((uint32_t)t1 << 21));
-        const int32_t t2 = fused_sat8(fused_rq_apply(q_b, a1 + 2 * bb[c]));
+        const int32_t t2 = fused_sat8(fused_rq_apply(q_b, bb[c] + (int32_t)((uint32_t)t1 << 20)));
         ob[c] = fused_rq_apply(o2.q, o2.c + (int32_t)((uint32_t)t2 << 21));
     }
 }
 
 /* y[c] = ADD(MUL(x[c], gb[c]), t2) with ob[c] = rescale(t2). */
-static inline __attribute__((always_inline)) void ln_out_row(const ln_fast *F, int32_t n, const int8_t *x,
-                                                             const int8_t *gb, const int32_t *ob, int8_t *y,
-                                                             const int unit)
+static __attribute__((noinline)) void ln_out_row(const ln_fast *F, int32_t n, const int8_t *x, const int8_t *gb,
+                                                 const int32_t *ob, int8_t *y)
 {
     const int32_t x_off2 = F->x_off2, x_o2 = F->x_o2, o1_off20 = F->o1_off20;
     const fused_rq q_x = F->q_x, q_o = F->q_o;
-    const fused_rq_rescale o1 = F->o1;
     for (int32_t c = 0; c < n; ++c) {
         const int32_t t3 = fused_sat8(fused_rq_apply(q_x, (x_off2 + 2 * x[c]) * (gb[c] + x_o2)));
-        const int32_t oa = unit ? o1_off20 + (int32_t)((uint32_t)t3 << 20)
-                                : 2 * fused_rq_apply(o1.q, o1.c + (int32_t)((uint32_t)t3 << 21));
-        y[c] = (int8_t)fused_sat8(fused_rq_apply(q_o, oa + 2 * ob[c]));
+        y[c] = (int8_t)fused_sat8(fused_rq_apply(q_o, o1_off20 + (int32_t)((uint32_t)t3 << 20) + 2 * ob[c]));
     }
 }
 
-static __attribute__((noinline)) void ln_center_row_unit(const ln_fast *F, int32_t n, const int8_t *gb,
-                                                         const int32_t *bb, int32_t *ob)
-{
-    ln_center_row(F, n, gb, bb, ob, 1);
-}
-
-static __attribute__((noinline)) void ln_center_row_any(const ln_fast *F, int32_t n, const int8_t *gb,
-                                                        const int32_t *bb, int32_t *ob)
-{
-    ln_center_row(F, n, gb, bb, ob, 0);
-}
-
-static __attribute__((noinline)) void ln_out_row_unit(const ln_fast *F, int32_t n, const int8_t *x,
-                                                      const int8_t *gb, const int32_t *ob, int8_t *y)
-{
-    ln_out_row(F, n, x, gb, ob, y, 1);
-}
-
-static __attribute__((noinline)) void ln_out_row_any(const ln_fast *F, int32_t n, const int8_t *x,
-                                                     const int8_t *gb, const int32_t *ob, int8_t *y)
-{
-    ln_out_row(F, n, x, gb, ob, y, 0);
-}
-
-/* SUM(SQUARED_DIFFERENCE(x, m)) of one row, mb = rescale(m, 7) of input2. d * d
- * >= 0 and the multiplier >= 0: h >= 0, no sign nudge. unit: rescale(x, 7) =
- * (x + offset) << 6. */
+/* SUM(SQUARED_DIFFERENCE(x, m)) of one row with mb = rescale(m, 7) of input2 and
+ * the unit rescale(x, 7) = (x + offset) << 6. d * d >= 0 and the multiplier >= 0:
+ * h >= 0, no sign nudge. */
 static __attribute__((noinline)) int32_t ln_sqdiff_sum(const tinyml_fused_add *p, const int8_t *x, int32_t n,
                                                        int32_t mb)
 {
     const fused_rq q = fused_rq_make(&p->output, p->output_offset);
     const int32_t qm = q.m, qk = q.k, qe = q.e;
+    const int32_t c0 = (int32_t)((uint32_t)p->input1.offset << 6) - mb;
     int32_t sum = 0;
-    if (fused_rescale_unit(&p->input1)) {
-        const int32_t c0 = (int32_t)((uint32_t)p->input1.offset << 6) - mb;
-        for (int32_t c = 0; c < n; ++c) {
-            const int32_t d = c0 + (x[c] << 6);
-            sum += fused_sat8((fused_smmulr((int32_t)((uint32_t)(d * d) << 1), qm) + qk) >> qe);
-        }
-    } else {
-        const fused_rq_rescale r = fused_rq_rescale_make(&p->input1, 7);
-        for (int32_t c = 0; c < n; ++c) {
-            const int32_t d = fused_rq_apply(r.q, r.c + (int32_t)((uint32_t)x[c] << 8)) - mb;
-            sum += fused_sat8((fused_smmulr((int32_t)((uint32_t)(d * d) << 1), qm) + qk) >> qe);
-        }
+    for (int32_t c = 0; c < n; ++c) {
+        const int32_t d = c0 + (x[c] << 6);
+        sum += fused_sat8(fused_smmlar((int32_t)((uint32_t)(d * d) << 1), qm, qk) >> qe);
     }
     return sum;
 }
@@ -179,28 +141,26 @@ static __attribute__((noinline)) void layernorm_fast(const tinyml_layernorm_para
                                                      const int8_t *beta, const int8_t *input, int8_t *output)
 {
     const int32_t rows = P->rows, depth = P->depth;
-    const int unit = fused_rescale_unit(&P->add_beta.input1) && fused_rescale_unit(&P->add_out.input1);
     ln_fast F;
     F.q_g = fused_rq_make(&P->mul_gamma.output, P->mul_gamma.output_offset);
     F.q_c = fused_rq_make(&P->mul_center.output, P->mul_center.output_offset);
-    F.b1_off20 = (int32_t)((uint32_t)P->add_beta.input1.offset << 20);
-    F.b1 = fused_rq_rescale_make(&P->add_beta.input1, 20);
     F.q_b = fused_rq_make(&P->add_beta.output, P->add_beta.output_offset);
     F.o2 = fused_rq_rescale_make(&P->add_out.input2, 20);
     F.x_off2 = 2 * P->mul_x.input1_offset;
     F.x_o2 = P->mul_x.input2_offset;
     F.q_x = fused_rq_make(&P->mul_x.output, P->mul_x.output_offset);
     F.o1_off20 = (int32_t)((uint32_t)P->add_out.input1.offset << 20);
-    F.o1 = fused_rq_rescale_make(&P->add_out.input1, 20);
     F.q_o = fused_rq_make(&P->add_out.output, P->add_out.output_offset);
+    /* 2 rescale(t1) = (t1 << 20) + b1_off20 (unit) */
+    const int32_t b1_off20 = (int32_t)((uint32_t)P->add_beta.input1.offset << 20);
     const fused_rq_rescale b2 = fused_rq_rescale_make(&P->add_beta.input2, 20);
-    /* Per block of channels: bb = rescale(beta[c]) (row-independent: once per
+    /* Per block of channels: bb = 2 rescale(beta[c]) + b1_off20 (row-independent: once per
      * call when depth <= LN_BLOCK), and per row gb[c] = g and ob[c]. */
     int32_t bb[LN_BLOCK], ob[LN_BLOCK];
     int8_t gb[LN_BLOCK];
     const int one_block = depth <= LN_BLOCK;
     for (int32_t c = 0; one_block && c < depth; ++c) {
-        bb[c] = fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c] << 21));
+        bb[c] = b1_off20 + 2 * fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c] << 21));
     }
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *x = input + r * depth;
@@ -217,22 +177,25 @@ static __attribute__((noinline)) void layernorm_fast(const tinyml_layernorm_para
         for (int32_t c0 = 0; c0 < depth; c0 += LN_BLOCK) {
             const int32_t n = depth - c0 < LN_BLOCK ? depth - c0 : LN_BLOCK;
             for (int32_t c = 0; !one_block && c < n; ++c) {
-                bb[c] = fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c0 + c] << 21));
+                bb[c] = b1_off20 + 2 * fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c0 + c] << 21));
             }
             ln_gamma_row(&F, n, gamma + c0, gb);
-            if (unit) {
-                ln_center_row_unit(&F, n, gb, bb, ob);
-                ln_out_row_unit(&F, n, x + c0, gb, ob, y + c0);
-            } else {
-                ln_center_row_any(&F, n, gb, bb, ob);
-                ln_out_row_any(&F, n, x + c0, gb, ob, y + c0);
-            }
+            ln_center_row(&F, n, gb, bb, ob);
+            ln_out_row(&F, n, x + c0, gb, ob, y + c0);
         }
     }
 }
 
-/* The rows of the general path out of line (its local copy of the parameters
- * stays off the fast path's frame). */
+/* The other rows out of line (their local copy of the parameters stays off
+ * the fast rows' frame): `fast` requantizations without the unit rescalings,
+ * and the general path. */
+static __attribute__((noinline)) void layernorm_fast_any(const tinyml_layernorm_params *params,
+                                                         const int8_t *gamma, const int8_t *beta,
+                                                         const int8_t *input, int8_t *output)
+{
+    layernorm_rows(params, gamma, beta, input, output, 1, 1);
+}
+
 static __attribute__((noinline)) void layernorm_slow(const tinyml_layernorm_params *params, const int8_t *gamma,
                                                      const int8_t *beta, const int8_t *input, int8_t *output)
 {
@@ -254,7 +217,12 @@ tinyml_status tinyml_fused_layernorm_s8(const tinyml_layernorm_params *params, c
         fused_quant_fast(&params->add_beta.output, params->add_beta.output_offset) &&
         fused_quant_fast(&params->mul_x.output, params->mul_x.output_offset) &&
         fused_quant_fast(&params->add_out.output, params->add_out.output_offset)) {
-        layernorm_fast(params, gamma, beta, input, output);
+        if (fused_rescale_unit(&params->sqdiff.input1) && fused_rescale_unit(&params->add_beta.input1) &&
+            fused_rescale_unit(&params->add_out.input1)) {
+            layernorm_fast(params, gamma, beta, input, output);
+        } else {
+            layernorm_fast_any(params, gamma, beta, input, output);
+        }
     } else {
         layernorm_slow(params, gamma, beta, input, output);
     }
