@@ -131,7 +131,7 @@ static __attribute__((noinline)) int32_t ln_sqdiff_sum(const tinyml_fused_add *p
     const int32_t c0 = (int32_t)((uint32_t)p->input1.offset << 6) - mb;
     int32_t sum = 0;
     for (int32_t c = 0; c < n; ++c) {
-        const int32_t d = c0 + (x[c] << 6);
+        const int32_t d = c0 + (int32_t)((uint32_t)x[c] << 6);
         sum += fused_sat8(fused_smmlar((int32_t)((uint32_t)(d * d) << 1), qm, qk) >> qe);
     }
     return sum;
