@@ -66,6 +66,8 @@ static inline __attribute__((always_inline)) void layernorm_rows(const tinyml_la
 
 /* Channels per block of the fast rows' per-row tables (stack, 9 B per channel). */
 #define LN_BLOCK 64
+/* Slots of the fast rows' memo of RSQRT(ADD(v, eps)) by v (v & 15). */
+#define LN_RSQRT_MEMO 16
 
 /* The constants of the fast rows' channel loops, prepared once per call. Each
  * loop is its own function so that GCC allocates its registers locally (one
@@ -159,6 +161,11 @@ static __attribute__((noinline)) void layernorm_fast(const tinyml_layernorm_para
     int32_t bb[LN_BLOCK], ob[LN_BLOCK];
     int8_t gb[LN_BLOCK];
     const int one_block = depth <= LN_BLOCK;
+    int16_t memo_v[LN_RSQRT_MEMO];     /* v of the slot's r, or 256: empty */
+    int8_t memo_r[LN_RSQRT_MEMO];
+    for (int32_t i = 0; i < LN_RSQRT_MEMO; ++i) {
+        memo_v[i] = 256;
+    }
     for (int32_t c = 0; one_block && c < depth; ++c) {
         bb[c] = b1_off20 + 2 * fused_rq_apply(b2.q, b2.c + (int32_t)((uint32_t)beta[c] << 21));
     }
@@ -169,7 +176,16 @@ static __attribute__((noinline)) void layernorm_fast(const tinyml_layernorm_para
         const int32_t nm = P->neg_table[m + 128];
         const int32_t mb = fused_rescale(&P->sqdiff.input2, m, 7);
         const int32_t v = fused_mean_finish(&P->variance, ln_sqdiff_sum(&P->sqdiff, x, depth, mb));
-        const int32_t rs = ln_rsqrt(&P->rsqrt, v);
+        /* r depends on the int8 v only: rows with a v seen before reuse it. */
+        int32_t rs;
+        const uint32_t slot = (uint32_t)v & (LN_RSQRT_MEMO - 1);
+        if (memo_v[slot] == (int16_t)v) {
+            rs = memo_r[slot];
+        } else {
+            rs = ln_rsqrt(&P->rsqrt, v);
+            memo_v[slot] = (int16_t)v;
+            memo_r[slot] = (int8_t)rs;
+        }
         F.a_g = 2 * (rs + P->mul_gamma.input1_offset);
         F.c_g = F.a_g * P->mul_gamma.input2_offset;
         F.a_c = 2 * (nm + P->mul_center.input1_offset);
