@@ -170,3 +170,14 @@ def test_low_rank_pair_and_low_rank_mlp(keras, tmp_path):
     # (the residual ADD after the chain is a separate FUSED_ADD group)
     [g] = [x for x in fuse(import_tflite(path)) if x.kind == "FUSED_MLP"]
     assert len(g.roles["layers"]) == 4
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("rows,depth,seed", [(3, 150, 1), (4, 5, 2)])
+def test_layernorm_fast_rows_blocks_bit_exact(tmp_path, rows, depth, seed):
+    """The LayerNorm fast rows (unit rescalings) over depth 150 (per-row channel
+    tables in blocks of 64, 64, 22, beta rescaled per block) and depth 5 (one
+    short block): host build bit-exact vs TFLite, every traced tensor equal."""
+    from test_speed_dsp_vit import ln_model
+    path = ln_model(str(tmp_path / f"ln_{depth}.tflite"), rows, depth, seed)
+    check_fused_model(path, {"FUSED_LAYERNORM": 1})

@@ -131,4 +131,84 @@ static inline int32_t fused_sqdiff_b_ff(const tinyml_fused_add *p, int32_t x1, i
     return fused_clamp(&p->activation, fused_requant(d * d, &p->output, p->output_offset, fast), 1);
 }
 
+/* ---- Requantization on a doubled accumulator (the LayerNorm fast rows and
+ * the fast ADD). Each tinyml_requantize_bounded(x, m, -e, zp) is taken on the
+ * doubled accumulator x2 = 2x the code already has:
+ *   h = SMMULR(x2, m), y = (h + (h >> 31) + k) >> e, k = (2 zp + 1) 2^(e-1).
+ * A MUL with one operand fixed per row, (a + o1)(x + o2), doubles to
+ * A x + A o2 with A = 2 (a + o1): one MLA. An ADD input rescaling with
+ * multiplier 2^31 - 1, shift -1 (the "unit" rescaling the generator emits for
+ * the larger-scale input) is exactly (x + offset) << (ls - 1) for |x + offset|
+ * <= 255 (the SMMULR's error term stays below 2^31 / 2^32 and the final shift
+ * by 1 drops only the sign nudge), so it costs one ADD with a shifted operand. */
+typedef struct {
+    int32_t m, k, e;
+} fused_rq;
+
+static inline fused_rq fused_rq_make(const tinyml_quant *q, int32_t zp)
+{
+    const int32_t e = -q->shift;
+    const fused_rq r = {q->multiplier, (int32_t)((uint32_t)(2 * zp + 1) << (e - 1)), e};
+    return r;
+}
+
+static inline int32_t fused_smmulr(int32_t a, int32_t b)
+{
+#if TINYML_DSP
+    int32_t h;
+    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a), "r"(b));
+    return h;
+#else
+    return (int32_t)(((int64_t)a * b + 0x80000000ll) >> 32);
+#endif
+}
+
+/* k + SMMULR(a, b): one SMMLAR on DSP cores. */
+static inline int32_t fused_smmlar(int32_t a, int32_t b, int32_t k)
+{
+#if TINYML_DSP
+    int32_t h;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(a), "r"(b), "r"(k));
+    return h;
+#else
+    return k + (int32_t)(((int64_t)a * b + 0x80000000ll) >> 32);
+#endif
+}
+
+/* tinyml_requantize_bounded(x2 / 2, m, -e, zp), unclamped, for m >= 0 (as
+ * fused_quant_fast requires): the sign nudge [h < 0] is taken as [x2 < 0]
+ * (where they differ h = 0, and (k - 1) >> e = k >> e = zp for e >= 1), so the
+ * rounding constant rides in the multiply: (SMMLAR(x2, m, k) + (x2 >> 31)) >> e. */
+static inline int32_t fused_rq_apply(fused_rq q, int32_t x2)
+{
+    return (fused_smmlar(x2, q.m, q.k) + (x2 >> 31)) >> q.e;
+}
+
+static inline int32_t fused_sat8(int32_t y)
+{
+#if TINYML_DSP
+    return __ssat(y, 8);
+#else
+    return TINYML_CLAMP(y, -128, 127);
+#endif
+}
+
+/* fused_rescale(r, x, ls) for |x + offset| <= 255 as c + (x << (ls + 1)) into
+ * the bounded requantization, c = offset << (ls + 1). */
+typedef struct {
+    int32_t c;
+    fused_rq q;
+} fused_rq_rescale;
+
+static inline fused_rq_rescale fused_rq_rescale_make(const tinyml_rescale *r, int32_t ls)
+{
+    const fused_rq_rescale out = {(int32_t)((uint32_t)r->offset << (ls + 1)), fused_rq_make(&r->quant, 0)};
+    return out;
+}
+
+static inline int fused_rescale_unit(const tinyml_rescale *r)
+{
+    return r->quant.multiplier == 0x7fffffff && r->quant.shift == -1;
+}
+
 #endif /* TINYML_FUSED_COMMON_H */
