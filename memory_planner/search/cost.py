@@ -216,9 +216,22 @@ class CostModel:
         if fam is not None:
             ctx = CachedCtx(fam.graph, fam.per_step)
             compiled = compile(fam.graph, self.options, lowerer=lambda g, fuse: (fam.steps, ctx))
-            return Planned(fam.graph, fam.layout, compiled, fam.stats)
+            return self.unfused_if_smaller(Planned(fam.graph, fam.layout, compiled, fam.stats))
         g, layout = build_vit(cfg, self.placeholders)
-        return Planned(g, layout, compile(g, self.options, lowerer=partial(self.lowering, blocks=layout)))
+        planned = Planned(g, layout, compile(g, self.options, lowerer=partial(self.lowering, blocks=layout)))
+        return self.unfused_if_smaller(planned)
+
+    def unfused_if_smaller(self, p: Planned) -> Planned:
+        """`compile`'s fusion check (codegen.pipeline: fusion is kept only when it plans no
+        larger) for the cached lowering, so a candidate's arena is the one `tinyml build`
+        plans (its stats, which count steps and their elements, are then recounted)."""
+        if not (self.options.fuse and self.options.fuse_check) or self.options.stream_input:
+            return p
+        plain = compile(p.graph, dataclasses.replace(self.options, fuse=False),
+                        lowerer=partial(self.lowering, blocks=p.layout))
+        if plain.plan.total_arena_bytes < p.compiled.plan.total_arena_bytes:
+            return dataclasses.replace(p, compiled=plain, stats=None)
+        return p
 
     # -- depth families ------------------------------------------------------
     def family_inputs(self, cfg: ViTConfig) -> _Expanded | None:
