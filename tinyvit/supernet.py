@@ -252,13 +252,17 @@ class Supernet:
 
     def logits(self, cfg: ViTConfig, x: np.ndarray, batch: int = 500) -> np.ndarray:
         """The sub-network's float logits with inherited weights."""
-        tf = self.tf
         self.space.check(cfg)
-        if self._fwd is None:
-            sig = _SIGNATURE(tf)
-            self._fwd = tf.function(self._forward, input_signature=[sig[0], sig[2], sig[3]])
-        return np.concatenate([self._fwd(*self._inputs(cfg, x[i:i + batch])).numpy()
+        fwd = self._forward_fn()
+        return np.concatenate([fwd(*self._inputs(cfg, x[i:i + batch])).numpy()
                                for i in range(0, len(x), batch)])
+
+    def _forward_fn(self) -> Callable:
+        """The traced forward pass (patches, patch index, arch vector) -> logits."""
+        if self._fwd is None:
+            sig = _SIGNATURE(self.tf)
+            self._fwd = self.tf.function(self._forward, input_signature=[sig[0], sig[2], sig[3]])
+        return self._fwd
 
     def accuracy(self, cfg: ViTConfig, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(self.logits(cfg, x), -1) == y))
@@ -303,19 +307,25 @@ class Supernet:
                            for _ in range(3)]
         acc, m, s = self._slots
 
-        def replica(x, y, pidx, arch, global_batch):
+        def replica(x, y, pidx, arch, global_batch, soft, kd):
             r = tf.distribute.get_replica_context().replica_id_in_sync_group    # this replica's shard
-            x, y = x[r::n_rep], y[r::n_rep]
+            x, y, soft = x[r::n_rep], y[r::n_rep], soft[r::n_rep]
             with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    y, self._forward(x, pidx, arch))) / global_batch
+                logits = self._forward(x, pidx, arch)
+                # (1 - kd) x cross-entropy on the labels + kd x cross-entropy on the teacher's
+                # probabilities `soft` (in-place distillation; kd 0: labels only)
+                per = ((1.0 - kd) * tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                       + kd * tf.nn.softmax_cross_entropy_with_logits(soft, logits))
+                loss = tf.reduce_sum(per) / global_batch
             grads = tape.gradient(loss, [self.vars[k] for k in names],
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return [loss] + grads
 
-        @tf.function(input_signature=_SIGNATURE(tf) + [tf.TensorSpec([], tf.float32)])
-        def accumulate(x, y, pidx, arch, global_batch):
-            per = strategy.run(replica, args=(x, y, pidx, arch, global_batch))
+        @tf.function(input_signature=_SIGNATURE(tf) + [tf.TensorSpec([], tf.float32),
+                                                      tf.TensorSpec([None, None], tf.float32),
+                                                      tf.TensorSpec([], tf.float32)])
+        def accumulate(x, y, pidx, arch, global_batch, soft, kd):
+            per = strategy.run(replica, args=(x, y, pidx, arch, global_batch, soft, kd))
             out = [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per]
             for a, g in zip(acc, out[1:]):
                 a.assign_add(g)
@@ -334,12 +344,20 @@ class Supernet:
     def train(self, x: np.ndarray, y: np.ndarray, sample: Callable[[np.random.Generator], list[ViTConfig]],
               steps: int, deadline: float | None = None, lr: float = 2e-3, wd: float = 0.05, batch: int = 64,
               max_shift: int = 2, seed: int = 0, clock: Callable[[], float] = time.monotonic,
-              on_step: Callable[[int], None] | None = None) -> dict:
+              on_step: Callable[[int], None] | None = None, distill: float = 0.0,
+              warmup: int = 0) -> dict:
         """Sandwich-rule training: each step sums the gradients of the sub-networks
-        `sample(rng)` returns (largest, smallest, two random), then one AdamW update
-        (cosine learning rate over `steps`, or over the steps the `deadline` leaves at
-        the measured step time). Stops after `steps` or at `deadline` (a `clock`
-        value; the first step always runs). Returns what was done."""
+        `sample(rng)` returns (largest first, then smallest, two random), then one AdamW
+        update (cosine learning rate over `steps`, or over the steps the `deadline` leaves
+        at the measured step time). Stops after `steps` or at `deadline` (a `clock`
+        value; the first step always runs). Returns what was done.
+
+        In-place distillation (`distill` > 0, as BigNAS / Once-for-All): the first
+        sub-network learns from the labels; every other one from (1 - distill) x the
+        labels + distill x the first one's softmax on the same images (its logits
+        with the weights before this step's update, no gradient through them).
+        `warmup`: the first `warmup` steps train only the first sub-network (the
+        largest), so the teacher knows something before it teaches."""
         tf = self.tf
         from tinyml.tinyvit.data import random_shift
         rng = np.random.default_rng(seed)
@@ -361,6 +379,8 @@ class Supernet:
             pos += batch
             xb = random_shift(x[idx], rng, max_shift) if max_shift else x[idx]
             cfgs = sample(rng)
+            if step < warmup:
+                cfgs = cfgs[:1]
             used: set[str] = set()
             for cfg in cfgs:
                 self.space.check(cfg)
@@ -368,9 +388,17 @@ class Supernet:
             lr_t = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, horizon)))))
             accumulate, apply = self._step_fns()
             yb = tf.constant(y[idx].astype(np.int32))
+            none = tf.zeros([len(idx), self.space.num_classes], tf.float32)
+            soft = none
+            if distill > 0 and len(cfgs) > 1:
+                soft = tf.nn.softmax(self._forward_fn()(*self._inputs(cfgs[0], xb)))
             with self.strategy.scope():
-                loss = sum(float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
-                                            tf.constant(float(len(idx))))) for c in cfgs)
+                loss = 0.0
+                for j, c in enumerate(cfgs):
+                    kd = distill if j and distill > 0 else 0.0
+                    loss += float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
+                                             tf.constant(float(len(idx))), soft if kd else none,
+                                             tf.constant(float(kd))))
                 apply(tf.constant([1.0 if k in used else 0.0 for k in names]), tf.constant(float(step + 1)),
                       tf.constant(lr_t), tf.constant(wd))
             losses.append(loss)
