@@ -57,9 +57,12 @@ class SupernetSpace:
     max_rank: int             # qkv / proj / mlp ranks
     max_patch_rank: int
     activation: str = "relu"
+    # False: each patch size has its own blocks, final LayerNorm and classifier (a tower),
+    # shared by its sub-networks only; True: one set shared by every patch size
+    shared_blocks: bool = True
 
     @classmethod
-    def covering(cls, configs: list[ViTConfig]) -> "SupernetSpace":
+    def covering(cls, configs: list[ViTConfig], shared_blocks: bool = True) -> "SupernetSpace":
         """The smallest supernet holding every config of `configs`."""
         if not configs:
             raise TinymlError("no configs to build a supernet from", "supernet", "pass at least one config")
@@ -69,7 +72,7 @@ class SupernetSpace:
                    max(c.embed_dim for c in configs), max(c.depth for c in configs),
                    max(c.mlp_dim for c in configs),
                    max(max(c.qkv_rank, c.proj_rank, c.mlp_rank) for c in configs) or 1,
-                   max(c.patch_rank for c in configs) or 1, c0.activation)
+                   max(c.patch_rank for c in configs) or 1, c0.activation, shared_blocks)
 
     def covers(self, cfg: ViTConfig) -> bool:
         return not self._why_not(cfg)
@@ -79,6 +82,14 @@ class SupernetSpace:
         if why:
             raise TinymlError(f"{cfg.name} is not a sub-network of the supernet: {'; '.join(why)}",
                               "supernet", "build the supernet to cover every config it is asked about")
+
+    def towers(self) -> list[str]:
+        """Name prefixes of the block / final LayerNorm / classifier tensors: one shared set
+        (""), or one per patch size ("p4_", ...)."""
+        return [""] if self.shared_blocks else [f"p{p}_" for p in self.patch_sizes]
+
+    def tower(self, patch: int) -> str:
+        return "" if self.shared_blocks else f"p{patch}_"
 
     def _why_not(self, cfg: ViTConfig) -> list[str]:
         why = []
@@ -120,18 +131,19 @@ def initial_weights(sp: SupernetSpace, seed: int = 0) -> dict[str, np.ndarray]:
         w[f"p{p}_pos"] = (rng.standard_normal((1, (sp.image_size // p) ** 2, D)) * 0.02).astype(np.float32)
     shapes = {"q": (D, D), "k": (D, D), "v": (D, D), "proj": (D, D), "mlp1": (D, H), "mlp2": (H, D)}
     L = sp.max_depth          # block tensors are stacked: [block, ...]
-    for ln in ("ln1", "ln2"):
-        w[f"blk_{ln}_g"] = np.ones((L, D), np.float32)
-        w[f"blk_{ln}_b"] = np.zeros((L, D), np.float32)
-    for name, (fi, fo) in shapes.items():
-        w[f"blk_{name}_w"] = _glorot(rng, fi, fo, (L, fi, fo))
-        w[f"blk_{name}_a"] = _glorot(rng, fi, R, (L, fi, R))
-        w[f"blk_{name}_b"] = _glorot(rng, R, fo, (L, R, fo))
-        w[f"blk_{name}_bias"] = np.zeros((L, fo), np.float32)
-    w["final_ln_g"] = np.ones(D, np.float32)
-    w["final_ln_b"] = np.zeros(D, np.float32)
-    w["logits_w"] = _glorot(rng, D, sp.num_classes, (D, sp.num_classes))
-    w["logits_bias"] = np.zeros(sp.num_classes, np.float32)
+    for t in sp.towers():
+        for ln in ("ln1", "ln2"):
+            w[f"{t}blk_{ln}_g"] = np.ones((L, D), np.float32)
+            w[f"{t}blk_{ln}_b"] = np.zeros((L, D), np.float32)
+        for name, (fi, fo) in shapes.items():
+            w[f"{t}blk_{name}_w"] = _glorot(rng, fi, fo, (L, fi, fo))
+            w[f"{t}blk_{name}_a"] = _glorot(rng, fi, R, (L, fi, R))
+            w[f"{t}blk_{name}_b"] = _glorot(rng, R, fo, (L, R, fo))
+            w[f"{t}blk_{name}_bias"] = np.zeros((L, fo), np.float32)
+        w[f"{t}final_ln_g"] = np.ones(D, np.float32)
+        w[f"{t}final_ln_b"] = np.zeros(D, np.float32)
+        w[f"{t}logits_w"] = _glorot(rng, D, sp.num_classes, (D, sp.num_classes))
+        w[f"{t}logits_bias"] = np.zeros(sp.num_classes, np.float32)
     return w
 
 
@@ -143,6 +155,7 @@ def _rank_of(cfg: ViTConfig, name: str) -> int:
 def keras_weights(w: dict[str, np.ndarray], cfg: ViTConfig) -> dict[str, list[np.ndarray]]:
     """The sliced weights of sub-network `cfg`, by layer name of `tinyvit.model.build_model(cfg)`."""
     d, e, p = cfg.embed_dim, cfg.mlp_dim, cfg.patch_size
+    t = f"p{p}_" if f"p{p}_blk_q_w" in w else ""        # this patch size's tower, or the shared one
     out: dict[str, list[np.ndarray]] = {}
     if cfg.patch_rank:
         r = cfg.patch_rank
@@ -154,17 +167,17 @@ def keras_weights(w: dict[str, np.ndarray], cfg: ViTConfig) -> dict[str, list[np
     dims = {"q": (d, d), "k": (d, d), "v": (d, d), "proj": (d, d), "mlp1": (d, e), "mlp2": (e, d)}
     for i in range(cfg.depth):
         for ln in ("ln1", "ln2"):
-            out[f"block{i}_{ln}"] = [w[f"blk_{ln}_g"][i, :d], w[f"blk_{ln}_b"][i, :d]]
+            out[f"block{i}_{ln}"] = [w[f"{t}blk_{ln}_g"][i, :d], w[f"{t}blk_{ln}_b"][i, :d]]
         for name, (fi, fo) in dims.items():
             layer = f"block{i}_attn_{name}" if name in ("q", "k", "v", "proj") else f"block{i}_{name}"
             r = _rank_of(cfg, name)
             if r:
-                out[f"{layer}_lr"] = [w[f"blk_{name}_a"][i, :fi, :r]]
-                out[layer] = [w[f"blk_{name}_b"][i, :r, :fo], w[f"blk_{name}_bias"][i, :fo]]
+                out[f"{layer}_lr"] = [w[f"{t}blk_{name}_a"][i, :fi, :r]]
+                out[layer] = [w[f"{t}blk_{name}_b"][i, :r, :fo], w[f"{t}blk_{name}_bias"][i, :fo]]
             else:
-                out[layer] = [w[f"blk_{name}_w"][i, :fi, :fo], w[f"blk_{name}_bias"][i, :fo]]
-    out["final_ln"] = [w["final_ln_g"][:d], w["final_ln_b"][:d]]
-    out["logits"] = [w["logits_w"][:d], w["logits_bias"]]
+                out[layer] = [w[f"{t}blk_{name}_w"][i, :fi, :fo], w[f"{t}blk_{name}_bias"][i, :fo]]
+    out["final_ln"] = [w[f"{t}final_ln_g"][:d], w[f"{t}final_ln_b"][:d]]
+    out["logits"] = [w[f"{t}logits_w"][:d], w[f"{t}logits_bias"]]
     return {k: [np.array(a) for a in v] for k, v in out.items()}
 
 
@@ -185,40 +198,40 @@ class Supernet:
         self.steps = 0
 
     # ------------------------------------------------------------------ forward
-    def _dense(self, x, name: str, i, din, dout, rank):
-        """Block i's linear `name` (i None: a tensor without the block axis, e.g. the embedding)."""
+    def _dense(self, x, name: str, i, din, dout, rank, t: str = ""):
+        """Block i's linear `name` of tower `t`."""
         tf = self.tf
         v = self.vars
         y = tf.cond(rank > 0,
-                    lambda: tf.matmul(tf.matmul(x, v[f"blk_{name}_a"][i, :din, :rank]),
-                                      v[f"blk_{name}_b"][i, :rank, :dout]),
-                    lambda: tf.matmul(x, v[f"blk_{name}_w"][i, :din, :dout]))
-        return y + v[f"blk_{name}_bias"][i, :dout]
+                    lambda: tf.matmul(tf.matmul(x, v[f"{t}blk_{name}_a"][i, :din, :rank]),
+                                      v[f"{t}blk_{name}_b"][i, :rank, :dout]),
+                    lambda: tf.matmul(x, v[f"{t}blk_{name}_w"][i, :din, :dout]))
+        return y + v[f"{t}blk_{name}_bias"][i, :dout]
 
     def _ln(self, x, g, b):
         tf = self.tf
         mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
         return (x - mean) * tf.math.rsqrt(var + LN_EPS) * g + b
 
-    def _block(self, x, i, arch):
+    def _block(self, x, i, arch, t: str = ""):
         import keras
         tf = self.tf
         v = self.vars
         d, h, e, rq, ro, rm = arch[0], arch[2], arch[3], arch[4], arch[5], arch[6]
         b, n = tf.shape(x)[0], tf.shape(x)[1]
         dh = d // h
-        y = self._ln(x, v["blk_ln1_g"][i, :d], v["blk_ln1_b"][i, :d])
+        y = self._ln(x, v[f"{t}blk_ln1_g"][i, :d], v[f"{t}blk_ln1_b"][i, :d])
 
         def heads(t):
             return tf.transpose(tf.reshape(t, [b, n, h, dh]), [0, 2, 1, 3])
-        q, k, val = (heads(self._dense(y, nm, i, d, d, rq)) for nm in ("q", "k", "v"))
+        q, k, val = (heads(self._dense(y, nm, i, d, d, rq, t)) for nm in ("q", "k", "v"))
         s = tf.matmul(q, k, transpose_b=True) * (1.0 / tf.sqrt(tf.cast(dh, tf.float32)))
         o = tf.matmul(tf.nn.softmax(s, axis=-1), val)
         o = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, d])
-        x = x + self._dense(o, "proj", i, d, d, ro)
-        y = self._ln(x, v["blk_ln2_g"][i, :d], v["blk_ln2_b"][i, :d])
-        y = keras.activations.get(self.space.activation)(self._dense(y, "mlp1", i, d, e, rm))
-        return x + self._dense(y, "mlp2", i, e, d, rm)
+        x = x + self._dense(o, "proj", i, d, d, ro, t)
+        y = self._ln(x, v[f"{t}blk_ln2_g"][i, :d], v[f"{t}blk_ln2_b"][i, :d])
+        y = keras.activations.get(self.space.activation)(self._dense(y, "mlp1", i, d, e, rm, t))
+        return x + self._dense(y, "mlp2", i, e, d, rm, t)
 
     def _forward(self, patches, pidx, arch):
         """Logits from flattened patches (B, N, p*p*C) of the patch size with index `pidx`."""
@@ -233,13 +246,16 @@ class Supernet:
             low = lambda: tf.matmul(tf.matmul(patches, tf.reshape(v[f"p{p}_embed_a"][..., :rp], [k, rp])),  # noqa: E731
                                     v[f"p{p}_embed_b"][:rp, :d])
             return tf.cond(rp > 0, low, full) + v[f"p{p}_embed_bias"][:d] + v[f"p{p}_pos"][:, :, :d]
-        z = tf.switch_case(pidx, [lambda p=p: embed(p) for p in sizes])
-        # one traced block, run `depth` times on the stacked block tensors
-        _, z = tf.while_loop(lambda i, z: i < depth, lambda i, z: (i + 1, self._block(z, i, arch)),
-                             [tf.constant(0), z],
-                             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None])])
-        z = self._ln(z, v["final_ln_g"][:d], v["final_ln_b"][:d])
-        return tf.matmul(tf.reduce_mean(z, axis=1), v["logits_w"][:d]) + v["logits_bias"]
+        def body(z, t):
+            # one traced block, run `depth` times on the stacked block tensors of tower t
+            _, z = tf.while_loop(lambda i, z: i < depth, lambda i, z: (i + 1, self._block(z, i, arch, t)),
+                                 [tf.constant(0), z],
+                                 shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None])])
+            z = self._ln(z, v[f"{t}final_ln_g"][:d], v[f"{t}final_ln_b"][:d])
+            return tf.matmul(tf.reduce_mean(z, axis=1), v[f"{t}logits_w"][:d]) + v[f"{t}logits_bias"]
+        if self.space.shared_blocks:
+            return body(tf.switch_case(pidx, [lambda p=p: embed(p) for p in sizes]), "")
+        return tf.switch_case(pidx, [lambda p=p: body(embed(p), f"p{p}_") for p in sizes])
 
     def _var_names(self, p: int) -> list[str]:
         own = [k for k in self.vars if k.startswith(f"p{p}_")]

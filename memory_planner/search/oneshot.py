@@ -44,7 +44,10 @@ class SupernetSettings:
     children: int = 16            # per generation, half mutation, half crossover
     generations: int = 200
     val_images: int = 1000        # inherited accuracy is measured on these validation images
-    kendall_epochs: int = 2       # stand-alone training of each Kendall sample
+    kendall_epochs: int = 3       # stand-alone training of each Kendall sample
+    distill: float = 0.0          # in-place distillation weight (Supernet.train)
+    warmup: int = 0               # steps training only the largest sub-network first
+    shared_blocks: bool = False   # one block set for every patch size, or a tower per patch size
 
     def describe(self, dataset: str) -> str:
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
@@ -98,15 +101,18 @@ def sandwich(feasible: list[Candidate]) -> Callable[[np.random.Generator], list]
 def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, deadline: float,
                    clock: Callable[[], float], seed: int = 0,
                    on_step: Callable[[int], None] | None = None) -> tuple[Supernet, dict]:
-    space = SupernetSpace.covering([c.config for c in feasible])
+    space = SupernetSpace.covering([c.config for c in feasible], shared_blocks=settings.shared_blocks)
     net = Supernet(space, seed=seed)
     max_shift = 2 if space.image_size >= 16 else 0
     info = net.train(ds.train.x, ds.train.y, sandwich(feasible), settings.steps, deadline=deadline,
                      lr=settings.lr, batch=settings.batch, max_shift=max_shift, seed=seed, clock=clock,
-                     on_step=on_step)
+                     on_step=on_step, distill=settings.distill, warmup=settings.warmup)
     info["space"] = {"patch_sizes": list(space.patch_sizes), "max_dim": space.max_dim,
                      "max_depth": space.max_depth, "max_hidden": space.max_hidden,
-                     "max_rank": space.max_rank, "max_patch_rank": space.max_patch_rank}
+                     "max_rank": space.max_rank, "max_patch_rank": space.max_patch_rank,
+                     "shared_blocks": space.shared_blocks}
+    info["recipe"] = {"distill": settings.distill, "warmup": settings.warmup, "lr": settings.lr,
+                      "batch": settings.batch}
     info["parameters"] = int(sum(int(np.prod(v.shape)) for v in net.vars.values()))
     return net, info
 
@@ -180,13 +186,27 @@ def _rank(c: Candidate) -> tuple:
 
 
 def spread_picks(feasible: list[Candidate], n: int, rng: random.Random) -> list[Candidate]:
-    """n feasible candidates spread over the space: the candidates sorted by MACs are cut
-    into n equal strata and one is drawn from each (a uniform draw lands most picks
-    among similar mid-size networks whose accuracies differ by less than training noise)."""
-    ordered = sorted(feasible, key=lambda c: (c.cost.macs, c.cost.arena_bytes, c.config.name))
-    if len(ordered) <= n:
-        return ordered
-    return [ordered[rng.randrange(len(ordered) * i // n, len(ordered) * (i + 1) // n)] for i in range(n)]
+    """n feasible candidates spread over the space: the n slots are dealt to the patch sizes in
+    turn (as many as each has), and within a patch size its candidates sorted by parameters
+    are cut into equal strata, one drawn from each. So the picks differ in patch size and in
+    width / depth / rank (one pick per MACs stratum put most picks on patch 14 or 7, and a
+    uniform draw most among similar mid-size networks whose accuracies differ by less than
+    training noise)."""
+    by_patch: dict[int, list[Candidate]] = {}
+    for c in sorted(feasible, key=lambda c: (c.cost.params, c.cost.macs, c.config.name)):
+        by_patch.setdefault(c.config.patch_size, []).append(c)
+    patches = sorted(by_patch)
+    slots = dict.fromkeys(patches, 0)
+    i = 0
+    while sum(slots.values()) < min(n, len(feasible)):
+        p = patches[i % len(patches)]
+        slots[p] += slots[p] < len(by_patch[p])
+        i += 1
+    out = []
+    for p in patches:
+        g, k = by_patch[p], slots[p]
+        out += [g[rng.randrange(len(g) * j // k, len(g) * (j + 1) // k)] for j in range(k)]
+    return out
 
 
 def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.ndarray, y: np.ndarray,
