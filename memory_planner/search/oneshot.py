@@ -5,13 +5,17 @@ of that ranking against stand-alone training.
 - `train_supernet`: `tinyvit.supernet.Supernet` covering the feasible candidates,
   trained with the sandwich rule on them (`sandwich`: per step one patch size, its
   most- and fewest-parameter feasible configs, two random; all within the board's budget).
+  By default each patch size has its own tower of blocks (`SupernetSettings.shared_blocks`
+  False): with one block set shared by patch 2 (196 tokens) and patch 14 (4 tokens) the
+  inherited ranking was no better than chance (scripts/measure_kendall.py, README).
 - `evolve`: population of feasible candidates; each generation the better half
   are parents, children come from mutation (`SearchSpace.mutate`) and crossover
   (`SearchSpace.crossover`); each child is planned exactly (`CostModel`: arena from
   the real planner, flash with tables, instruction estimate at the board clock)
   and checked against the `Budget`; only feasible children get a fitness (their
   inherited validation accuracy).
-- `measure_kendall`: N feasible candidates trained stand-alone (each alone from
+- `measure_kendall`: N feasible candidates spread over patch sizes and sizes
+  (`spread_picks`) trained stand-alone (each alone from
   fresh weights, same seed, epochs, batch and learning rate, in the supernet's
   traced step after a reset), Kendall tau-b between their inherited and
   stand-alone accuracies.
@@ -50,9 +54,11 @@ class SupernetSettings:
     shared_blocks: bool = False   # one block set for every patch size, or a tower per patch size
 
     def describe(self, dataset: str) -> str:
+        how = "blocks shared by every patch size" if self.shared_blocks else "one block tower per patch size"
+        kd = f", in-place distillation {self.distill:g}" if self.distill else ""
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
-                f"validation images) of sub-networks of one weight-sharing supernet trained with the "
-                f"sandwich rule; evolutionary search (population {self.population}, {self.children} "
+                f"validation images) of sub-networks of one weight-sharing supernet ({how}) trained with "
+                f"the sandwich rule{kd}; evolutionary search (population {self.population}, {self.children} "
                 f"children per generation by mutation and crossover) under the exact constraints")
 
 
