@@ -12,11 +12,16 @@ width, depth, head count, MLP width and ranks of a `SupernetSpace`:
   contiguous heads of d/h channels (as the exported model's Reshape does).
 - patch size: one patch embedding (full kernel, low-rank kernel + projection)
   and one position table per patch size (token counts differ); the blocks,
-  LayerNorms and classifier are shared by all patch sizes.
+  LayerNorms and classifier are either shared by all patch sizes
+  (`SupernetSpace.shared_blocks`) or one set per patch size (a "tower": the
+  search's default, since one block set serving 196 tokens of 2x2 pixels and 4
+  tokens of 14x14 pixels ranked sub-networks no better than chance).
 
 Training (`train`) follows the sandwich rule: each step sums the gradients of
 the largest sub-network, the smallest, and two random ones (the caller gives
-them, e.g. drawn from the configs that fit the board), under
+them, e.g. drawn from the configs that fit the board; optionally the largest
+teaches the others its soft labels: in-place distillation, and trains alone
+for a warm-up), under
 `tf.distribute.MirroredStrategy` (each replica takes its shard of the batch, gradients
 summed across them). The forward pass is one `tf.function` with
 the other dimensions as int32 tensors (dynamic slices) and the patches
