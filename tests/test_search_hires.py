@@ -267,3 +267,31 @@ def test_64k_winner_runs_on_emulated_f746_within_its_budget(three_budgets, tmp_p
     assert r["passed"] is True
     assert r["arena_used_bytes"] <= r["arena_bytes"] == win.cost.arena_bytes <= BUDGETS[0]
     assert r["peak_sram_bytes_measured"] == r["static_ram_bytes"] + r["stack_used_bytes"] + r["arena_used_bytes"]
+
+
+def test_budgets_plot_and_table_show_final_accuracy_of_winner_and_baseline():
+    """Each budget's final int8 accuracies (winner, fixed-patch baseline) are in the winners
+    table with the epochs each ran, and one legend entry per budget in the plot."""
+    from types import SimpleNamespace as NS
+
+    from tinyml.memory_planner.search import multi
+    from tinyml.memory_planner.search.space import space_for_dataset
+    space = space_for_dataset("digits-canvas")
+
+    def cand(dim, arena, proxy):
+        return NS(config=space.make(16, dim, 1, 1, 1.0), cost=NS(arena_bytes=arena), proxy_accuracy=proxy)
+    runs = []
+    for kib, (w, b) in zip((64, 128), ((0.41, 0.33), (0.52, None))):
+        win, base = cand(kib // 2, kib * 900, 0.3), cand(kib // 4, kib * 800, 0.2)
+        runs.append(NS(budget=NS(sram_bytes=kib * 1024), trained=[win, base], chosen=win, baseline=base,
+                       chosen_metrics={"metric": "accuracy", "int8_accuracy": w, "epochs_run": 4},
+                       baseline_metrics={"metric": "accuracy", "int8_accuracy": b, "epochs_run": 4},
+                       dataset="digits-canvas"))
+    res = multi.BudgetsResult(runs)
+    rows = multi.winners_table(res)
+    assert [(r["winner"]["accuracy"], r["baseline"]["accuracy"]) for r in rows] == [(0.41, 0.33), (0.52, None)]
+    assert all(r["winner"]["epochs_run"] == r["baseline"]["epochs_run"] == 4 for r in rows)
+    fig, ax = multi.budget_figure(res)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "final int8 64 KiB: winner 0.410 vs baseline 0.330" in labels
+    assert "final int8 128 KiB: winner 0.520" in labels

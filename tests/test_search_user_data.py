@@ -199,15 +199,16 @@ def _fake_hooks(clock: FakeClock, epoch_secs: float, export_secs: float, verify_
 
     def final(c, ds, epochs, out_dir, seed, tag, may_continue=None, progress=False, **kw):
         secs = []
+        e = epoch_secs[tag] if isinstance(epoch_secs, dict) else epoch_secs
         for ep in range(epochs):
             if ep and not may_continue(secs):
                 break
-            clock.t += epoch_secs
-            secs.append(epoch_secs)
+            clock.t += e
+            secs.append(e)
         clock.t += export_secs
-        log.append((tag, len(secs)))
+        log.append((tag, len(secs), epochs))
         return ({"metric": "accuracy", "int8_accuracy": 0.9, "float_accuracy": 0.9,
-                 "epochs_run": len(secs), "train_seconds": epoch_secs * len(secs)}, f"/x/{tag}.tflite")
+                 "epochs_run": len(secs), "train_seconds": e * len(secs)}, f"/x/{tag}.tflite")
 
     def replan(c, path):
         clock.t += 1.0
@@ -257,16 +258,17 @@ def test_budget_bounds_the_whole_run_with_a_fake_clock(tmp_path):
     """200 s budget; proxy trainings 'take' 20 s, epochs 6 s, export 4 s, verify 5 s.
     Memory planning runs for real but costs 0 s on the fake clock.
     Ranking ends at 120 s: 6 proxy trainings (0..120). Final window 120..170 (30 s
-    export reserve): the chosen model gets 60 % of it, to 150 (epochs end 126, 132,
-    138, 144, 150: 5 epochs), then the baseline the rest."""
+    export reserve): the chosen model gets half of it, to 145 (epochs end 126, 132,
+    138, 144: 4 epochs), then the baseline the rest."""
     res, rc, ex, log = _fake_search(tmp_path, 200.0, 20.0, 6.0)
     assert ex.calls == 6
     assert len(res.trained) == 6
     ph = res.phase_seconds
     assert ph["memory_eval"] == 0.0 and ph["ranking"] == 120.0
-    assert log[0] == ("chosen", 5)
-    # baseline: starts at 154 (after the chosen's 4 s export); epochs end 160, 166; 172 > 170 stops
-    assert log[1] == ("baseline", 2)
+    assert log[0] == ("chosen", 4, 50)
+    # baseline: starts at 148 (after the chosen's 4 s export); epochs end 154, 160, 166; 172 > 170 stops
+    assert log[1] == ("baseline", 3, 50)
+    assert any("baseline ran 3 epoch(s), the winner 4" in n for n in res.notes)
     assert ph["final_training"] == 6.0 * 7
     assert ph["export_verify"] == 4.0 + 4.0 + 1.0 + 5.0
     assert rc.elapsed() == sum(ph.values()) == 176.0 <= 200.0
@@ -281,11 +283,24 @@ def test_budget_bounds_the_whole_run_with_a_fake_clock(tmp_path):
     assert d["chosen"]["verify"]["bit_exact"] is True and d["chosen"]["accuracy"] == 0.9
 
 
+def test_baseline_trains_with_the_winners_recipe(tmp_path):
+    """The fixed-patch baseline gets the winner's epoch schedule (same `epochs` argument) and
+    stops after as many epochs as the winner ran, even when its epochs are faster: winner
+    6 s / epoch in 120..145 -> 4 epochs; baseline 1 s / epoch could run 22 by 170, runs 4."""
+    res, rc, ex, log = _fake_search(tmp_path, 200.0, 20.0, {"chosen": 6.0, "baseline": 1.0})
+    assert res.baseline is not None and res.baseline is not res.chosen
+    assert log == [("chosen", 4, 50), ("baseline", 4, 50)]
+    assert not any("baseline ran" in n for n in res.notes)
+    from tinyml.memory_planner.search.report import to_json
+    d = to_json(res)
+    assert d["chosen"]["epochs_run"] == d["baseline"]["epochs_run"] == 4
+
+
 def test_budget_too_small_for_one_unit_is_reported_not_hidden(tmp_path):
     """A 30 s budget with 40 s proxy trainings: one proxy training still runs (an
     accuracy is needed), the final training gets one epoch, and the overrun is a note."""
     res, rc, ex, log = _fake_search(tmp_path, 30.0, 40.0, 6.0)
-    assert ex.calls == 1 and log[0] == ("chosen", 1)
+    assert ex.calls == 1 and log[0][:2] == ("chosen", 1)
     assert len(log) == 1 or log[1][1] >= 1
     assert rc.elapsed() > 30.0
     assert any("more than --budget-seconds" in n for n in res.notes)

@@ -47,21 +47,29 @@ def test_sandwich_takes_each_patch_sizes_largest_and_smallest_by_parameters():
     assert all(70 <= firsts[p] <= 130 for p in (2, 4, 7, 14)), firsts      # uniform over patch sizes (~100 each)
 
 
-def test_kendall_picks_are_spread_over_the_macs_strata():
-    """The N stand-alone trainings take one candidate from each of N equal MACs strata (a
-    uniform draw put most of them among similar mid-size networks)."""
+def test_kendall_picks_are_spread_over_patch_sizes_and_parameter_strata():
+    """The N stand-alone trainings cover every patch size (slots dealt in turn, as many as a
+    patch size has) and, within one, one candidate from each equal stratum of the parameter
+    order (by MACs strata most picks landed on the large patches)."""
     from types import SimpleNamespace
 
     from tinyml.memory_planner.search.oneshot import spread_picks
-    pool = [SimpleNamespace(cost=SimpleNamespace(macs=m, arena_bytes=0), config=SimpleNamespace(name=f"c{m}"))
-            for m in random.Random(1).sample(range(1000), 100)]
+    pool = []
+    for i, (p, n) in enumerate([(2, 3), (4, 40), (7, 40), (14, 40)]):
+        for params in random.Random(i).sample(range(1000), n):
+            pool.append(SimpleNamespace(cost=SimpleNamespace(params=params, macs=0),
+                                        config=SimpleNamespace(name=f"p{p}_{params}", patch_size=p)))
     for seed in range(5):
-        picks = spread_picks(pool, 10, random.Random(seed))
-        macs = sorted(pool, key=lambda c: c.cost.macs)
-        assert len(picks) == 10 and len({id(p) for p in picks}) == 10
-        for i, p in enumerate(picks):      # pick i is from the i-th tenth of the MACs order
-            assert macs.index(p) // 10 == i
-    assert spread_picks(pool[:7], 10, random.Random(0)) == sorted(pool[:7], key=lambda c: c.cost.macs)
+        picks = spread_picks(pool, 12, random.Random(seed))
+        assert len(picks) == 12 and len({id(c) for c in picks}) == 12
+        per = {p: [c for c in picks if c.config.patch_size == p] for p in (2, 4, 7, 14)}
+        assert [len(per[p]) for p in (2, 4, 7, 14)] == [3, 3, 3, 3]
+        for p in (4, 7, 14):     # pick j of a patch size is from the j-th third of its parameter order
+            order = sorted((c for c in pool if c.config.patch_size == p), key=lambda c: c.cost.params)
+            assert [order.index(c) * 3 // 40 for c in per[p]] == [0, 1, 2]
+    picks = spread_picks(pool, 20, random.Random(0))       # patch 2 has only 3: the others take the rest
+    assert sorted(sum(c.config.patch_size == p for c in picks) for p in (2, 4, 7, 14)) == [3, 5, 6, 6]
+    assert len(spread_picks(pool[:2], 10, random.Random(0))) == 2
 
 
 def test_kendall_tau_against_hand_computed_values():
@@ -137,7 +145,8 @@ def test_evolution_scores_only_candidates_the_real_planner_fits():
 
 # ---------------------------------------------------------------- weight sharing
 @pytest.mark.slow
-def test_subnetwork_equals_standalone_model_with_sliced_weights():
+@pytest.mark.parametrize("shared", [True, False])
+def test_subnetwork_equals_standalone_model_with_sliced_weights(shared):
     """A sub-network's supernet forward pass equals tinyvit.model.build_model(cfg) carrying
     the sliced weights (full and low rank, several widths, heads, depths, both patch sizes),
     and two sub-networks share the leading slice of the same tensor."""
@@ -151,7 +160,7 @@ def test_subnetwork_equals_standalone_model_with_sliced_weights():
     space = space_for_dataset("digits8")
     cfgs = [space.make(2, 32, 2, 2, 2.0), space.make(4, 16, 1, 4, 1.0, 4, 8, 4, 4),
             space.make(2, 24, 3, 1, 3.0, 0, 6, 0, 0), space.make(4, 64, 4, 4, 4.0, 32, 0, 16, 8)]
-    net = Supernet(SupernetSpace.covering(cfgs), seed=3)
+    net = Supernet(SupernetSpace.covering(cfgs, shared_blocks=shared), seed=3)
     # weights off their initial values (LayerNorm scales and biases too)
     rng = np.random.default_rng(0)
     for v in net.vars.values():
@@ -165,8 +174,11 @@ def test_subnetwork_equals_standalone_model_with_sliced_weights():
     w = net.numpy_weights()
     small, big = keras_weights(w, cfgs[0]), keras_weights(w, cfgs[3])
     assert small["block1_attn_q"][0].shape == (32, 32)
-    np.testing.assert_array_equal(small["block0_mlp2"][0], w["blk_mlp2_w"][0, :64, :32])
-    np.testing.assert_array_equal(big["block0_attn_q_lr"][0][:32, :16], w["blk_q_a"][0, :32, :16])
+    t = "" if shared else "p4_"           # cfgs[0] is patch 2, cfgs[3] patch 4
+    np.testing.assert_array_equal(small["block0_mlp2"][0], w[f"{t.replace('4', '2')}blk_mlp2_w"][0, :64, :32])
+    np.testing.assert_array_equal(big["block0_attn_q_lr"][0][:32, :16], w[f"{t}blk_q_a"][0, :32, :16])
+    # one set of block tensors, or one per patch size (a tower each)
+    assert sum(k.endswith("blk_q_w") for k in w) == (1 if shared else 2)
 
 
 # ---------------------------------------------------------------- end to end

@@ -12,11 +12,16 @@ width, depth, head count, MLP width and ranks of a `SupernetSpace`:
   contiguous heads of d/h channels (as the exported model's Reshape does).
 - patch size: one patch embedding (full kernel, low-rank kernel + projection)
   and one position table per patch size (token counts differ); the blocks,
-  LayerNorms and classifier are shared by all patch sizes.
+  LayerNorms and classifier are either shared by all patch sizes
+  (`SupernetSpace.shared_blocks`) or one set per patch size (a "tower": the
+  search's default, since one block set serving 196 tokens of 2x2 pixels and 4
+  tokens of 14x14 pixels ranked sub-networks no better than chance).
 
 Training (`train`) follows the sandwich rule: each step sums the gradients of
 the largest sub-network, the smallest, and two random ones (the caller gives
-them, e.g. drawn from the configs that fit the board), under
+them, e.g. drawn from the configs that fit the board; optionally the largest
+teaches the others its soft labels: in-place distillation, and trains alone
+for a warm-up), under
 `tf.distribute.MirroredStrategy` (each replica takes its shard of the batch, gradients
 summed across them). The forward pass is one `tf.function` with
 the other dimensions as int32 tensors (dynamic slices) and the patches
@@ -57,9 +62,12 @@ class SupernetSpace:
     max_rank: int             # qkv / proj / mlp ranks
     max_patch_rank: int
     activation: str = "relu"
+    # False: each patch size has its own blocks, final LayerNorm and classifier (a tower),
+    # shared by its sub-networks only; True: one set shared by every patch size
+    shared_blocks: bool = True
 
     @classmethod
-    def covering(cls, configs: list[ViTConfig]) -> "SupernetSpace":
+    def covering(cls, configs: list[ViTConfig], shared_blocks: bool = True) -> "SupernetSpace":
         """The smallest supernet holding every config of `configs`."""
         if not configs:
             raise TinymlError("no configs to build a supernet from", "supernet", "pass at least one config")
@@ -69,7 +77,7 @@ class SupernetSpace:
                    max(c.embed_dim for c in configs), max(c.depth for c in configs),
                    max(c.mlp_dim for c in configs),
                    max(max(c.qkv_rank, c.proj_rank, c.mlp_rank) for c in configs) or 1,
-                   max(c.patch_rank for c in configs) or 1, c0.activation)
+                   max(c.patch_rank for c in configs) or 1, c0.activation, shared_blocks)
 
     def covers(self, cfg: ViTConfig) -> bool:
         return not self._why_not(cfg)
@@ -79,6 +87,14 @@ class SupernetSpace:
         if why:
             raise TinymlError(f"{cfg.name} is not a sub-network of the supernet: {'; '.join(why)}",
                               "supernet", "build the supernet to cover every config it is asked about")
+
+    def towers(self) -> list[str]:
+        """Name prefixes of the block / final LayerNorm / classifier tensors: one shared set
+        (""), or one per patch size ("p4_", ...)."""
+        return [""] if self.shared_blocks else [f"p{p}_" for p in self.patch_sizes]
+
+    def tower(self, patch: int) -> str:
+        return "" if self.shared_blocks else f"p{patch}_"
 
     def _why_not(self, cfg: ViTConfig) -> list[str]:
         why = []
@@ -120,18 +136,19 @@ def initial_weights(sp: SupernetSpace, seed: int = 0) -> dict[str, np.ndarray]:
         w[f"p{p}_pos"] = (rng.standard_normal((1, (sp.image_size // p) ** 2, D)) * 0.02).astype(np.float32)
     shapes = {"q": (D, D), "k": (D, D), "v": (D, D), "proj": (D, D), "mlp1": (D, H), "mlp2": (H, D)}
     L = sp.max_depth          # block tensors are stacked: [block, ...]
-    for ln in ("ln1", "ln2"):
-        w[f"blk_{ln}_g"] = np.ones((L, D), np.float32)
-        w[f"blk_{ln}_b"] = np.zeros((L, D), np.float32)
-    for name, (fi, fo) in shapes.items():
-        w[f"blk_{name}_w"] = _glorot(rng, fi, fo, (L, fi, fo))
-        w[f"blk_{name}_a"] = _glorot(rng, fi, R, (L, fi, R))
-        w[f"blk_{name}_b"] = _glorot(rng, R, fo, (L, R, fo))
-        w[f"blk_{name}_bias"] = np.zeros((L, fo), np.float32)
-    w["final_ln_g"] = np.ones(D, np.float32)
-    w["final_ln_b"] = np.zeros(D, np.float32)
-    w["logits_w"] = _glorot(rng, D, sp.num_classes, (D, sp.num_classes))
-    w["logits_bias"] = np.zeros(sp.num_classes, np.float32)
+    for t in sp.towers():
+        for ln in ("ln1", "ln2"):
+            w[f"{t}blk_{ln}_g"] = np.ones((L, D), np.float32)
+            w[f"{t}blk_{ln}_b"] = np.zeros((L, D), np.float32)
+        for name, (fi, fo) in shapes.items():
+            w[f"{t}blk_{name}_w"] = _glorot(rng, fi, fo, (L, fi, fo))
+            w[f"{t}blk_{name}_a"] = _glorot(rng, fi, R, (L, fi, R))
+            w[f"{t}blk_{name}_b"] = _glorot(rng, R, fo, (L, R, fo))
+            w[f"{t}blk_{name}_bias"] = np.zeros((L, fo), np.float32)
+        w[f"{t}final_ln_g"] = np.ones(D, np.float32)
+        w[f"{t}final_ln_b"] = np.zeros(D, np.float32)
+        w[f"{t}logits_w"] = _glorot(rng, D, sp.num_classes, (D, sp.num_classes))
+        w[f"{t}logits_bias"] = np.zeros(sp.num_classes, np.float32)
     return w
 
 
@@ -143,6 +160,7 @@ def _rank_of(cfg: ViTConfig, name: str) -> int:
 def keras_weights(w: dict[str, np.ndarray], cfg: ViTConfig) -> dict[str, list[np.ndarray]]:
     """The sliced weights of sub-network `cfg`, by layer name of `tinyvit.model.build_model(cfg)`."""
     d, e, p = cfg.embed_dim, cfg.mlp_dim, cfg.patch_size
+    t = f"p{p}_" if f"p{p}_blk_q_w" in w else ""        # this patch size's tower, or the shared one
     out: dict[str, list[np.ndarray]] = {}
     if cfg.patch_rank:
         r = cfg.patch_rank
@@ -154,17 +172,17 @@ def keras_weights(w: dict[str, np.ndarray], cfg: ViTConfig) -> dict[str, list[np
     dims = {"q": (d, d), "k": (d, d), "v": (d, d), "proj": (d, d), "mlp1": (d, e), "mlp2": (e, d)}
     for i in range(cfg.depth):
         for ln in ("ln1", "ln2"):
-            out[f"block{i}_{ln}"] = [w[f"blk_{ln}_g"][i, :d], w[f"blk_{ln}_b"][i, :d]]
+            out[f"block{i}_{ln}"] = [w[f"{t}blk_{ln}_g"][i, :d], w[f"{t}blk_{ln}_b"][i, :d]]
         for name, (fi, fo) in dims.items():
             layer = f"block{i}_attn_{name}" if name in ("q", "k", "v", "proj") else f"block{i}_{name}"
             r = _rank_of(cfg, name)
             if r:
-                out[f"{layer}_lr"] = [w[f"blk_{name}_a"][i, :fi, :r]]
-                out[layer] = [w[f"blk_{name}_b"][i, :r, :fo], w[f"blk_{name}_bias"][i, :fo]]
+                out[f"{layer}_lr"] = [w[f"{t}blk_{name}_a"][i, :fi, :r]]
+                out[layer] = [w[f"{t}blk_{name}_b"][i, :r, :fo], w[f"{t}blk_{name}_bias"][i, :fo]]
             else:
-                out[layer] = [w[f"blk_{name}_w"][i, :fi, :fo], w[f"blk_{name}_bias"][i, :fo]]
-    out["final_ln"] = [w["final_ln_g"][:d], w["final_ln_b"][:d]]
-    out["logits"] = [w["logits_w"][:d], w["logits_bias"]]
+                out[layer] = [w[f"{t}blk_{name}_w"][i, :fi, :fo], w[f"{t}blk_{name}_bias"][i, :fo]]
+    out["final_ln"] = [w[f"{t}final_ln_g"][:d], w[f"{t}final_ln_b"][:d]]
+    out["logits"] = [w[f"{t}logits_w"][:d], w[f"{t}logits_bias"]]
     return {k: [np.array(a) for a in v] for k, v in out.items()}
 
 
@@ -185,40 +203,40 @@ class Supernet:
         self.steps = 0
 
     # ------------------------------------------------------------------ forward
-    def _dense(self, x, name: str, i, din, dout, rank):
-        """Block i's linear `name` (i None: a tensor without the block axis, e.g. the embedding)."""
+    def _dense(self, x, name: str, i, din, dout, rank, t: str = ""):
+        """Block i's linear `name` of tower `t`."""
         tf = self.tf
         v = self.vars
         y = tf.cond(rank > 0,
-                    lambda: tf.matmul(tf.matmul(x, v[f"blk_{name}_a"][i, :din, :rank]),
-                                      v[f"blk_{name}_b"][i, :rank, :dout]),
-                    lambda: tf.matmul(x, v[f"blk_{name}_w"][i, :din, :dout]))
-        return y + v[f"blk_{name}_bias"][i, :dout]
+                    lambda: tf.matmul(tf.matmul(x, v[f"{t}blk_{name}_a"][i, :din, :rank]),
+                                      v[f"{t}blk_{name}_b"][i, :rank, :dout]),
+                    lambda: tf.matmul(x, v[f"{t}blk_{name}_w"][i, :din, :dout]))
+        return y + v[f"{t}blk_{name}_bias"][i, :dout]
 
     def _ln(self, x, g, b):
         tf = self.tf
         mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
         return (x - mean) * tf.math.rsqrt(var + LN_EPS) * g + b
 
-    def _block(self, x, i, arch):
+    def _block(self, x, i, arch, t: str = ""):
         import keras
         tf = self.tf
         v = self.vars
         d, h, e, rq, ro, rm = arch[0], arch[2], arch[3], arch[4], arch[5], arch[6]
         b, n = tf.shape(x)[0], tf.shape(x)[1]
         dh = d // h
-        y = self._ln(x, v["blk_ln1_g"][i, :d], v["blk_ln1_b"][i, :d])
+        y = self._ln(x, v[f"{t}blk_ln1_g"][i, :d], v[f"{t}blk_ln1_b"][i, :d])
 
         def heads(t):
             return tf.transpose(tf.reshape(t, [b, n, h, dh]), [0, 2, 1, 3])
-        q, k, val = (heads(self._dense(y, nm, i, d, d, rq)) for nm in ("q", "k", "v"))
+        q, k, val = (heads(self._dense(y, nm, i, d, d, rq, t)) for nm in ("q", "k", "v"))
         s = tf.matmul(q, k, transpose_b=True) * (1.0 / tf.sqrt(tf.cast(dh, tf.float32)))
         o = tf.matmul(tf.nn.softmax(s, axis=-1), val)
         o = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, d])
-        x = x + self._dense(o, "proj", i, d, d, ro)
-        y = self._ln(x, v["blk_ln2_g"][i, :d], v["blk_ln2_b"][i, :d])
-        y = keras.activations.get(self.space.activation)(self._dense(y, "mlp1", i, d, e, rm))
-        return x + self._dense(y, "mlp2", i, e, d, rm)
+        x = x + self._dense(o, "proj", i, d, d, ro, t)
+        y = self._ln(x, v[f"{t}blk_ln2_g"][i, :d], v[f"{t}blk_ln2_b"][i, :d])
+        y = keras.activations.get(self.space.activation)(self._dense(y, "mlp1", i, d, e, rm, t))
+        return x + self._dense(y, "mlp2", i, e, d, rm, t)
 
     def _forward(self, patches, pidx, arch):
         """Logits from flattened patches (B, N, p*p*C) of the patch size with index `pidx`."""
@@ -233,13 +251,16 @@ class Supernet:
             low = lambda: tf.matmul(tf.matmul(patches, tf.reshape(v[f"p{p}_embed_a"][..., :rp], [k, rp])),  # noqa: E731
                                     v[f"p{p}_embed_b"][:rp, :d])
             return tf.cond(rp > 0, low, full) + v[f"p{p}_embed_bias"][:d] + v[f"p{p}_pos"][:, :, :d]
-        z = tf.switch_case(pidx, [lambda p=p: embed(p) for p in sizes])
-        # one traced block, run `depth` times on the stacked block tensors
-        _, z = tf.while_loop(lambda i, z: i < depth, lambda i, z: (i + 1, self._block(z, i, arch)),
-                             [tf.constant(0), z],
-                             shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None])])
-        z = self._ln(z, v["final_ln_g"][:d], v["final_ln_b"][:d])
-        return tf.matmul(tf.reduce_mean(z, axis=1), v["logits_w"][:d]) + v["logits_bias"]
+        def body(z, t):
+            # one traced block, run `depth` times on the stacked block tensors of tower t
+            _, z = tf.while_loop(lambda i, z: i < depth, lambda i, z: (i + 1, self._block(z, i, arch, t)),
+                                 [tf.constant(0), z],
+                                 shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, None, None])])
+            z = self._ln(z, v[f"{t}final_ln_g"][:d], v[f"{t}final_ln_b"][:d])
+            return tf.matmul(tf.reduce_mean(z, axis=1), v[f"{t}logits_w"][:d]) + v[f"{t}logits_bias"]
+        if self.space.shared_blocks:
+            return body(tf.switch_case(pidx, [lambda p=p: embed(p) for p in sizes]), "")
+        return tf.switch_case(pidx, [lambda p=p: body(embed(p), f"p{p}_") for p in sizes])
 
     def _var_names(self, p: int) -> list[str]:
         own = [k for k in self.vars if k.startswith(f"p{p}_")]
@@ -252,13 +273,17 @@ class Supernet:
 
     def logits(self, cfg: ViTConfig, x: np.ndarray, batch: int = 500) -> np.ndarray:
         """The sub-network's float logits with inherited weights."""
-        tf = self.tf
         self.space.check(cfg)
-        if self._fwd is None:
-            sig = _SIGNATURE(tf)
-            self._fwd = tf.function(self._forward, input_signature=[sig[0], sig[2], sig[3]])
-        return np.concatenate([self._fwd(*self._inputs(cfg, x[i:i + batch])).numpy()
+        fwd = self._forward_fn()
+        return np.concatenate([fwd(*self._inputs(cfg, x[i:i + batch])).numpy()
                                for i in range(0, len(x), batch)])
+
+    def _forward_fn(self) -> Callable:
+        """The traced forward pass (patches, patch index, arch vector) -> logits."""
+        if self._fwd is None:
+            sig = _SIGNATURE(self.tf)
+            self._fwd = self.tf.function(self._forward, input_signature=[sig[0], sig[2], sig[3]])
+        return self._fwd
 
     def accuracy(self, cfg: ViTConfig, x: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.argmax(self.logits(cfg, x), -1) == y))
@@ -303,19 +328,25 @@ class Supernet:
                            for _ in range(3)]
         acc, m, s = self._slots
 
-        def replica(x, y, pidx, arch, global_batch):
+        def replica(x, y, pidx, arch, global_batch, soft, kd):
             r = tf.distribute.get_replica_context().replica_id_in_sync_group    # this replica's shard
-            x, y = x[r::n_rep], y[r::n_rep]
+            x, y, soft = x[r::n_rep], y[r::n_rep], soft[r::n_rep]
             with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    y, self._forward(x, pidx, arch))) / global_batch
+                logits = self._forward(x, pidx, arch)
+                # (1 - kd) x cross-entropy on the labels + kd x cross-entropy on the teacher's
+                # probabilities `soft` (in-place distillation; kd 0: labels only)
+                per = ((1.0 - kd) * tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                       + kd * tf.nn.softmax_cross_entropy_with_logits(soft, logits))
+                loss = tf.reduce_sum(per) / global_batch
             grads = tape.gradient(loss, [self.vars[k] for k in names],
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return [loss] + grads
 
-        @tf.function(input_signature=_SIGNATURE(tf) + [tf.TensorSpec([], tf.float32)])
-        def accumulate(x, y, pidx, arch, global_batch):
-            per = strategy.run(replica, args=(x, y, pidx, arch, global_batch))
+        @tf.function(input_signature=_SIGNATURE(tf) + [tf.TensorSpec([], tf.float32),
+                                                      tf.TensorSpec([None, None], tf.float32),
+                                                      tf.TensorSpec([], tf.float32)])
+        def accumulate(x, y, pidx, arch, global_batch, soft, kd):
+            per = strategy.run(replica, args=(x, y, pidx, arch, global_batch, soft, kd))
             out = [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per]
             for a, g in zip(acc, out[1:]):
                 a.assign_add(g)
@@ -334,12 +365,20 @@ class Supernet:
     def train(self, x: np.ndarray, y: np.ndarray, sample: Callable[[np.random.Generator], list[ViTConfig]],
               steps: int, deadline: float | None = None, lr: float = 2e-3, wd: float = 0.05, batch: int = 64,
               max_shift: int = 2, seed: int = 0, clock: Callable[[], float] = time.monotonic,
-              on_step: Callable[[int], None] | None = None) -> dict:
+              on_step: Callable[[int], None] | None = None, distill: float = 0.0,
+              warmup: int = 0) -> dict:
         """Sandwich-rule training: each step sums the gradients of the sub-networks
-        `sample(rng)` returns (largest, smallest, two random), then one AdamW update
-        (cosine learning rate over `steps`, or over the steps the `deadline` leaves at
-        the measured step time). Stops after `steps` or at `deadline` (a `clock`
-        value; the first step always runs). Returns what was done."""
+        `sample(rng)` returns (largest first, then smallest, two random), then one AdamW
+        update (cosine learning rate over `steps`, or over the steps the `deadline` leaves
+        at the measured step time). Stops after `steps` or at `deadline` (a `clock`
+        value; the first step always runs). Returns what was done.
+
+        In-place distillation (`distill` > 0, as BigNAS / Once-for-All): the first
+        sub-network learns from the labels; every other one from (1 - distill) x the
+        labels + distill x the first one's softmax on the same images (its logits
+        with the weights before this step's update, no gradient through them).
+        `warmup`: the first `warmup` steps train only the first sub-network (the
+        largest), so the teacher knows something before it teaches."""
         tf = self.tf
         from tinyml.tinyvit.data import random_shift
         rng = np.random.default_rng(seed)
@@ -361,6 +400,8 @@ class Supernet:
             pos += batch
             xb = random_shift(x[idx], rng, max_shift) if max_shift else x[idx]
             cfgs = sample(rng)
+            if step < warmup:
+                cfgs = cfgs[:1]
             used: set[str] = set()
             for cfg in cfgs:
                 self.space.check(cfg)
@@ -368,9 +409,17 @@ class Supernet:
             lr_t = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, horizon)))))
             accumulate, apply = self._step_fns()
             yb = tf.constant(y[idx].astype(np.int32))
+            none = tf.zeros([len(idx), self.space.num_classes], tf.float32)
+            soft = none
+            if distill > 0 and len(cfgs) > 1:
+                soft = tf.nn.softmax(self._forward_fn()(*self._inputs(cfgs[0], xb)))
             with self.strategy.scope():
-                loss = sum(float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
-                                            tf.constant(float(len(idx))))) for c in cfgs)
+                loss = 0.0
+                for j, c in enumerate(cfgs):
+                    kd = distill if j and distill > 0 else 0.0
+                    loss += float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
+                                             tf.constant(float(len(idx))), soft if kd else none,
+                                             tf.constant(float(kd))))
                 apply(tf.constant([1.0 if k in used else 0.0 for k in names]), tf.constant(float(step + 1)),
                       tf.constant(lr_t), tf.constant(wd))
             losses.append(loss)

@@ -148,7 +148,9 @@ def winners_table(res: BudgetsResult) -> list[dict]:
             key = m.get("metric", "accuracy")
             return {"name": c.config.name, "patch_size": c.config.patch_size,
                     "embed_dim": c.config.embed_dim, "peak_sram_bytes": c.cost.arena_bytes,
-                    "proxy_accuracy": c.proxy_accuracy, "accuracy": m.get(f"int8_{key}")}
+                    "proxy_accuracy": c.proxy_accuracy, "accuracy": m.get(f"int8_{key}"),
+                    "float_accuracy": m.get(f"float_{key}"), "epochs_run": m.get("epochs_run"),
+                    "train_seconds": m.get("train_seconds")}
         rows.append({"sram_budget_bytes": r.budget.sram_bytes,
                      "winner": one(r.chosen, r.chosen_metrics),
                      "baseline": one(r.baseline, r.baseline_metrics)})
@@ -213,8 +215,18 @@ def budget_figure(res: BudgetsResult):
             ax.scatter([r.baseline.cost.arena_bytes / 1024], [r.baseline.proxy_accuracy], s=80,
                        marker="s", facecolors="none", edgecolors=col, linewidths=1.8, zorder=4,
                        label=f"fixed-patch baseline {kib:.0f} KiB: {r.baseline.config.name}")
+        # the final (trained, int8) accuracies of the winner and its baseline, same recipe
+        pts = [(c, m.get("int8_" + m.get("metric", "accuracy")), mk)
+               for c, m, mk in ((r.chosen, r.chosen_metrics, "*"), (r.baseline, r.baseline_metrics, "s"))
+               if c is not None]
+        pts = [(c, a, mk) for c, a, mk in pts if a is not None]
+        if pts:
+            for c, a, mk in pts:
+                ax.scatter([c.cost.arena_bytes / 1024], [a], s=60, marker=mk, color=col, zorder=6)
+            ax.scatter([], [], s=60, marker="*", color=col, label=f"final int8 {kib:.0f} KiB: " + " vs ".join(
+                f"{'winner' if mk == '*' else 'baseline'} {a:.3f}" for _, a, mk in pts))
     ax.set_xlabel("peak SRAM (planned arena), KiB")
-    ax.set_ylabel("accuracy (proxy)")
+    ax.set_ylabel("accuracy (open marks: ranking score; filled: final int8 test)")
     name = res.results[0].dataset if res.results else ""
     ax.set_title(f"tinyml search on {name}: winners per SRAM budget")
     ax.legend(fontsize=6.5, loc="lower right")

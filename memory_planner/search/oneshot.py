@@ -5,13 +5,17 @@ of that ranking against stand-alone training.
 - `train_supernet`: `tinyvit.supernet.Supernet` covering the feasible candidates,
   trained with the sandwich rule on them (`sandwich`: per step one patch size, its
   most- and fewest-parameter feasible configs, two random; all within the board's budget).
+  By default each patch size has its own tower of blocks (`SupernetSettings.shared_blocks`
+  False): with one block set shared by patch 2 (196 tokens) and patch 14 (4 tokens) the
+  inherited ranking was no better than chance (scripts/measure_kendall.py, README).
 - `evolve`: population of feasible candidates; each generation the better half
   are parents, children come from mutation (`SearchSpace.mutate`) and crossover
   (`SearchSpace.crossover`); each child is planned exactly (`CostModel`: arena from
   the real planner, flash with tables, instruction estimate at the board clock)
   and checked against the `Budget`; only feasible children get a fitness (their
   inherited validation accuracy).
-- `measure_kendall`: N feasible candidates trained stand-alone (each alone from
+- `measure_kendall`: N feasible candidates spread over patch sizes and sizes
+  (`spread_picks`) trained stand-alone (each alone from
   fresh weights, same seed, epochs, batch and learning rate, in the supernet's
   traced step after a reset), Kendall tau-b between their inherited and
   stand-alone accuracies.
@@ -44,12 +48,17 @@ class SupernetSettings:
     children: int = 16            # per generation, half mutation, half crossover
     generations: int = 200
     val_images: int = 1000        # inherited accuracy is measured on these validation images
-    kendall_epochs: int = 2       # stand-alone training of each Kendall sample
+    kendall_epochs: int = 3       # stand-alone training of each Kendall sample
+    distill: float = 0.0          # in-place distillation weight (Supernet.train)
+    warmup: int = 0               # steps training only the largest sub-network first
+    shared_blocks: bool = False   # one block set for every patch size, or a tower per patch size
 
     def describe(self, dataset: str) -> str:
+        how = "blocks shared by every patch size" if self.shared_blocks else "one block tower per patch size"
+        kd = f", in-place distillation {self.distill:g}" if self.distill else ""
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
-                f"validation images) of sub-networks of one weight-sharing supernet trained with the "
-                f"sandwich rule; evolutionary search (population {self.population}, {self.children} "
+                f"validation images) of sub-networks of one weight-sharing supernet ({how}) trained with "
+                f"the sandwich rule{kd}; evolutionary search (population {self.population}, {self.children} "
                 f"children per generation by mutation and crossover) under the exact constraints")
 
 
@@ -98,15 +107,18 @@ def sandwich(feasible: list[Candidate]) -> Callable[[np.random.Generator], list]
 def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, deadline: float,
                    clock: Callable[[], float], seed: int = 0,
                    on_step: Callable[[int], None] | None = None) -> tuple[Supernet, dict]:
-    space = SupernetSpace.covering([c.config for c in feasible])
+    space = SupernetSpace.covering([c.config for c in feasible], shared_blocks=settings.shared_blocks)
     net = Supernet(space, seed=seed)
     max_shift = 2 if space.image_size >= 16 else 0
     info = net.train(ds.train.x, ds.train.y, sandwich(feasible), settings.steps, deadline=deadline,
                      lr=settings.lr, batch=settings.batch, max_shift=max_shift, seed=seed, clock=clock,
-                     on_step=on_step)
+                     on_step=on_step, distill=settings.distill, warmup=settings.warmup)
     info["space"] = {"patch_sizes": list(space.patch_sizes), "max_dim": space.max_dim,
                      "max_depth": space.max_depth, "max_hidden": space.max_hidden,
-                     "max_rank": space.max_rank, "max_patch_rank": space.max_patch_rank}
+                     "max_rank": space.max_rank, "max_patch_rank": space.max_patch_rank,
+                     "shared_blocks": space.shared_blocks}
+    info["recipe"] = {"distill": settings.distill, "warmup": settings.warmup, "lr": settings.lr,
+                      "batch": settings.batch}
     info["parameters"] = int(sum(int(np.prod(v.shape)) for v in net.vars.values()))
     return net, info
 
@@ -180,13 +192,27 @@ def _rank(c: Candidate) -> tuple:
 
 
 def spread_picks(feasible: list[Candidate], n: int, rng: random.Random) -> list[Candidate]:
-    """n feasible candidates spread over the space: the candidates sorted by MACs are cut
-    into n equal strata and one is drawn from each (a uniform draw lands most picks
-    among similar mid-size networks whose accuracies differ by less than training noise)."""
-    ordered = sorted(feasible, key=lambda c: (c.cost.macs, c.cost.arena_bytes, c.config.name))
-    if len(ordered) <= n:
-        return ordered
-    return [ordered[rng.randrange(len(ordered) * i // n, len(ordered) * (i + 1) // n)] for i in range(n)]
+    """n feasible candidates spread over the space: the n slots are dealt to the patch sizes in
+    turn (as many as each has), and within a patch size its candidates sorted by parameters
+    are cut into equal strata, one drawn from each. So the picks differ in patch size and in
+    width / depth / rank (one pick per MACs stratum put most picks on patch 14 or 7, and a
+    uniform draw most among similar mid-size networks whose accuracies differ by less than
+    training noise)."""
+    by_patch: dict[int, list[Candidate]] = {}
+    for c in sorted(feasible, key=lambda c: (c.cost.params, c.cost.macs, c.config.name)):
+        by_patch.setdefault(c.config.patch_size, []).append(c)
+    patches = sorted(by_patch)
+    slots = dict.fromkeys(patches, 0)
+    i = 0
+    while sum(slots.values()) < min(n, len(feasible)):
+        p = patches[i % len(patches)]
+        slots[p] += slots[p] < len(by_patch[p])
+        i += 1
+    out = []
+    for p in patches:
+        g, k = by_patch[p], slots[p]
+        out += [g[rng.randrange(len(g) * j // k, len(g) * (j + 1) // k)] for j in range(k)]
+    return out
 
 
 def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.ndarray, y: np.ndarray,

@@ -171,10 +171,16 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     os.makedirs(out_dir, exist_ok=True)
     end_final = rc.deadline("final_training")
     separate_baseline = res.baseline is not None and res.baseline is not res.chosen
-    chosen_end = rc.now() + (0.6 if separate_baseline else 1.0) * max(0.0, end_final - rc.now())
+    # the winner and the baseline get equal halves of the final window and the same recipe
+    # (epochs schedule, learning rate, batch, augmentation, start from inherited weights under
+    # the supernet); the baseline stops after as many epochs as the winner ran
+    chosen_end = rc.now() + (0.5 if separate_baseline else 1.0) * max(0.0, end_final - rc.now())
 
-    def timed_train(c: Candidate, tag: str, end: float) -> tuple[dict, str]:
+    def timed_train(c: Candidate, tag: str, end: float, max_epochs: int | None = None) -> tuple[dict, str]:
         t0 = rc.now()
+
+        def may_continue(secs: list[float]) -> bool:
+            return (max_epochs is None or len(secs) < max_epochs) and epoch_fits(rc.now(), end, secs)
         kw = {}
         if weights is not None:       # fine-tune from the inherited supernet weights
             from tinyml.tinyvit.supernet import keras_weights, load_into
@@ -182,7 +188,7 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
             kw["init"] = lambda m: load_into(m, w)
         with rc.phase("final_training"):
             m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
-                                  may_continue=lambda secs: epoch_fits(rc.now(), end, secs),
+                                  may_continue=may_continue,
                                   progress=progress, deadline=time.time() + max(0.0, end - rc.now()),
                                   eval_deadline=time.time() + max(0.0, end + 0.4 * (rc.reserve_seconds or 0.0)
                                                                   - rc.now()), **kw)
@@ -196,7 +202,12 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
             res.baseline_metrics, res.baseline_tflite = res.chosen_metrics, res.chosen_tflite
             res.notes.append("the chosen model is itself full-rank with the baseline patch size")
         elif rc.now() < end_final:
-            res.baseline_metrics, res.baseline_tflite = timed_train(res.baseline, "baseline", end_final)
+            res.baseline_metrics, res.baseline_tflite = timed_train(
+                res.baseline, "baseline", end_final, res.chosen_metrics.get("epochs_run"))
+            ran = (res.chosen_metrics.get("epochs_run"), res.baseline_metrics.get("epochs_run"))
+            if ran[0] != ran[1]:
+                res.notes.append(f"the baseline ran {ran[1]} epoch(s), the winner {ran[0]}: "
+                                 "--budget-seconds cut the baseline's training")
         else:
             res.notes.append("baseline not trained: --budget-seconds left no time for it")
             res.baseline = None

@@ -65,7 +65,7 @@ def register(sub) -> None:
     p.add_argument("--kendall", type=int, default=0, metavar="N",
                    help="with the supernet ranking: train N >= 10 sampled sub-networks stand-alone "
                         "(--kendall-epochs each) and report the Kendall tau of inherited vs stand-alone accuracy")
-    p.add_argument("--kendall-epochs", type=int, default=2, help="epochs of each --kendall training (default 2)")
+    p.add_argument("--kendall-epochs", type=int, default=3, help="epochs of each --kendall training (default 3)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
     p.add_argument("--final-epochs", type=int, default=20, help="epochs for the chosen model")
     p.add_argument("--baseline-patch", type=int, default=None,

@@ -1,0 +1,103 @@
+"""Kendall tau of the supernet ranking, measured in two separable halves.
+
+    python scripts/measure_kendall.py standalone --out K/      # N sub-networks trained alone (once)
+    python scripts/measure_kendall.py supernet --out K/ [--steps 1000 --distill 0 --shared]
+
+Both halves plan the same feasible set (digits 28x28, F746 arena, 3M MACs,
+`--candidates` sampled with `--seed`) and take the same N picks
+(`oneshot.spread_picks`). `standalone` trains each pick alone from fresh weights
+(`--epochs`, same seed, batch, learning rate and shift augmentation) and writes
+K/standalone.json; `supernet` trains one supernet with the given recipe, reads
+each pick's inherited accuracy and writes K/supernet_<tag>.json with
+`kendall_tau` (tau-b against K/standalone.json). So each supernet recipe is
+measured against the same references without training them again (the search's
+`--kendall N` does both halves in one run, inside its time budget).
+Validation: the first `--val` validation images. TF runs on one thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["standalone", "supernet"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", type=int, default=12)
+    ap.add_argument("--candidates", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=3, help="stand-alone epochs")
+    ap.add_argument("--steps", type=int, default=None, help="supernet steps (default: SupernetSettings)")
+    ap.add_argument("--distill", type=float, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--shared", action="store_true", help="one block set for every patch size")
+    ap.add_argument("--val", type=int, default=1000)
+    ap.add_argument("--tag", default="default")
+    a = ap.parse_args(argv)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from dataclasses import replace
+
+    from tinyml.memory_planner.search.budget import make_budget
+    from tinyml.memory_planner.search.candidates import evaluate_many, sample_configs
+    from tinyml.memory_planner.search.oneshot import (SupernetSettings, kendall_tau, spread_picks,
+                                                      train_supernet)
+    from tinyml.memory_planner.search.proxy import DataSpec
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.tinyvit.supernet import Supernet, SupernetSpace
+
+    os.makedirs(a.out, exist_ok=True)
+    space = space_for_dataset("digits")
+    budget = make_budget("stm32f746g-disco", None, None, 3_000_000)
+    cands = evaluate_many(sample_configs(space, a.candidates, random.Random(a.seed), set()), workers=1,
+                          progress=False)
+    feasible = [c for c in cands if not budget.check(c)]
+    picks = spread_picks(feasible, a.n, random.Random(a.seed + 4))
+    ds = DataSpec("digits", seed=a.seed).load()
+    xv, yv = ds.val.x[:a.val], ds.val.y[:a.val]
+    settings = SupernetSettings()
+    t0 = time.monotonic()
+    if a.mode == "standalone":
+        net = Supernet(SupernetSpace.covering([c.config for c in feasible]), seed=a.seed)
+        steps = a.epochs * math.ceil(len(ds.train.x) / settings.batch)
+        rows = {}
+        for c in picks:
+            t = time.monotonic()
+            net.reset(a.seed)
+            net.train(ds.train.x, ds.train.y, lambda r, cfg=c.config: [cfg], steps, lr=settings.lr,
+                      batch=settings.batch, max_shift=2, seed=a.seed)
+            rows[c.config.name] = {"standalone_accuracy": round(net.accuracy(c.config, xv, yv), 4),
+                                   "seconds": round(time.monotonic() - t, 1), "params": c.cost.params,
+                                   "macs": c.cost.macs, "peak_sram_bytes": c.cost.arena_bytes}
+            print(c.config.name, rows[c.config.name], file=sys.stderr, flush=True)
+        out = {"picks": rows, "epochs": a.epochs, "steps_each": steps, "train_images": len(ds.train.x),
+               "val_images": len(xv), "feasible": len(feasible), "seconds": round(time.monotonic() - t0, 1)}
+        path = os.path.join(a.out, "standalone.json")
+    else:
+        ref = json.load(open(os.path.join(a.out, "standalone.json")))["picks"]
+        kw = {k: v for k, v in (("steps", a.steps), ("distill", a.distill), ("warmup", a.warmup)) if v is not None}
+        settings = replace(settings, shared_blocks=a.shared, **kw)
+        net, info = train_supernet(feasible, ds, settings, deadline=float("inf"), clock=time.monotonic,
+                                   seed=a.seed)
+        inh = {c.config.name: round(net.accuracy(c.config, xv, yv), 4) for c in picks}
+        names = [c.config.name for c in picks if c.config.name in ref]
+        tau = kendall_tau([inh[k] for k in names], [ref[k]["standalone_accuracy"] for k in names])
+        out = {"kendall_tau": round(tau, 4), "n": len(names), "supernet": info, "val_images": len(xv),
+               "samples": [{"name": k, "inherited_accuracy": inh[k],
+                            "standalone_accuracy": ref[k]["standalone_accuracy"]} for k in names]}
+        path = os.path.join(a.out, f"supernet_{a.tag}.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(json.dumps({k: v for k, v in out.items() if k not in ("picks", "samples")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
