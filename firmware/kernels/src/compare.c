@@ -22,27 +22,23 @@
 
 #define TINYML_AT(s) (i0 * (s)[0] + i1 * (s)[1] + i2 * (s)[2] + i3 * (s)[3])
 
-tinyml_status tinyml_maximum_s8(const tinyml_broadcast *shape, const int8_t *input1, const int8_t *input2,
-                                int8_t *output)
-{
-    TINYML_FOR_BROADCAST(shape, {
-        const int8_t a = input1[TINYML_AT(shape->stride1)];
-        const int8_t b = input2[TINYML_AT(shape->stride2)];
-        output[o_] = a > b ? a : b;
-    });
-    return TINYML_OK;
-}
+/* MAXIMUM / MINIMUM (TFLite maximum_minimum.cc, int8 and int16): the larger / smaller of the
+   two broadcast inputs, compared and copied raw (TFLite does not rescale them). */
+#define TINYML_PICK(name, type, cmp)                                                                 \
+    tinyml_status tinyml_##name(const tinyml_broadcast *shape, const type *input1, const type *input2, \
+                                type *output)                                                        \
+    {                                                                                                \
+        TINYML_FOR_BROADCAST(shape, {                                                                \
+            const type a = input1[TINYML_AT(shape->stride1)];                                        \
+            const type b = input2[TINYML_AT(shape->stride2)];                                        \
+            output[o_] = a cmp b ? a : b;                                                            \
+        });                                                                                          \
+        return TINYML_OK;                                                                            \
+    }
 
-tinyml_status tinyml_minimum_s8(const tinyml_broadcast *shape, const int8_t *input1, const int8_t *input2,
-                                int8_t *output)
-{
-    TINYML_FOR_BROADCAST(shape, {
-        const int8_t a = input1[TINYML_AT(shape->stride1)];
-        const int8_t b = input2[TINYML_AT(shape->stride2)];
-        output[o_] = a < b ? a : b;
-    });
-    return TINYML_OK;
-}
+TINYML_PICK(maximum_s8, int8_t, >)
+
+TINYML_PICK(minimum_s8, int8_t, <)
 
 static inline int32_t cmp_scaled(int32_t x, int32_t offset, int32_t left_shift, tinyml_quant q)
 {
@@ -137,27 +133,9 @@ tinyml_status tinyml_add_n_s8(const tinyml_add_n_params *params, int32_t size, c
     return TINYML_OK;
 }
 
-tinyml_status tinyml_maximum_s16(const tinyml_broadcast *shape, const int16_t *input1, const int16_t *input2,
-                                 int16_t *output)
-{
-    TINYML_FOR_BROADCAST(shape, {
-        const int16_t a = input1[TINYML_AT(shape->stride1)];
-        const int16_t b = input2[TINYML_AT(shape->stride2)];
-        output[o_] = a > b ? a : b;
-    });
-    return TINYML_OK;
-}
+TINYML_PICK(maximum_s16, int16_t, >)
 
-tinyml_status tinyml_minimum_s16(const tinyml_broadcast *shape, const int16_t *input1, const int16_t *input2,
-                                 int16_t *output)
-{
-    TINYML_FOR_BROADCAST(shape, {
-        const int16_t a = input1[TINYML_AT(shape->stride1)];
-        const int16_t b = input2[TINYML_AT(shape->stride2)];
-        output[o_] = a < b ? a : b;
-    });
-    return TINYML_OK;
-}
+TINYML_PICK(minimum_s16, int16_t, <)
 
 tinyml_status tinyml_select_s16(const tinyml_broadcast3 *shape, const uint8_t *condition,
                                 const int16_t *input_x, const int16_t *input_y, int16_t *output)
