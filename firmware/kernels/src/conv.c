@@ -799,7 +799,7 @@ static inline tinyml_status conv_gemm_s8(const tinyml_fc_layer *l, int pairs, in
  * interior windows read straight from the input rows. */
 static inline __attribute__((always_inline)) tinyml_status packed_windows(
     const tinyml_conv_packed_params *p, int32_t ring, const int8_t *rows, const int8_t *packed_filter, int32_t first,
-    int32_t pixels, int8_t *output, int pairs, int8_t *scratch, int direct)
+    int32_t pixels, int8_t *output, int pairs, int8_t *scratch, const int direct)
 {
     const int32_t k = p->layer.accum_depth, oc = p->layer.output_depth;
     for (int32_t px = 0; px < pixels; px += 2) {
@@ -876,7 +876,10 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
         const int8_t *out_end = output + (size_t)pixels * oc;
         direct = out_end <= rows || output >= in_end;
     }
-    return packed_windows(p, ring, rows, packed_filter, first, pixels, output, pairs, scratch, direct);
+    if (direct) {
+        return packed_windows(p, ring, rows, packed_filter, first, pixels, output, pairs, scratch, 1);
+    }
+    return packed_windows(p, ring, rows, packed_filter, first, pixels, output, pairs, scratch, 0);
 }
 
 tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *p, int32_t batches,
