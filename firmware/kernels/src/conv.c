@@ -743,11 +743,11 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
         return tinyml_fc_s8(l, pixels, input, packed_filter, output);
     }
     const int32_t even = pairs == 3 ? pixels : pixels & ~1;   /* conv_tiny_s8 takes any count */
-    const int32_t n = l->accum_depth;
-    const pair_src src = {input, input + n, n, n, 0};
     if (pairs == 1) {
         conv_pairs_s8(l, even, input, packed_filter, output);
     } else {
+        const int32_t n = l->accum_depth;
+        const pair_src src = {input, input + n, n, n, 0};
         conv_chunks_s8(l, pairs, even, &src, packed_filter, output);
     }
     if (even == pixels) {
