@@ -68,6 +68,14 @@ def _models():
         # near 2^30 (the double-rounding epilogue), 35 pixels
         "conv_chunks_1x1_exact": lambda: conv_model(h=5, w=7, cin=150, cout=9, kh=1, kw=1, in_zp=9,
                                                     w_scale=0.002, bias_override={3: 1 << 30}),
+        # interior windows widened straight from the input rows (no im2col copy) on the K-chunked
+        # pairs: 3x3, 16 channels in (runs of 48, K 144: chunks 80 + 64 span run boundaries), 40
+        # channels (2 passes), 63 pixels (border pairs still copied, an odd last pixel), ReLU6
+        "conv_chunks_windows": lambda: conv_model(h=7, w=9, cin=16, cout=40, in_zp=-5, act="RELU6", seed=6),
+        # 5x3 windows (runs of 36, K 180), stride (1, 2), 9 channels in one pass, a bias near 2^30
+        # (the double-rounding epilogue)
+        "conv_chunks_windows_exact": lambda: conv_model(h=9, w=8, cin=12, cout=9, kh=5, kw=3, stride=(1, 2),
+                                                        in_zp=9, bias_override={3: 1 << 30}, seed=7),
         # tiny-depth pointwise (direct 1x1, K 8): weights in registers over runs of 32 pixels;
         # 14 channels (3 groups + 2 plain rows), 35 pixels (a short last run), ReLU6 (clamp)
         "conv_tiny_k8": lambda: conv_model(h=5, w=7, cin=8, cout=14, kh=1, kw=1, in_zp=-5, act="RELU6"),
@@ -81,7 +89,8 @@ def _models():
                                   "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
                                   "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant",
-                                  "conv_chunks_tails", "conv_chunks_1x1_exact", "conv_tiny_k8", "conv_tiny_k12"])
+                                  "conv_chunks_tails", "conv_chunks_1x1_exact", "conv_chunks_windows",
+                                  "conv_chunks_windows_exact", "conv_tiny_k8", "conv_tiny_k12"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
@@ -114,7 +123,7 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
         assert (".shift8 = " in model_c) == (case != "fc_wide_shift"), case
     if case.startswith(("conv_pairs", "conv_chunks")):
         fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
-        assert fast == case.endswith("_tails"), case
+        assert fast == case.endswith(("_tails", "_windows")), case
     if case.startswith("conv_tiny"):
         assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
         assert "tiny_rows_k" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,

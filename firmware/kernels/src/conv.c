@@ -359,6 +359,40 @@ static inline __attribute__((always_inline)) void pair_outputs(const pair_epilog
     }
 }
 
+/* Where a pixel pair's K values are: pair b (b even) of a call reads pixels
+ * x0 + b * pstride and x1 + b * pstride, each k_h runs of `run` values, run r
+ * at x + r * step. Rows of K values (im2col copies, direct 1x1 pixels): one
+ * run of K (x1 = x0 + K, pstride = K). Interior windows read straight from
+ * the input rows (conv2d_packed_rows): k_h runs of k_w * in_c values (a
+ * multiple of 4), one pair per call. */
+typedef struct {
+    const int8_t *x0, *x1;
+    int32_t pstride, run, step;
+} pair_src;
+
+/* Values [k0, k0 + kn) of pixels x0, x1 widened into q (the layout above
+ * without the tail). Pieces are multiples of 4 (run, k0 and kn are, or there
+ * is one run), so the words equal those of the same values copied into one
+ * row first. */
+static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t *x0, const int8_t *x1, int32_t run,
+                                                                   int32_t step, int32_t k0, int32_t kn, int32_t *q)
+{
+    if (k0 + kn <= run) {   /* rows of K values; a window's first run */
+        return tinyml_widen_pair_s8(x0 + k0, x1 + k0, kn, q);
+    }
+    int32_t r = k0 / run;
+    int32_t c = k0 - r * run;
+    while (kn > 0) {
+        const int32_t piece = run - c < kn ? run - c : kn;
+        const size_t at = (size_t)r * step + c;
+        q = tinyml_widen_pair_s8(x0 + at, x1 + at, piece, q);
+        kn -= piece;
+        c = 0;
+        ++r;
+    }
+    return q;
+}
+
 /* Pixels 0..pixels-1 (an even count) in pairs. */
 static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                             const int8_t *input, const int8_t *packed_filter,
@@ -415,21 +449,19 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
     }
 }
 
-static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_layer *l, int32_t pixels,
-                                                             const int8_t *input, const int8_t *packed_filter,
-                                                             int8_t *output, const int mode)
+/* All output channels of pixels x0, x1 (windows as window_widen) by depth
+ * chunks; q and s are the caller's chunk buffer and running sums. */
+static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_layer *l, const pair_epilogue *ep,
+                                                             const int8_t *x0, const int8_t *x1, int32_t run,
+                                                             int32_t step, const int8_t *packed_filter, int8_t *y0,
+                                                             int8_t *y1, int32_t *q, int32_t *s, const int mode)
 {
     const int32_t n = l->accum_depth, od = l->output_depth, n4 = n & ~3;
-    const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
-                             l->activation.max};
-    int32_t q[CONV_CHUNK_DEPTH + 6];          /* one chunk's words + 2 words per tail value */
-    int32_t s[2 * CONV_CHUNK_CHANNELS];       /* running sums, 2 pixels per channel */
-    for (int32_t b = 0; b < pixels; b += 2) {
-        const int8_t *x0 = input + (size_t)b * n, *x1 = x0 + n;
-        int8_t *y0 = output + (size_t)b * od, *y1 = y0 + od;
+    const pair_epilogue e = *ep;
+    {
         /* One pass reads all of x0, x1 before it writes an output; several
-         * passes (od > CONV_CHUNK_CHANNELS) only run on im2col windows
-         * (conv_pair_ok), which no output overlaps. */
+         * passes (od > CONV_CHUNK_CHANNELS) only run where no output overlaps
+         * the windows (im2col copies, or conv2d_packed_rows' range check). */
         for (int32_t o0 = 0; o0 < od; o0 += CONV_CHUNK_CHANNELS) {
             const int32_t o1 = od - o0 > CONV_CHUNK_CHANNELS ? o0 + CONV_CHUNK_CHANNELS : od;
             for (int32_t o = o0; o < o1; ++o) {
@@ -439,8 +471,8 @@ static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_lay
             for (int32_t k0 = 0; k0 < n4; k0 += CONV_CHUNK_DEPTH) {
                 const int32_t kn4 = n4 - k0 > CONV_CHUNK_DEPTH ? CONV_CHUNK_DEPTH : n4 - k0;
                 const int last = k0 + kn4 == n4;
-                int32_t *t = tinyml_widen_pair_s8(x0 + k0, x1 + k0, kn4, q);
-                if (last) {
+                int32_t *t = window_widen(x0, x1, run, step, k0, kn4, q);
+                if (last && n4 != n) {
                     for (int32_t i = n4; i < n; ++i) {
                         t[0] = x0[i];
                         t[1] = x1[i];
@@ -458,13 +490,29 @@ static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_lay
     }
 }
 
+static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_layer *l, int32_t pixels,
+                                                             const pair_src *src, const int8_t *packed_filter,
+                                                             int8_t *output, const int mode)
+{
+    const int32_t od = l->output_depth;
+    const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
+                             l->activation.max};
+    int32_t q[CONV_CHUNK_DEPTH + 6];          /* one chunk's words + 2 words per tail value */
+    int32_t s[2 * CONV_CHUNK_CHANNELS];       /* running sums, 2 pixels per channel */
+    for (int32_t b = 0; b < pixels; b += 2) {
+        const size_t at = (size_t)b * src->pstride;
+        int8_t *y0 = output + (size_t)b * od;
+        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, packed_filter, y0, y0 + od, q, s, mode);
+    }
+}
+
 /* One copy of chunk_rows per epilogue, each in its own frame (the stack
  * estimate then counts one set of buffers). */
 #define CONV_CHUNK_ROWS(name, mode)                                                                         \
-    static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input, \
+    static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const pair_src *src,  \
                                                const int8_t *packed_filter, int8_t *output)                 \
     {                                                                                                       \
-        chunk_rows(l, pixels, input, packed_filter, output, mode);                                          \
+        chunk_rows(l, pixels, src, packed_filter, output, mode);                                            \
     }
 CONV_CHUNK_ROWS(chunk_rows_double, 0)
 CONV_CHUNK_ROWS(chunk_rows_bounded, 1)
@@ -478,28 +526,28 @@ static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t 
  * kind 3: conv_tiny_s8 (one out-of-line entry for both keeps the caller's
  * frame as small as before them). */
 static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, int kind, int32_t pixels,
-                                                     const int8_t *input, const int8_t *packed_filter,
+                                                     const pair_src *src, const int8_t *packed_filter,
                                                      int8_t *output)
 {
     if (kind == 3) {
-        conv_tiny_s8(l, pixels, input, packed_filter, output);
+        conv_tiny_s8(l, pixels, src->x0, packed_filter, output);
         return;
     }
     const int full = l->activation.min == -128 && l->activation.max == 127;
     if (l->fast_requant) {
         if (full) {
-            chunk_rows_bounded_ssat(l, pixels, input, packed_filter, output);
+            chunk_rows_bounded_ssat(l, pixels, src, packed_filter, output);
         } else {
-            chunk_rows_bounded(l, pixels, input, packed_filter, output);
+            chunk_rows_bounded(l, pixels, src, packed_filter, output);
         }
     } else {
-        chunk_rows_double(l, pixels, input, packed_filter, output);
+        chunk_rows_double(l, pixels, src, packed_filter, output);
     }
 }
 
 /* ---- tiny-depth pointwise products (the direct 1x1 form, K = 4, 8 or 12,
  * fast epilogue): a run of pixels is sign-extended once into a stack buffer
- * (per pixel K / 2 words, as pair_extend's per-pixel halves), then each output
+ * (per pixel K / 2 words, as the pair buffer's per-pixel halves), then each output
  * channel keeps its K weights as K / 2 halfword-pair registers across the run,
  * so a pixel costs K / 2 SMLAD plus the epilogue instead of fc.c's per-pixel
  * weight loads and extensions. Arithmetic: the exact int32 sum of w * x, the
@@ -643,6 +691,47 @@ static __attribute__((noinline)) void conv_pairs_s8(const tinyml_fc_layer *l, in
     }
 }
 
+/* ---- interior pixel pairs widened straight from the input rows (no im2col
+ * copy): a window with every tap in the image and unit column dilation is
+ * k_h runs of k_w * in_c contiguous values (a multiple of 4 here), so
+ * window_widen fills the pair buffer with the words the copied window would
+ * give, and the products, sums and epilogues are those of pair_rows /
+ * chunk_rows (the same integers). One pixel pair per call. */
+/* Output pixels y0, y1 (adjacent) of the windows at x0, x1 (kind 1 or 2 of
+ * conv_pair_ok); inlined, so the stack holds no frame between the caller
+ * and the products. */
+static inline __attribute__((always_inline)) void conv_window_s8(const tinyml_fc_layer *l, int kind, const int8_t *x0,
+                                                     const int8_t *x1, int32_t run, int32_t step,
+                                                     const int8_t *packed_filter, int8_t *y0)
+{
+    const pair_src src = {x0, x1, 0, run, step};
+    (void)kind;   /* 2: conv2d_packed_rows takes the windows of chunked products only */
+    const int full = l->activation.min == -128 && l->activation.max == 127;
+    if (l->fast_requant) {
+        (full ? chunk_rows_bounded_ssat : chunk_rows_bounded)(l, 2, &src, packed_filter, y0);
+    } else {
+        chunk_rows_double(l, 2, &src, packed_filter, y0);
+    }
+}
+
+/* The first byte of output pixel q's window when all its taps are in the
+ * image and its k_h rows are consecutive ring slots; else NULL. */
+static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
+                                      int32_t q)
+{
+    const int32_t oy = q / p->out_w, ox = q - oy * p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t span = (p->k_h - 1) * p->dilation_h;
+    if (iy0 < 0 || iy0 + span >= p->in_h || ix0 < 0 || ix0 + p->k_w > p->in_w) {
+        return NULL;
+    }
+    const int32_t slot = iy0 < ring ? iy0 : iy0 % ring;
+    if (slot + span >= ring) {
+        return NULL;
+    }
+    return rows + ((size_t)slot * p->in_w + ix0) * p->in_c;
+}
+
 /* tinyml_fc_s8 for a convolution's pixels (rows of accum_depth values): the
  * same bytes and overlap contract; conv_pairs_s8 when `pairs` (conv_pair_ok,
  * decided once per call of the caller). */
@@ -657,7 +746,9 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
     if (pairs == 1) {
         conv_pairs_s8(l, even, input, packed_filter, output);
     } else {
-        conv_chunks_s8(l, pairs, even, input, packed_filter, output);
+        const int32_t n = l->accum_depth;
+        const pair_src src = {input, input + n, n, n, 0};
+        conv_chunks_s8(l, pairs, even, &src, packed_filter, output);
     }
     if (even == pixels) {
         return TINYML_OK;
@@ -668,6 +759,24 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
                         output + (size_t)even * l->output_depth);
 }
 #else
+#define CONV_CHUNK_CHANNELS 32
+
+static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
+                                      int32_t q)
+{
+    (void)p;
+    (void)rows;
+    (void)ring;
+    (void)q;
+    return NULL;
+}
+
+static inline void conv_window_s8(const tinyml_fc_layer *l, int kind, const int8_t *x0, const int8_t *x1,
+                                  int32_t run, int32_t step, const int8_t *packed_filter, int8_t *y0)
+{
+    (void)l; (void)kind; (void)x0; (void)x1; (void)run; (void)step; (void)packed_filter; (void)y0;
+}
+
 static inline int conv_pair_ok(const tinyml_fc_layer *l, const int8_t *packed_filter, int windows)
 {
     (void)l;
@@ -683,6 +792,41 @@ static inline tinyml_status conv_gemm_s8(const tinyml_fc_layer *l, int pairs, in
     return tinyml_fc_s8(l, pixels, input, packed_filter, output);
 }
 #endif
+
+/* Output pixels first..first + pixels - 1 in pairs: each window copied
+ * (im2col_pixel) into scratch, or with `direct` (chunked products, windows
+ * that outputs never overlap when channels take several passes) a pair of
+ * interior windows read straight from the input rows. */
+static inline __attribute__((always_inline)) tinyml_status packed_windows(
+    const tinyml_conv_packed_params *p, int32_t ring, const int8_t *rows, const int8_t *packed_filter, int32_t first,
+    int32_t pixels, int8_t *output, int pairs, int8_t *scratch, const int direct)
+{
+    const int32_t k = p->layer.accum_depth, oc = p->layer.output_depth;
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int32_t n = pixels - px >= 2 ? 2 : 1;
+        if (direct && n == 2) {
+            const int8_t *x0 = window_at(p, rows, ring, first + px);
+            const int8_t *x1 = x0 ? window_at(p, rows, ring, first + px + 1) : NULL;
+            if (x1) {
+                conv_window_s8(&p->layer, pairs, x0, x1, p->k_w * p->in_c, p->dilation_h * p->in_w * p->in_c,
+                               packed_filter, output + (size_t)px * oc);
+                continue;
+            }
+        }
+        for (int32_t u = 0; u < n; ++u) {
+            const int32_t q = first + px + u;
+            im2col_pixel(p, rows, ring, q / p->out_w, q % p->out_w, scratch + u * k);
+        }
+        /* Both windows are copied (or widened) before any output byte is
+         * written, so the output may overlap the input as the planner's row
+         * rule allows. */
+        const tinyml_status st = conv_gemm_s8(&p->layer, pairs, n, scratch, packed_filter, output + (size_t)px * oc);
+        if (st != TINYML_OK) {
+            return st;
+        }
+    }
+    return TINYML_OK;
+}
 
 int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *p)
 {
@@ -723,20 +867,19 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
         return TINYML_ERROR_ARG;
     }
     const int32_t first = oy0 * p->out_w, pixels = (oy1 - oy0) * p->out_w;
-    for (int32_t px = 0; px < pixels; px += 2) {
-        const int32_t n = pixels - px >= 2 ? 2 : 1;
-        for (int32_t u = 0; u < n; ++u) {
-            const int32_t q = first + px + u;
-            im2col_pixel(p, rows, ring, q / p->out_w, q % p->out_w, scratch + u * k);
-        }
-        /* Both windows are copied before any output byte is written, so the
-         * output may overlap the input as the planner's row rule allows. */
-        const tinyml_status st = conv_gemm_s8(&p->layer, pairs, n, scratch, packed_filter, output + (size_t)px * oc);
-        if (st != TINYML_OK) {
-            return st;
-        }
+    const int32_t run = p->k_w * p->in_c;
+    int direct = pairs == 2 && p->dilation_w == 1 && (run & 3) == 0;
+    if (direct && oc > CONV_CHUNK_CHANNELS) {
+        /* Several channel passes re-read the windows after writing outputs:
+         * only when the outputs lie outside the input rows. */
+        const int8_t *in_end = rows + (size_t)ring * p->in_w * p->in_c;
+        const int8_t *out_end = output + (size_t)pixels * oc;
+        direct = out_end <= rows || output >= in_end;
     }
-    return TINYML_OK;
+    if (direct) {
+        return packed_windows(p, ring, rows, packed_filter, first, pixels, output, pairs, scratch, 1);
+    }
+    return packed_windows(p, ring, rows, packed_filter, first, pixels, output, pairs, scratch, 0);
 }
 
 tinyml_status tinyml_conv2d_packed_s8(const tinyml_ctx *ctx, const tinyml_conv_packed_params *p, int32_t batches,
