@@ -234,3 +234,21 @@ def test_resize_nearest_16x8_both_oracles():
                       options=("ResizeNearestNeighborOptions", opts), version=3)
     cases = [rn(4, 5, 8, 10), rn(6, 6, 4, 3), rn(3, 4, 7, 9, ac=True), rn(5, 3, 8, 8, hp=True)]
     _check(cases, case_records(cases, 2, seed=17))
+
+
+def test_prelu_16x8_tflite_micro():
+    """PRELU with int16 input and output and an int8 alpha: constant per-channel and per-element
+    alpha (non-zero zero points too) and an activation alpha. tflite_micro requires the int8 alpha
+    in 16x8 (PreluPrepare); TFLite's reference runs the same layout and both agree here. TensorFlow's
+    converter refuses 16x8 PRELU, so the models are built here."""
+    rng = np.random.default_rng(16)
+    cases = []
+    for shape, ashape, sx, (sa, za), sy in [((1, 4, 4, 3), (3,), 0.001, (0.01, 0), 0.0009),
+                                            ((1, 3, 5, 8), (1, 1, 8), 0.003, (0.004, 10), 0.0011),
+                                            ((2, 6), (2, 6), 0.0005, (0.02, -128), 0.0001)]:
+        alpha = rng.integers(-128, 128, size=ashape).astype(np.int8)
+        cases.append(OpCase("PRELU", [a16(shape, sx), Spec(ashape, "int8", scale=sa, zero_point=za, data=alpha)],
+                            [a16(shape, sy)]))
+    cases.append(OpCase("PRELU", [a16((3, 4), 0.002), Spec((4,), "int8", scale=0.02, zero_point=5)],
+                        [a16((3, 4), 0.0015)]))
+    _check(cases, case_records(cases, 3, seed=16), ref=True)

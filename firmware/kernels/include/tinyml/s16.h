@@ -119,6 +119,13 @@ tinyml_status tinyml_minimum_s16(const tinyml_broadcast *shape, const int16_t *i
 tinyml_status tinyml_select_s16(const tinyml_broadcast3 *shape, const uint8_t *condition,
                                 const int16_t *input_x, const int16_t *input_y, int16_t *output);
 
+/* PRELU 16x8: tinyml_prelu_s8's arithmetic on an int16 input (zero point 0) and an int8 alpha
+ * (any zero point), int16 clamp; multipliers from double scale quotients. Matches tflite_micro's
+ * prelu.cc int16 path (reference_ops::BroadcastPrelu4DSlow with int16 input, int8 alpha; its
+ * PreluPrepare requires int8 alpha for int16 output); in compare.c. */
+tinyml_status tinyml_prelu_s16(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
+                               const int16_t *input, const int8_t *alpha, int16_t *output);
+
 /* MUL 16x8: y = clamp(requant((x1 + off1) * (x2 + off2), output) + output_offset),
  * tinyml_requantize (config.h's rounding). Matches TFLite reference_integer_ops::Mul (int16). */
 tinyml_status tinyml_mul_s16(const tinyml_mul_params *params, const tinyml_broadcast *shape,
