@@ -252,3 +252,20 @@ def test_prelu_16x8_tflite_micro():
     cases.append(OpCase("PRELU", [a16((3, 4), 0.002), Spec((4,), "int8", scale=0.02, zero_point=5)],
                         [a16((3, 4), 0.0015)]))
     _check(cases, case_records(cases, 3, seed=16), ref=True)
+
+
+def test_sum_16x8_tflite_micro():
+    """SUM on int16 (keep_dims true and false, inner, outer and several axes, scales that saturate):
+    tflite_micro's arithmetic (QuantizedMeanOrSum with compute_sum, as int8). TensorFlow 2.21's
+    int16 SUM is other arithmetic (not QuantizedMeanOrSum), so only tflite_micro is the oracle."""
+    cases = [
+        OpCase("SUM", [a16((1, 6, 5, 8), 0.001), i32([1, 2])], [a16((1, 1, 1, 8), 0.02)],
+               options=("ReducerOptions", {"keepDims": True})),
+        OpCase("SUM", [a16((2, 3, 10), 0.001), i32([-1])], [a16((2, 3), 0.004)],
+               options=("ReducerOptions", {"keepDims": False})),
+        OpCase("SUM", [a16((4, 7, 3), 0.0005), i32([0, 2])], [a16((7,), 0.0011)],
+               options=("ReducerOptions", {"keepDims": False})),
+        OpCase("SUM", [a16((3, 9), 0.002), i32([1])], [a16((3, 1), 0.001)],          # saturates
+               options=("ReducerOptions", {"keepDims": True})),
+    ]
+    _check(cases, case_records(cases, 3, seed=17), ref=False)

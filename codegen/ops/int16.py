@@ -329,16 +329,20 @@ def lower_mul_s16(op, graph, ctx) -> Step:
                 inplace_ok=_same_size_inplace(op, graph, y), comment="16x8 mul")
 
 
-# --- MEAN (SUM is not lowered: its int16 reference is not QuantizedMeanOrSum) ------------
+# --- MEAN, SUM ------------------------------------------------------------------------------
 
-@lowering("MEAN", int16=True)
+@lowering("MEAN", "SUM", int16=True)
 def lower_mean_s16(op, graph, ctx) -> Step:
+    """MEAN: TFLite's QuantizedMeanOrSum (1/n folded into the multiplier, as int8). SUM follows
+    tflite_micro (reduce_common.cc: QuantizedMeanOrSum with compute_sum, the int8 SUM arithmetic
+    on int16 values; multiplier double(input_scale) / double(output_scale)); TensorFlow 2.21's
+    int16 SUM is other arithmetic, so it is not the oracle."""
     x, ax, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
     _act16(op, graph, x, y)
     require(ax.is_const, op, graph, "a non-constant axis tensor")
     axes = [int(a) for a in np.asarray(ax.data).reshape(-1)]
     plan = mean_plan(x.shape, axes, op.options.keep_dims, x.quant.s, 0, y.quant.s, 0,
-                     fold_count=True)
+                     fold_count=op.kind == "MEAN")
     require(plan is not None, op, graph, f"axes {axes} of a {list(x.shape)} input")
     require(plan.count * 32768 < (1 << 31), op, graph, "a reduction of 65,536 or more int16 values")
     p = ctx.name(f"op{op.index}")
