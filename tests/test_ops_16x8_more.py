@@ -269,3 +269,32 @@ def test_sum_16x8_tflite_micro():
                options=("ReducerOptions", {"keepDims": True})),
     ]
     _check(cases, case_records(cases, 3, seed=17), ref=False)
+
+
+def _tconv16(rng, in_shape, k, out_c, stride, padding, bias, per_channel, act=0) -> OpCase:
+    n, ih, iw, ic = in_shape
+    (kh, kw), (sh, sw) = k, stride
+    out_hw = (ih * sh, iw * sw) if padding == "SAME" else ((ih - 1) * sh + kh, (iw - 1) * sw + kw)
+    out = (n, out_hw[0], out_hw[1], out_c)
+    w = rng.integers(-127, 128, size=(out_c, kh, kw, ic)).astype(np.int8)
+    wscale = rng.uniform(0.002, 0.02, size=out_c).astype(np.float32) if per_channel else np.float32(0.01)
+    ins = [i32(out), Spec(w.shape, "int8", scale=wscale, zero_point=0, axis=0, data=w), a16(in_shape, 0.0004)]
+    if bias:
+        bscale = np.float32(0.0004) * np.atleast_1d(wscale).astype(np.float32)
+        b = rng.integers(-3_000_000, 3_000_000, size=out_c).astype(np.int64)
+        ins.append(Spec((out_c,), "int64", scale=bscale if per_channel else float(bscale[0]), zero_point=0, data=b))
+    opts = {"padding": 0 if padding == "SAME" else 1, "strideH": sh, "strideW": sw, "fusedActivationFunction": act}
+    return OpCase("TRANSPOSE_CONV", ins, [a16(out, 0.003)], options=("TransposeConvOptions", opts), version=4)
+
+
+def test_transpose_conv_16x8_both_oracles():
+    """TRANSPOSE_CONV with int16 activations, int8 per-channel / per-tensor weights and int64 bias
+    (with and without), SAME / VALID, strides 1 and 2, fused RELU, batch 2: TFLite's reference and
+    tflite_micro (both reference_integer_ops::TransposeConv on int16, int64 sums) agree."""
+    rng = np.random.default_rng(18)
+    cases = [_tconv16(rng, (1, 3, 4, 3), (3, 3), 4, (2, 2), "SAME", True, True),
+             _tconv16(rng, (1, 3, 4, 3), (2, 4), 2, (2, 1), "VALID", True, False),
+             _tconv16(rng, (1, 5, 5, 2), (3, 3), 3, (1, 1), "SAME", False, True),
+             _tconv16(rng, (1, 4, 4, 5), (3, 3), 6, (2, 2), "SAME", True, True, act=1),
+             _tconv16(rng, (2, 3, 3, 2), (3, 3), 3, (2, 2), "VALID", True, True)]
+    _check(cases, case_records(cases, 3, seed=18))

@@ -38,6 +38,16 @@ tinyml_status tinyml_conv2d_s16(const tinyml_conv_params *params, const tinyml_p
                                 const tinyml_dims *filter_dims, const int8_t *filter,
                                 const int64_t *bias, const tinyml_dims *output_dims, int16_t *output);
 
+/* TRANSPOSE_CONV 16x8: tinyml_transpose_conv_s8's gather (conv.h) on an int16 input, int8
+ * per-channel weights and int64 bias (may be NULL), int64 sums, requant_s64, offsets 0, clamp to
+ * the activation range. Matches TFLite reference_integer_ops::TransposeConv (int16 input, int64
+ * bias; it scatters into an int64 buffer of the output, the same sums in another order) and
+ * tflite_micro's transpose_conv.cc int16 path; no scratch; in transpose_conv.c. */
+tinyml_status tinyml_transpose_conv_s16(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
+                                        const tinyml_dims *input_dims, const int16_t *input,
+                                        const tinyml_dims *filter_dims, const int8_t *filter,
+                                        const int64_t *bias, const tinyml_dims *output_dims, int16_t *output);
+
 /* DEPTHWISE_CONV_2D 16x8: output channel o = i * depth_multiplier + m reads
  * input channel i; filter dims (1, kh, kw, output.c); int64 accumulation and
  * requant_s64 as tinyml_conv2d_s16. Matches TFLite
