@@ -239,8 +239,8 @@ def _cli(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("what", ["hard_swish", "softmax_scale", "int32_bias", "zero_point", "huge_bias", "logistic_scale",
-                                  "prelu_int16_alpha", "tconv_int32_bias"])
+@pytest.mark.parametrize("what", ["hard_swish", "softmax_scale", "int32_bias", "zero_point", "huge_bias",
+                                  "logistic_scale", "prelu_int16_alpha", "tconv_int32_bias"])
 def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
     if what == "hard_swish":       # no int16 HARD_SWISH kernel in TFLite 2.21 or tflite_micro
         m = single_op_model("HARD_SWISH", [a16((1, 8), 0.001)], [a16((1, 8), 0.001)])

@@ -162,7 +162,8 @@ def lower_prelu(op, graph, ctx) -> Step:
         cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
     ]
     ins, outs = activations(graph, op)
-    call = Call(f"tinyml_prelu_{_SUFFIX[y.dtype]}", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(a.index), TRef(y.index)])
+    call = Call(f"tinyml_prelu_{_SUFFIX[y.dtype]}", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(a.index),
+                                                      TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 inplace_ok=[(x.index, y.index)] if not x.is_const else [],
                 comment=f"{list(x.shape)} alpha {list(a.shape)}")

@@ -1,4 +1,5 @@
-/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8 and int16, broadcasting), ADD_N. See elementwise.h. */
+/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8 and int16, broadcasting),
+   ADD_N. See elementwise.h and s16.h. */
 #include "tinyml/elementwise.h"
 #include "tinyml/s16.h"
 
