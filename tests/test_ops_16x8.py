@@ -239,7 +239,8 @@ def _cli(*args, cwd=None):
                           timeout=300, cwd=cwd)
 
 
-@pytest.mark.parametrize("what", ["hard_swish", "softmax_scale", "int32_bias", "zero_point", "huge_bias", "logistic_scale"])
+@pytest.mark.parametrize("what", ["hard_swish", "softmax_scale", "int32_bias", "zero_point", "huge_bias",
+                                  "logistic_scale", "prelu_int16_alpha", "tconv_int32_bias"])
 def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
     if what == "hard_swish":       # no int16 HARD_SWISH kernel in TFLite 2.21 or tflite_micro
         m = single_op_model("HARD_SWISH", [a16((1, 8), 0.001)], [a16((1, 8), 0.001)])
@@ -261,6 +262,19 @@ def test_unsupported_16x8_variants_are_one_line(tmp_path, what):
         case.inputs[2].data[1] = 1 << 50          # beyond TFLite's |accumulator| < 2^47 assumption
         m = multi_op_model([case])
         want = ["FULLY_CONNECTED", "2^47"]
+    elif what == "prelu_int16_alpha":     # tflite_micro's PRELU takes int8 alpha with int16 input
+        m = single_op_model("PRELU", [a16((2, 3), 0.001), a16((3,), 0.001)], [a16((2, 3), 0.001)])
+        want = ["PRELU", "int16/int16 -> int16", "int8 alpha"]
+    elif what == "tconv_int32_bias":
+        w = np.ones((2, 3, 3, 1), np.int8)
+        m = single_op_model("TRANSPOSE_CONV", [i32([1, 4, 4, 2]), Spec(w.shape, "int8", scale=0.01, zero_point=0,
+                                                                           data=w),
+                                               a16((1, 2, 2, 1), 0.001),
+                                               Spec((2,), "int32", scale=1e-5, zero_point=0,
+                                                    data=np.zeros(2, np.int32))],
+                            [a16((1, 4, 4, 2), 0.002)],
+                            options=("TransposeConvOptions", {"padding": 0, "strideH": 2, "strideW": 2}), version=4)
+        want = ["TRANSPOSE_CONV", "int64 bias"]
     else:
         m = single_op_model("RELU", [Spec((2, 3), "int16", scale=0.001, zero_point=5)], [a16((2, 3), 0.001)])
         want = ["RELU", "zero point 5"]

@@ -234,3 +234,67 @@ def test_resize_nearest_16x8_both_oracles():
                       options=("ResizeNearestNeighborOptions", opts), version=3)
     cases = [rn(4, 5, 8, 10), rn(6, 6, 4, 3), rn(3, 4, 7, 9, ac=True), rn(5, 3, 8, 8, hp=True)]
     _check(cases, case_records(cases, 2, seed=17))
+
+
+def test_prelu_16x8_tflite_micro():
+    """PRELU with int16 input and output and an int8 alpha: constant per-channel and per-element
+    alpha (non-zero zero points too) and an activation alpha. tflite_micro requires the int8 alpha
+    in 16x8 (PreluPrepare); TFLite's reference runs the same layout and both agree here. TensorFlow's
+    converter refuses 16x8 PRELU, so the models are built here."""
+    rng = np.random.default_rng(16)
+    cases = []
+    for shape, ashape, sx, (sa, za), sy in [((1, 4, 4, 3), (3,), 0.001, (0.01, 0), 0.0009),
+                                            ((1, 3, 5, 8), (1, 1, 8), 0.003, (0.004, 10), 0.0011),
+                                            ((2, 6), (2, 6), 0.0005, (0.02, -128), 0.0001)]:
+        alpha = rng.integers(-128, 128, size=ashape).astype(np.int8)
+        cases.append(OpCase("PRELU", [a16(shape, sx), Spec(ashape, "int8", scale=sa, zero_point=za, data=alpha)],
+                            [a16(shape, sy)]))
+    cases.append(OpCase("PRELU", [a16((3, 4), 0.002), Spec((4,), "int8", scale=0.02, zero_point=5)],
+                        [a16((3, 4), 0.0015)]))
+    _check(cases, case_records(cases, 3, seed=16), ref=True)
+
+
+def test_sum_16x8_tflite_micro():
+    """SUM on int16 (keep_dims true and false, inner, outer and several axes, scales that saturate):
+    tflite_micro's arithmetic (QuantizedMeanOrSum with compute_sum, as int8). TensorFlow 2.21's
+    int16 SUM is other arithmetic (not QuantizedMeanOrSum), so only tflite_micro is the oracle."""
+    cases = [
+        OpCase("SUM", [a16((1, 6, 5, 8), 0.001), i32([1, 2])], [a16((1, 1, 1, 8), 0.02)],
+               options=("ReducerOptions", {"keepDims": True})),
+        OpCase("SUM", [a16((2, 3, 10), 0.001), i32([-1])], [a16((2, 3), 0.004)],
+               options=("ReducerOptions", {"keepDims": False})),
+        OpCase("SUM", [a16((4, 7, 3), 0.0005), i32([0, 2])], [a16((7,), 0.0011)],
+               options=("ReducerOptions", {"keepDims": False})),
+        OpCase("SUM", [a16((3, 9), 0.002), i32([1])], [a16((3, 1), 0.001)],          # saturates
+               options=("ReducerOptions", {"keepDims": True})),
+    ]
+    _check(cases, case_records(cases, 3, seed=17), ref=False)
+
+
+def _tconv16(rng, in_shape, k, out_c, stride, padding, bias, per_channel, act=0) -> OpCase:
+    n, ih, iw, ic = in_shape
+    (kh, kw), (sh, sw) = k, stride
+    out_hw = (ih * sh, iw * sw) if padding == "SAME" else ((ih - 1) * sh + kh, (iw - 1) * sw + kw)
+    out = (n, out_hw[0], out_hw[1], out_c)
+    w = rng.integers(-127, 128, size=(out_c, kh, kw, ic)).astype(np.int8)
+    wscale = rng.uniform(0.002, 0.02, size=out_c).astype(np.float32) if per_channel else np.float32(0.01)
+    ins = [i32(out), Spec(w.shape, "int8", scale=wscale, zero_point=0, axis=0, data=w), a16(in_shape, 0.0004)]
+    if bias:
+        bscale = np.float32(0.0004) * np.atleast_1d(wscale).astype(np.float32)
+        b = rng.integers(-3_000_000, 3_000_000, size=out_c).astype(np.int64)
+        ins.append(Spec((out_c,), "int64", scale=bscale if per_channel else float(bscale[0]), zero_point=0, data=b))
+    opts = {"padding": 0 if padding == "SAME" else 1, "strideH": sh, "strideW": sw, "fusedActivationFunction": act}
+    return OpCase("TRANSPOSE_CONV", ins, [a16(out, 0.003)], options=("TransposeConvOptions", opts), version=4)
+
+
+def test_transpose_conv_16x8_both_oracles():
+    """TRANSPOSE_CONV with int16 activations, int8 per-channel / per-tensor weights and int64 bias
+    (with and without), SAME / VALID, strides 1 and 2, fused RELU, batch 2: TFLite's reference and
+    tflite_micro (both reference_integer_ops::TransposeConv on int16, int64 sums) agree."""
+    rng = np.random.default_rng(18)
+    cases = [_tconv16(rng, (1, 3, 4, 3), (3, 3), 4, (2, 2), "SAME", True, True),
+             _tconv16(rng, (1, 3, 4, 3), (2, 4), 2, (2, 1), "VALID", True, False),
+             _tconv16(rng, (1, 5, 5, 2), (3, 3), 3, (1, 1), "SAME", False, True),
+             _tconv16(rng, (1, 4, 4, 5), (3, 3), 6, (2, 2), "SAME", True, True, act=1),
+             _tconv16(rng, (2, 3, 3, 2), (3, 3), 3, (2, 2), "VALID", True, True)]
+    _check(cases, case_records(cases, 3, seed=18))

@@ -130,19 +130,31 @@ def lower_select(op, graph, ctx) -> Step:
 
 
 @lowering("PRELU")
+@lowering("PRELU", int16=True)
 def lower_prelu(op, graph, ctx) -> Step:
     """PRELU: TFLite's PreluPrepare multipliers (float32 scale products) and its
-    BroadcastPrelu4DSlow arithmetic; alpha (usually a constant) broadcasts against the input."""
+    BroadcastPrelu4DSlow arithmetic; alpha (usually a constant) broadcasts against the input.
+    16x8: int16 input and output (zero point 0) with an int8 alpha, tflite_micro's PRELU
+    (CalculatePreluParams: double scale quotients; its Prepare requires int8 alpha for int16).
+    TensorFlow 2.21's converter refuses PRELU in 16x8, so such models come from other writers."""
     x, a, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
-    require(x.dtype == a.dtype == y.dtype == "int8", op, graph, f"{x.dtype}/{a.dtype} -> {y.dtype}")
+    require(x.dtype == y.dtype and y.dtype in ("int8", "int16") and a.dtype == "int8", op, graph,
+            f"{x.dtype}/{a.dtype} -> {y.dtype} (PRELU takes int8 or int16 input with int8 alpha)")
     for t in (x, a, y):
         require(t.quant is not None and not t.quant.per_channel, op, graph,
                 f"tensor {t.index} without per-tensor quantization")
+    for t in (x, y):
+        require(t.dtype == "int8" or int(t.quant.zp) == 0, op, graph,
+                f"int16 tensor {t.index} with zero point {int(t.quant.zp)} (16x8 activations are symmetric)")
     require(tuple(y.shape) == tuple(x.shape), op, graph, "an output shape differing from the input's")
     geo = _geometry(op, graph, x, a, y)
     f32 = np.float32
-    pos = quantize_multiplier(float(f32(f32(x.quant.s) / f32(y.quant.s))))
-    neg = quantize_multiplier(float(f32(f32(f32(x.quant.s) * f32(a.quant.s)) / f32(y.quant.s))))
+    if y.dtype == "int16":     # tflite_micro: double(input) / double(output), double(in) * double(alpha) / ...
+        sx, sa, sy = (float(f32(t.quant.s)) for t in (x, a, y))
+        pos, neg = quantize_multiplier(sx / sy), quantize_multiplier(sx * sa / sy)
+    else:
+        pos = quantize_multiplier(float(f32(f32(x.quant.s) / f32(y.quant.s))))
+        neg = quantize_multiplier(float(f32(f32(f32(x.quant.s) * f32(a.quant.s)) / f32(y.quant.s))))
     p = ctx.name(f"op{op.index}")
     decls = [
         cdecl.struct("tinyml_prelu_params", f"{p}_params", input_offset=-x.quant.zp, alpha_offset=-a.quant.zp,
@@ -150,7 +162,8 @@ def lower_prelu(op, graph, ctx) -> Step:
         cdecl.struct("tinyml_broadcast", f"{p}_shape", **geo.c()),
     ]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_prelu_s8", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(a.index), TRef(y.index)])
+    call = Call(f"tinyml_prelu_{_SUFFIX[y.dtype]}", [f"&{p}_params", f"&{p}_shape", TRef(x.index), TRef(a.index),
+                                                      TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=decls,
                 inplace_ok=[(x.index, y.index)] if not x.is_const else [],
                 comment=f"{list(x.shape)} alpha {list(a.shape)}")

@@ -59,7 +59,7 @@ def _act16(op, graph, *tensors) -> None:
 ACC_LIMIT_16X8 = 1 << 47     # TFLite's 64-bit MultiplyByQuantizedMultiplier assumes |x| < 2^47
 
 
-def _acc_bound_ok(weights: np.ndarray, bias, channel_axis: int) -> bool:
+def acc_bound_ok(weights: np.ndarray, bias, channel_axis: int) -> bool:
     """|bias| + 32768 * sum|w| < 2^47 per output channel: no int64 overflow in the kernels'
     requantization (x times a 16-bit multiplier) for any int16 input."""
     w = np.abs(np.moveaxis(np.asarray(weights, dtype=np.int64), channel_axis, 0))
@@ -94,7 +94,7 @@ def _conv_common(op, graph, ctx, channels: int):
     require(bias is None or (bias.dtype == "int64" and bias.is_const and bias.numel == channels), op, graph,
             f"{bias.dtype if bias is not None else ''} bias (16x8 convolutions take int64 bias)")
     axis = 3 if op.kind == "DEPTHWISE_CONV_2D" else 0
-    require(_acc_bound_ok(w.data, bias, axis), op, graph, "a bias or weights whose accumulator can reach 2^47")
+    require(acc_bound_ok(w.data, bias, axis), op, graph, "a bias or weights whose accumulator can reach 2^47")
     p = ctx.name(f"op{op.index}")
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, channels)
     require(all(-31 <= s <= 7 for s in shifts), op, graph, "a rescale beyond 2^7")
@@ -169,7 +169,7 @@ def lower_fc_s16(op, graph, ctx) -> Step:
     require(len(w.shape) == 2, op, graph, f"{len(w.shape)}-D weights")
     out_depth, accum = w.shape
     require(x.numel % accum == 0, op, graph, "input size not a multiple of the weight depth")
-    require(_acc_bound_ok(w.data, bias, 0), op, graph, "a bias or weights whose accumulator can reach 2^47")
+    require(acc_bound_ok(w.data, bias, 0), op, graph, "a bias or weights whose accumulator can reach 2^47")
     mults, shifts = fc_multipliers(x, w, y, out_depth)
     require(all(-31 <= s <= 7 for s in shifts), op, graph, "a rescale beyond 2^7")
     lo, hi = activation_range(op.options.activation, y.quant.s, 0, "int16")
@@ -329,16 +329,20 @@ def lower_mul_s16(op, graph, ctx) -> Step:
                 inplace_ok=_same_size_inplace(op, graph, y), comment="16x8 mul")
 
 
-# --- MEAN (SUM is not lowered: its int16 reference is not QuantizedMeanOrSum) ------------
+# --- MEAN, SUM ------------------------------------------------------------------------------
 
-@lowering("MEAN", int16=True)
+@lowering("MEAN", "SUM", int16=True)
 def lower_mean_s16(op, graph, ctx) -> Step:
+    """MEAN: TFLite's QuantizedMeanOrSum (1/n folded into the multiplier, as int8). SUM follows
+    tflite_micro (reduce_common.cc: QuantizedMeanOrSum with compute_sum, the int8 SUM arithmetic
+    on int16 values; multiplier double(input_scale) / double(output_scale)); TensorFlow 2.21's
+    int16 SUM is other arithmetic, so it is not the oracle."""
     x, ax, y = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.outputs[0])
     _act16(op, graph, x, y)
     require(ax.is_const, op, graph, "a non-constant axis tensor")
     axes = [int(a) for a in np.asarray(ax.data).reshape(-1)]
     plan = mean_plan(x.shape, axes, op.options.keep_dims, x.quant.s, 0, y.quant.s, 0,
-                     fold_count=True)
+                     fold_count=op.kind == "MEAN")
     require(plan is not None, op, graph, f"axes {axes} of a {list(x.shape)} input")
     require(plan.count * 32768 < (1 << 31), op, graph, "a reduction of 65,536 or more int16 values")
     p = ctx.name(f"op{op.index}")

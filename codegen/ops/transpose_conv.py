@@ -16,6 +16,7 @@ import numpy as np
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import activations, lowering, require
 from tinyml.codegen.ops.conv import dims_decl, out_size, pad_before
+from tinyml.codegen.ops.int16 import acc_bound_ok
 from tinyml.codegen.ops.rows import source_rows_overlap
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
 from tinyml.steps import Call, Step, TRef
@@ -32,13 +33,20 @@ def first_input_rows(out_h: int, in_h: int, k: int, stride: int, pad: int) -> li
 
 
 @lowering("TRANSPOSE_CONV")
+@lowering("TRANSPOSE_CONV", int16=True)
 def lower_transpose_conv(op, graph, ctx) -> Step:
+    """int8, or 16x8 (int16 activations with zero point 0, int64 bias, `tinyml_transpose_conv_s16`:
+    TFLite's and tflite_micro's int16 TransposeConv, int64 sums, 64-bit requantization)."""
     require(len(op.inputs) >= 3, op, graph, "fewer than 3 inputs")
     shape_t, w, x = graph.t(op.inputs[0]), graph.t(op.inputs[1]), graph.t(op.inputs[2])
     bias = graph.t(op.inputs[3]) if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
     y = graph.t(op.outputs[0])
-    require(x.dtype == "int8" and y.dtype == "int8", op, graph, f"{x.dtype} -> {y.dtype} activations")
+    require(x.dtype == y.dtype and y.dtype in ("int8", "int16"), op, graph, f"{x.dtype} -> {y.dtype} activations")
     require(x.quant is not None and y.quant is not None and w.quant is not None, op, graph, "unquantized tensors")
+    s16 = y.dtype == "int16"
+    bias_type = "int64" if s16 else "int32"
+    require(not s16 or (int(x.quant.zp) == 0 and int(y.quant.zp) == 0), op, graph,
+            "int16 activations with a non-zero zero point (16x8 activations are symmetric)")
     require(w.dtype == "int8" and w.is_const, op, graph, "non-constant or non-int8 weights")
     require(shape_t.is_const, op, graph, "a non-constant output_shape")
     require(len(x.shape) == 4 and len(w.shape) == 4 and len(y.shape) == 4, op, graph, "non-4-D tensors")
@@ -51,8 +59,10 @@ def lower_transpose_conv(op, graph, ctx) -> Step:
     require(bool(np.all(w.quant.zero_point == 0)), op, graph, "weights with a non-zero zero point")
     require(w.quant.scale.size in (1, out_c), op, graph,
             "a filter scale count that is neither 1 nor the output channel count")
-    require(bias is None or (bias.dtype == "int32" and bias.is_const and bias.numel == out_c), op, graph,
-            "a non-int32 or mis-sized bias")
+    require(bias is None or (bias.dtype == bias_type and bias.is_const and bias.numel == out_c), op, graph,
+            f"a non-{bias_type} or mis-sized bias ({y.dtype} activations take {bias_type} bias)")
+    require(not s16 or acc_bound_ok(w.data, bias, 0), op, graph,
+            "a bias or weights whose accumulator can reach 2^47")
     o = op.options
     require(o.stride_h > 0 and o.stride_w > 0, op, graph, "a non-positive stride")
     padding = str(o.padding)
@@ -63,7 +73,9 @@ def lower_transpose_conv(op, graph, ctx) -> Step:
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_c)
     msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
     ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
-    lo, hi = activation_range(o.activation, y.quant.s, y.quant.zp)
+    if s16:
+        require(all(-31 <= v <= 7 for v in shifts), op, graph, "a rescale beyond 2^7")
+    lo, hi = activation_range(o.activation, y.quant.s, y.quant.zp, y.dtype)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
         cdecl.struct("tinyml_conv_params", f"{p}_params", input_offset=-x.quant.zp, output_offset=y.quant.zp,
@@ -72,7 +84,7 @@ def lower_transpose_conv(op, graph, ctx) -> Step:
         dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
     ]
     ins, outs = activations(graph, op)
-    call = Call("tinyml_transpose_conv_s8", [
+    call = Call("tinyml_transpose_conv_s16" if s16 else "tinyml_transpose_conv_s8", [
         f"&{p}_params", f"&{p}_quant", f"&{p}_in", TRef(x.index), f"&{p}_filter", TRef(w.index),
         TRef(bias.index) if bias is not None else "NULL", f"&{p}_out", TRef(y.index)])
     overlap = source_rows_overlap(graph, op, x.index, y.index, first_input_rows(oh, ih, kh, o.stride_h, pad_h))

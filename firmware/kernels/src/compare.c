@@ -1,4 +1,5 @@
-/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8, broadcasting), ADD_N. See elementwise.h. */
+/* tinyml kernels: MAXIMUM, MINIMUM, comparisons, SELECT_V2, PRELU (int8 and int16, broadcasting),
+   ADD_N. See elementwise.h and s16.h. */
 #include "tinyml/elementwise.h"
 #include "tinyml/s16.h"
 
@@ -81,25 +82,38 @@ tinyml_status tinyml_select_s8(const tinyml_broadcast3 *shape, const uint8_t *co
     return TINYML_OK;
 }
 
-tinyml_status tinyml_prelu_s8(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
-                              const int8_t *input, const int8_t *alpha, int8_t *output)
-{
-    if (!params) {
-        return TINYML_ERROR_ARG;
+/* PRELU (reference_ops::BroadcastPrelu4DSlow: int8 input and alpha; int16 input with int8 alpha,
+   as tflite_micro's prelu.cc); |v * a| <= 2^15 * 2^8 fits int32. */
+#define TINYML_PRELU(name, type, sat)                                                                  \
+    tinyml_status tinyml_##name(const tinyml_prelu_params *params, const tinyml_broadcast *shape,     \
+                                const type *input, const int8_t *alpha, type *output)                 \
+    {                                                                                                  \
+        if (!params) {                                                                                 \
+            return TINYML_ERROR_ARG;                                                                   \
+        }                                                                                              \
+        TINYML_FOR_BROADCAST(shape, {                                                                  \
+            const int32_t v = input[TINYML_AT(shape->stride1)] + params->input_offset;                 \
+            int32_t y;                                                                                 \
+            if (v >= 0) {                                                                              \
+                y = tinyml_requantize_double(v, params->positive.multiplier, params->positive.shift);  \
+            } else {                                                                                   \
+                const int32_t a = alpha[TINYML_AT(shape->stride2)] + params->alpha_offset;             \
+                y = tinyml_requantize_double(v * a, params->negative.multiplier,                       \
+                                             params->negative.shift);                                  \
+            }                                                                                          \
+            output[o_] = sat(y + params->output_offset);                                               \
+        });                                                                                            \
+        return TINYML_OK;                                                                              \
     }
-    TINYML_FOR_BROADCAST(shape, {
-        const int32_t v = input[TINYML_AT(shape->stride1)] + params->input_offset;
-        int32_t y;
-        if (v >= 0) {
-            y = tinyml_requantize_double(v, params->positive.multiplier, params->positive.shift);
-        } else {
-            const int32_t a = alpha[TINYML_AT(shape->stride2)] + params->alpha_offset;
-            y = tinyml_requantize_double(v * a, params->negative.multiplier, params->negative.shift);
-        }
-        output[o_] = tinyml_sat_s8(y + params->output_offset);
-    });
-    return TINYML_OK;
+
+TINYML_PRELU(prelu_s8, int8_t, tinyml_sat_s8)
+
+static inline int16_t prelu_sat_s16(int32_t x)
+{
+    return (int16_t)TINYML_CLAMP(x, -32768, 32767);
 }
+
+TINYML_PRELU(prelu_s16, int16_t, prelu_sat_s16)
 
 static inline int32_t add_n_scaled(const tinyml_add_n_params *p, int32_t v)
 {

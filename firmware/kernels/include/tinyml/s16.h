@@ -38,6 +38,16 @@ tinyml_status tinyml_conv2d_s16(const tinyml_conv_params *params, const tinyml_p
                                 const tinyml_dims *filter_dims, const int8_t *filter,
                                 const int64_t *bias, const tinyml_dims *output_dims, int16_t *output);
 
+/* TRANSPOSE_CONV 16x8: tinyml_transpose_conv_s8's gather (conv.h) on an int16 input, int8
+ * per-channel weights and int64 bias (may be NULL), int64 sums, requant_s64, offsets 0, clamp to
+ * the activation range. Matches TFLite reference_integer_ops::TransposeConv (int16 input, int64
+ * bias; it scatters into an int64 buffer of the output, the same sums in another order) and
+ * tflite_micro's transpose_conv.cc int16 path; no scratch; in transpose_conv.c. */
+tinyml_status tinyml_transpose_conv_s16(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
+                                        const tinyml_dims *input_dims, const int16_t *input,
+                                        const tinyml_dims *filter_dims, const int8_t *filter,
+                                        const int64_t *bias, const tinyml_dims *output_dims, int16_t *output);
+
 /* DEPTHWISE_CONV_2D 16x8: output channel o = i * depth_multiplier + m reads
  * input channel i; filter dims (1, kh, kw, output.c); int64 accumulation and
  * requant_s64 as tinyml_conv2d_s16. Matches TFLite
@@ -118,6 +128,13 @@ tinyml_status tinyml_minimum_s16(const tinyml_broadcast *shape, const int16_t *i
                                  int16_t *output);
 tinyml_status tinyml_select_s16(const tinyml_broadcast3 *shape, const uint8_t *condition,
                                 const int16_t *input_x, const int16_t *input_y, int16_t *output);
+
+/* PRELU 16x8: tinyml_prelu_s8's arithmetic on an int16 input (zero point 0) and an int8 alpha
+ * (any zero point), int16 clamp; multipliers from double scale quotients. Matches tflite_micro's
+ * prelu.cc int16 path (reference_ops::BroadcastPrelu4DSlow with int16 input, int8 alpha; its
+ * PreluPrepare requires int8 alpha for int16 output); in compare.c. */
+tinyml_status tinyml_prelu_s16(const tinyml_prelu_params *params, const tinyml_broadcast *shape,
+                               const int16_t *input, const int8_t *alpha, int16_t *output);
 
 /* MUL 16x8: y = clamp(requant((x1 + off1) * (x2 + off2), output) + output_offset),
  * tinyml_requantize (config.h's rounding). Matches TFLite reference_integer_ops::Mul (int16). */
