@@ -633,20 +633,33 @@ CONV_TINY_ROWS(tiny_rows_k12, 3, 1)
 CONV_TINY_ROWS(tiny_rows_k12_ssat, 3, 2)
 #undef CONV_TINY_ROWS
 
-/* tiny_rows for K = l->accum_depth (4, 8 or 12), the epilogue chosen once per call. */
+/* tiny_rows for K = l->accum_depth (4, 8 or 12), the epilogue chosen once per call (by direct calls:
+   a call through a chosen function pointer would make the static stack estimate a lower bound). */
 static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
                          const int8_t *packed_filter, int8_t *output)
 {
     const int full = l->activation.min == -128 && l->activation.max == 127;
     switch (l->accum_depth) {
     case 4:
-        (full ? tiny_rows_k4_ssat : tiny_rows_k4)(l, pixels, input, packed_filter, output);
+        if (full) {
+            tiny_rows_k4_ssat(l, pixels, input, packed_filter, output);
+        } else {
+            tiny_rows_k4(l, pixels, input, packed_filter, output);
+        }
         break;
     case 8:
-        (full ? tiny_rows_k8_ssat : tiny_rows_k8)(l, pixels, input, packed_filter, output);
+        if (full) {
+            tiny_rows_k8_ssat(l, pixels, input, packed_filter, output);
+        } else {
+            tiny_rows_k8(l, pixels, input, packed_filter, output);
+        }
         break;
     default:
-        (full ? tiny_rows_k12_ssat : tiny_rows_k12)(l, pixels, input, packed_filter, output);
+        if (full) {
+            tiny_rows_k12_ssat(l, pixels, input, packed_filter, output);
+        } else {
+            tiny_rows_k12(l, pixels, input, packed_filter, output);
+        }
         break;
     }
 }
@@ -708,7 +721,11 @@ static inline __attribute__((always_inline)) void conv_window_s8(const tinyml_fc
     (void)kind;   /* 2: conv2d_packed_rows takes the windows of chunked products only */
     const int full = l->activation.min == -128 && l->activation.max == 127;
     if (l->fast_requant) {
-        (full ? chunk_rows_bounded_ssat : chunk_rows_bounded)(l, 2, &src, packed_filter, y0);
+        if (full) {
+            chunk_rows_bounded_ssat(l, 2, &src, packed_filter, y0);
+        } else {
+            chunk_rows_bounded(l, 2, &src, packed_filter, y0);
+        }
     } else {
         chunk_rows_double(l, 2, &src, packed_filter, y0);
     }
