@@ -174,16 +174,24 @@ def compile(model: str | Graph, options: CompileOptions | None = None,  # noqa: 
         steps = stream_steps(graph, steps, stream)
     plan = plan_steps(graph, steps, policy=options.policy,
                       stream_input_bytes=stream.stripe_bytes if stream else None, regions=options.regions)
-    if (options.fuse and options.fuse_check and lowerer is None and not options.stream_input
-            and options.stage_depth is None):             # a forced stage depth is kept
-        plain, plain_ctx = lower_graph(graph, fuse=False)
-        plain_plan = plan_steps(graph, plain, policy=options.policy, regions=options.regions)
-        if plain_plan.total_arena_bytes < plan.total_arena_bytes:
-            plain_plan.notes.append(f"fusion off: the unfused steps plan {plain_plan.total_arena_bytes:,} B, "
-                                    f"the fused ones {plan.total_arena_bytes:,} B")
-            steps, ctx, plan, stage = plain, plain_ctx, plain_plan, None
-    return Compiled(graph=graph, steps=steps, ctx=ctx, plan=plan, options=options, stream=stream,
-                    full_image_arena_bytes=full, stage=stage, seconds=time.perf_counter() - t0)
+    c = Compiled(graph=graph, steps=steps, ctx=ctx, plan=plan, options=options, stream=stream,
+                 full_image_arena_bytes=full, stage=stage, seconds=time.perf_counter() - t0)
+    return c if lowerer is not None else fusion_checked(c, lower_graph)
+
+
+def fusion_checked(c: Compiled, lowerer: Lowerer) -> Compiled:
+    """`c`, or the unfused compile of its graph (lowered by `lowerer`) when that plans smaller:
+    fusion never costs SRAM. Off with `fuse_check=False`, a forced `stage_depth` or
+    `stream_input`. `compile` applies it; the search's cost model (lowering cache) too."""
+    o = c.options
+    if not (o.fuse and o.fuse_check) or o.stream_input or o.stage_depth is not None:
+        return c
+    plain = compile(c.graph, replace(o, fuse=False), lowerer=lowerer)
+    if plain.plan.total_arena_bytes >= c.plan.total_arena_bytes:
+        return c
+    plain.plan.notes.append(f"fusion off: the unfused steps plan {plain.plan.total_arena_bytes:,} B, "
+                            f"the fused ones {c.plan.total_arena_bytes:,} B")
+    return plain
 
 
 def _stage_arenas(graph: Graph, steps: list[Step], depths: list[int], options: CompileOptions,

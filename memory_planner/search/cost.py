@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from tinyml.codegen.lower_cache import CachedCtx, LoweringCache, first_difference
-from tinyml.codegen.pipeline import Compiled, CompileOptions, compile, referenced_const_bytes
+from tinyml.codegen.pipeline import Compiled, CompileOptions, compile, fusion_checked, referenced_const_bytes
 from tinyml.errors import TinymlError
 from tinyml.ir import Graph, Op
 from tinyml.memory_planner.plan import Plan
@@ -222,16 +222,11 @@ class CostModel:
         return self.unfused_if_smaller(planned)
 
     def unfused_if_smaller(self, p: Planned) -> Planned:
-        """`compile`'s fusion check (codegen.pipeline: fusion is kept only when it plans no
-        larger) for the cached lowering, so a candidate's arena is the one `tinyml build`
-        plans (its stats, which count steps and their elements, are then recounted)."""
-        if not (self.options.fuse and self.options.fuse_check) or self.options.stream_input:
-            return p
-        plain = compile(p.graph, dataclasses.replace(self.options, fuse=False),
-                        lowerer=partial(self.lowering, blocks=p.layout))
-        if plain.plan.total_arena_bytes < p.compiled.plan.total_arena_bytes:
-            return dataclasses.replace(p, compiled=plain, stats=None)
-        return p
+        """`compile`'s fusion check (codegen.pipeline.fusion_checked) on the cached lowering, so
+        a candidate's arena is the one `tinyml build` plans (its stats, which count steps and
+        their elements, are then recounted)."""
+        checked = fusion_checked(p.compiled, partial(self.lowering, blocks=p.layout))
+        return p if checked is p.compiled else dataclasses.replace(p, compiled=checked, stats=None)
 
     # -- depth families ------------------------------------------------------
     def family_inputs(self, cfg: ViTConfig) -> _Expanded | None:
