@@ -68,3 +68,22 @@ def test_missing_clang_is_one_line(tmp_path):
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "clang not found" in lines[0] and "install.sh" in lines[0], proc.stderr
+
+
+@pytest.mark.slow
+def test_a_large_parent_process_is_not_an_out_of_memory(tmp_path):
+    """CI's failure: started from a pytest worker whose peak RSS was 2.3 GB, the
+    fuzzer inherited that peak (ru_maxrss survives exec) and libFuzzer's RSS
+    watchdog called the empty input an out-of-memory. The parent here peaks at
+    2.3 GB, then fuzzes for 3 s (the watchdog ticks every second)."""
+    exe = serial_fuzz.build("plain", str(tmp_path))
+    script = (
+        "import sys\n"
+        "from tinyml.testing import serial_fuzz\n"
+        "ballast = b'\\x01' * (2300 << 20)\n"
+        "del ballast\n"
+        f"r = serial_fuzz.run({exe!r}, 'plain', {str(tmp_path)!r}, seconds=3, seed=1)\n"
+        "print(r.ok, r.returncode, r.findings[:2])\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("True 0 []"), proc.stdout
