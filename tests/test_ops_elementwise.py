@@ -136,6 +136,28 @@ def test_softmax_capped_input_multiplier():
     check_bit_exact(softmax_model((3, 7), (12.0, 3), beta=1.0), count=2)
 
 
+def test_softmax_computed_exps_cover_every_difference(tmp_path):
+    """Short softmaxes compute their exps (no 1 KB table): rows [127, 127 - k]
+    for every difference k = 0..255 at three input scales (none, some and most
+    differences below diff_min), and a (1, 65) softmax keeps the table."""
+    from tinyml.codegen.pipeline import compile
+    k = np.arange(256).reshape(8, 32)
+    records = [[np.stack([np.full(32, 127), 127 - row], axis=1).astype(np.int8)] for row in k]
+    for qi, beta in (((0.0078, 0), 1.0), ((0.1, -3), 1.0), ((0.9, 0), 3.0)):
+        model = softmax_model((32, 2), qi, beta)
+        check_bit_exact(model, records=records)
+        path = tmp_path / "short.tflite"
+        path.write_bytes(model)
+        compiled = compile(str(path))
+        assert [c.func for s in compiled.steps for c in s.calls] == ["tinyml_softmax_exp_s8"]
+        assert compiled.ctx.const_bytes() == 0
+    path = tmp_path / "long.tflite"
+    path.write_bytes(softmax_model((1, 65), (0.0625, 5)))
+    compiled = compile(str(path))
+    assert [c.func for s in compiled.steps for c in s.calls] == ["tinyml_softmax_s8"]
+    assert compiled.ctx.const_bytes() == 1024
+
+
 # --- broadcast geometry against numpy's broadcasting ---------------------------------
 
 @settings(max_examples=60, deadline=None)

@@ -6,8 +6,9 @@ kReference, then reference_ops::Softmax) rescales each difference to the row
 maximum with PreprocessSoftmaxScaling's multiplier into Q5.26, takes gemmlowp's
 exp_on_negative_values, sums in Q12.19, and multiplies by a fixed-point
 reciprocal. The difference is an integer in [-255, 0], so the exp is a
-256-entry table computed here; the C kernel does the per-row sum, reciprocal
-and output rounding.
+256-entry table computed here (or, for short softmaxes, the same exps computed
+by the kernel); the C kernel does the per-row sum, reciprocal and output
+rounding.
 """
 from __future__ import annotations
 
@@ -80,6 +81,13 @@ def softmax_exp_table(beta: float, input_scale: float) -> np.ndarray:
             table[k] = exp_on_negative_values(rescaled)
     return table.astype(np.int32)
 
+# Up to this many elements per inference (a classifier's output) the kernel
+# computes its exps (tinyml_softmax_exp_s8: ~120 instructions per element, a
+# few hundred bytes of code shared by every such softmax) instead of reading
+# the 1 KB table; longer softmaxes (attention rows) keep the table.
+COMPUTED_EXP_MAX_ELEMENTS = 64
+
+
 @lowering("SOFTMAX")
 def lower_softmax(op, graph, ctx) -> Step:
     x, y = graph.t(op.inputs[0]), graph.t(op.outputs[0])
@@ -91,9 +99,18 @@ def lower_softmax(op, graph, ctx) -> Step:
     depth = int(x.shape[-1])
     rows = x.numel // depth
     beta = float(np.float32(op.options.beta))
+    ins, outs = activations(graph, op)
+    if rows * depth <= COMPUTED_EXP_MAX_ELEMENTS:
+        mult, left_shift, diff_min = softmax_input_scaling(beta, x.quant.s)
+        p = ctx.name(f"op{op.index}")
+        decl = cdecl.struct("tinyml_softmax_params", f"{p}_params",
+                            input_quant={"multiplier": mult, "shift": left_shift}, diff_min=diff_min)
+        call = Call("tinyml_softmax_exp_s8", [f"&{p}_params", rows, depth, TRef(x.index), TRef(y.index)])
+        return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call], decls=[decl],
+                    inplace_ok=[(x.index, y.index)],
+                    comment=f"{rows} rows of {depth}, beta {beta}, exps computed (no table)")
     table = softmax_exp_table(beta, x.quant.s)
     sym = ctx.const_array(f"op{op.index}_softmax_exp", "int32_t", table, share=True)
-    ins, outs = activations(graph, op)
     call = Call("tinyml_softmax_s8", [sym, rows, depth, TRef(x.index), TRef(y.index)])
     return Step(index=op.index, kind=op.kind, inputs=ins, outputs=outs, calls=[call],
                 inplace_ok=[(x.index, y.index)], comment=f"{rows} rows of {depth}, beta {beta}")

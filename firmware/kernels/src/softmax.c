@@ -1,18 +1,75 @@
-/* tinyml kernels: int8 softmax (TFLite reference fixed-point arithmetic, exp by table). */
+/* tinyml kernels: int8 softmax and log-softmax (TFLite reference fixed-point
+ * arithmetic; exps from a generator table, or computed for short rows). */
 #include "tinyml/elementwise.h"
 
-tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y)
+/* One out-of-line doubling high multiply for the exp arithmetic below (eight
+ * call sites; inlined it is ~40 B each, and speed does not matter there). */
+static __attribute__((noinline)) int32_t dhm(int32_t a, int32_t b)
+{
+    return tinyml_doubling_high_mul(a, b);
+}
+
+/* gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl: a in
+ * [-1/4, 0) in Q0.31 -> exp(a) in Q0.31. exp(-1/8) times a fourth-order
+ * Taylor polynomial in x = a + 1/8; the sums wrap like gemmlowp's. */
+static int32_t exp_quarter(int32_t a)
+{
+    const int32_t exp_minus_one_eighth = 1895147668, one_third = 715827883;
+    const int32_t x = (int32_t)((uint32_t)a + (1u << 28));
+    const int32_t x2 = dhm(x, x);
+    const int32_t x3 = dhm(x2, x);
+    const int32_t x4_over_4 = tinyml_rounding_divide_by_pot(dhm(x2, x2), 2);
+    const int32_t cubic = dhm((int32_t)((uint32_t)x4_over_4 + (uint32_t)x3), one_third);
+    const int32_t poly = tinyml_rounding_divide_by_pot((int32_t)((uint32_t)cubic + (uint32_t)x2), 1);
+    return (int32_t)((uint32_t)exp_minus_one_eighth +
+                     (uint32_t)dhm(exp_minus_one_eighth,
+                                                        (int32_t)((uint32_t)x + (uint32_t)poly)));
+}
+
+/* gemmlowp exp_on_negative_values for Q5.26 input a <= 0 -> Q0.31: the input's
+ * part modulo 1/4 through exp_quarter, then one fixed-point factor exp(-2^k)
+ * (k = -2..4) per bit set in the rest. exp(0) is saturated to INT32_MAX. */
+static int32_t exp_neg_q5(int32_t a)
+{
+    static const int32_t factor[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int32_t one_quarter = 1 << 24;
+    const int32_t a_mod = (a & (one_quarter - 1)) - one_quarter;
+    int32_t r = exp_quarter(tinyml_sat_shift_left(a_mod, 5));
+    const uint32_t rest = (uint32_t)a_mod - (uint32_t)a;
+    for (int32_t k = 0; k < 7; ++k) {
+        if (rest & (1u << (24 + k))) {
+            r = dhm(r, factor[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : r;
+}
+
+/* The exp of the difference -k (0 <= k <= 255) as the generator's table holds
+ * it (codegen/ops/softmax.py softmax_exp_table): the difference rescaled into
+ * Q5.26 with double rounding, 0 below diff_min. */
+static __attribute__((noinline)) int32_t softmax_exp(const tinyml_softmax_params *p, int32_t k)
+{
+    if (-k < p->diff_min) {
+        return 0;
+    }
+    return exp_neg_q5(tinyml_requantize_double(-k, p->input_quant.multiplier, p->input_quant.shift));
+}
+
+/* One row; the exps come from `table` (et[k] = exp of -k) or, when it is NULL,
+ * from softmax_exp (one out-of-line function: its three call sites share it). */
+static inline __attribute__((always_inline)) tinyml_status
+softmax_row(const int32_t *table, const tinyml_softmax_params *p, int32_t depth, const int8_t *x, int8_t *y)
 {
     int32_t max = -128;
     for (int32_t c = 0; c < depth; ++c) {
         max = TINYML_MAX(max, (int32_t)x[c]);
     }
-    const int32_t *et = exp_table + max;      /* et[-x] = exp_table[max - x] */
-    /* Sum of exps in Q12.19. Table entries are exps in Q0.31, never negative,
-     * so RoundingDivideByPOT(e, 12) = (e + 2^11) >> 12 (unsigned: no overflow). */
+#define SOFTMAX_EXP(c) (table ? table[max - x[c]] : softmax_exp(p, max - x[c]))
+    /* Sum of exps in Q12.19. The exps are in Q0.31, never negative, so
+     * RoundingDivideByPOT(e, 12) = (e + 2^11) >> 12 (unsigned: no overflow). */
     int32_t sum = 0;
     for (int32_t c = 0; c < depth; ++c) {
-        sum += (int32_t)(((uint32_t)et[-x[c]] + 2048u) >> 12);
+        sum += (int32_t)(((uint32_t)SOFTMAX_EXP(c) + 2048u) >> 12);
     }
     /* GetReciprocal(sum, 12): 1/sum = scale * 2^-num_bits_over_unit. */
     const int32_t headroom_plus_one = __builtin_clz((uint32_t)sum);
@@ -23,6 +80,7 @@ tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, con
     if (exponent < 0 || exponent > 31) {
         return TINYML_ERROR_ARG;
     }
+    /* Both the sum and the output read x before y[c] is written: in place. */
     if (exponent >= 1) {
         /* For scale, e >= 0 the two steps below compose into one floor division:
          * RoundingDivideByPOT(floor((scale e + 2^30) / 2^31), x) =
@@ -32,7 +90,7 @@ tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, con
         const int64_t k = (1ll << 30) + (1ll << (30 + exponent));
         const int32_t sh = exponent - 1;
         for (int32_t c = 0; c < depth; ++c) {
-            const int64_t r = k + (int64_t)scale * et[-x[c]];
+            const int64_t r = k + (int64_t)scale * SOFTMAX_EXP(c);
             const int32_t v = ((int32_t)(r >> 32) >> sh) - 128;
             y[c] = (int8_t)(v > 127 ? 127 : v);   /* v >= -128: the product is never negative */
         }
@@ -44,21 +102,42 @@ tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, con
         /* SaturatingRoundingDoublingHighMul(scale, e) for scale, e >= 0 is
          * floor((scale * e + 2^30) / 2^31); then RoundingDivideByPOT (the value
          * is non-negative, so its threshold is mask / 2). */
-        const int32_t h = (int32_t)(((int64_t)scale * et[-x[c]] + (1ll << 30)) >> 31);
+        const int32_t h = (int32_t)(((int64_t)scale * SOFTMAX_EXP(c) + (1ll << 30)) >> 31);
         const int32_t v = (h >> exponent) + ((h & mask) > half ? 1 : 0) - 128;
         y[c] = (int8_t)TINYML_CLAMP(v, -128, 127);
     }
+#undef SOFTMAX_EXP
     return TINYML_OK;
+}
+
+tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y)
+{
+    return softmax_row(exp_table, NULL, depth, x, y);
 }
 
 tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth,
                                 const int8_t *input, int8_t *output)
 {
-    if (rows < 0 || depth <= 0) {
+    if (!exp_table || rows < 0 || depth <= 0) {
         return TINYML_ERROR_ARG;
     }
     for (int32_t r = 0; r < rows; ++r) {
-        const tinyml_status st = tinyml_softmax_row_s8(exp_table, depth, input + r * depth, output + r * depth);
+        const tinyml_status st = softmax_row(exp_table, NULL, depth, input + r * depth, output + r * depth);
+        if (st != TINYML_OK) {
+            return st;
+        }
+    }
+    return TINYML_OK;
+}
+
+tinyml_status tinyml_softmax_exp_s8(const tinyml_softmax_params *params, int32_t rows, int32_t depth,
+                                    const int8_t *input, int8_t *output)
+{
+    if (!params || rows < 0 || depth <= 0) {
+        return TINYML_ERROR_ARG;
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        const tinyml_status st = softmax_row(NULL, params, depth, input + r * depth, output + r * depth);
         if (st != TINYML_OK) {
             return st;
         }

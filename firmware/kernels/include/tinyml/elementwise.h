@@ -76,6 +76,20 @@ tinyml_status tinyml_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t 
  * be x (the row is fully read before the first write). */
 tinyml_status tinyml_softmax_row_s8(const int32_t *exp_table, int32_t depth, const int8_t *x, int8_t *y);
 
+/* tinyml_softmax_s8 without the 1 KB table: each exp is computed as the
+ * generator computes the table entry (the difference -k rescaled by
+ * input_quant with double rounding into Q5.26, gemmlowp exp_on_negative_values;
+ * 0 below diff_min), about 60 instructions per exp and two exps per element.
+ * The generator picks it for short softmaxes (a classifier's output), where
+ * the table costs more flash than the code. Same bytes as the table form. */
+typedef struct {
+    tinyml_quant input_quant;     /* beta * input_scale * 2^26, left shift >= 0 */
+    int32_t diff_min;
+} tinyml_softmax_params;
+
+tinyml_status tinyml_softmax_exp_s8(const tinyml_softmax_params *params, int32_t rows, int32_t depth,
+                                    const int8_t *input, int8_t *output);
+
 /* LOG_SOFTMAX over rows of `depth` int8 values, int8 output (scale 16/256,
  * zero point 127), TFLite / TFLM reference_ops::LogSoftmax (int8). Per row,
  * with d = x - max(row):
