@@ -6,35 +6,13 @@ import os
 
 import numpy as np
 
+from keras_convert import batches, perturb, standard_int8, write  # noqa: F401 (perturb: re-exported)
+
 
 def convert(model, input_shape: tuple[int, ...], path: str, samples: int = 64, seed: int = 0) -> str:
     """Full-int8 conversion (int8 input/output) with a random representative dataset."""
-    import tensorflow as tf
-
-    from tinyml.tinyvit.export import _quiet_stdout
-    rng = np.random.default_rng(seed)
-    data = rng.normal(0.0, 1.0, size=(samples, *input_shape)).astype(np.float32)
-
-    def rep():
-        for i in range(samples):
-            yield [data[i:i + 1]]
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    with _quiet_stdout():
-        blob = conv.convert()
-    with open(path, "wb") as f:
-        f.write(blob)
-    return path
-
-
-def perturb(model, seed: int = 1, sigma: float = 0.3) -> None:
-    """Random non-trivial weights (LayerNorm gamma/beta included)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([(w + rng.normal(0.0, sigma, w.shape)).astype(w.dtype) for w in model.get_weights()])
+    data = np.random.default_rng(seed).normal(0.0, 1.0, size=(samples, *input_shape)).astype(np.float32)
+    return write(standard_int8(model, batches(data)), path)
 
 
 def kinds(path: str) -> list[str]:

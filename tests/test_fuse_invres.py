@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from keras_convert import batches, standard_int8, write
 from test_fuse_helpers import check_fused_model, perturb
 
 # blocks of _model: (expand, k, stride, residual, ZeroPadding2D before a VALID depthwise);
@@ -51,28 +52,8 @@ def _model(keras):
 
 
 def _convert(model, path: str, per_channel: bool) -> str:
-    import tensorflow as tf
-
-    from tinyml.tinyvit.export import _quiet_stdout
-    rng = np.random.default_rng(0)
-    data = rng.normal(0.0, 1.0, size=(32, 13, 11, 3)).astype(np.float32)
-
-    def rep():
-        for i in range(32):
-            yield [data[i:i + 1]]
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    if not per_channel:
-        conv._experimental_disable_per_channel = True
-    with _quiet_stdout():
-        blob = conv.convert()
-    with open(path, "wb") as f:
-        f.write(blob)
-    return path
+    data = np.random.default_rng(0).normal(0.0, 1.0, size=(32, 13, 11, 3)).astype(np.float32)
+    return write(standard_int8(model, batches(data), per_channel=per_channel), path)
 
 
 @pytest.fixture(scope="module")

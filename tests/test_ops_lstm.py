@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 
+from keras_convert import standard_int8, write
 from opgraph import OpCase, case_records, multi_op_model
 from opmodels import Spec, run_generated, tflm_oracle
 from test_ops_svdf import compare, tflite_sequence
@@ -31,26 +32,13 @@ BRANCHES = [
 
 
 def _convert(model, ranges, path: str) -> str:
-    import tensorflow as tf
-
-    from tinyml.tinyvit.export import _quiet_stdout
     rng = np.random.default_rng(0)
     named = [(i.name.split(":")[0], tuple(int(d) for d in i.shape)) for i in model.inputs]
 
     def rep():                    # by input name: the converter's input order is its own
         for _ in range(24):
             yield {n: rng.uniform(lo, hi, size=s).astype(np.float32) for (n, s), (lo, hi) in zip(named, ranges)}
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    with _quiet_stdout():
-        blob = conv.convert()
-    with open(path, "wb") as f:
-        f.write(blob)
-    return path
+    return write(standard_int8(model, rep), path)
 
 
 def sweep_model(path: str) -> str:

@@ -14,6 +14,8 @@ import sys
 import numpy as np
 import pytest
 
+from keras_convert import standard_int8
+
 from tinyml.codegen.verify import verify
 from tinyml import paths
 
@@ -31,17 +33,8 @@ def tinyml(*args, timeout=600):
 
 
 def _convert(model, calib: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    from tinyml.tinyvit.export import _quiet_stdout, representative
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative(calib, len(calib))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    with _quiet_stdout():
-        return conv.convert()
+    from tinyml.tinyvit.export import representative
+    return standard_int8(model, representative(calib, len(calib)))
 
 
 @pytest.fixture(scope="module")

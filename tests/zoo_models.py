@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from keras_convert import batches, perturb, standard_int8, write
+
 
 def _keras():
     import keras
@@ -33,43 +35,15 @@ def _convert(model, path: str, samples: int = 32, seed: int = 0, int16: bool = F
     DEQUANTIZE and QUANTIZE); writes `path`, returns it. `custom_ops` adds
     `allow_custom_ops = True` (SSD exports: the post-process is a custom op); `float_out`
     keeps the converter's float32 outputs (the Object Detection API's SSD recipe)."""
-    import tensorflow as tf
-
-    from tinyml.tinyvit.export import _quiet_stdout
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    rng = np.random.default_rng(seed)
-    data = rng.uniform(-1.0, 1.0, size=(samples, *shape)).astype(np.float32)
-
-    def rep():
-        for i in range(samples):
-            yield [data[i:i + 1]]
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.allow_custom_ops = custom_ops
-    if int16:
-        conv.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8] + (
-            [tf.lite.OpsSet.TFLITE_BUILTINS] if float_fallback else [])
-        if not float_io:
-            conv.inference_input_type = tf.int16
-            conv.inference_output_type = tf.int16
-    else:
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        if not float_out:
-            conv.inference_output_type = tf.int8
-    with _quiet_stdout():
-        blob = conv.convert()
-    with open(path, "wb") as f:
-        f.write(blob)
-    return path
+    data = np.random.default_rng(seed).uniform(-1.0, 1.0, size=(samples, *shape)).astype(np.float32)
+    return write(standard_int8(model, batches(data), int16=int16, float_fallback=float_fallback,
+                               float_io=float_io, float_out=float_out, custom_ops=custom_ops), path)
 
 
 def _perturb(model, seed: int = 1, sigma: float = 0.2) -> None:
     """Non-trivial weights everywhere (LayerNorm gamma/beta included; no BatchNorm here)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([(w + rng.normal(0.0, sigma, w.shape)).astype(w.dtype) for w in model.get_weights()])
+    perturb(model, seed, sigma)
 
 
 def mobilenet_v2():
