@@ -752,6 +752,13 @@ static inline __attribute__((always_inline)) void fcp_group_dsp(const int8_t **w
 #undef FCP_ASM_BLOCK
 #endif
 
+#if TINYML_DSP
+/* y[k] = v, k a constant 0..3: one STRB */
+#define FCP_STORE8(y, k, v) __asm__("strb %1, [%0, %2]" : : "r"(y), "r"(v), "i"(k) : "memory")
+#else
+#define FCP_STORE8(y, k, v) ((y)[k] = (v))
+#endif
+
 static inline __attribute__((always_inline)) void fcp_rows(const fc_finish *fp, const fcp_pt *qp, int32_t batches,
                                                            const int8_t *input, const int8_t *filter,
                                                            int8_t *output, int32_t n, int32_t od, int32_t fo,
@@ -803,10 +810,12 @@ static inline __attribute__((always_inline)) void fcp_rows(const fc_finish *fp, 
             }
             const int8_t v0 = fcp_finish(&f, &q, d0, o, mode, full), v1 = fcp_finish(&f, &q, d1, o + 1, mode, full);
             const int8_t v2 = fcp_finish(&f, &q, d2, o + 2, mode, full), v3 = fcp_finish(&f, &q, d3, o + 3, mode, full);
-            y[o] = v0;
-            y[o + 1] = v1;
-            y[o + 2] = v2;
-            y[o + 3] = v3;
+            /* four STRB (GCC would merge them into one STR after a BFI per byte) */
+            int8_t *yo = y + o;
+            FCP_STORE8(yo, 0, v0);
+            FCP_STORE8(yo, 1, v1);
+            FCP_STORE8(yo, 2, v2);
+            FCP_STORE8(yo, 3, v3);
         }
         for (int32_t o = 4 * groups; o < od; ++o) {
             const int32_t acc = f.bias[o] + t1 + tinyml_dot_s8(rest + (o - 4 * groups) * n, x, n);
