@@ -656,7 +656,7 @@ static inline __attribute__((always_inline)) int8_t fcp_finish_pt(const fcp_pt *
 }
 
 /* Output rows o of one input row: the per-tensor epilogue (mode 7: SMMLA, 8:
- * SMMLAR, each with SSAT when full) or finish_m's (modes 0, 3, 6). */
+ * SMMLAR, each with SSAT when full) or finish_m's (modes 0, 3). */
 static inline __attribute__((always_inline)) int8_t fcp_finish(const fc_finish *f, const fcp_pt *q, int32_t acc,
                                                                int32_t o, const int mode, const int full)
 {
@@ -860,9 +860,8 @@ tinyml_status tinyml_fc_s8_pairs(const tinyml_fc_layer *layer, int32_t batches, 
     } else if (mode == 8) {
         fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 8, 0);
     } else if (!f.dr && !f.table && f.shift8 && full) {
+        /* per-channel int8 shifts (finish_m's mode 3); other epilogues: the generic one */
         fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 3, 0);
-    } else if (!f.dr && !f.table && f.shift8) {
-        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 6, 0);
     } else {
         fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 0, 0);
     }
