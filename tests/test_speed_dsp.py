@@ -1,4 +1,6 @@
-"""The Cortex-M DSP paths of the speed kernels (packed FULLY_CONNECTED 4x1 and
+"""The Cortex-M DSP paths of the speed kernels (FULLY_CONNECTED at batch 1 on
+the row-pair layout -- depth and output-count tails, the SMMLA/SMMLAR per-tensor,
+per-channel and int32-shift epilogues, wrapping accumulators --, packed FULLY_CONNECTED 4x1 and
 2x2 blocking with depth/row tails -- input rows widened to int16 up to depth 128,
 the staged pair loop beyond; int8 shifts and the int32-shift fallback --, 1x1 convolution as a matrix product,
 im2col convolution, the convolution's pixel pairs, their K-chunked form for K > 128 and the tiny-depth
@@ -36,6 +38,20 @@ def _models():
         # one row, per-channel scales, input zero point -128 folded into the bias
         "fc_row_per_channel": lambda: fc_model(1, 64, 9, 0.02, -128, list(np.linspace(0.002, 0.02, 9)),
                                                0.05, 5, "NONE", bias=False),
+        # one row on the row-pair layout (tinyml_fc_s8_pairs): depth 37 (9 blocks: 2 trips of 4 and 1
+        # left, tail 1), 11 units (2 groups + 3 plain rows), per-tensor SMMLA epilogue, ReLU clamp
+        "fc_rowpair_tails": lambda: fc_model(1, 37, 11, 0.05, 7, 0.002, 0.02, -3, "RELU"),
+        # depth 150 (37 blocks, tail 2), 6 units (1 group + 2 plain rows), real multiplier 0.26
+        # (shift -1: SMMLAR; sparse weights keep the outputs off saturation), no activation (SSAT)
+        "fc_rowpair_round_ssat": lambda: _round_half_model(),
+        # depth 3 (no depth block, tail only), per-channel int8 shifts with a ReLU6 clamp
+        "fc_rowpair_depth3_per_channel": lambda: fc_model(1, 3, 10, 0.02, -128, list(np.linspace(0.002, 0.02, 10)),
+                                                        0.05, 5, "RELU6"),
+        # int32 shifts (real multiplier 0.625): the generic epilogue on the pair loop
+        "fc_rowpair_wide_shift": lambda: fc_model(1, 24, 6, 0.05, 3, 0.01, 0.0008, -2, "RELU"),
+        # depth 640, weights at -128 / 127, inputs all -128 / all 127 (_INPUTS): the raw-word
+        # accumulator A passes 2^31 and wraps before A - 256 B - 128 sum x
+        "fc_rowpair_wrap": lambda: _wrap_model(),
         # 1x1 stride 1: the pixels are the rows of one matrix product
         "conv_1x1": lambda: conv_model(h=5, w=7, cin=12, cout=10, kh=1, kw=1, in_zp=-5, act="RELU6"),
         # 3x3 SAME stride 2: two-pixel im2col with zero-point padding
@@ -84,8 +100,29 @@ def _models():
     }
 
 
+def _round_half_model():
+    from test_ops_fc_pairs import round_half_model
+    return round_half_model()
+
+
+def _wrap_model():
+    from test_ops_fc_pairs import fc_model_w
+    rng = np.random.default_rng(3)
+    w = np.where(rng.random((10, 640)) < 0.85, -128, 127).astype(np.int8)
+    w[1] = -128
+    return fc_model_w(w, rng.integers(-5000, 5000, size=10), 0.01, 0, 0.001, 1.0, 0)
+
+
+# Cases whose self-test inputs are not all random.
+_INPUTS = {"fc_rowpair_wrap": lambda shape, rng: [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+                                                rng.integers(-128, 128, size=shape).astype(np.int8)]}
+
+_PAIRS = ["fc_rowpair_tails", "fc_rowpair_round_ssat", "fc_rowpair_depth3_per_channel", "fc_rowpair_wide_shift",
+          "fc_rowpair_wrap"]
+
+
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
+@pytest.mark.parametrize("case", _PAIRS + ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
                                   "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
                                   "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant",
@@ -103,8 +140,10 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     g = import_tflite(path)
     rng = np.random.default_rng(5)
     vectors = []
-    for _ in range(3):
-        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
+    shape = g.t(g.inputs[0]).shape
+    xs = _INPUTS[case](shape, rng) if case in _INPUTS else \
+        [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(3)]
+    for x in xs:
         vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
     out = str(tmp_path / "fw")
     build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
@@ -120,7 +159,13 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     if case.startswith("fc_"):
         # int8 shifts where every shift is in -24..-1, the int32 array otherwise
         model_c = open(f"{out}/model/model.c").read()
-        assert (".shift8 = " in model_c) == (case != "fc_wide_shift"), case
+        assert (".shift8 = " in model_c) == (not case.endswith("wide_shift")), case
+        # one input row: the row-pair kernel (fc_row_per_channel too); more rows: tinyml_fc_s8
+        assert ("tinyml_fc_s8_pairs(" in model_c) == (shape[0] == 1), case
+    if case in ("fc_rowpair_tails", "fc_rowpair_wrap"):
+        assert "smmla\t" in dis, "the per-tensor SMMLA epilogue is not in the build"
+    if case == "fc_rowpair_round_ssat":
+        assert "smmlar\t" in dis, "the per-tensor SMMLAR epilogue is not in the build"
     if case.startswith(("conv_pairs", "conv_chunks")):
         fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
         assert fast == case.endswith(("_tails", "_windows")), case

@@ -7,12 +7,19 @@ int32_t tinyml_sum_s8(const int8_t *a, int32_t n)
     int32_t s = 0;
     int32_t i = 0;
 #if TINYML_DSP
-    /* Each halfword of 0x00010001 multiplies one sign-extended byte by 1. */
-    for (; i + 4 <= n; i += 4) {
-        const int32_t v = tinyml_read_s8x4(a + i);
-        s = __smlad(__sxtb16(v), 0x00010001, s);
-        s = __smlad(tinyml_sxtb16_ror8(v), 0x00010001, s);
+    /* XOR 0x80 maps each int8 v to the uint8 v + 128; USADA8 against 0 adds the
+     * four; the 128 per value comes off at the end (exact: |sum| < 2^31). */
+    const int32_t n4 = n & ~3;
+    uint32_t u = 0;
+    for (; i + 8 <= n4; i += 8) {
+        u = __usada8((uint32_t)tinyml_read_s8x4(a + i) ^ 0x80808080u, 0u, u);
+        u = __usada8((uint32_t)tinyml_read_s8x4(a + i + 4) ^ 0x80808080u, 0u, u);
     }
+    if (i < n4) {
+        u = __usada8((uint32_t)tinyml_read_s8x4(a + i) ^ 0x80808080u, 0u, u);
+        i += 4;
+    }
+    s = (int32_t)(u - 128u * (uint32_t)n4);
 #endif
     for (; i < n; ++i) {
         s += a[i];
@@ -564,6 +571,300 @@ tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const 
         }
     }
 #endif
+    return TINYML_OK;
+}
+
+/* ---- FULLY_CONNECTED one input row at a time on the row-pair filter layout
+ * (tinyml_fc_s8_pairs, tinyml/fc.h). ----
+ *
+ * Arithmetic contract: the same integers as tinyml_fc_s8 (TFLite's
+ * FullyConnected int8: sum_d (w + filter_offset)(x + input_offset) + b, then
+ * MultiplyByQuantizedMultiplier, output offset, activation clamp). The layout
+ * saves one SXTB16 per weight word: a word holds, for two output rows r and
+ * r + 1 and depth values k, k + 2 (or k + 1, k + 3), the bytes
+ *   (w[r][k] + 128, w[r + 1][k], w[r][k + 2] + 128, w[r + 1][k + 2]),
+ * so each of its halfwords read as int16 is h = (w[r][k] + 128) + 256 w[r + 1][k]
+ * (exactly in -32768..32767). SMLAD of the input pair (x[k], x[k + 2]) with the
+ * raw word accumulates A = sum x (w[r] + 128) + 256 sum x w[r + 1] (modulo 2^32),
+ * SMLAD with SXTB16 ROR 8 of the word accumulates B = sum x w[r + 1]; then
+ *   dot(w[r], x) = A - 256 B - 128 sum x   (exact: the true value fits int32,
+ * and every step wraps modulo 2^32 alike). Per block of 4 depth values and 4
+ * rows: 1 input load + 2 SXTB16, 2 LDRD, 4 SXTB16 ROR 8, 8 SMLAD. The generator
+ * folds 256 b[r + 1] into the bias of row r (bias[r] = b[r] + 256 b[r + 1],
+ * wrapped), so A starts at bias[r] + (257 filter_offset - 128) sum x and B at
+ * bias[r + 1] + filter_offset sum x. */
+
+#if TINYML_DSP
+#define FCP_SMLAD(a, b, acc) __smlad((a), (b), (acc))
+#define FCP_SXTB16(v) __sxtb16(v)
+#define FCP_SXTB16_ROR8(v) tinyml_sxtb16_ror8(v)
+#define FCP_READ4(p) tinyml_read_s8x4(p)
+#else
+/* Portable SMLAD / SXTB16 with the DSP instructions' results (the sum wraps). */
+static inline int32_t fcp_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p0 = (int32_t)(int16_t)(uint16_t)(uint32_t)a * (int16_t)(uint16_t)(uint32_t)b;
+    const int32_t p1 = (int32_t)(int16_t)(uint16_t)((uint32_t)a >> 16) * (int16_t)(uint16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)p0 + (uint32_t)p1);
+}
+static inline int32_t fcp_sxtb16(int32_t v)
+{
+    const uint32_t u = (uint32_t)v;
+    const int32_t lo = (int8_t)(uint8_t)u, hi = (int8_t)(uint8_t)(u >> 16);
+    return (int32_t)((uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16));
+}
+static inline int32_t fcp_read4(const int8_t *p)
+{
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+#define FCP_READ4(p) fcp_read4(p)
+#define FCP_SMLAD(a, b, acc) fcp_smlad((a), (b), (acc))
+#define FCP_SXTB16(v) fcp_sxtb16(v)
+#define FCP_SXTB16_ROR8(v) fcp_sxtb16((int32_t)((uint32_t)(v) >> 8))
+#endif
+
+/* The per-tensor epilogue of fc_requant_s8 with its constants in registers:
+ * floor((acc m + k 2^31) / 2^32) >> e, k = (2 zp + 1) 2^e. For e >= 1 the
+ * constant is (k / 2) 2^32: SMMLA with accumulator k >> 1; for e = 0 it is
+ * (k >> 1) 2^32 + 2^31: SMMLAR (rnd). Then the clamp (SSAT when full). */
+typedef struct {
+    int32_t m, e, kh, lo, hi;
+} fcp_pt;
+
+static inline __attribute__((always_inline)) int8_t fcp_finish_pt(const fcp_pt *q, int32_t acc, const int rnd,
+                                                                  const int full)
+{
+    int32_t h;
+#if TINYML_DSP
+    if (rnd) {
+        __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(acc), "r"(q->m), "r"(q->kh));
+    } else {
+        __asm__("smmla %0, %1, %2, %3" : "=r"(h) : "r"(acc), "r"(q->m), "r"(q->kh));
+    }
+    h >>= q->e;
+    if (full) {
+        return (int8_t)__ssat(h, 8);
+    }
+#else
+    const int64_t r = (int64_t)q->kh * 4294967296ll + (int64_t)acc * q->m + (rnd ? 0x80000000ll : 0);
+    h = (int32_t)(r >> 32) >> q->e;
+    (void)full;
+#endif
+    return (int8_t)tinyml_clamp(h, q->lo, q->hi);
+}
+
+/* Output rows o of one input row: the per-tensor epilogue (mode 7: SMMLA, 8:
+ * SMMLAR, each with SSAT when full) or finish_m's (modes 0, 3). */
+static inline __attribute__((always_inline)) int8_t fcp_finish(const fc_finish *f, const fcp_pt *q, int32_t acc,
+                                                               int32_t o, const int mode, const int full)
+{
+    if (mode == 7 || mode == 8) {
+        return fcp_finish_pt(q, acc, mode == 8, full);
+    }
+    return finish_m(f, acc, o, mode);
+}
+
+/* One group of 4 rows against x over n4 depth values (n4 / 4 blocks of 16
+ * filter bytes at w, word aligned); a0/b0 and a1/b1 are the A/B accumulators
+ * of the group's two row pairs. */
+#define FCP_BLOCK(wp, xp, i)                                                                     \
+    do {                                                                                         \
+        const int32_t xv_ = FCP_READ4((xp) + 4 * (i));                                    \
+        const int32_t xe_ = FCP_SXTB16(xv_), xo_ = FCP_SXTB16_ROR8(xv_);                         \
+        int32_t w0_, w1_, w2_, w3_;                                                              \
+        FCP_LOAD2(wp, 16 * (i), w0_, w1_);                                                       \
+        FCP_LOAD2(wp, 16 * (i) + 8, w2_, w3_);                                                   \
+        a0 = FCP_SMLAD(xe_, w0_, a0);                                                            \
+        b0 = FCP_SMLAD(xe_, FCP_SXTB16_ROR8(w0_), b0);                                           \
+        a0 = FCP_SMLAD(xo_, w1_, a0);                                                            \
+        b0 = FCP_SMLAD(xo_, FCP_SXTB16_ROR8(w1_), b0);                                           \
+        a1 = FCP_SMLAD(xe_, w2_, a1);                                                            \
+        b1 = FCP_SMLAD(xe_, FCP_SXTB16_ROR8(w2_), b1);                                           \
+        a1 = FCP_SMLAD(xo_, w3_, a1);                                                            \
+        b1 = FCP_SMLAD(xo_, FCP_SXTB16_ROR8(w3_), b1);                                           \
+    } while (0)
+#if TINYML_DSP
+#define FCP_LOAD2(p, off, lo, hi) TINYML_LDRD(p, off, lo, hi)
+#else
+#define FCP_LOAD2(p, off, lo, hi)                                                                \
+    do {                                                                                         \
+        __builtin_memcpy(&(lo), (const uint8_t *)(p) + (off), 4);                                \
+        __builtin_memcpy(&(hi), (const uint8_t *)(p) + (off) + 4, 4);                            \
+    } while (0)
+#endif
+
+#if TINYML_DSP
+/* One depth block of a 4-row group in assembly (GCC spills the unrolled C
+ * form): the input word (post-incremented), its SXTB16 pair, the group's four
+ * weight words in one LDM (r8-r11, post-incremented), each raw word into A and
+ * after SXTB16 ROR 8 (in place) into B: 16 instructions for 16 MACs. */
+#define FCP_ASM_BLOCK                                                                            \
+    "ldr    %[xo], [%[xp]], #4\n\t"                                                               \
+    "sxtb16 %[xe], %[xo]\n\t"                                                                     \
+    "sxtb16 %[xo], %[xo], ror #8\n\t"                                                             \
+    "ldmia  %[wp]!, {r8, r9, r10, r11}\n\t"                                                       \
+    "smlad  %[a0], %[xe], r8, %[a0]\n\t"                                                          \
+    "sxtb16 r8, r8, ror #8\n\t"                                                                   \
+    "smlad  %[b0], %[xe], r8, %[b0]\n\t"                                                          \
+    "smlad  %[a0], %[xo], r9, %[a0]\n\t"                                                          \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                   \
+    "smlad  %[b0], %[xo], r9, %[b0]\n\t"                                                          \
+    "smlad  %[a1], %[xe], r10, %[a1]\n\t"                                                         \
+    "sxtb16 r10, r10, ror #8\n\t"                                                                 \
+    "smlad  %[b1], %[xe], r10, %[b1]\n\t"                                                         \
+    "smlad  %[a1], %[xo], r11, %[a1]\n\t"                                                         \
+    "sxtb16 r11, r11, ror #8\n\t"                                                                 \
+    "smlad  %[b1], %[xo], r11, %[b1]\n\t"
+
+/* a0/b0, a1/b1 += the blocks of one group: nb depth blocks from *wp (word
+ * aligned) and *xp, both pointers advanced past them. Four blocks per trip. */
+static inline __attribute__((always_inline)) void fcp_group_dsp(const int8_t **wp, const int8_t **xp, int32_t nb,
+                                                                int32_t *a0, int32_t *b0, int32_t *a1, int32_t *b1)
+{
+    const int8_t *w = *wp, *x = *xp;
+    int32_t A0 = *a0, B0 = *b0, A1 = *a1, B1 = *b1;
+    int32_t xe, xo;
+    int32_t trips = nb >> 2, left = nb & 3;
+    if (trips > 0) {
+        __asm__ volatile("1:\n\t" FCP_ASM_BLOCK FCP_ASM_BLOCK FCP_ASM_BLOCK FCP_ASM_BLOCK
+                         "subs   %[k], %[k], #1\n\t"
+                         "bne    1b\n\t"
+                         : [a0] "+r"(A0), [b0] "+r"(B0), [a1] "+r"(A1), [b1] "+r"(B1), [xp] "+r"(x), [wp] "+r"(w),
+                           [k] "+r"(trips), [xe] "=&r"(xe), [xo] "=&r"(xo)
+                         :
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
+    }
+    if (left > 0) {
+        __asm__ volatile("1:\n\t" FCP_ASM_BLOCK
+                         "subs   %[k], %[k], #1\n\t"
+                         "bne    1b\n\t"
+                         : [a0] "+r"(A0), [b0] "+r"(B0), [a1] "+r"(A1), [b1] "+r"(B1), [xp] "+r"(x), [wp] "+r"(w),
+                           [k] "+r"(left), [xe] "=&r"(xe), [xo] "=&r"(xo)
+                         :
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
+    }
+    *wp = w;
+    *xp = x;
+    *a0 = A0; *b0 = B0; *a1 = A1; *b1 = B1;
+}
+#undef FCP_ASM_BLOCK
+#endif
+
+#if TINYML_DSP
+/* y[k] = v, k a constant 0..3: one STRB */
+#define FCP_STORE8(y, k, v) __asm__("strb %1, [%0, %2]" : : "r"(y), "r"(v), "i"(k) : "memory")
+#else
+#define FCP_STORE8(y, k, v) ((y)[k] = (v))
+#endif
+
+static inline __attribute__((always_inline)) void fcp_rows(const fc_finish *fp, const fcp_pt *qp, int32_t batches,
+                                                           const int8_t *input, const int8_t *filter,
+                                                           int8_t *output, int32_t n, int32_t od, int32_t fo,
+                                                           const int mode, const int full)
+{
+    const fc_finish f = *fp;
+    const fcp_pt q = *qp;
+    const int32_t n4 = n & ~3, nt = n & 3, groups = od >> 2;
+    const int8_t *rest = filter + groups * 4 * n;   /* plain rows after the groups */
+    for (int32_t b = 0; b < batches; ++b) {
+        const int8_t *x = input + b * n;
+        int8_t *y = output + b * od;
+        const int32_t s4 = tinyml_sum_s8(x, n4);
+        int32_t s = s4;
+        for (int32_t j = n4; j < n; ++j) {
+            s += x[j];
+        }
+        /* wrapping products: only their sum modulo 2^32 matters */
+        const int32_t t1 = (int32_t)((uint32_t)fo * (uint32_t)s);
+        const int32_t t0 = (int32_t)((uint32_t)t1 * 257u - (uint32_t)s4 * 128u);
+        const int8_t *w = filter;
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int32_t o = 4 * gi;
+            int32_t a0 = (int32_t)((uint32_t)f.bias[o] + (uint32_t)t0);
+            int32_t b0 = (int32_t)((uint32_t)f.bias[o + 1] + (uint32_t)t1);
+            int32_t a1 = (int32_t)((uint32_t)f.bias[o + 2] + (uint32_t)t0);
+            int32_t b1 = (int32_t)((uint32_t)f.bias[o + 3] + (uint32_t)t1);
+            const int8_t *xp = x;
+#if TINYML_DSP
+            fcp_group_dsp(&w, &xp, n4 >> 2, &a0, &b0, &a1, &b1);
+#else
+            for (int32_t k = n4 >> 2; k > 0; --k) {
+                FCP_BLOCK(w, xp, 0);
+                w += 16;
+                xp += 4;
+            }
+#endif
+            int32_t d0 = (int32_t)((uint32_t)a0 - ((uint32_t)b0 << 8)), d1 = b0;
+            int32_t d2 = (int32_t)((uint32_t)a1 - ((uint32_t)b1 << 8)), d3 = b1;
+            if (nt) {   /* the depth tail: plain signed bytes, row after row */
+                for (int32_t j = 0; j < nt; ++j) {
+                    const int32_t xj = x[n4 + j];
+                    d0 += w[j] * xj;
+                    d1 += w[nt + j] * xj;
+                    d2 += w[2 * nt + j] * xj;
+                    d3 += w[3 * nt + j] * xj;
+                }
+                w += 4 * nt;
+            }
+            const int8_t v0 = fcp_finish(&f, &q, d0, o, mode, full), v1 = fcp_finish(&f, &q, d1, o + 1, mode, full);
+            const int8_t v2 = fcp_finish(&f, &q, d2, o + 2, mode, full), v3 = fcp_finish(&f, &q, d3, o + 3, mode, full);
+            /* four STRB (GCC would merge them into one STR after a BFI per byte) */
+            int8_t *yo = y + o;
+            FCP_STORE8(yo, 0, v0);
+            FCP_STORE8(yo, 1, v1);
+            FCP_STORE8(yo, 2, v2);
+            FCP_STORE8(yo, 3, v3);
+        }
+        for (int32_t o = 4 * groups; o < od; ++o) {
+            const int32_t acc = f.bias[o] + t1 + tinyml_dot_s8(rest + (o - 4 * groups) * n, x, n);
+            y[o] = fcp_finish(&f, &q, acc, o, mode, full);
+        }
+    }
+}
+#undef FCP_BLOCK
+#undef FCP_LOAD2
+
+tinyml_status tinyml_fc_s8_pairs(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
+                                 const int8_t *filter, int8_t *output)
+{
+    if (!layer || !input || !filter || !output || !layer->bias || (!layer->shift && !layer->shift8) ||
+        batches < 0 || layer->accum_depth <= 0 || layer->output_depth <= 0 || ((uintptr_t)filter & 3) != 0) {
+        return TINYML_ERROR_ARG;
+    }
+    const int32_t n = layer->accum_depth, od = layer->output_depth;
+    const fc_finish f = {layer->bias, layer->multiplier, layer->shift, layer->table,
+                         layer->output_offset, layer->activation.min, layer->activation.max,
+                         layer->double_rounding, 0,
+                         layer->per_tensor ? 0 : -1, layer->shift8, 2 * layer->output_offset + 1};
+    const int full = f.lo == -128 && f.hi == 127;
+    fcp_pt q = {0, 0, 0, f.lo, f.hi};
+    int mode = 0;
+#if TINYML_SINGLE_ROUNDING
+    if (layer->per_tensor && f.shift8 && !f.dr && !f.table) {
+        q.m = f.mult[0];
+        q.e = -1 - f.shift8[0];
+        q.kh = (int32_t)((uint32_t)f.zp21 << q.e) >> 1;
+        mode = q.e == 0 ? 8 : 7;
+    }
+#endif
+    const int32_t fo = layer->filter_offset;
+    /* Each epilogue gets its own copy of the row loop, branches resolved at compile time. */
+    if (mode == 7 && full) {
+        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 7, 1);
+    } else if (mode == 7) {
+        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 7, 0);
+    } else if (mode == 8 && full) {
+        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 8, 1);
+    } else if (mode == 8) {
+        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 8, 0);
+    } else if (!f.dr && !f.table && f.shift8 && full) {
+        /* per-channel int8 shifts (finish_m's mode 3); other epilogues: the generic one */
+        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 3, 0);
+    } else {
+        fcp_rows(&f, &q, batches, input, filter, output, n, od, fo, 0, 0);
+    }
     return TINYML_OK;
 }
 

@@ -53,6 +53,26 @@ typedef struct {
 tinyml_status tinyml_fc_s8(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
                            const int8_t *packed_filter, int8_t *output);
 
+/* Row-pair filter layout (codegen/ops/fully_connected.py pack_filter_pairs):
+ * output rows in groups of 4 (pairs r, r + 1 and r + 2, r + 3); per group, for each
+ * block of 4 depth values k..k+3, four words (16 bytes, word aligned):
+ *   (w[r][k]+128, w[r+1][k], w[r][k+2]+128, w[r+1][k+2]),
+ *   (w[r][k+1]+128, w[r+1][k+1], w[r][k+3]+128, w[r+1][k+3]), the same two for rows r+2, r+3
+ * (+128: the byte XOR 0x80); then the depth % 4 tail values of rows r..r+3 (row after
+ * row, plain). The output_depth % 4 remaining rows follow as plain rows. Same byte
+ * count as the TFLite filter. The bias of the first row of each pair holds
+ * b[r] + 256 b[r + 1] (wrapped to int32) on top of the input-offset fold of
+ * tinyml_fc_layer; the other rows' biases are as there.
+ *
+ * tinyml_fc_s8 on that layout (the filter word aligned, else TINYML_ERROR_ARG), one
+ * input row at a time, 4 output rows per pass; each weight word feeds two SMLADs
+ * after one SXTB16 (fc.c states the arithmetic). Same results as tinyml_fc_s8 and
+ * the same overlap rule (output row b is written after input rows < b are read and
+ * while input row b is read, so it must not overlap input row b: the planner's FC
+ * rule). */
+tinyml_status tinyml_fc_s8_pairs(const tinyml_fc_layer *layer, int32_t batches, const int8_t *input,
+                                 const int8_t *filter, int8_t *output);
+
 /* Pack a rows x depth int8 matrix whose element (r, k) is src[r * row_stride +
  * k * col_stride] into the packed filter layout above (rows play output rows),
  * so activations (attention keys, transposed values) can use the same inner
