@@ -254,6 +254,260 @@ static void dw_pixel_m1_3x3_fast(const dw_consts *k, const int8_t *x00, const in
 
 #endif
 
+#if TINYML_DSP
+/* ---- 3x3 multiplier-1 rows on grouped weights, fast requantization (DSP) ----
+ *
+ * One output row at a time, channel groups outside, pixels inside: per group of
+ * four channels the nine weight words are sign-extended once into halfword pairs
+ * (wx) and the epilogue constants are computed once (mk, e), then every pixel of
+ * the row runs its in-image taps (8 instructions per tap of four channels: LDR,
+ * LDRD of the widened weights, two SXTAB16, four SMLAxy) and an 8-instruction
+ * epilogue per channel.
+ *
+ * Arithmetic contract (TFLite reference DepthwiseConvPerChannel, multiplier 1,
+ * fast_requant set by the generator, multipliers >= 0):
+ *   acc = bias[c] + sum_{in-image taps} w[tap][c] * (x[tap][c] + io)
+ *   out = clamp(tinyml_requantize_bounded(acc, m[c], shift[c], out_off), lo, hi)
+ * The epilogue computes tinyml_requantize_bounded as
+ *   t = SMMLAR(2 acc, m, kh) = SMMULR(2 acc, m) + kh,  kh = (2 out_off + 1) 2^(e-1),
+ *   out = (t + (2 acc >> 31)) >> e,  e = -shift in 1..22:
+ * the rounding correction takes the sign of 2 acc instead of the sign of
+ * h = SMMULR(2 acc, m). They differ only when acc < 0 and h = 0 (m >= 0), and then
+ * (kh - 1) >> e == kh >> e because kh mod 2^e = 2^(e-1): the same integers. */
+typedef struct {
+    int32_t wx[18];     /* tap t: wx[2t] = (w_c0, w_c2), wx[2t+1] = (w_c1, w_c3) as halfwords */
+    int32_t mk[8];      /* channel j: mk[2j] = multiplier, mk[2j+1] = kh */
+    int32_t e[4];       /* right shift, -shift */
+    int32_t b[4];       /* bias (0 without one) */
+} dwx_group;
+
+/* The constants of the group of channels c..c+3 (grouped filter layout, conv.h). */
+static void dwx_group_setup(dwx_group *g, const dw3_consts *k, const int8_t *filter, int32_t c)
+{
+    const int8_t *w = filter + (size_t)c * 9;
+    for (int32_t t = 0; t < 9; ++t) {
+        const int32_t v = tinyml_read_s8x4(w + 4 * t);
+        g->wx[2 * t] = (int32_t)__sxtb16(v);
+        g->wx[2 * t + 1] = tinyml_sxtb16_ror8(v);
+    }
+    for (int32_t j = 0; j < 4; ++j) {
+        const int32_t e = -k->shift[c + j];
+        g->mk[2 * j] = k->mult[c + j];
+        g->mk[2 * j + 1] = (int32_t)((uint32_t)(2 * k->out_off + 1) << (e - 1));
+        g->e[j] = e;
+        g->b[j] = k->bias ? k->bias[c + j] : 0;
+    }
+}
+
+static inline __attribute__((always_inline)) int8_t dwx_finish(const dwx_group *g, int32_t acc, int32_t j,
+                                                               int32_t lo, int32_t hi, const int full)
+{
+    const int32_t x2 = (int32_t)((uint32_t)acc << 1);
+    int32_t t;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(x2), "r"(g->mk[2 * j]), "r"(g->mk[2 * j + 1]));
+    t = (t + (x2 >> 31)) >> g->e[j];
+    if (full) {
+        return (int8_t)__ssat(t, 8);
+    }
+    return (int8_t)tinyml_clamp(t, lo, hi);
+}
+
+/* One tap of four channels on widened weights: the input word at xaddr, the
+ * weight pairs at byte offset woff from wp. */
+#define DWX_TAP(xaddr, woff)                                                            \
+    "ldr %[t0], " xaddr "\n\t"                                                          \
+    "ldrd %[t2], %[t3], [%[wp], #" woff "]\n\t"                                         \
+    "sxtab16 %[t1], %[io], %[t0], ror #8\n\t"                                           \
+    "sxtab16 %[t0], %[io], %[t0]\n\t"                                                   \
+    "smlabb %[a0], %[t2], %[t0], %[a0]\n\t"                                             \
+    "smlatt %[a2], %[t2], %[t0], %[a2]\n\t"                                             \
+    "smlabb %[a1], %[t3], %[t1], %[a1]\n\t"                                             \
+    "smlatt %[a3], %[t3], %[t1], %[a3]\n\t"
+/* A window row of 3, 2 or 1 taps at xp, xp + xs, xp + 2 xs; weights at wp + o, + 8, + 16. */
+#define DWX_R3(o) DWX_TAP("[%[xp]]", #o) DWX_TAP("[%[xp], %[xs]]", #o " + 8")           \
+                  DWX_TAP("[%[xp], %[xs], lsl #1]", #o " + 16")
+#define DWX_R2(o) DWX_TAP("[%[xp]]", #o) DWX_TAP("[%[xp], %[xs]]", #o " + 8")
+#define DWX_R1(o) DWX_TAP("[%[xp]]", #o)
+/* The next window row: xr bytes further. */
+#define DWX_NEXT "add %[xp], %[xp], %[xr]\n\t"
+/* The whole in-image window as one asm block (no register shuffles between rows). */
+#define DWX_WIN(body)                                                                   \
+    do {                                                                                \
+        const int8_t *xq_ = x;                                                          \
+        int32_t t0, t1, t2, t3;                                                         \
+        __asm__(body                                                                    \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),           \
+                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),       \
+                  [xp] "+r"(xq_)                                                        \
+                : [xs] "r"(xt), [xr] "r"(d1), [wp] "r"(wq), [io] "r"(io2),              \
+                  "m"(*(const int8_t(*)[])(x)), "m"(*(const int32_t(*)[18])(wq)));      \
+    } while (0)
+
+/* n pixels of one group whose windows have nkx in-image columns (nkx fixed per
+ * compiled copy) and nky in-image rows (d1 bytes apart): pixel p's first visited
+ * tap at x + p * x_step, window tap tap0 first; outputs at out + p * out_step. */
+static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, const int8_t *x, ptrdiff_t d1,
+                                                            size_t xt, int32_t io2, int32_t nky,
+                                                            int32_t tap0, int32_t n, size_t x_step, int8_t *out,
+                                                            size_t out_step, int32_t lo, int32_t hi,
+                                                            const int nkx, const int full)
+{
+    const int32_t *wq = gp->wx + 2 * tap0;
+    for (int32_t p = 0; p < n; ++p, x += x_step, out += out_step) {
+        int32_t a0 = gp->b[0], a1 = gp->b[1], a2 = gp->b[2], a3 = gp->b[3];
+        if (nkx == 3) {
+            if (nky == 3) {
+                DWX_WIN(DWX_R3(0) DWX_NEXT DWX_R3(24) DWX_NEXT DWX_R3(48));
+            } else if (nky == 2) {
+                DWX_WIN(DWX_R3(0) DWX_NEXT DWX_R3(24));
+            } else {
+                DWX_WIN(DWX_R3(0));
+            }
+        } else if (nkx == 2) {
+            if (nky == 3) {
+                DWX_WIN(DWX_R2(0) DWX_NEXT DWX_R2(24) DWX_NEXT DWX_R2(48));
+            } else if (nky == 2) {
+                DWX_WIN(DWX_R2(0) DWX_NEXT DWX_R2(24));
+            } else {
+                DWX_WIN(DWX_R2(0));
+            }
+        } else {
+            if (nky == 3) {
+                DWX_WIN(DWX_R1(0) DWX_NEXT DWX_R1(24) DWX_NEXT DWX_R1(48));
+            } else if (nky == 2) {
+                DWX_WIN(DWX_R1(0) DWX_NEXT DWX_R1(24));
+            } else {
+                DWX_WIN(DWX_R1(0));
+            }
+        }
+        out[0] = dwx_finish(gp, a0, 0, lo, hi, full);
+        out[1] = dwx_finish(gp, a1, 1, lo, hi, full);
+        out[2] = dwx_finish(gp, a2, 2, lo, hi, full);
+        out[3] = dwx_finish(gp, a3, 3, lo, hi, full);
+    }
+}
+
+#define DWX_SPAN_FN(name, nkx, full)                                                    \
+    static __attribute__((noinline)) void name(const dwx_group *g, const int8_t *x, ptrdiff_t d1, size_t xt, \
+                     int32_t io2, int32_t nky, int32_t tap0, int32_t n, size_t x_step, int8_t *out, \
+                     size_t out_step, int32_t lo, int32_t hi)                          \
+    {                                                                                   \
+        dwx_span(g, x, d1, xt, io2, nky, tap0, n, x_step, out, out_step, lo, hi, nkx, full); \
+    }
+DWX_SPAN_FN(dwx_span3_full, 3, 1)
+DWX_SPAN_FN(dwx_span2_full, 2, 1)
+DWX_SPAN_FN(dwx_span1_full, 1, 1)
+DWX_SPAN_FN(dwx_span3_clamp, 3, 0)
+DWX_SPAN_FN(dwx_span2_clamp, 2, 0)
+DWX_SPAN_FN(dwx_span1_clamp, 1, 0)
+#undef DWX_SPAN_FN
+
+/* Pixels ox, ox + 1, ... of a row whose windows have the same in-image columns. */
+typedef struct {
+    int16_t ox, n;      /* first pixel, pixel count */
+    int8_t kx0, nkx;    /* first in-image window column, in-image column count (0: none) */
+} dwx_run;
+
+enum { DWX_MAX_RUNS = 6, DWX_MIN_WIDTH = 8 };
+
+/* The runs of one output row (the same for every row); 0 when there are more than
+ * DWX_MAX_RUNS. */
+static int32_t dwx_runs(const tinyml_conv_params *p, int32_t in_w, int32_t out_w, dwx_run *runs)
+{
+    int32_t nr = 0;
+    for (int32_t ox = 0; ox < out_w;) {
+        int32_t kx0, kx1, n = 1;
+        tinyml_tap_range(ox * p->stride_w - p->pad_w, p->dilation_w, 3, in_w, &kx0, &kx1);
+        for (; ox + n < out_w; ++n) {
+            int32_t a, e;
+            tinyml_tap_range((ox + n) * p->stride_w - p->pad_w, p->dilation_w, 3, in_w, &a, &e);
+            if (a != kx0 || e != kx1) {
+                break;
+            }
+        }
+        if (nr == DWX_MAX_RUNS || n > INT16_MAX) {
+            return 0;
+        }
+        runs[nr].ox = (int16_t)ox;
+        runs[nr].n = (int16_t)n;
+        runs[nr].kx0 = (int8_t)kx0;
+        runs[nr].nkx = (int8_t)(kx1 > kx0 ? kx1 - kx0 : 0);
+        ++nr;
+        ox += n;
+    }
+    return nr;
+}
+
+/* One output row: window rows row0 (the first in-image one, column 0), + x_row,
+ * + 2 x_row; nky of them from window row ky0. */
+static __attribute__((noinline)) void dwx_row(const dw_consts *kc, const tinyml_conv_params *p, const dwx_run *runs, int32_t nr,
+                    const int8_t *row0, int32_t nky, int32_t ky0, const int8_t *filter, int8_t *out_row)
+{
+    const int32_t ch = kc->ch, c4 = ch & ~3;
+    const dw3_consts k3 = {ch, kc->io, kc->out_off, kc->lo, kc->hi, kc->x_tap, kc->bias, kc->mult, kc->shift};
+    const ptrdiff_t d1 = (ptrdiff_t)kc->x_row;
+    const size_t x_step = (size_t)p->stride_w * ch, x_col = (size_t)p->dilation_w * ch;
+    const int32_t io2 = (int32_t)(((uint32_t)kc->io & 0xffffu) | ((uint32_t)kc->io << 16));
+    const int32_t lo = kc->lo, hi = kc->hi;
+    dwx_group g;
+    for (int32_t c = 0; c < c4; c += 4) {
+        dwx_group_setup(&g, &k3, filter, c);
+        for (int32_t r = 0; r < nr; ++r) {
+            const dwx_run *u = &runs[r];
+            int8_t *o = out_row + (size_t)u->ox * ch + c;
+            if (u->nkx == 0) {
+                for (int32_t i = 0; i < u->n; ++i) {
+                    for (int32_t j = 0; j < 4; ++j) {
+                        o[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, lo, hi, 0);
+                    }
+                }
+                continue;
+            }
+            const int8_t *x = row0 + (size_t)(u->ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col + c;
+            const int32_t tap0 = ky0 * 3 + u->kx0;
+            if (kc->full) {
+                if (u->nkx == 3) {
+                    dwx_span3_full(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                } else if (u->nkx == 2) {
+                    dwx_span2_full(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                } else {
+                    dwx_span1_full(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                }
+            } else if (u->nkx == 3) {
+                dwx_span3_clamp(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+            } else if (u->nkx == 2) {
+                dwx_span2_clamp(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+            } else {
+                dwx_span1_clamp(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+            }
+        }
+    }
+    if (c4 == ch) {
+        return;
+    }
+    /* Tail channels (grouped layout: after the groups, tap-major, ch - c4 bytes a tap). */
+    const int32_t tail = ch - c4;
+    for (int32_t r = 0; r < nr; ++r) {
+        const dwx_run *u = &runs[r];
+        for (int32_t i = 0; i < u->n; ++i) {
+            const int32_t ox = u->ox + i;
+            int8_t *o = out_row + (size_t)ox * ch;
+            const int8_t *x = row0 + (size_t)(ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col;
+            for (int32_t c = c4; c < ch; ++c) {
+                int32_t acc = kc->bias ? kc->bias[c] : 0;
+                const int8_t *wt = filter + (size_t)c4 * 9 + (size_t)(ky0 * 3 + u->kx0) * tail + (c - c4);
+                for (int32_t j = 0; j < nky; ++j) {
+                    for (int32_t t = 0; t < u->nkx; ++t) {
+                        acc += wt[(3 * j + t) * tail] * (x[j * d1 + (ptrdiff_t)(t * x_col) + c] + kc->io);
+                    }
+                }
+                o[c] = dw3_finish(&k3, acc, c, 1, kc->full);
+            }
+        }
+    }
+}
+#endif
+
 /* Any depth multiplier M: output channel o reads input channel o / M. */
 static void dw_pixel_general(const tinyml_conv_params *p, const tinyml_per_channel_quant *q,
                              const int8_t *in_b, int32_t in_w, int32_t in_c, int32_t out_c,
@@ -317,6 +571,22 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
      * every input row still needed. Disjoint buffers: either order is exact. */
     const int descending = (uintptr_t)output > (uintptr_t)input;
     const int32_t nb = input_dims->n;
+#if TINYML_DSP
+    /* The row form (dwx_row): grouped 3x3 weights, fast requantization, multipliers >= 0,
+     * rows of at least DWX_MIN_WIDTH pixels (its per-row, per-group set-up of about 150
+     * instructions costs more than it saves on narrower rows: measured on VWW's 6- and 3-pixel and
+     * KWS's 5-pixel rows). */
+    dwx_run runs[DWX_MAX_RUNS];
+    int32_t nruns = 0;
+    if (kc.grouped && kc.fast && k_h == 3 && k_w == 3 && out_w >= DWX_MIN_WIDTH) {
+        nruns = dwx_runs(params, in_w, out_w, runs);
+        for (int32_t c = 0; c < in_c && nruns > 0; ++c) {
+            if (quant->multiplier[c] < 0) {
+                nruns = 0;
+            }
+        }
+    }
+#endif
     for (int32_t bi = 0; bi < nb; ++bi) {
         const int32_t b = descending ? nb - 1 - bi : bi;
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
@@ -325,6 +595,14 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
             const int32_t iy0 = oy * params->stride_h - params->pad_h;
             int32_t ky0, ky1;
             tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
+#if TINYML_DSP
+            if (nruns > 0 && ky1 > ky0) {
+                dwx_row(&kc, params, runs, nruns,
+                        in_b + (size_t)(iy0 + ky0 * params->dilation_h) * in_w * in_c, ky1 - ky0, ky0, filter,
+                        output + ((size_t)b * out_h + oy) * out_w * out_c);
+                continue;
+            }
+#endif
             if (kc.grouped && k_h == 3 && k_w == 3 && ky1 > ky0) {
                 /* Runs of pixels whose windows have the same in-image columns. */
                 const size_t x_step = (size_t)params->stride_w * in_c;
