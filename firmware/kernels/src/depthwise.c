@@ -279,23 +279,37 @@ typedef struct {
     int32_t mk[8];      /* channel j: mk[2j] = multiplier, mk[2j+1] = kh */
     int32_t e[4];       /* right shift, -shift */
     int32_t b[4];       /* bias (0 without one) */
+    /* The row's geometry, the same for every group: window rows d1 bytes apart, taps xt,
+     * pixels x_step (input) and out_step (output) bytes apart, nky window rows, input
+     * offset in both halfwords, clamp range. */
+    ptrdiff_t d1;
+    size_t xt, x_step, out_step;
+    int32_t nky, io2, lo, hi;
 } dwx_group;
 
 /* The constants of the group of channels c..c+3 (grouped filter layout, conv.h). */
 static void dwx_group_setup(dwx_group *g, const dw3_consts *k, const int8_t *filter, int32_t c)
 {
     const int8_t *w = filter + (size_t)c * 9;
+#pragma GCC unroll 9
     for (int32_t t = 0; t < 9; ++t) {
         const int32_t v = tinyml_read_s8x4(w + 4 * t);
         g->wx[2 * t] = (int32_t)__sxtb16(v);
         g->wx[2 * t + 1] = tinyml_sxtb16_ror8(v);
     }
+    const int32_t zp21 = 2 * k->out_off + 1;
+    const int32_t *m = k->mult + c, *sh = k->shift + c;
+#pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j) {
-        const int32_t e = -k->shift[c + j];
-        g->mk[2 * j] = k->mult[c + j];
-        g->mk[2 * j + 1] = (int32_t)((uint32_t)(2 * k->out_off + 1) << (e - 1));
-        g->e[j] = e;
-        g->b[j] = k->bias ? k->bias[c + j] : 0;
+        const int32_t s = sh[j];
+        g->mk[2 * j] = m[j];
+        g->mk[2 * j + 1] = (int32_t)((uint32_t)zp21 << (-s - 1));
+        g->e[j] = -s;
+    }
+    if (k->bias) {
+        __builtin_memcpy(g->b, k->bias + c, sizeof g->b);
+    } else {
+        __builtin_memset(g->b, 0, sizeof g->b);
     }
 }
 
@@ -346,13 +360,13 @@ static inline __attribute__((always_inline)) int8_t dwx_finish(const dwx_group *
 /* n pixels of one group whose windows have nkx in-image columns (nkx fixed per
  * compiled copy) and nky in-image rows (d1 bytes apart): pixel p's first visited
  * tap at x + p * x_step, window tap tap0 first; outputs at out + p * out_step. */
-static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, const int8_t *x, ptrdiff_t d1,
-                                                            size_t xt, int32_t io2, int32_t nky,
-                                                            int32_t tap0, int32_t n, size_t x_step, int8_t *out,
-                                                            size_t out_step, int32_t lo, int32_t hi,
-                                                            const int nkx, const int full)
+static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, const int8_t *x, int32_t tap0,
+                                                            int32_t n, int8_t *out, const int nkx, const int full)
 {
     const int32_t *wq = gp->wx + 2 * tap0;
+    const ptrdiff_t d1 = gp->d1;
+    const size_t xt = gp->xt, x_step = gp->x_step, out_step = gp->out_step;
+    const int32_t nky = gp->nky, io2 = gp->io2, lo = gp->lo, hi = gp->hi;
     for (int32_t p = 0; p < n; ++p, x += x_step, out += out_step) {
         int32_t a0 = gp->b[0], a1 = gp->b[1], a2 = gp->b[2], a3 = gp->b[3];
         if (nkx == 3) {
@@ -388,11 +402,10 @@ static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, 
 }
 
 #define DWX_SPAN_FN(name, nkx, full)                                                    \
-    static __attribute__((noinline)) void name(const dwx_group *g, const int8_t *x, ptrdiff_t d1, size_t xt, \
-                     int32_t io2, int32_t nky, int32_t tap0, int32_t n, size_t x_step, int8_t *out, \
-                     size_t out_step, int32_t lo, int32_t hi)                          \
+    static __attribute__((noinline)) void name(const dwx_group *g, const int8_t *x, int32_t tap0, int32_t n, \
+                                               int8_t *out)                            \
     {                                                                                   \
-        dwx_span(g, x, d1, xt, io2, nky, tap0, n, x_step, out, out_step, lo, hi, nkx, full); \
+        dwx_span(g, x, tap0, n, out, nkx, full);                                        \
     }
 DWX_SPAN_FN(dwx_span3_full, 3, 1)
 DWX_SPAN_FN(dwx_span2_full, 2, 1)
@@ -446,10 +459,16 @@ static __attribute__((noinline)) void dwx_row(const dw_consts *kc, const tinyml_
     const int32_t ch = kc->ch, c4 = ch & ~3;
     const dw3_consts k3 = {ch, kc->io, kc->out_off, kc->lo, kc->hi, kc->x_tap, kc->bias, kc->mult, kc->shift};
     const ptrdiff_t d1 = (ptrdiff_t)kc->x_row;
-    const size_t x_step = (size_t)p->stride_w * ch, x_col = (size_t)p->dilation_w * ch;
-    const int32_t io2 = (int32_t)(((uint32_t)kc->io & 0xffffu) | ((uint32_t)kc->io << 16));
-    const int32_t lo = kc->lo, hi = kc->hi;
+    const size_t x_col = (size_t)p->dilation_w * ch;
     dwx_group g;
+    g.d1 = d1;
+    g.xt = x_col;
+    g.x_step = (size_t)p->stride_w * ch;
+    g.out_step = (size_t)ch;
+    g.nky = nky;
+    g.io2 = (int32_t)(((uint32_t)kc->io & 0xffffu) | ((uint32_t)kc->io << 16));
+    g.lo = kc->lo;
+    g.hi = kc->hi;
     for (int32_t c = 0; c < c4; c += 4) {
         dwx_group_setup(&g, &k3, filter, c);
         for (int32_t r = 0; r < nr; ++r) {
@@ -458,7 +477,7 @@ static __attribute__((noinline)) void dwx_row(const dw_consts *kc, const tinyml_
             if (u->nkx == 0) {
                 for (int32_t i = 0; i < u->n; ++i) {
                     for (int32_t j = 0; j < 4; ++j) {
-                        o[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, lo, hi, 0);
+                        o[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, g.lo, g.hi, 0);
                     }
                 }
                 continue;
@@ -467,18 +486,18 @@ static __attribute__((noinline)) void dwx_row(const dw_consts *kc, const tinyml_
             const int32_t tap0 = ky0 * 3 + u->kx0;
             if (kc->full) {
                 if (u->nkx == 3) {
-                    dwx_span3_full(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                    dwx_span3_full(&g, x, tap0, u->n, o);
                 } else if (u->nkx == 2) {
-                    dwx_span2_full(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                    dwx_span2_full(&g, x, tap0, u->n, o);
                 } else {
-                    dwx_span1_full(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                    dwx_span1_full(&g, x, tap0, u->n, o);
                 }
             } else if (u->nkx == 3) {
-                dwx_span3_clamp(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                dwx_span3_clamp(&g, x, tap0, u->n, o);
             } else if (u->nkx == 2) {
-                dwx_span2_clamp(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                dwx_span2_clamp(&g, x, tap0, u->n, o);
             } else {
-                dwx_span1_clamp(&g, x, d1, x_col, io2, nky, tap0, u->n, x_step, o, (size_t)ch, lo, hi);
+                dwx_span1_clamp(&g, x, tap0, u->n, o);
             }
         }
     }
