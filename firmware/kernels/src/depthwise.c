@@ -421,7 +421,7 @@ typedef struct {
     int8_t kx0, nkx;    /* first in-image window column, in-image column count (0: none) */
 } dwx_run;
 
-enum { DWX_MAX_RUNS = 6, DWX_MIN_WIDTH = 8 };
+enum { DWX_MAX_RUNS = 6, DWX_MIN_WIDTH = 8, DWX_MIN_PIXELS = 16 };
 
 /* The runs of one output row (the same for every row); 0 when there are more than
  * DWX_MAX_RUNS. */
@@ -451,53 +451,75 @@ static int32_t dwx_runs(const tinyml_conv_params *p, int32_t in_w, int32_t out_w
     return nr;
 }
 
-/* One output row: window rows row0 (the first in-image one, column 0), + x_row,
- * + 2 x_row; nky of them from window row ky0. */
-static __attribute__((noinline)) void dwx_row(const dw_consts *kc, const tinyml_conv_params *p, const dwx_run *runs, int32_t nr,
-                    const int8_t *row0, int32_t nky, int32_t ky0, const int8_t *filter, int8_t *out_row)
+/* Output rows of one image in the row-order contract's order (oy = y_first,
+ * y_first + y_dir, ..., count of them), channel groups outermost: each group's
+ * set-up runs once for all these rows. One row at a time is always allowed; more
+ * rows only when no group's output bytes can land on another group's input bytes
+ * (tinyml_depthwise_conv2d_s8 checks it): a group then writes its rows in the
+ * contract's order over input bytes of its own channels that it has read for the
+ * last time. */
+static __attribute__((noinline)) void dwx_rows(const dw_consts *kc, const tinyml_conv_params *p, const dwx_run *runs,
+                                               int32_t nr, const int8_t *in_b, int32_t in_h, int32_t in_w,
+                                               int8_t *out_b, int32_t out_w, int32_t y_first, int32_t y_dir,
+                                               int32_t count, const int8_t *filter)
 {
     const int32_t ch = kc->ch, c4 = ch & ~3;
     const dw3_consts k3 = {ch, kc->io, kc->out_off, kc->lo, kc->hi, kc->x_tap, kc->bias, kc->mult, kc->shift};
     const ptrdiff_t d1 = (ptrdiff_t)kc->x_row;
-    const size_t x_col = (size_t)p->dilation_w * ch;
+    const size_t x_col = (size_t)p->dilation_w * ch, in_row = (size_t)in_w * ch, out_row = (size_t)out_w * ch;
     dwx_group g;
     g.d1 = d1;
     g.xt = x_col;
     g.x_step = (size_t)p->stride_w * ch;
     g.out_step = (size_t)ch;
-    g.nky = nky;
     g.io2 = (int32_t)(((uint32_t)kc->io & 0xffffu) | ((uint32_t)kc->io << 16));
     g.lo = kc->lo;
     g.hi = kc->hi;
     for (int32_t c = 0; c < c4; c += 4) {
         dwx_group_setup(&g, &k3, filter, c);
-        for (int32_t r = 0; r < nr; ++r) {
-            const dwx_run *u = &runs[r];
-            int8_t *o = out_row + (size_t)u->ox * ch + c;
-            if (u->nkx == 0) {
-                for (int32_t i = 0; i < u->n; ++i) {
+        for (int32_t yi = 0, oy = y_first; yi < count; ++yi, oy += y_dir) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t ky0, ky1;
+            tinyml_tap_range(iy0, p->dilation_h, 3, in_h, &ky0, &ky1);
+            int8_t *o_row = out_b + (size_t)oy * out_row + c;
+            if (ky1 <= ky0) {
+                for (int32_t i = 0; i < out_w; ++i) {
                     for (int32_t j = 0; j < 4; ++j) {
-                        o[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, g.lo, g.hi, 0);
+                        o_row[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, g.lo, g.hi, 0);
                     }
                 }
                 continue;
             }
-            const int8_t *x = row0 + (size_t)(u->ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col + c;
-            const int32_t tap0 = ky0 * 3 + u->kx0;
-            if (kc->full) {
-                if (u->nkx == 3) {
-                    dwx_span3_full(&g, x, tap0, u->n, o);
-                } else if (u->nkx == 2) {
-                    dwx_span2_full(&g, x, tap0, u->n, o);
-                } else {
-                    dwx_span1_full(&g, x, tap0, u->n, o);
+            g.nky = ky1 - ky0;
+            const int8_t *row0 = in_b + (size_t)(iy0 + ky0 * p->dilation_h) * in_row + c;
+            for (int32_t r = 0; r < nr; ++r) {
+                const dwx_run *u = &runs[r];
+                int8_t *o = o_row + (size_t)u->ox * ch;
+                if (u->nkx == 0) {
+                    for (int32_t i = 0; i < u->n; ++i) {
+                        for (int32_t j = 0; j < 4; ++j) {
+                            o[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, g.lo, g.hi, 0);
+                        }
+                    }
+                    continue;
                 }
-            } else if (u->nkx == 3) {
-                dwx_span3_clamp(&g, x, tap0, u->n, o);
-            } else if (u->nkx == 2) {
-                dwx_span2_clamp(&g, x, tap0, u->n, o);
-            } else {
-                dwx_span1_clamp(&g, x, tap0, u->n, o);
+                const int8_t *x = row0 + (ptrdiff_t)(u->ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col;
+                const int32_t tap0 = ky0 * 3 + u->kx0;
+                if (kc->full) {
+                    if (u->nkx == 3) {
+                        dwx_span3_full(&g, x, tap0, u->n, o);
+                    } else if (u->nkx == 2) {
+                        dwx_span2_full(&g, x, tap0, u->n, o);
+                    } else {
+                        dwx_span1_full(&g, x, tap0, u->n, o);
+                    }
+                } else if (u->nkx == 3) {
+                    dwx_span3_clamp(&g, x, tap0, u->n, o);
+                } else if (u->nkx == 2) {
+                    dwx_span2_clamp(&g, x, tap0, u->n, o);
+                } else {
+                    dwx_span1_clamp(&g, x, tap0, u->n, o);
+                }
             }
         }
     }
@@ -506,21 +528,28 @@ static __attribute__((noinline)) void dwx_row(const dw_consts *kc, const tinyml_
     }
     /* Tail channels (grouped layout: after the groups, tap-major, ch - c4 bytes a tap). */
     const int32_t tail = ch - c4;
-    for (int32_t r = 0; r < nr; ++r) {
-        const dwx_run *u = &runs[r];
-        for (int32_t i = 0; i < u->n; ++i) {
-            const int32_t ox = u->ox + i;
-            int8_t *o = out_row + (size_t)ox * ch;
-            const int8_t *x = row0 + (size_t)(ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col;
-            for (int32_t c = c4; c < ch; ++c) {
-                int32_t acc = kc->bias ? kc->bias[c] : 0;
-                const int8_t *wt = filter + (size_t)c4 * 9 + (size_t)(ky0 * 3 + u->kx0) * tail + (c - c4);
-                for (int32_t j = 0; j < nky; ++j) {
-                    for (int32_t t = 0; t < u->nkx; ++t) {
-                        acc += wt[(3 * j + t) * tail] * (x[j * d1 + (ptrdiff_t)(t * x_col) + c] + kc->io);
+    for (int32_t yi = 0, oy = y_first; yi < count; ++yi, oy += y_dir) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        int32_t ky0, ky1;
+        tinyml_tap_range(iy0, p->dilation_h, 3, in_h, &ky0, &ky1);
+        const int32_t nky = ky1 > ky0 ? ky1 - ky0 : 0;
+        const int8_t *row0 = in_b + (size_t)(iy0 + ky0 * p->dilation_h) * in_row;
+        for (int32_t r = 0; r < nr; ++r) {
+            const dwx_run *u = &runs[r];
+            for (int32_t i = 0; i < u->n; ++i) {
+                const int32_t ox = u->ox + i;
+                int8_t *o = out_b + (size_t)oy * out_row + (size_t)ox * ch;
+                const int8_t *x = row0 + (ptrdiff_t)(ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col;
+                for (int32_t c = c4; c < ch; ++c) {
+                    int32_t acc = kc->bias ? kc->bias[c] : 0;
+                    const int8_t *wt = filter + (size_t)c4 * 9 + (size_t)(ky0 * 3 + u->kx0) * tail + (c - c4);
+                    for (int32_t j = 0; j < nky; ++j) {
+                        for (int32_t t = 0; t < u->nkx; ++t) {
+                            acc += wt[(3 * j + t) * tail] * (x[j * d1 + (ptrdiff_t)(t * x_col) + c] + kc->io);
+                        }
                     }
+                    o[c] = dw3_finish(&k3, acc, c, 1, kc->full);
                 }
-                o[c] = dw3_finish(&k3, acc, c, 1, kc->full);
             }
         }
     }
@@ -591,19 +620,30 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
     const int descending = (uintptr_t)output > (uintptr_t)input;
     const int32_t nb = input_dims->n;
 #if TINYML_DSP
-    /* The row form (dwx_row): grouped 3x3 weights, fast requantization, multipliers >= 0,
-     * rows of at least DWX_MIN_WIDTH pixels (its per-row, per-group set-up of about 150
-     * instructions costs more than it saves on narrower rows: measured on VWW's 6- and 3-pixel and
-     * KWS's 5-pixel rows). */
+    /* The row form (dwx_rows): grouped 3x3 weights, fast requantization, multipliers >= 0.
+     * Images of >= DWX_MIN_PIXELS pixels run whole, group by group (each group's set-up
+     * once), when that is allowed (`whole`); otherwise rows of >= DWX_MIN_WIDTH pixels run
+     * one at a time (each group's set-up once per row); the rest take dw3_run, where the
+     * set-up costs more than it saves (measured: VWW's 3x3 layers, KWS's 5-pixel rows
+     * row by row). */
     dwx_run runs[DWX_MAX_RUNS];
     int32_t nruns = 0;
-    if (kc.grouped && kc.fast && k_h == 3 && k_w == 3 && out_w >= DWX_MIN_WIDTH) {
+    int whole = 0;
+    if (kc.grouped && kc.fast && k_h == 3 && k_w == 3 &&
+        (out_w >= DWX_MIN_WIDTH || out_h * out_w >= DWX_MIN_PIXELS)) {
         nruns = dwx_runs(params, in_w, out_w, runs);
         for (int32_t c = 0; c < in_c && nruns > 0; ++c) {
             if (quant->multiplier[c] < 0) {
                 nruns = 0;
             }
         }
+        /* Group-outer over the whole image: disjoint buffers, or the output shifted from
+         * the input by a whole number of pixels (every output byte lands on an input byte
+         * of its own channel). */
+        const uintptr_t i0 = (uintptr_t)input, o0 = (uintptr_t)output;
+        const size_t in_bytes = (size_t)nb * in_h * in_w * in_c, out_bytes = (size_t)nb * out_h * out_w * out_c;
+        whole = o0 + out_bytes <= i0 || i0 + in_bytes <= o0 ||
+                (o0 > i0 ? o0 - i0 : i0 - o0) % (size_t)in_c == 0;
     }
 #endif
     for (int32_t bi = 0; bi < nb; ++bi) {
@@ -615,11 +655,19 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
             int32_t ky0, ky1;
             tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
 #if TINYML_DSP
-            if (nruns > 0 && ky1 > ky0) {
-                dwx_row(&kc, params, runs, nruns,
-                        in_b + (size_t)(iy0 + ky0 * params->dilation_h) * in_w * in_c, ky1 - ky0, ky0, filter,
-                        output + ((size_t)b * out_h + oy) * out_w * out_c);
-                continue;
+            if (nruns > 0) {
+                if (yi == 0 && whole && out_h * out_w >= DWX_MIN_PIXELS) {
+                    /* the whole image, each group's set-up once */
+                    dwx_rows(&kc, params, runs, nruns, in_b, in_h, in_w,
+                             output + (size_t)b * out_h * out_w * out_c, out_w,
+                             descending ? out_h - 1 : 0, descending ? -1 : 1, out_h, filter);
+                    break;
+                }
+                if (out_w >= DWX_MIN_WIDTH) {
+                    dwx_rows(&kc, params, runs, nruns, in_b, in_h, in_w,
+                             output + (size_t)b * out_h * out_w * out_c, out_w, oy, 1, 1, filter);
+                    continue;
+                }
             }
 #endif
             if (kc.grouped && k_h == 3 && k_w == 3 && ky1 > ky0) {
