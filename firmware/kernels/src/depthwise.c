@@ -357,17 +357,18 @@ static inline __attribute__((always_inline)) int8_t dwx_finish(const dwx_group *
                   "m"(*(const int8_t(*)[])(x)), "m"(*(const int32_t(*)[18])(wq)));      \
     } while (0)
 
-/* n pixels of one group whose windows have nkx in-image columns (nkx fixed per
- * compiled copy) and nky in-image rows (d1 bytes apart): pixel p's first visited
+/* n pixels of one group whose windows have nkx in-image columns and nky in-image
+ * rows (both fixed per compiled loop; rows d1 bytes apart): pixel p's first visited
  * tap at x + p * x_step, window tap tap0 first; outputs at out + p * out_step. */
-static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, const int8_t *x, int32_t tap0,
-                                                            int32_t n, int8_t *out, const int nkx, const int full)
+static inline __attribute__((always_inline)) void dwx_loop(const dwx_group *gp, const int8_t *x, int32_t tap0,
+                                                            int32_t n, int8_t *out, const int nkx, const int nky,
+                                                            const int full)
 {
     const int32_t *wq = gp->wx + 2 * tap0;
     const ptrdiff_t d1 = gp->d1;
     const size_t xt = gp->xt, x_step = gp->x_step, out_step = gp->out_step;
-    const int32_t nky = gp->nky, io2 = gp->io2, lo = gp->lo, hi = gp->hi;
-    for (int32_t p = 0; p < n; ++p, x += x_step, out += out_step) {
+    const int32_t io2 = gp->io2, lo = gp->lo, hi = gp->hi;
+    for (const int8_t *x_end = x + (size_t)n * x_step; x != x_end; x += x_step, out += out_step) {
         int32_t a0 = gp->b[0], a1 = gp->b[1], a2 = gp->b[2], a3 = gp->b[3];
         if (nkx == 3) {
             if (nky == 3) {
@@ -398,6 +399,19 @@ static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, 
         out[1] = dwx_finish(gp, a1, 1, lo, hi, full);
         out[2] = dwx_finish(gp, a2, 2, lo, hi, full);
         out[3] = dwx_finish(gp, a3, 3, lo, hi, full);
+    }
+}
+
+/* dwx_loop with the window height gp->nky chosen once per run. */
+static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, const int8_t *x, int32_t tap0,
+                                                            int32_t n, int8_t *out, const int nkx, const int full)
+{
+    if (gp->nky == 3) {
+        dwx_loop(gp, x, tap0, n, out, nkx, 3, full);
+    } else if (gp->nky == 2) {
+        dwx_loop(gp, x, tap0, n, out, nkx, 2, full);
+    } else {
+        dwx_loop(gp, x, tap0, n, out, nkx, 1, full);
     }
 }
 
