@@ -415,31 +415,19 @@ static inline __attribute__((always_inline)) void dwx_span(const dwx_group *gp, 
     }
 }
 
-#define DWX_SPAN_FN(name, nkx, full)                                                    \
-    static __attribute__((noinline)) void name(const dwx_group *g, const int8_t *x, int32_t tap0, int32_t n, \
-                                               int8_t *out)                            \
-    {                                                                                   \
-        dwx_span(g, x, tap0, n, out, nkx, full);                                        \
-    }
-DWX_SPAN_FN(dwx_span3_full, 3, 1)
-DWX_SPAN_FN(dwx_span2_full, 2, 1)
-DWX_SPAN_FN(dwx_span1_full, 1, 1)
-DWX_SPAN_FN(dwx_span3_clamp, 3, 0)
-DWX_SPAN_FN(dwx_span2_clamp, 2, 0)
-DWX_SPAN_FN(dwx_span1_clamp, 1, 0)
-#undef DWX_SPAN_FN
 
 /* Pixels ox, ox + 1, ... of a row whose windows have the same in-image columns. */
 typedef struct {
     int16_t ox, n;      /* first pixel, pixel count */
     int8_t kx0, nkx;    /* first in-image window column, in-image column count (0: none) */
+    int32_t x_off;      /* bytes from an input row's start to pixel ox's first visited tap */
 } dwx_run;
 
 enum { DWX_MAX_RUNS = 6, DWX_MIN_WIDTH = 8, DWX_MIN_PIXELS = 16 };
 
 /* The runs of one output row (the same for every row); 0 when there are more than
  * DWX_MAX_RUNS. */
-static int32_t dwx_runs(const tinyml_conv_params *p, int32_t in_w, int32_t out_w, dwx_run *runs)
+static int32_t dwx_runs(const tinyml_conv_params *p, int32_t in_w, int32_t out_w, int32_t ch, dwx_run *runs)
 {
     int32_t nr = 0;
     for (int32_t ox = 0; ox < out_w;) {
@@ -459,10 +447,52 @@ static int32_t dwx_runs(const tinyml_conv_params *p, int32_t in_w, int32_t out_w
         runs[nr].n = (int16_t)n;
         runs[nr].kx0 = (int8_t)kx0;
         runs[nr].nkx = (int8_t)(kx1 > kx0 ? kx1 - kx0 : 0);
+        runs[nr].x_off = (ox * p->stride_w - p->pad_w + kx0 * p->dilation_w) * ch;
         ++nr;
         ox += n;
     }
     return nr;
+}
+
+/* All runs of one output row for one group (nkx chosen per run, the loops inlined):
+ * row0 is the first in-image window row at column 0 plus the group's channel offset,
+ * o_row the output row plus the same; window tap rows from ky0. */
+static inline __attribute__((always_inline)) void dwx_row_runs(const dwx_group *g, const dwx_run *runs, int32_t nr,
+                                                                const int8_t *row0, int8_t *o_row, int32_t ky0,
+                                                                const int full)
+{
+    const size_t ch = g->out_step;
+    for (int32_t r = 0; r < nr; ++r) {
+        const dwx_run *u = &runs[r];
+        int8_t *o = o_row + (size_t)u->ox * ch;
+        const int8_t *x = row0 + u->x_off;
+        const int32_t tap0 = ky0 * 3 + u->kx0;
+        if (u->nkx == 3) {
+            dwx_span(g, x, tap0, u->n, o, 3, full);
+        } else if (u->nkx == 2) {
+            dwx_span(g, x, tap0, u->n, o, 2, full);
+        } else if (u->nkx == 1) {
+            dwx_span(g, x, tap0, u->n, o, 1, full);
+        } else {
+            for (int32_t i = 0; i < u->n; ++i) {
+                for (int32_t j = 0; j < 4; ++j) {
+                    o[(size_t)i * ch + j] = dwx_finish(g, g->b[j], j, g->lo, g->hi, 0);
+                }
+            }
+        }
+    }
+}
+
+static __attribute__((noinline)) void dwx_row_runs_full(const dwx_group *g, const dwx_run *runs, int32_t nr,
+                                                         const int8_t *row0, int8_t *o_row, int32_t ky0)
+{
+    dwx_row_runs(g, runs, nr, row0, o_row, ky0, 1);
+}
+
+static __attribute__((noinline)) void dwx_row_runs_clamp(const dwx_group *g, const dwx_run *runs, int32_t nr,
+                                                          const int8_t *row0, int8_t *o_row, int32_t ky0)
+{
+    dwx_row_runs(g, runs, nr, row0, o_row, ky0, 0);
 }
 
 /* Output rows of one image in the row-order contract's order (oy = y_first,
@@ -506,34 +536,10 @@ static __attribute__((noinline)) void dwx_rows(const dw_consts *kc, const tinyml
             }
             g.nky = ky1 - ky0;
             const int8_t *row0 = in_b + (size_t)(iy0 + ky0 * p->dilation_h) * in_row + c;
-            for (int32_t r = 0; r < nr; ++r) {
-                const dwx_run *u = &runs[r];
-                int8_t *o = o_row + (size_t)u->ox * ch;
-                if (u->nkx == 0) {
-                    for (int32_t i = 0; i < u->n; ++i) {
-                        for (int32_t j = 0; j < 4; ++j) {
-                            o[(size_t)i * ch + j] = dwx_finish(&g, g.b[j], j, g.lo, g.hi, 0);
-                        }
-                    }
-                    continue;
-                }
-                const int8_t *x = row0 + (ptrdiff_t)(u->ox * p->stride_w - p->pad_w) * ch + (size_t)u->kx0 * x_col;
-                const int32_t tap0 = ky0 * 3 + u->kx0;
-                if (kc->full) {
-                    if (u->nkx == 3) {
-                        dwx_span3_full(&g, x, tap0, u->n, o);
-                    } else if (u->nkx == 2) {
-                        dwx_span2_full(&g, x, tap0, u->n, o);
-                    } else {
-                        dwx_span1_full(&g, x, tap0, u->n, o);
-                    }
-                } else if (u->nkx == 3) {
-                    dwx_span3_clamp(&g, x, tap0, u->n, o);
-                } else if (u->nkx == 2) {
-                    dwx_span2_clamp(&g, x, tap0, u->n, o);
-                } else {
-                    dwx_span1_clamp(&g, x, tap0, u->n, o);
-                }
+            if (kc->full) {
+                dwx_row_runs_full(&g, runs, nr, row0, o_row, ky0);
+            } else {
+                dwx_row_runs_clamp(&g, runs, nr, row0, o_row, ky0);
             }
         }
     }
@@ -645,7 +651,7 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
     int whole = 0;
     if (kc.grouped && kc.fast && k_h == 3 && k_w == 3 &&
         (out_w >= DWX_MIN_WIDTH || out_h * out_w >= DWX_MIN_PIXELS)) {
-        nruns = dwx_runs(params, in_w, out_w, runs);
+        nruns = dwx_runs(params, in_w, out_w, in_c, runs);
         for (int32_t c = 0; c < in_c && nruns > 0; ++c) {
             if (quant->multiplier[c] < 0) {
                 nruns = 0;
