@@ -288,7 +288,7 @@ typedef struct {
 } dwx_group;
 
 /* The constants of the group of channels c..c+3 (grouped filter layout, conv.h). */
-static void dwx_group_setup(dwx_group *g, const dw3_consts *k, const int8_t *filter, int32_t c)
+static void dwx_group_setup(dwx_group *g, const dw_consts *k, const int8_t *filter, int32_t c)
 {
     const int8_t *w = filter + (size_t)c * 9;
 #pragma GCC unroll 9
@@ -508,7 +508,6 @@ static __attribute__((noinline)) void dwx_rows(const dw_consts *kc, const tinyml
                                                int32_t count, const int8_t *filter)
 {
     const int32_t ch = kc->ch, c4 = ch & ~3;
-    const dw3_consts k3 = {ch, kc->io, kc->out_off, kc->lo, kc->hi, kc->x_tap, kc->bias, kc->mult, kc->shift};
     const ptrdiff_t d1 = (ptrdiff_t)kc->x_row;
     const size_t x_col = (size_t)p->dilation_w * ch, in_row = (size_t)in_w * ch, out_row = (size_t)out_w * ch;
     dwx_group g;
@@ -520,7 +519,7 @@ static __attribute__((noinline)) void dwx_rows(const dw_consts *kc, const tinyml
     g.lo = kc->lo;
     g.hi = kc->hi;
     for (int32_t c = 0; c < c4; c += 4) {
-        dwx_group_setup(&g, &k3, filter, c);
+        dwx_group_setup(&g, kc, filter, c);
         for (int32_t yi = 0, oy = y_first; yi < count; ++yi, oy += y_dir) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int32_t ky0, ky1;
@@ -568,7 +567,7 @@ static __attribute__((noinline)) void dwx_rows(const dw_consts *kc, const tinyml
                             acc += wt[(3 * j + t) * tail] * (x[j * d1 + (ptrdiff_t)(t * x_col) + c] + kc->io);
                         }
                     }
-                    o[c] = dw3_finish(&k3, acc, c, 1, kc->full);
+                    o[c] = dw_finish(kc, acc, c);
                 }
             }
         }
@@ -602,22 +601,93 @@ static void dw_pixel_general(const tinyml_conv_params *p, const tinyml_per_chann
     }
 }
 
-tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
-                                         const tinyml_per_channel_quant *quant,
-                                         const tinyml_dims *input_dims, const int8_t *input,
-                                         const tinyml_dims *filter_dims, const int8_t *filter,
-                                         const int32_t *bias,
-                                         const tinyml_dims *output_dims, int8_t *output)
+/* dw_consts of a call. */
+static dw_consts dw_consts_of(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
+                              const tinyml_dims *input_dims, const tinyml_dims *filter_dims, const int32_t *bias)
+{
+    const int32_t in_w = input_dims->w, in_c = input_dims->c, k_h = filter_dims->h, k_w = filter_dims->w;
+    const dw_consts kc = {in_c, params->input_offset, params->output_offset, params->activation.min,
+                          params->activation.max,
+                          params->activation.min == -128 && params->activation.max == 127,
+                          params->fast_requant != 0,
+                          (size_t)params->dilation_w * in_c,
+                          (size_t)params->dilation_h * in_w * in_c, bias,
+                          quant->multiplier, quant->shift,
+                          params->weights_grouped != 0 && params->depth_multiplier == 1, k_w, k_h * k_w};
+    return kc;
+}
+
+#if TINYML_DSP
+/* The row form (dwx_rows) of a whole call when it applies (returns 1): grouped 3x3
+ * weights, fast requantization, multipliers >= 0. Images of >= DWX_MIN_PIXELS pixels run
+ * whole, group by group (each group's set-up once), when no group's output can land on
+ * another group's input bytes: disjoint buffers, or the output shifted from the input by
+ * a whole number of pixels (every output byte then lands on an input byte of its own
+ * channel). Otherwise rows of >= DWX_MIN_WIDTH pixels run one at a time, in the row-order
+ * contract's order (each group's set-up once per row). The rest (returns 0) take dw3_run,
+ * where the set-up costs more than it saves (measured: VWW's 3x3 layers, KWS's 5-pixel rows
+ * row by row). Its own function, so its frames do not add to the generic path's. */
+static __attribute__((noinline)) int dwx_conv(const tinyml_conv_params *params, const tinyml_per_channel_quant *quant,
+                                              const tinyml_dims *input_dims, const int8_t *input,
+                                              const tinyml_dims *filter_dims, const int8_t *filter,
+                                              const int32_t *bias, const tinyml_dims *output_dims, int8_t *output)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, nb = input_dims->n;
+    if (!(params->weights_grouped && params->depth_multiplier == 1 && params->fast_requant &&
+          filter_dims->h == 3 && filter_dims->w == 3 &&
+          (out_w >= DWX_MIN_WIDTH || out_h * out_w >= DWX_MIN_PIXELS))) {
+        return 0;
+    }
+    for (int32_t c = 0; c < in_c; ++c) {
+        if (quant->multiplier[c] < 0) {
+            return 0;
+        }
+    }
+    dwx_run runs[DWX_MAX_RUNS];
+    const int32_t nruns = dwx_runs(params, in_w, out_w, in_c, runs);
+    if (nruns == 0) {
+        return 0;
+    }
+    const uintptr_t i0 = (uintptr_t)input, o0 = (uintptr_t)output;
+    const size_t in_img = (size_t)in_h * in_w * in_c, out_img = (size_t)out_h * out_w * in_c;
+    const int whole = out_h * out_w >= DWX_MIN_PIXELS &&
+                      (o0 + nb * out_img <= i0 || i0 + nb * in_img <= o0 ||
+                       (o0 > i0 ? o0 - i0 : i0 - o0) % (size_t)in_c == 0);
+    if (!whole && out_w < DWX_MIN_WIDTH) {
+        return 0;
+    }
+    const dw_consts kc = dw_consts_of(params, quant, input_dims, filter_dims, bias);
+    const int descending = o0 > i0;     /* the generic path's order */
+    for (int32_t bi = 0; bi < nb; ++bi) {
+        const int32_t b = descending ? nb - 1 - bi : bi;
+        const int8_t *in_b = input + (size_t)b * in_img;
+        int8_t *out_b = output + (size_t)b * out_img;
+        if (whole) {
+            dwx_rows(&kc, params, runs, nruns, in_b, in_h, in_w, out_b, out_w, descending ? out_h - 1 : 0,
+                     descending ? -1 : 1, out_h, filter);
+            continue;
+        }
+        for (int32_t yi = 0; yi < out_h; ++yi) {
+            dwx_rows(&kc, params, runs, nruns, in_b, in_h, in_w, out_b, out_w, descending ? out_h - 1 - yi : yi,
+                     1, 1, filter);
+        }
+    }
+    return 1;
+}
+#endif
+
+/* Every other case (and the portable build), pixel by pixel or in dw3_run runs. */
+static __attribute__((noinline)) tinyml_status dw_generic(const tinyml_conv_params *params,
+                                                          const tinyml_per_channel_quant *quant,
+                                                          const tinyml_dims *input_dims, const int8_t *input,
+                                                          const tinyml_dims *filter_dims, const int8_t *filter,
+                                                          const int32_t *bias,
+                                                          const tinyml_dims *output_dims, int8_t *output)
 {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
-    if (params->depth_multiplier <= 0 || out_c != in_c * params->depth_multiplier ||
-        filter_dims->c != out_c || input_dims->n != output_dims->n ||
-        params->stride_h <= 0 || params->stride_w <= 0 ||
-        params->dilation_h <= 0 || params->dilation_w <= 0) {
-        return TINYML_ERROR_ARG;
-    }
     const dw_consts kc = {in_c, params->input_offset, params->output_offset, params->activation.min,
                           params->activation.max,
                           params->activation.min == -128 && params->activation.max == 127,
@@ -639,33 +709,6 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
      * every input row still needed. Disjoint buffers: either order is exact. */
     const int descending = (uintptr_t)output > (uintptr_t)input;
     const int32_t nb = input_dims->n;
-#if TINYML_DSP
-    /* The row form (dwx_rows): grouped 3x3 weights, fast requantization, multipliers >= 0.
-     * Images of >= DWX_MIN_PIXELS pixels run whole, group by group (each group's set-up
-     * once), when that is allowed (`whole`); otherwise rows of >= DWX_MIN_WIDTH pixels run
-     * one at a time (each group's set-up once per row); the rest take dw3_run, where the
-     * set-up costs more than it saves (measured: VWW's 3x3 layers, KWS's 5-pixel rows
-     * row by row). */
-    dwx_run runs[DWX_MAX_RUNS];
-    int32_t nruns = 0;
-    int whole = 0;
-    if (kc.grouped && kc.fast && k_h == 3 && k_w == 3 &&
-        (out_w >= DWX_MIN_WIDTH || out_h * out_w >= DWX_MIN_PIXELS)) {
-        nruns = dwx_runs(params, in_w, out_w, in_c, runs);
-        for (int32_t c = 0; c < in_c && nruns > 0; ++c) {
-            if (quant->multiplier[c] < 0) {
-                nruns = 0;
-            }
-        }
-        /* Group-outer over the whole image: disjoint buffers, or the output shifted from
-         * the input by a whole number of pixels (every output byte lands on an input byte
-         * of its own channel). */
-        const uintptr_t i0 = (uintptr_t)input, o0 = (uintptr_t)output;
-        const size_t in_bytes = (size_t)nb * in_h * in_w * in_c, out_bytes = (size_t)nb * out_h * out_w * out_c;
-        whole = o0 + out_bytes <= i0 || i0 + in_bytes <= o0 ||
-                (o0 > i0 ? o0 - i0 : i0 - o0) % (size_t)in_c == 0;
-    }
-#endif
     for (int32_t bi = 0; bi < nb; ++bi) {
         const int32_t b = descending ? nb - 1 - bi : bi;
         const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
@@ -674,22 +717,6 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
             const int32_t iy0 = oy * params->stride_h - params->pad_h;
             int32_t ky0, ky1;
             tinyml_tap_range(iy0, params->dilation_h, k_h, in_h, &ky0, &ky1);
-#if TINYML_DSP
-            if (nruns > 0) {
-                if (yi == 0 && whole && out_h * out_w >= DWX_MIN_PIXELS) {
-                    /* the whole image, each group's set-up once */
-                    dwx_rows(&kc, params, runs, nruns, in_b, in_h, in_w,
-                             output + (size_t)b * out_h * out_w * out_c, out_w,
-                             descending ? out_h - 1 : 0, descending ? -1 : 1, out_h, filter);
-                    break;
-                }
-                if (out_w >= DWX_MIN_WIDTH) {
-                    dwx_rows(&kc, params, runs, nruns, in_b, in_h, in_w,
-                             output + (size_t)b * out_h * out_w * out_c, out_w, oy, 1, 1, filter);
-                    continue;
-                }
-            }
-#endif
             if (kc.grouped && k_h == 3 && k_w == 3 && ky1 > ky0) {
                 /* Runs of pixels whose windows have the same in-image columns. */
                 const size_t x_step = (size_t)params->stride_w * in_c;
@@ -755,4 +782,26 @@ tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
         }
     }
     return TINYML_OK;
+}
+
+tinyml_status tinyml_depthwise_conv2d_s8(const tinyml_conv_params *params,
+                                         const tinyml_per_channel_quant *quant,
+                                         const tinyml_dims *input_dims, const int8_t *input,
+                                         const tinyml_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias,
+                                         const tinyml_dims *output_dims, int8_t *output)
+{
+    const int32_t in_c = input_dims->c, out_c = output_dims->c;
+    if (params->depth_multiplier <= 0 || out_c != in_c * params->depth_multiplier ||
+        filter_dims->c != out_c || input_dims->n != output_dims->n ||
+        params->stride_h <= 0 || params->stride_w <= 0 ||
+        params->dilation_h <= 0 || params->dilation_w <= 0) {
+        return TINYML_ERROR_ARG;
+    }
+#if TINYML_DSP
+    if (dwx_conv(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output)) {
+        return TINYML_OK;
+    }
+#endif
+    return dw_generic(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
 }
