@@ -688,14 +688,7 @@ static __attribute__((noinline)) tinyml_status dw_generic(const tinyml_conv_para
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
-    const dw_consts kc = {in_c, params->input_offset, params->output_offset, params->activation.min,
-                          params->activation.max,
-                          params->activation.min == -128 && params->activation.max == 127,
-                          params->fast_requant != 0,
-                          (size_t)params->dilation_w * in_c,
-                          (size_t)params->dilation_h * in_w * in_c, bias,
-                          quant->multiplier, quant->shift,
-                          params->weights_grouped != 0 && params->depth_multiplier == 1, k_w, k_h * k_w};
+    const dw_consts kc = dw_consts_of(params, quant, input_dims, filter_dims, bias);
     const dw3_consts k3 = {in_c, params->input_offset, params->output_offset, params->activation.min,
                            params->activation.max, kc.x_tap, bias, quant->multiplier, quant->shift};
     /* Traversal order (the planner's overlap contract, memory_planner/overlap.py):
