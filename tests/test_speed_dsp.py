@@ -131,8 +131,8 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
         grouped = ".weights_grouped = 1" in open(f"{out}/model/model.c").read()
         assert grouped == (case != "depthwise_mult2_wide"), case
     if case.startswith("depthwise_rows"):
-        # the row form is linked (it runs when a layer's rows have >= 8 pixels)
-        assert "smmlar" in dis and "dwx_span" in subprocess.run(
+        # the row form is linked (depthwise.c dwx_row_runs_*, SMMLAR epilogue)
+        assert "smmlar" in dis and "dwx_row_runs" in subprocess.run(
             ["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True, text=True).stdout
     if case in ("depthwise_3x3", "conv_1x1_dead_channels"):
         assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
