@@ -65,6 +65,19 @@ def _models():
         "depthwise_3x3_s2_tail": lambda: dw_model(h=8, w=9, cin=7, in_zp=5, stride=(2, 2), seed=3),
         # 3x3 SAME on a 2x1 image: windows of 1 column and 2 rows
         "depthwise_3x3_thin": lambda: dw_model(h=2, w=1, cin=8, in_zp=-128, act="RELU", seed=4),
+        # the row form (depthwise.c dwx_row: rows of >= 8 pixels): stride 2 SAME on 19 columns
+        # (10 output columns: a left border window, interior runs, a right border of 2 columns),
+        # 7 channels (one group + 3 tail channels), batch 2, no activation (SSAT epilogue)
+        "depthwise_rows_s2_tail": lambda: dw_model(n=2, h=9, w=19, cin=7, in_zp=5, stride=(2, 2), seed=8),
+        # VALID, dilation (2, 2), 20 columns (16 output columns, no border windows), 12 channels,
+        # ReLU (the clamp epilogue), input zero point -128
+        "depthwise_rows_valid_dilated": lambda: dw_model(h=9, w=20, cin=12, dil=(2, 2), padding="VALID",
+                                                         in_zp=-128, act="RELU", seed=9),
+        # SAME stride 1 on 3 rows x 12 columns: top and bottom rows of 2-row windows, 1-row
+        # windows on a 1-row image below
+        "depthwise_rows_short": lambda: dw_model(h=1, w=12, cin=8, in_zp=-1, act="RELU6", seed=10),
+        # depth multiplier 2 on 12 columns: the filter is not grouped, the general path runs
+        "depthwise_mult2_wide": lambda: dw_model(h=5, w=12, cin=3, mult=2, in_zp=4, seed=11),
         # 1x1 with two all-zero channels whose bias is near 2^30 (constant outputs re-expressed
         # inside the fast epilogue's bound) on the packed 2x2 path with fast_requant
         "conv_1x1_dead_channels": lambda: conv_model(h=4, w=6, cin=16, cout=12, kh=1, kw=1, act="RELU6",
@@ -125,6 +138,8 @@ _PAIRS = ["fc_rowpair_tails", "fc_rowpair_round_ssat", "fc_rowpair_depth3_per_ch
 @pytest.mark.parametrize("case", _PAIRS + ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
                                   "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
+                                  "depthwise_rows_s2_tail", "depthwise_rows_valid_dilated", "depthwise_rows_short",
+                                  "depthwise_mult2_wide",
                                   "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant",
                                   "conv_chunks_tails", "conv_chunks_1x1_exact", "conv_chunks_windows",
                                   "conv_chunks_windows_exact", "conv_tiny_k8", "conv_tiny_k12"])
@@ -152,7 +167,12 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     mac = "smlabb" if case.startswith("depthwise") else "smlad"
     assert mac in dis and "sxtb16" in dis, "the Cortex-M4 build does not use the DSP path"
     if case.startswith("depthwise"):
-        assert ".weights_grouped = 1" in open(f"{out}/model/model.c").read()
+        grouped = ".weights_grouped = 1" in open(f"{out}/model/model.c").read()
+        assert grouped == (case != "depthwise_mult2_wide"), case
+    if case.startswith("depthwise_rows"):
+        # the row form is linked (depthwise.c dwx_row_runs_*, SMMLAR epilogue)
+        assert "smmlar" in dis and "dwx_row_runs" in subprocess.run(
+            ["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True, text=True).stdout
     if case in ("depthwise_3x3", "conv_1x1_dead_channels"):
         assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
         assert "smmulr" in dis, "the fast_requant epilogue is not in the build"
