@@ -52,6 +52,7 @@ class SupernetSettings:
     distill: float = 0.0          # in-place distillation weight (Supernet.train)
     warmup: int = 0               # steps training only the largest sub-network first
     shared_blocks: bool = False   # one block set for every patch size, or a tower per patch size
+    sandwich_lowrank: bool = False  # the sandwich also trains each patch size's largest low-rank config
 
     def describe(self, dataset: str) -> str:
         how = "blocks shared by every patch size" if self.shared_blocks else "one block tower per patch size"
@@ -84,7 +85,11 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     return (conc - disc) / denom if denom else float("nan")
 
 
-def sandwich(feasible: list[Candidate]) -> Callable[[np.random.Generator], list]:
+def _rank_sum(cfg) -> int:
+    return cfg.qkv_rank + cfg.proj_rank + cfg.mlp_rank + cfg.patch_rank
+
+
+def sandwich(feasible: list[Candidate], lowrank: bool = False) -> Callable[[np.random.Generator], list]:
     """Per step, for one patch size drawn uniformly: the feasible config with that patch and
     the most parameters (the widest / deepest / full-rank end of the space), the one with the
     fewest, and two random feasible configs of uniformly drawn patch sizes.
@@ -96,11 +101,17 @@ def sandwich(feasible: list[Candidate]) -> Callable[[np.random.Generator], list]
     for c in sorted(feasible, key=lambda c: (c.cost.params, c.cost.macs, c.config.name)):
         by_patch.setdefault(c.config.patch_size, []).append(c.config)
     patches = sorted(by_patch)
+    # `lowrank`: also the patch size's largest low-rank config (highest ranks, then most
+    # parameters): the high factor columns were otherwise trained by random draws only
+    top_lr = {p: max(((_rank_sum(c), i, c) for i, c in enumerate(g) if _rank_sum(c)), default=(0, 0, None))[2]
+              for p, g in by_patch.items()}
 
     def sample(rng: np.random.Generator) -> list:
-        group = by_patch[patches[int(rng.integers(len(patches)))]]
+        p = patches[int(rng.integers(len(patches)))]
+        group = by_patch[p]
         rand = [by_patch[patches[int(i)]] for i in rng.integers(0, len(patches), 2)]
-        return [group[-1], group[0]] + [g[int(rng.integers(len(g)))] for g in rand]
+        extra = [top_lr[p]] if lowrank and top_lr[p] is not None else []
+        return [group[-1], group[0]] + extra + [g[int(rng.integers(len(g)))] for g in rand]
     return sample
 
 
@@ -110,7 +121,7 @@ def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, de
     space = SupernetSpace.covering([c.config for c in feasible], shared_blocks=settings.shared_blocks)
     net = Supernet(space, seed=seed)
     max_shift = 2 if space.image_size >= 16 else 0
-    info = net.train(ds.train.x, ds.train.y, sandwich(feasible), settings.steps, deadline=deadline,
+    info = net.train(ds.train.x, ds.train.y, sandwich(feasible, settings.sandwich_lowrank), settings.steps, deadline=deadline,
                      lr=settings.lr, batch=settings.batch, max_shift=max_shift, seed=seed, clock=clock,
                      on_step=on_step, distill=settings.distill, warmup=settings.warmup)
     info["space"] = {"patch_sizes": list(space.patch_sizes), "max_dim": space.max_dim,
