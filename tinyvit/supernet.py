@@ -383,6 +383,8 @@ class Supernet:
         from tinyml.tinyvit.data import random_shift
         rng = np.random.default_rng(seed)
         names = sorted(self.vars)
+        if deadline is not None and math.isinf(deadline):
+            deadline = None
         t0, losses, done, nets, step_secs = clock(), [], 0, 0, []
         order = rng.permutation(len(x))
         pos = 0
