@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--tag", default="default")
     ap.add_argument("--sandwich", default=None, choices=["extremes", "params"])
+    ap.add_argument("--balance", action="store_true", help="draw towers by running loss")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--ref", default="standalone.json", help="reference file in --out")
     a = ap.parse_args(argv)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         kw = {k: v for k, v in (("steps", a.steps), ("distill", a.distill), ("warmup", a.warmup), ("lr", a.lr),
                                            ("sandwich", a.sandwich))
               if v is not None}
-        settings = replace(settings, shared_blocks=a.shared, **kw)
+        settings = replace(settings, shared_blocks=a.shared, balance=a.balance, **kw)
         net, info = train_supernet(feasible, ds, settings, deadline=float("inf"), clock=time.monotonic,
                                    seed=a.seed, on_step=lambda i: print("step", i, round(time.monotonic() - t0),
                                                                         file=sys.stderr, flush=True)

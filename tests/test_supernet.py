@@ -60,6 +60,29 @@ def test_sandwich_extremes_bound_every_feasible_config_of_their_patch_size():
     assert seen == {c.patch_size for c in cfgs}
 
 
+def test_balanced_sandwich_draws_towers_by_running_loss():
+    """With `balance`, a patch size whose bounds train at 3x the loss of the others is drawn
+    in proportion 3:1, mixed with a floor of 1/(4 x towers) each: 0.4375 against 0.1875; without, uniformly."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tinyml.memory_planner.search.oneshot import sandwich
+    pool = [SimpleNamespace(config=SimpleNamespace(patch_size=p, name=f"c{p}_{k}"),
+                            cost=SimpleNamespace(params=k, macs=0)) for p in (2, 4, 7, 14) for k in range(3)]
+    for balance, expect in ((False, [0.25] * 4), (True, [0.4375, 0.1875, 0.1875, 0.1875])):
+        s = sandwich(pool, "params", balance)
+        rng = np.random.default_rng(1)
+        drawn = Counter()
+        for _ in range(3000):
+            cfgs = s(rng)
+            drawn[cfgs[0].patch_size] += 1
+            s.observe(cfgs, [3.0 if cfgs[0].patch_size == 2 else 1.0] * len(cfgs))
+        share = [drawn[p] / 3000 for p in (2, 4, 7, 14)]
+        w = s.weights()
+        assert w.min() >= 1 / 16 - 1e-9 and abs(w.sum() - 1) < 1e-9
+        assert np.allclose(share, expect, atol=0.04), (balance, share)
+
+
 def test_sandwich_params_rule_takes_each_patch_sizes_largest_and_smallest_by_parameters():
     """Per step: one patch size's most- and fewest-parameter feasible configs, two random ones;
     patch sizes drawn uniformly (the MACs order made a width-16 patch-2 net the 'largest')."""

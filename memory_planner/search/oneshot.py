@@ -53,6 +53,7 @@ class SupernetSettings:
     warmup: int = 0               # steps training only the largest sub-network first
     shared_blocks: bool = False   # one block set for every patch size, or a tower per patch size
     sandwich: str = "extremes"    # the sandwich's bounds: "extremes" or "params" (`sandwich`)
+    balance: bool = False         # draw towers by running loss (`Sandwich`)
 
     def describe(self, dataset: str) -> str:
         how = "blocks shared by every patch size" if self.shared_blocks else "one block tower per patch size"
@@ -115,9 +116,45 @@ def extremes(configs: list) -> tuple:
     return full, lowrank, small
 
 
-def sandwich(feasible: list[Candidate], rule: str = "extremes") -> Callable[[np.random.Generator], list]:
-    """Per step, for one patch size drawn uniformly: the sandwich's bounds, then two random
-    feasible configs of uniformly drawn patch sizes. Bounds by `rule`:
+class Sandwich:
+    """The sandwich rule's sampler (`sandwich`); with `balance`, patch sizes are drawn in
+    proportion to their bounds' running mean training loss (`observe`, fed by
+    `Supernet.train`), so a tower that lags gets more steps (at least 1/(4 x towers) each)."""
+
+    def __init__(self, by_patch: dict[int, list], bounds: dict[int, list], balance: bool = False) -> None:
+        self.by_patch, self.bounds, self.balance = by_patch, bounds, balance
+        self.patches = sorted(by_patch)
+        self.loss: dict[int, float] = {}
+        self.drawn = dict.fromkeys(self.patches, 0)
+
+    def weights(self) -> np.ndarray:
+        n = len(self.patches)
+        if not self.balance or len(self.loss) < n:
+            return np.full(n, 1.0 / n)
+        w = np.array([self.loss[p] for p in self.patches])
+        w = w / w.sum()
+        floor = 1.0 / (4 * n)
+        return (w * (1 - n * floor)) + floor
+
+    def __call__(self, rng: np.random.Generator) -> list:
+        w = self.weights()
+        p = self.patches[int(rng.choice(len(self.patches), p=w))]
+        self.drawn[p] += 1
+        rand = [self.by_patch[self.patches[int(i)]] for i in rng.choice(len(self.patches), 2, p=w)]
+        return self.bounds[p] + [g[int(rng.integers(len(g)))] for g in rand]
+
+    def observe(self, cfgs: list, losses: list[float]) -> None:
+        """Losses of one step's sub-networks; the bounds' (the first len(bounds)) mean updates
+        their patch size's running loss (exponential, factor 0.9)."""
+        p = cfgs[0].patch_size
+        k = len(self.bounds[p])
+        mean = float(np.mean(losses[:k]))
+        self.loss[p] = mean if p not in self.loss else 0.9 * self.loss[p] + 0.1 * mean
+
+
+def sandwich(feasible: list[Candidate], rule: str = "extremes", balance: bool = False) -> Sandwich:
+    """Per step, for one patch size drawn uniformly (or by running loss, `balance`): the
+    sandwich's bounds, then two random feasible configs of drawn patch sizes. Bounds by `rule`:
 
     - "extremes" (default): `extremes` of the patch size's feasible configs: largest
       full-rank, largest low-rank and smallest, built from the per-dimension maxima and
@@ -131,19 +168,13 @@ def sandwich(feasible: list[Candidate], rule: str = "extremes") -> Callable[[np.
     by_patch: dict[int, list] = {}
     for c in sorted(feasible, key=lambda c: (c.cost.params, c.cost.macs, c.config.name)):
         by_patch.setdefault(c.config.patch_size, []).append(c.config)
-    patches = sorted(by_patch)
     if rule == "extremes":
         bounds = {p: list(extremes(g)) for p, g in by_patch.items()}
     elif rule == "params":
         bounds = {p: [g[-1], g[0]] for p, g in by_patch.items()}
     else:
         raise ValueError(f"unknown sandwich rule {rule!r}")
-
-    def sample(rng: np.random.Generator) -> list:
-        p = patches[int(rng.integers(len(patches)))]
-        rand = [by_patch[patches[int(i)]] for i in rng.integers(0, len(patches), 2)]
-        return bounds[p] + [g[int(rng.integers(len(g)))] for g in rand]
-    return sample
+    return Sandwich(by_patch, bounds, balance)
 
 
 def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, deadline: float,
@@ -151,8 +182,9 @@ def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, de
                    on_step: Callable[[int], None] | None = None) -> tuple[Supernet, dict]:
     space = SupernetSpace.covering([c.config for c in feasible], shared_blocks=settings.shared_blocks)
     net = Supernet(space, seed=seed)
+    sampler = sandwich(feasible, settings.sandwich, settings.balance)
     max_shift = 2 if space.image_size >= 16 else 0
-    info = net.train(ds.train.x, ds.train.y, sandwich(feasible, settings.sandwich), settings.steps, deadline=deadline,
+    info = net.train(ds.train.x, ds.train.y, sampler, settings.steps, deadline=deadline,
                      lr=settings.lr, batch=settings.batch, max_shift=max_shift, seed=seed, clock=clock,
                      on_step=on_step, distill=settings.distill, warmup=settings.warmup)
     info["space"] = {"patch_sizes": list(space.patch_sizes), "max_dim": space.max_dim,
