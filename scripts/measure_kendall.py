@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--tag", default="default")
     ap.add_argument("--sandwich", default=None, choices=["extremes", "params"])
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="supernet training time (the cosine schedule fits it; --steps caps the steps)")
     ap.add_argument("--balance", action="store_true", help="draw towers by running loss")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--ref", default="standalone.json", help="reference file in --out")
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                            ("sandwich", a.sandwich))
               if v is not None}
         settings = replace(settings, shared_blocks=a.shared, balance=a.balance, **kw)
-        net, info = train_supernet(feasible, ds, settings, deadline=float("inf"), clock=time.monotonic,
+        deadline = time.monotonic() + a.seconds if a.seconds else float("inf")
+        net, info = train_supernet(feasible, ds, settings, deadline=deadline, clock=time.monotonic,
                                    seed=a.seed, on_step=lambda i: print("step", i, round(time.monotonic() - t0),
                                                                         file=sys.stderr, flush=True)
                                    if i % 100 == 0 else None)
