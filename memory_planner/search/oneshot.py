@@ -58,9 +58,12 @@ class SupernetSettings:
     def describe(self, dataset: str) -> str:
         how = "blocks shared by every patch size" if self.shared_blocks else "one block tower per patch size"
         kd = f", in-place distillation {self.distill:g}" if self.distill else ""
+        bounds = ("per-patch maxima / largest ranks / minima" if self.sandwich == "extremes"
+                  else "most / fewest parameters")
+        bal = ", patch sizes drawn by running loss" if self.balance else ""
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
                 f"validation images) of sub-networks of one weight-sharing supernet ({how}) trained with "
-                f"the sandwich rule{kd}; evolutionary search (population {self.population}, {self.children} "
+                f"the sandwich rule (bounds: {bounds}{bal}){kd}; evolutionary search (population {self.population}, {self.children} "
                 f"children per generation by mutation and crossover) under the exact constraints")
 
 
