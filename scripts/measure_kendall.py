@@ -1,18 +1,23 @@
-"""Kendall tau of the supernet ranking, measured in two separable halves.
+"""Kendall tau of the supernet ranking, measured in separable halves.
 
-    python scripts/measure_kendall.py standalone --out K/      # N sub-networks trained alone (once)
-    python scripts/measure_kendall.py supernet --out K/ [--steps 1000 --distill 0 --shared]
+    python scripts/measure_kendall.py keras --out K/ --epochs 15     # N references, Keras (once; resumable)
+    python scripts/measure_kendall.py supernet --out K/ --ref keras_e15_s0.json \
+        [--steps 1000 | --seconds 1380] [--sandwich params|extremes] [--balance] [--distill 0 --shared]
 
-Both halves plan the same feasible set (digits 28x28, F746 arena, 3M MACs,
+All modes plan the same feasible set (digits 28x28, F746 arena, 3M MACs,
 `--candidates` sampled with `--seed`) and take the same N picks
-(`oneshot.spread_picks`). `standalone` trains each pick alone from fresh weights
-(`--epochs`, same seed, batch, learning rate and shift augmentation) and writes
-K/standalone.json; `supernet` trains one supernet with the given recipe, reads
-each pick's inherited accuracy and writes K/supernet_<tag>.json with
-`kendall_tau` (tau-b against K/standalone.json). So each supernet recipe is
-measured against the same references without training them again (the search's
-`--kendall N` does both halves in one run, inside its time budget).
-Validation: the first `--val` validation images. TF runs on one thread.
+(`oneshot.spread_picks`). `keras` trains each pick alone as `tinyml train`
+would (`tinyvit.model.build_model` + `tinyvit.train.fit`, `--epochs`, same seed,
+batch, learning rate and shift augmentation) and writes K/keras_e<E>_s<seed>.json
+(per-epoch validation accuracy; the reference is the mean of the last 3).
+`standalone` is the older reference: each pick trained in the supernet's own
+step from the supernet's initial weights (slices of tensors initialised for the
+largest width: narrow networks start too small; see the README). `supernet`
+trains one supernet with the given recipe, reads every pick's inherited
+accuracy and writes K/supernet_<tag>.json with `kendall_tau` (tau-b against
+K/<--ref>) and the inherited accuracies, so one run can be scored against other
+references later. Validation: the first `--val` validation images, both sides.
+TF runs on one thread.
 """
 from __future__ import annotations
 
