@@ -1,18 +1,23 @@
-"""Kendall tau of the supernet ranking, measured in two separable halves.
+"""Kendall tau of the supernet ranking, measured in separable halves.
 
-    python scripts/measure_kendall.py standalone --out K/      # N sub-networks trained alone (once)
-    python scripts/measure_kendall.py supernet --out K/ [--steps 1000 --distill 0 --shared]
+    python scripts/measure_kendall.py keras --out K/ --epochs 15     # N references, Keras (once; resumable)
+    python scripts/measure_kendall.py supernet --out K/ --ref keras_e15_s0.json \
+        [--steps 1000 | --seconds 1380] [--sandwich params|extremes] [--balance] [--distill 0 --shared]
 
-Both halves plan the same feasible set (digits 28x28, F746 arena, 3M MACs,
+All modes plan the same feasible set (digits 28x28, F746 arena, 3M MACs,
 `--candidates` sampled with `--seed`) and take the same N picks
-(`oneshot.spread_picks`). `standalone` trains each pick alone from fresh weights
-(`--epochs`, same seed, batch, learning rate and shift augmentation) and writes
-K/standalone.json; `supernet` trains one supernet with the given recipe, reads
-each pick's inherited accuracy and writes K/supernet_<tag>.json with
-`kendall_tau` (tau-b against K/standalone.json). So each supernet recipe is
-measured against the same references without training them again (the search's
-`--kendall N` does both halves in one run, inside its time budget).
-Validation: the first `--val` validation images. TF runs on one thread.
+(`oneshot.spread_picks`). `keras` trains each pick alone as `tinyml train`
+would (`tinyvit.model.build_model` + `tinyvit.train.fit`, `--epochs`, same seed,
+batch, learning rate and shift augmentation) and writes K/keras_e<E>_s<seed>.json
+(per-epoch validation accuracy; the reference is the mean of the last 3).
+`standalone` is the older reference: each pick trained in the supernet's own
+step from the supernet's initial weights (slices of tensors initialised for the
+largest width: narrow networks start too small; see the README). `supernet`
+trains one supernet with the given recipe, reads every pick's inherited
+accuracy and writes K/supernet_<tag>.json with `kendall_tau` (tau-b against
+K/<--ref>) and the inherited accuracies, so one run can be scored against other
+references later. Validation: the first `--val` validation images, both sides.
+TF runs on one thread.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import time
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["standalone", "supernet"])
+    ap.add_argument("mode", choices=["standalone", "supernet", "keras"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--candidates", type=int, default=400)
@@ -39,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", action="store_true", help="one block set for every patch size")
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--tag", default="default")
+    ap.add_argument("--sandwich", default=None, choices=["extremes", "params"])
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="supernet training time (the cosine schedule fits it; --steps caps the steps)")
+    ap.add_argument("--balance", action="store_true", help="draw towers by running loss")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--ref", default="standalone.json", help="reference file in --out")
     a = ap.parse_args(argv)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
@@ -64,6 +75,37 @@ def main(argv: list[str] | None = None) -> int:
     xv, yv = ds.val.x[:a.val], ds.val.y[:a.val]
     settings = SupernetSettings()
     t0 = time.monotonic()
+    if a.mode == "keras":
+        # references independent of the supernet code: tinyvit.train.fit on build_model(cfg),
+        # AdamW, cosine schedule, same lr / batch / shift; the reference accuracy is the mean
+        # validation accuracy of the last 3 epochs (the per-epoch history is kept)
+        import keras
+
+        from tinyml.tinyvit.data import Dataset, Split
+        from tinyml.tinyvit.model import build_model
+        from tinyml.tinyvit.train import fit
+        dsv = Dataset(ds.name, ds.task, ds.train, Split(xv, yv), ds.test, ds.class_names)
+        path = os.path.join(a.out, f"keras_e{a.epochs}_s{a.seed}.json")
+        rows = json.load(open(path))["picks"] if os.path.exists(path) else {}
+        for c in picks:
+            if c.config.name in rows:
+                continue
+            t = time.monotonic()
+            keras.backend.clear_session()
+            m = build_model(c.config)
+            hist = fit(m, c.config, dsv, a.epochs, lr=settings.lr, batch=settings.batch, patience=10 ** 6,
+                       max_shift=2, seed=a.seed, quiet=True, progress=False)
+            accs = [round(h["val_accuracy"], 4) for h in hist]
+            rows[c.config.name] = {"standalone_accuracy": round(float(sum(accs[-3:]) / 3), 4),
+                                   "history": accs, "seconds": round(time.monotonic() - t, 1),
+                                   "params": c.cost.params, "macs": c.cost.macs,
+                                   "peak_sram_bytes": c.cost.arena_bytes}
+            print(c.config.name, rows[c.config.name], file=sys.stderr, flush=True)
+            with open(path, "w") as f:
+                json.dump({"picks": rows, "epochs": a.epochs, "seed": a.seed, "trainer": "keras fit",
+                           "train_images": len(ds.train.x), "val_images": len(xv)}, f, indent=1)
+        print(json.dumps({"done": len(rows), "seconds": round(time.monotonic() - t0, 1)}))
+        return 0
     if a.mode == "standalone":
         net = Supernet(SupernetSpace.covering([c.config for c in feasible]), seed=a.seed)
         steps = a.epochs * math.ceil(len(ds.train.x) / settings.batch)
@@ -81,15 +123,23 @@ def main(argv: list[str] | None = None) -> int:
                "val_images": len(xv), "feasible": len(feasible), "seconds": round(time.monotonic() - t0, 1)}
         path = os.path.join(a.out, "standalone.json")
     else:
-        ref = json.load(open(os.path.join(a.out, "standalone.json")))["picks"]
-        kw = {k: v for k, v in (("steps", a.steps), ("distill", a.distill), ("warmup", a.warmup)) if v is not None}
-        settings = replace(settings, shared_blocks=a.shared, **kw)
-        net, info = train_supernet(feasible, ds, settings, deadline=float("inf"), clock=time.monotonic,
-                                   seed=a.seed)
-        inh = {c.config.name: round(net.accuracy(c.config, xv, yv), 4) for c in picks}
+        ref = json.load(open(os.path.join(a.out, a.ref)))["picks"]
+        kw = {k: v for k, v in (("steps", a.steps), ("distill", a.distill), ("warmup", a.warmup), ("lr", a.lr),
+                                           ("sandwich", a.sandwich))
+              if v is not None}
+        settings = replace(settings, shared_blocks=a.shared, balance=a.balance, **kw)
+        deadline = time.monotonic() + a.seconds if a.seconds else float("inf")
+        net, info = train_supernet(feasible, ds, settings, deadline=deadline, clock=time.monotonic,
+                                   seed=a.seed, on_step=lambda i: print("step", i, round(time.monotonic() - t0),
+                                                                        file=sys.stderr, flush=True)
+                                   if i % 100 == 0 else None)
+        # every pick's inherited accuracy is kept, so the run can be scored against other references
+        inh_all = {c.config.name: round(net.accuracy(c.config, xv, yv), 4) for c in picks}
+        inh = inh_all
         names = [c.config.name for c in picks if c.config.name in ref]
         tau = kendall_tau([inh[k] for k in names], [ref[k]["standalone_accuracy"] for k in names])
         out = {"kendall_tau": round(tau, 4), "n": len(names), "supernet": info, "val_images": len(xv),
+               "reference": a.ref, "inherited": inh_all,
                "samples": [{"name": k, "inherited_accuracy": inh[k],
                             "standalone_accuracy": ref[k]["standalone_accuracy"]} for k in names]}
         path = os.path.join(a.out, f"supernet_{a.tag}.json")

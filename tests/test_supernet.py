@@ -22,7 +22,68 @@ def _cli(*args, timeout=600):
 
 
 # ---------------------------------------------------------------- Kendall tau
-def test_sandwich_takes_each_patch_sizes_largest_and_smallest_by_parameters():
+def test_sandwich_extremes_bound_every_feasible_config_of_their_patch_size():
+    """The "extremes" sandwich's bounds per patch size: a full-rank config at the maxima of width,
+    depth and MLP width, the same at the largest ranks, and the minima (smallest ranks above 0).
+    Every feasible config of that patch size reads a slice of the largest ones' tensors and
+    contains the smallest's; the bounds need not be feasible, the supernet covers them."""
+    from types import SimpleNamespace
+
+    from tinyml.memory_planner.search.candidates import sample_configs
+    from tinyml.memory_planner.search.oneshot import sandwich
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.tinyvit.supernet import SupernetSpace
+    cfgs = sample_configs(space_for_dataset("digits"), 300, random.Random(0), set())
+    pool = [SimpleNamespace(config=c, cost=SimpleNamespace(params=i, macs=0)) for i, c in enumerate(cfgs)]
+    sp = SupernetSpace.covering(cfgs, shared_blocks=False)
+    sample = sandwich(pool, "extremes")
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        full, lowrank, small, *rest = sample(rng)
+        assert len(rest) == 2 and full.patch_size == lowrank.patch_size == small.patch_size
+        for c in (full, lowrank, small):
+            sp.check(c)
+        mine = [c for c in cfgs if c.patch_size == full.patch_size]
+        assert (full.qkv_rank, full.proj_rank, full.mlp_rank, full.patch_rank) == (0, 0, 0, 0)
+        assert (full.embed_dim, full.depth, full.mlp_dim) == (max(c.embed_dim for c in mine),
+                                                              max(c.depth for c in mine),
+                                                              max(c.mlp_dim for c in mine))
+        assert lowrank.embed_dim == full.embed_dim and lowrank.mlp_dim == full.mlp_dim
+        for key in ("qkv_rank", "proj_rank", "mlp_rank", "patch_rank"):
+            assert getattr(lowrank, key) == max(getattr(c, key) for c in mine)
+            assert getattr(small, key) == min((getattr(c, key) for c in mine if getattr(c, key)), default=0)
+        assert (small.embed_dim, small.depth, small.mlp_dim) == (min(c.embed_dim for c in mine),
+                                                                 min(c.depth for c in mine),
+                                                                 min(c.mlp_dim for c in mine))
+        seen.add(full.patch_size)
+    assert seen == {c.patch_size for c in cfgs}
+
+
+def test_balanced_sandwich_draws_towers_by_running_loss():
+    """With `balance`, a patch size whose bounds train at 3x the loss of the others is drawn
+    in proportion 3:1, mixed with a floor of 1/(4 x towers) each: 0.4375 against 0.1875; without, uniformly."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tinyml.memory_planner.search.oneshot import sandwich
+    pool = [SimpleNamespace(config=SimpleNamespace(patch_size=p, name=f"c{p}_{k}"),
+                            cost=SimpleNamespace(params=k, macs=0)) for p in (2, 4, 7, 14) for k in range(3)]
+    for balance, expect in ((False, [0.25] * 4), (True, [0.4375, 0.1875, 0.1875, 0.1875])):
+        s = sandwich(pool, "params", balance)
+        rng = np.random.default_rng(1)
+        drawn = Counter()
+        for _ in range(3000):
+            cfgs = s(rng)
+            drawn[cfgs[0].patch_size] += 1
+            s.observe(cfgs, [3.0 if cfgs[0].patch_size == 2 else 1.0] * len(cfgs))
+        share = [drawn[p] / 3000 for p in (2, 4, 7, 14)]
+        w = s.weights()
+        assert w.min() >= 1 / 16 - 1e-9 and abs(w.sum() - 1) < 1e-9
+        assert np.allclose(share, expect, atol=0.04), (balance, share)
+
+
+def test_sandwich_params_rule_takes_each_patch_sizes_largest_and_smallest_by_parameters():
     """Per step: one patch size's most- and fewest-parameter feasible configs, two random ones;
     patch sizes drawn uniformly (the MACs order made a width-16 patch-2 net the 'largest')."""
     from collections import Counter
@@ -36,7 +97,7 @@ def test_sandwich_takes_each_patch_sizes_largest_and_smallest_by_parameters():
         pool.append(SimpleNamespace(config=cfg, cost=SimpleNamespace(params=params, macs=macs)))
     groups = {p: sorted((c for c in pool if c.config.patch_size == p), key=lambda c: c.cost.params)
               for p in (2, 4, 7, 14)}
-    sample = sandwich(pool)
+    sample = sandwich(pool, "params")
     rng = np.random.default_rng(0)
     firsts = Counter()
     for _ in range(400):

@@ -383,6 +383,8 @@ class Supernet:
         from tinyml.tinyvit.data import random_shift
         rng = np.random.default_rng(seed)
         names = sorted(self.vars)
+        if deadline is not None and math.isinf(deadline):
+            deadline = None
         t0, losses, done, nets, step_secs = clock(), [], 0, 0, []
         order = rng.permutation(len(x))
         pos = 0
@@ -414,15 +416,18 @@ class Supernet:
             if distill > 0 and len(cfgs) > 1:
                 soft = tf.nn.softmax(self._forward_fn()(*self._inputs(cfgs[0], xb)))
             with self.strategy.scope():
-                loss = 0.0
+                per_net = []
                 for j, c in enumerate(cfgs):
                     kd = distill if j and distill > 0 else 0.0
-                    loss += float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
+                    per_net.append(float(accumulate(*self._inputs(c, xb)[:1], yb, *self._inputs(c, xb[:1])[1:],
                                              tf.constant(float(len(idx))), soft if kd else none,
-                                             tf.constant(float(kd))))
+                                             tf.constant(float(kd)))))
+                loss = sum(per_net)
                 apply(tf.constant([1.0 if k in used else 0.0 for k in names]), tf.constant(float(step + 1)),
                       tf.constant(lr_t), tf.constant(wd))
             losses.append(loss)
+            if hasattr(sample, "observe"):      # a sampler that balances by loss (oneshot.Sandwich)
+                sample.observe(cfgs, per_net)
             nets += len(cfgs)
             step_secs.append(clock() - now)
             done += 1
