@@ -56,6 +56,11 @@ def _models():
         # conv.c's pixel-pair product (16 <= K <= 128): K 37 (depth tail 1), 10 channels (two
         # plain rows after the groups), 35 pixels (an odd last pixel), ReLU6 on the fast epilogue
         "conv_pairs_tails": lambda: conv_model(h=5, w=7, cin=37, cout=10, kh=1, kw=1, in_zp=-5, act="RELU6"),
+        # the pair product's whole-trip form (K 32, a multiple of 8: no single block, no tail) on the
+        # one-SMMLAR fast epilogue with SSAT (no activation), zero points -128: 14 channels (3 groups
+        # + 2 plain rows), 35 pixels (an odd last pixel)
+        "conv_pairs_clean": lambda: conv_model(h=5, w=7, cin=32, cout=14, kh=1, kw=1, in_zp=-128, out_zp=-128,
+                                               seed=8),
         # the same path through the im2col windows (K 36) with a bias near 2^30 on channel 3: the
         # generator cannot prove the fast epilogue, so the double-rounding one runs
         "conv_pairs_exact_requant": lambda: conv_model(h=7, w=6, cin=4, cout=9, stride=(2, 1), in_zp=9,
@@ -88,7 +93,8 @@ def _models():
 @pytest.mark.parametrize("case", ["fc_pairs_tails", "fc_deep_pairs", "fc_wide_shift", "fc_row_per_channel",
                                   "conv_1x1", "conv_3x3_im2col",
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
-                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant",
+                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_clean",
+                                  "conv_pairs_exact_requant",
                                   "conv_chunks_tails", "conv_chunks_1x1_exact", "conv_chunks_windows",
                                   "conv_chunks_windows_exact", "conv_tiny_k8", "conv_tiny_k12"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
@@ -123,7 +129,7 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
         assert (".shift8 = " in model_c) == (case != "fc_wide_shift"), case
     if case.startswith(("conv_pairs", "conv_chunks")):
         fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
-        assert fast == case.endswith(("_tails", "_windows")), case
+        assert fast == case.endswith(("_tails", "_windows", "_clean")), case
     if case.startswith("conv_tiny"):
         assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
         assert "tiny_rows_k" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,

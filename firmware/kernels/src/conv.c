@@ -242,7 +242,8 @@ static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *
 /* acc = {row r . x0, row r . x1, row r+1 . x0, row r+1 . x1} for rows r, r+1
  * of a packed 4-row group g (16 bytes per depth block, the tail row by row). */
 static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, const int8_t *w, int32_t n4,
-                                                              const int8_t *t0, int32_t nt, int32_t acc[4])
+                                                              const int8_t *t0, int32_t nt, int32_t acc[4],
+                                                              const int clean)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     /* Depth block i after the trip's start: three LDRDs (q is an int32 array,
@@ -257,6 +258,17 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
         TINYML_MAC_1X2(w1, x0e, x0o, x1e, x1o, a10, a11);                        \
     } while (0)
     const int32_t *end = q + (n4 & ~7);   /* n4 / 4 blocks of 4 words, two per trip */
+    if (clean) {
+        /* n4 a non-zero multiple of 8, no tail (pair_rows_clean): whole trips only. */
+        do {
+            CONV_PAIR_STEP(0);
+            CONV_PAIR_STEP(1);
+            q += 8;
+            w += 32;
+        } while (q < end);
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+        return;
+    }
     while (q < end) {
         CONV_PAIR_STEP(0);
         CONV_PAIR_STEP(1);
@@ -282,7 +294,7 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
 static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, const int8_t *g, int32_t r,
                                                            int32_t n4, int32_t nt, int32_t acc[4])
 {
-    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc);
+    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc, 0);
 }
 
 /* {row . x0, row . x1} for a plain (unpacked) filter row of n values. */
@@ -313,6 +325,33 @@ typedef struct {
     int32_t zp, lo, hi;
 } pair_epilogue;
 
+/* The fast epilogue of one output channel (modes 1 and 2), computed once per
+ * channel and block: m, e = -shift and the rounding constant
+ * kh = (2 zp + 1) 2^(e - 1). */
+typedef struct {
+    int32_t m, kh, e;
+} fast_q;
+
+static inline __attribute__((always_inline)) fast_q fast_make(int32_t m, int32_t s, int32_t zph)
+{
+    const int32_t e = -s;
+    const fast_q f = {m, (int32_t)((uint32_t)zph << (e - 1)), e};
+    return f;
+}
+
+/* tinyml_requantize_bounded(acc, m, -e, zp) in one SMMLAR: with x2 = 2 acc,
+ * SMMLAR(x2, m, kh) = kh + SMMULR(x2, m) = kh + h, and the sign nudge [h < 0]
+ * is taken as [x2 < 0] (m >= 0: they differ only where h = 0, and then
+ * (kh - 1) >> e = kh >> e = zp for e >= 1), so the result is
+ * (SMMLAR(x2, m, kh) + (x2 >> 31)) >> e: 4 instructions before the clamp. */
+static inline __attribute__((always_inline)) int32_t fast_requant(int32_t acc, const fast_q f)
+{
+    const int32_t x2 = (int32_t)((uint32_t)acc << 1);
+    int32_t h;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(x2), "r"(f.m), "r"(f.kh));
+    return (h + (x2 >> 31)) >> f.e;
+}
+
 /* clamp(requant(acc) + output_offset) with (m, s): mode 2
  * tinyml_requantize_bounded and the range -128..127 (one SSAT), mode 1
  * tinyml_requantize_bounded and any range, mode 0 tinyml_requantize_double_fast
@@ -328,26 +367,67 @@ static inline __attribute__((always_inline)) int8_t pair_finish(const pair_epilo
     return (int8_t)tinyml_clamp(acc, e->lo, e->hi);
 }
 
+/* pair_finish for modes 1 and 2 with the channel's constants made once. */
+static inline __attribute__((always_inline)) int8_t fast_finish(const pair_epilogue *e, int32_t acc, const fast_q f,
+                                                                const int mode)
+{
+    acc = fast_requant(acc, f);
+    return (int8_t)(mode == 2 ? __ssat(acc, 8) : tinyml_clamp(acc, e->lo, e->hi));
+}
+
+/* Output channels o, o + 1 (filter rows at w, their tails at t0) of pixels
+ * y0, y1 on the fast epilogue: the bias, multiplier and shift words of the
+ * pair in one LDRD each (int32 arrays: word aligned), the constants made
+ * once per channel for both pixels. */
+static inline __attribute__((always_inline)) void pair_block_fast(const pair_epilogue *e, const int32_t *q,
+                                                                  const int8_t *w, const int8_t *t0, int32_t n4,
+                                                                  int32_t nt, int32_t o, int32_t zph, int8_t *y0,
+                                                                  int8_t *y1, const int mode, const int clean)
+{
+    int32_t b0, b1, m0, m1, s0, s1;
+    TINYML_LDRD(e->bias + o, 0, b0, b1);
+    int32_t acc[4] = {b0, b0, b1, b1};
+    pair_2x2_at(q, w, n4, t0, nt, acc, clean);
+    TINYML_LDRD(e->mult + o, 0, m0, m1);
+    TINYML_LDRD(e->shift + o, 0, s0, s1);
+    const fast_q f0 = fast_make(m0, s0, zph), f1 = fast_make(m1, s1, zph);
+    y0[o] = fast_finish(e, acc[0], f0, mode);
+    y1[o] = fast_finish(e, acc[1], f0, mode);
+    y0[o + 1] = fast_finish(e, acc[2], f1, mode);
+    y1[o + 1] = fast_finish(e, acc[3], f1, mode);
+}
+
 /* Output pixels y0 and y1 from the pair buffer q: all channels. */
 static inline __attribute__((always_inline)) void pair_outputs(const pair_epilogue *e, int32_t n, int32_t od,
                                                                const int32_t *q, const int8_t *packed_filter,
-                                                               int8_t *y0, int8_t *y1, const int mode)
+                                                               int8_t *y0, int8_t *y1, const int mode,
+                                                               const int clean)
 {
     const int32_t n4 = n & ~3, nt = n & 3;
     const int32_t groups = od >> 2;
-    for (int32_t gi = 0; gi < groups; ++gi) {
-        const int8_t *g = packed_filter + gi * 4 * n;
-        for (int32_t r = 0; r < 4; r += 2) {
-            const int32_t o = 4 * gi + r;
-            int32_t acc[4] = {e->bias[o], e->bias[o], e->bias[o + 1], e->bias[o + 1]};
-            pair_2x2(q, g, r, n4, nt, acc);
-            const int32_t m0 = e->mult[o], s0 = e->shift[o], m1 = e->mult[o + 1], s1 = e->shift[o + 1];
-            const int8_t v00 = pair_finish(e, acc[0], m0, s0, mode), v01 = pair_finish(e, acc[1], m0, s0, mode);
-            const int8_t v10 = pair_finish(e, acc[2], m1, s1, mode), v11 = pair_finish(e, acc[3], m1, s1, mode);
-            y0[o] = v00;
-            y0[o + 1] = v10;
-            y1[o] = v01;
-            y1[o + 1] = v11;
+    if (mode >= 1) {
+        const int32_t zph = 2 * e->zp + 1;
+        const int8_t *g = packed_filter;
+        for (int32_t o = 0; o < 4 * groups; o += 4) {
+            pair_block_fast(e, q, g, g + 4 * n4, n4, nt, o, zph, y0, y1, mode, clean);
+            pair_block_fast(e, q, g + 8, g + 4 * n4 + 2 * nt, n4, nt, o + 2, zph, y0, y1, mode, clean);
+            g += 4 * n;
+        }
+    } else {
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int8_t *g = packed_filter + gi * 4 * n;
+            for (int32_t r = 0; r < 4; r += 2) {
+                const int32_t o = 4 * gi + r;
+                int32_t acc[4] = {e->bias[o], e->bias[o], e->bias[o + 1], e->bias[o + 1]};
+                pair_2x2(q, g, r, n4, nt, acc);
+                const int32_t m0 = e->mult[o], s0 = e->shift[o], m1 = e->mult[o + 1], s1 = e->shift[o + 1];
+                const int8_t v00 = pair_finish(e, acc[0], m0, s0, mode), v01 = pair_finish(e, acc[1], m0, s0, mode);
+                const int8_t v10 = pair_finish(e, acc[2], m1, s1, mode), v11 = pair_finish(e, acc[3], m1, s1, mode);
+                y0[o] = v00;
+                y0[o + 1] = v10;
+                y1[o] = v01;
+                y1[o + 1] = v11;
+            }
         }
     }
     const int8_t *rest = packed_filter + groups * 4 * n;
@@ -396,7 +476,7 @@ static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t 
 /* Pixels 0..pixels-1 (an even count) in pairs. */
 static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                             const int8_t *input, const int8_t *packed_filter,
-                                                            int8_t *output, const int mode)
+                                                            int8_t *output, const int mode, const int clean)
 {
     const int32_t n = l->accum_depth, od = l->output_depth;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
@@ -406,7 +486,8 @@ static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_laye
         const int8_t *x0 = input + (size_t)b * n;
         /* Both input rows are read into q before any output byte is written. */
         pair_extend(x0, x0 + n, n, q);
-        pair_outputs(&e, n, od, q, packed_filter, output + (size_t)b * od, output + (size_t)(b + 1) * od, mode);
+        pair_outputs(&e, n, od, q, packed_filter, output + (size_t)b * od, output + (size_t)(b + 1) * od, mode,
+                     clean);
     }
 }
 
@@ -437,8 +518,8 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
     int32_t *a = s;
     int32_t o = o0;
     for (; o < og; o += 4) {
-        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a);
-        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4);
+        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a, 0);
+        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4, 0);
         g += 4 * n;
         a += 8;
     }
@@ -481,10 +562,19 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
                 }
                 chunk_sums(n, od, k0, kn4, last, q, packed_filter, o0, o1, s);
             }
-            for (int32_t o = o0; o < o1; ++o) {
-                const int32_t m = e.mult[o], sh = e.shift[o];
-                y0[o] = pair_finish(&e, s[2 * (o - o0)], m, sh, mode);
-                y1[o] = pair_finish(&e, s[2 * (o - o0) + 1], m, sh, mode);
+            if (mode >= 1) {
+                const int32_t zph = 2 * e.zp + 1;
+                for (int32_t o = o0; o < o1; ++o) {
+                    const fast_q f = fast_make(e.mult[o], e.shift[o], zph);
+                    y0[o] = fast_finish(&e, s[2 * (o - o0)], f, mode);
+                    y1[o] = fast_finish(&e, s[2 * (o - o0) + 1], f, mode);
+                }
+            } else {
+                for (int32_t o = o0; o < o1; ++o) {
+                    const int32_t m = e.mult[o], sh = e.shift[o];
+                    y0[o] = pair_finish(&e, s[2 * (o - o0)], m, sh, mode);
+                    y1[o] = pair_finish(&e, s[2 * (o - o0) + 1], m, sh, mode);
+                }
             }
         }
     }
@@ -552,18 +642,78 @@ static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, i
  * so a pixel costs K / 2 SMLAD plus the epilogue instead of fc.c's per-pixel
  * weight loads and extensions. Arithmetic: the exact int32 sum of w * x, the
  * bias added first (the same integers as tinyml_fc_s8), then
- * tinyml_requantize_bounded as pair_finish (fast_requant only).
+ * tinyml_requantize_bounded as fast_finish (fast_requant only).
  * Overlap: a run starts at an even pixel, has an even length (but the last)
  * and all its inputs are read before any of its outputs is written, so each
  * output pixel is written after the inputs tinyml_fc_s8's pair order would
  * have read by then (the FC overlap contract holds). */
 #define CONV_TINY_WORDS 128   /* the run buffer: 512 B of stack */
 
+/* Output channels of pixels 0..pn-1 of a run from its buffer q (per pixel
+ * 2 kb words of halfword pairs, then the nt tail values as words; K = 4 kb + nt):
+ * channel o keeps its weights in registers (kb word pairs, nt values) across
+ * the run; pixel i's output at y0 + i * od. */
+static inline __attribute__((always_inline)) void tiny_outputs(const pair_epilogue *ep, int32_t od, const int32_t *q,
+                                                               int32_t pn, const int8_t *packed_filter, int8_t *y0,
+                                                               const int kb, const int nt, const int mode)
+{
+    const int32_t n = 4 * kb + nt, grouped = (od >> 2) << 2, words = 2 * kb + nt;
+    const pair_epilogue e = *ep;
+    for (int32_t o = 0; o < od; ++o) {
+        /* Channel o's word j: in its packed group (16 bytes per depth block,
+         * then the groups' tails row by row) or plain row. */
+        const int8_t *g = packed_filter + (size_t)(o >> 2) * 4 * n;
+        const int8_t *w = o < grouped ? g + 4 * (o & 3) : packed_filter + (size_t)o * n;
+        const int8_t *wt = o < grouped ? g + 16 * kb + (o & 3) * nt : w + 4 * kb;
+        const int32_t step = o < grouped ? 16 : 4;
+        int32_t we[3], wo[3], wt_[3];
+        for (int j = 0; j < kb; ++j) {
+            const int32_t v = tinyml_read_s8x4(w + j * step);
+            we[j] = __sxtb16(v);
+            wo[j] = tinyml_sxtb16_ror8(v);
+        }
+        for (int j = 0; j < nt; ++j) {
+            wt_[j] = wt[j];
+        }
+        const int32_t b = e.bias[o];
+        const fast_q f = fast_make(e.mult[o], e.shift[o], 2 * e.zp + 1);
+        const int32_t *qp = q, *end = q + pn * words;
+        int8_t *y = y0 + o;
+        while (qp < end) {
+            int32_t acc = b;
+            /* Depth block j of this pixel: one LDRD (q: an int32 array). */
+#define CONV_TINY_STEP(j)                                                        \
+    do {                                                                         \
+        int32_t xe, xo;                                                          \
+        TINYML_LDRD(qp, 8 * (j), xe, xo);                                        \
+        acc = __smlad(we[j], xe, acc);                                           \
+        acc = __smlad(wo[j], xo, acc);                                           \
+    } while (0)
+            if (kb > 0) {
+                CONV_TINY_STEP(0);
+            }
+            if (kb > 1) {
+                CONV_TINY_STEP(1);
+            }
+            if (kb > 2) {
+                CONV_TINY_STEP(2);
+            }
+#undef CONV_TINY_STEP
+            for (int j = 0; j < nt; ++j) {
+                acc += wt_[j] * qp[2 * kb + j];
+            }
+            qp += words;
+            *y = fast_finish(&e, acc, f, mode);
+            y += od;
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void tiny_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                             const int8_t *input, const int8_t *packed_filter,
                                                             int8_t *output, const int kb, const int mode)
 {
-    const int32_t n = 4 * kb, od = l->output_depth, grouped = (od >> 2) << 2;
+    const int32_t n = 4 * kb, od = l->output_depth;
     const int32_t run = (CONV_TINY_WORDS / (2 * kb)) & ~1;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
                              l->activation.max};
@@ -578,44 +728,7 @@ static inline __attribute__((always_inline)) void tiny_rows(const tinyml_fc_laye
             t[1] = tinyml_sxtb16_ror8(v);
             t += 2;
         }
-        int8_t *y0 = output + (size_t)p0 * od;
-        for (int32_t o = 0; o < od; ++o) {
-            /* Channel o's word j: in its packed group (16 bytes per depth block) or plain row. */
-            const int8_t *w = o < grouped ? packed_filter + (size_t)(o >> 2) * 4 * n + 4 * (o & 3)
-                                          : packed_filter + (size_t)o * n;
-            const int32_t step = o < grouped ? 16 : 4;
-            int32_t we[3], wo[3];
-            for (int j = 0; j < kb; ++j) {
-                const int32_t v = tinyml_read_s8x4(w + j * step);
-                we[j] = __sxtb16(v);
-                wo[j] = tinyml_sxtb16_ror8(v);
-            }
-            const int32_t b = e.bias[o], m = e.mult[o], s = e.shift[o];
-            const int32_t *qp = q, *end = q + pn * 2 * kb;
-            int8_t *y = y0 + o;
-            while (qp < end) {
-                int32_t acc = b;
-                /* Depth block j of this pixel: one LDRD (q: an int32 array). */
-#define CONV_TINY_STEP(j)                                                        \
-    do {                                                                         \
-        int32_t xe, xo;                                                          \
-        TINYML_LDRD(qp, 8 * (j), xe, xo);                                        \
-        acc = __smlad(we[j], xe, acc);                                           \
-        acc = __smlad(wo[j], xo, acc);                                           \
-    } while (0)
-                CONV_TINY_STEP(0);
-                if (kb > 1) {
-                    CONV_TINY_STEP(1);
-                }
-                if (kb > 2) {
-                    CONV_TINY_STEP(2);
-                }
-#undef CONV_TINY_STEP
-                qp += 2 * kb;
-                *y = pair_finish(&e, acc, m, s, mode);
-                y += od;
-            }
-        }
+        tiny_outputs(&e, od, q, pn, packed_filter, output + (size_t)p0 * od, kb, 0, mode);
     }
 }
 
@@ -693,14 +806,23 @@ static __attribute__((noinline)) void conv_pairs_s8(const tinyml_fc_layer *l, in
                                                     const int8_t *packed_filter, int8_t *output)
 {
     const int full = l->activation.min == -128 && l->activation.max == 127;
+    const int clean = (l->accum_depth & 7) == 0;   /* whole two-block trips, no tail */
     if (l->fast_requant) {
         if (full) {
-            pair_rows(l, pixels, input, packed_filter, output, 2);
+            if (clean) {
+                pair_rows(l, pixels, input, packed_filter, output, 2, 1);
+            } else {
+                pair_rows(l, pixels, input, packed_filter, output, 2, 0);
+            }
         } else {
-            pair_rows(l, pixels, input, packed_filter, output, 1);
+            if (clean) {
+                pair_rows(l, pixels, input, packed_filter, output, 1, 1);
+            } else {
+                pair_rows(l, pixels, input, packed_filter, output, 1, 0);
+            }
         }
     } else {
-        pair_rows(l, pixels, input, packed_filter, output, 0);
+        pair_rows(l, pixels, input, packed_filter, output, 0, 0);
     }
 }
 
