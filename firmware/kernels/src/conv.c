@@ -227,11 +227,27 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows,
 #define CONV_PAIR_MIN_DEPTH 16
 #define CONV_PAIR_DEPTH 128
 
-/* Sign-extend the K values of x0 and x1 into the pair buffer q (layout above). */
+/* Words of the K % 4 == 3 tail block (pair_extend) before the tail pairs. */
+#define CONV_TAIL3_WORDS 6
+
+/* Sign-extend the K values of x0 and x1 into the pair buffer q (layout above).
+ * With K % 4 == 3 the tail values t0, t1, t2 of each pixel also come as one
+ * more block (before the tail pairs, which pair_row and the double-rounding
+ * path read): {t0, t2}, {t1, 0} of x0, the same of x1, then {0, t1} of x0
+ * and of x1 (pair_2x2_at's tail3 form). */
 static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *q)
 {
     const int32_t n4 = n & ~3;
     q = tinyml_widen_pair_s8(x0, x1, n4, q);
+    if ((n & 3) == 3) {
+        q[0] = (int32_t)((uint32_t)(uint16_t)x0[n4] | ((uint32_t)x0[n4 + 2] << 16));
+        q[1] = (int32_t)(uint16_t)x0[n4 + 1];
+        q[2] = (int32_t)((uint32_t)(uint16_t)x1[n4] | ((uint32_t)x1[n4 + 2] << 16));
+        q[3] = (int32_t)(uint16_t)x1[n4 + 1];
+        q[4] = (int32_t)((uint32_t)x0[n4 + 1] << 16);
+        q[5] = (int32_t)((uint32_t)x1[n4 + 1] << 16);
+        q += CONV_TAIL3_WORDS;
+    }
     for (int32_t i = n4; i < n; ++i) {
         q[0] = x0[i];
         q[1] = x1[i];
@@ -240,10 +256,18 @@ static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *
 }
 
 /* acc = {row r . x0, row r . x1, row r+1 . x0, row r+1 . x1} for rows r, r+1
- * of a packed 4-row group g (16 bytes per depth block, the tail row by row). */
+ * of a packed 4-row group g (16 bytes per depth block, the tail row by row).
+ * tskip: buffer words between the blocks and the tail pairs (pair_extend's
+ * tail block, 0 for the chunk buffers). tail3 (nt == 3, pair_extend's
+ * buffer): the tail as one block against the tail words of the rows read as
+ * whole words: 1 for rows 0 and 1 of a group (each read from its first tail
+ * byte; the fourth byte is the next row's, multiplied by the block's 0), 2
+ * for rows 2 and 3 (row 3 read from one byte before its tail, so nothing
+ * past the group is read: {r2 t2, r3 t1} against {0, t1}, {r3 t0, r3 t2}
+ * against {t0, t2}). */
 static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, const int8_t *w, int32_t n4,
                                                               const int8_t *t0, int32_t nt, int32_t acc[4],
-                                                              const int clean)
+                                                              const int clean, int32_t tskip, int tail3)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     /* Depth block i after the trip's start: three LDRDs (q is an int32 array,
@@ -280,6 +304,29 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
         q += 4;
     }
 #undef CONV_PAIR_STEP
+    if (tail3) {
+        int32_t x0a, x0b, x1a, x1b;
+        TINYML_LDRD(q, 0, x0a, x0b);
+        TINYML_LDRD(q, 8, x1a, x1b);
+        const int32_t v0 = tinyml_read_s8x4(t0);
+        TINYML_MAC_1X2(v0, x0a, x0b, x1a, x1b, a00, a01);
+        if (tail3 == 1) {
+            const int32_t v1 = tinyml_read_s8x4(t0 + 3);
+            TINYML_MAC_1X2(v1, x0a, x0b, x1a, x1b, a10, a11);
+        } else {
+            int32_t x0c, x1c;
+            TINYML_LDRD(q, 16, x0c, x1c);
+            const int32_t v1 = tinyml_read_s8x4(t0 + 2);
+            const int32_t lo = __sxtb16(v1), hi = tinyml_sxtb16_ror8(v1);
+            a10 = __smlad(lo, x0c, a10);
+            a10 = __smlad(hi, x0a, a10);
+            a11 = __smlad(lo, x1c, a11);
+            a11 = __smlad(hi, x1a, a11);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+        return;
+    }
+    q += tskip;
     const int8_t *t1 = t0 + nt;
     for (int32_t j = 0; j < nt; ++j) {
         const int32_t u0 = q[2 * j], u1 = q[2 * j + 1];
@@ -294,11 +341,12 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
 static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, const int8_t *g, int32_t r,
                                                            int32_t n4, int32_t nt, int32_t acc[4])
 {
-    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc, 0);
+    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc, 0, nt == 3 ? CONV_TAIL3_WORDS : 0, 0);
 }
 
 /* {row . x0, row . x1} for a plain (unpacked) filter row of n values. */
-static inline __attribute__((always_inline)) void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt, int32_t acc[2])
+static inline __attribute__((always_inline)) void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt,
+                                                           int32_t tskip, int32_t acc[2])
 {
     int32_t a0 = acc[0], a1 = acc[1];
     for (int32_t k = 0; k < n4; k += 4) {
@@ -310,6 +358,7 @@ static inline __attribute__((always_inline)) void pair_row(const int32_t *q, con
         a1 = __smlad(wo, q[3], a1);
         q += 4;
     }
+    q += tskip;
     for (int32_t j = 0; j < nt; ++j) {
         a0 += w[n4 + j] * q[2 * j];
         a1 += w[n4 + j] * q[2 * j + 1];
@@ -382,12 +431,13 @@ static inline __attribute__((always_inline)) int8_t fast_finish(const pair_epilo
 static inline __attribute__((always_inline)) void pair_block_fast(const pair_epilogue *e, const int32_t *q,
                                                                   const int8_t *w, const int8_t *t0, int32_t n4,
                                                                   int32_t nt, int32_t o, int32_t zph, int8_t *y0,
-                                                                  int8_t *y1, const int mode, const int clean)
+                                                                  int8_t *y1, const int mode, const int clean,
+                                                                  int tail3)
 {
     int32_t b0, b1, m0, m1, s0, s1;
     TINYML_LDRD(e->bias + o, 0, b0, b1);
     int32_t acc[4] = {b0, b0, b1, b1};
-    pair_2x2_at(q, w, n4, t0, nt, acc, clean);
+    pair_2x2_at(q, w, n4, t0, nt, acc, clean, 0, tail3);
     TINYML_LDRD(e->mult + o, 0, m0, m1);
     TINYML_LDRD(e->shift + o, 0, s0, s1);
     const fast_q f0 = fast_make(m0, s0, zph), f1 = fast_make(m1, s1, zph);
@@ -409,8 +459,9 @@ static inline __attribute__((always_inline)) void pair_outputs(const pair_epilog
         const int32_t zph = 2 * e->zp + 1;
         const int8_t *g = packed_filter;
         for (int32_t o = 0; o < 4 * groups; o += 4) {
-            pair_block_fast(e, q, g, g + 4 * n4, n4, nt, o, zph, y0, y1, mode, clean);
-            pair_block_fast(e, q, g + 8, g + 4 * n4 + 2 * nt, n4, nt, o + 2, zph, y0, y1, mode, clean);
+            pair_block_fast(e, q, g, g + 4 * n4, n4, nt, o, zph, y0, y1, mode, clean, nt == 3);
+            pair_block_fast(e, q, g + 8, g + 4 * n4 + 2 * nt, n4, nt, o + 2, zph, y0, y1, mode, clean,
+                            nt == 3 ? 2 : 0);
             g += 4 * n;
         }
     } else {
@@ -433,7 +484,7 @@ static inline __attribute__((always_inline)) void pair_outputs(const pair_epilog
     const int8_t *rest = packed_filter + groups * 4 * n;
     for (int32_t o = 4 * groups; o < od; ++o) {
         int32_t acc[2] = {e->bias[o], e->bias[o]};
-        pair_row(q, rest + (o - 4 * groups) * n, n4, nt, acc);
+        pair_row(q, rest + (o - 4 * groups) * n, n4, nt, nt == 3 ? CONV_TAIL3_WORDS : 0, acc);
         y0[o] = pair_finish(e, acc[0], e->mult[o], e->shift[o], mode);
         y1[o] = pair_finish(e, acc[1], e->mult[o], e->shift[o], mode);
     }
@@ -481,7 +532,7 @@ static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_laye
     const int32_t n = l->accum_depth, od = l->output_depth;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
                              l->activation.max};
-    int32_t q[CONV_PAIR_DEPTH + 4];   /* n4 words of pairs + 2 words per tail value */
+    int32_t q[CONV_PAIR_DEPTH + 8];   /* n4 words of pairs (+ the tail block) + 2 words per tail value */
     for (int32_t b = 0; b < pixels; b += 2) {
         const int8_t *x0 = input + (size_t)b * n;
         /* Both input rows are read into q before any output byte is written. */
@@ -509,7 +560,7 @@ static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_laye
  * `last`. */
 static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t od, int32_t k0, int32_t kn4, int last,
                                                              const int32_t *q, const int8_t *packed_filter,
-                                                             int32_t o0, int32_t o1, int32_t *s)
+                                                             int32_t o0, int32_t o1, int32_t *s, const int clean)
 {
     const int32_t n4 = n & ~3, tail = n & 3, nt = last ? tail : 0;
     const int32_t grouped = (od >> 2) << 2;
@@ -518,13 +569,13 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
     int32_t *a = s;
     int32_t o = o0;
     for (; o < og; o += 4) {
-        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a, 0);
-        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4, 0);
+        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a, clean, 0, 0);
+        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4, clean, 0, 0);
         g += 4 * n;
         a += 8;
     }
     for (; o < o1; ++o) {
-        pair_row(q, g + k0, kn4, nt, a);
+        pair_row(q, g + k0, kn4, nt, 0, a);
         g += n;
         a += 2;
     }
@@ -535,7 +586,8 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
 static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_layer *l, const pair_epilogue *ep,
                                                              const int8_t *x0, const int8_t *x1, int32_t run,
                                                              int32_t step, const int8_t *packed_filter, int8_t *y0,
-                                                             int8_t *y1, int32_t *q, int32_t *s, const int mode)
+                                                             int8_t *y1, int32_t *q, int32_t *s, const int mode,
+                                                             const int clean)
 {
     const int32_t n = l->accum_depth, od = l->output_depth, n4 = n & ~3;
     const pair_epilogue e = *ep;
@@ -560,7 +612,7 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
                         t += 2;
                     }
                 }
-                chunk_sums(n, od, k0, kn4, last, q, packed_filter, o0, o1, s);
+                chunk_sums(n, od, k0, kn4, last, q, packed_filter, o0, o1, s, clean);
             }
             if (mode >= 1) {
                 const int32_t zph = 2 * e.zp + 1;
@@ -582,7 +634,7 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
 
 static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                              const pair_src *src, const int8_t *packed_filter,
-                                                             int8_t *output, const int mode)
+                                                             int8_t *output, const int mode, const int clean)
 {
     const int32_t od = l->output_depth;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
@@ -592,22 +644,50 @@ static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_lay
     for (int32_t b = 0; b < pixels; b += 2) {
         const size_t at = (size_t)b * src->pstride;
         int8_t *y0 = output + (size_t)b * od;
-        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, packed_filter, y0, y0 + od, q, s, mode);
+        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, packed_filter, y0, y0 + od, q, s, mode,
+                   clean);
     }
 }
 
 /* One copy of chunk_rows per epilogue, each in its own frame (the stack
- * estimate then counts one set of buffers). */
-#define CONV_CHUNK_ROWS(name, mode)                                                                         \
+ * estimate then counts one set of buffers); the _clean copies for K a
+ * multiple of 8 (every chunk then whole two-block trips, no tail). */
+#define CONV_CHUNK_ROWS(name, mode, clean)                                                                  \
     static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const pair_src *src,  \
                                                const int8_t *packed_filter, int8_t *output)                 \
     {                                                                                                       \
-        chunk_rows(l, pixels, src, packed_filter, output, mode);                                            \
+        chunk_rows(l, pixels, src, packed_filter, output, mode, clean);                                     \
     }
-CONV_CHUNK_ROWS(chunk_rows_double, 0)
-CONV_CHUNK_ROWS(chunk_rows_bounded, 1)
-CONV_CHUNK_ROWS(chunk_rows_bounded_ssat, 2)
+CONV_CHUNK_ROWS(chunk_rows_double, 0, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded, 1, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded_ssat, 2, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded_clean, 1, 1)
+CONV_CHUNK_ROWS(chunk_rows_bounded_ssat_clean, 2, 1)
 #undef CONV_CHUNK_ROWS
+
+/* chunk_rows with the epilogue (and the whole-trip form) chosen once per call
+ * by direct calls (a chosen function pointer would make the static stack
+ * estimate a lower bound). */
+static inline __attribute__((always_inline)) void chunk_rows_any(const tinyml_fc_layer *l, int32_t pixels,
+                                                                 const pair_src *src, const int8_t *packed_filter,
+                                                                 int8_t *output)
+{
+    const int full = l->activation.min == -128 && l->activation.max == 127;
+    const int clean = (l->accum_depth & 7) == 0;
+    if (!l->fast_requant) {
+        chunk_rows_double(l, pixels, src, packed_filter, output);
+    } else if (full) {
+        if (clean) {
+            chunk_rows_bounded_ssat_clean(l, pixels, src, packed_filter, output);
+        } else {
+            chunk_rows_bounded_ssat(l, pixels, src, packed_filter, output);
+        }
+    } else if (clean) {
+        chunk_rows_bounded_clean(l, pixels, src, packed_filter, output);
+    } else {
+        chunk_rows_bounded(l, pixels, src, packed_filter, output);
+    }
+}
 
 static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
                          const int8_t *packed_filter, int8_t *output);
@@ -623,16 +703,7 @@ static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, i
         conv_tiny_s8(l, pixels, src->x0, packed_filter, output);
         return;
     }
-    const int full = l->activation.min == -128 && l->activation.max == 127;
-    if (l->fast_requant) {
-        if (full) {
-            chunk_rows_bounded_ssat(l, pixels, src, packed_filter, output);
-        } else {
-            chunk_rows_bounded(l, pixels, src, packed_filter, output);
-        }
-    } else {
-        chunk_rows_double(l, pixels, src, packed_filter, output);
-    }
+    chunk_rows_any(l, pixels, src, packed_filter, output);
 }
 
 /* ---- tiny-depth pointwise products (the direct 1x1 form, K = 4, 8 or 12,
@@ -841,16 +912,7 @@ static inline __attribute__((always_inline)) void conv_window_s8(const tinyml_fc
 {
     const pair_src src = {x0, x1, 0, run, step};
     (void)kind;   /* 2: conv2d_packed_rows takes the windows of chunked products only */
-    const int full = l->activation.min == -128 && l->activation.max == 127;
-    if (l->fast_requant) {
-        if (full) {
-            chunk_rows_bounded_ssat(l, 2, &src, packed_filter, y0);
-        } else {
-            chunk_rows_bounded(l, 2, &src, packed_filter, y0);
-        }
-    } else {
-        chunk_rows_double(l, 2, &src, packed_filter, y0);
-    }
+    chunk_rows_any(l, 2, &src, packed_filter, y0);
 }
 
 /* The first byte of output pixel q's window when all its taps are in the
@@ -967,6 +1029,26 @@ static inline __attribute__((always_inline)) tinyml_status packed_windows(
     return TINYML_OK;
 }
 
+/* The direct 1x1 product's kind: conv_pair_ok's, or the chunked product with
+ * several channel passes (K > 128, more than CONV_CHUNK_CHANNELS channels)
+ * when no pixel pair's outputs reach its own or later input pixels (the
+ * passes write a pair's first channels before they read its inputs again):
+ * the output lies outside the input, or starts at least two output pixels
+ * before it and an output pixel is no longer than an input pixel (output
+ * pair b then ends before input pixel b). */
+static inline int direct_passes(const tinyml_fc_layer *l, int pairs, const int8_t *packed_filter, int32_t pixels,
+                                const int8_t *x, const int8_t *y)
+{
+    if (pairs != 0 || l->accum_depth <= 128 /* CONV_PAIR_DEPTH */ || l->output_depth <= CONV_CHUNK_CHANNELS) {
+        return pairs;
+    }
+    const uintptr_t xs = (uintptr_t)x, ys = (uintptr_t)y;
+    const uintptr_t xe = xs + (size_t)pixels * l->accum_depth, ye = ys + (size_t)pixels * l->output_depth;
+    const int apart = ye <= xs || ys >= xe ||
+                      (ys < xs && l->output_depth <= l->accum_depth && xs - ys >= 2 * (uintptr_t)l->output_depth);
+    return apart ? conv_pair_ok(l, packed_filter, 1) : 0;
+}
+
 int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *p)
 {
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
@@ -989,12 +1071,17 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
     if (need == 0) {
         /* 1x1, stride 1, no padding: each output row is a matrix product over its pixels. */
         if (ring >= p->in_h) {
-            return conv_gemm_s8(&p->layer, pairs, (oy1 - oy0) * p->out_w, input_row(p, rows, ring, oy0), packed_filter,
-                                output);
+            const int32_t px = (oy1 - oy0) * p->out_w;
+            const int8_t *x = input_row(p, rows, ring, oy0);
+            return conv_gemm_s8(&p->layer, direct_passes(&p->layer, pairs, packed_filter, px, x, output), px, x,
+                                packed_filter, output);
         }
         for (int32_t oy = oy0; oy < oy1; ++oy) {
-            const tinyml_status st = conv_gemm_s8(&p->layer, pairs, p->out_w, input_row(p, rows, ring, oy), packed_filter,
-                                                  output + (size_t)(oy - oy0) * p->out_w * oc);
+            const int8_t *x = input_row(p, rows, ring, oy);
+            int8_t *y = output + (size_t)(oy - oy0) * p->out_w * oc;
+            const tinyml_status st = conv_gemm_s8(&p->layer, direct_passes(&p->layer, pairs, packed_filter, p->out_w,
+                                                                           x, y),
+                                                  p->out_w, x, packed_filter, y);
             if (st != TINYML_OK) {
                 return st;
             }
