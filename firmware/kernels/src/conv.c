@@ -505,18 +505,22 @@ static inline __attribute__((always_inline)) void pair_outputs(const pair_epilog
  * at x + r * step. Rows of K values (im2col copies, direct 1x1 pixels): one
  * run of K (x1 = x0 + K, pstride = K). Interior windows read straight from
  * the input rows (conv2d_packed_rows): k_h runs of k_w * in_c values (a
- * multiple of 4), one pair per call. */
+ * multiple of 4), one pair per call; runs r >= wrap lie `back` bytes lower
+ * (the window's rows wrap around the ring of input rows). */
 typedef struct {
     const int8_t *x0, *x1;
-    int32_t pstride, run, step;
+    int32_t pstride, run, step, wrap, back;
 } pair_src;
+
+#define CONV_NO_WRAP 0x7fffffff
 
 /* Values [k0, k0 + kn) of pixels x0, x1 widened into q (the layout above
  * without the tail). Pieces are multiples of 4 (run, k0 and kn are, or there
  * is one run), so the words equal those of the same values copied into one
  * row first. */
 static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t *x0, const int8_t *x1, int32_t run,
-                                                                   int32_t step, int32_t k0, int32_t kn, int32_t *q)
+                                                                   int32_t step, int32_t wrap, int32_t back,
+                                                                   int32_t k0, int32_t kn, int32_t *q)
 {
     if (k0 + kn <= run) {   /* rows of K values; a window's first run */
         return tinyml_widen_pair_s8(x0 + k0, x1 + k0, kn, q);
@@ -525,7 +529,7 @@ static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t 
     int32_t c = k0 - r * run;
     while (kn > 0) {
         const int32_t piece = run - c < kn ? run - c : kn;
-        const size_t at = (size_t)r * step + c;
+        const ptrdiff_t at = (ptrdiff_t)r * step + c - (r >= wrap ? back : 0);
         q = tinyml_widen_pair_s8(x0 + at, x1 + at, piece, q);
         kn -= piece;
         c = 0;
@@ -595,7 +599,8 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
  * chunks; q and s are the caller's chunk buffer and running sums. */
 static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_layer *l, const pair_epilogue *ep,
                                                              const int8_t *x0, const int8_t *x1, int32_t run,
-                                                             int32_t step, const int8_t *packed_filter, int8_t *y0,
+                                                             int32_t step, int32_t wrap, int32_t back,
+                                                             const int8_t *packed_filter, int8_t *y0,
                                                              int8_t *y1, int32_t *q, int32_t *s, const int mode,
                                                              const int clean)
 {
@@ -614,7 +619,7 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
             for (int32_t k0 = 0; k0 < n4; k0 += CONV_CHUNK_DEPTH) {
                 const int32_t kn4 = n4 - k0 > CONV_CHUNK_DEPTH ? CONV_CHUNK_DEPTH : n4 - k0;
                 const int last = k0 + kn4 == n4;
-                int32_t *t = window_widen(x0, x1, run, step, k0, kn4, q);
+                int32_t *t = window_widen(x0, x1, run, step, wrap, back, k0, kn4, q);
                 if (last && n4 != n) {
                     for (int32_t i = n4; i < n; ++i) {
                         t[0] = x0[i];
@@ -654,7 +659,8 @@ static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_lay
     for (int32_t b = 0; b < pixels; b += 2) {
         const size_t at = (size_t)b * src->pstride;
         int8_t *y0 = output + (size_t)b * od;
-        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, packed_filter, y0, y0 + od, q, s, mode,
+        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, src->wrap, src->back, packed_filter, y0,
+                   y0 + od, q, s, mode,
                    clean);
     }
 }
@@ -921,18 +927,20 @@ static __attribute__((noinline)) void conv_pairs_s8(const tinyml_fc_layer *l, in
  * conv_pair_ok); inlined, so the stack holds no frame between the caller
  * and the products. */
 static inline __attribute__((always_inline)) void conv_window_s8(const tinyml_fc_layer *l, int kind, const int8_t *x0,
-                                                     const int8_t *x1, int32_t run, int32_t step,
-                                                     const int8_t *packed_filter, int8_t *y0)
+                                                     const int8_t *x1, int32_t run, int32_t step, int32_t wrap,
+                                                     int32_t back, const int8_t *packed_filter, int8_t *y0)
 {
-    const pair_src src = {x0, x1, 0, run, step};
+    const pair_src src = {x0, x1, 0, run, step, wrap, back};
     (void)kind;   /* 2: conv2d_packed_rows takes the windows of chunked products only */
     chunk_rows_any(l, 2, &src, packed_filter, y0);
 }
 
 /* The first byte of output pixel q's window when all its taps are in the
- * image and its k_h rows are consecutive ring slots; else NULL. */
+ * image, else NULL; *wrap: the first of its k_h rows that wraps around the
+ * ring to its start (k_h when none: the window spans fewer rows than the
+ * ring, so it wraps at most once). */
 static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
-                                      int32_t q)
+                                      int32_t q, int32_t *wrap)
 {
     const int32_t oy = q / p->out_w, ox = q - oy * p->out_w;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
@@ -942,7 +950,12 @@ static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const 
     }
     const int32_t slot = iy0 < ring ? iy0 : iy0 % ring;
     if (slot + span >= ring) {
-        return NULL;
+        if (span >= ring) {
+            return NULL;
+        }
+        *wrap = (ring - slot + p->dilation_h - 1) / p->dilation_h;
+    } else {
+        *wrap = p->k_h;
     }
     return rows + ((size_t)slot * p->in_w + ix0) * p->in_c;
 }
@@ -962,7 +975,7 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
         conv_pairs_s8(l, even, input, packed_filter, output);
     } else {
         const int32_t n = l->accum_depth;
-        const pair_src src = {input, input + n, n, n, 0};
+        const pair_src src = {input, input + n, n, n, 0, CONV_NO_WRAP, 0};
         conv_chunks_s8(l, pairs, even, &src, packed_filter, output);
     }
     if (even == pixels) {
@@ -977,19 +990,22 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
 #define CONV_CHUNK_CHANNELS 32
 
 static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
-                                      int32_t q)
+                                      int32_t q, int32_t *wrap)
 {
     (void)p;
     (void)rows;
     (void)ring;
     (void)q;
+    (void)wrap;
     return NULL;
 }
 
 static inline void conv_window_s8(const tinyml_fc_layer *l, int kind, const int8_t *x0, const int8_t *x1,
-                                  int32_t run, int32_t step, const int8_t *packed_filter, int8_t *y0)
+                                  int32_t run, int32_t step, int32_t wrap, int32_t back,
+                                  const int8_t *packed_filter, int8_t *y0)
 {
-    (void)l; (void)kind; (void)x0; (void)x1; (void)run; (void)step; (void)packed_filter; (void)y0;
+    (void)l; (void)kind; (void)x0; (void)x1; (void)run; (void)step; (void)wrap; (void)back; (void)packed_filter;
+    (void)y0;
 }
 
 static inline int conv_pair_ok(const tinyml_fc_layer *l, const int8_t *packed_filter, int windows)
@@ -1020,11 +1036,12 @@ static inline __attribute__((always_inline)) tinyml_status packed_windows(
     for (int32_t px = 0; px < pixels; px += 2) {
         const int32_t n = pixels - px >= 2 ? 2 : 1;
         if (direct && n == 2) {
-            const int8_t *x0 = window_at(p, rows, ring, first + px);
-            const int8_t *x1 = x0 ? window_at(p, rows, ring, first + px + 1) : NULL;
-            if (x1) {
-                conv_window_s8(&p->layer, pairs, x0, x1, p->k_w * p->in_c, p->dilation_h * p->in_w * p->in_c,
-                               packed_filter, output + (size_t)px * oc);
+            int32_t w0 = 0, w1 = 0;
+            const int8_t *x0 = window_at(p, rows, ring, first + px, &w0);
+            const int8_t *x1 = x0 ? window_at(p, rows, ring, first + px + 1, &w1) : NULL;
+            if (x1 && w0 == w1) {   /* both windows' rows wrap alike (one output row) */
+                conv_window_s8(&p->layer, pairs, x0, x1, p->k_w * p->in_c, p->dilation_h * p->in_w * p->in_c, w0,
+                               ring * p->in_w * p->in_c, packed_filter, output + (size_t)px * oc);
                 continue;
             }
         }
