@@ -229,11 +229,13 @@ def _emulate(path: str, out: str, fused: bool):
 def test_emulator_bit_exact_planned_equals_measured(tmp_path, converted):
     """On the emulator: the fused build passes its self-test (bit-exact with TFLite), the
     firmware's arena is the plan's and is used up to its highest tensor, and the fused build's instruction
-    count stays within 12% of the unfused one (nothing is recomputed; both builds' depthwise and 1x1
+    count stays within 13% of the unfused one (nothing is recomputed; both builds' depthwise and 1x1
     convolutions use the fast requantization epilogue of issue 15: measured 1,864,161 -> 1,931,077,
     +3.6%; since issue 15 round 6 the unfused build's standalone DEPTHWISE_CONV_2D runs depthwise.c's
-    row form, which the fused rows (fused_invres.c, dw3_run) do not use yet: measured 1,247,551 ->
-    1,374,985, +10.2%)."""
+    row form, which the fused rows (fused_invres.c, dw3_run) do not use yet, and both builds' 1x1
+    convolutions got faster, the unfused ones by more (the fused kernel's per-row calls keep their
+    fixed costs): measured with the row form alone 1,247,551 -> 1,374,985 (+10.2%), with round 6's
+    conv.c alone 1,278,834 -> 1,345,298 (+5.2%), with both 1,208,750 -> 1,340,774 (+10.9%))."""
     path = converted(True)
     plan, res = _emulate(path, str(tmp_path / "fused"), True)
     assert res.passed, res.output[-2000:]
@@ -246,4 +248,4 @@ def test_emulator_bit_exact_planned_equals_measured(tmp_path, converted):
     assert res0.passed and plan.arena_bytes < plan0.arena_bytes
     print(f"arena {plan0.arena_bytes} -> {plan.arena_bytes} B, instructions "
           f"{res0.instructions_per_inference} -> {res.instructions_per_inference}")
-    assert res.instructions_per_inference <= 1.12 * res0.instructions_per_inference
+    assert res.instructions_per_inference <= 1.13 * res0.instructions_per_inference

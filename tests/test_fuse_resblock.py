@@ -147,3 +147,34 @@ def test_mlperf_resnet_blocks_fused_and_half_of_tflm():
     assert [s.kind for s in steps].count("FUSED_RESBLOCK") == 3
     assert plan.arena_bytes == plan.lower_bound
     assert plan.arena_bytes <= 55984 // 2
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+@pytest.mark.timeout(600)
+def test_resblocks_dsp_build_matches_tflite(resnet_path, tmp_path):
+    """The Cortex-M4 (DSP) build of the blocks on QEMU against TFLite: the second convolution
+    reads its windows from a ring of y rows, and with K > 128 (3x3x16, 5x5x16) the chunked
+    pixel pairs widen interior windows straight from the ring, also where the window's rows
+    wrap around it (conv.c: window_at / window_widen)."""
+    import shutil
+
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
+    from opmodels import run_reference
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.firmware.build import build_firmware
+    from tinyml.firmware.emulate import emulate
+    model = open(resnet_path, "rb").read()
+    g = import_tflite(resnet_path)
+    rng = np.random.default_rng(4)
+    vectors = []
+    for _ in range(2):
+        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
+        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    out = str(tmp_path / "fw")
+    build_firmware(resnet_path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
+    model_c = open(f"{out}/model/model.c").read()
+    assert model_c.count("tinyml_fused_resblock_s8(&") >= 3, "the blocks are not fused in the build"
+    res = emulate(out, timeout=300)
+    assert res.passed and [v.passed for v in res.vectors] == [True] * 2, res.output

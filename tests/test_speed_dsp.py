@@ -11,6 +11,7 @@ depthwise. The host tests compile the
 portable C path; these check that the SXTB16/SMLAD code gives the same bytes."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -85,6 +86,20 @@ def _models():
         # conv.c's pixel-pair product (16 <= K <= 128): K 37 (depth tail 1), 10 channels (two
         # plain rows after the groups), 35 pixels (an odd last pixel), ReLU6 on the fast epilogue
         "conv_pairs_tails": lambda: conv_model(h=5, w=7, cin=37, cout=10, kh=1, kw=1, in_zp=-5, act="RELU6"),
+        # the pair product's whole-trip form (K 32, a multiple of 8: no single block, no tail) on the
+        # one-SMMLAR fast epilogue with SSAT (no activation), zero points -128: 14 channels (3 groups
+        # + 2 plain rows), 35 pixels (an odd last pixel)
+        "conv_pairs_clean": lambda: conv_model(h=5, w=7, cin=32, cout=14, kh=1, kw=1, in_zp=-128, out_zp=-128,
+                                               seed=8),
+        # K % 4 == 3 on the fast epilogue (a 3x3 stem on 3 channels, K 27): the tail as one more block,
+        # rows 0/1 of a group read forward, row 3 from one byte before its tail; 10 channels (2 groups
+        # + 2 plain rows), 5x5 = 25 pixels (an odd last pixel), zero points -128, ReLU6
+        "conv_pairs_tail3": lambda: conv_model(h=9, w=9, cin=3, cout=10, stride=(2, 2), in_zp=-128, out_zp=-128,
+                                               act="RELU6", seed=9),
+        # K 19 (K % 4 == 3) on the double-rounding epilogue (a bias near 2^30): the tail pairs after
+        # the tail block, 6 channels (one group + 2 plain rows), direct 1x1
+        "conv_pairs_tail3_exact": lambda: conv_model(h=5, w=7, cin=19, cout=6, kh=1, kw=1, in_zp=9,
+                                                     bias_override={2: 1 << 30}, seed=10),
         # the same path through the im2col windows (K 36) with a bias near 2^30 on channel 3: the
         # generator cannot prove the fast epilogue, so the double-rounding one runs
         "conv_pairs_exact_requant": lambda: conv_model(h=7, w=6, cin=4, cout=9, stride=(2, 1), in_zp=9,
@@ -105,6 +120,10 @@ def _models():
         # (the double-rounding epilogue)
         "conv_chunks_windows_exact": lambda: conv_model(h=9, w=8, cin=12, cout=9, kh=5, kw=3, stride=(1, 2),
                                                         in_zp=9, bias_override={3: 1 << 30}, seed=7),
+        # the direct 1x1 product with K 144 (whole-trip chunks 80 + 64) and 40 channels (two passes
+        # over the chunks: allowed when no pixel pair's outputs reach its own inputs), SSAT epilogue,
+        # 9 pixels (an odd last one)
+        "conv_chunks_1x1_passes": lambda: conv_model(h=3, w=3, cin=144, cout=40, kh=1, kw=1, in_zp=-5, seed=11),
         # tiny-depth pointwise (direct 1x1, K 8): weights in registers over runs of 32 pixels;
         # 14 channels (3 groups + 2 plain rows), 35 pixels (a short last run), ReLU6 (clamp)
         "conv_tiny_k8": lambda: conv_model(h=5, w=7, cin=8, cout=14, kh=1, kw=1, in_zp=-5, act="RELU6"),
@@ -140,9 +159,11 @@ _PAIRS = ["fc_rowpair_tails", "fc_rowpair_round_ssat", "fc_rowpair_depth3_per_ch
                                   "depthwise_3x3", "depthwise_3x3_s2_tail", "depthwise_3x3_thin",
                                   "depthwise_rows_s2_tail", "depthwise_rows_valid_dilated", "depthwise_rows_short",
                                   "depthwise_mult2_wide",
-                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_exact_requant",
+                                  "conv_1x1_dead_channels", "conv_pairs_tails", "conv_pairs_clean",
+                                  "conv_pairs_tail3", "conv_pairs_tail3_exact", "conv_pairs_exact_requant",
                                   "conv_chunks_tails", "conv_chunks_1x1_exact", "conv_chunks_windows",
-                                  "conv_chunks_windows_exact", "conv_tiny_k8", "conv_tiny_k12"])
+                                  "conv_chunks_windows_exact", "conv_chunks_1x1_passes", "conv_tiny_k8",
+                                  "conv_tiny_k12"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
@@ -188,11 +209,17 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
         assert "smmlar\t" in dis, "the per-tensor SMMLAR epilogue is not in the build"
     if case.startswith(("conv_pairs", "conv_chunks")):
         fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
-        assert fast == case.endswith(("_tails", "_windows")), case
+        assert fast == case.endswith(("_tails", "_windows", "_clean", "_tail3", "_passes")), case
     if case.startswith("conv_tiny"):
         assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
         assert "tiny_rows_k" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,
                                                text=True).stdout, "the tiny-depth pointwise product is not linked"
+    if case == "conv_chunks_1x1_passes":
+        # the planner's offsets must leave the outputs apart from the inputs (conv.c: direct_passes)
+        m = re.search(r"tinyml_conv2d_packed_s8\(.*?tinyml_arena \+ (\d+)\)\), \w+, \(\(int8_t \*\)\(tinyml_arena \+ "
+                      r"(\d+)\)", open(f"{out}/model/model.c").read())
+        x0, y0 = int(m.group(1)), int(m.group(2))
+        assert y0 + 9 * 40 <= x0 or y0 >= x0 + 9 * 144 or (y0 < x0 and x0 - y0 >= 80), (x0, y0)
     if case.startswith("conv_chunks"):
         assert "chunk_rows_" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,
                                                text=True).stdout, "the K-chunked pair product is not linked"

@@ -3,7 +3,8 @@ arithmetic: tinyml_requantize_double_fast (one SMLAL) against
 tinyml_requantize_double (gemmlowp's two roundings, which the per-op tests
 check against TFLite), tinyml_requantize_bounded (SMMULR of 2x, the
 convolutions' fast_requant epilogue) against tinyml_requantize_double plus the
-zero point inside its preconditions, and tinyml_requantize_single (SMLAL high word for
+zero point inside its preconditions (also its one-SMMLAR form, conv.c's fast_requant),
+and tinyml_requantize_single (SMLAL high word for
 shift <= -1) against TFLite's single-rounding formula written out plainly:
 edge values, every shift, and a few million pseudo-random cases, compiled for
 the host with UBSan."""
@@ -46,10 +47,24 @@ static void check(int32_t x, int32_t m, int32_t s)
 
 /* tinyml_requantize_bounded(x, m, s, zp) == tinyml_requantize_double(x, m, s) + zp
  * inside its preconditions (|x| < 2^30, -22 <= s <= -1, |zp| <= 128). */
+/* conv.c's fast_requant: (SMMLAR(x2, m, kh) + (x2 >> 31)) >> e with x2 = 2x, e = -s,
+ * kh = (2 zp + 1) 2^(e - 1), SMMLAR (kh + the rounded high word of x2 * m) written out. */
+static int32_t smmlar_form(int32_t x, int32_t m, int32_t s, int32_t zp)
+{
+    const int32_t e = -s;
+    const int32_t x2 = (int32_t)((uint32_t)x << 1);
+    const int32_t kh = (int32_t)((uint32_t)(2 * zp + 1) << (e - 1));
+    const int32_t h = (int32_t)(((int64_t)kh * 4294967296ll + (int64_t)x2 * m + 0x80000000ll) >> 32);
+    return (h + (x2 >> 31)) >> e;
+}
+
 static void check_bounded(int32_t x, int32_t m, int32_t s, int32_t zp)
 {
     if (tinyml_requantize_double(x, m, s) + zp != tinyml_requantize_bounded(x, m, s, zp)) {
         if (bad++ < 5) printf("bounded x=%d m=%d s=%d zp=%d\n", x, m, s, zp);
+    }
+    if (tinyml_requantize_double(x, m, s) + zp != smmlar_form(x, m, s, zp)) {
+        if (bad++ < 5) printf("smmlar x=%d m=%d s=%d zp=%d\n", x, m, s, zp);
     }
 }
 

@@ -227,11 +227,27 @@ static void im2col_pixel(const tinyml_conv_packed_params *p, const int8_t *rows,
 #define CONV_PAIR_MIN_DEPTH 16
 #define CONV_PAIR_DEPTH 128
 
-/* Sign-extend the K values of x0 and x1 into the pair buffer q (layout above). */
+/* Words of the K % 4 == 3 tail block (pair_extend) before the tail pairs. */
+#define CONV_TAIL3_WORDS 6
+
+/* Sign-extend the K values of x0 and x1 into the pair buffer q (layout above).
+ * With K % 4 == 3 the tail values t0, t1, t2 of each pixel also come as one
+ * more block (before the tail pairs, which pair_row and the double-rounding
+ * path read): {t0, t2}, {t1, 0} of x0, the same of x1, then {0, t1} of x0
+ * and of x1 (pair_2x2_at's tail3 form). */
 static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *q)
 {
     const int32_t n4 = n & ~3;
     q = tinyml_widen_pair_s8(x0, x1, n4, q);
+    if ((n & 3) == 3) {
+        q[0] = (int32_t)((uint32_t)(uint16_t)x0[n4] | ((uint32_t)x0[n4 + 2] << 16));
+        q[1] = (int32_t)(uint16_t)x0[n4 + 1];
+        q[2] = (int32_t)((uint32_t)(uint16_t)x1[n4] | ((uint32_t)x1[n4 + 2] << 16));
+        q[3] = (int32_t)(uint16_t)x1[n4 + 1];
+        q[4] = (int32_t)((uint32_t)x0[n4 + 1] << 16);
+        q[5] = (int32_t)((uint32_t)x1[n4 + 1] << 16);
+        q += CONV_TAIL3_WORDS;
+    }
     for (int32_t i = n4; i < n; ++i) {
         q[0] = x0[i];
         q[1] = x1[i];
@@ -240,9 +256,18 @@ static void pair_extend(const int8_t *x0, const int8_t *x1, int32_t n, int32_t *
 }
 
 /* acc = {row r . x0, row r . x1, row r+1 . x0, row r+1 . x1} for rows r, r+1
- * of a packed 4-row group g (16 bytes per depth block, the tail row by row). */
+ * of a packed 4-row group g (16 bytes per depth block, the tail row by row).
+ * tskip: buffer words between the blocks and the tail pairs (pair_extend's
+ * tail block, 0 for the chunk buffers). tail3 (nt == 3, pair_extend's
+ * buffer): the tail as one block against the tail words of the rows read as
+ * whole words: 1 for rows 0 and 1 of a group (each read from its first tail
+ * byte; the fourth byte is the next row's, multiplied by the block's 0), 2
+ * for rows 2 and 3 (row 3 read from one byte before its tail, so nothing
+ * past the group is read: {r2 t2, r3 t1} against {0, t1}, {r3 t0, r3 t2}
+ * against {t0, t2}). */
 static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, const int8_t *w, int32_t n4,
-                                                              const int8_t *t0, int32_t nt, int32_t acc[4])
+                                                              const int8_t *t0, int32_t nt, int32_t acc[4],
+                                                              const int clean, int32_t tskip, int tail3)
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     /* Depth block i after the trip's start: three LDRDs (q is an int32 array,
@@ -257,6 +282,17 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
         TINYML_MAC_1X2(w1, x0e, x0o, x1e, x1o, a10, a11);                        \
     } while (0)
     const int32_t *end = q + (n4 & ~7);   /* n4 / 4 blocks of 4 words, two per trip */
+    if (clean) {
+        /* n4 a non-zero multiple of 8, no tail (pair_rows_clean): whole trips only. */
+        do {
+            CONV_PAIR_STEP(0);
+            CONV_PAIR_STEP(1);
+            q += 8;
+            w += 32;
+        } while (q < end);
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+        return;
+    }
     while (q < end) {
         CONV_PAIR_STEP(0);
         CONV_PAIR_STEP(1);
@@ -268,6 +304,29 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
         q += 4;
     }
 #undef CONV_PAIR_STEP
+    if (tail3) {
+        int32_t x0a, x0b, x1a, x1b;
+        TINYML_LDRD(q, 0, x0a, x0b);
+        TINYML_LDRD(q, 8, x1a, x1b);
+        const int32_t v0 = tinyml_read_s8x4(t0);
+        TINYML_MAC_1X2(v0, x0a, x0b, x1a, x1b, a00, a01);
+        if (tail3 == 1) {
+            const int32_t v1 = tinyml_read_s8x4(t0 + 3);
+            TINYML_MAC_1X2(v1, x0a, x0b, x1a, x1b, a10, a11);
+        } else {
+            int32_t x0c, x1c;
+            TINYML_LDRD(q, 16, x0c, x1c);
+            const int32_t v1 = tinyml_read_s8x4(t0 + 2);
+            const int32_t lo = __sxtb16(v1), hi = tinyml_sxtb16_ror8(v1);
+            a10 = __smlad(lo, x0c, a10);
+            a10 = __smlad(hi, x0a, a10);
+            a11 = __smlad(lo, x1c, a11);
+            a11 = __smlad(hi, x1a, a11);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+        return;
+    }
+    q += tskip;
     const int8_t *t1 = t0 + nt;
     for (int32_t j = 0; j < nt; ++j) {
         const int32_t u0 = q[2 * j], u1 = q[2 * j + 1];
@@ -282,11 +341,12 @@ static inline __attribute__((always_inline)) void pair_2x2_at(const int32_t *q, 
 static inline __attribute__((always_inline)) void pair_2x2(const int32_t *q, const int8_t *g, int32_t r,
                                                            int32_t n4, int32_t nt, int32_t acc[4])
 {
-    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc);
+    pair_2x2_at(q, g + 4 * r, n4, g + 4 * n4 + r * nt, nt, acc, 0, nt == 3 ? CONV_TAIL3_WORDS : 0, 0);
 }
 
 /* {row . x0, row . x1} for a plain (unpacked) filter row of n values. */
-static inline __attribute__((always_inline)) void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt, int32_t acc[2])
+static inline __attribute__((always_inline)) void pair_row(const int32_t *q, const int8_t *w, int32_t n4, int32_t nt,
+                                                           int32_t tskip, int32_t acc[2])
 {
     int32_t a0 = acc[0], a1 = acc[1];
     for (int32_t k = 0; k < n4; k += 4) {
@@ -298,6 +358,7 @@ static inline __attribute__((always_inline)) void pair_row(const int32_t *q, con
         a1 = __smlad(wo, q[3], a1);
         q += 4;
     }
+    q += tskip;
     for (int32_t j = 0; j < nt; ++j) {
         a0 += w[n4 + j] * q[2 * j];
         a1 += w[n4 + j] * q[2 * j + 1];
@@ -312,6 +373,33 @@ typedef struct {
     const int32_t *bias, *mult, *shift;
     int32_t zp, lo, hi;
 } pair_epilogue;
+
+/* The fast epilogue of one output channel (modes 1 and 2), computed once per
+ * channel and block: m, e = -shift and the rounding constant
+ * kh = (2 zp + 1) 2^(e - 1). */
+typedef struct {
+    int32_t m, kh, e;
+} fast_q;
+
+static inline __attribute__((always_inline)) fast_q fast_make(int32_t m, int32_t s, int32_t zph)
+{
+    const int32_t e = -s;
+    const fast_q f = {m, (int32_t)((uint32_t)zph << (e - 1)), e};
+    return f;
+}
+
+/* tinyml_requantize_bounded(acc, m, -e, zp) in one SMMLAR: with x2 = 2 acc,
+ * SMMLAR(x2, m, kh) = kh + SMMULR(x2, m) = kh + h, and the sign nudge [h < 0]
+ * is taken as [x2 < 0] (m >= 0: they differ only where h = 0, and then
+ * (kh - 1) >> e = kh >> e = zp for e >= 1), so the result is
+ * (SMMLAR(x2, m, kh) + (x2 >> 31)) >> e: 4 instructions before the clamp. */
+static inline __attribute__((always_inline)) int32_t fast_requant(int32_t acc, const fast_q f)
+{
+    const int32_t x2 = (int32_t)((uint32_t)acc << 1);
+    int32_t h;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(x2), "r"(f.m), "r"(f.kh));
+    return (h + (x2 >> 31)) >> f.e;
+}
 
 /* clamp(requant(acc) + output_offset) with (m, s): mode 2
  * tinyml_requantize_bounded and the range -128..127 (one SSAT), mode 1
@@ -328,32 +416,85 @@ static inline __attribute__((always_inline)) int8_t pair_finish(const pair_epilo
     return (int8_t)tinyml_clamp(acc, e->lo, e->hi);
 }
 
+/* fast_finish of an accumulator already doubled (x2 = 2 acc). */
+static inline __attribute__((always_inline)) int8_t fast_finish2(const pair_epilogue *e, int32_t x2, const fast_q f,
+                                                                 const int mode)
+{
+    int32_t h;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(h) : "r"(x2), "r"(f.m), "r"(f.kh));
+    const int32_t y = (h + (x2 >> 31)) >> f.e;
+    return (int8_t)(mode == 2 ? __ssat(y, 8) : tinyml_clamp(y, e->lo, e->hi));
+}
+
+/* pair_finish for modes 1 and 2 with the channel's constants made once. */
+static inline __attribute__((always_inline)) int8_t fast_finish(const pair_epilogue *e, int32_t acc, const fast_q f,
+                                                                const int mode)
+{
+    acc = fast_requant(acc, f);
+    return (int8_t)(mode == 2 ? __ssat(acc, 8) : tinyml_clamp(acc, e->lo, e->hi));
+}
+
+/* Output channels o, o + 1 (filter rows at w, their tails at t0) of pixels
+ * y0, y1 on the fast epilogue: the bias, multiplier and shift words of the
+ * pair in one LDRD each (int32 arrays: word aligned), the constants made
+ * once per channel for both pixels. */
+static inline __attribute__((always_inline)) void pair_block_fast(const pair_epilogue *e, const int32_t *q,
+                                                                  const int8_t *w, const int8_t *t0, int32_t n4,
+                                                                  int32_t nt, int32_t o, int32_t zph, int8_t *y0,
+                                                                  int8_t *y1, const int mode, const int clean,
+                                                                  int tail3)
+{
+    int32_t b0, b1, m0, m1, s0, s1;
+    TINYML_LDRD(e->bias + o, 0, b0, b1);
+    int32_t acc[4] = {b0, b0, b1, b1};
+    pair_2x2_at(q, w, n4, t0, nt, acc, clean, 0, tail3);
+    TINYML_LDRD(e->mult + o, 0, m0, m1);
+    TINYML_LDRD(e->shift + o, 0, s0, s1);
+    const fast_q f0 = fast_make(m0, s0, zph), f1 = fast_make(m1, s1, zph);
+    y0[o] = fast_finish(e, acc[0], f0, mode);
+    y1[o] = fast_finish(e, acc[1], f0, mode);
+    y0[o + 1] = fast_finish(e, acc[2], f1, mode);
+    y1[o + 1] = fast_finish(e, acc[3], f1, mode);
+}
+
 /* Output pixels y0 and y1 from the pair buffer q: all channels. */
 static inline __attribute__((always_inline)) void pair_outputs(const pair_epilogue *e, int32_t n, int32_t od,
                                                                const int32_t *q, const int8_t *packed_filter,
-                                                               int8_t *y0, int8_t *y1, const int mode)
+                                                               int8_t *y0, int8_t *y1, const int mode,
+                                                               const int clean)
 {
     const int32_t n4 = n & ~3, nt = n & 3;
     const int32_t groups = od >> 2;
-    for (int32_t gi = 0; gi < groups; ++gi) {
-        const int8_t *g = packed_filter + gi * 4 * n;
-        for (int32_t r = 0; r < 4; r += 2) {
-            const int32_t o = 4 * gi + r;
-            int32_t acc[4] = {e->bias[o], e->bias[o], e->bias[o + 1], e->bias[o + 1]};
-            pair_2x2(q, g, r, n4, nt, acc);
-            const int32_t m0 = e->mult[o], s0 = e->shift[o], m1 = e->mult[o + 1], s1 = e->shift[o + 1];
-            const int8_t v00 = pair_finish(e, acc[0], m0, s0, mode), v01 = pair_finish(e, acc[1], m0, s0, mode);
-            const int8_t v10 = pair_finish(e, acc[2], m1, s1, mode), v11 = pair_finish(e, acc[3], m1, s1, mode);
-            y0[o] = v00;
-            y0[o + 1] = v10;
-            y1[o] = v01;
-            y1[o + 1] = v11;
+    if (mode >= 1) {
+        const int32_t zph = 2 * e->zp + 1;
+        const int8_t *g = packed_filter;
+        for (int32_t o = 0; o < 4 * groups; o += 4) {
+            pair_block_fast(e, q, g, g + 4 * n4, n4, nt, o, zph, y0, y1, mode, clean, nt == 3);
+            pair_block_fast(e, q, g + 8, g + 4 * n4 + 2 * nt, n4, nt, o + 2, zph, y0, y1, mode, clean,
+                            nt == 3 ? 2 : 0);
+            g += 4 * n;
+        }
+    } else {
+        for (int32_t gi = 0; gi < groups; ++gi) {
+            const int8_t *g = packed_filter + gi * 4 * n;
+            for (int32_t r = 0; r < 4; r += 2) {
+                const int32_t o = 4 * gi + r;
+                int32_t acc[4] = {e->bias[o], e->bias[o], e->bias[o + 1], e->bias[o + 1]};
+                pair_2x2(q, g, r, n4, nt, acc);
+                const int32_t m0 = e->mult[o], s0 = e->shift[o], m1 = e->mult[o + 1], s1 = e->shift[o + 1];
+                const int8_t v00 = pair_finish(e, acc[0], m0, s0, mode), v01 = pair_finish(e, acc[1], m0, s0, mode);
+                const int8_t v10 = pair_finish(e, acc[2], m1, s1, mode), v11 = pair_finish(e, acc[3], m1, s1, mode);
+                y0[o] = v00;
+                y0[o + 1] = v10;
+                y1[o] = v01;
+                y1[o + 1] = v11;
+            }
         }
     }
     const int8_t *rest = packed_filter + groups * 4 * n;
     for (int32_t o = 4 * groups; o < od; ++o) {
         int32_t acc[2] = {e->bias[o], e->bias[o]};
-        pair_row(q, rest + (o - 4 * groups) * n, n4, nt, acc);
+        pair_row(q, rest + (o - 4 * groups) * n, n4, nt, nt == 3 ? CONV_TAIL3_WORDS : 0, acc);
         y0[o] = pair_finish(e, acc[0], e->mult[o], e->shift[o], mode);
         y1[o] = pair_finish(e, acc[1], e->mult[o], e->shift[o], mode);
     }
@@ -364,18 +505,22 @@ static inline __attribute__((always_inline)) void pair_outputs(const pair_epilog
  * at x + r * step. Rows of K values (im2col copies, direct 1x1 pixels): one
  * run of K (x1 = x0 + K, pstride = K). Interior windows read straight from
  * the input rows (conv2d_packed_rows): k_h runs of k_w * in_c values (a
- * multiple of 4), one pair per call. */
+ * multiple of 4), one pair per call; runs r >= wrap lie `back` bytes lower
+ * (the window's rows wrap around the ring of input rows). */
 typedef struct {
     const int8_t *x0, *x1;
-    int32_t pstride, run, step;
+    int32_t pstride, run, step, wrap, back;
 } pair_src;
+
+#define CONV_NO_WRAP 0x7fffffff
 
 /* Values [k0, k0 + kn) of pixels x0, x1 widened into q (the layout above
  * without the tail). Pieces are multiples of 4 (run, k0 and kn are, or there
  * is one run), so the words equal those of the same values copied into one
  * row first. */
 static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t *x0, const int8_t *x1, int32_t run,
-                                                                   int32_t step, int32_t k0, int32_t kn, int32_t *q)
+                                                                   int32_t step, int32_t wrap, int32_t back,
+                                                                   int32_t k0, int32_t kn, int32_t *q)
 {
     if (k0 + kn <= run) {   /* rows of K values; a window's first run */
         return tinyml_widen_pair_s8(x0 + k0, x1 + k0, kn, q);
@@ -384,7 +529,7 @@ static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t 
     int32_t c = k0 - r * run;
     while (kn > 0) {
         const int32_t piece = run - c < kn ? run - c : kn;
-        const size_t at = (size_t)r * step + c;
+        const ptrdiff_t at = (ptrdiff_t)r * step + c - (r >= wrap ? back : 0);
         q = tinyml_widen_pair_s8(x0 + at, x1 + at, piece, q);
         kn -= piece;
         c = 0;
@@ -396,17 +541,18 @@ static inline __attribute__((always_inline)) int32_t *window_widen(const int8_t 
 /* Pixels 0..pixels-1 (an even count) in pairs. */
 static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                             const int8_t *input, const int8_t *packed_filter,
-                                                            int8_t *output, const int mode)
+                                                            int8_t *output, const int mode, const int clean)
 {
     const int32_t n = l->accum_depth, od = l->output_depth;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
                              l->activation.max};
-    int32_t q[CONV_PAIR_DEPTH + 4];   /* n4 words of pairs + 2 words per tail value */
+    int32_t q[CONV_PAIR_DEPTH + 8];   /* n4 words of pairs (+ the tail block) + 2 words per tail value */
     for (int32_t b = 0; b < pixels; b += 2) {
         const int8_t *x0 = input + (size_t)b * n;
         /* Both input rows are read into q before any output byte is written. */
         pair_extend(x0, x0 + n, n, q);
-        pair_outputs(&e, n, od, q, packed_filter, output + (size_t)b * od, output + (size_t)(b + 1) * od, mode);
+        pair_outputs(&e, n, od, q, packed_filter, output + (size_t)b * od, output + (size_t)(b + 1) * od, mode,
+                     clean);
     }
 }
 
@@ -428,7 +574,7 @@ static inline __attribute__((always_inline)) void pair_rows(const tinyml_fc_laye
  * `last`. */
 static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t od, int32_t k0, int32_t kn4, int last,
                                                              const int32_t *q, const int8_t *packed_filter,
-                                                             int32_t o0, int32_t o1, int32_t *s)
+                                                             int32_t o0, int32_t o1, int32_t *s, const int clean)
 {
     const int32_t n4 = n & ~3, tail = n & 3, nt = last ? tail : 0;
     const int32_t grouped = (od >> 2) << 2;
@@ -437,13 +583,13 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
     int32_t *a = s;
     int32_t o = o0;
     for (; o < og; o += 4) {
-        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a);
-        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4);
+        pair_2x2_at(q, g + 4 * k0, kn4, g + 4 * n4, nt, a, clean, 0, 0);
+        pair_2x2_at(q, g + 4 * k0 + 8, kn4, g + 4 * n4 + 2 * tail, nt, a + 4, clean, 0, 0);
         g += 4 * n;
         a += 8;
     }
     for (; o < o1; ++o) {
-        pair_row(q, g + k0, kn4, nt, a);
+        pair_row(q, g + k0, kn4, nt, 0, a);
         g += n;
         a += 2;
     }
@@ -453,8 +599,10 @@ static inline __attribute__((always_inline)) void chunk_sums(int32_t n, int32_t 
  * chunks; q and s are the caller's chunk buffer and running sums. */
 static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_layer *l, const pair_epilogue *ep,
                                                              const int8_t *x0, const int8_t *x1, int32_t run,
-                                                             int32_t step, const int8_t *packed_filter, int8_t *y0,
-                                                             int8_t *y1, int32_t *q, int32_t *s, const int mode)
+                                                             int32_t step, int32_t wrap, int32_t back,
+                                                             const int8_t *packed_filter, int8_t *y0,
+                                                             int8_t *y1, int32_t *q, int32_t *s, const int mode,
+                                                             const int clean)
 {
     const int32_t n = l->accum_depth, od = l->output_depth, n4 = n & ~3;
     const pair_epilogue e = *ep;
@@ -471,7 +619,7 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
             for (int32_t k0 = 0; k0 < n4; k0 += CONV_CHUNK_DEPTH) {
                 const int32_t kn4 = n4 - k0 > CONV_CHUNK_DEPTH ? CONV_CHUNK_DEPTH : n4 - k0;
                 const int last = k0 + kn4 == n4;
-                int32_t *t = window_widen(x0, x1, run, step, k0, kn4, q);
+                int32_t *t = window_widen(x0, x1, run, step, wrap, back, k0, kn4, q);
                 if (last && n4 != n) {
                     for (int32_t i = n4; i < n; ++i) {
                         t[0] = x0[i];
@@ -479,12 +627,21 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
                         t += 2;
                     }
                 }
-                chunk_sums(n, od, k0, kn4, last, q, packed_filter, o0, o1, s);
+                chunk_sums(n, od, k0, kn4, last, q, packed_filter, o0, o1, s, clean);
             }
-            for (int32_t o = o0; o < o1; ++o) {
-                const int32_t m = e.mult[o], sh = e.shift[o];
-                y0[o] = pair_finish(&e, s[2 * (o - o0)], m, sh, mode);
-                y1[o] = pair_finish(&e, s[2 * (o - o0) + 1], m, sh, mode);
+            if (mode >= 1) {
+                const int32_t zph = 2 * e.zp + 1;
+                for (int32_t o = o0; o < o1; ++o) {
+                    const fast_q f = fast_make(e.mult[o], e.shift[o], zph);
+                    y0[o] = fast_finish(&e, s[2 * (o - o0)], f, mode);
+                    y1[o] = fast_finish(&e, s[2 * (o - o0) + 1], f, mode);
+                }
+            } else {
+                for (int32_t o = o0; o < o1; ++o) {
+                    const int32_t m = e.mult[o], sh = e.shift[o];
+                    y0[o] = pair_finish(&e, s[2 * (o - o0)], m, sh, mode);
+                    y1[o] = pair_finish(&e, s[2 * (o - o0) + 1], m, sh, mode);
+                }
             }
         }
     }
@@ -492,7 +649,7 @@ static inline __attribute__((always_inline)) void chunk_pair(const tinyml_fc_lay
 
 static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                              const pair_src *src, const int8_t *packed_filter,
-                                                             int8_t *output, const int mode)
+                                                             int8_t *output, const int mode, const int clean)
 {
     const int32_t od = l->output_depth;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
@@ -502,22 +659,51 @@ static inline __attribute__((always_inline)) void chunk_rows(const tinyml_fc_lay
     for (int32_t b = 0; b < pixels; b += 2) {
         const size_t at = (size_t)b * src->pstride;
         int8_t *y0 = output + (size_t)b * od;
-        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, packed_filter, y0, y0 + od, q, s, mode);
+        chunk_pair(l, &e, src->x0 + at, src->x1 + at, src->run, src->step, src->wrap, src->back, packed_filter, y0,
+                   y0 + od, q, s, mode,
+                   clean);
     }
 }
 
 /* One copy of chunk_rows per epilogue, each in its own frame (the stack
- * estimate then counts one set of buffers). */
-#define CONV_CHUNK_ROWS(name, mode)                                                                         \
+ * estimate then counts one set of buffers); the _clean copies for K a
+ * multiple of 8 (every chunk then whole two-block trips, no tail). */
+#define CONV_CHUNK_ROWS(name, mode, clean)                                                                  \
     static __attribute__((noinline)) void name(const tinyml_fc_layer *l, int32_t pixels, const pair_src *src,  \
                                                const int8_t *packed_filter, int8_t *output)                 \
     {                                                                                                       \
-        chunk_rows(l, pixels, src, packed_filter, output, mode);                                            \
+        chunk_rows(l, pixels, src, packed_filter, output, mode, clean);                                     \
     }
-CONV_CHUNK_ROWS(chunk_rows_double, 0)
-CONV_CHUNK_ROWS(chunk_rows_bounded, 1)
-CONV_CHUNK_ROWS(chunk_rows_bounded_ssat, 2)
+CONV_CHUNK_ROWS(chunk_rows_double, 0, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded, 1, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded_ssat, 2, 0)
+CONV_CHUNK_ROWS(chunk_rows_bounded_clean, 1, 1)
+CONV_CHUNK_ROWS(chunk_rows_bounded_ssat_clean, 2, 1)
 #undef CONV_CHUNK_ROWS
+
+/* chunk_rows with the epilogue (and the whole-trip form) chosen once per call
+ * by direct calls (a chosen function pointer would make the static stack
+ * estimate a lower bound). */
+static inline __attribute__((always_inline)) void chunk_rows_any(const tinyml_fc_layer *l, int32_t pixels,
+                                                                 const pair_src *src, const int8_t *packed_filter,
+                                                                 int8_t *output)
+{
+    const int full = l->activation.min == -128 && l->activation.max == 127;
+    const int clean = (l->accum_depth & 7) == 0;
+    if (!l->fast_requant) {
+        chunk_rows_double(l, pixels, src, packed_filter, output);
+    } else if (full) {
+        if (clean) {
+            chunk_rows_bounded_ssat_clean(l, pixels, src, packed_filter, output);
+        } else {
+            chunk_rows_bounded_ssat(l, pixels, src, packed_filter, output);
+        }
+    } else if (clean) {
+        chunk_rows_bounded_clean(l, pixels, src, packed_filter, output);
+    } else {
+        chunk_rows_bounded(l, pixels, src, packed_filter, output);
+    }
+}
 
 static void conv_tiny_s8(const tinyml_fc_layer *l, int32_t pixels, const int8_t *input,
                          const int8_t *packed_filter, int8_t *output);
@@ -533,16 +719,7 @@ static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, i
         conv_tiny_s8(l, pixels, src->x0, packed_filter, output);
         return;
     }
-    const int full = l->activation.min == -128 && l->activation.max == 127;
-    if (l->fast_requant) {
-        if (full) {
-            chunk_rows_bounded_ssat(l, pixels, src, packed_filter, output);
-        } else {
-            chunk_rows_bounded(l, pixels, src, packed_filter, output);
-        }
-    } else {
-        chunk_rows_double(l, pixels, src, packed_filter, output);
-    }
+    chunk_rows_any(l, pixels, src, packed_filter, output);
 }
 
 /* ---- tiny-depth pointwise products (the direct 1x1 form, K = 4, 8 or 12,
@@ -552,18 +729,82 @@ static __attribute__((noinline)) void conv_chunks_s8(const tinyml_fc_layer *l, i
  * so a pixel costs K / 2 SMLAD plus the epilogue instead of fc.c's per-pixel
  * weight loads and extensions. Arithmetic: the exact int32 sum of w * x, the
  * bias added first (the same integers as tinyml_fc_s8), then
- * tinyml_requantize_bounded as pair_finish (fast_requant only).
+ * tinyml_requantize_bounded as fast_finish (fast_requant only).
  * Overlap: a run starts at an even pixel, has an even length (but the last)
  * and all its inputs are read before any of its outputs is written, so each
  * output pixel is written after the inputs tinyml_fc_s8's pair order would
  * have read by then (the FC overlap contract holds). */
 #define CONV_TINY_WORDS 128   /* the run buffer: 512 B of stack */
 
+/* Output channels of pixels 0..pn-1 of a run from its buffer q (per pixel
+ * 2 kb words of halfword pairs, then the nt tail values as words; K = 4 kb + nt):
+ * channel o keeps its weights in registers (kb word pairs, nt values) across
+ * the run; pixel i's output at y0 + i * od. */
+static inline __attribute__((always_inline)) void tiny_outputs(const pair_epilogue *ep, int32_t od, const int32_t *q,
+                                                               int32_t pn, const int8_t *packed_filter, int8_t *y0,
+                                                               const int kb, const int nt, const int mode)
+{
+    const int32_t n = 4 * kb + nt, grouped = (od >> 2) << 2, words = 2 * kb + nt;
+    const pair_epilogue e = *ep;
+    for (int32_t o = 0; o < od; ++o) {
+        /* Channel o's word j: in its packed group (16 bytes per depth block,
+         * then the groups' tails row by row) or plain row. */
+        const int8_t *g = packed_filter + (size_t)(o >> 2) * 4 * n;
+        const int8_t *w = o < grouped ? g + 4 * (o & 3) : packed_filter + (size_t)o * n;
+        const int8_t *wt = o < grouped ? g + 16 * kb + (o & 3) * nt : w + 4 * kb;
+        const int32_t step = o < grouped ? 16 : 4;
+        int32_t we[3], wo[3], wt_[3];
+        /* The weights doubled (halfwords of at most 254 in magnitude) and the
+         * bias doubled: the run's sums are 2 acc (|acc| < 2^30, so no term
+         * overflows), fast_finish2's input, one shift fewer per output. */
+        for (int j = 0; j < kb; ++j) {
+            const int32_t v = tinyml_read_s8x4(w + j * step);
+            const int32_t ve = __sxtb16(v), vo = tinyml_sxtb16_ror8(v);
+            we[j] = __sadd16(ve, ve);
+            wo[j] = __sadd16(vo, vo);
+        }
+        for (int j = 0; j < nt; ++j) {
+            wt_[j] = 2 * wt[j];
+        }
+        const int32_t b = (int32_t)((uint32_t)e.bias[o] << 1);
+        const fast_q f = fast_make(e.mult[o], e.shift[o], 2 * e.zp + 1);
+        const int32_t *qp = q, *end = q + pn * words;
+        int8_t *y = y0 + o;
+        while (qp < end) {
+            int32_t acc = b;
+            /* Depth block j of this pixel: one LDRD (q: an int32 array). */
+#define CONV_TINY_STEP(j)                                                        \
+    do {                                                                         \
+        int32_t xe, xo;                                                          \
+        TINYML_LDRD(qp, 8 * (j), xe, xo);                                        \
+        acc = __smlad(we[j], xe, acc);                                           \
+        acc = __smlad(wo[j], xo, acc);                                           \
+    } while (0)
+            if (kb > 0) {
+                CONV_TINY_STEP(0);
+            }
+            if (kb > 1) {
+                CONV_TINY_STEP(1);
+            }
+            if (kb > 2) {
+                CONV_TINY_STEP(2);
+            }
+#undef CONV_TINY_STEP
+            for (int j = 0; j < nt; ++j) {
+                acc += wt_[j] * qp[2 * kb + j];
+            }
+            qp += words;
+            *y = fast_finish2(&e, acc, f, mode);
+            y += od;
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void tiny_rows(const tinyml_fc_layer *l, int32_t pixels,
                                                             const int8_t *input, const int8_t *packed_filter,
                                                             int8_t *output, const int kb, const int mode)
 {
-    const int32_t n = 4 * kb, od = l->output_depth, grouped = (od >> 2) << 2;
+    const int32_t n = 4 * kb, od = l->output_depth;
     const int32_t run = (CONV_TINY_WORDS / (2 * kb)) & ~1;
     const pair_epilogue e = {l->bias, l->multiplier, l->shift, l->output_offset, l->activation.min,
                              l->activation.max};
@@ -578,44 +819,7 @@ static inline __attribute__((always_inline)) void tiny_rows(const tinyml_fc_laye
             t[1] = tinyml_sxtb16_ror8(v);
             t += 2;
         }
-        int8_t *y0 = output + (size_t)p0 * od;
-        for (int32_t o = 0; o < od; ++o) {
-            /* Channel o's word j: in its packed group (16 bytes per depth block) or plain row. */
-            const int8_t *w = o < grouped ? packed_filter + (size_t)(o >> 2) * 4 * n + 4 * (o & 3)
-                                          : packed_filter + (size_t)o * n;
-            const int32_t step = o < grouped ? 16 : 4;
-            int32_t we[3], wo[3];
-            for (int j = 0; j < kb; ++j) {
-                const int32_t v = tinyml_read_s8x4(w + j * step);
-                we[j] = __sxtb16(v);
-                wo[j] = tinyml_sxtb16_ror8(v);
-            }
-            const int32_t b = e.bias[o], m = e.mult[o], s = e.shift[o];
-            const int32_t *qp = q, *end = q + pn * 2 * kb;
-            int8_t *y = y0 + o;
-            while (qp < end) {
-                int32_t acc = b;
-                /* Depth block j of this pixel: one LDRD (q: an int32 array). */
-#define CONV_TINY_STEP(j)                                                        \
-    do {                                                                         \
-        int32_t xe, xo;                                                          \
-        TINYML_LDRD(qp, 8 * (j), xe, xo);                                        \
-        acc = __smlad(we[j], xe, acc);                                           \
-        acc = __smlad(wo[j], xo, acc);                                           \
-    } while (0)
-                CONV_TINY_STEP(0);
-                if (kb > 1) {
-                    CONV_TINY_STEP(1);
-                }
-                if (kb > 2) {
-                    CONV_TINY_STEP(2);
-                }
-#undef CONV_TINY_STEP
-                qp += 2 * kb;
-                *y = pair_finish(&e, acc, m, s, mode);
-                y += od;
-            }
-        }
+        tiny_outputs(&e, od, q, pn, packed_filter, output + (size_t)p0 * od, kb, 0, mode);
     }
 }
 
@@ -693,14 +897,23 @@ static __attribute__((noinline)) void conv_pairs_s8(const tinyml_fc_layer *l, in
                                                     const int8_t *packed_filter, int8_t *output)
 {
     const int full = l->activation.min == -128 && l->activation.max == 127;
+    const int clean = (l->accum_depth & 7) == 0;   /* whole two-block trips, no tail */
     if (l->fast_requant) {
         if (full) {
-            pair_rows(l, pixels, input, packed_filter, output, 2);
+            if (clean) {
+                pair_rows(l, pixels, input, packed_filter, output, 2, 1);
+            } else {
+                pair_rows(l, pixels, input, packed_filter, output, 2, 0);
+            }
         } else {
-            pair_rows(l, pixels, input, packed_filter, output, 1);
+            if (clean) {
+                pair_rows(l, pixels, input, packed_filter, output, 1, 1);
+            } else {
+                pair_rows(l, pixels, input, packed_filter, output, 1, 0);
+            }
         }
     } else {
-        pair_rows(l, pixels, input, packed_filter, output, 0);
+        pair_rows(l, pixels, input, packed_filter, output, 0, 0);
     }
 }
 
@@ -714,27 +927,20 @@ static __attribute__((noinline)) void conv_pairs_s8(const tinyml_fc_layer *l, in
  * conv_pair_ok); inlined, so the stack holds no frame between the caller
  * and the products. */
 static inline __attribute__((always_inline)) void conv_window_s8(const tinyml_fc_layer *l, int kind, const int8_t *x0,
-                                                     const int8_t *x1, int32_t run, int32_t step,
-                                                     const int8_t *packed_filter, int8_t *y0)
+                                                     const int8_t *x1, int32_t run, int32_t step, int32_t wrap,
+                                                     int32_t back, const int8_t *packed_filter, int8_t *y0)
 {
-    const pair_src src = {x0, x1, 0, run, step};
+    const pair_src src = {x0, x1, 0, run, step, wrap, back};
     (void)kind;   /* 2: conv2d_packed_rows takes the windows of chunked products only */
-    const int full = l->activation.min == -128 && l->activation.max == 127;
-    if (l->fast_requant) {
-        if (full) {
-            chunk_rows_bounded_ssat(l, 2, &src, packed_filter, y0);
-        } else {
-            chunk_rows_bounded(l, 2, &src, packed_filter, y0);
-        }
-    } else {
-        chunk_rows_double(l, 2, &src, packed_filter, y0);
-    }
+    chunk_rows_any(l, 2, &src, packed_filter, y0);
 }
 
 /* The first byte of output pixel q's window when all its taps are in the
- * image and its k_h rows are consecutive ring slots; else NULL. */
+ * image, else NULL; *wrap: the first of its k_h rows that wraps around the
+ * ring to its start (k_h when none: the window spans fewer rows than the
+ * ring, so it wraps at most once). */
 static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
-                                      int32_t q)
+                                      int32_t q, int32_t *wrap)
 {
     const int32_t oy = q / p->out_w, ox = q - oy * p->out_w;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
@@ -744,7 +950,12 @@ static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const 
     }
     const int32_t slot = iy0 < ring ? iy0 : iy0 % ring;
     if (slot + span >= ring) {
-        return NULL;
+        if (span >= ring) {
+            return NULL;
+        }
+        *wrap = (ring - slot + p->dilation_h - 1) / p->dilation_h;
+    } else {
+        *wrap = p->k_h;
     }
     return rows + ((size_t)slot * p->in_w + ix0) * p->in_c;
 }
@@ -764,7 +975,7 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
         conv_pairs_s8(l, even, input, packed_filter, output);
     } else {
         const int32_t n = l->accum_depth;
-        const pair_src src = {input, input + n, n, n, 0};
+        const pair_src src = {input, input + n, n, n, 0, CONV_NO_WRAP, 0};
         conv_chunks_s8(l, pairs, even, &src, packed_filter, output);
     }
     if (even == pixels) {
@@ -779,19 +990,22 @@ static inline __attribute__((always_inline)) tinyml_status conv_gemm_s8(const ti
 #define CONV_CHUNK_CHANNELS 32
 
 static inline const int8_t *window_at(const tinyml_conv_packed_params *p, const int8_t *rows, int32_t ring,
-                                      int32_t q)
+                                      int32_t q, int32_t *wrap)
 {
     (void)p;
     (void)rows;
     (void)ring;
     (void)q;
+    (void)wrap;
     return NULL;
 }
 
 static inline void conv_window_s8(const tinyml_fc_layer *l, int kind, const int8_t *x0, const int8_t *x1,
-                                  int32_t run, int32_t step, const int8_t *packed_filter, int8_t *y0)
+                                  int32_t run, int32_t step, int32_t wrap, int32_t back,
+                                  const int8_t *packed_filter, int8_t *y0)
 {
-    (void)l; (void)kind; (void)x0; (void)x1; (void)run; (void)step; (void)packed_filter; (void)y0;
+    (void)l; (void)kind; (void)x0; (void)x1; (void)run; (void)step; (void)wrap; (void)back; (void)packed_filter;
+    (void)y0;
 }
 
 static inline int conv_pair_ok(const tinyml_fc_layer *l, const int8_t *packed_filter, int windows)
@@ -822,11 +1036,12 @@ static inline __attribute__((always_inline)) tinyml_status packed_windows(
     for (int32_t px = 0; px < pixels; px += 2) {
         const int32_t n = pixels - px >= 2 ? 2 : 1;
         if (direct && n == 2) {
-            const int8_t *x0 = window_at(p, rows, ring, first + px);
-            const int8_t *x1 = x0 ? window_at(p, rows, ring, first + px + 1) : NULL;
-            if (x1) {
-                conv_window_s8(&p->layer, pairs, x0, x1, p->k_w * p->in_c, p->dilation_h * p->in_w * p->in_c,
-                               packed_filter, output + (size_t)px * oc);
+            int32_t w0 = 0, w1 = 0;
+            const int8_t *x0 = window_at(p, rows, ring, first + px, &w0);
+            const int8_t *x1 = x0 ? window_at(p, rows, ring, first + px + 1, &w1) : NULL;
+            if (x1 && w0 == w1) {   /* both windows' rows wrap alike (one output row) */
+                conv_window_s8(&p->layer, pairs, x0, x1, p->k_w * p->in_c, p->dilation_h * p->in_w * p->in_c, w0,
+                               ring * p->in_w * p->in_c, packed_filter, output + (size_t)px * oc);
                 continue;
             }
         }
@@ -843,6 +1058,26 @@ static inline __attribute__((always_inline)) tinyml_status packed_windows(
         }
     }
     return TINYML_OK;
+}
+
+/* The direct 1x1 product's kind: conv_pair_ok's, or the chunked product with
+ * several channel passes (K > 128, more than CONV_CHUNK_CHANNELS channels)
+ * when no pixel pair's outputs reach its own or later input pixels (the
+ * passes write a pair's first channels before they read its inputs again):
+ * the output lies outside the input, or starts at least two output pixels
+ * before it and an output pixel is no longer than an input pixel (output
+ * pair b then ends before input pixel b). */
+static inline int direct_passes(const tinyml_fc_layer *l, int pairs, const int8_t *packed_filter, int32_t pixels,
+                                const int8_t *x, const int8_t *y)
+{
+    if (pairs != 0 || l->accum_depth <= 128 /* CONV_PAIR_DEPTH */ || l->output_depth <= CONV_CHUNK_CHANNELS) {
+        return pairs;
+    }
+    const uintptr_t xs = (uintptr_t)x, ys = (uintptr_t)y;
+    const uintptr_t xe = xs + (size_t)pixels * l->accum_depth, ye = ys + (size_t)pixels * l->output_depth;
+    const int apart = ye <= xs || ys >= xe ||
+                      (ys < xs && l->output_depth <= l->accum_depth && xs - ys >= 2 * (uintptr_t)l->output_depth);
+    return apart ? conv_pair_ok(l, packed_filter, 1) : 0;
 }
 
 int32_t tinyml_conv2d_packed_s8_scratch_size(const tinyml_conv_packed_params *p)
@@ -867,12 +1102,17 @@ tinyml_status tinyml_conv2d_packed_rows_s8(const tinyml_ctx *ctx, const tinyml_c
     if (need == 0) {
         /* 1x1, stride 1, no padding: each output row is a matrix product over its pixels. */
         if (ring >= p->in_h) {
-            return conv_gemm_s8(&p->layer, pairs, (oy1 - oy0) * p->out_w, input_row(p, rows, ring, oy0), packed_filter,
-                                output);
+            const int32_t px = (oy1 - oy0) * p->out_w;
+            const int8_t *x = input_row(p, rows, ring, oy0);
+            return conv_gemm_s8(&p->layer, direct_passes(&p->layer, pairs, packed_filter, px, x, output), px, x,
+                                packed_filter, output);
         }
         for (int32_t oy = oy0; oy < oy1; ++oy) {
-            const tinyml_status st = conv_gemm_s8(&p->layer, pairs, p->out_w, input_row(p, rows, ring, oy), packed_filter,
-                                                  output + (size_t)(oy - oy0) * p->out_w * oc);
+            const int8_t *x = input_row(p, rows, ring, oy);
+            int8_t *y = output + (size_t)(oy - oy0) * p->out_w * oc;
+            const tinyml_status st = conv_gemm_s8(&p->layer, direct_passes(&p->layer, pairs, packed_filter, p->out_w,
+                                                                           x, y),
+                                                  p->out_w, x, packed_filter, y);
             if (st != TINYML_OK) {
                 return st;
             }
