@@ -99,8 +99,22 @@ def test_bench_markdown_has_the_flash_columns():
            "instructions_ratio": 0.5, "flash": {"parameters": 1000, "tables": 100, "op_params": 50, "code": 9000,
                                                  "constants_over_parameters": 1.15}}
     md = markdown([row], {"platform": "p", "cpu_count": 1, "board": "b", "policy": "best"}, emulate=True)
-    assert "| flash: parameters (B) | tables (B) | op params (B) | code (B) | constants / parameters |" in md
-    assert "| 0.50x | 1,000 | 100 | 50 | 9,000 | 1.150x |" in md
+    assert "| ratio | self-test | flash: parameters (B) | tables (B) | op params (B) | code (B) | constants / parameters |" in md
+    assert "| 0.50x | n/a | 1,000 | 100 | 50 | 9,000 | 1.150x |" in md
+
+
+def test_bench_says_whether_each_self_test_passed_and_fails_on_one_that_did_not():
+    from tinyml.commands.bench import failures, markdown
+    base = {"arena_bytes": 1, "lower_bound_bytes": 1, "tflm_arena_bytes": 2, "ratio_vs_tflm": 0.5,
+            "weights_bytes": 10, "plan_seconds": 0.1, "instructions_per_inference": 50}
+    rows = [dict(base, model="good", emulator_passed=True), dict(base, model="bad", emulator_passed=False),
+            dict(base, model="broken", emulate_error="the firmware did not build"),
+            {"model": "corrupt", "error": "not a TFLite model"}]
+    md = markdown(rows, {"platform": "p", "cpu_count": 1, "board": "b", "policy": "best"}, emulate=True)
+    assert "| good |" in md and "| n/a | bit-exact |" in md and "| n/a | FAILED |" in md and "| n/a | error |" in md
+    assert failures(rows) == ["bad: the emulated self-test did not match the oracle",
+                              "broken: the firmware did not build", "corrupt: not a TFLite model"]
+    assert failures(rows[:1]) == []
 
 
 def _rodata(obj: str, linked: set[str] | None = None) -> int:

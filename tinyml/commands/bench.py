@@ -157,7 +157,30 @@ def run(args) -> int:
         print(json.dumps({"machine": machine, "rows": rows}))
     else:
         print(md)
-    return 0 if all("error" not in r for r in rows) else 1
+    bad = failures(rows)
+    for line in bad:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _self_test(row: dict) -> str:
+    """The emulated self-test's verdict: every vector equal to the oracle's bytes, or not."""
+    if row.get("emulate_error"):
+        return "error"
+    return {True: "bit-exact", False: "FAILED"}.get(row.get("emulator_passed"), "n/a")
+
+
+def failures(rows: list[dict]) -> list[str]:
+    """One line per model that could not be planned, built or emulated, or whose self-test failed."""
+    out = []
+    for r in rows:
+        if "error" in r:
+            out.append(f"{r['model']}: {r['error']}")
+        elif r.get("emulate_error"):
+            out.append(f"{r['model']}: {r['emulate_error']}")
+        elif r.get("emulator_passed") is False:
+            out.append(f"{r['model']}: the emulated self-test did not match the oracle")
+    return out
 
 
 def _kb(v) -> str:
@@ -169,9 +192,9 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
             "| import+lower+plan (s) |")
     sep = "|---|---:|---:|---:|---:|---:|---:|---:|"
     if emulate:
-        head += (" instructions/inference | TFLM+CMSIS-NN | ratio | flash: parameters (B) | tables (B) |"
+        head += (" instructions/inference | TFLM+CMSIS-NN | ratio | self-test | flash: parameters (B) | tables (B) |"
                  " op params (B) | code (B) | constants / parameters |")
-        sep += "---:|---:|---:|---:|---:|---:|---:|---:|"
+        sep += "---:|---:|---:|---|---:|---:|---:|---:|---:|"
     lines = [f"Benchmark on {machine['platform']}, {machine['cpu_count']} CPUs; board {machine['board']}, "
              f"policy {machine['policy']}. TFLM arena from the tflite_micro package's RecordingMicroAllocator.",
              "", head, sep]
@@ -185,7 +208,8 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
                 f"{_kb(r.get('streamed_arena_bytes'))} | {_kb(r['tflm_arena_bytes'])} | {ratio} | {_kb(r['weights_bytes'])} | {r['plan_seconds']:.3f} |")
         if emulate:
             ir = f"{r['instructions_ratio']:.2f}x" if r.get("instructions_ratio") else "n/a"
-            line += f" {_kb(r.get('instructions_per_inference'))} | {_kb(r.get('tflm_cmsis_instructions'))} | {ir} |"
+            line += (f" {_kb(r.get('instructions_per_inference'))} | {_kb(r.get('tflm_cmsis_instructions'))} | {ir} |"
+                     f" {_self_test(r)} |")
             fl = r.get("flash") or {}
             cr = fl.get("constants_over_parameters")
             line += (f" {_kb(fl.get('parameters'))} | {_kb(fl.get('tables'))} | {_kb(fl.get('op_params'))} |"
