@@ -155,6 +155,17 @@ def run_reference(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
 
 
+def random_int8(shape, count: int, seed: int) -> list[np.ndarray]:
+    """`count` uniform int8 tensors of `shape`, drawn one after another from one seeded generator."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(count)]
+
+
+def reference_vectors(model: bytes, inputs: list[np.ndarray]) -> list[tuple[bytes, bytes]]:
+    """Self-test vectors for a one-input model: each input with TFLite's reference output (int8 bytes)."""
+    return [(x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()) for x in inputs]
+
+
 def run_generated(model: bytes, records: list[list[np.ndarray]], sanitize: bool = True,
                   work: str | None = None, rounding: str = "tflite") -> list[list[np.ndarray]]:
     """Generate C for `model` (with the given runtime rounding), compile it on the host and run every record."""

@@ -161,17 +161,13 @@ def test_resblocks_dsp_build_matches_tflite(resnet_path, tmp_path):
 
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
-    from opmodels import run_reference
+    from opmodels import random_int8, reference_vectors
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
     from tinyml.firmware.emulate import emulate
     model = open(resnet_path, "rb").read()
     g = import_tflite(resnet_path)
-    rng = np.random.default_rng(4)
-    vectors = []
-    for _ in range(2):
-        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
-        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    vectors = reference_vectors(model, random_int8(g.t(g.inputs[0]).shape, 2, seed=4))
     out = str(tmp_path / "fw")
     build_firmware(resnet_path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
     model_c = open(f"{out}/model/model.c").read()

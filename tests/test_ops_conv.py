@@ -176,7 +176,7 @@ def test_dsp_path_on_cortex_m4_matches_tflite(case, tmp_path):
     import subprocess
 
     from tinyml.codegen.importer import import_tflite
-    from opmodels import run_reference
+    from opmodels import random_int8, reference_vectors
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
     from tinyml.firmware.build import build_firmware
@@ -188,11 +188,7 @@ def test_dsp_path_on_cortex_m4_matches_tflite(case, tmp_path):
     with open(path, "wb") as f:
         f.write(model)
     g = import_tflite(path)
-    rng = np.random.default_rng(11)
-    vectors = []
-    for _ in range(3):
-        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
-        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    vectors = reference_vectors(model, random_int8(g.t(g.inputs[0]).shape, 3, seed=11))
     out = str(tmp_path / "fw")
     build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,

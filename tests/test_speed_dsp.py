@@ -168,19 +168,15 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
     from tinyml.firmware.emulate import emulate
-    from opmodels import run_reference
+    from opmodels import random_int8, reference_vectors
     model = _models()[case]()
     path = str(tmp_path / f"{case}.tflite")
     with open(path, "wb") as f:
         f.write(model)
     g = import_tflite(path)
-    rng = np.random.default_rng(5)
-    vectors = []
     shape = g.t(g.inputs[0]).shape
-    xs = _INPUTS[case](shape, rng) if case in _INPUTS else \
-        [rng.integers(-128, 128, size=shape).astype(np.int8) for _ in range(3)]
-    for x in xs:
-        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    xs = _INPUTS[case](shape, np.random.default_rng(5)) if case in _INPUTS else random_int8(shape, 3, seed=5)
+    vectors = reference_vectors(model, xs)
     out = str(tmp_path / "fw")
     build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,

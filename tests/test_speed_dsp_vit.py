@@ -71,15 +71,11 @@ def test_transformer_fast_paths_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
     from tinyml.firmware.build import build_firmware
     from tinyml.firmware.emulate import emulate
-    from opmodels import run_reference
+    from opmodels import random_int8, reference_vectors
     path = ln_model(str(tmp_path / f"{case}.tflite"), **CASES[case])
     model = open(path, "rb").read()
     g = import_tflite(path)
-    rng = np.random.default_rng(5)
-    vectors = []
-    for _ in range(3):
-        x = rng.integers(-128, 128, size=g.t(g.inputs[0]).shape).astype(np.int8)
-        vectors.append((x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()))
+    vectors = reference_vectors(model, random_int8(g.t(g.inputs[0]).shape, 3, seed=5))
     out = str(tmp_path / "fw")
     build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
     model_c = open(f"{out}/model/model.c").read()
