@@ -22,6 +22,7 @@ from tinyml.steps import Call, ScratchRef, StateRef, Step, TRef, call_constants
 
 from .lowering import LowerCtx
 from .pipeline import Compiled, CompileOptions, accounting, compile
+from .quant import flash_target, requant_floor_bytes
 
 
 @dataclass
@@ -328,7 +329,9 @@ def emit(compiled: Compiled, out_dir: str, prefix: str = DEFAULT_PREFIX) -> Gene
         d["prefix"] = names.prefix
         d["accounting"] = accounting(compiled).to_dict()
         # weights.c's arrays by role, for the flash split (firmware.mapfile.flash_split)
-        d["flash"] = {"arrays": [{"symbol": w["symbol"], "role": w["role"], "bytes": w["bytes"]} for w in weights]}
+        # and the requantization floor and issue 15's target beside them
+        d["flash"] = {"arrays": [{"symbol": w["symbol"], "role": w["role"], "bytes": w["bytes"]} for w in weights],
+                      "requant_floor_bytes": requant_floor_bytes(graph), "target": flash_target(graph)}
         if stream is not None:
             d["stream_input"] = stream.to_dict()
         d["steps"] = [{"pos": i, "op": s.index, "ops": s.ops, "kind": s.kind, "inputs": s.inputs,

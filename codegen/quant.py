@@ -89,3 +89,33 @@ def c_int_array(values, per_line: int = 16) -> str:
     vals = [str(int(v)) for v in values]
     lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
     return ",\n    ".join(lines)
+
+
+# Ops whose requantization multipliers come from a constant filter's scales (input 1).
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+# Ops that mark a model as a transformer for issue 15's flash target.
+ATTENTION_OPS = ("BATCH_MATMUL",)
+
+
+def requant_floor_bytes(graph) -> int:
+    """The fewest flash bytes a bit-exact requantization of the weighted ops can take beyond
+    their parameters: a per-channel multiplier is a function of the channel's float32 filter
+    scale (a 24-bit mantissa; TFLite stores 4 B per channel), so at least 3 B per
+    per-channel-quantized output channel, and 4 B (one int32 multiplier) per per-tensor
+    weighted op. Shifts, clamps, op structs and lookup tables come on top."""
+    total = 0
+    for op in graph.ops:
+        if op.kind not in WEIGHTED_OPS or len(op.inputs) < 2 or op.inputs[1] < 0:
+            continue
+        w = graph.t(op.inputs[1])
+        if w.quant is None or not w.is_const:
+            continue
+        n = int(np.asarray(w.quant.scale).size)
+        total += 3 * n if n > 1 else 4
+    return total
+
+
+def flash_target(graph) -> float:
+    """Issue 15's bound on flash constants over parameter bytes: 1.15 for transformers
+    (attention), 1.05 for the CNNs."""
+    return 1.15 if any(op.kind in ATTENTION_OPS for op in graph.ops) else 1.05

@@ -66,7 +66,8 @@ def code_size(map_path: str) -> dict:
     return out
 
 
-def flash_split(map_path: str, roles: dict[str, str], flash_bytes: int | None = None) -> dict:
+def flash_split(map_path: str, roles: dict[str, str], flash_bytes: int | None = None,
+                floor_bytes: int | None = None, target: float | None = None) -> dict:
     """The linked flash image in four parts: `parameters` (weights.o arrays whose role is
     "parameter": the model's constant tensors, and biases with the input offset folded in),
     `tables` (the other weights.o arrays: lookup tables, multipliers, shifts made at generate
@@ -76,7 +77,10 @@ def flash_split(map_path: str, roles: dict[str, str], flash_bytes: int | None = 
     included, so the four parts sum to the image). `roles` maps each weights.c symbol to its role (plan.json "flash");
     weights.o sections are `.rodata.<symbol>` (-fdata-sections). `constants` is
     parameters + tables + op_params, `constants_over_parameters` their ratio to the
-    parameter bytes."""
+    parameter bytes. With `floor_bytes` (plan.json's requant_floor_bytes: the fewest bytes a
+    bit-exact requantization needs, codegen.quant.requant_floor_bytes), `floor_over_parameters`
+    is (parameters + floor) / parameters, the ratio no bit-exact build goes below; `target` is
+    passed through (issue 15's bound)."""
     out = {"parameters": 0, "tables": 0, "op_params": 0, "code": 0}
     for sec, addr, size, obj in _entries(map_path):
         if not _in_flash_image(sec, addr, size):
@@ -97,6 +101,12 @@ def flash_split(map_path: str, roles: dict[str, str], flash_bytes: int | None = 
         out["code"] = flash_bytes - out["constants"]
     out["constants_over_parameters"] = (round(out["constants"] / out["parameters"], 4)
                                         if out["parameters"] else None)
+    if floor_bytes is not None:
+        out["requant_floor_bytes"] = floor_bytes
+        out["floor_over_parameters"] = (round((out["parameters"] + floor_bytes) / out["parameters"], 4)
+                                        if out["parameters"] else None)
+    if target is not None:
+        out["target"] = target
     return out
 
 
@@ -105,10 +115,13 @@ def build_flash_split(out_dir: str) -> dict:
     linked flash image size recorded in build.json)."""
     try:
         with open(os.path.join(out_dir, "model", "plan.json")) as f:
-            arrays = json.load(f)["flash"]["arrays"]
+            fl = json.load(f)["flash"]
+        arrays = fl["arrays"]
+        floor, target = fl.get("requant_floor_bytes"), fl.get("target")
         with open(os.path.join(out_dir, "build.json")) as f:
             flash = int(json.load(f)["accounting"]["flash_bytes"])
     except (OSError, ValueError, KeyError, TypeError):
         raise TinymlError("no flash roles in model/plan.json or no linked size in build.json", out_dir,
                           "rebuild with this version of `tinyml build`") from None
-    return flash_split(os.path.join(out_dir, "firmware.map"), {a["symbol"]: a["role"] for a in arrays}, flash)
+    return flash_split(os.path.join(out_dir, "firmware.map"), {a["symbol"]: a["role"] for a in arrays}, flash,
+                       floor, target)

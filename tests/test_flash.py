@@ -76,9 +76,12 @@ def test_flash_split_reads_a_map(tmp_path):
         " .rodata.op9_lut",
         "                0x00000000      0x100 obj/model/weights.o",      # discarded: not linked
     ])
-    s = flash_split(m, {"tinyml_w4": "parameter", "op3_lut": "table", "op9_lut": "table"})
+    s = flash_split(m, {"tinyml_w4": "parameter", "op3_lut": "table", "op9_lut": "table"}, floor_bytes=48,
+                    target=1.05)
     assert (s["parameters"], s["tables"], s["op_params"], s["code"]) == (0x400, 0x100, 0x30, 0x160)
     assert s["constants"] == 0x530 and s["constants_over_parameters"] == round(0x530 / 0x400, 4)
+    assert s["requant_floor_bytes"] == 48 and s["floor_over_parameters"] == round((0x400 + 48) / 0x400, 4)
+    assert s["target"] == 1.05
     with pytest.raises(TinymlError, match="no array of the model's plan.json"):
         flash_split(m, {"tinyml_w4": "parameter"})
 
@@ -97,10 +100,12 @@ def test_bench_markdown_has_the_flash_columns():
     row = {"model": "m", "arena_bytes": 1, "lower_bound_bytes": 1, "tflm_arena_bytes": 2, "ratio_vs_tflm": 0.5,
            "weights_bytes": 10, "plan_seconds": 0.1, "instructions_per_inference": 50, "tflm_cmsis_instructions": 100,
            "instructions_ratio": 0.5, "flash": {"parameters": 1000, "tables": 100, "op_params": 50, "code": 9000,
-                                                 "constants_over_parameters": 1.15}}
+                                                 "constants_over_parameters": 1.15, "target": 1.05,
+                                                 "floor_over_parameters": 1.031}}
     md = markdown([row], {"platform": "p", "cpu_count": 1, "board": "b", "policy": "best"}, emulate=True)
-    assert "| ratio | self-test | flash: parameters (B) | tables (B) | op params (B) | code (B) | constants / parameters |" in md
-    assert "| 0.50x | n/a | 1,000 | 100 | 50 | 9,000 | 1.150x |" in md
+    assert ("| ratio | self-test | flash: parameters (B) | tables (B) | op params (B) | code (B) | constants / parameters"
+            " | target | floor |") in md
+    assert "| 0.50x | n/a | 1,000 | 100 | 50 | 9,000 | 1.150x | 1.05x | 1.031x |" in md
 
 
 def test_bench_says_whether_each_self_test_passed_and_fails_on_one_that_did_not():
@@ -161,3 +166,32 @@ def test_vit_flash_split_sums_to_the_linked_constants(tmp_path):
     neg = [name for _, name, _ in arrays if name.endswith("_ln_neg")]
     uses = re.findall(r"\.neg_table = (\w+)", open(os.path.join(out, "model", "model.c")).read())
     assert len(neg) == 1 and len(uses) == 9 and set(uses) == set(neg)
+
+
+def _floor_from_the_file(path: str) -> int:
+    """The requantization floor counted from the .tflite by TFLite's own interpreter: per
+    CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV, the filter's scales (3 B
+    each when there are several, 4 B for one)."""
+    import tensorflow as tf
+    it = tf.lite.Interpreter(model_path=path)
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    total = 0
+    for op in it._get_ops_details():
+        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
+            n = len(tensors[int(op["inputs"][1])]["quantization_parameters"]["scales"])
+            total += 3 * n if n > 1 else 4
+    return total
+
+
+@pytest.mark.parametrize("model", ["mlperf-tiny/pretrainedResnet_quant.tflite", "mlperf-tiny/kws_ref_model.tflite",
+                                   "mlperf-tiny/ad01_int8.tflite"])
+def test_requant_floor_matches_the_scales_in_the_file(tmp_path, model):
+    """plan.json's requant_floor_bytes (what `tinyml bench` divides by) equals the count made
+    from the file's filter scales by TFLite's interpreter; target 1.05 for these CNNs."""
+    path = os.path.join(paths.shared_models(), model)
+    out = str(tmp_path / "gen")
+    r = subprocess.run([sys.executable, "-m", "tinyml.cli", "generate", path, "-o", out],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fl = json.load(open(os.path.join(out, "plan.json")))["flash"]
+    assert fl["requant_floor_bytes"] == _floor_from_the_file(path) and fl["target"] == 1.05

@@ -4,7 +4,9 @@ For each model: our planned arena and its lower bound, TFLM's arena for the
 same file (measured with the tflite_micro package), the ratio, weights, and
 -- with --emulate -- instructions per inference on QEMU beside the TFLM +
 CMSIS-NN figures from ../shared/models/README.md, and the linked flash split into
-parameters / tables / op params / code (firmware.mapfile.flash_split). The
+parameters / tables / op params / code (firmware.mapfile.flash_split) with the
+constants' ratio to the parameters beside issue 15's target and the bit-exact
+requantization floor (codegen.quant.requant_floor_bytes). The
 machine is noted.
 """
 from __future__ import annotations
@@ -187,14 +189,18 @@ def _kb(v) -> str:
     return "n/a" if v is None else f"{v:,}"
 
 
+def _x(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}x"
+
+
 def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
     head = ("| model | arena (B) | lower bound (B) | streamed input (B) | TFLM arena (B) | ours / TFLM | weights (B) "
             "| import+lower+plan (s) |")
     sep = "|---|---:|---:|---:|---:|---:|---:|---:|"
     if emulate:
         head += (" instructions/inference | TFLM+CMSIS-NN | ratio | self-test | flash: parameters (B) | tables (B) |"
-                 " op params (B) | code (B) | constants / parameters |")
-        sep += "---:|---:|---:|---|---:|---:|---:|---:|---:|"
+                 " op params (B) | code (B) | constants / parameters | target | floor |")
+        sep += "---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     lines = [f"Benchmark on {machine['platform']}, {machine['cpu_count']} CPUs; board {machine['board']}, "
              f"policy {machine['policy']}. TFLM arena from the tflite_micro package's RecordingMicroAllocator.",
              "", head, sep]
@@ -211,8 +217,8 @@ def markdown(rows: list[dict], machine: dict, emulate: bool) -> str:
             line += (f" {_kb(r.get('instructions_per_inference'))} | {_kb(r.get('tflm_cmsis_instructions'))} | {ir} |"
                      f" {_self_test(r)} |")
             fl = r.get("flash") or {}
-            cr = fl.get("constants_over_parameters")
+            cr, tg, fr = (fl.get(k) for k in ("constants_over_parameters", "target", "floor_over_parameters"))
             line += (f" {_kb(fl.get('parameters'))} | {_kb(fl.get('tables'))} | {_kb(fl.get('op_params'))} |"
-                     f" {_kb(fl.get('code'))} | {'n/a' if cr is None else f'{cr:.3f}x'} |")
+                     f" {_kb(fl.get('code'))} | {_x(cr)} | {_x(tg, 2)} | {_x(fr)} |")
         lines.append(line)
     return "\n".join(lines) + "\n"
