@@ -73,10 +73,19 @@ def requantize_double(x: int, multiplier: int, shift: int) -> int:
     return (h >> right) + (1 if remainder > threshold else 0)
 
 
-def _common(op, graph, ctx, channels: int, dead: np.ndarray | None = None):
-    """Checks and the per-channel (multiplier, shift) arrays. Channels marked in `dead` (all
-    weights zero: a constant output) get multiplier 2^30, shift -1, whose requantization of
-    4 d is d exactly; the caller sets their bias to 4 d (dead_channel_bias)."""
+def shift_array(ctx, base: str, shifts, ctype: str = "int8_t") -> str:
+    """The per-channel shifts in flash: int8 (tinyml_per_channel_quant, tinyml_invres_dw;
+    TFLite's shifts are in -31..30) or int32 (tinyml_fc_layer.shift)."""
+    if ctype == "int8_t":
+        assert all(-128 <= int(s) <= 127 for s in shifts), "a requantization shift beyond int8"
+    return ctx.const_array(base, ctype, shifts)
+
+
+def _common(op, graph, ctx, channels: int, dead: np.ndarray | None = None, shift_type: str = "int8_t"):
+    """Checks and the per-channel (multiplier, shift) arrays (shifts of C type `shift_type`).
+    Channels marked in `dead` (all weights zero: a constant output) get multiplier 2^30,
+    shift -1, whose requantization of 4 d is d exactly; the caller sets their bias to 4 d
+    (dead_channel_bias)."""
     x, w = graph.t(op.inputs[0]), graph.t(op.inputs[1])
     bias = graph.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     y = graph.t(op.outputs[0])
@@ -96,7 +105,7 @@ def _common(op, graph, ctx, channels: int, dead: np.ndarray | None = None):
         mults = [1 << 30 if d else m for m, d in zip(mults, dead)]
         shifts = [-1 if d else sh for sh, d in zip(shifts, dead)]
     msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
-    ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
+    ssym = shift_array(ctx, f"{p}_shift", shifts, shift_type)
     lo, hi = activation_range(op.options.activation, y.quant.s, y.quant.zp)
     return x, w, bias, y, p, msym, ssym, (lo, hi)
 
@@ -198,7 +207,7 @@ def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
     dead = None
     if w0.data is not None and len(w0.shape) == 4:
         dead = ~np.any(np.asarray(w0.data).reshape(out_c, -1) != 0, axis=1)
-    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c, dead)
+    x, w, bias, y, p, msym, ssym, (lo, hi) = _common(op, graph, ctx, out_c, dead, shift_type="int32_t")
     _, kh, kw, ic = w.shape
     require(x.shape[3] == ic and y.shape[3] == out_c and y.shape[0] == x.shape[0], op, graph,
             "a grouped convolution or channels not matching the filter")

@@ -29,7 +29,7 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import require
-from tinyml.codegen.ops.conv import conv_packed_fields, fast_requant_ok, geometry, grouped_filter_symbol
+from tinyml.codegen.ops.conv import conv_packed_fields, fast_requant_ok, geometry, grouped_filter_symbol, shift_array
 from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8, rescale_struct
 from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
@@ -188,7 +188,7 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
               "bias": ctx.const_array(f"{p}_bias", "int32_t", np.asarray(bias.data, np.int32).reshape(-1))
               if bias is not None else "NULL",
               "multiplier": ctx.const_array(f"{p}_mult", "int32_t", mults),
-              "shift": ctx.const_array(f"{p}_shift", "int32_t", shifts), "fast_requant": int(fast),
+              "shift": shift_array(ctx, f"{p}_shift", shifts), "fast_requant": int(fast),
               "weights_grouped": int(kh == 3 and kw == 3)}
     return fields, g
 

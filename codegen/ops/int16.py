@@ -36,7 +36,7 @@ from . import shape as _shape
 from . import split as _split
 from . import update as _update
 from .batch_matmul import matmul_geometry, matmul_multiplier
-from .conv import dims_decl, geometry
+from .conv import dims_decl, geometry, shift_array
 from .elementwise import add_sub_quant, broadcast_geometry, mul_quant, squared_difference_quant
 from .fully_connected import fc_multipliers
 from .pool import pool_step
@@ -101,7 +101,7 @@ def _conv_common(op, graph, ctx, channels: int):
     lo, hi = activation_range(op.options.activation, y.quant.s, 0, "int16")
     decls = [cdecl.struct("tinyml_per_channel_quant", f"{p}_quant",
                           multiplier=ctx.const_array(f"{p}_mult", "int32_t", mults),
-                          shift=ctx.const_array(f"{p}_shift", "int32_t", shifts))]
+                          shift=shift_array(ctx, f"{p}_shift", shifts))]
     return x, w, bias, y, p, decls, (lo, hi)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import activations, lowering, require
-from tinyml.codegen.ops.conv import dims_decl, out_size, pad_before
+from tinyml.codegen.ops.conv import dims_decl, out_size, pad_before, shift_array
 from tinyml.codegen.ops.int16 import acc_bound_ok
 from tinyml.codegen.ops.rows import source_rows_overlap
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
@@ -72,7 +72,7 @@ def lower_transpose_conv(op, graph, ctx) -> Step:
     p = ctx.name(f"op{op.index}")
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_c)
     msym = ctx.const_array(f"{p}_mult", "int32_t", mults)
-    ssym = ctx.const_array(f"{p}_shift", "int32_t", shifts)
+    ssym = shift_array(ctx, f"{p}_shift", shifts)
     if s16:
         require(all(-31 <= v <= 7 for v in shifts), op, graph, "a rescale beyond 2^7")
     lo, hi = activation_range(o.activation, y.quant.s, y.quant.zp, y.dtype)

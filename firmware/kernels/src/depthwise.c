@@ -19,7 +19,8 @@ typedef struct {
     int32_t full;              /* clamp range is all of int8: one SSAT */
     int32_t fast;              /* params->fast_requant: tinyml_requantize_bounded */
     size_t x_tap, x_row;
-    const int32_t *bias, *mult, *shift;
+    const int32_t *bias, *mult;
+    const int8_t *shift;
     int32_t grouped;           /* params->weights_grouped (multiplier 1) */
     int32_t k_w, taps;         /* filter width, k_h * k_w */
 } dw_consts;
@@ -298,7 +299,8 @@ static void dwx_group_setup(dwx_group *g, const dw_consts *k, const int8_t *filt
         g->wx[2 * t + 1] = tinyml_sxtb16_ror8(v);
     }
     const int32_t zp21 = 2 * k->out_off + 1;
-    const int32_t *m = k->mult + c, *sh = k->shift + c;
+    const int32_t *m = k->mult + c;
+    const int8_t *sh = k->shift + c;
 #pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j) {
         const int32_t s = sh[j];

@@ -23,7 +23,8 @@ typedef struct {
     int32_t out_off, lo, hi;    /* output zero point, clamp range */
     size_t x_tap;               /* bytes between horizontally adjacent taps: dilation_w * ch */
     const int32_t *bias;        /* may be NULL */
-    const int32_t *mult, *shift;
+    const int32_t *mult;
+    const int8_t *shift;        /* int8 shifts (tinyml_per_channel_quant, tinyml_invres_dw) */
 } dw3_consts;
 
 /* The epilogue of one channel; k is a local copy (int8 stores cannot alias it). */

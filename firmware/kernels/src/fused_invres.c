@@ -29,7 +29,8 @@ int32_t tinyml_fused_invres_s8_scratch_size(const tinyml_invres_params *p)
  * stores cannot force reloads through the parameter pointer. */
 typedef struct {
     int32_t out_off, lo, hi;
-    const int32_t *mult, *shift;
+    const int32_t *mult;
+    const int8_t *shift;
 } dw_epilogue;
 
 /* requant(acc, c) + output_offset, clamped; fast: tinyml_requantize_bounded

@@ -87,10 +87,12 @@ typedef struct {
     int32_t shift;
 } tinyml_quant;
 
-/* Per-output-channel requantization (arrays of length output channels). */
+/* Per-output-channel requantization (arrays of length output channels). The
+ * shifts are int8 (TFLite's per-channel shifts are in -31..30; one byte a
+ * channel instead of four in flash, the same one load per read). */
 typedef struct {
     const int32_t *multiplier;
-    const int32_t *shift;
+    const int8_t *shift;
 } tinyml_per_channel_quant;
 
 /* Clamp range of a fused activation, in the output's quantized domain. */

@@ -211,7 +211,7 @@ typedef struct {
     tinyml_activation activation;
     const int32_t *bias;              /* may be NULL */
     const int32_t *multiplier;
-    const int32_t *shift;
+    const int8_t *shift;              /* int8: one byte a channel */
     int32_t fast_requant;             /* 1 when the generator proved tinyml_requantize_bounded exact
                                          (codegen/ops/conv.py: fast_requant_ok, |e + io| <= 255) */
     int32_t weights_grouped;          /* 1: dw_filter in the grouped layout of tinyml/conv.h
