@@ -46,5 +46,10 @@ def struct(ctype: str, name: str, **fields: Any) -> str:
     return f"static const {ctype} {name} = {_value(fields, 0)};"
 
 
+def array(ctype: str, name: str, items: list) -> str:
+    """`static const ctype name[n] = {` then one initializer per element (dicts indented) `};`."""
+    return f"static const {ctype} {name}[{len(items)}] = {_value(list(items), 0)};"
+
+
 def activation(lo: int, hi: int) -> dict:
     return {"min": lo, "max": hi}

@@ -50,9 +50,10 @@ def geometry(op, graph, x_shape, k_h: int, k_w: int, y_shape, dilated: bool = Tr
     _, oh, ow, _ = y_shape
     require(out_size(padding, ih, k_h, sh, dh) == oh and out_size(padding, iw, k_w, sw, dw) == ow,
             op, graph, f"output shape {list(y_shape)} inconsistent with {padding} padding")
-    return {"stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
-            "pad_h": pad_before(padding, ih, k_h, sh, dh, oh), "pad_w": pad_before(padding, iw, k_w, sw, dw, ow),
-            "padding": padding}
+    g = {"stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
+         "pad_h": pad_before(padding, ih, k_h, sh, dh, oh), "pad_w": pad_before(padding, iw, k_w, sw, dw, ow)}
+    require_int16(op, graph, g)
+    return {**g, "padding": padding}
 
 
 def requantize_double(x: int, multiplier: int, shift: int) -> int:
@@ -110,14 +111,25 @@ def _common(op, graph, ctx, channels: int, dead: np.ndarray | None = None, shift
     return x, w, bias, y, p, msym, ssym, (lo, hi)
 
 
-def _params_decl(p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int, fast: bool = False,
+INT16_FIELD = (-(1 << 15), (1 << 15) - 1)
+
+
+def require_int16(op, graph, fields: dict) -> None:
+    """The kernels' geometry structs hold dims, strides, pads and offsets as int16_t (flash)."""
+    for k, v in fields.items():
+        if isinstance(v, (int, np.integer)) and not INT16_FIELD[0] <= int(v) <= INT16_FIELD[1]:
+            require(False, op, graph, f"{k} = {int(v)}, beyond the int16 geometry fields of the kernels")
+
+
+def _params_decl(op, graph, p: str, x, y, g: dict, lo: int, hi: int, depth_multiplier: int, fast: bool = False,
                  grouped: bool = False) -> str:
-    fields = {"weights_grouped": 1} if grouped else {}
-    return cdecl.struct("tinyml_conv_params", f"{p}_params", input_offset=-x.quant.zp,
-                        output_offset=y.quant.zp, stride_h=g["stride_h"], stride_w=g["stride_w"],
-                        dilation_h=g["dilation_h"], dilation_w=g["dilation_w"],
-                        pad_h=g["pad_h"], pad_w=g["pad_w"], depth_multiplier=depth_multiplier,
-                        activation=cdecl.activation(lo, hi), fast_requant=int(fast), **fields)
+    fields = {"input_offset": -x.quant.zp, "output_offset": y.quant.zp, "stride_h": g["stride_h"],
+              "stride_w": g["stride_w"], "dilation_h": g["dilation_h"], "dilation_w": g["dilation_w"],
+              "pad_h": g["pad_h"], "pad_w": g["pad_w"], "depth_multiplier": depth_multiplier}
+    require_int16(op, graph, fields)
+    extra = {"weights_grouped": 1} if grouped else {}
+    return cdecl.struct("tinyml_conv_params", f"{p}_params", **fields,
+                        activation=cdecl.activation(lo, hi), fast_requant=int(fast), **extra)
 
 
 def group_depthwise_filter(data: np.ndarray) -> np.ndarray:
@@ -156,7 +168,7 @@ def lower_conv2d(op, graph, ctx) -> Step:
     g = geometry(op, graph, x.shape, kh, kw, y.shape)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
-        _params_decl(p, x, y, g, lo, hi, 1),
+        _params_decl(op, graph, p, x, y, g, lo, hi, 1),
         dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
     ]
     ksums = "NULL"
@@ -239,6 +251,7 @@ def conv_packed_fields(op, graph, ctx) -> tuple[dict, str, int, dict, str]:
               "stride_h": g["stride_h"], "stride_w": g["stride_w"], "dilation_h": g["dilation_h"],
               "dilation_w": g["dilation_w"], "pad_h": g["pad_h"], "pad_w": g["pad_w"],
               "pad_value": int(x.quant.zp), "layer": layer}
+    require_int16(op, graph, fields)
     return fields, packed_filter_symbol(ctx, w), packed_scratch_bytes(kh, kw, ic, g), g, p
 
 
@@ -278,7 +291,7 @@ def lower_depthwise(op, graph, ctx) -> Step:
     fast = fast_requant_ok(b, wv, shifts, int(y.quant.zp), x_max=255)
     decls = [
         cdecl.struct("tinyml_per_channel_quant", f"{p}_quant", multiplier=msym, shift=ssym),
-        _params_decl(p, x, y, g, lo, hi, mult, fast, grouped=mult == 1),
+        _params_decl(op, graph, p, x, y, g, lo, hi, mult, fast, grouped=mult == 1),
         dims_decl(f"{p}_in", x.shape), dims_decl(f"{p}_filter", w.shape), dims_decl(f"{p}_out", y.shape),
     ]
     ins, outs = activations(graph, op)

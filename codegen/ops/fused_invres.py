@@ -29,7 +29,8 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import require
-from tinyml.codegen.ops.conv import conv_packed_fields, fast_requant_ok, geometry, grouped_filter_symbol, shift_array
+from tinyml.codegen.ops.conv import (conv_packed_fields, fast_requant_ok, geometry, grouped_filter_symbol,
+                                     require_int16, shift_array)
 from tinyml.codegen.ops.fused_common import fused_add_struct, per_tensor_int8, rescale_struct
 from tinyml.codegen.patterns import FusionGroup, GraphIndex, pattern
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
@@ -190,6 +191,7 @@ def _dw_fields(dw, graph, ctx, pad_top: int, pad_left: int, in_shape) -> tuple[d
               "multiplier": ctx.const_array(f"{p}_mult", "int32_t", mults),
               "shift": shift_array(ctx, f"{p}_shift", shifts), "fast_requant": int(fast),
               "weights_grouped": int(kh == 3 and kw == 3)}
+    require_int16(dw, graph, fields)
     return fields, g
 
 

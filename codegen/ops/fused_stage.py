@@ -212,7 +212,9 @@ def lower_stage(graph: Graph, steps: list[Step], ctx: LowerCtx, stream: bool = F
     x, y = first.inputs[0], last.outputs[0]
     name = ctx.name(f"stage_op{last.index}")
     in_rows = stream_rows(chain) // (2 if chain[0].depthwise else 1) if stream else 0
-    decls.append(cdecl.struct("tinyml_stage_params", f"{name}_params", layers=len(layers), layer=layers,
+    # the layers as an array of exactly their count (the struct points at it)
+    decls.append(cdecl.array("tinyml_stage_layer", f"{name}_layers", layers))
+    decls.append(cdecl.struct("tinyml_stage_params", f"{name}_params", layers=len(layers), layer=f"{name}_layers",
                               in_rows=in_rows, in_mirror=int(stream and chain[0].depthwise)))
     scratch = ScratchRef(f"tinyml_fused_stage_s8_scratch_size(&{name}_params)")
     if stream:

@@ -15,7 +15,7 @@ import numpy as np
 
 from tinyml.codegen import cdecl
 from tinyml.codegen.lowering import activations, lowering, require
-from tinyml.codegen.ops.conv import dims_decl, out_size, pad_before, shift_array
+from tinyml.codegen.ops.conv import dims_decl, out_size, pad_before, require_int16, shift_array
 from tinyml.codegen.ops.int16 import acc_bound_ok
 from tinyml.codegen.ops.rows import source_rows_overlap
 from tinyml.codegen.quant import activation_range, per_channel_multipliers
@@ -69,6 +69,7 @@ def lower_transpose_conv(op, graph, ctx) -> Step:
     _, oh, ow, _ = y.shape
     pad_h = pad_before(padding, oh, kh, o.stride_h, 1, out_size(padding, oh, kh, o.stride_h))
     pad_w = pad_before(padding, ow, kw, o.stride_w, 1, out_size(padding, ow, kw, o.stride_w))
+    require_int16(op, graph, {"stride_h": o.stride_h, "stride_w": o.stride_w, "pad_h": pad_h, "pad_w": pad_w})
     p = ctx.name(f"op{op.index}")
     mults, shifts = per_channel_multipliers(x.quant.s, w.quant.scale, y.quant.s, out_c)
     msym = ctx.const_array(f"{p}_mult", "int32_t", mults)

@@ -95,9 +95,10 @@ typedef struct {
     const int8_t *shift;
 } tinyml_per_channel_quant;
 
-/* Clamp range of a fused activation, in the output's quantized domain. */
+/* Clamp range of a fused activation, in the output's quantized domain
+ * (int8, uint8 or int16 outputs: int16 holds every bound). */
 typedef struct {
-    int32_t min, max;
+    int16_t min, max;
 } tinyml_activation;
 
 /* (a * b * 2) >> 31 with round-half-away-from-zero, saturating the one

@@ -15,17 +15,17 @@
  * pad_h / pad_w are the top / left padding TFLite computes for the op
  * (ComputePaddingHeightWidth); taps outside the input contribute nothing. */
 typedef struct {
-    int32_t input_offset;      /* -(input zero point) */
-    int32_t output_offset;     /* output zero point */
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;
-    int32_t depth_multiplier;  /* depthwise only: output channels per input channel */
+    int16_t input_offset;      /* -(input zero point) */
+    int16_t output_offset;     /* output zero point */
+    int16_t stride_h, stride_w;
+    int16_t dilation_h, dilation_w;
+    int16_t pad_h, pad_w;
+    int16_t depth_multiplier;  /* depthwise only: output channels per input channel */
     tinyml_activation activation;
-    int32_t fast_requant;      /* depthwise only: 1 when the generator proved
+    uint8_t fast_requant;      /* depthwise only: 1 when the generator proved
                                 * tinyml_requantize_bounded's preconditions for every
                                 * output (same bytes, fewer instructions) */
-    int32_t weights_grouped;   /* depthwise with multiplier 1 only: 1 when the filter is
+    uint8_t weights_grouped;   /* depthwise with multiplier 1 only: 1 when the filter is
                                 * in the grouped layout (tinyml_depthwise_conv2d_s8) */
 } tinyml_conv_params;
 
@@ -96,13 +96,13 @@ tinyml_status tinyml_conv2d_s8(const tinyml_conv_params *params, const tinyml_pe
  * Same bytes as tinyml_conv2d_s8. Scratch: ctx holds
  * tinyml_conv2d_packed_s8_scratch_size(params) bytes (0 for the direct form). */
 typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;
-    int32_t pad_value;         /* input zero point */
+    int16_t in_h, in_w, in_c;  /* int16 (flash): the generator checks every field fits */
+    int16_t out_h, out_w;
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t dilation_h, dilation_w;
+    int16_t pad_h, pad_w;
+    int16_t pad_value;         /* input zero point */
     tinyml_fc_layer layer;     /* accum_depth = k_h * k_w * in_c, output_depth = out_c */
 } tinyml_conv_packed_params;
 

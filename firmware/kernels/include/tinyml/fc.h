@@ -24,12 +24,12 @@ typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
     const int8_t *table;
-    int32_t double_rounding;  /* 1: gemmlowp double rounding (CONV_2D's), 0: tinyml_requantize */
-    int32_t fast_requant;     /* 1 (with double_rounding, no table): the generator proved
+    uint8_t double_rounding;  /* 1: gemmlowp double rounding (CONV_2D's), 0: tinyml_requantize */
+    uint8_t fast_requant;     /* 1 (with double_rounding, no table): the generator proved
                                * tinyml_requantize_bounded's preconditions for every output
                                * (|acc| < 2^30, -22 <= shift <= -1): same bytes, fewer
                                * instructions; 0 when not set (other generators) */
-    int32_t per_tensor;       /* 1: multiplier[0] and shift[0] (shift8[0]) apply to every output
+    uint8_t per_tensor;       /* 1: multiplier[0] and shift[0] (shift8[0]) apply to every output
                                * (one-element arrays; TFLite's per-tensor FULLY_CONNECTED), 0: one per output */
     const int8_t *shift8;     /* FULLY_CONNECTED (double_rounding = 0, no table): the shifts as int8,
                                * each in -24..-1 (checked by the generator), `shift` then NULL; the

@@ -200,21 +200,21 @@ tinyml_status tinyml_fused_resblock_s8(const tinyml_ctx *ctx, const tinyml_resbl
 #define TINYML_INVRES_MAX_K 16        /* largest depthwise window height */
 
 typedef struct {
-    int32_t in_h, in_w, channels;     /* e: rows, columns, channels */
-    int32_t out_h, out_w;             /* d */
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;             /* top / left */
-    int32_t input_offset;             /* -(e zero point) */
-    int32_t output_offset;            /* d zero point */
+    int16_t in_h, in_w, channels;     /* e: rows, columns, channels (int16: the generator checks) */
+    int16_t out_h, out_w;             /* d */
+    int16_t k_h, k_w;
+    int16_t stride_h, stride_w;
+    int16_t dilation_h, dilation_w;
+    int16_t pad_h, pad_w;             /* top / left */
+    int16_t input_offset;             /* -(e zero point) */
+    int16_t output_offset;            /* d zero point */
     tinyml_activation activation;
     const int32_t *bias;              /* may be NULL */
     const int32_t *multiplier;
     const int8_t *shift;              /* int8: one byte a channel */
-    int32_t fast_requant;             /* 1 when the generator proved tinyml_requantize_bounded exact
+    uint8_t fast_requant;             /* 1 when the generator proved tinyml_requantize_bounded exact
                                          (codegen/ops/conv.py: fast_requant_ok, |e + io| <= 255) */
-    int32_t weights_grouped;          /* 1: dw_filter in the grouped layout of tinyml/conv.h
+    uint8_t weights_grouped;          /* 1: dw_filter in the grouped layout of tinyml/conv.h
                                          (tinyml_depthwise_conv2d_s8, weights_grouped) */
 } tinyml_invres_dw;
 

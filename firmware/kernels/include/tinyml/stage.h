@@ -37,7 +37,6 @@
 
 
 typedef struct {
-    int32_t depthwise;                          /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */
     const tinyml_conv_packed_params *conv;      /* CONV_2D: geometry, packed layer */
     const int8_t *conv_filter;                  /* CONV_2D: packed filter */
     const tinyml_conv_params *dw;               /* DEPTHWISE_CONV_2D */
@@ -45,13 +44,14 @@ typedef struct {
     const tinyml_dims *dw_in, *dw_filter, *dw_out;
     const int8_t *dw_weights;
     const int32_t *dw_bias;                     /* may be NULL */
-    int32_t ring_rows;                          /* rows of this layer's output ring (0: the last layer) */
-    int32_t ring_mirror;                        /* 1: the consumer is a depthwise (2 * ring_rows slots) */
+    int16_t ring_rows;                          /* rows of this layer's output ring (0: the last layer) */
+    uint8_t ring_mirror;                        /* 1: the consumer is a depthwise (2 * ring_rows slots) */
+    uint8_t depthwise;                          /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */
 } tinyml_stage_layer;
 
 typedef struct {
     int32_t layers;
-    tinyml_stage_layer layer[TINYML_STAGE_MAX_LAYERS];
+    const tinyml_stage_layer *layer;            /* `layers` entries (at most TINYML_STAGE_MAX_LAYERS) */
     int32_t in_rows;                            /* streamed: row slots of in_ring; 0: resident input */
     int32_t in_mirror;                          /* streamed into a depthwise: in_ring mirrored */
 } tinyml_stage_params;
