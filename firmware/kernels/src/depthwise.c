@@ -3,14 +3,6 @@
 #include "tinyml/fc.h"
 #include "depthwise_grouped.h"
 
-static inline int8_t finish(int32_t acc, const tinyml_conv_params *p,
-                            const tinyml_per_channel_quant *q, int32_t ch)
-{
-    acc = tinyml_conv_requantize(acc, q->multiplier[ch], q->shift[ch]);
-    acc += p->output_offset;
-    return (int8_t)TINYML_CLAMP(acc, p->activation.min, p->activation.max);
-}
-
 
 /* Constants of one depthwise call, copied to the stack so the int8 output
  * stores cannot force reloads through the parameter pointers. */
@@ -584,21 +576,25 @@ static void dw_pixel_general(const tinyml_conv_params *p, const tinyml_per_chann
                              int32_t iy0, int32_t ky0, int32_t ky1,
                              int32_t ix0, int32_t kx0, int32_t kx1, int8_t *out_px)
 {
-    const int32_t io = p->input_offset;
-    const int32_t m = p->depth_multiplier;
+    /* the fields in locals: the int8 output stores could alias the structs */
+    const int32_t io = p->input_offset, m = p->depth_multiplier, dil_h = p->dilation_h, dil_w = p->dilation_w;
+    const int32_t out_off = p->output_offset, lo = p->activation.min, hi = p->activation.max;
+    const int32_t *mult = q->multiplier;
+    const int8_t *shift = q->shift;
     for (int32_t c = 0; c < in_c; ++c) {
         for (int32_t j = 0; j < m; ++j) {
             const int32_t o = c * m + j;
             int32_t acc = bias ? bias[o] : 0;
             for (int32_t ky = ky0; ky < ky1; ++ky) {
-                const int32_t iy = iy0 + ky * p->dilation_h;
+                const int32_t iy = iy0 + ky * dil_h;
                 for (int32_t kx = kx0; kx < kx1; ++kx) {
-                    const int32_t ix = ix0 + kx * p->dilation_w;
+                    const int32_t ix = ix0 + kx * dil_w;
                     acc += filter[((size_t)ky * k_w + kx) * out_c + o] *
                            (in_b[((size_t)iy * in_w + ix) * in_c + c] + io);
                 }
             }
-            out_px[o] = finish(acc, p, q, o);
+            acc = tinyml_conv_requantize(acc, mult[o], shift[o]) + out_off;
+            out_px[o] = (int8_t)TINYML_CLAMP(acc, lo, hi);
         }
     }
 }
