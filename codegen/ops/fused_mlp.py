@@ -116,12 +116,10 @@ def lower_mlp(group: FusionGroup, graph, ctx) -> Step:
     hidden = [l["output_depth"] for l in layers[:-1]]
     stride = (max(hidden) + 3) // 4 * 4
     scratch = 2 * stride * (1 if n == 2 else 2)        # two rows per pass (tinyml_fused_mlp_s8_scratch_size)
-    empty = {"accum_depth": 0, "output_depth": 0, "filter_offset": 0, "output_offset": 0,
-             "activation": {"min": -128, "max": 127}, "bias": "NULL", "multiplier": "NULL", "shift": "NULL",
-             "table": "NULL", "double_rounding": 0}
-    params = {"rows": r["rows"], "layers": n, "hidden_stride": stride,
-              "layer": layers + [empty] * (MAX_LAYERS - n)}
-    decls = [cdecl.struct("tinyml_mlp_params", f"{p}_params", **params)]
+    # the layers as an array of exactly their count (the struct points at it)
+    params = {"rows": r["rows"], "layers": n, "hidden_stride": stride, "layer": f"{p}_layers"}
+    decls = [cdecl.array("tinyml_fused_fc_layer", f"{p}_layers", layers),
+             cdecl.struct("tinyml_mlp_params", f"{p}_params", **params)]
     x, y = group.inputs[0], group.outputs[0]
     wargs = list(weights) + ["NULL"] * (MAX_LAYERS - n)
     call = Call("tinyml_fused_mlp_s8", [ScratchRef(f"tinyml_fused_mlp_s8_scratch_size(&{p}_params)"),

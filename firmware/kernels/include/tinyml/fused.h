@@ -136,7 +136,7 @@ typedef struct {
     int32_t rows;
     int32_t layers;
     int32_t hidden_stride;
-    tinyml_fused_fc_layer layer[TINYML_MLP_MAX_LAYERS];
+    const tinyml_fused_fc_layer *layer;   /* `layers` entries (at most TINYML_MLP_MAX_LAYERS) */
 } tinyml_mlp_params;
 
 /* Two rows of the widest hidden layer (hidden_stride bytes each) per buffer;
