@@ -50,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--balance", action="store_true", help="draw towers by running loss")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--ref", default="standalone.json", help="reference file in --out")
+    ap.add_argument("--finetune-steps", default="0",
+                    help="supernet mode: comma-separated K; each pick is also fine-tuned K steps from its "
+                         "inherited weights (tinyvit.train.finetune) and scored (0: inherited only)")
+    ap.add_argument("--finetune-lr", type=float, default=1e-3)
+    ap.add_argument("--checkpoints", default="",
+                    help="supernet mode: comma-separated steps at which the picks are also scored "
+                         "(inside the one cosine schedule over --steps)")
     a = ap.parse_args(argv)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
@@ -129,24 +136,80 @@ def main(argv: list[str] | None = None) -> int:
               if v is not None}
         settings = replace(settings, shared_blocks=a.shared, balance=a.balance, **kw)
         deadline = time.monotonic() + a.seconds if a.seconds else float("inf")
-        net, info = train_supernet(feasible, ds, settings, deadline=deadline, clock=time.monotonic,
-                                   seed=a.seed, on_step=lambda i: print("step", i, round(time.monotonic() - t0),
-                                                                        file=sys.stderr, flush=True)
-                                   if i % 100 == 0 else None)
-        # every pick's inherited accuracy is kept, so the run can be scored against other references
-        inh_all = {c.config.name: round(net.accuracy(c.config, xv, yv), 4) for c in picks}
-        inh = inh_all
+        ks = sorted({int(k) for k in a.finetune_steps.split(",") if k.strip()} - {0})
         names = [c.config.name for c in picks if c.config.name in ref]
-        tau = kendall_tau([inh[k] for k in names], [ref[k]["standalone_accuracy"] for k in names])
-        out = {"kendall_tau": round(tau, 4), "n": len(names), "supernet": info, "val_images": len(xv),
-               "reference": a.ref, "inherited": inh_all,
-               "samples": [{"name": k, "inherited_accuracy": inh[k],
+        refs = [ref[k]["standalone_accuracy"] for k in names]
+        marks = {int(k) for k in a.checkpoints.split(",") if k.strip()}
+        points: list[dict] = []
+        paused = [0.0]      # seconds spent scoring inside training (not training time)
+
+        def score_picks(net, step: int) -> dict:
+            t = time.monotonic()
+            inh = {c.config.name: round(net.accuracy(c.config, xv, yv), 4) for c in picks}
+            row = {"step": step, "train_seconds": round(t - t0 - paused[0], 1), "inherited": inh,
+                   "tau_inherited": _split(names, [inh[k] for k in names], refs)}
+            if ks:
+                from tinyml.tinyvit.train import finetune
+                ft: dict[int, dict] = {k: {} for k in ks}
+                for c in picks:
+                    accs = finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, xv, yv,
+                                    max(ks), at=(0, *ks), lr=a.finetune_lr, batch=settings.batch,
+                                    max_shift=2, seed=a.seed)
+                    for k in ks:
+                        ft[k][c.config.name] = round(accs[k], 4)
+                    # the Keras model's accuracy before fine-tuning must be the inherited one
+                    row.setdefault("keras_minus_inherited", {})[c.config.name] = round(accs[0] - inh[c.config.name], 4)
+                row["finetuned"] = {str(k): v for k, v in ft.items()}
+                row["tau_finetuned"] = {str(k): _split(names, [v[n] for n in names], refs) for k, v in ft.items()}
+            row["score_seconds"] = round(time.monotonic() - t, 1)
+            paused[0] += time.monotonic() - t
+            points.append(row)
+            print(json.dumps({"step": step, "train_seconds": row["train_seconds"],
+                              "tau_inherited": row["tau_inherited"]["all"],
+                              "tau_finetuned": {k: v["all"] for k, v in row.get("tau_finetuned", {}).items()},
+                              "score_seconds": row["score_seconds"]}), file=sys.stderr, flush=True)
+            return row
+        holder: list = []      # the supernet under training (train_supernet's on_net)
+
+        def on_step(i: int) -> None:
+            if i % 100 == 0:
+                print("step", i, round(time.monotonic() - t0), file=sys.stderr, flush=True)
+            if i in marks and i < settings.steps and holder:
+                score_picks(holder[0], i)
+        net, info = train_supernet(feasible, ds, settings, deadline=deadline, clock=time.monotonic,
+                                   seed=a.seed, on_step=on_step, on_net=holder.append)
+        info["seconds_without_scoring"] = round(info["seconds"] - paused[0], 1)
+        last = score_picks(net, info["steps"])
+        # every pick's inherited accuracy is kept, so the run can be scored against other references
+        inh_all = last["inherited"]
+        out = {"kendall_tau": last["tau_inherited"]["all"], "n": len(names), "supernet": info,
+               "val_images": len(xv), "reference": a.ref, "inherited": inh_all,
+               "finetune": {"steps": ks, "lr": a.finetune_lr, "batch": settings.batch},
+               "points": points,
+               "samples": [{"name": k, "inherited_accuracy": inh_all[k],
                             "standalone_accuracy": ref[k]["standalone_accuracy"]} for k in names]}
         path = os.path.join(a.out, f"supernet_{a.tag}.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
     print(json.dumps({k: v for k, v in out.items() if k not in ("picks", "samples")}))
     return 0
+
+
+def _split(names: list[str], scores: list[float], refs: list[float]) -> dict:
+    """Kendall tau-b over all pairs, and tau-a over the pairs within one patch size and
+    across patch sizes (their concordant / discordant counts): which pairs the ranking gets."""
+    from tinyml.memory_planner.search.oneshot import kendall_tau
+    patch = [n.split("_")[1] for n in names]
+    out: dict = {"all": round(kendall_tau(scores, refs), 4)}
+    for part, same in (("within", True), ("cross", False)):
+        c = d = 0
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                if (patch[i] == patch[j]) == same:
+                    s = (scores[i] - scores[j]) * (refs[i] - refs[j])
+                    c, d = c + (s > 0), d + (s < 0)
+        out[part] = {"tau": round((c - d) / max(1, c + d), 4), "concordant": c, "discordant": d}
+    return out
 
 
 if __name__ == "__main__":

@@ -183,9 +183,14 @@ def sandwich(feasible: list[Candidate], rule: str = "params", balance: bool = Fa
 
 def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, deadline: float,
                    clock: Callable[[], float], seed: int = 0,
-                   on_step: Callable[[int], None] | None = None) -> tuple[Supernet, dict]:
+                   on_step: Callable[[int], None] | None = None,
+                   on_net: Callable[[Supernet], None] | None = None) -> tuple[Supernet, dict]:
+    """The supernet covering `feasible`, trained with `settings` until `deadline`; `on_net`
+    receives the supernet before training (so `on_step` can score it at a checkpoint)."""
     space = SupernetSpace.covering([c.config for c in feasible], shared_blocks=settings.shared_blocks)
     net = Supernet(space, seed=seed)
+    if on_net is not None:
+        on_net(net)
     sampler = sandwich(feasible, settings.sandwich, settings.balance)
     max_shift = 2 if space.image_size >= 16 else 0
     info = net.train(ds.train.x, ds.train.y, sampler, settings.steps, deadline=deadline,
