@@ -370,12 +370,27 @@ def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.
     spread over the space (`spread_picks`); stand-alone is `standalone_accuracy` (each
     alone from Keras' initial weights, same seed, epochs, batch, learning rate and
     augmentation for all, evaluated on the same images as the inherited accuracy).
-    Trainings stop at `deadline` (at least two run); `requested` says how many were asked."""
+    Trainings stop at `deadline` (at least two run); `requested` says how many were asked.
+    With the re-rank on (`settings.rerank_top`, `rerank_steps`), each pick is first also
+    fine-tuned as `rerank` does (within the first half of the phase) and
+    `kendall_tau_finetuned` ranks by that score."""
     import time
     picks = spread_picks(feasible, n, rng)
     inherited = [net.accuracy(c.config, x, y) for c in picks]
+    tuned: list[float | None] = [None] * len(picks)
+    if settings.rerank_top and settings.rerank_steps:
+        # the re-rank's score of every pick (fine-tuned from inherited weights), until half the phase
+        from tinyml.tinyvit.train import finetune
+        half = clock() + 0.5 * max(0.0, deadline - clock())
+        for i, c in enumerate(picks):
+            if clock() >= half:
+                break
+            accs = finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, x, y,
+                            settings.rerank_steps, lr=settings.rerank_lr, batch=settings.batch,
+                            max_shift=2 if c.config.image_size >= 16 else 0, seed=seed, deadline=half, clock=clock)
+            tuned[i] = accs[settings.rerank_steps] if settings.rerank_steps in accs else None
     rows = []
-    for c, inh in zip(picks, inherited):
+    for c, inh, ft in zip(picks, inherited, tuned):
         if len(rows) >= 2 and clock() >= deadline:
             break
         t0 = clock()
@@ -385,8 +400,15 @@ def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.
                      "standalone_accuracy": round(acc, 4), "standalone_epochs": len(hist),
                      "standalone_seconds": round(clock() - t0, 1),
                      "peak_sram_bytes": c.cost.arena_bytes, "macs": c.cost.macs})
+        if ft is not None:
+            rows[-1]["finetuned_accuracy"] = round(ft, 4)
     tau = (kendall_tau([r["inherited_accuracy"] for r in rows], [r["standalone_accuracy"] for r in rows])
            if len(rows) >= 2 else None)
+    ftr = [r for r in rows if "finetuned_accuracy" in r]
+    tau_ft = (kendall_tau([r["finetuned_accuracy"] for r in ftr], [r["standalone_accuracy"] for r in ftr])
+              if len(ftr) >= 2 else None)
     return {"kendall_tau": None if tau is None or math.isnan(tau) else round(tau, 4),
+            "kendall_tau_finetuned": None if tau_ft is None or math.isnan(tau_ft) else round(tau_ft, 4),
+            "finetune_steps": settings.rerank_steps if settings.rerank_top else 0, "finetuned": len(ftr),
             "requested": n, "measured": len(rows), "standalone": "keras fit, mean of the last 3 epochs",
             "samples": rows}

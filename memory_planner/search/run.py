@@ -337,7 +337,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         res.kendall["epochs"] = settings.kendall_epochs
         res.kendall["train_images"] = len(ds.train.x)
         log(f"kendall tau (inherited vs stand-alone, {res.kendall['measured']} sub-networks, "
-            f"{settings.kendall_epochs} epochs each): {res.kendall['kendall_tau']}")
+            f"{settings.kendall_epochs} epochs each): {res.kendall['kendall_tau']}; after "
+            f"{res.kendall['finetune_steps']} fine-tuning steps: {res.kendall['kendall_tau_finetuned']}")
         if res.kendall["measured"] < kendall:
             res.notes.append(f"kendall: {res.kendall['measured']} of {kendall} stand-alone trainings fitted "
                              "in --budget-seconds")
