@@ -3,6 +3,8 @@
     python scripts/measure_kendall.py keras --out K/ --epochs 15     # N references, Keras (once; resumable)
     python scripts/measure_kendall.py supernet --out K/ --ref keras_e15_s0.json \
         [--steps 1000 | --seconds 1380] [--sandwich params|extremes] [--balance] [--distill 0 --shared]
+        [--finetune-steps 0,50,150] [--checkpoints 100,1000]
+    python scripts/measure_kendall.py scratch --out K/ --ref keras_e15_s0.json --finetune-steps 50,150
 
 All modes plan the same feasible set (digits 28x28, F746 arena, 3M MACs,
 `--candidates` sampled with `--seed`) and take the same N picks
@@ -16,7 +18,11 @@ largest width: narrow networks start too small; see the README). `supernet`
 trains one supernet with the given recipe, reads every pick's inherited
 accuracy and writes K/supernet_<tag>.json with `kendall_tau` (tau-b against
 K/<--ref>) and the inherited accuracies, so one run can be scored against other
-references later. Validation: the first `--val` validation images, both sides.
+references later; with `--finetune-steps 0,50,150` each pick is also fine-tuned 50 and
+150 steps from its inherited weights (`tinyvit.train.finetune`, constant `--finetune-lr`)
+and scored, and `--checkpoints 100,1000` scores the picks at those steps inside the one
+training schedule (`points`: per step, taus over all pairs and split within / across
+patch sizes). `scratch` is the control: the same fine-tuning from Keras' initial weights. Validation: the first `--val` validation images, both sides.
 TF runs on one thread.
 """
 from __future__ import annotations
@@ -32,7 +38,7 @@ import time
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["standalone", "supernet", "keras"])
+    ap.add_argument("mode", choices=["standalone", "supernet", "keras", "scratch"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--candidates", type=int, default=400)
@@ -113,7 +119,30 @@ def main(argv: list[str] | None = None) -> int:
                            "train_images": len(ds.train.x), "val_images": len(xv)}, f, indent=1)
         print(json.dumps({"done": len(rows), "seconds": round(time.monotonic() - t0, 1)}))
         return 0
-    if a.mode == "standalone":
+    if a.mode == "scratch":
+        # the control for the re-rank: the same fine-tuning (tinyvit.train.finetune, same steps,
+        # learning rate, batch, seed) from Keras' initial weights instead of inherited ones
+        import keras
+
+        from tinyml.tinyvit.model import build_model
+        from tinyml.tinyvit.train import finetune
+        ref = json.load(open(os.path.join(a.out, a.ref)))["picks"]
+        ks = sorted({int(k) for k in a.finetune_steps.split(",") if k.strip()} - {0})
+        names = [c.config.name for c in picks if c.config.name in ref]
+        refs = [ref[k]["standalone_accuracy"] for k in names]
+        ft: dict[int, dict] = {k: {} for k in ks}
+        for c in picks:
+            keras.utils.set_random_seed(a.seed)
+            accs = finetune(build_model(c.config), c.config, ds.train.x, ds.train.y, xv, yv, max(ks), at=tuple(ks),
+                            lr=a.finetune_lr, batch=settings.batch, max_shift=2, seed=a.seed)
+            for k in ks:
+                ft[k][c.config.name] = round(accs[k], 4)
+        out = {"finetuned": {str(k): v for k, v in ft.items()},
+               "tau_finetuned": {str(k): _split(names, [v[n] for n in names], refs) for k, v in ft.items()},
+               "finetune": {"steps": ks, "lr": a.finetune_lr, "batch": settings.batch, "start": "keras init"},
+               "reference": a.ref, "val_images": len(xv), "seconds": round(time.monotonic() - t0, 1)}
+        path = os.path.join(a.out, f"scratch_{a.tag}.json")
+    elif a.mode == "standalone":
         net = Supernet(SupernetSpace.covering([c.config for c in feasible]), seed=a.seed)
         steps = a.epochs * math.ceil(len(ds.train.x) / settings.batch)
         rows = {}
@@ -191,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         path = os.path.join(a.out, f"supernet_{a.tag}.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
-    print(json.dumps({k: v for k, v in out.items() if k not in ("picks", "samples")}))
+    print(json.dumps({k: v for k, v in out.items() if k not in ("picks", "samples", "points", "finetuned")}))
     return 0
 
 
