@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--candidates", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--net-seed", type=int, default=None,
+                    help="supernet / scratch mode: seed of the supernet's (or Keras') initial weights, its batches "
+                         "and the fine-tuning (default --seed); the picks and references stay --seed's")
     ap.add_argument("--epochs", type=int, default=3, help="stand-alone epochs")
     ap.add_argument("--steps", type=int, default=None, help="supernet steps (default: SupernetSettings)")
     ap.add_argument("--distill", type=float, default=None)
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = DataSpec("digits", seed=a.seed).load()
     xv, yv = ds.val.x[:a.val], ds.val.y[:a.val]
     settings = SupernetSettings()
+    net_seed = a.seed if a.net_seed is None else a.net_seed
     t0 = time.monotonic()
     if a.mode == "keras":
         # references independent of the supernet code: tinyvit.train.fit on build_model(cfg),
@@ -132,14 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         refs = [ref[k]["standalone_accuracy"] for k in names]
         ft: dict[int, dict] = {k: {} for k in ks}
         for c in picks:
-            keras.utils.set_random_seed(a.seed)
+            keras.utils.set_random_seed(net_seed)
             accs = finetune(build_model(c.config), c.config, ds.train.x, ds.train.y, xv, yv, max(ks), at=tuple(ks),
-                            lr=a.finetune_lr, batch=settings.batch, max_shift=2, seed=a.seed)
+                            lr=a.finetune_lr, batch=settings.batch, max_shift=2, seed=net_seed)
             for k in ks:
                 ft[k][c.config.name] = round(accs[k], 4)
         out = {"finetuned": {str(k): v for k, v in ft.items()},
                "tau_finetuned": {str(k): _split(names, [v[n] for n in names], refs) for k, v in ft.items()},
                "finetune": {"steps": ks, "lr": a.finetune_lr, "batch": settings.batch, "start": "keras init"},
+               "net_seed": net_seed,
                "reference": a.ref, "val_images": len(xv), "seconds": round(time.monotonic() - t0, 1)}
         path = os.path.join(a.out, f"scratch_{a.tag}.json")
     elif a.mode == "standalone":
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 for c in picks:
                     accs = finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, xv, yv,
                                     max(ks), at=(0, *ks), lr=a.finetune_lr, batch=settings.batch,
-                                    max_shift=2, seed=a.seed)
+                                    max_shift=2, seed=net_seed)
                     for k in ks:
                         ft[k][c.config.name] = round(accs[k], 4)
                     # the Keras model's accuracy before fine-tuning must be the inherited one
@@ -206,14 +211,14 @@ def main(argv: list[str] | None = None) -> int:
             if i in marks and i < settings.steps and holder:
                 score_picks(holder[0], i)
         net, info = train_supernet(feasible, ds, settings, deadline=deadline, clock=time.monotonic,
-                                   seed=a.seed, on_step=on_step, on_net=holder.append)
+                                   seed=net_seed, on_step=on_step, on_net=holder.append)
         info["seconds_without_scoring"] = round(info["seconds"] - paused[0], 1)
         last = score_picks(net, info["steps"])
         # every pick's inherited accuracy is kept, so the run can be scored against other references
         inh_all = last["inherited"]
         out = {"kendall_tau": last["tau_inherited"]["all"], "n": len(names), "supernet": info,
                "val_images": len(xv), "reference": a.ref, "inherited": inh_all,
-               "finetune": {"steps": ks, "lr": a.finetune_lr, "batch": settings.batch},
+               "finetune": {"steps": ks, "lr": a.finetune_lr, "batch": settings.batch}, "net_seed": net_seed,
                "points": points,
                "samples": [{"name": k, "inherited_accuracy": inh_all[k],
                             "standalone_accuracy": ref[k]["standalone_accuracy"]} for k in names]}
