@@ -287,8 +287,8 @@ class _KerasNet:
 
 
 @pytest.mark.slow
-def test_rerank_fine_tunes_the_best_m_by_inherited_accuracy_within_the_deadline():
-    """oneshot.rerank: only the best M by inherited accuracy are fine-tuned, best first, each
+def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
+    """oneshot.rerank: only M are fine-tuned, each patch size's best by inherited accuracy in turn, each
     the full K steps (its fitness becomes the fine-tuned accuracy, marked `reranked`, the
     inherited one kept in the rows); the rest keep their inherited accuracy; the search ranks
     re-ranked candidates first; at a passed deadline nothing is fine-tuned."""
@@ -302,17 +302,18 @@ def test_rerank_fine_tunes_the_best_m_by_inherited_accuracy_within_the_deadline(
     space, model = space_for_dataset("digits8"), CostModel()
     cfgs = [space.make(2, 16, 1, 2, 2.0), space.make(4, 16, 1, 1, 1.0), space.make(2, 8, 1, 1, 2.0),
             space.make(4, 8, 1, 2, 1.0)]
-    inherited = [0.30, 0.50, 0.40, 0.10]
+    inherited = [0.30, 0.50, 0.40, 0.45]      # patch 2, 4, 2, 4
     cands = [Candidate(c, model.evaluate(c), proxy_accuracy=a, origin="gen1") for c, a in zip(cfgs, inherited)]
     settings = replace(SupernetSettings(), rerank_top=2, rerank_steps=3, rerank_lr=3e-3)
     ticks = iter(range(10**6))
     rr = rerank(_KerasNet(), cands, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=10**9,
                 clock=lambda: next(ticks))
-    assert [r["name"] for r in rr["candidates"]] == [cfgs[1].name, cfgs[2].name]      # 0.50, then 0.40
+    # each patch size's best in turn: 0.50 (patch 4), then 0.40 (patch 2), not patch 4's 0.45
+    assert [r["name"] for r in rr["candidates"]] == [cfgs[1].name, cfgs[2].name]
     assert [r["inherited_accuracy"] for r in rr["candidates"]] == [0.50, 0.40]
     assert rr["reranked"] == 2 and all(r["steps"] == 3 for r in rr["candidates"])
     assert [c.reranked for c in cands] == [False, True, True, False]
-    assert cands[0].proxy_accuracy == 0.30 and cands[3].proxy_accuracy == 0.10
+    assert cands[0].proxy_accuracy == 0.30 and cands[3].proxy_accuracy == 0.45
     assert cands[1].origin == "gen1+finetune"
     for c, r in zip((cands[1], cands[2]), rr["candidates"]):
         assert c.proxy_accuracy == r["finetuned_accuracy"] and 0.0 <= c.proxy_accuracy <= 1.0
