@@ -22,7 +22,8 @@ references later; with `--finetune-steps 0,50,150` each pick is also fine-tuned 
 150 steps from its inherited weights (`tinyvit.train.finetune`, constant `--finetune-lr`)
 and scored, and `--checkpoints 100,1000` scores the picks at those steps inside the one
 training schedule (`points`: per step, taus over all pairs and split within / across
-patch sizes). `scratch` is the control: the same fine-tuning from Keras' initial weights. Validation: the first `--val` validation images, both sides.
+patch sizes). `scratch` is the control: the same fine-tuning from Keras' initial weights.
+Validation: the first `--val` validation images, both sides.
 TF runs on one thread.
 """
 from __future__ import annotations

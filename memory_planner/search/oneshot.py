@@ -65,7 +65,8 @@ class SupernetSettings:
                   else "most / fewest parameters")
         bal = ", patch sizes drawn by running loss" if self.balance else ""
         rr = (f"; {self.rerank_top} (each patch size's best in turn) re-ranked by validation accuracy after "
-              f"{self.rerank_steps} fine-tuning steps from their inherited weights" if self.rerank_top and self.rerank_steps else "")
+              f"{self.rerank_steps} fine-tuning steps from their inherited weights"
+              if self.rerank_top and self.rerank_steps else "")
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
                 f"validation images) of sub-networks of one weight-sharing supernet ({how}) trained with "
                 f"the sandwich rule (bounds: {bounds}{bal}){kd}; evolutionary search (population {self.population}, {self.children} "

@@ -321,7 +321,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
                         on_done=lambda c: bar.update(1))
         res.supernet["recipe"]["rerank"] = rr
-        log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned {settings.rerank_steps} steps "
+        log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
+            f"{settings.rerank_steps} steps "
             f"from inherited weights in {rr['seconds']:.0f} s")
         if rr["reranked"] < min(settings.rerank_top, len(evo.scored)):
             res.notes.append(f"rerank: {rr['reranked']} of {settings.rerank_top} shortlisted candidates were "

@@ -68,7 +68,8 @@ def register(sub) -> None:
     p.add_argument("--kendall-epochs", type=int, default=3, help="epochs of each --kendall training (default 3)")
     p.add_argument("--rerank-top", type=int, default=8, metavar="M",
                    help="with the supernet ranking: fine-tune M candidates (each patch size's best by "
-                        "inherited accuracy in turn) --rerank-steps steps each from their inherited weights and rank them by the result "
+                        "inherited accuracy in turn) --rerank-steps steps each from their inherited weights and "
+                        "rank them by the result "
                         "(default 8; 0 = inherited accuracy only)")
     p.add_argument("--rerank-steps", type=int, default=50, metavar="K",
                    help="fine-tuning steps of each re-ranked candidate (default 50; 0 = no re-rank)")
