@@ -71,8 +71,8 @@ def register(sub) -> None:
                         "inherited accuracy in turn) --rerank-steps steps each from their inherited weights and "
                         "rank them by the result "
                         "(default 8; 0 = inherited accuracy only)")
-    p.add_argument("--rerank-steps", type=int, default=50, metavar="K",
-                   help="fine-tuning steps of each re-ranked candidate (default 50; 0 = no re-rank)")
+    p.add_argument("--rerank-steps", type=int, default=200, metavar="K",
+                   help="fine-tuning steps of each re-ranked candidate (default 200; 0 = no re-rank)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
     p.add_argument("--final-epochs", type=int, default=20, help="epochs for the chosen model")
     p.add_argument("--baseline-patch", type=int, default=None,
