@@ -191,8 +191,10 @@ def finetune(model, cfg: ViTConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndar
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=wd, clipnorm=1.0),
                   loss=_cls_loss(cfg.num_classes, 0.0), metrics=["accuracy"])
 
-    def acc() -> float:
-        return float(np.mean(np.argmax(np.asarray(model.predict_on_batch(x_val)), -1) == y_val))
+    def acc() -> float:       # in chunks of 250: one or two traced shapes, bounded memory
+        logits = np.concatenate([np.asarray(model.predict_on_batch(x_val[i:i + 250]))
+                                 for i in range(0, len(x_val), 250)])
+        return float(np.mean(np.argmax(logits, -1) == y_val))
     out: dict[int, float] = {}
     if 0 in at:
         out[0] = acc()
