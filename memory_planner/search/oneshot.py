@@ -300,14 +300,16 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
     `tinyvit.train.finetune`: AdamW at a constant `rerank_lr`, the supernet's batch, shift
     augmentation, the training split) and its fitness becomes the validation accuracy on (x, y)
     after them; its inherited accuracy is kept in the returned rows. Candidates are taken best
-    first until `deadline` (a `clock` value); one cut by the deadline keeps its inherited
-    accuracy, and so do all below the top M. Re-ranked candidates are marked `reranked`: the
+    first until `deadline` (a `clock` value): the next starts only if one as long as the last
+    would end by then; one still cut by the deadline keeps its inherited accuracy, and so do
+    all not reached. Re-ranked candidates are marked `reranked`: the
     search ranks them above every other (the two scores are not on one scale)."""
     from tinyml.tinyvit.train import finetune
     top = shortlist(scored, settings.rerank_top) if settings.rerank_steps > 0 else []
     rows, t0 = [], clock()
     for c in top:
-        if clock() >= deadline:
+        # the next one starts only if one as long as the last would end in time
+        if clock() + (rows[-1]["seconds"] if rows else 0.0) >= deadline:
             break
         t = clock()
         accs = finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
