@@ -242,11 +242,94 @@ def test_subnetwork_equals_standalone_model_with_sliced_weights(shared):
     assert sum(k.endswith("blk_q_w") for k in w) == (1 if shared else 2)
 
 
+# ---------------------------------------------------------------- re-rank by fine-tuning
+def _digits8():
+    from tinyml.memory_planner.search.proxy import DataSpec
+    return DataSpec("digits8", seed=0).load()
+
+
+@pytest.mark.slow
+def test_finetune_reports_the_accuracy_a_shorter_run_reaches_and_stops_at_the_deadline():
+    """tinyvit.train.finetune (the re-rank's fine-tuning): constant learning rate and seeded
+    batches, so the accuracy reported after 8 of 16 steps is what a separate 8-step run from the
+    same weights reaches; step 0 is the starting weights' accuracy (counted here with numpy);
+    16 steps from random weights beat chance; a deadline already passed leaves 0 steps."""
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.tinyvit.model import build_model
+    from tinyml.tinyvit.train import finetune
+    ds = _digits8()
+    cfg = space_for_dataset("digits8").make(2, 16, 1, 2, 2.0)
+    x, y, xv, yv = ds.train.x, ds.train.y, ds.val.x[:300], ds.val.y[:300]
+    m1 = build_model(cfg)
+    w0 = m1.get_weights()
+    start = float(np.mean(np.argmax(m1.predict(xv, verbose=0), -1) == yv))
+    long = finetune(m1, cfg, x, y, xv, yv, 16, at=(0, 8), lr=3e-3, seed=1, max_shift=0)
+    m2 = build_model(cfg)
+    m2.set_weights(w0)
+    short = finetune(m2, cfg, x, y, xv, yv, 8, lr=3e-3, seed=1, max_shift=0)
+    assert sorted(long) == [0, 8, 16] and sorted(short) == [8]
+    assert long[0] == start and short[8] == long[8]
+    assert long[16] > 0.2, long                      # 10 classes: chance is 0.1
+    m3 = build_model(cfg)
+    ticks = iter(range(100))
+    assert list(finetune(m3, cfg, x, y, xv, yv, 16, lr=3e-3, deadline=0, clock=lambda: next(ticks))) == [0]
+
+
+class _KerasNet:
+    """A supernet stand-in for `oneshot.rerank`: `keras_model(cfg)` is a freshly seeded model."""
+
+    def keras_model(self, cfg):
+        import keras
+
+        from tinyml.tinyvit.model import build_model
+        keras.utils.set_random_seed(0)
+        return build_model(cfg)
+
+
+@pytest.mark.slow
+def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
+    """oneshot.rerank: only M are fine-tuned, each patch size's best by inherited accuracy in turn, each
+    the full K steps (its fitness becomes the fine-tuned accuracy, marked `reranked`, the
+    inherited one kept in the rows); the rest keep their inherited accuracy; the search ranks
+    re-ranked candidates first; at a passed deadline nothing is fine-tuned."""
+    from dataclasses import replace
+
+    from tinyml.memory_planner.search.candidates import Candidate
+    from tinyml.memory_planner.search.cost import CostModel
+    from tinyml.memory_planner.search.oneshot import SupernetSettings, rerank
+    from tinyml.memory_planner.search.space import space_for_dataset
+    ds = _digits8()
+    space, model = space_for_dataset("digits8"), CostModel()
+    cfgs = [space.make(2, 16, 1, 2, 2.0), space.make(4, 16, 1, 1, 1.0), space.make(2, 8, 1, 1, 2.0),
+            space.make(4, 8, 1, 2, 1.0)]
+    inherited = [0.30, 0.50, 0.40, 0.45]      # patch 2, 4, 2, 4
+    cands = [Candidate(c, model.evaluate(c), proxy_accuracy=a, origin="gen1") for c, a in zip(cfgs, inherited)]
+    settings = replace(SupernetSettings(), rerank_top=2, rerank_steps=3, rerank_lr=3e-3)
+    ticks = iter(range(10**6))
+    rr = rerank(_KerasNet(), cands, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=10**9,
+                clock=lambda: next(ticks))
+    # each patch size's best in turn: 0.50 (patch 4), then 0.40 (patch 2), not patch 4's 0.45
+    assert [r["name"] for r in rr["candidates"]] == [cfgs[1].name, cfgs[2].name]
+    assert [r["inherited_accuracy"] for r in rr["candidates"]] == [0.50, 0.40]
+    assert rr["reranked"] == 2 and all(r["steps"] == 3 for r in rr["candidates"])
+    assert [c.reranked for c in cands] == [False, True, True, False]
+    assert cands[0].proxy_accuracy == 0.30 and cands[3].proxy_accuracy == 0.45
+    assert cands[1].origin == "gen1+finetune"
+    for c, r in zip((cands[1], cands[2]), rr["candidates"]):
+        assert c.proxy_accuracy == r["finetuned_accuracy"] and 0.0 <= c.proxy_accuracy <= 1.0
+    fresh = [Candidate(c, model.evaluate(c), proxy_accuracy=a) for c, a in zip(cfgs, inherited)]
+    late = rerank(_KerasNet(), fresh, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=0,
+                  clock=lambda: next(ticks))
+    assert late["reranked"] == 0 and late["candidates"] == [] and not any(c.reranked for c in fresh)
+
+
 # ---------------------------------------------------------------- end to end
 def test_bad_kendall_and_ranking_arguments_are_one_line():
     for args, word in ((("--kendall", "5"), "--kendall must be 10..200"),
                        (("--kendall", "10", "--ranking", "proxy"), "--ranking is proxy"),
-                       (("--ranking", "supernet", "--task", "detect"), "classifiers only")):
+                       (("--ranking", "supernet", "--task", "detect"), "classifiers only"),
+                       (("--rerank-top", "-1"), "--rerank-top must be >= 0"),
+                       (("--rerank-steps", "-5"), "--rerank-steps must be >= 0")):
         r = _cli("search", "--dataset", "digits8", *args, timeout=120)
         assert r.returncode != 0 and word in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -266,6 +349,10 @@ def test_search_with_supernet_ranking_end_to_end(tmp_path):
     assert d["supernet"]["steps"] >= 1 and d["supernet"]["subnets_trained"] == 4 * d["supernet"]["steps"]
     assert d["evolution"]["scored"] >= 1 and "kendall_tau" not in d
     assert d["phase_seconds"]["supernet_training"] > 0 and d["phase_seconds"]["evolution"] > 0
+    # the re-rank (default top 8, 200 steps) is recorded in the recipe and booked in its own phase
+    rr = d["supernet"]["recipe"]["rerank"]
+    assert rr["top"] == 8 and rr["steps"] == 200 and rr["reranked"] <= 8
+    assert d["phase_seconds"]["rerank"] >= rr["seconds"] - 0.5
     ch = d["chosen"]
     assert ch["peak_sram_bytes"] <= 8 * 1024 and os.path.isfile(ch["tflite"])
     assert ch["plan_check"]["match"] and ch["plan_check"]["arena_bytes_exported"] == ch["peak_sram_bytes"]

@@ -172,6 +172,50 @@ def fit(model, cfg: ViTConfig, ds: Dataset, epochs: int, lr: float = 2e-3, wd: f
     return hist
 
 
+def finetune(model, cfg: ViTConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+             steps: int, at: tuple[int, ...] = (), lr: float = 1e-3, wd: float = 0.05, batch: int = 64,
+             max_shift: int = 2, seed: int = 0, deadline: float | None = None,
+             clock: Callable[[], float] = time.monotonic) -> dict[int, float]:
+    """Short fine-tuning of a classifier that starts from inherited weights (a supernet's
+    sub-network, `Supernet.keras_model`), to re-rank candidates: up to `steps` AdamW steps
+    (weight decay, clipnorm 1.0 and shift augmentation as `fit`; a constant learning rate, so
+    the accuracy after k steps is the same whether or not the run goes on), batches drawn
+    from (x, y) in a seeded order. Returns {k: validation accuracy on (x_val, y_val) after k
+    steps} for every k in `at` (0: before any step) and for the last step done. Stops
+    between two steps at `deadline` (a `clock` value); the steps reached are the last key."""
+    import keras
+    if cfg.head != "classify":
+        raise ValueError("finetune re-ranks classifiers only")
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=wd, clipnorm=1.0),
+                  loss=_cls_loss(cfg.num_classes, 0.0), metrics=["accuracy"])
+
+    def acc() -> float:       # in chunks of 250: one or two traced shapes, bounded memory
+        logits = np.concatenate([np.asarray(model.predict_on_batch(x_val[i:i + 250]))
+                                 for i in range(0, len(x_val), 250)])
+        return float(np.mean(np.argmax(logits, -1) == y_val))
+    out: dict[int, float] = {}
+    if 0 in at:
+        out[0] = acc()
+    order, pos, done = rng.permutation(len(x)), 0, 0
+    for k in range(1, steps + 1):
+        if deadline is not None and clock() >= deadline:
+            break
+        if pos + batch > len(x):
+            order, pos = rng.permutation(len(x)), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        xb = random_shift(x[idx], rng, max_shift) if max_shift else x[idx]
+        model.train_on_batch(xb, y[idx])
+        done = k
+        if k in at and k != steps:
+            out[k] = acc()
+    if done not in out:
+        out[done] = acc()
+    return out
+
+
 def evaluate_float(model, cfg: ViTConfig, x: np.ndarray, y) -> float:
     out = model.predict(x, batch_size=256, verbose=0)
     if cfg.head == "detect":

@@ -27,6 +27,7 @@ class Candidate:
     proxy_accuracy: float | None = None
     proxy_seconds: float | None = None
     origin: str = "sample"        # sample | pareto | mutation | baseline
+    reranked: bool = False        # proxy_accuracy is after fine-tuning (oneshot.rerank): ranks above the rest
 
     @property
     def instructions(self) -> int:

@@ -6,8 +6,9 @@ phase leaves unused passes to the next):
 
     memory_eval     exact planning of sampled candidates      until 25 %
     ranking         proxy trainings (Pareto picks, evolution) until 60 %
-      or, with --ranking supernet: supernet_training until 50 %, evolution until 60 %
-      (with --kendall: supernet_training to 30 %, evolution to 33 %, kendall to 75 %)
+      or, with --ranking supernet: supernet_training until 45 %, evolution until 50 %,
+      rerank (fine-tuning the best few) until 60 %
+      (with --kendall: supernet_training to 30 %, evolution to 33 %, rerank to 40 %, kendall to 75 %)
     final_training  the winner (then the baseline) trained    until budget - export reserve
     export_verify   int8 export, re-plan, bit-exact verify    until the budget
 
@@ -23,14 +24,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-PHASES = ("data_load", "memory_eval", "ranking", "supernet_training", "evolution", "kendall",
+PHASES = ("data_load", "memory_eval", "ranking", "supernet_training", "evolution", "rerank", "kendall",
           "final_training", "export_verify")
 MEMORY_SHARE = 0.25
 RANKING_END = 0.60
 # With `--ranking supernet` the ranking window is split (shares of the budget, from the start):
-SUPERNET_ENDS = {"supernet_training": 0.50, "evolution": RANKING_END, "kendall": RANKING_END}
+SUPERNET_ENDS = {"supernet_training": 0.45, "evolution": 0.50, "rerank": RANKING_END, "kendall": RANKING_END}
 # --kendall: N stand-alone trainings are the longest part of the ranking
-SUPERNET_KENDALL_ENDS = {"supernet_training": 0.30, "evolution": 0.33, "kendall": 0.75}
+SUPERNET_KENDALL_ENDS = {"supernet_training": 0.30, "evolution": 0.33, "rerank": 0.40, "kendall": 0.75}
 
 
 def export_reserve(total_seconds: float) -> float:

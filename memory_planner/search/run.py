@@ -56,7 +56,7 @@ from .clock import SUPERNET_KENDALL_ENDS, RunClock, epoch_fits
 from .cost import CostModel, config_key
 from .executor import Executor
 from .final import check_export, final_train, verify_export
-from .oneshot import SupernetSettings, evolve, measure_kendall, score, train_supernet
+from .oneshot import SupernetSettings, evolve, measure_kendall, rerank, score, train_supernet
 from .proxy import DataSpec, ProxyJob, ProxySettings
 from .report import SearchResult, log, phase_bar, no_fit_error
 from .space import SearchSpace
@@ -158,7 +158,7 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     res.phase_seconds = rc.report()
 
     # -- final training of the winner and of the baseline ------------------
-    ranked = sorted(res.trained, key=lambda c: (-(c.proxy_accuracy or 0), c.cost.arena_bytes))
+    ranked = sorted(res.trained, key=lambda c: (not c.reranked, -(c.proxy_accuracy or 0), c.cost.arena_bytes))
     res.chosen = ranked[0]
     chance = 1.0 / max(1, space.num_classes)
     if space.head == "classify" and (res.chosen.proxy_accuracy or 0.0) < 1.5 * chance:
@@ -315,6 +315,20 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
                      "outside_supernet": evo.uncovered}
     log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
         f"accuracy, {evo.rejected} children rejected by the exact constraints")
+    if settings.rerank_top and settings.rerank_steps:
+        with rc.phase("rerank"), phase_bar("rerank", min(settings.rerank_top, len(evo.scored)), progress,
+                                           "cand") as bar:
+            rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
+                        on_done=lambda c: bar.update(1))
+        res.supernet["recipe"]["rerank"] = rr
+        log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
+            f"{settings.rerank_steps} steps "
+            f"from inherited weights in {rr['seconds']:.0f} s")
+        if rr["reranked"] < min(settings.rerank_top, len(evo.scored)):
+            res.notes.append(f"rerank: {rr['reranked']} of {settings.rerank_top} shortlisted candidates were "
+                             "fine-tuned in --budget-seconds; the rest keep their inherited accuracy")
+    else:
+        res.supernet["recipe"]["rerank"] = None
     res.trained = sorted(evo.scored.values(), key=lambda c: c.cost.arena_bytes)
     weights = net.numpy_weights()
     if kendall:
@@ -324,7 +338,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         res.kendall["epochs"] = settings.kendall_epochs
         res.kendall["train_images"] = len(ds.train.x)
         log(f"kendall tau (inherited vs stand-alone, {res.kendall['measured']} sub-networks, "
-            f"{settings.kendall_epochs} epochs each): {res.kendall['kendall_tau']}")
+            f"{settings.kendall_epochs} epochs each): {res.kendall['kendall_tau']}; after "
+            f"{res.kendall['finetune_steps']} fine-tuning steps: {res.kendall['kendall_tau_finetuned']}")
         if res.kendall["measured"] < kendall:
             res.notes.append(f"kendall: {res.kendall['measured']} of {kendall} stand-alone trainings fitted "
                              "in --budget-seconds")

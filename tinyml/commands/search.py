@@ -66,6 +66,13 @@ def register(sub) -> None:
                    help="with the supernet ranking: train N >= 10 sampled sub-networks stand-alone "
                         "(--kendall-epochs each) and report the Kendall tau of inherited vs stand-alone accuracy")
     p.add_argument("--kendall-epochs", type=int, default=3, help="epochs of each --kendall training (default 3)")
+    p.add_argument("--rerank-top", type=int, default=8, metavar="M",
+                   help="with the supernet ranking: fine-tune M candidates (each patch size's best by "
+                        "inherited accuracy in turn) --rerank-steps steps each from their inherited weights and "
+                        "rank them by the result "
+                        "(default 8; 0 = inherited accuracy only)")
+    p.add_argument("--rerank-steps", type=int, default=200, metavar="K",
+                   help="fine-tuning steps of each re-ranked candidate (default 200; 0 = no re-rank)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
     p.add_argument("--final-epochs", type=int, default=20, help="epochs for the chosen model")
     p.add_argument("--baseline-patch", type=int, default=None,
@@ -96,6 +103,9 @@ def run(args) -> int:
         raise TinymlError("--budget-seconds must be > 0", "--budget-seconds", "e.g. 600")
     if args.kendall and not 10 <= args.kendall <= 200:
         raise TinymlError(f"--kendall must be 10..200, got {args.kendall}", "--kendall", "e.g. --kendall 10")
+    for flag, v in (("--rerank-top", args.rerank_top), ("--rerank-steps", args.rerank_steps)):
+        if v < 0:
+            raise TinymlError(f"{flag} must be >= 0, got {v}", flag, "use 0 to turn the re-rank off")
     if args.kendall_epochs < 1:
         raise TinymlError("--kendall-epochs must be >= 1", "--kendall-epochs", "e.g. 2")
     if args.kendall and args.ranking == "proxy":
@@ -225,7 +235,8 @@ def _run(args, size: int | None) -> int:
                      baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
                      executor=executor, train=not args.no_train, ds=ds, progress=progress,
                      clock=clock, ranking=ranking, kendall=args.kendall,
-                     supernet=SupernetSettings(kendall_epochs=args.kendall_epochs))
+                     supernet=SupernetSettings(kendall_epochs=args.kendall_epochs, rerank_top=args.rerank_top,
+                                               rerank_steps=args.rerank_steps))
     if args.plot and res.trained:
         report.plot(res, args.plot)
     d = report.to_json(res)
