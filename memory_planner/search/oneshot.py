@@ -198,9 +198,9 @@ def train_supernet(feasible: list[Candidate], ds, settings: SupernetSettings, de
     if on_net is not None:
         on_net(net)
     sampler = sandwich(feasible, settings.sandwich, settings.balance)
-    max_shift = 2 if space.image_size >= 16 else 0
     info = net.train(ds.train.x, ds.train.y, sampler, settings.steps, deadline=deadline,
-                     lr=settings.lr, batch=settings.batch, max_shift=max_shift, seed=seed, clock=clock,
+                     lr=settings.lr, batch=settings.batch, max_shift=shift_pixels(space.image_size), seed=seed,
+                     clock=clock,
                      on_step=on_step, distill=settings.distill, warmup=settings.warmup)
     info["space"] = {"patch_sizes": list(space.patch_sizes), "max_dim": space.max_dim,
                      "max_depth": space.max_depth, "max_hidden": space.max_hidden,
@@ -275,6 +275,23 @@ def evolve(space: SearchSpace, net: Supernet, model: CostModel, budget: Budget, 
     return Evolution(scored, rejected, gen, planned, uncovered)
 
 
+def shift_pixels(image_size: int) -> int:
+    """The shift augmentation of every training in the supernet search (supernet, re-rank,
+    stand-alone references): 2 px from 16x16 images up, none below."""
+    return 2 if image_size >= 16 else 0
+
+
+def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
+              seed: int, deadline: float, clock: Callable[[], float]) -> dict[int, float]:
+    """`c` fine-tuned as the re-rank does: `settings.rerank_steps` steps from its inherited
+    weights (`tinyvit.train.finetune`, AdamW at `rerank_lr`, the supernet's batch); {steps
+    done: validation accuracy on (x, y)}."""
+    from tinyml.tinyvit.train import finetune
+    return finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
+                    lr=settings.rerank_lr, batch=settings.batch, max_shift=shift_pixels(c.config.image_size),
+                    seed=seed, deadline=deadline, clock=clock)
+
+
 def shortlist(scored: list[Candidate], m: int) -> list[Candidate]:
     """The re-rank's M candidates: the best by inherited accuracy of each patch size in turn
     (every patch size's best, then every one's second best, ...; each round best first), so
@@ -304,7 +321,6 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
     would end by then; one still cut by the deadline keeps its inherited accuracy, and so do
     all not reached. Re-ranked candidates are marked `reranked`: the
     search ranks them above every other (the two scores are not on one scale)."""
-    from tinyml.tinyvit.train import finetune
     top = shortlist(scored, settings.rerank_top) if settings.rerank_steps > 0 else []
     rows, t0 = [], clock()
     for c in top:
@@ -312,9 +328,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
         if clock() + (rows[-1]["seconds"] if rows else 0.0) >= deadline:
             break
         t = clock()
-        accs = finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
-                        lr=settings.rerank_lr, batch=settings.batch,
-                        max_shift=2 if c.config.image_size >= 16 else 0, seed=seed, deadline=deadline, clock=clock)
+        accs = finetuned(net, c, ds, x, y, settings, seed, deadline, clock)
         done = max(accs)
         row = {"name": c.config.name, "inherited_accuracy": c.proxy_accuracy, "steps": done,
                "seconds": round(clock() - t, 1)}
@@ -377,7 +391,7 @@ def standalone_accuracy(cfg, ds, x: np.ndarray, y: np.ndarray, epochs: int, sett
     keras.backend.clear_session()
     dsv = Dataset(ds.name, ds.task, ds.train, Split(x, y), ds.test, ds.class_names)
     hist = fit(build_model(cfg), cfg, dsv, epochs, lr=settings.lr, batch=settings.batch, patience=10 ** 6,
-               max_shift=2 if cfg.image_size >= 16 else 0, seed=seed, quiet=True, progress=False,
+               max_shift=shift_pixels(cfg.image_size), seed=seed, quiet=True, progress=False,
                deadline=deadline_wall)
     accs = [float(h["val_accuracy"]) for h in hist]
     return float(np.mean(accs[-3:])), accs
@@ -400,14 +414,11 @@ def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.
     tuned: list[float | None] = [None] * len(picks)
     if settings.rerank_top and settings.rerank_steps:
         # the re-rank's score of every pick (fine-tuned from inherited weights), until half the phase
-        from tinyml.tinyvit.train import finetune
         half = clock() + 0.5 * max(0.0, deadline - clock())
         for i, c in enumerate(picks):
             if clock() >= half:
                 break
-            accs = finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, x, y,
-                            settings.rerank_steps, lr=settings.rerank_lr, batch=settings.batch,
-                            max_shift=2 if c.config.image_size >= 16 else 0, seed=seed, deadline=half, clock=clock)
+            accs = finetuned(net, c, ds, x, y, settings, seed, half, clock)
             tuned[i] = accs[settings.rerank_steps] if settings.rerank_steps in accs else None
     rows = []
     for c, inh, ft in zip(picks, inherited, tuned):
