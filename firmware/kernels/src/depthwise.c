@@ -351,6 +351,18 @@ static inline __attribute__((always_inline)) int8_t dwx_finish(const dwx_group *
                   "m"(*(const int8_t(*)[])(x)), "m"(*(const int32_t(*)[18])(wq)));      \
     } while (0)
 
+/* The window of nky (3, 2 or 1) in-image rows of R (DWX_R3/R2/R1) taps each. */
+#define DWX_ROWS(R)                                                                     \
+    do {                                                                                \
+        if (nky == 3) {                                                                 \
+            DWX_WIN(R(0) DWX_NEXT R(24) DWX_NEXT R(48));                                \
+        } else if (nky == 2) {                                                          \
+            DWX_WIN(R(0) DWX_NEXT R(24));                                               \
+        } else {                                                                        \
+            DWX_WIN(R(0));                                                              \
+        }                                                                               \
+    } while (0)
+
 /* n pixels of one group whose windows have nkx in-image columns and nky in-image
  * rows (both fixed per compiled loop; rows d1 bytes apart): pixel p's first visited
  * tap at x + p * x_step, window tap tap0 first; outputs at out + p * out_step. */
@@ -365,29 +377,11 @@ static inline __attribute__((always_inline)) void dwx_loop(const dwx_group *gp, 
     for (const int8_t *x_end = x + (size_t)n * x_step; x != x_end; x += x_step, out += out_step) {
         int32_t a0 = gp->b[0], a1 = gp->b[1], a2 = gp->b[2], a3 = gp->b[3];
         if (nkx == 3) {
-            if (nky == 3) {
-                DWX_WIN(DWX_R3(0) DWX_NEXT DWX_R3(24) DWX_NEXT DWX_R3(48));
-            } else if (nky == 2) {
-                DWX_WIN(DWX_R3(0) DWX_NEXT DWX_R3(24));
-            } else {
-                DWX_WIN(DWX_R3(0));
-            }
+            DWX_ROWS(DWX_R3);
         } else if (nkx == 2) {
-            if (nky == 3) {
-                DWX_WIN(DWX_R2(0) DWX_NEXT DWX_R2(24) DWX_NEXT DWX_R2(48));
-            } else if (nky == 2) {
-                DWX_WIN(DWX_R2(0) DWX_NEXT DWX_R2(24));
-            } else {
-                DWX_WIN(DWX_R2(0));
-            }
+            DWX_ROWS(DWX_R2);
         } else {
-            if (nky == 3) {
-                DWX_WIN(DWX_R1(0) DWX_NEXT DWX_R1(24) DWX_NEXT DWX_R1(48));
-            } else if (nky == 2) {
-                DWX_WIN(DWX_R1(0) DWX_NEXT DWX_R1(24));
-            } else {
-                DWX_WIN(DWX_R1(0));
-            }
+            DWX_ROWS(DWX_R1);
         }
         out[0] = dwx_finish(gp, a0, 0, lo, hi, full);
         out[1] = dwx_finish(gp, a1, 1, lo, hi, full);
