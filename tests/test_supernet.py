@@ -329,7 +329,8 @@ def test_bad_kendall_and_ranking_arguments_are_one_line():
                        (("--kendall", "10", "--ranking", "proxy"), "--ranking is proxy"),
                        (("--ranking", "supernet", "--task", "detect"), "classifiers only"),
                        (("--rerank-top", "-1"), "--rerank-top must be >= 0"),
-                       (("--rerank-steps", "-5"), "--rerank-steps must be >= 0")):
+                       (("--rerank-steps", "-5"), "--rerank-steps must be >= 0"),
+                       (("--budgets", "3K,8K", "--kendall", "10"), "--kendall measures one budget's ranking")):
         r = _cli("search", "--dataset", "digits8", *args, timeout=120)
         assert r.returncode != 0 and word in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -360,3 +361,28 @@ def test_search_with_supernet_ranking_end_to_end(tmp_path):
     assert 0.0 <= ch["accuracy"] <= 1.0
     # every scored candidate fits the budget
     assert all(t["peak_sram_bytes"] <= 8 * 1024 for t in d["trained"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_budgets_share_one_planned_sample_and_one_supernet_trained_for_the_largest(tmp_path):
+    """--budgets 3K,8K under the supernet ranking: the sample is planned once and the supernet
+    trained once, on the candidates that fit the largest budget (more than fit 3 KiB); the
+    second budget reuses both (no planning, no supernet training, the same steps) and each
+    budget's winner fits it and is bit-exact."""
+    r = _cli("search", "--dataset", "digits8", "--budgets", "3K,8K", "--candidates", "60",
+             "--budget-seconds", "90", "--ranking", "supernet", "--final-epochs", "1",
+             "--out", str(tmp_path / "out"), "--json", timeout=880)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout)
+    first, second = d["results"]
+    assert d["budgets"] == [3072, 8192] and first["ranking"] == second["ranking"] == "supernet"
+    assert first["supernet"]["trained_for_sram_bytes"] == 8192 and "shared" not in first["supernet"]
+    assert first["supernet"]["trained_on"] == second["feasible_count"] > first["feasible_count"]
+    assert first["phase_seconds"]["memory_eval"] > 0 and first["phase_seconds"]["supernet_training"] > 0
+    assert second["supernet"]["shared"] is True and second["supernet"]["steps"] == first["supernet"]["steps"]
+    assert second["phase_seconds"]["memory_eval"] == 0 and second["phase_seconds"]["supernet_training"] == 0
+    for budget, res in zip((3072, 8192), (first, second)):
+        ch = res["chosen"]
+        assert ch["peak_sram_bytes"] <= budget and ch["verify"]["bit_exact"]
+        assert all(t["peak_sram_bytes"] <= budget for t in res["trained"])

@@ -1,9 +1,11 @@
 """Several SRAM budgets in one search run (`tinyml search --budgets 64K,128K,320K`).
 
-Each budget is one `run.run_search` (its own feasible set, proxy ranking, winner,
+Each budget is one `run.run_search` (its own feasible set, ranking, winner,
 fixed-patch full-rank baseline, final training and export check) on a share of
-`--budget-seconds`. The runs share what does not depend on the budget: one
-proxy training per config (`SharedExecutor`) and one final training / re-plan /
+`--budget-seconds`. The runs share what does not depend on the budget: the
+exactly planned sample (`run.Shared`), one supernet trained once on the largest
+budget's candidates and its re-rank fine-tunings (supernet ranking), one proxy
+training per config (`SharedExecutor`) and one final training / re-plan /
 verify per config (`shared_hooks`), so a candidate trained for the 64 KiB run
 is not trained again for the 320 KiB one. The output is one JSON object with
 a result per budget and one plot of accuracy vs peak SRAM with every budget,
@@ -115,22 +117,58 @@ class BudgetsResult:
     notes: list[str] = field(default_factory=list)
 
 
+# Under the supernet ranking the work done once (memory planning, supernet training) takes the
+# first half of --budget-seconds: planning to 20 %, training to 50 %; each budget then gets an
+# equal share of the rest for its evolution (first 10 % of that share), re-rank (to 45 %),
+# final training and export.
+SHARED_ENDS = {"memory_eval": 0.20, "supernet_training": 0.50}
+PER_BUDGET_ENDS = {"evolution": 0.10, "rerank": 0.45}
+
+
+def supernet_phases(i: int, n: int, left: float, total: float) -> tuple[float, dict[str, float]]:
+    """Seconds and phase end shares of run `i` of `n` under the supernet ranking, `left` seconds
+    remaining of `total`: run 0 does the shared work and its own part, the others only theirs."""
+    if i > 0:
+        secs = max(1.0, left / (n - i))
+        ends = {p: 0.0 for p in ("data_load", "memory_eval", "supernet_training")}
+        ends.update({p: PER_BUDGET_ENDS["rerank"] for p in ("rerank", "ranking", "kendall")})
+        ends["evolution"] = PER_BUDGET_ENDS["evolution"]
+        return secs, ends
+    shared = SHARED_ENDS["supernet_training"] * total
+    part = (total - shared) / n
+    secs = shared + part
+    ends = {"data_load": SHARED_ENDS["memory_eval"] * total / secs,
+            "memory_eval": SHARED_ENDS["memory_eval"] * total / secs,
+            "supernet_training": shared / secs,
+            "evolution": (shared + PER_BUDGET_ENDS["evolution"] * part) / secs}
+    ends.update({p: (shared + PER_BUDGET_ENDS["rerank"] * part) / secs for p in ("rerank", "ranking", "kendall")})
+    return secs, ends
+
+
 def run_budgets(run: Callable[..., SearchResult], budgets: list[Budget], budget_seconds: float,
                 executor: Executor | None = None, hooks=None, clock: Callable[[], float] | None = None,
                 **kwargs) -> BudgetsResult:
-    """`run(budget=..., budget_seconds=..., executor=..., hooks=..., out_dir=..., **kwargs)` once per
-    budget, smallest first, each on an equal share of `budget_seconds`."""
-    from .run import Hooks
+    """`run(budget=..., budget_seconds=..., executor=..., hooks=..., out_dir=..., shared=...,
+    **kwargs)` once per budget, smallest first. The runs share one planned sample (`run.Shared`),
+    and under `ranking="supernet"` one supernet trained on the largest budget's candidates
+    (`supernet_phases` splits the time); under the proxy ranking each run gets an equal share
+    of `budget_seconds`."""
+    from .run import Hooks, Shared
     now = clock or time.monotonic
     t0 = now()
     shared = SharedExecutor(executor or Executor())
     hk = shared_hooks(hooks or Hooks())
     out_dir = kwargs.pop("out_dir", "search_out")
+    common = Shared(train_budget=budgets[-1])
     results = []
     for i, b in enumerate(budgets):
-        share = max(1.0, (budget_seconds - (now() - t0)) / (len(budgets) - i))
+        left = budget_seconds - (now() - t0)
+        share, ends = max(1.0, left / (len(budgets) - i)), None
+        if kwargs.get("ranking") == "supernet":
+            share, ends = supernet_phases(i, len(budgets), left, budget_seconds)
         results.append(run(budget=b, budget_seconds=share, executor=shared, hooks=hk,
-                           out_dir=os.path.join(out_dir, f"sram_{b.sram_bytes // 1024}k"), **kwargs))
+                           out_dir=os.path.join(out_dir, f"sram_{b.sram_bytes // 1024}k"), shared=common,
+                           phase_ends=ends, **kwargs))
     res = BudgetsResult(results, round(now() - t0, 3), len(shared.done), shared.hits)
     names = [r.chosen.config.name for r in results if r.chosen is not None]
     if len(set(names)) < len(names):

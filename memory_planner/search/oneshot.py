@@ -310,7 +310,7 @@ def shortlist(scored: list[Candidate], m: int) -> list[Candidate]:
 
 def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
            deadline: float, clock: Callable[[], float], seed: int = 0,
-           on_done: Callable[[Candidate], None] | None = None) -> dict:
+           on_done: Callable[[Candidate], None] | None = None, earlier: dict | None = None) -> dict:
     """Re-rank `settings.rerank_top` of `scored` (`shortlist`: the best by inherited accuracy of
     each patch size in turn): each is
     fine-tuned `settings.rerank_steps` steps from its inherited weights (`Supernet.keras_model`,
@@ -320,10 +320,23 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
     first until `deadline` (a `clock` value): the next starts only if one as long as the last
     would end by then; one still cut by the deadline keeps its inherited accuracy, and so do
     all not reached. Re-ranked candidates are marked `reranked`: the
-    search ranks them above every other (the two scores are not on one scale)."""
+    search ranks them above every other (the two scores are not on one scale).
+    `earlier`: rows of candidates fine-tuned by an earlier run on the same supernet (by
+    `config_key`); they are taken as they are (no second fine-tuning, "reused": true) and new
+    rows are added to it."""
     top = shortlist(scored, settings.rerank_top) if settings.rerank_steps > 0 else []
     rows, t0 = [], clock()
     for c in top:
+        key = config_key(c.config)
+        if earlier is not None and key in earlier:
+            row = dict(earlier[key], reused=True)
+            if "finetuned_accuracy" in row:
+                c.proxy_accuracy, c.reranked = row["finetuned_accuracy"], True
+                c.origin += "+finetune"
+            rows.append(row)
+            if on_done:
+                on_done(c)
+            continue
         # the next one starts only if one as long as the last would end in time
         if clock() + (rows[-1]["seconds"] if rows else 0.0) >= deadline:
             break
@@ -338,6 +351,8 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
             c.reranked = True
             row["finetuned_accuracy"] = c.proxy_accuracy
         rows.append(row)
+        if earlier is not None:
+            earlier[key] = row
         if on_done:
             on_done(c)
     return {"top": settings.rerank_top, "steps": settings.rerank_steps, "lr": settings.rerank_lr,

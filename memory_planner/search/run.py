@@ -44,7 +44,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from tinyml.errors import TinymlError
@@ -70,13 +71,37 @@ class Hooks:
     verify: Callable = verify_export
 
 
+@dataclass
+class Shared:
+    """What several runs over one space and dataset share (multi.run_budgets): the exactly
+    planned sample (it does not depend on the budget; each run judges it against its own), the
+    cost model, and under the supernet ranking one supernet trained once on the candidates that
+    fit `train_budget` (the largest budget, so it covers every run's candidates, as Once-for-All
+    trains once and specialises per constraint) and the re-rank's fine-tuned accuracies (a
+    candidate fine-tuned for one budget is not fine-tuned again for a larger one)."""
+    train_budget: Budget | None = None
+    cands: list[Candidate] | None = None
+    model: CostModel | None = None
+    supernet: tuple | None = None                 # (Supernet, info) after the first run trains it
+    reranked: dict = field(default_factory=dict)  # config_key -> re-rank row (oneshot.rerank)
+
+
+def _fresh(c: Candidate) -> Candidate:
+    """A copy of a shared candidate with no ranking score (runs score candidates in place)."""
+    return replace(c, proxy_accuracy=None, proxy_seconds=None, origin="sample", reranked=False)
+
+
 def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candidates: int = 10000,
                workers: int = 2, budget_seconds: float = 900.0, proxy: ProxySettings | None = None,
                top_k: int = 6, final_epochs: int = 20, baseline_patch: int | None = None,
                out_dir: str = "search_out", seed: int = 0, executor: Executor | None = None,
                train: bool = True, clock: RunClock | None = None, ds=None,
                hooks: Hooks | None = None, progress: bool = False, ranking: str = "proxy",
-               kendall: int = 0, supernet: SupernetSettings | None = None) -> SearchResult:
+               kendall: int = 0, supernet: SupernetSettings | None = None, shared: Shared | None = None,
+               phase_ends: dict[str, float] | None = None) -> SearchResult:
+    """One search under `budget`. `shared`: what several runs share (multi.run_budgets);
+    `phase_ends`: phase end shares overriding clock.py's (a run whose memory and supernet
+    phases were done by an earlier run gives their time to the later phases)."""
     if ranking not in ("proxy", "supernet"):
         raise TinymlError(f"unknown ranking {ranking!r}", "--ranking", "use supernet or proxy")
     if ranking == "supernet" and space.head != "classify":
@@ -88,6 +113,8 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     rc = clock or RunClock(budget_seconds)
     if kendall:
         rc.ends.update(SUPERNET_KENDALL_ENDS)
+    if phase_ends:
+        rc.ends.update(phase_ends)
     hooks = hooks or Hooks()
     rng = random.Random(seed)
     proxy = proxy or ProxySettings(seed=seed)
@@ -115,13 +142,21 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
         f"{len(base_cfgs)} fixed-patch full-rank (patch {baseline_patch}) on {workers} worker(s)")
     todo = configs + base_cfgs
     random.Random(seed + 1).shuffle(todo)     # a deadline cut keeps both kinds
-    model = CostModel()
-    with rc.phase("memory_eval"), phase_bar("memory_eval", len(todo), progress, "cand") as bar:
-        cands = evaluate_many(todo, workers=workers, deadline=rc.wall_deadline("memory_eval"), model=model,
-                              progress=not progress, on_progress=bar.update_to if progress else None)
+    if shared is not None and shared.cands is not None:
+        model, cands = shared.model or CostModel(), [_fresh(c) for c in shared.cands]
+        log(f"memory: the {len(cands):,} candidates planned exactly for the first budget, judged against "
+            f"this one")
+    else:
+        model = CostModel()
+        with rc.phase("memory_eval"), phase_bar("memory_eval", len(todo), progress, "cand") as bar:
+            cands = evaluate_many(todo, workers=workers, deadline=rc.wall_deadline("memory_eval"), model=model,
+                                  progress=not progress, on_progress=bar.update_to if progress else None)
+        mem_s = rc.seconds["memory_eval"]
+        log(f"memory: {len(cands):,} candidates planned exactly in {mem_s:.1f} s "
+            f"({mem_s / max(1, len(cands)) * 1e3:.2f} ms each)")
+        if shared is not None:
+            shared.cands, shared.model = [_fresh(c) for c in cands], model
     mem_s = rc.seconds["memory_eval"]
-    log(f"memory: {len(cands):,} candidates planned exactly in {mem_s:.1f} s "
-        f"({mem_s / max(1, len(cands)) * 1e3:.2f} ms each)")
     by_key = {config_key(c.config): c for c in cands}
     feasible = [c for c in cands if not budget.check(c)]
     res = SearchResult(dataset=name, budget=budget, candidates_evaluated=len(cands),
@@ -151,7 +186,7 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
         res.ranking = "supernet"
         res.ranking_description = settings.describe(name)
         weights = _rank_supernet(res, space, feasible, base_feasible, ds, model, budget, by_key, seen, rc,
-                                 settings, rng, seed, kendall, data, proxy, executor, progress)
+                                 settings, rng, seed, kendall, data, proxy, executor, progress, shared, cands)
     else:
         _rank_proxy(res, space, base_feasible, ds, model, budget, by_key, seen, rc, proxy, data, executor,
                     top_k, rng, progress)
@@ -289,17 +324,33 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
                    base_feasible: list[Candidate], ds, model: CostModel, budget: Budget, by_key: dict,
                    seen: set, rc: RunClock, settings: SupernetSettings, rng: random.Random, seed: int,
                    kendall: int, data: DataSpec, proxy: ProxySettings, executor: Executor,
-                   progress: bool) -> dict:
-    """Supernet training, evolution (and Kendall tau); returns the supernet's weights (numpy)."""
+                   progress: bool, shared: Shared | None = None, cands: list[Candidate] | None = None) -> dict:
+    """Supernet training (or the shared supernet), evolution, re-rank (and Kendall tau); returns
+    the supernet's weights (numpy)."""
     xv, yv = ds.val.x[:settings.val_images], ds.val.y[:settings.val_images]
-    log(f"supernet: training on {len(feasible):,} feasible candidates (sandwich rule) until "
-        f"{rc.deadline('supernet_training') - rc.start:.0f} s")
-    with rc.phase("supernet_training"), phase_bar("supernet_training", None, progress, "step") as bar:
-        net, info = train_supernet(feasible, ds, settings, rc.deadline("supernet_training"), rc.now, seed,
-                                   on_step=lambda i: bar.update(1))
-    res.supernet = info
-    log(f"supernet: {info['steps']} steps ({info['subnets_trained']} sub-network passes) in "
-        f"{info['seconds']:.0f} s on {info['replicas']} replica(s); {info['parameters']:,} parameters")
+    if shared is not None and shared.supernet is not None:
+        net, info = shared.supernet
+        res.supernet = copy.deepcopy(info)
+        res.supernet["shared"] = True
+        log(f"supernet: the one trained for the first budget ({info['steps']} steps on "
+            f"{info['trained_on']:,} candidates that fit {info['trained_for_sram_bytes']:,} B)")
+    else:
+        pool = feasible
+        if shared is not None and shared.train_budget is not None and cands is not None:
+            pool = [c for c in cands if not shared.train_budget.check(c)] or feasible
+        log(f"supernet: training on {len(pool):,} feasible candidates (sandwich rule) until "
+            f"{rc.deadline('supernet_training') - rc.start:.0f} s")
+        with rc.phase("supernet_training"), phase_bar("supernet_training", None, progress, "step") as bar:
+            net, info = train_supernet(pool, ds, settings, rc.deadline("supernet_training"), rc.now, seed,
+                                       on_step=lambda i: bar.update(1))
+        info["trained_on"] = len(pool)
+        info["trained_for_sram_bytes"] = (shared.train_budget.sram_bytes if shared is not None and
+                                          shared.train_budget is not None else budget.sram_bytes)
+        if shared is not None:
+            shared.supernet = (net, copy.deepcopy(info))
+        res.supernet = info
+        log(f"supernet: {info['steps']} steps ({info['subnets_trained']} sub-network passes) in "
+            f"{info['seconds']:.0f} s on {info['replicas']} replica(s); {info['parameters']:,} parameters")
     with rc.phase("evolution"), phase_bar("evolution", None, progress, "cand") as bar:
         seeds = rng.sample(feasible, min(len(feasible), 2 * settings.population))
         n0 = len(by_key)
@@ -319,7 +370,7 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         with rc.phase("rerank"), phase_bar("rerank", min(settings.rerank_top, len(evo.scored)), progress,
                                            "cand") as bar:
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
-                        on_done=lambda c: bar.update(1))
+                        on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None)
         res.supernet["recipe"]["rerank"] = rr
         log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
             f"{settings.rerank_steps} steps "

@@ -40,8 +40,9 @@ def register(sub) -> None:
                         "minus a 4 KiB stack reserve)")
     p.add_argument("--budgets", default=None, metavar="64K,128K,...",
                    help="several SRAM budgets for the arena in one run (K = 1024 B): one search per "
-                        "budget on an equal share of --budget-seconds, proxy trainings shared; one "
-                        "JSON / report / --plot with every budget's winner and fixed-patch baseline")
+                        "budget sharing the planned sample and the supernet (trained once on the largest "
+                        "budget's candidates) or the proxy trainings; one JSON / report / --plot with "
+                        "every budget's winner and fixed-patch baseline")
     p.add_argument("--latency-budget-ms", type=float, default=None,
                    help="reject candidates whose instruction estimate exceeds this at the board clock")
     p.add_argument("--max-macs", type=int, default=None,
@@ -120,9 +121,9 @@ def run(args) -> int:
         if args.budget_kb is not None:
             raise TinymlError("--budgets and --budget-kb both give the SRAM budget", "--budgets",
                               "use one of them")
-        if args.ranking == "supernet" or args.kendall:
-            raise TinymlError("--budgets runs the proxy ranking", "--ranking supernet / --kendall",
-                              "search one budget at a time with --budget-kb for the supernet")
+        if args.kendall:
+            raise TinymlError("--kendall measures one budget's ranking", "--budgets / --kendall",
+                              "measure tau with --budget-kb (one budget), or drop --kendall")
         parse_budgets(args.budgets)        # bad strings fail before any work
     with quiet_native_stderr(not args.verbose):
         return _run(args, size)
@@ -228,7 +229,7 @@ def _run(args, size: int | None) -> int:
                                                               or args.kendall) else "proxy")
     from tinyml.memory_planner.search.oneshot import SupernetSettings
     if args.budgets is not None:
-        return _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock)
+        return _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock, ranking)
     res = run_search(space, data, budget, n_candidates=args.candidates,
                      workers=args.workers, budget_seconds=args.budget_seconds, proxy=proxy,
                      top_k=args.top_k, final_epochs=args.final_epochs,
@@ -252,8 +253,9 @@ def _run(args, size: int | None) -> int:
     return 0
 
 
-def _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock) -> int:
+def _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock, ranking) -> int:
     from tinyml.memory_planner.search import multi
+    from tinyml.memory_planner.search.oneshot import SupernetSettings
     from tinyml.memory_planner.search.run import run_search
     budgets = multi.budgets_from(budget, multi.parse_budgets(args.budgets))
     if ds is None and not args.no_train:
@@ -264,7 +266,8 @@ def _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock
                             n_candidates=args.candidates, workers=args.workers, proxy=proxy,
                             top_k=args.top_k, final_epochs=args.final_epochs,
                             baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
-                            train=not args.no_train, ds=ds, progress=progress)
+                            train=not args.no_train, ds=ds, progress=progress, ranking=ranking,
+                            supernet=SupernetSettings(rerank_top=args.rerank_top, rerank_steps=args.rerank_steps))
     plotted = bool(args.plot and any(r.trained for r in res.results))
     if plotted:
         multi.plot_budgets(res, args.plot)
