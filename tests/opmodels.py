@@ -166,6 +166,50 @@ def reference_vectors(model: bytes, inputs: list[np.ndarray]) -> list[tuple[byte
     return [(x.tobytes(), np.asarray(run_reference(model, [x])[0]).astype(np.int8).tobytes()) for x in inputs]
 
 
+@dataclass
+class M4Build:
+    """A self-test firmware of one model for the STM32F4-Discovery (Cortex-M4 with the DSP
+    extension, run natively on QEMU netduinoplus2)."""
+    out: str               # the firmware folder (model/model.c, firmware.elf)
+    vectors: int           # self-test vectors, expected outputs from TFLite's reference kernels
+
+    def model_c(self) -> str:
+        with open(os.path.join(self.out, "model", "model.c")) as f:
+            return f.read()
+
+    def disassembly(self) -> str:
+        import subprocess
+        return subprocess.run(["arm-none-eabi-objdump", "-d", os.path.join(self.out, "firmware.elf")],
+                              capture_output=True, text=True, check=True).stdout
+
+    def symbols(self) -> str:
+        import subprocess
+        return subprocess.run(["arm-none-eabi-nm", os.path.join(self.out, "firmware.elf")],
+                              capture_output=True, text=True, check=True).stdout
+
+    def run(self, timeout: int = 120):
+        """Emulate the self-test; fail unless every vector passes. Returns the emulator's result."""
+        from tinyml.firmware.emulate import emulate
+        res = emulate(self.out, timeout=timeout)
+        assert res.passed and [v.passed for v in res.vectors] == [True] * self.vectors, res.output
+        return res
+
+
+def build_m4(path: str, out: str, count: int = 3, seed: int = 5, inputs: list[np.ndarray] | None = None) -> M4Build:
+    """Build the .tflite at `path` for the STM32F4-Discovery into `out` with `count` random int8
+    inputs from `seed` (or `inputs`) and TFLite's reference outputs as the self-test vectors."""
+    from tinyml.codegen.importer import import_tflite
+    from tinyml.firmware.build import build_firmware
+    with open(path, "rb") as f:
+        model = f.read()
+    if inputs is None:
+        g = import_tflite(path)
+        inputs = random_int8(g.t(g.inputs[0]).shape, count, seed=seed)
+    build_firmware(path, "stm32f4-discovery", out, vectors=reference_vectors(model, inputs),
+                   oracle="tflite-reference")
+    return M4Build(out, len(inputs))
+
+
 def run_generated(model: bytes, records: list[list[np.ndarray]], sanitize: bool = True,
                   work: str | None = None, rounding: str = "tflite") -> list[list[np.ndarray]]:
     """Generate C for `model` (with the given runtime rounding), compile it on the host and run every record."""

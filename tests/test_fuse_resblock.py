@@ -161,16 +161,7 @@ def test_resblocks_dsp_build_matches_tflite(resnet_path, tmp_path):
 
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
-    from opmodels import random_int8, reference_vectors
-    from tinyml.codegen.importer import import_tflite
-    from tinyml.firmware.build import build_firmware
-    from tinyml.firmware.emulate import emulate
-    model = open(resnet_path, "rb").read()
-    g = import_tflite(resnet_path)
-    vectors = reference_vectors(model, random_int8(g.t(g.inputs[0]).shape, 2, seed=4))
-    out = str(tmp_path / "fw")
-    build_firmware(resnet_path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
-    model_c = open(f"{out}/model/model.c").read()
-    assert model_c.count("tinyml_fused_resblock_s8(&") >= 3, "the blocks are not fused in the build"
-    res = emulate(out, timeout=300)
-    assert res.passed and [v.passed for v in res.vectors] == [True] * 2, res.output
+    from opmodels import build_m4
+    fw = build_m4(resnet_path, str(tmp_path / "fw"), count=2, seed=4)
+    assert fw.model_c().count("tinyml_fused_resblock_s8(&") >= 3, "the blocks are not fused in the build"
+    fw.run(timeout=300)

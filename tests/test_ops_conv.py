@@ -173,30 +173,20 @@ def test_depthwise_sweep(n, cin, mult, h, w, kh, kw, sh, sw, dh, dw, padding, in
 @pytest.mark.parametrize("case", ["conv", "depthwise_m1", "depthwise_m3"])
 def test_dsp_path_on_cortex_m4_matches_tflite(case, tmp_path):
     import shutil
-    import subprocess
 
-    from tinyml.codegen.importer import import_tflite
-    from opmodels import random_int8, reference_vectors
+    from opmodels import build_m4
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed")
-    from tinyml.firmware.build import build_firmware
-    from tinyml.firmware.emulate import emulate
     model = {"conv": lambda: conv_model(h=10, w=9, cin=13, cout=6, in_zp=-11, stride=(1, 2), act="RELU"),
              "depthwise_m1": lambda: dw_model(h=9, w=10, cin=19, in_zp=37, act="RELU6"),
              "depthwise_m3": lambda: dw_model(h=7, w=6, cin=5, mult=3, in_zp=-128)}[case]()
     path = str(tmp_path / f"{case}.tflite")
     with open(path, "wb") as f:
         f.write(model)
-    g = import_tflite(path)
-    vectors = reference_vectors(model, random_int8(g.t(g.inputs[0]).shape, 3, seed=11))
-    out = str(tmp_path / "fw")
-    build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,
-                         text=True).stdout
+    fw = build_m4(path, str(tmp_path / "fw"), seed=11)
     want = "smlad" if case == "conv" else "smlabb"
-    assert want in dis, f"the Cortex-M4 build does not use the DSP path ({want} missing)"
-    res = emulate(out, timeout=120)
-    assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
+    assert want in fw.disassembly(), f"the Cortex-M4 build does not use the DSP path ({want} missing)"
+    fw.run()
 
 
 # ---- fast_requant (tinyml_requantize_bounded) and constant channels ------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -166,36 +165,30 @@ _PAIRS = ["fc_rowpair_tails", "fc_rowpair_round_ssat", "fc_rowpair_depth3_per_ch
                                   "conv_tiny_k12"])
 def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     from tinyml.codegen.importer import import_tflite
-    from tinyml.firmware.build import build_firmware
-    from tinyml.firmware.emulate import emulate
-    from opmodels import random_int8, reference_vectors
+    from opmodels import build_m4
     model = _models()[case]()
     path = str(tmp_path / f"{case}.tflite")
     with open(path, "wb") as f:
         f.write(model)
     g = import_tflite(path)
     shape = g.t(g.inputs[0]).shape
-    xs = _INPUTS[case](shape, np.random.default_rng(5)) if case in _INPUTS else random_int8(shape, 3, seed=5)
-    vectors = reference_vectors(model, xs)
-    out = str(tmp_path / "fw")
-    build_firmware(path, "stm32f4-discovery", out, vectors=vectors, oracle="tflite-reference")
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", f"{out}/firmware.elf"], capture_output=True,
-                         text=True).stdout
+    xs = _INPUTS[case](shape, np.random.default_rng(5)) if case in _INPUTS else None
+    fw = build_m4(path, str(tmp_path / "fw"), seed=5, inputs=xs)
+    dis = fw.disassembly()
     mac = "smlabb" if case.startswith("depthwise") else "smlad"
     assert mac in dis and "sxtb16" in dis, "the Cortex-M4 build does not use the DSP path"
     if case.startswith("depthwise"):
-        grouped = ".weights_grouped = 1" in open(f"{out}/model/model.c").read()
+        grouped = ".weights_grouped = 1" in fw.model_c()
         assert grouped == (case != "depthwise_mult2_wide"), case
     if case.startswith("depthwise_rows"):
         # the row form is linked (depthwise.c dwx_row_runs_*, SMMLAR epilogue)
-        assert "smmlar" in dis and "dwx_row_runs" in subprocess.run(
-            ["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True, text=True).stdout
+        assert "smmlar" in dis and "dwx_row_runs" in fw.symbols()
     if case in ("depthwise_3x3", "conv_1x1_dead_channels"):
-        assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
+        assert ".fast_requant = 1" in fw.model_c()
         assert "smmulr" in dis, "the fast_requant epilogue is not in the build"
     if case.startswith("fc_"):
         # int8 shifts where every shift is in -24..-1, the int32 array otherwise
-        model_c = open(f"{out}/model/model.c").read()
+        model_c = fw.model_c()
         assert (".shift8 = " in model_c) == (not case.endswith("wide_shift")), case
         # one input row: the row-pair kernel (fc_row_per_channel too); more rows: tinyml_fc_s8
         assert ("tinyml_fc_s8_pairs(" in model_c) == (shape[0] == 1), case
@@ -204,23 +197,20 @@ def test_dsp_kernels_on_cortex_m4_match_tflite(case, tmp_path):
     if case == "fc_rowpair_round_ssat":
         assert "smmlar\t" in dis, "the per-tensor SMMLAR epilogue is not in the build"
     if case.startswith(("conv_pairs", "conv_chunks")):
-        fast = ".fast_requant = 1" in open(f"{out}/model/model.c").read()
+        fast = ".fast_requant = 1" in fw.model_c()
         assert fast == case.endswith(("_tails", "_windows", "_clean", "_tail3", "_passes")), case
     if case.startswith("conv_tiny"):
-        assert ".fast_requant = 1" in open(f"{out}/model/model.c").read()
-        assert "tiny_rows_k" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,
-                                               text=True).stdout, "the tiny-depth pointwise product is not linked"
+        assert ".fast_requant = 1" in fw.model_c()
+        assert "tiny_rows_k" in fw.symbols(), "the tiny-depth pointwise product is not linked"
     if case == "conv_chunks_1x1_passes":
         # the planner's offsets must leave the outputs apart from the inputs (conv.c: direct_passes)
         m = re.search(r"tinyml_conv2d_packed_s8\(.*?tinyml_arena \+ (\d+)\)\), \w+, \(\(int8_t \*\)\(tinyml_arena \+ "
-                      r"(\d+)\)", open(f"{out}/model/model.c").read())
+                      r"(\d+)\)", fw.model_c())
         x0, y0 = int(m.group(1)), int(m.group(2))
         assert y0 + 9 * 40 <= x0 or y0 >= x0 + 9 * 144 or (y0 < x0 and x0 - y0 >= 80), (x0, y0)
     if case.startswith("conv_chunks"):
-        assert "chunk_rows_" in subprocess.run(["arm-none-eabi-nm", f"{out}/firmware.elf"], capture_output=True,
-                                               text=True).stdout, "the K-chunked pair product is not linked"
-    res = emulate(out, timeout=120)
-    assert res.passed and [v.passed for v in res.vectors] == [True] * 3, res.output
+        assert "chunk_rows_" in fw.symbols(), "the K-chunked pair product is not linked"
+    res = fw.run()
     if case == "depthwise_3x3":
         # Instructions per inference (QEMU -icount, deterministic), measured 2026-12-05: 60,095
         # before the grouped-weight 3x3 routine, 51,363 with it; the bound keeps that win.
