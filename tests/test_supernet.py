@@ -386,3 +386,23 @@ def test_budgets_share_one_planned_sample_and_one_supernet_trained_for_the_large
         ch = res["chosen"]
         assert ch["peak_sram_bytes"] <= budget and ch["verify"]["bit_exact"]
         assert all(t["peak_sram_bytes"] <= budget for t in res["trained"])
+        # the JSON's front holds scores of one scale: fine-tuned ones once any exist
+        assert all(p["reranked"] for p in res["pareto"]) or not any(t["reranked"] for t in res["trained"])
+
+
+def test_pareto_front_compares_scores_of_one_scale():
+    """Once the re-rank fine-tuned some candidates, the accuracy-vs-SRAM front is of those: an
+    inherited 0.90 (not re-ranked) does not hide a fine-tuned 0.60, and without a re-rank the
+    front is over every scored candidate."""
+    from types import SimpleNamespace as NS
+
+    from tinyml.memory_planner.search.candidates import Candidate
+    from tinyml.memory_planner.search.report import pareto_accuracy
+
+    def cand(name, arena, acc, reranked):
+        return Candidate(NS(name=name), NS(arena_bytes=arena), proxy_accuracy=acc, reranked=reranked)
+    inherited = cand("inh", 1000, 0.90, False)
+    small, big, worse = cand("small", 2000, 0.60, True), cand("big", 3000, 0.70, True), cand("w", 4000, 0.65, True)
+    assert [c.config.name for c in pareto_accuracy([inherited, small, big, worse])] == ["small", "big"]
+    plain = [cand("a", 1000, 0.5, False), cand("b", 2000, 0.4, False), cand("c", 3000, 0.8, False)]
+    assert [c.config.name for c in pareto_accuracy(plain)] == ["a", "c"]

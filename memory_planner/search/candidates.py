@@ -45,7 +45,7 @@ class Candidate:
              "flash_bytes": self.cost.flash_bytes, "weights_bytes": self.cost.weights_bytes,
              "macs": self.cost.macs, "params": self.cost.params,
              "instructions_estimate": self.instructions,
-             "proxy_accuracy": self.proxy_accuracy}
+             "proxy_accuracy": self.proxy_accuracy, "reranked": self.reranked}
         if clock_hz:
             d["latency_ms_estimate"] = round(self.latency_ms(clock_hz), 3)
         return d

@@ -112,7 +112,11 @@ def no_fit_error(cands: list[Candidate], budget: Budget, space: SearchSpace,
 
 
 def pareto_accuracy(trained: list[Candidate]) -> list[Candidate]:
-    """Trained candidates not beaten on both higher proxy accuracy and lower peak SRAM."""
+    """Trained candidates not beaten on both higher proxy accuracy and lower peak SRAM. Scores
+    of one scale only: when the supernet's re-rank fine-tuned some candidates, the front is of
+    those (an inherited accuracy is not comparable with a fine-tuned one)."""
+    trained = [c for c in trained if c.reranked] or trained
+
     def better(a: Candidate, b: Candidate) -> bool:
         return ((a.proxy_accuracy or 0) >= (b.proxy_accuracy or 0)
                 and a.cost.arena_bytes <= b.cost.arena_bytes
