@@ -323,6 +323,42 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     assert late["reranked"] == 0 and late["candidates"] == [] and not any(c.reranked for c in fresh)
 
 
+@pytest.mark.slow
+def test_rerank_reuses_an_earlier_budgets_fine_tuning_and_shortlists_the_rest():
+    """With `earlier` (multi-budget runs on one supernet): candidates fine-tuned by an earlier
+    run take that row's accuracy without a second fine-tuning ("reused"), and the shortlist is
+    drawn from the others only."""
+    from dataclasses import replace
+
+    from tinyml.memory_planner.search.candidates import Candidate
+    from tinyml.memory_planner.search.cost import CostModel
+    from tinyml.memory_planner.search.oneshot import SupernetSettings, rerank
+    from tinyml.memory_planner.search.space import space_for_dataset
+    ds = _digits8()
+    space, model = space_for_dataset("digits8"), CostModel()
+    cfgs = [space.make(2, 16, 1, 2, 2.0), space.make(4, 16, 1, 1, 1.0), space.make(2, 8, 1, 1, 2.0),
+            space.make(4, 8, 1, 2, 1.0)]
+    inherited = [0.30, 0.50, 0.40, 0.45]
+    settings = replace(SupernetSettings(), rerank_top=2, rerank_steps=3, rerank_lr=3e-3)
+    ticks = iter(range(10**6))
+    earlier: dict = {}
+    first = [Candidate(c, model.evaluate(c), proxy_accuracy=a) for c, a in zip(cfgs, inherited)]
+    rr1 = rerank(_KerasNet(), first, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=10**9,
+                 clock=lambda: next(ticks), earlier=earlier)
+    assert [r["name"] for r in rr1["candidates"]] == [cfgs[1].name, cfgs[2].name] and len(earlier) == 2
+    second = [Candidate(c, model.evaluate(c), proxy_accuracy=a) for c, a in zip(cfgs, inherited)]
+    rr2 = rerank(_KerasNet(), second, ds, ds.val.x[:200], ds.val.y[:200], replace(settings, rerank_top=1),
+                 deadline=10**9, clock=lambda: next(ticks), earlier=earlier)
+    reused = [r for r in rr2["candidates"] if r.get("reused")]
+    assert sorted(r["name"] for r in reused) == sorted([cfgs[1].name, cfgs[2].name])
+    for c, r in ((second[1], rr1["candidates"][0]), (second[2], rr1["candidates"][1])):
+        assert c.reranked and c.proxy_accuracy == r["finetuned_accuracy"]
+    # the one new fine-tuning is the best of the rest (0.45, patch 4), not a second run of those two
+    new = [r for r in rr2["candidates"] if not r.get("reused")]
+    assert [r["name"] for r in new] == [cfgs[3].name] and second[3].reranked and not second[0].reranked
+    assert rr2["reranked"] == 3 and len(earlier) == 3
+
+
 # ---------------------------------------------------------------- end to end
 def test_bad_kendall_and_ranking_arguments_are_one_line():
     for args, word in ((("--kendall", "5"), "--kendall must be 10..200"),

@@ -322,23 +322,25 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
     all not reached. Re-ranked candidates are marked `reranked`: the
     search ranks them above every other (the two scores are not on one scale).
     `earlier`: rows of candidates fine-tuned by an earlier run on the same supernet (by
-    `config_key`); they are taken as they are (no second fine-tuning, "reused": true) and new
-    rows are added to it."""
-    top = shortlist(scored, settings.rerank_top) if settings.rerank_steps > 0 else []
+    `config_key`): every candidate of `scored` among them takes its fine-tuned accuracy as it
+    is ("reused": true; no second fine-tuning), the shortlist is drawn from the others, and
+    new rows are added to it."""
     rows, t0 = [], clock()
-    for c in top:
-        key = config_key(c.config)
-        if earlier is not None and key in earlier:
-            row = dict(earlier[key], reused=True)
-            if "finetuned_accuracy" in row:
-                c.proxy_accuracy, c.reranked = row["finetuned_accuracy"], True
-                c.origin += "+finetune"
-            rows.append(row)
+    for c in scored:
+        row = (earlier or {}).get(config_key(c.config))
+        if row is not None and "finetuned_accuracy" in row:
+            c.proxy_accuracy, c.reranked = row["finetuned_accuracy"], True
+            c.origin += "+finetune"
+            rows.append(dict(row, reused=True))
             if on_done:
                 on_done(c)
-            continue
+    fresh = [c for c in scored if not c.reranked]
+    top = shortlist(fresh, settings.rerank_top) if settings.rerank_steps > 0 else []
+    last = 0.0
+    for c in top:
+        key = config_key(c.config)
         # the next one starts only if one as long as the last would end in time
-        if clock() + (rows[-1]["seconds"] if rows else 0.0) >= deadline:
+        if clock() + last >= deadline:
             break
         t = clock()
         accs = finetuned(net, c, ds, x, y, settings, seed, deadline, clock)
@@ -351,6 +353,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
             c.reranked = True
             row["finetuned_accuracy"] = c.proxy_accuracy
         rows.append(row)
+        last = row["seconds"]
         if earlier is not None:
             earlier[key] = row
         if on_done:

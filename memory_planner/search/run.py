@@ -84,6 +84,7 @@ class Shared:
     model: CostModel | None = None
     supernet: tuple | None = None                 # (Supernet, info) after the first run trains it
     reranked: dict = field(default_factory=dict)  # config_key -> re-rank row (oneshot.rerank)
+    reranked_cands: dict = field(default_factory=dict)  # config_key -> Candidate fine-tuned by a run
 
 
 def _fresh(c: Candidate) -> Candidate:
@@ -366,12 +367,25 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
                      "outside_supernet": evo.uncovered}
     log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
         f"accuracy, {evo.rejected} children rejected by the exact constraints")
+    if shared is not None:
+        # a candidate fine-tuned for a smaller budget fits this one too and keeps its score
+        # (same supernet, same fine-tuning): the larger budget chooses from a superset
+        added = 0
+        for key, c in shared.reranked_cands.items():
+            if key not in evo.scored and not budget.check(c):
+                evo.scored[key] = score(net, _fresh(c), xv, yv, "earlier budget")
+                by_key.setdefault(key, evo.scored[key])
+                added += 1
+        if added:
+            log(f"rerank: {added} candidate(s) fine-tuned for a smaller budget join this one's")
     if settings.rerank_top and settings.rerank_steps:
         with rc.phase("rerank"), phase_bar("rerank", min(settings.rerank_top, len(evo.scored)), progress,
                                            "cand") as bar:
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
                         on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None)
         res.supernet["recipe"]["rerank"] = rr
+        if shared is not None:
+            shared.reranked_cands.update({config_key(c.config): c for c in evo.scored.values() if c.reranked})
         log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
             f"{settings.rerank_steps} steps "
             f"from inherited weights in {rr['seconds']:.0f} s")
