@@ -34,7 +34,7 @@ import numpy as np
 from tinyml.errors import TinymlError
 from tinyml.ir import Graph, Op, Quant
 from tinyml.memory_planner.plan import Plan, plan_steps
-from tinyml.steps import Overlap, Step, call_constants
+from tinyml.steps import Overlap, Step, call_constants, step_funcs
 
 from .fuse import fuse as fusion_groups
 from .fuse import lower_group
@@ -85,6 +85,7 @@ class Template:
     const_refs: list[int] = field(default_factory=list)   # constant tensors the calls reference
     overlap: Overlap | None = None  # the kernel fact (positional: needs no renumbering)
     state: list[int] = field(default_factory=list)   # variable tensors (Step.state), as positions
+    call_funcs: list[str] = field(default_factory=list)   # Call.func of each call (code-size estimate)
 
     def step(self, tensors: list[int], index: int, ops: list[int]) -> Step:
         return Step(index=index, kind=self.kind,
@@ -93,7 +94,7 @@ class Template:
                     alias_of=None if self.alias_of is None else tensors[self.alias_of],
                     inplace_ok=[(tensors[a], tensors[b]) for a, b in self.inplace_ok],
                     ops=list(ops), const_refs=[tensors[k] for k in self.const_refs], overlap=self.overlap,
-                    state=[tensors[k] for k in self.state])
+                    state=[tensors[k] for k in self.state], call_funcs=list(self.call_funcs))
 
 
 def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Template:
@@ -107,7 +108,7 @@ def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Templ
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes, const_bytes=ctx.const_bytes(), const_refs=refs,
-        overlap=step.overlap, state=[slot[t] for t in step.state])
+        overlap=step.overlap, state=[slot[t] for t in step.state], call_funcs=step_funcs(step))
 
 
 class _GraphMemo:
@@ -144,9 +145,12 @@ def first_difference(graph: Graph, cached: list[Step], real: list[Step]) -> tupl
             detail = f"{what} {getattr(a, what)!r} != {getattr(b, what)!r}"
         else:
             refs = set(call_constants(b, graph))
-            if a.const_refs is None or set(a.const_refs) == refs:
+            if a.call_funcs is not None and a.call_funcs != step_funcs(b):
+                detail = f"kernel functions {a.call_funcs} != {step_funcs(b)}"
+            elif a.const_refs is None or set(a.const_refs) == refs:
                 continue
-            detail = f"referenced constants {sorted(set(a.const_refs))} != {sorted(refs)}"
+            else:
+                detail = f"referenced constants {sorted(set(a.const_refs))} != {sorted(refs)}"
         op = graph.ops[min(a.index, b.index)]
         where = f"step {b.kind} of ops {b.ops}: " if len(b.ops) > 1 or b.kind != op.kind else ""
         return op.index, op.kind, where + detail

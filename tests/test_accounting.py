@@ -73,7 +73,7 @@ def test_one_constant_and_reserve():
     from tinyml.firmware.build import DEFAULT_STACK_BYTES
     from tinyml.memory_planner.report import STACK_RESERVE, account
     assert DEFAULT_STACK_BYTES == STACK_RESERVE
-    a = account(100, 50, 30)
+    a = account(100, 50, 30, code_estimate_bytes=1000)
     assert (a.flash_source, a.stack_source, a.stack_bytes, a.sram_bytes) == ("estimate", "reserve", STACK_RESERVE,
                                                                            30 + STACK_RESERVE)
 

@@ -7,7 +7,7 @@
    (cost.CostModel; candidates.evaluate_many on `workers` processes). A
    candidate is feasible when its planned arena fits the SRAM budget (board
    arena region minus the stack reserve, or --budget-kb), its flash (weights +
-   generated constants + runtime estimate) fits the board's flash, and, if
+   generated constants + code estimate of its kernel calls) fits the board's flash, and, if
    asked, its latency estimate (instructions.py) fits (budget.py).
 2. Accuracy, `ranking="supernet"` (oneshot.py): one weight-sharing supernet
    (tinyvit.supernet) trained once with the sandwich rule on the feasible
