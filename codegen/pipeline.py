@@ -136,8 +136,8 @@ def code_estimate(c: Compiled, mode: str = DEPLOY_MODE, vectors: int = 0,
     steps' kernel calls); `vectors`: self-test vectors linked (each input + output bytes).
     `tinyml plan`, inspect and the search judge the deployable serial firmware."""
     g = c.graph
-    io = sum(g.t(t).nbytes for t in g.inputs) + sum(g.t(t).nbytes for t in g.outputs)
-    return estimate(c.steps, mode, vectors_bytes=vectors * io, table=table)
+    ins, outs = sum(g.t(t).nbytes for t in g.inputs), sum(g.t(t).nbytes for t in g.outputs)
+    return estimate(c.steps, mode, vectors_bytes=vectors * (ins + outs), table=table, mse=ins == outs)
 
 
 def accounting(c: Compiled) -> Accounting:

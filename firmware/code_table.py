@@ -13,7 +13,8 @@ LDFLAGS) for one small model in each mode and reads the objects it compiled:
   (`--unresolved-symbols=ignore-all`), minus model.o and weights.o as the link map places
   them: startup, vector table, clock, UART, app and the newlib-nano / libgcc pieces they
   pull. Serial builds: the largest over the MLPerf Tiny input and result formats
-  (app/serial_eembc.c is compiled per format);
+  (app/serial_eembc.c is compiled per format), `serial_mse` with the MSE score (anomaly
+  detection: float32 input, output of the input's size) too;
 - library: per symbol the kernels reference outside themselves (memcpy, __aeabi_*), the
   flash that runtime link grows by when the symbol is required (`--undefined`);
 - model: generated model.c of every model in `corpus()` compiled alone; per step the
@@ -165,34 +166,50 @@ def _link_base(out_dir: str, board, undefined: tuple[str, ...] = ()) -> int:
 
 
 def _serial_formats() -> list[str]:
-    from tinyml.eembc import INPUT_CODES, RESULT_CODES
+    """App flags of every MLPerf Tiny format (the MSE score only with float32 input, as
+    app/serial_eembc.c requires)."""
+    from tinyml.eembc import INPUT_CODES, INPUT_FLOAT32, RESULT_CODES, RESULT_MSE
     return [f"-DTINYML_EEMBC_ID='\"{'x' * 16}\"' -DTINYML_EEMBC_INPUT={i} -DTINYML_EEMBC_RESULT={r}"
-            for i in sorted(INPUT_CODES.values()) for r in sorted(RESULT_CODES.values())]
+            for i in sorted(INPUT_CODES.values()) for r in sorted(RESULT_CODES.values())
+            if r != RESULT_CODES[RESULT_MSE] or i == INPUT_CODES[INPUT_FLOAT32]]
 
 
-def runtime_base(out_dir: str, board, mode: str, lib_syms: list[str]) -> tuple[int, dict[str, int]]:
-    """(runtime bytes, flash each library symbol adds) of the build in `out_dir`."""
-    flavours = _serial_formats() if mode == "serial" else [""]
-    best, best_flags = -1, ""
-    for flags in flavours:
-        if mode == "serial":
-            fw.write_makefile(board, mode, out_dir, flags)
-            for o in glob.glob(os.path.join(out_dir, "obj", "app", "*.o")):
-                os.remove(o)
-            try:
-                _make(out_dir, *[os.path.join("obj", "app", os.path.basename(c)[:-2] + ".o")
-                                 for c in glob.glob(os.path.join(out_dir, "app", "*.c"))])
-            except RuntimeError:
-                continue          # a format this model cannot have (the MSE score needs input-sized output)
-        n = _link_base(out_dir, board)
-        if n > best:
-            best, best_flags = n, flags
-    if mode == "serial" and best_flags != flavours[-1]:
-        fw.write_makefile(board, mode, out_dir, best_flags)
+def _app_objects(out_dir: str, board, flags: str) -> None:
+    """Recompile the app with the MLPerf Tiny format `flags`. The MSE score needs an output
+    of the input's size: for it the app sees a model.h saying so (the probe model's model.o
+    is not linked into the figure, only the app's code counts)."""
+    header = os.path.join(out_dir, "model", "model.h")
+    original = open(header).read()
+    if "-DTINYML_EEMBC_RESULT=1" in flags:
+        n = re.search(r"#define TINYML_INPUT_BYTES (\d+)", original).group(1)
+        with open(header, "w") as f:
+            f.write(re.sub(r"#define TINYML_OUTPUT_BYTES \d+", f"#define TINYML_OUTPUT_BYTES {n}", original))
+    try:
+        fw.write_makefile(board, "serial", out_dir, flags)
         for o in glob.glob(os.path.join(out_dir, "obj", "app", "*.o")):
             os.remove(o)
         _make(out_dir, *[os.path.join("obj", "app", os.path.basename(c)[:-2] + ".o")
                          for c in glob.glob(os.path.join(out_dir, "app", "*.c"))])
+    finally:
+        with open(header, "w") as f:
+            f.write(original)
+
+
+def runtime_base(out_dir: str, board, mode: str, lib_syms: list[str],
+                 mse: bool = False) -> tuple[int, dict[str, int]]:
+    """(runtime bytes, flash each library symbol adds) of the build in `out_dir`; serial: the
+    largest over the MLPerf Tiny input and result formats, the MSE score only with `mse`."""
+    flavours = [f for f in _serial_formats() if mse or "-DTINYML_EEMBC_RESULT=1" not in f] \
+        if mode == "serial" else [""]
+    best, best_flags = -1, ""
+    for flags in flavours:
+        if mode == "serial":
+            _app_objects(out_dir, board, flags)
+        n = _link_base(out_dir, board)
+        if n > best:
+            best, best_flags = n, flags
+    if mode == "serial" and best_flags != flavours[-1]:
+        _app_objects(out_dir, board, best_flags)
     lib = {s: max(0, _link_base(out_dir, board, (s,)) - best) for s in lib_syms}
     return best, lib
 
@@ -320,9 +337,10 @@ def measure(board_name: str = DEFAULT_BOARD, models: list[str] | None = None, pr
             dirs[mode] = d
         secs, funcs = kernel_graph(os.path.join(dirs["serial"], "obj", KERNEL_DIR))
         lib_syms = sorted({r[4:] for s in secs.values() for r in s.refs if r.startswith("lib:")})
-        for mode in fw.MODES:
-            say(f"linking the {mode} runtime alone and with each of {len(lib_syms)} library symbols")
-            table["runtime"][mode], table["library"][mode] = runtime_base(dirs[mode], board, mode, lib_syms)
+        for key, mode, mse in (("selftest", "selftest", False), ("serial", "serial", False),
+                               ("serial_mse", "serial", True)):
+            say(f"linking the {key} runtime alone and with each of {len(lib_syms)} library symbols")
+            table["runtime"][key], table["library"][key] = runtime_base(dirs[mode], board, mode, lib_syms, mse)
         per_call: dict[str, int] = {}
         rest = 0
         for m in models:

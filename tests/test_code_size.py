@@ -1,0 +1,98 @@
+"""The code estimate (codegen/code_size.py) before a build: its table is current, and on every
+reference model it is at least the linked flash of the serial firmware and at most 3% (or
+2 KiB) above it.
+
+The table is re-measured from real objects (firmware/code_table.py); the accuracy test links
+real firmware with arm-none-eabi-gcc and reads the flash image from the ELF's program headers."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+import pytest
+
+from tinyml import paths
+
+BOARD = "stm32f746g-disco"
+needs_gcc = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc needed")
+
+
+def _shipped() -> list[str]:
+    return sorted(glob.glob(os.path.join(paths.package_dir("tinyvit.pretrained"), "*.tflite")))
+
+
+def _shared() -> list[str]:
+    return sorted(glob.glob(os.path.join(paths.shared_models(), "*", "*.tflite")))
+
+
+def test_closure_counts_shared_callees_once():
+    """Two functions calling the same helper: the closure of both holds the helper once, and
+    each alone holds it too (the table is of real sections, read here, not recomputed)."""
+    from tinyml.codegen.code_size import load_table
+    t = load_table()
+    fc, pairs = "tinyml_fc_s8", "tinyml_fc_s8_pairs"
+    both, _ = t.closure([fc, pairs])
+    a, _ = t.closure([fc])
+    b, _ = t.closure([pairs])
+    assert both == a | b and a & b, "fc_s8 and fc_s8_pairs share their row loops"
+    assert t.kernel_bytes([fc, pairs]) < t.kernel_bytes([fc]) + t.kernel_bytes([pairs])
+    assert t.data["cpu"] == "cortex-m7" and "-mfpu=fpv5-sp-d16" in t.data["flags"]
+
+
+def test_estimate_counts_calls_modes_and_vectors():
+    from tinyml.codegen.code_size import estimate, load_table
+    from tinyml.steps import Call, Step
+    t = load_table()
+    one = [Step(0, "FULLY_CONNECTED", [0], [1], calls=[Call("tinyml_fc_s8", [])])]
+    two = one + [Step(1, "FULLY_CONNECTED", [1], [2], calls=[Call("tinyml_fc_s8", [])])]
+    a, b = estimate(one, table=t), estimate(two, table=t)
+    assert (a.functions, b.functions) == (1, 1) and a.kernels == b.kernels
+    assert b.bytes - a.bytes == t.data["model"]["per_call"]["tinyml_fc_s8"] > 0
+    s = estimate(one, "selftest", vectors_bytes=3 * 100, table=t)
+    assert s.bytes - a.bytes == t.data["runtime"]["selftest"] - t.data["runtime"]["serial"] + 300
+    cached = [Step(0, "FULLY_CONNECTED", [0], [1], call_funcs=["tinyml_fc_s8"])]
+    assert estimate(cached, table=t) == a
+    unknown = estimate([Step(0, "X", [0], [1], calls=[Call("tinyml_no_such_kernel", [])])], table=t)
+    assert unknown.kernels == t.largest_function()
+
+
+@pytest.mark.slow
+@needs_gcc
+def test_table_is_current():
+    """Kernel, runtime, app or model.c edits change the sizes: re-measure and compare."""
+    from tinyml.codegen.code_size import TABLE
+    from tinyml.firmware.code_table import measure, table_text
+    if not _shared():
+        pytest.skip("the shared reference models are part of the measured corpus")
+    fresh = json.loads(table_text(measure()))
+    with open(TABLE) as f:
+        committed = json.load(f)
+    stale = sorted(k for k in set(fresh) | set(committed) if fresh.get(k) != committed.get(k))
+    assert not stale, (f"codegen/code_size.json is stale ({', '.join(stale)} differ from a fresh measurement): "
+                       "run .venv/bin/python scripts/measure_code_size.py and commit the table")
+
+
+def _linked_flash(elf: str) -> int:
+    from elftools.elf.elffile import ELFFile
+    with open(elf, "rb") as f:
+        return sum(seg["p_filesz"] for seg in ELFFile(f).iter_segments() if seg["p_type"] == "PT_LOAD")
+
+
+@pytest.mark.slow
+@needs_gcc
+@pytest.mark.parametrize("model", [pytest.param(m, id=os.path.basename(m)[:-7]) for m in _shipped() + _shared()])
+def test_estimate_bounds_the_linked_serial_firmware(tmp_path, model):
+    """plan's flash (weights + code estimate) >= the linked serial firmware's flash image, and
+    at most max(2 KiB, 3%) above it."""
+    from tinyml.codegen.pipeline import plan_model
+    from tinyml.firmware.build import build_firmware
+    board = "nucleo-h743zi" if os.path.getsize(model) > 1_200_000 else BOARD   # MobileNetV2: 1.85 MB weights
+    rep, _ = plan_model(model, board)
+    build_firmware(model, board, str(tmp_path / "fw"), mode="serial", progress=lambda m: None)
+    linked = _linked_flash(str(tmp_path / "fw" / "firmware.elf"))
+    est = rep.flash_bytes
+    print(f"{os.path.basename(model)}: estimate {est:,} B linked {linked:,} B error {est - linked:+,} B")
+    assert est >= linked, f"estimate {est:,} B below the linked {linked:,} B"
+    assert est <= linked + max(2048, 0.03 * linked), f"estimate {est:,} B far above the linked {linked:,} B"
