@@ -12,9 +12,10 @@ default board's compiler flags. It holds:
 - `runtime`: per build mode, the firmware without model and kernels (startup, vector
   table, clock, UART, app, the newlib-nano pieces they pull); `serial_mse` is the serial
   runtime able to score by MSE (float input, output of the input's size);
+- `types`: sizeof of the kernel headers' types;
 - `model`: the generated model.c: a base (I/O tables, tinyml_input_ptr, tinyml_invoke, ...)
-  and per kernel function the largest bytes one call of it took in the measured corpus
-  (tinyml_run's instructions and literals for the call + its parameter structs).
+  and tinyml_run's bytes per call and per argument (the largest in the measured corpus);
+  a step's parameter objects count by their type's size (`step_model_bytes`).
 
 `estimate(steps, mode)`: runtime + the closure of the called kernel functions (shared
 callees and library symbols counted once, each section with its worst alignment padding)
@@ -24,9 +25,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
-from tinyml.steps import Step, step_funcs
+from tinyml.steps import ScratchRef, Step, step_funcs
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "code_size.json")
 MODES = ("selftest", "serial")
@@ -74,6 +76,27 @@ class CodeSizeTable:
         return max(self.kernel_bytes([f]) for f in self.data["functions"])
 
 
+_DECL = re.compile(r"^(?:static )?const (\w+) \w+(?:\[(\d+)\])? =", re.M)
+
+
+def step_model_bytes(step: Step, table: CodeSizeTable) -> int:
+    """Bytes of model.c one step takes: per call `per_call` + `per_arg` per argument (tinyml_run's
+    instructions and literals), its parameter objects (`Step.decls`: sizeof their type times
+    their count, plus alignment padding) and its scratch context. Steps made without calls
+    (the lowering cache) carry the figure in `model_c_bytes`."""
+    if not step.calls:
+        return step.model_c_bytes or 0
+    m, types = table.data["model"], table.data["types"]
+    largest = max(types.values())
+    n = sum(m["per_call"] + m["per_arg"] * len(c.args) for c in step.calls)
+    for d in step.decls:
+        for ctype, count in _DECL.findall(d):
+            n += types.get(ctype, largest) * (int(count) if count else 1) + 3
+    if any(isinstance(a, ScratchRef) for c in step.calls for a in c.args):
+        n += types["tinyml_ctx"] + 3
+    return n
+
+
 def load_table(path: str = TABLE) -> CodeSizeTable:
     with open(path) as f:
         return CodeSizeTable(json.load(f))
@@ -113,8 +136,7 @@ def estimate(steps: list[Step], mode: str = DEPLOY_MODE, vectors_bytes: int = 0,
     funcs = set(calls)
     known = {f for f in funcs if f in table.data["functions"]}
     kernels = table.kernel_bytes(known, key) + len(funcs - known) * table.largest_function()
-    m = table.data["model"]
-    model = m["base"] + sum(m["per_call"].get(f, m["per_call_default"]) for f in calls)
+    model = table.data["model"]["base"] + sum(step_model_bytes(s, table) for s in steps)
     runtime = table.data["runtime"][key]
     padding = 3 * weight_arrays
     total = runtime + kernels + model + padding + vectors_bytes

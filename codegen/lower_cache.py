@@ -36,6 +36,7 @@ from tinyml.ir import Graph, Op, Quant
 from tinyml.memory_planner.plan import Plan, plan_steps
 from tinyml.steps import Overlap, Step, call_constants, step_funcs
 
+from .code_size import CodeSizeTable, load_table, step_model_bytes
 from .fuse import fuse as fusion_groups
 from .fuse import lower_group
 from .lower import check_graph, lower_graph
@@ -86,6 +87,7 @@ class Template:
     overlap: Overlap | None = None  # the kernel fact (positional: needs no renumbering)
     state: list[int] = field(default_factory=list)   # variable tensors (Step.state), as positions
     call_funcs: list[str] = field(default_factory=list)   # Call.func of each call (code-size estimate)
+    model_c_bytes: int = 0        # model.c bytes of the step (codegen.code_size.step_model_bytes)
 
     def step(self, tensors: list[int], index: int, ops: list[int]) -> Step:
         return Step(index=index, kind=self.kind,
@@ -94,10 +96,12 @@ class Template:
                     alias_of=None if self.alias_of is None else tensors[self.alias_of],
                     inplace_ok=[(tensors[a], tensors[b]) for a, b in self.inplace_ok],
                     ops=list(ops), const_refs=[tensors[k] for k in self.const_refs], overlap=self.overlap,
-                    state=[tensors[k] for k in self.state], call_funcs=list(self.call_funcs))
+                    state=[tensors[k] for k in self.state], call_funcs=list(self.call_funcs),
+                    model_c_bytes=self.model_c_bytes)
 
 
-def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Template:
+def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int],
+                  code_table: CodeSizeTable | None = None) -> Template:
     if step is None:
         return Template(ok=False)
     slot = {t: k for k, t in enumerate(tensors)}
@@ -108,7 +112,8 @@ def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Templ
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes, const_bytes=ctx.const_bytes(), const_refs=refs,
-        overlap=step.overlap, state=[slot[t] for t in step.state], call_funcs=step_funcs(step))
+        overlap=step.overlap, state=[slot[t] for t in step.state], call_funcs=step_funcs(step),
+        model_c_bytes=step_model_bytes(step, code_table or load_table()))
 
 
 class _GraphMemo:
@@ -174,6 +179,7 @@ class LoweringCache:
         self.check_first = check                     # check the first graph against lower_graph
         self._qkeys: dict[int, tuple[Quant, tuple]] = {}
         self.hits = self.misses = 0
+        self.code_table = load_table()               # model.c bytes of each template's step
 
     # -- the pipeline's Lowerer ------------------------------------------
     def __call__(self, graph: Graph, fuse: bool = True,
@@ -322,7 +328,7 @@ class LoweringCache:
                 step = lower_group(group, graph, ctx)
             except TinymlError:
                 step = None
-            tpl = self.templates[key] = make_template(step, ctx, tensors)
+            tpl = self.templates[key] = make_template(step, ctx, tensors, self.code_table)
         else:
             self.hits += 1
         if bkey is not None:
@@ -343,7 +349,7 @@ class LoweringCache:
             self.misses += 1
             ctx = LowerCtx(memo.graph)
             step = lowering_for(op, memo.graph)(op, memo.graph, ctx)
-            tpl = self.templates[key] = make_template(step, ctx, tensors)
+            tpl = self.templates[key] = make_template(step, ctx, tensors, self.code_table)
         else:
             self.hits += 1
         if rel is not None:

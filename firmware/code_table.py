@@ -17,10 +17,12 @@ LDFLAGS) for one small model in each mode and reads the objects it compiled:
   detection: float32 input, output of the input's size) too;
 - library: per symbol the kernels reference outside themselves (memcpy, __aeabi_*), the
   flash that runtime link grows by when the symbol is required (`--undefined`);
+- types: sizeof of the kernel headers' types (what model.c's parameter structs occupy);
 - model: generated model.c of every model in `corpus()` compiled alone; per step the
-  instructions of tinyml_run on its lines (-g line table), the literal words they load and
-  its `.rodata.op<N>_*` structs; per kernel function the largest such bytes per call, and
-  the largest rest of model.o (I/O tables, tinyml_input_ptr, tinyml_invoke, ...).
+  instructions of tinyml_run on its lines (-g line table) and the literal words they load:
+  `per_call` is the largest such bytes of one call beyond `PER_ARG` per argument; `base`
+  the largest rest of model.o besides the steps' code and objects (I/O tables,
+  tinyml_input_ptr, tinyml_invoke, ...).
 
 `scripts/measure_code_size.py` writes the table; tests/test_code_size.py re-measures it.
 """
@@ -41,6 +43,7 @@ from tinyml.boards import load_board
 from . import build as fw
 
 DEFAULT_BOARD = "stm32f746g-disco"
+PER_ARG = 8        # bytes of tinyml_run per call argument: a literal-pool load (2 + 4) and a stack store
 KERNEL_DIR = "model/kernels/src"
 
 
@@ -219,13 +222,14 @@ _INSN = re.compile(r"^\s*([0-9a-f]+):\s+((?:[0-9a-f]{4} ?){1,2})\s+(\S+)(.*)$")
 _LIT = re.compile(r"\[pc, #-?\d+\]\s*@ \(([0-9a-f]+)")
 
 
-def model_figures(model_c: str, model_o: str, kernel_funcs: set[str]) -> tuple[dict[str, int], int]:
-    """(largest bytes per call of each kernel function, rest of model.o) of one compiled model.c."""
+def model_figures(model_c: str, model_o: str) -> tuple[dict[int, int], int]:
+    """Of one compiled model.c: per step (TFLite op index of its TINYML_OP_BEGIN) the bytes of
+    tinyml_run's instructions on its lines and of the literal words they load, and the rest of
+    model.o's flash bytes besides those and the steps' own file-scope objects (those its lines
+    name, and those they name): I/O tables, tinyml_input_ptr, tinyml_invoke, ..."""
     lines = open(model_c).read().splitlines()
     step_of_line: dict[int, int] = {}
-    calls: dict[int, list[str]] = {}
     in_run, step = False, None
-    call_re = re.compile(r"\b(\w+)\(")
     for no, text in enumerate(lines, 1):
         if text.startswith("int ") and text.rstrip().endswith("_run(void)"):
             in_run = True
@@ -239,10 +243,9 @@ def model_figures(model_c: str, model_o: str, kernel_funcs: set[str]) -> tuple[d
             step = int(m.group(1))
         if step is not None:
             step_of_line[no] = step
-            calls.setdefault(step, []).extend(f for f in call_re.findall(text) if f in kernel_funcs)
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", "-l", model_o], capture_output=True, text=True,
                          check=True).stdout
-    step_bytes: dict[int, int] = {}
+    code: dict[int, int] = {}
     literals: dict[int, int] = {}           # literal address -> step that loads it first
     cur_line, in_fn = None, False
     for line in dis.splitlines():
@@ -261,12 +264,12 @@ def model_figures(model_c: str, model_o: str, kernel_funcs: set[str]) -> tuple[d
         st = step_of_line.get(cur_line)
         if st is None:
             continue
-        step_bytes[st] = step_bytes.get(st, 0) + len(m.group(2).replace(" ", "")) // 2
+        code[st] = code.get(st, 0) + len(m.group(2).replace(" ", "")) // 2
         lit = _LIT.search(m.group(4))
         if lit:
             literals.setdefault(int(lit.group(1), 16), st)
     for st in literals.values():
-        step_bytes[st] = step_bytes.get(st, 0) + 4
+        code[st] = code.get(st, 0) + 4
     # file-scope objects: a step owns those its lines name and those its objects name
     text = "\n".join(lines)
     decls = {m.group(1): m.group(2) for m in re.finditer(r"^(?:static )?const \w+ (\w+)(?:\[\d*\])? = (.*?)^};",
@@ -284,23 +287,44 @@ def model_figures(model_c: str, model_o: str, kernel_funcs: set[str]) -> tuple[d
                 owner[ref] = owner[name]
                 todo.append(ref)
     secs, _, _ = _sections(model_o, "model")
-    total = 0
+    rest = 0
     for key, s in secs.items():
         name = key.split(":", 1)[1]
         if s.size == 0 or name.startswith(".bss"):
             continue
-        total += s.size + s.align - 1
-        st = owner.get(name.split(".")[-1])
-        if name.startswith((".rodata.", ".data.")) and st is not None:
-            step_bytes[st] = step_bytes.get(st, 0) + s.size + s.align - 1
-    per: dict[str, int] = {}
-    for st, fs in calls.items():
-        if not fs:
+        if name.startswith((".rodata.", ".data.")) and name.split(".")[-1] in owner:
             continue
-        each = -(-step_bytes.get(st, 0) // len(fs))
-        for f in fs:
-            per[f] = max(per.get(f, 0), each)
-    return per, total - sum(step_bytes.get(st, 0) for st in calls if calls[st])
+        rest += s.size + s.align - 1
+    return code, rest - sum(code.values())     # tinyml_run's section is in `rest`: its steps' part comes off
+
+
+def sizeof_types(fw_dir: str, lib_dir: str, board) -> dict[str, int]:
+    """sizeof of every type the kernel headers define and of the C scalar types, compiled with
+    the firmware's flags (what a `static const T x[n]` declaration of model.c occupies)."""
+    inc = os.path.join(lib_dir, "kernels", "include", "tinyml")
+    names = set()
+    for h in glob.glob(os.path.join(inc, "*.h")):
+        names.update(re.findall(r"^}\s*(\w+)\s*;", open(h).read(), re.M))
+        names.update(re.findall(r"^typedef [^;{(]*?\b(\w+)\s*;", open(h).read(), re.M))
+    names |= {"int8_t", "uint8_t", "int16_t", "uint16_t", "int32_t", "uint32_t", "int64_t", "float"}
+    src = os.path.join(lib_dir, "sizeof_types.c")
+    with open(src, "w") as f:
+        f.write('#include "tinyml/kernels.h"\n')
+        for n in sorted(names):
+            f.write(f"const char tinyml_sizeof_{n}[sizeof({n})] = {{0}};\n")
+    obj = src[:-2] + ".o"
+    cmd = ["arm-none-eabi-gcc", *fw._arch_flags(board), *fw.CFLAGS.split(), "-include", "runtime/compat.h",
+           "-I.", f"-I{os.path.join(lib_dir, 'kernels', 'include')}", "-c", src, "-o", obj]
+    r = subprocess.run(cmd, cwd=fw_dir, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"compiling the sizeof probe failed: {r.stderr[-2000:]}")
+    from elftools.elf.elffile import ELFFile
+    out = {}
+    with open(obj, "rb") as f:
+        for sym in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
+            if sym.name.startswith("tinyml_sizeof_"):
+                out[sym.name[len("tinyml_sizeof_"):]] = sym["st_size"]
+    return dict(sorted(out.items()))
 
 
 def _compile_model_c(fw_dir: str, lib_dir: str, board) -> str:
@@ -317,7 +341,8 @@ def _compile_model_c(fw_dir: str, lib_dir: str, board) -> str:
 def measure(board_name: str = DEFAULT_BOARD, models: list[str] | None = None, progress=None) -> dict:
     """The table codegen/code_size.json holds (see the module doc)."""
     from tinyml.codegen.emit import generate
-    from tinyml.codegen.pipeline import arena_regions
+    from tinyml.codegen.pipeline import CompileOptions, arena_regions
+    from tinyml.codegen.pipeline import compile as compile_model
     say = progress or (lambda msg: None)
     board = load_board(board_name)
     models = corpus() if models is None else models
@@ -329,11 +354,14 @@ def measure(board_name: str = DEFAULT_BOARD, models: list[str] | None = None, pr
                    "runtime": {}, "library": {}}
     with tempfile.TemporaryDirectory(prefix="tinyml-code-size-") as tmp:
         dirs = {}
+        probe_lib = os.path.join(tmp, "probe")
+        generate(probe, probe_lib)      # a given library: the build reads no table (it is being remade)
         for mode in fw.MODES:
             say(f"building {mode} firmware of {os.path.basename(probe)}")
             d = os.path.join(tmp, mode)
-            fw.build_firmware(probe, board.name, d, mode=mode, num_vectors=0, vectors=[] if mode == "selftest"
-                              else None, progress=lambda m: None, eembc_id="none" if mode == "serial" else None)
+            fw.build_firmware(None, board.name, d, mode=mode, num_vectors=0, vectors=[] if mode == "selftest"
+                              else None, progress=lambda m: None, eembc_id="none" if mode == "serial" else None,
+                              model_dir=probe_lib)
             dirs[mode] = d
         secs, funcs = kernel_graph(os.path.join(dirs["serial"], "obj", KERNEL_DIR))
         lib_syms = sorted({r[4:] for s in secs.values() for r in s.refs if r.startswith("lib:")})
@@ -341,21 +369,22 @@ def measure(board_name: str = DEFAULT_BOARD, models: list[str] | None = None, pr
                                ("serial_mse", "serial", True)):
             say(f"linking the {key} runtime alone and with each of {len(lib_syms)} library symbols")
             table["runtime"][key], table["library"][key] = runtime_base(dirs[mode], board, mode, lib_syms, mse)
-        per_call: dict[str, int] = {}
-        rest = 0
+        table["types"] = sizeof_types(dirs["serial"], os.path.join(dirs["serial"], "model"), board)
+        per_call, rest = 0, 0
         for m in models:
             say(f"compiling model.c of {os.path.basename(m)}")
             lib = os.path.join(tmp, "lib", os.path.basename(m)[:-7])
             big = load_board("nucleo-h743zi") if os.path.getsize(m) > 1_200_000 else board
             generate(m, lib, regions=arena_regions(big))
             obj = _compile_model_c(dirs["serial"], lib, board)
-            per, r = model_figures(os.path.join(lib, "model.c"), obj, set(funcs))
-            for f, n in per.items():
-                per_call[f] = max(per_call.get(f, 0), n)
+            code, r = model_figures(os.path.join(lib, "model.c"), obj)
             rest = max(rest, r)
+            for st in compile_model(m, CompileOptions(regions=arena_regions(big))).steps:
+                if st.calls:
+                    extra = code.get(st.index, 0) - PER_ARG * sum(len(c.args) for c in st.calls)
+                    per_call = max(per_call, -(-extra // len(st.calls)))
             shutil.rmtree(lib)
-    table["model"] = {"base": rest, "per_call": dict(sorted(per_call.items())),
-                      "per_call_default": max(per_call.values()) if per_call else 0,
+    table["model"] = {"base": rest, "per_call": per_call, "per_arg": PER_ARG,
                       "corpus": [os.path.basename(m) for m in models]}
     table["functions"] = dict(sorted(funcs.items()))
     table["sections"] = {k: {"bytes": s.size, "align": s.align, "refs": s.refs} for k, s in sorted(secs.items())

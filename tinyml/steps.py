@@ -113,6 +113,7 @@ class Step:
     # Kernel functions the calls name, in call order, for steps made without calls (the
     # lowering cache; the code-size estimate reads them); None: read the calls.
     call_funcs: list[str] | None = None
+    model_c_bytes: int | None = None   # and the model.c bytes the calls took (codegen.code_size)
 
 
 def step_funcs(step: Step) -> list[str]:

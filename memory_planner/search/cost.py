@@ -412,7 +412,7 @@ def _expand(ref: _Reference, cfg: ViTConfig) -> _Expanded:
                 alias_of=None if cs.alias_of is None else bases[cs.alias_of[0]] + cs.alias_of[1],
                 inplace_ok=[(bases[x[0]] + x[1], bases[y[0]] + y[1]) for x, y in cs.inplace_ok],
                 ops=[i + shift for i in st.ops], const_refs=[bases[a] + v for a, v in cs.const_refs],
-                overlap=st.overlap, call_funcs=st.call_funcs))      # positional fact: copies unchanged
+                overlap=st.overlap, call_funcs=st.call_funcs, model_c_bytes=st.model_c_bytes))      # positional fact: copies unchanged
             per_step.append(cs.const_bytes)
     stats = GraphStats()
     for src, _, _ in copies:
