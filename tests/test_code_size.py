@@ -46,14 +46,21 @@ def test_estimate_counts_calls_modes_and_vectors():
     from tinyml.steps import Call, Step
     t = load_table()
     one = [Step(0, "FULLY_CONNECTED", [0], [1], calls=[Call("tinyml_fc_s8", [])])]
-    two = one + [Step(1, "FULLY_CONNECTED", [1], [2], calls=[Call("tinyml_fc_s8", [])])]
+    decl = "static const tinyml_fc_layer op1_layer = {\n    .accum_depth = 64,\n};"
+    two = one + [Step(1, "FULLY_CONNECTED", [1], [2], calls=[Call("tinyml_fc_s8", ["a", "b", "c"])],
+                      decls=[decl])]
     a, b = estimate(one, table=t), estimate(two, table=t)
     assert (a.functions, b.functions) == (1, 1) and a.kernels == b.kernels
-    assert b.bytes - a.bytes == t.data["model"]["per_call"]["tinyml_fc_s8"] > 0
+    m = t.data["model"]
+    # one call of three arguments and one parameter struct (its measured sizeof, up to 3 B of padding)
+    assert b.bytes - a.bytes == m["per_call"] + 3 * m["per_arg"] + t.data["types"]["tinyml_fc_layer"] + 3
+    assert t.data["types"]["tinyml_fc_layer"] >= 4 * 4 + 3 * 4       # four ints and three pointers at least
     s = estimate(one, "selftest", vectors_bytes=3 * 100, table=t)
     assert s.bytes - a.bytes == t.data["runtime"]["selftest"] - t.data["runtime"]["serial"] + 300
-    cached = [Step(0, "FULLY_CONNECTED", [0], [1], call_funcs=["tinyml_fc_s8"])]
-    assert estimate(cached, table=t) == a
+    from tinyml.codegen.code_size import step_model_bytes
+    cached = [one[0], Step(1, "FULLY_CONNECTED", [1], [2], call_funcs=["tinyml_fc_s8"],
+                           model_c_bytes=step_model_bytes(two[1], t))]
+    assert estimate(cached, table=t) == b
     unknown = estimate([Step(0, "X", [0], [1], calls=[Call("tinyml_no_such_kernel", [])])], table=t)
     assert unknown.kernels == t.largest_function()
 
