@@ -103,3 +103,49 @@ def test_estimate_bounds_the_linked_serial_firmware(tmp_path, model):
     print(f"{os.path.basename(model)}: estimate {est:,} B linked {linked:,} B error {est - linked:+,} B")
     assert est >= linked, f"estimate {est:,} B below the linked {linked:,} B"
     assert est <= linked + max(2048, 0.03 * linked), f"estimate {est:,} B far above the linked {linked:,} B"
+
+
+def _dense_model(path: str, n_in: int, n_out: int) -> str:
+    """A real int8 TFLite model (one FULLY_CONNECTED) from the TFLite converter."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import tensorflow as tf
+    inp = tf.keras.Input((n_in,), batch_size=1)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(n_out)(inp))
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([rng.standard_normal((1, n_in)).astype(np.float32)] for _ in range(4))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    with open(path, "wb") as f:
+        f.write(conv.convert())
+    return path
+
+
+def test_selftest_vectors_count_in_the_build_fit_check(tmp_path):
+    """900 KB of weights fit the F4's 1 MiB as a serial firmware (plan says so), but a
+    self-test build with 80 vectors of 1,900 B each would not: the build names the vectors and
+    the fix in one line before computing any vector, and leaves nothing behind."""
+    import subprocess
+    import sys
+    from tinyml.errors import FitError
+    model = _dense_model(str(tmp_path / "dense.tflite"), 900, 1000)
+    plan = subprocess.run([sys.executable, "-m", "tinyml.cli", "plan", model, "--board", "stm32f4-discovery",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    rep = json.loads(plan.stdout)
+    assert plan.returncode == 0 and rep["fits"], plan.stderr[-500:]
+    assert any("serial firmware" in d for d in rep["fit_detail"])
+    code = rep["flash_bytes"] - rep["weights_bytes"]
+    assert rep["flash_bytes"] + 80 * 1900 > rep["flash_budget_bytes"]
+    out = tmp_path / "fw"
+    p = subprocess.run([sys.executable, "-m", "tinyml.cli", "build", model, "--board", "stm32f4-discovery",
+                        "-o", str(out), "--vectors", "80"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == FitError.exit_code and "Traceback" not in p.stderr
+    line = p.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: model does not fit stm32f4-discovery: flash region FLASH")
+    assert "80 self-test vector(s) 152,000 B" in line and "fewer --vectors" in line
+    est = int(line.split("code estimate ")[1].split(" B")[0].replace(",", ""))
+    # the self-test runtime replaces the serial one (smaller: no MLPerf Tiny protocol)
+    assert code < est - 152_000 + 8192 and est - 152_000 < code
+    assert not out.exists() and not list(tmp_path.glob(".fw.tmp-*"))
