@@ -113,6 +113,7 @@ class CodeEstimate:
     model: int
     padding: int                  # alignment of the weight arrays
     vectors: int = 0              # self-test vectors (input + output bytes each)
+    cpu: str = ""                 # the core the table was measured for
 
     def line(self) -> str:
         return f"code estimate {self.bytes:,} B ({self.functions} kernel functions, {self.mode} firmware)"
@@ -141,4 +142,4 @@ def estimate(steps: list[Step], mode: str = DEPLOY_MODE, vectors_bytes: int = 0,
     padding = 3 * weight_arrays
     total = runtime + kernels + model + padding + vectors_bytes
     return CodeEstimate(bytes=total, functions=len(funcs), mode=mode, runtime=runtime, kernels=kernels,
-                        model=model, padding=padding, vectors=vectors_bytes)
+                        model=model, padding=padding, vectors=vectors_bytes, cpu=table.cpu)
