@@ -136,7 +136,8 @@ def estimate(steps: list[Step], mode: str = DEPLOY_MODE, vectors_bytes: int = 0,
     calls = [f for s in steps for f in step_funcs(s)]
     funcs = set(calls)
     known = {f for f in funcs if f in table.data["functions"]}
-    kernels = table.kernel_bytes(known, key) + len(funcs - known) * table.largest_function()
+    unknown = len(funcs - known)
+    kernels = table.kernel_bytes(known, key) + (unknown * table.largest_function() if unknown else 0)
     model = table.data["model"]["base"] + sum(step_model_bytes(s, table) for s in steps)
     runtime = table.data["runtime"][key]
     padding = 3 * weight_arrays
