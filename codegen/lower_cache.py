@@ -174,12 +174,12 @@ class LoweringCache:
     One instance per process (or per search); the state is the instance's own.
     """
 
-    def __init__(self, check: bool = True) -> None:
+    def __init__(self, check: bool = True, code_table: CodeSizeTable | None = None) -> None:
         self.templates: dict[tuple, Template] = {}   # op / group signature -> template
         self.check_first = check                     # check the first graph against lower_graph
         self._qkeys: dict[int, tuple[Quant, tuple]] = {}
         self.hits = self.misses = 0
-        self.code_table = load_table()               # model.c bytes of each template's step
+        self.code_table = code_table or load_table()   # model.c bytes of each template's step
 
     # -- the pipeline's Lowerer ------------------------------------------
     def __call__(self, graph: Graph, fuse: bool = True,

@@ -24,7 +24,7 @@ from tinyml.memory_planner.regions import ArenaRegion
 from tinyml.memory_planner.report import STACK_RESERVE, STATIC_RAM_RESERVE, Accounting, PlanReport, account, board_fit
 from tinyml.steps import Step, call_constants
 
-from .code_size import DEPLOY_MODE, CodeEstimate, CodeSizeTable, estimate
+from .code_size import DEPLOY_MODE, CodeEstimate, CodeSizeTable, estimate, load_table
 from .importer import import_tflite
 from .lower import lower_graph
 from .lowering import LowerCtx
@@ -266,13 +266,14 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
     options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input,
                       regions=arena_regions(board) if board else ())
     c = compile(model_path, options)
-    code = code_estimate(c)
+    table = load_table(board.core if board else None)
+    code = code_estimate(c, table=table)
     fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board,
                     [(r.name, r.arena_bytes) for r in c.plan.regions], wreg, state_bytes=c.plan.state_bytes,
                     code_bytes=code.bytes, code_functions=code.functions, code_mode=code.mode)
     if board is not None and board.core != code.cpu:
-        fit.detail.append(f"the code estimate is measured for {code.cpu} (codegen/code_size.json); "
-                          f"{board.core} code links a few KB larger (KWS on stm32f4-discovery: 2.9 KB)")
+        fit.detail.append(f"the code estimate is measured for {code.cpu} (codegen/code_size.json), "
+                          f"not for this board's {board.core}: it may be below the linked code")
     tflm = None
     if compare_tflm:
         from tinyml.memory_planner.tflm import tflm_arena

@@ -852,8 +852,9 @@ def precheck_fit(board: Board, compiled, stack_bytes: int, weights_region: str =
         parts.append(f"flash region {flash.label} ({flash.name}, {flash.size:,} B) overflowed by at least "
                      f"{weights - flash.size:,} bytes (weights {weights:,} B)" + (f"; largest: {top}" if top else ""))
     else:
+        from tinyml.codegen.code_size import load_table
         from tinyml.codegen.pipeline import code_estimate
-        code = code_estimate(compiled, mode, vectors)
+        code = code_estimate(compiled, mode, vectors, load_table(board.core))
         internal = board.flash_region()
         need = code.bytes + (0 if weights_region else weights)
         if need > internal.size:

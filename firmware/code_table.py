@@ -43,6 +43,17 @@ from tinyml.boards import load_board
 from . import build as fw
 
 DEFAULT_BOARD = "stm32f746g-disco"
+# One table per core: the default board's (codegen/code_size.json) and a Cortex-M4 board's
+# (codegen/code_size_cortex-m4.json, for the F4 and L4 boards).
+TABLE_BOARDS = (DEFAULT_BOARD, "stm32f4-discovery")
+
+
+def table_file(board_name: str) -> str:
+    """Where the table measured on `board_name` is committed."""
+    from tinyml.codegen.code_size import TABLE
+    if board_name == DEFAULT_BOARD:
+        return TABLE
+    return os.path.join(os.path.dirname(TABLE), f"code_size_{load_board(board_name).core}.json")
 PER_ARG = 8        # bytes of tinyml_run per call argument: a literal-pool load (2 + 4) and a stack store
 KERNEL_DIR = "model/kernels/src"
 

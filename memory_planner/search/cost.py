@@ -193,14 +193,16 @@ class CostModel:
     MAX_REFERENCES = 16
 
     def __init__(self, lowering: LoweringCache | None = None, families: bool = True,
-                 check: bool = True, options: CompileOptions | None = None) -> None:
-        self.lowering = lowering if lowering is not None else LoweringCache(check=check)
+                 check: bool = True, options: CompileOptions | None = None,
+                 code_table: CodeSizeTable | None = None) -> None:
+        # kernel code bytes (codegen/code_size.json, or the board core's table)
+        self.code_table: CodeSizeTable = code_table or load_table()
+        self.lowering = lowering if lowering is not None else LoweringCache(check=check, code_table=self.code_table)
         self.families = families
         self.check_family_first = check
         self.options = options or CompileOptions()
         self.placeholders = Placeholders()      # shared by the graphs this model builds
         self.configs: dict[tuple, Cost] = {}
-        self.code_table: CodeSizeTable = load_table()      # kernel code bytes (codegen/code_size.json)
         self.references: dict[tuple, _Reference | None] = {}
 
     # -- costs -------------------------------------------------------------

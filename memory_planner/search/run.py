@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from tinyml.codegen.code_size import load_table
 from tinyml.errors import TinymlError
 
 from .budget import Budget
@@ -115,7 +116,7 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
         f"{len(base_cfgs)} fixed-patch full-rank (patch {baseline_patch}) on {workers} worker(s)")
     todo = configs + base_cfgs
     random.Random(seed + 1).shuffle(todo)     # a deadline cut keeps both kinds
-    model = CostModel()
+    model = CostModel(code_table=load_table(budget.core))      # flash judged with the board core's code sizes
     with rc.phase("memory_eval"), phase_bar("memory_eval", len(todo), progress, "cand") as bar:
         cands = evaluate_many(todo, workers=workers, deadline=rc.wall_deadline("memory_eval"), model=model,
                               progress=not progress, on_progress=bar.update_to if progress else None)
