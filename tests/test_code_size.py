@@ -82,6 +82,9 @@ def test_table_is_current(board):
                        "measurement): run .venv/bin/python scripts/measure_code_size.py and commit the tables")
 
 
+_BOUNDED = ("vit_digits.tflite", "ad01_int8", "vww_96_int8")
+
+
 def _linked_flash(elf: str) -> int:
     from elftools.elf.elffile import ELFFile
     with open(elf, "rb") as f:
@@ -91,12 +94,15 @@ def _linked_flash(elf: str) -> int:
 @pytest.mark.slow
 @needs_gcc
 @pytest.mark.parametrize("model,board", [pytest.param(m, b, id=os.path.basename(m)[:-7] + ("" if b is None else "-" + b))
-                                         for m, b in [(m, None) for m in _shipped() + _shared()]
+                                         for m, b in [(m, None) for m in _shipped() + _shared()
+                                                      if any(k in m for k in _BOUNDED)]
                                          + [(m, "stm32f4-discovery") for m in _shared() if "kws" in m]])
 def test_estimate_bounds_the_linked_serial_firmware(tmp_path, model, board):
     """plan's flash (weights + code estimate) >= the linked serial firmware's flash image, and
-    at most max(2 KiB, 3%) above it: every reference model on the default board (MobileNetV2,
-    1.85 MB of weights, on nucleo-h743zi), and KWS on a Cortex-M4 board (its own table)."""
+    at most max(2 KiB, 3%) above it: one model per kernel family on the default board (the ViT,
+    AD's fully connected layers, VWW's depthwise / pointwise convolutions) and KWS on a
+    Cortex-M4 board (its own table). All nine reference models were measured when the table
+    was made (+318 .. +1,324 B; README); four builds keep CI short."""
     from tinyml.codegen.pipeline import plan_model
     from tinyml.firmware.build import build_firmware
     if board is None:
