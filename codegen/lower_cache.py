@@ -34,8 +34,9 @@ import numpy as np
 from tinyml.errors import TinymlError
 from tinyml.ir import Graph, Op, Quant
 from tinyml.memory_planner.plan import Plan, plan_steps
-from tinyml.steps import Overlap, Step, call_constants
+from tinyml.steps import Overlap, Step, call_constants, step_funcs
 
+from .code_size import CodeSizeTable, load_table, step_model_bytes
 from .fuse import fuse as fusion_groups
 from .fuse import lower_group
 from .lower import check_graph, lower_graph
@@ -85,6 +86,8 @@ class Template:
     const_refs: list[int] = field(default_factory=list)   # constant tensors the calls reference
     overlap: Overlap | None = None  # the kernel fact (positional: needs no renumbering)
     state: list[int] = field(default_factory=list)   # variable tensors (Step.state), as positions
+    call_funcs: list[str] = field(default_factory=list)   # Call.func of each call (code-size estimate)
+    model_c_bytes: int = 0        # model.c bytes of the step (codegen.code_size.step_model_bytes)
 
     def step(self, tensors: list[int], index: int, ops: list[int]) -> Step:
         return Step(index=index, kind=self.kind,
@@ -93,10 +96,12 @@ class Template:
                     alias_of=None if self.alias_of is None else tensors[self.alias_of],
                     inplace_ok=[(tensors[a], tensors[b]) for a, b in self.inplace_ok],
                     ops=list(ops), const_refs=[tensors[k] for k in self.const_refs], overlap=self.overlap,
-                    state=[tensors[k] for k in self.state])
+                    state=[tensors[k] for k in self.state], call_funcs=list(self.call_funcs),
+                    model_c_bytes=self.model_c_bytes)
 
 
-def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Template:
+def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int],
+                  code_table: CodeSizeTable | None = None) -> Template:
     if step is None:
         return Template(ok=False)
     slot = {t: k for k, t in enumerate(tensors)}
@@ -107,7 +112,8 @@ def make_template(step: Step | None, ctx: LowerCtx, tensors: list[int]) -> Templ
         alias_of=None if step.alias_of is None else slot[step.alias_of],
         inplace_ok=[(slot[a], slot[b]) for a, b in step.inplace_ok],
         scratch_bytes=step.scratch_bytes, const_bytes=ctx.const_bytes(), const_refs=refs,
-        overlap=step.overlap, state=[slot[t] for t in step.state])
+        overlap=step.overlap, state=[slot[t] for t in step.state], call_funcs=step_funcs(step),
+        model_c_bytes=step_model_bytes(step, code_table or load_table()))
 
 
 class _GraphMemo:
@@ -144,9 +150,12 @@ def first_difference(graph: Graph, cached: list[Step], real: list[Step]) -> tupl
             detail = f"{what} {getattr(a, what)!r} != {getattr(b, what)!r}"
         else:
             refs = set(call_constants(b, graph))
-            if a.const_refs is None or set(a.const_refs) == refs:
+            if a.call_funcs is not None and a.call_funcs != step_funcs(b):
+                detail = f"kernel functions {a.call_funcs} != {step_funcs(b)}"
+            elif a.const_refs is None or set(a.const_refs) == refs:
                 continue
-            detail = f"referenced constants {sorted(set(a.const_refs))} != {sorted(refs)}"
+            else:
+                detail = f"referenced constants {sorted(set(a.const_refs))} != {sorted(refs)}"
         op = graph.ops[min(a.index, b.index)]
         where = f"step {b.kind} of ops {b.ops}: " if len(b.ops) > 1 or b.kind != op.kind else ""
         return op.index, op.kind, where + detail
@@ -165,11 +174,12 @@ class LoweringCache:
     One instance per process (or per search); the state is the instance's own.
     """
 
-    def __init__(self, check: bool = True) -> None:
+    def __init__(self, check: bool = True, code_table: CodeSizeTable | None = None) -> None:
         self.templates: dict[tuple, Template] = {}   # op / group signature -> template
         self.check_first = check                     # check the first graph against lower_graph
         self._qkeys: dict[int, tuple[Quant, tuple]] = {}
         self.hits = self.misses = 0
+        self.code_table = code_table or load_table()   # model.c bytes of each template's step
 
     # -- the pipeline's Lowerer ------------------------------------------
     def __call__(self, graph: Graph, fuse: bool = True,
@@ -318,7 +328,7 @@ class LoweringCache:
                 step = lower_group(group, graph, ctx)
             except TinymlError:
                 step = None
-            tpl = self.templates[key] = make_template(step, ctx, tensors)
+            tpl = self.templates[key] = make_template(step, ctx, tensors, self.code_table)
         else:
             self.hits += 1
         if bkey is not None:
@@ -339,7 +349,7 @@ class LoweringCache:
             self.misses += 1
             ctx = LowerCtx(memo.graph)
             step = lowering_for(op, memo.graph)(op, memo.graph, ctx)
-            tpl = self.templates[key] = make_template(step, ctx, tensors)
+            tpl = self.templates[key] = make_template(step, ctx, tensors, self.code_table)
         else:
             self.hits += 1
         if rel is not None:

@@ -24,6 +24,7 @@ from tinyml.memory_planner.regions import ArenaRegion
 from tinyml.memory_planner.report import STACK_RESERVE, STATIC_RAM_RESERVE, Accounting, PlanReport, account, board_fit
 from tinyml.steps import Step, call_constants
 
+from .code_size import DEPLOY_MODE, CodeEstimate, CodeSizeTable, estimate, load_table
 from .importer import import_tflite
 from .lower import lower_graph
 from .lowering import LowerCtx
@@ -129,11 +130,22 @@ class Compiled:
         return constant_bytes(self.graph, self.steps, self.ctx)
 
 
+def code_estimate(c: Compiled, mode: str = DEPLOY_MODE, vectors: int = 0,
+                  table: CodeSizeTable | None = None) -> CodeEstimate:
+    """Flash besides the weights of a `mode` firmware of `c` (codegen.code_size.estimate on its
+    steps' kernel calls); `vectors`: self-test vectors linked (each input + output bytes).
+    `tinyml plan`, inspect and the search judge the deployable serial firmware."""
+    g = c.graph
+    ins, outs = sum(g.t(t).nbytes for t in g.inputs), sum(g.t(t).nbytes for t in g.outputs)
+    return estimate(c.steps, mode, vectors_bytes=vectors * (ins + outs), table=table, mse=ins == outs)
+
+
 def accounting(c: Compiled) -> Accounting:
     """The model's flash and SRAM before a build (memory_planner.report.account): parameters in
-    the file, weights.c's bytes, the planned arena; code estimated, stack = the reserve."""
+    the file, weights.c's bytes, the planned arena; code estimated (`code_estimate`, serial
+    firmware), stack = the reserve."""
     return account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes,
-                   state_bytes=c.plan.state_bytes)
+                   state_bytes=c.plan.state_bytes, code_estimate_bytes=code_estimate(c).bytes)
 
 
 def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
@@ -254,8 +266,14 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
     options = replace(options or CompileOptions(), policy=policy, stream_input=stream_input,
                       regions=arena_regions(board) if board else ())
     c = compile(model_path, options)
+    table = load_table(board.core if board else None)
+    code = code_estimate(c, table=table)
     fit = board_fit(c.plan.arena_bytes, c.constant_bytes, board,
-                    [(r.name, r.arena_bytes) for r in c.plan.regions], wreg, state_bytes=c.plan.state_bytes)
+                    [(r.name, r.arena_bytes) for r in c.plan.regions], wreg, state_bytes=c.plan.state_bytes,
+                    code_bytes=code.bytes, code_functions=code.functions, code_mode=code.mode)
+    if board is not None and board.core != code.cpu:
+        fit.detail.append(f"the code estimate is measured for {code.cpu} (codegen/code_size.json), "
+                          f"not for this board's {board.core}: it may be below the linked code")
     tflm = None
     if compare_tflm:
         from tinyml.memory_planner.tflm import tflm_arena
@@ -268,7 +286,9 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         flash_budget_bytes=fit.flash_budget_bytes, fits=fit.fits, fit_detail=fit.detail,
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(c.plan.total_arena_bytes / tflm.total) if tflm else None,
-        steps=len(c.steps), buffers=len(c.plan.buffers), accounting=accounting(c).to_dict(),
+        steps=len(c.steps), buffers=len(c.plan.buffers),
+        accounting=account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes,
+                           state_bytes=c.plan.state_bytes, code_estimate_bytes=code.bytes).to_dict(),
         plan_seconds=round(c.seconds, 3),
         stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,

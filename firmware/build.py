@@ -39,6 +39,13 @@ TEMPLATE_DIR = os.path.join(HERE, "templates")
 
 DEFAULT_STACK_BYTES = STACK_RESERVE      # the planner judges the fit with the same reserve
 MODES = ("selftest", "serial")
+# Compile and link flags of every firmware build (templates/Makefile.j2 renders them after the
+# board's -mcpu/-mfpu flags, `arch_flags`); codegen/code_size.json is measured with them.
+# -fstack-usage -fcallgraph-info=su: per-function frames and call edges next to each object,
+# for the static stack estimate (firmware/stack_usage.py).
+CFLAGS = ("-O2 -g -std=c99 -ffunction-sections -fdata-sections -fno-common -fstack-usage "
+          "-fcallgraph-info=su -Wall -Wextra -Wno-unused-parameter")
+LDFLAGS = "--specs=nano.specs -nostartfiles -Wl,--gc-sections"
 
 # Per family: RCC register addresses for GPIO and UART clock enables, GPIO
 # port base and stride, external interrupt count (RM0090, RM0385, RM0433, RM0432).
@@ -429,7 +436,8 @@ def copy_sources(out_dir: str) -> None:
 def write_makefile(board: Board, mode: str, out_dir: str, extra_cflags: str = "",
                    weights_region: str = "") -> None:
     text = _env().get_template("Makefile.j2").render(board=board, mode=mode, extra_cflags=extra_cflags,
-                                                     weights_region=weights_region)
+                                                     weights_region=weights_region, cflags=CFLAGS,
+                                                     ldflags=LDFLAGS)
     _write_if_changed(os.path.join(out_dir, "Makefile"), text)
 
 
@@ -513,8 +521,8 @@ def overflow_error(board: Board, out_dir: str, variant: str, stack_bytes: int,
     contributors: dict[str, list[tuple[str, int]]] = {}
     objs = [os.path.join(vdir, "obj", s[:-2] + ".o") for s in _sources(out_dir)]
     if all(os.path.exists(o) for o in objs):
-        link = subprocess.run(["arm-none-eabi-gcc", *_arch_flags(board), "--specs=nano.specs",
-                               "-nostartfiles", "-Wl,--gc-sections", "-T", relaxed, *objs, "-o", elf],
+        link = subprocess.run(["arm-none-eabi-gcc", *_arch_flags(board), *LDFLAGS.split(), "-T", relaxed, *objs,
+                               "-o", elf],
                               cwd=out_dir, capture_output=True, text=True)
         if link.returncode == 0:
             used, contributors = _region_usage(elf, fake)
@@ -773,7 +781,8 @@ def build_firmware(model_path: str | None, board_name: str, out_dir: str, *,
         static = STATIC_RAM_RESERVE + (g.t(g.inputs[0]).nbytes if mode == "serial" and not stream_input else 0)
         opts = CompileOptions(stream_input=stream_input, regions=arena_regions(board, stack_bytes, static),
                               stage=stage)
-        precheck_fit(board, compile_model(g, opts), stack_bytes, wreg)
+        nvec = (len(vectors) if vectors is not None else num_vectors) if mode == "selftest" else 0
+        precheck_fit(board, compile_model(g, opts), stack_bytes, wreg, mode, nvec)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise TinymlError(f"output path {out_dir} exists and is not a folder", "tinyml build",
                           "pass a new or existing folder with -o")
@@ -815,12 +824,15 @@ def _move_into_place(work: str, out_dir: str) -> None:
     os.rmdir(work)
 
 
-def precheck_fit(board: Board, compiled, stack_bytes: int, weights_region: str = "") -> None:
+def precheck_fit(board: Board, compiled, stack_bytes: int, weights_region: str = "", mode: str = "serial",
+                 vectors: int = 0) -> None:
     """Raise the FitError the linker would, from the plan, when the arena plus the stack
     reserve exceed the arena's region or the weights alone exceed flash (lower bounds of
-    what the link needs: code and library data come on top). An arena the planner split
-    over several RAM regions fits each by construction; weights linked into an external
-    region (`weights_region`) are judged against it."""
+    what the link needs), or when the weights plus the code estimate of a `mode` firmware
+    with `vectors` self-test vectors (codegen.pipeline.code_estimate: at least what links,
+    at most 3% or 2 KiB more on the reference models) exceed the internal flash. An arena
+    the planner split over several RAM regions fits each by construction; weights linked
+    into an external region (`weights_region`) are judged against it."""
     parts, flash_only = [], True
     reg = board.region_for("arena")
     arena = compiled.plan.arena_bytes + compiled.plan.state_bytes   # the state block sits beside the arena
@@ -839,8 +851,20 @@ def precheck_fit(board: Board, compiled, stack_bytes: int, weights_region: str =
         top = ", ".join(f"{n} {b:,} B" for n, b in sorted(syms.items(), key=lambda kv: -kv[1])[:4])
         parts.append(f"flash region {flash.label} ({flash.name}, {flash.size:,} B) overflowed by at least "
                      f"{weights - flash.size:,} bytes (weights {weights:,} B)" + (f"; largest: {top}" if top else ""))
+    else:
+        from tinyml.codegen.code_size import load_table
+        from tinyml.codegen.pipeline import code_estimate
+        code = code_estimate(compiled, mode, vectors, load_table(board.core))
+        internal = board.flash_region()
+        need = code.bytes + (0 if weights_region else weights)
+        if need > internal.size:
+            what = (f"weights {weights:,} B + " if not weights_region else "") + code.line()
+            parts.append(f"flash region {internal.label} ({internal.name}, {internal.size:,} B) would overflow "
+                         f"by about {need - internal.size:,} bytes ({what}"
+                         + (f", {vectors} self-test vector(s) {code.vectors:,} B" if vectors else "") + ")")
     if parts:
-        fix = ("use a smaller model (fewer weights) or a board with more flash" if flash_only else
+        fix = ("use a smaller model (fewer weights)" + (", fewer --vectors" if vectors else "")
+               + " or a board with more flash" if flash_only else
                "use a smaller model (smaller arena), a lower --stack-bytes, or a board with more SRAM")
         raise FitError(f"model does not fit {board.name}: " + "; ".join(parts), board.path, fix)
 

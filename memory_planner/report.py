@@ -17,9 +17,9 @@ STACK_RESERVE = 8192
 # serial builds add the input buffer), reserved in the data region when the arena is
 # split over several RAM regions (codegen.pipeline.arena_regions).
 STATIC_RAM_RESERVE = 1024
-# Flash besides the weights (generated model.c, kernels, startup, drivers, app,
-# newlib-nano), an estimate until the linked ELF is measured by `tinyml build`.
-RUNTIME_FLASH_ESTIMATE = 16 * 1024
+# Flash besides the weights (generated model.c, kernels, startup, drivers, app, newlib-nano)
+# is the caller's code estimate (codegen.code_size.estimate: from the model's kernel calls)
+# until the linked ELF is measured by `tinyml build`; this module only judges the numbers.
 
 
 @dataclass
@@ -66,13 +66,17 @@ class Accounting:
 
 
 def account(model_params_bytes: int, weights_bytes: int, arena_bytes: int, linked: Linked | None = None,
-            stack_reserve_bytes: int = STACK_RESERVE, state_bytes: int = 0) -> Accounting:
-    """Flash and SRAM of a model: from the compiled model alone (code estimated, stack = the
-    reserve), or with a linked firmware's measurements (`linked`). `state_bytes`: the state block
-    (variable tensors, outside the arena), counted in SRAM before a build; a linked firmware
-    holds it in .bss, so its static RAM already includes it."""
+            stack_reserve_bytes: int = STACK_RESERVE, state_bytes: int = 0,
+            code_estimate_bytes: int | None = None) -> Accounting:
+    """Flash and SRAM of a model: from the compiled model alone (code = `code_estimate_bytes`,
+    the caller's estimate; stack = the reserve), or with a linked firmware's measurements
+    (`linked`). `state_bytes`: the state block (variable tensors, outside the arena), counted
+    in SRAM before a build; a linked firmware holds it in .bss, so its static RAM already
+    includes it."""
     if linked is None:
-        code, flash, src = RUNTIME_FLASH_ESTIMATE, weights_bytes + RUNTIME_FLASH_ESTIMATE, "estimate"
+        if code_estimate_bytes is None:
+            raise ValueError("account() before a build needs code_estimate_bytes (codegen.code_size.estimate)")
+        code, flash, src = code_estimate_bytes, weights_bytes + code_estimate_bytes, "estimate"
         stack, ssrc, static = stack_reserve_bytes, "reserve", 0
     else:
         weights_bytes = linked.weights_bytes
@@ -99,7 +103,7 @@ class PlanReport:
     peak_sram_bytes: int          # arena (activations, scratch, I/O), excluding stack
     stack_reserve_bytes: int
     weights_bytes: int
-    flash_bytes: int              # weights + runtime/code estimate
+    flash_bytes: int              # weights + code estimate
     sram_budget_bytes: int | None
     flash_budget_bytes: int | None
     fits: bool | None
@@ -131,7 +135,7 @@ class PlanReport:
 class BoardFit:
     """The fit verdict of an arena and its flash constants on a board (all None without a board)."""
     stack_reserve_bytes: int
-    flash_bytes: int                     # weights + runtime/code estimate
+    flash_bytes: int                     # weights + code estimate
     sram_budget_bytes: int | None = None
     flash_budget_bytes: int | None = None
     fits: bool | None = None
@@ -140,8 +144,12 @@ class BoardFit:
 
 def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
               regions: list[tuple[str, int]] | None = None, weights_region: Any | None = None,
-              state_bytes: int = 0) -> BoardFit:
-    """Arena + stack reserve against the arena's region, weights + runtime estimate against flash.
+              state_bytes: int = 0, *, code_bytes: int, code_functions: int,
+              code_mode: str = "serial") -> BoardFit:
+    """Arena + stack reserve against the arena's region, weights + code estimate against flash.
+
+    `code_bytes`: the caller's estimate of the flash besides the weights of a `code_mode`
+    firmware calling `code_functions` kernel functions (codegen.code_size.estimate).
 
     `board`: a loaded descriptor (tinyml.boards.load_board), or None for no verdict.
     `regions`: (region label, arena bytes) of a plan split over several RAM regions, the
@@ -149,7 +157,8 @@ def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
     `weights_region`: the board's external flash region (tinyml.boards.LinkRegion) the weights
     are linked into (`--weights-region`); internal flash then holds the runtime only.
     `state_bytes`: op state kept between inferences (outside the arena, in the same RAM)."""
-    fit = BoardFit(stack_reserve_bytes=STACK_RESERVE, flash_bytes=weights_bytes + RUNTIME_FLASH_ESTIMATE)
+    fit = BoardFit(stack_reserve_bytes=STACK_RESERVE, flash_bytes=weights_bytes + code_bytes)
+    code = f"code estimate {code_bytes:,} B ({code_functions} kernel functions)"
     if board is None:
         return fit
     region = board.region_for("arena")
@@ -168,7 +177,7 @@ def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
         ok_ext = weights_bytes <= weights_region.size
         more.append(f"{weights_region.label}: weights {weights_bytes:,} of {weights_region.size:,} B -> "
                     f"{'fits' if ok_ext else f'over by {weights_bytes - weights_region.size:,} B'}")
-        internal = RUNTIME_FLASH_ESTIMATE
+        internal = code_bytes
     else:
         ok_ext, internal = True, fit.flash_bytes
     ok_flash = internal <= fit.flash_budget_bytes and ok_ext
@@ -180,11 +189,13 @@ def board_fit(arena_bytes: int, weights_bytes: int, board: Any | None,
     fit.detail += more
     fit.sram_budget_bytes += sum(others[label] for label, _ in (regions or [])[1:])
     if weights_region is not None:
-        fit.detail.append(f"FLASH: runtime estimate {internal:,} B of {fit.flash_budget_bytes:,} B -> "
+        fit.detail.append(f"FLASH: {code} of {fit.flash_budget_bytes:,} B -> "
                           f"{'fits' if internal <= fit.flash_budget_bytes else 'over'} (weights in "
                           f"{weights_region.label})")
     else:
-        fit.detail.append(f"FLASH: weights {weights_bytes:,} B + runtime estimate {RUNTIME_FLASH_ESTIMATE:,} B = "
+        fit.detail.append(f"FLASH: weights {weights_bytes:,} B + {code} = "
                           f"{fit.flash_bytes:,} of {fit.flash_budget_bytes:,} B -> "
                           f"{'fits' if ok_flash else f'over by {fit.flash_bytes - fit.flash_budget_bytes:,} B'}")
+    fit.detail.append(f"flash judged for the {code_mode} firmware"
+                      + (" (deployable: no self-test vectors)" if code_mode == "serial" else ""))
     return fit

@@ -110,6 +110,15 @@ class Step:
     # codegen.lower_cache, keeps what planning and the flash count read); None: read the calls.
     const_refs: list[int] | None = None
     state: list[int] = field(default_factory=list)   # variable tensors (StateRef) the calls read and write
+    # Kernel functions the calls name, in call order, for steps made without calls (the
+    # lowering cache; the code-size estimate reads them); None: read the calls.
+    call_funcs: list[str] | None = None
+    model_c_bytes: int | None = None   # and the model.c bytes the calls took (codegen.code_size)
+
+
+def step_funcs(step: Step) -> list[str]:
+    """The kernel function of each of `step`'s calls, in order (`call_funcs` when made without calls)."""
+    return list(step.call_funcs) if step.call_funcs is not None else [c.func for c in step.calls]
 
 
 def call_constants(step: Step, graph: Graph) -> list[int]:

@@ -18,6 +18,7 @@ class Budget:
     clock_hz: int | None
     description: str
     max_macs: int | None = None
+    core: str | None = None          # the board's core: which code-size table judges flash
 
     def check(self, c: "Candidate") -> list[str]:
         why = []
@@ -35,7 +36,7 @@ class Budget:
 def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | None,
                 max_macs: int | None = None) -> Budget:
     from tinyml.memory_planner.report import STACK_RESERVE
-    flash = clock = None
+    flash = clock = core = None
     parts = []
     sram = None
     if board:
@@ -45,6 +46,7 @@ def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | 
         sram = region.size - STACK_RESERVE
         flash = b.flash_region().size
         clock = b.clock_hz
+        core = b.core
         parts.append(f"{board}: {region.label} {region.size:,} B - {STACK_RESERVE:,} B stack reserve "
                      f"= {sram:,} B SRAM, {flash:,} B flash")
     if budget_kb is not None:
@@ -64,5 +66,5 @@ def make_budget(board: str | None, budget_kb: float | None, latency_ms: float | 
         parts.append(f"latency estimate <= {latency_ms:g} ms at {clock / 1e6:g} MHz")
     if max_macs is not None:
         parts.append(f"<= {max_macs:,} MACs")
-    return Budget(sram, flash, latency_ms, clock, "; ".join(parts), max_macs)
+    return Budget(sram, flash, latency_ms, clock, "; ".join(parts), max_macs, core)
 

@@ -4,8 +4,8 @@
 the same graph the converter emits), lowers it with the registered `codegen`
 lowerings and plans it through `codegen.pipeline.compile`, the code that lays
 out the arena of the generated C. It returns the arena (peak SRAM), its lower
-bound, flash (weights + derived constants + the runtime estimate `tinyml plan`
-uses) and MACs. `evaluate(cfg, cache=False)` is the slow path: build_graph +
+bound, flash (weights + derived constants + the code estimate `tinyml plan`
+uses: codegen.pipeline.code_estimate of the planned steps) and MACs. `evaluate(cfg, cache=False)` is the slow path: build_graph +
 compile, no shortcut.
 
 Speed. Everything below is exact (same steps, same plan); tests/test_search_ir.py
@@ -33,11 +33,12 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from tinyml.codegen.lower_cache import CachedCtx, LoweringCache, first_difference
-from tinyml.codegen.pipeline import Compiled, CompileOptions, compile, fusion_checked, referenced_const_bytes
+from tinyml.codegen.code_size import CodeSizeTable, load_table
+from tinyml.codegen.pipeline import (Compiled, CompileOptions, code_estimate, compile, fusion_checked,
+                                     referenced_const_bytes)
 from tinyml.errors import TinymlError
 from tinyml.ir import Graph, Op
 from tinyml.memory_planner.plan import Plan
-from tinyml.memory_planner.report import RUNTIME_FLASH_ESTIMATE
 from tinyml.steps import Step
 from tinyml.tinyvit.config import ViTConfig
 
@@ -51,7 +52,7 @@ class Cost:
     arena_bytes: int              # = peak SRAM (activations, scratch, I/O), excluding stack
     lower_bound_bytes: int
     weights_bytes: int            # constant tensors + generated constant arrays (flash)
-    flash_bytes: int              # weights + RUNTIME_FLASH_ESTIMATE, as `tinyml plan`
+    flash_bytes: int              # weights + code estimate (serial firmware), as `tinyml plan`
     macs: int
     params: int                   # int8 weight count (elements of int8 constant tensors)
     ops: int
@@ -192,8 +193,11 @@ class CostModel:
     MAX_REFERENCES = 16
 
     def __init__(self, lowering: LoweringCache | None = None, families: bool = True,
-                 check: bool = True, options: CompileOptions | None = None) -> None:
-        self.lowering = lowering if lowering is not None else LoweringCache(check=check)
+                 check: bool = True, options: CompileOptions | None = None,
+                 code_table: CodeSizeTable | None = None) -> None:
+        # kernel code bytes (codegen/code_size.json, or the board core's table)
+        self.code_table: CodeSizeTable = code_table or load_table()
+        self.lowering = lowering if lowering is not None else LoweringCache(check=check, code_table=self.code_table)
         self.families = families
         self.check_family_first = check
         self.options = options or CompileOptions()
@@ -207,7 +211,7 @@ class CostModel:
         hit = self.configs.get(key)
         if hit is not None:
             return hit
-        cost = self.configs[key] = cost_of(self.plan_config(cfg))
+        cost = self.configs[key] = cost_of(self.plan_config(cfg), self.code_table)
         return cost
 
     def plan_config(self, cfg: ViTConfig) -> Planned:
@@ -317,12 +321,15 @@ class CostModel:
                           largest)
 
 
-def cost_of(p: Planned) -> Cost:
+def cost_of(p: Planned, code_table: CodeSizeTable | None = None) -> Cost:
+    """The config's Cost; flash = weights + the code estimate of its planned steps
+    (codegen.pipeline.code_estimate, serial firmware), as `tinyml plan` judges it."""
     st = p.stats if p.stats is not None else GraphStats.of(p.graph, p.steps)
     weights = st.param_bytes + p.compiled.ctx.const_bytes()
     plan = p.plan
+    code = code_estimate(p.compiled, table=code_table).bytes
     return Cost(arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound,
-                weights_bytes=weights, flash_bytes=weights + RUNTIME_FLASH_ESTIMATE,
+                weights_bytes=weights, flash_bytes=weights + code,
                 macs=st.macs, params=st.params, ops=st.ops, buffers=len(plan.buffers),
                 elements=st.elements, steps=st.steps, step_elements=st.step_elements,
                 softmax_elements=st.softmax_elements)
@@ -407,7 +414,7 @@ def _expand(ref: _Reference, cfg: ViTConfig) -> _Expanded:
                 alias_of=None if cs.alias_of is None else bases[cs.alias_of[0]] + cs.alias_of[1],
                 inplace_ok=[(bases[x[0]] + x[1], bases[y[0]] + y[1]) for x, y in cs.inplace_ok],
                 ops=[i + shift for i in st.ops], const_refs=[bases[a] + v for a, v in cs.const_refs],
-                overlap=st.overlap))      # positional fact: copies unchanged
+                overlap=st.overlap, call_funcs=st.call_funcs, model_c_bytes=st.model_c_bytes))      # positional fact: copies unchanged
             per_step.append(cs.const_bytes)
     stats = GraphStats()
     for src, _, _ in copies:

@@ -7,7 +7,7 @@
    (cost.CostModel; candidates.evaluate_many on `workers` processes). A
    candidate is feasible when its planned arena fits the SRAM budget (board
    arena region minus the stack reserve, or --budget-kb), its flash (weights +
-   generated constants + runtime estimate) fits the board's flash, and, if
+   generated constants + code estimate of its kernel calls) fits the board's flash, and, if
    asked, its latency estimate (instructions.py) fits (budget.py).
 2. Accuracy, `ranking="supernet"` (oneshot.py): one weight-sharing supernet
    (tinyvit.supernet) trained once with the sandwich rule on the feasible
@@ -41,13 +41,14 @@ TensorFlow are imported only inside the functions that train.
 """
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
-import copy
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from tinyml.codegen.code_size import load_table
 from tinyml.errors import TinymlError
 
 from .budget import Budget
@@ -144,11 +145,11 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     todo = configs + base_cfgs
     random.Random(seed + 1).shuffle(todo)     # a deadline cut keeps both kinds
     if shared is not None and shared.cands is not None:
-        model, cands = shared.model or CostModel(), [_fresh(c) for c in shared.cands]
+        model, cands = shared.model or CostModel(code_table=load_table(budget.core)), [_fresh(c) for c in shared.cands]
         log(f"memory: the {len(cands):,} candidates planned exactly for the first budget, judged against "
             f"this one")
     else:
-        model = CostModel()
+        model = CostModel(code_table=load_table(budget.core))      # flash judged with the board core's code sizes
         with rc.phase("memory_eval"), phase_bar("memory_eval", len(todo), progress, "cand") as bar:
             cands = evaluate_many(todo, workers=workers, deadline=rc.wall_deadline("memory_eval"), model=model,
                                   progress=not progress, on_progress=bar.update_to if progress else None)
