@@ -381,7 +381,7 @@ def test_budgets_share_one_planned_sample_and_one_supernet_trained_for_the_large
     supernet training, the same steps). Each budget's winner fits it, is exported int8,
     re-plans to the same arena through the importer and is bit-exact against TFLite."""
     r = _cli("search", "--dataset", "digits8", "--budgets", "3K,8K", "--candidates", "60",
-             "--budget-seconds", "90", "--ranking", "supernet", "--final-epochs", "1",
+             "--budget-seconds", "60", "--ranking", "supernet", "--final-epochs", "1",
              "--out", str(tmp_path / "out"), "--json", timeout=880)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout)
