@@ -323,6 +323,43 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     assert late["reranked"] == 0 and late["candidates"] == [] and not any(c.reranked for c in fresh)
 
 
+class _NoNet:
+    """A supernet stand-in whose inherited weights must not be read."""
+
+    def keras_model(self, cfg):
+        raise AssertionError("the re-rank read inherited weights under rerank_init='keras'")
+
+
+@pytest.mark.slow
+def test_rerank_init_keras_fine_tunes_from_seeded_keras_weights_not_the_supernets():
+    """--rerank-init keras: the fine-tuning starts from Keras' initial weights (seeded), exactly
+    the run `tinyvit.train.finetune` gives on a freshly built model, and never asks the
+    supernet for inherited weights; the default still does."""
+    from dataclasses import replace
+
+    import keras
+
+    from tinyml.memory_planner.search.candidates import Candidate
+    from tinyml.memory_planner.search.cost import CostModel
+    from tinyml.memory_planner.search.oneshot import SupernetSettings, finetuned
+    from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.tinyvit.model import build_model
+    from tinyml.tinyvit.train import finetune
+    ds = _digits8()
+    cfg = space_for_dataset("digits8").make(4, 16, 1, 1, 1.0)
+    c = Candidate(cfg, CostModel().evaluate(cfg))
+    xv, yv = ds.val.x[:200], ds.val.y[:200]
+    settings = replace(SupernetSettings(), rerank_steps=4, rerank_lr=3e-3, rerank_init="keras")
+    got = finetuned(_NoNet(), c, ds, xv, yv, settings, seed=3, deadline=10**9, clock=lambda: 0)
+    keras.utils.set_random_seed(3)
+    want = finetune(build_model(cfg), cfg, ds.train.x, ds.train.y, xv, yv, 4, lr=3e-3, batch=settings.batch,
+                    max_shift=0, seed=3, deadline=10**9, clock=lambda: 0)
+    assert got == want and max(got) == 4
+    with pytest.raises(AssertionError, match="inherited weights"):
+        finetuned(_NoNet(), c, ds, xv, yv, replace(settings, rerank_init="inherited"), seed=3,
+                  deadline=10**9, clock=lambda: 0)
+
+
 @pytest.mark.slow
 def test_rerank_reuses_an_earlier_budgets_fine_tuning_and_shortlists_the_rest():
     """With `earlier` (multi-budget runs on one supernet): candidates fine-tuned by an earlier

@@ -57,6 +57,7 @@ class SupernetSettings:
     rerank_top: int = 8           # M re-ranked by fine-tuning (`shortlist`, `rerank`; 0: off)
     rerank_steps: int = 200       # fine-tuning steps of each (measured in the README: tau 0.61-0.85)
     rerank_lr: float = 1e-3       # constant learning rate of the fine-tuning
+    rerank_init: str = "inherited"  # the fine-tuning's start: the supernet's weights or Keras' ("keras")
 
     def describe(self, dataset: str) -> str:
         how = "blocks shared by every patch size" if self.shared_blocks else "one block tower per patch size"
@@ -64,8 +65,9 @@ class SupernetSettings:
         bounds = ("per-patch maxima / largest ranks / minima" if self.sandwich == "extremes"
                   else "most / fewest parameters")
         bal = ", patch sizes drawn by running loss" if self.balance else ""
+        start = "Keras' initial weights" if self.rerank_init == "keras" else "their inherited weights"
         rr = (f"; {self.rerank_top} (each patch size's best in turn) re-ranked by validation accuracy after "
-              f"{self.rerank_steps} fine-tuning steps from their inherited weights"
+              f"{self.rerank_steps} fine-tuning steps from {start}"
               if self.rerank_top and self.rerank_steps else "")
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "
                 f"validation images) of sub-networks of one weight-sharing supernet ({how}) trained with "
@@ -287,7 +289,16 @@ def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, set
     weights (`tinyvit.train.finetune`, AdamW at `rerank_lr`, the supernet's batch); {steps
     done: validation accuracy on (x, y)}."""
     from tinyml.tinyvit.train import finetune
-    return finetune(net.keras_model(c.config), c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
+    if settings.rerank_init == "keras":
+        # the control of the README's tau table: Keras' initial weights, seeded
+        import keras
+
+        from tinyml.tinyvit.model import build_model
+        keras.utils.set_random_seed(seed)
+        model = build_model(c.config)
+    else:
+        model = net.keras_model(c.config)
+    return finetune(model, c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
                     lr=settings.rerank_lr, batch=settings.batch, max_shift=shift_pixels(c.config.image_size),
                     seed=seed, deadline=deadline, clock=clock)
 

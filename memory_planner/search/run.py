@@ -189,6 +189,8 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
         res.ranking_description = settings.describe(name)
         weights = _rank_supernet(res, space, feasible, base_feasible, ds, model, budget, by_key, seen, rc,
                                  settings, rng, seed, kendall, data, proxy, executor, progress, shared, cands)
+        if settings.rerank_init == "keras":
+            weights = None        # the final training starts where the re-rank did: Keras' weights
     else:
         _rank_proxy(res, space, base_feasible, ds, model, budget, by_key, seen, rc, proxy, data, executor,
                     top_k, rng, progress)
@@ -389,7 +391,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
             shared.reranked_cands.update({config_key(c.config): c for c in evo.scored.values() if c.reranked})
         log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
             f"{settings.rerank_steps} steps "
-            f"from inherited weights in {rr['seconds']:.0f} s")
+            f"from {'Keras initial' if settings.rerank_init == 'keras' else 'inherited'} weights in "
+            f"{rr['seconds']:.0f} s")
         if rr["reranked"] < min(settings.rerank_top, len(evo.scored)):
             res.notes.append(f"rerank: {rr['reranked']} of {settings.rerank_top} shortlisted candidates were "
                              "fine-tuned in --budget-seconds; the rest keep their inherited accuracy")

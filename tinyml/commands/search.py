@@ -72,6 +72,9 @@ def register(sub) -> None:
                         "inherited accuracy in turn) --rerank-steps steps each from their inherited weights and "
                         "rank them by the result "
                         "(default 8; 0 = inherited accuracy only)")
+    p.add_argument("--rerank-init", default="inherited", choices=["inherited", "keras"],
+                   help="where the re-rank's fine-tuning (and then the final training) starts: the supernet's "
+                        "inherited weights (default) or Keras' initial weights")
     p.add_argument("--rerank-steps", type=int, default=200, metavar="K",
                    help="fine-tuning steps of each re-ranked candidate (default 200; 0 = no re-rank)")
     p.add_argument("--top-k", type=int, default=6, help="Pareto candidates trained first")
@@ -237,7 +240,8 @@ def _run(args, size: int | None) -> int:
                      executor=executor, train=not args.no_train, ds=ds, progress=progress,
                      clock=clock, ranking=ranking, kendall=args.kendall,
                      supernet=SupernetSettings(kendall_epochs=args.kendall_epochs, rerank_top=args.rerank_top,
-                                               rerank_steps=args.rerank_steps))
+                                               rerank_steps=args.rerank_steps,
+                                               rerank_init=args.rerank_init))
     if args.plot and res.trained:
         report.plot(res, args.plot)
     d = report.to_json(res)
@@ -267,7 +271,8 @@ def _run_budgets(args, space, data, budget, proxy, executor, progress, ds, clock
                             top_k=args.top_k, final_epochs=args.final_epochs,
                             baseline_patch=args.baseline_patch, out_dir=args.out, seed=args.seed,
                             train=not args.no_train, ds=ds, progress=progress, ranking=ranking,
-                            supernet=SupernetSettings(rerank_top=args.rerank_top, rerank_steps=args.rerank_steps))
+                            supernet=SupernetSettings(rerank_top=args.rerank_top, rerank_steps=args.rerank_steps,
+                                               rerank_init=args.rerank_init))
     plotted = bool(args.plot and any(r.trained for r in res.results))
     if plotted:
         multi.plot_budgets(res, args.plot)
