@@ -286,8 +286,9 @@ def shift_pixels(image_size: int) -> int:
 def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
               seed: int, deadline: float, clock: Callable[[], float]) -> dict[int, float]:
     """`c` fine-tuned as the re-rank does: `settings.rerank_steps` steps from its inherited
-    weights (`tinyvit.train.finetune`, AdamW at `rerank_lr`, the supernet's batch); {steps
-    done: validation accuracy on (x, y)}."""
+    weights, or with `rerank_init="keras"` from seeded Keras initial weights
+    (`tinyvit.train.finetune`, AdamW at `rerank_lr`, the supernet's batch); {steps done:
+    validation accuracy on (x, y)}."""
     from tinyml.tinyvit.train import finetune
     if settings.rerank_init == "keras":
         # the control of the README's tau table: Keras' initial weights, seeded
@@ -324,21 +325,21 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
            on_done: Callable[[Candidate], None] | None = None, earlier: dict | None = None) -> dict:
     """Re-rank `settings.rerank_top` of `scored` (`shortlist`: the best by inherited accuracy of
     each patch size in turn): each is
-    fine-tuned `settings.rerank_steps` steps from its inherited weights (`Supernet.keras_model`,
-    `tinyvit.train.finetune`: AdamW at a constant `rerank_lr`, the supernet's batch, shift
+    fine-tuned `settings.rerank_steps` steps (`finetuned`: from its inherited weights or Keras',
+    `settings.rerank_init`; `tinyvit.train.finetune`: AdamW at a constant `rerank_lr`, the supernet's batch, shift
     augmentation, the training split) and its fitness becomes the validation accuracy on (x, y)
     after them; its inherited accuracy is kept in the returned rows. Candidates are taken best
     first until `deadline` (a `clock` value): the next starts only if one as long as the last
     would end by then; one still cut by the deadline keeps its inherited accuracy, and so do
     all not reached. Re-ranked candidates are marked `reranked`: the
     search ranks them above every other (the two scores are not on one scale).
-    `earlier`: rows of candidates fine-tuned by an earlier run on the same supernet (by
-    `config_key`): every candidate of `scored` among them takes its fine-tuned accuracy as it
-    is ("reused": true; no second fine-tuning), the shortlist is drawn from the others, and
-    new rows are added to it."""
+    `earlier`: (row, candidate) of each candidate fine-tuned by an earlier run on the same
+    supernet (by `config_key`): every candidate of `scored` among them takes its fine-tuned
+    accuracy as it is ("reused": true; no second fine-tuning), the shortlist is drawn from the
+    others, and new entries are added to it."""
     rows, t0 = [], clock()
     for c in scored:
-        row = (earlier or {}).get(config_key(c.config))
+        row, _ = (earlier or {}).get(config_key(c.config), (None, None))
         if row is not None and "finetuned_accuracy" in row:
             c.proxy_accuracy, c.reranked = row["finetuned_accuracy"], True
             c.origin += "+finetune"
@@ -366,7 +367,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
         rows.append(row)
         last = row["seconds"]
         if earlier is not None:
-            earlier[key] = row
+            earlier[key] = (row, c)
         if on_done:
             on_done(c)
     return {"top": settings.rerank_top, "steps": settings.rerank_steps, "lr": settings.rerank_lr,

@@ -84,8 +84,7 @@ class Shared:
     cands: list[Candidate] | None = None
     model: CostModel | None = None
     supernet: tuple | None = None                 # (Supernet, info) after the first run trains it
-    reranked: dict = field(default_factory=dict)  # config_key -> re-rank row (oneshot.rerank)
-    reranked_cands: dict = field(default_factory=dict)  # config_key -> Candidate fine-tuned by a run
+    reranked: dict = field(default_factory=dict)  # config_key -> (re-rank row, Candidate) (oneshot.rerank)
 
 
 def _fresh(c: Candidate) -> Candidate:
@@ -145,7 +144,7 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     todo = configs + base_cfgs
     random.Random(seed + 1).shuffle(todo)     # a deadline cut keeps both kinds
     if shared is not None and shared.cands is not None:
-        model, cands = shared.model or CostModel(code_table=load_table(budget.core)), [_fresh(c) for c in shared.cands]
+        model, cands = shared.model, [_fresh(c) for c in shared.cands]
         log(f"memory: the {len(cands):,} candidates planned exactly for the first budget, judged against "
             f"this one")
     else:
@@ -339,17 +338,15 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         log(f"supernet: the one trained for the first budget ({info['steps']} steps on "
             f"{info['trained_on']:,} candidates that fit {info['trained_for_sram_bytes']:,} B)")
     else:
-        pool = feasible
-        if shared is not None and shared.train_budget is not None and cands is not None:
-            pool = [c for c in cands if not shared.train_budget.check(c)] or feasible
+        train_for = shared.train_budget if shared is not None and shared.train_budget is not None else budget
+        pool = [c for c in (cands or feasible) if not train_for.check(c)]
         log(f"supernet: training on {len(pool):,} feasible candidates (sandwich rule) until "
             f"{rc.deadline('supernet_training') - rc.start:.0f} s")
         with rc.phase("supernet_training"), phase_bar("supernet_training", None, progress, "step") as bar:
             net, info = train_supernet(pool, ds, settings, rc.deadline("supernet_training"), rc.now, seed,
                                        on_step=lambda i: bar.update(1))
         info["trained_on"] = len(pool)
-        info["trained_for_sram_bytes"] = (shared.train_budget.sram_bytes if shared is not None and
-                                          shared.train_budget is not None else budget.sram_bytes)
+        info["trained_for_sram_bytes"] = train_for.sram_bytes
         if shared is not None:
             shared.supernet = (net, copy.deepcopy(info))
         res.supernet = info
@@ -374,8 +371,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         # a candidate fine-tuned for a smaller budget fits this one too and keeps its score
         # (same supernet, same fine-tuning): the larger budget chooses from a superset
         added = 0
-        for key, c in shared.reranked_cands.items():
-            if key not in evo.scored and not budget.check(c):
+        for key, (row, c) in shared.reranked.items():
+            if "finetuned_accuracy" in row and key not in evo.scored and not budget.check(c):
                 evo.scored[key] = score(net, _fresh(c), xv, yv, "earlier budget")
                 by_key.setdefault(key, evo.scored[key])
                 added += 1
@@ -387,8 +384,6 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
                         on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None)
         res.supernet["recipe"]["rerank"] = rr
-        if shared is not None:
-            shared.reranked_cands.update({config_key(c.config): c for c in evo.scored.values() if c.reranked})
         log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
             f"{settings.rerank_steps} steps "
             f"from {'Keras initial' if settings.rerank_init == 'keras' else 'inherited'} weights in "
