@@ -140,12 +140,12 @@ def code_estimate(c: Compiled, mode: str = DEPLOY_MODE, vectors: int = 0,
     return estimate(c.steps, mode, vectors_bytes=vectors * (ins + outs), table=table, mse=ins == outs)
 
 
-def accounting(c: Compiled) -> Accounting:
+def accounting(c: Compiled, code: CodeEstimate | None = None) -> Accounting:
     """The model's flash and SRAM before a build (memory_planner.report.account): parameters in
-    the file, weights.c's bytes, the planned arena; code estimated (`code_estimate`, serial
-    firmware), stack = the reserve."""
+    the file, weights.c's bytes, the planned arena; code estimated (`code`, default
+    `code_estimate(c)`: serial firmware, the default board's table), stack = the reserve."""
     return account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes,
-                   state_bytes=c.plan.state_bytes, code_estimate_bytes=code_estimate(c).bytes)
+                   state_bytes=c.plan.state_bytes, code_estimate_bytes=(code or code_estimate(c)).bytes)
 
 
 def constant_bytes(graph: Graph, steps: list[Step], ctx: LowerCtx) -> int:
@@ -287,8 +287,7 @@ def plan_model(model_path: str, board_name: str | None = None, policy: str = "be
         tflm_arena_bytes=tflm.total if tflm else None, tflm_head_bytes=tflm.head if tflm else None,
         ratio_vs_tflm=(c.plan.total_arena_bytes / tflm.total) if tflm else None,
         steps=len(c.steps), buffers=len(c.plan.buffers),
-        accounting=account(c.graph.param_bytes(), c.constant_bytes, c.plan.total_arena_bytes,
-                           state_bytes=c.plan.state_bytes, code_estimate_bytes=code.bytes).to_dict(),
+        accounting=accounting(c, code).to_dict(),
         plan_seconds=round(c.seconds, 3),
         stream_input=c.stream is not None, full_image_arena_bytes=c.full_image_arena_bytes,
         stream_stripe_bytes=c.stream.stripe_bytes if c.stream else None,
