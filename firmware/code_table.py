@@ -323,12 +323,7 @@ def sizeof_types(fw_dir: str, lib_dir: str, board) -> dict[str, int]:
         f.write('#include "tinyml/kernels.h"\n')
         for n in sorted(names):
             f.write(f"const char tinyml_sizeof_{n}[sizeof({n})] = {{0}};\n")
-    obj = src[:-2] + ".o"
-    cmd = ["arm-none-eabi-gcc", *fw._arch_flags(board), *fw.CFLAGS.split(), "-include", "runtime/compat.h",
-           "-I.", f"-I{os.path.join(lib_dir, 'kernels', 'include')}", "-c", src, "-o", obj]
-    r = subprocess.run(cmd, cwd=fw_dir, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"compiling the sizeof probe failed: {r.stderr[-2000:]}")
+    obj = _compile(fw_dir, board, src, [os.path.join(lib_dir, "kernels", "include")])
     from elftools.elf.elffile import ELFFile
     out = {}
     with open(obj, "rb") as f:
@@ -338,15 +333,20 @@ def sizeof_types(fw_dir: str, lib_dir: str, board) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _compile_model_c(fw_dir: str, lib_dir: str, board) -> str:
-    obj = os.path.join(lib_dir, "model.o")
+def _compile(fw_dir: str, board, src: str, includes: list[str]) -> str:
+    """`src` compiled to `src`.o in firmware folder `fw_dir` with the firmware's flags."""
+    obj = src[:-2] + ".o"
     cmd = ["arm-none-eabi-gcc", *fw._arch_flags(board), *fw.CFLAGS.split(), "-include", "runtime/compat.h",
-           "-I.", "-Iruntime", "-Iapp", f"-I{lib_dir}", f"-I{os.path.join(lib_dir, 'kernels', 'include')}",
-           "-c", os.path.join(lib_dir, "model.c"), "-o", obj]
+           "-I.", *[f"-I{d}" for d in includes], "-c", src, "-o", obj]
     r = subprocess.run(cmd, cwd=fw_dir, capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError(f"compiling {lib_dir}/model.c failed: {r.stderr[-2000:]}")
+        raise RuntimeError(f"compiling {src} failed: {r.stderr[-2000:]}")
     return obj
+
+
+def _compile_model_c(fw_dir: str, lib_dir: str, board) -> str:
+    return _compile(fw_dir, board, os.path.join(lib_dir, "model.c"),
+                    ["runtime", "app", lib_dir, os.path.join(lib_dir, "kernels", "include")])
 
 
 def measure(board_name: str = DEFAULT_BOARD, models: list[str] | None = None, progress=None) -> dict:
