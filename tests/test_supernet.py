@@ -286,6 +286,40 @@ class _KerasNet:
         return build_model(cfg)
 
 
+def test_shortlist_tries_the_memory_a_budget_opens_first_then_each_patch_sizes_best():
+    """oneshot.shortlist with `floor` (the next smaller budget): each round takes every patch
+    size's best above the floor, then its best of the rest; a patch size whose large candidates
+    inherit chance still gets one of them fine-tuned (on the canvases patch 8 over 128 KiB
+    never did). Without a floor it is each patch size's best in turn, as before; the floor of a
+    budget is the next smaller budget of the run, else half the budget."""
+    from dataclasses import replace
+
+    from tinyml.memory_planner.search.budget import Budget
+    from tinyml.memory_planner.search.candidates import Candidate
+    from tinyml.memory_planner.search.cost import CostModel
+    from tinyml.memory_planner.search.oneshot import shortlist
+    from tinyml.memory_planner.search.run import Shared, new_memory_floor
+    from tinyml.memory_planner.search.space import space_for_dataset
+    space, model = space_for_dataset("digits8"), CostModel()
+    base = model.evaluate(space.make(2, 8, 1, 1, 1.0))
+    rows = [  # (patch, width, inherited accuracy, arena)
+        (2, 8, 0.50, 40_000), (2, 16, 0.10, 150_000), (2, 24, 0.12, 200_000),
+        (4, 8, 0.60, 30_000), (4, 16, 0.45, 60_000), (4, 24, 0.20, 140_000)]
+    cands = [Candidate(space.make(p, w, 1, 1, 1.0), replace(base, arena_bytes=a), proxy_accuracy=acc)
+             for p, w, acc, a in rows]
+    name = [c.config.name for c in cands]
+    got = [c.config.name for c in shortlist(cands, 4, floor=131_072)]
+    # round 1: above 128 KiB (patch 4's 0.20, patch 2's 0.12), then the best of the rest (0.60, 0.50)
+    assert got == [name[5], name[2], name[3], name[0]]
+    assert [c.config.name for c in shortlist(cands, 6, floor=131_072)][4:] == [name[1], name[4]]
+    assert [c.config.name for c in shortlist(cands, 4)] == [name[3], name[0], name[4], name[2]]
+    assert shortlist(cands, 0, floor=131_072) == [] and len(shortlist(cands, 99, floor=1)) == 6
+    b = Budget(131_072, None, None, None, "test")
+    assert new_memory_floor(b, None) == 65_536
+    assert new_memory_floor(b, Shared(sram_sizes=[65_536, 131_072, 327_680])) == 65_536
+    assert new_memory_floor(replace(b, sram_bytes=65_536), Shared(sram_sizes=[65_536, 131_072])) == 0
+
+
 @pytest.mark.slow
 def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     """oneshot.rerank: only M are fine-tuned, each patch size's best by inherited accuracy in turn, each

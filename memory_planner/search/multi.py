@@ -159,7 +159,7 @@ def run_budgets(run: Callable[..., SearchResult], budgets: list[Budget], budget_
     shared = SharedExecutor(executor or Executor())
     hk = shared_hooks(hooks or Hooks())
     out_dir = kwargs.pop("out_dir", "search_out")
-    common = Shared(train_budget=budgets[-1])
+    common = Shared(train_budget=budgets[-1], sram_sizes=[b.sram_bytes for b in budgets])
     results = []
     for i, b in enumerate(budgets):
         left = budget_seconds - (now() - t0)

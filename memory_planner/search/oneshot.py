@@ -304,27 +304,40 @@ def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, set
                     seed=seed, deadline=deadline, clock=clock)
 
 
-def shortlist(scored: list[Candidate], m: int) -> list[Candidate]:
-    """The re-rank's M candidates: the best by inherited accuracy of each patch size in turn
-    (every patch size's best, then every one's second best, ...; each round best first), so
-    the fine-tuning decides between patch sizes. The towers are undertrained by unequal
-    amounts: on 28x28 digits after 1000-2000 supernet steps patch 14's picks inherited 0.62-0.67
-    on average and patch 7's 0.27-0.34, where trained alone they reach 0.91 and 0.81 (README),
-    so a plain top M by inherited accuracy is nearly all one patch size."""
+def shortlist(scored: list[Candidate], m: int, floor: int = 0) -> list[Candidate]:
+    """The re-rank's M candidates, dealt in rounds: each round takes, for every patch size, its
+    best by inherited accuracy among those whose arena exceeds `floor` (the memory this budget
+    opens beyond the next smaller one), then its best among the rest not yet taken; each
+    half-round best first. So the fine-tuning decides between patch sizes and always tries the
+    candidates that use the budget's new memory. Inherited accuracy is not on one scale across
+    towers or widths: on 28x28 digits after 1000-2000 supernet steps patch 14's picks inherited
+    0.62-0.67 on average and patch 7's 0.27-0.34, where trained alone they reach 0.91 and 0.81;
+    on the 128x128 canvases every patch-8 sub-network inherited chance (0.09-0.19) and a plain
+    per-patch best never reached the widths over 128 KiB (README)."""
     by_patch: dict[int, list[Candidate]] = {}
     for c in sorted(scored, key=_rank):
         by_patch.setdefault(c.config.patch_size, []).append(c)
     out: list[Candidate] = []
-    for r in range(max((len(g) for g in by_patch.values()), default=0)):
-        out += sorted((g[r] for g in by_patch.values() if r < len(g)), key=_rank)
+    taken: set[int] = set()
+    while len(out) < m:
+        n = len(out)
+        for new in (True, False):
+            picks = [next((c for c in g if id(c) not in taken and (not new or c.cost.arena_bytes > floor)), None)
+                     for g in by_patch.values()]
+            for c in sorted((c for c in picks if c is not None), key=_rank):
+                taken.add(id(c))
+                out.append(c)
+        if len(out) == n:
+            break
     return out[:max(0, m)]
 
 
 def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
            deadline: float, clock: Callable[[], float], seed: int = 0,
-           on_done: Callable[[Candidate], None] | None = None, earlier: dict | None = None) -> dict:
+           on_done: Callable[[Candidate], None] | None = None, earlier: dict | None = None,
+           floor: int = 0) -> dict:
     """Re-rank `settings.rerank_top` of `scored` (`shortlist`: the best by inherited accuracy of
-    each patch size in turn): each is
+    each patch size in turn, above `floor` bytes of arena first): each is
     fine-tuned `settings.rerank_steps` steps (`finetuned`: from its inherited weights or Keras',
     `settings.rerank_init`; `tinyvit.train.finetune`: AdamW at a constant `rerank_lr`, the supernet's batch, shift
     augmentation, the training split) and its fitness becomes the validation accuracy on (x, y)
@@ -347,7 +360,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
             if on_done:
                 on_done(c)
     fresh = [c for c in scored if not c.reranked]
-    top = shortlist(fresh, settings.rerank_top) if settings.rerank_steps > 0 else []
+    top = shortlist(fresh, settings.rerank_top, floor) if settings.rerank_steps > 0 else []
     last = 0.0
     for c in top:
         key = config_key(c.config)

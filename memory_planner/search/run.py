@@ -85,6 +85,16 @@ class Shared:
     model: CostModel | None = None
     supernet: tuple | None = None                 # (Supernet, info) after the first run trains it
     reranked: dict = field(default_factory=dict)  # config_key -> (re-rank row, Candidate) (oneshot.rerank)
+    sram_sizes: list[int] = field(default_factory=list)  # every run's SRAM budget (the re-rank's floor)
+
+
+def new_memory_floor(budget: Budget, shared: Shared | None) -> int:
+    """The arena above which a candidate uses memory this budget opens: the next smaller budget
+    of a multi-budget run, else half the budget (the re-rank shortlists such candidates first,
+    `oneshot.shortlist`)."""
+    if shared is None or not shared.sram_sizes:
+        return budget.sram_bytes // 2
+    return max((s for s in shared.sram_sizes if s < budget.sram_bytes), default=0)
 
 
 def _fresh(c: Candidate) -> Candidate:
@@ -382,7 +392,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         with rc.phase("rerank"), phase_bar("rerank", min(settings.rerank_top, len(evo.scored)), progress,
                                            "cand") as bar:
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
-                        on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None)
+                        on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None,
+                        floor=new_memory_floor(budget, shared))
         res.supernet["recipe"]["rerank"] = rr
         log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
             f"{settings.rerank_steps} steps "
