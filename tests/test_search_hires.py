@@ -82,11 +82,12 @@ def test_digits_canvas_datasets_classify_and_detect():
     from tinyml.tinyvit.data import load_dataset
     ds = load_dataset("digits-canvas", seed=0)
     assert ds.task == "classify" and ds.input_shape == (128, 128, 1)
-    assert (len(ds.train.x), len(ds.val.x), len(ds.test.x)) == (2000, 250, 250)
+    assert (len(ds.train.x), len(ds.val.x), len(ds.test.x)) == (8000, 1000, 250)
     assert set(np.unique(ds.train.y)) == set(range(10)) and ds.train.y.dtype == np.int64
     det = load_dataset("digits-canvas-det", seed=0)
     assert det.task == "detect" and det.input_shape == (128, 128, 1)
     assert all(b.shape[1] == 5 and 1 <= len(b) <= 4 for b in det.train.y[:50])
+    assert (len(det.train.x), len(det.val.x), len(det.test.x)) == (2000, 250, 250)
     # classification canvases hold one digit: its label is the detection-style box's class
     again = load_dataset("digits-canvas", seed=0)
     assert np.array_equal(ds.test.x, again.test.x) and np.array_equal(ds.test.y, again.test.y)
