@@ -66,7 +66,8 @@ class SupernetSettings:
                   else "most / fewest parameters")
         bal = ", patch sizes drawn by running loss" if self.balance else ""
         start = "Keras' initial weights" if self.rerank_init == "keras" else "their inherited weights"
-        rr = (f"; {self.rerank_top} (each patch size's best in turn) re-ranked by validation accuracy after "
+        rr = (f"; {self.rerank_top} (per patch size its best using the memory the budget opens, then its best "
+              f"of the rest) re-ranked by validation accuracy after "
               f"{self.rerank_steps} fine-tuning steps from {start}"
               if self.rerank_top and self.rerank_steps else "")
         return (f"one-shot supernet: inherited validation accuracy ({dataset}, up to {self.val_images} "

@@ -391,11 +391,14 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
     if settings.rerank_top and settings.rerank_steps:
         with rc.phase("rerank"), phase_bar("rerank", min(settings.rerank_top, len(evo.scored)), progress,
                                            "cand") as bar:
+            floor = new_memory_floor(budget, shared)
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
                         on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None,
-                        floor=new_memory_floor(budget, shared))
+                        floor=floor)
+        rr["floor_bytes"] = floor
         res.supernet["recipe"]["rerank"] = rr
-        log(f"rerank: {rr['reranked']} of {settings.rerank_top} (each patch size's best in turn) fine-tuned "
+        log(f"rerank: {rr['reranked']} of {settings.rerank_top} (per patch size its best above {floor:,} B of "
+            f"arena, then its best of the rest) fine-tuned "
             f"{settings.rerank_steps} steps "
             f"from {'Keras initial' if settings.rerank_init == 'keras' else 'inherited'} weights in "
             f"{rr['seconds']:.0f} s")
