@@ -397,13 +397,14 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
                         floor=floor)
         rr["floor_bytes"] = floor
         res.supernet["recipe"]["rerank"] = rr
-        log(f"rerank: {rr['reranked']} of {settings.rerank_top} (per patch size its best above {floor:,} B of "
-            f"arena, then its best of the rest) fine-tuned "
-            f"{settings.rerank_steps} steps "
+        reused = sum(1 for r in rr["candidates"] if r.get("reused"))
+        new = rr["reranked"] - reused
+        log(f"rerank: {new} of {settings.rerank_top} (per patch size its best above {floor:,} B of "
+            f"arena, then its best of the rest) fine-tuned {settings.rerank_steps} steps "
             f"from {'Keras initial' if settings.rerank_init == 'keras' else 'inherited'} weights in "
-            f"{rr['seconds']:.0f} s")
-        if rr["reranked"] < min(settings.rerank_top, len(evo.scored)):
-            res.notes.append(f"rerank: {rr['reranked']} of {settings.rerank_top} shortlisted candidates were "
+            f"{rr['seconds']:.0f} s" + (f"; {reused} fine-tuned for a smaller budget kept their score" if reused else ""))
+        if new < min(settings.rerank_top, len(evo.scored) - reused):
+            res.notes.append(f"rerank: {new} of {settings.rerank_top} shortlisted candidates were "
                              "fine-tuned in --budget-seconds; the rest keep their inherited accuracy")
     else:
         res.supernet["recipe"]["rerank"] = None
