@@ -314,6 +314,8 @@ def test_shortlist_tries_the_memory_a_budget_opens_first_then_each_patch_sizes_b
     assert [c.config.name for c in shortlist(cands, 6, floor=131_072)][4:] == [name[1], name[4]]
     assert [c.config.name for c in shortlist(cands, 4)] == [name[3], name[0], name[4], name[2]]
     assert shortlist(cands, 0, floor=131_072) == [] and len(shortlist(cands, 99, floor=1)) == 6
+    # a later budget of a --budgets run: only candidates over the smaller budget
+    assert [c.config.name for c in shortlist(cands, 8, floor=131_072, band_only=True)] == [name[5], name[2], name[1]]
     b = Budget(131_072, None, None, None, "test")
     assert new_memory_floor(b, None) == 65_536
     assert new_memory_floor(b, Shared(sram_sizes=[65_536, 131_072, 327_680])) == 65_536
@@ -478,6 +480,14 @@ def test_budgets_share_one_planned_sample_and_one_supernet_trained_for_the_large
         assert ch["verify"]["bit_exact"] and ch["verify"]["mismatching_bytes"] == 0
         assert 0.0 <= ch["accuracy"] <= 1.0
         assert all(t["peak_sram_bytes"] <= budget for t in res["trained"])
+        # the second budget samples the memory it opens (over 3 KiB) and fine-tunes only there
+        assert rr["floor_bytes"] == (0 if budget == 3072 else 3072) and rr["band_only"] == (budget == 8192)
+        band = [t for t in res["trained"] if t["origin"].startswith("band")]
+        assert res["evolution"]["band_sampled"] == len(band) >= 1
+        arena = {t["name"]: t["peak_sram_bytes"] for t in res["trained"]}
+        new = [c["name"] for c in rr["candidates"] if not c.get("reused")]
+        assert budget == 3072 or all(t["peak_sram_bytes"] > 3072 for t in band)
+        assert budget == 3072 or all(arena[n] > 3072 for n in new)
         # the JSON's front holds scores of one scale: fine-tuned ones once any exist
         assert all(p["reranked"] for p in res["pareto"]) or not any(t["reranked"] for t in res["trained"])
 

@@ -305,7 +305,7 @@ def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, set
                     seed=seed, deadline=deadline, clock=clock)
 
 
-def shortlist(scored: list[Candidate], m: int, floor: int = 0) -> list[Candidate]:
+def shortlist(scored: list[Candidate], m: int, floor: int = 0, band_only: bool = False) -> list[Candidate]:
     """The re-rank's M candidates, dealt in rounds: each round takes, for every patch size, its
     best by inherited accuracy among those whose arena exceeds `floor` (the memory this budget
     opens beyond the next smaller one), then its best among the rest not yet taken; each
@@ -314,9 +314,10 @@ def shortlist(scored: list[Candidate], m: int, floor: int = 0) -> list[Candidate
     towers or widths: on 28x28 digits after 1000-2000 supernet steps patch 14's picks inherited
     0.62-0.67 on average and patch 7's 0.27-0.34, where trained alone they reach 0.91 and 0.81;
     on the 128x128 canvases every patch-8 sub-network inherited chance (0.09-0.19) and a plain
-    per-patch best never reached the widths over 128 KiB (README)."""
+    per-patch best never reached the widths over 128 KiB (README). `band_only`: only those over
+    `floor`."""
     by_patch: dict[int, list[Candidate]] = {}
-    for c in sorted(scored, key=_rank):
+    for c in sorted((c for c in scored if not band_only or c.cost.arena_bytes > floor), key=_rank):
         by_patch.setdefault(c.config.patch_size, []).append(c)
     out: list[Candidate] = []
     taken: set[int] = set()
@@ -336,9 +337,9 @@ def shortlist(scored: list[Candidate], m: int, floor: int = 0) -> list[Candidate
 def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
            deadline: float, clock: Callable[[], float], seed: int = 0,
            on_done: Callable[[Candidate], None] | None = None, earlier: dict | None = None,
-           floor: int = 0) -> dict:
+           floor: int = 0, band_only: bool = False) -> dict:
     """Re-rank `settings.rerank_top` of `scored` (`shortlist`: the best by inherited accuracy of
-    each patch size in turn, above `floor` bytes of arena first): each is
+    each patch size in turn, above `floor` bytes of arena first; with `band_only` only those): each is
     fine-tuned `settings.rerank_steps` steps (`finetuned`: from its inherited weights or Keras',
     `settings.rerank_init`; `tinyvit.train.finetune`: AdamW at a constant `rerank_lr`, the supernet's batch, shift
     augmentation, the training split) and its fitness becomes the validation accuracy on (x, y)
@@ -361,7 +362,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
             if on_done:
                 on_done(c)
     fresh = [c for c in scored if not c.reranked]
-    top = shortlist(fresh, settings.rerank_top, floor) if settings.rerank_steps > 0 else []
+    top = shortlist(fresh, settings.rerank_top, floor, band_only) if settings.rerank_steps > 0 else []
     last = 0.0
     for c in top:
         key = config_key(c.config)

@@ -58,7 +58,7 @@ from .clock import SUPERNET_KENDALL_ENDS, RunClock, epoch_fits
 from .cost import CostModel, config_key
 from .executor import Executor
 from .final import check_export, final_train, verify_export
-from .oneshot import SupernetSettings, evolve, measure_kendall, rerank, score, train_supernet
+from .oneshot import SupernetSettings, evolve, measure_kendall, rerank, score, spread_picks, train_supernet
 from .proxy import DataSpec, ProxyJob, ProxySettings
 from .report import SearchResult, log, phase_bar, no_fit_error
 from .space import SearchSpace
@@ -371,8 +371,16 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         base = [c for c in base_feasible if config_key(c.config) not in evo.scored]
         for c in random.Random(seed + 3).sample(base, min(len(base), 2 * settings.population)):
             evo.scored[config_key(c.config)] = score(net, c, xv, yv, "baseline")
+        # the memory this budget opens, sampled over patch sizes and parameter strata: inherited
+        # accuracy drops wide patch-8 networks from the population (chance on the canvases), so
+        # in a 2,700 s three-budget run no candidate over 128 KiB was ever scored
+        floor = new_memory_floor(budget, shared)
+        band = [c for c in feasible if c.cost.arena_bytes > floor and config_key(c.config) not in evo.scored]
+        band = spread_picks(band, settings.population, random.Random(seed + 5))
+        for c in band:
+            evo.scored[config_key(c.config)] = score(net, c, xv, yv, "band")
     seen.update(evo.scored)
-    res.evolution = {"generations": evo.generations, "scored": len(evo.scored),
+    res.evolution = {"generations": evo.generations, "scored": len(evo.scored), "band_sampled": len(band),
                      "rejected_by_constraints": evo.rejected, "planned_in_evolution": evo.planned,
                      "outside_supernet": evo.uncovered}
     log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
@@ -391,19 +399,23 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
     if settings.rerank_top and settings.rerank_steps:
         with rc.phase("rerank"), phase_bar("rerank", min(settings.rerank_top, len(evo.scored)), progress,
                                            "cand") as bar:
-            floor = new_memory_floor(budget, shared)
+            # a later budget of a --budgets run fine-tunes only candidates over the smaller budget
+            # (those under it were the smaller run's to try): its winner differs only where SRAM binds
+            band_only = shared is not None and floor > 0
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
                         on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None,
-                        floor=floor)
-        rr["floor_bytes"] = floor
+                        floor=floor, band_only=band_only)
+        rr["floor_bytes"], rr["band_only"] = floor, band_only
         res.supernet["recipe"]["rerank"] = rr
         reused = sum(1 for r in rr["candidates"] if r.get("reused"))
         new = rr["reranked"] - reused
-        log(f"rerank: {new} of {settings.rerank_top} (per patch size its best above {floor:,} B of "
-            f"arena, then its best of the rest) fine-tuned {settings.rerank_steps} steps "
+        log(f"rerank: {new} of {settings.rerank_top} (per patch size its best above {floor:,} B of arena"
+            f"{'' if band_only else ', then its best of the rest'}) fine-tuned {settings.rerank_steps} steps "
             f"from {'Keras initial' if settings.rerank_init == 'keras' else 'inherited'} weights in "
             f"{rr['seconds']:.0f} s" + (f"; {reused} fine-tuned for a smaller budget kept their score" if reused else ""))
-        if new < min(settings.rerank_top, len(evo.scored) - reused):
+        eligible = (sum(c.cost.arena_bytes > floor for c in evo.scored.values()) if band_only
+                    else len(evo.scored) - reused)
+        if new < min(settings.rerank_top, eligible):
             res.notes.append(f"rerank: {new} of {settings.rerank_top} shortlisted candidates were "
                              "fine-tuned in --budget-seconds; the rest keep their inherited accuracy")
     else:
