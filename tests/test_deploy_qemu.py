@@ -309,6 +309,31 @@ def test_ctrl_c_and_kill_leave_no_qemu(ad01_f4, sig):
     assert _gone(info["qemu_pid"]), f"QEMU pid {info['qemu_pid']} outlived `tinyml emulate`"
 
 
+def _lose_ctrl_c():
+    """What a parent can hand down: SIGINT ignored (Python then installs no handler) and blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_even_when_the_parent_ignored_and_blocked_sigint(ad01_f4):
+    """`tinyml emulate --serial` installs its own SIGINT handler and unblocks it: started with
+    SIGINT ignored and blocked it served forever after Ctrl-C (how
+    test_ctrl_c_and_kill_leave_no_qemu[SIGINT] can time out under a test worker)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml.cli", "emulate", ad01_f4, "--serial", "--json"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_lose_ctrl_c)
+    try:
+        info = json.loads(_read_line(proc, 120))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Ctrl-C: QEMU" in err.decode(), err.decode()[-2000:]
+    assert _gone(info["qemu_pid"])
+
+
 @pytest.mark.timeout(300)
 def test_busy_port_is_one_line_error(ad01_f4):
     with socket.socket() as s:

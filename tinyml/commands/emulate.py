@@ -154,6 +154,10 @@ def run_serial(args: argparse.Namespace) -> int:
     err = sys.stderr
     # SIGTERM behaves like Ctrl-C: leave the wait loop and stop QEMU.
     old_term = signal.signal(signal.SIGTERM, _raise_stop)
+    # Ctrl-C is this command's stop, whatever it inherited: a parent that ignored SIGINT
+    # (Python then installs no handler) or blocked it would leave it serving forever
+    first_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     sess = None
     reason = "stopped"
     try:
@@ -193,13 +197,13 @@ def run_serial(args: argparse.Namespace) -> int:
     finally:
         # Ignore further Ctrl-C / SIGTERM while QEMU is being stopped.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             if sess is not None:
                 stop_serial_session(sess)
         finally:
             signal.signal(signal.SIGTERM, old_term)
-            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGINT, first_int)
     if sess is None:
         print(f"{reason}: interrupted before QEMU started", file=err)
         return 130
