@@ -347,7 +347,7 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     # each patch size's best in turn: 0.50 (patch 4), then 0.40 (patch 2), not patch 4's 0.45
     assert [r["name"] for r in rr["candidates"]] == [cfgs[1].name, cfgs[2].name]
     assert [r["inherited_accuracy"] for r in rr["candidates"]] == [0.50, 0.40]
-    assert rr["reranked"] == 2 and all(r["steps"] == 3 for r in rr["candidates"])
+    assert rr["reranked"] == rr["shortlisted"] == 2 and all(r["steps"] == 3 for r in rr["candidates"])
     assert [c.reranked for c in cands] == [False, True, True, False]
     assert cands[0].proxy_accuracy == 0.30 and cands[3].proxy_accuracy == 0.45
     assert cands[1].origin == "gen1+finetune"
@@ -356,7 +356,8 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     fresh = [Candidate(c, model.evaluate(c), proxy_accuracy=a) for c, a in zip(cfgs, inherited)]
     late = rerank(_KerasNet(), fresh, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=0,
                   clock=lambda: next(ticks))
-    assert late["reranked"] == 0 and late["candidates"] == [] and not any(c.reranked for c in fresh)
+    assert late["reranked"] == 0 and late["shortlisted"] == 2 and late["candidates"] == []
+    assert not any(c.reranked for c in fresh)
 
 
 class _NoNet:

@@ -386,6 +386,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
         if on_done:
             on_done(c)
     return {"top": settings.rerank_top, "steps": settings.rerank_steps, "lr": settings.rerank_lr,
+            "shortlisted": len(top),
             "reranked": sum("finetuned_accuracy" in r for r in rows), "seconds": round(clock() - t0, 1),
             "candidates": rows}
 

@@ -413,10 +413,8 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
             f"{'' if band_only else ', then its best of the rest'}) fine-tuned {settings.rerank_steps} steps "
             f"from {'Keras initial' if settings.rerank_init == 'keras' else 'inherited'} weights in "
             f"{rr['seconds']:.0f} s" + (f"; {reused} fine-tuned for a smaller budget kept their score" if reused else ""))
-        eligible = (sum(c.cost.arena_bytes > floor for c in evo.scored.values()) if band_only
-                    else len(evo.scored) - reused)
-        if new < min(settings.rerank_top, eligible):
-            res.notes.append(f"rerank: {new} of {settings.rerank_top} shortlisted candidates were "
+        if new < rr["shortlisted"]:
+            res.notes.append(f"rerank: {new} of {rr['shortlisted']} shortlisted candidates were "
                              "fine-tuned in --budget-seconds; the rest keep their inherited accuracy")
     else:
         res.supernet["recipe"]["rerank"] = None
