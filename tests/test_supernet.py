@@ -331,9 +331,10 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     from dataclasses import replace
 
     from tinyml.memory_planner.search.candidates import Candidate
-    from tinyml.memory_planner.search.cost import CostModel
+    from tinyml.memory_planner.search.cost import CostModel, config_key
     from tinyml.memory_planner.search.oneshot import SupernetSettings, rerank
     from tinyml.memory_planner.search.space import space_for_dataset
+    from tinyml.tinyvit.model import build_model
     ds = _digits8()
     space, model = space_for_dataset("digits8"), CostModel()
     cfgs = [space.make(2, 16, 1, 2, 2.0), space.make(4, 16, 1, 1, 1.0), space.make(2, 8, 1, 1, 2.0),
@@ -342,8 +343,9 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     cands = [Candidate(c, model.evaluate(c), proxy_accuracy=a, origin="gen1") for c, a in zip(cfgs, inherited)]
     settings = replace(SupernetSettings(), rerank_top=2, rerank_steps=3, rerank_lr=3e-3)
     ticks = iter(range(10**6))
+    keep: dict = {}
     rr = rerank(_KerasNet(), cands, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=10**9,
-                clock=lambda: next(ticks))
+                clock=lambda: next(ticks), keep=keep)
     # each patch size's best in turn: 0.50 (patch 4), then 0.40 (patch 2), not patch 4's 0.45
     assert [r["name"] for r in rr["candidates"]] == [cfgs[1].name, cfgs[2].name]
     assert [r["inherited_accuracy"] for r in rr["candidates"]] == [0.50, 0.40]
@@ -353,10 +355,14 @@ def test_rerank_fine_tunes_each_patch_sizes_best_in_turn_within_the_deadline():
     assert cands[1].origin == "gen1+finetune"
     for c, r in zip((cands[1], cands[2]), rr["candidates"]):
         assert c.proxy_accuracy == r["finetuned_accuracy"] and 0.0 <= c.proxy_accuracy <= 1.0
+    # the fine-tuned weights are kept for the final training, for exactly the re-ranked two
+    assert set(keep) == {config_key(cfgs[1]), config_key(cfgs[2])}
+    assert [w.shape for w in keep[config_key(cfgs[1])]] == [w.shape for w in build_model(cfgs[1]).get_weights()]
     fresh = [Candidate(c, model.evaluate(c), proxy_accuracy=a) for c, a in zip(cfgs, inherited)]
     late = rerank(_KerasNet(), fresh, ds, ds.val.x[:200], ds.val.y[:200], settings, deadline=0,
-                  clock=lambda: next(ticks))
+                  clock=lambda: next(ticks), keep=keep)
     assert late["reranked"] == 0 and late["shortlisted"] == 2 and late["candidates"] == []
+    assert len(keep) == 2
     assert not any(c.reranked for c in fresh)
 
 
@@ -387,11 +393,16 @@ def test_rerank_init_keras_fine_tunes_from_seeded_keras_weights_not_the_supernet
     c = Candidate(cfg, CostModel().evaluate(cfg))
     xv, yv = ds.val.x[:200], ds.val.y[:200]
     settings = replace(SupernetSettings(), rerank_steps=4, rerank_lr=3e-3, rerank_init="keras")
-    got = finetuned(_NoNet(), c, ds, xv, yv, settings, seed=3, deadline=10**9, clock=lambda: 0)
+    got, weights = finetuned(_NoNet(), c, ds, xv, yv, settings, seed=3, deadline=10**9, clock=lambda: 0)
     keras.utils.set_random_seed(3)
-    want = finetune(build_model(cfg), cfg, ds.train.x, ds.train.y, xv, yv, 4, lr=3e-3, batch=settings.batch,
+    model = build_model(cfg)
+    start = model.get_weights()
+    want = finetune(model, cfg, ds.train.x, ds.train.y, xv, yv, 4, lr=3e-3, batch=settings.batch,
                     max_shift=0, seed=3, deadline=10**9, clock=lambda: 0)
     assert got == want and max(got) == 4
+    # the weights handed on (the final training continues from them) are the fine-tuned ones
+    assert len(weights) == len(start) and all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, start))
     with pytest.raises(AssertionError, match="inherited weights"):
         finetuned(_NoNet(), c, ds, xv, yv, replace(settings, rerank_init="inherited"), seed=3,
                   deadline=10**9, clock=lambda: 0)
@@ -480,6 +491,10 @@ def test_budgets_share_one_planned_sample_and_one_supernet_trained_for_the_large
         assert ch["plan_check"]["match"] and ch["plan_check"]["arena_bytes_exported"] == ch["peak_sram_bytes"]
         assert ch["verify"]["bit_exact"] and ch["verify"]["mismatching_bytes"] == 0
         assert 0.0 <= ch["accuracy"] <= 1.0
+        # a re-ranked winner's final training continues its re-rank fine-tuning (default
+        # --rerank-init inherited: one not re-ranked starts from its inherited weights)
+        won = next(t for t in res["trained"] if t["name"] == ch["config"]["name"])
+        assert ch["start"] == ("rerank" if won["reranked"] else "supernet")
         assert all(t["peak_sram_bytes"] <= budget for t in res["trained"])
         # the second budget samples the memory it opens (over 3 KiB) and fine-tunes only there
         assert rr["floor_bytes"] == (0 if budget == 3072 else 3072) and rr["band_only"] == (budget == 8192)

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str,
                 may_continue: Callable[[list[float]], bool] | None = None,
                 progress: bool = False, init: Callable | None = None,
-                deadline: float | None = None, eval_deadline: float | None = None) -> tuple[dict, str]:
-    """Train (from `init(model)`'s weights when given: a supernet's), export int8, measure.
+                deadline: float | None = None, eval_deadline: float | None = None,
+                start: str = "keras") -> tuple[dict, str]:
+    """Train (from `init(model)`'s weights when given: `start` says whose, "rerank" for the
+    re-rank's fine-tuned ones, "supernet" for inherited ones), export int8, measure.
     metrics["train_seconds"] is the training alone (the rest of the call is export and evaluation).
     `deadline` (time.time()) cuts the training between two batches; `eval_deadline` bounds
     the int8 test evaluation (at least its first 50 images: metrics["int8_test_count"])."""
     from tinyml.tinyvit.train import train
-    how = "fine-tuning inherited supernet weights" if init is not None else "training"
+    how = {"rerank": "continuing the re-rank's fine-tuning",
+           "supernet": "fine-tuning inherited supernet weights"}.get(start, "training")
     log(f"final {how} ({tag}): {c.config.name}, up to {epochs} epochs")
     r = train(c.config, ds, epochs=epochs, out_dir=os.path.join(out_dir, tag), seed=seed,
               quiet=False, progress=progress, may_continue=may_continue, init=init, deadline=deadline,

@@ -285,11 +285,11 @@ def shift_pixels(image_size: int) -> int:
 
 
 def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
-              seed: int, deadline: float, clock: Callable[[], float]) -> dict[int, float]:
+              seed: int, deadline: float, clock: Callable[[], float]) -> tuple[dict[int, float], list]:
     """`c` fine-tuned as the re-rank does: `settings.rerank_steps` steps from its inherited
     weights, or with `rerank_init="keras"` from seeded Keras initial weights
-    (`tinyvit.train.finetune`, AdamW at `rerank_lr`, the supernet's batch); {steps done:
-    validation accuracy on (x, y)}."""
+    (`tinyvit.train.finetune`, AdamW at `rerank_lr`, the supernet's batch); ({steps done:
+    validation accuracy on (x, y)}, the fine-tuned Keras weights)."""
     from tinyml.tinyvit.train import finetune
     if settings.rerank_init == "keras":
         # the control of the README's tau table: Keras' initial weights, seeded
@@ -300,9 +300,10 @@ def finetuned(net: Supernet, c: Candidate, ds, x: np.ndarray, y: np.ndarray, set
         model = build_model(c.config)
     else:
         model = net.keras_model(c.config)
-    return finetune(model, c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
+    accs = finetune(model, c.config, ds.train.x, ds.train.y, x, y, settings.rerank_steps,
                     lr=settings.rerank_lr, batch=settings.batch, max_shift=shift_pixels(c.config.image_size),
                     seed=seed, deadline=deadline, clock=clock)
+    return accs, model.get_weights()
 
 
 def shortlist(scored: list[Candidate], m: int, floor: int = 0, band_only: bool = False) -> list[Candidate]:
@@ -337,7 +338,7 @@ def shortlist(scored: list[Candidate], m: int, floor: int = 0, band_only: bool =
 def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndarray, settings: SupernetSettings,
            deadline: float, clock: Callable[[], float], seed: int = 0,
            on_done: Callable[[Candidate], None] | None = None, earlier: dict | None = None,
-           floor: int = 0, band_only: bool = False) -> dict:
+           floor: int = 0, band_only: bool = False, keep: dict | None = None) -> dict:
     """Re-rank `settings.rerank_top` of `scored` (`shortlist`: the best by inherited accuracy of
     each patch size in turn, above `floor` bytes of arena first; with `band_only` only those): each is
     fine-tuned `settings.rerank_steps` steps (`finetuned`: from its inherited weights or Keras',
@@ -351,7 +352,8 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
     `earlier`: (row, candidate) of each candidate fine-tuned by an earlier run on the same
     supernet (by `config_key`): every candidate of `scored` among them takes its fine-tuned
     accuracy as it is ("reused": true; no second fine-tuning), the shortlist is drawn from the
-    others, and new entries are added to it."""
+    others, and new entries are added to it. `keep`: config_key -> fine-tuned Keras weights of
+    each candidate fine-tuned all K steps (the final training continues from them)."""
     rows, t0 = [], clock()
     for c in scored:
         row, _ = (earlier or {}).get(config_key(c.config), (None, None))
@@ -370,7 +372,7 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
         if clock() + last >= deadline:
             break
         t = clock()
-        accs = finetuned(net, c, ds, x, y, settings, seed, deadline, clock)
+        accs, tuned = finetuned(net, c, ds, x, y, settings, seed, deadline, clock)
         done = max(accs)
         row = {"name": c.config.name, "inherited_accuracy": c.proxy_accuracy, "steps": done,
                "seconds": round(clock() - t, 1)}
@@ -379,6 +381,8 @@ def rerank(net: Supernet, scored: list[Candidate], ds, x: np.ndarray, y: np.ndar
             c.origin += "+finetune"
             c.reranked = True
             row["finetuned_accuracy"] = c.proxy_accuracy
+            if keep is not None:
+                keep[key] = tuned
         rows.append(row)
         last = row["seconds"]
         if earlier is not None:
@@ -464,7 +468,7 @@ def measure_kendall(net: Supernet, feasible: list[Candidate], n: int, ds, x: np.
         for i, c in enumerate(picks):
             if clock() >= half:
                 break
-            accs = finetuned(net, c, ds, x, y, settings, seed, half, clock)
+            accs, _ = finetuned(net, c, ds, x, y, settings, seed, half, clock)
             tuned[i] = accs[settings.rerank_steps] if settings.rerank_steps in accs else None
     rows = []
     for c, inh, ft in zip(picks, inherited, tuned):

@@ -179,6 +179,7 @@ def _final(c: Candidate, metrics: dict, tflite: str | None, clock) -> dict:
             "instructions_estimate": c.instructions, "metric": key,
             "accuracy": metrics.get(f"int8_{key}"), "float_accuracy": metrics.get(f"float_{key}"),
             "proxy_accuracy": c.proxy_accuracy, "epochs_run": metrics.get("epochs_run"),
+            "start": metrics.get("start"),
             "train_seconds": metrics.get("train_seconds")}
 
 

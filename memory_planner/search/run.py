@@ -85,7 +85,12 @@ class Shared:
     model: CostModel | None = None
     supernet: tuple | None = None                 # (Supernet, info) after the first run trains it
     reranked: dict = field(default_factory=dict)  # config_key -> (re-rank row, Candidate) (oneshot.rerank)
+    rerank_weights: dict = field(default_factory=dict)  # config_key -> its fine-tuned Keras weights
     sram_sizes: list[int] = field(default_factory=list)  # every run's SRAM budget (the re-rank's floor)
+
+
+START = {"rerank": "its re-rank fine-tuning", "supernet": "inherited supernet weights",
+         "keras": "Keras' initial weights"}    # where a final training starts (metrics["start"])
 
 
 def new_memory_floor(budget: Budget, shared: Shared | None) -> int:
@@ -191,15 +196,16 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     if ds is None:
         with rc.phase("data_load"):
             ds = data.load()
-    weights = None
+    weights, tuned = None, {}
     if ranking == "supernet":
         settings = supernet or SupernetSettings()
         res.ranking = "supernet"
         res.ranking_description = settings.describe(name)
-        weights = _rank_supernet(res, space, feasible, base_feasible, ds, model, budget, by_key, seen, rc,
-                                 settings, rng, seed, kendall, data, proxy, executor, progress, shared, cands)
+        weights, tuned = _rank_supernet(res, space, feasible, base_feasible, ds, model, budget, by_key, seen,
+                                        rc, settings, rng, seed, kendall, data, proxy, executor, progress,
+                                        shared, cands)
         if settings.rerank_init == "keras":
-            weights = None        # the final training starts where the re-rank did: Keras' weights
+            weights = None        # one not re-ranked starts where the re-rank does: Keras' weights
     else:
         _rank_proxy(res, space, base_feasible, ds, model, budget, by_key, seen, rc, proxy, data, executor,
                     top_k, rng, progress)
@@ -220,8 +226,9 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
     end_final = rc.deadline("final_training")
     separate_baseline = res.baseline is not None and res.baseline is not res.chosen
     # the winner and the baseline get equal halves of the final window and the same recipe
-    # (epochs schedule, learning rate, batch, augmentation, start from inherited weights under
-    # the supernet); the baseline stops after as many epochs as the winner ran
+    # (epochs schedule, learning rate, batch, augmentation); each re-ranked one continues from its
+    # re-rank fine-tuning (else from inherited weights under the supernet, or Keras'); the
+    # baseline stops after as many epochs as the winner ran
     chosen_end = rc.now() + (0.5 if separate_baseline else 1.0) * max(0.0, end_final - rc.now())
 
     def timed_train(c: Candidate, tag: str, end: float, max_epochs: int | None = None) -> tuple[dict, str]:
@@ -229,17 +236,21 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
 
         def may_continue(secs: list[float]) -> bool:
             return (max_epochs is None or len(secs) < max_epochs) and epoch_fits(rc.now(), end, secs)
-        kw = {}
-        if weights is not None:       # fine-tune from the inherited supernet weights
+        kw, start = {}, "keras"
+        tuned_w = tuned.get(config_key(c.config))
+        if tuned_w is not None:       # continue the re-rank's fine-tuning (its steps are not lost)
+            kw["init"], start = (lambda m: m.set_weights(tuned_w)), "rerank"
+        elif weights is not None:     # fine-tune from the inherited supernet weights
             from tinyml.tinyvit.supernet import keras_weights, load_into
             w = keras_weights(weights, c.config)
-            kw["init"] = lambda m: load_into(m, w)
+            kw["init"], start = (lambda m: load_into(m, w)), "supernet"
         with rc.phase("final_training"):
             m, path = hooks.final(c, ds, final_epochs, out_dir, seed, tag,
                                   may_continue=may_continue,
                                   progress=progress, deadline=time.time() + max(0.0, end - rc.now()),
                                   eval_deadline=time.time() + max(0.0, end + 0.4 * (rc.reserve_seconds or 0.0)
-                                                                  - rc.now()), **kw)
+                                                                  - rc.now()), start=start, **kw)
+        m = dict(m, start=start)
         # export and int8 evaluation happen inside the training call: book them as export
         rc.move("final_training", "export_verify", max(0.0, (rc.now() - t0) - float(m.get("train_seconds", 0))))
         return m, path
@@ -253,6 +264,10 @@ def run_search(space: SearchSpace, data: DataSpec | str, budget: Budget, n_candi
             res.baseline_metrics, res.baseline_tflite = timed_train(
                 res.baseline, "baseline", end_final, res.chosen_metrics.get("epochs_run"))
             ran = (res.chosen_metrics.get("epochs_run"), res.baseline_metrics.get("epochs_run"))
+            starts = (res.chosen_metrics["start"], res.baseline_metrics["start"])
+            if starts[0] != starts[1]:
+                res.notes.append(f"the winner's final training started from {START[starts[0]]}, the "
+                                 f"baseline's from {START[starts[1]]}: not the same head start")
             if ran[0] != ran[1]:
                 res.notes.append(f"the baseline ran {ran[1]} epoch(s), the winner {ran[0]}: "
                                  "--budget-seconds cut the baseline's training")
@@ -337,9 +352,11 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
                    base_feasible: list[Candidate], ds, model: CostModel, budget: Budget, by_key: dict,
                    seen: set, rc: RunClock, settings: SupernetSettings, rng: random.Random, seed: int,
                    kendall: int, data: DataSpec, proxy: ProxySettings, executor: Executor,
-                   progress: bool, shared: Shared | None = None, cands: list[Candidate] | None = None) -> dict:
+                   progress: bool, shared: Shared | None = None, cands: list[Candidate] | None = None
+                   ) -> tuple[dict, dict]:
     """Supernet training (or the shared supernet), evolution, re-rank (and Kendall tau); returns
-    the supernet's weights (numpy)."""
+    the supernet's weights (numpy) and config_key -> fine-tuned Keras weights of each candidate
+    the re-rank fine-tuned (this run's and, with `shared`, earlier runs')."""
     xv, yv = ds.val.x[:settings.val_images], ds.val.y[:settings.val_images]
     if shared is not None and shared.supernet is not None:
         net, info = shared.supernet
@@ -385,6 +402,7 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
                      "outside_supernet": evo.uncovered}
     log(f"evolution: {evo.generations} generations, {len(evo.scored)} candidates scored by inherited "
         f"accuracy, {evo.rejected} children rejected by the exact constraints")
+    tuned = shared.rerank_weights if shared is not None else {}
     if shared is not None:
         # a candidate fine-tuned for a smaller budget fits this one too and keeps its score
         # (same supernet, same fine-tuning): the larger budget chooses from a superset
@@ -404,7 +422,7 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
             band_only = shared is not None and floor > 0
             rr = rerank(net, list(evo.scored.values()), ds, xv, yv, settings, rc.deadline("rerank"), rc.now, seed,
                         on_done=lambda c: bar.update(1), earlier=shared.reranked if shared is not None else None,
-                        floor=floor, band_only=band_only)
+                        floor=floor, band_only=band_only, keep=tuned)
         rr["floor_bytes"], rr["band_only"] = floor, band_only
         res.supernet["recipe"]["rerank"] = rr
         reused = sum(1 for r in rr["candidates"] if r.get("reused"))
@@ -432,4 +450,4 @@ def _rank_supernet(res: SearchResult, space: SearchSpace, feasible: list[Candida
         if res.kendall["measured"] < kendall:
             res.notes.append(f"kendall: {res.kendall['measured']} of {kendall} stand-alone trainings fitted "
                              "in --budget-seconds")
-    return weights
+    return weights, tuned
