@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from .candidates import Candidate
 
 
+START = {"rerank": "its re-rank fine-tuning", "supernet": "inherited supernet weights",
+         "keras": "Keras' initial weights"}    # where a final training starts (metrics["start"])
+
+
 def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str,
                 may_continue: Callable[[list[float]], bool] | None = None,
                 progress: bool = False, init: Callable | None = None,
@@ -22,9 +26,7 @@ def final_train(c: Candidate, ds, epochs: int, out_dir: str, seed: int, tag: str
     `deadline` (time.time()) cuts the training between two batches; `eval_deadline` bounds
     the int8 test evaluation (at least its first 50 images: metrics["int8_test_count"])."""
     from tinyml.tinyvit.train import train
-    how = {"rerank": "continuing the re-rank's fine-tuning",
-           "supernet": "fine-tuning inherited supernet weights"}.get(start, "training")
-    log(f"final {how} ({tag}): {c.config.name}, up to {epochs} epochs")
+    log(f"final training ({tag}) from {START[start]}: {c.config.name}, up to {epochs} epochs")
     r = train(c.config, ds, epochs=epochs, out_dir=os.path.join(out_dir, tag), seed=seed,
               quiet=False, progress=progress, may_continue=may_continue, init=init, deadline=deadline,
               int8_eval_deadline=eval_deadline)

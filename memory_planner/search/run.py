@@ -57,7 +57,7 @@ from .candidates import (Candidate, default_baseline_patch, evaluate_many, is_ba
 from .clock import SUPERNET_KENDALL_ENDS, RunClock, epoch_fits
 from .cost import CostModel, config_key
 from .executor import Executor
-from .final import check_export, final_train, verify_export
+from .final import START, check_export, final_train, verify_export
 from .oneshot import SupernetSettings, evolve, measure_kendall, rerank, score, spread_picks, train_supernet
 from .proxy import DataSpec, ProxyJob, ProxySettings
 from .report import SearchResult, log, phase_bar, no_fit_error
@@ -87,10 +87,6 @@ class Shared:
     reranked: dict = field(default_factory=dict)  # config_key -> (re-rank row, Candidate) (oneshot.rerank)
     rerank_weights: dict = field(default_factory=dict)  # config_key -> its fine-tuned Keras weights
     sram_sizes: list[int] = field(default_factory=list)  # every run's SRAM budget (the re-rank's floor)
-
-
-START = {"rerank": "its re-rank fine-tuning", "supernet": "inherited supernet weights",
-         "keras": "Keras' initial weights"}    # where a final training starts (metrics["start"])
 
 
 def new_memory_floor(budget: Budget, shared: Shared | None) -> int:
